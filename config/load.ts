@@ -1,0 +1,122 @@
+/**
+ * Resolve the effective config: embedded defaults < config file < SEGMESH_* environment < CLI flags.
+ * Every value is validated here, once; errors name the key the way the user wrote it.
+ */
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { ConfigError } from './errors.ts'
+import { type Config, LOG_LEVELS, OPTIONS, type OptionSpec, envName, flagName } from './options.ts'
+
+export interface ConfigSources {
+  /** Parsed CLI flags keyed by flag name (`data`, `segments-dir`). */
+  flags?: Record<string, string | boolean | string[] | undefined>
+  env?: Record<string, string | undefined>
+  /** Path of a JSON config file. */
+  file?: string
+  /** Folder relative paths are resolved against. */
+  cwd?: string
+}
+
+/** Environment variables that are not options. */
+const ENV_NOT_OPTIONS = new Set(['SEGMESH_CONFIG'])
+
+export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
+  const values = new Map<keyof Config, unknown>()
+  const origin = new Map<keyof Config, string>()
+  const set = (spec: OptionSpec, raw: unknown, where: string): void => {
+    values.set(spec.key, coerce(spec, raw, where))
+    origin.set(spec.key, where)
+  }
+
+  if (sources.file != null) {
+    const file = readConfigFile(sources.file)
+    for (const [key, raw] of Object.entries(file)) {
+      const spec = OPTIONS.find((o) => o.key === key)
+      if (spec == null) throw new ConfigError(`${sources.file}: ${key}`, `unknown option (known: ${OPTIONS.map((o) => o.key).join(', ')})`)
+      set(spec, raw, `${sources.file}: ${key}`)
+    }
+  }
+
+  const env = sources.env ?? {}
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('SEGMESH_') || ENV_NOT_OPTIONS.has(name)) continue
+    const spec = OPTIONS.find((o) => envName(o) === name)
+    if (spec == null) throw new ConfigError(name, 'unknown environment variable')
+    set(spec, env[name], name)
+  }
+
+  for (const [name, raw] of Object.entries(sources.flags ?? {})) {
+    if (raw === undefined) continue
+    const spec = OPTIONS.find((o) => flagName(o) === name)
+    if (spec == null) throw new ConfigError(`--${name}`, 'unknown option')
+    set(spec, raw, `--${name}`)
+  }
+
+  const cwd = sources.cwd ?? process.cwd()
+  const get = <K extends keyof Config>(key: K): Config[K] => {
+    const spec = OPTIONS.find((o) => o.key === key)!
+    return (values.has(key) ? values.get(key) : spec.default) as Config[K]
+  }
+  const dataDir = resolve(cwd, get('dataDir'))
+  const segmentsRaw = get('segmentsDir') as string | null
+  const config: Config = {
+    dataDir,
+    segmentsDir: segmentsRaw == null ? resolve(dataDir, 'segments') : resolve(cwd, segmentsRaw),
+    logLevel: get('logLevel'),
+    tempGraceSeconds: get('tempGraceSeconds'),
+    rescanIntervalSeconds: get('rescanIntervalSeconds'),
+    watch: get('watch'),
+    indexMapSizeMb: get('indexMapSizeMb')
+  }
+  if (!LOG_LEVELS.includes(config.logLevel)) {
+    throw new ConfigError(origin.get('logLevel') ?? 'logLevel', `must be one of ${LOG_LEVELS.join(', ')}`)
+  }
+  return Object.freeze(config)
+}
+
+function readConfigFile (path: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError('--config', `cannot read ${path}: ${(err as Error).message}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError('--config', `${path} is not valid JSON: ${(err as Error).message}`)
+  }
+  if (parsed == null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError('--config', `${path} must hold a JSON object`)
+  }
+  return parsed as Record<string, unknown>
+}
+
+/** One raw value (file JSON, env text or flag) → the option's type, or a ConfigError naming `where`. */
+function coerce (spec: OptionSpec, raw: unknown, where: string): unknown {
+  switch (spec.kind) {
+    case 'string':
+      if (typeof raw !== 'string' || raw === '') throw new ConfigError(where, 'must be a non-empty string')
+      return raw
+    case 'bool':
+      if (typeof raw === 'boolean') return raw
+      if (raw === 'true' || raw === '1') return true
+      if (raw === 'false' || raw === '0') return false
+      throw new ConfigError(where, 'must be true or false')
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN
+      if (!Number.isSafeInteger(n)) throw new ConfigError(where, `must be an integer, got ${JSON.stringify(raw)}`)
+      if (spec.min != null && n < spec.min) throw new ConfigError(where, `must be at least ${spec.min}`)
+      if (spec.max != null && n > spec.max) throw new ConfigError(where, `must be at most ${spec.max}`)
+      return n
+    }
+    case 'list': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : null
+      if (items == null || !items.every((i) => typeof i === 'string' && i.trim() !== '')) {
+        throw new ConfigError(where, 'must be a list of non-empty strings')
+      }
+      return items.map((i: string) => i.trim())
+    }
+  }
+}

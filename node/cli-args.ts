@@ -1,0 +1,77 @@
+/**
+ * Command-line parsing shared by every subcommand: the node options from config/options.ts plus
+ * the command's own flags, with errors that name the flag.
+ */
+import { type ParseArgsConfig, parseArgs } from 'node:util'
+import { ConfigError } from '../config/errors.ts'
+import { OPTIONS, type OptionSpec, envName, flagName } from '../config/options.ts'
+
+export interface CommandFlag {
+  name: string
+  type: 'string' | 'boolean'
+  describe: string
+  multiple?: boolean
+}
+
+export interface ParsedCommand {
+  /** Node options, keyed by flag name, ready for resolveConfig. */
+  options: Record<string, string | boolean | string[] | undefined>
+  /** The command's own flags. */
+  flags: Record<string, string | boolean | string[] | undefined>
+  configFile?: string
+  help: boolean
+  positionals: string[]
+}
+
+export function parseCommand (argv: string[], own: readonly CommandFlag[], nodeOptions: readonly OptionSpec[] = OPTIONS): ParsedCommand {
+  const spec: NonNullable<ParseArgsConfig['options']> = {
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' }
+  }
+  for (const o of nodeOptions) {
+    spec[flagName(o)] = { type: o.kind === 'bool' ? 'boolean' : 'string', multiple: o.kind === 'list' }
+    if (o.kind === 'bool') spec[`no-${flagName(o)}`] = { type: 'boolean' }
+  }
+  for (const f of own) spec[f.name] = { type: f.type, multiple: f.multiple === true }
+  let parsed: ReturnType<typeof parseArgs>
+  try {
+    parsed = parseArgs({ args: argv, options: spec, allowPositionals: true, strict: true })
+  } catch (err) {
+    const m = /'(--?[^' ]+)/.exec((err as Error).message)
+    throw new ConfigError(m?.[1] ?? 'arguments', (err as Error).message)
+  }
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>
+  const options: ParsedCommand['options'] = {}
+  for (const o of nodeOptions) {
+    const name = flagName(o)
+    if (values[`no-${name}`] === true) options[name] = false
+    else if (values[name] !== undefined) options[name] = values[name]
+  }
+  const flags: ParsedCommand['flags'] = {}
+  for (const f of own) flags[f.name] = values[f.name]
+  return {
+    options,
+    flags,
+    configFile: values.config as string | undefined,
+    help: values.help === true,
+    positionals: parsed.positionals
+  }
+}
+
+/** Help text for a command: its own flags, then every node option with its default and env var. */
+export function formatHelp (usage: string, summary: string, own: readonly CommandFlag[], nodeOptions: readonly OptionSpec[] = OPTIONS): string {
+  const lines = [`usage: ${usage}`, '', summary, '']
+  if (own.length > 0) {
+    lines.push('options:')
+    for (const f of own) lines.push(`  --${f.name}${f.type === 'string' ? ' VALUE' : ''}`.padEnd(34) + f.describe)
+    lines.push('')
+  }
+  lines.push('node options (also settable in the --config JSON file or as SEGMESH_* environment variables):')
+  lines.push('  --config FILE'.padEnd(34) + 'JSON file with any of the options below (keys as in camelCase: dataDir, ...)')
+  for (const o of nodeOptions) {
+    const value = o.kind === 'bool' ? '' : o.kind === 'list' ? ' A,B' : o.kind === 'int' ? ' N' : ' VALUE'
+    const def = o.default == null ? '' : ` [default: ${Array.isArray(o.default) ? o.default.join(',') || '(none)' : String(o.default)}]`
+    lines.push(`  --${flagName(o)}${value}`.padEnd(34) + `${o.describe}${def}  (${envName(o)})`)
+  }
+  return lines.join('\n')
+}

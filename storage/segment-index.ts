@@ -1,0 +1,411 @@
+/**
+ * The LMDB index: a cache of the segment tree that answers every listing and range query
+ * without touching the filesystem. Every fact in it can be rebuilt from the files (reconcile).
+ *
+ * Schema (tuple keys; lmdb orders strings and numbers element by element):
+ *   segments   [channel, quality, startUs, file] → [durationUs, type, size, mtimeMs, tombstoned]
+ *   tombstones [channel, quality, startUs, file] → mtimeMs   (file is the segment name it hides)
+ *   hours      [channel, quality, hourStartUs]   → HourRecord
+ * A tombstoned segment stays in `segments` (its file is still on disk) with `tombstoned` set, so
+ * reconcile can tell it from a new file; every query filters it out.
+ */
+import { createHash } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { type Database, type RootDatabase, open } from 'lmdb'
+import { type SegmentRef, type SegmentType, tombstoneFileName } from './segment-name.ts'
+import { MICROS_PER_HOUR, formatHour, hourStart } from './time.ts'
+
+/** A segment as the index knows it. */
+export interface IndexedSegment {
+  channel: string
+  quality: string
+  hour: string
+  file: string
+  start: number
+  duration: number
+  type: Exclude<SegmentType, 'temp'>
+  size: number
+  mtimeMs: number
+  tombstoned: boolean
+}
+
+export interface IndexedTombstone {
+  channel: string
+  quality: string
+  hour: string
+  /** The tombstone's own file name (`<stem>.tombstone`). */
+  file: string
+  /** The segment file name it hides. */
+  segment: string
+  start: number
+  mtimeMs: number
+}
+
+/** Per-hour summary, kept up to date incrementally by every change. */
+export interface HourSummary {
+  channel: string
+  quality: string
+  hour: string
+  start: number
+  /** Visible (not tombstoned) segments. */
+  segments: number
+  bytes: number
+  tombstones: number
+  /** Segments on disk hidden by a tombstone. */
+  hidden: number
+  /**
+   * Order-independent digest: XOR of sha256 over each visible segment name and each tombstone
+   * name. Two nodes that agree on the hour's visible names and tombstones have equal digests.
+   */
+  digest: string
+  /** Changes whenever the hour changes, and is never reused; caches key on it. */
+  version: number
+}
+
+type SegmentValue = [duration: number, type: number, size: number, mtimeMs: number, tombstoned: 0 | 1]
+type SegmentKey = [string, string, number, string]
+interface HourRecord { n: number, b: number, k: number, x: number, h: Buffer, v: number }
+
+const TYPE_CODES: ReadonlyArray<Exclude<SegmentType, 'temp'>> = ['full', 'suspect', 'partial']
+
+export type IndexChange =
+  | { op: 'put-segment', ref: SegmentRef, size: number, mtimeMs: number }
+  | { op: 'remove-segment', channel: string, quality: string, start: number, file: string }
+  | { op: 'put-tombstone', channel: string, quality: string, start: number, segment: string, mtimeMs: number }
+  | { op: 'remove-tombstone', channel: string, quality: string, start: number, segment: string }
+
+export interface SegmentIndexInit {
+  /** Upper bound of the map, bytes. Sparse: it costs nothing until used. */
+  mapSize?: number
+}
+
+function nameDigest (name: string): Buffer {
+  return createHash('sha256').update(name).digest()
+}
+
+function xorInto (target: Buffer, other: Buffer): void {
+  for (let i = 0; i < 32; i++) target[i]! ^= other[i]!
+}
+
+const EMPTY_DIGEST = Buffer.alloc(32).toString('base64url')
+
+export class SegmentIndex {
+  readonly #root: RootDatabase
+  readonly #segments: Database<SegmentValue, SegmentKey>
+  readonly #tombstones: Database<number, SegmentKey>
+  readonly #hours: Database<HourRecord, [string, string, number]>
+  readonly #meta: Database<number, string>
+  #closed = false
+
+  private constructor (root: RootDatabase) {
+    this.#root = root
+    this.#segments = root.openDB({ name: 'segments' })
+    this.#tombstones = root.openDB({ name: 'tombstones' })
+    this.#hours = root.openDB({ name: 'hours' })
+    this.#meta = root.openDB({ name: 'meta' })
+  }
+
+  static open (path: string, init: SegmentIndexInit = {}): SegmentIndex {
+    mkdirSync(path, { recursive: true })
+    const root = open({ path, maxDbs: 8, mapSize: init.mapSize ?? 16 * 1024 ** 3 })
+    return new SegmentIndex(root)
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#root.close()
+  }
+
+  // --- queries -------------------------------------------------------------------------------
+
+  /** Channels that have at least one hour entry, sorted. */
+  channels (): string[] {
+    const out: string[] = []
+    let key: [string, string, number] | undefined
+    // Skip from channel to channel instead of walking every hour.
+    for (;;) {
+      key = this.#firstHourKey(key == null ? [] : [key[0], '\uffff'])
+      if (key == null) return out
+      out.push(key[0])
+    }
+  }
+
+  qualities (channel: string): string[] {
+    const out: string[] = []
+    let key: [string, string, number] | undefined = this.#firstHourKey([channel])
+    while (key != null && key[0] === channel) {
+      out.push(key[1])
+      key = this.#firstHourKey([channel, key[1], Number.MAX_VALUE])
+    }
+    return out
+  }
+
+  #firstHourKey (after: unknown[]): [string, string, number] | undefined {
+    for (const key of this.#hours.getKeys({ start: after as never, limit: 1 })) return key
+    return undefined
+  }
+
+  /** Hour summaries of a channel/quality, oldest first, optionally limited to [from, to) µs. */
+  hourSummaries (channel: string, quality: string, from = 0, to = Number.MAX_SAFE_INTEGER): HourSummary[] {
+    const out: HourSummary[] = []
+    for (const { key, value } of this.#hours.getRange({ start: [channel, quality, hourStart(from)], end: [channel, quality, to] })) {
+      out.push(toSummary(key, value))
+    }
+    return out
+  }
+
+  /** Hour folder names of a channel/quality, oldest first. */
+  hours (channel: string, quality: string): string[] {
+    const out: string[] = []
+    for (const key of this.#hours.getKeys({ start: [channel, quality, 0], end: [channel, quality, Number.MAX_SAFE_INTEGER] })) {
+      out.push(formatHour(key[2]))
+    }
+    return out
+  }
+
+  hourSummary (channel: string, quality: string, hourStartUs: number): HourSummary | null {
+    const value = this.#hours.get([channel, quality, hourStartUs])
+    return value == null ? null : toSummary([channel, quality, hourStartUs], value)
+  }
+
+  /** Change counter of an hour (0 when the hour has never had anything). Cheap: one get. */
+  hourVersion (channel: string, quality: string, hourStartUs: number): number {
+    return this.#hours.get([channel, quality, hourStartUs])?.v ?? 0
+  }
+
+  /**
+   * Segments of one hour in start order (then by name). Tombstoned segments are included only
+   * when `hidden` is true (reconcile needs them; nothing that serves data does).
+   */
+  hourSegments (channel: string, quality: string, hourStartUs: number, options: { hidden?: boolean } = {}): IndexedSegment[] {
+    return this.#segmentsBetween(channel, quality, hourStartUs, hourStartUs + MICROS_PER_HOUR, options.hidden === true)
+  }
+
+  /** Visible segments whose start lies in [from, to), in start order. */
+  segmentsStartingIn (channel: string, quality: string, from: number, to: number): IndexedSegment[] {
+    return this.#segmentsBetween(channel, quality, from, to, false)
+  }
+
+  /**
+   * Visible segments overlapping [from, to), in start order. Segments are looked for from the
+   * hour before `from` onwards, as the original does: a segment longer than an hour that started
+   * earlier is not found.
+   */
+  segmentsOverlapping (channel: string, quality: string, from: number, to: number): IndexedSegment[] {
+    return this.#segmentsBetween(channel, quality, hourStart(from) - MICROS_PER_HOUR, to, false)
+      .filter((s) => s.start + s.duration > from)
+  }
+
+  #segmentsBetween (channel: string, quality: string, from: number, to: number, hidden: boolean): IndexedSegment[] {
+    const out: IndexedSegment[] = []
+    for (const { key, value } of this.#segments.getRange({ start: [channel, quality, from, ''], end: [channel, quality, to] })) {
+      if (value[4] === 1 && !hidden) continue
+      out.push(toSegment(key, value))
+    }
+    return out
+  }
+
+  /** One segment by exact name, or null. Tombstoned segments are null unless `hidden`. */
+  getSegment (ref: SegmentRef, options: { hidden?: boolean } = {}): IndexedSegment | null {
+    const key: SegmentKey = [ref.channel, ref.quality, ref.start, ref.file]
+    const value = this.#segments.get(key)
+    if (value == null || (value[4] === 1 && options.hidden !== true)) return null
+    return toSegment(key, value)
+  }
+
+  isTombstoned (ref: { channel: string, quality: string, start: number, file: string }): boolean {
+    return this.#tombstones.doesExist([ref.channel, ref.quality, ref.start, ref.file])
+  }
+
+  /** Listing of an hour as the wubloader API gives it: visible segment names, then tombstone names. */
+  listHour (channel: string, quality: string, hourStartUs: number, options: { tombstones?: boolean } = {}): string[] {
+    const names = this.hourSegments(channel, quality, hourStartUs).map((s) => s.file)
+    if (options.tombstones === true) {
+      for (const t of this.hourTombstones(channel, quality, hourStartUs)) names.push(t.file)
+    }
+    return names
+  }
+
+  hourTombstones (channel: string, quality: string, hourStartUs: number): IndexedTombstone[] {
+    return this.tombstones(channel, quality, hourStartUs, hourStartUs + MICROS_PER_HOUR)
+  }
+
+  /** Tombstones, optionally narrowed to a channel, quality and [from, to) µs of segment start. */
+  tombstones (channel?: string, quality?: string, from?: number, to?: number): IndexedTombstone[] {
+    let range = {}
+    if (channel != null && quality != null) {
+      range = { start: [channel, quality, from ?? 0], end: [channel, quality, to ?? Number.MAX_SAFE_INTEGER] }
+    } else if (channel != null) {
+      range = { start: [channel], end: [channel, '\uffff'] }
+    }
+    const out: IndexedTombstone[] = []
+    for (const { key, value } of this.#tombstones.getRange(range)) {
+      out.push({
+        channel: key[0], quality: key[1], hour: formatHour(key[2]), start: key[2], segment: key[3],
+        file: tombstoneFileName(key[3]), mtimeMs: value
+      })
+    }
+    return out
+  }
+
+  /** Totals over the whole index, from the hour summaries (no segment scan). */
+  totals (): { channels: number, hours: number, segments: number, bytes: number, tombstones: number, hidden: number } {
+    const t = { channels: 0, hours: 0, segments: 0, bytes: 0, tombstones: 0, hidden: 0 }
+    let lastChannel: string | null = null
+    for (const { key, value } of this.#hours.getRange({})) {
+      if (key[0] !== lastChannel) { t.channels++; lastChannel = key[0] }
+      t.hours++
+      t.segments += value.n
+      t.bytes += value.b
+      t.tombstones += value.k
+      t.hidden += value.x
+    }
+    return t
+  }
+
+  // --- changes ---------------------------------------------------------------------------------
+
+  /**
+   * Apply changes in one transaction. Idempotent: putting what is there, or removing what is
+   * not, changes nothing (and does not bump the hour's version).
+   */
+  async apply (changes: readonly IndexChange[]): Promise<void> {
+    if (changes.length === 0) return
+    await this.#root.transaction(() => {
+      const touched = new Map<string, { key: [string, string, number], rec: HourRecord, changed: boolean }>()
+      const hourOf = (channel: string, quality: string, start: number): { rec: HourRecord, changed: boolean } => {
+        const h = hourStart(start)
+        const id = `${channel}\0${quality}\0${h}`
+        let entry = touched.get(id)
+        if (entry == null) {
+          const key: [string, string, number] = [channel, quality, h]
+          const old = this.#hours.get(key)
+          const rec: HourRecord = old == null ? { n: 0, b: 0, k: 0, x: 0, h: Buffer.alloc(32), v: 0 } : { ...old, h: Buffer.from(old.h) }
+          entry = { key, rec, changed: false }
+          touched.set(id, entry)
+        }
+        return entry
+      }
+      for (const change of changes) this.#applyOne(change, hourOf)
+      // Versions come from one index-wide sequence, so an hour that empties and refills never
+      // repeats a version a cache may still hold.
+      let seq = this.#meta.get('seq') ?? 0
+      for (const { key, rec, changed } of touched.values()) {
+        if (!changed) continue
+        if (rec.n === 0 && rec.k === 0 && rec.x === 0) {
+          this.#hours.remove(key)
+        } else {
+          rec.v = ++seq
+          this.#hours.put(key, rec)
+        }
+      }
+      this.#meta.put('seq', seq)
+    })
+  }
+
+  #applyOne (change: IndexChange, hourOf: (c: string, q: string, s: number) => { rec: HourRecord, changed: boolean }): void {
+    switch (change.op) {
+      case 'put-segment': {
+        const { ref } = change
+        if (ref.type === 'temp') throw new TypeError(`temp segments are never indexed: ${ref.file}`)
+        const key: SegmentKey = [ref.channel, ref.quality, ref.start, ref.file]
+        const old = this.#segments.get(key)
+        const tombstoned = this.#tombstones.doesExist(key) ? 1 : 0
+        const value: SegmentValue = [ref.duration, TYPE_CODES.indexOf(ref.type), change.size, change.mtimeMs, tombstoned]
+        if (old != null && old[2] === value[2] && old[3] === value[3]) return
+        const hour = hourOf(ref.channel, ref.quality, ref.start)
+        if (old != null) this.#countSegment(hour.rec, ref.file, old, -1)
+        this.#countSegment(hour.rec, ref.file, value, +1)
+        hour.changed = true
+        this.#segments.put(key, value)
+        return
+      }
+      case 'remove-segment': {
+        const key: SegmentKey = [change.channel, change.quality, change.start, change.file]
+        const old = this.#segments.get(key)
+        if (old == null) return
+        const hour = hourOf(change.channel, change.quality, change.start)
+        this.#countSegment(hour.rec, change.file, old, -1)
+        hour.changed = true
+        this.#segments.remove(key)
+        return
+      }
+      case 'put-tombstone': {
+        const key: SegmentKey = [change.channel, change.quality, change.start, change.segment]
+        if (this.#tombstones.doesExist(key)) return
+        const hour = hourOf(change.channel, change.quality, change.start)
+        hour.rec.k += 1
+        xorInto(hour.rec.h, nameDigest(tombstoneFileName(change.segment)))
+        const seg = this.#segments.get(key)
+        if (seg != null && seg[4] === 0) {
+          this.#countSegment(hour.rec, change.segment, seg, -1)
+          const hidden: SegmentValue = [seg[0], seg[1], seg[2], seg[3], 1]
+          this.#countSegment(hour.rec, change.segment, hidden, +1)
+          this.#segments.put(key, hidden)
+        }
+        hour.changed = true
+        this.#tombstones.put(key, change.mtimeMs)
+        return
+      }
+      case 'remove-tombstone': {
+        const key: SegmentKey = [change.channel, change.quality, change.start, change.segment]
+        if (!this.#tombstones.doesExist(key)) return
+        const hour = hourOf(change.channel, change.quality, change.start)
+        hour.rec.k -= 1
+        xorInto(hour.rec.h, nameDigest(tombstoneFileName(change.segment)))
+        const seg = this.#segments.get(key)
+        if (seg != null && seg[4] === 1) {
+          this.#countSegment(hour.rec, change.segment, seg, -1)
+          const visible: SegmentValue = [seg[0], seg[1], seg[2], seg[3], 0]
+          this.#countSegment(hour.rec, change.segment, visible, +1)
+          this.#segments.put(key, visible)
+        }
+        hour.changed = true
+        this.#tombstones.remove(key)
+      }
+    }
+  }
+
+  /** Add (+1) or remove (−1) one segment's contribution to its hour's counters and digest. */
+  #countSegment (rec: HourRecord, file: string, value: SegmentValue, sign: 1 | -1): void {
+    if (value[4] === 1) {
+      rec.x += sign
+      return
+    }
+    rec.n += sign
+    rec.b += sign * value[2]
+    xorInto(rec.h, nameDigest(file))
+  }
+}
+
+function toSegment (key: SegmentKey, value: SegmentValue): IndexedSegment {
+  return {
+    channel: key[0],
+    quality: key[1],
+    hour: formatHour(key[2]),
+    file: key[3],
+    start: key[2],
+    duration: value[0],
+    type: TYPE_CODES[value[1]]!,
+    size: value[2],
+    mtimeMs: value[3],
+    tombstoned: value[4] === 1
+  }
+}
+
+function toSummary (key: [string, string, number], rec: HourRecord): HourSummary {
+  const digest = Buffer.from(rec.h).toString('base64url')
+  return {
+    channel: key[0],
+    quality: key[1],
+    hour: formatHour(key[2]),
+    start: key[2],
+    segments: rec.n,
+    bytes: rec.b,
+    tombstones: rec.k,
+    hidden: rec.x,
+    digest: digest === EMPTY_DIGEST ? '' : digest,
+    version: rec.v
+  }
+}

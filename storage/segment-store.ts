@@ -1,0 +1,182 @@
+/**
+ * The on-disk segment store. Writes are atomic and self-verifying:
+ * temp file in the target hour folder → fsync → sha256 checked against the name → rename →
+ * fsync the folder → index → announce. A crash at any instant leaves either no visible segment or
+ * a complete, correct one (plus, at worst, a `temp` file that reconcile recovers).
+ */
+import { createHash, randomUUID } from 'node:crypto'
+import { createReadStream, type ReadStream } from 'node:fs'
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { HashMismatchError, TombstonedError } from './errors.ts'
+import type { SegmentIndex } from './segment-index.ts'
+import {
+  type NewSegment, type SegmentRef, formatSegmentRef, formatTempFileName, segmentRelPath, tombstoneFileName
+} from './segment-name.ts'
+
+export type SegmentBody = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+
+export interface StoreEvent {
+  kind: 'segment' | 'tombstone'
+  ref: SegmentRef
+}
+
+export interface WriteResult {
+  ref: SegmentRef
+  size: number
+  /** False when the exact file was already there (names are content-addressed). */
+  created: boolean
+}
+
+export interface SegmentStoreInit {
+  segmentsDir: string
+  index: SegmentIndex
+}
+
+/** Open a folder and fsync it, so a rename or create inside it survives a power cut. */
+export async function fsyncDir (path: string): Promise<void> {
+  const fh = await open(path, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+export class SegmentStore {
+  readonly segmentsDir: string
+  readonly index: SegmentIndex
+  /** Temp files this process is writing right now; reconcile must leave them alone. */
+  readonly inflight = new Set<string>()
+  readonly #listeners = new Set<(event: StoreEvent) => void>()
+
+  constructor (init: SegmentStoreInit) {
+    this.segmentsDir = init.segmentsDir
+    this.index = init.index
+  }
+
+  /** Called after a segment or tombstone is durable and indexed (replication announces it). */
+  onChange (listener: (event: StoreEvent) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  emit (event: StoreEvent): void {
+    for (const listener of this.#listeners) listener(event)
+  }
+
+  pathOf (ref: { channel: string, quality: string, hour: string, file: string }): string {
+    return join(this.segmentsDir, segmentRelPath(ref))
+  }
+
+  hourDir (ref: { channel: string, quality: string, hour: string }): string {
+    return join(this.segmentsDir, ref.channel, ref.quality, ref.hour)
+  }
+
+  /**
+   * Store bytes under a known name (backfill). The bytes must hash to the name's hash, or the
+   * temp file is removed and HashMismatchError thrown. A tombstoned name is refused.
+   */
+  async writeSegment (ref: SegmentRef, body: SegmentBody, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+    if (ref.hash == null) throw new TypeError(`cannot store a temp segment: ${ref.file}`)
+    this.#refuseTombstoned(ref)
+    const expected = ref.hash
+    return await this.#write(ref, body, options.signal, (digest) => {
+      if (!digest.equals(expected)) {
+        throw new HashMismatchError(`bytes of ${segmentRelPath(ref)} hash to ${digest.toString('base64url')}`)
+      }
+      return ref
+    })
+  }
+
+  /** Store bytes whose hash is not known in advance (a recorder): the name is made from it. */
+  async recordSegment (segment: Omit<NewSegment, 'hash'>, body: SegmentBody, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+    const provisional = formatSegmentRef({ ...segment, hash: Buffer.alloc(32) })
+    return await this.#write(provisional, body, options.signal, (digest) => {
+      const ref = formatSegmentRef({ ...segment, hash: digest })
+      this.#refuseTombstoned(ref)
+      return ref
+    })
+  }
+
+  #refuseTombstoned (ref: SegmentRef): void {
+    if (this.index.isTombstoned(ref)) throw new TombstonedError(`${segmentRelPath(ref)} is tombstoned`)
+  }
+
+  async #write (target: SegmentRef, body: SegmentBody, signal: AbortSignal | undefined, name: (digest: Buffer) => SegmentRef): Promise<WriteResult> {
+    signal?.throwIfAborted()
+    const dir = this.hourDir(target)
+    await mkdir(dir, { recursive: true })
+    const tempPath = join(dir, formatTempFileName(target.start, target.duration, randomUUID()))
+    this.inflight.add(tempPath)
+    try {
+      const fh = await open(tempPath, 'wx', 0o644)
+      const hash = createHash('sha256')
+      let size = 0
+      try {
+        for await (const chunk of toChunks(body)) {
+          signal?.throwIfAborted()
+          hash.update(chunk)
+          size += chunk.byteLength
+          await fh.write(chunk)
+        }
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      signal?.throwIfAborted()
+      const ref = name(hash.digest())
+      const finalPath = this.pathOf(ref)
+      // Names are content-addressed: if the file exists it holds these exact bytes already.
+      const existing = await stat(finalPath).catch(() => null)
+      await rename(tempPath, finalPath)
+      await fsyncDir(dir)
+      const st = await stat(finalPath)
+      await this.index.apply([{ op: 'put-segment', ref, size: st.size, mtimeMs: st.mtimeMs }])
+      this.emit({ kind: 'segment', ref })
+      return { ref, size, created: existing == null }
+    } catch (err) {
+      await unlink(tempPath).catch(() => {})
+      throw err
+    } finally {
+      this.inflight.delete(tempPath)
+    }
+  }
+
+  /**
+   * Hide a segment for good: an empty `<stem>.tombstone` beside it, fsync'd, then indexed.
+   * Idempotent. The segment's bytes are left alone (deleting them is a separate admin action).
+   */
+  async writeTombstone (ref: SegmentRef): Promise<{ created: boolean }> {
+    const dir = this.hourDir(ref)
+    await mkdir(dir, { recursive: true })
+    const path = join(dir, tombstoneFileName(ref.file))
+    let created = true
+    try {
+      const fh = await open(path, 'wx', 0o644)
+      await fh.sync()
+      await fh.close()
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      created = false
+    }
+    await fsyncDir(dir)
+    const st = await stat(path)
+    await this.index.apply([{ op: 'put-tombstone', channel: ref.channel, quality: ref.quality, start: ref.start, segment: ref.file, mtimeMs: st.mtimeMs }])
+    if (created) this.emit({ kind: 'tombstone', ref })
+    return { created }
+  }
+
+  /** Stream a segment's bytes (optionally a byte range, `end` inclusive as in HTTP ranges). */
+  openRead (ref: { channel: string, quality: string, hour: string, file: string }, range: { start?: number, end?: number } = {}): ReadStream {
+    return createReadStream(this.pathOf(ref), { ...range, highWaterMark: 256 * 1024 })
+  }
+}
+
+async function * toChunks (body: SegmentBody): AsyncIterable<Uint8Array> {
+  if (body instanceof Uint8Array) {
+    yield body
+    return
+  }
+  yield * body
+}
