@@ -23,6 +23,11 @@ export interface ReconcileOptions {
   verify?: boolean
   /** Recover temp files at least this old; null leaves every temp file alone. */
   tempGraceMs?: number | null
+  /**
+   * Trust indexed names without a stat: only new names and removals are looked at. The watcher's
+   * mode; full passes (start, periodic rescan) stat everything.
+   */
+  quick?: boolean
   /** Called at most once a second during long passes. */
   onProgress?: (progress: ReconcileProgress) => void
   signal?: AbortSignal
@@ -44,7 +49,7 @@ export interface ReconcileReport {
   bytes: number
   /** Names in the tree that are not segments, tombstones or folders of the layout. */
   badNames: number
-  /** Segment files whose bytes do not match their name's hash (left on disk, not indexed). */
+  /** Segment files whose bytes do not match their name's hash (renamed `.NAME.corrupt`, not indexed). */
   corrupt: number
   /** Temp files recovered as partial segments. */
   recovered: number
@@ -219,6 +224,7 @@ export class Reconciler {
       }
       diskSegments.add(name)
       const known = indexed.get(name)
+      if (known != null && options.quick === true) continue
       work.push(async () => {
         const st = await stat(path).catch(() => null)
         if (st == null || !st.isFile()) { diskSegments.delete(name); return }
@@ -231,7 +237,11 @@ export class Reconciler {
           if (!digest.equals(ref.hash!)) {
             report.corrupt++
             diskSegments.delete(name)
-            this.#log.error({ path, expected: ref.hash!.toString('base64url'), actual: digest.toString('base64url') }, 'segment bytes do not match its name; not indexed')
+            // Kept for inspection under a hidden name, which every listing ignores; otherwise the
+            // next pass would see a "new" file and trust its name.
+            const aside = join(dir, `.${name}.corrupt`)
+            await rename(path, aside).catch(() => {})
+            this.#log.error({ path, movedTo: aside, expected: ref.hash!.toString('base64url'), actual: digest.toString('base64url') }, 'segment bytes do not match its name; moved aside')
             return
           }
         }

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import { bytesFor, openStore } from '../test/helpers/tree.ts'
+import { Reconciler } from './reconcile.ts'
+import { sha256 } from './segment-hash.ts'
+import type { SegmentIndex } from './segment-index.ts'
+import { formatSegmentRef, tombstoneFileName } from './segment-name.ts'
+import { hourStart } from './time.ts'
+import { TreeWatcher } from './watcher.ts'
+
+const run = promisify(execFile)
+
+/** Another program writes a file the way wubloader's downloader does: temp name, then rename. */
+async function writeFromOtherProcess (dir: string, name: string, bytes: Buffer): Promise<void> {
+  const script = `
+    const fs = require('node:fs'); const path = require('node:path')
+    const [dir, name, hex] = process.argv.slice(1)
+    fs.mkdirSync(dir, { recursive: true })
+    const temp = path.join(dir, name.replace(/-(full|suspect|partial)-.*\\.ts$/, '-temp-0b8f1c7e-2a8b-4f0e-9d3c-4a1b2c3d4e5f.ts'))
+    fs.writeFileSync(temp, Buffer.from(hex, 'hex'))
+    fs.renameSync(temp, path.join(dir, name))
+  `
+  await run(process.execPath, ['-e', script, dir, name, bytes.toString('hex')])
+}
+
+async function until (what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+function listing (index: SegmentIndex, start: number): string[] {
+  return index.listHour('rec', 'source', hourStart(start), { tombstones: true })
+}
+
+describe('tree watcher', () => {
+  it('indexes segments and tombstones another process writes into the live hour', async (t) => {
+    const { store, index, segmentsDir } = await openStore(t)
+    const watcher = new TreeWatcher({ segmentsDir, reconciler: new Reconciler(store), debounceMs: 20 })
+    await watcher.start()
+    t.after(async () => await watcher.stop())
+
+    const now = Date.now() * 1000
+    const bytes = bytesFor('live', 4000)
+    const ref = formatSegmentRef({ channel: 'rec', quality: 'source', start: now, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
+    const hourDir = join(segmentsDir, 'rec', 'source', ref.hour)
+    // The channel, quality and hour folders do not exist yet: the watches must follow them.
+    await writeFromOtherProcess(hourDir, ref.file, bytes)
+    await until('the new segment', () => listing(index, now).includes(ref.file))
+    assert.equal(index.getSegment(ref)?.size, 4000)
+
+    await run(process.execPath, ['-e', 'require("node:fs").writeFileSync(process.argv[1], "")', join(hourDir, tombstoneFileName(ref.file))])
+    await until('the tombstone', () => listing(index, now).includes(tombstoneFileName(ref.file)))
+    assert.deepEqual(listing(index, now), [tombstoneFileName(ref.file)])
+  })
+
+  it('finds a file in an old, unwatched hour on the periodic rescan', async (t) => {
+    const { store, index, segmentsDir } = await openStore(t)
+    const old = Date.UTC(2020, 0, 1) * 1000
+    const bytes = bytesFor('old', 100)
+    const ref = formatSegmentRef({ channel: 'rec', quality: 'source', start: old, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
+    const hourDir = join(segmentsDir, 'rec', 'source', ref.hour)
+    await mkdir(hourDir, { recursive: true })
+    const rescans: number[] = []
+    const watcher = new TreeWatcher({ segmentsDir, reconciler: new Reconciler(store), rescanIntervalMs: 100, onRescan: (r) => rescans.push(r.added) })
+    await watcher.start()
+    t.after(async () => await watcher.stop())
+    await writeFile(join(hourDir, ref.file), bytes)
+    await until('the rescan', () => listing(index, old).includes(ref.file))
+    await until('the rescan report', () => rescans.some((n) => n === 1))
+  })
+})
