@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream, type Dirent } from 'node:fs'
-import { readdir, rename, stat, unlink } from 'node:fs/promises'
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from './logger.ts'
 import { silentLogger } from './logger.ts'
@@ -294,6 +294,10 @@ export class Reconciler {
       this.#log.info({ path }, 'removed an empty leftover temp file')
       return
     }
+    // The crashed writer may never have synced these bytes: make them durable before they get a
+    // name that promises a hash.
+    const fh = await open(path, 'r+')
+    try { await fh.sync() } finally { await fh.close() }
     report.hashed++
     const digest = await hashFile(path)
     const located = formatSegmentRef({ channel: temp.channel, quality: temp.quality, start: temp.start, duration: temp.duration, type: 'partial', hash: digest })
