@@ -66,7 +66,11 @@ export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
     tempGraceSeconds: get('tempGraceSeconds'),
     rescanIntervalSeconds: get('rescanIntervalSeconds'),
     watch: get('watch'),
-    indexMapSizeMb: get('indexMapSizeMb')
+    indexMapSizeMb: get('indexMapSizeMb'),
+    httpHost: get('httpHost'),
+    httpPort: get('httpPort'),
+    metrics: get('metrics'),
+    shutdownGraceSeconds: get('shutdownGraceSeconds')
   }
   if (!LOG_LEVELS.includes(config.logLevel)) {
     throw new ConfigError(origin.get('logLevel') ?? 'logLevel', `must be one of ${LOG_LEVELS.join(', ')}`)

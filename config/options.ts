@@ -34,6 +34,13 @@ export interface Config {
   watch: boolean
   /** Maximum size of the LMDB map, in MiB. */
   indexMapSizeMb: number
+  httpHost: string
+  /** 0 picks a free port. */
+  httpPort: number
+  /** Serve /metrics and record request metrics. */
+  metrics: boolean
+  /** On SIGTERM/SIGINT, in-flight responses get this long to finish before sockets are closed. */
+  shutdownGraceSeconds: number
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -43,7 +50,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'tempGraceSeconds', kind: 'int', default: 600, min: 0, describe: 'age after which a leftover temp file is recovered as partial' },
   { key: 'rescanIntervalSeconds', kind: 'int', default: 300, min: 0, describe: 'full rescan of the segment tree behind the watcher (0 = never)' },
   { key: 'watch', kind: 'bool', default: true, describe: 'watch the live hours for segments written by other programs' },
-  { key: 'indexMapSizeMb', kind: 'int', default: 16384, min: 16, describe: 'upper bound of the LMDB index size, MiB (sparse; costs nothing until used)' }
+  { key: 'indexMapSizeMb', kind: 'int', default: 16384, min: 16, describe: 'upper bound of the LMDB index size, MiB (sparse; costs nothing until used)' },
+  { key: 'httpHost', kind: 'string', default: '0.0.0.0', describe: 'address the HTTP API listens on' },
+  { key: 'httpPort', kind: 'int', default: 8080, min: 0, max: 65535, describe: 'HTTP API port (0 = any free port)' },
+  { key: 'metrics', kind: 'bool', default: true, describe: 'serve Prometheus metrics at /metrics' },
+  { key: 'shutdownGraceSeconds', kind: 'int', default: 20, min: 0, describe: 'on SIGTERM/SIGINT, time in-flight responses get to finish' }
 ]
 
 export const LOG_LEVELS: ReadonlyArray<Config['logLevel']> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']

@@ -1,8 +1,10 @@
 import './compat.ts'
 import { ConfigError } from '../config/errors.ts'
 import { scanCommand, scanHelp } from './scan-command.ts'
+import { startCommand, startHelp } from './start-command.ts'
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>, summary: string, help: () => string }> = {
+  start: { run: startCommand, summary: 'run a node: index, watch and serve the HTTP API', help: startHelp },
   scan: { run: scanCommand, summary: 'reconcile the index with the disk and print counts', help: scanHelp }
 }
 

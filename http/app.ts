@@ -1,0 +1,56 @@
+/**
+ * The fastify app: every route group as an encapsulated plugin, JSON errors, optional metrics.
+ * It only reads from storage; the node (node/) owns the lifecycle of what it is given.
+ */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import type { HttpComponents, HttpInit } from './components.ts'
+import { HttpError } from './errors.ts'
+import { listingRoutes } from './listing-routes.ts'
+import { registerMetrics } from './metrics.ts'
+import { playlistRoutes } from './playlist-routes.ts'
+import { segmentRoutes } from './segment-routes.ts'
+import { statusRoutes } from './status-routes.ts'
+
+export async function buildHttpApp (components: HttpComponents, init: HttpInit = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: init.logger,
+    disableRequestLogging: true,
+    // Segment names are about 70 characters; anything much longer is not ours.
+    maxParamLength: 200,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle'
+  })
+
+  app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
+    if (err instanceof HttpError) {
+      reply.headers(err.headers)
+      return reply.code(err.statusCode).send({ error: err.code, message: err.message })
+    }
+    const status = err.statusCode != null && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+    if (status >= 500) request.log.error({ err }, 'request failed')
+    else request.log.info({ err }, 'bad request')
+    return reply.code(status).send({ error: status >= 500 ? 'internal' : 'bad_request', message: status >= 500 ? 'internal error' : err.message })
+  })
+  app.setNotFoundHandler((request, reply) => {
+    return reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` })
+  })
+
+  // CORS as the original: players and editors on other origins read everything.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('access-control-allow-origin', '*')
+    return payload
+  })
+
+  if (init.metrics !== false) {
+    const { registry } = registerMetrics(app, components.index, components.selector)
+    app.get('/metrics', async (_request, reply) => {
+      return reply.type(registry.contentType).send(await registry.metrics())
+    })
+  }
+
+  await app.register(listingRoutes(components))
+  await app.register(segmentRoutes(components))
+  await app.register(playlistRoutes(components))
+  await app.register(statusRoutes(components, init))
+  return app
+}

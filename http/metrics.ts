@@ -1,0 +1,161 @@
+/**
+ * Prometheus metrics. Labels are bounded: route templates (never a raw path), methods, status
+ * classes, and channel/quality pairs from the index capped at MAX_PAIRS (the rest are summed
+ * under `other`). Hours are labelled by how many hours ago they were, never by their value.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { SegmentSelector } from '../storage/best-segments.ts'
+import { hourCoverage } from '../storage/coverage.ts'
+import type { SegmentIndex } from '../storage/segment-index.ts'
+import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
+
+/** Channel/quality pairs that get their own label values. */
+export const MAX_PAIRS = 32
+/** Coverage gauges cover the current hour and this many before it. */
+export const COVERAGE_HOURS = 3
+
+const ROUTE_UNMATCHED = 'unmatched'
+
+export interface HttpMetrics {
+  registry: Registry
+}
+
+function statusClass (code: number): string {
+  return `${Math.floor(code / 100)}xx`
+}
+
+export function routeOf (request: FastifyRequest): string {
+  return request.routeOptions.url ?? ROUTE_UNMATCHED
+}
+
+/** The channel/quality pairs used as labels: the first MAX_PAIRS in index order. */
+function labelPairs (index: SegmentIndex): Array<[string, string]> {
+  const pairs: Array<[string, string]> = []
+  for (const channel of index.channels()) {
+    for (const quality of index.qualities(channel)) pairs.push([channel, quality])
+  }
+  return pairs
+}
+
+export function registerMetrics (app: FastifyInstance, index: SegmentIndex, selector: SegmentSelector): HttpMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time from request arrival to the last byte of the response (or the client leaving)',
+    labelNames: ['route', 'method', 'status_class'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600],
+    registers: [registry]
+  })
+  const bytesSent = new Counter({
+    name: 'http_response_bytes_total',
+    help: 'Response bytes written to the socket (headers and body)',
+    labelNames: ['route', 'method', 'status_class'],
+    registers: [registry]
+  })
+  const inFlight = new Gauge({
+    name: 'http_requests_in_flight',
+    help: 'Requests being handled or streamed',
+    labelNames: ['route', 'method'],
+    registers: [registry]
+  })
+
+  const pairLabels = (): Array<{ channel: string, quality: string, pair: [string, string] }> => {
+    const pairs = labelPairs(index)
+    return pairs.map((pair, i) => i < MAX_PAIRS ? { channel: pair[0], quality: pair[1], pair } : { channel: 'other', quality: 'other', pair })
+  }
+
+  new Gauge({
+    name: 'segmesh_index_segments',
+    help: 'Visible (not tombstoned) segments in the index',
+    labelNames: ['channel', 'quality'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const { channel, quality, pair } of pairLabels()) {
+        let n = 0
+        for (const h of index.hourSummaries(pair[0], pair[1])) n += h.segments
+        this.inc({ channel, quality }, n)
+      }
+    }
+  })
+  new Gauge({
+    name: 'segmesh_index_hours',
+    help: 'Hours with segments or tombstones in the index',
+    labelNames: ['channel', 'quality'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const { channel, quality, pair } of pairLabels()) this.inc({ channel, quality }, index.hourSummaries(pair[0], pair[1]).length)
+    }
+  })
+  new Gauge({
+    name: 'segmesh_index_tombstones',
+    help: 'Tombstones in the index',
+    labelNames: ['channel', 'quality'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const { channel, quality, pair } of pairLabels()) {
+        let n = 0
+        for (const h of index.hourSummaries(pair[0], pair[1])) n += h.tombstones
+        this.inc({ channel, quality }, n)
+      }
+    }
+  })
+
+  const coverageLabels = ['channel', 'quality', 'hours_ago']
+  const covered = new Gauge({ name: 'segmesh_coverage_covered_seconds', help: 'Seconds of the hour covered by best segments (the current hour up to now)', labelNames: coverageLabels, registers: [registry] })
+  const holes = new Gauge({ name: 'segmesh_coverage_holes', help: 'Gaps longer than 10 ms in the hour', labelNames: coverageLabels, registers: [registry] })
+  const overlaps = new Gauge({ name: 'segmesh_coverage_overlaps', help: 'Best segments overlapping their predecessor by more than 10 ms', labelNames: coverageLabels, registers: [registry] })
+  const byType = new Gauge({
+    name: 'segmesh_coverage_segments',
+    help: 'Segments in the hour by type',
+    labelNames: [...coverageLabels, 'type'],
+    registers: [registry],
+    // One collect fills all four coverage gauges, so each hour is computed once per scrape.
+    collect () {
+      for (const g of [covered, holes, overlaps, this]) g.reset()
+      const now = Date.now() * 1000
+      const current = hourStart(now)
+      for (const { channel, quality, pair } of pairLabels().slice(0, MAX_PAIRS)) {
+        for (let ago = 0; ago < COVERAGE_HOURS; ago++) {
+          const c = hourCoverage(index, selector, pair[0], pair[1], current - ago * MICROS_PER_HOUR, now)
+          const labels = { channel, quality, hours_ago: String(ago) }
+          covered.set(labels, c.covered / 1e6)
+          holes.set(labels, c.holes)
+          overlaps.set(labels, c.overlaps)
+          for (const type of ['full', 'suspect', 'partial'] as const) this.set({ ...labels, type }, c.types[type])
+        }
+      }
+    }
+  })
+
+  // Request timing: observed once, when the response finishes or the client goes away.
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const started = process.hrtime.bigint()
+    const route = routeOf(request)
+    const method = request.method
+    // Requests on one keep-alive socket are sequential, so the socket's byte counter brackets
+    // this response exactly, streams included, without touching the body.
+    const socket = request.raw.socket
+    const bytesBefore = socket.bytesWritten
+    inFlight.inc({ route, method })
+    let done = false
+    const finish = (): void => {
+      if (done) return
+      done = true
+      inFlight.dec({ route, method })
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      const labels = { route, method, status_class: statusClass(reply.raw.statusCode) }
+      duration.observe(labels, seconds)
+      bytesSent.inc(labels, Math.max(0, socket.bytesWritten - bytesBefore))
+    }
+    reply.raw.once('finish', finish)
+    reply.raw.once('close', finish)
+  })
+
+  return { registry }
+}

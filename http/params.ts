@@ -1,0 +1,66 @@
+/**
+ * Validation of path and query parameters, once, at the edge. Path parameters must match the
+ * segment grammar, so nothing a client sends can name a file outside the segments folder.
+ */
+import { type SegmentFileName, isValidPathName, parseSegmentFileName } from '../storage/segment-name.ts'
+import { parseHour } from '../storage/time.ts'
+import { badParameter } from './errors.ts'
+
+export function channelParam (value: string): string {
+  if (!isValidPathName(value)) throw badParameter('channel', `'${printable(value)}' is not a channel name (letters, digits, _ - . ; not starting with . or -; at most 64)`)
+  return value
+}
+
+export function qualityParam (value: string): string {
+  if (!isValidPathName(value)) throw badParameter('quality', `'${printable(value)}' is not a quality name (letters, digits, _ - . ; not starting with . or -; at most 64)`)
+  return value
+}
+
+/** An hour folder name → its first µs. */
+export function hourParam (value: string): number {
+  const start = parseHour(value)
+  if (start == null) throw badParameter('hour', `'${printable(value)}' is not an hour (YYYY-MM-DDTHH)`)
+  return start
+}
+
+export function segmentFileParam (value: string): SegmentFileName {
+  const parsed = parseSegmentFileName(value)
+  if (!parsed.ok) throw badParameter('file', `'${printable(value)}' is not a segment file name: ${parsed.reason}`)
+  return parsed.value
+}
+
+export function boolParam (name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value == null) return fallback
+  const v = value.toLowerCase()
+  if (v === 'true') return true
+  if (v === 'false') return false
+  throw badParameter(name, 'must be one of: true, false')
+}
+
+const TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/
+
+/**
+ * ISO 8601 UTC → µs since the epoch, read from the digits (never through a float). Fractions
+ * beyond µs are truncated. `Z` or a zero offset is accepted; so is no suffix at all, which is what
+ * wubloader's clients send and which it reads as UTC. Any other offset is refused rather than
+ * silently misread.
+ */
+export function timeParam (name: string, value: string | undefined): number | undefined {
+  if (value == null) return undefined
+  const m = TIME.exec(value)
+  if (m == null) throw badParameter(name, `'${printable(value)}' is not an ISO 8601 UTC time like 2019-11-13T02:45:51.608Z`)
+  const offset = m[8]
+  if (offset != null && offset !== 'Z' && !/^[+-]00:?00$/.test(offset)) throw badParameter(name, `only UTC times are accepted (Z or +00:00), got offset ${offset}`)
+  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number]
+  const ms = Date.UTC(y, mo - 1, d, h, mi, s)
+  const check = new Date(ms)
+  if (mo < 1 || mo > 12 || check.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) throw badParameter(name, `'${value}' is not a real date and time`)
+  const micros = Number((m[7] ?? '').slice(0, 6).padEnd(6, '0'))
+  return ms * 1000 + micros
+}
+
+/** For messages: control characters and overlong values are not echoed back raw. */
+function printable (value: string): string {
+  const clean = value.replace(/[\u0000-\u001f\u007f]/g, '?')
+  return clean.length > 80 ? `${clean.slice(0, 80)}…` : clean
+}

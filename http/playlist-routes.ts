@@ -1,0 +1,84 @@
+/**
+ * `GET /playlist/:channel.m3u8` (master) and `GET /playlist/:channel/:quality.m3u8?start&end`
+ * (media), from best-segment selection over the index.
+ */
+import { Readable } from 'node:stream'
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
+import { MICROS_PER_HOUR, formatInstant } from '../storage/time.ts'
+import type { HttpComponents } from './components.ts'
+import { HttpError, badParameter, noContent, notFound } from './errors.ts'
+import { channelParam, qualityParam, timeParam } from './params.ts'
+import { masterPlaylist, mediaPlaylistChunks, planMediaPlaylist } from './playlist.ts'
+
+/** Longest range served when start or end is left out (a live viewer). */
+export const MAX_OPEN_RANGE = 12 * MICROS_PER_HOUR
+
+const M3U8 = 'application/vnd.apple.mpegurl'
+
+interface Range { start?: string, end?: string }
+
+export function playlistRoutes ({ index, selector }: HttpComponents) {
+  /** [first hour's start, last hour's end) of a channel/quality, or null when it has no hours. */
+  const span = (channel: string, quality: string): { from: number, to: number } | null => {
+    const hours = index.hourSummaries(channel, quality)
+    if (hours.length === 0) return null
+    return { from: hours[0]!.start, to: hours.at(-1)!.start + MICROS_PER_HOUR }
+  }
+
+  return async (app: FastifyInstance): Promise<void> => {
+    // find-my-way treats `.` after a parameter as a separator, so `:channel.m3u8` matches `desertbus.m3u8`.
+    app.get<{ Params: { channel: string }, Querystring: Range }>('/playlist/:channel.m3u8', async (request, reply) => {
+      const channel = channelParam(request.params.channel)
+      const start = timeParam('start', request.query.start)
+      const end = timeParam('end', request.query.end)
+      if (start != null && end != null && end <= start) throw badParameter('end', 'must be after start')
+      const qualities = index.qualities(channel)
+      if (qualities.length === 0) throw notFound(`unknown channel '${channel}'`)
+      const offered = qualities.filter((q) => {
+        const s = span(channel, q)
+        return s != null && (start == null || s.to > start) && (end == null || s.from < end)
+      })
+      const params = new URLSearchParams()
+      if (request.query.start != null) params.set('start', request.query.start)
+      if (request.query.end != null) params.set('end', request.query.end)
+      const query = params.size > 0 ? `?${params}` : ''
+      return reply.type(M3U8).send(masterPlaylist(channel, offered, query))
+    })
+
+    app.get<{ Params: { channel: string, quality: string }, Querystring: Range }>('/playlist/:channel/:quality.m3u8', async (request, reply) => {
+      const channel = channelParam(request.params.channel)
+      const quality = qualityParam(request.params.quality)
+      let start = timeParam('start', request.query.start)
+      let end = timeParam('end', request.query.end)
+      if (start != null && end != null && end <= start) throw badParameter('end', 'must be after start')
+      const s = span(channel, quality)
+      if (s == null) throw notFound(index.qualities(channel).length === 0 ? `unknown channel '${channel}'` : `unknown quality '${quality}' of channel '${channel}'`)
+      if (start == null || end == null) {
+        start ??= s.from
+        // One hour past the last hour, so a live viewer whose data reaches the end of the last
+        // hour is not told the stream is over.
+        end ??= s.to + MICROS_PER_HOUR
+        if (end - start > MAX_OPEN_RANGE) {
+          throw new HttpError(400, 'range_too_long', `an open range may span at most 12 hours; this one runs ${formatInstant(start)} to ${formatInstant(end)}: give both start and end`)
+        }
+        if (end <= start) throw noContent(`no segments after ${formatInstant(start)}`)
+      }
+      const selection = await selector.select(channel, quality, start, end, { allowHoles: true })
+      const plan = planMediaPlaylist(selection, end, Date.now() * 1000)
+      if (plan.segments === 0) throw noContent(`no segments of ${channel}/${quality} in [${formatInstant(start)}, ${formatInstant(end)})`)
+      const chunks = mediaPlaylistChunks(plan)
+      const first = chunks.next()
+      reply.type(M3U8).header('cache-control', plan.endlist ? 'public, max-age=60' : 'no-cache')
+      if (first.done !== true && plan.segments <= 1000) return reply.send(first.value)
+      // Long playlists stream, giving other requests a turn between chunks.
+      return reply.send(Readable.from((async function * () {
+        if (first.done !== true) yield first.value
+        for (const chunk of chunks) {
+          await yieldToLoop()
+          yield chunk
+        }
+      })()))
+    })
+  }
+}

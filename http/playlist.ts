@@ -1,0 +1,109 @@
+/**
+ * HLS playlists from best-segment selections.
+ *
+ * The master playlist is built with hls-parser. Media playlists are written here: hls-parser's
+ * stringify checks every tag against all previous lines (`Array.includes` per line), which is
+ * quadratic in practice — measured 0.5 s for 4,000 segments and over a minute for a 24 h
+ * playlist — so it is used to *read* every playlist we emit in the tests instead.
+ */
+import HLS from 'hls-parser'
+import { HOLE, type Selection } from '../storage/best-segments.ts'
+import type { IndexedSegment } from '../storage/segment-index.ts'
+import { formatDuration } from '../storage/segment-name.ts'
+import { MICROS_PER_SECOND, formatInstant } from '../storage/time.ts'
+
+/** A hole this close to `now` may still be filled (an out-of-order download): a live playlist stops before it. */
+export const LIVE_EDGE = 30 * MICROS_PER_SECOND
+
+export interface MediaPlan {
+  /** Segments, with HOLE where a discontinuity goes. Never starts or ends with HOLE. */
+  entries: Selection
+  /** True when the range is fully covered and entirely in the past: the playlist will not change. */
+  endlist: boolean
+  targetDuration: number
+  segments: number
+}
+
+/**
+ * Decide what a media playlist for [start, end) shows: a leading hole is dropped, a trailing one
+ * makes the playlist open (no ENDLIST), interior holes become discontinuities. For a live range
+ * the list stops before a hole near the live edge, so a later reload only ever appends.
+ */
+export function planMediaPlaylist (selection: Selection, end: number, now: number): MediaPlan {
+  const entries = selection.slice()
+  if (entries[0] === HOLE) entries.shift()
+  let complete = true
+  if (entries.length > 0 && entries.at(-1) === HOLE) {
+    entries.pop()
+    complete = false
+  }
+  if (end > now) {
+    let lastEnd = 0
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]
+      if (e === HOLE) {
+        if (lastEnd >= now - LIVE_EDGE) {
+          entries.length = i
+          complete = false
+          break
+        }
+      } else if (e != null) {
+        lastEnd = e.start + e.duration
+      }
+    }
+  }
+  let maxDuration = 0
+  let segments = 0
+  for (const e of entries) {
+    if (e === HOLE) continue
+    segments++
+    if (e.duration > maxDuration) maxDuration = e.duration
+  }
+  return {
+    entries,
+    endlist: complete && end <= now && segments > 0,
+    targetDuration: Math.max(1, Math.ceil(maxDuration / MICROS_PER_SECOND)),
+    segments
+  }
+}
+
+export function segmentUri (s: IndexedSegment): string {
+  return `/segments/${encodeURIComponent(s.channel)}/${encodeURIComponent(s.quality)}/${s.hour}/${encodeURIComponent(s.file)}`
+}
+
+/** The playlist text in chunks of at most `perChunk` entries, so a day-long playlist streams. */
+export function * mediaPlaylistChunks (plan: MediaPlan, perChunk = 1000): Generator<string> {
+  let out = `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:${plan.targetDuration}\n#EXT-X-MEDIA-SEQUENCE:0\n`
+  let n = 0
+  for (const e of plan.entries) {
+    if (e === HOLE) {
+      out += '#EXT-X-DISCONTINUITY\n'
+      continue
+    }
+    out += `#EXT-X-PROGRAM-DATE-TIME:${formatInstant(e.start)}\n#EXTINF:${formatDuration(e.duration)},\n${segmentUri(e)}\n`
+    if (++n % perChunk === 0) {
+      yield out
+      out = ''
+    }
+  }
+  if (plan.endlist) out += '#EXT-X-ENDLIST\n'
+  yield out
+}
+
+/** hls.js shows a level's NAME; players pick by BANDWIDTH. Guesses by conventional quality names. */
+const BANDWIDTH: Record<string, number> = { '1080p': 6_846_146, '720p': 2_373_000, '480p': 1_427_999, '360p': 630_000, '160p': 230_000 }
+
+export function bandwidthGuess (quality: string): number {
+  const m = /^(\d+p)/.exec(quality)
+  return BANDWIDTH[m?.[1] ?? ''] ?? BANDWIDTH['1080p']!
+}
+
+/** A master playlist with one variant per quality; `query` (start/end) is passed on to each. */
+export function masterPlaylist (channel: string, qualities: readonly string[], query: string): string {
+  const variants = qualities.map((q) => new HLS.types.Variant({
+    uri: `/playlist/${encodeURIComponent(channel)}/${encodeURIComponent(q)}.m3u8${query}`,
+    bandwidth: bandwidthGuess(q),
+    video: [new HLS.types.Rendition({ type: 'VIDEO', groupId: q, name: q, isDefault: true, autoselect: true, forced: false })]
+  }))
+  return `${HLS.stringify(new HLS.types.MasterPlaylist({ variants }))}\n`
+}

