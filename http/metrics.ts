@@ -110,7 +110,7 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
   const covered = new Gauge({ name: 'segmesh_coverage_covered_seconds', help: 'Seconds of the hour covered by best segments (the current hour up to now)', labelNames: coverageLabels, registers: [registry] })
   const holes = new Gauge({ name: 'segmesh_coverage_holes', help: 'Gaps longer than 10 ms in the hour', labelNames: coverageLabels, registers: [registry] })
   const overlaps = new Gauge({ name: 'segmesh_coverage_overlaps', help: 'Best segments overlapping their predecessor by more than 10 ms', labelNames: coverageLabels, registers: [registry] })
-  const byType = new Gauge({
+  new Gauge({
     name: 'segmesh_coverage_segments',
     help: 'Segments in the hour by type',
     labelNames: [...coverageLabels, 'type'],

@@ -3,7 +3,7 @@
  * index knows (and that are not tombstoned) are opened, so no request can reach another file.
  * Segment files are immutable (content-addressed), hence the strong ETag and year-long caching.
  */
-import { open } from 'node:fs/promises'
+import { type FileHandle, open } from 'node:fs/promises'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { HttpComponents } from './components.ts'
 import { HttpError, notFound } from './errors.ts'
@@ -50,7 +50,7 @@ export function segmentRoutes ({ index, store }: HttpComponents) {
       const segment = index.getSegment(ref)
       if (segment == null) throw notFound(`no segment ${channel}/${quality}/${params.hour}/${params.file}${index.isTombstoned(ref) ? ' (tombstoned)' : ''}`)
 
-      let fh
+      let fh: FileHandle
       try {
         fh = await open(store.pathOf(ref), 'r')
       } catch (err) {
