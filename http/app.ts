@@ -2,7 +2,7 @@
  * The fastify app: every route group as an encapsulated plugin, JSON errors, optional metrics.
  * It only reads from storage; the node (node/) owns the lifecycle of what it is given.
  */
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify'
 import type { HttpComponents, HttpInit } from './components.ts'
 import { HttpError } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
@@ -14,9 +14,9 @@ import { statusRoutes } from './status-routes.ts'
 export async function buildHttpApp (components: HttpComponents, init: HttpInit = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: init.logger,
-    disableRequestLogging: true,
-    // Segment names are about 70 characters; anything much longer is not ours.
-    maxParamLength: 200,
+    logController: new LogController({ disableRequestLogging: true }),
+    // Segment names are about 70 characters; anything much longer is not ours (414).
+    routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     forceCloseConnections: 'idle'
   })

@@ -107,17 +107,15 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
   })
 
   const coverageLabels = ['channel', 'quality', 'hours_ago']
-  const covered = new Gauge({ name: 'segmesh_coverage_covered_seconds', help: 'Seconds of the hour covered by best segments (the current hour up to now)', labelNames: coverageLabels, registers: [registry] })
-  const holes = new Gauge({ name: 'segmesh_coverage_holes', help: 'Gaps longer than 10 ms in the hour', labelNames: coverageLabels, registers: [registry] })
-  const overlaps = new Gauge({ name: 'segmesh_coverage_overlaps', help: 'Best segments overlapping their predecessor by more than 10 ms', labelNames: coverageLabels, registers: [registry] })
-  new Gauge({
-    name: 'segmesh_coverage_segments',
-    help: 'Segments in the hour by type',
-    labelNames: [...coverageLabels, 'type'],
+  // The first coverage gauge's collect fills all four (prom-client collects in registration
+  // order), so each hour is computed once per scrape.
+  const covered: Gauge = new Gauge({
+    name: 'segmesh_coverage_covered_seconds',
+    help: 'Seconds of the hour covered by best segments (the current hour up to now)',
+    labelNames: coverageLabels,
     registers: [registry],
-    // One collect fills all four coverage gauges, so each hour is computed once per scrape.
     collect () {
-      for (const g of [covered, holes, overlaps, this]) g.reset()
+      for (const g of [covered, holes, overlaps, byType]) g.reset()
       const now = Date.now() * 1000
       const current = hourStart(now)
       for (const { channel, quality, pair } of pairLabels().slice(0, MAX_PAIRS)) {
@@ -127,11 +125,14 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
           covered.set(labels, c.covered / 1e6)
           holes.set(labels, c.holes)
           overlaps.set(labels, c.overlaps)
-          for (const type of ['full', 'suspect', 'partial'] as const) this.set({ ...labels, type }, c.types[type])
+          for (const type of ['full', 'suspect', 'partial'] as const) byType.set({ ...labels, type }, c.types[type])
         }
       }
     }
   })
+  const holes = new Gauge({ name: 'segmesh_coverage_holes', help: 'Gaps longer than 10 ms in the hour', labelNames: coverageLabels, registers: [registry] })
+  const overlaps = new Gauge({ name: 'segmesh_coverage_overlaps', help: 'Best segments overlapping their predecessor by more than 10 ms', labelNames: coverageLabels, registers: [registry] })
+  const byType = new Gauge({ name: 'segmesh_coverage_segments', help: 'Segments in the hour by type', labelNames: [...coverageLabels, 'type'], registers: [registry] })
 
   // Request timing: observed once, when the response finishes or the client goes away.
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {

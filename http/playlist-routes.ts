@@ -39,6 +39,7 @@ export function playlistRoutes ({ index, selector }: HttpComponents) {
         const s = span(channel, q)
         return s != null && (start == null || s.to > start) && (end == null || s.from < end)
       })
+      if (offered.length === 0) throw noContent(`no quality of '${channel}' has segments in that range`)
       const params = new URLSearchParams()
       if (request.query.start != null) params.set('start', request.query.start)
       if (request.query.end != null) params.set('end', request.query.end)

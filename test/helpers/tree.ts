@@ -1,4 +1,5 @@
 /** Test helpers: temp data folders, an opened index + store, and segment refs from readable numbers. */
+import { rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,6 +15,13 @@ export const T0 = Date.UTC(2020, 0, 1) * 1000
 export async function tempDir (t: TestContext, prefix = 'segmesh-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
   t.after(async () => await rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A temp folder for suite-level hooks (no test context): removed when the process exits. */
+export async function tempDirFor (prefix = 'segmesh-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
