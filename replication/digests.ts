@@ -1,0 +1,38 @@
+/**
+ * Digests for anti-entropy. The index keeps an order-independent digest per hour (visible segment
+ * names and tombstone names); a root per channel/quality hashes the window's (hour, digest) pairs,
+ * so two nodes compare a whole window with one string and look at hours only when roots differ.
+ */
+import { createHash } from 'node:crypto'
+import type { SegmentIndex } from '../storage/segment-index.ts'
+import type { HourDigest, RootDigest } from './messages.ts'
+
+/** Hours of every channel/quality from `windowStart` (µs) on, oldest first. */
+export function hourDigests (index: SegmentIndex, windowStart: number): Map<string, HourDigest[]> {
+  const out = new Map<string, HourDigest[]>()
+  for (const channel of index.channels()) {
+    for (const quality of index.qualities(channel)) {
+      const hours = index.hourSummaries(channel, quality, windowStart)
+        .filter((h) => h.digest !== '')
+        .map((h) => ({ hour: h.hour, digest: h.digest, segments: h.segments, tombstones: h.tombstones }))
+      if (hours.length > 0) out.set(`${channel}/${quality}`, hours)
+    }
+  }
+  return out
+}
+
+export function rootOf (hours: readonly HourDigest[]): string {
+  if (hours.length === 0) return ''
+  const h = createHash('sha256')
+  for (const hour of hours) h.update(`${hour.hour} ${hour.digest}\n`)
+  return h.digest('base64url')
+}
+
+export function rootDigests (index: SegmentIndex, windowStart: number): RootDigest[] {
+  const out: RootDigest[] = []
+  for (const [key, hours] of hourDigests(index, windowStart)) {
+    const [channel, quality] = key.split('/') as [string, string]
+    out.push({ channel, quality, root: rootOf(hours), hours: hours.length, segments: hours.reduce((n, h) => n + h.segments, 0) })
+  }
+  return out
+}

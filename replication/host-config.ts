@@ -1,0 +1,105 @@
+/** Options, defaults and address handling of the P2P host (replication/host.ts). */
+import { isIP } from 'node:net'
+import { InvalidParametersError } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Logger } from '../storage/logger.ts'
+
+export const P2P_DEFAULTS = {
+  /** Direct connections kept to peers learned from gossip, beyond the bootstrap list. */
+  maxKeptPeers: 4,
+  /** Bound on one hello exchange, on both ends. */
+  helloTimeoutMs: 5_000,
+  /** Bound on one dial from keepConnected, unblock and the redial timer. */
+  dialTimeoutMs: 10_000,
+  /** Delay before dialling the bootstrap list (libp2p's own 1000 ms delays the first gossip by a second). */
+  bootstrapDelayMs: 100,
+  /** libp2p's KEEP_ALIVE redial: first retry after 500 ms, doubling, 8 retries ≈ 2 min before it gives up. */
+  reconnectRetries: 8,
+  reconnectRetryIntervalMs: 500,
+  reconnectBackoffFactor: 2,
+  /** How often bootstrap and kept peers that are not connected are dialled again. */
+  redialIntervalMs: 10_000
+} as const
+
+export interface P2PHostInit {
+  privateKey: PrivateKey
+  /** IP address to listen on (`0.0.0.0`, `::`, `127.0.0.1`, ...). */
+  listenHost: string
+  /** TCP port; 0 picks a free one (see `multiaddrs()`). */
+  listenPort: number
+  /** Multiaddrs with `/p2p/<id>` of the nodes to join through. */
+  bootstrap?: string[]
+  /** The one gossip topic. */
+  topic: string
+  log?: Logger
+  /** @default 4 */
+  maxKeptPeers?: number
+  /** Host or IP that peers should dial instead of the listen address (NAT, containers). */
+  announceHost?: string
+  /** @default 5000 */
+  helloTimeoutMs?: number
+  /** How often wanted peers that are not connected are dialled again. @default 10000 */
+  redialIntervalMs?: number
+}
+
+export function peerIdOfAddr (ma: Multiaddr): string | undefined {
+  return ma.getComponents().filter((c) => c.name === 'p2p').pop()?.value
+}
+
+/** The addresses gossip gave for a peer that parse and do not name another peer. */
+export function parseAddrs (peerId: string, addrs: readonly string[]): Multiaddr[] {
+  const out: Multiaddr[] = []
+  for (const a of addrs) {
+    try {
+      const ma = multiaddr(a)
+      const p2p = peerIdOfAddr(ma)
+      if (p2p == null || p2p === peerId) out.push(ma)
+    } catch {
+      // a malformed address from gossip is skipped, not fatal
+    }
+  }
+  return out
+}
+
+/** Rewrite listen addresses to the announced host, keeping the bound port and peer id. */
+export function announceAs (addrs: Multiaddr[], host: string): Multiaddr[] {
+  const proto = isIP(host) === 4 ? 'ip4' : isIP(host) === 6 ? 'ip6' : 'dns'
+  const out = new Map<string, Multiaddr>()
+  for (const ma of addrs) {
+    const components = ma.getComponents()
+    const port = components.find((c) => c.name === 'tcp')?.value
+    if (port == null) continue
+    const p2p = peerIdOfAddr(ma)
+    const s = `/${proto}/${host}/tcp/${port}${p2p != null ? `/p2p/${p2p}` : ''}`
+    if (!out.has(s)) out.set(s, multiaddr(s))
+  }
+  return [...out.values()]
+}
+
+export function validate (init: P2PHostInit): void {
+  if (init.privateKey == null) throw new InvalidParametersError('privateKey: required')
+  if (isIP(init.listenHost) === 0) throw new InvalidParametersError(`listenHost: ${JSON.stringify(init.listenHost)} is not an IP address`)
+  if (!Number.isInteger(init.listenPort) || init.listenPort < 0 || init.listenPort > 65535) throw new InvalidParametersError(`listenPort: ${init.listenPort} is not a port (0-65535)`)
+  if (typeof init.topic !== 'string' || init.topic.length === 0) throw new InvalidParametersError('topic: required')
+  if (init.maxKeptPeers != null && (!Number.isInteger(init.maxKeptPeers) || init.maxKeptPeers < 0)) throw new InvalidParametersError(`maxKeptPeers: ${init.maxKeptPeers} is not a count`)
+  if (init.helloTimeoutMs != null && !(init.helloTimeoutMs > 0)) throw new InvalidParametersError('helloTimeoutMs: must be > 0')
+  if (init.redialIntervalMs != null && !(init.redialIntervalMs > 0)) throw new InvalidParametersError('redialIntervalMs: must be > 0')
+  if (init.announceHost != null && !/^[A-Za-z0-9.:-]+$/.test(init.announceHost)) throw new InvalidParametersError(`announceHost: ${JSON.stringify(init.announceHost)} is not a host name or IP`)
+  for (const addr of init.bootstrap ?? []) {
+    let ma: Multiaddr
+    try {
+      ma = multiaddr(addr)
+    } catch {
+      throw new InvalidParametersError(`bootstrap: ${JSON.stringify(addr)} is not a multiaddr`)
+    }
+    const id = peerIdOfAddr(ma)
+    if (id == null) throw new InvalidParametersError(`bootstrap: ${addr} lacks /p2p/<peer id>`)
+    try {
+      peerIdFromString(id)
+    } catch {
+      throw new InvalidParametersError(`bootstrap: ${addr} has an invalid peer id`)
+    }
+  }
+}

@@ -1,0 +1,362 @@
+/**
+ * The libp2p side of replication: one gossip topic, the hello request/response protocol, and a
+ * few kept direct connections so that losing the bootstrap does not cut a node off (DESIGN §5).
+ *
+ * Kept peers (the bootstrap list and up to `maxKeptPeers` learned from gossip) carry libp2p's
+ * KEEP_ALIVE tag, so libp2p redials them when a connection drops. libp2p gives up after its
+ * retries and removes the tag; a slow redial timer then keeps trying the bootstrap peers, and a
+ * gossip peer it gave up on frees its slot.
+ */
+import { isIP } from 'node:net'
+import { bootstrap } from '@libp2p/bootstrap'
+import { type GossipSub, type Message as GossipMessage, gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { KEEP_ALIVE, TimeoutError } from '@libp2p/interface'
+import { noise } from '@libp2p/noise'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { type Libp2p, createLibp2p } from 'libp2p'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Logger } from '../storage/logger.ts'
+import { silentLogger } from '../storage/logger.ts'
+import { P2P_DEFAULTS, type P2PHostInit, announceAs, parseAddrs, peerIdOfAddr, validate } from './host-config.ts'
+import { HELLO_PROTOCOL, answerHello, readHello } from './hello-protocol.ts'
+import { libp2pLogger } from './libp2p-logger.ts'
+import { HelloTimeoutError, HostStoppedError, P2PError } from './p2p-errors.ts'
+import { combineSignals, raceSignal } from './signals.ts'
+
+export { P2P_DEFAULTS, type P2PHostInit } from './host-config.ts'
+
+type HelloProvider = () => Uint8Array | Promise<Uint8Array>
+type Node = Libp2p<{ pubsub: GossipSub }>
+
+export class P2PHost {
+  readonly peerId: string
+  readonly #node: Node
+  readonly #topic: string
+  readonly #log: Logger
+  readonly #maxKept: number
+  readonly #helloTimeoutMs: number
+  readonly #redialIntervalMs: number
+  readonly #shutdown = new AbortController()
+  /** Bootstrap peer ids with their addresses; always wanted, never counted against maxKeptPeers. */
+  readonly #bootstrap: Map<string, Multiaddr[]>
+  /** Peers learned from gossip that we keep connections to. */
+  readonly #kept = new Set<string>()
+  /** Shared with the connection gater. */
+  readonly #blocked: Set<string>
+  readonly #messageHandlers = new Set<(from: string, data: Uint8Array) => void>()
+  readonly #connectHandlers = new Set<(peerId: string) => void>()
+  readonly #disconnectHandlers = new Set<(peerId: string) => void>()
+  readonly #tasks = new Set<Promise<void>>()
+  #helloProvider: HelloProvider | null = null
+  #redialTimer: NodeJS.Timeout | null = null
+  #stopped = false
+
+  /** A started host, listening and dialling its bootstrap list. */
+  static async create (init: P2PHostInit): Promise<P2PHost> {
+    validate(init)
+    // A shared seed list may name this node itself; dialling self only fails.
+    const self = peerIdFromPrivateKey(init.privateKey).toString()
+    const seeds = (init.bootstrap ?? []).filter((a) => peerIdOfAddr(multiaddr(a)) !== self)
+    const blocked = new Set<string>()
+    const isBlocked = (peer: PeerId): boolean => blocked.has(peer.toString())
+    const log = init.log ?? silentLogger
+    const ip = isIP(init.listenHost) === 6 ? 'ip6' : 'ip4'
+    const node = await createLibp2p({
+      start: false,
+      privateKey: init.privateKey,
+      logger: libp2pLogger(log),
+      addresses: {
+        listen: [`/${ip}/${init.listenHost}/tcp/${init.listenPort}`],
+        ...(init.announceHost != null ? { announceFilter: (addrs: Multiaddr[]) => announceAs(addrs, init.announceHost!) } : {})
+      },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      peerDiscovery: seeds.length > 0 ? [bootstrap({ list: seeds, timeout: P2P_DEFAULTS.bootstrapDelayMs })] : [],
+      connectionGater: {
+        denyDialPeer: isBlocked,
+        denyInboundEncryptedConnection: isBlocked,
+        denyOutboundEncryptedConnection: isBlocked
+      },
+      connectionManager: {
+        reconnectRetries: P2P_DEFAULTS.reconnectRetries,
+        reconnectRetryInterval: P2P_DEFAULTS.reconnectRetryIntervalMs,
+        reconnectBackoffFactor: P2P_DEFAULTS.reconnectBackoffFactor
+      },
+      services: {
+        identify: identify(),
+        ping: ping(),
+        pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true, allowedTopics: [init.topic] })
+      }
+    })
+    const host = new P2PHost(node, { ...init, bootstrap: seeds }, log, blocked)
+    try {
+      await host.#start()
+    } catch (err) {
+      await host.stop().catch(() => {})
+      throw err
+    }
+    return host
+  }
+
+  private constructor (node: Node, init: P2PHostInit, log: Logger, blocked: Set<string>) {
+    this.#node = node
+    this.peerId = node.peerId.toString()
+    this.#topic = init.topic
+    this.#log = log
+    this.#blocked = blocked
+    this.#maxKept = init.maxKeptPeers ?? P2P_DEFAULTS.maxKeptPeers
+    this.#helloTimeoutMs = init.helloTimeoutMs ?? P2P_DEFAULTS.helloTimeoutMs
+    this.#redialIntervalMs = init.redialIntervalMs ?? P2P_DEFAULTS.redialIntervalMs
+    this.#bootstrap = new Map()
+    for (const addr of init.bootstrap ?? []) {
+      const ma = multiaddr(addr)
+      const id = peerIdOfAddr(ma)!
+      this.#bootstrap.set(id, [...(this.#bootstrap.get(id) ?? []), ma])
+    }
+  }
+
+  async #start (): Promise<void> {
+    const node = this.#node
+    node.addEventListener('peer:connect', (evt) => this.#emit(this.#connectHandlers, evt.detail.toString()))
+    node.addEventListener('peer:disconnect', (evt) => this.#emit(this.#disconnectHandlers, evt.detail.toString()))
+    node.addEventListener('peer:reconnect-failure', (evt) => this.#onReconnectFailure(evt.detail.toString()))
+    // The gater runs during the upgrade; a connection that was past it when block() ran is closed here.
+    node.addEventListener('connection:open', (evt) => {
+      if (this.#blocked.has(evt.detail.remotePeer.toString())) evt.detail.abort(new P2PError('peer is blocked'))
+    })
+    node.services.pubsub.addEventListener('message', (evt) => this.#onGossip(evt.detail))
+    await node.handle(HELLO_PROTOCOL, async (stream, connection) => await this.#answerHello(stream, connection))
+    // Tagged before start so libp2p's reconnect queue owns them from the first connection.
+    for (const [id, addrs] of this.#bootstrap) {
+      await node.peerStore.merge(peerIdFromString(id), { multiaddrs: addrs, tags: { [KEEP_ALIVE]: { value: 1 } } })
+    }
+    await node.start()
+    node.services.pubsub.subscribe(this.#topic)
+    this.#redialTimer = setInterval(() => this.#redialAll(), this.#redialIntervalMs)
+    this.#redialTimer.unref()
+    this.#log.info({ peerId: this.peerId, addrs: this.multiaddrs(), bootstrap: [...this.#bootstrap.keys()] }, 'p2p host started')
+  }
+
+  /** Full multiaddrs with `/p2p/<id>`, carrying the real bound port. */
+  multiaddrs (): string[] {
+    return this.#node.getMultiaddrs().map((ma) => ma.toString())
+  }
+
+  connectedPeers (): string[] {
+    return this.#node.getPeers().map((p) => p.toString())
+  }
+
+  /** Publish on the topic; resolves to the number of direct recipients (0 when nobody listens). */
+  async publish (data: Uint8Array): Promise<number> {
+    if (this.#stopped) throw new HostStoppedError('p2p host is stopped')
+    const { recipients } = await this.#node.services.pubsub.publish(this.#topic, data)
+    return recipients.length
+  }
+
+  /** Messages on the topic from other nodes, with the id of the node that published them. */
+  onMessage (handler: (from: string, data: Uint8Array) => void): () => void {
+    return subscribe(this.#messageHandlers, handler)
+  }
+
+  onPeerConnected (handler: (peerId: string) => void): () => void {
+    return subscribe(this.#connectHandlers, handler)
+  }
+
+  onPeerDisconnected (handler: (peerId: string) => void): () => void {
+    return subscribe(this.#disconnectHandlers, handler)
+  }
+
+  /** Set what this node answers to hello requests (replaces any earlier provider). */
+  handleHello (provider: HelloProvider): void {
+    this.#helloProvider = provider
+  }
+
+  /** Ask a peer for its hello answer; bounded by the hello timeout, the caller's signal and stop(). */
+  async requestHello (peerId: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    if (this.#stopped) throw new HostStoppedError('p2p host is stopped')
+    const id = peerIdFromString(peerId)
+    const timeoutMs = this.#helloTimeoutMs
+    const { signal, clear } = combineSignals([this.#shutdown.signal, options.signal], timeoutMs, () => new HelloTimeoutError(`no hello from ${peerId} within ${timeoutMs} ms`))
+    let stream: Stream | undefined
+    try {
+      stream = await this.#node.dialProtocol(id, HELLO_PROTOCOL, { signal })
+      // Reading starts before anything is awaited; our write end closes at once (no request body).
+      // Promise.all keeps a failed read from going unhandled while close() is pending.
+      const [answer] = await Promise.all([readHello(stream, signal), stream.close({ signal })])
+      return answer
+    } catch (err) {
+      stream?.abort(err instanceof Error ? err : new Error(String(err)))
+      // libp2p reports an aborted dial as its own AbortError; surface why we aborted instead.
+      throw signal.aborted ? signal.reason : err
+    } finally {
+      clear()
+    }
+  }
+
+  /**
+   * A peer learned from gossip: keep a direct connection to it while fewer than maxKeptPeers are
+   * kept. Resolves once connected or given up; never throws (gossip calls this on every message).
+   */
+  async keepConnected (peerId: string, addrs: string[]): Promise<void> {
+    if (this.#stopped || peerId === this.peerId || this.#blocked.has(peerId)) return
+    const wanted = this.#bootstrap.has(peerId) || this.#kept.has(peerId)
+    if (wanted && this.#isConnected(peerId)) return
+    if (!wanted && this.#kept.size >= this.#maxKept) return
+    let id: PeerId
+    try {
+      id = peerIdFromString(peerId)
+    } catch {
+      this.#log.debug({ peerId }, 'keepConnected: not a peer id')
+      return
+    }
+    if (!wanted) this.#kept.add(peerId) // before any await, so concurrent calls count it
+    try {
+      await this.#dial(id, parseAddrs(peerId, addrs))
+      if (!wanted) this.#log.info({ peer: peerId }, 'keeping a direct connection')
+    } catch (err) {
+      if (!wanted) {
+        // Never reached: give the slot to the next peer gossip names.
+        this.#kept.delete(peerId)
+        await this.#untag(id)
+      }
+      this.#log.debug({ peer: peerId, err }, 'keepConnected: dial failed')
+    }
+  }
+
+  /** Refuse and drop every connection to these peers until unblock() (partition simulations). */
+  async block (peerIds: string[]): Promise<void> {
+    for (const p of peerIds) this.#blocked.add(p)
+    await Promise.all(peerIds.map(async (p) => {
+      let id: PeerId
+      try {
+        id = peerIdFromString(p)
+      } catch {
+        return
+      }
+      // Untagged, libp2p does not spend its retries on a peer it may not dial; unblock() restores it.
+      await this.#untag(id)
+      await this.#node.hangUp(id).catch((err) => this.#log.debug({ peer: p, err }, 'block: hang up failed'))
+    }))
+  }
+
+  /** Allow these peers again; kept and bootstrap peers among them are redialled at once. */
+  unblock (peerIds: string[]): void {
+    for (const p of peerIds) {
+      this.#blocked.delete(p)
+      if (!this.#stopped && (this.#bootstrap.has(p) || this.#kept.has(p))) this.#track(this.#redial(p))
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.#shutdown.abort(new HostStoppedError('p2p host is stopping'))
+    if (this.#redialTimer != null) clearInterval(this.#redialTimer)
+    this.#messageHandlers.clear()
+    this.#connectHandlers.clear()
+    this.#disconnectHandlers.clear()
+    await Promise.allSettled([...this.#tasks])
+    await this.#node.stop()
+    this.#log.info({ peerId: this.peerId }, 'p2p host stopped')
+  }
+
+  // --- internals -----------------------------------------------------------------------------
+
+  #isConnected (peerId: string): boolean {
+    return this.#node.getConnections(peerIdFromString(peerId)).some((c) => c.status === 'open')
+  }
+
+  async #dial (id: PeerId, addrs: Multiaddr[]): Promise<void> {
+    const timeoutMs = P2P_DEFAULTS.dialTimeoutMs
+    const { signal, clear } = combineSignals([this.#shutdown.signal], timeoutMs, () => new TimeoutError(`dial to ${id} timed out after ${timeoutMs} ms`))
+    try {
+      await this.#node.peerStore.merge(id, { multiaddrs: addrs, tags: { [KEEP_ALIVE]: { value: 1 } } }, { signal })
+      await this.#node.dial(id, { signal })
+    } finally {
+      clear()
+    }
+  }
+
+  async #untag (id: PeerId): Promise<void> {
+    try {
+      if (await this.#node.peerStore.has(id)) await this.#node.peerStore.merge(id, { tags: { [KEEP_ALIVE]: undefined } })
+    } catch (err) {
+      this.#log.debug({ peer: id.toString(), err }, 'could not remove KEEP_ALIVE tag')
+    }
+  }
+
+  /** Dial a wanted peer again (its addresses are in the peer store); logs, never throws. */
+  async #redial (peerId: string): Promise<void> {
+    if (this.#stopped || this.#blocked.has(peerId) || this.#isConnected(peerId)) return
+    try {
+      await this.#dial(peerIdFromString(peerId), this.#bootstrap.get(peerId) ?? [])
+      this.#log.info({ peer: peerId }, 'redialled peer')
+    } catch (err) {
+      this.#log.debug({ peer: peerId, err }, 'redial failed')
+    }
+  }
+
+  #redialAll (): void {
+    for (const p of [...this.#bootstrap.keys(), ...this.#kept]) this.#track(this.#redial(p))
+  }
+
+  #onReconnectFailure (peerId: string): void {
+    // libp2p gave up and removed KEEP_ALIVE. A bootstrap peer stays wanted (the timer retries it);
+    // a gossip peer frees its slot and is kept again if gossip names it later.
+    if (this.#kept.delete(peerId)) this.#log.info({ peer: peerId }, 'stopped keeping unreachable peer')
+    else if (this.#bootstrap.has(peerId)) this.#log.warn({ peer: peerId }, 'bootstrap peer unreachable; retrying on the redial timer')
+  }
+
+  #onGossip (msg: GossipMessage): void {
+    // Unsigned messages carry no sender; gossipsub's default StrictSign policy rejects them anyway.
+    if (msg.topic !== this.#topic || msg.type !== 'signed') return
+    const from = msg.from.toString()
+    if (from === this.peerId) return
+    this.#emit(this.#messageHandlers, from, msg.data)
+  }
+
+  async #answerHello (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    const timeoutMs = this.#helloTimeoutMs
+    const { signal, clear } = combineSignals([this.#shutdown.signal], timeoutMs, () => new HelloTimeoutError(`hello answer to ${peer} not sent within ${timeoutMs} ms`))
+    try {
+      const provider = this.#helloProvider
+      if (provider == null) throw new P2PError('no hello provider yet')
+      const bytes = await raceSignal(Promise.resolve().then(provider), signal)
+      await answerHello(stream, bytes, signal)
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      if (!this.#stopped) this.#log.debug({ peer, err }, 'hello not answered')
+    } finally {
+      clear()
+    }
+  }
+
+  #emit<A extends unknown[]> (handlers: Set<(...args: A) => void>, ...args: A): void {
+    for (const handler of handlers) {
+      try {
+        handler(...args)
+      } catch (err) {
+        this.#log.warn({ err }, 'p2p event handler threw')
+      }
+    }
+  }
+
+  #track (task: Promise<void>): void {
+    this.#tasks.add(task)
+    void task.finally(() => this.#tasks.delete(task))
+  }
+}
+
+function subscribe<H> (set: Set<H>, handler: H): () => void {
+  set.add(handler)
+  return () => {
+    set.delete(handler)
+  }
+}

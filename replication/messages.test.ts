@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ref } from '../test/helpers/tree.ts'
+import {
+  MAX_ANNOUNCE_ITEMS, MAX_MESSAGE_BYTES, type PeerInfo, announceMessages, decodeMessage, encodeMessage, itemPath,
+  parseHourDigests, parseItemPath
+} from './messages.ts'
+
+const from: PeerInfo = { peerId: '12D3KooWHeWPVvf2QzNxRc5iE1pB8u3xq7v4XUg8sX6g6k9Yk1Zz', url: 'http://127.0.0.1:8080', addrs: ['/ip4/127.0.0.1/tcp/4001'] }
+const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v))
+
+describe('replication messages', () => {
+  it('round-trip announcements of segments and tombstones', () => {
+    const seg = ref({ at: 0, dur: 2000 })
+    const items = [{ kind: 'segment' as const, ref: seg }, { kind: 'tombstone' as const, ref: ref({ at: 2000, dur: 2000 }) }]
+    const decoded = decodeMessage(encodeMessage({ type: 'announce', from, items }))
+    assert.ok(decoded.ok)
+    assert.equal(decoded.message.type, 'announce')
+    assert.deepEqual(decoded.message.type === 'announce' && decoded.message.items.map(itemPath), items.map(itemPath))
+    assert.match(itemPath(items[1]!), /\.tombstone$/)
+  })
+
+  it('round-trip digests', () => {
+    const roots = [{ channel: 'c', quality: 'q', root: 'abc', hours: 3, segments: 100 }]
+    const decoded = decodeMessage(encodeMessage({ type: 'digest', from, windowStart: 5, roots }))
+    assert.ok(decoded.ok && decoded.message.type === 'digest')
+    assert.deepEqual(decoded.message.roots, roots)
+  })
+
+  it('split big batches and stay under the size limit', () => {
+    const items = Array.from({ length: 600 }, (_, i) => ({ kind: 'segment' as const, ref: ref({ at: i * 2000, dur: 2000 }) }))
+    const messages = announceMessages(from, items)
+    assert.equal(messages.length, Math.ceil(600 / MAX_ANNOUNCE_ITEMS))
+    for (const m of messages) assert.ok(encodeMessage(m).length <= MAX_MESSAGE_BYTES)
+  })
+
+  it('drop anything malformed with a reason, never throwing', () => {
+    const seg = itemPath({ kind: 'segment', ref: ref({ at: 0, dur: 2000 }) })
+    const bad: Array<[string, Uint8Array, RegExp]> = [
+      ['not JSON', new TextEncoder().encode('{nope'), /JSON/],
+      ['not UTF-8', new Uint8Array([0xff, 0xfe, 0x00]), /JSON/],
+      ['array', enc([]), /object/],
+      ['wrong version', enc({ v: 2, type: 'announce', from, items: [seg] }), /version/],
+      ['no from', enc({ v: 1, type: 'announce', items: [seg] }), /from/],
+      ['bad peer id', enc({ v: 1, type: 'announce', from: { ...from, peerId: '../x' }, items: [seg] }), /peerId/],
+      ['file url', enc({ v: 1, type: 'announce', from: { ...from, url: 'file:///etc/passwd' }, items: [seg] }), /url/],
+      ['traversal item', enc({ v: 1, type: 'announce', from, items: ['../../etc/passwd'] }), /bad name/],
+      ['temp item', enc({ v: 1, type: 'announce', from, items: ['c/q/2020-01-01T00/00:00.000000-2.0-temp-abc.ts'] }), /bad name/],
+      ['hidden channel', enc({ v: 1, type: 'announce', from, items: [seg.replace(/^c\//, '.c/')] }), /bad name/],
+      ['empty items', enc({ v: 1, type: 'announce', from, items: [] }), /items/],
+      ['too many items', enc({ v: 1, type: 'announce', from, items: Array(MAX_ANNOUNCE_ITEMS + 1).fill(seg) }), /items/],
+      ['unknown type', enc({ v: 1, type: 'gimme', from }), /unknown type/],
+      ['bad root', enc({ v: 1, type: 'digest', from, windowStart: 0, roots: [{ channel: '..', quality: 'q', root: '', hours: 0, segments: 0 }] }), /roots/],
+      ['negative window', enc({ v: 1, type: 'digest', from, windowStart: -1, roots: [] }), /windowStart/],
+      ['too large', new Uint8Array(MAX_MESSAGE_BYTES + 1), /too large/]
+    ]
+    for (const [name, bytes, reason] of bad) {
+      const d = decodeMessage(bytes)
+      assert.equal(d.ok, false, name)
+      if (!d.ok) assert.match(d.reason, reason, name)
+    }
+  })
+
+  it('parse item paths strictly', () => {
+    assert.equal(parseItemPath('a/b/c'), null)
+    assert.equal(parseItemPath('c/q/2020-01-01T00/junk.tombstone'), null)
+    assert.equal(parseItemPath('c/q/2020-01-01T00/x/y.ts'), null)
+  })
+
+  it('validate per-hour digest listings', () => {
+    assert.equal(typeof parseHourDigests({ qualities: [{ channel: 'c', quality: 'q', hours: [{ hour: 'x', digest: '', segments: 0, tombstones: 0 }] }] }), 'string')
+    assert.equal(typeof parseHourDigests({ qualities: [{ channel: '../c', quality: 'q', hours: [] }] }), 'string')
+    const ok = parseHourDigests({ qualities: [{ channel: 'c', quality: 'q', hours: [{ hour: '2020-01-01T00', digest: 'd', segments: 1, tombstones: 0 }] }] })
+    assert.ok(ok instanceof Map && ok.get('c/q')?.length === 1)
+  })
+})

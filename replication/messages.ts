@@ -1,0 +1,174 @@
+/**
+ * The replication wire format: JSON, versioned, size-limited, validated once on arrival.
+ * Anything malformed decodes to `{ ok: false, reason }` — never a throw — and the caller counts it.
+ *
+ * - `announce`: names a node just gained (segments and tombstones), batched. A hint: a receiver
+ *   that misses it still converges through digests.
+ * - `digest`: the sender's HTTP URL, libp2p addresses and a root digest per channel/quality over
+ *   its retention window. Published periodically (jittered) on the topic and returned by the
+ *   hello protocol on every new connection.
+ * Per-hour digests travel over HTTP (`GET /replication/digests`), only when a root differs.
+ */
+import { type SegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName } from '../storage/segment-name.ts'
+import { parseHour } from '../storage/time.ts'
+
+export const PROTOCOL_VERSION = 1
+export const TOPIC = 'segmesh/v1'
+/** Largest message we send or accept on the topic. */
+export const MAX_MESSAGE_BYTES = 64 * 1024
+/** Names per announce message; more are split over several. */
+export const MAX_ANNOUNCE_ITEMS = 256
+
+export interface PeerInfo {
+  peerId: string
+  /** Base URL of the sender's HTTP API, e.g. `http://10.0.0.5:8080`. */
+  url: string
+  addrs: string[]
+}
+
+export interface AnnouncedItem {
+  kind: 'segment' | 'tombstone'
+  /** The segment the item names (for a tombstone: the segment it hides). */
+  ref: SegmentRef
+}
+
+export interface RootDigest {
+  channel: string
+  quality: string
+  /** Hash over the window's (hour, hour digest) pairs; '' when the window is empty. */
+  root: string
+  hours: number
+  segments: number
+}
+
+export type Message =
+  | { type: 'announce', from: PeerInfo, items: AnnouncedItem[] }
+  | { type: 'digest', from: PeerInfo, windowStart: number, roots: RootDigest[] }
+
+export type Decoded = { ok: true, message: Message } | { ok: false, reason: string }
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** `CHANNEL/QUALITY/HOUR/FILE` — the form names travel in. */
+export function itemPath (item: AnnouncedItem): string {
+  const file = item.kind === 'segment' ? item.ref.file : item.ref.file.replace(/\.ts$/, '.tombstone')
+  return `${item.ref.channel}/${item.ref.quality}/${item.ref.hour}/${file}`
+}
+
+/** Parse `CHANNEL/QUALITY/HOUR/FILE` where FILE is a segment or tombstone name. */
+export function parseItemPath (path: string): AnnouncedItem | null {
+  const parts = path.split('/')
+  if (parts.length !== 4) return null
+  const [channel, quality, hour, file] = parts as [string, string, string, string]
+  if (file.endsWith('.tombstone')) {
+    if (!parseTombstoneFileName(file).ok) return null
+    const r = parseSegmentRef(channel, quality, hour, file.replace(/\.tombstone$/, '.ts'))
+    return r.ok ? { kind: 'tombstone', ref: r.value } : null
+  }
+  const r = parseSegmentRef(channel, quality, hour, file)
+  if (!r.ok || r.value.type === 'temp') return null
+  return { kind: 'segment', ref: r.value }
+}
+
+export function encodeMessage (message: Message): Uint8Array {
+  const wire = message.type === 'announce'
+    ? { v: PROTOCOL_VERSION, type: 'announce', from: message.from, items: message.items.map(itemPath) }
+    : { v: PROTOCOL_VERSION, type: 'digest', from: message.from, windowStart: message.windowStart, roots: message.roots }
+  const bytes = encoder.encode(JSON.stringify(wire))
+  if (bytes.length > MAX_MESSAGE_BYTES) throw new RangeError(`message of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES} byte limit`)
+  return bytes
+}
+
+/** Split items into announce messages that each fit the limits. */
+export function announceMessages (from: PeerInfo, items: readonly AnnouncedItem[]): Message[] {
+  const out: Message[] = []
+  for (let i = 0; i < items.length; i += MAX_ANNOUNCE_ITEMS) {
+    out.push({ type: 'announce', from, items: items.slice(i, i + MAX_ANNOUNCE_ITEMS) })
+  }
+  return out
+}
+
+function fail (reason: string): { ok: false, reason: string } {
+  return { ok: false, reason }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v)
+const isString = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0
+
+function peerInfo (v: unknown): PeerInfo | string {
+  if (!isObject(v)) return 'from: not an object'
+  if (!isString(v.peerId, 128) || !/^[1-9A-HJ-NP-Za-km-z]+$/.test(v.peerId)) return 'from.peerId: not a peer id'
+  if (!isString(v.url, 512)) return 'from.url: missing'
+  let url: URL
+  try {
+    url = new URL(v.url)
+  } catch {
+    return 'from.url: not a URL'
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'from.url: not http(s)'
+  if (!Array.isArray(v.addrs) || v.addrs.length > 16 || !v.addrs.every((a) => isString(a, 256) && a.startsWith('/'))) return 'from.addrs: not a list of multiaddrs'
+  return { peerId: v.peerId, url: url.origin + url.pathname.replace(/\/+$/, ''), addrs: v.addrs as string[] }
+}
+
+export function decodeMessage (bytes: Uint8Array): Decoded {
+  if (bytes.length > MAX_MESSAGE_BYTES) return fail(`too large: ${bytes.length} bytes`)
+  let wire: unknown
+  try {
+    wire = JSON.parse(decoder.decode(bytes))
+  } catch {
+    return fail('not UTF-8 JSON')
+  }
+  if (!isObject(wire)) return fail('not an object')
+  if (wire.v !== PROTOCOL_VERSION) return fail(`unsupported version ${JSON.stringify(wire.v)}`)
+  const from = peerInfo(wire.from)
+  if (typeof from === 'string') return fail(from)
+  if (wire.type === 'announce') {
+    if (!Array.isArray(wire.items) || wire.items.length === 0 || wire.items.length > MAX_ANNOUNCE_ITEMS) return fail('items: not a list of 1..256')
+    const items: AnnouncedItem[] = []
+    for (const path of wire.items) {
+      const item = typeof path === 'string' ? parseItemPath(path) : null
+      if (item == null) return fail(`items: bad name ${JSON.stringify(path).slice(0, 120)}`)
+      items.push(item)
+    }
+    return { ok: true, message: { type: 'announce', from, items } }
+  }
+  if (wire.type === 'digest') {
+    if (!isCount(wire.windowStart)) return fail('windowStart: not a µs instant')
+    if (!Array.isArray(wire.roots) || wire.roots.length > 1024) return fail('roots: not a list')
+    const roots: RootDigest[] = []
+    for (const r of wire.roots) {
+      if (!isObject(r) || !isString(r.channel, 64) || !isString(r.quality, 64)) return fail('roots: bad channel/quality')
+      if (typeof r.root !== 'string' || r.root.length > 64 || !isCount(r.hours) || !isCount(r.segments)) return fail('roots: bad digest')
+      if (!isValidPathName(r.channel) || !isValidPathName(r.quality)) return fail('roots: bad channel/quality')
+      roots.push({ channel: r.channel, quality: r.quality, root: r.root, hours: r.hours, segments: r.segments })
+    }
+    return { ok: true, message: { type: 'digest', from, windowStart: wire.windowStart, roots } }
+  }
+  return fail(`unknown type ${JSON.stringify(wire.type)}`)
+}
+
+/** The hour summary of one hour as sent over HTTP for a channel/quality. */
+export interface HourDigest {
+  hour: string
+  digest: string
+  segments: number
+  tombstones: number
+}
+
+/** Validate the JSON of `GET /replication/digests` from a peer. */
+export function parseHourDigests (body: unknown): Map<string, HourDigest[]> | string {
+  if (!isObject(body) || !Array.isArray(body.qualities)) return 'not a digest listing'
+  const out = new Map<string, HourDigest[]>()
+  for (const q of body.qualities) {
+    if (!isObject(q) || !isString(q.channel, 64) || !isString(q.quality, 64) || !isValidPathName(q.channel) || !isValidPathName(q.quality) || !Array.isArray(q.hours)) return 'bad quality entry'
+    const hours: HourDigest[] = []
+    for (const h of q.hours) {
+      if (!isObject(h) || typeof h.hour !== 'string' || parseHour(h.hour) == null || typeof h.digest !== 'string' || h.digest.length > 64 || !isCount(h.segments) || !isCount(h.tombstones)) return 'bad hour entry'
+      hours.push({ hour: h.hour, digest: h.digest, segments: h.segments, tombstones: h.tombstones })
+    }
+    out.set(`${q.channel}/${q.quality}`, hours)
+  }
+  return out
+}

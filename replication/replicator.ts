@@ -1,0 +1,401 @@
+/**
+ * Replication: gossip is the hint, anti-entropy the guarantee.
+ *
+ * - Local changes (store events) are announced in small batches on the topic.
+ * - A received announcement is applied at once: tombstones written, missing segments fetched.
+ * - Digests (a root per channel/quality over the window) go out periodically with jitter, and are
+ *   exchanged directly (hello protocol) on every new connection and with a random peer on every
+ *   tick, so convergence never depends on a gossip message arriving.
+ * - A root that differs from ours starts a repair session with that peer: its per-hour digests
+ *   over HTTP, then the listing of each differing hour (newest first), tombstones applied before
+ *   any segment is fetched. A tombstoned name is never fetched.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from '../storage/logger.ts'
+import { silentLogger } from '../storage/logger.ts'
+import type { SegmentRef } from '../storage/segment-name.ts'
+import type { SegmentStore, StoreEvent } from '../storage/segment-store.ts'
+import { MICROS_PER_HOUR, MICROS_PER_SECOND, hourStart, parseHour } from '../storage/time.ts'
+import { hourDigests, rootDigests } from './digests.ts'
+import {
+  type AnnouncedItem, type HourDigest, type Message, type PeerInfo, type RootDigest, announceMessages,
+  decodeMessage, encodeMessage, parseHourDigests, parseItemPath
+} from './messages.ts'
+import { type PeerState, PeerTable } from './peer-table.ts'
+
+/** The libp2p side, as the replicator uses it (replication/host.ts implements it). */
+export interface GossipHost {
+  readonly peerId: string
+  multiaddrs: () => string[]
+  connectedPeers: () => string[]
+  publish: (data: Uint8Array) => Promise<number>
+  onMessage: (handler: (from: string, data: Uint8Array) => void) => () => void
+  onPeerConnected: (handler: (peerId: string) => void) => () => void
+  handleHello: (provider: () => Uint8Array | Promise<Uint8Array>) => void
+  requestHello: (peerId: string, options?: { signal?: AbortSignal }) => Promise<Uint8Array>
+  keepConnected: (peerId: string, addrs: string[]) => Promise<void>
+}
+
+export type FetchOutcome =
+  | { status: 'stored', peer: string, bytes: number }
+  | { status: 'present' }
+  | { status: 'tombstoned' }
+  | { status: 'failed', attempts: number, lastError: string }
+
+/** The HTTP side (replication/fetcher.ts implements it). */
+export interface SegmentFetcher {
+  listHour: (peerUrl: string, channel: string, quality: string, hour: string, options?: { signal?: AbortSignal }) => Promise<string[]>
+  getJson: (peerUrl: string, path: string, options?: { signal?: AbortSignal }) => Promise<unknown>
+  want: (ref: SegmentRef, peers: string[]) => Promise<FetchOutcome>
+}
+
+export interface ReplicatorInit {
+  store: SegmentStore
+  host: GossipHost
+  fetcher: SegmentFetcher
+  /** This node's HTTP base URL as peers should use it. */
+  url: string
+  log?: Logger
+  /** Hours kept and compared. @default 336 (14 days) */
+  windowHours?: number
+  /** Mean period of digest publishing and of the direct digest exchange. @default 30000 */
+  digestIntervalMs?: number
+  /** Segments younger than this are not fetched yet (a local recorder gets first go). @default 0 */
+  graceMs?: number
+  /** Publish announcements of local changes. Off only to prove digests suffice. @default true */
+  announce?: boolean
+  /** Act on received announcements. @default true */
+  acceptAnnouncements?: boolean
+  /** Batch window for announcements. @default 50 */
+  announceDelayMs?: number
+  /** wubloader restreamers to backfill from over HTTP only. */
+  legacyPeers?: string[]
+  /** @default 120000 */
+  legacyIntervalMs?: number
+}
+
+export interface ReplicationStats {
+  messagesIn: number
+  messagesOut: number
+  messagesInvalid: number
+  bytesOut: number
+  digestsCompared: number
+  repairs: number
+  repairErrors: number
+  hoursRepaired: number
+  tombstonesApplied: number
+  announcedItems: number
+}
+
+function jitter (ms: number): number {
+  return ms * (0.8 + Math.random() * 0.4)
+}
+
+export class Replicator {
+  readonly peers = new PeerTable()
+  readonly stats: ReplicationStats = {
+    messagesIn: 0, messagesOut: 0, messagesInvalid: 0, bytesOut: 0, digestsCompared: 0, repairs: 0, repairErrors: 0, hoursRepaired: 0, tombstonesApplied: 0, announcedItems: 0
+  }
+
+  readonly #init: ReplicatorInit
+  readonly #log: Logger
+  readonly #shutdown = new AbortController()
+  readonly #unsubscribe: Array<() => void> = []
+  readonly #timers = new Set<NodeJS.Timeout>()
+  readonly #tasks = new Set<Promise<unknown>>()
+  /** Running repair per peer; `again` asks for one more pass when it ends. */
+  readonly #sessions = new Map<string, { again: boolean }>()
+  #pendingAnnounce: AnnouncedItem[] = []
+  #announceTimer: NodeJS.Timeout | null = null
+
+  constructor (init: ReplicatorInit) {
+    this.#init = init
+    this.#log = init.log ?? silentLogger
+  }
+
+  get #self (): PeerInfo {
+    return { peerId: this.#init.host.peerId, url: this.#init.url, addrs: this.#init.host.multiaddrs() }
+  }
+
+  get #windowStart (): number {
+    return hourStart(Date.now() * 1000) - ((this.#init.windowHours ?? 336) - 1) * MICROS_PER_HOUR
+  }
+
+  start (): void {
+    const { store, host } = this.#init
+    this.#unsubscribe.push(store.onChange((event) => this.#onLocalChange(event)))
+    this.#unsubscribe.push(host.onMessage((from, data) => this.#onGossip(from, data)))
+    this.#unsubscribe.push(host.onPeerConnected((peerId) => this.#track(this.#hello(peerId))))
+    host.handleHello(() => encodeMessage(this.#digestMessage()))
+    this.#every(this.#init.digestIntervalMs ?? 30_000, async () => await this.#tick())
+    if ((this.#init.legacyPeers ?? []).length > 0) {
+      this.#every(this.#init.legacyIntervalMs ?? 120_000, async () => await this.#legacyPass())
+      this.#track(this.#legacyPass())
+    }
+    // Peers already connected before we subscribed.
+    for (const peerId of host.connectedPeers()) this.#track(this.#hello(peerId))
+  }
+
+  async stop (): Promise<void> {
+    this.#shutdown.abort()
+    for (const u of this.#unsubscribe) u()
+    for (const t of this.#timers) clearTimeout(t)
+    if (this.#announceTimer != null) clearTimeout(this.#announceTimer)
+    await Promise.allSettled([...this.#tasks])
+  }
+
+  /** Anti-entropy now, with every known peer (tests and the CLI use it; the timers do the same). */
+  async syncNow (): Promise<void> {
+    await Promise.allSettled(this.#init.host.connectedPeers().map(async (p) => await this.#hello(p)))
+    await Promise.allSettled([...this.#tasks])
+  }
+
+  #every (meanMs: number, job: () => Promise<void>): void {
+    const schedule = (): void => {
+      const t = setTimeout(() => {
+        this.#timers.delete(t)
+        if (this.#shutdown.signal.aborted) return
+        this.#track(job().finally(schedule))
+      }, jitter(meanMs))
+      t.unref()
+      this.#timers.add(t)
+    }
+    schedule()
+  }
+
+  #track (p: Promise<unknown>): void {
+    const tracked = p.catch((err) => {
+      if (!this.#shutdown.signal.aborted) this.#log.warn({ err }, 'replication task failed')
+    })
+    this.#tasks.add(tracked)
+    void tracked.finally(() => this.#tasks.delete(tracked))
+  }
+
+  // --- outgoing ---------------------------------------------------------------------------
+
+  #digestMessage (): Message {
+    const windowStart = this.#windowStart
+    return { type: 'digest', from: this.#self, windowStart, roots: rootDigests(this.#init.store.index, windowStart) }
+  }
+
+  async #publish (message: Message): Promise<void> {
+    const bytes = encodeMessage(message)
+    await this.#init.host.publish(bytes)
+    this.stats.messagesOut++
+    this.stats.bytesOut += bytes.length
+  }
+
+  #onLocalChange (event: StoreEvent): void {
+    if (this.#init.announce === false) return
+    this.#pendingAnnounce.push({ kind: event.kind, ref: event.ref })
+    this.#announceTimer ??= setTimeout(() => {
+      this.#announceTimer = null
+      const items = this.#pendingAnnounce
+      this.#pendingAnnounce = []
+      this.stats.announcedItems += items.length
+      for (const m of announceMessages(this.#self, items)) this.#track(this.#publish(m))
+    }, this.#init.announceDelayMs ?? 50)
+  }
+
+  async #tick (): Promise<void> {
+    await this.#publish(this.#digestMessage())
+    // Direct exchange with one random peer: convergence must not depend on gossip delivery.
+    const connected = this.#init.host.connectedPeers()
+    const pick = connected[Math.floor(Math.random() * connected.length)]
+    if (pick != null) await this.#hello(pick)
+  }
+
+  // --- incoming ---------------------------------------------------------------------------
+
+  #onGossip (_from: string, data: Uint8Array): void {
+    const decoded = decodeMessage(data)
+    if (!decoded.ok) {
+      this.stats.messagesInvalid++
+      this.#log.debug({ reason: decoded.reason }, 'dropped an invalid message')
+      return
+    }
+    this.stats.messagesIn++
+    const { message } = decoded
+    if (message.from.peerId === this.#init.host.peerId) return
+    const peer = this.peers.seen(message.from, message.type === 'digest' ? message.roots : undefined)
+    this.#track(this.#init.host.keepConnected(peer.peerId, peer.addrs))
+    if (message.type === 'announce') this.#track(this.#onAnnounce(peer, message.items))
+    else this.#compareRoots(peer, message.roots)
+  }
+
+  async #hello (peerId: string): Promise<void> {
+    if (this.#shutdown.signal.aborted) return
+    let bytes: Uint8Array
+    try {
+      bytes = await this.#init.host.requestHello(peerId, { signal: this.#shutdown.signal })
+    } catch (err) {
+      this.#log.debug({ err, peerId }, 'hello failed')
+      return
+    }
+    const decoded = decodeMessage(bytes)
+    if (!decoded.ok || decoded.message.type !== 'digest' || decoded.message.from.peerId !== peerId) {
+      this.stats.messagesInvalid++
+      return
+    }
+    const peer = this.peers.seen(decoded.message.from, decoded.message.roots)
+    this.#compareRoots(peer, decoded.message.roots)
+    await this.#idle(peerId)
+  }
+
+  /** Wait until a repair session with the peer (if one started) has ended. */
+  async #idle (peerId: string): Promise<void> {
+    while (this.#sessions.has(peerId) && !this.#shutdown.signal.aborted) await sleep(20)
+  }
+
+  #compareRoots (peer: PeerState, roots: readonly RootDigest[]): void {
+    this.stats.digestsCompared++
+    const ours = new Map(rootDigests(this.#init.store.index, this.#windowStart).map((r) => [`${r.channel}/${r.quality}`, r.root]))
+    const differs = roots.some((r) => r.root !== '' && ours.get(`${r.channel}/${r.quality}`) !== r.root)
+    if (differs) this.#repair(peer)
+    else peer.lagSeconds = 0
+  }
+
+  async #onAnnounce (peer: PeerState, items: readonly AnnouncedItem[]): Promise<void> {
+    if (this.#init.acceptAnnouncements === false) return
+    const { index } = this.#init.store
+    // Tombstones first: a segment and its tombstone in one batch must never be fetched.
+    for (const item of items) {
+      if (item.kind === 'tombstone' && !index.isTombstoned(item.ref)) await this.#applyTombstone(item.ref)
+    }
+    await Promise.all(items.filter((i) => i.kind === 'segment').map(async (i) => await this.#want(i.ref, [peer.url])))
+  }
+
+  async #applyTombstone (ref: SegmentRef): Promise<void> {
+    const { created } = await this.#init.store.writeTombstone(ref)
+    if (created) this.stats.tombstonesApplied++
+  }
+
+  /** Fetch a segment unless we have it or it is tombstoned, waiting out the grace period first. */
+  async #want (ref: SegmentRef, peers: string[]): Promise<void> {
+    const { index } = this.#init.store
+    if (index.getSegment(ref, { hidden: true }) != null || index.isTombstoned(ref)) return
+    const grace = (this.#init.graceMs ?? 0) * 1000
+    const age = Date.now() * 1000 - ref.start
+    if (age < grace) {
+      await sleep(Math.ceil((grace - age) / 1000), undefined, { signal: this.#shutdown.signal }).catch(() => {})
+      if (this.#shutdown.signal.aborted) return
+    }
+    const outcome = await this.#init.fetcher.want(ref, peers)
+    if (outcome.status === 'failed') this.#log.info({ segment: ref.file, ...outcome }, 'could not fetch a segment')
+  }
+
+  // --- repair -----------------------------------------------------------------------------
+
+  #repair (peer: PeerState): void {
+    const running = this.#sessions.get(peer.peerId)
+    if (running != null) {
+      running.again = true
+      return
+    }
+    if (Date.now() < peer.backoffUntil) return
+    const session = { again: false }
+    this.#sessions.set(peer.peerId, session)
+    this.#track((async () => {
+      try {
+        do {
+          session.again = false
+          await this.#repairSession(peer)
+        } while (session.again && !this.#shutdown.signal.aborted)
+        peer.failures = 0
+      } catch (err) {
+        this.stats.repairErrors++
+        peer.failures++
+        peer.backoffUntil = Date.now() + jitter(Math.min(5000 * 2 ** Math.min(peer.failures, 4), 80_000))
+        if (!this.#shutdown.signal.aborted) this.#log.info({ err, peer: peer.peerId, url: peer.url }, 'repair session failed')
+      } finally {
+        this.#sessions.delete(peer.peerId)
+      }
+    })())
+  }
+
+  async #repairSession (peer: PeerState): Promise<void> {
+    this.stats.repairs++
+    peer.repairs++
+    const signal = this.#shutdown.signal
+    const windowStart = this.#windowStart
+    const body = await this.#init.fetcher.getJson(peer.url, `/replication/digests?from=${windowStart}`, { signal })
+    const remote = parseHourDigests(body)
+    if (typeof remote === 'string') throw new Error(`bad digests from ${peer.url}: ${remote}`)
+    const local = hourDigests(this.#init.store.index, windowStart)
+    const work: Array<{ channel: string, quality: string, hour: HourDigest }> = []
+    for (const [key, hours] of remote) {
+      const [channel, quality] = key.split('/') as [string, string]
+      const mine = new Map((local.get(key) ?? []).map((h) => [h.hour, h.digest]))
+      for (const hour of hours) {
+        if ((parseHour(hour.hour) ?? 0) < windowStart) continue
+        if (mine.get(hour.hour) !== hour.digest) work.push({ channel, quality, hour })
+      }
+    }
+    // Newest hours first: what viewers are most likely to want.
+    work.sort((a, b) => (a.hour.hour < b.hour.hour ? 1 : a.hour.hour > b.hour.hour ? -1 : 0))
+    let newestMissing = 0
+    for (const w of work) {
+      signal.throwIfAborted()
+      newestMissing = Math.max(newestMissing, await this.#repairHour(peer.url, w.channel, w.quality, w.hour.hour))
+    }
+    peer.lagSeconds = newestMissing === 0 ? 0 : Math.max(0, Math.round((Date.now() * 1000 - newestMissing) / MICROS_PER_SECOND))
+  }
+
+  /**
+   * Diff one hour with a peer's listing and pull what we lack: tombstones first, then segments.
+   * Returns the start of the newest segment we lacked (0 if none).
+   */
+  async #repairHour (peerUrl: string, channel: string, quality: string, hour: string): Promise<number> {
+    const { store } = this.#init
+    const { index } = store
+    const names = await this.#init.fetcher.listHour(peerUrl, channel, quality, hour, { signal: this.#shutdown.signal })
+    this.stats.hoursRepaired++
+    const items = names.map((n) => parseItemPath(`${channel}/${quality}/${hour}/${n}`)).filter((i): i is AnnouncedItem => i != null)
+    for (const item of items) {
+      if (item.kind === 'tombstone' && !index.isTombstoned(item.ref)) await this.#applyTombstone(item.ref)
+    }
+    let newest = 0
+    const wanted: Array<Promise<void>> = []
+    for (const item of items) {
+      if (item.kind !== 'segment') continue
+      if (index.getSegment(item.ref, { hidden: true }) != null || index.isTombstoned(item.ref)) continue
+      newest = Math.max(newest, item.ref.start)
+      // Every peer we know is a candidate after this one: the fetcher moves on when one fails.
+      const others = this.peers.urls().filter((u) => u !== peerUrl)
+      wanted.push(this.#want(item.ref, [peerUrl, ...others]))
+    }
+    await Promise.all(wanted)
+    return newest
+  }
+
+  // --- legacy wubloader peers -------------------------------------------------------------
+
+  /** Backfill from wubloader restreamers: their listings, newest hour first, no digests. */
+  async #legacyPass (): Promise<void> {
+    const signal = this.#shutdown.signal
+    const windowStart = this.#windowStart
+    for (const url of this.#init.legacyPeers ?? []) {
+      try {
+        const channels = await this.#init.fetcher.getJson(url, '/files', { signal })
+        for (const channel of stringList(channels)) {
+          const qualities = await this.#init.fetcher.getJson(url, `/files/${encodeURIComponent(channel)}`, { signal })
+          for (const quality of stringList(qualities)) {
+            const hours = stringList(await this.#init.fetcher.getJson(url, `/files/${encodeURIComponent(channel)}/${encodeURIComponent(quality)}`, { signal }))
+              .filter((h) => (parseHour(h) ?? 0) >= windowStart)
+              .sort()
+              .reverse()
+            for (const hour of hours) await this.#repairHour(url, channel, quality, hour)
+          }
+        }
+      } catch (err) {
+        if (!signal.aborted) this.#log.info({ err, url }, 'legacy backfill pass failed')
+      }
+    }
+  }
+}
+
+/** A peer's JSON list of names, keeping only safe path components. */
+function stringList (body: unknown): string[] {
+  if (!Array.isArray(body)) return []
+  return body.filter((n): n is string => typeof n === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(n))
+}
