@@ -120,7 +120,7 @@ async function main (): Promise<void> {
     console.log(table(['case', 'median', 'p95', 'n', 'vs listing', 'goal'], rows))
     for (const r of ranges) console.log(`${r.label}: ${r.segments} segments and ${r.holes} holes selected (index and listing agree)`)
     console.log(`warm cache: ${(cacheBytesPerHour / 1024).toFixed(0)} KiB of heap per cached hour ` +
-      `(${PER_HOUR} segments; the default 4096-hour cache would hold up to ${mib(cacheBytesPerHour * 4096)})`)
+      `(${PER_HOUR} segments; the default cache of 500,000 segments holds ${Math.floor(500_000 / PER_HOUR)} such hours, ${mib(cacheBytesPerHour * 500_000 / PER_HOUR)})`)
     console.log()
     console.log(`diagnostics over the ${hourList.length} hour folders the ${LONG_HOURS} h range reads:`)
     console.log(table(['part', 'median', 'p95', 'n'], [...diagnostics].map(([name, st]) => [name, ms(st.median), ms(st.p95), String(st.n)])))

@@ -70,10 +70,15 @@ export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
     httpHost: get('httpHost'),
     httpPort: get('httpPort'),
     metrics: get('metrics'),
-    shutdownGraceSeconds: get('shutdownGraceSeconds')
+    shutdownGraceSeconds: get('shutdownGraceSeconds'),
+    adminToken: get('adminToken')
   }
   if (!LOG_LEVELS.includes(config.logLevel)) {
     throw new ConfigError(origin.get('logLevel') ?? 'logLevel', `must be one of ${LOG_LEVELS.join(', ')}`)
+  }
+  // It travels in an Authorization header: anything else could never be sent, locking admins out.
+  if (config.adminToken != null && !/^[\x21-\x7e]+$/.test(config.adminToken)) {
+    throw new ConfigError(origin.get('adminToken') ?? 'adminToken', 'must be printable ASCII without spaces')
   }
   return Object.freeze(config)
 }

@@ -41,6 +41,8 @@ export interface Config {
   metrics: boolean
   /** On SIGTERM/SIGINT, in-flight responses get this long to finish before sockets are closed. */
   shutdownGraceSeconds: number
+  /** Bearer token for the /admin routes; null leaves them disabled (404). */
+  adminToken: string | null
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -54,7 +56,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'httpHost', kind: 'string', default: '0.0.0.0', describe: 'address the HTTP API listens on' },
   { key: 'httpPort', kind: 'int', default: 8080, min: 0, max: 65535, describe: 'HTTP API port (0 = any free port)' },
   { key: 'metrics', kind: 'bool', default: true, describe: 'serve Prometheus metrics at /metrics' },
-  { key: 'shutdownGraceSeconds', kind: 'int', default: 20, min: 0, describe: 'on SIGTERM/SIGINT, time in-flight responses get to finish' }
+  { key: 'shutdownGraceSeconds', kind: 'int', default: 20, min: 0, describe: 'on SIGTERM/SIGINT, time in-flight responses get to finish' },
+  { key: 'adminToken', kind: 'string', default: null, secret: true, describe: 'bearer token for the /admin HTTP routes (tombstone, purge); unset disables them. Prefer the environment variable: flags show in ps' }
 ]
 
 export const LOG_LEVELS: ReadonlyArray<Config['logLevel']> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']

@@ -1,13 +1,16 @@
 /**
  * The fastify app: every route group as an encapsulated plugin, JSON errors, optional metrics.
- * It only reads from storage; the node (node/) owns the lifecycle of what it is given.
+ * It only reads from storage (but for the token-guarded /admin routes); the node (node/) owns the
+ * lifecycle of what it is given.
  */
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify'
+import { adminRoutes } from './admin-routes.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
 import { HttpError } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
 import { registerMetrics } from './metrics.ts'
 import { playlistRoutes } from './playlist-routes.ts'
+import { replicationRoutes } from './replication-routes.ts'
 import { segmentRoutes } from './segment-routes.ts'
 import { statusRoutes } from './status-routes.ts'
 
@@ -52,5 +55,7 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
   await app.register(segmentRoutes(components))
   await app.register(playlistRoutes(components))
   await app.register(statusRoutes(components, init))
+  await app.register(replicationRoutes(components))
+  await app.register(adminRoutes(components, init))
   return app
 }

@@ -3,7 +3,7 @@ import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { SegmentIndex } from '../storage/segment-index.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 
-/** What the HTTP layer needs from the rest of the node. Read-only views only. */
+/** What the HTTP layer needs from the rest of the node. Read-only use, except the /admin routes. */
 export interface HttpComponents {
   index: SegmentIndex
   store: SegmentStore
@@ -19,4 +19,6 @@ export interface HttpInit {
   logger?: FastifyBaseLogger
   /** Data folder reported in `/status`. */
   dataDir?: string
+  /** Bearer token for `/admin/*`; unset means the admin routes answer 404. */
+  adminToken?: string
 }

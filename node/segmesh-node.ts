@@ -64,7 +64,7 @@ export class SegmeshNode {
     }
     this.#http = await buildHttpApp(
       { index: this.index, store: this.store, selector: this.selector },
-      { metrics: config.metrics, logger: log.child({ component: 'http' }), dataDir: config.dataDir }
+      { metrics: config.metrics, logger: log.child({ component: 'http' }), dataDir: config.dataDir, adminToken: config.adminToken ?? undefined }
     )
     await this.#http.listen({ host: config.httpHost, port: config.httpPort })
     const address = this.#http.server.address()

@@ -22,8 +22,11 @@ export interface SelectOptions {
 }
 
 export interface SegmentSelectorInit {
-  /** Hours whose best-per-start lists are kept in memory (LRU). */
-  cacheHours?: number
+  /**
+   * Segments kept in the in-memory per-hour cache (LRU by hour). About 300 bytes each: the
+   * default holds ~12 days of one 2 s stream in ~150 MiB.
+   */
+  cacheSegments?: number
 }
 
 function hashOf (file: string): Buffer {
@@ -141,19 +144,21 @@ interface CachedHour { version: number, best: IndexedSegment[] }
 
 export class SegmentSelector {
   readonly #index: SegmentIndex
-  readonly #cacheHours: number
+  readonly #cacheSegments: number
+  #cached = 0
   /** Map order is insertion order: re-inserting on use makes it an LRU. */
   readonly #cache = new Map<string, CachedHour>()
   readonly #inflight = new Map<string, Promise<Selection>>()
 
   constructor (index: SegmentIndex, init: SegmentSelectorInit = {}) {
     this.#index = index
-    this.#cacheHours = init.cacheHours ?? 4096
+    this.#cacheSegments = init.cacheSegments ?? 500_000
   }
 
   /**
-   * Best-per-start candidates of one hour, from memory while the hour's index version is unchanged
-   * (one LMDB get), otherwise rebuilt from the index.
+   * Best-per-start candidates of one hour: from memory while the hour's index version is
+   * unchanged (one LMDB get); else from the packed copy stored in the index for that version;
+   * else rebuilt from the segment entries (and, for a finished hour, packed for next time).
    */
   hourCandidates (channel: string, quality: string, hourStartUs: number): IndexedSegment[] {
     const key = `${channel}\0${quality}\0${hourStartUs}`
@@ -161,15 +166,35 @@ export class SegmentSelector {
     const cached = this.#cache.get(key)
     if (cached != null) {
       this.#cache.delete(key)
+      this.#cached -= cached.best.length
       if (cached.version === version) {
-        this.#cache.set(key, cached)
+        this.#remember(key, cached)
         return cached.best
       }
     }
-    const best = version === 0 ? [] : bestByStart(this.#index.hourSegments(channel, quality, hourStartUs))
-    this.#cache.set(key, { version, best })
-    if (this.#cache.size > this.#cacheHours) this.#cache.delete(this.#cache.keys().next().value!)
+    let best: IndexedSegment[] = []
+    if (version !== 0) {
+      const packed = this.#index.packedBest(channel, quality, hourStartUs, version)
+      if (packed != null) {
+        best = packed
+      } else {
+        best = bestByStart(this.#index.hourSegments(channel, quality, hourStartUs))
+        // The live hour changes every few seconds: packing it would be wasted writes.
+        if (hourStartUs + MICROS_PER_HOUR <= Date.now() * 1000) this.#index.putPackedBest(channel, quality, hourStartUs, version, best)
+      }
+    }
+    this.#remember(key, { version, best })
     return best
+  }
+
+  #remember (key: string, entry: CachedHour): void {
+    this.#cache.set(key, entry)
+    this.#cached += entry.best.length
+    while (this.#cached > this.#cacheSegments && this.#cache.size > 1) {
+      const oldest = this.#cache.keys().next().value!
+      this.#cached -= this.#cache.get(oldest)!.best.length
+      this.#cache.delete(oldest)
+    }
   }
 
   /**

@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { type Database, type RootDatabase, open } from 'lmdb'
+import { packHour, unpackHour } from './packed-hour.ts'
 import { type SegmentRef, type SegmentType, tombstoneFileName } from './segment-name.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart } from './time.ts'
 
@@ -95,6 +96,7 @@ export class SegmentIndex {
   readonly #tombstones: Database<number, SegmentKey>
   readonly #hours: Database<HourRecord, [string, string, number]>
   readonly #meta: Database<number, string>
+  readonly #packed: Database<Buffer, [string, string, number]>
   #closed = false
 
   private constructor (root: RootDatabase) {
@@ -103,6 +105,7 @@ export class SegmentIndex {
     this.#tombstones = root.openDB({ name: 'tombstones' })
     this.#hours = root.openDB({ name: 'hours' })
     this.#meta = root.openDB({ name: 'meta' })
+    this.#packed = root.openDB({ name: 'packed-best', encoding: 'binary' })
   }
 
   static open (path: string, init: SegmentIndexInit = {}): SegmentIndex {
@@ -199,11 +202,34 @@ export class SegmentIndex {
 
   #segmentsBetween (channel: string, quality: string, from: number, to: number, hidden: boolean): IndexedSegment[] {
     const out: IndexedSegment[] = []
+    // One hour string per hour and the caller's channel/quality strings: tens of thousands of
+    // segments then share a few strings instead of each decoding its own.
+    let hourUs = -1
+    let hour = ''
     for (const { key, value } of this.#segments.getRange({ start: [channel, quality, from, ''], end: [channel, quality, to] })) {
       if (value[4] === 1 && !hidden) continue
-      out.push(toSegment(key, value))
+      const start = key[2]
+      if (start < hourUs || start >= hourUs + MICROS_PER_HOUR) {
+        hourUs = hourStart(start)
+        hour = formatHour(hourUs)
+      }
+      out.push({
+        channel, quality, hour, file: key[3], start, duration: value[0], type: TYPE_CODES[value[1]]!,
+        size: value[2], mtimeMs: value[3], tombstoned: value[4] === 1
+      })
     }
     return out
+  }
+
+  /** Stored best-per-start candidates of an hour, valid only for `version` (see packed-hour.ts). */
+  packedBest (channel: string, quality: string, hourStartUs: number, version: number): IndexedSegment[] | null {
+    const buf = this.#packed.getBinaryFast([channel, quality, hourStartUs])
+    return buf == null ? null : unpackHour(buf, version, channel, quality, formatHour(hourStartUs), hourStartUs)
+  }
+
+  /** Store an hour's best-per-start candidates for `version`; asynchronous, and losing it is harmless. */
+  putPackedBest (channel: string, quality: string, hourStartUs: number, version: number, best: readonly IndexedSegment[]): void {
+    this.#packed.put([channel, quality, hourStartUs], packHour(version, hourStartUs, best)).catch(() => {})
   }
 
   /** One segment by exact name, or null. Tombstoned segments are null unless `hidden`. */
@@ -295,6 +321,7 @@ export class SegmentIndex {
         if (!changed) continue
         if (rec.n === 0 && rec.k === 0 && rec.x === 0) {
           this.#hours.remove(key)
+          this.#packed.remove(key)
         } else {
           rec.v = ++seq
           this.#hours.put(key, rec)
