@@ -71,7 +71,20 @@ export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
     httpPort: get('httpPort'),
     metrics: get('metrics'),
     shutdownGraceSeconds: get('shutdownGraceSeconds'),
-    adminToken: get('adminToken')
+    adminToken: get('adminToken'),
+    replication: get('replication'),
+    p2pHost: get('p2pHost'),
+    p2pPort: get('p2pPort'),
+    p2pAnnounceHost: get('p2pAnnounceHost'),
+    publicUrl: get('publicUrl'),
+    bootstrap: get('bootstrap'),
+    windowHours: get('windowHours'),
+    backfillGraceSeconds: get('backfillGraceSeconds'),
+    digestIntervalSeconds: get('digestIntervalSeconds'),
+    fetchConcurrency: get('fetchConcurrency'),
+    fetchPerPeer: get('fetchPerPeer'),
+    announce: get('announce'),
+    legacyPeers: get('legacyPeers')
   }
   if (!LOG_LEVELS.includes(config.logLevel)) {
     throw new ConfigError(origin.get('logLevel') ?? 'logLevel', `must be one of ${LOG_LEVELS.join(', ')}`)
@@ -79,6 +92,17 @@ export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
   // It travels in an Authorization header: anything else could never be sent, locking admins out.
   if (config.adminToken != null && !/^[\x21-\x7e]+$/.test(config.adminToken)) {
     throw new ConfigError(origin.get('adminToken') ?? 'adminToken', 'must be printable ASCII without spaces')
+  }
+  if (config.publicUrl != null) {
+    let url: URL | null = null
+    try { url = new URL(config.publicUrl) } catch {}
+    if (url == null || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new ConfigError(origin.get('publicUrl') ?? 'publicUrl', `'${config.publicUrl}' is not an http(s) URL`)
+  }
+  for (const u of config.legacyPeers) {
+    if (!/^https?:\/\/[^\s]+$/.test(u)) throw new ConfigError(origin.get('legacyPeers') ?? 'legacyPeers', `'${u}' is not an http(s) URL`)
+  }
+  for (const b of config.bootstrap) {
+    if (!/^\/.+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(b)) throw new ConfigError(origin.get('bootstrap') ?? 'bootstrap', `'${b}' is not a multiaddr ending in /p2p/<peer id>`)
   }
   return Object.freeze(config)
 }

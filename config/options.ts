@@ -43,6 +43,31 @@ export interface Config {
   shutdownGraceSeconds: number
   /** Bearer token for the /admin routes; null leaves them disabled (404). */
   adminToken: string | null
+  /** Join the network and replicate. */
+  replication: boolean
+  p2pHost: string
+  /** 0 picks a free port. */
+  p2pPort: number
+  /** Host peers should dial for libp2p, when it is not the listen address (NAT, containers). */
+  p2pAnnounceHost: string | null
+  /** HTTP base URL peers fetch from; derived from the HTTP listen address when null. */
+  publicUrl: string | null
+  /** Multiaddrs (with /p2p/<id>) of nodes to join through. */
+  bootstrap: string[]
+  /** Hours compared and backfilled (the retention window). */
+  windowHours: number
+  /** Segments younger than this are not fetched from peers yet. */
+  backfillGraceSeconds: number
+  /** Mean period of digest publishing and direct digest exchange. */
+  digestIntervalSeconds: number
+  /** Downloads from peers at once, in total. */
+  fetchConcurrency: number
+  /** Downloads at once from one peer. */
+  fetchPerPeer: number
+  /** Publish gossip announcements of new segments and tombstones (digests alone also converge). */
+  announce: boolean
+  /** wubloader restreamer URLs to backfill from over HTTP. */
+  legacyPeers: string[]
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -57,6 +82,19 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'httpPort', kind: 'int', default: 8080, min: 0, max: 65535, describe: 'HTTP API port (0 = any free port)' },
   { key: 'metrics', kind: 'bool', default: true, describe: 'serve Prometheus metrics at /metrics' },
   { key: 'shutdownGraceSeconds', kind: 'int', default: 20, min: 0, describe: 'on SIGTERM/SIGINT, time in-flight responses get to finish' },
+  { key: 'replication', kind: 'bool', default: true, describe: 'join the peer-to-peer network and replicate segments and tombstones' },
+  { key: 'p2pHost', kind: 'string', default: '0.0.0.0', describe: 'address libp2p listens on' },
+  { key: 'p2pPort', kind: 'int', default: 4001, min: 0, max: 65535, describe: 'libp2p TCP port (0 = any free port)' },
+  { key: 'p2pAnnounceHost', kind: 'string', default: null, describe: 'host or IP peers should dial for libp2p, when not the listen address' },
+  { key: 'publicUrl', kind: 'string', default: null, describe: 'HTTP base URL peers fetch from (default: derived from --http-host/--http-port)' },
+  { key: 'bootstrap', kind: 'list', default: [], describe: 'multiaddr(s) with /p2p/<peer id> of nodes to join through; repeat the flag or comma-separate' },
+  { key: 'windowHours', kind: 'int', default: 336, min: 1, describe: 'hours of the past compared and backfilled (14 days)' },
+  { key: 'backfillGraceSeconds', kind: 'int', default: 0, min: 0, describe: 'do not fetch segments from peers until they are this old (leave them to a local recorder)' },
+  { key: 'digestIntervalSeconds', kind: 'int', default: 30, min: 1, describe: 'mean period (jittered) of digest gossip and direct digest exchange' },
+  { key: 'fetchConcurrency', kind: 'int', default: 8, min: 1, describe: 'downloads from peers at once, in total' },
+  { key: 'fetchPerPeer', kind: 'int', default: 3, min: 1, describe: 'downloads at once from one peer' },
+  { key: 'announce', kind: 'bool', default: true, describe: 'gossip new segments and tombstones at once (digests converge without it, more slowly)' },
+  { key: 'legacyPeers', kind: 'list', default: [], describe: 'wubloader restreamer URLs to backfill from over HTTP' },
   { key: 'adminToken', kind: 'string', default: null, secret: true, describe: 'bearer token for the /admin HTTP routes (tombstone, purge); unset disables them. Prefer the environment variable: flags show in ps' }
 ]
 

@@ -45,7 +45,7 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
   })
 
   if (init.metrics !== false) {
-    const { registry } = registerMetrics(app, components.index, components.selector)
+    const { registry } = registerMetrics(app, components.index, components.selector, components.replication)
     app.get('/metrics', async (_request, reply) => {
       return reply.type(registry.contentType).send(await registry.metrics())
     })

@@ -3,13 +3,41 @@ import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { SegmentIndex } from '../storage/segment-index.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 
+/** Replication numbers for /metrics; counters are totals since start. */
+export interface ReplicationCounters {
+  peersKnown: number
+  peersConnected: number
+  messagesIn: number
+  messagesOut: number
+  messagesInvalid: number
+  gossipBytesOut: number
+  digestsCompared: number
+  repairs: number
+  repairErrors: number
+  tombstonesApplied: number
+  segmentsFetched: number
+  bytesFetched: number
+  hashMismatches: number
+  fetchErrors: Record<string, number>
+  fetchQueued: number
+  /** Age of the newest segment a peer had that we lacked, over all peers. */
+  maxLagSeconds: number
+}
+
+/** A read-only view of replication, filled in once it runs. */
+export interface ReplicationView {
+  /** Fields merged into /status: peerId, multiaddrs, peers. */
+  status: () => Record<string, unknown>
+  counters: () => ReplicationCounters | null
+}
+
 /** What the HTTP layer needs from the rest of the node. Read-only use, except the /admin routes. */
 export interface HttpComponents {
   index: SegmentIndex
   store: SegmentStore
   selector: SegmentSelector
-  /** Extra `/status` fields that other parts fill in (peer id, peers, ...). */
-  status?: () => Record<string, unknown>
+  /** Peer id, peers and replication counters, when the node replicates. */
+  replication?: ReplicationView
 }
 
 export interface HttpInit {

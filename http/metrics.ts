@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { SegmentSelector } from '../storage/best-segments.ts'
+import type { ReplicationView } from './components.ts'
 import { hourCoverage } from '../storage/coverage.ts'
 import type { SegmentIndex } from '../storage/segment-index.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
@@ -38,7 +39,7 @@ function labelPairs (index: SegmentIndex): Array<[string, string]> {
   return pairs
 }
 
-export function registerMetrics (app: FastifyInstance, index: SegmentIndex, selector: SegmentSelector): HttpMetrics {
+export function registerMetrics (app: FastifyInstance, index: SegmentIndex, selector: SegmentSelector, replication?: ReplicationView): HttpMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
 
@@ -134,6 +135,8 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
   const overlaps = new Gauge({ name: 'segmesh_coverage_overlaps', help: 'Best segments overlapping their predecessor by more than 10 ms', labelNames: coverageLabels, registers: [registry] })
   const byType = new Gauge({ name: 'segmesh_coverage_segments', help: 'Segments in the hour by type', labelNames: [...coverageLabels, 'type'], registers: [registry] })
 
+  if (replication != null) registerReplicationMetrics(registry, replication)
+
   // Request timing: observed once, when the response finishes or the client goes away.
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const started = process.hrtime.bigint()
@@ -159,4 +162,48 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
   })
 
   return { registry }
+}
+
+/**
+ * Replication figures, read from the replicator and fetcher at scrape time. Totals are exposed as
+ * counters (they only grow while the process lives).
+ */
+function registerReplicationMetrics (registry: Registry, view: ReplicationView): void {
+  const read = (pick: (c: NonNullable<ReturnType<ReplicationView['counters']>>) => number) => function (this: Gauge | Counter) {
+    const c = view.counters()
+    this.reset()
+    if (c != null) (this as Gauge).inc(pick(c))
+  }
+  const gauge = (name: string, help: string, pick: (c: NonNullable<ReturnType<ReplicationView['counters']>>) => number): void => {
+    new Gauge({ name, help, registers: [registry], collect: read(pick) })
+  }
+  const counter = (name: string, help: string, pick: (c: NonNullable<ReturnType<ReplicationView['counters']>>) => number): void => {
+    new Counter({ name, help, registers: [registry], collect: read(pick) })
+  }
+  gauge('segmesh_peers_known', 'Peers learned from gossip and hello', (c) => c.peersKnown)
+  gauge('segmesh_peers_connected', 'Peers with an open libp2p connection', (c) => c.peersConnected)
+  counter('segmesh_gossip_messages_in_total', 'Valid gossip messages received', (c) => c.messagesIn)
+  counter('segmesh_gossip_messages_out_total', 'Gossip messages published', (c) => c.messagesOut)
+  counter('segmesh_gossip_messages_invalid_total', 'Malformed or oversized messages dropped', (c) => c.messagesInvalid)
+  counter('segmesh_gossip_bytes_out_total', 'Bytes of gossip published', (c) => c.gossipBytesOut)
+  counter('segmesh_digests_compared_total', 'Peer digests compared with ours', (c) => c.digestsCompared)
+  counter('segmesh_repairs_total', 'Repair sessions started with a peer whose digest differed', (c) => c.repairs)
+  counter('segmesh_repair_errors_total', 'Repair sessions that failed', (c) => c.repairErrors)
+  counter('segmesh_tombstones_applied_total', 'Tombstones received from peers and written', (c) => c.tombstonesApplied)
+  counter('segmesh_segments_fetched_total', 'Segments backfilled from peers', (c) => c.segmentsFetched)
+  counter('segmesh_bytes_fetched_total', 'Bytes backfilled from peers', (c) => c.bytesFetched)
+  counter('segmesh_hash_mismatches_total', 'Downloads discarded because the bytes did not match the name', (c) => c.hashMismatches)
+  gauge('segmesh_fetch_queued', 'Segments waiting to be fetched', (c) => c.fetchQueued)
+  gauge('segmesh_replication_lag_seconds', 'Age of the newest segment a peer had that we lacked at the last repair', (c) => c.maxLagSeconds)
+  new Counter({
+    name: 'segmesh_fetch_errors_total',
+    help: 'Failed fetch attempts by kind',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect () {
+      const c = view.counters()
+      this.reset()
+      for (const [kind, n] of Object.entries(c?.fetchErrors ?? {})) this.inc({ kind }, n)
+    }
+  })
 }

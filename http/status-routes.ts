@@ -7,7 +7,7 @@ import type { HttpComponents, HttpInit } from './components.ts'
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
 
-export function statusRoutes ({ index, store, status }: HttpComponents, init: HttpInit) {
+export function statusRoutes ({ index, store, replication }: HttpComponents, init: HttpInit) {
   const startedAt = Date.now()
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/healthz', async () => ({ ok: true }))
@@ -42,7 +42,7 @@ export function statusRoutes ({ index, store, status }: HttpComponents, init: Ht
         peerId: null,
         multiaddrs: [],
         peers: [],
-        ...status?.()
+        ...replication?.status()
       }
     })
   }

@@ -1,6 +1,8 @@
 /**
  * The composition root: builds the parts in order, starts them, and stops them in reverse.
- * index → store → reconcile → watcher → HTTP. Stopping drains HTTP for a bounded time first.
+ * index → store → reconcile → watcher → HTTP → libp2p host → fetcher → replicator. Stopping
+ * stops accepting HTTP and replication together, drains HTTP for a bounded time, then closes the
+ * watcher and the index.
  */
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -12,6 +14,12 @@ import { Reconciler } from '../storage/reconcile.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { TreeWatcher } from '../storage/watcher.ts'
+import type { ReplicationCounters, ReplicationView } from '../http/components.ts'
+import { Fetcher } from '../replication/fetcher.ts'
+import { P2PHost } from '../replication/host.ts'
+import { TOPIC } from '../replication/messages.ts'
+import { loadOrCreateNodeKey } from '../replication/node-key.ts'
+import { Replicator } from '../replication/replicator.ts'
 
 export interface SegmeshNodeInit {
   config: Readonly<Config>
@@ -24,6 +32,9 @@ export class SegmeshNode {
   index!: SegmentIndex
   store!: SegmentStore
   selector!: SegmentSelector
+  host: P2PHost | null = null
+  fetcher: Fetcher | null = null
+  replicator: Replicator | null = null
   #watcher: TreeWatcher | null = null
   #http: FastifyInstance | null = null
   #url: string | null = null
@@ -63,7 +74,7 @@ export class SegmeshNode {
       await this.#watcher.start()
     }
     this.#http = await buildHttpApp(
-      { index: this.index, store: this.store, selector: this.selector },
+      { index: this.index, store: this.store, selector: this.selector, replication: this.#replicationView() },
       { metrics: config.metrics, logger: log.child({ component: 'http' }), dataDir: config.dataDir, adminToken: config.adminToken ?? undefined }
     )
     await this.#http.listen({ host: config.httpHost, port: config.httpPort })
@@ -71,6 +82,95 @@ export class SegmeshNode {
     const port = typeof address === 'object' && address != null ? address.port : config.httpPort
     const host = config.httpHost === '0.0.0.0' || config.httpHost === '::' ? '127.0.0.1' : config.httpHost
     this.#url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+    if (config.replication) await this.#startReplication()
+  }
+
+  /** The HTTP URL peers fetch from. */
+  get publicUrl (): string {
+    return this.config.publicUrl?.replace(/\/+$/, '') ?? this.url
+  }
+
+  async #startReplication (): Promise<void> {
+    const { config, log } = this
+    const privateKey = await loadOrCreateNodeKey(config.dataDir, { log })
+    this.host = await P2PHost.create({
+      privateKey,
+      listenHost: config.p2pHost,
+      listenPort: config.p2pPort,
+      bootstrap: config.bootstrap,
+      topic: TOPIC,
+      log: log.child({ component: 'p2p' }),
+      announceHost: config.p2pAnnounceHost ?? undefined
+    })
+    this.fetcher = new Fetcher({
+      store: this.store,
+      log: log.child({ component: 'fetcher' }),
+      concurrency: config.fetchConcurrency,
+      perPeerConcurrency: config.fetchPerPeer
+    })
+    this.fetcher.start()
+    this.replicator = new Replicator({
+      store: this.store,
+      host: this.host,
+      fetcher: this.fetcher,
+      url: this.publicUrl,
+      log: log.child({ component: 'replication' }),
+      windowHours: config.windowHours,
+      digestIntervalMs: config.digestIntervalSeconds * 1000,
+      graceMs: config.backfillGraceSeconds * 1000,
+      announce: config.announce,
+      legacyPeers: config.legacyPeers
+    })
+    this.replicator.start()
+  }
+
+  /** Read-only replication facts for /status and /metrics (empty until replication starts). */
+  #replicationView (): ReplicationView {
+    return {
+      status: () => {
+        const host = this.host
+        const replicator = this.replicator
+        if (host == null || replicator == null) return {}
+        const connected = new Set(host.connectedPeers())
+        return {
+          peerId: host.peerId,
+          multiaddrs: host.multiaddrs(),
+          publicUrl: this.publicUrl,
+          peers: replicator.peers.all().map((p) => ({
+            peerId: p.peerId,
+            url: p.url,
+            connected: connected.has(p.peerId),
+            lastSeen: new Date(p.lastSeen).toISOString(),
+            lagSeconds: p.lagSeconds,
+            repairs: p.repairs
+          }))
+        }
+      },
+      counters: (): ReplicationCounters | null => {
+        const { host, replicator, fetcher } = this
+        if (host == null || replicator == null || fetcher == null) return null
+        const f = fetcher.stats()
+        const r = replicator.stats
+        return {
+          peersKnown: replicator.peers.all().length,
+          peersConnected: host.connectedPeers().length,
+          messagesIn: r.messagesIn,
+          messagesOut: r.messagesOut,
+          messagesInvalid: r.messagesInvalid,
+          gossipBytesOut: r.bytesOut,
+          digestsCompared: r.digestsCompared,
+          repairs: r.repairs,
+          repairErrors: r.repairErrors,
+          tombstonesApplied: r.tombstonesApplied,
+          segmentsFetched: f.segmentsFetched,
+          bytesFetched: f.bytesFetched,
+          hashMismatches: f.hashMismatches,
+          fetchErrors: { ...f.fetchErrors },
+          fetchQueued: f.queued,
+          maxLagSeconds: Math.max(0, ...replicator.peers.all().map((p) => p.lagSeconds))
+        }
+      }
+    }
   }
 
   /** Stop accepting, let in-flight responses finish for up to `graceMs`, then close everything. */
@@ -81,7 +181,8 @@ export class SegmeshNode {
 
   async #stop (graceMs: number): Promise<void> {
     const http = this.#http
-    if (http != null) {
+    const draining = (async () => {
+      if (http == null) return
       const closing = http.close()
       const timer = setTimeout(() => {
         this.log.warn({ graceMs }, 'drain time is up; closing the remaining connections')
@@ -92,7 +193,11 @@ export class SegmeshNode {
       } finally {
         clearTimeout(timer)
       }
-    }
+    })()
+    await this.replicator?.stop()
+    await this.fetcher?.stop()
+    await this.host?.stop()
+    await draining
     await this.#watcher?.stop()
     await this.index?.close()
   }

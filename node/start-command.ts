@@ -5,8 +5,8 @@ import { createLogger } from './logger.ts'
 import { SegmeshNode } from './segmesh-node.ts'
 
 export const startHelp = (): string => formatHelp(
-  'segmesh start [--data DIR] [--http-host H] [--http-port N] [options]',
-  'Run a node: reconcile the index with the disk, watch the segment folder, serve the HTTP API.\nPrints one line with its HTTP URL. SIGTERM or SIGINT drains in-flight responses, then exits 0.',
+  'segmesh start [--data DIR] [--http-host H] [--http-port N] [--p2p-host H] [--p2p-port N] [--public-url URL] [--bootstrap MULTIADDR ...] [options]',
+  'Run a node: reconcile the index with the disk, watch the segment folder, serve the HTTP API, join the\nnetwork (through --bootstrap, or as the first node without it) and replicate. Prints its HTTP URL, peer id\nand multiaddrs. SIGTERM or SIGINT drains in-flight responses, then exits 0.',
   []
 )
 
@@ -42,6 +42,11 @@ export async function startCommand (argv: string[]): Promise<number> {
     return 1
   }
   console.log(`segmesh listening on ${node.url}`)
+  if (node.host != null) {
+    console.log(`segmesh peer id ${node.host.peerId}`)
+    for (const addr of node.host.multiaddrs()) console.log(`segmesh multiaddr ${addr}`)
+    console.log(`segmesh public url ${node.publicUrl}`)
+  }
   await stopRequested
   log.info({ signal: signalled }, 'shutting down')
   await node.stop()

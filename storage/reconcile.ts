@@ -276,6 +276,14 @@ export class Reconciler {
     // Tombstones first, so a segment and its tombstone arriving together are never visible.
     changes.sort((a, b) => rank(a) - rank(b))
     await index.apply(changes)
+    // Files another program dropped in are news for peers too (replication announces events).
+    for (const change of changes) {
+      if (change.op === 'put-segment' && !indexed.has(change.ref.file)) store.emit({ kind: 'segment', ref: change.ref })
+      if (change.op === 'put-tombstone') {
+        const ref = parseSegmentRef(channel, quality, hour, change.segment)
+        if (ref.ok) store.emit({ kind: 'tombstone', ref: ref.value })
+      }
+    }
 
     const summary = index.hourSummary(channel, quality, hourStart)
     if (summary != null) {

@@ -42,6 +42,8 @@ export class TreeWatcher {
   #rescanTimer: NodeJS.Timeout | null = null
   #rescanning = false
   #started = false
+  /** The first wiring is done: folders found after it are new while we run. */
+  #wired = false
 
   constructor (init: TreeWatcherInit) {
     this.#init = init
@@ -110,6 +112,10 @@ export class TreeWatcher {
       for (const quality of await subdirs(channelDir, isValidPathName)) {
         const qualityDir = join(channelDir, quality)
         wanted.add(qualityDir)
+        // A quality folder that appeared while we run may already hold hours of any age.
+        if (!this.#watches.has(qualityDir) && this.#wired) {
+          for (const hour of await subdirs(qualityDir, (h) => parseHour(h) != null)) this.#schedule(channel, quality, hour)
+        }
         this.#watchDir(qualityDir, 'quality', channel, quality)
         for (const hour of await subdirs(qualityDir, (h) => (parseHour(h) ?? 0) >= liveFrom - MICROS_PER_HOUR)) {
           const hourDir = join(qualityDir, hour)
@@ -122,6 +128,7 @@ export class TreeWatcher {
         }
       }
     }
+    this.#wired = true
     for (const [path, w] of this.#watches) {
       if (!wanted.has(path)) {
         w.close()

@@ -1,0 +1,94 @@
+/** Counters of the backfill client, in total and per peer, and how a failure is labelled. */
+
+export type FetchErrorKind = 'timeout' | 'connect' | 'http_4xx' | 'http_5xx' | 'too_large' | 'aborted' | 'other'
+export const FETCH_ERROR_KINDS: readonly FetchErrorKind[] = ['timeout', 'connect', 'http_4xx', 'http_5xx', 'too_large', 'aborted', 'other']
+
+export interface FetchCounters {
+  segmentsFetched: number
+  bytesFetched: number
+  hashMismatches: number
+  /** 404/410 answers: the peer lacks the name (also counted in fetchErrors.http_4xx). */
+  notFound: number
+  /** Every failed segment request, by kind (hash mismatches are counted on their own). */
+  fetchErrors: Record<FetchErrorKind, number>
+  listingErrors: number
+  invalidNames: number
+}
+
+export interface PeerFetchStats extends FetchCounters {
+  /** Downloads from this peer right now. */
+  active: number
+  /** Consecutive failures (reset by any answer); drives the backoff. */
+  failures: number
+  /** No download from this peer before this time, ms since the epoch; 0 when none. */
+  backoffUntil: number
+}
+
+export interface FetchStats extends FetchCounters {
+  /** Wanted segments waiting for a slot, a peer or a retry. */
+  queued: number
+  /** Downloads in flight. */
+  active: number
+  /** want() answered without a request: already in the index, or tombstoned. */
+  skippedPresent: number
+  skippedTombstoned: number
+  /** Wanted segments given up (attempts used up or no peer left). */
+  itemsFailed: number
+  peers: Record<string, PeerFetchStats>
+}
+
+export function emptyCounters (): FetchCounters {
+  return {
+    segmentsFetched: 0,
+    bytesFetched: 0,
+    hashMismatches: 0,
+    notFound: 0,
+    fetchErrors: { timeout: 0, connect: 0, http_4xx: 0, http_5xx: 0, too_large: 0, aborted: 0, other: 0 },
+    listingErrors: 0,
+    invalidNames: 0
+  }
+}
+
+export function copyCounters<T extends FetchCounters> (c: T): T {
+  return { ...c, fetchErrors: { ...c.fetchErrors } }
+}
+
+/** Failing to reach the peer at all, as opposed to a failure after it answered. */
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EADDRNOTAVAIL',
+  'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'
+])
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'SEGMESH_ERR_TRANSFER_TIMEOUT'])
+const ABORT_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR', 'SEGMESH_ERR_FETCHER_STOPPED', 'SEGMESH_ERR_FETCH_CANCELLED'])
+
+function codeOf (err: unknown): string | undefined {
+  if (err == null || typeof err !== 'object') return undefined
+  const e = err as { code?: unknown, errors?: unknown, name?: unknown }
+  if (typeof e.code === 'string') return e.code
+  // Happy-eyeballs connects fail with an AggregateError whose parts carry the codes.
+  if (Array.isArray(e.errors)) return codeOf(e.errors[0])
+  if (e.name === 'AbortError') return 'ABORT_ERR'
+  if (e.name === 'TimeoutError') return 'SEGMESH_ERR_TRANSFER_TIMEOUT'
+  return undefined
+}
+
+/**
+ * The label of a transport-level failure. A connect timeout counts as `connect` (the peer is
+ * unreachable); `timeout` is a peer that accepted the connection and then went slow or silent.
+ */
+export function errorKind (err: unknown): FetchErrorKind {
+  const code = codeOf(err)
+  if (code == null) return 'other'
+  if (CONNECT_CODES.has(code)) return 'connect'
+  if (TIMEOUT_CODES.has(code)) return 'timeout'
+  if (ABORT_CODES.has(code)) return 'aborted'
+  if (code === 'SEGMESH_ERR_RESPONSE_TOO_LARGE') return 'too_large'
+  return 'other'
+}
+
+/** A short text for logs and `lastError`: the code first, as callers match on it. */
+export function describeError (err: unknown): string {
+  const code = codeOf(err)
+  const message = err instanceof Error ? err.message : String(err)
+  return code == null ? message : `${code}: ${message}`
+}

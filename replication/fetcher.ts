@@ -1,0 +1,561 @@
+/**
+ * The backfill client (DESIGN §5, reference/backfill.md §1.5, §7.3): peers' hour listings, and
+ * segments downloaded by exact name from any peer that may have them.
+ *
+ * want() queues a segment with its candidate peers. A pump starts downloads while slots are free,
+ * at most `concurrency` in all and `perPeerConcurrency` per peer, so a slow or dead peer only ever
+ * holds its own slots. Each attempt takes the next candidate round-robin, skipping peers in backoff,
+ * and streams the body straight into store.writeSegment, which checks the hash before the rename.
+ * - Before every attempt: a name the index has (even hidden) is `present`; a tombstoned one is
+ *   `tombstoned`. Neither is requested.
+ * - 404/410 or another 4xx, bytes that do not match the name, an oversized body: that peer is not
+ *   asked for that item again.
+ * - Timeouts, connect failures, 408/429/5xx: the peer backs off and the item moves to the next
+ *   candidate; the item also waits before asking the same peer again.
+ * - One item's failure never touches another's; an item is given up after `maxAttempts` requests
+ *   or when no candidate is left.
+ */
+import { type Agent, type Dispatcher, request } from 'undici'
+import { type Logger, silentLogger } from '../storage/logger.ts'
+import {
+  type SegmentRef, isValidPathName, parseSegmentFileName, parseTombstoneFileName, segmentRelPath
+} from '../storage/segment-name.ts'
+import type { SegmentStore } from '../storage/segment-store.ts'
+import { parseHour } from '../storage/time.ts'
+import {
+  FetchCancelledError, FetcherStoppedError, InvalidListingError, InvalidParametersError, PeerHttpError,
+  ResponseTooLargeError, TransferTimeoutError
+} from './fetch-errors.ts'
+import {
+  abandonBody, contentLength, createAgent, discardBody, limitBody, normalizePeerUrl, peerBase, readJson, segmentPath
+} from './fetch-http.ts'
+import { type FetcherInit, type FetcherOptions, backoffMs, resolveFetcherOptions } from './fetch-options.ts'
+import {
+  type FetchCounters, type FetchErrorKind, type FetchStats, type PeerFetchStats, copyCounters, describeError, emptyCounters, errorKind
+} from './fetch-stats.ts'
+import { combineSignals } from './signals.ts'
+
+export type { FetcherInit } from './fetch-options.ts'
+export { FETCHER_DEFAULTS } from './fetch-options.ts'
+export type { FetchErrorKind, FetchStats, PeerFetchStats } from './fetch-stats.ts'
+
+export type FetchOutcome =
+  | { status: 'stored', peer: string, bytes: number }
+  | { status: 'present' }
+  | { status: 'tombstoned' }
+  | { status: 'failed', attempts: number, lastError: string }
+
+interface Waiter {
+  resolve: (outcome: FetchOutcome) => void
+  cleanup: () => void
+}
+
+interface Item {
+  readonly key: string
+  readonly ref: SegmentRef
+  /** Normalized peer URLs, in the order they were offered. */
+  readonly candidates: string[]
+  /** Peers that answered for good that they cannot give this item. */
+  readonly excluded: Set<string>
+  /** Per peer: no new request for this item before this time (ms), after a transient failure. */
+  readonly retryAt: Map<string, number>
+  readonly waiters: Set<Waiter>
+  /** Index into `candidates` where the round-robin resumes. */
+  next: number
+  attempts: number
+  lastError: string
+  /** Aborts the attempt in flight; null when none runs. */
+  running: AbortController | null
+  done: boolean
+}
+
+type AttemptResult =
+  | { kind: 'stored', bytes: number }
+  | { kind: 'tombstoned' }
+  | { kind: 'drop-peer', error: string }
+  | { kind: 'retry', error: string, peerFault: boolean }
+  | { kind: 'aborted', error: string }
+
+type Pick = { kind: 'peer', url: string } | { kind: 'wait', until: number } | { kind: 'busy' } | { kind: 'none' }
+
+const failed = (attempts: number, lastError: string): FetchOutcome => ({ status: 'failed', attempts, lastError })
+
+export class Fetcher {
+  readonly #store: SegmentStore
+  readonly #log: Logger
+  readonly #opts: FetcherOptions
+  readonly #counters = emptyCounters()
+  readonly #skips = { skippedPresent: 0, skippedTombstoned: 0, itemsFailed: 0 }
+  readonly #peers = new Map<string, PeerFetchStats>()
+  /** Wanted segments not yet settled, keyed by relative path, oldest first. */
+  readonly #items = new Map<string, Item>()
+  readonly #tasks = new Set<Promise<void>>()
+  #state: 'idle' | 'started' | 'stopped' = 'idle'
+  #shutdown = new AbortController()
+  #agent: Agent | null = null
+  #active = 0
+  #timer: NodeJS.Timeout | null = null
+  #wakeAt = Number.POSITIVE_INFINITY
+
+  constructor (init: FetcherInit) {
+    this.#opts = resolveFetcherOptions(init)
+    this.#store = init.store
+    this.#log = init.log ?? silentLogger
+  }
+
+  get [Symbol.toStringTag] (): string {
+    return '@segmesh/fetcher'
+  }
+
+  /** Start downloading. Items wanted before start() wait for it; stop() then start() is allowed. */
+  start (): void {
+    if (this.#state === 'started') return
+    if (this.#shutdown.signal.aborted) this.#shutdown = new AbortController()
+    this.#state = 'started'
+    this.#pump()
+  }
+
+  /**
+   * Abort transfers in flight (the store removes their temp files), wait for them, then settle
+   * every pending want() as failed with lastError 'stopped'. Later wants fail the same way at once.
+   */
+  async stop (): Promise<void> {
+    if (this.#state === 'stopped') return
+    this.#state = 'stopped'
+    this.#shutdown.abort(new FetcherStoppedError('fetcher stopped'))
+    if (this.#timer != null) clearTimeout(this.#timer)
+    this.#timer = null
+    this.#wakeAt = Number.POSITIVE_INFINITY
+    await Promise.allSettled([...this.#tasks])
+    for (const item of [...this.#items.values()]) this.#finish(item, failed(item.attempts, 'stopped'))
+    const agent = this.#agent
+    this.#agent = null
+    await agent?.destroy().catch(() => {})
+  }
+
+  /** GET JSON from a peer (`path` starts with `/`), size-limited, under every timeout. */
+  async getJson (peerUrl: string, path: string, options: { signal?: AbortSignal } = {}): Promise<unknown> {
+    if (!path.startsWith('/')) throw new InvalidParametersError(`path must start with '/': ${path}`)
+    return await this.#getJson(peerBase(peerUrl), path, options.signal)
+  }
+
+  /**
+   * A peer's hour listing with tombstones: segment and tombstone names, deduplicated. Names that do
+   * not parse are dropped and counted (`invalidNames`); `temp` names are dropped silently, as they
+   * are never fetched.
+   */
+  async listHour (peerUrl: string, channel: string, quality: string, hour: string, options: { signal?: AbortSignal } = {}): Promise<string[]> {
+    if (!isValidPathName(channel)) throw new InvalidParametersError(`bad channel '${channel}'`)
+    if (!isValidPathName(quality)) throw new InvalidParametersError(`bad quality '${quality}'`)
+    if (parseHour(hour) == null) throw new InvalidParametersError(`bad hour '${hour}'`)
+    const base = peerBase(peerUrl)
+    const body = await this.#getJson(base, `/files/${channel}/${quality}/${hour}?tombstones=true`, options.signal)
+    if (!Array.isArray(body)) {
+      this.#bump(base, (c) => c.listingErrors++)
+      throw new InvalidListingError(`${base}: listing of ${channel}/${quality}/${hour} is not an array`)
+    }
+    const names = new Set<string>()
+    let invalid = 0
+    for (const name of body) {
+      const kind = typeof name === 'string' ? listedKind(name) : null
+      if (kind == null) invalid++
+      else if (kind !== 'temp') names.add(name as string)
+    }
+    if (invalid > 0) {
+      this.#bump(base, (c) => { c.invalidNames += invalid })
+      this.#log.debug({ peer: base, channel, quality, hour, invalid }, 'dropped invalid names from a listing')
+    }
+    return [...names]
+  }
+
+  /**
+   * Queue a segment for download from any of `peers`. Idempotent per name: a second call while the
+   * first is pending adds its peers as candidates and shares the outcome. Never rejects: even a
+   * failing local index gives `failed`. Aborting `signal` settles this call as failed ('cancelled');
+   * the download stops once no caller waits for it.
+   */
+  async want (ref: SegmentRef, peers: string[], options: { signal?: AbortSignal } = {}): Promise<FetchOutcome> {
+    try {
+      return await this.#want(ref, peers, options.signal)
+    } catch (err) {
+      this.#log.error({ err, segment: ref.file }, 'could not queue a segment')
+      return failed(0, describeError(err))
+    }
+  }
+
+  async #want (ref: SegmentRef, peers: string[], signal: AbortSignal | undefined): Promise<FetchOutcome> {
+    if (this.#state === 'stopped') return failed(0, 'stopped')
+    if (ref.hash == null) return failed(0, `${ref.file} is a temp name`)
+    if (signal?.aborted === true) return failed(0, 'cancelled')
+    const skip = this.#skip(ref)
+    if (skip != null) return skip
+    const key = segmentRelPath(ref)
+    let item = this.#items.get(key)
+    if (item == null) {
+      item = { key, ref, candidates: [], excluded: new Set(), retryAt: new Map(), waiters: new Set(), next: 0, attempts: 0, lastError: 'no candidate peer', running: null, done: false }
+      this.#items.set(key, item)
+    }
+    for (const peer of peers) {
+      const url = normalizePeerUrl(peer)
+      if (url == null) {
+        this.#log.debug({ peer }, 'ignored a candidate that is not an http(s) URL')
+      } else if (!item.candidates.includes(url)) {
+        item.candidates.push(url)
+        this.#peer(url)
+      }
+    }
+    const outcome = new Promise<FetchOutcome>((resolve) => this.#addWaiter(item, resolve, signal))
+    // Only this item can have become startable; the rest of the queue is as it was.
+    if (this.#state === 'started' && this.#active < this.#opts.concurrency) {
+      const now = Date.now()
+      this.#arm(this.#tryStart(item, now), now)
+    }
+    return await outcome
+  }
+
+  stats (): FetchStats {
+    const peers: Record<string, PeerFetchStats> = {}
+    for (const [url, peer] of this.#peers) peers[url] = copyCounters(peer)
+    let running = 0
+    for (const item of this.#items.values()) if (item.running != null) running++
+    return { ...copyCounters(this.#counters), ...this.#skips, queued: this.#items.size - running, active: this.#active, peers }
+  }
+
+  // --- JSON ----------------------------------------------------------------------------------
+
+  async #getJson (base: string, path: string, callerSignal?: AbortSignal): Promise<unknown> {
+    if (this.#state === 'stopped') throw new FetcherStoppedError('fetcher stopped')
+    const url = base + path
+    const ms = this.#opts.transferTimeoutMs
+    const { signal, clear } = combineSignals([this.#shutdown.signal, callerSignal], ms, () => new TransferTimeoutError(`GET ${url}: not done within ${ms} ms`))
+    let response: Dispatcher.ResponseData | null = null
+    try {
+      response = await request(url, { dispatcher: this.#dispatcher(), signal, headers: { accept: 'application/json' } })
+      if (response.statusCode !== 200) {
+        await discardBody(response)
+        throw new PeerHttpError(response.statusCode, `GET ${url}: HTTP ${response.statusCode}`)
+      }
+      return await readJson(response, this.#opts.maxListingBytes, `GET ${url}`)
+    } catch (err) {
+      // Our own shutdown or the caller's cancel is not the peer's fault.
+      if (!this.#shutdown.signal.aborted && callerSignal?.aborted !== true) {
+        this.#bump(base, (c) => c.listingErrors++)
+        this.#log.debug({ err, url }, 'peer JSON request failed')
+      }
+      throw err
+    } finally {
+      clear()
+      abandonBody(response)
+    }
+  }
+
+  // --- queue ---------------------------------------------------------------------------------
+
+  #dispatcher (): Agent {
+    this.#agent ??= createAgent(this.#opts)
+    return this.#agent
+  }
+
+  #peer (url: string): PeerFetchStats {
+    let peer = this.#peers.get(url)
+    if (peer == null) {
+      peer = { ...emptyCounters(), active: 0, failures: 0, backoffUntil: 0 }
+      this.#peers.set(url, peer)
+    }
+    return peer
+  }
+
+  /** Update a counter in the totals and in the peer's own. */
+  #bump (url: string, update: (counters: FetchCounters) => void): void {
+    update(this.#counters)
+    update(this.#peer(url))
+  }
+
+  #bumpError (url: string, kind: FetchErrorKind): void {
+    this.#bump(url, (c) => c.fetchErrors[kind]++)
+  }
+
+  /** The outcome of a want() that needs no request, or null. */
+  #skip (ref: SegmentRef): FetchOutcome | null {
+    const { index } = this.#store
+    if (index.isTombstoned(ref)) {
+      this.#skips.skippedTombstoned++
+      return { status: 'tombstoned' }
+    }
+    if (index.getSegment(ref, { hidden: true }) != null) {
+      this.#skips.skippedPresent++
+      return { status: 'present' }
+    }
+    return null
+  }
+
+  #addWaiter (item: Item, resolve: (outcome: FetchOutcome) => void, signal?: AbortSignal): void {
+    const waiter: Waiter = { resolve, cleanup: () => {} }
+    if (signal != null) {
+      const onAbort = (): void => {
+        item.waiters.delete(waiter)
+        resolve(failed(item.attempts, 'cancelled'))
+        if (item.waiters.size === 0 && !item.done) {
+          item.done = true
+          this.#items.delete(item.key)
+          item.running?.abort(new FetchCancelledError(`${item.key}: nobody waits for it`))
+        }
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      waiter.cleanup = () => signal.removeEventListener('abort', onAbort)
+    }
+    item.waiters.add(waiter)
+  }
+
+  #finish (item: Item, outcome: FetchOutcome): void {
+    if (item.done) return
+    item.done = true
+    this.#items.delete(item.key)
+    if (outcome.status === 'failed') {
+      this.#skips.itemsFailed++
+      this.#log.debug({ segment: item.key, ...outcome }, 'gave up a segment')
+    }
+    for (const waiter of item.waiters) {
+      waiter.cleanup()
+      waiter.resolve(outcome)
+    }
+    item.waiters.clear()
+  }
+
+  /**
+   * Start every attempt that has a free slot and a usable peer, oldest item first. The scan ends
+   * as soon as no slot or no peer is free, so a long queue behind busy peers costs little; a
+   * finishing attempt pumps again, and a timer wakes the pump when a backoff ends.
+   */
+  #pump (): void {
+    if (this.#state !== 'started') return
+    const now = Date.now()
+    let wake = Number.POSITIVE_INFINITY
+    let open = this.#anyPeerOpen(now)
+    for (const item of this.#items.values()) {
+      if (this.#active >= this.#opts.concurrency) return
+      if (!open) break
+      const active = this.#active
+      wake = Math.min(wake, this.#tryStart(item, now))
+      if (this.#active !== active) open = this.#anyPeerOpen(now)
+    }
+    if (!open) wake = Math.min(wake, this.#nextPeerReady(now))
+    this.#arm(wake, now)
+  }
+
+  /** Start the item now if it can; else when it could be tried next (Infinity: on a free slot, or never). */
+  #tryStart (item: Item, now: number): number {
+    if (item.running != null || item.done) return Number.POSITIVE_INFINITY
+    const pick = this.#pick(item, now)
+    if (pick.kind === 'wait') return pick.until
+    if (pick.kind === 'none') this.#finish(item, failed(item.attempts, item.lastError))
+    if (pick.kind === 'peer') {
+      let skip: FetchOutcome | null
+      try {
+        skip = this.#skip(item.ref)
+      } catch (err) {
+        // An index that cannot be read must not throw out of the pump (it runs in callbacks).
+        skip = failed(item.attempts, describeError(err))
+      }
+      if (skip != null) this.#finish(item, skip)
+      else this.#launch(item, pick.url)
+    }
+    return Number.POSITIVE_INFINITY
+  }
+
+  #anyPeerOpen (now: number): boolean {
+    for (const peer of this.#peers.values()) {
+      if (peer.active < this.#opts.perPeerConcurrency && peer.backoffUntil <= now) return true
+    }
+    return false
+  }
+
+  /** When the first peer in backoff with a free slot may be asked again (a full one pumps when it frees). */
+  #nextPeerReady (now: number): number {
+    let next = Number.POSITIVE_INFINITY
+    for (const peer of this.#peers.values()) {
+      if (peer.backoffUntil > now && peer.active < this.#opts.perPeerConcurrency) next = Math.min(next, peer.backoffUntil)
+    }
+    return next
+  }
+
+  /** Pump again at `at` (ms), unless a pump is already due by then. */
+  #arm (at: number, now: number): void {
+    if (at === Number.POSITIVE_INFINITY || (this.#timer != null && this.#wakeAt <= at)) return
+    if (this.#timer != null) clearTimeout(this.#timer)
+    this.#wakeAt = at
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      this.#wakeAt = Number.POSITIVE_INFINITY
+      this.#pump()
+    }, Math.max(0, at - now))
+  }
+
+  /** The next candidate round-robin that is not excluded, not backing off and has a free slot. */
+  #pick (item: Item, now: number): Pick {
+    const n = item.candidates.length
+    let usable = false
+    let until = Number.POSITIVE_INFINITY
+    for (let i = 0; i < n; i++) {
+      const index = (item.next + i) % n
+      const url = item.candidates[index]!
+      if (item.excluded.has(url)) continue
+      usable = true
+      const peer = this.#peer(url)
+      const notBefore = Math.max(peer.backoffUntil, item.retryAt.get(url) ?? 0)
+      if (notBefore > now) {
+        until = Math.min(until, notBefore)
+        continue
+      }
+      if (peer.active >= this.#opts.perPeerConcurrency) continue
+      item.next = (index + 1) % n
+      return { kind: 'peer', url }
+    }
+    if (!usable) return { kind: 'none' }
+    return until < Number.POSITIVE_INFINITY ? { kind: 'wait', until } : { kind: 'busy' }
+  }
+
+  #launch (item: Item, url: string): void {
+    const peer = this.#peer(url)
+    const controller = new AbortController()
+    item.attempts++
+    item.running = controller
+    peer.active++
+    this.#active++
+    const task: Promise<void> = this.#attempt(item.ref, url, controller.signal)
+      .then((result) => this.#settle(item, url, result))
+      .catch((err: unknown) => {
+        this.#log.error({ err, segment: item.key }, 'fetch attempt failed unexpectedly')
+        this.#finish(item, failed(item.attempts, describeError(err)))
+      })
+      .finally(() => {
+        peer.active--
+        this.#active--
+        item.running = null
+        this.#tasks.delete(task)
+        this.#pump()
+      })
+    this.#tasks.add(task)
+  }
+
+  // --- one attempt ---------------------------------------------------------------------------
+
+  async #attempt (ref: SegmentRef, url: string, itemSignal: AbortSignal): Promise<AttemptResult> {
+    const target = url + segmentPath(ref)
+    const what = `GET ${target}`
+    const max = this.#opts.maxSegmentBytes
+    const ms = this.#opts.transferTimeoutMs
+    const { signal, clear } = combineSignals([this.#shutdown.signal, itemSignal], ms, () => new TransferTimeoutError(`${what}: not done within ${ms} ms`))
+    let response: Dispatcher.ResponseData | null = null
+    let bodyFailed = false
+    try {
+      response = await request(target, { dispatcher: this.#dispatcher(), signal, headers: { accept: 'video/mp2t, */*' } })
+      if (response.statusCode !== 200) {
+        await discardBody(response)
+        return this.#httpFailure(url, response.statusCode, what)
+      }
+      const length = contentLength(response.headers)
+      if (length != null && length > max) throw new ResponseTooLargeError(`${what}: Content-Length ${length} over ${max} bytes`)
+      // Streamed: the store pulls a chunk only after writing the last one (back-pressure).
+      const body = limitBody(response.body, max, what, () => { bodyFailed = true })
+      const result = await this.#store.writeSegment(ref, body, { signal })
+      return { kind: 'stored', bytes: result.size }
+    } catch (err) {
+      return this.#failure(url, err, { signal, itemSignal, answered: response != null, bodyFailed })
+    } finally {
+      clear()
+      abandonBody(response)
+    }
+  }
+
+  #httpFailure (url: string, status: number, what: string): AttemptResult {
+    const error = `${what}: HTTP ${status}`
+    if (status >= 500) {
+      this.#bumpError(url, 'http_5xx')
+      return { kind: 'retry', error, peerFault: true }
+    }
+    if (status >= 400) {
+      this.#bumpError(url, 'http_4xx')
+      if (status === 408 || status === 429) return { kind: 'retry', error, peerFault: true }
+      if (status === 404 || status === 410) this.#bump(url, (c) => c.notFound++)
+      return { kind: 'drop-peer', error }
+    }
+    this.#bumpError(url, 'other')
+    return { kind: 'drop-peer', error }
+  }
+
+  #failure (url: string, err: unknown, at: { signal: AbortSignal, itemSignal: AbortSignal, answered: boolean, bodyFailed: boolean }): AttemptResult {
+    const code = (err as { code?: unknown } | null)?.code
+    const error = describeError(err)
+    if (code === 'SEGMESH_ERR_HASH_MISMATCH') {
+      this.#bump(url, (c) => c.hashMismatches++)
+      this.#log.warn({ peer: url, err }, 'peer sent bytes that do not match the name')
+      return { kind: 'drop-peer', error }
+    }
+    if (code === 'SEGMESH_ERR_TOMBSTONED') return { kind: 'tombstoned' }
+    if (this.#shutdown.signal.aborted || at.itemSignal.aborted) {
+      this.#bumpError(url, 'aborted')
+      return { kind: 'aborted', error: this.#shutdown.signal.aborted ? 'stopped' : 'cancelled' }
+    }
+    // Neither input aborted the combined signal, so its own timer did: the transfer ceiling.
+    const kind = at.signal.aborted ? 'timeout' : errorKind(err)
+    if (at.answered && !at.bodyFailed && kind === 'other') {
+      // The peer's bytes were fine; our disk was not. Not the peer's fault.
+      this.#log.error({ err, peer: url }, 'could not store a fetched segment')
+      return { kind: 'retry', error, peerFault: false }
+    }
+    this.#bumpError(url, kind)
+    this.#log.debug({ peer: url, kind, err }, 'segment request failed')
+    if (kind === 'too_large') return { kind: 'drop-peer', error }
+    return { kind: 'retry', error, peerFault: true }
+  }
+
+  #settle (item: Item, url: string, result: AttemptResult): void {
+    if (item.done) return
+    const peer = this.#peer(url)
+    const now = Date.now()
+    switch (result.kind) {
+      case 'stored':
+        this.#bump(url, (c) => {
+          c.segmentsFetched++
+          c.bytesFetched += result.bytes
+        })
+        peer.failures = 0
+        peer.backoffUntil = 0
+        this.#finish(item, { status: 'stored', peer: url, bytes: result.bytes })
+        return
+      case 'tombstoned':
+        this.#finish(item, { status: 'tombstoned' })
+        return
+      case 'aborted':
+        this.#finish(item, failed(item.attempts, result.error))
+        return
+      case 'drop-peer':
+        // It answered, so it is up; it just cannot give us this item.
+        peer.failures = 0
+        item.excluded.add(url)
+        item.lastError = result.error
+        break
+      case 'retry':
+        item.lastError = result.error
+        item.retryAt.set(url, now + backoffMs(this.#opts.retryBaseMs, item.attempts))
+        // Attempts that were already running when the peer began backing off do not extend it.
+        if (result.peerFault && peer.backoffUntil <= now) {
+          peer.failures++
+          peer.backoffUntil = now + backoffMs(this.#opts.retryBaseMs, peer.failures)
+          this.#log.info({ peer: url, failures: peer.failures, backoffMs: peer.backoffUntil - now, error: result.error }, 'peer backing off')
+        }
+        break
+    }
+    if (item.attempts >= this.#opts.maxAttempts) this.#finish(item, failed(item.attempts, item.lastError))
+    else if (item.candidates.every((c) => item.excluded.has(c))) this.#finish(item, failed(item.attempts, item.lastError))
+  }
+}
+
+/** What a listed name is: a segment, a temp segment, a tombstone, or nothing we accept. */
+function listedKind (name: string): 'segment' | 'temp' | 'tombstone' | null {
+  if (name.endsWith('.tombstone')) return parseTombstoneFileName(name).ok ? 'tombstone' : null
+  const parsed = parseSegmentFileName(name)
+  if (!parsed.ok) return null
+  return parsed.value.type === 'temp' ? 'temp' : 'segment'
+}
