@@ -22,16 +22,15 @@ import {
 } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { parseHour } from '../storage/time.ts'
+import { type AttemptContext, type AttemptResult, downloadSegment } from './fetch-attempt.ts'
 import {
   FetchCancelledError, FetcherStoppedError, InvalidListingError, InvalidParametersError, PeerHttpError,
-  ResponseTooLargeError, TransferTimeoutError
+  TransferTimeoutError
 } from './fetch-errors.ts'
-import {
-  abandonBody, contentLength, createAgent, discardBody, limitBody, normalizePeerUrl, peerBase, readJson, segmentPath
-} from './fetch-http.ts'
+import { abandonBody, createAgent, discardBody, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
 import { type FetcherInit, type FetcherOptions, backoffMs, resolveFetcherOptions } from './fetch-options.ts'
 import {
-  type FetchCounters, type FetchErrorKind, type FetchStats, type PeerFetchStats, copyCounters, describeError, emptyCounters, errorKind
+  type FetchCounters, type FetchStats, type PeerFetchStats, copyCounters, describeError, emptyCounters
 } from './fetch-stats.ts'
 import { combineSignals } from './signals.ts'
 
@@ -68,13 +67,6 @@ interface Item {
   running: AbortController | null
   done: boolean
 }
-
-type AttemptResult =
-  | { kind: 'stored', bytes: number }
-  | { kind: 'tombstoned' }
-  | { kind: 'drop-peer', error: string }
-  | { kind: 'retry', error: string, peerFault: boolean }
-  | { kind: 'aborted', error: string }
 
 type Pick = { kind: 'peer', url: string } | { kind: 'wait', until: number } | { kind: 'busy' } | { kind: 'none' }
 
@@ -256,6 +248,17 @@ export class Fetcher {
     return this.#agent
   }
 
+  #attemptContext (): AttemptContext {
+    return {
+      store: this.#store,
+      dispatcher: this.#dispatcher(),
+      options: this.#opts,
+      shutdown: this.#shutdown.signal,
+      log: this.#log,
+      count: (url, update) => this.#bump(url, update)
+    }
+  }
+
   #peer (url: string): PeerFetchStats {
     let peer = this.#peers.get(url)
     if (peer == null) {
@@ -269,10 +272,6 @@ export class Fetcher {
   #bump (url: string, update: (counters: FetchCounters) => void): void {
     update(this.#counters)
     update(this.#peer(url))
-  }
-
-  #bumpError (url: string, kind: FetchErrorKind): void {
-    this.#bump(url, (c) => c.fetchErrors[kind]++)
   }
 
   /** The outcome of a want() that needs no request, or null. */
@@ -422,7 +421,7 @@ export class Fetcher {
     item.running = controller
     peer.active++
     this.#active++
-    const task: Promise<void> = this.#attempt(item.ref, url, controller.signal)
+    const task: Promise<void> = downloadSegment(this.#attemptContext(), item.ref, url, controller.signal)
       .then((result) => this.#settle(item, url, result))
       .catch((err: unknown) => {
         this.#log.error({ err, segment: item.key }, 'fetch attempt failed unexpectedly')
@@ -436,78 +435,6 @@ export class Fetcher {
         this.#pump()
       })
     this.#tasks.add(task)
-  }
-
-  // --- one attempt ---------------------------------------------------------------------------
-
-  async #attempt (ref: SegmentRef, url: string, itemSignal: AbortSignal): Promise<AttemptResult> {
-    const target = url + segmentPath(ref)
-    const what = `GET ${target}`
-    const max = this.#opts.maxSegmentBytes
-    const ms = this.#opts.transferTimeoutMs
-    const { signal, clear } = combineSignals([this.#shutdown.signal, itemSignal], ms, () => new TransferTimeoutError(`${what}: not done within ${ms} ms`))
-    let response: Dispatcher.ResponseData | null = null
-    let bodyFailed = false
-    try {
-      response = await request(target, { dispatcher: this.#dispatcher(), signal, headers: { accept: 'video/mp2t, */*' } })
-      if (response.statusCode !== 200) {
-        await discardBody(response)
-        return this.#httpFailure(url, response.statusCode, what)
-      }
-      const length = contentLength(response.headers)
-      if (length != null && length > max) throw new ResponseTooLargeError(`${what}: Content-Length ${length} over ${max} bytes`)
-      // Streamed: the store pulls a chunk only after writing the last one (back-pressure).
-      const body = limitBody(response.body, max, what, () => { bodyFailed = true })
-      const result = await this.#store.writeSegment(ref, body, { signal })
-      return { kind: 'stored', bytes: result.size }
-    } catch (err) {
-      return this.#failure(url, err, { signal, itemSignal, answered: response != null, bodyFailed })
-    } finally {
-      clear()
-      abandonBody(response)
-    }
-  }
-
-  #httpFailure (url: string, status: number, what: string): AttemptResult {
-    const error = `${what}: HTTP ${status}`
-    if (status >= 500) {
-      this.#bumpError(url, 'http_5xx')
-      return { kind: 'retry', error, peerFault: true }
-    }
-    if (status >= 400) {
-      this.#bumpError(url, 'http_4xx')
-      if (status === 408 || status === 429) return { kind: 'retry', error, peerFault: true }
-      if (status === 404 || status === 410) this.#bump(url, (c) => c.notFound++)
-      return { kind: 'drop-peer', error }
-    }
-    this.#bumpError(url, 'other')
-    return { kind: 'drop-peer', error }
-  }
-
-  #failure (url: string, err: unknown, at: { signal: AbortSignal, itemSignal: AbortSignal, answered: boolean, bodyFailed: boolean }): AttemptResult {
-    const code = (err as { code?: unknown } | null)?.code
-    const error = describeError(err)
-    if (code === 'SEGMESH_ERR_HASH_MISMATCH') {
-      this.#bump(url, (c) => c.hashMismatches++)
-      this.#log.warn({ peer: url, err }, 'peer sent bytes that do not match the name')
-      return { kind: 'drop-peer', error }
-    }
-    if (code === 'SEGMESH_ERR_TOMBSTONED') return { kind: 'tombstoned' }
-    if (this.#shutdown.signal.aborted || at.itemSignal.aborted) {
-      this.#bumpError(url, 'aborted')
-      return { kind: 'aborted', error: this.#shutdown.signal.aborted ? 'stopped' : 'cancelled' }
-    }
-    // Neither input aborted the combined signal, so its own timer did: the transfer ceiling.
-    const kind = at.signal.aborted ? 'timeout' : errorKind(err)
-    if (at.answered && !at.bodyFailed && kind === 'other') {
-      // The peer's bytes were fine; our disk was not. Not the peer's fault.
-      this.#log.error({ err, peer: url }, 'could not store a fetched segment')
-      return { kind: 'retry', error, peerFault: false }
-    }
-    this.#bumpError(url, kind)
-    this.#log.debug({ peer: url, kind, err }, 'segment request failed')
-    if (kind === 'too_large') return { kind: 'drop-peer', error }
-    return { kind: 'retry', error, peerFault: true }
   }
 
   #settle (item: Item, url: string, result: AttemptResult): void {

@@ -1,0 +1,121 @@
+/**
+ * One download attempt of one segment from one peer, and what its failure means for the item:
+ * drop that peer for it (it answered, but cannot give us the right bytes), retry elsewhere
+ * (the peer is slow, down or overloaded), or stop (shutdown, cancel, tombstone).
+ */
+import { type Dispatcher, request } from 'undici'
+import type { Logger } from '../storage/logger.ts'
+import type { SegmentRef } from '../storage/segment-name.ts'
+import type { SegmentStore } from '../storage/segment-store.ts'
+import { ResponseTooLargeError, TransferTimeoutError } from './fetch-errors.ts'
+import { abandonBody, contentLength, discardBody, limitBody, segmentPath } from './fetch-http.ts'
+import type { FetcherOptions } from './fetch-options.ts'
+import { type FetchCounters, type FetchErrorKind, describeError, errorKind } from './fetch-stats.ts'
+import { combineSignals } from './signals.ts'
+
+export type AttemptResult =
+  | { kind: 'stored', bytes: number }
+  | { kind: 'tombstoned' }
+  /** This peer will not be asked for this item again. */
+  | { kind: 'drop-peer', error: string }
+  /** Try again later; `peerFault` puts the peer into backoff. */
+  | { kind: 'retry', error: string, peerFault: boolean }
+  /** Stopped or cancelled: `error` is 'stopped' or 'cancelled'. */
+  | { kind: 'aborted', error: string }
+
+export interface AttemptContext {
+  store: SegmentStore
+  dispatcher: Dispatcher
+  options: FetcherOptions
+  /** The fetcher's shutdown signal. */
+  shutdown: AbortSignal
+  log: Logger
+  /** Update a counter in the totals and in `url`'s own. */
+  count: (url: string, update: (counters: FetchCounters) => void) => void
+}
+
+/** GET the segment from `peerUrl` and stream it into the store. Never throws. */
+export async function downloadSegment (ctx: AttemptContext, ref: SegmentRef, peerUrl: string, itemSignal: AbortSignal): Promise<AttemptResult> {
+  const target = peerUrl + segmentPath(ref)
+  const what = `GET ${target}`
+  const max = ctx.options.maxSegmentBytes
+  const ms = ctx.options.transferTimeoutMs
+  const { signal, clear } = combineSignals([ctx.shutdown, itemSignal], ms, () => new TransferTimeoutError(`${what}: not done within ${ms} ms`))
+  let response: Dispatcher.ResponseData | null = null
+  let bodyFailed = false
+  try {
+    response = await request(target, { dispatcher: ctx.dispatcher, signal, headers: { accept: 'video/mp2t, */*' } })
+    if (response.statusCode !== 200) {
+      await discardBody(response)
+      return httpFailure(ctx, peerUrl, response.statusCode, what)
+    }
+    const length = contentLength(response.headers)
+    if (length != null && length > max) throw new ResponseTooLargeError(`${what}: Content-Length ${length} over ${max} bytes`)
+    // Streamed: the store pulls the next chunk only once it has written the last (back-pressure).
+    const body = limitBody(response.body, max, what, () => { bodyFailed = true })
+    const result = await ctx.store.writeSegment(ref, body, { signal })
+    return { kind: 'stored', bytes: result.size }
+  } catch (err) {
+    return failure(ctx, peerUrl, err, { signal, itemSignal, answered: response != null, bodyFailed })
+  } finally {
+    clear()
+    abandonBody(response)
+  }
+}
+
+function countError (ctx: AttemptContext, url: string, kind: FetchErrorKind): void {
+  ctx.count(url, (c) => c.fetchErrors[kind]++)
+}
+
+function httpFailure (ctx: AttemptContext, url: string, status: number, what: string): AttemptResult {
+  const error = `${what}: HTTP ${status}`
+  if (status >= 500) {
+    countError(ctx, url, 'http_5xx')
+    return { kind: 'retry', error, peerFault: true }
+  }
+  if (status >= 400) {
+    countError(ctx, url, 'http_4xx')
+    // Busy or slow to read our request: the peer is fine, just not now.
+    if (status === 408 || status === 429) return { kind: 'retry', error, peerFault: true }
+    if (status === 404 || status === 410) ctx.count(url, (c) => c.notFound++)
+    return { kind: 'drop-peer', error }
+  }
+  countError(ctx, url, 'other')
+  return { kind: 'drop-peer', error }
+}
+
+interface FailureContext {
+  /** The attempt's combined signal (shutdown, item, transfer ceiling). */
+  signal: AbortSignal
+  itemSignal: AbortSignal
+  /** Response headers had arrived. */
+  answered: boolean
+  /** The body stream itself failed (as opposed to the store consuming it). */
+  bodyFailed: boolean
+}
+
+function failure (ctx: AttemptContext, url: string, err: unknown, at: FailureContext): AttemptResult {
+  const code = (err as { code?: unknown } | null)?.code
+  const error = describeError(err)
+  if (code === 'SEGMESH_ERR_HASH_MISMATCH') {
+    ctx.count(url, (c) => c.hashMismatches++)
+    ctx.log.warn({ peer: url, err }, 'peer sent bytes that do not match the name')
+    return { kind: 'drop-peer', error }
+  }
+  if (code === 'SEGMESH_ERR_TOMBSTONED') return { kind: 'tombstoned' }
+  if (ctx.shutdown.aborted || at.itemSignal.aborted) {
+    countError(ctx, url, 'aborted')
+    return { kind: 'aborted', error: ctx.shutdown.aborted ? 'stopped' : 'cancelled' }
+  }
+  // Neither input aborted the combined signal, so its own timer did: the transfer ceiling.
+  const kind = at.signal.aborted ? 'timeout' : errorKind(err)
+  if (at.answered && !at.bodyFailed && kind === 'other') {
+    // The peer's bytes were fine; our disk was not. Not the peer's fault, and not counted as a fetch error.
+    ctx.log.error({ err, peer: url }, 'could not store a fetched segment')
+    return { kind: 'retry', error, peerFault: false }
+  }
+  countError(ctx, url, kind)
+  ctx.log.debug({ peer: url, kind, err }, 'segment request failed')
+  if (kind === 'too_large') return { kind: 'drop-peer', error }
+  return { kind: 'retry', error, peerFault: true }
+}
