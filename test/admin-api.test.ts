@@ -86,12 +86,12 @@ async function tombstones (query = ''): Promise<TombstoneEntry[]> {
 
 before(async () => {
   const dir = await tempDirFor('segmesh-admin-')
-  const config = resolveConfig({ flags: { data: dir, 'http-host': '127.0.0.1', 'http-port': '0', watch: false }, env: { SEGMESH_ADMIN_TOKEN: TOKEN } })
+  const config = resolveConfig({ flags: { data: dir, 'http-host': '127.0.0.1', 'http-port': '0', watch: false, replication: false }, env: { SEGMESH_ADMIN_TOKEN: TOKEN } })
   assert.equal(config.adminToken, TOKEN)
   node = new SegmeshNode({ config, log: pino({ level: 'silent' }) })
   await node.start()
   const dir2 = await tempDirFor('segmesh-admin-off-')
-  disabled = new SegmeshNode({ config: resolveConfig({ flags: { data: dir2, 'http-host': '127.0.0.1', 'http-port': '0', watch: false } }), log: pino({ level: 'silent' }) })
+  disabled = new SegmeshNode({ config: resolveConfig({ flags: { data: dir2, 'http-host': '127.0.0.1', 'http-port': '0', watch: false, replication: false } }), log: pino({ level: 'silent' }) })
   await disabled.start()
 })
 

@@ -64,7 +64,7 @@ async function countFrames (url: string): Promise<number> {
 
 before(async () => {
   const dir = await tempDirFor('segmesh-http-')
-  const config = resolveConfig({ flags: { data: dir, 'http-host': '127.0.0.1', 'http-port': '0', watch: false } })
+  const config = resolveConfig({ flags: { data: dir, 'http-host': '127.0.0.1', 'http-port': '0', watch: false, replication: false } })
   node = new SegmeshNode({ config, log: pino({ level: 'silent' }) })
   await node.start()
   base = node.url
