@@ -11,6 +11,7 @@
  *   any segment is fetched. A tombstoned name is never fetched.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { FetchOutcome } from './fetcher.ts'
 import type { Logger } from '../storage/logger.ts'
 import { silentLogger } from '../storage/logger.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
@@ -35,12 +36,6 @@ export interface GossipHost {
   requestHello: (peerId: string, options?: { signal?: AbortSignal }) => Promise<Uint8Array>
   keepConnected: (peerId: string, addrs: string[]) => Promise<void>
 }
-
-export type FetchOutcome =
-  | { status: 'stored', peer: string, bytes: number }
-  | { status: 'present' }
-  | { status: 'tombstoned' }
-  | { status: 'failed', attempts: number, lastError: string }
 
 /** The HTTP side (replication/fetcher.ts implements it). */
 export interface SegmentFetcher {
