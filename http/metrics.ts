@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { ReplicationView } from './components.ts'
 import { hourCoverage } from '../storage/coverage.ts'
-import type { SegmentIndex } from '../storage/segment-index.ts'
+import type { HourSummary, SegmentIndex } from '../storage/segment-index.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 
 /** Channel/quality pairs that get their own label values. */
@@ -68,44 +68,26 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
     return pairs.map((pair, i) => i < MAX_PAIRS ? { channel: pair[0], quality: pair[1], pair } : { channel: 'other', quality: 'other', pair })
   }
 
-  new Gauge({
-    name: 'segmesh_index_segments',
-    help: 'Visible (not tombstoned) segments in the index',
-    labelNames: ['channel', 'quality'],
-    registers: [registry],
-    collect () {
-      this.reset()
-      for (const { channel, quality, pair } of pairLabels()) {
-        let n = 0
-        for (const h of index.hourSummaries(pair[0], pair[1])) n += h.segments
-        this.inc({ channel, quality }, n)
+  // One gauge per index total; each sums the hour summaries of every labelled pair.
+  const indexGauge = (name: string, help: string, of: (hour: HourSummary) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['channel', 'quality'],
+      registers: [registry],
+      collect () {
+        this.reset()
+        for (const { channel, quality, pair } of pairLabels()) {
+          let n = 0
+          for (const h of index.hourSummaries(pair[0], pair[1])) n += of(h)
+          this.inc({ channel, quality }, n)
+        }
       }
-    }
-  })
-  new Gauge({
-    name: 'segmesh_index_hours',
-    help: 'Hours with segments or tombstones in the index',
-    labelNames: ['channel', 'quality'],
-    registers: [registry],
-    collect () {
-      this.reset()
-      for (const { channel, quality, pair } of pairLabels()) this.inc({ channel, quality }, index.hourSummaries(pair[0], pair[1]).length)
-    }
-  })
-  new Gauge({
-    name: 'segmesh_index_tombstones',
-    help: 'Tombstones in the index',
-    labelNames: ['channel', 'quality'],
-    registers: [registry],
-    collect () {
-      this.reset()
-      for (const { channel, quality, pair } of pairLabels()) {
-        let n = 0
-        for (const h of index.hourSummaries(pair[0], pair[1])) n += h.tombstones
-        this.inc({ channel, quality }, n)
-      }
-    }
-  })
+    })
+  }
+  indexGauge('segmesh_index_segments', 'Visible (not tombstoned) segments in the index', (h) => h.segments)
+  indexGauge('segmesh_index_hours', 'Hours with segments or tombstones in the index', () => 1)
+  indexGauge('segmesh_index_tombstones', 'Tombstones in the index', (h) => h.tombstones)
 
   const coverageLabels = ['channel', 'quality', 'hours_ago']
   // The first coverage gauge's collect fills all four (prom-client collects in registration
