@@ -84,7 +84,9 @@ export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
     fetchConcurrency: get('fetchConcurrency'),
     fetchPerPeer: get('fetchPerPeer'),
     announce: get('announce'),
-    legacyPeers: get('legacyPeers')
+    legacyPeers: get('legacyPeers'),
+    cutConcurrency: get('cutConcurrency'),
+    cutTempDir: get('cutTempDir') == null ? null : resolve(cwd, get('cutTempDir')!)
   }
   if (!LOG_LEVELS.includes(config.logLevel)) {
     throw new ConfigError(origin.get('logLevel') ?? 'logLevel', `must be one of ${LOG_LEVELS.join(', ')}`)

@@ -68,6 +68,10 @@ export interface Config {
   announce: boolean
   /** wubloader restreamer URLs to backfill from over HTTP. */
   legacyPeers: string[]
+  /** Cut and frame jobs running ffmpeg at once; past that, 503. */
+  cutConcurrency: number
+  /** Folder for cut temp files (re-encoded edges, spooled MP4); null means the OS temp folder. */
+  cutTempDir: string | null
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -95,6 +99,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'fetchPerPeer', kind: 'int', default: 3, min: 1, describe: 'downloads at once from one peer' },
   { key: 'announce', kind: 'bool', default: true, describe: 'gossip new segments and tombstones at once (digests converge without it, more slowly)' },
   { key: 'legacyPeers', kind: 'list', default: [], describe: 'wubloader restreamer URLs to backfill from over HTTP' },
+  { key: 'cutConcurrency', kind: 'int', default: 2, min: 1, describe: 'cut and frame jobs running ffmpeg at once; more are answered 503 with Retry-After' },
+  { key: 'cutTempDir', kind: 'string', default: null, describe: 'folder for cut temp files: re-encoded edges, MP4s being spooled (default: the OS temp folder)' },
   { key: 'adminToken', kind: 'string', default: null, secret: true, describe: 'bearer token for the /admin HTTP routes (tombstone, purge); unset disables them. Prefer the environment variable: flags show in ps' }
 ]
 

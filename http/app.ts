@@ -4,8 +4,10 @@
  * lifecycle of what it is given.
  */
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify'
+import { Cutter } from '../cutter/cutter.ts'
 import { adminRoutes } from './admin-routes.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
+import { cutRoutes } from './cut-routes.ts'
 import { HttpError } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
 import { registerMetrics } from './metrics.ts'
@@ -54,7 +56,10 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
   await app.register(listingRoutes(components))
   await app.register(segmentRoutes(components))
   await app.register(playlistRoutes(components))
-  await app.register(statusRoutes(components, init))
+  // One cutter for /cut, /frame and /status (the node passes its own, which it stops).
+  const withCutter = { ...components, cutter: components.cutter ?? new Cutter({ store: components.store, log: app.log.child({ component: 'cutter' }) }) }
+  await app.register(cutRoutes(withCutter))
+  await app.register(statusRoutes(withCutter, init))
   await app.register(replicationRoutes(components))
   await app.register(adminRoutes(components, init))
   return app

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { Cutter } from '../cutter/cutter.ts'
 import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { SegmentIndex } from '../storage/segment-index.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
@@ -38,6 +39,8 @@ export interface HttpComponents {
   selector: SegmentSelector
   /** Peer id, peers and replication counters, when the node replicates. */
   replication?: ReplicationView
+  /** Runs /cut and /frame jobs; without one, the routes get a cutter with defaults. */
+  cutter?: Cutter
 }
 
 export interface HttpInit {

@@ -7,7 +7,7 @@ import type { HttpComponents, HttpInit } from './components.ts'
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
 
-export function statusRoutes ({ index, store, replication }: HttpComponents, init: HttpInit) {
+export function statusRoutes ({ index, store, replication, cutter }: HttpComponents, init: HttpInit) {
   const startedAt = Date.now()
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/healthz', async () => ({ ok: true }))
@@ -42,6 +42,8 @@ export function statusRoutes ({ index, store, replication }: HttpComponents, ini
         peerId: null,
         multiaddrs: [],
         peers: [],
+        // Running cut/frame jobs (with progress), then the last few finished ones.
+        cuts: cutter == null ? [] : cutter.jobs.status(),
         ...replication?.status()
       }
     })

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type pino from 'pino'
 import type { Config } from '../config/options.ts'
+import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
 import { SegmentSelector } from '../storage/best-segments.ts'
 import { Reconciler } from '../storage/reconcile.ts'
@@ -32,6 +33,7 @@ export class SegmeshNode {
   index!: SegmentIndex
   store!: SegmentStore
   selector!: SegmentSelector
+  cutter!: Cutter
   host: P2PHost | null = null
   fetcher: Fetcher | null = null
   replicator: Replicator | null = null
@@ -56,6 +58,8 @@ export class SegmeshNode {
     this.index = SegmentIndex.open(join(config.dataDir, 'index'), { mapSize: config.indexMapSizeMb * 1024 * 1024 })
     this.store = new SegmentStore({ segmentsDir: config.segmentsDir, index: this.index })
     this.selector = new SegmentSelector(this.index)
+    this.cutter = new Cutter({ store: this.store, tempDir: config.cutTempDir ?? undefined, concurrency: config.cutConcurrency, log: log.child({ component: 'cutter' }) })
+    await this.cutter.start()
     const reconciler = new Reconciler(this.store, log.child({ component: 'reconcile' }))
     const started = performance.now()
     const report = await reconciler.reconcileAll({
@@ -74,7 +78,7 @@ export class SegmeshNode {
       await this.#watcher.start()
     }
     this.#http = await buildHttpApp(
-      { index: this.index, store: this.store, selector: this.selector, replication: this.#replicationView() },
+      { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView() },
       { metrics: config.metrics, logger: log.child({ component: 'http' }), dataDir: config.dataDir, adminToken: config.adminToken ?? undefined }
     )
     await this.#http.listen({ host: config.httpHost, port: config.httpPort })
@@ -198,6 +202,8 @@ export class SegmeshNode {
     await this.fetcher?.stop()
     await this.host?.stop()
     await draining
+    // Whatever ffmpeg the drain left running (an MP4 still spooling) is killed, its temp files removed.
+    await this.cutter?.stop()
     await this.#watcher?.stop()
     await this.index?.close()
   }

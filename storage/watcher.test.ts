@@ -58,6 +58,8 @@ describe('tree watcher', () => {
     await run(process.execPath, ['-e', 'require("node:fs").writeFileSync(process.argv[1], "")', join(hourDir, tombstoneFileName(ref.file))])
     await until('the tombstone', () => listing(index, now).includes(tombstoneFileName(ref.file)))
     assert.deepEqual(listing(index, now), [tombstoneFileName(ref.file)])
+    // Before the index closes (after-hooks run in registration order).
+    await watcher.stop()
   })
 
   it('finds a file in an old, unwatched hour on the periodic rescan', async (t) => {
@@ -74,5 +76,6 @@ describe('tree watcher', () => {
     await writeFile(join(hourDir, ref.file), bytes)
     await until('the rescan', () => listing(index, old).includes(ref.file))
     await until('the rescan report', () => rescans.some((n) => n === 1))
+    await watcher.stop()
   })
 })

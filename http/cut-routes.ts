@@ -1,0 +1,178 @@
+/**
+ * `GET /cut/:channel/:quality.ts|.mp4?start&end[&range=START,END…]&type=rough|fast|full
+ * &allow_holes=true|false[&fallback=full]` and `GET /frame/:channel/:quality.png|.jpg?timestamp=`.
+ * Validation and selection happen here, before any ffmpeg starts; the cutter gets runs of
+ * segments. The request's signal (the client going away) reaches every ffmpeg it starts.
+ */
+import { createReadStream } from 'node:fs'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { type CutResult, type CutType, Cutter } from '../cutter/cutter.ts'
+import { CutError, CutterBusyError, FfmpegError, NoFrameError, StreamMismatchError } from '../cutter/errors.ts'
+import { type Run, type TimeRange, hasHoles, runsOf } from '../cutter/plan.ts'
+import { MICROS_PER_SECOND, formatInstant } from '../storage/time.ts'
+import type { HttpComponents } from './components.ts'
+import { HttpError, badParameter, noContent, notFound } from './errors.ts'
+import { boolParam, channelParam, qualityParam, timeParam } from './params.ts'
+import { parseRange } from './segment-routes.ts'
+
+/** Ranges in one cut: each is a separate selection and a hard cut. */
+export const MAX_RANGES = 64
+
+type Value = string | string[] | undefined
+
+interface CutQuery { start?: Value, end?: Value, range?: Value, type?: Value, allow_holes?: Value, fallback?: Value, transition?: Value }
+interface Params { channel: string, quality: string }
+
+const CUT_TYPES: readonly CutType[] = ['rough', 'fast', 'full']
+
+/** A query parameter given at most once. */
+function one (name: string, value: Value): string | undefined {
+  if (Array.isArray(value)) throw badParameter(name, 'given more than once')
+  return value
+}
+
+function many (value: Value): string[] {
+  return value == null ? [] : Array.isArray(value) ? value : [value]
+}
+
+function timeRanges (query: CutQuery): TimeRange[] {
+  const ranges = many(query.range)
+  const start = one('start', query.start)
+  const end = one('end', query.end)
+  let out: TimeRange[]
+  if (ranges.length > 0) {
+    if (start != null || end != null) throw badParameter('range', 'give either start and end, or range= (repeatable), not both')
+    if (ranges.length > MAX_RANGES) throw badParameter('range', `at most ${MAX_RANGES} ranges per cut, got ${ranges.length}`)
+    out = ranges.map((text, i) => {
+      const parts = text.split(',')
+      if (parts.length !== 2) throw badParameter('range', `range ${i + 1} must be START,END (two ISO 8601 UTC times)`)
+      return { start: timeParam(`range ${i + 1} start`, parts[0])!, end: timeParam(`range ${i + 1} end`, parts[1])! }
+    })
+  } else {
+    if (start == null) throw badParameter('start', 'required (or give range=START,END)')
+    if (end == null) throw badParameter('end', 'required (or give range=START,END)')
+    out = [{ start: timeParam('start', start)!, end: timeParam('end', end)! }]
+  }
+  for (const [i, r] of out.entries()) {
+    if (r.end <= r.start) throw badParameter(out.length === 1 && ranges.length === 0 ? 'end' : `range ${i + 1}`, 'end must be after start')
+  }
+  return out
+}
+
+function cutType (query: CutQuery): CutType {
+  const type = one('type', query.type) ?? 'fast'
+  if (!(CUT_TYPES as readonly string[]).includes(type)) throw badParameter('type', `must be one of: ${CUT_TYPES.join(', ')}`)
+  return type as CutType
+}
+
+/** Cutter errors → HTTP answers; anything unexpected is logged with ffmpeg's stderr. */
+function toHttpError (err: unknown, request: FastifyRequest): unknown {
+  // Nobody is listening: nothing to log as a failure.
+  if (request.signal.aborted) return new HttpError(499, 'client_closed', 'the client closed the connection')
+  if (err instanceof CutterBusyError) return new HttpError(503, 'busy', err.message, { 'retry-after': String(err.retryAfterSeconds) })
+  if (err instanceof StreamMismatchError) return new HttpError(409, 'stream_mismatch', err.message)
+  if (err instanceof NoFrameError) return new HttpError(404, 'no_frame', err.message)
+  if (err instanceof CutError) {
+    request.log.error({ err, stderr: err instanceof FfmpegError ? err.stderr : undefined }, 'cut failed')
+    return new HttpError(500, 'cut_failed', `${err instanceof FfmpegError ? `${err.tool} failed` : err.message}; the node's log has the details`)
+  }
+  return err
+}
+
+async function sendFile (result: CutResult & { kind: 'file' }, request: FastifyRequest, reply: FastifyReply, type: string): Promise<FastifyReply> {
+  let released = false
+  const release = (): void => {
+    if (released) return
+    released = true
+    void result.release()
+  }
+  try {
+    const range = parseRange(request.headers.range, result.size)
+    if (range === 'unsatisfiable') throw new HttpError(416, 'range_not_satisfiable', `range ${request.headers.range} is outside the ${result.size} bytes of the cut`, { 'content-range': `bytes */${result.size}` })
+    reply.header('content-type', type).header('accept-ranges', 'bytes')
+    if (range != null) {
+      reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${result.size}`).header('content-length', range.end - range.start + 1)
+    } else {
+      reply.header('content-length', result.size)
+    }
+    const stream = createReadStream(result.path, range ?? {})
+    // The temp file goes once the response is over, sent or not.
+    reply.raw.once('close', release)
+    return await reply.send(stream)
+  } catch (err) {
+    release()
+    throw err
+  }
+}
+
+export function cutRoutes ({ index, selector, store, cutter: given }: HttpComponents) {
+  const cutter = given ?? new Cutter({ store })
+
+  const known = (channel: string, quality: string): void => {
+    if (index.hourSummaries(channel, quality).length > 0) return
+    throw notFound(index.qualities(channel).length === 0 ? `unknown channel '${channel}'` : `unknown quality '${quality}' of channel '${channel}'`)
+  }
+
+  return async (app: FastifyInstance): Promise<void> => {
+    const cut = (format: 'ts' | 'mp4') => async (request: FastifyRequest<{ Params: Params, Querystring: CutQuery }>, reply: FastifyReply): Promise<unknown> => {
+      const channel = channelParam(request.params.channel)
+      const quality = qualityParam(request.params.quality)
+      const query = request.query
+      const type = cutType(query)
+      if (format === 'mp4' && type !== 'full') throw badParameter('type', `.mp4 needs type=full: rough and fast cuts copy MPEG-TS packets, and an MP4 has to be written whole (ask for .ts, or type=full)`)
+      const allowHoles = boolParam('allow_holes', one('allow_holes', query.allow_holes), false)
+      const fallback = one('fallback', query.fallback)
+      if (fallback != null && fallback !== 'full') throw badParameter('fallback', "the only fallback is 'full'")
+      // Rough cuts ignore transitions, as the original's do: editors send them along.
+      if (type !== 'rough' && many(query.transition).some((t) => t !== '')) throw badParameter('transition', 'only hard cuts between ranges are supported')
+      const ranges = timeRanges(query)
+      known(channel, quality)
+
+      const runs: Run[] = []
+      let holes = false
+      for (const range of ranges) {
+        const selection = await selector.select(channel, quality, range.start, range.end, { allowHoles: true })
+        holes ||= hasHoles(selection)
+        runs.push(...runsOf(selection, range))
+      }
+      const where = ranges.map((r) => `[${formatInstant(r.start)}, ${formatInstant(r.end)})`).join(', ')
+      if (runs.length === 0) throw noContent(`no segments of ${channel}/${quality} in ${where}`)
+      if (holes && !allowHoles) throw new HttpError(406, 'contains_holes', `${where} has holes or runs past the data; pass allow_holes=true to cut what there is`)
+
+      let result: CutResult
+      try {
+        result = await cutter.cut({ channel, quality, ranges, runs, type, format, fallbackToFull: fallback === 'full' }, { signal: request.signal })
+      } catch (err) {
+        throw toHttpError(err, request)
+      }
+      reply.header('x-segmesh-cut-type', result.type)
+      if (result.jobId != null) reply.header('x-segmesh-cut-job', String(result.jobId))
+      if (result.kind === 'file') return await sendFile(result, request, reply, 'video/mp4')
+      return reply.type('video/mp2t').send(result.stream)
+    }
+    app.route({ method: 'GET', url: '/cut/:channel/:quality.ts', handler: cut('ts'), exposeHeadRoute: false })
+    app.route({ method: 'GET', url: '/cut/:channel/:quality.mp4', handler: cut('mp4'), exposeHeadRoute: false })
+
+    const frame = (format: 'png' | 'jpg') => async (request: FastifyRequest<{ Params: Params, Querystring: { timestamp?: Value } }>, reply: FastifyReply): Promise<unknown> => {
+      const channel = channelParam(request.params.channel)
+      const quality = qualityParam(request.params.quality)
+      const at = timeParam('timestamp', one('timestamp', request.query.timestamp))
+      if (at == null) throw badParameter('timestamp', 'required')
+      known(channel, quality)
+      // The neighbours on both sides: the frame for an instant just before a segment's end is in the next one.
+      const around = { start: at - MICROS_PER_SECOND, end: at + MICROS_PER_SECOND }
+      const selection = await selector.select(channel, quality, around.start, around.end, { allowHoles: true })
+      const run = runsOf(selection, around).find((r) => r.segments.some((s) => s.start <= at && at < s.start + s.duration))
+      if (run == null) throw noContent(`no segment of ${channel}/${quality} holds ${formatInstant(at)}`)
+      let image: Buffer
+      try {
+        image = await cutter.frame({ channel, quality, at, around: run, format }, { signal: request.signal })
+      } catch (err) {
+        throw toHttpError(err, request)
+      }
+      return reply.type(format === 'png' ? 'image/png' : 'image/jpeg').send(image)
+    }
+    app.route({ method: 'GET', url: '/frame/:channel/:quality.png', handler: frame('png'), exposeHeadRoute: false })
+    app.route({ method: 'GET', url: '/frame/:channel/:quality.jpg', handler: frame('jpg'), exposeHeadRoute: false })
+  }
+}
