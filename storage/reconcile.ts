@@ -291,7 +291,9 @@ export class Reconciler {
       report.tombstones += summary.tombstones
       report.hidden += summary.hidden
       report.bytes += summary.bytes
-      for (const s of index.hourSegments(channel, quality, hourStart)) report.segments[s.type]++
+      // Unchanged hour (the usual restart): count types from the snapshot instead of reading again.
+      const visible = changes.length === 0 ? [...indexed.values()].filter((seg) => !seg.tombstoned) : index.hourSegments(channel, quality, hourStart)
+      for (const seg of visible) report.segments[seg.type]++
     }
     return names.length
   }
