@@ -40,6 +40,11 @@ export function parseCommand (argv: string[], own: readonly CommandFlag[], nodeO
     const m = /'(--?[^' ]+)/.exec((err as Error).message)
     throw new ConfigError(m?.[1] ?? 'arguments', (err as Error).message)
   }
+  // Boolean options take no value: `--watch false` would otherwise leave `false` as a stray
+  // word and watching on. Commands take no positional arguments.
+  if (parsed.positionals.length > 0) {
+    throw new ConfigError(parsed.positionals[0]!, 'unexpected argument (boolean options take no value: use --watch or --no-watch)')
+  }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>
   const options: ParsedCommand['options'] = {}
   for (const o of nodeOptions) {

@@ -33,7 +33,7 @@ async function zeroSegment (segmentsDir: string, size: number): Promise<string> 
 }
 
 async function startNode (t: TestContext, data: string, extra: string[] = []): Promise<{ child: ChildProcess, url: string }> {
-  const child = spawn(SEGMESH, ['start', '--data', data, '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'warn', '--watch', 'false', '--p2p-host', '127.0.0.1', '--p2p-port', '0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(SEGMESH, ['start', '--data', data, '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'warn', '--no-watch', '--p2p-host', '127.0.0.1', '--p2p-port', '0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.after(() => { if (child.exitCode == null) child.kill('SIGKILL') })
   const lines = createInterface({ input: child.stdout! })
   for await (const line of lines) {

@@ -1,0 +1,371 @@
+/**
+ * Segment serving: segmesh's `GET /segments/...` against a minimal node:http static server on the
+ * same files, under wrk (32 keep-alive connections, uniformly random segment per request).
+ * Each server runs in its own process; rounds are interleaved so both see the same neighbours.
+ *
+ *   node --import tsx --import ./node/compat.ts bench/serving.ts [options]
+ *     --segments N        dataset size (default 300)
+ *     --media random|ffmpeg  random bytes (default; the servers never parse them) or a real encode
+ *     --seconds S         measured seconds per run (default 15), after --warmup S (default 5)
+ *     --rounds R          interleaved rounds (default 4)
+ *     --servers a,b,...   default segmesh,segmesh+nmr,node,node-256k; also segmesh-nometrics and the
+ *                         bench-only variants of bench/serving-variants.ts: app (its unchanged route),
+ *                         segmesh-raw, segmesh-1m, segmesh-raw-1m. A `+nmr` suffix runs that server
+ *                         with node --no-memory-reducer.
+ *     --quick             8 s runs, 1 round (smoke test)
+ *
+ * Needs wrk (`apt-get install -y wrk`). Everything lives in a temp folder that is removed at the end.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { get } from 'node:http'
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { SegmentIndex } from '../storage/segment-index.ts'
+import type { SegmentRef } from '../storage/segment-name.ts'
+import { SegmentStore } from '../storage/segment-store.ts'
+import {
+  type Child, ROOT, TSX_ARGS, boxCpuSeconds, flag, fmt, machine, median, numberOption, option, printMachine,
+  processCpuSeconds, processDiskReadBytes, runBounded, startChild, stopAll, table, waitForQuiet
+} from './http-util.ts'
+
+const QUICK = flag('quick')
+const COUNT = numberOption('segments', 300)
+const MEDIA = option('media') ?? 'random'
+const SECONDS = numberOption('seconds', QUICK ? 8 : 15)
+const WARMUP = numberOption('warmup', QUICK ? 2 : 5)
+const ROUNDS = numberOption('rounds', QUICK ? 1 : 4)
+const SERVERS = (option('servers') ?? 'segmesh,segmesh+nmr,node,node-256k').split(',')
+const CONNECTIONS = 32
+const CHANNEL = 'desertbus'
+const QUALITY = 'source'
+/** 2020-01-01T00:00:00Z in µs, as in the tests. */
+const T0 = Date.UTC(2020, 0, 1) * 1000
+const SEGMENT_US = 2_000_000
+
+interface Dataset { paths: string[], refs: SegmentRef[], sizes: number[], bytes: number }
+
+/** ~700–800 KB per 2 s segment: 3 Mbit/s video plus TS overhead, as in reference/serving.md. */
+async function mediaBodies (work: string, count: number): Promise<AsyncIterable<Buffer>> {
+  if (MEDIA === 'random') {
+    return (async function * () {
+      for (let i = 0; i < count; i++) yield randomBytes(700_000 + Math.floor(Math.random() * 100_000))
+    })()
+  }
+  if (MEDIA !== 'ffmpeg') throw new Error(`--media must be random or ffmpeg, got ${MEDIA}`)
+  const raw = join(work, 'raw')
+  await mkdir(raw)
+  console.log(`encoding ${count} segments with ffmpeg (about ${Math.ceil(count / 100)} min on 2 cores)…`)
+  const r = await runBounded('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=1280x720:rate=30',
+    '-vf', 'noise=alls=20:allf=t+u', '-t', String(count * 2), '-c:v', 'libx264', '-preset', 'ultrafast',
+    '-b:v', '3M', '-maxrate', '3M', '-bufsize', '6M', '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
+    '-pix_fmt', 'yuv420p', '-f', 'segment', '-segment_time', '2', '-segment_format', 'mpegts', join(raw, 'seg%04d.ts')
+  ], 30 * 60_000)
+  if (r.code !== 0) throw new Error(`ffmpeg failed (${r.timedOut ? 'timed out' : r.code}): ${r.stderr}`)
+  const files = (await readdir(raw)).filter((n) => n.endsWith('.ts')).sort().slice(0, count)
+  return (async function * () {
+    for (const f of files) yield await readFile(join(raw, f))
+    await rm(raw, { recursive: true, force: true })
+  })()
+}
+
+/** Store every segment as a recorder would, so segmesh's index knows them (and they get real names). */
+async function makeDataset (dir: string): Promise<Dataset> {
+  const index = SegmentIndex.open(join(dir, 'index'), { mapSize: 256 * 1024 ** 2 })
+  const store = new SegmentStore({ segmentsDir: join(dir, 'segments'), index })
+  const out: Dataset = { paths: [], refs: [], sizes: [], bytes: 0 }
+  try {
+    let i = 0
+    for await (const body of await mediaBodies(dir, COUNT)) {
+      const { ref, size } = await store.recordSegment({ channel: CHANNEL, quality: QUALITY, start: T0 + i * SEGMENT_US, duration: SEGMENT_US, type: 'full' }, body)
+      out.refs.push(ref)
+      out.sizes.push(size)
+      out.bytes += size
+      out.paths.push(`/segments/${CHANNEL}/${QUALITY}/${ref.hour}/${encodeURIComponent(ref.file)}`)
+      i++
+    }
+  } finally {
+    await index.close()
+  }
+  return out
+}
+
+/** Uniformly random path per request, one JSON line at the end (wrk's own output is not parsed). */
+const LUA = `
+local paths = {}
+local counter = 0
+function setup (thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init (args)
+  local prefix = args[2] or ""
+  for line in io.lines(args[1]) do paths[#paths + 1] = prefix .. line end
+  math.randomseed(os.time() * 1000 + id * 7919)
+end
+function request ()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+function done (summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK-RESULT {"requests":%d,"bytes":%d,"durationUs":%d,"p50Us":%d,"p90Us":%d,"p99Us":%d,"maxUs":%d,"errors":%d}\\n',
+    summary.requests, summary.bytes, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+`
+
+interface Server {
+  name: string
+  child: Child
+  url: string
+  /** Put before every /segments/ path (the bench-only variants live under /v/NAME). */
+  prefix: string
+  /** V8 collections so far, from the child's --trace-gc lines. */
+  gc: GcCounts
+}
+
+interface GcCounts { markCompact: number, scavenge: number }
+
+/** Counts --trace-gc lines (node writes them to stdout) instead of echoing them. */
+function gcCounter (): { gc: GcCounts, onLine: (line: string) => boolean } {
+  const gc = { markCompact: 0, scavenge: 0 }
+  return {
+    gc,
+    onLine: (line) => {
+      if (line.includes(' Mark-Compact ') || line.includes(' Mark-Compact (')) gc.markCompact++
+      else if (line.includes(' Scavenge ')) gc.scavenge++
+      else if (!line.includes(' Minor Mark-Compact')) return false
+      return true
+    }
+  }
+}
+
+/**
+ * V8's memory reducer shrinks an idle node's heap; under load afterwards segmesh's heap stays
+ * small and runs a full mark-compact every ~100 ms (see docs/BENCHMARKS.md). `+nmr` starts node
+ * with `--no-memory-reducer` (a V8 flag, refused in NODE_OPTIONS and too late at run time).
+ */
+const NO_MEMORY_REDUCER = '+nmr'
+
+/** Bench-only routes of bench/serving-variants.ts; `app` is the real segment route in that process. */
+const VARIANTS: Record<string, string> = { app: '', 'segmesh-raw': '/v/raw', 'segmesh-1m': '/v/send-1m', 'segmesh-raw-1m': '/v/raw-1m' }
+/** One process per V8 setting serves every variant; it is started with the first one asked for. */
+const variants = new Map<boolean, Promise<{ child: Child, match: RegExpExecArray, gc: GcCounts }>>()
+
+async function startServer (name: string, dir: string): Promise<Server> {
+  const nmr = name.endsWith(NO_MEMORY_REDUCER)
+  const base = nmr ? name.slice(0, -NO_MEMORY_REDUCER.length) : name
+  // --trace-gc for every server alike: a line per collection, so each run can count them.
+  const v8Flags = nmr ? ['--trace-gc', '--no-memory-reducer'] : ['--trace-gc']
+  const segmesh = async (extra: string[]): Promise<Server> => {
+    const args = [
+      'start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'warn',
+      // Boolean flags take no value (`--watch false` would leave watching on). Serving only: no
+      // p2p listener (it would bind 0.0.0.0:4001, and two nodes would collide).
+      '--no-watch', '--no-replication', ...extra
+    ]
+    // What bin/segmesh execs, plus the V8 flags (which bin/segmesh cannot pass on).
+    const { gc, onLine } = gcCounter()
+    const { child, match } = await startChild(name, process.execPath, [...v8Flags, '--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(ROOT, 'node/cli.ts'), ...args], /^segmesh listening on (\S+)/, 60_000, onLine)
+    return { name, child, url: match[1]!, prefix: '', gc }
+  }
+  const script = async (file: string, args: string[]): Promise<Server> => {
+    const { gc, onLine } = gcCounter()
+    const { child, match } = await startChild(name, process.execPath, [...v8Flags, ...TSX_ARGS, file, ...args], /listening on (\S+)/, 60_000, onLine)
+    return { name, child, url: match[1]!, prefix: '', gc }
+  }
+  switch (base) {
+    case 'segmesh': return await segmesh([])
+    case 'segmesh-nometrics': return await segmesh(['--no-metrics'])
+    case 'node': return await script('bench/serving-static.ts', [join(dir, 'segments')])
+    case 'node-256k': return await script('bench/serving-static.ts', [join(dir, 'segments'), String(256 * 1024)])
+  }
+  const prefix = VARIANTS[base]
+  if (prefix == null) throw new Error(`unknown server ${name}`)
+  let started = variants.get(nmr)
+  if (started == null) {
+    const { gc, onLine } = gcCounter()
+    started = startChild(`variants${nmr ? NO_MEMORY_REDUCER : ''}`, process.execPath, [...v8Flags, ...TSX_ARGS, 'bench/serving-variants.ts', dir], /listening on (\S+)/, 60_000, onLine)
+      .then((started) => ({ ...started, gc }))
+    variants.set(nmr, started)
+  }
+  const { child, match, gc } = await started
+  return { name, child, url: match[1]!, prefix, gc }
+}
+
+async function fetchOnce (url: string): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }> {
+  return await new Promise((resolve, reject) => {
+    const req = get(url, { agent: false, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`timeout: ${url}`)))
+    req.on('error', reject)
+  })
+}
+
+/** Status 200, the right Content-Length, and a body whose sha256 is the hash in its name; 404 for an unknown name. */
+async function verify (server: Server, data: Dataset): Promise<string> {
+  const i = Math.floor(data.paths.length / 2)
+  const res = await fetchOnce(server.url + server.prefix + data.paths[i]!)
+  const digest = createHash('sha256').update(res.body).digest('base64url')
+  const expected = data.refs[i]!.hash!.toString('base64url')
+  const problems: string[] = []
+  if (res.status !== 200) problems.push(`status ${res.status}`)
+  if (res.headers['content-length'] !== String(data.sizes[i])) problems.push(`content-length ${String(res.headers['content-length'])} != ${data.sizes[i]}`)
+  if (res.body.length !== data.sizes[i]) problems.push(`body ${res.body.length} bytes`)
+  if (digest !== expected) problems.push(`sha256 ${digest} != ${expected}`)
+  const missing = await fetchOnce(server.url + server.prefix + data.paths[i]!.replace(/-full-[A-Za-z0-9_-]{5}/, '-full-AAAAA'))
+  if (missing.status !== 404) problems.push(`unknown name gave ${missing.status}`)
+  if (problems.length > 0) throw new Error(`${server.name} serves wrong bytes: ${problems.join(', ')}`)
+  return `${server.name}: 200, content-length ${data.sizes[i]}, sha256 matches the name; unknown name → 404`
+}
+
+interface Run {
+  server: string
+  round: number
+  reqPerSec: number
+  mbPerSec: number
+  p50: number
+  p99: number
+  errors: number
+  /** Cores used by the server process (all threads) during the measured run. */
+  serverCores: number
+  wrkCores: number
+  /** Cores busy on the box outside the server and wrk: neighbours plus loopback softirq. */
+  restCores: number
+  /** MB the server read from storage rather than the page cache (should be ~0). */
+  diskMb: number
+  /** Full (mark-compact) and young-generation collections per second in the server. */
+  markCompactPerSec: number
+  scavengePerSec: number
+  quietBefore: number
+}
+
+async function wrk (url: string, prefix: string, seconds: number, lua: string, pathsFile: string): Promise<{ result: Record<string, number>, wrkCpu: number }> {
+  // `times` reports the CPU of bash's children, i.e. wrk's.
+  const r = await runBounded('bash', ['-c', 'wrk "$@" && times', 'bash', '-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '-s', lua, url, '--', pathsFile, prefix], (seconds + 20) * 1000)
+  const line = r.stdout.split('\n').find((l) => l.startsWith('WRK-RESULT '))
+  if (r.code !== 0 || line == null) throw new Error(`wrk failed (${r.timedOut ? 'timed out' : r.code}): ${r.stderr}${r.stdout}`)
+  const times = r.stdout.trim().split('\n').at(-1)!.match(/(\d+)m([\d.]+)s/g) ?? []
+  const wrkCpu = times.reduce((sum, t) => {
+    const [, m, s] = /(\d+)m([\d.]+)s/.exec(t)!
+    return sum + Number(m) * 60 + Number(s)
+  }, 0)
+  return { result: JSON.parse(line.slice('WRK-RESULT '.length)) as Record<string, number>, wrkCpu }
+}
+
+async function measure (server: Server, round: number, lua: string, pathsFile: string): Promise<Run> {
+  await waitForQuiet(0.15, 10_000)
+  await wrk(server.url, server.prefix, WARMUP, lua, pathsFile)
+  const quietBefore = await waitForQuiet(0.15, 10_000)
+  const gc0 = { ...server.gc }
+  const cpu0 = processCpuSeconds(server.child.pid)
+  const disk0 = processDiskReadBytes(server.child.pid)
+  const box0 = boxCpuSeconds()
+  const { result: w, wrkCpu } = await wrk(server.url, server.prefix, SECONDS, lua, pathsFile)
+  const cpu1 = processCpuSeconds(server.child.pid)
+  const disk1 = processDiskReadBytes(server.child.pid)
+  const box1 = boxCpuSeconds()
+  const seconds = w.durationUs! / 1e6
+  const serverCores = (cpu1 - cpu0) / seconds
+  const wrkCores = wrkCpu / seconds
+  return {
+    server: server.name,
+    round,
+    reqPerSec: w.requests! / seconds,
+    mbPerSec: w.bytes! / seconds / 1e6,
+    p50: w.p50Us! / 1000,
+    p99: w.p99Us! / 1000,
+    errors: w.errors!,
+    serverCores,
+    wrkCores,
+    restCores: (box1.busy - box0.busy) / seconds - serverCores - wrkCores,
+    diskMb: (disk1 - disk0) / 1e6,
+    markCompactPerSec: (server.gc.markCompact - gc0.markCompact) / seconds,
+    scavengePerSec: (server.gc.scavenge - gc0.scavenge) / seconds,
+    quietBefore
+  }
+}
+
+export interface ServingResult {
+  machine: ReturnType<typeof machine>
+  media: string
+  segments: number
+  meanBytes: number
+  seconds: number
+  rounds: number
+  runs: Run[]
+  /** Per server: medians over rounds, and the median of its per-round ratios to node. */
+  servers: Record<string, { reqPerSec: number, mbPerSec: number, p50: number, p99: number, serverCores: number, cpuMsPerReq: number, markCompactPerSec: number, vsNode: number }>
+  /** segmesh/node req/s per round (same round), and their median. */
+  ratios: number[]
+  ratio: number
+}
+
+async function main (): Promise<ServingResult> {
+  printMachine()
+  const dir = await mkdtemp(join(tmpdir(), 'segmesh-bench-serving-'))
+  try {
+    const began = performance.now()
+    const data = await makeDataset(dir)
+    const mean = data.bytes / data.paths.length
+    console.log(`dataset: ${data.paths.length} segments (${MEDIA === 'random' ? 'random bytes' : 'ffmpeg testsrc 1280x720 + noise, 3 Mbit/s'}), mean ${(mean / 1000).toFixed(0)} kB, ${(data.bytes / 1e6).toFixed(0)} MB, stored through SegmentStore.recordSegment in ${((performance.now() - began) / 1000).toFixed(1)} s`)
+    const pathsFile = join(dir, 'paths.txt')
+    await writeFile(pathsFile, data.paths.join('\n') + '\n')
+    const lua = join(dir, 'random-path.lua')
+    await writeFile(lua, LUA)
+
+    const servers: Server[] = []
+    for (const name of SERVERS) servers.push(await startServer(name, dir))
+    for (const s of servers) console.log(`verified ${await verify(s, data)}`)
+    console.log(`load: wrk -t2 -c${CONNECTIONS}, ${WARMUP} s warm-up + ${SECONDS} s measured per run, ${ROUNDS} interleaved round(s): ${SERVERS.join(', ')}`)
+
+    const runs: Run[] = []
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const s of servers) {
+        const r = await measure(s, round, lua, pathsFile)
+        runs.push(r)
+        console.log(`  round ${round} ${s.name.padEnd(18)} ${fmt(r.reqPerSec, 0).padStart(5)} req/s ${fmt(r.mbPerSec, 0).padStart(5)} MB/s  p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  server ${fmt(r.serverCores, 2)} cores  wrk ${fmt(r.wrkCores, 2)}  rest ${fmt(r.restCores, 2)}  disk ${fmt(r.diskMb, 0)} MB  full GC ${fmt(r.markCompactPerSec)}/s  errors ${r.errors}`)
+      }
+    }
+    for (const s of servers) await s.child.stop()
+
+    const result: ServingResult = {
+      machine: machine(), media: MEDIA, segments: data.paths.length, meanBytes: mean, seconds: SECONDS, rounds: ROUNDS, runs, servers: {}, ratios: [], ratio: Number.NaN
+    }
+    const node = (round: number): Run | undefined => runs.find((r) => r.server === 'node' && r.round === round)
+    const vsNode = (r: Run): number => r.reqPerSec / (node(r.round)?.reqPerSec ?? Number.NaN)
+    for (const name of new Set(SERVERS)) {
+      const mine = runs.filter((r) => r.server === name)
+      const m = (f: (r: Run) => number): number => median(mine.map(f))
+      result.servers[name] = {
+        reqPerSec: m((r) => r.reqPerSec), mbPerSec: m((r) => r.mbPerSec), p50: m((r) => r.p50), p99: m((r) => r.p99),
+        serverCores: m((r) => r.serverCores), cpuMsPerReq: m((r) => r.serverCores / r.reqPerSec * 1000), markCompactPerSec: m((r) => r.markCompactPerSec), vsNode: m(vsNode)
+      }
+    }
+    console.log()
+    console.log(table(['run', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'server cores', 'CPU ms/req', 'wrk cores', 'rest cores', 'disk MB', 'full GC/s', 'scavenge/s', 'errors', '× node (same round)'], runs.map((r) =>
+      [`${r.server} r${r.round}`, fmt(r.reqPerSec, 0), fmt(r.mbPerSec, 0), fmt(r.p50), fmt(r.p99), fmt(r.serverCores, 2), fmt(r.serverCores / r.reqPerSec * 1000, 2), fmt(r.wrkCores, 2), fmt(r.restCores, 2), fmt(r.diskMb, 0),
+        fmt(r.markCompactPerSec), fmt(r.scavengePerSec, 0), String(r.errors), fmt(vsNode(r), 2)])))
+    result.ratios = runs.filter((r) => r.server === 'segmesh').map(vsNode).filter(Number.isFinite)
+    result.ratio = median(result.ratios)
+    console.log()
+    console.log(table(['server (median of rounds)', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'CPU ms/req', 'full GC/s', '× node (median of per-round ratios)'], Object.entries(result.servers).map(([name, s]) =>
+      [name, fmt(s.reqPerSec, 0), fmt(s.mbPerSec, 0), fmt(s.p50), fmt(s.p99), fmt(s.cpuMsPerReq, 2), fmt(s.markCompactPerSec), fmt(s.vsNode, 2)])))
+    if (result.ratios.length > 0) {
+      console.log(`\nsegmesh / node req/s: ${result.ratios.map((r) => fmt(r, 2)).join(', ')} per round → median ${fmt(result.ratio, 2)} (goal ≥ 0.80: ${result.ratio >= 0.8 ? 'met' : 'MISSED'})`)
+    }
+    console.log(`HTTP-BENCH-RESULT ${JSON.stringify(result)}`)
+    return result
+  } finally {
+    await stopAll()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+await main()
