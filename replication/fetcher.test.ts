@@ -529,6 +529,27 @@ describe('Fetcher listings', () => {
   })
 })
 
+describe('Fetcher block', () => {
+  it('fails requests to blocked origins at once as connect errors, until unblocked', async (t) => {
+    const h = await setup(t, { retryBaseMs: 10_000 })
+    const { ref, body } = segment(30)
+    const a = (await h.peer()).serve(ref, { kind: 'bytes', body }).route('/replication/digests', { kind: 'json', value: { qualities: [] } })
+    const b = (await h.peer()).serve(ref, { kind: 'bytes', body })
+    h.fetcher.block([`${a.url}/any/path`])
+    await assert.rejects(h.fetcher.getJson(a.url, '/replication/digests'), { code: 'SEGMESH_ERR_PEER_BLOCKED' })
+    assert.deepEqual(await h.fetcher.want(ref, [a.url, b.url]), { status: 'stored', peer: b.url, bytes: body.byteLength })
+    assert.deepEqual(a.requests, [], 'nothing reached the blocked peer')
+    const stats = h.fetcher.stats()
+    assert.equal(stats.fetchErrors.connect, 1)
+    assert.equal(stats.peers[a.url]?.fetchErrors.connect, 1)
+    assert.equal(stats.listingErrors, 1)
+
+    h.fetcher.unblock([a.url])
+    assert.deepEqual(await h.fetcher.getJson(a.url, '/replication/digests'), { qualities: [] })
+    assert.deepEqual(a.requests, ['/replication/digests'])
+  })
+})
+
 describe('Fetcher options', () => {
   it('rejects bad and unknown options by name', async (t) => {
     const h = await setup(t)

@@ -27,7 +27,7 @@ import {
   FetchCancelledError, FetcherStoppedError, InvalidListingError, InvalidParametersError, PeerHttpError,
   TransferTimeoutError
 } from './fetch-errors.ts'
-import { abandonBody, createAgent, discardBody, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
+import { abandonBody, blockOrigins, createAgent, discardBody, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
 import { type FetcherInit, type FetcherOptions, backoffMs, resolveFetcherOptions } from './fetch-options.ts'
 import {
   type FetchCounters, type FetchStats, type PeerFetchStats, copyCounters, describeError, emptyCounters
@@ -85,6 +85,10 @@ export class Fetcher {
   #state: 'idle' | 'started' | 'stopped' = 'idle'
   #shutdown = new AbortController()
   #agent: Agent | null = null
+  /** The agent behind the blocked-origins interceptor; what every request goes through. */
+  #dispatch: Dispatcher | null = null
+  /** Origins (`http://host:port`) requests must not reach: a simulated partition. */
+  readonly #blocked = new Set<string>()
   #active = 0
   #timer: NodeJS.Timeout | null = null
   #wakeAt = Number.POSITIVE_INFINITY
@@ -122,7 +126,20 @@ export class Fetcher {
     for (const item of [...this.#items.values()]) this.#finish(item, failed(item.attempts, 'stopped'))
     const agent = this.#agent
     this.#agent = null
+    this.#dispatch = null
     await agent?.destroy().catch(() => {})
+  }
+
+  /**
+   * Fail every new request to these peers' origins at once, as a connect error (counted as
+   * `connect`), until unblock(). Transfers already running finish. For partition simulations.
+   */
+  block (peerUrls: string[]): void {
+    for (const url of peerUrls) this.#blocked.add(new URL(peerBase(url)).origin)
+  }
+
+  unblock (peerUrls: string[]): void {
+    for (const url of peerUrls) this.#blocked.delete(new URL(peerBase(url)).origin)
   }
 
   /** GET JSON from a peer (`path` starts with `/`), size-limited, under every timeout. */
@@ -243,9 +260,10 @@ export class Fetcher {
 
   // --- queue ---------------------------------------------------------------------------------
 
-  #dispatcher (): Agent {
+  #dispatcher (): Dispatcher {
     this.#agent ??= createAgent(this.#opts)
-    return this.#agent
+    this.#dispatch ??= this.#agent.compose(blockOrigins(this.#blocked))
+    return this.#dispatch
   }
 
   #attemptContext (): AttemptContext {

@@ -1,0 +1,131 @@
+/**
+ * A node's counters in one flat shape, whether it runs in this process or in a child: the
+ * replicator's and fetcher's own stats plus what the probe saw. Counters restart with each
+ * incarnation of a node; the harness sums incarnations with addCounters().
+ */
+import type { FetchErrorKind } from '../replication/fetch-stats.ts'
+import type { HttpKind, NodeProbe } from './probe.ts'
+
+export interface NodeCounters {
+  /** Gossip messages published, their bytes, and the names announced in them. */
+  gossipOut: number
+  gossipBytesOut: number
+  announcedItems: number
+  /** Gossip messages received (before the fault gate), their bytes, dropped and delayed by it. */
+  gossipIn: number
+  gossipInBytes: number
+  gossipDropped: number
+  gossipDelayed: number
+  gossipInDigests: number
+  gossipInDigestBytes: number
+  messagesInvalid: number
+  digestsCompared: number
+  repairs: number
+  repairErrors: number
+  hoursRepaired: number
+  tombstonesApplied: number
+  segmentsFetched: number
+  bytesFetched: number
+  hashMismatches: number
+  itemsFailed: number
+  listingErrors: number
+  fetchErrors: Record<FetchErrorKind, number>
+  http: Record<HttpKind, { requests: number, bytes: number }>
+  wire: { p2p: number, httpServed: number, httpRequested: number }
+  /** Gauges at the time of the snapshot (not summed). */
+  connections: number
+  peersKnown: number
+}
+
+export function emptyNodeCounters (): NodeCounters {
+  return {
+    gossipOut: 0,
+    gossipBytesOut: 0,
+    announcedItems: 0,
+    gossipIn: 0,
+    gossipInBytes: 0,
+    gossipDropped: 0,
+    gossipDelayed: 0,
+    gossipInDigests: 0,
+    gossipInDigestBytes: 0,
+    messagesInvalid: 0,
+    digestsCompared: 0,
+    repairs: 0,
+    repairErrors: 0,
+    hoursRepaired: 0,
+    tombstonesApplied: 0,
+    segmentsFetched: 0,
+    bytesFetched: 0,
+    hashMismatches: 0,
+    itemsFailed: 0,
+    listingErrors: 0,
+    fetchErrors: { timeout: 0, connect: 0, http_4xx: 0, http_5xx: 0, too_large: 0, aborted: 0, other: 0 },
+    http: { digests: { requests: 0, bytes: 0 }, listing: { requests: 0, bytes: 0 }, segment: { requests: 0, bytes: 0 }, other: { requests: 0, bytes: 0 } },
+    wire: { p2p: 0, httpServed: 0, httpRequested: 0 },
+    connections: 0,
+    peersKnown: 0
+  }
+}
+
+/** The current incarnation's counters of the node `probe` belongs to. */
+export function countersOf (probe: NodeProbe): NodeCounters {
+  const out = emptyNodeCounters()
+  const p = probe.counters
+  Object.assign(out, {
+    gossipIn: p.gossipIn,
+    gossipInBytes: p.gossipInBytes,
+    gossipDropped: p.gossipDropped,
+    gossipDelayed: p.gossipDelayed,
+    gossipInDigests: p.gossipInDigests,
+    gossipInDigestBytes: p.gossipInDigestBytes
+  })
+  out.http = structuredClone(p.http)
+  out.wire = { ...p.wire }
+  const r = probe.replicator?.stats
+  if (r != null) {
+    Object.assign(out, {
+      gossipOut: r.messagesOut,
+      gossipBytesOut: r.bytesOut,
+      announcedItems: r.announcedItems,
+      messagesInvalid: r.messagesInvalid,
+      digestsCompared: r.digestsCompared,
+      repairs: r.repairs,
+      repairErrors: r.repairErrors,
+      hoursRepaired: r.hoursRepaired,
+      tombstonesApplied: r.tombstonesApplied
+    })
+    out.peersKnown = probe.replicator!.peers.all().length
+  }
+  const f = probe.fetcher?.stats()
+  if (f != null) {
+    Object.assign(out, { segmentsFetched: f.segmentsFetched, bytesFetched: f.bytesFetched, hashMismatches: f.hashMismatches, itemsFailed: f.itemsFailed, listingErrors: f.listingErrors })
+    out.fetchErrors = { ...f.fetchErrors }
+  }
+  out.connections = probe.host?.connectedPeers().length ?? 0
+  return out
+}
+
+/** a + b, leaf by leaf; gauges are taken from b (the later one). */
+export function addCounters (a: NodeCounters, b: NodeCounters): NodeCounters {
+  const sum = (x: unknown, y: unknown): unknown => {
+    if (typeof x === 'number' && typeof y === 'number') return x + y
+    const out: Record<string, unknown> = {}
+    for (const k of Object.keys(y as object)) out[k] = sum((x as Record<string, unknown>)[k] ?? 0, (y as Record<string, unknown>)[k])
+    return out
+  }
+  const out = sum(a, b) as NodeCounters
+  out.connections = b.connections
+  out.peersKnown = b.peersKnown
+  return out
+}
+
+/** b − a, leaf by leaf (a rate window); gauges from b. */
+export function subtractCounters (b: NodeCounters, a: NodeCounters): NodeCounters {
+  const neg = (x: unknown): unknown => {
+    if (typeof x === 'number') return -x
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(x as object)) out[k] = neg(v)
+    return out
+  }
+  return addCounters(neg(a) as NodeCounters, b)
+}

@@ -1,0 +1,121 @@
+/**
+ * What the harness needs of a node, whether it runs in this process (in-process-node.ts) or as
+ * `bin/segmesh start` in a child process (child-node.ts), plus the HTTP calls both share.
+ */
+import { readFile } from 'node:fs/promises'
+import { request } from 'undici'
+import { type NodeCounters, addCounters, emptyNodeCounters } from './counters.ts'
+import type { GossipFaults, ProbeEvent } from './probe.ts'
+import type { SyntheticSegment } from './segments.ts'
+
+export const ADMIN_TOKEN = 'segmesh-sim-admin'
+
+export interface SimNodeInit {
+  id: number
+  /** The node's own folder: data, control files, logs. */
+  dir: string
+  httpPort: number
+  p2pPort: number
+  /** The URL peers fetch from: a fault proxy in front of the node, or its own. */
+  publicUrl: string
+  digestIntervalSeconds: number
+  seed: number
+}
+
+/** `channel/quality` → hour → digest, as GET /replication/digests gives them. */
+export type DigestMap = Map<string, Map<string, string>>
+
+export interface SimNode {
+  readonly id: number
+  readonly dataDir: string
+  /** The node's own HTTP URL (the harness talks to it directly). */
+  readonly url: string
+  readonly publicUrl: string
+  readonly up: boolean
+  /** Known after the first start; stable across restarts (the key is in the data folder). */
+  readonly peerId: string | null
+  readonly multiaddr: string | null
+  /** OS process id for child nodes. */
+  readonly pid: number | null
+  start: (bootstrap: string | null) => Promise<void>
+  /** Graceful: drain, stop replication, close the index. */
+  stop: () => Promise<void>
+  /** Abrupt: SIGKILL for a child; a stop without drain in one process. */
+  kill: () => Promise<void>
+  /**
+   * Place a segment on the node; resolves once the node lists it (acknowledged), or, for a child
+   * killed meanwhile, once it is on the node's disk (its restart indexes it).
+   */
+  write: (segment: SyntheticSegment) => Promise<void>
+  /** This node's side of the partition (peer ids and URLs it must not reach), and gossip faults. */
+  setFaults: (blocked: { peerIds: string[], urls: string[] }, gossip: GossipFaults) => Promise<void>
+  digests: () => Promise<DigestMap>
+  /** Summed over every incarnation so far. */
+  counters: () => Promise<NodeCounters>
+  /** Memory of the node's own process, bytes (null in one process, where nodes share a heap). */
+  memory: () => Promise<{ rss: number, heapUsed: number | null } | null>
+  events: () => Promise<ProbeEvent[]>
+  /** CPU time of the node's own process so far, s (null in one process). */
+  cpuSeconds: () => Promise<number | null>
+}
+
+/** Sums counters across restarts: the running incarnation's plus every finished one's. */
+export class CounterCarry {
+  #done = emptyNodeCounters()
+
+  total (current: NodeCounters | null): NodeCounters {
+    return current == null ? this.#done : addCounters(this.#done, current)
+  }
+
+  finish (last: NodeCounters | null): void {
+    if (last != null) this.#done = addCounters(this.#done, last)
+  }
+}
+
+export async function getJson (url: string): Promise<{ status: number, body: unknown }> {
+  const res = await request(url, { headersTimeout: 60_000, bodyTimeout: 60_000 })
+  const text = await res.body.text()
+  let body: unknown = text
+  try {
+    body = JSON.parse(text)
+  } catch {}
+  return { status: res.statusCode, body }
+}
+
+export async function postAdmin (url: string, path: string, body: unknown): Promise<{ status: number, body: unknown }> {
+  const res = await request(`${url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    headersTimeout: 60_000,
+    bodyTimeout: 60_000
+  })
+  return { status: res.statusCode, body: await res.body.json().catch(() => null) }
+}
+
+/** GET /replication/digests as a DigestMap. */
+export async function fetchDigests (url: string): Promise<DigestMap> {
+  const { status, body } = await getJson(`${url}/replication/digests?from=0`)
+  if (status !== 200) throw new Error(`GET ${url}/replication/digests: ${status}`)
+  const out: DigestMap = new Map()
+  for (const q of (body as { qualities: Array<{ channel: string, quality: string, hours: Array<{ hour: string, digest: string }> }> }).qualities) {
+    out.set(`${q.channel}/${q.quality}`, new Map(q.hours.map((h) => [h.hour, h.digest])))
+  }
+  return out
+}
+
+/** User + system CPU time of a process, s (from /proc, in clock ticks of 1/100 s). */
+export async function cpuOf (pid: number): Promise<number | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)
+  if (stat == null) return null
+  // The command name may hold spaces: fields are counted after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** Resident set size of a process, bytes. */
+export async function rssOf (pid: number): Promise<number | null> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => null)
+  const m = status == null ? null : /VmRSS:\s+(\d+)/.exec(status)
+  return m == null ? null : Number(m[1]) * 1024
+}
