@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { Rng } from '../simulations/prng.ts'
 
 /** `--quick` or SEGMESH_BENCH_QUICK=1: a small run for smoke-testing. */
 export const QUICK = process.argv.includes('--quick') || process.env.SEGMESH_BENCH_QUICK === '1'
@@ -88,16 +89,10 @@ export function table (head: readonly string[], rows: readonly (readonly string[
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
 }
 
-/** Seeded PRNG (mulberry32): the same data every run. */
+/** Seeded PRNG: the same data every run. */
 export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rng = new Rng(seed)
+  return () => rng.next()
 }
 
 /** /proc/self/status fields in bytes (Linux only; empty elsewhere). */

@@ -19,6 +19,7 @@ import { SegmentIndex } from '../storage/segment-index.ts'
 import { TOMBSTONE_EXT, parseSegmentRef, segmentFileNameOfTombstone } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { tempDir } from './helpers/tree.ts'
+import { Rng } from '../simulations/prng.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const WRITER = 'test/helpers/crash-writer.ts'
@@ -26,16 +27,10 @@ const ROUNDS = 25
 /** Rounds after which the parent reconciles and checks (the last round always does). */
 const CHECK_EVERY = 6
 
-/** mulberry32, as in the writer: the seed fixes every random choice of a run. */
+/** The seed fixes every random choice of a run (the writer uses the same generator). */
 function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rng = new Rng(seed)
+  return () => rng.next()
 }
 
 interface Acks { segments: Set<string>, tombstones: Set<string> }

@@ -14,21 +14,16 @@ import { sha256 } from '../../storage/segment-hash.ts'
 import { SegmentIndex } from '../../storage/segment-index.ts'
 import { type SegmentRef, formatSegmentRef, parseSegmentRef, segmentRelPath } from '../../storage/segment-name.ts'
 import { SegmentStore } from '../../storage/segment-store.ts'
+import { Rng } from '../../simulations/prng.ts'
 
 const T0 = Date.UTC(2020, 0, 1) * 1000
 const CHANNELS = ['alpha', 'beta']
 const QUALITIES = ['source', '480p']
 
-/** mulberry32: tiny, seedable, good enough to vary sizes and timings. */
+/** Seedable, so a run replays: varies sizes and timings. */
 function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rng = new Rng(seed)
+  return () => rng.next()
 }
 
 const [dir, seedText] = process.argv.slice(2)
