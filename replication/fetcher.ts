@@ -32,7 +32,7 @@ import { type FetcherInit, type FetcherOptions, backoffMs, resolveFetcherOptions
 import {
   type FetchCounters, type FetchStats, type PeerFetchStats, copyCounters, describeError, emptyCounters
 } from './fetch-stats.ts'
-import { combineSignals } from './signals.ts'
+import { combineSignals, shutdownController } from './signals.ts'
 
 export type { FetcherInit } from './fetch-options.ts'
 export { FETCHER_DEFAULTS } from './fetch-options.ts'
@@ -83,7 +83,7 @@ export class Fetcher {
   readonly #items = new Map<string, Item>()
   readonly #tasks = new Set<Promise<void>>()
   #state: 'idle' | 'started' | 'stopped' = 'idle'
-  #shutdown = new AbortController()
+  #shutdown = shutdownController()
   #agent: Agent | null = null
   /** The agent behind the blocked-origins interceptor; what every request goes through. */
   #dispatch: Dispatcher | null = null
@@ -106,7 +106,7 @@ export class Fetcher {
   /** Start downloading. Items wanted before start() wait for it; stop() then start() is allowed. */
   start (): void {
     if (this.#state === 'started') return
-    if (this.#shutdown.signal.aborted) this.#shutdown = new AbortController()
+    if (this.#shutdown.signal.aborted) this.#shutdown = shutdownController()
     this.#state = 'started'
     this.#pump()
   }

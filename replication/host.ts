@@ -26,7 +26,7 @@ import { P2P_DEFAULTS, type P2PHostInit, announceAs, parseAddrs, peerIdOfAddr, v
 import { HELLO_PROTOCOL, answerHello, readHello } from './hello-protocol.ts'
 import { libp2pLogger } from './libp2p-logger.ts'
 import { HelloTimeoutError, HostStoppedError, P2PError } from './p2p-errors.ts'
-import { combineSignals, raceSignal } from './signals.ts'
+import { combineSignals, raceSignal, shutdownController } from './signals.ts'
 
 export { P2P_DEFAULTS, type P2PHostInit } from './host-config.ts'
 
@@ -41,7 +41,7 @@ export class P2PHost {
   readonly #maxKept: number
   readonly #helloTimeoutMs: number
   readonly #redialIntervalMs: number
-  readonly #shutdown = new AbortController()
+  readonly #shutdown = shutdownController()
   /** Bootstrap peer ids with their addresses; always wanted, never counted against maxKeptPeers. */
   readonly #bootstrap: Map<string, Multiaddr[]>
   /** Peers learned from gossip that we keep connections to. */

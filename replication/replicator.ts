@@ -23,6 +23,7 @@ import {
   decodeMessage, encodeMessage, parseHourDigests, parseItemPath
 } from './messages.ts'
 import { type PeerState, PeerTable } from './peer-table.ts'
+import { shutdownController } from './signals.ts'
 
 /** The libp2p side, as the replicator uses it (replication/host.ts implements it). */
 export interface GossipHost {
@@ -94,7 +95,7 @@ export class Replicator {
 
   readonly #init: ReplicatorInit
   readonly #log: Logger
-  readonly #shutdown = new AbortController()
+  readonly #shutdown = shutdownController()
   readonly #unsubscribe: Array<() => void> = []
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #tasks = new Set<Promise<unknown>>()

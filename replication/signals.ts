@@ -1,6 +1,16 @@
 /** Signal plumbing for host calls: one signal from many, detachable from long-lived ones. */
 import { setMaxListeners } from 'node:events'
 
+/**
+ * A component's shutdown controller: every job in flight listens to it, so it may have many
+ * listeners (the default cap of 10 warns with more than ten concurrent transfers).
+ */
+export function shutdownController (): AbortController {
+  const controller = new AbortController()
+  setMaxListeners(Infinity, controller.signal)
+  return controller
+}
+
 export interface ClearableSignal {
   signal: AbortSignal
   /** Detach from the inputs and stop the timer; call it when the job ends. */
