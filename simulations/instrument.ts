@@ -8,6 +8,7 @@
  * - P2PHost.onMessage: received gossip goes through the loss/delay gate
  * - undici request create / body chunks: requests to peers and their bytes, by kind
  * - net.Socket.write: bytes written to libp2p and HTTP sockets
+ * - net.Server.listen / emit('connection'): sockets a node's servers accept belong to that node
  * It also exempts loopback from libp2p's per-IP limits (one-host.ts).
  */
 import diagnostics from 'node:diagnostics_channel'
