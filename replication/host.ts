@@ -91,7 +91,14 @@ export class P2PHost {
       services: {
         identify: identify(),
         ping: ping(),
-        pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true, allowedTopics: [init.topic] })
+        pubsub: gossipsub({
+          emitSelf: false,
+          allowPublishToZeroTopicPeers: true,
+          allowedTopics: [init.topic],
+          // Nodes behind one NAT (and every test and simulation node on 127.0.0.1) share an IP; the
+          // colocation penalty would stop gossip between more than a dozen of them.
+          scoreParams: { IPColocationFactorWeight: 0 }
+        })
       }
     })
     const host = new P2PHost(node, { ...init, bootstrap: seeds }, log, blocked)
@@ -138,8 +145,7 @@ export class P2PHost {
     }
     await node.start()
     node.services.pubsub.subscribe(this.#topic)
-    this.#redialTimer = setInterval(() => this.#redialAll(), this.#redialIntervalMs)
-    this.#redialTimer.unref()
+    this.#scheduleRedial()
     this.#log.info({ peerId: this.peerId, addrs: this.multiaddrs(), bootstrap: [...this.#bootstrap.keys()] }, 'p2p host started')
   }
 
@@ -257,7 +263,7 @@ export class P2PHost {
     if (this.#stopped) return
     this.#stopped = true
     this.#shutdown.abort(new HostStoppedError('p2p host is stopping'))
-    if (this.#redialTimer != null) clearInterval(this.#redialTimer)
+    if (this.#redialTimer != null) clearTimeout(this.#redialTimer)
     this.#messageHandlers.clear()
     this.#connectHandlers.clear()
     this.#disconnectHandlers.clear()
@@ -300,6 +306,16 @@ export class P2PHost {
     } catch (err) {
       this.#log.debug({ peer: peerId, err }, 'redial failed')
     }
+  }
+
+  /** Jittered (×0.5–1.5), so nodes that lost the same bootstrap peer do not all redial it at once. */
+  #scheduleRedial (): void {
+    if (this.#stopped) return
+    this.#redialTimer = setTimeout(() => {
+      this.#redialAll()
+      this.#scheduleRedial()
+    }, this.#redialIntervalMs * (0.5 + Math.random()))
+    this.#redialTimer.unref()
   }
 
   #redialAll (): void {
