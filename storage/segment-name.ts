@@ -49,6 +49,8 @@ function fail (reason: string): { ok: false, reason: string } {
 const TIME_TEXT = /^(\d{2}):(\d{2})(?:\.(\d*))?$/
 const DURATION_TEXT = /^(\d{1,5})(?:\.(\d{0,17}))?$/
 const PATH_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/
+/** A temp's last field: a UUID in practice; never a separator or dot (`x-temp-../../f.ts`). */
+const TEMP_ID = /^[A-Za-z0-9_-]{0,64}$/
 
 /**
  * Whether a channel or quality name is safe to use as one path component: letters, digits,
@@ -113,7 +115,9 @@ export function parseSegmentFileName (file: string): Parsed<SegmentFileName> {
   const duration = parseDuration(durationText)
   if (!duration.ok) return duration
   let hash: Buffer | null = null
-  if (type !== 'temp') {
+  if (type === 'temp') {
+    if (!TEMP_ID.test(hashText)) return fail(`bad temp id '${hashText}': expected letters, digits, _ and -`)
+  } else {
     hash = decodeHash(hashText)
     if (hash == null) return fail(`bad hash '${hashText}': expected 43 url-safe base64 characters (32 bytes)`)
   }

@@ -9,16 +9,30 @@ function pad (n: number, width: number): string {
   return String(n).padStart(width, '0')
 }
 
+/** Instants whose µs since the epoch, plus an hour, are still exact integers (years 1685 to 2255). */
+const MAX_INSTANT_MS = Math.floor((Number.MAX_SAFE_INTEGER - MICROS_PER_HOUR) / 1000)
+
+/**
+ * A UTC calendar time → ms since the epoch, or null when a field is out of range, the date does
+ * not exist (02-30), or its µs would not be exact integers. Date.UTC would read years 0–99 as
+ * 1900–1999; setUTCFullYear does not.
+ */
+export function utcMillis (y: number, mo: number, d: number, h = 0, mi = 0, s = 0): number | null {
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return null
+  const date = new Date(0)
+  date.setUTCFullYear(y, mo - 1, d)
+  date.setUTCHours(h, mi, s, 0)
+  const ms = date.getTime()
+  if (date.getUTCDate() !== d || !(Math.abs(ms) <= MAX_INSTANT_MS)) return null
+  return ms
+}
+
 /** Start of a `YYYY-MM-DDTHH` hour folder in µs since the epoch, or null when it is not a real hour. */
 export function parseHour (hour: string): number | null {
   const m = HOUR_TEXT.exec(hour)
   if (m == null) return null
-  const [y, mo, d, h] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])]
-  if (mo < 1 || mo > 12 || d < 1 || h > 23) return null
-  const ms = Date.UTC(y, mo - 1, d, h)
-  // Date.UTC rolls 02-30 over into March; a real date survives the round trip.
-  if (new Date(ms).getUTCDate() !== d) return null
-  return ms * 1000
+  const ms = utcMillis(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]))
+  return ms == null ? null : ms * 1000
 }
 
 /** The `YYYY-MM-DDTHH` folder name of the hour containing `us`. */
