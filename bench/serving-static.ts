@@ -1,7 +1,8 @@
 /**
  * The baseline for bench/serving.ts: a minimal node:http static server, as in
  * reference/serving.md ("node-http"): fs.stat, then fs.createReadStream piped into the response.
- * One process, no headers beyond type and length.
+ * One process, no headers beyond type and length. `GET /gc` answers the process's garbage
+ * collections so far (`{"major":N,"minor":N}`), counted as prom-client counts segmesh's.
  *
  *   node --import tsx bench/serving-static.ts SEGMENTS_DIR [HIGH_WATER_MARK_BYTES]
  *
@@ -10,6 +11,7 @@
 import { createReadStream, stat } from 'node:fs'
 import { createServer } from 'node:http'
 import { join, sep } from 'node:path'
+import { PerformanceObserver, constants } from 'node:perf_hooks'
 import { pipeline } from 'node:stream'
 
 const root = process.argv[2]
@@ -19,12 +21,25 @@ const hwm = process.argv[3] == null ? undefined : Number(process.argv[3])
 const streamOptions = hwm == null ? undefined : { highWaterMark: hwm }
 const PREFIX = '/segments/'
 
+const gc = { major: 0, minor: 0 }
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind
+    if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major++
+    else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) gc.minor++
+  }
+}).observe({ entryTypes: ['gc'] })
+
 const server = createServer((req, res) => {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405).end()
     return
   }
   const path = (req.url ?? '/').split('?')[0]!
+  if (path === '/gc') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(gc))
+    return
+  }
   if (!path.startsWith(PREFIX)) {
     res.writeHead(404).end()
     return

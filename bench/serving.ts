@@ -8,10 +8,12 @@
  *     --media random|ffmpeg  random bytes (default; the servers never parse them) or a real encode
  *     --seconds S         measured seconds per run (default 15), after --warmup S (default 5)
  *     --rounds R          interleaved rounds (default 4)
- *     --servers a,b,...   default segmesh,segmesh+nmr,node,node-256k; also segmesh-nometrics and the
- *                         bench-only variants of bench/serving-variants.ts: app (its unchanged route),
- *                         segmesh-raw, segmesh-1m, segmesh-raw-1m. A `+nmr` suffix runs that server
- *                         with node --no-memory-reducer.
+ *     --servers a,b,...   default segmesh,node,segmesh-mr. segmesh is `bin/segmesh start` itself (the
+ *                         node flags it ships with); segmesh-mr the same without --no-memory-reducer
+ *                         (as first shipped); node the baseline; also node-256k, segmesh-nometrics
+ *                         and the bench-only variants of bench/serving-variants.ts: app (its unchanged
+ *                         route), segmesh-raw, segmesh-1m, segmesh-raw-1m. A `+nmr` suffix runs a
+ *                         bench script (node*, variants) with node --no-memory-reducer.
  *     --quick             8 s runs, 1 round (smoke test)
  *
  * Needs wrk (`apt-get install -y wrk`). Everything lives in a temp folder that is removed at the end.
@@ -36,7 +38,7 @@ const MEDIA = option('media') ?? 'random'
 const SECONDS = numberOption('seconds', QUICK ? 8 : 15)
 const WARMUP = numberOption('warmup', QUICK ? 2 : 5)
 const ROUNDS = numberOption('rounds', QUICK ? 1 : 4)
-const SERVERS = (option('servers') ?? 'segmesh,segmesh+nmr,node,node-256k').split(',')
+const SERVERS = (option('servers') ?? 'segmesh,node,segmesh-mr').split(',')
 const CONNECTIONS = 32
 const CHANNEL = 'desertbus'
 const QUALITY = 'source'
@@ -122,63 +124,69 @@ interface Server {
   url: string
   /** Put before every /segments/ path (the bench-only variants live under /v/NAME). */
   prefix: string
-  /** V8 collections so far, from the child's --trace-gc lines. */
-  gc: GcCounts
+  /** V8 collections so far, as the server itself counts them (null: it cannot say). */
+  gc: () => Promise<GcCounts | null>
 }
 
 interface GcCounts { markCompact: number, scavenge: number }
 
-/** Counts --trace-gc lines (node writes them to stdout) instead of echoing them. */
-function gcCounter (): { gc: GcCounts, onLine: (line: string) => boolean } {
-  const gc = { markCompact: 0, scavenge: 0 }
-  return {
-    gc,
-    onLine: (line) => {
-      if (line.includes(' Mark-Compact ') || line.includes(' Mark-Compact (')) gc.markCompact++
-      else if (line.includes(' Scavenge ')) gc.scavenge++
-      else if (!line.includes(' Minor Mark-Compact')) return false
-      return true
-    }
-  }
+/**
+ * GC counts from inside the server, so no server runs with extra V8 flags (`--trace-gc` writes a
+ * line per collection): segmesh and the variants from prom-client's `nodejs_gc_duration_seconds`
+ * on /metrics, the static baseline from the same perf_hooks observer behind its `GET /gc`.
+ */
+async function gcFromMetrics (url: string): Promise<GcCounts | null> {
+  const res = await fetchOnce(`${url}/metrics`)
+  if (res.status !== 200) return null
+  const text = res.body.toString()
+  const count = (kind: string): number => Number(new RegExp(`^nodejs_gc_duration_seconds_count\\{kind="${kind}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
+  return { markCompact: count('major'), scavenge: count('minor') }
+}
+
+async function gcFromStatic (url: string): Promise<GcCounts | null> {
+  const res = await fetchOnce(`${url}/gc`)
+  const { major, minor } = JSON.parse(res.body.toString()) as { major: number, minor: number }
+  return { markCompact: major, scavenge: minor }
 }
 
 /**
- * V8's memory reducer shrinks an idle node's heap; under load afterwards segmesh's heap stays
- * small and runs a full mark-compact every ~100 ms (see docs/BENCHMARKS.md). `+nmr` starts node
- * with `--no-memory-reducer` (a V8 flag, refused in NODE_OPTIONS and too late at run time).
+ * V8's memory reducer shrinks an idle node's heap; under load afterwards segmesh's heap stayed
+ * small and ran a full mark-compact every ~100 ms (docs/BENCHMARKS.md), which is why bin/segmesh
+ * runs node with `--no-memory-reducer`. `+nmr` gives a bench script the same flag (a V8 flag:
+ * refused in NODE_OPTIONS and too late at run time).
  */
 const NO_MEMORY_REDUCER = '+nmr'
 
 /** Bench-only routes of bench/serving-variants.ts; `app` is the real segment route in that process. */
 const VARIANTS: Record<string, string> = { app: '', 'segmesh-raw': '/v/raw', 'segmesh-1m': '/v/send-1m', 'segmesh-raw-1m': '/v/raw-1m' }
 /** One process per V8 setting serves every variant; it is started with the first one asked for. */
-const variants = new Map<boolean, Promise<{ child: Child, match: RegExpExecArray, gc: GcCounts }>>()
+const variants = new Map<boolean, Promise<{ child: Child, match: RegExpExecArray }>>()
 
 async function startServer (name: string, dir: string): Promise<Server> {
   const nmr = name.endsWith(NO_MEMORY_REDUCER)
   const base = nmr ? name.slice(0, -NO_MEMORY_REDUCER.length) : name
-  // --trace-gc for every server alike: a line per collection, so each run can count them.
-  const v8Flags = nmr ? ['--trace-gc', '--no-memory-reducer'] : ['--trace-gc']
-  const segmesh = async (extra: string[]): Promise<Server> => {
-    const args = [
-      'start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'warn',
-      // Boolean flags take no value (`--watch false` would leave watching on). Serving only: no
-      // p2p listener (it would bind 0.0.0.0:4001, and two nodes would collide).
-      '--no-watch', '--no-replication', ...extra
-    ]
-    // What bin/segmesh execs, plus the V8 flags (which bin/segmesh cannot pass on).
-    const { gc, onLine } = gcCounter()
-    const { child, match } = await startChild(name, process.execPath, [...v8Flags, '--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(ROOT, 'node/cli.ts'), ...args], /^segmesh listening on (\S+)/, 60_000, onLine)
-    return { name, child, url: match[1]!, prefix: '', gc }
+  const v8Flags = nmr ? ['--no-memory-reducer'] : []
+  const startArgs = [
+    'start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'warn',
+    // Boolean flags take no value (`--watch false` is refused). Serving only: no p2p listener.
+    '--no-watch', '--no-replication'
+  ]
+  const segmesh = async (command: string, args: string[], metrics = true): Promise<Server> => {
+    const { child, match } = await startChild(name, command, args, /^segmesh listening on (\S+)/, 60_000)
+    const url = match[1]!
+    return { name, child, url, prefix: '', gc: async () => metrics ? await gcFromMetrics(url) : null }
   }
   const script = async (file: string, args: string[]): Promise<Server> => {
-    const { gc, onLine } = gcCounter()
-    const { child, match } = await startChild(name, process.execPath, [...v8Flags, ...TSX_ARGS, file, ...args], /listening on (\S+)/, 60_000, onLine)
-    return { name, child, url: match[1]!, prefix: '', gc }
+    const { child, match } = await startChild(name, process.execPath, [...v8Flags, ...TSX_ARGS, file, ...args], /listening on (\S+)/, 60_000)
+    const url = match[1]!
+    return { name, child, url, prefix: '', gc: async () => await gcFromStatic(url) }
   }
   switch (base) {
-    case 'segmesh': return await segmesh([])
-    case 'segmesh-nometrics': return await segmesh(['--no-metrics'])
+    // Exactly as shipped: the launcher itself, with whatever node flags it sets.
+    case 'segmesh': return await segmesh(join(ROOT, 'bin/segmesh'), startArgs)
+    case 'segmesh-nometrics': return await segmesh(join(ROOT, 'bin/segmesh'), [...startArgs, '--no-metrics'], false)
+    // As first shipped: what bin/segmesh execs, without --no-memory-reducer.
+    case 'segmesh-mr': return await segmesh(process.execPath, ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(ROOT, 'node/cli.ts'), ...startArgs])
     case 'node': return await script('bench/serving-static.ts', [join(dir, 'segments')])
     case 'node-256k': return await script('bench/serving-static.ts', [join(dir, 'segments'), String(256 * 1024)])
   }
@@ -186,13 +194,12 @@ async function startServer (name: string, dir: string): Promise<Server> {
   if (prefix == null) throw new Error(`unknown server ${name}`)
   let started = variants.get(nmr)
   if (started == null) {
-    const { gc, onLine } = gcCounter()
-    started = startChild(`variants${nmr ? NO_MEMORY_REDUCER : ''}`, process.execPath, [...v8Flags, ...TSX_ARGS, 'bench/serving-variants.ts', dir], /listening on (\S+)/, 60_000, onLine)
-      .then((started) => ({ ...started, gc }))
+    started = startChild(`variants${nmr ? NO_MEMORY_REDUCER : ''}`, process.execPath, [...v8Flags, ...TSX_ARGS, 'bench/serving-variants.ts', dir], /listening on (\S+)/, 60_000)
     variants.set(nmr, started)
   }
-  const { child, match, gc } = await started
-  return { name, child, url: match[1]!, prefix, gc }
+  const { child, match } = await started
+  const url = match[1]!
+  return { name, child, url, prefix, gc: async () => await gcFromMetrics(url) }
 }
 
 async function fetchOnce (url: string): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }> {
@@ -263,7 +270,7 @@ async function measure (server: Server, round: number, lua: string, pathsFile: s
   await waitForQuiet(0.15, 10_000)
   await wrk(server.url, server.prefix, WARMUP, lua, pathsFile)
   const quietBefore = await waitForQuiet(0.15, 10_000)
-  const gc0 = { ...server.gc }
+  const gc0 = await server.gc()
   const cpu0 = processCpuSeconds(server.child.pid)
   const disk0 = processDiskReadBytes(server.child.pid)
   const box0 = boxCpuSeconds()
@@ -271,6 +278,7 @@ async function measure (server: Server, round: number, lua: string, pathsFile: s
   const cpu1 = processCpuSeconds(server.child.pid)
   const disk1 = processDiskReadBytes(server.child.pid)
   const box1 = boxCpuSeconds()
+  const gc1 = await server.gc()
   const seconds = w.durationUs! / 1e6
   const serverCores = (cpu1 - cpu0) / seconds
   const wrkCores = wrkCpu / seconds
@@ -286,8 +294,8 @@ async function measure (server: Server, round: number, lua: string, pathsFile: s
     wrkCores,
     restCores: (box1.busy - box0.busy) / seconds - serverCores - wrkCores,
     diskMb: (disk1 - disk0) / 1e6,
-    markCompactPerSec: (server.gc.markCompact - gc0.markCompact) / seconds,
-    scavengePerSec: (server.gc.scavenge - gc0.scavenge) / seconds,
+    markCompactPerSec: gc0 == null || gc1 == null ? Number.NaN : (gc1.markCompact - gc0.markCompact) / seconds,
+    scavengePerSec: gc0 == null || gc1 == null ? Number.NaN : (gc1.scavenge - gc0.scavenge) / seconds,
     quietBefore
   }
 }
