@@ -20,7 +20,14 @@ export const P2P_DEFAULTS = {
   reconnectRetryIntervalMs: 500,
   reconnectBackoffFactor: 2,
   /** How often bootstrap and kept peers that are not connected are dialled again. */
-  redialIntervalMs: 10_000
+  redialIntervalMs: 10_000,
+  /** Largest gossip payload accepted (messages.ts keeps ours under it). */
+  maxMessageBytes: 64 * 1024,
+  /** Largest gossipsub RPC frame read from a peer (several messages and control data). */
+  maxRpcBytes: 1024 * 1024,
+  /** Gossip messages accepted per originating peer: sustained rate and burst (token bucket). */
+  gossipRatePerSecond: 20,
+  gossipBurst: 200
 } as const
 
 export interface P2PHostInit {
@@ -42,6 +49,18 @@ export interface P2PHostInit {
   helloTimeoutMs?: number
   /** How often wanted peers that are not connected are dialled again. @default 10000 */
   redialIntervalMs?: number
+  /** Swarm key file contents (replication/pnet.ts): only peers with the same key can connect. */
+  networkKey?: Uint8Array
+  /** Why a gossip payload is malformed, or null: malformed ones are rejected (not relayed) and scored. */
+  validateMessage?: (data: Uint8Array) => string | null
+  /** @default 65536 */
+  maxMessageBytes?: number
+  /** @default 20 */
+  gossipRatePerSecond?: number
+  /** @default 200 */
+  gossipBurst?: number
+  /** How long a peer whose misbehaviour score passed the threshold stays blocked. @default 600000 */
+  banCooldownMs?: number
 }
 
 export function peerIdOfAddr (ma: Multiaddr): string | undefined {
@@ -86,6 +105,9 @@ export function validate (init: P2PHostInit): void {
   if (init.maxKeptPeers != null && (!Number.isInteger(init.maxKeptPeers) || init.maxKeptPeers < 0)) throw new InvalidParametersError(`maxKeptPeers: ${init.maxKeptPeers} is not a count`)
   if (init.helloTimeoutMs != null && !(init.helloTimeoutMs > 0)) throw new InvalidParametersError('helloTimeoutMs: must be > 0')
   if (init.redialIntervalMs != null && !(init.redialIntervalMs > 0)) throw new InvalidParametersError('redialIntervalMs: must be > 0')
+  for (const key of ['maxMessageBytes', 'gossipRatePerSecond', 'gossipBurst', 'banCooldownMs'] as const) {
+    if (init[key] != null && !(Number.isSafeInteger(init[key]) && init[key] > 0)) throw new InvalidParametersError(`${key}: must be a positive integer`)
+  }
   if (init.announceHost != null && !/^[A-Za-z0-9.:-]+$/.test(init.announceHost)) throw new InvalidParametersError(`announceHost: ${JSON.stringify(init.announceHost)} is not a host name or IP`)
   for (const addr of init.bootstrap ?? []) {
     let ma: Multiaddr

@@ -9,12 +9,13 @@
  */
 import { isIP } from 'node:net'
 import { bootstrap } from '@libp2p/bootstrap'
-import { type GossipSub, type Message as GossipMessage, gossipsub } from '@libp2p/gossipsub'
+import { type GossipSub, type Message as GossipMessage, TopicValidatorResult, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { KEEP_ALIVE, TimeoutError } from '@libp2p/interface'
 import { noise } from '@libp2p/noise'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
@@ -26,6 +27,8 @@ import { P2P_DEFAULTS, type P2PHostInit, announceAs, parseAddrs, peerIdOfAddr, v
 import { HELLO_PROTOCOL, answerHello, readHello } from './hello-protocol.ts'
 import { libp2pLogger } from './libp2p-logger.ts'
 import { HelloTimeoutError, HostStoppedError, P2PError } from './p2p-errors.ts'
+import { type Offence, PeerScores } from './peer-score.ts'
+import { RateLimiter } from './rate-limit.ts'
 import { combineSignals, raceSignal, shutdownController } from './signals.ts'
 
 export { P2P_DEFAULTS, type P2PHostInit } from './host-config.ts'
@@ -52,6 +55,12 @@ export class P2PHost {
   readonly #connectHandlers = new Set<(peerId: string) => void>()
   readonly #disconnectHandlers = new Set<(peerId: string) => void>()
   readonly #tasks = new Set<Promise<void>>()
+  readonly #validateMessage: ((data: Uint8Array) => string | null) | null
+  readonly #maxMessageBytes: number
+  readonly #gossipRate: RateLimiter
+  readonly #scores: PeerScores
+  /** Gossip dropped before the replicator saw it, by why. */
+  readonly gossipDropped = { oversized: 0, malformed: 0, rateLimited: 0 }
   #helloProvider: HelloProvider | null = null
   #redialTimer: NodeJS.Timeout | null = null
   #stopped = false
@@ -75,6 +84,8 @@ export class P2PHost {
         ...(init.announceHost != null ? { announceFilter: (addrs: Multiaddr[]) => announceAs(addrs, init.announceHost!) } : {})
       },
       transports: [tcp()],
+      // The pnet handshake runs before noise: a peer without the key never gets further.
+      ...(init.networkKey != null ? { connectionProtector: preSharedKey({ psk: init.networkKey }) } : {}),
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       peerDiscovery: seeds.length > 0 ? [bootstrap({ list: seeds, timeout: P2P_DEFAULTS.bootstrapDelayMs })] : [],
@@ -95,6 +106,7 @@ export class P2PHost {
           emitSelf: false,
           allowPublishToZeroTopicPeers: true,
           allowedTopics: [init.topic],
+          maxInboundDataLength: P2P_DEFAULTS.maxRpcBytes,
           // Nodes behind one NAT (and every test and simulation node on 127.0.0.1) share an IP; the
           // colocation penalty would stop gossip between more than a dozen of them.
           scoreParams: { IPColocationFactorWeight: 0 }
@@ -120,6 +132,20 @@ export class P2PHost {
     this.#maxKept = init.maxKeptPeers ?? P2P_DEFAULTS.maxKeptPeers
     this.#helloTimeoutMs = init.helloTimeoutMs ?? P2P_DEFAULTS.helloTimeoutMs
     this.#redialIntervalMs = init.redialIntervalMs ?? P2P_DEFAULTS.redialIntervalMs
+    this.#validateMessage = init.validateMessage ?? null
+    this.#maxMessageBytes = init.maxMessageBytes ?? P2P_DEFAULTS.maxMessageBytes
+    this.#gossipRate = new RateLimiter({ ratePerSecond: init.gossipRatePerSecond ?? P2P_DEFAULTS.gossipRatePerSecond, burst: init.gossipBurst ?? P2P_DEFAULTS.gossipBurst })
+    this.#scores = new PeerScores({
+      cooldownMs: init.banCooldownMs,
+      onBan: (peer, offence) => {
+        this.#log.warn({ peer, offence }, 'peer misbehaved: disconnected and blocked for a cool-down')
+        this.#track(this.block([peer]))
+      },
+      onUnban: (peer) => {
+        this.#log.info({ peer }, 'ban cool-down over; peer allowed again')
+        this.unblock([peer])
+      }
+    })
     this.#bootstrap = new Map()
     for (const addr of init.bootstrap ?? []) {
       const ma = multiaddr(addr)
@@ -137,6 +163,7 @@ export class P2PHost {
     node.addEventListener('connection:open', (evt) => {
       if (this.#blocked.has(evt.detail.remotePeer.toString())) evt.detail.abort(new P2PError('peer is blocked'))
     })
+    node.services.pubsub.topicValidators.set(this.#topic, (_source, msg) => this.#validate(msg))
     node.services.pubsub.addEventListener('message', (evt) => this.#onGossip(evt.detail))
     await node.handle(HELLO_PROTOCOL, async (stream, connection) => await this.#answerHello(stream, connection))
     // Tagged before start so libp2p's reconnect queue owns them from the first connection.
@@ -235,6 +262,19 @@ export class P2PHost {
     }
   }
 
+  /**
+   * Count an offence against a peer (replicator: bad tombstone signatures; fetcher: bad hashes).
+   * Past the threshold the peer is disconnected and blocked for the ban cool-down.
+   */
+  penalize (peerId: string, offence: Offence): void {
+    if (!this.#stopped && peerId !== this.peerId) this.#scores.penalize(peerId, offence)
+  }
+
+  /** Penalties by offence, bans so far, peers banned now. */
+  scoreStats (): ReturnType<PeerScores['stats']> {
+    return this.#scores.stats()
+  }
+
   /** Refuse and drop every connection to these peers until unblock() (partition simulations). */
   async block (peerIds: string[]): Promise<void> {
     for (const p of peerIds) this.#blocked.add(p)
@@ -264,6 +304,7 @@ export class P2PHost {
     this.#stopped = true
     this.#shutdown.abort(new HostStoppedError('p2p host is stopping'))
     if (this.#redialTimer != null) clearTimeout(this.#redialTimer)
+    this.#scores.clear()
     this.#messageHandlers.clear()
     this.#connectHandlers.clear()
     this.#disconnectHandlers.clear()
@@ -327,6 +368,34 @@ export class P2PHost {
     // a gossip peer frees its slot and is kept again if gossip names it later.
     if (this.#kept.delete(peerId)) this.#log.info({ peer: peerId }, 'stopped keeping unreachable peer')
     else if (this.#bootstrap.has(peerId)) this.#log.warn({ peer: peerId }, 'bootstrap peer unreachable; retrying on the redial timer')
+  }
+
+  /**
+   * Gossipsub's validator, before delivery and before relaying: oversized and malformed messages
+   * are rejected (never relayed), a flood beyond the originator's token bucket is ignored, and both
+   * score the originator, whose identity the message signature proves.
+   */
+  #validate (msg: GossipMessage): TopicValidatorResult {
+    if (msg.type !== 'signed') return TopicValidatorResult.Reject
+    const from = msg.from.toString()
+    if (msg.data.length > this.#maxMessageBytes) {
+      this.gossipDropped.oversized++
+      this.penalize(from, 'oversized_message')
+      return TopicValidatorResult.Reject
+    }
+    if (!this.#gossipRate.take(from)) {
+      this.gossipDropped.rateLimited++
+      this.penalize(from, 'rate_limited')
+      return TopicValidatorResult.Ignore
+    }
+    const problem = this.#validateMessage?.(msg.data) ?? null
+    if (problem != null) {
+      this.gossipDropped.malformed++
+      this.penalize(from, 'malformed_message')
+      this.#log.debug({ peer: from, problem }, 'rejected a malformed gossip message')
+      return TopicValidatorResult.Reject
+    }
+    return TopicValidatorResult.Accept
   }
 
   #onGossip (msg: GossipMessage): void {

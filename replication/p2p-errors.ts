@@ -33,3 +33,10 @@ export class HostStoppedError extends P2PError {
   override name = 'HostStoppedError'
   override code = 'SEGMESH_ERR_HOST_STOPPED'
 }
+
+/** A network key or admin key file is missing, malformed, of the wrong kind, or would be overwritten. */
+export class KeyFileError extends P2PError {
+  static override name = 'KeyFileError'
+  override name = 'KeyFileError'
+  override code = 'SEGMESH_ERR_KEY_FILE'
+}

@@ -1,0 +1,115 @@
+/**
+ * The host's defences over real libp2p on 127.0.0.1: the private network key, and a peer that
+ * floods malformed or too many messages being disconnected while honest peers carry on.
+ */
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { P2PHost, type P2PHostInit } from './host.ts'
+import { newNetworkKey } from './pnet.ts'
+
+const TOPIC = 'segmesh-test/v1'
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+async function waitFor (what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+const hosts: P2PHost[] = []
+after(async () => { await Promise.all(hosts.map(async (h) => await h.stop())) })
+
+async function createHost (init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
+  const host = await P2PHost.create({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
+  hosts.push(host)
+  return host
+}
+
+/** Publish from `from` until `to` has received one message starting with `tag`. */
+async function publishUntilReceived (from: P2PHost, to: P2PHost, tag: string): Promise<void> {
+  let received = false
+  const off = to.onMessage((sender, data) => {
+    if (sender === from.peerId && decoder.decode(data).startsWith(tag)) received = true
+  })
+  try {
+    for (let i = 0; !received; i++) {
+      if (i > 300) throw new Error(`no message from ${from.peerId} reached ${to.peerId}`)
+      await from.publish(encoder.encode(`${tag}:${i}`))
+      await waitFor('delivery', () => received, 100).catch(() => {})
+    }
+  } finally {
+    off()
+  }
+}
+
+describe('private network (--network-key)', () => {
+  it('connects and gossips with the same key; a different key or none never connects, and nobody crashes', async () => {
+    const key = newNetworkKey()
+    const a = await createHost({ networkKey: key })
+    const seed = [a.multiaddrs()[0]!]
+    // The outsiders start first, so they have had their tries by the time the insider is in.
+    const wrongKey = await createHost({ networkKey: newNetworkKey(), bootstrap: seed })
+    const noKey = await createHost({ bootstrap: seed })
+    const b = await createHost({ networkKey: key, bootstrap: seed })
+    await waitFor('b connected to a', () => a.connectedPeers().includes(b.peerId))
+    await publishUntilReceived(b, a, 'hello')
+    // Outsiders dial a directly as well: the pnet handshake fails, quietly.
+    await wrongKey.keepConnected(a.peerId, seed)
+    await noKey.keepConnected(a.peerId, seed)
+    assert.deepEqual(a.connectedPeers(), [b.peerId])
+    assert.deepEqual(wrongKey.connectedPeers(), [])
+    assert.deepEqual(noKey.connectedPeers(), [])
+    // Still healthy both ways after the refused handshakes.
+    await publishUntilReceived(a, b, 'still')
+  })
+})
+
+describe('misbehaving peers', () => {
+  const isJson = (data: Uint8Array): string | null => decoder.decode(data).startsWith('{') ? null : 'not JSON'
+
+  it('a peer flooding malformed gossip is disconnected and blocked; an honest peer is unaffected', async () => {
+    const a = await createHost({ validateMessage: isJson })
+    const seed = [a.multiaddrs()[0]!]
+    const honest = await createHost({ bootstrap: seed, validateMessage: isJson })
+    const flooder = await createHost({ bootstrap: seed })
+    await waitFor('both connected to a', () => a.connectedPeers().length === 2)
+    await publishUntilReceived(honest, a, '{"honest"')
+    for (let i = 0; i < 500 && !a.scoreStats().banned.includes(flooder.peerId); i++) {
+      await flooder.publish(encoder.encode(`garbage ${i}`)).catch(() => {})
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    const stats = a.scoreStats()
+    assert.deepEqual(stats.banned, [flooder.peerId])
+    assert.ok(stats.penalties.malformed_message >= 10, `penalties ${JSON.stringify(stats.penalties)}`)
+    assert.ok(a.gossipDropped.malformed >= 10)
+    await waitFor('flooder disconnected', () => !a.connectedPeers().includes(flooder.peerId))
+    // It cannot come back during the cool-down.
+    await flooder.keepConnected(a.peerId, seed)
+    assert.ok(!a.connectedPeers().includes(flooder.peerId))
+    // The honest peer never lost its connection and still gets through, and was never penalised.
+    assert.ok(a.connectedPeers().includes(honest.peerId))
+    await publishUntilReceived(honest, a, '{"after"')
+    assert.ok(!stats.banned.includes(honest.peerId))
+  })
+
+  it('a peer over its message rate is dropped beyond the burst and banned when it keeps going', async () => {
+    const a = await createHost({ gossipRatePerSecond: 1, gossipBurst: 20 })
+    const flooder = await createHost({ bootstrap: [a.multiaddrs()[0]!] })
+    await waitFor('connected', () => a.connectedPeers().includes(flooder.peerId))
+    let delivered = 0
+    a.onMessage(() => { delivered++ })
+    await publishUntilReceived(flooder, a, '{"first"')
+    for (let i = 0; i < 1000 && !a.scoreStats().banned.includes(flooder.peerId); i++) {
+      await flooder.publish(encoder.encode(`{"n":${i}}`)).catch(() => {})
+      if (i % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    assert.deepEqual(a.scoreStats().banned, [flooder.peerId])
+    assert.ok(a.gossipDropped.rateLimited >= 100, `rate limited ${a.gossipDropped.rateLimited}`)
+    // Only about a burst (plus what a second refills) was delivered out of the flood.
+    assert.ok(delivered <= 20 + 10, `delivered ${delivered}`)
+  })
+})

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict'
+import { generateKeyPairSync } from 'node:crypto'
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { preSharedKey } from '@libp2p/pnet'
+import { T0, ref, tempDir } from '../test/helpers/tree.ts'
+import { newNetworkKey, parseNetworkKey, readNetworkKey, writeNetworkKey } from './pnet.ts'
+import {
+  type TombstoneClaim, isProofString, readAdminPublicKey, readAdminSigningKey, signTombstone, tombstonePayload,
+  verifyTombstone, writeAdminKeyPair
+} from './tombstone-signature.ts'
+
+const admin = generateKeyPairSync('ed25519')
+const other = generateKeyPairSync('ed25519')
+const seg = ref({ at: 10_000, dur: 2000 })
+const claim = (over: Partial<TombstoneClaim> = {}): TombstoneClaim => ({
+  channel: 'c', quality: 'q', target: { segment: seg.file }, created: T0 + 123_456_789, reason: 'DMCA', ...over
+})
+
+describe('tombstone signatures', () => {
+  it('signs a canonical payload whose bytes do not depend on how the claim object was built', () => {
+    const a = tombstonePayload(claim())
+    const b = tombstonePayload({ reason: 'DMCA', created: T0 + 123_456_789, target: { segment: seg.file }, quality: 'q', channel: 'c' })
+    assert.deepEqual(a, b)
+    assert.equal(Buffer.from(a).toString(), `segmesh-tombstone/1\nchannel=c\nquality=q\nsegment=${seg.file}\ncreated=${T0 + 123_456_789}\nreason=DMCA`)
+    const proof = signTombstone(claim(), admin.privateKey)
+    assert.ok(isProofString(proof))
+    const v = verifyTombstone(proof, seg, admin.publicKey)
+    assert.ok(v.ok)
+    assert.equal(v.claim.created, T0 + 123_456_789)
+  })
+
+  it('refuses unsigned, foreign-key, tampered, malformed and misapplied proofs', () => {
+    const proof = signTombstone(claim(), admin.privateKey)
+    assert.deepEqual(verifyTombstone(undefined, seg, admin.publicKey), { ok: false, reason: 'unsigned' })
+    assert.deepEqual(verifyTombstone(signTombstone(claim(), other.privateKey), seg, admin.publicKey), { ok: false, reason: 'bad signature' })
+    // Swap in another claim's payload under the same signature.
+    const [, , sig] = proof.split('.')
+    const forged = `v1.${Buffer.from(tombstonePayload(claim({ channel: 'd' }))).toString('base64url')}.${sig}`
+    assert.deepEqual(verifyTombstone(forged, { ...seg, channel: 'd' }, admin.publicKey), { ok: false, reason: 'bad signature' })
+    assert.deepEqual(verifyTombstone('v1.x.y', seg, admin.publicKey), { ok: false, reason: 'malformed' })
+    const elsewhere = ref({ at: 20_000, dur: 2000 })
+    assert.deepEqual(verifyTombstone(proof, elsewhere, admin.publicKey), { ok: false, reason: 'does not cover the segment' })
+    assert.throws(() => tombstonePayload(claim({ reason: 'two\nlines' })), /reason/)
+    assert.throws(() => tombstonePayload(claim({ target: { from: 5, to: 5 } })), /range/)
+  })
+
+  it('a range claim covers exactly the segments overlapping it', () => {
+    const proof = signTombstone(claim({ target: { from: T0 + 10_000_000, to: T0 + 20_000_000 } }), admin.privateKey)
+    assert.ok(verifyTombstone(proof, ref({ at: 9_000, dur: 2000 }), admin.publicKey).ok) // overlaps the start
+    assert.ok(verifyTombstone(proof, ref({ at: 19_999, dur: 2000 }), admin.publicKey).ok)
+    assert.equal(verifyTombstone(proof, ref({ at: 8_000, dur: 2000 }), admin.publicKey).ok, false) // ends at from
+    assert.equal(verifyTombstone(proof, ref({ at: 20_000, dur: 2000 }), admin.publicKey).ok, false)
+    assert.equal(verifyTombstone(proof, ref({ at: 12_000, dur: 2000, quality: 'other' }), admin.publicKey).ok, false)
+  })
+
+  it('writes admin key files 0600/0644 that load back, and never overwrites them', async (t) => {
+    const dir = await tempDir(t)
+    const path = join(dir, 'admin.key')
+    const { publicKeyPath, publicKeyPem } = await writeAdminKeyPair(path)
+    assert.equal((await stat(path)).mode & 0o777, 0o600)
+    assert.equal((await stat(publicKeyPath)).mode & 0o777, 0o644)
+    assert.match(publicKeyPem, /BEGIN PUBLIC KEY/)
+    const priv = await readAdminSigningKey(path)
+    const pub = await readAdminPublicKey(publicKeyPath)
+    assert.ok(verifyTombstone(signTombstone(claim(), priv), seg, pub).ok)
+    await assert.rejects(writeAdminKeyPair(path), { code: 'SEGMESH_ERR_KEY_FILE', message: /refusing to overwrite/ })
+    await assert.rejects(readAdminPublicKey(path), { code: 'SEGMESH_ERR_KEY_FILE' }) // private key given as public
+    await writeFile(join(dir, 'loose'), await readFile(path), { mode: 0o644 })
+    await assert.rejects(readAdminSigningKey(join(dir, 'loose')), { code: 'SEGMESH_ERR_KEY_FILE', message: /chmod 600/ })
+  })
+})
+
+describe('network key', () => {
+  it('writes a swarm key @libp2p/pnet accepts, 0600, and refuses to overwrite or to read junk', async (t) => {
+    const dir = await tempDir(t)
+    const path = join(dir, 'swarm.key')
+    await writeNetworkKey(path)
+    assert.equal((await stat(path)).mode & 0o777, 0o600)
+    const key = await readNetworkKey(path)
+    assert.match(Buffer.from(key).toString(), /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/)
+    assert.doesNotThrow(() => preSharedKey({ psk: key }))
+    assert.notDeepEqual(newNetworkKey(), newNetworkKey())
+    await assert.rejects(writeNetworkKey(path), { code: 'SEGMESH_ERR_KEY_FILE' })
+    assert.throws(() => parseNetworkKey(Buffer.from('/key/swarm/psk/1.0.0/\n/base16/\nabc'), 'x'), { code: 'SEGMESH_ERR_KEY_FILE' })
+  })
+})

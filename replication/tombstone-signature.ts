@@ -1,0 +1,149 @@
+/**
+ * Admin-signed tombstones. A tombstone may carry a proof: an Ed25519 signature by the network's
+ * admin key over a claim "hide this segment" or "hide every segment of this channel/quality
+ * overlapping [from, to)". Nodes given the admin public key accept tombstones from peers only with
+ * a proof that verifies and covers the segment, so a compromised peer cannot delete footage.
+ *
+ * Keys are node:crypto Ed25519 KeyObjects in PEM (PKCS#8 / SPKI): no extra dependency, one
+ * synchronous verify of ~50 µs, and files that openssl can make and inspect
+ * (`openssl pkey -in admin.key -pubout`). libp2p's key format would tie the admin key to libp2p.
+ *
+ * The signed bytes are a fixed text layout built field by field, never a serialised object:
+ *   segmesh-tombstone/1\n channel=C\n quality=Q\n segment=FILE | range=FROM-TO\n created=µs\n reason=TEXT
+ * A proof travels as `v1.<base64url payload>.<base64url signature>`; the verifier checks the
+ * signature over the payload bytes it received, then parses them, so no two encoders can disagree.
+ */
+import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto'
+import { type SegmentRef, isValidPathName, parseSegmentFileName } from '../storage/segment-name.ts'
+import { readKeyFile, writeNewKeyFile } from './key-files.ts'
+import { KeyFileError } from './p2p-errors.ts'
+
+const HEADER = 'segmesh-tombstone/1'
+/** Longest proof accepted anywhere (messages, listings, bodies, the index). */
+export const MAX_PROOF_LENGTH = 1024
+export const MAX_REASON_LENGTH = 200
+
+export type TombstoneTarget = { segment: string } | { from: number, to: number }
+
+export interface TombstoneClaim {
+  channel: string
+  quality: string
+  target: TombstoneTarget
+  /** When the admin made it, µs since the epoch. */
+  created: number
+  reason: string
+}
+
+export type Verified = { ok: true, claim: TombstoneClaim } | { ok: false, reason: string }
+
+const isMicros = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
+// Printable text without line breaks or other control characters: one line of the payload.
+const REASON = /^[^\p{Cc}]*$/u
+
+/** Why a claim cannot be signed, or null. */
+export function claimError (claim: TombstoneClaim): string | null {
+  if (!isValidPathName(claim.channel)) return 'channel: not a valid name'
+  if (!isValidPathName(claim.quality)) return 'quality: not a valid name'
+  if ('segment' in claim.target) {
+    const name = parseSegmentFileName(claim.target.segment)
+    if (!name.ok || name.value.type === 'temp') return 'segment: not a segment file name'
+  } else if (!isMicros(claim.target.from) || !isMicros(claim.target.to) || claim.target.to <= claim.target.from) {
+    return 'range: not µs instants with from < to'
+  }
+  if (!isMicros(claim.created)) return 'created: not a µs instant'
+  if (claim.reason.length > MAX_REASON_LENGTH || !REASON.test(claim.reason)) return `reason: at most ${MAX_REASON_LENGTH} characters, no control characters`
+  return null
+}
+
+/** The exact bytes that are signed. */
+export function tombstonePayload (claim: TombstoneClaim): Uint8Array {
+  const error = claimError(claim)
+  if (error != null) throw new RangeError(`tombstone claim ${error}`)
+  const target = 'segment' in claim.target ? `segment=${claim.target.segment}` : `range=${claim.target.from}-${claim.target.to}`
+  return Buffer.from([HEADER, `channel=${claim.channel}`, `quality=${claim.quality}`, target, `created=${claim.created}`, `reason=${claim.reason}`].join('\n'), 'utf8')
+}
+
+/** Sign a claim with the admin private key; the result is what travels and is stored. */
+export function signTombstone (claim: TombstoneClaim, privateKey: KeyObject): string {
+  const payload = tombstonePayload(claim)
+  const signature = sign(null, payload, privateKey)
+  return `v1.${Buffer.from(payload).toString('base64url')}.${signature.toString('base64url')}`
+}
+
+/** A well-formed proof string (no signature check): for validating what peers send. */
+export function isProofString (value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_PROOF_LENGTH && /^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/.test(value)
+}
+
+/** Does the claim hide this segment? A range covers the segments overlapping it, as the admin route does. */
+export function covers (claim: TombstoneClaim, ref: SegmentRef): boolean {
+  if (claim.channel !== ref.channel || claim.quality !== ref.quality) return false
+  if ('segment' in claim.target) return claim.target.segment === ref.file
+  return ref.start < claim.target.to && ref.start + ref.duration > claim.target.from
+}
+
+/** Check a proof against the admin public key and the segment it is meant to hide. */
+export function verifyTombstone (proof: string | null | undefined, ref: SegmentRef, publicKey: KeyObject): Verified {
+  if (proof == null) return { ok: false, reason: 'unsigned' }
+  if (!isProofString(proof)) return { ok: false, reason: 'malformed' }
+  const [, body, sig] = proof.split('.') as [string, string, string]
+  const payload = Buffer.from(body, 'base64url')
+  let good = false
+  try {
+    good = verify(null, payload, publicKey, Buffer.from(sig, 'base64url'))
+  } catch {
+    good = false
+  }
+  if (!good) return { ok: false, reason: 'bad signature' }
+  const claim = parsePayload(payload.toString('utf8'))
+  if (claim == null) return { ok: false, reason: 'malformed' }
+  if (!covers(claim, ref)) return { ok: false, reason: 'does not cover the segment' }
+  return { ok: true, claim }
+}
+
+/** The claim of a signed payload (only ever called on bytes whose signature verified). */
+function parsePayload (text: string): TombstoneClaim | null {
+  const m = /^segmesh-tombstone\/1\nchannel=([^\n]*)\nquality=([^\n]*)\n(?:segment=([^\n]*)|range=(\d{1,16})-(\d{1,16}))\ncreated=(\d{1,16})\nreason=([^\n]*)$/.exec(text)
+  if (m == null) return null
+  const target: TombstoneTarget = m[3] != null ? { segment: m[3] } : { from: Number(m[4]), to: Number(m[5]) }
+  const claim: TombstoneClaim = { channel: m[1]!, quality: m[2]!, target, created: Number(m[6]), reason: m[7]! }
+  return claimError(claim) == null ? claim : null
+}
+
+// --- key files -----------------------------------------------------------------------------
+
+/** A new admin key pair: the private key at `path` (0600), the public key at `path.pub`. Returns the public PEM. */
+export async function writeAdminKeyPair (path: string): Promise<{ publicKeyPem: string, publicKeyPath: string }> {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  const publicKeyPath = `${path}.pub`
+  await writeNewKeyFile(path, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600)
+  await writeNewKeyFile(publicKeyPath, publicKeyPem, 0o644)
+  return { publicKeyPem, publicKeyPath }
+}
+
+export async function readAdminSigningKey (path: string): Promise<KeyObject> {
+  const pem = await readKeyFile(path, 'admin signing key', { secret: true })
+  let key: KeyObject
+  try {
+    key = createPrivateKey(pem)
+  } catch (err) {
+    throw new KeyFileError(`admin signing key ${path} is not a PEM private key: ${(err as Error).message}`, { cause: err })
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new KeyFileError(`admin signing key ${path} is ${key.asymmetricKeyType}, expected ed25519`)
+  return key
+}
+
+/** The admin public key (PEM SPKI; a private key file is refused so it is not spread by mistake). */
+export async function readAdminPublicKey (path: string): Promise<KeyObject> {
+  const pem = await readKeyFile(path, 'admin public key', { secret: false })
+  if (pem.includes('PRIVATE KEY')) throw new KeyFileError(`admin public key ${path} holds a private key; give the .pub file`)
+  let key: KeyObject
+  try {
+    key = createPublicKey(pem)
+  } catch (err) {
+    throw new KeyFileError(`admin public key ${path} is not a PEM public key: ${(err as Error).message}`, { cause: err })
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new KeyFileError(`admin public key ${path} is ${key.asymmetricKeyType}, expected ed25519`)
+  return key
+}
