@@ -1,9 +1,11 @@
 /**
- * Resolve the effective config: embedded defaults < config file < SEGMESH_* environment < CLI flags.
- * Every value is validated here, once; errors name the key the way the user wrote it.
+ * Resolve the effective config: embedded defaults < config file (JSON, or YAML for .yaml/.yml) <
+ * SEGMESH_* environment < CLI flags. Every value is validated here, once; errors name the key the
+ * way the user wrote it.
  */
 import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { extname, resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
 import { ConfigError } from './errors.ts'
 import { type Config, LOG_LEVELS, OPTIONS, type OptionSpec, envName, flagName } from './options.ts'
 
@@ -11,7 +13,7 @@ export interface ConfigSources {
   /** Parsed CLI flags keyed by flag name (`data`, `segments-dir`). */
   flags?: Record<string, string | boolean | string[] | undefined>
   env?: Record<string, string | undefined>
-  /** Path of a JSON config file. */
+  /** Path of a JSON or YAML config file. */
   file?: string
   /** Folder relative paths are resolved against. */
   cwd?: string
@@ -20,12 +22,26 @@ export interface ConfigSources {
 /** Environment variables that are not options. */
 const ENV_NOT_OPTIONS = new Set(['SEGMESH_CONFIG'])
 
+/** Where an effective value came from, and exactly where (`--http-port`, `SEGMESH_DATA_DIR`, `f.yaml: dataDir`). */
+export interface ValueSource {
+  kind: 'default' | 'file' | 'env' | 'flag'
+  where: string
+}
+
 export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
+  return explainConfig(sources).config
+}
+
+/** The effective config and, for every key, the layer its value came from. */
+export function explainConfig (sources: ConfigSources = {}): { config: Readonly<Config>, sources: Record<keyof Config, ValueSource> } {
   const values = new Map<keyof Config, unknown>()
   const origin = new Map<keyof Config, string>()
+  const layer = new Map<keyof Config, ValueSource['kind']>()
+  let kind: ValueSource['kind'] = 'file'
   const set = (spec: OptionSpec, raw: unknown, where: string): void => {
     values.set(spec.key, coerce(spec, raw, where))
     origin.set(spec.key, where)
+    layer.set(spec.key, kind)
   }
 
   if (sources.file != null) {
@@ -37,6 +53,7 @@ export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
     }
   }
 
+  kind = 'env'
   const env = sources.env ?? {}
   for (const name of Object.keys(env)) {
     if (!name.startsWith('SEGMESH_') || ENV_NOT_OPTIONS.has(name)) continue
@@ -45,6 +62,7 @@ export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
     set(spec, env[name], name)
   }
 
+  kind = 'flag'
   for (const [name, raw] of Object.entries(sources.flags ?? {})) {
     if (raw === undefined) continue
     const spec = OPTIONS.find((o) => flagName(o) === name)
@@ -79,6 +97,7 @@ export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
     publicUrl: get('publicUrl'),
     bootstrap: get('bootstrap'),
     windowHours: get('windowHours'),
+    retentionDays: get('retentionDays'),
     backfillGraceSeconds: get('backfillGraceSeconds'),
     digestIntervalSeconds: get('digestIntervalSeconds'),
     fetchConcurrency: get('fetchConcurrency'),
@@ -106,7 +125,9 @@ export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
   for (const b of config.bootstrap) {
     if (!/^\/.+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(b)) throw new ConfigError(origin.get('bootstrap') ?? 'bootstrap', `'${b}' is not a multiaddr ending in /p2p/<peer id>`)
   }
-  return Object.freeze(config)
+  const explained = {} as Record<keyof Config, ValueSource>
+  for (const spec of OPTIONS) explained[spec.key] = { kind: layer.get(spec.key) ?? 'default', where: origin.get(spec.key) ?? 'default' }
+  return { config: Object.freeze(config), sources: explained }
 }
 
 function readConfigFile (path: string): Record<string, unknown> {
@@ -116,14 +137,16 @@ function readConfigFile (path: string): Record<string, unknown> {
   } catch (err) {
     throw new ConfigError('--config', `cannot read ${path}: ${(err as Error).message}`)
   }
+  // Same keys either way; YAML for people who want comments in their config.
+  const format = ['.yaml', '.yml'].includes(extname(path).toLowerCase()) ? 'YAML' : 'JSON'
   let parsed: unknown
   try {
-    parsed = JSON.parse(text)
+    parsed = format === 'YAML' ? parseYaml(text) : JSON.parse(text)
   } catch (err) {
-    throw new ConfigError('--config', `${path} is not valid JSON: ${(err as Error).message}`)
+    throw new ConfigError('--config', `${path} is not valid ${format}: ${(err as Error).message}`)
   }
   if (parsed == null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ConfigError('--config', `${path} must hold a JSON object`)
+    throw new ConfigError('--config', `${path} must hold a ${format} object (a mapping of option keys to values)`)
   }
   return parsed as Record<string, unknown>
 }

@@ -56,6 +56,8 @@ export interface Config {
   bootstrap: string[]
   /** Hours compared and backfilled (the retention window). */
   windowHours: number
+  /** Segment files of hours older than this many days are removed (tombstones last); 0 keeps everything. */
+  retentionDays: number
   /** Segments younger than this are not fetched from peers yet. */
   backfillGraceSeconds: number
   /** Mean period of digest publishing and direct digest exchange. */
@@ -93,6 +95,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'publicUrl', kind: 'string', default: null, describe: 'HTTP base URL peers fetch from (default: derived from --http-host/--http-port)' },
   { key: 'bootstrap', kind: 'list', default: [], describe: 'multiaddr(s) with /p2p/<peer id> of nodes to join through; repeat the flag or comma-separate' },
   { key: 'windowHours', kind: 'int', default: 336, min: 1, describe: 'hours of the past compared and backfilled (14 days)' },
+  { key: 'retentionDays', kind: 'int', default: 0, min: 0, describe: 'remove segments (then their tombstones) of hours older than this many days, and never backfill them again; also narrows --window-hours (0 = keep everything)' },
   { key: 'backfillGraceSeconds', kind: 'int', default: 0, min: 0, describe: 'do not fetch segments from peers until they are this old (leave them to a local recorder)' },
   { key: 'digestIntervalSeconds', kind: 'int', default: 30, min: 1, describe: 'mean period (jittered) of digest gossip and direct digest exchange' },
   { key: 'fetchConcurrency', kind: 'int', default: 8, min: 1, describe: 'downloads from peers at once, in total' },

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Cutter } from '../cutter/cutter.ts'
 import type { SegmentSelector } from '../storage/best-segments.ts'
+import type { RetentionReport } from '../storage/retention.ts'
 import type { SegmentIndex } from '../storage/segment-index.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 
@@ -41,6 +42,8 @@ export interface HttpComponents {
   replication?: ReplicationView
   /** Runs /cut and /frame jobs; without one, the routes get a cutter with defaults. */
   cutter?: Cutter
+  /** What retention removed since start, when the node runs it. */
+  retention?: { readonly totals: RetentionReport }
 }
 
 export interface HttpInit {

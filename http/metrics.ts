@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { SegmentSelector } from '../storage/best-segments.ts'
-import type { ReplicationView } from './components.ts'
+import type { HttpComponents, ReplicationView } from './components.ts'
 import { hourCoverage } from '../storage/coverage.ts'
 import type { HourSummary, SegmentIndex } from '../storage/segment-index.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
@@ -39,7 +39,7 @@ function labelPairs (index: SegmentIndex): Array<[string, string]> {
   return pairs
 }
 
-export function registerMetrics (app: FastifyInstance, index: SegmentIndex, selector: SegmentSelector, replication?: ReplicationView): HttpMetrics {
+export function registerMetrics (app: FastifyInstance, index: SegmentIndex, selector: SegmentSelector, replication?: ReplicationView, retention?: HttpComponents['retention']): HttpMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
 
@@ -118,6 +118,19 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
   const byType = new Gauge({ name: 'segmesh_coverage_segments', help: 'Segments in the hour by type', labelNames: [...coverageLabels, 'type'], registers: [registry] })
 
   if (replication != null) registerReplicationMetrics(registry, replication)
+  if (retention != null) {
+    for (const [what, help] of [['segments', 'Segment files removed by retention'], ['tombstones', 'Tombstones removed by retention (after their segments)'], ['bytes', 'Bytes of segments removed by retention']] as const) {
+      new Counter({
+        name: `segmesh_retention_removed_${what}_total`,
+        help,
+        registers: [registry],
+        collect () {
+          this.reset()
+          this.inc(retention.totals[what])
+        }
+      })
+    }
+  }
 
   // Request timing: observed once, when the response finishes or the client goes away.
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {

@@ -12,6 +12,7 @@ import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
 import { SegmentSelector } from '../storage/best-segments.ts'
 import { Reconciler } from '../storage/reconcile.ts'
+import { Retention } from '../storage/retention.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { TreeWatcher } from '../storage/watcher.ts'
@@ -37,6 +38,7 @@ export class SegmeshNode {
   host: P2PHost | null = null
   fetcher: Fetcher | null = null
   replicator: Replicator | null = null
+  retention: Retention | null = null
   #watcher: TreeWatcher | null = null
   #http: FastifyInstance | null = null
   #url: string | null = null
@@ -67,6 +69,10 @@ export class SegmeshNode {
       onProgress: (p) => log.info(p, 'reconcile progress')
     })
     log.info({ ...report, seconds: Math.round(performance.now() - started) / 1000 }, 'index reconciled with disk')
+    if (config.retentionDays > 0) {
+      this.retention = new Retention({ store: this.store, reconciler, days: config.retentionDays, log: log.child({ component: 'retention' }) })
+      this.retention.start()
+    }
     if (config.watch) {
       this.#watcher = new TreeWatcher({
         segmentsDir: config.segmentsDir,
@@ -78,7 +84,7 @@ export class SegmeshNode {
       await this.#watcher.start()
     }
     this.#http = await buildHttpApp(
-      { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView() },
+      { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView(), retention: this.retention ?? undefined },
       { metrics: config.metrics, logger: log.child({ component: 'http' }), dataDir: config.dataDir, adminToken: config.adminToken ?? undefined }
     )
     await this.#http.listen({ host: config.httpHost, port: config.httpPort })
@@ -119,7 +125,8 @@ export class SegmeshNode {
       fetcher: this.fetcher,
       url: this.publicUrl,
       log: log.child({ component: 'replication' }),
-      windowHours: config.windowHours,
+      // Never compare or backfill an hour retention removes: it would only come back.
+      windowHours: config.retentionDays > 0 ? Math.min(config.windowHours, config.retentionDays * 24) : config.windowHours,
       digestIntervalMs: config.digestIntervalSeconds * 1000,
       graceMs: config.backfillGraceSeconds * 1000,
       announce: config.announce,
@@ -143,6 +150,7 @@ export class SegmeshNode {
           peers: replicator.peers.all().map((p) => ({
             peerId: p.peerId,
             url: p.url,
+            addrs: p.addrs,
             connected: connected.has(p.peerId),
             lastSeen: new Date(p.lastSeen).toISOString(),
             lagSeconds: p.lagSeconds,
@@ -205,6 +213,7 @@ export class SegmeshNode {
     // Whatever ffmpeg the drain left running (an MP4 still spooling) is killed, its temp files removed.
     await this.cutter?.stop()
     await this.#watcher?.stop()
+    await this.retention?.stop()
     await this.index?.close()
   }
 }

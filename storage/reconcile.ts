@@ -270,7 +270,7 @@ export class Reconciler {
       }
     }
     for (const [segment, start] of indexedTombstones) {
-      // Tombstone files are never removed by segmesh; one that vanished was removed by hand.
+      // Only retention removes tombstone files (after every segment of their hour); or a person did.
       if (!diskTombstones.has(segment)) changes.push({ op: 'remove-tombstone', channel, quality, start, segment })
     }
     // Tombstones first, so a segment and its tombstone arriving together are never visible.
