@@ -29,8 +29,13 @@ export function rootOf (hours: readonly HourDigest[]): string {
 }
 
 export function rootDigests (index: SegmentIndex, windowStart: number): RootDigest[] {
+  return rootsOf(hourDigests(index, windowStart))
+}
+
+/** A root per channel/quality of `hourDigests`' result. */
+export function rootsOf (digests: ReadonlyMap<string, readonly HourDigest[]>): RootDigest[] {
   const out: RootDigest[] = []
-  for (const [key, hours] of hourDigests(index, windowStart)) {
+  for (const [key, hours] of digests) {
     const [channel, quality] = key.split('/') as [string, string]
     out.push({ channel, quality, root: rootOf(hours), hours: hours.length, segments: hours.reduce((n, h) => n + h.segments, 0) })
   }

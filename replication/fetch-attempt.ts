@@ -18,6 +18,8 @@ export type AttemptResult =
   | { kind: 'tombstoned' }
   /** This peer will not be asked for this item again. */
   | { kind: 'drop-peer', error: string }
+  /** The peer sent bytes that do not match the name: dropped for this item, and remembered. */
+  | { kind: 'bad-hash', error: string }
   /** Try again later; `peerFault` puts the peer into backoff. */
   | { kind: 'retry', error: string, peerFault: boolean }
   /** Stopped or cancelled: `error` is 'stopped' or 'cancelled'. */
@@ -34,8 +36,11 @@ export interface AttemptContext {
   count: (url: string, update: (counters: FetchCounters) => void) => void
 }
 
-/** GET the segment from `peerUrl` and stream it into the store. Never throws. */
-export async function downloadSegment (ctx: AttemptContext, ref: SegmentRef, peerUrl: string, itemSignal: AbortSignal): Promise<AttemptResult> {
+/**
+ * GET the segment from `peerUrl` and stream it into the store. Never throws. `onReceived` runs once
+ * the body's last byte arrived, before the store's fsync, rename and index: the peer is done.
+ */
+export async function downloadSegment (ctx: AttemptContext, ref: SegmentRef, peerUrl: string, itemSignal: AbortSignal, onReceived?: () => void): Promise<AttemptResult> {
   const target = peerUrl + segmentPath(ref)
   const what = `GET ${target}`
   const max = ctx.options.maxSegmentBytes
@@ -52,7 +57,7 @@ export async function downloadSegment (ctx: AttemptContext, ref: SegmentRef, pee
     const length = contentLength(response.headers)
     if (length != null && length > max) throw new ResponseTooLargeError(`${what}: Content-Length ${length} over ${max} bytes`)
     // Streamed: the store pulls the next chunk only once it has written the last (back-pressure).
-    const body = limitBody(response.body, max, what, () => { bodyFailed = true })
+    const body = limitBody(response.body, max, what, { onError: () => { bodyFailed = true }, onEnd: onReceived })
     const result = await ctx.store.writeSegment(ref, body, { signal })
     return { kind: 'stored', bytes: result.size }
   } catch (err) {
@@ -100,7 +105,7 @@ function failure (ctx: AttemptContext, url: string, err: unknown, at: FailureCon
   if (code === 'SEGMESH_ERR_HASH_MISMATCH') {
     ctx.count(url, (c) => c.hashMismatches++)
     ctx.log.warn({ peer: url, err }, 'peer sent bytes that do not match the name')
-    return { kind: 'drop-peer', error }
+    return { kind: 'bad-hash', error }
   }
   if (code === 'SEGMESH_ERR_TOMBSTONED') return { kind: 'tombstoned' }
   if (ctx.shutdown.aborted || at.itemSignal.aborted) {

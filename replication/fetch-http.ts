@@ -57,12 +57,15 @@ export function contentLength (headers: Dispatcher.ResponseData['headers']): num
   return Number(value)
 }
 
-/**
- * Yield the body's chunks, failing once more than `max` bytes have arrived. `onError` sees
- * failures of the body itself (not of whoever consumes it), so a caller can tell a broken
- * transfer from a failing disk.
- */
-export async function * limitBody (body: AsyncIterable<Uint8Array>, max: number, what: string, onError?: (err: unknown) => void): AsyncGenerator<Uint8Array> {
+export interface BodyHooks {
+  /** A failure of the body itself (not of whoever consumes it): tells a broken transfer from a failing disk. */
+  onError?: (err: unknown) => void
+  /** The last byte arrived: the peer's part of the transfer is over. */
+  onEnd?: () => void
+}
+
+/** Yield the body's chunks, failing once more than `max` bytes have arrived. */
+export async function * limitBody (body: AsyncIterable<Uint8Array>, max: number, what: string, hooks: BodyHooks = {}): AsyncGenerator<Uint8Array> {
   let total = 0
   try {
     for await (const chunk of body) {
@@ -71,9 +74,10 @@ export async function * limitBody (body: AsyncIterable<Uint8Array>, max: number,
       yield chunk
     }
   } catch (err) {
-    onError?.(err)
+    hooks.onError?.(err)
     throw err
   }
+  hooks.onEnd?.()
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true })

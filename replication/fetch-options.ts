@@ -1,5 +1,6 @@
 /** Options of the backfill client: defaults in one place, validated once at construction. */
 import type { Logger } from '../storage/logger.ts'
+import type { SegmentRef } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { InvalidParametersError } from './fetch-errors.ts'
 
@@ -22,8 +23,16 @@ export interface FetcherInit {
   maxListingBytes?: number
   /** First retry/backoff delay; doubles per failure, jittered, capped at MAX_BACKOFF_MS. @default 1000 */
   retryBaseMs?: number
-  /** Requests per wanted segment, over all its peers, before it is given up. @default 5 */
+  /**
+   * Transient failures (timeouts, connect errors, 408/429/5xx) per wanted segment, over all its
+   * peers, before it is given up. A peer that answers it lacks the name only drops out. @default 5
+   */
   maxAttempts?: number
+  /**
+   * Called when a peer sent bytes that do not match the segment's name (the fetcher itself already
+   * skips that peer for that name). For peer scoring; must not throw.
+   */
+  onHashMismatch?: (peerUrl: string, ref: SegmentRef) => void
 }
 
 export const FETCHER_DEFAULTS = Object.freeze({
@@ -41,18 +50,22 @@ export const FETCHER_DEFAULTS = Object.freeze({
 /** Upper bound of any backoff, ms (the reference's 5 s × 2^4 ≈ 80 s, rounded down). */
 export const MAX_BACKOFF_MS = 60_000
 
+/** (peer, name) pairs of bad bytes remembered: names, the oldest forgotten first. */
+export const BAD_HASH_MEMORY = 10_000
+
 /** Connections kept per peer beyond the download slots, so listings never queue behind a slow download. */
 export const SPARE_CONNECTIONS = 2
 
 export type FetcherOptions = Readonly<typeof FETCHER_DEFAULTS>
 
-const KNOWN = new Set(['store', 'log', ...Object.keys(FETCHER_DEFAULTS)])
+const KNOWN = new Set(['store', 'log', 'onHashMismatch', ...Object.keys(FETCHER_DEFAULTS)])
 
 export function resolveFetcherOptions (init: FetcherInit): FetcherOptions {
   if (init?.store == null) throw new InvalidParametersError('store is required')
   for (const key of Object.keys(init)) {
     if (!KNOWN.has(key)) throw new InvalidParametersError(`unknown fetcher option '${key}'`)
   }
+  if (init.onHashMismatch != null && typeof init.onHashMismatch !== 'function') throw new InvalidParametersError('onHashMismatch must be a function')
   const out: Record<string, number> = {}
   for (const [key, fallback] of Object.entries(FETCHER_DEFAULTS)) {
     const value = (init as unknown as Record<string, unknown>)[key] ?? fallback

@@ -16,7 +16,7 @@ export interface FetchCounters {
 }
 
 export interface PeerFetchStats extends FetchCounters {
-  /** Downloads from this peer right now. */
+  /** Transfers from this peer right now (a download stops counting once its body has arrived). */
   active: number
   /** Consecutive failures (reset by any answer); drives the backoff. */
   failures: number
@@ -32,6 +32,8 @@ export interface FetchStats extends FetchCounters {
   /** want() answered without a request: already in the index, or tombstoned. */
   skippedPresent: number
   skippedTombstoned: number
+  /** Candidates not offered because they sent bad bytes for that name before. */
+  skippedBadHash: number
   /** Wanted segments given up (attempts used up or no peer left). */
   itemsFailed: number
   peers: Record<string, PeerFetchStats>

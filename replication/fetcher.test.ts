@@ -273,6 +273,46 @@ describe('Fetcher downloads', () => {
     assert.equal((outcome as { attempts: number }).attempts, 1, 'a lone 404 is not retried')
   })
 
+  it('remembers a peer that sent wrong bytes for a name, reports it once, and never offers it again', async (t) => {
+    const reports: Array<[string, string]> = []
+    const h = await setup(t, { onHashMismatch: (peer, ref) => reports.push([peer, ref.file]) })
+    const { ref, body } = segment(8)
+    const liar = (await h.peer()).serve(ref, { kind: 'bytes', body: bytesFor('lies', body.byteLength) })
+    assert.equal((await h.fetcher.want(ref, [liar.url])).status, 'failed')
+    assert.deepEqual(reports, [[liar.url, ref.file]])
+    assert.deepEqual(await h.fetcher.want(ref, [liar.url]), { status: 'failed', attempts: 0, lastError: 'no candidate peer' })
+    const honest = (await h.peer()).serve(ref, { kind: 'bytes', body })
+    assert.deepEqual(await h.fetcher.want(ref, [liar.url, honest.url]), { status: 'stored', peer: honest.url, bytes: body.byteLength })
+    assert.equal(liar.seen(ref), 1, 'the liar was asked once in all')
+    assert.equal(h.fetcher.stats().skippedBadHash, 2)
+    assert.equal(reports.length, 1)
+  })
+
+  it('does not let peers that lack a name use up its attempts', async (t) => {
+    const h = await setup(t, { maxAttempts: 2 })
+    const { ref, body } = segment(9)
+    const missing = await Promise.all([h.peer(), h.peer(), h.peer()])
+    const good = (await h.peer()).serve(ref, { kind: 'bytes', body })
+    const outcome = await h.fetcher.want(ref, [...missing.map((p) => p.url), good.url])
+    assert.deepEqual(outcome, { status: 'stored', peer: good.url, bytes: body.byteLength })
+    assert.equal(h.fetcher.stats().notFound, 3)
+  })
+
+  it('spreads downloads over the peers that have them, though the first has free slots', async (t) => {
+    const h = await setup(t, { concurrency: 2, perPeerConcurrency: 3 })
+    const a = await h.peer()
+    const b = await h.peer()
+    const segments = Array.from({ length: 8 }, (_, i) => segment(90 + i))
+    for (const s of segments) {
+      a.serve(s.ref, { kind: 'bytes', body: s.body, delayMs: 20 })
+      b.serve(s.ref, { kind: 'bytes', body: s.body, delayMs: 20 })
+    }
+    const outcomes = await Promise.all(segments.map(async (s) => await h.fetcher.want(s.ref, [a.url, b.url])))
+    assert.ok(outcomes.every((o) => o.status === 'stored'))
+    assert.equal(a.requests.length + b.requests.length, 8)
+    assert.ok(a.requests.length >= 2 && b.requests.length >= 2, `a ${a.requests.length}, b ${b.requests.length}`)
+  })
+
   it('shares one download between wants of the same name, adding their peers', async (t) => {
     const h = await setup(t)
     const { ref, body } = segment(7)
@@ -556,5 +596,6 @@ describe('Fetcher options', () => {
     assert.throws(() => new Fetcher({ store: h.store, concurrency: 0 }), { code: 'SEGMESH_ERR_INVALID_PARAMETERS', message: /concurrency/ })
     assert.throws(() => new Fetcher({ store: h.store, readTimeoutMs: 1.5 }), { message: /readTimeoutMs/ })
     assert.throws(() => new Fetcher({ store: h.store, timeout: 5 } as unknown as FetcherInit), { message: /unknown fetcher option 'timeout'/ })
+    assert.throws(() => new Fetcher({ store: h.store, onHashMismatch: 1 } as unknown as FetcherInit), { message: /onHashMismatch/ })
   })
 })

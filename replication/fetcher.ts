@@ -2,18 +2,25 @@
  * The backfill client (DESIGN §5, reference/backfill.md §1.5, §7.3): peers' hour listings, and
  * segments downloaded by exact name from any peer that may have them.
  *
- * want() queues a segment with its candidate peers. A pump starts downloads while slots are free,
- * at most `concurrency` in all and `perPeerConcurrency` per peer, so a slow or dead peer only ever
- * holds its own slots. Each attempt takes the next candidate round-robin, skipping peers in backoff,
- * and streams the body straight into store.writeSegment, which checks the hash before the rename.
+ * want() queues a segment with its candidate peers: peers that claimed to have it (listed or
+ * announced it). A pump starts downloads while slots are free, at most `concurrency` in all and
+ * `perPeerConcurrency` transfers per peer, so a slow or dead peer only ever holds its own slots. A
+ * peer's slot is freed as soon as the body has arrived: the fsync, rename and index that follow
+ * keep only a total slot, so durability overlaps the next transfer. Each attempt takes the
+ * candidate with the fewest transfers running (round-robin among equals), skipping peers in
+ * backoff, so the load spreads over every peer that has the item; when all of them are busy the
+ * item waits for a slot rather than asking someone else. The body streams straight into
+ * store.writeSegment, which checks the hash before the rename.
  * - Before every attempt: a name the index has (even hidden) is `present`; a tombstoned one is
  *   `tombstoned`. Neither is requested.
- * - 404/410 or another 4xx, bytes that do not match the name, an oversized body: that peer is not
- *   asked for that item again.
+ * - 404/410 or another 4xx, an oversized body: that peer is not asked for that item again. These
+ *   answers do not use up attempts: each peer gives one at most.
+ * - Bytes that do not match the name: the same, and the (peer, name) pair is remembered (bounded)
+ *   so a later want() never offers that peer for that name again; `onHashMismatch` reports it.
  * - Timeouts, connect failures, 408/429/5xx: the peer backs off and the item moves to the next
  *   candidate; the item also waits before asking the same peer again.
- * - One item's failure never touches another's; an item is given up after `maxAttempts` requests
- *   or when no candidate is left.
+ * - One item's failure never touches another's; an item is given up after `maxAttempts` transient
+ *   failures or when no candidate is left.
  */
 import { type Agent, type Dispatcher, request } from 'undici'
 import { type Logger, silentLogger } from '../storage/logger.ts'
@@ -28,7 +35,7 @@ import {
   TransferTimeoutError
 } from './fetch-errors.ts'
 import { abandonBody, blockOrigins, createAgent, discardBody, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
-import { type FetcherInit, type FetcherOptions, backoffMs, resolveFetcherOptions } from './fetch-options.ts'
+import { BAD_HASH_MEMORY, type FetcherInit, type FetcherOptions, backoffMs, resolveFetcherOptions } from './fetch-options.ts'
 import {
   type FetchCounters, type FetchStats, type PeerFetchStats, copyCounters, describeError, emptyCounters
 } from './fetch-stats.ts'
@@ -61,7 +68,10 @@ interface Item {
   readonly waiters: Set<Waiter>
   /** Index into `candidates` where the round-robin resumes. */
   next: number
+  /** Requests made. */
   attempts: number
+  /** Transient failures (timeouts, connect, 5xx, busy): these, not 404s, give the item up. */
+  retries: number
   lastError: string
   /** Aborts the attempt in flight; null when none runs. */
   running: AbortController | null
@@ -77,11 +87,14 @@ export class Fetcher {
   readonly #log: Logger
   readonly #opts: FetcherOptions
   readonly #counters = emptyCounters()
-  readonly #skips = { skippedPresent: 0, skippedTombstoned: 0, itemsFailed: 0 }
+  readonly #skips = { skippedPresent: 0, skippedTombstoned: 0, skippedBadHash: 0, itemsFailed: 0 }
   readonly #peers = new Map<string, PeerFetchStats>()
   /** Wanted segments not yet settled, keyed by relative path, oldest first. */
   readonly #items = new Map<string, Item>()
   readonly #tasks = new Set<Promise<void>>()
+  /** Per name (relative path), peers that sent bytes not matching it; oldest name forgotten first. */
+  readonly #badHashes = new Map<string, Set<string>>()
+  readonly #onHashMismatch: FetcherInit['onHashMismatch']
   #state: 'idle' | 'started' | 'stopped' = 'idle'
   #shutdown = shutdownController()
   #agent: Agent | null = null
@@ -97,6 +110,7 @@ export class Fetcher {
     this.#opts = resolveFetcherOptions(init)
     this.#store = init.store
     this.#log = init.log ?? silentLogger
+    this.#onHashMismatch = init.onHashMismatch
   }
 
   get [Symbol.toStringTag] (): string {
@@ -201,13 +215,16 @@ export class Fetcher {
     const key = segmentRelPath(ref)
     let item = this.#items.get(key)
     if (item == null) {
-      item = { key, ref, candidates: [], excluded: new Set(), retryAt: new Map(), waiters: new Set(), next: 0, attempts: 0, lastError: 'no candidate peer', running: null, done: false }
+      item = { key, ref, candidates: [], excluded: new Set(), retryAt: new Map(), waiters: new Set(), next: 0, attempts: 0, retries: 0, lastError: 'no candidate peer', running: null, done: false }
       this.#items.set(key, item)
     }
+    const liars = this.#badHashes.get(key)
     for (const peer of peers) {
       const url = normalizePeerUrl(peer)
       if (url == null) {
         this.#log.debug({ peer }, 'ignored a candidate that is not an http(s) URL')
+      } else if (liars?.has(url) === true) {
+        this.#skips.skippedBadHash++
       } else if (!item.candidates.includes(url)) {
         item.candidates.push(url)
         this.#peer(url)
@@ -408,11 +425,16 @@ export class Fetcher {
     }, Math.max(0, at - now))
   }
 
-  /** The next candidate round-robin that is not excluded, not backing off and has a free slot. */
+  /**
+   * Of the candidates not excluded, not backing off and with a free slot, the one with the fewest
+   * transfers running; among equals the next round-robin.
+   */
   #pick (item: Item, now: number): Pick {
     const n = item.candidates.length
     let usable = false
     let until = Number.POSITIVE_INFINITY
+    let best = -1
+    let bestActive: number = this.#opts.perPeerConcurrency
     for (let i = 0; i < n; i++) {
       const index = (item.next + i) % n
       const url = item.candidates[index]!
@@ -424,9 +446,14 @@ export class Fetcher {
         until = Math.min(until, notBefore)
         continue
       }
-      if (peer.active >= this.#opts.perPeerConcurrency) continue
-      item.next = (index + 1) % n
-      return { kind: 'peer', url }
+      if (peer.active < bestActive) {
+        best = index
+        bestActive = peer.active
+      }
+    }
+    if (best >= 0) {
+      item.next = (best + 1) % n
+      return { kind: 'peer', url: item.candidates[best]! }
     }
     if (!usable) return { kind: 'none' }
     return until < Number.POSITIVE_INFINITY ? { kind: 'wait', until } : { kind: 'busy' }
@@ -439,14 +466,24 @@ export class Fetcher {
     item.running = controller
     peer.active++
     this.#active++
-    const task: Promise<void> = downloadSegment(this.#attemptContext(), item.ref, url, controller.signal)
+    let holdsPeerSlot = true
+    const releasePeerSlot = (): void => {
+      if (!holdsPeerSlot) return
+      holdsPeerSlot = false
+      peer.active--
+    }
+    const received = (): void => {
+      releasePeerSlot()
+      this.#pump()
+    }
+    const task: Promise<void> = downloadSegment(this.#attemptContext(), item.ref, url, controller.signal, received)
       .then((result) => this.#settle(item, url, result))
       .catch((err: unknown) => {
         this.#log.error({ err, segment: item.key }, 'fetch attempt failed unexpectedly')
         this.#finish(item, failed(item.attempts, describeError(err)))
       })
       .finally(() => {
-        peer.active--
+        releasePeerSlot()
         this.#active--
         item.running = null
         this.#tasks.delete(task)
@@ -475,6 +512,12 @@ export class Fetcher {
       case 'aborted':
         this.#finish(item, failed(item.attempts, result.error))
         return
+      case 'bad-hash':
+        this.#rememberBadHash(item, url)
+        peer.failures = 0
+        item.excluded.add(url)
+        item.lastError = result.error
+        break
       case 'drop-peer':
         // It answered, so it is up; it just cannot give us this item.
         peer.failures = 0
@@ -482,6 +525,7 @@ export class Fetcher {
         item.lastError = result.error
         break
       case 'retry':
+        item.retries++
         item.lastError = result.error
         item.retryAt.set(url, now + backoffMs(this.#opts.retryBaseMs, item.attempts))
         // Attempts that were already running when the peer began backing off do not extend it.
@@ -492,8 +536,23 @@ export class Fetcher {
         }
         break
     }
-    if (item.attempts >= this.#opts.maxAttempts) this.#finish(item, failed(item.attempts, item.lastError))
+    if (item.retries >= this.#opts.maxAttempts) this.#finish(item, failed(item.attempts, item.lastError))
     else if (item.candidates.every((c) => item.excluded.has(c))) this.#finish(item, failed(item.attempts, item.lastError))
+  }
+
+  #rememberBadHash (item: Item, url: string): void {
+    let peers = this.#badHashes.get(item.key)
+    if (peers == null) {
+      peers = new Set()
+      this.#badHashes.set(item.key, peers)
+      if (this.#badHashes.size > BAD_HASH_MEMORY) this.#badHashes.delete(this.#badHashes.keys().next().value!)
+    }
+    peers.add(url)
+    try {
+      this.#onHashMismatch?.(url, item.ref)
+    } catch (err) {
+      this.#log.error({ err, peer: url }, 'onHashMismatch hook failed')
+    }
   }
 }
 

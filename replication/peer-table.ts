@@ -42,9 +42,4 @@ export class PeerTable {
   all (): PeerState[] {
     return [...this.#peers.values()]
   }
-
-  /** Other peers known to have a URL, for fetch candidates. */
-  urls (): string[] {
-    return this.all().map((p) => p.url)
-  }
 }

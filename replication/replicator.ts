@@ -1,23 +1,28 @@
 /**
  * Replication: gossip is the hint, anti-entropy the guarantee.
  *
- * - Local changes (store events) are announced in small batches on the topic.
- * - A received announcement is applied at once: tombstones written, missing segments fetched.
+ * - Local changes (store events) are announced in small batches on the topic. A segment this node
+ *   fetched is not announced again: its recorder announced it, and digests reach whoever missed
+ *   that (an echo from each of N nodes made N announcements and N fetch waves per segment).
+ * - A received announcement is applied at once: tombstones written, missing segments fetched from
+ *   the announcer.
  * - Digests (a root per channel/quality over the window) go out periodically with jitter, and are
  *   exchanged directly (hello protocol) on every new connection and with a random peer on every
  *   tick, so convergence never depends on a gossip message arriving.
  * - A root that differs from ours starts a repair session with that peer: its per-hour digests
- *   over HTTP, then the listing of each differing hour (newest first), tombstones applied before
- *   any segment is fetched. A tombstoned name is never fetched.
+ *   over HTTP (the newest hours only, when they explain the difference), then the listing of each
+ *   differing hour (newest first), tombstones applied before any segment is fetched. Segments are
+ *   fetched from the peers that listed or announced them, never from peers merely known. A
+ *   tombstoned name is never fetched.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FetchOutcome } from './fetcher.ts'
 import type { Logger } from '../storage/logger.ts'
 import { silentLogger } from '../storage/logger.ts'
-import type { SegmentRef } from '../storage/segment-name.ts'
+import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmentStore, StoreEvent } from '../storage/segment-store.ts'
 import { MICROS_PER_HOUR, MICROS_PER_SECOND, hourStart, parseHour } from '../storage/time.ts'
-import { hourDigests, rootDigests } from './digests.ts'
+import { hourDigests, rootOf, rootsOf } from './digests.ts'
 import {
   type AnnouncedItem, type HourDigest, type Message, type PeerInfo, type RootDigest, announceMessages,
   decodeMessage, encodeMessage, parseHourDigests, parseItemPath
@@ -83,6 +88,21 @@ export interface ReplicationStats {
   announcedItems: number
 }
 
+/** Our digests are reused at most this long (ms): index removals emit no store event to drop them. */
+const DIGEST_CACHE_MS = 1000
+/** Hours (the live one and those before it) asked for first when a root differs. */
+const TAIL_HOURS = 2
+
+/** Our hour digests and roots over the window, computed once per index change. */
+interface OurDigests {
+  windowStart: number
+  /** ms since the epoch when computed. */
+  at: number
+  hours: Map<string, HourDigest[]>
+  roots: RootDigest[]
+  rootByKey: Map<string, string>
+}
+
 function jitter (ms: number): number {
   return ms * (0.8 + Math.random() * 0.4)
 }
@@ -103,6 +123,9 @@ export class Replicator {
   readonly #sessions = new Map<string, { again: boolean }>()
   #pendingAnnounce: AnnouncedItem[] = []
   #announceTimer: NodeJS.Timeout | null = null
+  /** Segments (relative paths) the fetcher is getting for us, with how many wants wait on each. */
+  readonly #fetching = new Map<string, number>()
+  #ours: OurDigests | null = null
 
   constructor (init: ReplicatorInit) {
     this.#init = init
@@ -169,9 +192,21 @@ export class Replicator {
 
   // --- outgoing ---------------------------------------------------------------------------
 
-  #digestMessage (): Message {
+  /** Computed anew after a store event, when the window moved, or after DIGEST_CACHE_MS. */
+  #ourDigests (): OurDigests {
     const windowStart = this.#windowStart
-    return { type: 'digest', from: this.#self, windowStart, roots: rootDigests(this.#init.store.index, windowStart) }
+    const now = Date.now()
+    const cached = this.#ours
+    if (cached != null && cached.windowStart === windowStart && now - cached.at < DIGEST_CACHE_MS) return cached
+    const hours = hourDigests(this.#init.store.index, windowStart)
+    const roots = rootsOf(hours)
+    this.#ours = { windowStart, at: now, hours, roots, rootByKey: new Map(roots.map((r) => [`${r.channel}/${r.quality}`, r.root])) }
+    return this.#ours
+  }
+
+  #digestMessage (): Message {
+    const { windowStart, roots } = this.#ourDigests()
+    return { type: 'digest', from: this.#self, windowStart, roots }
   }
 
   async #publish (message: Message): Promise<void> {
@@ -182,7 +217,10 @@ export class Replicator {
   }
 
   #onLocalChange (event: StoreEvent): void {
+    this.#ours = null
     if (this.#init.announce === false) return
+    // Tombstones are rare and must spread: those are passed on even when they came from a peer.
+    if (event.kind === 'segment' && this.#fetching.has(segmentRelPath(event.ref))) return
     this.#pendingAnnounce.push({ kind: event.kind, ref: event.ref })
     this.#announceTimer ??= setTimeout(() => {
       this.#announceTimer = null
@@ -245,7 +283,7 @@ export class Replicator {
 
   #compareRoots (peer: PeerState, roots: readonly RootDigest[]): void {
     this.stats.digestsCompared++
-    const ours = new Map(rootDigests(this.#init.store.index, this.#windowStart).map((r) => [`${r.channel}/${r.quality}`, r.root]))
+    const ours = this.#ourDigests().rootByKey
     const differs = roots.some((r) => r.root !== '' && ours.get(`${r.channel}/${r.quality}`) !== r.root)
     if (differs) this.#repair(peer)
     else peer.lagSeconds = 0
@@ -270,13 +308,24 @@ export class Replicator {
   async #want (ref: SegmentRef, peers: string[]): Promise<void> {
     const { index } = this.#init.store
     if (index.getSegment(ref, { hidden: true }) != null || index.isTombstoned(ref)) return
+    // Outside the window (which the node narrows to retention): what retention removed stays removed.
+    if (ref.start < this.#windowStart) return
     const grace = (this.#init.graceMs ?? 0) * 1000
     const age = Date.now() * 1000 - ref.start
     if (age < grace) {
       await sleep(Math.ceil((grace - age) / 1000), undefined, { signal: this.#shutdown.signal }).catch(() => {})
       if (this.#shutdown.signal.aborted) return
     }
-    const outcome = await this.#init.fetcher.want(ref, peers)
+    const key = segmentRelPath(ref)
+    this.#fetching.set(key, (this.#fetching.get(key) ?? 0) + 1)
+    let outcome: FetchOutcome
+    try {
+      outcome = await this.#init.fetcher.want(ref, peers)
+    } finally {
+      const left = (this.#fetching.get(key) ?? 1) - 1
+      if (left > 0) this.#fetching.set(key, left)
+      else this.#fetching.delete(key)
+    }
     if (outcome.status === 'failed') this.#log.info({ segment: ref.file, ...outcome }, 'could not fetch a segment')
   }
 
@@ -313,11 +362,10 @@ export class Replicator {
     this.stats.repairs++
     peer.repairs++
     const signal = this.#shutdown.signal
-    const windowStart = this.#windowStart
-    const body = await this.#init.fetcher.getJson(peer.url, `/replication/digests?from=${windowStart}`, { signal })
-    const remote = parseHourDigests(body)
-    if (typeof remote === 'string') throw new Error(`bad digests from ${peer.url}: ${remote}`)
-    const local = hourDigests(this.#init.store.index, windowStart)
+    const ours = this.#ourDigests()
+    const { windowStart } = ours
+    const remote = await this.#remoteHours(peer, ours)
+    const local = ours.hours
     const work: Array<{ channel: string, quality: string, hour: HourDigest }> = []
     for (const [key, hours] of remote) {
       const [channel, quality] = key.split('/') as [string, string]
@@ -335,6 +383,30 @@ export class Replicator {
       newestMissing = Math.max(newestMissing, await this.#repairHour(peer.url, w.channel, w.quality, w.hour.hour))
     }
     peer.lagSeconds = newestMissing === 0 ? 0 : Math.max(0, Math.round((Date.now() * 1000 - newestMissing) / MICROS_PER_SECOND))
+  }
+
+  /**
+   * The peer's hour digests, as far as they can differ from ours. Usually only a live hour changed,
+   * so the newest hours are asked for first; when they, in place of ours, give every root the peer
+   * sent, the older hours are equal and the whole window (about 300 KiB for 8 qualities over 14
+   * days) is not fetched. Otherwise, or if the peer changed meanwhile, the whole window is.
+   */
+  async #remoteHours (peer: PeerState, ours: OurDigests): Promise<Map<string, HourDigest[]>> {
+    const tailFrom = Math.max(ours.windowStart, hourStart(Date.now() * 1000) - (TAIL_HOURS - 1) * MICROS_PER_HOUR)
+    const tail = await this.#peerHours(peer.url, tailFrom)
+    const explained = [...peer.roots].every(([key, root]) => {
+      if (root === '') return true
+      const older = (ours.hours.get(key) ?? []).filter((h) => (parseHour(h.hour) ?? 0) < tailFrom)
+      return rootOf([...older, ...(tail.get(key) ?? [])]) === root
+    })
+    return explained ? tail : await this.#peerHours(peer.url, ours.windowStart)
+  }
+
+  async #peerHours (url: string, from: number): Promise<Map<string, HourDigest[]>> {
+    const body = await this.#init.fetcher.getJson(url, `/replication/digests?from=${from}`, { signal: this.#shutdown.signal })
+    const hours = parseHourDigests(body)
+    if (typeof hours === 'string') throw new Error(`bad digests from ${url}: ${hours}`)
+    return hours
   }
 
   /**
@@ -356,9 +428,8 @@ export class Replicator {
       if (item.kind !== 'segment') continue
       if (index.getSegment(item.ref, { hidden: true }) != null || index.isTombstoned(item.ref)) continue
       newest = Math.max(newest, item.ref.start)
-      // Every peer we know is a candidate after this one: the fetcher moves on when one fails.
-      const others = this.peers.urls().filter((u) => u !== peerUrl)
-      wanted.push(this.#want(item.ref, [peerUrl, ...others]))
+      // Only peers that have it: repairs with other peers listing it add them to the same want.
+      wanted.push(this.#want(item.ref, [peerUrl]))
     }
     await Promise.all(wanted)
     return newest
