@@ -29,34 +29,24 @@ function body (size: number): Buffer {
   return out
 }
 
-/** Names each node recorded itself, registered before the write: the store's event fires before recordSegment returns. */
-const recordedOn = new WeakMap<SegmeshNode, Set<string>>()
-
 /** Record a segment on `node`; `beforeWrite` learns its name (from the hash) before any node can index it. */
 async function record (node: SegmeshNode, start: number, size: number, beforeWrite?: (ref: SegmentRef) => void): Promise<SegmentRef> {
   const segment = { channel: CHANNEL, quality: QUALITY, start, duration: SEGMENT_US, type: 'full' as const }
   const bytes = body(size)
   const expected = formatSegmentRef({ ...segment, hash: createHash('sha256').update(bytes).digest() })
-  recordedOn.get(node)?.add(expected.file)
   beforeWrite?.(expected)
   const { ref } = await node.store.recordSegment(segment, bytes)
   if (ref.file !== expected.file) throw new Error('name mismatch')
   return ref
 }
 
-/**
- * Wrap the node's store events: `observe` sees each one first. With `ownOnly` (a bench-side
- * prototype, not the product), a segment the node fetched rather than recorded is not passed on,
- * so the replicator announces only its own recordings.
- */
-function tapEvents (node: SegmeshNode, ownOnly: boolean, observe?: (event: StoreEvent) => void): void {
-  const own = new Set<string>()
-  recordedOn.set(node, own)
+/** Wrap the node's store events: `observe` sees each one first. */
+function tapEvents (node: SegmeshNode, observe: (event: StoreEvent) => void): void {
   const store = node.store
   const emit = store.emit.bind(store)
   store.emit = (event) => {
-    observe?.(event)
-    if (!ownOnly || event.kind !== 'segment' || own.has(event.ref.file)) emit(event)
+    observe(event)
+    emit(event)
   }
 }
 
@@ -72,8 +62,6 @@ const sum = (values: readonly number[]): number => values.reduce((s, n) => s + n
 // --- latency -------------------------------------------------------------------------------------
 
 export interface LatencyRun {
-  /** false: a bench-side prototype where nodes announce only what they recorded, not what they fetched. */
-  reannounce: boolean
   reps: number
   segmentBytes: number
   /** Per rep: from the origin indexing the segment to the last of the other four indexing it, ms. */
@@ -93,9 +81,7 @@ export interface LatencyRun {
   idleWireBytesPerNodeMinute: number
 }
 
-export interface LatencyResult { runs: LatencyRun[] }
-
-async function latencyRun (wire: WireCounter, reannounce: boolean, reps: number, idleWindowMs: number): Promise<LatencyRun> {
+async function latencyRun (wire: WireCounter, reps: number, idleWindowMs: number): Promise<LatencyRun> {
   const size = 800_000
   const cluster = new Cluster('latency-')
   try {
@@ -106,7 +92,7 @@ async function latencyRun (wire: WireCounter, reannounce: boolean, reps: number,
     const indexed = new Map<string, number[]>()
     const announced = new Map<string, number[]>()
     nodes.forEach((n, k) => {
-      tapEvents(n, !reannounce, (e) => {
+      tapEvents(n, (e) => {
         if (e.kind === 'segment') indexed.get(e.ref.file)?.splice(k, 1, performance.now())
       })
       n.host!.onMessage((_from, data) => {
@@ -177,7 +163,6 @@ async function latencyRun (wire: WireCounter, reannounce: boolean, reps: number,
     const idleRate = idleWindowMs > 0 ? (wire.snapshot().p2p - idle0) / idleWindowMs : 0
     const done = reps - timeouts
     return {
-      reannounce,
       reps: done,
       segmentBytes: size,
       allMs,
@@ -195,17 +180,12 @@ async function latencyRun (wire: WireCounter, reannounce: boolean, reps: number,
   }
 }
 
-export async function latencyPart (): Promise<LatencyResult> {
+export async function latencyPart (): Promise<LatencyRun> {
   const wire = new WireCounter().install()
-  const runs: LatencyRun[] = []
-  // The prototype's idle rate would be the same network's: not measured again (0).
-  for (const [reannounce, reps, idleMs] of QUICK ? [[true, 12, 8000], [false, 8, 0]] as const : [[true, 60, 35_000], [false, 30, 0]] as const) {
-    const run = await latencyRun(wire, reannounce, reps, idleMs)
-    runs.push(run)
-    const all = stats(run.allMs)
-    console.log(`  ${reannounce ? 'as is' : 'no re-announce (prototype)'}: ${run.reps} segments, all 5 indexed p50 ${all.median.toFixed(0)} ms p95 ${all.p95.toFixed(0)} ms max ${all.max.toFixed(0)} ms; ${run.announcedPerSegment.toFixed(1)} items announced and ${(run.wireBytesPerSegment / 1024).toFixed(1)} KiB of libp2p traffic per segment${idleMs > 0 ? `; idle ${(run.idleWireBytesPerNodeMinute / 1024).toFixed(1)} KiB/node/min` : ''}`)
-  }
-  return { runs }
+  const run = QUICK ? await latencyRun(wire, 12, 8000) : await latencyRun(wire, 60, 35_000)
+  const all = stats(run.allMs)
+  console.log(`  ${run.reps} segments, all 5 indexed p50 ${all.median.toFixed(0)} ms p95 ${all.p95.toFixed(0)} ms max ${all.max.toFixed(0)} ms; ${run.announcedPerSegment.toFixed(1)} items announced and ${(run.wireBytesPerSegment / 1024).toFixed(1)} KiB of libp2p traffic per segment; idle ${(run.idleWireBytesPerNodeMinute / 1024).toFixed(1)} KiB/node/min`)
+  return run
 }
 
 // --- partition -----------------------------------------------------------------------------------
@@ -214,8 +194,6 @@ export interface PartitionConfig {
   label: string
   announce: boolean
   digestIntervalSeconds: number
-  /** false: the bench-side prototype where nodes announce only their own recordings. @default true */
-  reannounce?: boolean
 }
 
 export interface PartitionRun extends PartitionConfig {
@@ -242,8 +220,7 @@ export interface PartitionRun extends PartitionConfig {
 export const PARTITION_CONFIGS: PartitionConfig[] = [
   { label: 'gossip + digests (defaults)', announce: true, digestIntervalSeconds: 30 },
   { label: 'digests only, 30 s', announce: false, digestIntervalSeconds: 30 },
-  { label: 'digests only, 1 s', announce: false, digestIntervalSeconds: 1 },
-  { label: 'prototype: no re-announce', announce: true, digestIntervalSeconds: 30, reannounce: false }
+  { label: 'digests only, 1 s', announce: false, digestIntervalSeconds: 1 }
 ]
 
 async function fullMesh (nodes: readonly SegmeshNode[]): Promise<boolean> {
@@ -256,7 +233,6 @@ export async function partitionRun (config: PartitionConfig, segments: number, t
   const cluster = new Cluster('partition-')
   try {
     const nodes = await startStar(cluster, { announce: config.announce, digestIntervalSeconds: config.digestIntervalSeconds })
-    for (const n of nodes) tapEvents(n, config.reannounce === false)
     if (!await fullMesh(nodes)) throw new Error('no full mesh')
     const sides = [nodes.slice(0, 2), nodes.slice(2)] as const
     const base = hourStart(Date.now() * 1000) - 6 * MICROS_PER_HOUR

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { QUICK, machineInfo, printResult, runPart, stats, table } from './common.ts'
 import { type BackfillResult, type BackfillRun, backfillPart } from './replication-backfill.ts'
 import { type GossipResult, gossipPart } from './replication-gossip.ts'
-import { type LatencyResult, PARTITION_CONFIGS, type PartitionResult, latencyPart, partitionPart } from './replication-mesh.ts'
+import { type LatencyRun, PARTITION_CONFIGS, type PartitionResult, latencyPart, partitionPart } from './replication-mesh.ts'
 
 const PARTS = ['backfill', 'latency', 'partition', 'gossip'] as const
 type Part = typeof PARTS[number]
@@ -91,9 +91,7 @@ async function main (): Promise<void> {
     results[p] = await runPart(script, ['--part', p], limits[p])
   }
   const backfill = results.backfill as BackfillResult
-  const latencyRuns = (results.latency as LatencyResult).runs
-  const latency = latencyRuns.find((r) => r.reannounce)!
-  const proto = latencyRuns.find((r) => !r.reannounce)
+  const latency = results.latency as LatencyRun
   const { runs: partition, floorMs, floorWrites } = results.partition as PartitionResult
   const gossip = results.gossip as GossipResult
 
@@ -109,7 +107,7 @@ async function main (): Promise<void> {
     if (runs.length === 0) continue
     const ok = runs.every((r) => r.converged && r.correct)
     const times = runs.map((r) => s1(r.convergeMs)).join(', ')
-    const isGoal = config.announce && config.digestIntervalSeconds === 30 && config.reannounce !== false
+    const isGoal = config.announce && config.digestIntervalSeconds === 30
     rows.push([`partition heal → converged, ${config.label}`, times, ok ? 'correct' : 'NOT CONVERGED/CORRECT', isGoal ? '≤ 10 s' : '', isGoal ? verdict(ok && runs.every((r) => r.convergeMs <= 10_000)) : ''])
   }
   rows.push([`  floor: the same ${floorWrites} store writes, no network, 5 stores × 8`, floorMs.map(s1).join(', '), '', '', ''])
@@ -117,10 +115,6 @@ async function main (): Promise<void> {
   const repairShare = live.repairs / Math.max(1, live.compared)
   rows.push(['digest message (8 roots) / announce per item (batch of 8)', `${gossip.digestMessageBytes} B / ${gossip.announce[1]!.perItem.toFixed(0)} B`, '', '', ''])
   rows.push(['libp2p wire bytes per new segment, 5 nodes (all links)', kb(latency.wireBytesPerSegment), `${latency.announcedPerSegment.toFixed(1)} announced items`, '', ''])
-  if (proto != null) {
-    const p = stats(proto.allMs)
-    rows.push(['  prototype, fetched segments not re-announced', kb(proto.wireBytesPerSegment), `${proto.announcedPerSegment.toFixed(1)} items; latency p50 ${ms0(p.median)}`, '', ''])
-  }
   rows.push(['libp2p wire bytes per node per minute, idle, 5 nodes', kb(latency.idleWireBytesPerNodeMinute), '', '', ''])
   // Per node per minute at the default 30 s: 2 digests published and, on average, 2 hello answers
   // (payload before gossipsub fan-out); each comparison (2 own hellos + 2 digests from each of the
