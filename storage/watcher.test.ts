@@ -62,6 +62,30 @@ describe('tree watcher', () => {
     await watcher.stop()
   })
 
+  it('lets the store\'s own writes into a watched hour make one event each', async (t) => {
+    const { store, segmentsDir } = await openStore(t)
+    const events = new Map<string, number>()
+    store.onChange((e) => events.set(e.ref.file, (events.get(e.ref.file) ?? 0) + 1))
+    const watcher = new TreeWatcher({ segmentsDir, reconciler: new Reconciler(store), debounceMs: 1, inflight: store.inflight })
+    await watcher.start()
+    t.after(async () => await watcher.stop())
+    const now = Date.now() * 1000
+    // The first write creates the folders; the watches follow them while the rest land.
+    const writes = Array.from({ length: 40 }, (_, i) => ({ start: now - 60_000_000 + i * 1000, bytes: bytesFor(`own-${i}`, 64 * 1024) }))
+    let next = 0
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (next < writes.length) {
+        const w = writes[next++]!
+        await store.recordSegment({ channel: 'rec', quality: 'source', start: w.start, duration: 2_000_000, type: 'full' }, w.bytes)
+      }
+    }))
+    // Let every reconcile the writes triggered run (each is debounced by 1 ms).
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await watcher.stop()
+    assert.equal(events.size, writes.length)
+    assert.deepEqual([...events.values()].filter((n) => n !== 1), [], 'no segment announced twice')
+  })
+
   it('finds a file in an old, unwatched hour on the periodic rescan', async (t) => {
     const { store, index, segmentsDir } = await openStore(t)
     const old = Date.UTC(2020, 0, 1) * 1000

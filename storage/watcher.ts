@@ -4,10 +4,14 @@
  * (a watch per hour folder of a month-long tree would exhaust the kernel's limit); every event
  * just schedules a reconcile of the hour it touched. A periodic full rescan is the safety net for
  * anything the watches miss (older hours, overflowed event queues, network filesystems).
+ *
+ * The store's own writes fire the same events. A reconcile that ran while one of them was between
+ * its rename and its index update would index the file too and announce it a second time, so an
+ * hour is reconciled only once no write of the store is in flight in it (`inflight`).
  */
 import { type FSWatcher, watch } from 'node:fs'
 import { mkdir, readdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, sep } from 'node:path'
 import type { Logger } from './logger.ts'
 import { silentLogger } from './logger.ts'
 import type { ReconcileReport, Reconciler } from './reconcile.ts'
@@ -26,11 +30,16 @@ export interface TreeWatcherInit {
   debounceMs?: number
   /** Temp files older than this are recovered by the periodic rescan (never by the watches). */
   tempGraceMs?: number
+  /** Temp paths the store is writing now (SegmentStore.inflight): their hours wait for them. */
+  inflight?: ReadonlySet<string>
   /** Called after each periodic rescan. */
   onRescan?: (report: ReconcileReport) => void
 }
 
 type Level = 'root' | 'channel' | 'quality' | 'hour'
+
+/** How long an hour's reconcile waits at most for the store's writes in it, ms. */
+const MAX_WAIT_MS = 10_000
 
 export class TreeWatcher {
   readonly #init: TreeWatcherInit
@@ -163,10 +172,23 @@ export class TreeWatcher {
     if (!this.#started) return
     const key = `${channel}/${quality}/${hour}`
     if (this.#pending.has(key)) return
-    this.#pending.set(key, setTimeout(() => {
+    const dir = join(this.#init.segmentsDir, channel, quality, hour) + sep
+    const latest = Date.now() + MAX_WAIT_MS
+    const fire = (): void => {
+      // Bounded, so a steady stream of the store's writes cannot hold back other programs' files.
+      if (Date.now() < latest && this.#storeWriting(dir)) {
+        this.#pending.set(key, setTimeout(fire, this.#init.debounceMs ?? 50))
+        return
+      }
       this.#pending.delete(key)
       this.#track(this.#init.reconciler.reconcileHour(channel, quality, hour, { quick: true, tempGraceMs: null }))
-    }, this.#init.debounceMs ?? 50))
+    }
+    this.#pending.set(key, setTimeout(fire, this.#init.debounceMs ?? 50))
+  }
+
+  #storeWriting (dir: string): boolean {
+    for (const path of this.#init.inflight ?? []) if (path.startsWith(dir)) return true
+    return false
   }
 }
 
