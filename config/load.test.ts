@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { tempDir } from '../test/helpers/tree.ts'
-import { resolveConfig } from './load.ts'
+import { explainConfig, resolveConfig } from './load.ts'
 
 describe('config', () => {
   it('has embedded defaults', () => {
@@ -43,5 +43,33 @@ describe('config', () => {
     assert.throws(() => resolveConfig({ flags: { 'log-level': 'loud' } }), { key: '--log-level' })
     await writeFile(file, '{ not json')
     assert.throws(() => resolveConfig({ file }), { key: '--config', message: /not valid JSON/ })
+  })
+
+  it('reads YAML files with the same keys, and says where each value came from', async (t) => {
+    const dir = await tempDir(t)
+    const file = join(dir, 'segmesh.yaml')
+    await writeFile(file, '# a comment\ndataDir: /srv/seg\nhttpPort: 9000\nwatch: false\nbootstrap:\n  - /ip4/10.0.0.1/tcp/4001/p2p/12D3KooWabc\n')
+    const { config, sources } = explainConfig({ file, env: { SEGMESH_HTTP_PORT: '9001', SEGMESH_ADMIN_TOKEN: 's3cret' }, flags: { 'p2p-port': '0' } })
+    assert.equal(config.dataDir, '/srv/seg')
+    assert.equal(config.httpPort, 9001)
+    assert.equal(config.watch, false)
+    assert.deepEqual(config.bootstrap, ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWabc'])
+    assert.deepEqual(sources.dataDir, { kind: 'file', where: `${file}: dataDir` })
+    assert.deepEqual(sources.httpPort, { kind: 'env', where: 'SEGMESH_HTTP_PORT' })
+    assert.deepEqual(sources.p2pPort, { kind: 'flag', where: '--p2p-port' })
+    assert.deepEqual(sources.logLevel, { kind: 'default', where: 'default' })
+
+    await writeFile(file, 'dataDir: x\nhttpPortt: 1\n')
+    assert.throws(() => resolveConfig({ file }), { key: `${file}: httpPortt`, message: /unknown option/ })
+    await writeFile(file, 'httpPort: eighty\n')
+    assert.throws(() => resolveConfig({ file }), { key: `${file}: httpPort`, message: /must be an integer/ })
+    await writeFile(file, 'dataDir: [unclosed\n')
+    assert.throws(() => resolveConfig({ file }), { key: '--config', message: /not valid YAML/ })
+    await writeFile(file, '- a list\n')
+    assert.throws(() => resolveConfig({ file }), { key: '--config', message: /must hold a YAML object/ })
+    // The same text in a .json file is read as JSON.
+    const json = join(dir, 'segmesh.json')
+    await writeFile(json, 'dataDir: x\n')
+    assert.throws(() => resolveConfig({ file: json }), { message: /not valid JSON/ })
   })
 })

@@ -71,12 +71,19 @@ export function formatHelp (usage: string, summary: string, own: readonly Comman
     for (const f of own) lines.push(`  --${f.name}${f.type === 'string' ? ' VALUE' : ''}`.padEnd(34) + f.describe)
     lines.push('')
   }
-  lines.push('node options (also settable in the --config JSON file or as SEGMESH_* environment variables):')
-  lines.push('  --config FILE'.padEnd(34) + 'JSON file with any of the options below (keys as in camelCase: dataDir, ...)')
+  if (nodeOptions.length > 0) lines.push(...nodeOptionsHelp(nodeOptions))
+  return lines.join('\n')
+}
+
+/** Every node option with its flag, default and environment variable: generated, so it cannot drift. */
+export function nodeOptionsHelp (nodeOptions: readonly OptionSpec[] = OPTIONS): string[] {
+  const lines = ['node options (also settable in the --config file or as SEGMESH_* environment variables):']
+  lines.push('  --config FILE'.padEnd(34) + 'JSON, or YAML when it ends in .yaml/.yml, with any of the options below (camelCase keys: dataDir, ...)  (SEGMESH_CONFIG)')
   for (const o of nodeOptions) {
     const value = o.kind === 'bool' ? '' : o.kind === 'list' ? ' A,B' : o.kind === 'int' ? ' N' : ' VALUE'
-    const def = o.default == null ? '' : ` [default: ${Array.isArray(o.default) ? o.default.join(',') || '(none)' : String(o.default)}]`
-    lines.push(`  --${flagName(o)}${value}`.padEnd(34) + `${o.describe}${def}  (${envName(o)})`)
+    const shown = o.default == null ? 'unset' : Array.isArray(o.default) ? o.default.join(',') || '(none)' : String(o.default)
+    const negate = o.kind === 'bool' ? `; --no-${flagName(o)} turns it off` : ''
+    lines.push(`  --${flagName(o)}${value}`.padEnd(34) + `${o.describe} [default: ${shown}${negate}]  (${envName(o)}; ${o.key})`)
   }
-  return lines.join('\n')
+  return lines
 }

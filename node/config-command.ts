@@ -1,0 +1,57 @@
+/** `segmesh config print`: the effective config, secrets masked, with the layer each value came from. */
+import { Document } from 'yaml'
+import { ConfigError } from '../config/errors.ts'
+import { type ValueSource, explainConfig } from '../config/load.ts'
+import { type Config, OPTIONS } from '../config/options.ts'
+import { type CommandFlag, formatHelp, parseCommand } from './cli-args.ts'
+
+const FLAGS: CommandFlag[] = [
+  { name: 'yaml', type: 'boolean', describe: 'print YAML (each value with a comment naming its source) instead of JSON' }
+]
+
+export const MASK = '********'
+
+export const configHelp = (): string => formatHelp(
+  'segmesh config print [--yaml] [--config FILE] [options]',
+  'Print the effective config: embedded defaults, then the --config file, then SEGMESH_* environment\nvariables, then flags, validated as `start` would. Secrets (the admin token, key material) are masked.\nJSON: {"config": {...}, "sources": {key: "default" | "file F" | "env NAME" | "flag --name"}}.',
+  FLAGS
+)
+
+export async function configCommand (argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv
+  if (sub === '--help' || sub === '-h' || sub == null) {
+    console.log(configHelp())
+    return sub == null ? 64 : 0
+  }
+  if (sub !== 'print') throw new ConfigError(sub, 'unknown config subcommand (known: print)')
+  const args = parseCommand(rest, FLAGS)
+  if (args.help) {
+    console.log(configHelp())
+    return 0
+  }
+  const explained = explainConfig({ flags: args.options, env: process.env, file: args.configFile ?? process.env.SEGMESH_CONFIG })
+  const { config, sources } = maskedConfig(explained.config, explained.sources)
+  if (args.flags.yaml === true) {
+    const doc = new Document(config)
+    for (const pair of (doc.contents as { items: Array<{ key: { value: string }, value: { comment?: string } | null }> }).items) {
+      if (pair.value != null) pair.value.comment = ` ${sources[pair.key.value as keyof Config]}`
+    }
+    process.stdout.write(doc.toString())
+  } else {
+    console.log(JSON.stringify({ config, sources }, null, 2))
+  }
+  return 0
+}
+
+/** The config with secret values masked, and each source as one readable phrase. */
+export function maskedConfig (config: Readonly<Config>, sources: Record<keyof Config, ValueSource>): { config: Record<string, unknown>, sources: Record<keyof Config, string> } {
+  const out: Record<string, unknown> = {}
+  const from = {} as Record<keyof Config, string>
+  for (const spec of OPTIONS) {
+    const value = config[spec.key]
+    out[spec.key] = spec.secret === true && value != null ? MASK : value
+    const s = sources[spec.key]
+    from[spec.key] = s.kind === 'default' ? 'default' : s.kind === 'file' ? `file ${s.where.replace(/: [^:]*$/, '')}` : `${s.kind} ${s.where}`
+  }
+  return { config: out, sources: from }
+}

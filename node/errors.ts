@@ -1,0 +1,13 @@
+/** A request the CLI made to a node failed: unreachable, or answered with an error. */
+export class NodeRequestError extends Error {
+  static override name = 'NodeRequestError'
+  override name = 'NodeRequestError'
+  code = 'SEGMESH_ERR_NODE_REQUEST'
+  /** HTTP status, or null when the node could not be reached. */
+  readonly statusCode: number | null
+
+  constructor (message: string, statusCode: number | null, options?: { cause?: unknown }) {
+    super(message, options)
+    this.statusCode = statusCode
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * `segmesh demo` through the launcher: a segment recorded by node 1 from the live ffmpeg stream
+ * appears on nodes 2 and 3, node 2 serves a playlist of it, and SIGINT stops everything (no ffmpeg
+ * left, the temp folder removed, exit 0). Bounded: it gives up after two minutes.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { until } from './helpers/network.ts'
+
+const SEGMESH = fileURLToPath(new URL('../bin/segmesh', import.meta.url))
+
+async function json (url: string): Promise<unknown> {
+  const res = await fetch(url)
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`)
+  return await res.json()
+}
+
+/** Processes whose command line mentions `text` (ours: the demo's own temp folder). */
+function processesMentioning (text: string): number[] {
+  const out: number[] = []
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text)) out.push(Number(pid))
+    } catch {}
+  }
+  return out
+}
+
+describe('segmesh demo', () => {
+  it('records on node 1, replicates to nodes 2 and 3, and stops cleanly on SIGINT', { timeout: 180_000 }, async (t) => {
+    const child = spawn(SEGMESH, ['demo'], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
+    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+    t.after(() => { if (child.exitCode == null) child.kill('SIGKILL') })
+
+    await until('the demo printed its URLs', () => stdout.includes('Ctrl-C stops') || child.exitCode != null, 90_000)
+    assert.equal(child.exitCode, null, `demo exited early: ${stderr}`)
+    const nodes = [...stdout.matchAll(/^ {2}node (\d) +(http:\/\/127\.0\.0\.1:\d+)\/ +\(status page\)/gm)].map((m) => m[2]!)
+    assert.equal(nodes.length, 3, stdout)
+    const dir = /^ {2}data +(\S+) \(removed on exit\)$/m.exec(stdout)?.[1]
+    assert.ok(dir != null && existsSync(dir), stdout)
+    assert.match(stdout, /\/player\?channel=demo&quality=source/)
+    assert.match(stdout, /\/cut\/demo\/source\.mp4\?start=\S+&end=\S+&type=rough/)
+
+    // The first segment node 1 recorded from the live stream, then the same name on 2 and 3.
+    let first = ''
+    await until('node 1 recorded a segment', async () => {
+      const hours = await json(`${nodes[0]}/files/demo/source`).catch(() => []) as string[]
+      if (hours.length === 0) return false
+      const files = await json(`${nodes[0]}/files/demo/source/${hours[0]}`) as string[]
+      if (files.length > 0) first = `${hours[0]}/${files[0]}`
+      return first !== ''
+    }, 60_000)
+    const [hour, file] = first.split('/') as [string, string]
+    for (const node of nodes.slice(1)) {
+      await until(`${first} on ${node}`, async () => ((await json(`${node}/files/demo/source/${hour}`).catch(() => [])) as string[]).includes(file), 60_000)
+    }
+    const playlist = await (await fetch(`${nodes[1]}/playlist/demo/source.m3u8`)).text()
+    assert.match(playlist, /#EXT-X-PROGRAM-DATE-TIME/)
+    assert.ok(playlist.includes(`/${hour}/${file.replace(/:/g, '%3A')}`), 'node 2 plays the replicated segment')
+
+    assert.ok(processesMentioning(dir).length > 0, 'ffmpeg runs while the demo does')
+    child.kill('SIGINT')
+    const [code] = await exited
+    assert.equal(code, 0, stderr)
+    assert.match(stdout, /segmesh demo: stopping/)
+    assert.equal(existsSync(dir), false, 'temp folder removed')
+    assert.deepEqual(processesMentioning(dir), [], 'no ffmpeg left behind')
+  })
+})
