@@ -10,6 +10,7 @@ import type { HttpComponents, HttpInit } from './components.ts'
 import { cutRoutes } from './cut-routes.ts'
 import { HttpError } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
+import { openApiRoutes } from './openapi.ts'
 import { registerMetrics } from './metrics.ts'
 import { playlistRoutes } from './playlist-routes.ts'
 import { replicationRoutes } from './replication-routes.ts'
@@ -62,5 +63,6 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
   await app.register(statusRoutes(withCutter, init))
   await app.register(replicationRoutes(components))
   await app.register(adminRoutes(components, init))
+  await app.register(openApiRoutes())
   return app
 }
