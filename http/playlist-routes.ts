@@ -9,7 +9,8 @@ import { MICROS_PER_HOUR, formatInstant } from '../storage/time.ts'
 import type { HttpComponents } from './components.ts'
 import { HttpError, badParameter, noContent, notFound } from './errors.ts'
 import { channelParam, qualityParam, timeParam } from './params.ts'
-import { masterPlaylist, mediaPlaylistChunks, planMediaPlaylist } from './playlist.ts'
+import { masterPlaylist, planMediaPlaylist } from './playlist.ts'
+import { MediaPlaylistWriter } from './playlist-cache.ts'
 
 /** Longest range served when start or end is left out (a live viewer). */
 export const MAX_OPEN_RANGE = 12 * MICROS_PER_HOUR
@@ -19,6 +20,7 @@ const M3U8 = 'application/vnd.apple.mpegurl'
 interface Range { start?: string, end?: string }
 
 export function playlistRoutes ({ index, selector }: HttpComponents) {
+  const writer = new MediaPlaylistWriter(selector)
   /** [first hour's start, last hour's end) of a channel/quality, or null when it has no hours. */
   const span = (channel: string, quality: string): { from: number, to: number } | null => {
     const hours = index.hourSummaries(channel, quality)
@@ -68,13 +70,15 @@ export function playlistRoutes ({ index, selector }: HttpComponents) {
       const selection = await selector.select(channel, quality, start, end, { allowHoles: true })
       const plan = planMediaPlaylist(selection, end, Date.now() * 1000)
       if (plan.segments === 0) throw noContent(`no segments of ${channel}/${quality} in [${formatInstant(start)}, ${formatInstant(end)})`)
-      const chunks = mediaPlaylistChunks(plan)
+      const chunks = writer.chunks(plan)
       const first = chunks.next()
+      const second = chunks.next()
       reply.type(M3U8).header('cache-control', plan.endlist ? 'public, max-age=60' : 'no-cache')
-      if (first.done !== true && plan.segments <= 1000) return reply.send(first.value)
+      if (second.done === true) return reply.send(first.value)
       // Long playlists stream, giving other requests a turn between chunks.
       return reply.send(Readable.from((async function * () {
-        if (first.done !== true) yield first.value
+        yield first.value
+        yield second.value
         for (const chunk of chunks) {
           await yieldToLoop()
           yield chunk

@@ -75,14 +75,21 @@ const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0
 /** File names that need only `:` escaped (what encodeURIComponent would do to them). */
 const URL_SAFE_BUT_COLON = /^[0-9A-Za-z_.:~!*'()-]+$/
 
+/** Segments written as playlist lines; entry i's three lines are `text[offsets[i], offsets[i + 1])`. */
+export interface RenderedLines {
+  text: Buffer
+  offsets: Uint32Array
+}
+
 /**
- * The playlist text in chunks of at most `perChunk` entries, so a day-long playlist streams.
- * Per segment it does string work only: the date from the hour folder name plus the offset in the
- * hour (a Date and toISOString per segment made 24 h cost ~70 ms), the URL prefix once per hour.
+ * The PROGRAM-DATE-TIME, EXTINF and URI lines of each segment, in order. Per segment it does
+ * string work only: the date from the hour folder name plus the offset in the hour (a Date and
+ * toISOString per segment made 24 h cost ~70 ms), the URL prefix once per hour. Every character is
+ * ASCII (names follow the segment grammar, the rest is percent-encoded), so one char is one byte.
  */
-export function * mediaPlaylistChunks (plan: MediaPlan, perChunk = 1000): Generator<string> {
-  let out = `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:${plan.targetDuration}\n#EXT-X-MEDIA-SEQUENCE:0\n`
-  let n = 0
+export function renderLines (segments: readonly IndexedSegment[]): RenderedLines {
+  const offsets = new Uint32Array(segments.length + 1)
+  let out = ''
   let hour = ''
   let channel = ''
   let quality = ''
@@ -90,11 +97,9 @@ export function * mediaPlaylistChunks (plan: MediaPlan, perChunk = 1000): Genera
   let prefix = ''
   let duration = -1
   let durationText = ''
-  for (const e of plan.entries) {
-    if (e === HOLE) {
-      out += '#EXT-X-DISCONTINUITY\n'
-      continue
-    }
+  for (let i = 0; i < segments.length; i++) {
+    const e = segments[i]!
+    offsets[i] = out.length
     if (e.hour !== hour || e.channel !== channel || e.quality !== quality) {
       hour = e.hour
       channel = e.channel
@@ -111,14 +116,15 @@ export function * mediaPlaylistChunks (plan: MediaPlan, perChunk = 1000): Genera
     const seconds = (offset - micros) / MICROS_PER_SECOND
     const file = URL_SAFE_BUT_COLON.test(e.file) ? e.file.replaceAll(':', '%3A') : encodeURIComponent(e.file)
     out += `#EXT-X-PROGRAM-DATE-TIME:${hour}:${TWO_DIGITS[Math.floor(seconds / 60)]}:${TWO_DIGITS[seconds % 60]}.${String(micros).padStart(6, '0')}Z\n#EXTINF:${durationText},\n${prefix}${file}\n`
-    if (++n % perChunk === 0) {
-      yield out
-      out = ''
-    }
   }
-  if (plan.endlist) out += '#EXT-X-ENDLIST\n'
-  yield out
+  offsets[segments.length] = out.length
+  return { text: Buffer.from(out, 'latin1'), offsets }
 }
+
+export const playlistHeader = (plan: MediaPlan): string =>
+  `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:${plan.targetDuration}\n#EXT-X-MEDIA-SEQUENCE:0\n`
+export const DISCONTINUITY = '#EXT-X-DISCONTINUITY\n'
+export const ENDLIST = '#EXT-X-ENDLIST\n'
 
 /** hls.js shows a level's NAME; players pick by BANDWIDTH. Guesses by conventional quality names. */
 const BANDWIDTH: Record<string, number> = { '1080p': 6_846_146, '720p': 2_373_000, '480p': 1_427_999, '360p': 630_000, '160p': 230_000 }
