@@ -6,22 +6,20 @@
 # image holds no build output that could drift from them. Node 24 has Promise.withResolvers, so
 # node/compat.ts does nothing there; lmdb and msgpackr load prebuilt N-API binaries (no compiler).
 
-# Debian's ffmpeg (with ffprobe), shared by both stages: `npm run setup` then finds it and only
-# installs the npm dependencies.
-FROM node:24-bookworm-slim AS base
+# The step CI runs (`npm run setup` = bin/setup: `npm ci`, or `npm install --no-save` of the locked
+# versions when the registry lacks other platforms' optional binaries), without its Debian packages
+# (ffmpeg, and chromium for the browser test), then development tools dropped.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY bin/setup bin/setup
+RUN SEGMESH_SETUP_NPM_ONLY=1 npm run setup && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:24-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-
-# The step CI runs (`npm run setup` = bin/setup: `npm ci`, or `npm install --no-save` of the locked
-# versions when the registry lacks other platforms' optional binaries), then development tools dropped.
-FROM base AS build
-COPY package.json package-lock.json ./
-COPY bin/setup bin/setup
-RUN npm run setup && npm prune --omit=dev --no-audit --no-fund
-
-FROM base AS runtime
 ENV NODE_ENV=production \
     SEGMESH_DATA_DIR=/data \
     SEGMESH_HTTP_HOST=0.0.0.0 \
