@@ -43,6 +43,15 @@ export interface Config {
   shutdownGraceSeconds: number
   /** Bearer token for the /admin routes; null leaves them disabled (404). */
   adminToken: string | null
+  /** Serve /admin only on this address (and --admin-port), not on the public listener. */
+  adminHost: string | null
+  adminPort: number
+  /** Swarm key file: only nodes holding the same key can connect (libp2p private network). */
+  networkKey: string | null
+  /** Admin Ed25519 public key (PEM): tombstones from peers must be signed by it. */
+  adminPublicKey: string | null
+  /** Admin Ed25519 private key (PEM, 0600): tombstones made through this node's admin API are signed. */
+  adminSigningKey: string | null
   /** Join the network and replicate. */
   replication: boolean
   p2pHost: string
@@ -88,6 +97,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'httpPort', kind: 'int', default: 8080, min: 0, max: 65535, describe: 'HTTP API port (0 = any free port)' },
   { key: 'metrics', kind: 'bool', default: true, describe: 'serve Prometheus metrics at /metrics' },
   { key: 'shutdownGraceSeconds', kind: 'int', default: 20, min: 0, describe: 'on SIGTERM/SIGINT, time in-flight responses get to finish' },
+  { key: 'adminHost', kind: 'string', default: null, describe: 'serve the /admin routes only on this address (with --admin-port), not on the public HTTP listener' },
+  { key: 'adminPort', kind: 'int', default: 8081, min: 0, max: 65535, describe: 'port of the separate admin listener, when --admin-host is set (0 = any free port)' },
+  { key: 'adminSigningKey', kind: 'string', default: null, describe: 'admin Ed25519 private key file (PEM, mode 0600): sign tombstones made through this node\'s admin API' },
   { key: 'replication', kind: 'bool', default: true, describe: 'join the peer-to-peer network and replicate segments and tombstones' },
   { key: 'p2pHost', kind: 'string', default: '0.0.0.0', describe: 'address libp2p listens on' },
   { key: 'p2pPort', kind: 'int', default: 4001, min: 0, max: 65535, describe: 'libp2p TCP port (0 = any free port)' },
@@ -102,6 +114,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'fetchPerPeer', kind: 'int', default: 3, min: 1, describe: 'downloads at once from one peer' },
   { key: 'announce', kind: 'bool', default: true, describe: 'gossip new segments and tombstones at once (digests converge without it, more slowly)' },
   { key: 'legacyPeers', kind: 'list', default: [], describe: 'wubloader restreamer URLs to backfill from over HTTP' },
+  { key: 'networkKey', kind: 'string', default: null, describe: 'swarm key file (segmesh keygen --out FILE): only nodes with the same key can connect' },
+  { key: 'adminPublicKey', kind: 'string', default: null, describe: 'admin Ed25519 public key file (PEM, from segmesh keygen --admin): accept tombstones from peers only when signed by it' },
   { key: 'cutConcurrency', kind: 'int', default: 2, min: 1, describe: 'cut and frame jobs running ffmpeg at once; more are answered 503 with Retry-After' },
   { key: 'cutTempDir', kind: 'string', default: null, describe: 'folder for cut temp files: re-encoded edges, MP4s being spooled (default: the OS temp folder)' },
   { key: 'adminToken', kind: 'string', default: null, secret: true, describe: 'bearer token for the /admin HTTP routes (tombstone, purge); unset disables them. Prefer the environment variable: flags show in ps' }

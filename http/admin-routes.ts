@@ -11,6 +11,7 @@ import type { IndexChange, IndexedTombstone } from '../storage/segment-index.ts'
 import { type SegmentRef, parseSegmentFileName, parseSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { fsyncDir } from '../storage/segment-store.ts'
 import { MICROS_PER_HOUR, formatInstant, hourStart } from '../storage/time.ts'
+import { checkProof, requestProof } from './admin-signing.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
 import { HttpError, badParameter } from './errors.ts'
 import { channelParam, qualityParam, timeParam } from './params.ts'
@@ -74,15 +75,19 @@ export function adminRoutes ({ index, store }: HttpComponents, init: HttpInit) {
     app.addHook('onRequest', authorize)
 
     app.post('/admin/tombstone', { bodyLimit: BODY_LIMIT }, async (request, reply) => {
-      const body = objectBody(request.body, ['segment', 'channel', 'quality', 'start', 'end'])
+      const body = objectBody(request.body, ['segment', 'channel', 'quality', 'start', 'end', 'reason', 'proof'])
+      // Free text for the log (who asked, why): the audit trail of a deletion.
+      const reason = 'reason' in body ? stringField(body, 'reason').slice(0, 500) : undefined
       const result: TombstoneResult = { tombstoned: [], alreadyTombstoned: [] }
       if ('segment' in body) {
-        const extra = Object.keys(body).filter((k) => k !== 'segment')
+        const extra = Object.keys(body).filter((k) => k !== 'segment' && k !== 'reason' && k !== 'proof')
         if (extra.length > 0) throw badBody(`give either "segment" or "channel", "quality", "start" and "end", not both (also got ${extra.join(', ')})`)
         const ref = segmentField(body.segment)
         // The segment need not be here: a tombstone for a name we never had still hides it
         // everywhere it spreads to, and stops it being fetched.
-        const { created } = await store.writeTombstone(ref)
+        const proof = requestProof(init, { channel: ref.channel, quality: ref.quality, target: { segment: ref.file }, reason, proof: body.proof }, Date.now() * 1000)
+        checkProof(init, proof, [ref])
+        const { created } = await store.writeTombstone(ref, { proof })
         if (created) result.tombstoned.push(segmentRelPath(ref))
         else result.alreadyTombstoned.push(segmentRelPath(ref))
       } else {
@@ -97,18 +102,23 @@ export function adminRoutes ({ index, store }: HttpComponents, init: HttpInit) {
           throw badParameter('end', `range is ${((end - start) / MICROS_PER_HOUR).toFixed(2)} h; at most ${MAX_TOMBSTONE_RANGE / MICROS_PER_HOUR} h per request`)
         }
         const already = new Set(tombstonesOverlapping(index.tombstones(channel, quality, hourStart(start) - MICROS_PER_HOUR, end), start).map(segmentRelPath))
-        // One at a time, in order: each write is durable before the next, and a failure part way
-        // leaves tombstones a retry will simply find again (writeTombstone is idempotent).
-        for (const segment of index.segmentsOverlapping(channel, quality, start, end)) {
+        const proof = requestProof(init, { channel, quality, target: { from: start, to: end }, reason, proof: body.proof }, Date.now() * 1000)
+        const refs = index.segmentsOverlapping(channel, quality, start, end).map((segment) => {
           const parsed = parseSegmentRef(segment.channel, segment.quality, segment.hour, segment.file)
           if (!parsed.ok) throw new Error(`index holds a bad name ${segmentRelPath(segment)}: ${parsed.reason}`)
-          const { created } = await store.writeTombstone(parsed.value)
-          if (created) result.tombstoned.push(segmentRelPath(segment))
-          else already.add(segmentRelPath(segment))
+          return parsed.value
+        })
+        checkProof(init, proof, refs)
+        // One at a time, in order: each write is durable before the next, and a failure part way
+        // leaves tombstones a retry will simply find again (writeTombstone is idempotent).
+        for (const ref of refs) {
+          const { created } = await store.writeTombstone(ref, { proof })
+          if (created) result.tombstoned.push(segmentRelPath(ref))
+          else already.add(segmentRelPath(ref))
         }
         result.alreadyTombstoned = [...already].sort()
       }
-      request.log.info({ ip: request.ip, tombstoned: result.tombstoned, already: result.alreadyTombstoned.length }, 'admin tombstone')
+      request.log.info({ ip: request.ip, reason, tombstoned: result.tombstoned, already: result.alreadyTombstoned.length }, 'admin tombstone')
       return reply.code(result.tombstoned.length > 0 ? 201 : 200).send(result)
     })
 

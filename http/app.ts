@@ -16,6 +16,7 @@ import { playlistRoutes } from './playlist-routes.ts'
 import { replicationRoutes } from './replication-routes.ts'
 import { segmentRoutes } from './segment-routes.ts'
 import { statusRoutes } from './status-routes.ts'
+import { tombstoneRoutes } from './tombstone-routes.ts'
 
 export async function buildHttpApp (components: HttpComponents, init: HttpInit = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -47,6 +48,12 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
     return payload
   })
 
+  // A separate admin listener serves the admin routes and nothing else.
+  if (init.routes === 'admin') {
+    await app.register(adminRoutes(components, init))
+    return app
+  }
+
   if (init.metrics !== false) {
     const { registry } = registerMetrics(app, components.index, components.selector, components.replication)
     app.get('/metrics', async (_request, reply) => {
@@ -62,7 +69,8 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
   await app.register(cutRoutes(withCutter))
   await app.register(statusRoutes(withCutter, init))
   await app.register(replicationRoutes(components))
-  await app.register(adminRoutes(components, init))
+  await app.register(tombstoneRoutes(components))
+  if (init.routes !== 'public') await app.register(adminRoutes(components, init))
   await app.register(openApiRoutes())
   return app
 }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Cutter } from '../cutter/cutter.ts'
 import type { SegmentSelector } from '../storage/best-segments.ts'
@@ -24,6 +25,14 @@ export interface ReplicationCounters {
   fetchQueued: number
   /** Age of the newest segment a peer had that we lacked, over all peers. */
   maxLagSeconds: number
+  /** Tombstones from peers refused for a missing or bad admin signature. */
+  tombstonesRejected: number
+  /** Gossip over a peer's rate limit, dropped. */
+  gossipRateLimited: number
+  /** Penalties counted against peers, by offence (replication/peer-score.ts). */
+  peerPenalties: Record<string, number>
+  /** Peers disconnected and blocked for misbehaving, since start. */
+  peerBans: number
 }
 
 /** A read-only view of replication, filled in once it runs. */
@@ -55,4 +64,13 @@ export interface HttpInit {
   dataDir?: string
   /** Bearer token for `/admin/*`; unset means the admin routes answer 404. */
   adminToken?: string
+  /** Signs tombstones made through the admin API (http/admin-signing.ts). */
+  adminSigningKey?: KeyObject
+  /** Tombstone proofs sent by clients must verify against it; unsigned requests are refused. */
+  adminPublicKey?: KeyObject
+  /**
+   * Which routes this app serves: everything (the default), all but `/admin/*` (the public
+   * listener when admin has its own), or only `/admin/*` (that separate admin listener).
+   */
+  routes?: 'all' | 'public' | 'admin'
 }

@@ -189,6 +189,20 @@ function registerReplicationMetrics (registry: Registry, view: ReplicationView):
   counter('segmesh_bytes_fetched_total', 'Bytes backfilled from peers', (c) => c.bytesFetched)
   counter('segmesh_hash_mismatches_total', 'Downloads discarded because the bytes did not match the name', (c) => c.hashMismatches)
   gauge('segmesh_fetch_queued', 'Segments waiting to be fetched', (c) => c.fetchQueued)
+  counter('segmesh_tombstones_rejected_total', 'Tombstones from peers refused: unsigned or not signed by the admin key', (c) => c.tombstonesRejected)
+  counter('segmesh_gossip_rate_limited_total', 'Gossip messages over their sender\'s rate limit, dropped', (c) => c.gossipRateLimited)
+  counter('segmesh_peer_bans_total', 'Peers disconnected and blocked for a cool-down after misbehaving', (c) => c.peerBans)
+  new Counter({
+    name: 'segmesh_peer_penalties_total',
+    help: 'Offences counted against peers, by offence',
+    labelNames: ['offence'],
+    registers: [registry],
+    collect () {
+      const c = view.counters()
+      this.reset()
+      for (const [offence, n] of Object.entries(c?.peerPenalties ?? {})) this.inc({ offence }, n)
+    }
+  })
   gauge('segmesh_replication_lag_seconds', 'Age of the newest segment a peer had that we lacked at the last repair', (c) => c.maxLagSeconds)
   new Counter({
     name: 'segmesh_fetch_errors_total',

@@ -5,6 +5,7 @@
  * watcher and the index.
  */
 import { join } from 'node:path'
+import type { KeyObject } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type pino from 'pino'
 import type { Config } from '../config/options.ts'
@@ -19,8 +20,10 @@ import { TreeWatcher } from '../storage/watcher.ts'
 import type { ReplicationCounters, ReplicationView } from '../http/components.ts'
 import { Fetcher } from '../replication/fetcher.ts'
 import { P2PHost } from '../replication/host.ts'
-import { TOPIC } from '../replication/messages.ts'
+import { TOPIC, decodeMessage } from '../replication/messages.ts'
 import { loadOrCreateNodeKey } from '../replication/node-key.ts'
+import { readNetworkKey } from '../replication/pnet.ts'
+import { readAdminPublicKey, readAdminSigningKey } from '../replication/tombstone-signature.ts'
 import { Replicator } from '../replication/replicator.ts'
 
 export interface SegmeshNodeInit {
@@ -41,6 +44,10 @@ export class SegmeshNode {
   retention: Retention | null = null
   #watcher: TreeWatcher | null = null
   #http: FastifyInstance | null = null
+  /** The admin-only listener, when --admin-host is set. */
+  #adminHttp: FastifyInstance | null = null
+  #adminUrl: string | null = null
+  #adminPublicKey: KeyObject | undefined
   #url: string | null = null
   #stopping: Promise<void> | null = null
 
@@ -83,16 +90,26 @@ export class SegmeshNode {
       })
       await this.#watcher.start()
     }
-    this.#http = await buildHttpApp(
-      { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView(), retention: this.retention ?? undefined },
-      { metrics: config.metrics, logger: log.child({ component: 'http' }), dataDir: config.dataDir, adminToken: config.adminToken ?? undefined }
-    )
-    await this.#http.listen({ host: config.httpHost, port: config.httpPort })
-    const address = this.#http.server.address()
-    const port = typeof address === 'object' && address != null ? address.port : config.httpPort
-    const host = config.httpHost === '0.0.0.0' || config.httpHost === '::' ? '127.0.0.1' : config.httpHost
-    this.#url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+    const adminKeys = {
+      adminSigningKey: config.adminSigningKey == null ? undefined : await readAdminSigningKey(config.adminSigningKey),
+      adminPublicKey: config.adminPublicKey == null ? undefined : await readAdminPublicKey(config.adminPublicKey)
+    }
+    this.#adminPublicKey = adminKeys.adminPublicKey
+    const components = { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView(), retention: this.retention ?? undefined }
+    const httpInit = { metrics: config.metrics, logger: log.child({ component: 'http' }), dataDir: config.dataDir, adminToken: config.adminToken ?? undefined, ...adminKeys }
+    this.#http = await buildHttpApp(components, { ...httpInit, routes: config.adminHost != null ? 'public' : 'all' })
+    this.#url = await listenUrl(this.#http, config.httpHost, config.httpPort)
+    if (config.adminHost != null) {
+      this.#adminHttp = await buildHttpApp(components, { ...httpInit, metrics: false, routes: 'admin' })
+      this.#adminUrl = await listenUrl(this.#adminHttp, config.adminHost, config.adminPort)
+      log.info({ url: this.#adminUrl }, 'admin API on its own listener')
+    }
     if (config.replication) await this.#startReplication()
+  }
+
+  /** Where the admin routes are served: the separate admin listener, or the main one. */
+  get adminUrl (): string {
+    return this.#adminUrl ?? this.url
   }
 
   /** The HTTP URL peers fetch from. */
@@ -110,13 +127,23 @@ export class SegmeshNode {
       bootstrap: config.bootstrap,
       topic: TOPIC,
       log: log.child({ component: 'p2p' }),
-      announceHost: config.p2pAnnounceHost ?? undefined
+      announceHost: config.p2pAnnounceHost ?? undefined,
+      networkKey: config.networkKey == null ? undefined : await readNetworkKey(config.networkKey),
+      validateMessage: (data) => {
+        const decoded = decodeMessage(data)
+        return decoded.ok ? null : decoded.reason
+      }
     })
     this.fetcher = new Fetcher({
       store: this.store,
       log: log.child({ component: 'fetcher' }),
       concurrency: config.fetchConcurrency,
-      perPeerConcurrency: config.fetchPerPeer
+      perPeerConcurrency: config.fetchPerPeer,
+      // Peers are scored by id; the fetcher knows them by the URL they gossiped.
+      onHashMismatch: (url) => {
+        const peer = this.replicator?.peers.all().find((p) => p.url === url)
+        if (peer != null) this.host?.penalize(peer.peerId, 'bad_hash')
+      }
     })
     this.fetcher.start()
     this.replicator = new Replicator({
@@ -130,7 +157,8 @@ export class SegmeshNode {
       digestIntervalMs: config.digestIntervalSeconds * 1000,
       graceMs: config.backfillGraceSeconds * 1000,
       announce: config.announce,
-      legacyPeers: config.legacyPeers
+      legacyPeers: config.legacyPeers,
+      adminPublicKey: this.#adminPublicKey
     })
     this.replicator.start()
   }
@@ -168,7 +196,7 @@ export class SegmeshNode {
           peersConnected: host.connectedPeers().length,
           messagesIn: r.messagesIn,
           messagesOut: r.messagesOut,
-          messagesInvalid: r.messagesInvalid,
+          messagesInvalid: r.messagesInvalid + host.gossipDropped.malformed + host.gossipDropped.oversized,
           gossipBytesOut: r.bytesOut,
           digestsCompared: r.digestsCompared,
           repairs: r.repairs,
@@ -179,7 +207,11 @@ export class SegmeshNode {
           hashMismatches: f.hashMismatches,
           fetchErrors: { ...f.fetchErrors },
           fetchQueued: f.queued,
-          maxLagSeconds: Math.max(0, ...replicator.peers.all().map((p) => p.lagSeconds))
+          maxLagSeconds: Math.max(0, ...replicator.peers.all().map((p) => p.lagSeconds)),
+          tombstonesRejected: r.tombstonesRejected,
+          gossipRateLimited: host.gossipDropped.rateLimited,
+          peerPenalties: host.scoreStats().penalties,
+          peerBans: host.scoreStats().bans
         }
       }
     }
@@ -206,14 +238,26 @@ export class SegmeshNode {
         clearTimeout(timer)
       }
     })()
+    // Admin requests are short: closed with the rest, never left writing after the index closes.
+    const adminClosing = this.#adminHttp?.close()
     await this.replicator?.stop()
     await this.fetcher?.stop()
     await this.host?.stop()
     await draining
+    await adminClosing
     // Whatever ffmpeg the drain left running (an MP4 still spooling) is killed, its temp files removed.
     await this.cutter?.stop()
     await this.#watcher?.stop()
     await this.retention?.stop()
     await this.index?.close()
   }
+}
+
+/** Listen, and give the URL to reach the listener (a wildcard address reached as loopback). */
+async function listenUrl (app: FastifyInstance, host: string, port: number): Promise<string> {
+  await app.listen({ host, port })
+  const address = app.server.address()
+  const bound = typeof address === 'object' && address != null ? address.port : port
+  const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  return `http://${reach.includes(':') ? `[${reach}]` : reach}:${bound}`
 }

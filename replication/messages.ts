@@ -11,6 +11,7 @@
  */
 import { type SegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName } from '../storage/segment-name.ts'
 import { parseHour } from '../storage/time.ts'
+import { MAX_PROOF_LENGTH, isProofString } from './tombstone-signature.ts'
 
 export const PROTOCOL_VERSION = 1
 export const TOPIC = 'segmesh/v1'
@@ -30,6 +31,8 @@ export interface AnnouncedItem {
   kind: 'segment' | 'tombstone'
   /** The segment the item names (for a tombstone: the segment it hides). */
   ref: SegmentRef
+  /** A tombstone's admin signature (tombstone-signature.ts), when it has one. */
+  proof?: string
 }
 
 export interface RootDigest {
@@ -73,19 +76,43 @@ export function parseItemPath (path: string): AnnouncedItem | null {
 
 export function encodeMessage (message: Message): Uint8Array {
   const wire = message.type === 'announce'
-    ? { v: PROTOCOL_VERSION, type: 'announce', from: message.from, items: message.items.map(itemPath) }
+    ? { v: PROTOCOL_VERSION, type: 'announce', from: message.from, items: message.items.map(itemPath), ...proofsOf(message.items) }
     : { v: PROTOCOL_VERSION, type: 'digest', from: message.from, windowStart: message.windowStart, roots: message.roots }
   const bytes = encoder.encode(JSON.stringify(wire))
   if (bytes.length > MAX_MESSAGE_BYTES) throw new RangeError(`message of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES} byte limit`)
   return bytes
 }
 
-/** Split items into announce messages that each fit the limits. */
+/**
+ * Tombstone proofs travel beside the names, keyed by item path (`proofs`), so nodes that predate
+ * them still read the message. Absent when no item has one.
+ */
+function proofsOf (items: readonly AnnouncedItem[]): { proofs?: Record<string, string> } {
+  const signed = items.filter((i) => i.kind === 'tombstone' && i.proof != null)
+  return signed.length === 0 ? {} : { proofs: Object.fromEntries(signed.map((i) => [itemPath(i), i.proof!])) }
+}
+
+/** Bytes an item adds to a message at most: its path twice (name, proof key), its proof, quoting. */
+const itemBytes = (item: AnnouncedItem): number => 2 * (item.ref.channel.length + item.ref.quality.length + item.ref.file.length + 32) + (item.proof?.length ?? 0) + 8
+/** Room left for `from` and the envelope. */
+const ITEMS_BUDGET = MAX_MESSAGE_BYTES - 16 * 1024
+
+/** Split items into announce messages that each fit the limits (count, and bytes once proofs ride along). */
 export function announceMessages (from: PeerInfo, items: readonly AnnouncedItem[]): Message[] {
   const out: Message[] = []
-  for (let i = 0; i < items.length; i += MAX_ANNOUNCE_ITEMS) {
-    out.push({ type: 'announce', from, items: items.slice(i, i + MAX_ANNOUNCE_ITEMS) })
+  let batch: AnnouncedItem[] = []
+  let bytes = 0
+  for (const item of items) {
+    const size = itemBytes(item)
+    if (batch.length === MAX_ANNOUNCE_ITEMS || (batch.length > 0 && bytes + size > ITEMS_BUDGET)) {
+      out.push({ type: 'announce', from, items: batch })
+      batch = []
+      bytes = 0
+    }
+    batch.push(item)
+    bytes += size
   }
+  if (batch.length > 0) out.push({ type: 'announce', from, items: batch })
   return out
 }
 
@@ -131,6 +158,16 @@ export function decodeMessage (bytes: Uint8Array): Decoded {
       const item = typeof path === 'string' ? parseItemPath(path) : null
       if (item == null) return fail(`items: bad name ${JSON.stringify(path).slice(0, 120)}`)
       items.push(item)
+    }
+    if (wire.proofs !== undefined) {
+      if (!isObject(wire.proofs)) return fail('proofs: not an object')
+      const tombstones = new Map(items.filter((i) => i.kind === 'tombstone').map((i) => [itemPath(i), i]))
+      for (const [path, proof] of Object.entries(wire.proofs)) {
+        const item = tombstones.get(path)
+        if (item == null) return fail(`proofs: ${JSON.stringify(path).slice(0, 120)} is not a tombstone of this message`)
+        if (!isProofString(proof)) return fail(`proofs: not a tombstone signature (at most ${MAX_PROOF_LENGTH} characters)`)
+        item.proof = proof
+      }
     }
     return { ok: true, message: { type: 'announce', from, items } }
   }

@@ -15,6 +15,7 @@
  *   fetched from the peers that listed or announced them, never from peers merely known. A
  *   tombstoned name is never fetched.
  */
+import type { KeyObject } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FetchOutcome } from './fetcher.ts'
 import type { Logger } from '../storage/logger.ts'
@@ -27,8 +28,10 @@ import {
   type AnnouncedItem, type HourDigest, type Message, type PeerInfo, type RootDigest, announceMessages,
   decodeMessage, encodeMessage, parseHourDigests, parseItemPath
 } from './messages.ts'
+import type { Offence } from './peer-score.ts'
 import { type PeerState, PeerTable } from './peer-table.ts'
 import { shutdownController } from './signals.ts'
+import { isProofString, verifyTombstone } from './tombstone-signature.ts'
 
 /** The libp2p side, as the replicator uses it (replication/host.ts implements it). */
 export interface GossipHost {
@@ -41,6 +44,8 @@ export interface GossipHost {
   handleHello: (provider: () => Uint8Array | Promise<Uint8Array>) => void
   requestHello: (peerId: string, options?: { signal?: AbortSignal }) => Promise<Uint8Array>
   keepConnected: (peerId: string, addrs: string[]) => Promise<void>
+  /** Score a peer down (replication/peer-score.ts); past a threshold the host blocks it. */
+  penalize?: (peerId: string, offence: Offence) => void
 }
 
 /** The HTTP side (replication/fetcher.ts implements it). */
@@ -73,6 +78,11 @@ export interface ReplicatorInit {
   legacyPeers?: string[]
   /** @default 120000 */
   legacyIntervalMs?: number
+  /**
+   * The admin public key: tombstones from peers (gossip, repair, legacy listings) are applied only
+   * with a signature by it that covers the segment. Without it, unsigned tombstones are applied.
+   */
+  adminPublicKey?: KeyObject
 }
 
 export interface ReplicationStats {
@@ -85,6 +95,8 @@ export interface ReplicationStats {
   repairErrors: number
   hoursRepaired: number
   tombstonesApplied: number
+  /** Tombstones from peers refused: unsigned or a bad signature while an admin key is configured. */
+  tombstonesRejected: number
   announcedItems: number
 }
 
@@ -110,7 +122,7 @@ function jitter (ms: number): number {
 export class Replicator {
   readonly peers = new PeerTable()
   readonly stats: ReplicationStats = {
-    messagesIn: 0, messagesOut: 0, messagesInvalid: 0, bytesOut: 0, digestsCompared: 0, repairs: 0, repairErrors: 0, hoursRepaired: 0, tombstonesApplied: 0, announcedItems: 0
+    messagesIn: 0, messagesOut: 0, messagesInvalid: 0, bytesOut: 0, digestsCompared: 0, repairs: 0, repairErrors: 0, hoursRepaired: 0, tombstonesApplied: 0, tombstonesRejected: 0, announcedItems: 0
   }
 
   readonly #init: ReplicatorInit
@@ -221,7 +233,8 @@ export class Replicator {
     if (this.#init.announce === false) return
     // Tombstones are rare and must spread: those are passed on even when they came from a peer.
     if (event.kind === 'segment' && this.#fetching.has(segmentRelPath(event.ref))) return
-    this.#pendingAnnounce.push({ kind: event.kind, ref: event.ref })
+    const proof = event.kind === 'tombstone' ? this.#init.store.index.tombstoneProof(event.ref) : null
+    this.#pendingAnnounce.push({ kind: event.kind, ref: event.ref, ...(proof != null ? { proof } : {}) })
     this.#announceTimer ??= setTimeout(() => {
       this.#announceTimer = null
       const items = this.#pendingAnnounce
@@ -241,16 +254,18 @@ export class Replicator {
 
   // --- incoming ---------------------------------------------------------------------------
 
-  #onGossip (_from: string, data: Uint8Array): void {
+  #onGossip (from: string, data: Uint8Array): void {
     const decoded = decodeMessage(data)
-    if (!decoded.ok) {
+    // The body names its sender; libp2p's message signature proves who that is. A node that
+    // speaks for another would get tombstones and penalties pinned on the wrong peer.
+    if (!decoded.ok || decoded.message.from.peerId !== from) {
       this.stats.messagesInvalid++
-      this.#log.debug({ reason: decoded.reason }, 'dropped an invalid message')
+      this.#init.host.penalize?.(from, 'malformed_message')
+      this.#log.debug({ peer: from, reason: decoded.ok ? 'sender is not the signer' : decoded.reason }, 'dropped an invalid message')
       return
     }
     this.stats.messagesIn++
     const { message } = decoded
-    if (message.from.peerId === this.#init.host.peerId) return
     const peer = this.peers.seen(message.from, message.type === 'digest' ? message.roots : undefined)
     this.#track(this.#init.host.keepConnected(peer.peerId, peer.addrs))
     if (message.type === 'announce') this.#track(this.#onAnnounce(peer, message.items))
@@ -294,13 +309,27 @@ export class Replicator {
     const { index } = this.#init.store
     // Tombstones first: a segment and its tombstone in one batch must never be fetched.
     for (const item of items) {
-      if (item.kind === 'tombstone' && !index.isTombstoned(item.ref)) await this.#applyTombstone(item.ref)
+      if (item.kind === 'tombstone' && !index.isTombstoned(item.ref)) await this.#applyTombstone(item.ref, item.proof, peer.peerId)
     }
     await Promise.all(items.filter((i) => i.kind === 'segment').map(async (i) => await this.#want(i.ref, [peer.url])))
   }
 
-  async #applyTombstone (ref: SegmentRef): Promise<void> {
-    const { created } = await this.#init.store.writeTombstone(ref)
+  /**
+   * Every tombstone from elsewhere comes through here. With an admin key, one without a valid
+   * signature covering the segment is dropped, counted, and its sender (when known) scored down.
+   */
+  async #applyTombstone (ref: SegmentRef, proof: string | undefined, peerId: string | null): Promise<void> {
+    const key = this.#init.adminPublicKey
+    if (key != null) {
+      const verdict = verifyTombstone(proof, ref, key)
+      if (!verdict.ok) {
+        this.stats.tombstonesRejected++
+        if (peerId != null) this.#init.host.penalize?.(peerId, verdict.reason === 'unsigned' ? 'unsigned_tombstone' : 'bad_tombstone_signature')
+        this.#log.warn({ segment: `${ref.channel}/${ref.quality}/${ref.hour}/${ref.file}`, peer: peerId, why: verdict.reason }, 'refused a tombstone')
+        return
+      }
+    }
+    const { created } = await this.#init.store.writeTombstone(ref, { proof })
     if (created) this.stats.tombstonesApplied++
   }
 
@@ -380,7 +409,7 @@ export class Replicator {
     let newestMissing = 0
     for (const w of work) {
       signal.throwIfAborted()
-      newestMissing = Math.max(newestMissing, await this.#repairHour(peer.url, w.channel, w.quality, w.hour.hour))
+      newestMissing = Math.max(newestMissing, await this.#repairHour(peer.url, w.channel, w.quality, w.hour.hour, peer.peerId))
     }
     peer.lagSeconds = newestMissing === 0 ? 0 : Math.max(0, Math.round((Date.now() * 1000 - newestMissing) / MICROS_PER_SECOND))
   }
@@ -413,15 +442,15 @@ export class Replicator {
    * Diff one hour with a peer's listing and pull what we lack: tombstones first, then segments.
    * Returns the start of the newest segment we lacked (0 if none).
    */
-  async #repairHour (peerUrl: string, channel: string, quality: string, hour: string): Promise<number> {
+  async #repairHour (peerUrl: string, channel: string, quality: string, hour: string, peerId: string | null): Promise<number> {
     const { store } = this.#init
     const { index } = store
     const names = await this.#init.fetcher.listHour(peerUrl, channel, quality, hour, { signal: this.#shutdown.signal })
     this.stats.hoursRepaired++
     const items = names.map((n) => parseItemPath(`${channel}/${quality}/${hour}/${n}`)).filter((i): i is AnnouncedItem => i != null)
-    for (const item of items) {
-      if (item.kind === 'tombstone' && !index.isTombstoned(item.ref)) await this.#applyTombstone(item.ref)
-    }
+    const fresh = items.filter((i) => i.kind === 'tombstone' && !index.isTombstoned(i.ref))
+    const proofs = fresh.length > 0 ? await this.#tombstoneProofs(peerUrl, channel, quality, hour) : new Map<string, string>()
+    for (const item of fresh) await this.#applyTombstone(item.ref, proofs.get(item.ref.file), peerId)
     let newest = 0
     const wanted: Array<Promise<void>> = []
     for (const item of items) {
@@ -433,6 +462,28 @@ export class Replicator {
     }
     await Promise.all(wanted)
     return newest
+  }
+
+  /**
+   * The signatures of a peer's tombstones in one hour (`GET /replication/tombstones/...`), keyed by
+   * the segment name. The wubloader listing stays as it is; a peer without the route (a legacy one)
+   * has none to give.
+   */
+  async #tombstoneProofs (peerUrl: string, channel: string, quality: string, hour: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>()
+    let body: unknown
+    try {
+      body = await this.#init.fetcher.getJson(peerUrl, `/replication/tombstones/${channel}/${quality}/${hour}`, { signal: this.#shutdown.signal })
+    } catch (err) {
+      this.#log.debug({ err, peerUrl }, 'no tombstone signatures from peer')
+      return out
+    }
+    const proofs = (body as { proofs?: unknown } | null)?.proofs
+    if (proofs == null || typeof proofs !== 'object') return out
+    for (const [segment, proof] of Object.entries(proofs)) {
+      if (isProofString(proof)) out.set(segment, proof)
+    }
+    return out
   }
 
   // --- legacy wubloader peers -------------------------------------------------------------
@@ -451,7 +502,7 @@ export class Replicator {
               .filter((h) => (parseHour(h) ?? 0) >= windowStart)
               .sort()
               .reverse()
-            for (const hour of hours) await this.#repairHour(url, channel, quality, hour)
+            for (const hour of hours) await this.#repairHour(url, channel, quality, hour, null)
           }
         }
       } catch (err) {

@@ -15,7 +15,7 @@ import {
   SEGMENT_EXT, TOMBSTONE_EXT, formatSegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName,
   segmentRelPath
 } from './segment-name.ts'
-import { type SegmentStore, fsyncDir } from './segment-store.ts'
+import { type SegmentStore, fsyncDir, readTombstoneProof } from './segment-store.ts'
 import { parseHour } from './time.ts'
 
 export interface ReconcileOptions {
@@ -209,7 +209,8 @@ export class Reconciler {
           work.push(async () => {
             const st = await stat(join(dir, name)).catch(() => null)
             if (st == null) { diskTombstones.delete(segment); return }
-            changes.push({ op: 'put-tombstone', channel, quality, start: hourStart + t.value.offset, segment, mtimeMs: st.mtimeMs })
+            const proof = await readTombstoneProof(join(dir, name), st.size)
+            changes.push({ op: 'put-tombstone', channel, quality, start: hourStart + t.value.offset, segment, mtimeMs: st.mtimeMs, proof })
           })
         }
         continue

@@ -4,7 +4,8 @@
  *
  * Schema (tuple keys; lmdb orders strings and numbers element by element):
  *   segments   [channel, quality, startUs, file] → [durationUs, type, size, mtimeMs, tombstoned]
- *   tombstones [channel, quality, startUs, file] → mtimeMs   (file is the segment name it hides)
+ *   tombstones [channel, quality, startUs, file] → mtimeMs, or [mtimeMs, proof] when admin-signed
+ *              (file is the segment name it hides; the plain number is the older record, still read)
  *   hours      [channel, quality, hourStartUs]   → HourRecord
  * A tombstoned segment stays in `segments` (its file is still on disk) with `tombstoned` set, so
  * reconcile can tell it from a new file; every query filters it out.
@@ -40,6 +41,8 @@ export interface IndexedTombstone {
   segment: string
   start: number
   mtimeMs: number
+  /** The admin signature it was written with (replication/tombstone-signature.ts), if any. */
+  proof?: string
 }
 
 /** Per-hour summary, kept up to date incrementally by every change. */
@@ -65,6 +68,7 @@ export interface HourSummary {
 
 type SegmentValue = [duration: number, type: number, size: number, mtimeMs: number, tombstoned: 0 | 1]
 type SegmentKey = [string, string, number, string]
+type TombstoneValue = number | [mtimeMs: number, proof: string]
 interface HourRecord { n: number, b: number, k: number, x: number, h: Buffer, v: number }
 
 const TYPE_CODES: ReadonlyArray<Exclude<SegmentType, 'temp'>> = ['full', 'suspect', 'partial']
@@ -72,7 +76,7 @@ const TYPE_CODES: ReadonlyArray<Exclude<SegmentType, 'temp'>> = ['full', 'suspec
 export type IndexChange =
   | { op: 'put-segment', ref: SegmentRef, size: number, mtimeMs: number }
   | { op: 'remove-segment', channel: string, quality: string, start: number, file: string }
-  | { op: 'put-tombstone', channel: string, quality: string, start: number, segment: string, mtimeMs: number }
+  | { op: 'put-tombstone', channel: string, quality: string, start: number, segment: string, mtimeMs: number, proof?: string }
   | { op: 'remove-tombstone', channel: string, quality: string, start: number, segment: string }
 
 export interface SegmentIndexInit {
@@ -93,7 +97,7 @@ const EMPTY_DIGEST = Buffer.alloc(32).toString('base64url')
 export class SegmentIndex {
   readonly #root: RootDatabase
   readonly #segments: Database<SegmentValue, SegmentKey>
-  readonly #tombstones: Database<number, SegmentKey>
+  readonly #tombstones: Database<TombstoneValue, SegmentKey>
   readonly #hours: Database<HourRecord, [string, string, number]>
   readonly #meta: Database<number, string>
   readonly #packed: Database<Buffer, [string, string, number]>
@@ -244,6 +248,12 @@ export class SegmentIndex {
     return this.#tombstones.doesExist([ref.channel, ref.quality, ref.start, ref.file])
   }
 
+  /** The admin signature stored with a tombstone; null when unsigned or absent. */
+  tombstoneProof (ref: { channel: string, quality: string, start: number, file: string }): string | null {
+    const value = this.#tombstones.get([ref.channel, ref.quality, ref.start, ref.file])
+    return Array.isArray(value) ? value[1] : null
+  }
+
   /** Listing of an hour as the wubloader API gives it: visible segment names, then tombstone names. */
   listHour (channel: string, quality: string, hourStartUs: number, options: { tombstones?: boolean } = {}): string[] {
     const names = this.hourSegments(channel, quality, hourStartUs).map((s) => s.file)
@@ -269,7 +279,7 @@ export class SegmentIndex {
     for (const { key, value } of this.#tombstones.getRange(range)) {
       out.push({
         channel: key[0], quality: key[1], hour: formatHour(key[2]), start: key[2], segment: key[3],
-        file: tombstoneFileName(key[3]), mtimeMs: value
+        file: tombstoneFileName(key[3]), ...(Array.isArray(value) ? { mtimeMs: value[0], proof: value[1] } : { mtimeMs: value })
       })
     }
     return out
@@ -372,7 +382,7 @@ export class SegmentIndex {
           this.#segments.put(key, hidden)
         }
         hour.changed = true
-        this.#tombstones.put(key, change.mtimeMs)
+        this.#tombstones.put(key, change.proof == null ? change.mtimeMs : [change.mtimeMs, change.proof])
         return
       }
       case 'remove-tombstone': {

@@ -6,7 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream, type ReadStream } from 'node:fs'
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HashMismatchError, TombstonedError } from './errors.ts'
 import type { SegmentIndex } from './segment-index.ts'
@@ -144,16 +144,18 @@ export class SegmentStore {
   }
 
   /**
-   * Hide a segment for good: an empty `<stem>.tombstone` beside it, fsync'd, then indexed.
+   * Hide a segment for good: a `<stem>.tombstone` beside it, fsync'd, then indexed. It is empty,
+   * or holds the admin signature (`proof`) so the signature survives an index rebuild.
    * Idempotent. The segment's bytes are left alone (deleting them is a separate admin action).
    */
-  async writeTombstone (ref: SegmentRef): Promise<{ created: boolean }> {
+  async writeTombstone (ref: SegmentRef, options: { proof?: string } = {}): Promise<{ created: boolean }> {
     const dir = this.hourDir(ref)
     await mkdir(dir, { recursive: true })
     const path = join(dir, tombstoneFileName(ref.file))
     let created = true
     try {
       const fh = await open(path, 'wx', 0o644)
+      if (options.proof != null) await fh.writeFile(options.proof)
       await fh.sync()
       await fh.close()
     } catch (err) {
@@ -162,7 +164,9 @@ export class SegmentStore {
     }
     await fsyncDir(dir)
     const st = await stat(path)
-    await this.index.apply([{ op: 'put-tombstone', channel: ref.channel, quality: ref.quality, start: ref.start, segment: ref.file, mtimeMs: st.mtimeMs }])
+    // An existing file keeps what it holds: read back, so the index matches the disk.
+    const proof = created ? options.proof : await readTombstoneProof(path, st.size)
+    await this.index.apply([{ op: 'put-tombstone', channel: ref.channel, quality: ref.quality, start: ref.start, segment: ref.file, mtimeMs: st.mtimeMs, proof }])
     if (created) this.emit({ kind: 'tombstone', ref })
     return { created }
   }
@@ -171,6 +175,16 @@ export class SegmentStore {
   openRead (ref: { channel: string, quality: string, hour: string, file: string }, range: { start?: number, end?: number } = {}): ReadStream {
     return createReadStream(this.pathOf(ref), { ...range, highWaterMark: 256 * 1024 })
   }
+}
+
+/** Longest tombstone content read back as a proof; anything else in the file is ignored. */
+const MAX_TOMBSTONE_PROOF = 1024
+
+/** The signature a tombstone file holds, or undefined (empty, or not one line of base64url dots). */
+export async function readTombstoneProof (path: string, size: number): Promise<string | undefined> {
+  if (size === 0 || size > MAX_TOMBSTONE_PROOF) return undefined
+  const text = (await readFile(path, 'latin1').catch(() => '')).trim()
+  return /^[A-Za-z0-9_.-]{1,1024}$/.test(text) ? text : undefined
 }
 
 async function * toChunks (body: SegmentBody): AsyncIterable<Uint8Array> {

@@ -147,7 +147,8 @@ describe('replication', () => {
     await until('connected', () => b.host!.connectedPeers().length > 0)
     await until('a gossip mesh', async () => (await a.host!.publish(new TextEncoder().encode('{"v":1,"type":"nonsense"}'))) > 0)
     await a.host!.publish(new Uint8Array([0xff, 0x00, 0x13]))
-    await until('invalid messages counted', () => b.replicator!.stats.messagesInvalid >= 2)
+    // Rejected by the host's gossip validator (never relayed), before the replicator sees them.
+    await until('invalid messages counted', () => b.host!.gossipDropped.malformed >= 2)
     const metrics = await (await fetch(`${b.url}/metrics`)).text()
     assert.match(metrics, /segmesh_gossip_messages_invalid_total [1-9]/)
     const status = await (await fetch(`${b.url}/status`)).json() as { peerId: string, peers: Array<{ peerId: string, connected: boolean }> }

@@ -1,0 +1,53 @@
+/**
+ * Which admin signature a tombstone request gets (docs/SECURITY.md):
+ * - a `proof` in the body (signed client-side by `segmesh tombstone`) is used as is, after it is
+ *   checked against the admin public key when the node has one;
+ * - otherwise the node signs with `--admin-signing-key` when it has one;
+ * - otherwise, on a node that requires signatures (`--admin-public-key`), the request is refused:
+ *   an unsigned tombstone would hide the video here and nowhere else;
+ * - otherwise the tombstone is unsigned, as before signatures existed.
+ */
+import type { KeyObject } from 'node:crypto'
+import { type TombstoneTarget, isProofString, signTombstone, verifyTombstone } from '../replication/tombstone-signature.ts'
+import type { SegmentRef } from '../storage/segment-name.ts'
+import { HttpError, badParameter } from './errors.ts'
+
+export interface AdminKeys {
+  adminSigningKey?: KeyObject
+  adminPublicKey?: KeyObject
+}
+
+export interface TombstoneRequest {
+  channel: string
+  quality: string
+  target: TombstoneTarget
+  reason?: string
+  /** The body's `proof`, if any (not yet checked). */
+  proof?: unknown
+}
+
+/** The proof to store with every tombstone of this request, or undefined for unsigned ones. */
+export function requestProof (keys: AdminKeys, request: TombstoneRequest, nowUs: number): string | undefined {
+  if (request.proof !== undefined) {
+    if (!isProofString(request.proof)) throw badParameter('proof', 'is not a tombstone signature (v1.PAYLOAD.SIGNATURE, base64url)')
+    return request.proof
+  }
+  if (keys.adminSigningKey != null) {
+    // The claim's reason is one line of text; the free-form reason still goes to the log whole.
+    const reason = (request.reason ?? '').replace(/\p{Cc}/gu, ' ').slice(0, 200)
+    return signTombstone({ channel: request.channel, quality: request.quality, target: request.target, created: nowUs, reason }, keys.adminSigningKey)
+  }
+  if (keys.adminPublicKey != null) {
+    throw new HttpError(400, 'signature_required', 'this network accepts only signed tombstones: send "proof" (segmesh tombstone --admin-key FILE signs it) or start the node with --admin-signing-key')
+  }
+  return undefined
+}
+
+/** A client's proof must cover each segment it is used for (checked before anything is written). */
+export function checkProof (keys: AdminKeys, proof: string | undefined, refs: readonly SegmentRef[]): void {
+  if (proof == null || keys.adminPublicKey == null) return
+  for (const ref of refs) {
+    const verdict = verifyTombstone(proof, ref, keys.adminPublicKey)
+    if (!verdict.ok) throw badParameter('proof', `does not authorise tombstoning ${ref.channel}/${ref.quality}/${ref.hour}/${ref.file}: ${verdict.reason}`)
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Network security between real nodes (libp2p over TCP, HTTP, LMDB, all on 127.0.0.1): the
+ * private network key, admin-signed tombstones on every path they travel, and the separate
+ * admin listener.
+ */
+import assert from 'node:assert/strict'
+import { generateKeyPairSync } from 'node:crypto'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { request } from 'undici'
+import type { SegmeshNode } from '../node/segmesh-node.ts'
+import { writeNetworkKey } from '../replication/pnet.ts'
+import { signTombstone, writeAdminKeyPair } from '../replication/tombstone-signature.ts'
+import type { SegmentRef } from '../storage/segment-name.ts'
+import { segmentRelPath } from '../storage/segment-name.ts'
+import { ADMIN_TOKEN, admin, startNode, until } from './helpers/network.ts'
+import { formatInstant } from '../storage/time.ts'
+import { bytesFor, tempDir } from './helpers/tree.ts'
+
+// An hour well inside the 14-day window, in the past so nothing waits for a grace period.
+const HOUR = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate()) * 1000 - 3 * 3600_000_000
+
+async function record (node: SegmeshNode, i: number): Promise<SegmentRef> {
+  const { ref } = await node.store.recordSegment({ channel: 'desertbus', quality: 'source', start: HOUR + i * 2_000_000, duration: 2_000_000, type: 'full' }, bytesFor(`sec-${i}`, 4000 + i))
+  return ref
+}
+
+const has = (node: SegmeshNode, ref: SegmentRef): boolean => node.index.getSegment(ref) != null
+const hidden = (node: SegmeshNode, ref: SegmentRef): boolean => node.index.isTombstoned(ref) && node.index.getSegment(ref) == null
+
+async function post (url: string, body: unknown, token: string | null = ADMIN_TOKEN): Promise<{ status: number, json: Record<string, unknown> }> {
+  const res = await request(`${url}/admin/tombstone`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token != null ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body)
+  })
+  return { status: res.statusCode, json: await res.body.json() as Record<string, unknown> }
+}
+
+describe('private network', () => {
+  it('nodes with the same key replicate; a node with another key never joins nor gets a byte', async (t) => {
+    const dir = await tempDir(t)
+    await writeNetworkKey(join(dir, 'net.key'))
+    await writeNetworkKey(join(dir, 'other.key'))
+    const a = await startNode(t, { extra: { 'network-key': join(dir, 'net.key') } })
+    const outsider = await startNode(t, { bootstrap: [a], extra: { 'network-key': join(dir, 'other.key') } })
+    const b = await startNode(t, { bootstrap: [a], extra: { 'network-key': join(dir, 'net.key') } })
+    const seg = await record(a, 0)
+    await until('the segment on B', () => has(b, seg))
+    await outsider.replicator!.syncNow()
+    assert.deepEqual(outsider.host!.connectedPeers(), [])
+    assert.ok(!a.host!.connectedPeers().includes(outsider.host!.peerId))
+    assert.ok(!has(outsider, seg))
+  })
+})
+
+describe('signed tombstones', () => {
+  it('a compromised peer cannot delete footage; the admin\'s signed tombstones reach everyone, late joiners too', async (t) => {
+    const dir = await tempDir(t)
+    const key = join(dir, 'admin.key')
+    const { publicKeyPath } = await writeAdminKeyPair(key)
+    const verifying = { 'admin-public-key': publicKeyPath }
+    // A: the admin's node (signs). B: a node that checks. M: a compromised node with no keys.
+    const a = await startNode(t, { extra: { ...verifying, 'admin-signing-key': key } })
+    const b = await startNode(t, { bootstrap: [a], extra: verifying })
+    const m = await startNode(t, { bootstrap: [a] })
+    const [unsigned, forged, signed] = [await record(a, 0), await record(a, 1), await record(a, 2)]
+    await until('the segments on B and M', () => [unsigned, forged, signed].every((s) => has(b, s) && has(m, s)))
+
+    // M tombstones one segment unsigned, and one with a signature by a key that is not the admin's.
+    assert.equal((await admin(m, '/admin/tombstone', { segment: segmentRelPath(unsigned) })).status, 201)
+    const stranger = generateKeyPairSync('ed25519').privateKey
+    const proof = signTombstone({ channel: forged.channel, quality: forged.quality, target: { segment: forged.file }, created: Date.now() * 1000, reason: 'forged' }, stranger)
+    assert.equal((await admin(m, '/admin/tombstone', { segment: segmentRelPath(forged), proof })).status, 201)
+    assert.ok(hidden(m, unsigned) && hidden(m, forged))
+    // Gossip came and went; repair sessions against M's differing digest see the same tombstones.
+    await until('B refused both, by gossip and by repair', () => b.replicator!.stats.tombstonesRejected >= 4)
+    for (const n of [a, b]) await n.replicator!.syncNow()
+    for (const n of [a, b]) assert.ok(has(n, unsigned) && has(n, forged), 'the segments survive on A and B')
+    const penalties = b.host!.scoreStats().penalties
+    assert.ok(penalties.unsigned_tombstone > 0 && penalties.bad_tombstone_signature > 0, JSON.stringify(penalties))
+    const metrics = await (await request(`${b.url}/metrics`)).body.text()
+    assert.match(metrics, /^segmesh_tombstones_rejected_total [1-9]/m)
+
+    // M kept at it (every repair pass sees its tombstones again): both honest nodes cut it off.
+    await until('M banned by A and B', () => [a, b].every((n) => n.host!.scoreStats().banned.includes(m.host!.peerId)))
+    assert.ok(!a.host!.connectedPeers().includes(m.host!.peerId) && !b.host!.connectedPeers().includes(m.host!.peerId))
+
+    // The admin tombstones through A, which signs: it reaches B, which checks it.
+    assert.equal((await admin(a, '/admin/tombstone', { segment: segmentRelPath(signed), reason: 'DMCA takedown' })).status, 201)
+    await until('the signed tombstone on B', () => hidden(b, signed))
+    const stored = b.index.tombstoneProof(signed)
+    assert.ok(stored != null && stored === a.index.tombstoneProof(signed), 'B stores the signature A made')
+
+    // A late joiner gets it by repair (the announcement is long gone), signature and all.
+    const late = await startNode(t, { bootstrap: [b], extra: verifying })
+    await until('the late joiner converged with B', () => hidden(late, signed) && has(late, unsigned) && has(late, forged))
+    assert.equal(late.index.tombstoneProof(signed), stored)
+    assert.ok(!late.index.isTombstoned(unsigned) && !late.index.isTombstoned(forged))
+  })
+
+  it('the admin API checks client-signed proofs and refuses unsigned requests on a checking node', async (t) => {
+    const dir = await tempDir(t)
+    const key = join(dir, 'admin.key')
+    const { publicKeyPath } = await writeAdminKeyPair(key)
+    const node = await startNode(t, { extra: { 'admin-public-key': publicKeyPath }, announce: false })
+    const [one, two] = [await record(node, 0), await record(node, 1)]
+    const unsigned = await admin(node, '/admin/tombstone', { segment: segmentRelPath(one) })
+    assert.equal(unsigned.status, 400)
+    assert.equal((unsigned.json as { error?: string }).error, 'signature_required')
+    // A proof for another segment, or by another key, is refused before anything is written.
+    const { readAdminSigningKey } = await import('../replication/tombstone-signature.ts')
+    const adminKey = await readAdminSigningKey(key)
+    const forTwo = signTombstone({ channel: two.channel, quality: two.quality, target: { segment: two.file }, created: Date.now() * 1000, reason: '' }, adminKey)
+    const wrong = await admin(node, '/admin/tombstone', { segment: segmentRelPath(one), proof: forTwo })
+    assert.equal(wrong.status, 400)
+    assert.ok(has(node, one))
+    // A range proof signed client-side covers the segments it names.
+    const range = signTombstone({ channel: 'desertbus', quality: 'source', target: { from: HOUR, to: HOUR + 4_000_000 }, created: Date.now() * 1000, reason: 'range' }, adminKey)
+    const ok = await admin(node, '/admin/tombstone', { channel: 'desertbus', quality: 'source', start: formatInstant(HOUR), end: formatInstant(HOUR + 4_000_000), proof: range })
+    assert.equal(ok.status, 201, JSON.stringify(ok.json))
+    assert.deepEqual(ok.json.tombstoned, [segmentRelPath(one), segmentRelPath(two)])
+    assert.equal(node.index.tombstoneProof(one), range)
+  })
+})
+
+describe('admin listener', () => {
+  it('with --admin-host, /admin is served only there and still needs the token', async (t) => {
+    const node = await startNode(t, { extra: { 'admin-host': '127.0.0.1', 'admin-port': '0' }, announce: false })
+    const seg = await record(node, 0)
+    assert.notEqual(node.adminUrl, node.url)
+    const body = { segment: segmentRelPath(seg) }
+    const publicTry = await post(node.url, body)
+    assert.equal(publicTry.status, 404)
+    assert.equal(publicTry.json.error, 'not_found')
+    assert.equal((await post(node.adminUrl, body, null)).status, 401)
+    assert.equal((await post(node.adminUrl, body, 'wrong')).status, 403)
+    // Nothing but admin on the admin listener.
+    assert.equal((await request(`${node.adminUrl}/files`)).statusCode, 404)
+    assert.ok(has(node, seg))
+    assert.equal((await post(node.adminUrl, body)).status, 201)
+    assert.ok(hidden(node, seg))
+    // The public listener serves everything else as before.
+    assert.equal((await request(`${node.url}/files`)).statusCode, 200)
+  })
+
+  it('without it, /admin is on the main listener', async (t) => {
+    const node = await startNode(t, { announce: false })
+    const seg = await record(node, 0)
+    assert.equal(node.adminUrl, node.url)
+    assert.equal((await post(node.url, { segment: segmentRelPath(seg) }, null)).status, 401)
+    assert.equal((await post(node.url, { segment: segmentRelPath(seg) })).status, 201)
+  })
+})
