@@ -8,6 +8,7 @@ import { extname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError } from './errors.ts'
 import { type Config, LOG_LEVELS, OPTIONS, type OptionSpec, envName, flagName } from './options.ts'
+import { type RecordChannelInput, parseRecordOption, withQualities } from './record-channels.ts'
 
 export interface ConfigSources {
   /** Parsed CLI flags keyed by flag name (`data`, `segments-dir`). */
@@ -110,7 +111,10 @@ export function explainConfig (sources: ConfigSources = {}): { config: Readonly<
     announce: get('announce'),
     legacyPeers: get('legacyPeers'),
     cutConcurrency: get('cutConcurrency'),
-    cutTempDir: get('cutTempDir') == null ? null : resolve(cwd, get('cutTempDir')!)
+    cutTempDir: get('cutTempDir') == null ? null : resolve(cwd, get('cutTempDir')!),
+    record: withQualities(get('record') as unknown as RecordChannelInput[], get('qualities')),
+    qualities: get('qualities'),
+    recordPollMs: get('recordPollMs')
   }
   if (!LOG_LEVELS.includes(config.logLevel)) {
     throw new ConfigError(origin.get('logLevel') ?? 'logLevel', `must be one of ${LOG_LEVELS.join(', ')}`)
@@ -158,6 +162,7 @@ function readConfigFile (path: string): Record<string, unknown> {
 
 /** One raw value (file JSON, env text or flag) → the option's type, or a ConfigError naming `where`. */
 function coerce (spec: OptionSpec, raw: unknown, where: string): unknown {
+  if (spec.key === 'record') return parseRecordOption(raw, where)
   switch (spec.kind) {
     case 'string':
       if (typeof raw !== 'string' || raw === '') throw new ConfigError(where, 'must be a non-empty string')

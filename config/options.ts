@@ -83,6 +83,22 @@ export interface Config {
   cutConcurrency: number
   /** Folder for cut temp files (re-encoded edges, spooled MP4); null means the OS temp folder. */
   cutTempDir: string | null
+  /** Live HLS streams this node records itself (ingest/). */
+  record: RecordChannel[]
+  /** Qualities recorded for a channel that names none of its own. */
+  qualities: string[]
+  /** Mean period of live media playlist polls, ms. */
+  recordPollMs: number
+}
+
+/** A channel this node records itself. */
+export interface RecordChannel {
+  channel: string
+  /** Master or media playlist URL. */
+  url: string
+  qualities: string[]
+  /** Faster retry while the stream is down, louder logs. */
+  important: boolean
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -118,6 +134,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'adminPublicKey', kind: 'string', default: null, describe: 'admin Ed25519 public key file (PEM, from segmesh keygen --admin): accept tombstones from peers only when signed by it' },
   { key: 'cutConcurrency', kind: 'int', default: 2, min: 1, describe: 'cut and frame jobs running ffmpeg at once; more are answered 503 with Retry-After' },
   { key: 'cutTempDir', kind: 'string', default: null, describe: 'folder for cut temp files: re-encoded edges, MP4s being spooled (default: the OS temp folder)' },
+  { key: 'record', kind: 'list', default: [], describe: 'record a live HLS stream: NAME=URL of a master or media playlist; repeat the flag. A config file may give { NAME: { url, qualities, important } }' },
+  { key: 'qualities', kind: 'list', default: ['source'], describe: 'qualities to record for channels that name none: variant names of the master playlist (source, 720p60, ...)' },
+  { key: 'recordPollMs', kind: 'int', default: 2000, min: 100, max: 60000, describe: 'mean period of live playlist polls while recording, ms' },
   { key: 'adminToken', kind: 'string', default: null, secret: true, describe: 'bearer token for the /admin HTTP routes (tombstone, purge); unset disables them. Prefer the environment variable: flags show in ps' }
 ]
 

@@ -56,8 +56,10 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
 
   if (init.metrics !== false) {
     const { registry } = registerMetrics(app, components.index, components.selector, components.replication)
+    // The recorder keeps a registry of its own; both are served here.
+    const ingest = components.ingest?.registry
     app.get('/metrics', async (_request, reply) => {
-      return reply.type(registry.contentType).send(await registry.metrics())
+      return reply.type(registry.contentType).send(await registry.metrics() + (ingest == null ? '' : await ingest.metrics()))
     })
   }
 

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
+import type { Registry } from 'prom-client'
 import type { Cutter } from '../cutter/cutter.ts'
 import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { RetentionReport } from '../storage/retention.ts'
@@ -42,6 +43,12 @@ export interface ReplicationView {
   counters: () => ReplicationCounters | null
 }
 
+/** The recorder (ingest/), when the node records streams: /status lists its workers, /metrics serves its registry. */
+export interface IngestView {
+  status: () => unknown[]
+  registry: Registry
+}
+
 /** What the HTTP layer needs from the rest of the node. Read-only use, except the /admin routes. */
 export interface HttpComponents {
   index: SegmentIndex
@@ -51,6 +58,8 @@ export interface HttpComponents {
   replication?: ReplicationView
   /** Runs /cut and /frame jobs; without one, the routes get a cutter with defaults. */
   cutter?: Cutter
+  /** The recorder, when the node records live streams. */
+  ingest?: IngestView
   /** What retention removed since start, when the node runs it. */
   retention?: { readonly totals: RetentionReport }
 }

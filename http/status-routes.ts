@@ -7,7 +7,7 @@ import type { HttpComponents, HttpInit } from './components.ts'
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
 
-export function statusRoutes ({ index, store, replication, cutter }: HttpComponents, init: HttpInit) {
+export function statusRoutes ({ index, store, replication, cutter, ingest }: HttpComponents, init: HttpInit) {
   const startedAt = Date.now()
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/healthz', async () => ({ ok: true }))
@@ -44,6 +44,8 @@ export function statusRoutes ({ index, store, replication, cutter }: HttpCompone
         peers: [],
         // Running cut/frame jobs (with progress), then the last few finished ones.
         cuts: cutter == null ? [] : cutter.jobs.status(),
+        // One entry per recorded channel/quality: state, newest segment, counts.
+        recording: ingest?.status() ?? [],
         ...replication?.status()
       }
     })

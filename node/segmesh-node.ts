@@ -11,6 +11,7 @@ import type pino from 'pino'
 import type { Config } from '../config/options.ts'
 import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
+import { Recorder } from '../ingest/recorder.ts'
 import { SegmentSelector } from '../storage/best-segments.ts'
 import { Reconciler } from '../storage/reconcile.ts'
 import { Retention } from '../storage/retention.ts'
@@ -41,6 +42,8 @@ export class SegmeshNode {
   host: P2PHost | null = null
   fetcher: Fetcher | null = null
   replicator: Replicator | null = null
+  /** Records the configured live streams (`--record`); null when there are none. */
+  recorder: Recorder | null = null
   retention: Retention | null = null
   #watcher: TreeWatcher | null = null
   #http: FastifyInstance | null = null
@@ -95,8 +98,11 @@ export class SegmeshNode {
       adminPublicKey: config.adminPublicKey == null ? undefined : await readAdminPublicKey(config.adminPublicKey)
     }
     this.#adminPublicKey = adminKeys.adminPublicKey
-    const components = { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView(), retention: this.retention ?? undefined }
+    const components = { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView(), ingest: this.recorder ?? undefined, retention: this.retention ?? undefined }
     const httpInit = { metrics: config.metrics, logger: log.child({ component: 'http' }), dataDir: config.dataDir, adminToken: config.adminToken ?? undefined, ...adminKeys }
+    if (config.record.length > 0) {
+      this.recorder = new Recorder({ channels: config.record, store: this.store, log: log.child({ component: 'ingest' }), options: { pollMs: config.recordPollMs } })
+    }
     this.#http = await buildHttpApp(components, { ...httpInit, routes: config.adminHost != null ? 'public' : 'all' })
     this.#url = await listenUrl(this.#http, config.httpHost, config.httpPort)
     if (config.adminHost != null) {
@@ -105,6 +111,8 @@ export class SegmeshNode {
       log.info({ url: this.#adminUrl }, 'admin API on its own listener')
     }
     if (config.replication) await this.#startReplication()
+    // After replication, so the first recorded segments are announced.
+    this.recorder?.start()
   }
 
   /** Where the admin routes are served: the separate admin listener, or the main one. */
@@ -240,6 +248,8 @@ export class SegmeshNode {
     })()
     // Admin requests are short: closed with the rest, never left writing after the index closes.
     const adminClosing = this.#adminHttp?.close()
+    // Recording stops first: its last segments are still indexed and announced.
+    await this.recorder?.stop()
     await this.replicator?.stop()
     await this.fetcher?.stop()
     await this.host?.stop()

@@ -1,0 +1,51 @@
+/** Small HTTP pieces of the recorder: whole-body fetches of playlists and init sections, error kinds. */
+import { Agent, type Dispatcher, request } from 'undici'
+import { HttpStatusError, ResponseTooLargeError } from './errors.ts'
+
+/** A fresh connection pool for one worker (or one retry): every phase under a timeout. */
+export function createPool (readTimeoutMs: number): Agent {
+  return new Agent({ connections: 8, connect: { timeout: readTimeoutMs }, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs })
+}
+
+/** GET a small resource whole (a playlist, an init section), refusing anything over `maxBytes`. */
+export async function fetchWhole (url: string, dispatcher: Dispatcher, options: { signal: AbortSignal, maxBytes: number, range?: { offset: number, length: number } | null }): Promise<Buffer> {
+  const headers: Record<string, string> = {}
+  if (options.range != null) headers.range = `bytes=${options.range.offset}-${options.range.offset + options.range.length - 1}`
+  const res = await request(url, { dispatcher, signal: options.signal, headers })
+  try {
+    if (res.statusCode !== 200 && res.statusCode !== 206) throw new HttpStatusError(url, res.statusCode)
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of res.body) {
+      size += chunk.length
+      if (size > options.maxBytes) throw new ResponseTooLargeError(`${url} is larger than ${options.maxBytes} bytes`)
+      chunks.push(chunk)
+    }
+    return Buffer.concat(chunks)
+  } finally {
+    discard(res.body)
+  }
+}
+
+/** Bounded label values for download failures. */
+export type DownloadErrorKind = 'gone' | 'http' | 'timeout' | 'network' | 'cut' | 'store' | 'tombstoned'
+export const DOWNLOAD_ERROR_KINDS: readonly DownloadErrorKind[] = ['gone', 'http', 'timeout', 'network', 'cut', 'store', 'tombstoned']
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'SEGMESH_ERR_INGEST_TIMEOUT'])
+
+export function errorKind (err: unknown): DownloadErrorKind {
+  const code = (err as { code?: unknown } | null)?.code
+  if (code === 'SEGMESH_ERR_INGEST_HTTP_STATUS') return 'http'
+  if (code === 'SEGMESH_ERR_TOMBSTONED') return 'tombstoned'
+  if (typeof code === 'string' && TIMEOUT_CODES.has(code)) return 'timeout'
+  if ((err as Error | null)?.name === 'TimeoutError') return 'timeout'
+  if (typeof code === 'string' && (code.startsWith('UND_ERR') || code.startsWith('EC') || code === 'EPIPE' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH')) return 'network'
+  return 'store'
+}
+
+/** Drop what is left of a body; destroying an unfinished one emits an abort error nobody needs. */
+export function discard (body: Dispatcher.ResponseData['body']): void {
+  if (body.destroyed) return
+  body.on('error', () => {})
+  body.destroy()
+}

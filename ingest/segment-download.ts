@@ -1,0 +1,133 @@
+/**
+ * Downloading one playlist entry into the store, wubloader's downloader rules (reference/backfill.md
+ * §3): init section first and hashed with the body; `full`, or `suspect` when the fetch took too
+ * long, the body was empty or the worker saw a timestamp skew; `partial` when the body broke after
+ * bytes arrived; retried (with a fresh pool) until a full copy exists, the URL is gone (403/404),
+ * or the give-up time has passed. The store's one write path does temp → fsync → rename → index →
+ * announce.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { type Dispatcher, request } from 'undici'
+import type { SegmentRef } from '../storage/segment-name.ts'
+import type { SegmentStore } from '../storage/segment-store.ts'
+import { hourStart } from '../storage/time.ts'
+import type { IngestOptions } from './constants.ts'
+import { HttpStatusError } from './errors.ts'
+import { type DownloadErrorKind, createPool, discard, errorKind } from './http-fetch.ts'
+import type { InitSection } from './media-playlist.ts'
+
+export type RecordedType = 'full' | 'suspect' | 'partial'
+
+export interface SegmentJob {
+  channel: string
+  quality: string
+  uri: string
+  start: number
+  duration: number
+  init: InitSection | null
+  /** The worker saw a timestamp skew at or before this entry: never `full`. */
+  skewed: boolean
+}
+
+export interface DownloadContext {
+  store: SegmentStore
+  /** The worker's pool, used for first attempts; a retry gets a pool of its own. */
+  pool: Dispatcher
+  options: IngestOptions
+  /** The init section's bytes (the worker caches them). */
+  initBytes: (section: InitSection, dispatcher: Dispatcher, signal: AbortSignal) => Promise<Buffer>
+  /** Aborted when the recorder stops: no new attempts, no more waiting. */
+  stopping: AbortSignal
+  /** Aborted when the stop grace is over: a body still arriving is cut and kept as `partial`. */
+  cut: AbortSignal
+  onStored: (type: RecordedType, ref: SegmentRef, size: number) => void
+  onError: (kind: DownloadErrorKind, err: unknown) => void
+}
+
+export type AttemptOutcome =
+  | { kind: 'stored', type: RecordedType }
+  | { kind: 'gone' }
+
+/**
+ * One GET of `job.uri` through `dispatcher`. Resolves once something was stored (any type) or the
+ * URL is gone; throws when nothing was stored (headers never came, a bad status, no byte arrived).
+ */
+export async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, dispatcher: Dispatcher): Promise<AttemptOutcome> {
+  const signal = AbortSignal.any([ctx.cut, AbortSignal.timeout(ctx.options.attemptTimeoutMs)])
+  const began = performance.now()
+  const init = job.init == null ? null : await ctx.initBytes(job.init, dispatcher, signal)
+  const res = await request(job.uri, { dispatcher, signal })
+  try {
+    if (res.statusCode === 403 || res.statusCode === 404) return { kind: 'gone' }
+    if (res.statusCode !== 200) throw new HttpStatusError(job.uri, res.statusCode)
+    const body = res.body[Symbol.asyncIterator]()
+    // Nothing is written until the first byte (or a clean empty end) arrives: an attempt that
+    // fails before that leaves no file at all.
+    const first = await body.next()
+    let type: RecordedType = 'full'
+    let bodyBytes = 0
+    let broke: unknown = null
+    async function * bytes (): AsyncGenerator<Uint8Array> {
+      if (init != null) yield init
+      if (first.done !== true) {
+        bodyBytes += first.value.length
+        yield first.value
+        try {
+          for (let next = await body.next(); next.done !== true; next = await body.next()) {
+            bodyBytes += next.value.length
+            yield next.value
+          }
+        } catch (err) {
+          broke = err
+        }
+      }
+      const tookMs = performance.now() - began
+      type = broke != null ? 'partial' : job.skewed || bodyBytes === 0 || tookMs >= ctx.options.suspectMs ? 'suspect' : 'full'
+    }
+    // The store names the file after the body ends, so `type` is read then, when it is known.
+    const segment = { channel: job.channel, quality: job.quality, start: job.start, duration: job.duration, get type () { return type } }
+    const written = await ctx.store.recordSegment(segment, bytes())
+    if (broke != null) ctx.onError('cut', broke)
+    ctx.onStored(type, written.ref, written.size)
+    return { kind: 'stored', type }
+  } finally {
+    discard(res.body)
+  }
+}
+
+/** A full copy (visible or tombstoned) of this start and duration is already indexed. */
+export function hasFullCopy (store: SegmentStore, job: SegmentJob): boolean {
+  return store.index.hourSegments(job.channel, job.quality, hourStart(job.start), { hidden: true })
+    .some((s) => s.start === job.start && s.duration === job.duration && s.type === 'full')
+}
+
+export type EntryResult = RecordedType | 'exists' | 'gone' | 'given-up' | 'stopped' | 'tombstoned'
+
+/** Attempts until a `full` or `suspect` copy is stored, or there is no point trying any more. */
+export async function recordEntry (ctx: DownloadContext, job: SegmentJob): Promise<EntryResult> {
+  const began = Date.now()
+  let last: EntryResult = 'given-up'
+  for (let attempt = 0; ; attempt++) {
+    if (ctx.stopping.aborted) return last === 'partial' ? 'partial' : 'stopped'
+    if (hasFullCopy(ctx.store, job)) return 'exists'
+    const fresh = attempt === 0 ? null : createPool(ctx.options.readTimeoutMs)
+    try {
+      const outcome = await downloadAttempt(ctx, job, fresh ?? ctx.pool)
+      if (outcome.kind === 'gone') {
+        ctx.onError('gone', null)
+        return 'gone'
+      }
+      if (outcome.type !== 'partial') return outcome.type
+      last = 'partial'
+    } catch (err) {
+      const kind = errorKind(err)
+      ctx.onError(kind, err)
+      if (kind === 'tombstoned') return 'tombstoned'
+    } finally {
+      void fresh?.destroy().catch(() => {})
+    }
+    if (Date.now() - began >= ctx.options.giveUpMs) return last
+    const pause = ctx.options.retryDelayMs * (0.5 + Math.random())
+    await sleep(pause, undefined, { signal: ctx.stopping }).catch(() => {})
+  }
+}

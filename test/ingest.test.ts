@@ -1,0 +1,182 @@
+/**
+ * The recorder against a live HLS origin on 127.0.0.1 serving real ffmpeg segments: bytes, names
+ * and types of what it stores, and what each injected fault turns into.
+ */
+import assert from 'node:assert/strict'
+import { readFile, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
+import { Recorder } from '../ingest/recorder.ts'
+import type { IngestOptions } from '../ingest/constants.ts'
+import type { IndexedSegment } from '../storage/segment-index.ts'
+import { sha256 } from '../storage/segment-hash.ts'
+import { parseSegmentFileName } from '../storage/segment-name.ts'
+import { HlsOrigin } from './helpers/hls-origin.ts'
+import { until } from './helpers/network.ts'
+import { type OpenedStore, openStore } from './helpers/tree.ts'
+
+/** Test timing: quick polls and retries; the suspect threshold far above a normal local fetch. */
+const FAST: Partial<IngestOptions> = { pollMs: 50, retryDelayMs: 50, suspectMs: 3_000, giveUpMs: 10_000, stopGraceMs: 2_000, readTimeoutMs: 5_000, attemptTimeoutMs: 10_000, playlistTimeoutMs: 5_000 }
+
+interface Setup extends OpenedStore { recorder: Recorder }
+
+async function record (t: TestContext, url: string, options: { qualities?: string[], ingest?: Partial<IngestOptions> } = {}): Promise<Setup> {
+  const opened = await openStore(t)
+  const recorder = new Recorder({ channels: [{ channel: 'live', url, qualities: options.qualities ?? ['source'], important: false }], store: opened.store, options: { ...FAST, ...options.ingest } })
+  recorder.start()
+  // Registered after openStore's close: runs first, so the index is still open while we stop.
+  t.after(async () => await recorder.stop())
+  return { ...opened, recorder }
+}
+
+function stored (s: Setup, quality = 'source'): IndexedSegment[] {
+  return s.index.segmentsStartingIn('live', quality, 0, Number.MAX_SAFE_INTEGER)
+}
+
+async function bytesOf (s: Setup, seg: IndexedSegment): Promise<Buffer> {
+  return await readFile(s.store.pathOf(seg))
+}
+
+/** Every stored file's name carries the sha256 of its bytes. */
+async function assertHashes (s: Setup, segs: IndexedSegment[]): Promise<void> {
+  for (const seg of segs) {
+    const parsed = parseSegmentFileName(seg.file)
+    assert.ok(parsed.ok)
+    assert.deepEqual(parsed.value.hash, sha256(await bytesOf(s, seg)), seg.file)
+  }
+}
+
+describe('recorder against a live HLS origin', () => {
+  it('records both variants of a master playlist byte for byte, named by PROGRAM-DATE-TIME and EXTINF', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 6, window: 3 })
+    const s = await record(t, origin.masterUrl, { qualities: ['source', 'low'] })
+    await until('the first window in both qualities', () => stored(s).length === 3 && stored(s, 'low').length === 3)
+    origin.advance(3)
+    await until('the whole stream', () => stored(s).length === 6 && stored(s, 'low').length === 6)
+    for (const quality of ['source', 'low']) {
+      const segs = stored(s, quality)
+      for (const [i, seg] of segs.entries()) {
+        assert.equal(seg.start, origin.segments[i]!.start, `start of ${i}`)
+        assert.equal(seg.duration, 2_000_000)
+        assert.equal(seg.type, 'full')
+        assert.match(seg.file, /^\d\d:\d\d\.123456-2\.0-full-/)
+        assert.ok((await bytesOf(s, seg)).equals(origin.segments[i]!.bytes), `bytes of ${quality} ${i}`)
+      }
+      await assertHashes(s, segs)
+    }
+    const [status] = s.recorder.status()
+    assert.equal(status!.state, 'up')
+    assert.equal(status!.recorded.full, 6)
+    assert.match(status!.mediaUrl!, /\/source\/index\.m3u8$/)
+    const metrics = await s.recorder.registry.metrics()
+    assert.match(metrics, /segmesh_ingest_segments_total\{channel="live",quality="source",type="full"\} 6/)
+    assert.match(metrics, /segmesh_ingest_stream_up\{channel="live",quality="low"\} 1/)
+    assert.match(metrics, /segmesh_ingest_stream_delay_seconds\{channel="live",quality="source"\} \d/)
+  })
+
+  it('keeps a slow download as suspect', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 3, window: 3, slow: { 1: 900 } })
+    const s = await record(t, origin.mediaUrl(), { ingest: { suspectMs: 400 } })
+    await until('three segments', () => stored(s).length === 3)
+    assert.deepEqual(stored(s).map((seg) => seg.type), ['full', 'suspect', 'full'])
+    assert.ok((await bytesOf(s, stored(s)[1]!)).equals(origin.segments[1]!.bytes))
+    await assertHashes(s, stored(s))
+  })
+
+  it('keeps a body cut mid-way as partial, then retries with a fresh pool until it has it full', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 3, window: 3, cut: { 1: 1 } })
+    const s = await record(t, origin.mediaUrl())
+    await until('a full copy of the cut segment', () => stored(s).filter((seg) => seg.type === 'full').length === 3)
+    const second = stored(s).filter((seg) => seg.start === origin.segments[1]!.start)
+    assert.deepEqual(second.map((seg) => seg.type).sort(), ['full', 'partial'])
+    const partial = await bytesOf(s, second.find((seg) => seg.type === 'partial')!)
+    const full = await bytesOf(s, second.find((seg) => seg.type === 'full')!)
+    assert.ok(partial.length > 0 && partial.length < full.length)
+    assert.ok(full.subarray(0, partial.length).equals(partial), 'a partial holds the first bytes')
+    assert.ok(full.equals(origin.segments[1]!.bytes))
+    assert.equal(origin.requests.get('/source/seg1.ts'), 2)
+    await assertHashes(s, stored(s))
+    assert.match(await s.recorder.registry.metrics(), /segmesh_ingest_download_errors_total\{channel="live",quality="source",kind="cut"\} 1/)
+  })
+
+  it('gives up at once on a 404 and leaves nothing for it', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 3, window: 3, missing: [1] })
+    const s = await record(t, origin.mediaUrl())
+    await until('the other two', () => stored(s).length === 2 && s.recorder.status()[0]!.recorded.gone === 1)
+    assert.deepEqual(stored(s).map((seg) => seg.start), [origin.segments[0]!.start, origin.segments[2]!.start])
+    assert.equal(origin.requests.get('/source/seg1.ts'), 1)
+  })
+
+  for (const style of ['cue', 'daterange'] as const) {
+    it(`skips an ad break marked with ${style === 'cue' ? 'CUE-OUT/CUE-IN' : 'an ad-class DATERANGE'}`, async (t) => {
+      const origin = await HlsOrigin.start(t, { count: 6, window: 3, ads: { from: 2, to: 4, style } })
+      const s = await record(t, origin.mediaUrl())
+      await until('the first window', () => stored(s).length === 2 && s.recorder.status()[0]!.recorded.full === 2)
+      origin.advance(3)
+      await until('the end of the break', () => stored(s).length === 4)
+      assert.deepEqual(stored(s).map((seg) => seg.start), [0, 1, 4, 5].map((i) => origin.segments[i]!.start))
+      assert.equal(origin.requests.get('/source/seg2.ts'), undefined)
+      assert.equal(origin.requests.get('/source/seg3.ts'), undefined)
+      assert.match(await s.recorder.registry.metrics(), /segmesh_ingest_ad_segments_total\{channel="live",quality="source"\} 2/)
+    })
+  }
+
+  it('is up only after its first non-ad segment', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 6, window: 2, initial: 2, ads: { from: 0, to: 3, style: 'cue' } })
+    const s = await record(t, origin.mediaUrl())
+    await until('a few polls', () => (origin.requests.get('/source/index.m3u8') ?? 0) >= 3)
+    assert.equal(s.recorder.status()[0]!.state, 'starting')
+    origin.advance(2)
+    await until('the first content segment', () => stored(s).length === 1)
+    assert.equal(s.recorder.status()[0]!.state, 'up')
+  })
+
+  it('places entries without dates by their durations, the newest ending about now', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 5, window: 3, dates: 'none', extinf: '2.002' })
+    const before = Date.now() * 1000
+    const s = await record(t, origin.mediaUrl())
+    await until('three segments', () => stored(s).length === 3)
+    origin.advance(2)
+    await until('five segments', () => stored(s).length === 5)
+    const segs = stored(s)
+    for (let i = 1; i < segs.length; i++) assert.equal(segs[i]!.start - segs[i - 1]!.start, 2_002_000)
+    assert.ok(segs.every((seg) => seg.duration === 2_002_000 && seg.type === 'full'))
+    // The first window's newest entry ends when it was fetched.
+    const end = segs[2]!.start + segs[2]!.duration
+    assert.ok(end >= before && end <= Date.now() * 1000, 'anchored to the fetch time')
+    for (const [i, seg] of segs.entries()) assert.ok((await bytesOf(s, seg)).equals(origin.segments[i]!.bytes))
+  })
+
+  it('prepends and hashes the init section (EXT-X-MAP)', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 3, window: 3, init: true })
+    const s = await record(t, origin.mediaUrl())
+    await until('three segments', () => stored(s).length === 3)
+    for (const [i, seg] of stored(s).entries()) assert.ok((await bytesOf(s, seg)).equals(origin.expectedBytes(i)), `init + segment ${i}`)
+    await assertHashes(s, stored(s))
+    assert.equal(origin.requests.get('/source/init.ts'), 1, 'fetched once, then cached')
+  })
+
+  it('keeps segments from a timestamp skew on as suspect', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 4, window: 2, initial: 2, skew: { at: 2, us: 500_000 } })
+    const s = await record(t, origin.mediaUrl())
+    await until('two segments', () => stored(s).length === 2)
+    origin.advance(2)
+    await until('four segments', () => stored(s).length === 4)
+    assert.deepEqual(stored(s).map((seg) => seg.type), ['full', 'full', 'suspect', 'suspect'])
+    assert.equal(stored(s)[2]!.start, origin.segments[2]!.start + 500_000, 'the skewed date is kept as given')
+  })
+
+  it('on stop, cuts a download still running to partial and leaves no temp file', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 2, window: 2, slow: { 1: 60_000 } })
+    const s = await record(t, origin.mediaUrl(), { ingest: { stopGraceMs: 200 } })
+    await until('the first segment and the slow one started', () => stored(s).length === 1 && origin.requests.get('/source/seg1.ts') === 1)
+    await s.recorder.stop()
+    const segs = stored(s)
+    assert.deepEqual(segs.map((seg) => seg.type), ['full', 'partial'])
+    const partial = await bytesOf(s, segs[1]!)
+    assert.ok(origin.segments[1]!.bytes.subarray(0, partial.length).equals(partial))
+    const hourDir = join(s.segmentsDir, 'live', 'source', segs[0]!.hour)
+    assert.deepEqual((await readdir(hourDir)).filter((f) => f.includes('-temp-')), [])
+    assert.equal(s.recorder.status()[0]!.state, 'stopped')
+  })
+})
