@@ -85,17 +85,22 @@ export class Retention {
     const { index } = this.#init.store
     const horizon = retentionHorizon(this.#init.days, options.nowUs)
     const report: RetentionReport = { hours: 0, segments: 0, tombstones: 0, bytes: 0, incomplete: 0 }
+    const removed: string[] = []
     for (const channel of index.channels()) {
       for (const quality of index.qualities(channel)) {
         for (const hour of index.hourSummaries(channel, quality, 0, horizon)) {
           options.signal?.throwIfAborted()
+          const before = report.hours
           await this.#expireHour(channel, quality, hour.hour, report)
+          if (report.hours > before) removed.push(`${channel}/${quality}/${hour.hour}`)
         }
       }
     }
     for (const key of Object.keys(report) as Array<keyof RetentionReport>) this.totals[key] += report[key]
     if (report.hours > 0 || report.incomplete > 0) {
-      this.#log.info({ ...report, keptFrom: new Date(horizon / 1000).toISOString(), days: this.#init.days }, 'retention removed expired hours')
+      // The hours by name, but a bounded line: a first pass on an old tree may remove thousands.
+      const names = removed.length > 20 ? [...removed.slice(0, 10), `… ${removed.length - 20} more …`, ...removed.slice(-10)] : removed
+      this.#log.info({ ...report, removed: names, keptFrom: new Date(horizon / 1000).toISOString(), days: this.#init.days }, 'retention removed expired hours')
     }
     return report
   }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { mkdir, readdir, stat } from 'node:fs/promises'
 import { describe, it } from 'node:test'
+import { silentLogger } from '../storage/logger.ts'
 import { Reconciler } from '../storage/reconcile.ts'
 import { Retention, retentionHorizon } from '../storage/retention.ts'
 import { type SegmentRef, formatSegmentRef, tombstoneFileName } from '../storage/segment-name.ts'
@@ -40,9 +41,14 @@ describe('retention', () => {
     const recent = [await write(store, NOW - MICROS_PER_HOUR, 'r1'), await write(store, NOW, 'r2')]
     await store.writeTombstone(recent[0]!)
 
-    const retention = new Retention({ store, reconciler: new Reconciler(store), days: 1 })
+    const logged: Array<{ obj: Record<string, unknown>, msg?: string }> = []
+    const log = { ...silentLogger, info: (obj: object, msg?: string) => { logged.push({ obj: obj as Record<string, unknown>, msg }) } }
+    const retention = new Retention({ store, reconciler: new Reconciler(store), days: 1, log })
     const report = await retention.runOnce()
     assert.deepEqual(report, { hours: 3, segments: 3, tombstones: 2, bytes: 3000, incomplete: 0 })
+    assert.equal(logged.length, 1)
+    assert.equal(logged[0]!.msg, 'retention removed expired hours')
+    assert.deepEqual(logged[0]!.obj.removed, [old[0]!.hour, old[2]!.hour, ghost.hour].map((h) => `c/q/${h}`))
 
     for (const ref of [...old, ghost]) {
       assert.equal(await exists(store.pathOf(ref)), false)
@@ -59,6 +65,7 @@ describe('retention', () => {
     const fresh = await new Reconciler(store).reconcileAll({ tempGraceMs: null })
     assert.equal(fresh.added + fresh.removed, 0)
     assert.deepEqual(await retention.runOnce(), { hours: 0, segments: 0, tombstones: 0, bytes: 0, incomplete: 0 })
+    assert.equal(logged.length, 1, 'a pass that removes nothing says nothing')
     assert.deepEqual(retention.totals, report)
   })
 
