@@ -180,3 +180,14 @@ describe('recorder against a live HLS origin', () => {
     assert.equal(s.recorder.status()[0]!.state, 'stopped')
   })
 })
+
+describe('recorder config', () => {
+  it('refuses channel and quality names that cannot be folders, naming the option', async (t) => {
+    const { store } = await openStore(t)
+    const make = (channel: string, qualities: string[]): Recorder => new Recorder({ channels: [{ channel, url: 'http://127.0.0.1:1/m.m3u8', qualities, important: false }], store })
+    assert.throws(() => make('../etc', ['source']), { code: 'SEGMESH_ERR_CONFIG', key: 'record' })
+    assert.throws(() => make('live', ['a/b']), { code: 'SEGMESH_ERR_CONFIG', key: 'qualities' })
+    assert.throws(() => new Recorder({ channels: [{ channel: 'x', url: 'http://h/m', qualities: ['source'], important: false }, { channel: 'x', url: 'http://h/n', qualities: ['source'], important: false }], store }), { message: /configured twice/ })
+    assert.equal(make('live', ['source', 'source']).workers.length, 1, 'a quality named twice is recorded once')
+  })
+})
