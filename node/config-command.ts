@@ -1,5 +1,5 @@
 /** `segmesh config print`: the effective config, secrets masked, with the layer each value came from. */
-import { Document } from 'yaml'
+import { Document, isCollection } from 'yaml'
 import { ConfigError } from '../config/errors.ts'
 import { type ValueSource, explainConfig } from '../config/load.ts'
 import { type Config, OPTIONS } from '../config/options.ts'
@@ -33,8 +33,11 @@ export async function configCommand (argv: string[]): Promise<number> {
   const { config, sources } = maskedConfig(explained.config, explained.sources)
   if (args.flags.yaml === true) {
     const doc = new Document(config)
-    for (const pair of (doc.contents as { items: Array<{ key: { value: string }, value: { comment?: string } | null }> }).items) {
-      if (pair.value != null) pair.value.comment = ` ${sources[pair.key.value as keyof Config]}`
+    for (const pair of (doc.contents as { items: Array<{ key: { value: string, comment?: string }, value: { comment?: string } | null }> }).items) {
+      const comment = ` ${sources[pair.key.value as keyof Config]}`
+      // On the key for lists and maps (`bootstrap: # flag --bootstrap`), after the value otherwise.
+      if (isCollection(pair.value)) pair.key.comment = comment
+      else if (pair.value != null) pair.value.comment = comment
     }
     process.stdout.write(doc.toString())
   } else {
