@@ -124,8 +124,10 @@ export class StreamWorker {
         const ended = await this.#poll()
         failures = 0
         if (ended) {
-          this.#init.log.info({ channel: this.channel, quality: this.quality }, 'stream ended (EXT-X-ENDLIST); watching for a new one')
-          this.#resetStream()
+          if (this.state !== 'down') this.#init.log.info({ channel: this.channel, quality: this.quality }, 'stream ended (EXT-X-ENDLIST); watching for a new one')
+          // The timeline is kept: the ended playlist may stay up, and its entries are done. A new
+          // stream shows as a sequence going backwards.
+          this.#mediaUrl = null
           this.#setState('down')
         }
       } catch (err) {
@@ -145,7 +147,7 @@ export class StreamWorker {
     }
   }
 
-  /** Forget the stream's timeline (it ended or restarted); the next poll starts afresh. */
+  /** Forget the stream's timeline (a new stream behind the URL); the next poll starts afresh. */
   #resetStream (): void {
     this.#mediaUrl = null
     this.#lastSequence = null

@@ -166,6 +166,19 @@ describe('recorder against a live HLS origin', () => {
     assert.equal(stored(s)[2]!.start, origin.segments[2]!.start + 500_000, 'the skewed date is kept as given')
   })
 
+  it('goes down at the end of the stream and does not fetch its segments again', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 3, window: 3, dates: 'none' })
+    const s = await record(t, origin.mediaUrl())
+    await until('three segments', () => stored(s).length === 3)
+    origin.end()
+    await until('the worker down', () => s.recorder.status()[0]!.state === 'down')
+    const polls = origin.requests.get('/source/index.m3u8')!
+    await until('a few more polls', () => origin.requests.get('/source/index.m3u8')! >= polls + 3)
+    assert.deepEqual([0, 1, 2].map((i) => origin.requests.get(`/source/seg${i}.ts`)), [1, 1, 1])
+    assert.equal(stored(s).length, 3)
+    assert.match(await s.recorder.registry.metrics(), /segmesh_ingest_stream_up\{channel="live",quality="source"\} 0/)
+  })
+
   it('on stop, cuts a download still running to partial and leaves no temp file', async (t) => {
     const origin = await HlsOrigin.start(t, { count: 2, window: 2, slow: { 1: 60_000 } })
     const s = await record(t, origin.mediaUrl(), { ingest: { stopGraceMs: 200 } })
