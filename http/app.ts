@@ -12,6 +12,7 @@ import { HttpError } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
 import { openApiRoutes } from './openapi.ts'
 import { registerMetrics } from './metrics.ts'
+import { peerQuota } from './peer-quota.ts'
 import { playlistRoutes } from './playlist-routes.ts'
 import { replicationRoutes } from './replication-routes.ts'
 import { segmentRoutes } from './segment-routes.ts'
@@ -47,6 +48,8 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
     reply.header('access-control-allow-origin', '*')
     return payload
   })
+
+  app.addHook('onRequest', peerQuota())
 
   // A separate admin listener serves the admin routes and nothing else.
   if (init.routes === 'admin') {

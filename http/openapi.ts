@@ -123,13 +123,15 @@ const PATHS: Record<string, Record<string, Json>> = {
   '/replication/digests': {
     get: operation(['replication'], 'Per-hour digests of every channel/quality from `from` on (peers compare them)', [query('from', 'µs since the epoch', { type: 'string', pattern: '^\\d{1,16}$', default: '0' })], {
       200: json('Digests', { type: 'object', properties: { qualities: { type: 'array' } } }),
-      400: BAD
+      400: BAD,
+      429: error('Over this client\'s replication request quota; Retry-After says when to retry', 'rate_limited')
     })
   },
   '/replication/tombstones/{channel}/{quality}/{hour}': {
     get: operation(['replication'], 'Admin signatures of the hour\'s tombstones (unsigned ones left out); peers fetch them when repairing', [channel, quality, hour], {
       200: json('Proofs by segment file name', { type: 'object', properties: { proofs: { type: 'object', additionalProperties: { type: 'string' } } } }),
-      400: BAD
+      400: BAD,
+      429: error('Over this client\'s replication request quota; Retry-After says when to retry', 'rate_limited')
     })
   },
   '/admin/tombstone': {

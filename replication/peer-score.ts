@@ -4,7 +4,7 @@
  * score reaches `threshold` is banned: `onBan` (the host disconnects and blocks it), and
  * `onUnban` after `cooldownMs`, with its score reset.
  */
-export type Offence = 'malformed_message' | 'oversized_message' | 'rate_limited' | 'bad_tombstone_signature' | 'unsigned_tombstone' | 'bad_hash' | 'oversized_body'
+export type Offence = 'malformed_message' | 'oversized_message' | 'rate_limited' | 'bad_tombstone_signature' | 'unsigned_tombstone' | 'bad_hash'
 
 /** Points per offence: a ban needs many rate-limit drops but only a few forged tombstones. */
 export const PENALTIES: Readonly<Record<Offence, number>> = {
@@ -12,7 +12,6 @@ export const PENALTIES: Readonly<Record<Offence, number>> = {
   unsigned_tombstone: 5,
   malformed_message: 10,
   oversized_message: 20,
-  oversized_body: 20,
   bad_hash: 25,
   bad_tombstone_signature: 50
 }

@@ -13,7 +13,7 @@ export interface RateLimitInit {
 }
 
 export class RateLimiter {
-  readonly #rate: number
+  readonly rate: number
   readonly #burst: number
   readonly #maxKeys: number
   readonly #now: () => number
@@ -23,7 +23,7 @@ export class RateLimiter {
 
   constructor (init: RateLimitInit) {
     if (!(init.ratePerSecond > 0) || !(init.burst >= 1)) throw new RangeError('rate limit: ratePerSecond > 0 and burst >= 1 are required')
-    this.#rate = init.ratePerSecond
+    this.rate = init.ratePerSecond
     this.#burst = init.burst
     this.#maxKeys = init.maxKeys ?? 4096
     this.#now = init.now ?? Date.now
@@ -35,7 +35,7 @@ export class RateLimiter {
     const bucket = this.#buckets.get(key)
     let tokens = this.#burst
     if (bucket != null) {
-      tokens = Math.min(this.#burst, bucket[0] + ((now - bucket[1]) / 1000) * this.#rate)
+      tokens = Math.min(this.#burst, bucket[0] + ((now - bucket[1]) / 1000) * this.rate)
       this.#buckets.delete(key)
     } else if (this.#buckets.size >= this.#maxKeys) {
       this.#buckets.delete(this.#buckets.keys().next().value!)

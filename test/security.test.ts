@@ -8,6 +8,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { request } from 'undici'
+import { buildHttpApp } from '../http/app.ts'
 import type { SegmeshNode } from '../node/segmesh-node.ts'
 import { writeNetworkKey } from '../replication/pnet.ts'
 import { signTombstone, writeAdminKeyPair } from '../replication/tombstone-signature.ts'
@@ -24,6 +25,9 @@ async function record (node: SegmeshNode, i: number): Promise<SegmentRef> {
   const { ref } = await node.store.recordSegment({ channel: 'desertbus', quality: 'source', start: HOUR + i * 2_000_000, duration: 2_000_000, type: 'full' }, bytesFor(`sec-${i}`, 4000 + i))
   return ref
 }
+
+/** Bound on each wait: generous, the machine is shared (never a timing assertion). */
+const WAIT = 45_000
 
 const has = (node: SegmeshNode, ref: SegmentRef): boolean => node.index.getSegment(ref) != null
 const hidden = (node: SegmeshNode, ref: SegmentRef): boolean => node.index.isTombstoned(ref) && node.index.getSegment(ref) == null
@@ -46,7 +50,7 @@ describe('private network', () => {
     const outsider = await startNode(t, { bootstrap: [a], extra: { 'network-key': join(dir, 'other.key') } })
     const b = await startNode(t, { bootstrap: [a], extra: { 'network-key': join(dir, 'net.key') } })
     const seg = await record(a, 0)
-    await until('the segment on B', () => has(b, seg))
+    await until('the segment on B', () => has(b, seg), WAIT)
     await outsider.replicator!.syncNow()
     assert.deepEqual(outsider.host!.connectedPeers(), [])
     assert.ok(!a.host!.connectedPeers().includes(outsider.host!.peerId))
@@ -65,7 +69,7 @@ describe('signed tombstones', () => {
     const b = await startNode(t, { bootstrap: [a], extra: verifying })
     const m = await startNode(t, { bootstrap: [a] })
     const [unsigned, forged, signed] = [await record(a, 0), await record(a, 1), await record(a, 2)]
-    await until('the segments on B and M', () => [unsigned, forged, signed].every((s) => has(b, s) && has(m, s)))
+    await until('the segments on B and M', () => [unsigned, forged, signed].every((s) => has(b, s) && has(m, s)), WAIT)
 
     // M tombstones one segment unsigned, and one with a signature by a key that is not the admin's.
     assert.equal((await admin(m, '/admin/tombstone', { segment: segmentRelPath(unsigned) })).status, 201)
@@ -74,7 +78,7 @@ describe('signed tombstones', () => {
     assert.equal((await admin(m, '/admin/tombstone', { segment: segmentRelPath(forged), proof })).status, 201)
     assert.ok(hidden(m, unsigned) && hidden(m, forged))
     // Gossip came and went; repair sessions against M's differing digest see the same tombstones.
-    await until('B refused both, by gossip and by repair', () => b.replicator!.stats.tombstonesRejected >= 4)
+    await until('B refused both, by gossip and by repair', () => b.replicator!.stats.tombstonesRejected >= 4, WAIT)
     for (const n of [a, b]) await n.replicator!.syncNow()
     for (const n of [a, b]) assert.ok(has(n, unsigned) && has(n, forged), 'the segments survive on A and B')
     const penalties = b.host!.scoreStats().penalties
@@ -83,18 +87,18 @@ describe('signed tombstones', () => {
     assert.match(metrics, /^segmesh_tombstones_rejected_total [1-9]/m)
 
     // M kept at it (every repair pass sees its tombstones again): both honest nodes cut it off.
-    await until('M banned by A and B', () => [a, b].every((n) => n.host!.scoreStats().banned.includes(m.host!.peerId)))
+    await until('M banned by A and B', () => [a, b].every((n) => n.host!.scoreStats().banned.includes(m.host!.peerId)), WAIT)
     assert.ok(!a.host!.connectedPeers().includes(m.host!.peerId) && !b.host!.connectedPeers().includes(m.host!.peerId))
 
     // The admin tombstones through A, which signs: it reaches B, which checks it.
     assert.equal((await admin(a, '/admin/tombstone', { segment: segmentRelPath(signed), reason: 'DMCA takedown' })).status, 201)
-    await until('the signed tombstone on B', () => hidden(b, signed))
+    await until('the signed tombstone on B', () => hidden(b, signed), WAIT)
     const stored = b.index.tombstoneProof(signed)
     assert.ok(stored != null && stored === a.index.tombstoneProof(signed), 'B stores the signature A made')
 
     // A late joiner gets it by repair (the announcement is long gone), signature and all.
     const late = await startNode(t, { bootstrap: [b], extra: verifying })
-    await until('the late joiner converged with B', () => hidden(late, signed) && has(late, unsigned) && has(late, forged))
+    await until('the late joiner converged with B', () => hidden(late, signed) && has(late, unsigned) && has(late, forged), WAIT)
     assert.equal(late.index.tombstoneProof(signed), stored)
     assert.ok(!late.index.isTombstoned(unsigned) && !late.index.isTombstoned(forged))
   })
@@ -121,6 +125,27 @@ describe('signed tombstones', () => {
     assert.equal(ok.status, 201, JSON.stringify(ok.json))
     assert.deepEqual(ok.json.tombstoned, [segmentRelPath(one), segmentRelPath(two)])
     assert.equal(node.index.tombstoneProof(one), range)
+  })
+})
+
+describe('peer quotas', () => {
+  it('a client over its /replication quota gets 429 with Retry-After; other clients, routes and loopback go on', async (t) => {
+    const node = await startNode(t, { announce: false })
+    const app = await buildHttpApp({ index: node.index, store: node.store, selector: node.selector }, { metrics: false })
+    t.after(async () => await app.close())
+    const get = async (url: string, remoteAddress: string): Promise<{ status: number, retryAfter: unknown, error?: string }> => {
+      const res = await app.inject({ method: 'GET', url, remoteAddress })
+      return { status: res.statusCode, retryAfter: res.headers['retry-after'], error: res.statusCode === 429 ? res.json<{ error: string }>().error : undefined }
+    }
+    const statuses: number[] = []
+    // The default burst is 100: 150 requests in a row are bound to pass it.
+    for (let i = 0; i < 150; i++) statuses.push((await get('/replication/digests?from=0', '192.0.2.7')).status)
+    assert.ok(statuses.slice(0, 90).every((s) => s === 200), 'the burst passes')
+    assert.ok(statuses.includes(429))
+    assert.deepEqual(await get('/replication/digests?from=0', '192.0.2.7'), { status: 429, retryAfter: '1', error: 'rate_limited' })
+    assert.equal((await get('/replication/digests?from=0', '192.0.2.8')).status, 200, 'another client has its own quota')
+    assert.equal((await get('/files', '192.0.2.7')).status, 200, 'viewers\' routes are not limited')
+    for (let i = 0; i < 150; i++) assert.equal((await get('/replication/digests?from=0', '127.0.0.1')).status, 200)
   })
 })
 
