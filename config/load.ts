@@ -94,6 +94,7 @@ export function explainConfig (sources: ConfigSources = {}): { config: Readonly<
     adminHost: get('adminHost'),
     adminPort: get('adminPort'),
     networkKey: get('networkKey') == null ? null : resolve(cwd, get('networkKey')!),
+    maxSegmentMb: get('maxSegmentMb'),
     adminPublicKey: get('adminPublicKey') == null ? null : resolve(cwd, get('adminPublicKey')!),
     adminSigningKey: get('adminSigningKey') == null ? null : resolve(cwd, get('adminSigningKey')!),
     replication: get('replication'),

@@ -48,6 +48,8 @@ export interface Config {
   adminPort: number
   /** Swarm key file: only nodes holding the same key can connect (libp2p private network). */
   networkKey: string | null
+  /** A download from a peer larger than this is aborted (and the peer not asked for it again). */
+  maxSegmentMb: number
   /** Admin Ed25519 public key (PEM): tombstones from peers must be signed by it. */
   adminPublicKey: string | null
   /** Admin Ed25519 private key (PEM, 0600): tombstones made through this node's admin API are signed. */
@@ -131,6 +133,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'announce', kind: 'bool', default: true, describe: 'gossip new segments and tombstones at once (digests converge without it, more slowly)' },
   { key: 'legacyPeers', kind: 'list', default: [], describe: 'wubloader restreamer URLs to backfill from over HTTP' },
   { key: 'networkKey', kind: 'string', default: null, describe: 'swarm key file (segmesh keygen --out FILE): only nodes with the same key can connect' },
+  { key: 'maxSegmentMb', kind: 'int', default: 256, min: 1, describe: 'largest segment downloaded from a peer, MiB: a bigger body is aborted and that peer not asked for it again' },
   { key: 'adminPublicKey', kind: 'string', default: null, describe: 'admin Ed25519 public key file (PEM, from segmesh keygen --admin): accept tombstones from peers only when signed by it' },
   { key: 'cutConcurrency', kind: 'int', default: 2, min: 1, describe: 'cut and frame jobs running ffmpeg at once; more are answered 503 with Retry-After' },
   { key: 'cutTempDir', kind: 'string', default: null, describe: 'folder for cut temp files: re-encoded edges, MP4s being spooled (default: the OS temp folder)' },

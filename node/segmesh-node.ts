@@ -147,6 +147,7 @@ export class SegmeshNode {
       log: log.child({ component: 'fetcher' }),
       concurrency: config.fetchConcurrency,
       perPeerConcurrency: config.fetchPerPeer,
+      maxSegmentBytes: config.maxSegmentMb * 1024 * 1024,
       // Peers are scored by id; the fetcher knows them by the URL they gossiped.
       onHashMismatch: (url) => {
         const peer = this.replicator?.peers.all().find((p) => p.url === url)

@@ -149,6 +149,18 @@ describe('peer quotas', () => {
   })
 })
 
+describe('segment size limit', () => {
+  it('a download over --max-segment-mb is aborted and the segment not stored', async (t) => {
+    const a = await startNode(t)
+    const b = await startNode(t, { bootstrap: [a], extra: { 'max-segment-mb': '1' } })
+    const { ref: big } = await a.store.recordSegment({ channel: 'desertbus', quality: 'source', start: HOUR, duration: 2_000_000, type: 'full' }, bytesFor('big', 1536 * 1024))
+    const small = await record(a, 1)
+    await until('the small segment on B', () => has(b, small), WAIT)
+    await until('the big one refused', () => (b.fetcher!.stats().fetchErrors.too_large ?? 0) >= 1, WAIT)
+    assert.ok(!has(b, big))
+  })
+})
+
 describe('admin listener', () => {
   it('with --admin-host, /admin is served only there and still needs the token', async (t) => {
     const node = await startNode(t, { extra: { 'admin-host': '127.0.0.1', 'admin-port': '0' }, announce: false })
