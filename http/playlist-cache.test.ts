@@ -64,6 +64,22 @@ describe('media playlists from cached hour texts', () => {
     assert.equal(whole.endlist, true)
   })
 
+  it('write names with fewer fractional digits (and channel names that need escaping) the same way', async (t) => {
+    const { index } = await openStore(t)
+    const changes = [0, 2, 4].map((s) => {
+      const canonical = ref({ at: s * 1000 + 50, dur: 2000, channel: 'c.2', quality: 'q-x' })
+      // 00:00.050000-… as 00:00.05-…: the grammar allows it, and peers may name files so.
+      return { op: 'put-segment' as const, ref: { ...canonical, file: canonical.file.replace(/^(\d\d:\d\d\.05)0000-/, '$1-') }, size: 1000, mtimeMs: 1 }
+    })
+    assert.ok(changes.every((c) => /^\d\d:\d\d\.05-/.test(c.ref.file)))
+    await index.apply(changes)
+    const selector = new SegmentSelector(index)
+    const end = T0 + 6_050_000
+    const p = planMediaPlaylist(await selector.select('c.2', 'q-x', T0 + 50_000, end, { allowHoles: true }), end, Date.now() * 1000)
+    assert.equal(p.segments, 3)
+    assert.equal(text(new MediaPlaylistWriter(selector), p), expected(p))
+  })
+
   it('write each hour once, and after a tombstone or a new segment only that hour again', async (t) => {
     const { index, selector, writer } = await setup(t)
     const all = async (): Promise<MediaPlan> => await plan(selector, 0, 3 * HOUR_MS + 10_000)

@@ -74,6 +74,8 @@ export function segmentUri (s: IndexedSegment): string {
 const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'))
 /** File names that need only `:` escaped (what encodeURIComponent would do to them). */
 const URL_SAFE_BUT_COLON = /^[0-9A-Za-z_.:~!*'()-]+$/
+/** `MM:SS.ffffff-` then nothing encodeURIComponent would change. */
+const CANONICAL = /^\d\d:\d\d\.\d{6}-[0-9A-Za-z_.~!*'()-]+$/
 
 /** Segments written as playlist lines; entry i's three lines are `text[offsets[i], offsets[i + 1])`. */
 export interface RenderedLines {
@@ -82,43 +84,65 @@ export interface RenderedLines {
 }
 
 /**
- * The PROGRAM-DATE-TIME, EXTINF and URI lines of each segment, in order. Per segment it does
- * string work only: the date from the hour folder name plus the offset in the hour (a Date and
- * toISOString per segment made 24 h cost ~70 ms), the URL prefix once per hour. Every character is
- * ASCII (names follow the segment grammar, the rest is percent-encoded), so one char is one byte.
+ * The PROGRAM-DATE-TIME, EXTINF and URI lines of each segment, in order, with string work only
+ * (a Date and toISOString per segment made 24 h cost ~70 ms). A name in the canonical form
+ * `MM:SS.ffffff-…` already holds the instant's text within the hour, so the date is the hour folder
+ * name plus those 12 characters, and the URI the hour's prefix plus the name with its one `:`
+ * escaped; other names (fewer fractional digits) get both computed from the start. Every character
+ * is ASCII (names follow the segment grammar, the rest is percent-encoded): one char, one byte.
+ * Measured for 24 h (43,200 segments): ~25 ms, against ~50 ms as one string computed per segment.
  */
 export function renderLines (segments: readonly IndexedSegment[]): RenderedLines {
   const offsets = new Uint32Array(segments.length + 1)
-  let out = ''
+  // Written line by line into one buffer (growing if ever needed): cheaper than one long string.
+  let text = Buffer.allocUnsafe(segments.length * 200 + 256)
+  let o = 0
   let hour = ''
   let channel = ''
   let quality = ''
   let hourUs = 0
   let prefix = ''
+  let pdt = ''
   let duration = -1
   let durationText = ''
+  let extinf = ''
   for (let i = 0; i < segments.length; i++) {
     const e = segments[i]!
-    offsets[i] = out.length
+    offsets[i] = o
     if (e.hour !== hour || e.channel !== channel || e.quality !== quality) {
       hour = e.hour
       channel = e.channel
       quality = e.quality
       hourUs = e.start - (((e.start % MICROS_PER_HOUR) + MICROS_PER_HOUR) % MICROS_PER_HOUR)
       prefix = `/segments/${encodeURIComponent(channel)}/${encodeURIComponent(quality)}/${hour}/`
+      pdt = `#EXT-X-PROGRAM-DATE-TIME:${hour}:`
+      duration = -1
     }
     if (e.duration !== duration) {
       duration = e.duration
       durationText = formatDuration(duration)
+      extinf = `Z\n#EXTINF:${durationText},\n${prefix}`
     }
-    const offset = e.start - hourUs
-    const micros = offset % MICROS_PER_SECOND
-    const seconds = (offset - micros) / MICROS_PER_SECOND
-    const file = URL_SAFE_BUT_COLON.test(e.file) ? e.file.replaceAll(':', '%3A') : encodeURIComponent(e.file)
-    out += `#EXT-X-PROGRAM-DATE-TIME:${hour}:${TWO_DIGITS[Math.floor(seconds / 60)]}:${TWO_DIGITS[seconds % 60]}.${String(micros).padStart(6, '0')}Z\n#EXTINF:${durationText},\n${prefix}${file}\n`
+    const f = e.file
+    let line: string
+    if (CANONICAL.test(f)) {
+      line = `${pdt}${f.slice(0, 12)}${extinf}${f.slice(0, 2)}%3A${f.slice(3)}\n`
+    } else {
+      const offset = e.start - hourUs
+      const micros = offset % MICROS_PER_SECOND
+      const seconds = (offset - micros) / MICROS_PER_SECOND
+      const file = URL_SAFE_BUT_COLON.test(f) ? f.replaceAll(':', '%3A') : encodeURIComponent(f)
+      line = `${pdt}${TWO_DIGITS[Math.floor(seconds / 60)]}:${TWO_DIGITS[seconds % 60]}.${String(micros).padStart(6, '0')}Z\n#EXTINF:${durationText},\n${prefix}${file}\n`
+    }
+    if (o + line.length > text.length) {
+      const larger = Buffer.allocUnsafe(2 * (o + line.length))
+      text.copy(larger, 0, 0, o)
+      text = larger
+    }
+    o += text.write(line, o, 'latin1')
   }
-  offsets[segments.length] = out.length
-  return { text: Buffer.from(out, 'latin1'), offsets }
+  offsets[segments.length] = o
+  return { text: text.subarray(0, o), offsets }
 }
 
 export const playlistHeader = (plan: MediaPlan): string =>
