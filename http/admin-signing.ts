@@ -38,7 +38,7 @@ export function requestProof (keys: AdminKeys, request: TombstoneRequest, nowUs:
     return signTombstone({ channel: request.channel, quality: request.quality, target: request.target, created: nowUs, reason }, keys.adminSigningKey)
   }
   if (keys.adminPublicKey != null) {
-    throw new HttpError(400, 'signature_required', 'this network accepts only signed tombstones: send "proof" (segmesh tombstone --admin-key FILE signs it) or start the node with --admin-signing-key')
+    throw new HttpError(400, 'signature_required', 'this network accepts only signed tombstones: send a "proof" made with the admin key (docs/SECURITY.md), or start this node with --admin-signing-key')
   }
   return undefined
 }

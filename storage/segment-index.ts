@@ -370,7 +370,12 @@ export class SegmentIndex {
       }
       case 'put-tombstone': {
         const key: SegmentKey = [change.channel, change.quality, change.start, change.segment]
-        if (this.#tombstones.doesExist(key)) return
+        const old = this.#tombstones.get(key)
+        if (old != null) {
+          // A signature added to an unsigned tombstone; names, counts and digests stay as they are.
+          if (typeof old === 'number' && change.proof != null) this.#tombstones.put(key, [old, change.proof])
+          return
+        }
         const hour = hourOf(change.channel, change.quality, change.start)
         hour.rec.k += 1
         xorInto(hour.rec.h, nameDigest(tombstoneFileName(change.segment)))

@@ -162,18 +162,40 @@ export class SegmentStore {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       created = false
     }
+    // An unsigned tombstone (made before the network had an admin key) gets the signature now, so
+    // it can reach the nodes that refused it; a signed one is never replaced.
+    const signed = !created && options.proof != null && await readTombstoneProof(path, (await stat(path)).size) == null
+    if (signed) await replaceFile(dir, path, options.proof!)
     await fsyncDir(dir)
     const st = await stat(path)
     // An existing file keeps what it holds: read back, so the index matches the disk.
     const proof = created ? options.proof : await readTombstoneProof(path, st.size)
     await this.index.apply([{ op: 'put-tombstone', channel: ref.channel, quality: ref.quality, start: ref.start, segment: ref.file, mtimeMs: st.mtimeMs, proof }])
-    if (created) this.emit({ kind: 'tombstone', ref })
+    if (created || signed) this.emit({ kind: 'tombstone', ref })
     return { created }
   }
 
   /** Stream a segment's bytes (optionally a byte range, `end` inclusive as in HTTP ranges). */
   openRead (ref: { channel: string, quality: string, hour: string, file: string }, range: { start?: number, end?: number } = {}): ReadStream {
     return createReadStream(this.pathOf(ref), { ...range, highWaterMark: 256 * 1024 })
+  }
+}
+
+/** Write `text` to a dot-named temp file beside `path` (reconcile skips dot files), fsync, rename over `path`. */
+async function replaceFile (dir: string, path: string, text: string): Promise<void> {
+  const temp = join(dir, `.${randomUUID()}.tmp`)
+  try {
+    const fh = await open(temp, 'wx', 0o644)
+    try {
+      await fh.writeFile(text)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(temp, path)
+  } catch (err) {
+    await unlink(temp).catch(() => {})
+    throw err
   }
 }
 

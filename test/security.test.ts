@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { request } from 'undici'
@@ -101,6 +102,27 @@ describe('signed tombstones', () => {
     await until('the late joiner converged with B', () => hidden(late, signed) && has(late, unsigned) && has(late, forged), WAIT)
     assert.equal(late.index.tombstoneProof(signed), stored)
     assert.ok(!late.index.isTombstoned(unsigned) && !late.index.isTombstoned(forged))
+  })
+
+  it('an unsigned tombstone from before the key is signed in place when the admin tombstones it again, and then spreads', async (t) => {
+    const dir = await tempDir(t)
+    const key = join(dir, 'admin.key')
+    const { publicKeyPath } = await writeAdminKeyPair(key)
+    const a = await startNode(t, { extra: { 'admin-signing-key': key } })
+    const b = await startNode(t, { bootstrap: [a], extra: { 'admin-public-key': publicKeyPath } })
+    const seg = await record(a, 0)
+    await until('the segment on B', () => has(b, seg), WAIT)
+    // Made before signatures existed: straight through the store, as an old node would have.
+    await a.store.writeTombstone(seg)
+    await until('B refused it', () => b.replicator!.stats.tombstonesRejected >= 1, WAIT)
+    assert.ok(has(b, seg))
+    const res = await admin(a, '/admin/tombstone', { segment: segmentRelPath(seg), reason: 're-signed' })
+    assert.equal(res.status, 200) // already tombstoned on A: nothing new to hide there
+    const proof = a.index.tombstoneProof(seg)
+    assert.ok(proof != null)
+    assert.equal(await readFile(join(a.store.hourDir(seg), `${seg.file.slice(0, -3)}.tombstone`), 'utf8'), proof)
+    await until('the signed tombstone on B', () => hidden(b, seg), WAIT)
+    assert.equal(b.index.tombstoneProof(seg), proof)
   })
 
   it('the admin API checks client-signed proofs and refuses unsigned requests on a checking node', async (t) => {
