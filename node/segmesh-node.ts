@@ -93,6 +93,9 @@ export class SegmeshNode {
       })
       await this.#watcher.start()
     }
+    if (config.record.length > 0) {
+      this.recorder = new Recorder({ channels: config.record, store: this.store, log: log.child({ component: 'ingest' }), options: { pollMs: config.recordPollMs } })
+    }
     const adminKeys = {
       adminSigningKey: config.adminSigningKey == null ? undefined : await readAdminSigningKey(config.adminSigningKey),
       adminPublicKey: config.adminPublicKey == null ? undefined : await readAdminPublicKey(config.adminPublicKey)
@@ -100,9 +103,6 @@ export class SegmeshNode {
     this.#adminPublicKey = adminKeys.adminPublicKey
     const components = { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView(), ingest: this.recorder ?? undefined, retention: this.retention ?? undefined }
     const httpInit = { metrics: config.metrics, logger: log.child({ component: 'http' }), dataDir: config.dataDir, adminToken: config.adminToken ?? undefined, ...adminKeys }
-    if (config.record.length > 0) {
-      this.recorder = new Recorder({ channels: config.record, store: this.store, log: log.child({ component: 'ingest' }), options: { pollMs: config.recordPollMs } })
-    }
     this.#http = await buildHttpApp(components, { ...httpInit, routes: config.adminHost != null ? 'public' : 'all' })
     this.#url = await listenUrl(this.#http, config.httpHost, config.httpPort)
     if (config.adminHost != null) {

@@ -7,7 +7,6 @@
 import { readFile } from 'node:fs/promises'
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { TestContext } from 'node:test'
 import { parseDuration } from '../../storage/segment-name.ts'
 import { formatInstant } from '../../storage/time.ts'
 import { segmentFiles } from './media.ts'
@@ -69,7 +68,8 @@ export class HlsOrigin {
     this.#server = createServer((req, res) => { this.#handle(req, res) })
   }
 
-  static async start (t: TestContext, init: HlsOriginInit = {}): Promise<HlsOrigin> {
+  /** Closed when the test (or `owner`: anything with an `after` hook) ends. */
+  static async start (owner: { after: (fn: () => Promise<void>) => void }, init: HlsOriginInit = {}): Promise<HlsOrigin> {
     const count = init.count ?? 8
     const window = init.window ?? 3
     const extinf = init.extinf ?? '2.000'
@@ -82,7 +82,7 @@ export class HlsOrigin {
     const origin = new HlsOrigin(o, segments, o.init ? segments[0]!.bytes.subarray(0, INIT_BYTES) : null)
     await new Promise<void>((resolve) => origin.#server.listen(0, '127.0.0.1', resolve))
     origin.#base = `http://127.0.0.1:${(origin.#server.address() as AddressInfo).port}`
-    t.after(async () => await origin.close())
+    owner.after(async () => await origin.close())
     return origin
   }
 
