@@ -350,7 +350,8 @@ function rank (change: IndexChange): number {
   return change.op === 'put-tombstone' ? 0 : change.op === 'remove-tombstone' ? 2 : 1
 }
 
-async function runLimited (jobs: Array<() => Promise<void>>, limit: number): Promise<void> {
+/** Run `jobs` with at most `limit` in flight (retention uses it too). */
+export async function runLimited (jobs: Array<() => Promise<void>>, limit: number): Promise<void> {
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < jobs.length) await jobs[next++]!()

@@ -8,16 +8,18 @@
  * hour older than the horizon (the node narrows the replication window to it), so nothing removed
  * here comes back from a peer.
  */
-import { lstat, readdir, rmdir, unlink } from 'node:fs/promises'
+import { readdir, rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from './logger.ts'
 import { silentLogger } from './logger.ts'
-import type { Reconciler } from './reconcile.ts'
+import { type Reconciler, runLimited } from './reconcile.ts'
 import { TOMBSTONE_EXT, parseSegmentRef } from './segment-name.ts'
 import { type SegmentStore, fsyncDir } from './segment-store.ts'
-import { MICROS_PER_HOUR, hourStart } from './time.ts'
+import { MICROS_PER_HOUR, hourStart, parseHour } from './time.ts'
 
 export const RETENTION_INTERVAL_MS = 10 * 60_000
+/** Unlinks in flight: one at a time took 3.6× as long as `rm -r` (bench/retention.ts). */
+const UNLINK_CONCURRENCY = 16
 
 export interface RetentionInit {
   store: SegmentStore
@@ -112,25 +114,30 @@ export class Retention {
       if (err.code === 'ENOENT') return [] as string[]
       throw err
     })
+    // Sizes from the index: no stat per file (a file the index lacks counts 0 bytes).
+    const sizes = new Map(store.index.hourSegments(channel, quality, parseHour(hour)!, { hidden: true }).map((s) => [s.file, s.size]))
     let left = 0
     let removed = 0
+    const jobs: Array<() => Promise<void>> = []
     for (const name of names) {
       if (name.endsWith(TOMBSTONE_EXT) || !parseSegmentRef(channel, quality, hour, name).ok) continue
       const path = join(dir, name)
-      const st = await lstat(path).catch(() => null)
-      if (st == null) continue
-      if (!st.isFile() || store.inflight.has(path)) { left++; continue }
-      try {
-        await unlink(path)
-        removed++
-        report.segments++
-        report.bytes += st.size
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
-        left++
-        this.#log.error({ err, path }, 'retention could not remove a segment file; its hour keeps its tombstones')
-      }
+      if (store.inflight.has(path)) { left++; continue }
+      jobs.push(async () => {
+        try {
+          await unlink(path)
+          removed++
+          report.segments++
+          report.bytes += sizes.get(name) ?? 0
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+          // EISDIR (a folder with a segment's name), EPERM, EIO: the name stays, so do the tombstones.
+          left++
+          this.#log.error({ err, path }, 'retention could not remove a segment file; its hour keeps its tombstones')
+        }
+      })
     }
+    await runLimited(jobs, UNLINK_CONCURRENCY)
     if (removed > 0) await fsyncDir(dir)
     await reconciler.reconcileHour(channel, quality, hour, { tempGraceMs: null })
     if (left > 0) {
