@@ -7,13 +7,16 @@ export function createPool (readTimeoutMs: number): Agent {
   return new Agent({ connections: 8, connect: { timeout: readTimeoutMs }, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs })
 }
 
+/** A Range request for `range`; answered by anything but 206, the origin ignored it. */
+export function rangeHeaders (range: { offset: number, length: number } | null | undefined): Record<string, string> {
+  return range == null ? {} : { range: `bytes=${range.offset}-${range.offset + range.length - 1}` }
+}
+
 /** GET a small resource whole (a playlist, an init section), refusing anything over `maxBytes`. */
 export async function fetchWhole (url: string, dispatcher: Dispatcher, options: { signal: AbortSignal, maxBytes: number, range?: { offset: number, length: number } | null }): Promise<Buffer> {
-  const headers: Record<string, string> = {}
-  if (options.range != null) headers.range = `bytes=${options.range.offset}-${options.range.offset + options.range.length - 1}`
-  const res = await request(url, { dispatcher, signal: options.signal, headers })
+  const res = await request(url, { dispatcher, signal: options.signal, headers: rangeHeaders(options.range) })
   try {
-    if (res.statusCode !== 200 && res.statusCode !== 206) throw new HttpStatusError(url, res.statusCode)
+    if (res.statusCode !== (options.range == null ? 200 : 206)) throw new HttpStatusError(url, res.statusCode)
     const chunks: Buffer[] = []
     let size = 0
     for await (const chunk of res.body) {
@@ -28,8 +31,8 @@ export async function fetchWhole (url: string, dispatcher: Dispatcher, options: 
 }
 
 /** Bounded label values for download failures. */
-export type DownloadErrorKind = 'gone' | 'http' | 'timeout' | 'network' | 'cut' | 'store' | 'tombstoned'
-export const DOWNLOAD_ERROR_KINDS: readonly DownloadErrorKind[] = ['gone', 'http', 'timeout', 'network', 'cut', 'store', 'tombstoned']
+export type DownloadErrorKind = 'gone' | 'http' | 'timeout' | 'network' | 'cut' | 'disk_full' | 'store' | 'tombstoned'
+export const DOWNLOAD_ERROR_KINDS: readonly DownloadErrorKind[] = ['gone', 'http', 'timeout', 'network', 'cut', 'disk_full', 'store', 'tombstoned']
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'SEGMESH_ERR_INGEST_TIMEOUT'])
 
@@ -37,6 +40,7 @@ export function errorKind (err: unknown): DownloadErrorKind {
   const code = (err as { code?: unknown } | null)?.code
   if (code === 'SEGMESH_ERR_INGEST_HTTP_STATUS') return 'http'
   if (code === 'SEGMESH_ERR_TOMBSTONED') return 'tombstoned'
+  if (code === 'SEGMESH_ERR_DISK_FULL') return 'disk_full'
   if (typeof code === 'string' && TIMEOUT_CODES.has(code)) return 'timeout'
   if ((err as Error | null)?.name === 'TimeoutError') return 'timeout'
   if (typeof code === 'string' && (code.startsWith('UND_ERR') || code.startsWith('EC') || code === 'EPIPE' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH')) return 'network'

@@ -48,6 +48,11 @@ describe('parseMediaPlaylist', () => {
     for (const e of entries) assert.deepEqual(e.init, { uri: 'http://origin.test/live/init.mp4', byterange: { offset: 0, length: 720 } })
   })
 
+  it('keeps byte ranges, the offset following the previous range when left out', () => {
+    const { entries } = parseMediaPlaylist(playlist('#EXTINF:2.0,', '#EXT-X-BYTERANGE:1000@0', 'all.ts', '#EXTINF:2.0,', '#EXT-X-BYTERANGE:500', 'all.ts', '#EXTINF:2.0,', 'c.ts'), URL_)
+    assert.deepEqual(entries.map((e) => e.byterange), [{ offset: 0, length: 1000 }, { offset: 1000, length: 500 }, null])
+  })
+
   it('says when the stream ended', () => {
     assert.equal(parseMediaPlaylist(playlist('#EXTINF:2.0,', 'a.ts', '#EXT-X-ENDLIST'), URL_).endlist, true)
   })
@@ -57,12 +62,14 @@ describe('parseMediaPlaylist', () => {
     assert.throws(() => parseMediaPlaylist('<html>', URL_), { code: 'SEGMESH_ERR_INGEST_PLAYLIST', message: /no #EXTM3U/ })
     assert.throws(() => parseMediaPlaylist(playlist('#EXTINF:1e1,', 'a.ts'), URL_), { code: 'SEGMESH_ERR_INGEST_PLAYLIST', message: /EXTINF/ })
     assert.throws(() => parseMediaPlaylist(playlist('#EXT-X-PROGRAM-DATE-TIME:soon', '#EXTINF:2.0,', 'a.ts'), URL_), { code: 'SEGMESH_ERR_INGEST_PLAYLIST', message: /PROGRAM-DATE-TIME/ })
+    assert.throws(() => parseMediaPlaylist(playlist('#EXT-X-KEY:METHOD=AES-128,URI="k"', '#EXTINF:2.0,', 'a.ts'), URL_), { code: 'SEGMESH_ERR_INGEST_PLAYLIST', message: /encrypted \(METHOD=AES-128\)/ })
+    assert.equal(parseMediaPlaylist(playlist('#EXT-X-KEY:METHOD=NONE', '#EXTINF:2.0,', 'a.ts'), URL_).entries.length, 1)
   })
 })
 
 describe('entryTimes', () => {
   const S = 2_000_000
-  const entry = (sequence: number, date: number | null, duration = S): MediaEntry => ({ uri: `u${sequence}`, sequence, duration, date, init: null, segment: null as never })
+  const entry = (sequence: number, date: number | null, duration = S): MediaEntry => ({ uri: `u${sequence}`, byterange: null, sequence, duration, date, init: null, segment: null as never })
   const none = (): undefined => undefined
 
   it('uses each date, and extrapolates undated entries from the one before', () => {

@@ -8,14 +8,18 @@ import { parseDuration } from '../storage/segment-name.ts'
 import { PlaylistError } from './errors.ts'
 import { type HlsSegment, type MediaPlaylist, parsePlaylist, resolveUri } from './hls.ts'
 
+/** Bytes [offset, offset + length) of a resource (EXT-X-BYTERANGE, or BYTERANGE of EXT-X-MAP). */
+export interface ByteRange { offset: number, length: number }
+
 export interface InitSection {
   uri: string
-  /** Bytes [offset, offset + length) of `uri`, when the tag has a BYTERANGE. */
-  byterange: { offset: number, length: number } | null
+  byterange: ByteRange | null
 }
 
 export interface MediaEntry {
   uri: string
+  /** Only these bytes of `uri` are the segment. */
+  byterange: ByteRange | null
   sequence: number
   /** EXTINF, µs. */
   duration: number
@@ -97,9 +101,12 @@ export function parseMediaPlaylist (text: string, url: string): ParsedMediaPlayl
     if (duration == null) throw new PlaylistError(`${url}: segment ${segment.mediaSequenceNumber} has no usable EXTINF (${JSON.stringify(extinf)})`)
     const date = pdt == null ? null : parseProgramDateTime(pdt)
     if (pdt != null && date == null) throw new PlaylistError(`${url}: segment ${segment.mediaSequenceNumber} has a bad PROGRAM-DATE-TIME '${pdt}'`)
+    // Stored bytes must play on their own: encrypted ones would replicate everywhere, unplayable.
+    if (segment.key != null && segment.key.method !== 'NONE') throw new PlaylistError(`${url}: segment ${segment.mediaSequenceNumber} is encrypted (METHOD=${segment.key.method}), which the recorder does not support`)
     const map = segment.map
     return {
       uri: resolveUri(segment.uri, url),
+      byterange: segment.byterange == null ? null : { offset: segment.byterange.offset ?? 0, length: segment.byterange.length },
       sequence: segment.mediaSequenceNumber,
       duration,
       date,

@@ -13,8 +13,8 @@ import type { SegmentStore } from '../storage/segment-store.ts'
 import { hourStart } from '../storage/time.ts'
 import type { IngestOptions } from './constants.ts'
 import { HttpStatusError } from './errors.ts'
-import { type DownloadErrorKind, createPool, discard, errorKind } from './http-fetch.ts'
-import type { InitSection } from './media-playlist.ts'
+import { type DownloadErrorKind, createPool, discard, errorKind, rangeHeaders } from './http-fetch.ts'
+import type { ByteRange, InitSection } from './media-playlist.ts'
 
 export type RecordedType = 'full' | 'suspect' | 'partial'
 
@@ -22,6 +22,7 @@ export interface SegmentJob {
   channel: string
   quality: string
   uri: string
+  byterange: ByteRange | null
   start: number
   duration: number
   init: InitSection | null
@@ -56,10 +57,10 @@ export async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, di
   const signal = AbortSignal.any([ctx.cut, AbortSignal.timeout(ctx.options.attemptTimeoutMs)])
   const began = performance.now()
   const init = job.init == null ? null : await ctx.initBytes(job.init, dispatcher, signal)
-  const res = await request(job.uri, { dispatcher, signal })
+  const res = await request(job.uri, { dispatcher, signal, headers: rangeHeaders(job.byterange) })
   try {
     if (res.statusCode === 403 || res.statusCode === 404) return { kind: 'gone' }
-    if (res.statusCode !== 200) throw new HttpStatusError(job.uri, res.statusCode)
+    if (res.statusCode !== (job.byterange == null ? 200 : 206)) throw new HttpStatusError(job.uri, res.statusCode)
     const body = res.body[Symbol.asyncIterator]()
     // Nothing is written until the first byte (or a clean empty end) arrives: an attempt that
     // fails before that leaves no file at all.

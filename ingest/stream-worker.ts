@@ -224,6 +224,7 @@ export class StreamWorker {
         channel: this.channel,
         quality: this.quality,
         uri: entry.uri,
+        byterange: entry.byterange,
         start: time.start,
         duration: entry.duration,
         init: entry.init,

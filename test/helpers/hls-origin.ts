@@ -36,6 +36,8 @@ export interface HlsOriginInit {
   missing?: number[]
   /** From this entry on, dates jump by `us`. */
   skew?: { at: number, us: number }
+  /** Every entry is a byte range (EXT-X-BYTERANGE) of one resource, `all.ts`: the segments back to back. */
+  byterange?: boolean
 }
 
 export interface OriginSegment {
@@ -78,7 +80,7 @@ export class HlsOrigin {
     const start = init.start ?? (Math.floor(Date.now() / 1000) - 60) * 1_000_000 + 123_456
     const files = await segmentFiles(count)
     const segments = await Promise.all(files.map(async (f, i) => ({ bytes: await readFile(f), start: start + i * parsed.value, duration: parsed.value })))
-    const o: OriginOptions = { count, window, initial: init.initial ?? window, start, extinf, dates: init.dates ?? 'all', init: init.init ?? false, slow: init.slow ?? {}, cut: { ...init.cut }, missing: init.missing ?? [], ads: init.ads, skew: init.skew }
+    const o: OriginOptions = { count, window, initial: init.initial ?? window, start, extinf, dates: init.dates ?? 'all', init: init.init ?? false, slow: init.slow ?? {}, cut: { ...init.cut }, missing: init.missing ?? [], ads: init.ads, skew: init.skew, byterange: init.byterange ?? false }
     const origin = new HlsOrigin(o, segments, o.init ? segments[0]!.bytes.subarray(0, INIT_BYTES) : null)
     await new Promise<void>((resolve) => origin.#server.listen(0, '127.0.0.1', resolve))
     origin.#base = `http://127.0.0.1:${(origin.#server.address() as AddressInfo).port}`
@@ -147,7 +149,12 @@ export class HlsOrigin {
       const dated = this.#o.dates === 'all' || (this.#o.dates === 'first' && i === first) || (ads?.style === 'daterange' && i === ads.from)
       if (dated) lines.push(`#EXT-X-PROGRAM-DATE-TIME:${formatInstant(this.#dateOf(i))}`)
       lines.push(`#EXTINF:${this.#o.extinf},live`)
-      lines.push(`seg${i}.ts`)
+      if (this.#o.byterange) {
+        const offset = this.segments.slice(0, i).reduce((n, s) => n + s.bytes.length, 0)
+        lines.push(`#EXT-X-BYTERANGE:${this.segments[i]!.bytes.length}@${offset}`, 'all.ts')
+      } else {
+        lines.push(`seg${i}.ts`)
+      }
     }
     if (this.#ended) lines.push('#EXT-X-ENDLIST')
     return lines.join('\n') + '\n'
@@ -156,12 +163,13 @@ export class HlsOrigin {
   #handle (req: IncomingMessage, res: ServerResponse): void {
     const path = new URL(req.url ?? '/', 'http://x').pathname
     this.requests.set(path, (this.requests.get(path) ?? 0) + 1)
-    const m = /^\/(source|low)\/(index\.m3u8|init\.ts|seg(\d+)\.ts)$/.exec(path)
+    const m = /^\/(source|low)\/(index\.m3u8|init\.ts|all\.ts|seg(\d+)\.ts)$/.exec(path)
     const i = Number(m?.[3])
     if (path === '/master.m3u8') this.#send(res, 'application/vnd.apple.mpegurl', Buffer.from(this.#master()))
     else if (m == null) this.#send(res, 'text/plain', Buffer.from('not found'), 404)
     else if (m[2] === 'index.m3u8') this.#send(res, 'application/vnd.apple.mpegurl', Buffer.from(this.#media()))
     else if (m[2] === 'init.ts') this.#send(res, 'video/mp2t', this.init ?? Buffer.alloc(0), this.init == null ? 404 : 200)
+    else if (m[2] === 'all.ts') this.#range(req, res, Buffer.concat(this.segments.slice(0, this.#head).map((s) => s.bytes)))
     else if (i >= this.#head || this.#o.missing.includes(i)) this.#send(res, 'text/plain', Buffer.from('gone'), 404)
     else this.#segment(res, i)
   }
@@ -184,6 +192,20 @@ export class HlsOrigin {
     res.write(bytes.subarray(0, half))
     const timer = setTimeout(() => res.end(bytes.subarray(half)), delay)
     res.once('close', () => clearTimeout(timer))
+  }
+
+  /** `bytes=a-b` only, as recorders send it. */
+  #range (req: IncomingMessage, res: ServerResponse, all: Buffer): void {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')
+    const [from, to] = [Number(m?.[1]), Number(m?.[2])]
+    if (m == null) {
+      this.#send(res, 'video/mp2t', all)
+    } else if (to >= all.length || from > to) {
+      this.#send(res, 'text/plain', Buffer.from('bad range'), 416)
+    } else {
+      res.setHeader('content-range', `bytes ${from}-${to}/${all.length}`)
+      this.#send(res, 'video/mp2t', all.subarray(from, to + 1), 206)
+    }
   }
 
   #send (res: ServerResponse, type: string, body: Buffer, status = 200): void {
