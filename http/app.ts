@@ -7,6 +7,7 @@ import Fastify, { type FastifyError, type FastifyInstance, LogController } from 
 import { Cutter } from '../cutter/cutter.ts'
 import { adminRoutes } from './admin-routes.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
+import { coverageRoutes } from './coverage-routes.ts'
 import { cutRoutes } from './cut-routes.ts'
 import { HttpError } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
@@ -17,6 +18,7 @@ import { playlistRoutes } from './playlist-routes.ts'
 import { replicationRoutes } from './replication-routes.ts'
 import { segmentRoutes } from './segment-routes.ts'
 import { statusRoutes } from './status-routes.ts'
+import { uiRoutes } from './ui-routes.ts'
 import { tombstoneRoutes } from './tombstone-routes.ts'
 
 export async function buildHttpApp (components: HttpComponents, init: HttpInit = {}): Promise<FastifyInstance> {
@@ -73,6 +75,8 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
   const withCutter = { ...components, cutter: components.cutter ?? new Cutter({ store: components.store, log: app.log.child({ component: 'cutter' }) }) }
   await app.register(cutRoutes(withCutter))
   await app.register(statusRoutes(withCutter, init))
+  await app.register(coverageRoutes(components))
+  await app.register(uiRoutes())
   await app.register(replicationRoutes(components))
   await app.register(tombstoneRoutes(components))
   if (init.routes !== 'public') await app.register(adminRoutes(components, init))

@@ -37,6 +37,14 @@ export function boolParam (name: string, value: string | undefined, fallback: bo
   throw badParameter(name, 'must be one of: true, false')
 }
 
+/** A whole number in [min, max], written in plain digits. */
+export function countParam (name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value == null) return fallback
+  const n = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN
+  if (!(n >= min && n <= max)) throw badParameter(name, `must be a whole number from ${min} to ${max}`)
+  return n
+}
+
 const TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/
 
 /**

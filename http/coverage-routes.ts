@@ -1,0 +1,28 @@
+/**
+ * `GET /coverage/:channel/:quality?hours=N`: the coverage map of the last N hours of data (the
+ * status page draws it). Per hour: full, partial (suspect or partial only), tombstoned and hole
+ * spans as [from, to) µs offsets into the hour. Read from the index only.
+ */
+import type { FastifyInstance } from 'fastify'
+import { MAX_MAP_HOURS, coverageMap } from '../storage/coverage-map.ts'
+import { formatInstant } from '../storage/time.ts'
+import type { HttpComponents } from './components.ts'
+import { notFound } from './errors.ts'
+import { channelParam, countParam, qualityParam } from './params.ts'
+
+export const DEFAULT_MAP_HOURS = 24
+
+export function coverageRoutes ({ index, selector }: HttpComponents) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.get<{ Params: { channel: string, quality: string }, Querystring: { hours?: string } }>('/coverage/:channel/:quality', async (request, reply) => {
+      const channel = channelParam(request.params.channel)
+      const quality = qualityParam(request.params.quality)
+      const hours = countParam('hours', request.query.hours, DEFAULT_MAP_HOURS, 1, MAX_MAP_HOURS)
+      const now = Date.now() * 1000
+      const map = coverageMap(index, selector, channel, quality, hours, now)
+      if (map.length === 0) throw notFound(index.qualities(channel).length === 0 ? `unknown channel '${channel}'` : `unknown quality '${quality}' of channel '${channel}'`)
+      reply.header('cache-control', 'no-cache')
+      return { channel, quality, now: formatInstant(now), hours: map }
+    })
+  }
+}
