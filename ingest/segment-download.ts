@@ -121,6 +121,8 @@ export async function recordEntry (ctx: DownloadContext, job: SegmentJob): Promi
       if (outcome.type !== 'partial') return outcome.type
       last = 'partial'
     } catch (err) {
+      // Cut short by the stop before a byte arrived: nothing was stored, nothing failed.
+      if (ctx.cut.aborted) return last === 'partial' ? 'partial' : 'stopped'
       const kind = errorKind(err)
       ctx.onError(kind, err)
       if (kind === 'tombstoned') return 'tombstoned'

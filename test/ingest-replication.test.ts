@@ -12,10 +12,11 @@ import { startNode, until } from './helpers/network.ts'
 describe('recording node', () => {
   it('records a live stream and a second node replicates it byte for byte', async (t) => {
     const origin = await HlsOrigin.start(t, { count: 4, window: 2, initial: 2 })
-    const recorder = await startNode(t, { extra: { record: [`live=${origin.masterUrl}`], 'record-poll-ms': '100' } })
-    const peer = await startNode(t, { bootstrap: [recorder] })
+    // Digests only on connection (hello): what is recorded later must travel by announcement.
+    const recorder = await startNode(t, { digestIntervalSeconds: 3600, extra: { record: [`live=${origin.masterUrl}`], 'record-poll-ms': '100' } })
+    const peer = await startNode(t, { bootstrap: [recorder], digestIntervalSeconds: 3600 })
     const count = (node: typeof recorder): number => node.index.segmentsStartingIn('live', 'source', 0, Number.MAX_SAFE_INTEGER).length
-    await until('the first window recorded', () => count(recorder) === 2)
+    await until('the first window recorded and replicated', () => count(recorder) === 2 && count(peer) === 2, 30_000)
     origin.advance(2)
     await until('the whole stream recorded', () => count(recorder) === 4)
     await until('the whole stream replicated', () => count(peer) === 4, 30_000)
