@@ -92,8 +92,11 @@ function proofsOf (items: readonly AnnouncedItem[]): { proofs?: Record<string, s
   return signed.length === 0 ? {} : { proofs: Object.fromEntries(signed.map((i) => [itemPath(i), i.proof!])) }
 }
 
-/** Bytes an item adds to a message at most: its path twice (name, proof key), its proof, quoting. */
-const itemBytes = (item: AnnouncedItem): number => 2 * (item.ref.channel.length + item.ref.quality.length + item.ref.file.length + 32) + (item.proof?.length ?? 0) + 8
+/** Bytes an item adds to a message at most: its quoted path, and with a proof the path again as its key. */
+function itemBytes (item: AnnouncedItem): number {
+  const path = item.ref.channel.length + item.ref.quality.length + item.ref.hour.length + item.ref.file.length + 12
+  return item.proof == null ? path : 2 * path + item.proof.length + 4
+}
 /** Room left for `from` and the envelope. */
 const ITEMS_BUDGET = MAX_MESSAGE_BYTES - 16 * 1024
 

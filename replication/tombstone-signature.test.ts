@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { preSharedKey } from '@libp2p/pnet'
 import { T0, ref, tempDir } from '../test/helpers/tree.ts'
+import { type AnnouncedItem, MAX_MESSAGE_BYTES, announceMessages, decodeMessage, encodeMessage } from './messages.ts'
 import { newNetworkKey, parseNetworkKey, readNetworkKey, writeNetworkKey } from './pnet.ts'
 import {
   type TombstoneClaim, isProofString, readAdminPublicKey, readAdminSigningKey, signTombstone, tombstonePayload,
@@ -69,6 +70,30 @@ describe('tombstone signatures', () => {
     await assert.rejects(readAdminPublicKey(path), { code: 'SEGMESH_ERR_KEY_FILE' }) // private key given as public
     await writeFile(join(dir, 'loose'), await readFile(path), { mode: 0o644 })
     await assert.rejects(readAdminSigningKey(join(dir, 'loose')), { code: 'SEGMESH_ERR_KEY_FILE', message: /chmod 600/ })
+  })
+})
+
+describe('proofs in announcements', () => {
+  it('split into messages under the size limit that decode back with every proof; unsigned ones as before', () => {
+    const from = { peerId: '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp', url: 'http://10.0.0.5:8080', addrs: ['/ip4/10.0.0.5/tcp/4001'] }
+    const refs = Array.from({ length: 256 }, (_, i) => ref({ at: i * 2000, dur: 2000 }))
+    const items: AnnouncedItem[] = refs.map((r) => ({ kind: 'tombstone', ref: r, proof: signTombstone(claim({ target: { segment: r.file } }), admin.privateKey) }))
+    const messages = announceMessages(from, items)
+    assert.ok(messages.length > 1)
+    const decoded = messages.map(encodeMessage).flatMap((bytes) => {
+      assert.ok(bytes.length <= MAX_MESSAGE_BYTES)
+      const d = decodeMessage(bytes)
+      assert.ok(d.ok && d.message.type === 'announce')
+      return d.message.items
+    })
+    assert.deepEqual(decoded.map((i) => i.proof), items.map((i) => i.proof))
+    assert.ok(decoded.every((i) => verifyTombstone(i.proof, i.ref, admin.publicKey).ok))
+    assert.equal(announceMessages(from, items.map(({ kind, ref }) => ({ kind, ref }))).length, 1, '256 unsigned names still fit one message')
+    // A proof for a name the message does not carry, or not a proof at all: the message is malformed.
+    const wire = JSON.parse(Buffer.from(encodeMessage(messages[0]!)).toString()) as { proofs: Record<string, string> }
+    const [path] = Object.keys(wire.proofs)
+    assert.equal(decodeMessage(Buffer.from(JSON.stringify({ ...wire, proofs: { 'c/q/2020-01-01T00/00:00.000000-2.0-full-x.tombstone': wire.proofs[path!] } }))).ok, false)
+    assert.equal(decodeMessage(Buffer.from(JSON.stringify({ ...wire, proofs: { [path!]: 'nonsense' } }))).ok, false)
   })
 })
 

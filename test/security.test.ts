@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { request } from 'undici'
@@ -168,6 +168,28 @@ describe('peer quotas', () => {
     assert.equal((await get('/replication/digests?from=0', '192.0.2.8')).status, 200, 'another client has its own quota')
     assert.equal((await get('/files', '192.0.2.7')).status, 200, 'viewers\' routes are not limited')
     for (let i = 0; i < 150; i++) assert.equal((await get('/replication/digests?from=0', '127.0.0.1')).status, 200)
+  })
+})
+
+describe('bad bytes', () => {
+  it('a peer serving bytes that do not match their names is scored down per segment, then cut off', async (t) => {
+    const liar = await startNode(t)
+    // 25 points a bad name, decaying: the fifth pushes it past 100.
+    const segs = [await record(liar, 0), await record(liar, 1), await record(liar, 2), await record(liar, 3), await record(liar, 4)]
+    // Corrupt every copy in place, keeping size and mtime, so they are served as if fine.
+    for (const seg of segs) {
+      const path = liar.store.pathOf(seg)
+      const st = await stat(path)
+      const bytes = await readFile(path)
+      bytes[100] = bytes[100]! ^ 0xff
+      await writeFile(path, bytes)
+      await utimes(path, st.atime, st.mtime)
+    }
+    const victim = await startNode(t, { bootstrap: [liar] })
+    await until('the liar banned', () => victim.host!.scoreStats().banned.includes(liar.host!.peerId), WAIT)
+    assert.equal(victim.host!.scoreStats().penalties.bad_hash, 5, 'one penalty per bad name, not per retry')
+    for (const seg of segs) assert.equal(victim.index.getSegment(seg, { hidden: true }), null)
+    await until('the liar disconnected', () => !victim.host!.connectedPeers().includes(liar.host!.peerId), WAIT)
   })
 })
 
