@@ -21,11 +21,12 @@ const FAST: Partial<IngestOptions> = { pollMs: 50, retryDelayMs: 50, suspectMs: 
 interface Setup extends OpenedStore { recorder: Recorder }
 
 async function record (t: TestContext, url: string, options: { qualities?: string[], ingest?: Partial<IngestOptions> } = {}): Promise<Setup> {
+  // After hooks run in the order they were added: the recorder stops before the index closes.
+  let recorder: Recorder | null = null
+  t.after(async () => await recorder?.stop())
   const opened = await openStore(t)
-  const recorder = new Recorder({ channels: [{ channel: 'live', url, qualities: options.qualities ?? ['source'], important: false }], store: opened.store, options: { ...FAST, ...options.ingest } })
+  recorder = new Recorder({ channels: [{ channel: 'live', url, qualities: options.qualities ?? ['source'], important: false }], store: opened.store, options: { ...FAST, ...options.ingest } })
   recorder.start()
-  // Registered after openStore's close: runs first, so the index is still open while we stop.
-  t.after(async () => await recorder.stop())
   return { ...opened, recorder }
 }
 
@@ -98,6 +99,24 @@ describe('recorder against a live HLS origin', () => {
     assert.equal(origin.requests.get('/source/seg1.ts'), 2)
     await assertHashes(s, stored(s))
     assert.match(await s.recorder.registry.metrics(), /segmesh_ingest_download_errors_total\{channel="live",quality="source",kind="cut"\} 1/)
+  })
+
+  it('skips a segment whose full copy is already indexed, even tombstoned', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 3, window: 3 })
+    let recorder: Recorder | null = null
+    t.after(async () => await recorder?.stop())
+    const opened = await openStore(t)
+    const have = (i: number) => ({ channel: 'live', quality: 'source', start: origin.segments[i]!.start, duration: 2_000_000, type: 'full' as const })
+    // A peer's copy with other bytes (another encode) counts: a full copy is a full copy.
+    await opened.store.recordSegment(have(1), Buffer.from('from a peer'))
+    const deleted = await opened.store.recordSegment(have(2), Buffer.from('deleted by an admin'))
+    await opened.store.writeTombstone(deleted.ref)
+    const rec = recorder = new Recorder({ channels: [{ channel: 'live', url: origin.mediaUrl(), qualities: ['source'], important: false }], store: opened.store, options: FAST })
+    rec.start()
+    await until('three entries handled', () => rec.status()[0]!.recorded.full + rec.status()[0]!.recorded.exists === 3)
+    assert.equal(rec.status()[0]!.recorded.exists, 2)
+    assert.equal(origin.requests.get('/source/seg1.ts'), undefined)
+    assert.equal(origin.requests.get('/source/seg2.ts'), undefined)
   })
 
   it('gives up at once on a 404 and leaves nothing for it', async (t) => {
