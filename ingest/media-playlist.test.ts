@@ -53,6 +53,18 @@ describe('parseMediaPlaylist', () => {
     assert.deepEqual(entries.map((e) => e.byterange), [{ offset: 0, length: 1000 }, { offset: 1000, length: 500 }, null])
   })
 
+  it('leaves out the low-latency segment still being made (parts, no URI)', () => {
+    const { entries } = parseMediaPlaylist(playlist(
+      '#EXT-X-PART-INF:PART-TARGET=1.0',
+      '#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=3.0',
+      '#EXTINF:2.0,', 'a.ts',
+      '#EXT-X-PART:DURATION=1.0,URI="b.0.ts",INDEPENDENT=YES', '#EXT-X-PART:DURATION=1.0,URI="b.1.ts"',
+      '#EXTINF:2.0,', 'b.ts',
+      '#EXT-X-PART:DURATION=1.0,URI="c.0.ts"', '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="c.1.ts"'
+    ), URL_)
+    assert.deepEqual(entries.map((e) => e.uri.split('/').at(-1)), ['a.ts', 'b.ts'])
+  })
+
   it('says when the stream ended', () => {
     assert.equal(parseMediaPlaylist(playlist('#EXTINF:2.0,', 'a.ts', '#EXT-X-ENDLIST'), URL_).endlist, true)
   })

@@ -92,10 +92,12 @@ export function parseMediaPlaylist (text: string, url: string): ParsedMediaPlayl
   const playlist = parsePlaylist(text, url)
   if (playlist.isMasterPlaylist) throw new PlaylistError(`${url} is a master playlist, expected a media playlist`)
   const times = rawTimes(text)
-  if (times.length !== playlist.segments.length) {
-    throw new PlaylistError(`${url}: ${times.length} URI lines but ${playlist.segments.length} segments parsed`)
+  // A low-latency playlist ends with the parts of a segment still being made: no URI yet, not ours.
+  const segments = playlist.segments.filter((s) => s.uri != null && s.uri !== '')
+  if (times.length !== segments.length) {
+    throw new PlaylistError(`${url}: ${times.length} URI lines but ${segments.length} segments parsed`)
   }
-  const entries = playlist.segments.map((segment, i): MediaEntry => {
+  const entries = segments.map((segment, i): MediaEntry => {
     const { extinf, pdt } = times[i]!
     const duration = extinf == null ? null : extinfMicros(extinf)
     if (duration == null) throw new PlaylistError(`${url}: segment ${segment.mediaSequenceNumber} has no usable EXTINF (${JSON.stringify(extinf)})`)
