@@ -24,7 +24,7 @@ import { P2PHost } from '../replication/host.ts'
 import { TOPIC, decodeMessage } from '../replication/messages.ts'
 import { loadOrCreateNodeKey } from '../replication/node-key.ts'
 import { readNetworkKey } from '../replication/pnet.ts'
-import { readAdminPublicKey, readAdminSigningKey } from '../replication/tombstone-signature.ts'
+import { readAdminKeys } from '../replication/tombstone-signature.ts'
 import { Replicator } from '../replication/replicator.ts'
 
 export interface SegmeshNodeInit {
@@ -96,10 +96,7 @@ export class SegmeshNode {
     if (config.record.length > 0) {
       this.recorder = new Recorder({ channels: config.record, store: this.store, log: log.child({ component: 'ingest' }), options: { pollMs: config.recordPollMs } })
     }
-    const adminKeys = {
-      adminSigningKey: config.adminSigningKey == null ? undefined : await readAdminSigningKey(config.adminSigningKey),
-      adminPublicKey: config.adminPublicKey == null ? undefined : await readAdminPublicKey(config.adminPublicKey)
-    }
+    const adminKeys = await readAdminKeys({ signing: config.adminSigningKey, public: config.adminPublicKey })
     this.#adminPublicKey = adminKeys.adminPublicKey
     const components = { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView(), ingest: this.recorder ?? undefined, retention: this.retention ?? undefined }
     const httpInit = { metrics: config.metrics, logger: log.child({ component: 'http' }), dataDir: config.dataDir, adminToken: config.adminToken ?? undefined, ...adminKeys }

@@ -8,7 +8,7 @@ import { T0, ref, tempDir } from '../test/helpers/tree.ts'
 import { type AnnouncedItem, MAX_MESSAGE_BYTES, announceMessages, decodeMessage, encodeMessage } from './messages.ts'
 import { newNetworkKey, parseNetworkKey, readNetworkKey, writeNetworkKey } from './pnet.ts'
 import {
-  type TombstoneClaim, isProofString, readAdminPublicKey, readAdminSigningKey, signTombstone, tombstonePayload,
+  type TombstoneClaim, isProofString, readAdminKeys, readAdminPublicKey, readAdminSigningKey, signTombstone, tombstonePayload,
   verifyTombstone, writeAdminKeyPair
 } from './tombstone-signature.ts'
 
@@ -68,6 +68,9 @@ describe('tombstone signatures', () => {
     assert.ok(verifyTombstone(signTombstone(claim(), priv), seg, pub).ok)
     await assert.rejects(writeAdminKeyPair(path), { code: 'SEGMESH_ERR_KEY_FILE', message: /refusing to overwrite/ })
     await assert.rejects(readAdminPublicKey(path), { code: 'SEGMESH_ERR_KEY_FILE' }) // private key given as public
+    assert.ok((await readAdminKeys({ signing: path, public: publicKeyPath })).adminPublicKey != null)
+    const other = await writeAdminKeyPair(join(dir, 'other.key'))
+    await assert.rejects(readAdminKeys({ signing: path, public: other.publicKeyPath }), { code: 'SEGMESH_ERR_KEY_FILE', message: /not the pair/ })
     await writeFile(join(dir, 'loose'), await readFile(path), { mode: 0o644 })
     await assert.rejects(readAdminSigningKey(join(dir, 'loose')), { code: 'SEGMESH_ERR_KEY_FILE', message: /chmod 600/ })
   })

@@ -134,6 +134,22 @@ export async function readAdminSigningKey (path: string): Promise<KeyObject> {
   return key
 }
 
+/**
+ * The admin keys a node is configured with. A signing key that does not match the public key would
+ * sign tombstones every checking node refuses: refused at start instead.
+ */
+export async function readAdminKeys (paths: { signing: string | null, public: string | null }): Promise<{ adminSigningKey?: KeyObject, adminPublicKey?: KeyObject }> {
+  const adminSigningKey = paths.signing == null ? undefined : await readAdminSigningKey(paths.signing)
+  const adminPublicKey = paths.public == null ? undefined : await readAdminPublicKey(paths.public)
+  if (adminSigningKey != null && adminPublicKey != null) {
+    const derived = createPublicKey(adminSigningKey).export({ type: 'spki', format: 'der' })
+    if (!derived.equals(adminPublicKey.export({ type: 'spki', format: 'der' }))) {
+      throw new KeyFileError(`admin signing key ${paths.signing} is not the pair of admin public key ${paths.public}`)
+    }
+  }
+  return { ...(adminSigningKey != null ? { adminSigningKey } : {}), ...(adminPublicKey != null ? { adminPublicKey } : {}) }
+}
+
 /** The admin public key (PEM SPKI; a private key file is refused so it is not spread by mistake). */
 export async function readAdminPublicKey (path: string): Promise<KeyObject> {
   const pem = await readKeyFile(path, 'admin public key', { secret: false })
