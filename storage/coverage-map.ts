@@ -39,16 +39,51 @@ interface Run { kind: Kind, from: number, to: number }
 /**
  * Maps of the last `hours` hours of a channel/quality that end with its newest hour: hours with
  * no data at all are included, as one hole. Nothing before the first data is a hole: that is
- * before recording began.
+ * before recording began. Finished hours are kept until they or the hour before them change, so
+ * a status page polling every few seconds recomputes only the live hour.
  */
-export function coverageMap (index: SegmentIndex, selector: SegmentSelector, channel: string, quality: string, hours: number, now = Date.now() * 1000): HourMap[] {
-  const summaries = index.hourSummaries(channel, quality)
-  if (summaries.length === 0) return []
-  const last = summaries.at(-1)!.start
-  const first = Math.max(summaries[0]!.start, last - (hours - 1) * MICROS_PER_HOUR)
-  const out: HourMap[] = []
-  for (let start = first; start <= last; start += MICROS_PER_HOUR) out.push(hourMap(index, selector, channel, quality, start, now, start === summaries[0]!.start))
-  return out
+export class CoverageMaps {
+  readonly #index: SegmentIndex
+  readonly #selector: SegmentSelector
+  readonly #maxCached: number
+  /** Map order is insertion order: re-inserting on use makes it an LRU. */
+  readonly #cache = new Map<string, { versions: string, map: HourMap }>()
+
+  constructor (index: SegmentIndex, selector: SegmentSelector, init: { maxCachedHours?: number } = {}) {
+    this.#index = index
+    this.#selector = selector
+    this.#maxCached = init.maxCachedHours ?? 4096
+  }
+
+  get (channel: string, quality: string, hours: number, now = Date.now() * 1000): HourMap[] {
+    const summaries = this.#index.hourSummaries(channel, quality)
+    if (summaries.length === 0) return []
+    const last = summaries.at(-1)!.start
+    const first = Math.max(summaries[0]!.start, last - (hours - 1) * MICROS_PER_HOUR)
+    const out: HourMap[] = []
+    for (let start = first; start <= last; start += MICROS_PER_HOUR) out.push(this.#hour(channel, quality, start, now, start === summaries[0]!.start))
+    return out
+  }
+
+  #hour (channel: string, quality: string, start: number, now: number, firstHour: boolean): HourMap {
+    const key = `${channel}\0${quality}\0${start}\0${firstHour}`
+    const versions = `${this.#index.hourVersion(channel, quality, start - MICROS_PER_HOUR)}/${this.#index.hourVersion(channel, quality, start)}`
+    const cached = this.#cache.get(key)
+    if (cached != null) {
+      this.#cache.delete(key)
+      if (cached.versions === versions) {
+        this.#cache.set(key, cached)
+        return cached.map
+      }
+    }
+    const map = hourMap(this.#index, this.#selector, channel, quality, start, now, firstHour)
+    // The live hour depends on now: only finished hours are kept.
+    if (map.span === MICROS_PER_HOUR) {
+      this.#cache.set(key, { versions, map })
+      if (this.#cache.size > this.#maxCached) this.#cache.delete(this.#cache.keys().next().value!)
+    }
+    return map
+  }
 }
 
 export function hourMap (index: SegmentIndex, selector: SegmentSelector, channel: string, quality: string, hourStartUs: number, now: number, firstHour = false): HourMap {
