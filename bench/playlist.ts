@@ -1,12 +1,15 @@
 /**
  * Playlist generation: `GET /playlist/c/q.m3u8?start&end` for a 1 h and a 24 h range over real
- * HTTP (the app in its own process, bench/playlist-server.ts), warm and cold selector cache, plus
+ * HTTP (the app in its own process, bench/playlist-server.ts): warm; cold (empty selector and
+ * rendered-hour caches, swapped in by a bench-only route); and a fresh server process's first
+ * request. Plus
  * in-process baselines measured in the same run: the raw selection, rendering, and hls-parser's
  * stringify (quadratic, so only up to 1 h and a few iterations). A naive writer (as first shipped)
  * (bench/playlist-render-naive.ts) is measured beside the real one, in process and over HTTP.
  *
  *   node --import tsx --import ./node/compat.ts bench/playlist.ts [--quick]
  *     --rounds N    HTTP rounds (default 100; each times cold and warm, 1 h and 24 h), bounded by --max-seconds (default 60)
+ *     --fresh N     24 h requests each sent as the first one to a newly started server process (default 10)
  *
  * The index holds 26 h of back-to-back 2 s segments of one channel/quality (synthetic entries;
  * no segment files exist). Everything lives in a temp folder that is removed at the end.
@@ -21,13 +24,15 @@ import { HOLE, type Selection, SegmentSelector } from '../storage/best-segments.
 import { type IndexChange, SegmentIndex } from '../storage/segment-index.ts'
 import { formatSegmentRef } from '../storage/segment-name.ts'
 import { MICROS_PER_HOUR, MICROS_PER_SECOND, formatInstant } from '../storage/time.ts'
-import { mediaPlaylistChunks, planMediaPlaylist, segmentUri } from '../http/playlist.ts'
+import { type MediaPlan, planMediaPlaylist, segmentUri } from '../http/playlist.ts'
+import { MediaPlaylistWriter } from '../http/playlist-cache.ts'
 import { naiveMediaPlaylistChunks } from './playlist-render-naive.ts'
 import { type Summary, ROOT, TSX_ARGS, flag, fmt, machine, numberOption, printMachine, startChild, stopAll, summarize, table } from './http-util.ts'
 
 const QUICK = flag('quick')
 const HTTP_ROUNDS = numberOption('rounds', QUICK ? 10 : 100)
 const HTTP_MAX_MS = numberOption('max-seconds', QUICK ? 10 : 60) * 1000
+const FRESH_PROCESSES = numberOption('fresh', QUICK ? 2 : 10)
 const CHANNEL = 'desertbus'
 const QUALITY = 'source'
 const HOURS = 26
@@ -56,18 +61,20 @@ async function populate (index: SegmentIndex): Promise<number> {
   return performance.now() - began
 }
 
+type Writer = (plan: MediaPlan) => Iterable<string | Buffer>
+
 /**
  * Plan and write a playlist as the route does: chunk by chunk, each turned into bytes as the socket
  * write would (joining the chunks into one string instead costs more than writing them).
  */
-function render (selection: Selection, end: number, writer = mediaPlaylistChunks): number {
+function render (selection: Selection, end: number, writer: Writer): number {
   let bytes = 0
-  for (const chunk of writer(planMediaPlaylist(selection, end, Date.now() * 1000))) bytes += Buffer.from(chunk).length
+  for (const chunk of writer(planMediaPlaylist(selection, end, Date.now() * 1000))) bytes += typeof chunk === 'string' ? Buffer.from(chunk).length : chunk.length
   return bytes
 }
 
-function renderText (selection: Selection, end: number, writer = mediaPlaylistChunks): string {
-  return [...writer(planMediaPlaylist(selection, end, Date.now() * 1000))].join('')
+function renderText (selection: Selection, end: number, writer: Writer): string {
+  return [...writer(planMediaPlaylist(selection, end, Date.now() * 1000))].map(String).join('')
 }
 
 /** The same playlist through hls-parser, as the original would have written it. */
@@ -132,6 +139,7 @@ async function main (): Promise<PlaylistResult> {
 
     // --- in-process baselines: where the time goes -----------------------------------------------
     const warm = new SegmentSelector(index)
+    const warmWriter = new MediaPlaylistWriter(warm)
     const selections = new Map<string, Selection>()
     for (const r of RANGES) selections.set(r.label, await warm.select(CHANNEL, QUALITY, r.start, r.end, { allowHoles: true }))
     const cases: Case[] = []
@@ -139,9 +147,20 @@ async function main (): Promise<PlaylistResult> {
       const n = r.label === '1 h' ? 200 : 40
       cases.push({ name: `select ${r.label}, cold cache`, iterations: n, maxMs: 15_000, run: async () => await new SegmentSelector(index).select(CHANNEL, QUALITY, r.start, r.end, { allowHoles: true }) })
       cases.push({ name: `select ${r.label}, warm cache`, iterations: n, maxMs: 15_000, run: async () => await warm.select(CHANNEL, QUALITY, r.start, r.end, { allowHoles: true }) })
-      cases.push({ name: `plan + render ${r.label} (http/playlist.ts)`, iterations: n, maxMs: 15_000, run: () => render(selections.get(r.label)!, r.end) })
-      if (renderText(selections.get(r.label)!, r.end) !== renderText(selections.get(r.label)!, r.end, naiveMediaPlaylistChunks)) throw new Error('the naive writer (as first shipped) differs')
-      cases.push({ name: `plan + render ${r.label}, naive writer (as first shipped)`, iterations: n, maxMs: 15_000, run: () => render(selections.get(r.label)!, r.end, naiveMediaPlaylistChunks) })
+      const selection = selections.get(r.label)!
+      cases.push({ name: `plan + write ${r.label}, cold writer (every hour rendered)`, iterations: n, maxMs: 15_000, run: () => render(selection, r.end, (plan) => new MediaPlaylistWriter(warm).chunks(plan)) })
+      cases.push({ name: `plan + write ${r.label}, warm writer (hours cached)`, iterations: n, maxMs: 15_000, run: () => render(selection, r.end, (plan) => warmWriter.chunks(plan)) })
+      cases.push({
+        name: `select + plan + write ${r.label}, all cold (new selector and writer)`,
+        iterations: n,
+        maxMs: 15_000,
+        run: async () => {
+          const selector = new SegmentSelector(index)
+          render(await selector.select(CHANNEL, QUALITY, r.start, r.end, { allowHoles: true }), r.end, (plan) => new MediaPlaylistWriter(selector).chunks(plan))
+        }
+      })
+      if (renderText(selection, r.end, (plan) => warmWriter.chunks(plan)) !== renderText(selection, r.end, naiveMediaPlaylistChunks)) throw new Error('the naive writer (as first shipped) differs')
+      cases.push({ name: `plan + render ${r.label}, naive writer (as first shipped)`, iterations: n, maxMs: 15_000, run: () => render(selection, r.end, naiveMediaPlaylistChunks) })
     }
     console.log('in-process baselines (round-robin)…')
     const inProcessSamples = await roundRobin(cases, 3)
@@ -151,14 +170,14 @@ async function main (): Promise<PlaylistResult> {
     for (const s of hlsSizes) {
       const slice = sel1h.slice(0, s.minutes * 30)
       const end = RANGES[0].start + s.minutes * 60 * MICROS_PER_SECOND
-      const ours = renderText(slice, end)
+      const ours = renderText(slice, end, (plan) => warmWriter.chunks(plan))
       const theirs = renderWithHlsParser(slice, end)
       // Same playlist (hls-parser writes a few lines differently, not the segments).
       const count = (text: string): number => text.split('#EXTINF').length - 1
       if (count(ours) !== count(theirs)) throw new Error(`hls-parser rendered ${count(theirs)} segments, we ${count(ours)}`)
       const samples = await roundRobin([{ name: s.label, iterations: QUICK ? 2 : 5, maxMs: 20_000, run: () => renderWithHlsParser(slice, end) }], 0)
       inProcessSamples.set(`hls-parser stringify ${s.label} (${slice.length} segments)`, samples.get(s.label)!)
-      inProcessSamples.set(`plan + render ${s.label} (http/playlist.ts), for comparison`, (await roundRobin([{ name: s.label, iterations: 50, maxMs: 5000, run: () => render(slice, end) }], 2)).get(s.label)!)
+      inProcessSamples.set(`plan + write ${s.label}, cold writer, for comparison`, (await roundRobin([{ name: s.label, iterations: 50, maxMs: 5000, run: () => render(slice, end, (plan) => new MediaPlaylistWriter(warm).chunks(plan)) }], 2)).get(s.label)!)
     }
     await index.close()
     const inProcess: Record<string, Summary> = {}
@@ -223,6 +242,24 @@ async function main (): Promise<PlaylistResult> {
     }
     await agent.close()
     await child.stop()
+    // Cold for real: a new server process per sample, and its first request. In memory nothing is
+    // cached; on disk the index holds each finished hour's packed best list (written by earlier
+    // selections), and the page cache is warm.
+    for (let i = 0; i < FRESH_PROCESSES; i++) {
+      const fresh = await startChild('playlist-server', process.execPath, [...TSX_ARGS, join(ROOT, 'bench/playlist-server.ts'), dir], /listening on (\S+)/)
+      const freshAgent = new Agent({ connections: 1 })
+      try {
+        const t = performance.now()
+        const res = await request(fresh.match[1]! + paths.get('24 h')!, { dispatcher: freshAgent, headersTimeout: 30_000, bodyTimeout: 30_000 })
+        const ttfb = performance.now() - t
+        const bytes = (await res.body.arrayBuffer()).byteLength
+        if (res.statusCode !== 200 || bytes !== bodyBytes['24 h']) throw new Error(`fresh process: ${res.statusCode}, ${bytes} bytes`)
+        record('GET 24 h, fresh process (its first request)', { ttfb, total: performance.now() - t })
+      } finally {
+        await freshAgent.close()
+        await fresh.child.stop()
+      }
+    }
     const http: Record<string, Summary & { ttfbMedian: number }> = {}
     for (const [name, t] of timings) http[name] = { ...summarize(t.total), ttfbMedian: summarize(t.ttfb).median }
 
