@@ -41,6 +41,8 @@ export interface DownloadContext {
   stopping: AbortSignal
   /** Aborted when the stop grace is over: a body still arriving is cut and kept as `partial`. */
   cut: AbortSignal
+  /** True while segment writes are paused (disk full): no attempt starts then. */
+  paused: () => boolean
   onStored: (type: RecordedType, ref: SegmentRef, size: number) => void
   onError: (kind: DownloadErrorKind, err: unknown) => void
 }
@@ -109,6 +111,9 @@ export async function recordEntry (ctx: DownloadContext, job: SegmentJob): Promi
   const began = Date.now()
   let last: EntryResult = 'given-up'
   for (let attempt = 0; ; attempt++) {
+    while (ctx.paused() && !ctx.stopping.aborted && Date.now() - began < ctx.options.giveUpMs) {
+      await sleep(ctx.options.retryDelayMs, undefined, { signal: ctx.stopping }).catch(() => {})
+    }
     if (ctx.stopping.aborted) return last === 'partial' ? 'partial' : 'stopped'
     if (hasFullCopy(ctx.store, job)) return 'exists'
     const fresh = attempt === 0 ? null : createPool(ctx.options.readTimeoutMs)

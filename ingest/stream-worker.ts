@@ -251,6 +251,7 @@ export class StreamWorker {
       initBytes: async (section, dispatcher, signal) => await this.#initBytes(section, dispatcher, signal),
       stopping: this.#stopping.signal,
       cut: this.#cut.signal,
+      paused: () => this.#init.paused?.() === true,
       onStored: (type) => metrics.stored(type),
       onError: (kind, err) => {
         metrics.downloadError(kind)

@@ -20,12 +20,12 @@ const FAST: Partial<IngestOptions> = { pollMs: 50, retryDelayMs: 50, suspectMs: 
 
 interface Setup extends OpenedStore { recorder: Recorder }
 
-async function record (t: TestContext, url: string, options: { qualities?: string[], ingest?: Partial<IngestOptions> } = {}): Promise<Setup> {
+async function record (t: TestContext, url: string, options: { qualities?: string[], ingest?: Partial<IngestOptions>, paused?: () => boolean } = {}): Promise<Setup> {
   // After hooks run in the order they were added: the recorder stops before the index closes.
   let recorder: Recorder | null = null
   t.after(async () => await recorder?.stop())
   const opened = await openStore(t)
-  recorder = new Recorder({ channels: [{ channel: 'live', url, qualities: options.qualities ?? ['source'], important: false }], store: opened.store, options: { ...FAST, ...options.ingest } })
+  recorder = new Recorder({ channels: [{ channel: 'live', url, qualities: options.qualities ?? ['source'], important: false }], store: opened.store, options: { ...FAST, ...options.ingest }, paused: options.paused })
   recorder.start()
   return { ...opened, recorder }
 }
@@ -117,6 +117,19 @@ describe('recorder against a live HLS origin', () => {
     assert.equal(rec.status()[0]!.recorded.exists, 2)
     assert.equal(origin.requests.get('/source/seg1.ts'), undefined)
     assert.equal(origin.requests.get('/source/seg2.ts'), undefined)
+  })
+
+  it('downloads nothing while writes are paused (disk full), and catches up after', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 3, window: 3 })
+    let full = true
+    let checks = 0
+    const s = await record(t, origin.mediaUrl(), { paused: () => { checks++; return full } })
+    // The worker holds its new entries back, looking again every poll period.
+    await until('the worker waiting on the pause', () => checks >= 5)
+    assert.equal([...origin.requests.keys()].filter((p) => p.endsWith('.ts')).length, 0)
+    full = false
+    await until('the window recorded', () => stored(s).length === 3)
+    assert.ok(stored(s).every((seg) => seg.type === 'full'))
   })
 
   it('gives up at once on a 404 and leaves nothing for it', async (t) => {
