@@ -181,7 +181,8 @@ function coerce (spec: OptionSpec, raw: unknown, where: string): unknown {
       return n
     }
     case 'list': {
-      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : null
+      // Flags come as a list (repeated); each may also be comma-separated (`--qualities source,480p`).
+      const items = Array.isArray(raw) ? raw.flatMap((i: unknown) => typeof i === 'string' ? i.split(',') : [i]) : typeof raw === 'string' ? raw.split(',') : null
       if (items == null || !items.every((i) => typeof i === 'string' && i.trim() !== '')) {
         throw new ConfigError(where, 'must be a list of non-empty strings')
       }

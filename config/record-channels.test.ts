@@ -7,7 +7,7 @@ import { resolveConfig } from './load.ts'
 
 describe('record option', () => {
   it('takes NAME=URL flags, filling in --qualities', () => {
-    const c = resolveConfig({ flags: { record: ['db=https://o.test/master.m3u8', 'other=http://o.test/x.m3u8?a=1'], qualities: ['source', '480p'] } })
+    const c = resolveConfig({ flags: { record: ['db=https://o.test/master.m3u8', 'other=http://o.test/x.m3u8?a=1'], qualities: ['source,480p'] } })
     assert.deepEqual(c.record, [
       { channel: 'db', url: 'https://o.test/master.m3u8', qualities: ['source', '480p'], important: false },
       { channel: 'other', url: 'http://o.test/x.m3u8?a=1', qualities: ['source', '480p'], important: false }
