@@ -182,7 +182,7 @@ function coerce (spec: OptionSpec, raw: unknown, where: string): unknown {
     }
     case 'list': {
       // Flags come as a list (repeated); each may also be comma-separated (`--qualities source,480p`).
-      const items = Array.isArray(raw) ? raw.flatMap((i: unknown) => typeof i === 'string' ? i.split(',') : [i]) : typeof raw === 'string' ? raw.split(',') : null
+      const items = Array.isArray(raw) ? raw.flatMap((i) => typeof i === 'string' ? i.split(',') : [i]) : typeof raw === 'string' ? raw.split(',') : null
       if (items == null || !items.every((i) => typeof i === 'string' && i.trim() !== '')) {
         throw new ConfigError(where, 'must be a list of non-empty strings')
       }
