@@ -2,8 +2,9 @@
  * The browser UI in Debian's Chromium (headless, driven by playwright-core) against real nodes
  * holding segments that ffmpeg made: the status page shows the peer and draws the coverage map with
  * the known hole and tombstone; the player plays a live range (the video's currentTime advances)
- * and turns its in/out marks into a cut link the node serves. With SEGMESH_SCREENSHOTS=1 it also
- * writes docs/status-page.png and docs/player.png.
+ * and turns its in/out marks into a cut link the node serves; both pages fit a phone's width and
+ * show the node's errors. With SEGMESH_SCREENSHOTS=1 it also writes docs/status-page.png and
+ * docs/player.png.
  */
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
@@ -85,7 +86,7 @@ it('status page draws the coverage map; the player plays live and makes a cut li
     assert.equal(new Set(fills).size, 3, `three colours: ${fills}`)
     const peerId = peer.host!.peerId
     await page.locator('#peers tbody code', { hasText: peerId.slice(-12) }).waitFor({ timeout: 30_000 })
-    assert.match(await page.locator('#node').innerText(), new RegExp(node.host!.peerId))
+    assert.match(await page.locator('#node').textContent() ?? '', new RegExp(node.host!.peerId))
     if (SCREENSHOTS) await page.screenshot({ path: 'docs/status-page.png', fullPage: true })
     await page.close()
   })
@@ -110,7 +111,7 @@ it('status page draws the coverage map; the player plays live and makes a cut li
     await page.waitForFunction((t0) => document.querySelector('video')!.currentTime > t0 + 1.5, tIn, { timeout: 60_000 })
     const tOut = await mark('out')
     const href = await page.locator('#cut-link').getAttribute('href', { timeout: 5000 }).catch(() => null)
-    assert.ok(href != null, `a cut link, not: ${await page.locator('#cut').innerText()}`)
+    assert.ok(href != null, `a cut link, not: ${await page.locator('#cut').textContent()}`)
     const cut = new URL(href)
     assert.equal(cut.pathname, '/cut/desertbus/source.ts')
     assert.equal(cut.searchParams.get('type'), 'rough')
@@ -123,6 +124,27 @@ it('status page draws the coverage map; the player plays live and makes a cut li
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['content-type'], 'video/mp2t')
     assert.ok((await res.body.arrayBuffer()).byteLength > 10_000)
+    await page.close()
+  })
+
+  await t.test('a phone-sized screen, a range the node refuses and a node with nothing yet', async () => {
+    // Its own error list: refused requests are logged to the console on purpose here.
+    const page = await browser.newPage({ viewport: { width: 390, height: 800 } })
+    page.on('pageerror', (err) => errors.push(`page error: ${err.message}`))
+    for (const [path, ready] of [['/', 'svg rect.full'], ['/player', '#mode:has-text("live")']] as const) {
+      await page.goto(`${node.url}${path}`)
+      await page.locator(ready).first().waitFor({ timeout: 30_000 })
+      // What sticks out (the peers table scrolls inside its own box), for the failure message.
+      const wide = await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth && e.closest('.table-wrap') == null).map((e) => `${e.tagName}.${e.className}#${e.id}:${Math.round(e.getBoundingClientRect().right)}`).slice(0, 8))
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${path} fits a 390 px screen: ${wide}`)
+    }
+    await page.goto(`${node.url}/player?channel=desertbus&quality=source&start=2026-01-01T10:00:00Z&end=2026-01-01T09:00:00Z`)
+    await page.locator('#banner', { hasText: 'end: must be after start' }).waitFor({ timeout: 30_000 })
+    const empty = await startNode(t)
+    await page.goto(`${empty.url}/player`)
+    await page.locator('#banner', { hasText: 'holds no video yet' }).waitFor({ timeout: 30_000 })
+    await page.goto(`${empty.url}/`)
+    await page.locator('#peers td', { hasText: 'no peers known' }).waitFor({ timeout: 30_000 })
     await page.close()
   })
   assert.deepEqual(errors, [])

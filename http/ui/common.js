@@ -28,6 +28,9 @@ export function formatBytes (n) {
   return `${n.toFixed(i === 0 || n >= 100 ? 0 : 1)} ${units[i]}`
 }
 
+/** `1 hour`, `2 hours`. */
+export const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`
+
 export function formatSeconds (s) {
   if (s < 120) return `${Math.round(s)} s`
   if (s < 7200) return `${Math.round(s / 60)} min`

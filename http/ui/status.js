@@ -1,5 +1,5 @@
 // The status page: polls /status and /coverage and redraws in place (no page reloads).
-import { formatBytes, formatInstant, formatSeconds, getJson, h, link, showProblem } from './common.js'
+import { formatBytes, formatInstant, formatSeconds, getJson, h, link, plural, showProblem } from './common.js'
 
 const STATUS_EVERY_MS = 5000
 const MAP_EVERY_MS = 10000
@@ -27,7 +27,7 @@ function renderNode (s) {
     ...fact('HTTP', link(s.publicUrl ?? location.origin)),
     ...fact('data folder', h('code', {}, s.dataDir ?? s.segmentsDir)),
     ...fact('disk', s.disk == null ? 'unknown' : `${formatBytes(s.disk.freeBytes)} free of ${formatBytes(s.disk.totalBytes)}`),
-    ...fact('index', `${t.segments} segments (${formatBytes(t.bytes)}) in ${t.hours} hours, ${t.tombstones} tombstones`),
+    ...fact('index', `${plural(t.segments, 'segment')} (${formatBytes(t.bytes)}) in ${plural(t.hours, 'hour')}, ${plural(t.tombstones, 'tombstone')}`),
     ...fact('peer id', h('code', {}, s.peerId ?? 'replication off')),
     ...fact('multiaddrs', ...(s.multiaddrs.length === 0 ? ['none'] : s.multiaddrs.map((a) => h('div', {}, h('code', {}, a)))))
   )
@@ -61,7 +61,7 @@ function syncSections (channels) {
         sections.set(key, sec)
         $('coverage').append(sec.el)
       }
-      sec.facts.textContent = `${q.hours} hours, ${q.segments} segments, ${formatBytes(q.bytes)}, ${q.tombstones} tombstones · newest data ends ${q.newest ?? '—'}`
+      sec.facts.textContent = `${plural(q.hours, 'hour')}, ${plural(q.segments, 'segment')}, ${formatBytes(q.bytes)}, ${plural(q.tombstones, 'tombstone')} · newest data ends ${q.newest ?? '—'}`
     }
   }
   for (const [key, sec] of sections) if (!seen.has(key)) { sec.el.remove(); sections.delete(key) }
