@@ -5,12 +5,15 @@ import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { TestContext } from 'node:test'
 import type { FastifyInstance } from 'fastify'
+import fc from 'fast-check'
+import { fuzzRuns, hostileString } from '../test/helpers/fuzz.ts'
 import { T0, openStore, ref } from '../test/helpers/tree.ts'
 import { SegmentSelector } from '../storage/best-segments.ts'
 import { MICROS_PER_HOUR } from '../storage/time.ts'
 import { buildHttpApp } from './app.ts'
 
 const S = 1_000_000
+const UI_FILES = ['index.html', 'player.html', 'style.css', 'common.js', 'status.js', 'player.js', 'hls.js']
 
 async function app (t: TestContext): Promise<FastifyInstance> {
   const { index, store } = await openStore(t)
@@ -87,5 +90,20 @@ describe('UI files', () => {
       assert.equal(res.statusCode, 404, url)
       assert.equal(res.json().error, 'not_found')
     }
+  })
+})
+
+describe('coverage and UI routes under fuzzing', () => {
+  it('answer hostile paths and queries with a JSON 4xx, or 200 only for what exists', async (t) => {
+    const fastify = await app(t)
+    const part = hostileString(['c', 'q', '24', '168', ...UI_FILES])
+    await fc.assert(fc.asyncProperty(fc.constantFrom('/coverage/', '/ui/', '/player/', '/'), part, part, part, async (prefix, a, b, hours) => {
+      const url = `${prefix}${encodeURIComponent(a)}${prefix === '/coverage/' ? `/${encodeURIComponent(b)}` : ''}?hours=${encodeURIComponent(hours)}`
+      const res = await fastify.inject(url)
+      assert.ok([200, 400, 404, 414].includes(res.statusCode), `${url}: ${res.statusCode}`)
+      if (res.statusCode >= 400) assert.equal(typeof res.json().error, 'string', url)
+      // A 200 only for what exists: the status page, the UI's own files, a known channel/quality.
+      if (res.statusCode === 200) assert.ok(prefix === '/' ? a === '' : prefix === '/ui/' ? UI_FILES.includes(a) : prefix === '/coverage/' && a === 'c' && b === 'q', url)
+    }), fuzzRuns(300))
   })
 })
