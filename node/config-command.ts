@@ -19,9 +19,13 @@ export const configHelp = (): string => formatHelp(
 
 export async function configCommand (argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
-  if (sub === '--help' || sub === '-h' || sub == null) {
+  if (sub == null) {
+    console.error(configHelp())
+    return 64
+  }
+  if (sub === '--help' || sub === '-h') {
     console.log(configHelp())
-    return sub == null ? 64 : 0
+    return 0
   }
   if (sub !== 'print') throw new ConfigError(sub, 'unknown config subcommand (known: print)')
   const args = parseCommand(rest, FLAGS)

@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events'
 import { createReadStream, existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import { type Server, createServer } from 'node:http'
 import { join } from 'node:path'
 import { text } from 'node:stream/consumers'
@@ -47,6 +47,8 @@ export async function videoSource (): Promise<{ filter: string, clock: boolean }
 
 /** Start ffmpeg and the server; `onExit` hears of ffmpeg ending on its own (an error, or killed). */
 export async function startSyntheticStream (dir: string, onExit: (err: unknown) => void): Promise<SyntheticStream> {
+  // A kept --dir holds the last run's playlist: it must not pass for this run's first one.
+  await rm(dir, { recursive: true, force: true })
   await mkdir(dir, { recursive: true })
   const source = await videoSource()
   const stopping = new AbortController()
