@@ -112,6 +112,7 @@ export function explainConfig (sources: ConfigSources = {}): { config: Readonly<
     announce: get('announce'),
     legacyPeers: get('legacyPeers'),
     cutConcurrency: get('cutConcurrency'),
+    minFreeBytes: get('minFreeBytes'),
     cutTempDir: get('cutTempDir') == null ? null : resolve(cwd, get('cutTempDir')!),
     record: withQualities(get('record') as unknown as RecordChannelInput[], get('qualities')),
     qualities: get('qualities'),

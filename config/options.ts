@@ -85,6 +85,8 @@ export interface Config {
   cutConcurrency: number
   /** Folder for cut temp files (re-encoded edges, spooled MP4); null means the OS temp folder. */
   cutTempDir: string | null
+  /** Segment writes (fetching, recording) pause while the segments folder has less free space. */
+  minFreeBytes: number
   /** Live HLS streams this node records itself (ingest/). */
   record: RecordChannel[]
   /** Qualities recorded for a channel that names none of its own. */
@@ -137,6 +139,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'adminPublicKey', kind: 'string', default: null, describe: 'admin Ed25519 public key file (PEM, from segmesh keygen --admin): accept tombstones from peers only when signed by it' },
   { key: 'cutConcurrency', kind: 'int', default: 2, min: 1, describe: 'cut and frame jobs running ffmpeg at once; more are answered 503 with Retry-After' },
   { key: 'cutTempDir', kind: 'string', default: null, describe: 'folder for cut temp files: re-encoded edges, MP4s being spooled (default: the OS temp folder)' },
+  { key: 'minFreeBytes', kind: 'int', default: 1024 ** 3, min: 0, describe: 'pause fetching and recording while the segments folder has less free space than this, bytes (1 GiB); they also pause on ENOSPC and resume when space returns' },
   { key: 'record', kind: 'list', default: [], describe: 'record a live HLS stream: NAME=URL of a master or media playlist; repeat the flag. A config file may give { NAME: { url, qualities, important } }' },
   { key: 'qualities', kind: 'list', default: ['source'], describe: 'qualities to record for channels that name none: variant names of the master playlist (source, 720p60, ...)' },
   { key: 'recordPollMs', kind: 'int', default: 2000, min: 100, max: 60000, describe: 'mean period of live playlist polls while recording, ms' },

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { SegmentSelector } from '../storage/best-segments.ts'
+import type { DiskSpace } from '../storage/disk-space.ts'
 import type { HttpComponents, ReplicationView } from './components.ts'
 import { hourCoverage } from '../storage/coverage.ts'
 import type { HourSummary, SegmentIndex } from '../storage/segment-index.ts'
@@ -213,6 +214,31 @@ function registerReplicationMetrics (registry: Registry, view: ReplicationView):
       const c = view.counters()
       this.reset()
       for (const [kind, n] of Object.entries(c?.fetchErrors ?? {})) this.inc({ kind }, n)
+    }
+  })
+}
+
+/** Disk-full state (storage/disk-space.ts): whether segment writes are paused, and why. */
+export function registerDiskMetrics (registry: Registry, space: DiskSpace): void {
+  new Gauge({
+    name: 'segmesh_disk_full',
+    help: 'Segment writes (fetching, recording) paused: 1 when free space is under --min-free-bytes or a write failed with ENOSPC/EDQUOT',
+    registers: [registry],
+    collect () { this.set(space.full ? 1 : 0) }
+  })
+  new Gauge({
+    name: 'segmesh_disk_free_bytes',
+    help: 'Free bytes in the segments folder at the last disk-space probe',
+    registers: [registry],
+    collect () { this.set(space.state().freeBytes ?? 0) }
+  })
+  new Counter({
+    name: 'segmesh_disk_full_pauses_total',
+    help: 'Times segment writes paused for lack of disk space',
+    registers: [registry],
+    collect () {
+      this.reset()
+      this.inc(space.state().pauses)
     }
   })
 }

@@ -37,6 +37,9 @@ export function statusRoutes ({ index, store, replication, cutter, ingest }: Htt
         dataDir: init.dataDir ?? null,
         segmentsDir: store.segmentsDir,
         disk: disk == null ? null : { freeBytes: disk.bavail * disk.bsize, totalBytes: disk.blocks * disk.bsize },
+        // Segment writes (fetching, recording) paused for lack of space, and why (storage/disk-space.ts).
+        diskFull: store.space?.full ?? false,
+        diskSpace: store.space?.state() ?? null,
         index: index.totals(),
         channels,
         peerId: null,

@@ -13,6 +13,7 @@ import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
 import { Recorder } from '../ingest/recorder.ts'
 import { SegmentSelector } from '../storage/best-segments.ts'
+import { DiskSpace } from '../storage/disk-space.ts'
 import { Reconciler } from '../storage/reconcile.ts'
 import { Retention } from '../storage/retention.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
@@ -37,6 +38,8 @@ export class SegmeshNode {
   readonly log: pino.Logger
   index!: SegmentIndex
   store!: SegmentStore
+  /** Pauses segment writes while the segments folder is (nearly) full. */
+  space!: DiskSpace
   selector!: SegmentSelector
   cutter!: Cutter
   host: P2PHost | null = null
@@ -68,7 +71,9 @@ export class SegmeshNode {
   async start (): Promise<void> {
     const { config, log } = this
     this.index = SegmentIndex.open(join(config.dataDir, 'index'), { mapSize: config.indexMapSizeMb * 1024 * 1024 })
-    this.store = new SegmentStore({ segmentsDir: config.segmentsDir, index: this.index })
+    this.space = new DiskSpace({ dir: config.segmentsDir, minFreeBytes: config.minFreeBytes, log: log.child({ component: 'disk-space' }) })
+    await this.space.start()
+    this.store = new SegmentStore({ segmentsDir: config.segmentsDir, index: this.index, space: this.space })
     this.selector = new SegmentSelector(this.index)
     this.cutter = new Cutter({ store: this.store, tempDir: config.cutTempDir ?? undefined, concurrency: config.cutConcurrency, log: log.child({ component: 'cutter' }) })
     await this.cutter.start()
@@ -256,6 +261,7 @@ export class SegmeshNode {
     // Whatever ffmpeg the drain left running (an MP4 still spooling) is killed, its temp files removed.
     await this.cutter?.stop()
     await this.#watcher?.stop()
+    await this.space?.stop()
     await this.retention?.stop()
     await this.index?.close()
   }

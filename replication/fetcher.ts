@@ -380,6 +380,12 @@ export class Fetcher {
   /** Start the item now if it can; else when it could be tried next (Infinity: on a free slot, or never). */
   #tryStart (item: Item, now: number): number {
     if (item.running != null || item.done) return Number.POSITIVE_INFINITY
+    // Disk full: nothing starts and nothing waits (the queue would only grow); repair asks again
+    // once writes resume.
+    if (this.#store.space?.full === true) {
+      this.#finish(item, failed(item.attempts, 'disk full'))
+      return Number.POSITIVE_INFINITY
+    }
     const pick = this.#pick(item, now)
     if (pick.kind === 'wait') return pick.until
     if (pick.kind === 'none') this.#finish(item, failed(item.attempts, item.lastError))

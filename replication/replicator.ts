@@ -366,7 +366,8 @@ export class Replicator {
       running.again = true
       return
     }
-    if (Date.now() < peer.backoffUntil) return
+    // Disk full: no listings, no downloads; the next digest round after space returns repairs.
+    if (Date.now() < peer.backoffUntil || this.#init.store.space?.full === true) return
     const session = { again: false }
     this.#sessions.set(peer.peerId, session)
     this.#track((async () => {

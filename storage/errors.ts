@@ -27,3 +27,11 @@ export class ContainsHolesError extends StorageError {
   override code = 'SEGMESH_ERR_CONTAINS_HOLES'
   override statusCode = 406
 }
+
+/** ENOSPC or EDQUOT while writing, or writes paused because the disk is (nearly) full. */
+export class DiskFullError extends StorageError {
+  static override name = 'DiskFullError'
+  override name = 'DiskFullError'
+  override code = 'SEGMESH_ERR_DISK_FULL'
+  override statusCode = 507
+}

@@ -3,12 +3,16 @@
  * temp file in the target hour folder → fsync → sha256 checked against the name → rename →
  * fsync the folder → index → announce. A crash at any instant leaves either no visible segment or
  * a complete, correct one (plus, at worst, a `temp` file that reconcile recovers).
+ * A full disk (ENOSPC, EDQUOT) removes the temp file, pauses segment writes (disk-space.ts) and
+ * throws DiskFullError; while paused, new segment writes are refused at once.
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream, type ReadStream } from 'node:fs'
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { HashMismatchError, TombstonedError } from './errors.ts'
+import type { DiskSpace } from './disk-space.ts'
+import { isDiskFullError } from './disk-space.ts'
+import { DiskFullError, HashMismatchError, TombstonedError } from './errors.ts'
 import type { SegmentIndex } from './segment-index.ts'
 import {
   type NewSegment, type SegmentRef, formatSegmentRef, formatTempFileName, segmentRelPath, tombstoneFileName
@@ -28,9 +32,29 @@ export interface WriteResult {
   created: boolean
 }
 
+/** An open temp file, as a segment write uses it. */
+export interface TempFile {
+  /** May write less than asked (a nearly full disk does): the caller writes the rest. */
+  write: (chunk: Uint8Array, offset: number) => Promise<{ bytesWritten: number }>
+  sync: () => Promise<void>
+  close: () => Promise<void>
+}
+
+/** The file primitive every segment write goes through: a seam where tests make the disk fill up. */
+export interface StoreFiles {
+  /** Create `path` exclusively (it must not exist). */
+  createTemp: (path: string) => Promise<TempFile>
+}
+
+const nodeFiles: StoreFiles = { createTemp: async (path) => await open(path, 'wx', 0o644) }
+
 export interface SegmentStoreInit {
   segmentsDir: string
   index: SegmentIndex
+  /** Pauses segment writes when the disk is (nearly) full; none means writes are always tried. */
+  space?: DiskSpace
+  /** @default node:fs */
+  files?: StoreFiles
 }
 
 /** Open a folder and fsync it, so a rename or create inside it survives a power cut. */
@@ -46,6 +70,8 @@ export async function fsyncDir (path: string): Promise<void> {
 export class SegmentStore {
   readonly segmentsDir: string
   readonly index: SegmentIndex
+  readonly space: DiskSpace | null
+  readonly #files: StoreFiles
   /** Temp files this process is writing right now; reconcile must leave them alone. */
   readonly inflight = new Set<string>()
   readonly #listeners = new Set<(event: StoreEvent) => void>()
@@ -53,6 +79,8 @@ export class SegmentStore {
   constructor (init: SegmentStoreInit) {
     this.segmentsDir = init.segmentsDir
     this.index = init.index
+    this.space = init.space ?? null
+    this.#files = init.files ?? nodeFiles
   }
 
   /** Called after a segment or tombstone is durable and indexed (replication announces it). */
@@ -105,12 +133,13 @@ export class SegmentStore {
 
   async #write (target: SegmentRef, body: SegmentBody, signal: AbortSignal | undefined, name: (digest: Buffer) => SegmentRef): Promise<WriteResult> {
     signal?.throwIfAborted()
+    if (this.space?.full === true) throw new DiskFullError(`not writing ${segmentRelPath(target)}: disk full (${this.space.state().reason}), writes paused`)
     const dir = this.hourDir(target)
-    await mkdir(dir, { recursive: true })
+    await mkdir(dir, { recursive: true }).catch(async (err) => { throw await this.#diskFull(err, target) })
     const tempPath = join(dir, formatTempFileName(target.start, target.duration, randomUUID()))
     this.inflight.add(tempPath)
     try {
-      const fh = await open(tempPath, 'wx', 0o644)
+      const fh = await this.#files.createTemp(tempPath)
       const hash = createHash('sha256')
       let size = 0
       try {
@@ -118,7 +147,7 @@ export class SegmentStore {
           signal?.throwIfAborted()
           hash.update(chunk)
           size += chunk.byteLength
-          await fh.write(chunk)
+          await writeAll(fh, chunk)
         }
         await fh.sync()
       } finally {
@@ -137,10 +166,17 @@ export class SegmentStore {
       return { ref, size, created: existing == null }
     } catch (err) {
       await unlink(tempPath).catch(() => {})
-      throw err
+      throw await this.#diskFull(err, target)
     } finally {
       this.inflight.delete(tempPath)
     }
+  }
+
+  /** ENOSPC/EDQUOT become DiskFullError (and pause writing); any other error is returned as is. */
+  async #diskFull (err: unknown, target: SegmentRef): Promise<unknown> {
+    if (!isDiskFullError(err)) return err
+    await this.space?.reportWriteError(err)
+    return new DiskFullError(`disk full writing ${segmentRelPath(target)}: ${(err as Error).message}`, { cause: err })
   }
 
   /**
@@ -159,7 +195,7 @@ export class SegmentStore {
       await fh.sync()
       await fh.close()
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw await this.#diskFull(err, ref)
       created = false
     }
     // An unsigned tombstone (made before the network had an admin key) gets the signature now, so
@@ -207,6 +243,18 @@ export async function readTombstoneProof (path: string, size: number): Promise<s
   if (size === 0 || size > MAX_TOMBSTONE_PROOF) return undefined
   const text = (await readFile(path, 'latin1').catch(() => '')).trim()
   return /^[A-Za-z0-9_.-]{1,1024}$/.test(text) ? text : undefined
+}
+
+/**
+ * Write all of `chunk`. write(2) may stop short (a nearly full disk does) and Node does not retry:
+ * without this loop a truncated file would be renamed under a name hashed from the whole stream.
+ */
+async function writeAll (fh: TempFile, chunk: Uint8Array): Promise<void> {
+  for (let at = 0; at < chunk.byteLength;) {
+    const { bytesWritten } = await fh.write(chunk, at)
+    if (bytesWritten <= 0) throw new Error(`write made no progress at byte ${at} of ${chunk.byteLength}`)
+    at += bytesWritten
+  }
 }
 
 async function * toChunks (body: SegmentBody): AsyncIterable<Uint8Array> {
