@@ -2,9 +2,13 @@
 import { Agent, type Dispatcher, request } from 'undici'
 import { HttpStatusError, ResponseTooLargeError } from './errors.ts'
 
-/** A fresh connection pool for one worker (or one retry): every phase under a timeout. */
-export function createPool (readTimeoutMs: number): Agent {
-  return new Agent({ connections: 8, connect: { timeout: readTimeoutMs }, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs })
+/**
+ * A fresh connection pool for one worker (or one retry): a connection per download slot plus one
+ * for the playlist, every phase under a timeout.
+ */
+export function createPool (options: { readTimeoutMs: number, maxDownloads: number }): Agent {
+  const timeout = options.readTimeoutMs
+  return new Agent({ connections: options.maxDownloads + 1, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout })
 }
 
 /** A Range request for `range`; answered by anything but 206, the origin ignored it. */

@@ -116,7 +116,7 @@ export async function recordEntry (ctx: DownloadContext, job: SegmentJob): Promi
     }
     if (ctx.stopping.aborted) return last === 'partial' ? 'partial' : 'stopped'
     if (hasFullCopy(ctx.store, job)) return 'exists'
-    const fresh = attempt === 0 ? null : createPool(ctx.options.readTimeoutMs)
+    const fresh = attempt === 0 ? null : createPool(ctx.options)
     try {
       const outcome = await downloadAttempt(ctx, job, fresh ?? ctx.pool)
       if (outcome.kind === 'gone') {

@@ -75,7 +75,7 @@ export class StreamWorker {
     this.#init = init
     this.channel = init.channel
     this.quality = init.quality
-    this.#pool = createPool(init.options.readTimeoutMs)
+    this.#pool = createPool(init.options)
   }
 
   start (): void {
