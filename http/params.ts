@@ -3,7 +3,7 @@
  * segment grammar, so nothing a client sends can name a file outside the segments folder.
  */
 import { type SegmentFileName, isValidPathName, parseSegmentFileName } from '../storage/segment-name.ts'
-import { parseHour } from '../storage/time.ts'
+import { parseHour, utcMillis } from '../storage/time.ts'
 import { badParameter } from './errors.ts'
 
 export function channelParam (value: string): string {
@@ -60,9 +60,8 @@ export function timeParam (name: string, value: string | undefined): number | un
   const offset = m[8]
   if (offset != null && offset !== 'Z' && !/^[+-]00:?00$/.test(offset)) throw badParameter(name, `only UTC times are accepted (Z or +00:00), got offset ${offset}`)
   const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number]
-  const ms = Date.UTC(y, mo - 1, d, h, mi, s)
-  const check = new Date(ms)
-  if (mo < 1 || mo > 12 || check.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) throw badParameter(name, `'${value}' is not a real date and time`)
+  const ms = utcMillis(y, mo, d, h, mi, s)
+  if (ms == null) throw badParameter(name, `'${printable(value)}' is not a real date and time between the years 1685 and 2255`)
   const micros = Number((m[7] ?? '').slice(0, 6).padEnd(6, '0'))
   return ms * 1000 + micros
 }
