@@ -110,6 +110,7 @@ const PATHS: Record<string, Record<string, Json>> = {
       200: body('The image', ext === 'png' ? 'image/png' : 'image/jpeg'),
       400: BAD,
       404: error('Unknown channel/quality, no segment at the instant, or no frame decoded', 'not_found', 'no_segments', 'no_frame'),
+      500: error('ffmpeg failed; the node log has its stderr', 'cut_failed'),
       503: error('Too many ffmpeg jobs; Retry-After says when to retry', 'busy')
     })
   }])),
