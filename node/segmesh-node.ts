@@ -99,7 +99,7 @@ export class SegmeshNode {
       await this.#watcher.start()
     }
     if (config.record.length > 0) {
-      this.recorder = new Recorder({ channels: config.record, store: this.store, log: log.child({ component: 'ingest' }), options: { pollMs: config.recordPollMs } })
+      this.recorder = new Recorder({ channels: config.record, store: this.store, log: log.child({ component: 'ingest' }), options: { pollMs: config.recordPollMs }, paused: () => this.space.full })
     }
     const adminKeys = await readAdminKeys({ signing: config.adminSigningKey, public: config.adminPublicKey })
     this.#adminPublicKey = adminKeys.adminPublicKey
