@@ -284,6 +284,7 @@ export class Replicator {
     const decoded = decodeMessage(bytes)
     if (!decoded.ok || decoded.message.type !== 'digest' || decoded.message.from.peerId !== peerId) {
       this.stats.messagesInvalid++
+      this.#init.host.penalize?.(peerId, 'malformed_message')
       return
     }
     const peer = this.peers.seen(decoded.message.from, decoded.message.roots)

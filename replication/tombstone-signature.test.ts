@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { preSharedKey } from '@libp2p/pnet'
-import { T0, ref, tempDir } from '../test/helpers/tree.ts'
+import { Reconciler } from '../storage/reconcile.ts'
+import { T0, openStore, ref, tempDir } from '../test/helpers/tree.ts'
 import { type AnnouncedItem, MAX_MESSAGE_BYTES, announceMessages, decodeMessage, encodeMessage } from './messages.ts'
 import { newNetworkKey, parseNetworkKey, readNetworkKey, writeNetworkKey } from './pnet.ts'
 import {
@@ -73,6 +74,25 @@ describe('tombstone signatures', () => {
     await assert.rejects(readAdminKeys({ signing: path, public: other.publicKeyPath }), { code: 'SEGMESH_ERR_KEY_FILE', message: /not the pair/ })
     await writeFile(join(dir, 'loose'), await readFile(path), { mode: 0o644 })
     await assert.rejects(readAdminSigningKey(join(dir, 'loose')), { code: 'SEGMESH_ERR_KEY_FILE', message: /chmod 600/ })
+  })
+})
+
+describe('proofs on disk', () => {
+  it('survive an index rebuilt from the tree, and old empty tombstones read as unsigned', async (t) => {
+    const dir = await tempDir(t)
+    const first = await openStore(t, dir)
+    const [signed, unsigned] = [ref({ at: 0, dur: 2000 }), ref({ at: 2000, dur: 2000 })]
+    const proof = signTombstone(claim({ target: { segment: signed.file } }), admin.privateKey)
+    await first.store.writeTombstone(signed, { proof })
+    await first.store.writeTombstone(unsigned)
+    await first.index.close()
+    await rm(join(dir, 'index'), { recursive: true })
+    const second = await openStore(t, dir)
+    await new Reconciler(second.store).reconcileAll({ tempGraceMs: 60_000 })
+    assert.equal(second.index.tombstoneProof(signed), proof)
+    assert.equal(second.index.tombstoneProof(unsigned), null)
+    assert.ok(second.index.isTombstoned(unsigned))
+    assert.deepEqual(second.index.tombstones().map((x) => x.proof), [proof, undefined])
   })
 })
 
