@@ -1,5 +1,11 @@
-/** `segmesh tombstone`: hide one segment, or every segment of a time range, through a node's admin API. */
+/**
+ * `segmesh tombstone`: hide one segment, or every segment of a time range, through a node's admin API;
+ * with `--signing-key`, signed here with the admin key, so the key never has to live on a node.
+ */
+import type { KeyObject } from 'node:crypto'
 import { ConfigError } from '../config/errors.ts'
+import { timeParam } from '../http/params.ts'
+import { type TombstoneTarget, readAdminSigningKey, signTombstone } from '../replication/tombstone-signature.ts'
 import { type CommandFlag, formatHelp, parseCommand } from './cli-args.ts'
 import { callNode, nodeUrl } from './node-client.ts'
 
@@ -11,14 +17,15 @@ const FLAGS: CommandFlag[] = [
   { name: 'quality', type: 'string', describe: 'quality of the range' },
   { name: 'start', type: 'string', describe: 'start of the range, ISO 8601 UTC (2026-11-23T02:00:00Z)' },
   { name: 'end', type: 'string', describe: 'end of the range, at most 24 h after --start' },
-  { name: 'reason', type: 'string', describe: 'why, for the node\'s log (who asked, ticket, ...)' },
+  { name: 'reason', type: 'string', describe: 'why, for the node\'s log (who asked, ticket, ...) and, signed, in the proof' },
+  { name: 'signing-key', type: 'string', describe: 'admin Ed25519 private key file (segmesh keygen --admin): sign the tombstone here, for networks with --admin-public-key' },
   { name: 'json', type: 'boolean', describe: 'print the node\'s answer as JSON' }
 ]
 
 const RANGE = ['channel', 'quality', 'start', 'end'] as const
 
 export const tombstoneHelp = (): string => formatHelp(
-  'segmesh tombstone --node URL [--token T] (--segment C/Q/HOUR/FILE | --channel C --quality Q --start ISO --end ISO) [--reason TEXT]',
+  'segmesh tombstone --node URL [--token T] (--segment C/Q/HOUR/FILE | --channel C --quality Q --start ISO --end ISO) [--reason TEXT] [--signing-key FILE]',
   'Tombstone a segment, or every segment of a channel/quality overlapping [start, end), on one node; the\ntombstones reach every node by gossip and the segments are hidden everywhere, for good. Idempotent.\nExit 0 on success, 1 when the node refuses or cannot be reached, 64 for bad arguments.',
   FLAGS,
   []
@@ -46,6 +53,7 @@ export async function tombstoneCommand (argv: string[]): Promise<number> {
     body = Object.fromEntries(RANGE.map((k) => [k, f[k] as string]))
   }
   if (f.reason !== undefined) body.reason = f.reason as string
+  if (f['signing-key'] !== undefined) body.proof = await sign(f['signing-key'] as string, body)
   const { json } = await callNode(base, '/admin/tombstone', { method: 'POST', token, body })
   const result = json as { tombstoned: string[], alreadyTombstoned: string[] }
   if (f.json === true) {
@@ -56,4 +64,46 @@ export async function tombstoneCommand (argv: string[]): Promise<number> {
   for (const path of result.alreadyTombstoned) console.log(`already     ${path}`)
   console.log(`${result.tombstoned.length} tombstoned, ${result.alreadyTombstoned.length} already tombstoned${result.tombstoned.length + result.alreadyTombstoned.length === 0 ? ' (nothing in that range on this node)' : ''}`)
   return 0
+}
+
+/** The proof the node stores and gossips with the tombstones: this request's claim, signed. */
+async function sign (keyFile: string, body: Record<string, string>): Promise<string> {
+  let key: KeyObject
+  try {
+    key = await readAdminSigningKey(keyFile)
+  } catch (err) {
+    if ((err as Error).name === 'KeyFileError') throw new ConfigError('--signing-key', (err as Error).message)
+    throw err
+  }
+  let channel: string
+  let quality: string
+  let target: TombstoneTarget
+  if (body.segment != null) {
+    const parts = body.segment.split('/')
+    if (parts.length !== 4) throw new ConfigError('--segment', `'${body.segment}' is not CHANNEL/QUALITY/HOUR/FILE`)
+    channel = parts[0]!
+    quality = parts[1]!
+    target = { segment: parts[3]! }
+  } else {
+    channel = body.channel!
+    quality = body.quality!
+    target = { from: instant('start', body.start!), to: instant('end', body.end!) }
+  }
+  // One line of text in the signed payload, as the node would sign it; the log still gets it whole.
+  const reason = (body.reason ?? '').replace(/\p{Cc}/gu, ' ').slice(0, 200)
+  try {
+    return signTombstone({ channel, quality, target, created: Date.now() * 1000, reason }, key)
+  } catch (err) {
+    // The claim names a bad channel, quality, file or range.
+    throw new ConfigError(`--${body.segment != null ? 'segment' : 'channel'}`, (err as Error).message)
+  }
+}
+
+/** ISO 8601 UTC → µs, read as the node reads it. */
+function instant (flag: string, value: string): number {
+  try {
+    return timeParam(flag, value)!
+  } catch (err) {
+    throw new ConfigError(`--${flag}`, (err as Error).message)
+  }
 }

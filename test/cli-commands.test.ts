@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { parse as parseYaml } from 'yaml'
 import { OPTIONS, envName, flagName } from '../config/options.ts'
+import { writeAdminKeyPair } from '../replication/tombstone-signature.ts'
 import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { MICROS_PER_HOUR, formatInstant, hourStart } from '../storage/time.ts'
 import { ADMIN_TOKEN, startNode, until } from './helpers/network.ts'
@@ -138,5 +139,40 @@ describe('segmesh CLI', () => {
     const notNode = await segmesh(['peers', '--node', `${a.url}/nowhere`])
     assert.equal(notNode.code, 1)
     assert.match(notNode.stderr, /answered 404/)
+  })
+
+  it('tombstone --signing-key signs client-side for a network that accepts only signed tombstones', async (t) => {
+    const dir = await tempDir(t)
+    const key = join(dir, 'admin.key')
+    const { publicKeyPath } = await writeAdminKeyPair(key)
+    const verifying = { 'admin-public-key': publicKeyPath }
+    const a = await startNode(t, { extra: verifying })
+    const b = await startNode(t, { bootstrap: [a], extra: verifying })
+    const hour = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
+    const refs: SegmentRef[] = []
+    for (let i = 0; i < 2; i++) {
+      refs.push((await a.store.recordSegment({ channel: 'demo', quality: 'source', start: hour + i * 2_000_000, duration: 2_000_000, type: 'full' }, bytesFor(`signed-${i}`, 500))).ref)
+    }
+    await until('B has A\'s segments', () => refs.every((r) => b.index.getSegment(r) != null))
+    const token = { SEGMESH_ADMIN_TOKEN: ADMIN_TOKEN }
+
+    const unsigned = await segmesh(['tombstone', '--node', a.url, '--segment', segmentRelPath(refs[0]!)], token)
+    assert.equal(unsigned.code, 1)
+    assert.match(unsigned.stderr, /answered 400.*signature_required/)
+
+    const one = await segmesh(['tombstone', '--node', a.url, '--segment', segmentRelPath(refs[0]!), '--signing-key', key, '--reason', 'signed takedown'], token)
+    assert.equal(one.code, 0, one.stderr)
+    const range = await segmesh(['tombstone', '--node', a.url, '--channel', 'demo', '--quality', 'source', '--signing-key', key,
+      '--start', formatInstant(hour + 2_000_000), '--end', formatInstant(hour + 3_000_000)], token)
+    assert.equal(range.code, 0, range.stderr)
+    // Signed proofs travel: B, which checks them, hides both.
+    await until('both signed tombstones on B', () => refs.every((r) => b.index.isTombstoned(r) && b.index.getSegment(r) == null))
+
+    const badKey = await segmesh(['tombstone', '--node', a.url, '--segment', segmentRelPath(refs[1]!), '--signing-key', publicKeyPath], token)
+    assert.equal(badKey.code, 64)
+    assert.match(badKey.stderr, /bad option --signing-key/)
+    const badTime = await segmesh(['tombstone', '--node', a.url, '--channel', 'demo', '--quality', 'source', '--signing-key', key, '--start', 'yesterday', '--end', 'now'], token)
+    assert.equal(badTime.code, 64)
+    assert.match(badTime.stderr, /bad option --start/)
   })
 })
