@@ -9,7 +9,7 @@ const FLAGS: CommandFlag[] = [
   { name: 'yaml', type: 'boolean', describe: 'print YAML (each value with a comment naming its source) instead of JSON' }
 ]
 
-export const MASK = '********'
+const MASK = '********'
 
 export const configHelp = (): string => formatHelp(
   'segmesh config print [--yaml] [--config FILE] [options]',

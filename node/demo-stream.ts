@@ -20,7 +20,7 @@ const FONTS = [
   '/usr/share/fonts/truetype/liberation/LiberationMono-Regular.ttf'
 ]
 
-export const SEGMENT_SECONDS = 2
+const SEGMENT_SECONDS = 2
 const FPS = 25
 const PLAYLIST = 'live.m3u8'
 const FIRST_SEGMENT_TIMEOUT_MS = 30_000
@@ -34,7 +34,7 @@ export interface SyntheticStream {
 }
 
 /** Video source filter: the clock when this ffmpeg can draw text with a font we can find. */
-export async function videoSource (): Promise<{ filter: string, clock: boolean }> {
+async function videoSource (): Promise<{ filter: string, clock: boolean }> {
   const font = FONTS.find((f) => existsSync(f))
   const filters = run('ffmpeg', ['-filters'], { stdout: true, timeoutMs: 10_000 })
   const drawtext = /\bdrawtext\b/.test(await text(filters.stdout!))
