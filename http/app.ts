@@ -18,8 +18,8 @@ import { playlistRoutes } from './playlist-routes.ts'
 import { replicationRoutes } from './replication-routes.ts'
 import { segmentRoutes } from './segment-routes.ts'
 import { statusRoutes } from './status-routes.ts'
-import { uiRoutes } from './ui-routes.ts'
 import { tombstoneRoutes } from './tombstone-routes.ts'
+import { uiRoutes } from './ui-routes.ts'
 
 export async function buildHttpApp (components: HttpComponents, init: HttpInit = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -60,7 +60,7 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
   }
 
   if (init.metrics !== false) {
-    const { registry } = registerMetrics(app, components.index, components.selector, components.replication)
+    const { registry } = registerMetrics(app, components.index, components.selector, components.replication, components.retention)
     if (components.store.space != null) registerDiskMetrics(registry, components.store.space)
     // The recorder keeps a registry of its own; both are served here.
     const ingest = components.ingest?.registry
