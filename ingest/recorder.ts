@@ -54,6 +54,7 @@ export class Recorder {
       channel: c.channel,
       quality,
       url: c.url,
+      mediaQuality: c.qualities[0]!,
       important: c.important,
       store: init.store,
       options,

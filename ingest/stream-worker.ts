@@ -10,6 +10,7 @@ import type { Logger } from '../storage/logger.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { type AdState, adFlags, emptyAdState } from './ad-markers.ts'
 import type { IngestOptions } from './constants.ts'
+import { PlaylistError } from './errors.ts'
 import { createPool, fetchWhole } from './http-fetch.ts'
 import { parsePlaylist } from './hls.ts'
 import { selectVariant } from './master-playlist.ts'
@@ -22,6 +23,8 @@ export interface StreamWorkerInit {
   quality: string
   /** Master or media playlist. */
   url: string
+  /** The quality a media playlist URL is recorded as (the channel's first); the others need a master. */
+  mediaQuality: string
   important: boolean
   store: SegmentStore
   options: IngestOptions
@@ -173,8 +176,10 @@ export class StreamWorker {
       if (parsed.isMasterPlaylist) {
         this.#mediaUrl = selectVariant(parsed, url, this.quality)
         text = await this.#fetchText(this.#mediaUrl)
-      } else {
+      } else if (this.quality === this.#init.mediaQuality) {
         this.#mediaUrl = url
+      } else {
+        throw new PlaylistError(`${url} is a media playlist, recorded as '${this.#init.mediaQuality}' only; a master playlist is needed for '${this.quality}'`)
       }
     } else {
       text = await this.#fetchText(this.#mediaUrl)

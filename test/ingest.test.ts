@@ -75,6 +75,15 @@ describe('recorder against a live HLS origin', () => {
     assert.match(metrics, /segmesh_ingest_stream_delay_seconds\{channel="live",quality="source"\} \d/)
   })
 
+  it('records a media playlist URL as the first quality only', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 2, window: 2 })
+    const s = await record(t, origin.mediaUrl(), { qualities: ['source', 'low'] })
+    await until('the stream as source, and an error for low', () => stored(s).length === 2 && s.recorder.status()[1]!.lastError != null)
+    assert.equal(stored(s, 'low').length, 0)
+    assert.match(s.recorder.status()[1]!.lastError!, /media playlist, recorded as 'source' only; a master playlist is needed for 'low'/)
+    assert.equal(s.recorder.status()[1]!.state, 'down')
+  })
+
   it('keeps a slow download as suspect', async (t) => {
     // Scaled time: 1.5 s stands for 59 s. The slow body takes 4 s; a normal one a few ms.
     const origin = await HlsOrigin.start(t, { count: 3, window: 3, slow: { 1: 4_000 } })
