@@ -62,7 +62,7 @@ export class ChildNode implements SimNode {
       'start', '--data', this.dataDir, '--http-host', '127.0.0.1', '--http-port', String(init.httpPort),
       '--p2p-host', '127.0.0.1', '--p2p-port', String(init.p2pPort), '--public-url', init.publicUrl,
       '--digest-interval-seconds', String(init.digestIntervalSeconds), '--index-map-size-mb', '256',
-      '--rescan-interval-seconds', '30', '--log-level', process.env.SEGSIM_LOG ?? 'warn',
+      '--rescan-interval-seconds', '30', '--log-level', process.env.SEGSIM_LOG ?? 'warn', ...(init.args ?? []),
       ...(bootstrap == null ? [] : ['--bootstrap', bootstrap])
     ]
     // The node refuses unknown SEGMESH_* variables: pass only ours.

@@ -30,7 +30,7 @@ export interface ClusterInit {
 const NO_GOSSIP_FAULTS: GossipFaults = { loss: 0, delayMs: 0 }
 
 /** Ports free right now (all held open together, so they differ), then released for the nodes. */
-async function freePorts (n: number): Promise<number[]> {
+export async function freePorts (n: number): Promise<number[]> {
   const servers = Array.from({ length: n }, () => net.createServer().listen(0, '127.0.0.1'))
   await Promise.all(servers.map(async (s) => await once(s, 'listening')))
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port)

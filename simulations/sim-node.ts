@@ -20,6 +20,8 @@ export interface SimNodeInit {
   publicUrl: string
   digestIntervalSeconds: number
   seed: number
+  /** More `segmesh start` flags (child nodes only), e.g. `--record NAME=URL`. */
+  args?: string[]
 }
 
 /** `channel/quality` → hour → digest, as GET /replication/digests gives them. */
