@@ -64,6 +64,12 @@ export function segmentRoutes ({ index, store }: HttpComponents) {
         await fh.close()
         throw err
       }
+      // Only the bytes the index vouches for: a file whose size changed since it was indexed
+      // (truncated, replaced by another program) is not what was verified; a rescan re-checks it.
+      if (size !== segment.size) {
+        await fh.close()
+        throw notFound(`segment ${params.file} changed on disk since it was indexed (${size} bytes, indexed ${segment.size})`)
+      }
       const etag = `"${name.hash!.toString('base64url')}"`
       reply.header('content-type', 'video/mp2t')
       reply.header('etag', etag)

@@ -205,6 +205,20 @@ describe('segment size limit', () => {
   })
 })
 
+describe('serving', () => {
+  it('a segment file whose size changed since it was indexed is not served', async (t) => {
+    const node = await startNode(t, { announce: false })
+    const seg = await record(node, 0)
+    const url = `${node.url}/segments/${segmentRelPath(seg)}`
+    assert.equal((await request(url)).statusCode, 200)
+    const path = node.store.pathOf(seg)
+    await writeFile(path, (await readFile(path)).subarray(0, 1000))
+    const res = await request(url)
+    assert.equal(res.statusCode, 404)
+    assert.match((await res.body.json() as { message: string }).message, /changed on disk/)
+  })
+})
+
 describe('admin listener', () => {
   it('with --admin-host, /admin is served only there and still needs the token', async (t) => {
     const node = await startNode(t, { extra: { 'admin-host': '127.0.0.1', 'admin-port': '0' }, announce: false })
