@@ -14,7 +14,7 @@ import { SegmentStore, type StoreEvent } from '../storage/segment-store.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { QUICK, prng, stats } from './common.ts'
 import { CHANNEL, QUALITY, SEGMENT_US } from './replication-backfill.ts'
-import { Cluster, WireCounter, until } from './replication-net.ts'
+import { Cluster, WireCounter, cpuSeconds, until } from './replication-net.ts'
 
 /** One random pool for every body: slices made unique by their first bytes. */
 const pool = randomBytes(8 * 1024 ** 2)
@@ -202,6 +202,8 @@ export interface PartitionRun extends PartitionConfig {
   segmentBytes: number
   /** Heal (unblock) → every node lists the same, and the expected, names in every affected hour. */
   convergeMs: number
+  /** CPU-seconds of the whole process (all five nodes) from the heal until converged: less noisy than time on a shared machine. */
+  healCpuSeconds: number
   /** Heal → every cross pair connected again. */
   reconnectMs: number
   converged: boolean
@@ -312,6 +314,7 @@ export async function partitionRun (config: PartitionConfig, segments: number, t
     const before = nodes.map((n) => ({ fetched: n.fetcher!.stats().segmentsFetched, notFound: n.fetcher!.stats().notFound, repairs: n.replicator!.stats.repairs, tomb: n.replicator!.stats.tombstonesApplied }))
     // Heal: unblock both ends, and ask for the direct connections again.
     const t0 = performance.now()
+    const cpu0 = process.cpuUsage()
     for (const [x, y] of cross) {
       x.host!.unblock([y.host!.peerId])
       y.host!.unblock([x.host!.peerId])
@@ -332,6 +335,7 @@ export async function partitionRun (config: PartitionConfig, segments: number, t
       return nodes.every((n) => listingOf(n) === expected)
     }, limit, 20)
     const convergeMs = performance.now() - t0
+    const healCpuSeconds = cpuSeconds(cpu0)
     if (trace != null) clearInterval(trace)
     const correct = nodes.every((n) => listingOf(n) === expected) && nodes.every((n) => tombstoned.every((r) => n.index.getSegment(r) == null))
     return {
@@ -340,6 +344,7 @@ export async function partitionRun (config: PartitionConfig, segments: number, t
       tombstones: tombstoneCount,
       segmentBytes,
       convergeMs,
+      healCpuSeconds,
       reconnectMs,
       converged,
       correct,
@@ -404,7 +409,7 @@ export async function partitionPart (): Promise<PartitionResult> {
     for (const config of PARTITION_CONFIGS) {
       const run = await partitionRun(config, segments, tombstones, segmentBytes)
       runs.push(run)
-      console.log(`  ${config.label.padEnd(30)} converged ${run.converged ? 'yes' : 'NO '} in ${(run.convergeMs / 1000).toFixed(2)} s (reconnected ${(run.reconnectMs / 1000).toFixed(2)} s) correct ${run.correct}  fetched ${run.fetched}  404s ${run.notFound}  repairs ${run.repairs}  tombstones applied ${run.tombstonesApplied}  (sides agreed in ${(run.sideMs / 1000).toFixed(1)} s)`)
+      console.log(`  ${config.label.padEnd(30)} converged ${run.converged ? 'yes' : 'NO '} in ${(run.convergeMs / 1000).toFixed(2)} s, cpu ${run.healCpuSeconds.toFixed(1)} s (reconnected ${(run.reconnectMs / 1000).toFixed(2)} s) correct ${run.correct}  fetched ${run.fetched}  404s ${run.notFound}  repairs ${run.repairs}  tombstones applied ${run.tombstonesApplied}  (sides agreed in ${(run.sideMs / 1000).toFixed(1)} s)`)
     }
     floorWrites = runs[0]!.fetched
     floorMs.push(await storeFloor(floorWrites, segmentBytes))
