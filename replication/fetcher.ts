@@ -95,6 +95,8 @@ export class Fetcher {
   /** Per name (relative path), peers that sent bytes not matching it; oldest name forgotten first. */
   readonly #badHashes = new Map<string, Set<string>>()
   readonly #onHashMismatch: FetcherInit['onHashMismatch']
+  /** Per peer URL: queued items that may still ask it (candidates not excluded). */
+  readonly #wantedFrom = new Map<string, number>()
   #state: 'idle' | 'started' | 'stopped' = 'idle'
   #shutdown = shutdownController()
   #agent: Agent | null = null
@@ -227,6 +229,7 @@ export class Fetcher {
         this.#skips.skippedBadHash++
       } else if (!item.candidates.includes(url)) {
         item.candidates.push(url)
+        this.#wantedFrom.set(url, (this.#wantedFrom.get(url) ?? 0) + 1)
         this.#peer(url)
       }
     }
@@ -331,7 +334,7 @@ export class Fetcher {
         resolve(failed(item.attempts, 'cancelled'))
         if (item.waiters.size === 0 && !item.done) {
           item.done = true
-          this.#items.delete(item.key)
+          this.#forget(item)
           item.running?.abort(new FetchCancelledError(`${item.key}: nobody waits for it`))
         }
       }
@@ -344,7 +347,7 @@ export class Fetcher {
   #finish (item: Item, outcome: FetchOutcome): void {
     if (item.done) return
     item.done = true
-    this.#items.delete(item.key)
+    this.#forget(item)
     if (outcome.status === 'failed') {
       this.#skips.itemsFailed++
       this.#log.debug({ segment: item.key, ...outcome }, 'gave up a segment')
@@ -403,18 +406,37 @@ export class Fetcher {
     return Number.POSITIVE_INFINITY
   }
 
+  /** A peer some queued item could ask has a free slot (peers no item wants do not count: they would make the pump scan the whole queue for nothing). */
   #anyPeerOpen (now: number): boolean {
-    for (const peer of this.#peers.values()) {
-      if (peer.active < this.#opts.perPeerConcurrency && peer.backoffUntil <= now) return true
+    for (const [url, peer] of this.#peers) {
+      if (peer.active < this.#opts.perPeerConcurrency && peer.backoffUntil <= now && this.#wantedFrom.has(url)) return true
     }
     return false
+  }
+
+  #exclude (item: Item, url: string): void {
+    if (item.excluded.has(url)) return
+    item.excluded.add(url)
+    this.#unwant(url)
+  }
+
+  /** The item leaves the queue: its candidates are no longer wanted for it. */
+  #forget (item: Item): void {
+    this.#items.delete(item.key)
+    for (const url of item.candidates) if (!item.excluded.has(url)) this.#unwant(url)
+  }
+
+  #unwant (url: string): void {
+    const left = (this.#wantedFrom.get(url) ?? 1) - 1
+    if (left > 0) this.#wantedFrom.set(url, left)
+    else this.#wantedFrom.delete(url)
   }
 
   /** When the first peer in backoff with a free slot may be asked again (a full one pumps when it frees). */
   #nextPeerReady (now: number): number {
     let next = Number.POSITIVE_INFINITY
-    for (const peer of this.#peers.values()) {
-      if (peer.backoffUntil > now && peer.active < this.#opts.perPeerConcurrency) next = Math.min(next, peer.backoffUntil)
+    for (const [url, peer] of this.#peers) {
+      if (peer.backoffUntil > now && peer.active < this.#opts.perPeerConcurrency && this.#wantedFrom.has(url)) next = Math.min(next, peer.backoffUntil)
     }
     return next
   }
@@ -521,13 +543,13 @@ export class Fetcher {
       case 'bad-hash':
         this.#rememberBadHash(item, url)
         peer.failures = 0
-        item.excluded.add(url)
+        this.#exclude(item, url)
         item.lastError = result.error
         break
       case 'drop-peer':
         // It answered, so it is up; it just cannot give us this item.
         peer.failures = 0
-        item.excluded.add(url)
+        this.#exclude(item, url)
         item.lastError = result.error
         break
       case 'retry':
