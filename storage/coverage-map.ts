@@ -86,7 +86,7 @@ export class CoverageMaps {
   }
 }
 
-export function hourMap (index: SegmentIndex, selector: SegmentSelector, channel: string, quality: string, hourStartUs: number, now: number, firstHour = false): HourMap {
+function hourMap (index: SegmentIndex, selector: SegmentSelector, channel: string, quality: string, hourStartUs: number, now: number, firstHour = false): HourMap {
   const hourEnd = hourStartUs + MICROS_PER_HOUR
   const pieces: Array<{ kind: typeof KINDS[number], from: number, to: number }> = []
   // A segment or tombstone of the previous hour may run into this one.
@@ -98,9 +98,14 @@ export function hourMap (index: SegmentIndex, selector: SegmentSelector, channel
     const name = parseSegmentFileName(t.segment)
     if (name.ok) pieces.push({ kind: 'tombstoned', from: t.start, to: t.start + name.value.duration })
   }
-  const dataEnd = Math.max(hourStartUs, ...pieces.map((p) => Math.min(p.to, hourEnd)))
-  const to = Math.min(hourEnd, Math.max(now - LIVE_GRACE, dataEnd, hourStartUs))
-  const from = firstHour ? Math.min(to, Math.max(hourStartUs, Math.min(...pieces.map((p) => p.from)))) : hourStartUs
+  let dataStart = hourEnd
+  let dataEnd = hourStartUs
+  for (const p of pieces) {
+    dataStart = Math.min(dataStart, p.from)
+    dataEnd = Math.max(dataEnd, Math.min(p.to, hourEnd))
+  }
+  const to = Math.min(hourEnd, Math.max(now - LIVE_GRACE, dataEnd))
+  const from = firstHour ? Math.min(to, Math.max(hourStartUs, dataStart)) : hourStartUs
   const runs = absorbShortHoles(sweep(pieces, from, to))
   const map: HourMap = { hour: formatHour(hourStartUs), start: hourStartUs, span: to - hourStartUs, full: [], partial: [], tombstoned: [], holes: [] }
   for (const r of runs) map[r.kind].push([r.from - hourStartUs, r.to - hourStartUs])

@@ -48,6 +48,7 @@ function play () {
   marks.in = marks.out = null
   renderCut()
   showProblem('')
+  $('mode').textContent = ''
   hls?.destroy()
   if (!window.Hls?.isSupported()) return showProblem('This browser cannot play HLS through Media Source Extensions.')
   hls = new window.Hls()
