@@ -12,7 +12,7 @@ import { request } from 'undici'
 import { buildHttpApp } from '../http/app.ts'
 import type { SegmeshNode } from '../node/segmesh-node.ts'
 import { writeNetworkKey } from '../replication/pnet.ts'
-import { signTombstone, writeAdminKeyPair } from '../replication/tombstone-signature.ts'
+import { readAdminKeys, signTombstone, writeAdminKeyPair } from '../replication/tombstone-signature.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import { segmentRelPath } from '../storage/segment-name.ts'
 import { ADMIN_TOKEN, admin, startNode, until } from './helpers/network.ts'
@@ -123,6 +123,25 @@ describe('signed tombstones', () => {
     assert.equal(await readFile(join(a.store.hourDir(seg), `${seg.file.slice(0, -3)}.tombstone`), 'utf8'), proof)
     await until('the signed tombstone on B', () => hidden(b, seg), WAIT)
     assert.equal(b.index.tombstoneProof(seg), proof)
+  })
+
+  it('legacy backfill (HTTP listings only) applies signed tombstones and refuses unsigned ones', async (t) => {
+    const dir = await tempDir(t)
+    const key = join(dir, 'admin.key')
+    const { publicKeyPath } = await writeAdminKeyPair(key)
+    const adminKey = (await readAdminKeys({ signing: key, public: null })).adminSigningKey!
+    const source = await startNode(t, { announce: false })
+    const [unsigned, signed] = [await record(source, 0), await record(source, 1)]
+    await source.store.writeTombstone(unsigned)
+    await source.store.writeTombstone(signed, { proof: signTombstone({ channel: signed.channel, quality: signed.quality, target: { segment: signed.file }, created: Date.now() * 1000, reason: '' }, adminKey) })
+    // No bootstrap: the listings of --legacy-peers are the only way in.
+    const node = await startNode(t, { extra: { 'legacy-peers': [source.url], 'admin-public-key': publicKeyPath } })
+    await until('the signed tombstone applied, the unsigned one refused', () => node.index.isTombstoned(signed) && node.replicator!.stats.tombstonesRejected >= 1, WAIT)
+    assert.equal(node.index.tombstoneProof(signed), source.index.tombstoneProof(signed))
+    assert.ok(!node.index.isTombstoned(unsigned))
+    // The segment the refused tombstone named can still live here (a tombstoned name could not).
+    assert.deepEqual(await record(node, 0), unsigned)
+    assert.ok(has(node, unsigned))
   })
 
   it('the admin API checks client-signed proofs and refuses unsigned requests on a checking node', async (t) => {
