@@ -88,6 +88,9 @@ it('status page draws the coverage map; the player plays live and makes a cut li
     await page.locator('#peers tbody code', { hasText: peerId.slice(-12) }).waitFor({ timeout: 30_000 })
     assert.match(await page.locator('#node').textContent() ?? '', new RegExp(node.host!.peerId))
     if (SCREENSHOTS) await page.screenshot({ path: 'docs/status-page.png', fullPage: true })
+    // It refreshes itself: a stream that starts now shows up, with its map, without a reload.
+    await recordSegments(node.store, 'later', 'source', start + 78 * S, 1)
+    await page.locator(`div.map[data-key="later/source"] div.row[data-hour="${formatHour(start + 78 * S)}"] rect.full`).waitFor({ timeout: 60_000 })
     await page.close()
   })
 
