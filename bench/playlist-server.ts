@@ -2,7 +2,8 @@
  * The server half of bench/playlist.ts: segmesh's real HTTP app (buildHttpApp) on an existing
  * index, in its own process so the client does not share its event loop. One bench-only route is
  * added: `POST /bench/cold` swaps in a fresh SegmentSelector, so the next request starts with an
- * empty selection cache (a "cold" playlist) without rebuilding the app. And one bench-only
+ * empty selection cache (a "cold" playlist) without rebuilding the app, and `GET /bench/cpu`
+ * answers the process's CPU time so far. And one bench-only
  * variant of the media playlist route, `GET /v/fast/playlist/:channel/:quality.m3u8?start&end`,
  * the same as http/playlist-routes.ts but written by bench/playlist-render-naive.ts.
  *
@@ -55,6 +56,11 @@ const app = await buildHttpApp({ index, store, selector })
 app.post('/bench/cold', async () => {
   selector.reset()
   return { ok: true }
+})
+// CPU time of this process (all threads, GC included), so the client can tell work from waiting.
+app.get('/bench/cpu', async () => {
+  const { user, system } = process.cpuUsage()
+  return { us: user + system }
 })
 app.get<{ Params: { channel: string, quality: string }, Querystring: { start?: string, end?: string } }>('/v/fast/playlist/:channel/:quality.m3u8', async (request, reply) => {
   const channel = channelParam(request.params.channel)
