@@ -57,7 +57,7 @@ export function isDiskFullError (err: unknown): boolean {
 
 export class DiskSpace {
   readonly #dir: string
-  readonly #opts: Required<Omit<DiskSpaceInit, 'dir' | 'log'>>
+  readonly #opts: typeof DISK_SPACE_DEFAULTS
   readonly #log: Logger
   readonly #listeners = new Set<(state: DiskState) => void>()
   #reason: DiskPause | null = null
@@ -70,7 +70,13 @@ export class DiskSpace {
 
   constructor (init: DiskSpaceInit) {
     this.#dir = init.dir
-    this.#opts = { ...DISK_SPACE_DEFAULTS, ...Object.fromEntries(Object.entries(init).filter(([, v]) => v != null)) } as Required<Omit<DiskSpaceInit, 'dir' | 'log'>>
+    const d = DISK_SPACE_DEFAULTS
+    this.#opts = {
+      minFreeBytes: init.minFreeBytes ?? d.minFreeBytes,
+      probeIntervalMs: init.probeIntervalMs ?? d.probeIntervalMs,
+      resumeMarginBytes: init.resumeMarginBytes ?? d.resumeMarginBytes,
+      probeBytes: init.probeBytes ?? d.probeBytes
+    }
     this.#log = init.log ?? silentLogger
   }
 
