@@ -101,7 +101,7 @@ describe('HTTP routes under fuzzing', () => {
       start: fc.option(time), end: fc.option(time), timestamp: fc.option(time), type: fc.option(fc.oneof(fc.constantFrom('rough', 'rough', 'fast', 'full'), hostileString())),
       tombstones: fc.option(fc.oneof(fc.constantFrom('true', 'false'), hostileString())), from: fc.option(hostileString(['0', '1577872800000000'])),
       range: fc.option(hostileString([`${formatInstant(START)},${formatInstant(START + 2_000_000)}`, ','])), allow_holes: fc.option(fc.constantFrom('true', 'x')),
-      channel: fc.option(part(['c'])), quality: fc.option(part(['q'])), junk: fc.option(hostileString())
+      channel: fc.option(part(['c'])), quality: fc.option(part(['q'])), hours: fc.option(hostileString(['1', '24', '0', '-1'])), junk: fc.option(hostileString())
     }, { requiredKeys: [] }).map((q) => {
       const params = new URLSearchParams()
       for (const [k, v] of Object.entries(q)) if (v != null) params.append(k, v)
@@ -110,7 +110,8 @@ describe('HTTP routes under fuzzing', () => {
     const routes = fc.oneof({ weight: 4, arbitrary: fc.constant('/segments/{c}/{q}/{h}/{f}') }, fc.constantFrom(
       '/files/{c}', '/files/{c}/{q}', '/files/{c}/{q}/{h}', '/segments/{c}/{q}/{h}/{f}', '/playlist/{c}.m3u8',
       '/playlist/{c}/{q}.m3u8', '/cut/{c}/{q}.ts', '/cut/{c}/{q}.mp4', '/frame/{c}/{q}.png', '/frame/{c}/{q}.jpg',
-      '/replication/digests', '/admin/tombstones', '/status', '/healthz', '/metrics', '/files', '/{c}/{q}/{h}/{f}', '/segments/{f}'
+      '/replication/digests', '/admin/tombstones', '/status', '/healthz', '/metrics', '/files', '/{c}/{q}/{h}/{f}', '/segments/{f}',
+      '/coverage/{c}/{q}', '/ui/{f}', '/ui/{c}', '/player', '/', '/replication/tombstones/{c}/{q}/{h}'
     ))
     const request = fc.record({
       route: routes,
