@@ -35,7 +35,6 @@ export interface RecorderStatus extends Omit<WorkerStatus, 'newestStart'> {
 export class Recorder {
   readonly registry: Registry
   readonly #workers: StreamWorker[]
-  #started = false
 
   constructor (init: RecorderInit) {
     const options: IngestOptions = { ...INGEST_DEFAULTS, ...init.options }
@@ -69,13 +68,14 @@ export class Recorder {
   }
 
   start (): void {
-    this.#started = true
     for (const w of this.#workers) w.start()
   }
 
-  /** Stop polling everywhere; in-flight downloads finish or are cut to `partial` after `graceMs`. */
+  /**
+   * Stop polling everywhere; in-flight downloads finish or are cut to `partial` after `graceMs`.
+   * Safe without a start (a node that failed to start): the workers' pools are closed either way.
+   */
   async stop (graceMs?: number): Promise<void> {
-    if (!this.#started) return
     await Promise.all(this.#workers.map(async (w) => await w.stop(graceMs)))
   }
 
