@@ -3,11 +3,12 @@
  * realistic size (0.75–1.25 MiB, 3–5 Mbit/s), serves 200 concurrent restream clients for a bounded
  * time while a second node backfills from it. Each client behaves like an HLS player: it fetches a
  * 30 s media playlist (half at the live edge, half somewhere in the hour), then three of its
- * segments, and again. Reported: requests, errors (must be 0), req/s, MB/s, p50/p99 latency, the
+ * segments, and again, at once (saturation) or, with `--paced`, at the speed of playback (each round
+ * takes at least the 6 s its three segments last, as a viewer's player does). Reported: requests, errors (must be 0), req/s, MB/s, p50/p99 latency, the
  * serving node's RSS before/peak/after, and backfill throughput during the load against a backfill
  * alone on the same node and data just before (the baseline, same run).
  *
- *   node --import tsx --import ./node/compat.ts bench/load.ts [--quick] [--seconds 60] [--clients 200]
+ *   node --import tsx --import ./node/compat.ts bench/load.ts [--quick] [--paced] [--seconds 60] [--clients 200]
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
@@ -20,12 +21,14 @@ import { formatSegmentRef } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { formatInstant } from '../storage/time.ts'
 import { QUICK, RESULT_PREFIX, makeTempDir, mib, prng, removeDir } from './common.ts'
-import { type Child, ROOT, fmt, numberOption, printMachine, startChild, stopAll, summarize, table } from './http-util.ts'
+import { type Child, ROOT, flag, fmt, numberOption, printMachine, startChild, stopAll, summarize, table } from './http-util.ts'
 
 const SEGMENTS = QUICK ? 150 : 1800
 const CLIENTS = numberOption('clients', QUICK ? 50 : 200)
 const SECONDS = numberOption('seconds', QUICK ? 8 : 60)
 const BASELINE_SECONDS = QUICK ? 4 : 15
+/** Players pace themselves like real ones: a round (three 2 s segments) takes at least 6 s. */
+const PACED = flag('paced')
 const SEGMENT_US = 2_000_000
 
 interface Node { child: Child, url: string, multiaddr: string | null }
@@ -109,6 +112,7 @@ async function playerLoad (url: string, dataStart: number, dataEnd: number): Pro
   }
   const player = async (): Promise<void> => {
     while (performance.now() < deadline) {
+      const round = performance.now()
       const live = rand() < 0.5
       const from = live ? dataEnd - 30 * 1_000_000 : dataStart + Math.floor(rand() * (SEGMENTS - 15)) * SEGMENT_US
       const playlist = await get(`/playlist/live/source.m3u8?start=${formatInstant(from)}&end=${formatInstant(from + 30 * 1_000_000)}`)
@@ -120,6 +124,8 @@ async function playerLoad (url: string, dataStart: number, dataEnd: number): Pro
         await get(uri)
         r.segments++
       }
+      const rest = round + 3 * SEGMENT_US / 1000 - performance.now()
+      if (PACED && rest > 0) await sleep(Math.min(rest, deadline - performance.now()))
     }
   }
   const t0 = performance.now()
@@ -131,7 +137,7 @@ async function playerLoad (url: string, dataStart: number, dataEnd: number): Pro
 
 async function main (): Promise<void> {
   printMachine()
-  console.log(`load: ${SEGMENTS} segments (${(SEGMENTS * 2 / 60).toFixed(0)} min), ${CLIENTS} players for ${SECONDS} s, backfill baseline ${BASELINE_SECONDS} s${QUICK ? ' (quick: figures not comparable)' : ''}`)
+  console.log(`load: ${SEGMENTS} segments (${(SEGMENTS * 2 / 60).toFixed(0)} min), ${CLIENTS} ${PACED ? 'paced' : 'closed-loop'} players for ${SECONDS} s, backfill baseline ${BASELINE_SECONDS} s${QUICK ? ' (quick: figures not comparable)' : ''}`)
   const work = makeTempDir('segmesh-load-')
   try {
     const dataA = join(work, 'a')
@@ -173,7 +179,7 @@ async function main (): Promise<void> {
 
     const lat = summarize(load.latency)
     const result = {
-      segments: SEGMENTS, clients: CLIENTS, seconds: load.seconds, requests: load.requests, playlists: load.playlists, segmentRequests: load.segments,
+      segments: SEGMENTS, clients: CLIENTS, paced: PACED, seconds: load.seconds, requests: load.requests, playlists: load.playlists, segmentRequests: load.segments,
       errors: load.errors, firstErrors: load.firstErrors, reqPerSec: load.requests / load.seconds, mbPerSec: load.bytes / load.seconds / 1e6,
       latencyMs: { p50: lat.median, p99: lat.p99, max: lat.max },
       rss: { before: rssBefore, peak: rssPeak, after: rssAfter },
