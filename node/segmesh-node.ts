@@ -94,7 +94,8 @@ export class SegmeshNode {
         reconciler,
         log: log.child({ component: 'watcher' }),
         rescanIntervalMs: config.rescanIntervalSeconds * 1000,
-        tempGraceMs: config.tempGraceSeconds * 1000
+        tempGraceMs: config.tempGraceSeconds * 1000,
+        inflight: this.store.inflight
       })
       await this.#watcher.start()
     }
