@@ -105,6 +105,19 @@ const DIGEST_CACHE_MS = 1000
 /** Hours (the live one and those before it) asked for first when a root differs. */
 const TAIL_HOURS = 2
 
+/** Segments one repair session may have waiting in the fetcher's queue before it lists more hours. */
+const QUEUE_AHEAD = 2000
+
+/** An hour whose tombstones are applied and whose missing segments are queued. */
+interface QueuedHour {
+  /** Start of the newest segment we lacked (0 if none). */
+  newest: number
+  /** Segments queued. */
+  lacked: number
+  /** Every queued segment is settled. */
+  done: Promise<void>
+}
+
 /** Our hour digests and roots over the window, computed once per index change. */
 interface OurDigests {
   windowStart: number
@@ -113,6 +126,18 @@ interface OurDigests {
   hours: Map<string, HourDigest[]>
   roots: RootDigest[]
   rootByKey: Map<string, string>
+}
+
+/** How far one repair session is, for its progress log lines. */
+interface BackfillProgress {
+  peer: string
+  hoursDone: number
+  hoursTotal: number
+  /** Segments the peer listed that we lacked, in the hours done. */
+  segmentsLacked: number
+  /** Of those, now in our index (from this peer or any other). */
+  segmentsStored: number
+  bytes: number
 }
 
 function jitter (ms: number): number {
@@ -409,10 +434,31 @@ export class Replicator {
     // Newest hours first: what viewers are most likely to want.
     work.sort((a, b) => (a.hour.hour < b.hour.hour ? 1 : a.hour.hour > b.hour.hour ? -1 : 0))
     let newestMissing = 0
+    // A long backfill (a node catching up on days) says how far it is, at most every 10 s.
+    const progress: BackfillProgress = { peer: peer.url, hoursDone: 0, hoursTotal: work.length, segmentsLacked: 0, segmentsStored: 0, bytes: 0 }
+    let logged = Date.now()
+    // The next hours are listed while this one downloads, so the fetcher never idles between
+    // hours; at most QUEUE_AHEAD segments of this session wait in its queue at once.
+    const running = new Set<Promise<void>>()
+    let queued = 0
     for (const w of work) {
       signal.throwIfAborted()
-      newestMissing = Math.max(newestMissing, await this.#repairHour(peer.url, w.channel, w.quality, w.hour.hour, peer.peerId))
+      while (queued > QUEUE_AHEAD) await Promise.race(running)
+      const hour = await this.#repairHour(peer.url, w.channel, w.quality, w.hour.hour, peer.peerId, progress)
+      newestMissing = Math.max(newestMissing, hour.newest)
+      queued += hour.lacked
+      const done: Promise<void> = hour.done.then(() => {
+        running.delete(done)
+        queued -= hour.lacked
+        progress.hoursDone++
+        if (Date.now() - logged >= 10_000) {
+          logged = Date.now()
+          this.#log.info({ ...progress }, 'backfill progress')
+        }
+      })
+      running.add(done)
     }
+    await Promise.all(running)
     peer.lagSeconds = newestMissing === 0 ? 0 : Math.max(0, Math.round((Date.now() * 1000 - newestMissing) / MICROS_PER_SECOND))
   }
 
@@ -441,10 +487,10 @@ export class Replicator {
   }
 
   /**
-   * Diff one hour with a peer's listing and pull what we lack: tombstones first, then segments.
-   * Returns the start of the newest segment we lacked (0 if none).
+   * Diff one hour with a peer's listing: its tombstones applied, then the segments we lack queued
+   * (`done` when all of them are settled).
    */
-  async #repairHour (peerUrl: string, channel: string, quality: string, hour: string, peerId: string | null): Promise<number> {
+  async #repairHour (peerUrl: string, channel: string, quality: string, hour: string, peerId: string | null, progress?: BackfillProgress): Promise<QueuedHour> {
     const { store } = this.#init
     const { index } = store
     const names = await this.#init.fetcher.listHour(peerUrl, channel, quality, hour, { signal: this.#shutdown.signal })
@@ -452,18 +498,28 @@ export class Replicator {
     const items = names.map((n) => parseItemPath(`${channel}/${quality}/${hour}/${n}`)).filter((i): i is AnnouncedItem => i != null)
     const fresh = items.filter((i) => i.kind === 'tombstone' && !index.isTombstoned(i.ref))
     const proofs = fresh.length > 0 ? await this.#tombstoneProofs(peerUrl, channel, quality, hour) : new Map<string, string>()
-    for (const item of fresh) await this.#applyTombstone(item.ref, proofs.get(item.ref.file), peerId)
+    // Each is its own file and fsync: written side by side, all before any segment is queued.
+    await Promise.all(fresh.map(async (item) => await this.#applyTombstone(item.ref, proofs.get(item.ref.file), peerId)))
     let newest = 0
     const wanted: Array<Promise<void>> = []
+    const lacked: SegmentRef[] = []
     for (const item of items) {
       if (item.kind !== 'segment') continue
       if (index.getSegment(item.ref, { hidden: true }) != null || index.isTombstoned(item.ref)) continue
       newest = Math.max(newest, item.ref.start)
+      lacked.push(item.ref)
       // Only peers that have it: repairs with other peers listing it add them to the same want.
       wanted.push(this.#want(item.ref, [peerUrl]))
     }
-    await Promise.all(wanted)
-    return newest
+    const done = Promise.all(wanted).then(() => {
+      if (progress == null) return
+      progress.segmentsLacked += lacked.length
+      for (const ref of lacked) {
+        const got = index.getSegment(ref, { hidden: true })
+        if (got != null) { progress.segmentsStored++; progress.bytes += got.size }
+      }
+    })
+    return { newest, lacked: lacked.length, done }
   }
 
   /**
@@ -504,7 +560,7 @@ export class Replicator {
               .filter((h) => (parseHour(h) ?? 0) >= windowStart)
               .sort()
               .reverse()
-            for (const hour of hours) await this.#repairHour(url, channel, quality, hour, null)
+            for (const hour of hours) await (await this.#repairHour(url, channel, quality, hour, null)).done
           }
         }
       } catch (err) {
