@@ -139,8 +139,9 @@ export async function backfillPart (): Promise<BackfillResult> {
     const paths = refs.map(segmentPath)
 
     // Each fetchPerPeer value next to a plain download with as many requests in flight (with one
-    // peer, segmesh has min(fetchConcurrency, fetchPerPeer) in flight), plus, once per round, the
-    // plain download with the store's durability steps, to tell durability from the rest.
+    // peer, segmesh has at most fetchPerPeer requests on A; downloads whose body has arrived are
+    // made durable outside that limit, within fetchConcurrency), plus, once per round, the plain
+    // download with the store's durability steps, to tell durability from the rest.
     const variants: Variant[] = perPeer.flatMap((p, i) => [
       { kind: 'baseline' as const, concurrency: p },
       { kind: 'segmesh' as const, concurrency: Math.max(8, p), perPeer: p },
