@@ -36,6 +36,11 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
       reply.headers(err.headers)
       return reply.code(err.statusCode).send({ error: err.code, message: err.message })
     }
+    // Storage refuses writes while the disk is full: the admin must see why, not "internal error".
+    if (err.code === 'SEGMESH_ERR_DISK_FULL') {
+      request.log.warn({ err }, 'write refused: disk full')
+      return reply.code(507).send({ error: 'disk_full', message: err.message })
+    }
     const status = err.statusCode != null && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
     if (status >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ err }, 'bad request')

@@ -191,8 +191,15 @@ export class SegmentStore {
     let created = true
     try {
       const fh = await open(path, 'wx', 0o644)
-      if (options.proof != null) await fh.writeFile(options.proof)
-      await fh.sync()
+      try {
+        if (options.proof != null) await fh.writeFile(options.proof)
+        await fh.sync()
+      } catch (err) {
+        // A proof cut short by a full disk must not stay behind as a tombstone that fails to verify.
+        await fh.close().catch(() => {})
+        await unlink(path).catch(() => {})
+        throw err
+      }
       await fh.close()
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw await this.#diskFull(err, ref)

@@ -194,6 +194,14 @@ describe('disk full', () => {
     await space.probe()
     assert.equal(space.full, true)
     assert.ok(space.state().freeBytes! >= 64 * KiB, `free ${space.state().freeBytes}`)
+    // A tombstone whose proof does not fit fails whole (no cut-short proof left as a tombstone);
+    // one without a proof still goes through.
+    const other = formatSegmentRef({ channel: 'c', quality: 'q', start: T0 + 2_000_000, duration: 2_000_000, type: 'full', hash: sha256(Buffer.from('y')) })
+    await assert.rejects(store.writeTombstone(other, { proof: 'p'.repeat(2 * MiB) }), { code: 'SEGMESH_ERR_DISK_FULL' })
+    assert.deepEqual((await filesUnder(segmentsDir)).filter((f) => !f.startsWith('.')), [], 'no tombstone file')
+    assert.equal(index.isTombstoned(other), false)
+    assert.deepEqual(await store.writeTombstone(other), { created: true })
+    assert.ok(index.isTombstoned(other))
 
     await rm(weight)
     await space.probe()
