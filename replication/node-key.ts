@@ -2,13 +2,13 @@
  * The node's persistent Ed25519 identity: `<dataDir>/node-key`, libp2p protobuf, mode 0600.
  * The same key means the same peer id across restarts, so peers' KEEP_ALIVE tags stay valid.
  */
-import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises'
+import { type FileHandle, mkdir, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
+import { replaceFile } from '../storage/durable-file.ts'
 import type { Logger } from '../storage/logger.ts'
 import { NodeKeyError } from './p2p-errors.ts'
 
@@ -35,7 +35,12 @@ export async function loadOrCreateNodeKey (dataDir: string, options: NodeKeyOpti
   const existing = await readKeyFile(path, options)
   if (existing != null) return existing
   const key = await generateKeyPair('Ed25519')
-  await writeAtomically(dataDir, path, privateKeyToProtobuf(key))
+  await mkdir(dataDir, { recursive: true })
+  try {
+    await replaceFile(path, privateKeyToProtobuf(key), { mode: KEY_MODE })
+  } catch (err) {
+    throw new NodeKeyError(`cannot write node key ${path}: ${(err as Error).message}`, { cause: err })
+  }
   return key
 }
 
@@ -79,28 +84,3 @@ async function readKeyFile (path: string, options: NodeKeyOptions): Promise<Priv
   }
 }
 
-/** Temp file in the same directory, fsync, rename, fsync the directory: never a half-written key. */
-async function writeAtomically (dir: string, path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dir, { recursive: true })
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  try {
-    const fh = await open(tmp, 'wx', KEY_MODE)
-    try {
-      await fh.chmod(KEY_MODE) // exactly 0600 whatever the umask
-      await fh.writeFile(bytes)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, path)
-  } catch (err) {
-    await unlink(tmp).catch(() => {})
-    throw new NodeKeyError(`cannot write node key ${path}: ${(err as Error).message}`, { cause: err })
-  }
-  const dh = await open(dir, 'r')
-  try {
-    await dh.sync()
-  } finally {
-    await dh.close()
-  }
-}

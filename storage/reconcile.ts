@@ -15,7 +15,8 @@ import {
   SEGMENT_EXT, TOMBSTONE_EXT, formatSegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName,
   segmentRelPath
 } from './segment-name.ts'
-import { type SegmentStore, fsyncDir, readTombstoneProof } from './segment-store.ts'
+import { fsyncDir } from './durable-file.ts'
+import { type SegmentStore, readTombstoneProof } from './segment-store.ts'
 import { parseHour } from './time.ts'
 
 export interface ReconcileOptions {

@@ -14,7 +14,8 @@ import type { Logger } from './logger.ts'
 import { silentLogger } from './logger.ts'
 import { type Reconciler, runLimited } from './reconcile.ts'
 import { TOMBSTONE_EXT, parseSegmentRef } from './segment-name.ts'
-import { type SegmentStore, fsyncDir } from './segment-store.ts'
+import { fsyncDir } from './durable-file.ts'
+import type { SegmentStore } from './segment-store.ts'
 import { MICROS_PER_HOUR, hourStart, parseHour } from './time.ts'
 
 export const RETENTION_INTERVAL_MS = 10 * 60_000

@@ -11,6 +11,7 @@ import { createReadStream, type ReadStream } from 'node:fs'
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { DiskSpace } from './disk-space.ts'
+import { fsyncDir, replaceFile } from './durable-file.ts'
 import { isDiskFullError } from './disk-space.ts'
 import { DiskFullError, HashMismatchError, TombstonedError } from './errors.ts'
 import type { SegmentIndex } from './segment-index.ts'
@@ -55,16 +56,6 @@ export interface SegmentStoreInit {
   space?: DiskSpace
   /** @default node:fs */
   files?: StoreFiles
-}
-
-/** Open a folder and fsync it, so a rename or create inside it survives a power cut. */
-export async function fsyncDir (path: string): Promise<void> {
-  const fh = await open(path, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
 }
 
 export class SegmentStore {
@@ -208,8 +199,8 @@ export class SegmentStore {
     // An unsigned tombstone (made before the network had an admin key) gets the signature now, so
     // it can reach the nodes that refused it; a signed one is never replaced.
     const signed = !created && options.proof != null && await readTombstoneProof(path, (await stat(path)).size) == null
-    if (signed) await replaceFile(dir, path, options.proof!)
-    await fsyncDir(dir)
+    if (signed) await replaceFile(path, options.proof!)
+    else await fsyncDir(dir)
     const st = await stat(path)
     // An existing file keeps what it holds: read back, so the index matches the disk.
     const proof = created ? options.proof : await readTombstoneProof(path, st.size)
@@ -221,24 +212,6 @@ export class SegmentStore {
   /** Stream a segment's bytes (optionally a byte range, `end` inclusive as in HTTP ranges). */
   openRead (ref: { channel: string, quality: string, hour: string, file: string }, range: { start?: number, end?: number } = {}): ReadStream {
     return createReadStream(this.pathOf(ref), { ...range, highWaterMark: 256 * 1024 })
-  }
-}
-
-/** Write `text` to a dot-named temp file beside `path` (reconcile skips dot files), fsync, rename over `path`. */
-async function replaceFile (dir: string, path: string, text: string): Promise<void> {
-  const temp = join(dir, `.${randomUUID()}.tmp`)
-  try {
-    const fh = await open(temp, 'wx', 0o644)
-    try {
-      await fh.writeFile(text)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(temp, path)
-  } catch (err) {
-    await unlink(temp).catch(() => {})
-    throw err
   }
 }
 

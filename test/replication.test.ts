@@ -2,13 +2,13 @@
  * Replication between real nodes: libp2p gossip over TCP, backfill over HTTP, all on 127.0.0.1.
  */
 import assert from 'node:assert/strict'
-import { readFile, stat, utimes, writeFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { sha256 } from '../storage/segment-hash.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import { segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmeshNode } from '../node/segmesh-node.ts'
-import { bytesFor } from './helpers/tree.ts'
+import { bytesFor, corruptInPlace } from './helpers/tree.ts'
 import { admin, startNode, until } from './helpers/network.ts'
 
 // An hour well inside the 14-day window, in the past so nothing waits for a grace period.
@@ -79,12 +79,7 @@ describe('replication', () => {
     const liar = await startNode(t)
     const seg = await record(liar, 0)
     // Corrupt the liar's copy in place, keeping size and mtime so it is served as if fine.
-    const path = liar.store.pathOf(seg)
-    const st = await stat(path)
-    const bytes = await readFile(path)
-    bytes[100] = bytes[100]! ^ 0xff
-    await writeFile(path, bytes)
-    await utimes(path, st.atime, st.mtime)
+    await corruptInPlace(liar.store.pathOf(seg))
 
     const victim = await startNode(t, { bootstrap: [liar] })
     await until('a hash mismatch counted', () => victim.fetcher!.stats().hashMismatches >= 1)

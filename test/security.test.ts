@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
-import { readFile, stat, utimes, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { request } from 'undici'
@@ -17,7 +17,7 @@ import type { SegmentRef } from '../storage/segment-name.ts'
 import { segmentRelPath } from '../storage/segment-name.ts'
 import { ADMIN_TOKEN, admin, startNode, until } from './helpers/network.ts'
 import { formatInstant } from '../storage/time.ts'
-import { bytesFor, tempDir } from './helpers/tree.ts'
+import { bytesFor, corruptInPlace, tempDir } from './helpers/tree.ts'
 
 // An hour well inside the 14-day window, in the past so nothing waits for a grace period.
 const HOUR = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate()) * 1000 - 3 * 3600_000_000
@@ -196,14 +196,7 @@ describe('bad bytes', () => {
     // 25 points a bad name, halving every minute: six leave room for a slow machine.
     const segs = await Promise.all([0, 1, 2, 3, 4, 5].map(async (i) => await record(liar, i)))
     // Corrupt every copy in place, keeping size and mtime, so they are served as if fine.
-    for (const seg of segs) {
-      const path = liar.store.pathOf(seg)
-      const st = await stat(path)
-      const bytes = await readFile(path)
-      bytes[100] = bytes[100]! ^ 0xff
-      await writeFile(path, bytes)
-      await utimes(path, st.atime, st.mtime)
-    }
+    for (const seg of segs) await corruptInPlace(liar.store.pathOf(seg))
     const victim = await startNode(t, { bootstrap: [liar] })
     await until('the liar banned', () => victim.host!.scoreStats().banned.includes(liar.host!.peerId), WAIT)
     await until('every bad name counted', () => victim.host!.scoreStats().penalties.bad_hash >= segs.length, WAIT)

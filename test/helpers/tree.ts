@@ -1,6 +1,6 @@
 /** Test helpers: temp data folders, an opened index + store, and segment refs from readable numbers. */
 import { rmSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
@@ -66,4 +66,13 @@ export function ref (spec: SegSpec): SegmentRef {
     type: spec.type ?? 'full',
     hash: spec.hash ?? sha256(Buffer.from(spec.seed ?? `${spec.at}+${spec.dur}`))
   })
+}
+
+/** Flip a byte of a stored file in place, keeping its size and mtime, so it is served (and reconciled) as if fine. */
+export async function corruptInPlace (path: string): Promise<void> {
+  const st = await stat(path)
+  const bytes = await readFile(path)
+  bytes[100] = bytes[100]! ^ 0xff
+  await writeFile(path, bytes)
+  await utimes(path, st.atime, st.mtime)
 }
