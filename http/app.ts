@@ -19,16 +19,22 @@ import { replicationRoutes } from './replication-routes.ts'
 import { segmentRoutes } from './segment-routes.ts'
 import { statusRoutes } from './status-routes.ts'
 import { tombstoneRoutes } from './tombstone-routes.ts'
-import { uiRoutes } from './ui-routes.ts'
+import { uiAssets, uiRoutes } from './ui-routes.ts'
 
 export async function buildHttpApp (components: HttpComponents, init: HttpInit = {}): Promise<FastifyInstance> {
+  // Read before any plugin is registered, so its file reads are not timed as a registration.
+  const ui = await uiAssets()
   const app = Fastify({
     loggerInstance: init.logger,
     logController: new LogController({ disableRequestLogging: true }),
     // Segment names are about 70 characters; anything much longer is not ours (414).
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // Every plugin is an async function (no `done` to forget, the bug this check is for) and none
+    // does I/O while registering; a plugin slow only because the box is busy must not fail the
+    // node's start. A real hang would show as a start that never logs its listening URL.
+    pluginTimeout: 0
   })
 
   app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
@@ -82,7 +88,7 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
   await app.register(cutRoutes(withCutter))
   await app.register(statusRoutes(withCutter, init))
   await app.register(coverageRoutes(components))
-  await app.register(uiRoutes())
+  await app.register(uiRoutes(ui))
   await app.register(replicationRoutes(components))
   await app.register(tombstoneRoutes(components))
   if (init.routes !== 'public') await app.register(adminRoutes(components, init))

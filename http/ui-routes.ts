@@ -1,7 +1,8 @@
 /**
  * The browser UI: `GET /` (status page with the coverage map), `GET /player` (web player) and
  * their files under `/ui/`. No build step: plain HTML, CSS and ES modules from `http/ui/`, plus
- * hls.js from its npm package, all read once when the routes are registered. Read-only.
+ * hls.js from its npm package, read once per process (uiAssets) before the routes are registered.
+ * Read-only.
  */
 import { createHash } from 'node:crypto'
 import { readFile, readdir } from 'node:fs/promises'
@@ -26,7 +27,7 @@ const TYPES: Record<string, string> = {
  */
 const PAGE_POLICY = "default-src 'self'; connect-src *; media-src 'self' blob: *; worker-src 'self' blob:; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-interface Asset { body: Buffer, type: string, etag: string }
+export interface Asset { body: Buffer, type: string, etag: string }
 
 async function loadAssets (): Promise<Map<string, Asset>> {
   const files: Array<[name: string, path: string]> = (await readdir(UI_DIR)).filter((n) => TYPES[extname(n)] != null).map((n) => [n, fileURLToPath(new URL(n, UI_DIR))])
@@ -40,9 +41,24 @@ async function loadAssets (): Promise<Map<string, Asset>> {
   return assets
 }
 
-export function uiRoutes () {
+let loading: Promise<Map<string, Asset>> | undefined
+
+/**
+ * The UI files, read once per process (a simulation runs many nodes in one). Awaited before the
+ * plugin is registered, not inside it: each read waits for a libuv pool thread, and on a busy
+ * node those are queued behind fsyncs, so reading during registration ran into fastify's plugin
+ * timeout. A failed read is not cached, so the next start tries again.
+ */
+export async function uiAssets (): Promise<Map<string, Asset>> {
+  loading ??= loadAssets().catch((err: unknown) => {
+    loading = undefined
+    throw err
+  })
+  return await loading
+}
+
+export function uiRoutes (assets: Map<string, Asset>) {
   return async (app: FastifyInstance): Promise<void> => {
-    const assets = await loadAssets()
     // Revalidated on every load (cheap: 304 on the ETag), so a node upgrade shows at once.
     const send = (name: string, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
       const asset = assets.get(name)
