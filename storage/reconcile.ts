@@ -277,9 +277,9 @@ export class Reconciler {
     }
     // Tombstones first, so a segment and its tombstone arriving together are never visible.
     changes.sort((a, b) => rank(a) - rank(b))
-    await index.apply(changes)
-    // Files another program dropped in are news for peers too (replication announces events).
-    for (const change of changes) {
+    // Files another program dropped in are news for peers too (replication announces events); only
+    // what this pass changed is, or a file the store put in meanwhile would be announced twice.
+    for (const change of await index.apply(changes)) {
       if (change.op === 'put-segment' && !indexed.has(change.ref.file)) store.emit({ kind: 'segment', ref: change.ref })
       if (change.op === 'put-tombstone') {
         const ref = parseSegmentRef(channel, quality, hour, change.segment)

@@ -107,6 +107,23 @@ describe('segment index', () => {
     assert.ok(index.hourVersion('c', 'q', T0) > v1)
   })
 
+  it('reports which changes changed anything', async (t) => {
+    const { index } = await openStore(t)
+    const a = ref({ at: 0, dur: 2000 })
+    const b = ref({ at: 2000, dur: 2000 })
+    const putA = { op: 'put-segment', ref: a, size: 1, mtimeMs: 1 } as const
+    const tombA = { op: 'put-tombstone', channel: 'c', quality: 'q', start: a.start, segment: a.file, mtimeMs: 1 } as const
+    const dropB = { op: 'remove-segment', channel: 'c', quality: 'q', start: b.start, file: b.file } as const
+    assert.deepEqual(await index.apply([putA, tombA, dropB]), [putA, tombA])
+    assert.deepEqual(await index.apply([putA, tombA, dropB]), [])
+    // A new mtime is a change; a signature on an unsigned tombstone is one, a second one is not.
+    const touched = { ...putA, mtimeMs: 2 }
+    const signed = { ...tombA, proof: 'sig' }
+    assert.deepEqual(await index.apply([touched, signed, { ...signed, proof: 'other' }]), [touched, signed])
+    const untomb = { op: 'remove-tombstone', channel: 'c', quality: 'q', start: a.start, segment: a.file } as const
+    assert.deepEqual(await index.apply([untomb, untomb]), [untomb])
+  })
+
   it('persists across close and reopen', async (t) => {
     const dir = await tempDir(t)
     const a = ref({ at: 0, dur: 2000 })

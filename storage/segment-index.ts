@@ -304,11 +304,15 @@ export class SegmentIndex {
 
   /**
    * Apply changes in one transaction. Idempotent: putting what is there, or removing what is
-   * not, changes nothing (and does not bump the hour's version).
+   * not, changes nothing (and does not bump the hour's version). Returns the changes that did
+   * change the index, in order: what a caller may announce as news (the store and a reconcile can
+   * both put the same file; only the first changes anything).
    */
-  async apply (changes: readonly IndexChange[]): Promise<void> {
-    if (changes.length === 0) return
+  async apply (changes: readonly IndexChange[]): Promise<IndexChange[]> {
+    if (changes.length === 0) return []
+    let applied: IndexChange[] = []
     await this.#root.transaction(() => {
+      applied = []
       const touched = new Map<string, { key: [string, string, number], rec: HourRecord, changed: boolean }>()
       const hourOf = (channel: string, quality: string, start: number): { rec: HourRecord, changed: boolean } => {
         const h = hourStart(start)
@@ -323,7 +327,7 @@ export class SegmentIndex {
         }
         return entry
       }
-      for (const change of changes) this.#applyOne(change, hourOf)
+      for (const change of changes) if (this.#applyOne(change, hourOf)) applied.push(change)
       // Versions come from one index-wide sequence, so an hour that empties and refills never
       // repeats a version a cache may still hold.
       let seq = this.#meta.get('seq') ?? 0
@@ -339,9 +343,11 @@ export class SegmentIndex {
       }
       this.#meta.put('seq', seq)
     })
+    return applied
   }
 
-  #applyOne (change: IndexChange, hourOf: (c: string, q: string, s: number) => { rec: HourRecord, changed: boolean }): void {
+  /** Whether the change changed anything. */
+  #applyOne (change: IndexChange, hourOf: (c: string, q: string, s: number) => { rec: HourRecord, changed: boolean }): boolean {
     switch (change.op) {
       case 'put-segment': {
         const { ref } = change
@@ -350,31 +356,32 @@ export class SegmentIndex {
         const old = this.#segments.get(key)
         const tombstoned = this.#tombstones.doesExist(key) ? 1 : 0
         const value: SegmentValue = [ref.duration, TYPE_CODES.indexOf(ref.type), change.size, change.mtimeMs, tombstoned]
-        if (old != null && old[2] === value[2] && old[3] === value[3]) return
+        if (old != null && old[2] === value[2] && old[3] === value[3]) return false
         const hour = hourOf(ref.channel, ref.quality, ref.start)
         if (old != null) this.#countSegment(hour.rec, ref.file, old, -1)
         this.#countSegment(hour.rec, ref.file, value, +1)
         hour.changed = true
         this.#segments.put(key, value)
-        return
+        return true
       }
       case 'remove-segment': {
         const key: SegmentKey = [change.channel, change.quality, change.start, change.file]
         const old = this.#segments.get(key)
-        if (old == null) return
+        if (old == null) return false
         const hour = hourOf(change.channel, change.quality, change.start)
         this.#countSegment(hour.rec, change.file, old, -1)
         hour.changed = true
         this.#segments.remove(key)
-        return
+        return true
       }
       case 'put-tombstone': {
         const key: SegmentKey = [change.channel, change.quality, change.start, change.segment]
         const old = this.#tombstones.get(key)
         if (old != null) {
           // A signature added to an unsigned tombstone; names, counts and digests stay as they are.
-          if (typeof old === 'number' && change.proof != null) this.#tombstones.put(key, [old, change.proof])
-          return
+          if (typeof old !== 'number' || change.proof == null) return false
+          this.#tombstones.put(key, [old, change.proof])
+          return true
         }
         const hour = hourOf(change.channel, change.quality, change.start)
         hour.rec.k += 1
@@ -388,11 +395,11 @@ export class SegmentIndex {
         }
         hour.changed = true
         this.#tombstones.put(key, change.proof == null ? change.mtimeMs : [change.mtimeMs, change.proof])
-        return
+        return true
       }
       case 'remove-tombstone': {
         const key: SegmentKey = [change.channel, change.quality, change.start, change.segment]
-        if (!this.#tombstones.doesExist(key)) return
+        if (!this.#tombstones.doesExist(key)) return false
         const hour = hourOf(change.channel, change.quality, change.start)
         hour.rec.k -= 1
         xorInto(hour.rec.h, nameDigest(tombstoneFileName(change.segment)))
@@ -405,6 +412,7 @@ export class SegmentIndex {
         }
         hour.changed = true
         this.#tombstones.remove(key)
+        return true
       }
     }
   }

@@ -7,8 +7,8 @@ import { promisify } from 'node:util'
 import { bytesFor, openStore } from '../test/helpers/tree.ts'
 import { Reconciler } from './reconcile.ts'
 import { sha256 } from './segment-hash.ts'
-import type { SegmentIndex } from './segment-index.ts'
-import { formatSegmentRef, tombstoneFileName } from './segment-name.ts'
+import type { IndexChange, SegmentIndex } from './segment-index.ts'
+import { formatSegmentRef, type SegmentRef, tombstoneFileName } from './segment-name.ts'
 import { hourStart } from './time.ts'
 import { TreeWatcher } from './watcher.ts'
 
@@ -102,4 +102,47 @@ describe('tree watcher', () => {
     await until('the rescan report', () => rescans.some((n) => n === 1))
     await watcher.stop()
   })
+
+  // The race the inflight wait narrows but cannot close (tombstone writes are not in flight; a long
+  // write stream outlasts the wait): a watcher pass lists the hour before the store's write is
+  // indexed, and applies its own change after. Made deterministic by holding the store's apply
+  // until the pass applies too.
+  for (const kind of ['segment', 'tombstone'] as const) {
+    it(`a watcher pass over the ${kind} the store is writing makes no second event`, async (t) => {
+      const { store, index } = await openStore(t)
+      const ref = (await store.recordSegment({ channel: 'rec', quality: 'source', start: Date.now() * 1000, duration: 2_000_000, type: 'full' }, bytesFor('race', 4000))).ref
+      const events: string[] = []
+      store.onChange((e) => events.push(`${e.kind} ${e.ref.file}`))
+      const held = holdFirstApplyForSecond(index)
+      const write: Promise<SegmentRef> = kind === 'segment'
+        ? store.recordSegment({ channel: 'rec', quality: 'source', start: ref.start + 2_000_000, duration: 2_000_000, type: 'full' }, bytesFor('race-2', 4000)).then((w) => w.ref)
+        : store.writeTombstone(ref).then(() => ref)
+      // The pass a watcher makes: as soon as the file is in place, its index update still held.
+      await until('the store\'s file on disk', held)
+      await new Reconciler(store).reconcileHour('rec', 'source', ref.hour, { quick: true, tempGraceMs: null })
+      const written = await write
+      assert.deepEqual(events, [`${kind} ${written.file}`])
+    })
+  }
 })
+
+/**
+ * The first apply (the store's) waits until a second one (the pass's) is called, which then runs
+ * after it. Returns whether the first is being held.
+ */
+function holdFirstApplyForSecond (index: SegmentIndex): () => boolean {
+  const apply = index.apply.bind(index)
+  let first: Promise<IndexChange[]> | null = null
+  let secondCalled!: () => void
+  const second = new Promise<void>((resolve) => { secondCalled = resolve })
+  index.apply = async (changes) => {
+    if (first == null) {
+      first = second.then(async () => await apply(changes))
+      return await first
+    }
+    secondCalled()
+    await first.catch(() => {})
+    return await apply(changes)
+  }
+  return () => first != null
+}

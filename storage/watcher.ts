@@ -7,7 +7,9 @@
  *
  * The store's own writes fire the same events. A reconcile that ran while one of them was between
  * its rename and its index update would index the file too and announce it a second time, so an
- * hour is reconciled only once no write of the store is in flight in it (`inflight`).
+ * hour is reconciled only once no write of the store is in flight in it (`inflight`). The wait is
+ * bounded and does not cover tombstones, so a reconcile also announces only what its own index
+ * update changed (`SegmentIndex.apply` reports it): the store's file indexed first is not news.
  */
 import { type FSWatcher, watch } from 'node:fs'
 import { mkdir, readdir } from 'node:fs/promises'
