@@ -23,7 +23,7 @@ import { uiAssets, uiRoutes } from './ui-routes.ts'
 
 export async function buildHttpApp (components: HttpComponents, init: HttpInit = {}): Promise<FastifyInstance> {
   // Read before any plugin is registered, so its file reads are not timed as a registration.
-  const ui = await uiAssets()
+  const ui = uiAssets()
   const app = Fastify({
     loggerInstance: init.logger,
     logController: new LogController({ disableRequestLogging: true }),

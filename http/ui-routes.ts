@@ -5,7 +5,7 @@
  * Read-only.
  */
 import { createHash } from 'node:crypto'
-import { readFile, readdir } from 'node:fs/promises'
+import { readFileSync, readdirSync } from 'node:fs'
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -29,32 +29,30 @@ const PAGE_POLICY = "default-src 'self'; connect-src *; media-src 'self' blob: *
 
 export interface Asset { body: Buffer, type: string, etag: string }
 
-async function loadAssets (): Promise<Map<string, Asset>> {
-  const files: Array<[name: string, path: string]> = (await readdir(UI_DIR)).filter((n) => TYPES[extname(n)] != null).map((n) => [n, fileURLToPath(new URL(n, UI_DIR))])
+function loadAssets (): Map<string, Asset> {
+  const files: Array<[name: string, path: string]> = readdirSync(UI_DIR).filter((n) => TYPES[extname(n)] != null).map((n) => [n, fileURLToPath(new URL(n, UI_DIR))])
   files.push(['hls.js', fileURLToPath(import.meta.resolve(HLS_JS))])
   const assets = new Map<string, Asset>()
   for (const [name, path] of files) {
-    const body = await readFile(path)
+    const body = readFileSync(path)
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`
     assets.set(name, { body, type: TYPES[extname(path)]!, etag })
   }
   return assets
 }
 
-let loading: Promise<Map<string, Asset>> | undefined
+let loaded: Map<string, Asset> | undefined
 
 /**
- * The UI files, read once per process (a simulation runs many nodes in one). Awaited before the
- * plugin is registered, not inside it: each read waits for a libuv pool thread, and on a busy
- * node those are queued behind fsyncs, so reading during registration ran into fastify's plugin
- * timeout. A failed read is not cached, so the next start tries again.
+ * The UI files (about 420 kB), read once per process (a simulation runs many nodes in one), before
+ * the plugin is registered. Synchronously, on purpose: an asynchronous read waits for a libuv pool
+ * thread per step, and on a busy node those are queued behind fsyncs; read during registration it
+ * ran past fastify's plugin timeout, and even outside it took 26 s with the pool saturated, where
+ * this blocks the loop for a few ms, once.
  */
-export async function uiAssets (): Promise<Map<string, Asset>> {
-  loading ??= loadAssets().catch((err: unknown) => {
-    loading = undefined
-    throw err
-  })
-  return await loading
+export function uiAssets (): Map<string, Asset> {
+  loaded ??= loadAssets()
+  return loaded
 }
 
 export function uiRoutes (assets: Map<string, Asset>) {
