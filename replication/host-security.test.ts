@@ -96,6 +96,23 @@ describe('misbehaving peers', () => {
     assert.ok(!stats.banned.includes(honest.peerId))
   })
 
+  it('a banned peer stops redialling the node that banned it (no handshake spin)', async () => {
+    const a = await createHost({ validateMessage: isJson })
+    const flooder = await createHost({ bootstrap: [a.multiaddrs()[0]!] })
+    await waitFor('connected', () => a.connectedPeers().includes(flooder.peerId))
+    let connects = 0
+    flooder.onPeerConnected((peer) => { if (peer === a.peerId) connects++ })
+    for (let i = 0; i < 500 && !a.scoreStats().banned.includes(flooder.peerId); i++) {
+      await flooder.publish(encoder.encode(`garbage ${i}`)).catch(() => {})
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    assert.deepEqual(a.scoreStats().banned, [flooder.peerId])
+    // libp2p's reconnect queue sees each refused connection open and redials at once; damped, the
+    // flooder tries a few times and then waits (10 s, doubling).
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    assert.ok(connects <= 4, `the banned peer reconnected ${connects} times in 3 s`)
+  })
+
   it('a peer over its message rate is dropped beyond the burst and banned when it keeps going', async () => {
     const a = await createHost({ gossipRatePerSecond: 1, gossipBurst: 20 })
     const flooder = await createHost({ bootstrap: [a.multiaddrs()[0]!] })

@@ -28,6 +28,7 @@ import { HELLO_PROTOCOL, answerHello, readHello } from './hello-protocol.ts'
 import { libp2pLogger } from './libp2p-logger.ts'
 import { HelloTimeoutError, HostStoppedError, P2PError } from './p2p-errors.ts'
 import { type Offence, PeerScores } from './peer-score.ts'
+import { RedialDamper } from './redial-damper.ts'
 import { RateLimiter } from './rate-limit.ts'
 import { combineSignals, raceSignal, shutdownController } from './signals.ts'
 
@@ -59,6 +60,7 @@ export class P2PHost {
   readonly #maxMessageBytes: number
   readonly #gossipRate: RateLimiter
   readonly #scores: PeerScores
+  readonly #damper = new RedialDamper()
   /** Gossip dropped before the replicator saw it, by why. */
   readonly gossipDropped = { oversized: 0, malformed: 0, rateLimited: 0 }
   #helloProvider: HelloProvider | null = null
@@ -156,8 +158,14 @@ export class P2PHost {
 
   async #start (): Promise<void> {
     const node = this.#node
-    node.addEventListener('peer:connect', (evt) => this.#emit(this.#connectHandlers, evt.detail.toString()))
-    node.addEventListener('peer:disconnect', (evt) => this.#emit(this.#disconnectHandlers, evt.detail.toString()))
+    node.addEventListener('peer:connect', (evt) => {
+      this.#damper.opened(evt.detail.toString())
+      this.#emit(this.#connectHandlers, evt.detail.toString())
+    })
+    node.addEventListener('peer:disconnect', (evt) => {
+      this.#onDisconnect(evt.detail)
+      this.#emit(this.#disconnectHandlers, evt.detail.toString())
+    })
     node.addEventListener('peer:reconnect-failure', (evt) => this.#onReconnectFailure(evt.detail.toString()))
     // The gater runs during the upgrade; a connection that was past it when block() ran is closed here.
     node.addEventListener('connection:open', (evt) => {
@@ -295,6 +303,7 @@ export class P2PHost {
   unblock (peerIds: string[]): void {
     for (const p of peerIds) {
       this.#blocked.delete(p)
+      this.#damper.forget(p) // connections our own block cut short are not the peer's flaps
       if (!this.#stopped && (this.#bootstrap.has(p) || this.#kept.has(p))) this.#track(this.#redial(p))
     }
   }
@@ -338,9 +347,21 @@ export class P2PHost {
     }
   }
 
+  /**
+   * A wanted peer that keeps closing our connections right after they open (it banned us, say)
+   * loses its KEEP_ALIVE tag, so libp2p stops redialling it at once; the redial timer tries again
+   * once its hold is over (and #dial tags it again).
+   */
+  #onDisconnect (id: PeerId): void {
+    const peer = id.toString()
+    if (!this.#damper.closed(peer) || this.#stopped) return
+    this.#log.info({ peer }, 'peer keeps closing new connections; redialling it later')
+    this.#track(this.#untag(id))
+  }
+
   /** Dial a wanted peer again (its addresses are in the peer store); logs, never throws. */
   async #redial (peerId: string): Promise<void> {
-    if (this.#stopped || this.#blocked.has(peerId) || this.#isConnected(peerId)) return
+    if (this.#stopped || this.#blocked.has(peerId) || this.#damper.held(peerId) || this.#isConnected(peerId)) return
     try {
       await this.#dial(peerIdFromString(peerId), this.#bootstrap.get(peerId) ?? [])
       this.#log.info({ peer: peerId }, 'redialled peer')
