@@ -134,7 +134,8 @@ export class SegmentStore {
       const hash = createHash('sha256')
       let size = 0
       try {
-        for await (const chunk of toChunks(body)) {
+        // No generator around the body: one async layer fewer per chunk (the backfill hot path).
+        for await (const chunk of body instanceof Uint8Array ? [body] : body) {
           signal?.throwIfAborted()
           hash.update(chunk)
           size += chunk.byteLength
@@ -235,12 +236,4 @@ async function writeAll (fh: TempFile, chunk: Uint8Array): Promise<void> {
     if (bytesWritten <= 0) throw new Error(`write made no progress at byte ${at} of ${chunk.byteLength}`)
     at += bytesWritten
   }
-}
-
-async function * toChunks (body: SegmentBody): AsyncIterable<Uint8Array> {
-  if (body instanceof Uint8Array) {
-    yield body
-    return
-  }
-  yield * body
 }
