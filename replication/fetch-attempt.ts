@@ -13,6 +13,13 @@ import type { FetcherOptions } from './fetch-options.ts'
 import { type FetchCounters, type FetchErrorKind, describeError, errorKind } from './fetch-stats.ts'
 import { combineSignals } from './signals.ts'
 
+/**
+ * Body bytes undici may buffer ahead of the store (default 64 KiB). Reads then return what has
+ * piled up while the last chunk was written: ~2 chunks per 800 KB segment instead of ~7, so fewer
+ * writes, hash calls and async steps; at most this much memory per download.
+ */
+const BODY_READ_AHEAD = 1024 * 1024
+
 export type AttemptResult =
   | { kind: 'stored', bytes: number }
   | { kind: 'tombstoned' }
@@ -49,7 +56,7 @@ export async function downloadSegment (ctx: AttemptContext, ref: SegmentRef, pee
   let response: Dispatcher.ResponseData | null = null
   let bodyFailed = false
   try {
-    response = await request(target, { dispatcher: ctx.dispatcher, signal, headers: { accept: 'video/mp2t, */*' } })
+    response = await request(target, { dispatcher: ctx.dispatcher, signal, highWaterMark: BODY_READ_AHEAD, headers: { accept: 'video/mp2t, */*' } })
     if (response.statusCode !== 200) {
       await discardBody(response)
       return httpFailure(ctx, peerUrl, response.statusCode, what)
