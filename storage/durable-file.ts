@@ -3,7 +3,7 @@
  * survives a power cut once its folder is fsync'd, and a replaced file must never be seen half-written.
  */
 import { randomUUID } from 'node:crypto'
-import { open, rename, unlink } from 'node:fs/promises'
+import { mkdir, open, rename, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
 /** Open a folder and fsync it, so a rename or create inside it survives a power cut. */
@@ -13,6 +13,19 @@ export async function fsyncDir (path: string): Promise<void> {
     await fh.sync()
   } finally {
     await fh.close()
+  }
+}
+
+/**
+ * `mkdir -p` whose new folders survive a power cut: each created folder's entry is fsync'd in its
+ * parent (a file fsync'd and renamed into a folder whose own entry was lost is lost with it).
+ */
+export async function mkdirDurable (dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true })
+  if (first == null) return
+  for (let d = dir; ; d = dirname(d)) {
+    await fsyncDir(dirname(d))
+    if (d === first || dirname(d) === d) break
   }
 }
 

@@ -8,10 +8,10 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream, type ReadStream } from 'node:fs'
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { DiskSpace } from './disk-space.ts'
-import { fsyncDir, replaceFile } from './durable-file.ts'
+import { fsyncDir, mkdirDurable, replaceFile } from './durable-file.ts'
 import { isDiskFullError } from './disk-space.ts'
 import { DiskFullError, HashMismatchError, TombstonedError } from './errors.ts'
 import type { SegmentIndex } from './segment-index.ts'
@@ -126,7 +126,7 @@ export class SegmentStore {
     signal?.throwIfAborted()
     if (this.space?.full === true) throw new DiskFullError(`not writing ${segmentRelPath(target)}: disk full (${this.space.state().reason}), writes paused`)
     const dir = this.hourDir(target)
-    await mkdir(dir, { recursive: true }).catch(async (err) => { throw await this.#diskFull(err, target) })
+    await mkdirDurable(dir).catch(async (err) => { throw await this.#diskFull(err, target) })
     const tempPath = join(dir, formatTempFileName(target.start, target.duration, randomUUID()))
     this.inflight.add(tempPath)
     try {
@@ -153,8 +153,9 @@ export class SegmentStore {
       await rename(tempPath, finalPath)
       await fsyncDir(dir)
       const st = await stat(finalPath)
-      await this.index.apply([{ op: 'put-segment', ref, size: st.size, mtimeMs: st.mtimeMs }])
-      this.emit({ kind: 'segment', ref })
+      // A watcher pass may have indexed (and announced) the file between our rename and here.
+      const changed = await this.index.apply([{ op: 'put-segment', ref, size: st.size, mtimeMs: st.mtimeMs }])
+      if (changed.length > 0) this.emit({ kind: 'segment', ref })
       return { ref, size, created: existing == null }
     } catch (err) {
       await unlink(tempPath).catch(() => {})
@@ -178,7 +179,7 @@ export class SegmentStore {
    */
   async writeTombstone (ref: SegmentRef, options: { proof?: string } = {}): Promise<{ created: boolean }> {
     const dir = this.hourDir(ref)
-    await mkdir(dir, { recursive: true })
+    await mkdirDurable(dir)
     const path = join(dir, tombstoneFileName(ref.file))
     let created = true
     try {
@@ -205,8 +206,8 @@ export class SegmentStore {
     const st = await stat(path)
     // An existing file keeps what it holds: read back, so the index matches the disk.
     const proof = created ? options.proof : await readTombstoneProof(path, st.size)
-    await this.index.apply([{ op: 'put-tombstone', channel: ref.channel, quality: ref.quality, start: ref.start, segment: ref.file, mtimeMs: st.mtimeMs, proof }])
-    if (created || signed) this.emit({ kind: 'tombstone', ref })
+    const changed = await this.index.apply([{ op: 'put-tombstone', channel: ref.channel, quality: ref.quality, start: ref.start, segment: ref.file, mtimeMs: st.mtimeMs, proof }])
+    if ((created || signed) && changed.length > 0) this.emit({ kind: 'tombstone', ref })
     return { created }
   }
 

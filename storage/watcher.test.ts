@@ -107,13 +107,14 @@ describe('tree watcher', () => {
   // write stream outlasts the wait): a watcher pass lists the hour before the store's write is
   // indexed, and applies its own change after. Made deterministic by holding the store's apply
   // until the pass applies too.
-  for (const kind of ['segment', 'tombstone'] as const) {
-    it(`a watcher pass over the ${kind} the store is writing makes no second event`, async (t) => {
+  // Both orders: the pass's index update lands after the store's, or before it.
+  for (const [kind, passFirst] of [['segment', false], ['tombstone', false], ['segment', true], ['tombstone', true]] as const) {
+    it(`a watcher pass over the ${kind} the store is writing makes no second event (pass indexes ${passFirst ? 'first' : 'second'})`, async (t) => {
       const { store, index } = await openStore(t)
       const ref = (await store.recordSegment({ channel: 'rec', quality: 'source', start: Date.now() * 1000, duration: 2_000_000, type: 'full' }, bytesFor('race', 4000))).ref
       const events: string[] = []
       store.onChange((e) => events.push(`${e.kind} ${e.ref.file}`))
-      const held = holdFirstApplyForSecond(index)
+      const held = holdFirstApplyForSecond(index, passFirst)
       const write: Promise<SegmentRef> = kind === 'segment'
         ? store.recordSegment({ channel: 'rec', quality: 'source', start: ref.start + 2_000_000, duration: 2_000_000, type: 'full' }, bytesFor('race-2', 4000)).then((w) => w.ref)
         : store.writeTombstone(ref).then(() => ref)
@@ -127,20 +128,27 @@ describe('tree watcher', () => {
 })
 
 /**
- * The first apply (the store's) waits until a second one (the pass's) is called, which then runs
- * after it. Returns whether the first is being held.
+ * The first apply (the store's) waits until a second one (the pass's) is called; then the first
+ * runs before the second, or after it with `secondFirst`. Returns whether the first is being held.
  */
-function holdFirstApplyForSecond (index: SegmentIndex): () => boolean {
+function holdFirstApplyForSecond (index: SegmentIndex, secondFirst: boolean): () => boolean {
   const apply = index.apply.bind(index)
   let first: Promise<IndexChange[]> | null = null
   let secondCalled!: () => void
   const second = new Promise<void>((resolve) => { secondCalled = resolve })
+  let secondDone!: () => void
+  const secondApplied = new Promise<void>((resolve) => { secondDone = resolve })
   index.apply = async (changes) => {
     if (first == null) {
-      first = second.then(async () => await apply(changes))
+      first = (secondFirst ? secondApplied : second).then(async () => await apply(changes))
       return await first
     }
     secondCalled()
+    if (secondFirst) {
+      const applied = await apply(changes)
+      secondDone()
+      return applied
+    }
     await first.catch(() => {})
     return await apply(changes)
   }
