@@ -4,20 +4,14 @@
  * incarnation of a node; the harness sums incarnations with addCounters().
  */
 import type { FetchErrorKind } from '../replication/fetch-stats.ts'
-import type { HttpKind, NodeProbe } from './probe.ts'
+import type { NodeProbe, ProbeCounters } from './probe.ts'
 
-export interface NodeCounters {
+/** The probe's counters (gossip received, HTTP by kind, wire bytes) plus the replicator's and fetcher's. */
+export interface NodeCounters extends ProbeCounters {
   /** Gossip messages published, their bytes, and the names announced in them. */
   gossipOut: number
   gossipBytesOut: number
   announcedItems: number
-  /** Gossip messages received (before the fault gate), their bytes, dropped and delayed by it. */
-  gossipIn: number
-  gossipInBytes: number
-  gossipDropped: number
-  gossipDelayed: number
-  gossipInDigests: number
-  gossipInDigestBytes: number
   messagesInvalid: number
   digestsCompared: number
   repairs: number
@@ -30,8 +24,6 @@ export interface NodeCounters {
   itemsFailed: number
   listingErrors: number
   fetchErrors: Record<FetchErrorKind, number>
-  http: Record<HttpKind, { requests: number, bytes: number }>
-  wire: { p2p: number, httpServed: number, httpRequested: number }
   /** Gauges at the time of the snapshot (not summed). */
   connections: number
   peersKnown: number
