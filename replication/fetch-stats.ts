@@ -45,7 +45,7 @@ export function emptyCounters (): FetchCounters {
     bytesFetched: 0,
     hashMismatches: 0,
     notFound: 0,
-    fetchErrors: { timeout: 0, connect: 0, http_4xx: 0, http_5xx: 0, too_large: 0, aborted: 0, other: 0 },
+    fetchErrors: Object.fromEntries(FETCH_ERROR_KINDS.map((kind) => [kind, 0])) as Record<FetchErrorKind, number>,
     listingErrors: 0,
     invalidNames: 0
   }
