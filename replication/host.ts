@@ -159,8 +159,10 @@ export class P2PHost {
   async #start (): Promise<void> {
     const node = this.#node
     node.addEventListener('peer:connect', (evt) => {
-      this.#damper.opened(evt.detail.toString())
-      this.#emit(this.#connectHandlers, evt.detail.toString())
+      // Only the peers we redial can spin; tracking them alone keeps the damper's map bounded.
+      const peer = evt.detail.toString()
+      if (this.#bootstrap.has(peer) || this.#kept.has(peer)) this.#damper.opened(peer)
+      this.#emit(this.#connectHandlers, peer)
     })
     node.addEventListener('peer:disconnect', (evt) => {
       this.#onDisconnect(evt.detail)
@@ -387,7 +389,10 @@ export class P2PHost {
   #onReconnectFailure (peerId: string): void {
     // libp2p gave up and removed KEEP_ALIVE. A bootstrap peer stays wanted (the timer retries it);
     // a gossip peer frees its slot and is kept again if gossip names it later.
-    if (this.#kept.delete(peerId)) this.#log.info({ peer: peerId }, 'stopped keeping unreachable peer')
+    if (this.#kept.delete(peerId)) {
+      this.#damper.forget(peerId)
+      this.#log.info({ peer: peerId }, 'stopped keeping unreachable peer')
+    }
     else if (this.#bootstrap.has(peerId)) this.#log.warn({ peer: peerId }, 'bootstrap peer unreachable; retrying on the redial timer')
   }
 
