@@ -10,6 +10,7 @@ import { formatSeconds } from '../storage/time.ts'
 import { NoFrameError } from './errors.ts'
 import { run } from './ffmpeg.ts'
 import type { Run } from './plan.ts'
+import { segmentBytes } from './rough-cut.ts'
 import { timesOf } from './timing.ts'
 import { microsOfTicks } from './ts-packets.ts'
 
@@ -28,7 +29,7 @@ export async function extractFrame (store: SegmentStore, runAround: Run, at: num
     '-ss', formatSeconds(seek), '-frames:v', '1', '-an', '-sn', '-dn',
     ...(format === 'png' ? ['-c:v', 'png'] : ['-c:v', 'mjpeg', '-q:v', '2', '-pix_fmt', 'yuvj420p']),
     '-f', 'image2pipe', 'pipe:1'
-  ], { signal, stdout: true, input: segmentBytes(store, runAround), timeoutMs: FRAME_TIMEOUT_MS })
+  ], { signal, stdout: true, input: segmentBytes(store, [runAround]), timeoutMs: FRAME_TIMEOUT_MS })
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of proc.stdout! as AsyncIterable<Buffer>) {
@@ -42,15 +43,4 @@ export async function extractFrame (store: SegmentStore, runAround: Run, at: num
   await proc.exited
   if (size === 0) throw new NoFrameError('no frame at or after that instant in the data around it')
   return Buffer.concat(chunks)
-}
-
-async function * segmentBytes (store: SegmentStore, r: Run): AsyncGenerator<Buffer> {
-  for (const segment of r.segments) {
-    const file = store.openRead(segment)
-    try {
-      yield * file as AsyncIterable<Buffer>
-    } finally {
-      file.destroy()
-    }
-  }
 }

@@ -8,10 +8,11 @@ import type { SegmentStore } from '../storage/segment-store.ts'
 import type { Run } from './plan.ts'
 
 export function roughCut (store: SegmentStore, runs: readonly Run[]): Readable {
-  return Readable.from(roughChunks(store, runs), { objectMode: false })
+  return Readable.from(segmentBytes(store, runs), { objectMode: false })
 }
 
-async function * roughChunks (store: SegmentStore, runs: readonly Run[]): AsyncGenerator<Buffer> {
+/** The bytes of the runs' segments, file after file (also ffmpeg's stdin for a frame). */
+export async function * segmentBytes (store: SegmentStore, runs: readonly Run[]): AsyncGenerator<Buffer> {
   for (const run of runs) {
     for (const segment of run.segments) {
       const file = store.openRead(segment)
