@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { CoverageMaps, MAX_MAP_HOURS } from '../storage/coverage-map.ts'
 import { formatInstant } from '../storage/time.ts'
 import type { HttpComponents } from './components.ts'
-import { notFound } from './errors.ts'
+import { unknownQuality } from './errors.ts'
 import { channelParam, countParam, qualityParam } from './params.ts'
 
 export const DEFAULT_MAP_HOURS = 24
@@ -21,7 +21,7 @@ export function coverageRoutes ({ index, selector }: HttpComponents) {
       const hours = countParam('hours', request.query.hours, DEFAULT_MAP_HOURS, 1, MAX_MAP_HOURS)
       const now = Date.now() * 1000
       const map = maps.get(channel, quality, hours, now)
-      if (map.length === 0) throw notFound(index.qualities(channel).length === 0 ? `unknown channel '${channel}'` : `unknown quality '${quality}' of channel '${channel}'`)
+      if (map.length === 0) throw unknownQuality(index, channel, quality)
       reply.header('cache-control', 'no-cache')
       return { channel, quality, now: formatInstant(now), hours: map }
     })

@@ -6,12 +6,12 @@
  */
 import { createReadStream } from 'node:fs'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { type CutResult, type CutType, Cutter } from '../cutter/cutter.ts'
+import type { CutResult, CutType, Cutter } from '../cutter/cutter.ts'
 import { CutError, CutterBusyError, FfmpegError, NoFrameError, StreamMismatchError } from '../cutter/errors.ts'
 import { type Run, type TimeRange, hasHoles, runsOf } from '../cutter/plan.ts'
 import { MICROS_PER_SECOND, formatInstant } from '../storage/time.ts'
 import type { HttpComponents } from './components.ts'
-import { HttpError, badParameter, noContent, notFound } from './errors.ts'
+import { HttpError, badParameter, noContent, unknownQuality } from './errors.ts'
 import { boolParam, channelParam, qualityParam, timeParam } from './params.ts'
 import { parseRange } from './segment-routes.ts'
 
@@ -105,12 +105,11 @@ async function sendFile (result: CutResult & { kind: 'file' }, request: FastifyR
   }
 }
 
-export function cutRoutes ({ index, selector, store, cutter: given }: HttpComponents) {
-  const cutter = given ?? new Cutter({ store })
-
+/** `cutter` is the app's one cutter, shared with /status (app.ts makes one if the node gives none). */
+export function cutRoutes ({ index, selector, cutter }: HttpComponents & { cutter: Cutter }) {
   const known = (channel: string, quality: string): void => {
     if (index.hourSummaries(channel, quality).length > 0) return
-    throw notFound(index.qualities(channel).length === 0 ? `unknown channel '${channel}'` : `unknown quality '${quality}' of channel '${channel}'`)
+    throw unknownQuality(index, channel, quality)
   }
 
   return async (app: FastifyInstance): Promise<void> => {

@@ -7,7 +7,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { MICROS_PER_HOUR, formatInstant } from '../storage/time.ts'
 import type { HttpComponents } from './components.ts'
-import { HttpError, badParameter, noContent, notFound } from './errors.ts'
+import { HttpError, badParameter, noContent, notFound, unknownQuality } from './errors.ts'
 import { channelParam, qualityParam, timeParam } from './params.ts'
 import { masterPlaylist, planMediaPlaylist } from './playlist.ts'
 import { MediaPlaylistWriter } from './playlist-cache.ts'
@@ -56,7 +56,7 @@ export function playlistRoutes ({ index, selector }: HttpComponents) {
       let end = timeParam('end', request.query.end)
       if (start != null && end != null && end <= start) throw badParameter('end', 'must be after start')
       const s = span(channel, quality)
-      if (s == null) throw notFound(index.qualities(channel).length === 0 ? `unknown channel '${channel}'` : `unknown quality '${quality}' of channel '${channel}'`)
+      if (s == null) throw unknownQuality(index, channel, quality)
       if (start == null || end == null) {
         start ??= s.from
         // One hour past the last hour, so a live viewer whose data reaches the end of the last
