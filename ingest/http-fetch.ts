@@ -38,7 +38,7 @@ export async function fetchWhole (url: string, dispatcher: Dispatcher, options: 
 export type DownloadErrorKind = 'gone' | 'http' | 'timeout' | 'network' | 'cut' | 'disk_full' | 'store' | 'tombstoned'
 export const DOWNLOAD_ERROR_KINDS: readonly DownloadErrorKind[] = ['gone', 'http', 'timeout', 'network', 'cut', 'disk_full', 'store', 'tombstoned']
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'SEGMESH_ERR_INGEST_TIMEOUT'])
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'])
 
 export function errorKind (err: unknown): DownloadErrorKind {
   const code = (err as { code?: unknown } | null)?.code

@@ -16,10 +16,11 @@ describe('parseProgramDateTime', () => {
     assert.equal(parseProgramDateTime('2020-01-01T01:00:00.5+01:00'), T0 + 500_000)
     assert.equal(parseProgramDateTime('2019-12-31T23:30:00-0030'), T0)
     assert.equal(parseProgramDateTime('2020-01-01T00:00:00,25z'), T0 + 250_000)
+    assert.equal(parseProgramDateTime('2019-12-31T23:59:60.5Z'), T0 + 500_000, 'a leap second is the next minute\'s :00')
   })
 
   it('refuses what is not a real instant', () => {
-    for (const bad of ['2020-02-30T00:00:00Z', '2020-01-01T24:00:00Z', '2020-01-01 00:00:00', '2020-01-01T00:00:00', 'yesterday', '']) {
+    for (const bad of ['2020-02-30T00:00:00Z', '2020-01-01T24:00:00Z', '2020-01-01T00:00:61Z', '2020-01-01 00:00:00', '2020-01-01T00:00:00', 'yesterday', '']) {
       assert.equal(parseProgramDateTime(bad), null, bad)
     }
   })

@@ -5,6 +5,7 @@
  * and a millisecond Date, and segment names need exact microseconds.
  */
 import { parseDuration } from '../storage/segment-name.ts'
+import { utcMillis } from '../storage/time.ts'
 import { PlaylistError } from './errors.ts'
 import { type HlsSegment, type MediaPlaylist, parsePlaylist, resolveUri } from './hls.ts'
 
@@ -47,9 +48,11 @@ export function parseProgramDateTime (text: string): number | null {
   const m = PDT.exec(text.trim())
   if (m == null) return null
   const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number]
-  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 60) return null
-  const ms = Date.UTC(y, mo - 1, d, h, mi, s)
-  if (new Date(ms).getUTCDate() !== d) return null
+  if (s > 60) return null
+  // A leap second (:60) is the next minute's :00.
+  const base = utcMillis(y, mo, d, h, mi, Math.min(s, 59))
+  if (base == null) return null
+  const ms = base + (s === 60 ? 1000 : 0)
   const fraction = Number((m[7] ?? '').slice(0, 6).padEnd(6, '0'))
   let offsetMinutes = 0
   const zone = m[8]!.toUpperCase()
@@ -88,6 +91,11 @@ function rawTimes (text: string): Array<{ extinf: string | null, pdt: string | n
   return out
 }
 
+/** hls-parser's byte range (offset optional, meaning 0) → ours. */
+function byteRange (range: { offset?: number, length: number } | undefined): ByteRange | null {
+  return range == null ? null : { offset: range.offset ?? 0, length: range.length }
+}
+
 export function parseMediaPlaylist (text: string, url: string): ParsedMediaPlaylist {
   const playlist = parsePlaylist(text, url)
   if (playlist.isMasterPlaylist) throw new PlaylistError(`${url} is a master playlist, expected a media playlist`)
@@ -108,11 +116,11 @@ export function parseMediaPlaylist (text: string, url: string): ParsedMediaPlayl
     const map = segment.map
     return {
       uri: resolveUri(segment.uri, url),
-      byterange: segment.byterange == null ? null : { offset: segment.byterange.offset ?? 0, length: segment.byterange.length },
+      byterange: byteRange(segment.byterange),
       sequence: segment.mediaSequenceNumber,
       duration,
       date,
-      init: map == null ? null : { uri: resolveUri(map.uri, url), byterange: map.byterange == null ? null : { offset: map.byterange.offset ?? 0, length: map.byterange.length } },
+      init: map == null ? null : { uri: resolveUri(map.uri, url), byterange: byteRange(map.byterange) },
       segment
     }
   })
