@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto'
 
-/** Length of a sha256 digest in the url-safe, unpadded base64 used in segment names. */
-export const HASH_TEXT_LENGTH = 43
-
+/** A sha256 digest in the url-safe, unpadded base64 used in segment names: 43 characters. */
 const HASH_TEXT = /^[A-Za-z0-9_-]{43}$/
 
 /** sha256 bytes → url-safe base64 without padding (the form segment names carry). */
