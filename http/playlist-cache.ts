@@ -9,7 +9,7 @@
  */
 import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { IndexedSegment } from '../storage/segment-index.ts'
-import { MICROS_PER_HOUR } from '../storage/time.ts'
+import { hourStart } from '../storage/time.ts'
 import { DISCONTINUITY, ENDLIST, type MediaPlan, type RenderedLines, playlistHeader, renderLines } from './playlist.ts'
 
 /** Pieces are coalesced into chunks of about this many bytes, so a hole-ridden hour is not thousands of writes. */
@@ -96,7 +96,7 @@ export class MediaPlaylistWriter {
         if (out != null) yield out
         continue
       }
-      const h = e.start - (((e.start % MICROS_PER_HOUR) + MICROS_PER_HOUR) % MICROS_PER_HOUR)
+      const h = hourStart(e.start)
       if (h !== hourUs) {
         hourUs = h
         best = this.#selector.hourCandidates(e.channel, e.quality, h)

@@ -10,7 +10,7 @@ import HLS from 'hls-parser'
 import { HOLE, type Selection } from '../storage/best-segments.ts'
 import type { IndexedSegment } from '../storage/segment-index.ts'
 import { formatDuration } from '../storage/segment-name.ts'
-import { MICROS_PER_HOUR, MICROS_PER_SECOND } from '../storage/time.ts'
+import { MICROS_PER_SECOND, hourStart } from '../storage/time.ts'
 
 /** A hole this close to `now` may still be filled (an out-of-order download): a live playlist stops before it. */
 export const LIVE_EDGE = 30 * MICROS_PER_SECOND
@@ -116,7 +116,7 @@ export function renderLines (segments: readonly IndexedSegment[]): RenderedLines
       hour = e.hour
       channel = e.channel
       quality = e.quality
-      hourUs = e.start - (((e.start % MICROS_PER_HOUR) + MICROS_PER_HOUR) % MICROS_PER_HOUR)
+      hourUs = hourStart(e.start)
       prefix = `/segments/${encodeURIComponent(channel)}/${encodeURIComponent(quality)}/${hour}/`
       pdt = Buffer.from(`#EXT-X-PROGRAM-DATE-TIME:${hour}:`, 'latin1')
       duration = -1
