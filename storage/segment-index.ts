@@ -330,7 +330,8 @@ export class SegmentIndex {
       for (const change of changes) if (this.#applyOne(change, hourOf)) applied.push(change)
       // Versions come from one index-wide sequence, so an hour that empties and refills never
       // repeats a version a cache may still hold.
-      let seq = this.#meta.get('seq') ?? 0
+      const before = this.#meta.get('seq') ?? 0
+      let seq = before
       for (const { key, rec, changed } of touched.values()) {
         if (!changed) continue
         if (rec.n === 0 && rec.k === 0 && rec.x === 0) {
@@ -341,7 +342,7 @@ export class SegmentIndex {
           this.#hours.put(key, rec)
         }
       }
-      this.#meta.put('seq', seq)
+      if (seq !== before) this.#meta.put('seq', seq)
     })
     return applied
   }
@@ -386,13 +387,7 @@ export class SegmentIndex {
         const hour = hourOf(change.channel, change.quality, change.start)
         hour.rec.k += 1
         xorInto(hour.rec.h, nameDigest(tombstoneFileName(change.segment)))
-        const seg = this.#segments.get(key)
-        if (seg != null && seg[4] === 0) {
-          this.#countSegment(hour.rec, change.segment, seg, -1)
-          const hidden: SegmentValue = [seg[0], seg[1], seg[2], seg[3], 1]
-          this.#countSegment(hour.rec, change.segment, hidden, +1)
-          this.#segments.put(key, hidden)
-        }
+        this.#setTombstoned(hour.rec, key, 1)
         hour.changed = true
         this.#tombstones.put(key, change.proof == null ? change.mtimeMs : [change.mtimeMs, change.proof])
         return true
@@ -403,18 +398,22 @@ export class SegmentIndex {
         const hour = hourOf(change.channel, change.quality, change.start)
         hour.rec.k -= 1
         xorInto(hour.rec.h, nameDigest(tombstoneFileName(change.segment)))
-        const seg = this.#segments.get(key)
-        if (seg != null && seg[4] === 1) {
-          this.#countSegment(hour.rec, change.segment, seg, -1)
-          const visible: SegmentValue = [seg[0], seg[1], seg[2], seg[3], 0]
-          this.#countSegment(hour.rec, change.segment, visible, +1)
-          this.#segments.put(key, visible)
-        }
+        this.#setTombstoned(hour.rec, key, 0)
         hour.changed = true
         this.#tombstones.remove(key)
         return true
       }
     }
+  }
+
+  /** Mark the segment under `key` (if indexed) hidden or visible, moving it between its hour's counters. */
+  #setTombstoned (rec: HourRecord, key: SegmentKey, tombstoned: 0 | 1): void {
+    const seg = this.#segments.get(key)
+    if (seg == null || seg[4] === tombstoned) return
+    const next: SegmentValue = [seg[0], seg[1], seg[2], seg[3], tombstoned]
+    this.#countSegment(rec, key[3], seg, -1)
+    this.#countSegment(rec, key[3], next, +1)
+    this.#segments.put(key, next)
   }
 
   /** Add (+1) or remove (−1) one segment's contribution to its hour's counters and digest. */
