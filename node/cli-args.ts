@@ -20,7 +20,6 @@ export interface ParsedCommand {
   flags: Record<string, string | boolean | string[] | undefined>
   configFile?: string
   help: boolean
-  positionals: string[]
 }
 
 export function parseCommand (argv: string[], own: readonly CommandFlag[], nodeOptions: readonly OptionSpec[] = OPTIONS): ParsedCommand {
@@ -58,8 +57,7 @@ export function parseCommand (argv: string[], own: readonly CommandFlag[], nodeO
     options,
     flags,
     configFile: values.config as string | undefined,
-    help: values.help === true,
-    positionals: parsed.positionals
+    help: values.help === true
   }
 }
 
