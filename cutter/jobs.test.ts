@@ -22,12 +22,14 @@ describe('CutJobs', () => {
     assert.equal(jobs.slotsUsed, 1)
   })
 
-  it('estimates Retry-After from the progress of running jobs', () => {
+  it('estimates Retry-After from the progress of running jobs', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 0 })
     const jobs = new CutJobs({ concurrency: 1, log: silentLogger })
     const job = jobs.acquire(info)
+    // Half done after 10 s: about 10 s to go (not the 5 s guess used without progress).
+    t.mock.timers.tick(10_000)
     job.progress(30_000_000, 60_000_000)
-    const err = (() => { try { jobs.acquire(info) } catch (e) { return e } })() as CutterBusyError
-    assert.ok(err.retryAfterSeconds >= 1 && err.retryAfterSeconds <= 60)
+    assert.throws(() => jobs.acquire(info), (err: unknown) => err instanceof CutterBusyError && err.retryAfterSeconds === 10)
   })
 
   it('reports running jobs first, then recent ones; the first outcome wins', () => {
