@@ -36,39 +36,35 @@ export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
 /** The effective config and, for every key, the layer its value came from. */
 export function explainConfig (sources: ConfigSources = {}): { config: Readonly<Config>, sources: Record<keyof Config, ValueSource> } {
   const values = new Map<keyof Config, unknown>()
-  const origin = new Map<keyof Config, string>()
-  const layer = new Map<keyof Config, ValueSource['kind']>()
-  let kind: ValueSource['kind'] = 'file'
-  const set = (spec: OptionSpec, raw: unknown, where: string): void => {
+  const origin = new Map<keyof Config, ValueSource>()
+  const set = (spec: OptionSpec, raw: unknown, kind: ValueSource['kind'], where: string): void => {
     values.set(spec.key, coerce(spec, raw, where))
-    origin.set(spec.key, where)
-    layer.set(spec.key, kind)
+    origin.set(spec.key, { kind, where })
   }
+  const whereOf = (key: keyof Config): string => origin.get(key)?.where ?? key
 
   if (sources.file != null) {
     const file = readConfigFile(sources.file)
     for (const [key, raw] of Object.entries(file)) {
       const spec = OPTIONS.find((o) => o.key === key)
       if (spec == null) throw new ConfigError(`${sources.file}: ${key}`, `unknown option (known: ${OPTIONS.map((o) => o.key).join(', ')})`)
-      set(spec, raw, `${sources.file}: ${key}`)
+      set(spec, raw, 'file', `${sources.file}: ${key}`)
     }
   }
 
-  kind = 'env'
   const env = sources.env ?? {}
   for (const name of Object.keys(env)) {
     if (!name.startsWith('SEGMESH_') || ENV_NOT_OPTIONS.has(name)) continue
     const spec = OPTIONS.find((o) => envName(o) === name)
     if (spec == null) throw new ConfigError(name, 'unknown environment variable')
-    set(spec, env[name], name)
+    set(spec, env[name], 'env', name)
   }
 
-  kind = 'flag'
   for (const [name, raw] of Object.entries(sources.flags ?? {})) {
     if (raw === undefined) continue
     const spec = OPTIONS.find((o) => flagName(o) === name)
     if (spec == null) throw new ConfigError(`--${name}`, 'unknown option')
-    set(spec, raw, `--${name}`)
+    set(spec, raw, 'flag', `--${name}`)
   }
 
   const cwd = sources.cwd ?? process.cwd()
@@ -119,25 +115,25 @@ export function explainConfig (sources: ConfigSources = {}): { config: Readonly<
     recordPollMs: get('recordPollMs')
   }
   if (!LOG_LEVELS.includes(config.logLevel)) {
-    throw new ConfigError(origin.get('logLevel') ?? 'logLevel', `must be one of ${LOG_LEVELS.join(', ')}`)
+    throw new ConfigError(whereOf('logLevel'), `must be one of ${LOG_LEVELS.join(', ')}`)
   }
   // It travels in an Authorization header: anything else could never be sent, locking admins out.
   if (config.adminToken != null && !/^[\x21-\x7e]+$/.test(config.adminToken)) {
-    throw new ConfigError(origin.get('adminToken') ?? 'adminToken', 'must be printable ASCII without spaces')
+    throw new ConfigError(whereOf('adminToken'), 'must be printable ASCII without spaces')
   }
   if (config.publicUrl != null) {
     let url: URL | null = null
     try { url = new URL(config.publicUrl) } catch {}
-    if (url == null || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new ConfigError(origin.get('publicUrl') ?? 'publicUrl', `'${config.publicUrl}' is not an http(s) URL`)
+    if (url == null || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new ConfigError(whereOf('publicUrl'), `'${config.publicUrl}' is not an http(s) URL`)
   }
   for (const u of config.legacyPeers) {
-    if (!/^https?:\/\/[^\s]+$/.test(u)) throw new ConfigError(origin.get('legacyPeers') ?? 'legacyPeers', `'${u}' is not an http(s) URL`)
+    if (!/^https?:\/\/[^\s]+$/.test(u)) throw new ConfigError(whereOf('legacyPeers'), `'${u}' is not an http(s) URL`)
   }
   for (const b of config.bootstrap) {
-    if (!/^\/.+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(b)) throw new ConfigError(origin.get('bootstrap') ?? 'bootstrap', `'${b}' is not a multiaddr ending in /p2p/<peer id>`)
+    if (!/^\/.+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(b)) throw new ConfigError(whereOf('bootstrap'), `'${b}' is not a multiaddr ending in /p2p/<peer id>`)
   }
   const explained = {} as Record<keyof Config, ValueSource>
-  for (const spec of OPTIONS) explained[spec.key] = { kind: layer.get(spec.key) ?? 'default', where: origin.get(spec.key) ?? 'default' }
+  for (const spec of OPTIONS) explained[spec.key] = origin.get(spec.key) ?? { kind: 'default', where: 'default' }
   return { config: Object.freeze(config), sources: explained }
 }
 
