@@ -3,6 +3,7 @@
  * only, types and error kinds from fixed lists.
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
+import { STORED_TYPES } from '../storage/segment-name.ts'
 import { DOWNLOAD_ERROR_KINDS, type DownloadErrorKind } from './http-fetch.ts'
 import type { RecordedType } from './segment-download.ts'
 
@@ -46,7 +47,7 @@ export class IngestMetrics {
   /** Bound to one channel/quality; every series starts at zero so dashboards see it before the first event. */
   forWorker (channel: string, quality: string): WorkerMetrics {
     const labels = { channel, quality }
-    for (const type of ['full', 'suspect', 'partial']) this.#segments.inc({ ...labels, type }, 0)
+    for (const type of STORED_TYPES) this.#segments.inc({ ...labels, type }, 0)
     for (const kind of DOWNLOAD_ERROR_KINDS) this.#downloadErrors.inc({ ...labels, kind }, 0)
     this.#playlistErrors.inc(labels, 0)
     this.#ads.inc(labels, 0)

@@ -5,9 +5,8 @@
  * trusted when the version moved on, and rebuilt from the segment entries whenever needed.
  */
 import type { IndexedSegment } from './segment-index.ts'
-import type { SegmentType } from './segment-name.ts'
+import { STORED_TYPES } from './segment-name.ts'
 
-const TYPES: ReadonlyArray<Exclude<SegmentType, 'temp'>> = ['full', 'suspect', 'partial']
 const HEADER = 12
 const FIXED = 4 + 8 + 1 + 8 + 8 + 2
 
@@ -21,7 +20,7 @@ export function packHour (version: number, hourStartUs: number, segments: readon
   for (const s of segments) {
     o = buf.writeUInt32LE(s.start - hourStartUs, o)
     o = buf.writeDoubleLE(s.duration, o)
-    o = buf.writeUInt8(TYPES.indexOf(s.type as Exclude<SegmentType, 'temp'>), o)
+    o = buf.writeUInt8(STORED_TYPES.indexOf(s.type), o)
     o = buf.writeDoubleLE(s.size, o)
     o = buf.writeDoubleLE(s.mtimeMs, o)
     o = buf.writeUInt16LE(s.file.length, o)
@@ -39,7 +38,7 @@ export function unpackHour (buf: Buffer, version: number, channel: string, quali
   for (let i = 0; i < count; i++) {
     const start = hourStartUs + buf.readUInt32LE(o)
     const duration = buf.readDoubleLE(o + 4)
-    const type = TYPES[buf[o + 12]!]!
+    const type = STORED_TYPES[buf[o + 12]!]!
     const size = buf.readDoubleLE(o + 13)
     const mtimeMs = buf.readDoubleLE(o + 21)
     const len = buf.readUInt16LE(o + 29)

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { type Database, type RootDatabase, open } from 'lmdb'
 import { packHour, unpackHour } from './packed-hour.ts'
-import { type SegmentRef, type SegmentType, tombstoneFileName } from './segment-name.ts'
+import { STORED_TYPES, type SegmentRef, type SegmentType, tombstoneFileName } from './segment-name.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart } from './time.ts'
 
 /** A segment as the index knows it. */
@@ -70,8 +70,6 @@ type SegmentValue = [duration: number, type: number, size: number, mtimeMs: numb
 type SegmentKey = [string, string, number, string]
 type TombstoneValue = number | [mtimeMs: number, proof: string]
 interface HourRecord { n: number, b: number, k: number, x: number, h: Buffer, v: number }
-
-const TYPE_CODES: ReadonlyArray<Exclude<SegmentType, 'temp'>> = ['full', 'suspect', 'partial']
 
 export type IndexChange =
   | { op: 'put-segment', ref: SegmentRef, size: number, mtimeMs: number }
@@ -218,7 +216,7 @@ export class SegmentIndex {
         hour = formatHour(hourUs)
       }
       out.push({
-        channel, quality, hour, file: key[3], start, duration: value[0], type: TYPE_CODES[value[1]]!,
+        channel, quality, hour, file: key[3], start, duration: value[0], type: STORED_TYPES[value[1]]!,
         size: value[2], mtimeMs: value[3], tombstoned: value[4] === 1
       })
     }
@@ -356,7 +354,7 @@ export class SegmentIndex {
         const key: SegmentKey = [ref.channel, ref.quality, ref.start, ref.file]
         const old = this.#segments.get(key)
         const tombstoned = this.#tombstones.doesExist(key) ? 1 : 0
-        const value: SegmentValue = [ref.duration, TYPE_CODES.indexOf(ref.type), change.size, change.mtimeMs, tombstoned]
+        const value: SegmentValue = [ref.duration, STORED_TYPES.indexOf(ref.type), change.size, change.mtimeMs, tombstoned]
         if (old != null && old[2] === value[2] && old[3] === value[3]) return false
         const hour = hourOf(ref.channel, ref.quality, ref.start)
         if (old != null) this.#countSegment(hour.rec, ref.file, old, -1)
@@ -436,7 +434,7 @@ function toSegment (key: SegmentKey, value: SegmentValue): IndexedSegment {
     file: key[3],
     start: key[2],
     duration: value[0],
-    type: TYPE_CODES[value[1]]!,
+    type: STORED_TYPES[value[1]]!,
     size: value[2],
     mtimeMs: value[3],
     tombstoned: value[4] === 1

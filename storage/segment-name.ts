@@ -10,6 +10,8 @@ import { MICROS_PER_HOUR, MICROS_PER_SECOND, formatHour, hourStart, parseHour } 
 
 export type SegmentType = 'full' | 'suspect' | 'partial' | 'temp'
 export const SEGMENT_TYPES: readonly SegmentType[] = ['full', 'suspect', 'partial', 'temp']
+/** The types a finished segment has. Their positions are stored as type codes (index, packed hours): append only. */
+export const STORED_TYPES: ReadonlyArray<Exclude<SegmentType, 'temp'>> = ['full', 'suspect', 'partial']
 
 export const SEGMENT_EXT = '.ts'
 export const TOMBSTONE_EXT = '.tombstone'
