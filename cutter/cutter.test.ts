@@ -51,7 +51,11 @@ describe('Cutter', () => {
     assert.equal(result.kind, 'stream')
     if (result.kind !== 'stream') return
     for await (const _ of result.stream) break
-    await until(async () => (await entries(temp)).length === 0 && cutter.jobs.slotsUsed === 0)
+    // The job finishes last, once its temp folder is gone (polling the folder could see it empty
+    // while the job was still finishing).
+    await cutter.jobs.idle()
+    assert.deepEqual(await entries(temp), [])
+    assert.equal(cutter.jobs.slotsUsed, 0)
     assert.equal(cutter.jobs.status()[0]!.state, 'aborted')
     assert.deepEqual(liveProcesses(), [])
   })
