@@ -1,6 +1,7 @@
 /**
- * Runs every benchmark in turn, each in its own process (so memory figures are per benchmark),
- * then prints a summary against the goals.
+ * Runs the storage benchmarks (selection, scan) in turn, each in its own process (so memory
+ * figures are per benchmark), then prints a summary against the goals. The other bench/*.ts run
+ * on their own (docs/BENCHMARKS.md gives each command).
  *
  *   npm run bench [-- --quick]
  */
