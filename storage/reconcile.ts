@@ -12,7 +12,7 @@ import type { Logger } from './logger.ts'
 import { silentLogger } from './logger.ts'
 import type { IndexChange, IndexedSegment } from './segment-index.ts'
 import {
-  SEGMENT_EXT, TOMBSTONE_EXT, formatSegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName,
+  TOMBSTONE_EXT, formatSegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName, segmentFileNameOfTombstone,
   segmentRelPath
 } from './segment-name.ts'
 import { fsyncDir } from './durable-file.ts'
@@ -204,7 +204,7 @@ export class Reconciler {
       if (name.endsWith(TOMBSTONE_EXT)) {
         const t = parseTombstoneFileName(name)
         if (!t.ok) { this.#bad(report, dir, name, t.reason); continue }
-        const segment = name.slice(0, -TOMBSTONE_EXT.length) + SEGMENT_EXT
+        const segment = segmentFileNameOfTombstone(name)
         diskTombstones.add(segment)
         if (!indexedTombstones.has(segment)) {
           work.push(async () => {

@@ -180,7 +180,7 @@ export function parseSegmentPath (path: string): Parsed<ParsedSegmentPath> {
 /** The stem of a tombstone file: the segment file name it hides. */
 export function parseTombstoneFileName (file: string): Parsed<SegmentFileName> {
   if (!file.endsWith(TOMBSTONE_EXT)) return fail('does not end in .tombstone')
-  const segment = parseSegmentFileName(file.slice(0, -TOMBSTONE_EXT.length) + SEGMENT_EXT)
+  const segment = parseSegmentFileName(segmentFileNameOfTombstone(file))
   if (!segment.ok) return fail(`tombstone for a bad name: ${segment.reason}`)
   return segment
 }
