@@ -2,36 +2,24 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { segmentFiles } from '../test/helpers/media.ts'
 import { matchingEncodeArgs } from './encode-args.ts'
-import { type SourceInfo, describeMismatch, parseProbe, parseSecondsText, probeSegment } from './probe.ts'
+import { type SourceInfo, describeMismatch, parseProbe, probeSegment } from './probe.ts'
 
 const SAMPLE = {
   programs: [{ program_num: 1, pmt_pid: 4096 }],
   streams: [
-    { index: 1, codec_name: 'aac', profile: 'LC', codec_type: 'audio', sample_rate: '48000', channels: 2, channel_layout: 'stereo', id: '0x101', start_time: '3.426667', bit_rate: '66996' },
-    { index: 0, codec_name: 'h264', profile: 'Constrained Baseline', codec_type: 'video', width: 320, height: 180, pix_fmt: 'yuv420p', level: 13, id: '0x100', r_frame_rate: '30/1', start_time: '3.421333' },
+    { index: 1, codec_name: 'aac', profile: 'LC', codec_type: 'audio', sample_rate: '48000', channels: 2, channel_layout: 'stereo', id: '0x101', bit_rate: '66996' },
+    { index: 0, codec_name: 'h264', profile: 'Constrained Baseline', codec_type: 'video', width: 320, height: 180, pix_fmt: 'yuv420p', level: 13, id: '0x100', r_frame_rate: '30/1' },
     { index: 2, codec_name: 'timed_id3', codec_type: 'data', id: '0x102' }
-  ],
-  format: { start_time: '3.421333' }
+  ]
 }
 
 describe('probe', () => {
-  it('reads ffprobe\'s JSON: streams in index order with PIDs, program, start times in µs', () => {
+  it('reads ffprobe\'s JSON: streams in index order with PIDs, and the program', () => {
     const info = parseProbe(SAMPLE)
     assert.deepEqual(info.streams, [{ index: 0, kind: 'video', pid: 0x100 }, { index: 1, kind: 'audio', pid: 0x101 }, { index: 2, kind: 'other', pid: 0x102 }])
     assert.deepEqual(info.video, { index: 0, pid: 0x100, codec: 'h264', profile: 'Constrained Baseline', level: 13, width: 320, height: 180, pixFmt: 'yuv420p', frameRate: '30/1' })
     assert.deepEqual(info.audio, { index: 1, pid: 0x101, codec: 'aac', profile: 'LC', sampleRate: 48000, channels: 2, channelLayout: 'stereo', bitRate: 66996 })
     assert.deepEqual(info.program, { number: 1, pmtPid: 4096 })
-    assert.equal(info.formatStartUs, 3_421_333)
-    assert.equal(info.videoStartUs, 3_421_333)
-  })
-
-  it('parses seconds from the digits', () => {
-    assert.equal(parseSecondsText('1.421333'), 1_421_333)
-    assert.equal(parseSecondsText('-0.021333'), -21_333)
-    assert.equal(parseSecondsText('95443.717678'), 95_443_717_678)
-    assert.equal(parseSecondsText('2'), 2_000_000)
-    assert.equal(parseSecondsText('N/A'), null)
-    assert.equal(parseSecondsText('1e-5'), null)
   })
 
   it('names what changed between two sources', () => {

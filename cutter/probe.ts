@@ -1,7 +1,7 @@
 /**
  * What a segment holds, from ffprobe: the video and audio streams (to re-encode edges that match
  * them, and to notice when the stream changed), their PIDs and program (so re-encoded pieces join
- * the copied ones as the same streams), and start times.
+ * the copied ones as the same streams). Timestamps come from the packets (ts-packets.ts).
  */
 import { probeJson } from './ffmpeg.ts'
 
@@ -36,10 +36,6 @@ export interface SourceInfo {
   /** Every stream, in index order, with its PID: re-encoded pieces keep the same order and PIDs. */
   streams: Array<{ index: number, kind: 'video' | 'audio' | 'other', pid: number | null }>
   program: { number: number, pmtPid: number } | null
-  /** ffmpeg's timeline origin for this file (the earliest stream start), µs; null when unknown. */
-  formatStartUs: number | null
-  /** The first video frame's presentation time, µs; null when unknown. */
-  videoStartUs: number | null
 }
 
 interface RawStream {
@@ -57,17 +53,15 @@ interface RawStream {
   channel_layout?: string
   bit_rate?: string
   id?: string
-  start_time?: string
 }
 
 interface RawProbe {
   streams?: RawStream[]
   programs?: Array<{ program_num?: number, pmt_pid?: number }>
-  format?: { start_time?: string }
 }
 
-const ENTRIES = 'stream=index,id,codec_type,codec_name,profile,level,width,height,pix_fmt,r_frame_rate,sample_rate,channels,channel_layout,bit_rate,start_time' +
-  ':program=program_num,pmt_pid:format=start_time'
+const ENTRIES = 'stream=index,id,codec_type,codec_name,profile,level,width,height,pix_fmt,r_frame_rate,sample_rate,channels,channel_layout,bit_rate' +
+  ':program=program_num,pmt_pid'
 
 export async function probeSegment (path: string, options: { signal?: AbortSignal } = {}): Promise<SourceInfo> {
   const raw = await probeJson(['-show_entries', ENTRIES, `file:${path}`], { signal: options.signal, timeoutMs: 30_000 }) as RawProbe
@@ -110,23 +104,13 @@ export function parseProbe (raw: RawProbe): SourceInfo {
       kind: s.codec_type === 'video' || s.codec_type === 'audio' ? s.codec_type : 'other',
       pid: pidOf(s.id)
     })),
-    program: program?.program_num != null && program.pmt_pid != null ? { number: program.program_num, pmtPid: program.pmt_pid } : null,
-    formatStartUs: parseSecondsText(raw.format?.start_time),
-    videoStartUs: parseSecondsText(v?.start_time)
+    program: program?.program_num != null && program.pmt_pid != null ? { number: program.program_num, pmtPid: program.pmt_pid } : null
   }
 }
 
 function pidOf (id: string | undefined): number | null {
   if (id == null || !/^0x[0-9a-f]+$/i.test(id)) return null
   return Number.parseInt(id.slice(2), 16)
-}
-
-/** ffprobe's decimal seconds (`3.421333`, `-0.021333`) → µs, from the digits (never a float). */
-export function parseSecondsText (text: string | undefined): number | null {
-  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text ?? '')
-  if (m == null) return null
-  const us = Number(m[2]) * 1_000_000 + Number((m[3] ?? '').slice(0, 6).padEnd(6, '0'))
-  return m[1] === '-' ? -us : us
 }
 
 /**
