@@ -4,6 +4,7 @@
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { ConfigError } from '../config/errors.ts'
+import type { ConfigSources } from '../config/load.ts'
 import { OPTIONS, type OptionSpec, envName, flagName } from '../config/options.ts'
 
 export interface CommandFlag {
@@ -59,6 +60,11 @@ export function parseCommand (argv: string[], own: readonly CommandFlag[], nodeO
     configFile: values.config as string | undefined,
     help: values.help === true
   }
+}
+
+/** Where a command's node config comes from: its flags, the process environment and the --config file (or $SEGMESH_CONFIG). */
+export function configSources (args: ParsedCommand): ConfigSources {
+  return { flags: args.options, env: process.env, file: args.configFile ?? process.env.SEGMESH_CONFIG }
 }
 
 /** Help text for a command: its own flags, then every node option with its default and env var. */

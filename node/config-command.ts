@@ -3,7 +3,7 @@ import { Document, isCollection } from 'yaml'
 import { ConfigError } from '../config/errors.ts'
 import { type ValueSource, explainConfig } from '../config/load.ts'
 import { type Config, OPTIONS } from '../config/options.ts'
-import { type CommandFlag, formatHelp, parseCommand } from './cli-args.ts'
+import { type CommandFlag, configSources, formatHelp, parseCommand } from './cli-args.ts'
 
 const FLAGS: CommandFlag[] = [
   { name: 'yaml', type: 'boolean', describe: 'print YAML (each value with a comment naming its source) instead of JSON' }
@@ -33,7 +33,7 @@ export async function configCommand (argv: string[]): Promise<number> {
     console.log(configHelp())
     return 0
   }
-  const explained = explainConfig({ flags: args.options, env: process.env, file: args.configFile ?? process.env.SEGMESH_CONFIG })
+  const explained = explainConfig(configSources(args))
   const { config, sources } = maskedConfig(explained.config, explained.sources)
   if (args.flags.yaml === true) {
     const doc = new Document(config)

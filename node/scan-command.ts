@@ -4,7 +4,7 @@ import { resolveConfig } from '../config/load.ts'
 import { Reconciler, type ReconcileReport } from '../storage/reconcile.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
-import { type CommandFlag, formatHelp, parseCommand } from './cli-args.ts'
+import { type CommandFlag, configSources, formatHelp, parseCommand } from './cli-args.ts'
 import { createLogger } from './logger.ts'
 
 const FLAGS: CommandFlag[] = [
@@ -24,7 +24,7 @@ export async function scanCommand (argv: string[]): Promise<number> {
     console.log(scanHelp())
     return 0
   }
-  const config = resolveConfig({ flags: args.options, env: process.env, file: args.configFile ?? process.env.SEGMESH_CONFIG })
+  const config = resolveConfig(configSources(args))
   const log = createLogger(config.logLevel)
   const index = SegmentIndex.open(join(config.dataDir, 'index'), { mapSize: config.indexMapSizeMb * 1024 * 1024 })
   try {

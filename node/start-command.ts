@@ -1,6 +1,6 @@
 /** `segmesh start`: run a node until SIGTERM or SIGINT, then drain and exit 0. */
 import { resolveConfig } from '../config/load.ts'
-import { formatHelp, parseCommand } from './cli-args.ts'
+import { configSources, formatHelp, parseCommand } from './cli-args.ts'
 import { createLogger } from './logger.ts'
 import { SegmeshNode } from './segmesh-node.ts'
 
@@ -16,7 +16,7 @@ export async function startCommand (argv: string[]): Promise<number> {
     console.log(startHelp())
     return 0
   }
-  const config = resolveConfig({ flags: args.options, env: process.env, file: args.configFile ?? process.env.SEGMESH_CONFIG })
+  const config = resolveConfig(configSources(args))
   const log = createLogger(config.logLevel)
   // Signals are caught before anything starts, so one that arrives mid-start is never lost.
   let signalled: NodeJS.Signals | null = null
