@@ -10,7 +10,6 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { type Dispatcher, request } from 'undici'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
-import { hourStart } from '../storage/time.ts'
 import type { IngestOptions } from './constants.ts'
 import { HttpStatusError } from './errors.ts'
 import { type DownloadErrorKind, createPool, discard, errorKind, rangeHeaders } from './http-fetch.ts'
@@ -100,7 +99,7 @@ export async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, di
 
 /** A full copy (visible or tombstoned) of this start and duration is already indexed. */
 export function hasFullCopy (store: SegmentStore, job: SegmentJob): boolean {
-  return store.index.hourSegments(job.channel, job.quality, hourStart(job.start), { hidden: true })
+  return store.index.segmentsStartingIn(job.channel, job.quality, job.start, job.start + 1, { hidden: true })
     .some((s) => s.start === job.start && s.duration === job.duration && s.type === 'full')
 }
 

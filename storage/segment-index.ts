@@ -187,9 +187,9 @@ export class SegmentIndex {
     return this.#segmentsBetween(channel, quality, hourStartUs, hourStartUs + MICROS_PER_HOUR, options.hidden === true)
   }
 
-  /** Visible segments whose start lies in [from, to), in start order. */
-  segmentsStartingIn (channel: string, quality: string, from: number, to: number): IndexedSegment[] {
-    return this.#segmentsBetween(channel, quality, from, to, false)
+  /** Segments whose start lies in [from, to), in start order; tombstoned ones only when `hidden`. */
+  segmentsStartingIn (channel: string, quality: string, from: number, to: number, options: { hidden?: boolean } = {}): IndexedSegment[] {
+    return this.#segmentsBetween(channel, quality, from, to, options.hidden === true)
   }
 
   /**
