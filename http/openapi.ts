@@ -3,10 +3,8 @@
  * next to the routes; test/openapi.test.ts fails when a registered route is missing here or a
  * documented one is not registered, so the two cannot drift.
  */
-import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
-
-const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
+import { VERSION } from './status-routes.ts'
 
 type Json = Record<string, unknown>
 

@@ -5,7 +5,8 @@ import type { FastifyInstance } from 'fastify'
 import { formatInstant } from '../storage/time.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
 
-const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
+/** The node's version (package.json), for /status and /openapi.json. */
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
 
 export function statusRoutes ({ index, store, replication, cutter, ingest }: HttpComponents, init: HttpInit) {
   const startedAt = Date.now()
