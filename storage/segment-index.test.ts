@@ -53,6 +53,8 @@ describe('segment index', () => {
     assert.equal(index.getSegment(b), null)
     assert.equal(index.getSegment(b, { hidden: true })?.tombstoned, true)
     assert.equal(index.segmentsOverlapping('c', 'q', T0, T0 + 10_000_000).length, 1)
+    assert.deepEqual(index.segmentsStartingIn('c', 'q', b.start, b.start + 1).map((s) => s.file), [])
+    assert.deepEqual(index.segmentsStartingIn('c', 'q', b.start, b.start + 1, { hidden: true }).map((s) => s.file), [b.file])
     assert.ok(index.isTombstoned(b))
     const after = index.hourSummary('c', 'q', T0)!
     assert.deepEqual([after.segments, after.bytes, after.tombstones, after.hidden], [1, 10, 1, 1])
