@@ -203,8 +203,10 @@ export class SegmeshNode {
         if (host == null || replicator == null || fetcher == null) return null
         const f = fetcher.stats()
         const r = replicator.stats
+        const peers = replicator.peers.all()
+        const scores = host.scoreStats()
         return {
-          peersKnown: replicator.peers.all().length,
+          peersKnown: peers.length,
           peersConnected: host.connectedPeers().length,
           messagesIn: r.messagesIn,
           messagesOut: r.messagesOut,
@@ -219,11 +221,11 @@ export class SegmeshNode {
           hashMismatches: f.hashMismatches,
           fetchErrors: { ...f.fetchErrors },
           fetchQueued: f.queued,
-          maxLagSeconds: Math.max(0, ...replicator.peers.all().map((p) => p.lagSeconds)),
+          maxLagSeconds: Math.max(0, ...peers.map((p) => p.lagSeconds)),
           tombstonesRejected: r.tombstonesRejected,
           gossipRateLimited: host.gossipDropped.rateLimited,
-          peerPenalties: host.scoreStats().penalties,
-          peerBans: host.scoreStats().bans
+          peerPenalties: scores.penalties,
+          peerBans: scores.bans
         }
       }
     }
