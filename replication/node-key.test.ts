@@ -1,24 +1,14 @@
 import assert from 'node:assert/strict'
-import { chmod, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { chmod, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { tempDir } from '../test/helpers/tree.ts'
 import { NODE_KEY_FILE, loadOrCreateNodeKey, peerIdOf } from './node-key.ts'
 
-const dirs: string[] = []
-async function tempDir (): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'segmesh-key-'))
-  dirs.push(dir)
-  return dir
-}
-after(async () => {
-  await Promise.all(dirs.map(async (d) => await rm(d, { recursive: true, force: true })))
-})
-
 describe('node key', () => {
-  it('is created once as a 0600 Ed25519 protobuf and loads back as the same key', async () => {
-    const dir = await tempDir()
+  it('is created once as a 0600 Ed25519 protobuf and loads back as the same key', async (t) => {
+    const dir = await tempDir(t, 'segmesh-key-')
     const key = await loadOrCreateNodeKey(dir)
     assert.equal(key.type, 'Ed25519')
     const path = join(dir, NODE_KEY_FILE)
@@ -34,15 +24,15 @@ describe('node key', () => {
     assert.match(peerIdOf(key), /^12D3KooW/)
   })
 
-  it('creates a missing data directory', async () => {
-    const dir = join(await tempDir(), 'a', 'b')
+  it('creates a missing data directory', async (t) => {
+    const dir = join(await tempDir(t, 'segmesh-key-'), 'a', 'b')
     const key = await loadOrCreateNodeKey(dir)
     assert.equal((await stat(join(dir, NODE_KEY_FILE))).mode & 0o777, 0o600)
     assert.equal(peerIdOf(await loadOrCreateNodeKey(dir)), peerIdOf(key))
   })
 
-  it('tightens a key readable by others to 0600 and says so', async () => {
-    const dir = await tempDir()
+  it('tightens a key readable by others to 0600 and says so', async (t) => {
+    const dir = await tempDir(t, 'segmesh-key-')
     const key = await loadOrCreateNodeKey(dir)
     const path = join(dir, NODE_KEY_FILE)
     await chmod(path, 0o644)
@@ -54,8 +44,8 @@ describe('node key', () => {
     assert.deepEqual(warnings, [{ path, mode: '644' }])
   })
 
-  it('refuses a corrupt key, a key of another type and a symlink, with a clear error', async () => {
-    const dir = await tempDir()
+  it('refuses a corrupt key, a key of another type and a symlink, with a clear error', async (t) => {
+    const dir = await tempDir(t, 'segmesh-key-')
     const path = join(dir, NODE_KEY_FILE)
     await writeFile(path, 'not a key', { mode: 0o600 })
     await assert.rejects(loadOrCreateNodeKey(dir), { name: 'NodeKeyError', code: 'SEGMESH_ERR_NODE_KEY', message: /corrupt/ })
@@ -64,7 +54,7 @@ describe('node key', () => {
     await writeFile(path, privateKeyToProtobuf(await generateKeyPair('secp256k1')), { mode: 0o600 })
     await assert.rejects(loadOrCreateNodeKey(dir), { code: 'SEGMESH_ERR_NODE_KEY', message: /expected Ed25519/ })
 
-    const other = await tempDir()
+    const other = await tempDir(t, 'segmesh-key-')
     await loadOrCreateNodeKey(other)
     await rm(path)
     await symlink(join(other, NODE_KEY_FILE), path)
