@@ -176,6 +176,20 @@ function registerReplicationMetrics (registry: Registry, view: ReplicationView):
   const counter = (name: string, help: string, pick: (c: NonNullable<ReturnType<ReplicationView['counters']>>) => number): void => {
     new Counter({ name, help, registers: [registry], collect: read(pick) })
   }
+  /** A counter per key of a `{ key: total }` figure, the key as the label's value. */
+  const counterBy = (name: string, help: string, label: string, pick: (c: NonNullable<ReturnType<ReplicationView['counters']>>) => Record<string, number>): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect () {
+        const c = view.counters()
+        this.reset()
+        for (const [key, n] of Object.entries(c == null ? {} : pick(c))) this.inc({ [label]: key }, n)
+      }
+    })
+  }
   gauge('segmesh_peers_known', 'Peers learned from gossip and hello', (c) => c.peersKnown)
   gauge('segmesh_peers_connected', 'Peers with an open libp2p connection', (c) => c.peersConnected)
   counter('segmesh_gossip_messages_in_total', 'Valid gossip messages received', (c) => c.messagesIn)
@@ -193,29 +207,9 @@ function registerReplicationMetrics (registry: Registry, view: ReplicationView):
   counter('segmesh_tombstones_rejected_total', 'Tombstones from peers refused: unsigned or not signed by the admin key', (c) => c.tombstonesRejected)
   counter('segmesh_gossip_rate_limited_total', 'Gossip messages over their sender\'s rate limit, dropped', (c) => c.gossipRateLimited)
   counter('segmesh_peer_bans_total', 'Peers disconnected and blocked for a cool-down after misbehaving', (c) => c.peerBans)
-  new Counter({
-    name: 'segmesh_peer_penalties_total',
-    help: 'Offences counted against peers, by offence',
-    labelNames: ['offence'],
-    registers: [registry],
-    collect () {
-      const c = view.counters()
-      this.reset()
-      for (const [offence, n] of Object.entries(c?.peerPenalties ?? {})) this.inc({ offence }, n)
-    }
-  })
+  counterBy('segmesh_peer_penalties_total', 'Offences counted against peers, by offence', 'offence', (c) => c.peerPenalties)
   gauge('segmesh_replication_lag_seconds', 'Age of the newest segment a peer had that we lacked at the last repair', (c) => c.maxLagSeconds)
-  new Counter({
-    name: 'segmesh_fetch_errors_total',
-    help: 'Failed fetch attempts by kind',
-    labelNames: ['kind'],
-    registers: [registry],
-    collect () {
-      const c = view.counters()
-      this.reset()
-      for (const [kind, n] of Object.entries(c?.fetchErrors ?? {})) this.inc({ kind }, n)
-    }
-  })
+  counterBy('segmesh_fetch_errors_total', 'Failed fetch attempts by kind', 'kind', (c) => c.fetchErrors)
 }
 
 /** Disk-full state (storage/disk-space.ts): whether segment writes are paused, and why. */
