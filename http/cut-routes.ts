@@ -13,7 +13,7 @@ import { MICROS_PER_SECOND, formatInstant } from '../storage/time.ts'
 import type { HttpComponents } from './components.ts'
 import { HttpError, badParameter, noContent, unknownQuality } from './errors.ts'
 import { boolParam, channelParam, qualityParam, timeParam } from './params.ts'
-import { parseRange } from './segment-routes.ts'
+import { parseRange, rangeHeaders, rangeNotSatisfiable } from './segment-routes.ts'
 
 /** Ranges in one cut: each is a separate selection and a hard cut. */
 export const MAX_RANGES = 64
@@ -88,13 +88,9 @@ async function sendFile (result: CutResult & { kind: 'file' }, request: FastifyR
   }
   try {
     const range = parseRange(request.headers.range, result.size)
-    if (range === 'unsatisfiable') throw new HttpError(416, 'range_not_satisfiable', `range ${request.headers.range} is outside the ${result.size} bytes of the cut`, { 'content-range': `bytes */${result.size}` })
+    if (range === 'unsatisfiable') throw rangeNotSatisfiable(request.headers.range, result.size, 'the cut')
     reply.header('content-type', type).header('accept-ranges', 'bytes')
-    if (range != null) {
-      reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${result.size}`).header('content-length', range.end - range.start + 1)
-    } else {
-      reply.header('content-length', result.size)
-    }
+    rangeHeaders(reply, range, result.size)
     const stream = createReadStream(result.path, range ?? {})
     // The temp file goes once the response is over, sent or not.
     reply.raw.once('close', release)

@@ -37,6 +37,19 @@ export function parseRange (header: string | undefined, size: number): ByteRange
   return { start, end }
 }
 
+/** The 416 for a Range header outside the `size` bytes of `what`. */
+export const rangeNotSatisfiable = (header: string | undefined, size: number, what: string): HttpError =>
+  new HttpError(416, 'range_not_satisfiable', `range ${header} is outside the ${size} bytes of ${what}`, { 'content-range': `bytes */${size}` })
+
+/** Status and length headers for the whole body (200) or one range of it (206). */
+export function rangeHeaders (reply: FastifyReply, range: ByteRange | null, size: number): void {
+  if (range == null) {
+    reply.header('content-length', size)
+    return
+  }
+  reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', range.end - range.start + 1)
+}
+
 export function segmentRoutes ({ index, store }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => {
@@ -87,21 +100,15 @@ export function segmentRoutes ({ index, store }: HttpComponents) {
       const range = ifRange != null && ifRange !== etag ? null : parseRange(request.headers.range, size)
       if (range === 'unsatisfiable') {
         await fh.close()
-        throw new HttpError(416, 'range_not_satisfiable', `range ${request.headers.range} is outside the ${size} bytes of ${params.file}`, { 'content-range': `bytes */${size}` })
+        throw rangeNotSatisfiable(request.headers.range, size, params.file)
       }
       if (request.method === 'HEAD') {
         await fh.close()
-        reply.header('content-length', range == null ? size : range.end - range.start + 1)
-        return reply.code(range == null ? 200 : 206).send()
+        rangeHeaders(reply, range, size)
+        return reply.send()
       }
       const stream = fh.createReadStream(range == null ? { highWaterMark: READ_CHUNK } : { ...range, highWaterMark: READ_CHUNK })
-      if (range != null) {
-        reply.code(206)
-        reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`)
-        reply.header('content-length', range.end - range.start + 1)
-      } else {
-        reply.header('content-length', size)
-      }
+      rangeHeaders(reply, range, size)
       return reply.send(stream)
     }
     app.route({ method: ['GET', 'HEAD'], url: '/segments/:channel/:quality/:hour/:file', handler, exposeHeadRoute: false })
