@@ -51,7 +51,7 @@ export async function configCommand (argv: string[]): Promise<number> {
 }
 
 /** The config with secret values masked, and each source as one readable phrase. */
-export function maskedConfig (config: Readonly<Config>, sources: Record<keyof Config, ValueSource>): { config: Record<string, unknown>, sources: Record<keyof Config, string> } {
+function maskedConfig (config: Readonly<Config>, sources: Record<keyof Config, ValueSource>): { config: Record<string, unknown>, sources: Record<keyof Config, string> } {
   const out: Record<string, unknown> = {}
   const from = {} as Record<keyof Config, string>
   for (const spec of OPTIONS) {

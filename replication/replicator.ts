@@ -351,7 +351,7 @@ export class Replicator {
       if (!verdict.ok) {
         this.stats.tombstonesRejected++
         if (peerId != null) this.#init.host.penalize?.(peerId, verdict.reason === 'unsigned' ? 'unsigned_tombstone' : 'bad_tombstone_signature')
-        this.#log.warn({ segment: `${ref.channel}/${ref.quality}/${ref.hour}/${ref.file}`, peer: peerId, why: verdict.reason }, 'refused a tombstone')
+        this.#log.warn({ segment: segmentRelPath(ref), peer: peerId, why: verdict.reason }, 'refused a tombstone')
         return
       }
     }
