@@ -160,23 +160,31 @@ export function run (tool: Tool, args: readonly string[], options: RunOptions = 
   return { pid: child.pid, stdout: child.stdout, exited, kill }
 }
 
-/** Run ffprobe and parse its JSON output (`-of json` is added). */
-export async function probeJson (args: readonly string[], options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<unknown> {
-  const proc = run('ffprobe', ['-of', 'json', ...args], { ...options, stdout: true })
+/**
+ * All of a process's stdout (run with `stdout: true`), then its exit. Past `maxBytes` it is killed,
+ * so `exited` rejects: output that large is not what was asked for.
+ */
+export async function readOutput (proc: ToolProcess, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of proc.stdout! as AsyncIterable<Buffer>) {
     size += chunk.length
-    // A probe answer is a few KiB; anything huge is not one.
-    if (size > 4 * 1024 * 1024) {
+    if (size > maxBytes) {
       proc.kill()
       break
     }
     chunks.push(chunk)
   }
   await proc.exited
+  return Buffer.concat(chunks)
+}
+
+/** Run ffprobe and parse its JSON output (`-of json` is added). */
+export async function probeJson (args: readonly string[], options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<unknown> {
+  // A probe answer is a few KiB; anything huge is not one.
+  const output = await readOutput(run('ffprobe', ['-of', 'json', ...args], { ...options, stdout: true }), 4 * 1024 * 1024)
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    return JSON.parse(output.toString('utf8'))
   } catch (err) {
     throw new FfmpegError('ffprobe', `ffprobe printed something that is not JSON: ${(err as Error).message}`, { cause: err })
   }

@@ -8,7 +8,7 @@
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { formatSeconds } from '../storage/time.ts'
 import { NoFrameError } from './errors.ts'
-import { run } from './ffmpeg.ts'
+import { readOutput, run } from './ffmpeg.ts'
 import type { Run } from './plan.ts'
 import { segmentBytes } from './rough-cut.ts'
 import { timesOf } from './timing.ts'
@@ -30,17 +30,7 @@ export async function extractFrame (store: SegmentStore, runAround: Run, at: num
     ...(format === 'png' ? ['-c:v', 'png'] : ['-c:v', 'mjpeg', '-q:v', '2', '-pix_fmt', 'yuvj420p']),
     '-f', 'image2pipe', 'pipe:1'
   ], { signal, stdout: true, input: segmentBytes(store, [runAround]), timeoutMs: FRAME_TIMEOUT_MS })
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of proc.stdout! as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_FRAME_BYTES) {
-      proc.kill()
-      break
-    }
-    chunks.push(chunk)
-  }
-  await proc.exited
-  if (size === 0) throw new NoFrameError('no frame at or after that instant in the data around it')
-  return Buffer.concat(chunks)
+  const image = await readOutput(proc, MAX_FRAME_BYTES)
+  if (image.length === 0) throw new NoFrameError('no frame at or after that instant in the data around it')
+  return image
 }
