@@ -19,6 +19,14 @@ const M3U8 = 'application/vnd.apple.mpegurl'
 
 interface Range { start?: string, end?: string }
 
+/** `start` and `end`, each optional; when both are given, end after start. */
+function rangeParams (query: Range): { start: number | undefined, end: number | undefined } {
+  const start = timeParam('start', query.start)
+  const end = timeParam('end', query.end)
+  if (start != null && end != null && end <= start) throw badParameter('end', 'must be after start')
+  return { start, end }
+}
+
 export function playlistRoutes ({ index, selector }: HttpComponents) {
   const writer = new MediaPlaylistWriter(selector)
   /** [first hour's start, last hour's end) of a channel/quality, or null when it has no hours. */
@@ -32,9 +40,7 @@ export function playlistRoutes ({ index, selector }: HttpComponents) {
     // find-my-way treats `.` after a parameter as a separator, so `:channel.m3u8` matches `desertbus.m3u8`.
     app.get<{ Params: { channel: string }, Querystring: Range }>('/playlist/:channel.m3u8', async (request, reply) => {
       const channel = channelParam(request.params.channel)
-      const start = timeParam('start', request.query.start)
-      const end = timeParam('end', request.query.end)
-      if (start != null && end != null && end <= start) throw badParameter('end', 'must be after start')
+      const { start, end } = rangeParams(request.query)
       const qualities = index.qualities(channel)
       if (qualities.length === 0) throw notFound(`unknown channel '${channel}'`)
       const offered = qualities.filter((q) => {
@@ -52,9 +58,7 @@ export function playlistRoutes ({ index, selector }: HttpComponents) {
     app.get<{ Params: { channel: string, quality: string }, Querystring: Range }>('/playlist/:channel/:quality.m3u8', async (request, reply) => {
       const channel = channelParam(request.params.channel)
       const quality = qualityParam(request.params.quality)
-      let start = timeParam('start', request.query.start)
-      let end = timeParam('end', request.query.end)
-      if (start != null && end != null && end <= start) throw badParameter('end', 'must be after start')
+      let { start, end } = rangeParams(request.query)
       const s = span(channel, quality)
       if (s == null) throw unknownQuality(index, channel, quality)
       if (start == null || end == null) {
