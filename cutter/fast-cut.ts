@@ -54,12 +54,12 @@ export async function fastCut (ctx: CutContext, timings: readonly RunTiming[]): 
   const dir = await makeJobDir(ctx.tempRoot)
   const gate = limit(EDGE_ENCODES)
   const encodes: Array<Promise<void>> = []
-  const encode = (timing: RunTiming, segment: IndexedSegment, name: string, trim: { start?: number, end?: number }, audioFrom: number | null): Piece & { kind: 'edge' } => {
+  const encode = (timing: RunTiming, segment: IndexedSegment, name: string, trim: { start?: number, end?: number }, offset: number, audioFrom: number | null): Piece => {
     const file = join(dir, name)
     const ready = gate(async () => await encodeEdge(store.pathOf(segment), timing, trim, file, signal))
     ready.catch(() => {})
     encodes.push(ready)
-    return { kind: 'edge', file, ready, offset: 0, audioFrom }
+    return { kind: 'edge', file, ready, offset, audioFrom }
   }
 
   const pieces: Piece[] = []
@@ -71,18 +71,16 @@ export async function fastCut (ctx: CutContext, timings: readonly RunTiming[]): 
     const segs = t.run.segments
     const start = t.trimStart ? t.startUs : undefined
     const end = t.trimEnd ? t.endUs : undefined
-    const runPieces: Piece[] = []
     if (segs.length === 1) {
-      runPieces.push(start != null || end != null
-        ? encode(t, segs[0]!, `run${k}.ts`, { start, end }, start != null ? t.startTicks : t.firstAudioTicks)
+      pieces.push(start != null || end != null
+        ? encode(t, segs[0]!, `run${k}.ts`, { start, end }, offset, start != null ? t.startTicks : t.firstAudioTicks)
         : { kind: 'copy', segments: segs, offset })
     } else {
       const middle = segs.slice(t.trimStart ? 1 : 0, t.trimEnd ? -1 : undefined)
-      if (start != null) runPieces.push(encode(t, segs[0]!, `run${k}-start.ts`, { start }, t.startTicks))
-      if (middle.length > 0) runPieces.push({ kind: 'copy', segments: middle, offset })
-      if (end != null) runPieces.push(encode(t, segs.at(-1)!, `run${k}-end.ts`, { end }, t.lastAudioTicks))
+      if (start != null) pieces.push(encode(t, segs[0]!, `run${k}-start.ts`, { start }, offset, t.startTicks))
+      if (middle.length > 0) pieces.push({ kind: 'copy', segments: middle, offset })
+      if (end != null) pieces.push(encode(t, segs.at(-1)!, `run${k}-end.ts`, { end }, offset, t.lastAudioTicks))
     }
-    for (const p of runPieces) pieces.push({ ...p, offset })
     at += runTicks(t)
   }
 
