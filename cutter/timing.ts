@@ -6,6 +6,7 @@
  * end). ffmpeg runs with -copyts, so trims are given on this same timeline.
  */
 import { formatInstant } from '../storage/time.ts'
+import { segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { CutError, StreamMismatchError } from './errors.ts'
 import { limit } from './limit.ts'
@@ -65,7 +66,7 @@ async function timeRun (store: SegmentStore, run: Run, options: { signal?: Abort
 
 export async function timesOf (store: SegmentStore, segment: Run['segments'][number]): Promise<FirstTimestamps> {
   const times = await firstTimestamps(store.pathOf(segment))
-  if (times.video == null && times.audio == null) throw new CutError(`no timestamps in the first MiB of ${segment.channel}/${segment.quality}/${segment.hour}/${segment.file}`)
+  if (times.video == null && times.audio == null) throw new CutError(`no timestamps in the first MiB of ${segmentRelPath(segment)}`)
   return times
 }
 

@@ -9,7 +9,7 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { type TombstoneTarget, isProofString, signTombstone, verifyTombstone } from '../replication/tombstone-signature.ts'
-import type { SegmentRef } from '../storage/segment-name.ts'
+import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { HttpError, badParameter } from './errors.ts'
 
 export interface AdminKeys {
@@ -48,6 +48,6 @@ export function checkProof (keys: AdminKeys, proof: string | undefined, refs: re
   if (proof == null || keys.adminPublicKey == null) return
   for (const ref of refs) {
     const verdict = verifyTombstone(proof, ref, keys.adminPublicKey)
-    if (!verdict.ok) throw badParameter('proof', `does not authorise tombstoning ${ref.channel}/${ref.quality}/${ref.hour}/${ref.file}: ${verdict.reason}`)
+    if (!verdict.ok) throw badParameter('proof', `does not authorise tombstoning ${segmentRelPath(ref)}: ${verdict.reason}`)
   }
 }
