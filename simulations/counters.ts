@@ -3,7 +3,7 @@
  * replicator's and fetcher's own stats plus what the probe saw. Counters restart with each
  * incarnation of a node; the harness sums incarnations with addCounters().
  */
-import type { FetchErrorKind } from '../replication/fetch-stats.ts'
+import { type FetchErrorKind, emptyCounters } from '../replication/fetch-stats.ts'
 import type { NodeProbe, ProbeCounters } from './probe.ts'
 
 /** The probe's counters (gossip received, HTTP by kind, wire bytes) plus the replicator's and fetcher's. */
@@ -51,7 +51,7 @@ export function emptyNodeCounters (): NodeCounters {
     hashMismatches: 0,
     itemsFailed: 0,
     listingErrors: 0,
-    fetchErrors: { timeout: 0, connect: 0, http_4xx: 0, http_5xx: 0, too_large: 0, aborted: 0, other: 0 },
+    fetchErrors: emptyCounters().fetchErrors,
     http: { digests: { requests: 0, bytes: 0 }, listing: { requests: 0, bytes: 0 }, segment: { requests: 0, bytes: 0 }, other: { requests: 0, bytes: 0 } },
     wire: { p2p: 0, httpServed: 0, httpRequested: 0 },
     connections: 0,
