@@ -3,6 +3,7 @@
  * digests and repair, against plain undici downloads of the same files from A's HTTP API at the
  * same concurrency, in the same process and the same rounds.
  */
+import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream, readdirSync, statSync } from 'node:fs'
 import { mkdir, open, rename } from 'node:fs/promises'
@@ -55,7 +56,7 @@ function argNumber (name: string, fallback: number): number {
 }
 
 /** The plain client: GET each file and write it out, `concurrency` at a time over one Agent. */
-async function download (base: string, paths: readonly string[], dir: string, concurrency: number, durable: boolean): Promise<void> {
+export async function download (base: string, paths: readonly string[], dir: string, concurrency: number, durable: boolean): Promise<void> {
   await mkdir(dir, { recursive: true })
   const agent = new Agent({ connections: concurrency })
   let next = 0
@@ -175,6 +176,9 @@ export async function backfillPart (): Promise<BackfillResult> {
         await cluster.remove(b)
       }
       runs.push(run)
+      // Untimed: write back what this run left dirty (the plain download never fsyncs), so its
+      // writeback is not charged to the next run's fsyncs.
+      execFileSync('sync')
       const label = run.kind === 'segmesh' ? `segmesh ${run.concurrency}/${run.perPeer}` : `${run.kind} ×${run.concurrency}`
       console.log(`  round ${run.round} ${label.padEnd(22)} ${(run.ms / 1000).toFixed(2)} s  ${(run.bytes / 1e6 / (run.ms / 1000)).toFixed(0)} MB/s  cpu ${run.cpuSeconds.toFixed(1)} s${run.startupMs != null ? `  first segment after ${run.startupMs.toFixed(0)} ms` : ''}${run.complete ? '' : '  INCOMPLETE'}${run.fetchErrors ? `  errors ${run.fetchErrors}` : ''}`)
     }

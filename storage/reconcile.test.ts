@@ -165,6 +165,16 @@ describe('segment store', () => {
     assert.deepEqual((await readdir(hourDir)).sort(), [good.file, tombstoneFileName(good.file)].sort())
   })
 
+  it('makes an hour folder again when it was removed after a write (retention)', async (t) => {
+    const { store, index, segmentsDir } = await openStore(t)
+    const first = await store.recordSegment({ channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full' }, bytesFor('one', 100))
+    await rm(join(segmentsDir, 'c'), { recursive: true })
+    const second = await store.recordSegment({ channel: 'c', quality: 'q', start: T0 + 2_000_000, duration: 2_000_000, type: 'full' }, bytesFor('two', 100))
+    assert.deepEqual(await readdir(join(segmentsDir, 'c', 'q', second.ref.hour)), [second.ref.file])
+    assert.equal(index.getSegment(second.ref)?.size, 100)
+    assert.notEqual(first.ref.file, second.ref.file)
+  })
+
   it('streams a byte range', async (t) => {
     const { store } = await openStore(t)
     const bytes = bytesFor('range', 5000)

@@ -1,17 +1,18 @@
 /**
  * The on-disk segment store. Writes are atomic and self-verifying:
- * temp file in the target hour folder → fsync → sha256 checked against the name → rename →
- * fsync the folder → index → announce. A crash at any instant leaves either no visible segment or
+ * temp file in the target hour folder → fsync → sha256 of the file read back (on a worker thread,
+ * file-hash.ts) checked against the name → rename → fsync the folder → index → announce. A crash at any instant leaves either no visible segment or
  * a complete, correct one (plus, at worst, a `temp` file that reconcile recovers).
  * A full disk (ENOSPC, EDQUOT) removes the temp file, pauses segment writes (disk-space.ts) and
  * throws DiskFullError; while paused, new segment writes are refused at once.
  */
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { createReadStream, type ReadStream } from 'node:fs'
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { DiskSpace } from './disk-space.ts'
 import { fsyncDir, mkdirDurable, replaceFile } from './durable-file.ts'
+import { hashFile } from './file-hash.ts'
 import { isDiskFullError } from './disk-space.ts'
 import { DiskFullError, HashMismatchError, TombstonedError } from './errors.ts'
 import type { SegmentIndex } from './segment-index.ts'
@@ -47,6 +48,9 @@ export interface StoreFiles {
   createTemp: (path: string) => Promise<TempFile>
 }
 
+/** Hour folders remembered as existing before the set starts over. */
+const MAX_KNOWN_DIRS = 10_000
+
 const nodeFiles: StoreFiles = { createTemp: async (path) => await open(path, 'wx', 0o644) }
 
 export interface SegmentStoreInit {
@@ -66,6 +70,8 @@ export class SegmentStore {
   /** Temp files this process is writing right now; reconcile must leave them alone. */
   readonly inflight = new Set<string>()
   readonly #listeners = new Set<(event: StoreEvent) => void>()
+  /** Hour folders this process made or found (see #makeDir). */
+  readonly #knownDirs = new Set<string>()
 
   constructor (init: SegmentStoreInit) {
     this.segmentsDir = init.segmentsDir
@@ -126,18 +132,16 @@ export class SegmentStore {
     signal?.throwIfAborted()
     if (this.space?.full === true) throw new DiskFullError(`not writing ${segmentRelPath(target)}: disk full (${this.space.state().reason}), writes paused`)
     const dir = this.hourDir(target)
-    await mkdirDurable(dir).catch(async (err) => { throw await this.#diskFull(err, target) })
+    await this.#makeDir(dir).catch(async (err) => { throw await this.#diskFull(err, target) })
     const tempPath = join(dir, formatTempFileName(target.start, target.duration, randomUUID()))
     this.inflight.add(tempPath)
     try {
-      const fh = await this.#files.createTemp(tempPath)
-      const hash = createHash('sha256')
+      const fh = await this.#createTemp(dir, tempPath)
       let size = 0
       try {
         // No generator around the body: one async layer fewer per chunk (the backfill hot path).
         for await (const chunk of body instanceof Uint8Array ? [body] : body) {
           signal?.throwIfAborted()
-          hash.update(chunk)
           size += chunk.byteLength
           await writeAll(fh, chunk)
         }
@@ -146,22 +150,42 @@ export class SegmentStore {
         await fh.close()
       }
       signal?.throwIfAborted()
-      const ref = name(hash.digest())
-      const finalPath = this.pathOf(ref)
-      // Names are content-addressed: if the file exists it holds these exact bytes already.
-      const existing = await stat(finalPath).catch(() => null)
-      await rename(tempPath, finalPath)
+      const written = await hashFile(tempPath)
+      if (written.size !== size) throw new Error(`${tempPath} holds ${written.size} bytes where ${size} were written`)
+      const ref = name(written.digest)
+      // Names are content-addressed: a name already indexed holds these exact bytes.
+      const created = this.index.getSegment(ref, { hidden: true }) == null
+      await rename(tempPath, this.pathOf(ref))
       await fsyncDir(dir)
-      const st = await stat(finalPath)
       // A watcher pass may have indexed (and announced) the file between our rename and here.
-      const changed = await this.index.apply([{ op: 'put-segment', ref, size: st.size, mtimeMs: st.mtimeMs }])
+      const changed = await this.index.apply([{ op: 'put-segment', ref, size, mtimeMs: written.mtimeMs }])
       if (changed.length > 0) this.emit({ kind: 'segment', ref })
-      return { ref, size, created: existing == null }
+      return { ref, size, created }
     } catch (err) {
       await unlink(tempPath).catch(() => {})
       throw await this.#diskFull(err, target)
     } finally {
       this.inflight.delete(tempPath)
+    }
+  }
+
+  /** Make an hour folder (durably) unless this process made or found it before: skips two fs calls per write. */
+  async #makeDir (dir: string): Promise<void> {
+    if (this.#knownDirs.has(dir)) return
+    await mkdirDurable(dir)
+    // Bounded: a week of hours for a few dozen channel/qualities; past that, start over.
+    if (this.#knownDirs.size >= MAX_KNOWN_DIRS) this.#knownDirs.clear()
+    this.#knownDirs.add(dir)
+  }
+
+  /** Create the temp file; a folder removed since it was remembered (retention) is made again. */
+  async #createTemp (dir: string, tempPath: string): Promise<TempFile> {
+    try {
+      return await this.#files.createTemp(tempPath)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !this.#knownDirs.delete(dir)) throw err
+      await this.#makeDir(dir)
+      return await this.#files.createTemp(tempPath)
     }
   }
 
