@@ -56,7 +56,7 @@ function argNumber (name: string, fallback: number): number {
 }
 
 /** The plain client: GET each file and write it out, `concurrency` at a time over one Agent. */
-export async function download (base: string, paths: readonly string[], dir: string, concurrency: number, durable: boolean): Promise<void> {
+async function download (base: string, paths: readonly string[], dir: string, concurrency: number, durable: boolean): Promise<void> {
   await mkdir(dir, { recursive: true })
   const agent = new Agent({ connections: concurrency })
   let next = 0

@@ -3,10 +3,9 @@
  * `/segments` answers over HTTP while the nodes run; then, with every node stopped, each disk file
  * hashed against its name and a Reconciler pass over the data folder (index ↔ disk).
  */
-import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { hashFile } from '../storage/file-hash.ts'
 import { Reconciler } from '../storage/reconcile.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { parseSegmentFileName, segmentFileNameOfTombstone } from '../storage/segment-name.ts'
@@ -60,12 +59,6 @@ export async function servedState (node: SimNode, tombstoned: Iterable<string>):
   return { node: node.id, visible, tombstones, served }
 }
 
-async function hashFile (path: string): Promise<string> {
-  const h = createHash('sha256')
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer)
-  return h.digest('base64url')
-}
-
 /** Hash every file of a stopped node, then let a Reconciler compare its index with its disk. */
 export async function diskState (node: SimNode): Promise<DiskState> {
   const out: DiskState = {
@@ -93,7 +86,7 @@ export async function diskState (node: SimNode): Promise<DiskState> {
         continue
       }
       out.segmentFiles++
-      if (await hashFile(path) !== parsed.value.hash.toString('base64url')) out.wrongHash.push(path.slice(segmentsDir.length + 1))
+      if (!(await hashFile(path)).digest.equals(parsed.value.hash)) out.wrongHash.push(path.slice(segmentsDir.length + 1))
     }
   }
   const index = SegmentIndex.open(join(node.dataDir, 'index'), { mapSize: 256 * 1024 ** 2 })

@@ -4,8 +4,7 @@
  * recovered as `partial` (a crash must not lose the bytes it had), and files whose name, size and
  * mtime are unchanged are not re-hashed unless `verify` asks for it.
  */
-import { createHash } from 'node:crypto'
-import { type Dirent, type Stats, createReadStream, statSync } from 'node:fs'
+import { type Dirent, type Stats, statSync } from 'node:fs'
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from './logger.ts'
@@ -16,6 +15,7 @@ import {
   segmentRelPath
 } from './segment-name.ts'
 import { fsyncDir } from './durable-file.ts'
+import { hashFile } from './file-hash.ts'
 import { type SegmentStore, readTombstoneProof } from './segment-store.ts'
 import { parseHour } from './time.ts'
 
@@ -73,12 +73,6 @@ interface HourJob { channel: string, quality: string, hour: string, hourStart: n
 
 /** Concurrent stats per hour: enough to keep the libuv pool busy, bounded for huge hours. */
 const STAT_CONCURRENCY = 32
-
-export async function hashFile (path: string): Promise<Buffer> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer)
-  return hash.digest()
-}
 
 export class Reconciler {
   readonly #store: SegmentStore
@@ -244,7 +238,7 @@ export class Reconciler {
         // under `verify`, is re-hashed, and a mismatch keeps it out of the index.
         if ((known != null && !unchanged) || options.verify === true) {
           report.hashed++
-          const digest = await hashFile(path)
+          const { digest } = await hashFile(path)
           if (!digest.equals(ref.hash!)) {
             report.corrupt++
             diskSegments.delete(name)
@@ -320,7 +314,7 @@ export class Reconciler {
     const fh = await open(path, 'r+')
     try { await fh.sync() } finally { await fh.close() }
     report.hashed++
-    const digest = await hashFile(path)
+    const { digest } = await hashFile(path)
     const located = formatSegmentRef({ channel: temp.channel, quality: temp.quality, start: temp.start, duration: temp.duration, type: 'partial', hash: digest })
     const target = this.#store.pathOf(located)
     await rename(path, target)

@@ -14,7 +14,7 @@ import type { DiskSpace } from './disk-space.ts'
 import { fsyncDir, mkdirDurable, replaceFile } from './durable-file.ts'
 import { hashFile } from './file-hash.ts'
 import { isDiskFullError } from './disk-space.ts'
-import { DiskFullError, HashMismatchError, TombstonedError } from './errors.ts'
+import { DiskFullError, HashMismatchError, StorageError, TombstonedError } from './errors.ts'
 import type { SegmentIndex } from './segment-index.ts'
 import {
   type NewSegment, type SegmentRef, formatSegmentRef, formatTempFileName, segmentRelPath, tombstoneFileName
@@ -151,7 +151,7 @@ export class SegmentStore {
       }
       signal?.throwIfAborted()
       const written = await hashFile(tempPath)
-      if (written.size !== size) throw new Error(`${tempPath} holds ${written.size} bytes where ${size} were written`)
+      if (written.size !== size) throw new StorageError(`${tempPath} holds ${written.size} bytes where ${size} were written`)
       const ref = name(written.digest)
       // Names are content-addressed: a name already indexed holds these exact bytes.
       const created = this.index.getSegment(ref, { hidden: true }) == null

@@ -14,7 +14,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { Reconciler, hashFile } from '../storage/reconcile.ts'
+import { hashFile } from '../storage/file-hash.ts'
+import { Reconciler } from '../storage/reconcile.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { TOMBSTONE_EXT, parseSegmentRef, segmentFileNameOfTombstone } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
@@ -186,7 +187,7 @@ async function checkDataDir (dir: string, acks: Acks): Promise<CheckResult> {
     for (const rel of after.segments.keys()) {
       const parsed = parseSegmentRef(...(rel.split('/') as [string, string, string, string]))
       assert.ok(parsed.ok)
-      assert.ok((await hashFile(join(segmentsDir, rel))).equals(parsed.value.hash!), `bytes of ${rel} do not match its name`)
+      assert.ok((await hashFile(join(segmentsDir, rel))).digest.equals(parsed.value.hash!), `bytes of ${rel} do not match its name`)
     }
 
     // Every write the writer acknowledged survived its kill.
