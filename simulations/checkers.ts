@@ -109,6 +109,16 @@ export function hashesMatch (disks: readonly DiskState[]): Check {
   return check('hashes-match', 'every segment file on every node hashes to its name', violations)
 }
 
+/** No node exited unless the schedule killed or stopped it. */
+export function noCrashes (crashes: ReadonlyArray<{ node: number, code: number | null, signal: string | null, logTail: string }>): Check {
+  const violations = crashes.map((c) => {
+    // One line, so it fits the summary's table: the log's last lines joined.
+    const last = c.logTail.trimEnd().split('\n').slice(-4).join(' ⏎ ')
+    return `node ${c.node} exited on its own (${c.code ?? c.signal}); its log ends: ${last}`
+  })
+  return check('no-crashes', 'no node exited unless the schedule killed or stopped it', violations)
+}
+
 /** The probe attributed every store event and gossip message to a node (in one process). */
 export function attribution (unattributed: { storeEvents: number, gossip: number }): Check {
   const violations: string[] = []

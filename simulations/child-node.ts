@@ -19,7 +19,7 @@ import type { NodeCounters } from './counters.ts'
 import type { GossipFaults, ProbeEvent } from './probe.ts'
 import type { SyntheticSegment } from './segments.ts'
 import {
-  ADMIN_TOKEN, CounterCarry, type DigestMap, type SimNode, type SimNodeInit, cpuOf, fetchDigests, getJson, rssOf
+  ADMIN_TOKEN, CounterCarry, type DigestMap, type NodeCrash, type SimNode, type SimNodeInit, cpuOf, fetchDigests, getJson, rssOf
 } from './sim-node.ts'
 
 const SEGMESH = fileURLToPath(new URL('../bin/segmesh', import.meta.url))
@@ -35,6 +35,9 @@ export class ChildNode implements SimNode {
   readonly #init: SimNodeInit
   readonly #carry = new CounterCarry()
   #child: ChildProcess | null = null
+  /** The child being stopped or killed on purpose: its exit is not a crash. */
+  #halting: ChildProcess | null = null
+  readonly crashes: NodeCrash[] = []
   #log: WriteStream | null = null
   #control: Control = { version: 0, blockedPeers: [], blockedUrls: [], gossip: { loss: 0, delayMs: 0 } }
 
@@ -79,10 +82,14 @@ export class ChildNode implements SimNode {
     const child = spawn(SEGMESH, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
     child.stderr!.pipe(this.#log, { end: false })
     this.#child = child
-    child.once('exit', () => { if (this.#child === child) this.#child = null })
+    child.once('exit', (code, signal) => {
+      if (this.#child === child) this.#child = null
+      if (this.#halting !== child) void this.#crashed(code, signal)
+    })
     try {
       await this.#readBanner(child)
     } catch (err) {
+      this.#halting = child
       child.kill('SIGKILL')
       this.#child = null
       const tail = (await readFile(join(init.dir, 'node.log'), 'utf8').catch(() => '')).slice(-2000)
@@ -126,6 +133,7 @@ export class ChildNode implements SimNode {
     const child = this.#child
     if (child == null) return
     const exited = once(child, 'exit')
+    this.#halting = child
     if (signal === 'SIGKILL') this.#carry.finish(await this.#stats())
     child.kill(signal)
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
@@ -135,6 +143,13 @@ export class ChildNode implements SimNode {
     if (signal !== 'SIGKILL') this.#carry.finish(await this.#stats())
     await rm(join(this.#init.dir, 'stats.json'), { force: true })
     this.#child = null
+  }
+
+  async #crashed (code: number | null, signal: string | null): Promise<void> {
+    const at = Date.now()
+    // Written by the child's own pipes; what reached the file by now is what it printed.
+    const logTail = (await readFile(join(this.#init.dir, 'node.log'), 'utf8').catch(() => '')).slice(-3000)
+    this.crashes.push({ at, code, signal, logTail })
   }
 
   async write (segment: SyntheticSegment): Promise<void> {

@@ -14,6 +14,7 @@ import type { SyntheticSegment } from './segments.ts'
 import { ADMIN_TOKEN, CounterCarry, type DigestMap, type SimNode, type SimNodeInit } from './sim-node.ts'
 
 export class InProcessNode implements SimNode {
+  readonly crashes = []
   readonly id: number
   readonly dataDir: string
   readonly url: string

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { assembleReport } from './assemble.ts'
 import {
-  type Check, attribution, convergence, hashesMatch, indexEqualsDisk, noResurrection, nothingLost, nothingUnexpected, tombstonesHold
+  type Check, attribution, convergence, hashesMatch, indexEqualsDisk, noCrashes, noResurrection, nothingLost, nothingUnexpected, tombstonesHold
 } from './checkers.ts'
 import { Cluster, type Mode } from './cluster.ts'
 import { awaitConvergence } from './converge.ts'
@@ -174,7 +174,8 @@ export async function runSimulation (options: SimOptions, log: (line: string) =>
       tombstonesHold(tombstoned, served),
       noResurrection(events),
       indexEqualsDisk(disks),
-      hashesMatch(disks)
+      hashesMatch(disks),
+      noCrashes(cluster.nodes.flatMap((n) => n.crashes.map((c) => ({ node: n.id, ...c }))))
     ]
     // In one process the history is only complete if every event found its node.
     if (mode === 'in-process') checks.push(attribution(unattributed))

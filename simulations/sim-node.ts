@@ -59,6 +59,17 @@ export interface SimNode {
   events: () => Promise<ProbeEvent[]>
   /** CPU time of the node's own process so far, s (null in one process). */
   cpuSeconds: () => Promise<number | null>
+  /** Exits nobody asked for (a crash); always none in one process, where a crash ends the run. */
+  readonly crashes: readonly NodeCrash[]
+}
+
+export interface NodeCrash {
+  /** Wall-clock ms. */
+  at: number
+  code: number | null
+  signal: string | null
+  /** The end of the node's log when it exited. */
+  logTail: string
 }
 
 /** Sums counters across restarts: the running incarnation's plus every finished one's. */
