@@ -8,6 +8,7 @@ import { sha256 } from '../storage/segment-hash.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import { segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmeshNode } from '../node/segmesh-node.ts'
+import { freePorts } from '../simulations/cluster.ts'
 import { bytesFor, corruptInPlace } from './helpers/tree.ts'
 import { admin, startNode, until } from './helpers/network.ts'
 
@@ -56,8 +57,10 @@ describe('replication', () => {
   })
 
   it('keeps replicating without the bootstrap node, which catches up after a restart with the same id', async (t) => {
-    const a = await startNode(t)
-    const aPort = Number(/\/tcp\/(\d+)\//.exec(a.host!.multiaddrs()[0]!)![1])
+    // A fixed port outside the ephemeral range: while A is down, B's and C's redials of it must
+    // not take it as their own source port (see freePorts).
+    const [aPort] = await freePorts(1) as [number]
+    const a = await startNode(t, { p2pPort: aPort })
     const aId = a.host!.peerId
     const aData = a.config.dataDir
     const b = await startNode(t, { bootstrap: [a] })
