@@ -2,7 +2,8 @@
  * Runs a plan's steps against a cluster at their planned times, recording every outcome. Writes
  * run in the background (waiting for a node to list a segment must not hold up the schedule);
  * every other step runs in order, so a slow one delays those after it (the history keeps both the
- * planned and the actual time). run() returns once every write has settled.
+ * planned and the actual time). A kill waits for the node's writes, a tombstone for its target's
+ * write. run() returns once every write has settled.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster } from './cluster.ts'
@@ -33,16 +34,21 @@ export class Executor {
 
   async run (steps: readonly Step[], log: (line: string) => void): Promise<void> {
     const writes = new Map<number, Array<Promise<void>>>()
+    const byId = new Map<number, Promise<void>>()
     for (const step of steps) {
       const wait = step.at - this.#history.now()
       if (wait > 0) await sleep(wait)
       const { op } = step
       if (op.op === 'write') {
-        writes.set(op.node, [...(writes.get(op.node) ?? []), this.#step(step, log)])
+        const done = this.#step(step, log)
+        writes.set(op.node, [...(writes.get(op.node) ?? []), done])
+        byId.set(op.write, done)
         continue
       }
       // A node is not taken down under a write it is still taking in.
       if (op.op === 'kill' || op.op === 'stop') await Promise.all(writes.get(op.node) ?? [])
+      // An operator deletes a segment they have seen: not one still being written.
+      if (op.op === 'tombstone') await byId.get(op.write)
       await this.#step(step, log)
     }
     await Promise.all([...writes.values()].flat())

@@ -38,4 +38,12 @@ describe('plans', () => {
       }
     }
   })
+
+  it('a step planned within the ms a node is killed in counts it down (steps are kept in whole ms)', () => {
+    const b = new PlanBuilder(3, 20_000, { writesPerSecond: 2, tombstoneRatio: 0.2, segmentBytes: 4096 }, new Rng(1))
+    b.add(10_000, { op: 'kill', node: 1 })
+    assert.ok(b.downAt(9_999.6).has(1), 'rounded to 10000, it runs after the kill')
+    assert.ok(!b.downAt(9_999.4).has(1))
+    assert.equal(b.upNode(9_999.6, new Rng(1), [1]), null)
+  })
 })

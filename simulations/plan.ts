@@ -111,11 +111,15 @@ export class PlanBuilder {
     return id
   }
 
-  /** Which nodes are down at `at`, from the kill/stop/restart steps added so far. */
+  /**
+   * Which nodes are down at `at`, from the kill/stop/restart steps added so far. Steps are kept in
+   * whole ms, and a step added later runs after those already at its ms: a kill at that ms counts.
+   */
   downAt (at: number): Set<number> {
     const down = new Set<number>()
+    const t = Math.round(at)
     for (const s of this.#sorted()) {
-      if (s.at > at) break
+      if (s.at > t) break
       if (s.op.op === 'kill' || s.op.op === 'stop') down.add(s.op.node)
       if (s.op.op === 'restart') down.delete(s.op.node)
     }
