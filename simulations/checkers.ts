@@ -3,6 +3,7 @@
  * (the report keeps the first few); a run passes when all of them hold.
  */
 import type { DiskState, ServedState } from './final-state.ts'
+import type { OpRecord } from './history.ts'
 import type { ProbeEvent } from './probe.ts'
 
 export interface Check {
@@ -107,6 +108,13 @@ export function hashesMatch (disks: readonly DiskState[]): Check {
     if (d.corruptAside > 0) violations.push(`node ${d.node}: ${d.corruptAside} file(s) set aside as corrupt`)
   }
   return check('hashes-match', 'every segment file on every node hashes to its name', violations)
+}
+
+/** Every step of the schedule was carried out: a write listed, a tombstone taken, a restart up. */
+export function stepsSucceeded (ops: readonly OpRecord[]): Check {
+  // First line only: a failed start carries the node's log.
+  const violations = ops.filter((o) => !o.ok).map((o) => `step at ${o.at} ms (${o.op.op}) failed: ${(o.error ?? '').split('\n')[0]}`)
+  return check('steps-succeeded', 'every step of the schedule (write, tombstone, purge, kill, restart, fault) succeeded', violations)
 }
 
 /** No node exited unless the schedule killed or stopped it. */

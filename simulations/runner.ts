@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { assembleReport } from './assemble.ts'
 import {
-  type Check, attribution, convergence, hashesMatch, indexEqualsDisk, noCrashes, noResurrection, nothingLost, nothingUnexpected, tombstonesHold
+  type Check, attribution, convergence, hashesMatch, indexEqualsDisk, noCrashes, noResurrection, nothingLost, nothingUnexpected, stepsSucceeded, tombstonesHold
 } from './checkers.ts'
 import { Cluster, type Mode } from './cluster.ts'
 import { awaitConvergence } from './converge.ts'
@@ -175,7 +175,8 @@ export async function runSimulation (options: SimOptions, log: (line: string) =>
       noResurrection(events),
       indexEqualsDisk(disks),
       hashesMatch(disks),
-      noCrashes(cluster.nodes.flatMap((n) => n.crashes.map((c) => ({ node: n.id, ...c }))))
+      noCrashes(cluster.nodes.flatMap((n) => n.crashes.map((c) => ({ node: n.id, ...c })))),
+      stepsSucceeded(history.ops)
     ]
     // In one process the history is only complete if every event found its node.
     if (mode === 'in-process') checks.push(attribution(unattributed))

