@@ -1,17 +1,26 @@
 import assert from 'node:assert/strict'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { it } from 'node:test'
+import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { tempDir } from '../test/helpers/tree.ts'
 import { noCrashes } from './checkers.ts'
 import { ChildNode } from './child-node.ts'
 import { freePorts } from './cluster.ts'
+import { synthesize } from './segments.ts'
+import { getJson } from './sim-node.ts'
+
+async function childNode (t: { after: (fn: () => Promise<void>) => void }, id: number, dir: string): Promise<ChildNode> {
+  const [httpPort, p2pPort] = await freePorts(2) as [number, number]
+  await mkdir(join(dir, `n${id}`))
+  const node = new ChildNode({ id, dir: join(dir, `n${id}`), httpPort, p2pPort, publicUrl: `http://127.0.0.1:${httpPort}`, digestIntervalSeconds: 1, seed: 1 })
+  t.after(async () => await node.kill())
+  return node
+}
 
 it('a child node that exits on its own is a crash with its log; a scheduled kill or stop is not', async (t) => {
-  const dir = await tempDir(t, 'segmesh-child-node-')
-  const [httpPort, p2pPort] = await freePorts(2) as [number, number]
-  const node = new ChildNode({ id: 0, dir, httpPort, p2pPort, publicUrl: `http://127.0.0.1:${httpPort}`, digestIntervalSeconds: 2, seed: 1 })
-  t.after(async () => await node.kill())
-
+  const node = await childNode(t, 0, await tempDir(t, 'segmesh-child-node-'))
   await node.start(null)
   await node.kill()
   await node.start(null)
@@ -20,8 +29,7 @@ it('a child node that exits on its own is a crash with its log; a scheduled kill
   assert.ok(noCrashes([]).ok)
 
   await node.start(null)
-  const pid = node.pid!
-  process.kill(pid, 'SIGKILL')
+  process.kill(node.pid!, 'SIGKILL')
   while (node.up) await sleep(20)
   // The crash is recorded once its log tail has been read.
   while (node.crashes.length === 0) await sleep(20)
@@ -32,4 +40,32 @@ it('a child node that exits on its own is a crash with its log; a scheduled kill
   assert.equal(check.ok, false)
   assert.match(check.violations[0]!, /^node 0 exited on its own \(SIGKILL\); its log ends: /)
   assert.doesNotMatch(check.violations[0]!, /\n/)
+})
+
+it('the simulation hook runs in the node\'s main thread only: the hash worker does not overwrite its counters', async (t) => {
+  // NODE_OPTIONS reaches worker threads too: a second hook in the store's hash worker used to write
+  // its own empty stats.json over the node's (and race it on the temp file until one thread threw).
+  const dir = await tempDir(t, 'segmesh-child-hook-')
+  const a = await childNode(t, 0, dir)
+  const b = await childNode(t, 1, dir)
+  await a.start(null)
+  await b.start(a.multiaddr)
+  const seg = synthesize({ quality: 'source', slot: 0, seed: 'hook', size: 50_000 }, hourStart(Date.now() * 1000) - MICROS_PER_HOUR)
+  await a.write(seg)
+  const { channel, quality, hour, file } = seg.ref
+  for (;;) {
+    const { body } = await getJson(`${b.url}/files/${channel}/${quality}/${hour}`)
+    if (Array.isArray(body) && body.includes(file)) break
+    await sleep(50)
+  }
+  // B backfilled the segment, so its hash worker runs. Stats are written every 500 ms: wait for a
+  // tick after the fetch, then watch several.
+  await sleep(700)
+  const seen: number[] = []
+  for (let i = 0; i < 8; i++) {
+    seen.push((await b.counters()).segmentsFetched)
+    await sleep(300)
+  }
+  assert.ok(seen.every((n) => n === 1), `segmentsFetched over 2.4 s: ${seen.join(', ')}`)
+  assert.equal(b.crashes.length, 0)
 })
