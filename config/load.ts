@@ -105,6 +105,7 @@ export function explainConfig (sources: ConfigSources = {}): { config: Readonly<
     digestIntervalSeconds: get('digestIntervalSeconds'),
     fetchConcurrency: get('fetchConcurrency'),
     fetchPerPeer: get('fetchPerPeer'),
+    peerBanSeconds: get('peerBanSeconds'),
     announce: get('announce'),
     legacyPeers: get('legacyPeers'),
     cutConcurrency: get('cutConcurrency'),

@@ -77,6 +77,7 @@ export interface Config {
   fetchConcurrency: number
   /** Downloads at once from one peer. */
   fetchPerPeer: number
+  peerBanSeconds: number
   /** Publish gossip announcements of new segments and tombstones (digests alone also converge). */
   announce: boolean
   /** wubloader restreamer URLs to backfill from over HTTP. */
@@ -132,6 +133,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'digestIntervalSeconds', kind: 'int', default: 30, min: 1, describe: 'mean period (jittered) of digest gossip and direct digest exchange' },
   { key: 'fetchConcurrency', kind: 'int', default: 8, min: 1, describe: 'downloads from peers at once, in total' },
   { key: 'fetchPerPeer', kind: 'int', default: 3, min: 1, describe: 'downloads at once from one peer' },
+  { key: 'peerBanSeconds', kind: 'int', default: 600, min: 1, describe: 'how long a misbehaving peer (bad bytes, forged tombstones, malformed or flooding gossip) is disconnected and blocked; also how long a peer that sent bytes not matching a segment\'s name is not asked for that segment again' },
   { key: 'announce', kind: 'bool', default: true, describe: 'gossip new segments and tombstones at once (digests converge without it, more slowly)' },
   { key: 'legacyPeers', kind: 'list', default: [], describe: 'wubloader restreamer URLs to backfill from over HTTP' },
   { key: 'networkKey', kind: 'string', default: null, describe: 'swarm key file (segmesh keygen --out FILE): only nodes with the same key can connect' },

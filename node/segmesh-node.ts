@@ -140,6 +140,7 @@ export class SegmeshNode {
       log: log.child({ component: 'p2p' }),
       announceHost: config.p2pAnnounceHost ?? undefined,
       networkKey: config.networkKey == null ? undefined : await readNetworkKey(config.networkKey),
+      banCooldownMs: config.peerBanSeconds * 1000,
       validateMessage: (data) => {
         const decoded = decodeMessage(data)
         return decoded.ok ? null : decoded.reason
@@ -151,6 +152,7 @@ export class SegmeshNode {
       concurrency: config.fetchConcurrency,
       perPeerConcurrency: config.fetchPerPeer,
       maxSegmentBytes: config.maxSegmentMb * 1024 * 1024,
+      badHashForgetMs: config.peerBanSeconds * 1000,
       // Peers are scored by id; the fetcher knows them by the URL they gossiped.
       onHashMismatch: (url) => {
         const peer = this.replicator?.peers.all().find((p) => p.url === url)

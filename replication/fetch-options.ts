@@ -29,6 +29,12 @@ export interface FetcherInit {
    */
   maxAttempts?: number
   /**
+   * How long a peer that sent bytes not matching a segment's name is not asked for that name again.
+   * Names are content-addressed, so asking again later can never store wrong bytes; it only costs
+   * a download, and the peer may hold the only copy (its bytes were damaged on the way). @default 600000
+   */
+  badHashForgetMs?: number
+  /**
    * Called when a peer sent bytes that do not match the segment's name (the fetcher itself already
    * skips that peer for that name). For peer scoring; must not throw.
    */
@@ -44,13 +50,14 @@ export const FETCHER_DEFAULTS = Object.freeze({
   maxSegmentBytes: 256 * 1024 ** 2,
   maxListingBytes: 4 * 1024 ** 2,
   retryBaseMs: 1000,
-  maxAttempts: 5
+  maxAttempts: 5,
+  badHashForgetMs: 600_000
 })
 
 /** Upper bound of any backoff, ms (the reference's 5 s × 2^4 ≈ 80 s, rounded down). */
 export const MAX_BACKOFF_MS = 60_000
 
-/** (peer, name) pairs of bad bytes remembered: names, the oldest forgotten first. */
+/** Names with (peer, name) pairs of bad bytes remembered at once; past it, the oldest is forgotten. */
 export const BAD_HASH_MEMORY = 10_000
 
 /** Connections kept per peer beyond the download slots, so listings never queue behind a slow download. */

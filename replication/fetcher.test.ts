@@ -273,7 +273,7 @@ describe('Fetcher downloads', () => {
     assert.equal((outcome as { attempts: number }).attempts, 1, 'a lone 404 is not retried')
   })
 
-  it('remembers a peer that sent wrong bytes for a name, reports it once, and never offers it again', async (t) => {
+  it('remembers a peer that sent wrong bytes for a name, reports it once, and does not offer it again for badHashForgetMs', async (t) => {
     const reports: Array<[string, string]> = []
     const h = await setup(t, { onHashMismatch: (peer, ref) => reports.push([peer, ref.file]) })
     const { ref, body } = segment(8)
@@ -286,6 +286,19 @@ describe('Fetcher downloads', () => {
     assert.equal(liar.seen(ref), 1, 'the liar was asked once in all')
     assert.equal(h.fetcher.stats().skippedBadHash, 2)
     assert.equal(reports.length, 1)
+  })
+
+  it('asks a peer that once sent wrong bytes again once badHashForgetMs has passed: it may hold the only copy', async (t) => {
+    const h = await setup(t, { badHashForgetMs: 300 })
+    const { ref, body } = segment(9)
+    const peer = (await h.peer()).serve(ref, { kind: 'bytes', body: bytesFor('damaged on the way', body.byteLength) })
+    assert.equal((await h.fetcher.want(ref, [peer.url])).status, 'failed')
+    assert.deepEqual(await h.fetcher.want(ref, [peer.url]), { status: 'failed', attempts: 0, lastError: 'no candidate peer' })
+    // The peer now sends the right bytes (its proxy was mended); the name is the proof.
+    peer.serve(ref, { kind: 'bytes', body })
+    await new Promise((resolve) => setTimeout(resolve, 350))
+    assert.deepEqual(await h.fetcher.want(ref, [peer.url]), { status: 'stored', peer: peer.url, bytes: body.byteLength })
+    assert.equal(peer.seen(ref), 2)
   })
 
   it('does not let peers that lack a name use up its attempts', async (t) => {

@@ -15,8 +15,9 @@
  *   `tombstoned`. Neither is requested.
  * - 404/410 or another 4xx, an oversized body: that peer is not asked for that item again. These
  *   answers do not use up attempts: each peer gives one at most.
- * - Bytes that do not match the name: the same, and the (peer, name) pair is remembered (bounded)
- *   so a later want() never offers that peer for that name again; `onHashMismatch` reports it.
+ * - Bytes that do not match the name: the same, and the (peer, name) pair is remembered (bounded,
+ *   for `badHashForgetMs`) so a later want() does not offer that peer for that name again until
+ *   then; `onHashMismatch` reports it. Forgotten, not forever: the peer may hold the only copy.
  * - Timeouts, connect failures, 408/429/5xx: the peer backs off and the item moves to the next
  *   candidate; the item also waits before asking the same peer again.
  * - One item's failure never touches another's; an item is given up after `maxAttempts` transient
@@ -92,8 +93,8 @@ export class Fetcher {
   /** Wanted segments not yet settled, keyed by relative path, oldest first. */
   readonly #items = new Map<string, Item>()
   readonly #tasks = new Set<Promise<void>>()
-  /** Per name (relative path), peers that sent bytes not matching it; oldest name forgotten first. */
-  readonly #badHashes = new Map<string, Set<string>>()
+  /** Per name (relative path), peers that sent bytes not matching it, each until when (ms) it is not asked for it; oldest name forgotten first. */
+  readonly #badHashes = new Map<string, Map<string, number>>()
   readonly #onHashMismatch: FetcherInit['onHashMismatch']
   /** Per peer URL: queued items that may still ask it (candidates not excluded). */
   readonly #wantedFrom = new Map<string, number>()
@@ -220,7 +221,7 @@ export class Fetcher {
       item = { key, ref, candidates: [], excluded: new Set(), retryAt: new Map(), waiters: new Set(), next: 0, attempts: 0, retries: 0, lastError: 'no candidate peer', running: null, done: false }
       this.#items.set(key, item)
     }
-    const liars = this.#badHashes.get(key)
+    const liars = this.#liarsOf(key)
     for (const peer of peers) {
       const url = normalizePeerUrl(peer)
       if (url == null) {
@@ -568,14 +569,24 @@ export class Fetcher {
     else if (item.candidates.every((c) => item.excluded.has(c))) this.#finish(item, failed(item.attempts, item.lastError))
   }
 
+  /** Peers not to ask for `key` now (they sent bad bytes for it lately), forgetting expired ones. */
+  #liarsOf (key: string): Map<string, number> | undefined {
+    const peers = this.#badHashes.get(key)
+    if (peers == null) return undefined
+    const now = Date.now()
+    for (const [url, until] of peers) if (until <= now) peers.delete(url)
+    if (peers.size === 0) this.#badHashes.delete(key)
+    return peers
+  }
+
   #rememberBadHash (item: Item, url: string): void {
     let peers = this.#badHashes.get(item.key)
     if (peers == null) {
-      peers = new Set()
+      peers = new Map()
       this.#badHashes.set(item.key, peers)
       if (this.#badHashes.size > BAD_HASH_MEMORY) this.#badHashes.delete(this.#badHashes.keys().next().value!)
     }
-    peers.add(url)
+    peers.set(url, Date.now() + this.#opts.badHashForgetMs)
     try {
       this.#onHashMismatch?.(url, item.ref)
     } catch (err) {

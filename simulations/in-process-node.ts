@@ -11,7 +11,7 @@ import { hourDigests } from '../replication/digests.ts'
 import { type NodeCounters, countersOf } from './counters.ts'
 import { NodeProbe, type GossipFaults, type ProbeEvent, runAs } from './probe.ts'
 import type { SyntheticSegment } from './segments.ts'
-import { ADMIN_TOKEN, CounterCarry, type DigestMap, type SimNode, type SimNodeInit } from './sim-node.ts'
+import { ADMIN_TOKEN, CounterCarry, type DigestMap, PEER_BAN_SECONDS, type SimNode, type SimNodeInit } from './sim-node.ts'
 
 export class InProcessNode implements SimNode {
   readonly crashes = []
@@ -56,6 +56,7 @@ export class InProcessNode implements SimNode {
         watch: false,
         'digest-interval-seconds': String(init.digestIntervalSeconds),
         'index-map-size-mb': '256',
+        'peer-ban-seconds': String(PEER_BAN_SECONDS),
         'admin-token': ADMIN_TOKEN
       }
     })

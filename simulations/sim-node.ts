@@ -10,6 +10,13 @@ import type { SyntheticSegment } from './segments.ts'
 
 export const ADMIN_TOKEN = 'segmesh-sim-admin'
 
+/**
+ * Every node's --peer-ban-seconds: the product's 10 minutes compressed, as the digest interval is,
+ * so that a peer banned for bad bytes that turns honest again (lying-peer) is asked again for its
+ * own segments within a run's convergence bound.
+ */
+export const PEER_BAN_SECONDS = 5
+
 export interface SimNodeInit {
   id: number
   /** The node's own folder: data, control files, logs. */
