@@ -165,6 +165,38 @@ describe('segment store', () => {
     assert.deepEqual((await readdir(hourDir)).sort(), [good.file, tombstoneFileName(good.file)].sort())
   })
 
+  it('refuses bytes whose name was tombstoned while they arrived, and leaves nothing of them', async (t) => {
+    const { store, index, segmentsDir } = await openStore(t)
+    const bytes = bytesFor('late', 5000)
+    const seg = formatSegmentRef({ channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
+    const events: string[] = []
+    store.onChange((e) => events.push(`${e.kind}:${e.ref.file}`))
+    // During the download.
+    async function * tombstonedOnTheWay (): AsyncGenerator<Buffer> {
+      yield bytes.subarray(0, 100)
+      await store.writeTombstone(seg)
+      yield bytes.subarray(100)
+    }
+    await assert.rejects(store.writeSegment(seg, tombstonedOnTheWay()), { code: 'SEGMESH_ERR_TOMBSTONED' })
+    const hourDir = join(segmentsDir, 'c', 'q', seg.hour)
+    assert.deepEqual(await readdir(hourDir), [tombstoneFileName(seg.file)])
+    assert.equal(index.getSegment(seg, { hidden: true }), null)
+
+    // Between the last check and the index update (a purge may already have run): the index
+    // update is where it shows, and the file is taken back.
+    const other = bytesFor('later', 5000)
+    const seg2 = formatSegmentRef({ channel: 'c', quality: 'q', start: T0 + 2_000_000, duration: 2_000_000, type: 'full', hash: sha256(other) })
+    const apply = index.apply.bind(index)
+    t.mock.method(index, 'apply', async (changes: Parameters<typeof index.apply>[0]) => {
+      if (changes.some((c) => c.op === 'put-segment' && c.ref.file === seg2.file)) await store.writeTombstone(seg2)
+      return await apply(changes)
+    })
+    await assert.rejects(store.writeSegment(seg2, other), { code: 'SEGMESH_ERR_TOMBSTONED' })
+    assert.deepEqual((await readdir(hourDir)).sort(), [tombstoneFileName(seg.file), tombstoneFileName(seg2.file)].sort())
+    assert.equal(index.getSegment(seg2, { hidden: true }), null)
+    assert.deepEqual(events, [`tombstone:${seg.file}`, `tombstone:${seg2.file}`], 'neither segment was announced')
+  })
+
   it('makes an hour folder again when it was removed after a write (retention)', async (t) => {
     const { store, index, segmentsDir } = await openStore(t)
     const first = await store.recordSegment({ channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full' }, bytesFor('one', 100))

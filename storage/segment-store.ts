@@ -100,7 +100,8 @@ export class SegmentStore {
 
   /**
    * Store bytes under a known name (backfill). The bytes must hash to the name's hash, or the
-   * temp file is removed and HashMismatchError thrown. A tombstoned name is refused.
+   * temp file is removed and HashMismatchError thrown. A tombstoned name is refused, also when the
+   * tombstone comes while the bytes are on their way (nothing of them stays, even after a purge).
    */
   async writeSegment (ref: SegmentRef, body: SegmentBody, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
     if (ref.hash == null) throw new TypeError(`cannot store a temp segment: ${ref.file}`)
@@ -110,6 +111,8 @@ export class SegmentStore {
       if (!digest.equals(expected)) {
         throw new HashMismatchError(`bytes of ${segmentRelPath(ref)} hash to ${digest.toString('base64url')}`)
       }
+      // Again now: a tombstone may have come while the bytes did.
+      this.#refuseTombstoned(ref)
       return ref
     })
   }
@@ -159,6 +162,13 @@ export class SegmentStore {
       await fsyncDir(dir)
       // A watcher pass may have indexed (and announced) the file between our rename and here.
       const changed = await this.index.apply([{ op: 'put-segment', ref, size, mtimeMs: written.mtimeMs }])
+      if (created && this.index.isTombstoned(ref)) {
+        // A tombstone was indexed while these bytes were on their way (the check above ran before
+        // it): the name keeps no bytes it did not have, even if a purge already ran. A tombstone
+        // indexed after this check finds the file indexed, for the next purge to remove.
+        await this.#unstore(ref, dir)
+        throw new TombstonedError(`${segmentRelPath(ref)} was tombstoned while it was being written`)
+      }
       if (changed.length > 0) this.emit({ kind: 'segment', ref })
       return { ref, size, created }
     } catch (err) {
@@ -167,6 +177,13 @@ export class SegmentStore {
     } finally {
       this.inflight.delete(tempPath)
     }
+  }
+
+  /** Take back a segment this write put in place: its file, then its index entry. */
+  async #unstore (ref: SegmentRef, dir: string): Promise<void> {
+    await unlink(this.pathOf(ref)).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
+    await fsyncDir(dir)
+    await this.index.apply([{ op: 'remove-segment', channel: ref.channel, quality: ref.quality, start: ref.start, file: ref.file }])
   }
 
   /** Make an hour folder (durably) unless this process made or found it before: skips two fs calls per write. */
