@@ -52,7 +52,7 @@ export interface GossipHost {
 export interface SegmentFetcher {
   listHour: (peerUrl: string, channel: string, quality: string, hour: string, options?: { signal?: AbortSignal }) => Promise<string[]>
   getJson: (peerUrl: string, path: string, options?: { signal?: AbortSignal }) => Promise<unknown>
-  want: (ref: SegmentRef, peers: string[]) => Promise<FetchOutcome>
+  want: (ref: SegmentRef, peers: string[], options?: { signal?: AbortSignal }) => Promise<FetchOutcome>
 }
 
 export interface ReplicatorInit {
@@ -375,13 +375,14 @@ export class Replicator {
     this.#fetching.set(key, (this.#fetching.get(key) ?? 0) + 1)
     let outcome: FetchOutcome
     try {
-      outcome = await this.#init.fetcher.want(ref, peers)
+      // Cancelled by stop(): otherwise stop() would wait out the backoff of unreachable peers.
+      outcome = await this.#init.fetcher.want(ref, peers, { signal: this.#shutdown.signal })
     } finally {
       const left = (this.#fetching.get(key) ?? 1) - 1
       if (left > 0) this.#fetching.set(key, left)
       else this.#fetching.delete(key)
     }
-    if (outcome.status === 'failed') this.#log.info({ segment: ref.file, ...outcome }, 'could not fetch a segment')
+    if (outcome.status === 'failed' && !this.#shutdown.signal.aborted) this.#log.info({ segment: ref.file, ...outcome }, 'could not fetch a segment')
   }
 
   // --- repair -----------------------------------------------------------------------------

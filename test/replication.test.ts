@@ -152,4 +152,20 @@ describe('replication', () => {
     const status = await (await fetch(`${b.url}/status`)).json() as { peerId: string, peers: Array<{ peerId: string, connected: boolean }> }
     assert.equal(status.peerId, b.host!.peerId)
   })
+
+  it('stops at once while segments wait on a peer that cannot be reached', async (t) => {
+    // A's public URL names a port nobody listens on: B hears of A's segments by gossip, and every
+    // download attempt fails to connect and backs off (up to a minute, five times).
+    const [deadPort] = await freePorts(1) as [number]
+    const a = await startNode(t, { extra: { 'public-url': `http://127.0.0.1:${deadPort}` } })
+    const b = await startNode(t, { bootstrap: [a] })
+    await record(a, 0)
+    await record(a, 1)
+    await until('B failed to reach A', () => b.fetcher!.stats().fetchErrors.connect > 0)
+    // The replicator's stop used to wait for its wants, queued behind that backoff: 18 s here. A
+    // stop takes well under a second; the bound only tells a hang from a busy machine.
+    const stopped = b.stop(500).then(() => 'stopped')
+    const hung = new Promise((resolve) => setTimeout(resolve, 8000).unref()).then(() => 'still waiting after 8 s')
+    assert.equal(await Promise.race([stopped, hung]), 'stopped')
+  })
 })
