@@ -77,6 +77,7 @@ export interface Config {
   fetchConcurrency: number
   /** Downloads at once from one peer. */
   fetchPerPeer: number
+  /** How long a misbehaving peer is blocked, and a peer that sent bad bytes for a name not asked for it. */
   peerBanSeconds: number
   /** Publish gossip announcements of new segments and tombstones (digests alone also converge). */
   announce: boolean

@@ -36,7 +36,7 @@ export interface FetcherInit {
   badHashForgetMs?: number
   /**
    * Called when a peer sent bytes that do not match the segment's name (the fetcher itself already
-   * skips that peer for that name). For peer scoring; must not throw.
+   * skips that peer for that name, for `badHashForgetMs`). For peer scoring; must not throw.
    */
   onHashMismatch?: (peerUrl: string, ref: SegmentRef) => void
 }

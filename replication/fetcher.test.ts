@@ -207,7 +207,7 @@ describe('Fetcher downloads', () => {
     assert.equal(stats.active, 0)
   })
 
-  it('takes correct bytes from B after wrong bytes from A, and never asks A again', async (t) => {
+  it('takes correct bytes from B after wrong bytes from A, and does not ask A again', async (t) => {
     const h = await setup(t)
     const { ref, body } = segment(2)
     const a = (await h.peer()).serve(ref, { kind: 'bytes', body: bytesFor('not it', body.byteLength) })

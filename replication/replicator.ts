@@ -442,28 +442,25 @@ export class Replicator {
     // hours; at most QUEUE_AHEAD segments of this session wait in its queue at once.
     const running = new Set<Promise<void>>()
     let queued = 0
-    try {
-      for (const w of work) {
-        signal.throwIfAborted()
-        while (queued > QUEUE_AHEAD) await Promise.race(running)
-        const hour = await this.#repairHour(peer.url, w.channel, w.quality, w.hour.hour, peer.peerId, progress)
-        newestMissing = Math.max(newestMissing, hour.newest)
-        queued += hour.lacked
-        const done: Promise<void> = hour.done.then(() => {
-          running.delete(done)
-          queued -= hour.lacked
-          progress.hoursDone++
-          if (Date.now() - logged >= 10_000) {
-            logged = Date.now()
-            this.#log.info({ ...progress }, 'backfill progress')
-          }
-        })
-        running.add(done)
-      }
-    } finally {
-      // Also when a listing failed part way: the hours already queued are waited for, so none of
-      // them can reject with nobody listening (that would end the process).
-      await Promise.allSettled(running)
+    for (const w of work) {
+      signal.throwIfAborted()
+      while (queued > QUEUE_AHEAD) await Promise.race(running)
+      const hour = await this.#repairHour(peer.url, w.channel, w.quality, w.hour.hour, peer.peerId, progress)
+      newestMissing = Math.max(newestMissing, hour.newest)
+      queued += hour.lacked
+      const done: Promise<void> = hour.done.then(() => {
+        running.delete(done)
+        queued -= hour.lacked
+        progress.hoursDone++
+        if (Date.now() - logged >= 10_000) {
+          logged = Date.now()
+          this.#log.info({ ...progress }, 'backfill progress')
+        }
+      })
+      running.add(done)
+      // Observed at once: if a later listing fails, the session ends without waiting for this hour,
+      // and a rejection nobody listens to would end the process. Promise.all below still sees it.
+      done.catch(() => {})
     }
     await Promise.all(running)
     peer.lagSeconds = newestMissing === 0 ? 0 : Math.max(0, Math.round((Date.now() * 1000 - newestMissing) / MICROS_PER_SECOND))

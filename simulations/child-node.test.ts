@@ -58,9 +58,9 @@ it('the simulation hook runs in the node\'s main thread only: the hash worker do
     if (Array.isArray(body) && body.includes(file)) break
     await sleep(50)
   }
-  // B backfilled the segment, so its hash worker runs. Stats are written every 500 ms: wait for a
-  // tick after the fetch, then watch several.
-  await sleep(700)
+  // B backfilled the segment, so its hash worker runs. Stats are written every 500 ms: wait for the
+  // first that counts the fetch (however slow a busy machine makes it), then watch several.
+  while ((await b.counters()).segmentsFetched === 0) await sleep(100)
   const seen: number[] = []
   for (let i = 0; i < 8; i++) {
     seen.push((await b.counters()).segmentsFetched)

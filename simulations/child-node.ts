@@ -83,10 +83,9 @@ export class ChildNode implements SimNode {
     const child = spawn(SEGMESH, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
     child.stderr!.pipe(this.#log, { end: false })
     this.#child = child
-    child.once('exit', (code, signal) => {
-      if (this.#child === child) this.#child = null
-      if (this.#halting !== child) void this.#crashed(code, signal)
-    })
+    child.once('exit', () => { if (this.#child === child) this.#child = null })
+    // 'close' comes once its pipes are drained too: the log has everything the child printed.
+    child.once('close', (code, signal) => { if (this.#halting !== child) void this.#crashed(code, signal) })
     try {
       await this.#readBanner(child)
     } catch (err) {
@@ -148,7 +147,8 @@ export class ChildNode implements SimNode {
 
   async #crashed (code: number | null, signal: string | null): Promise<void> {
     const at = Date.now()
-    // Written by the child's own pipes; what reached the file by now is what it printed.
+    // Writes are in order: once this empty one is flushed, all before it are in the file.
+    await new Promise<void>((resolve) => this.#log == null ? resolve() : this.#log.write('', () => resolve()))
     const logTail = (await readFile(join(this.#init.dir, 'node.log'), 'utf8').catch(() => '')).slice(-3000)
     this.crashes.push({ at, code, signal, logTail })
   }

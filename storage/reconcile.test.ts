@@ -171,7 +171,18 @@ describe('segment store', () => {
     const seg = formatSegmentRef({ channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
     const events: string[] = []
     store.onChange((e) => events.push(`${e.kind}:${e.ref.file}`))
-    // During the download.
+    const other = bytesFor('later', 5000)
+    const seg2 = formatSegmentRef({ channel: 'c', quality: 'q', start: T0 + 2_000_000, duration: 2_000_000, type: 'full', hash: sha256(other) })
+    // A spy on the real index: which segments reached it, and the tombstone of seg2 just before
+    // seg2's own index update (the narrowest window).
+    const put: string[] = []
+    const apply = index.apply.bind(index)
+    t.mock.method(index, 'apply', async (changes: Parameters<typeof index.apply>[0]) => {
+      for (const c of changes) if (c.op === 'put-segment') put.push(c.ref.file)
+      if (changes.some((c) => c.op === 'put-segment' && c.ref.file === seg2.file)) await store.writeTombstone(seg2)
+      return await apply(changes)
+    })
+    // During the download: refused once hashed, before the rename.
     async function * tombstonedOnTheWay (): AsyncGenerator<Buffer> {
       yield bytes.subarray(0, 100)
       await store.writeTombstone(seg)
@@ -181,16 +192,10 @@ describe('segment store', () => {
     const hourDir = join(segmentsDir, 'c', 'q', seg.hour)
     assert.deepEqual(await readdir(hourDir), [tombstoneFileName(seg.file)])
     assert.equal(index.getSegment(seg, { hidden: true }), null)
+    assert.deepEqual(put, [], 'it never reached the index')
 
     // Between the last check and the index update (a purge may already have run): the index
     // update is where it shows, and the file is taken back.
-    const other = bytesFor('later', 5000)
-    const seg2 = formatSegmentRef({ channel: 'c', quality: 'q', start: T0 + 2_000_000, duration: 2_000_000, type: 'full', hash: sha256(other) })
-    const apply = index.apply.bind(index)
-    t.mock.method(index, 'apply', async (changes: Parameters<typeof index.apply>[0]) => {
-      if (changes.some((c) => c.op === 'put-segment' && c.ref.file === seg2.file)) await store.writeTombstone(seg2)
-      return await apply(changes)
-    })
     await assert.rejects(store.writeSegment(seg2, other), { code: 'SEGMESH_ERR_TOMBSTONED' })
     assert.deepEqual((await readdir(hourDir)).sort(), [tombstoneFileName(seg.file), tombstoneFileName(seg2.file)].sort())
     assert.equal(index.getSegment(seg2, { hidden: true }), null)

@@ -162,10 +162,12 @@ export class SegmentStore {
       await fsyncDir(dir)
       // A watcher pass may have indexed (and announced) the file between our rename and here.
       const changed = await this.index.apply([{ op: 'put-segment', ref, size, mtimeMs: written.mtimeMs }])
-      if (created && this.index.isTombstoned(ref)) {
+      if (this.index.isTombstoned(ref)) {
         // A tombstone was indexed while these bytes were on their way (the check above ran before
-        // it): the name keeps no bytes it did not have, even if a purge already ran. A tombstone
-        // indexed after this check finds the file indexed, for the next purge to remove.
+        // it): nothing stays under the name, so a purge that already ran is not undone (this also
+        // removes the same bytes if they were there unindexed, or before the tombstone: hidden
+        // either way, and the purge would have). A tombstone indexed after this check finds the
+        // file indexed, for the next purge to remove.
         await this.#unstore(ref, dir)
         throw new TombstonedError(`${segmentRelPath(ref)} was tombstoned while it was being written`)
       }

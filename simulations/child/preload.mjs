@@ -6,9 +6,9 @@
 // node's, and the two threads' renames of the same temp file raced until one threw and the node
 // died.
 import { isMainThread } from 'node:worker_threads'
-import { register } from 'tsx/esm/api'
 
 if (isMainThread) {
+  const { register } = await import('tsx/esm/api')
   register()
   await import('./shim.ts')
 }
