@@ -1,26 +1,39 @@
 import assert from 'node:assert/strict'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { it } from 'node:test'
+import { type TestContext, it } from 'node:test'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
-import { tempDir } from '../test/helpers/tree.ts'
 import { noCrashes } from './checkers.ts'
 import { ChildNode } from './child-node.ts'
 import { freePorts } from './cluster.ts'
 import { synthesize } from './segments.ts'
 import { getJson } from './sim-node.ts'
 
-async function childNode (t: { after: (fn: () => Promise<void>) => void }, id: number, dir: string): Promise<ChildNode> {
-  const [httpPort, p2pPort] = await freePorts(2) as [number, number]
-  await mkdir(join(dir, `n${id}`))
-  const node = new ChildNode({ id, dir: join(dir, `n${id}`), httpPort, p2pPort, publicUrl: `http://127.0.0.1:${httpPort}`, digestIntervalSeconds: 1, seed: 1 })
-  t.after(async () => await node.kill())
-  return node
+/**
+ * Makes child nodes in one temp folder. One after-hook kills them, then removes the folder: a
+ * folder removed under running nodes fails (ENOTEMPTY), and the nodes left running would hold the
+ * test process open until its timeout.
+ */
+async function childNodes (t: TestContext): Promise<(id: number) => Promise<ChildNode>> {
+  const dir = await mkdtemp(join(tmpdir(), 'segmesh-child-node-'))
+  const nodes: ChildNode[] = []
+  t.after(async () => {
+    await Promise.all(nodes.map(async (n) => await n.kill()))
+    await rm(dir, { recursive: true, force: true })
+  })
+  return async (id) => {
+    const [httpPort, p2pPort] = await freePorts(2) as [number, number]
+    await mkdir(join(dir, `n${id}`))
+    const node = new ChildNode({ id, dir: join(dir, `n${id}`), httpPort, p2pPort, publicUrl: `http://127.0.0.1:${httpPort}`, digestIntervalSeconds: 1, seed: 1 })
+    nodes.push(node)
+    return node
+  }
 }
 
 it('a child node that exits on its own is a crash with its log; a scheduled kill or stop is not', async (t) => {
-  const node = await childNode(t, 0, await tempDir(t, 'segmesh-child-node-'))
+  const node = await (await childNodes(t))(0)
   await node.start(null)
   await node.kill()
   await node.start(null)
@@ -45,9 +58,9 @@ it('a child node that exits on its own is a crash with its log; a scheduled kill
 it('the simulation hook runs in the node\'s main thread only: the hash worker does not overwrite its counters', async (t) => {
   // NODE_OPTIONS reaches worker threads too: a second hook in the store's hash worker used to write
   // its own empty stats.json over the node's (and race it on the temp file until one thread threw).
-  const dir = await tempDir(t, 'segmesh-child-hook-')
-  const a = await childNode(t, 0, dir)
-  const b = await childNode(t, 1, dir)
+  const childNode = await childNodes(t)
+  const a = await childNode(0)
+  const b = await childNode(1)
   await a.start(null)
   await b.start(a.multiaddr)
   const seg = synthesize({ quality: 'source', slot: 0, seed: 'hook', size: 50_000 }, hourStart(Date.now() * 1000) - MICROS_PER_HOUR)

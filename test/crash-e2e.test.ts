@@ -9,7 +9,8 @@
  * CRASH_SEED=<seed> replays a run's choices (the exact kill instants still depend on scheduling).
  */
 import assert from 'node:assert/strict'
-import { readFile, readdir, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
@@ -25,7 +26,6 @@ import type { SegmentRef } from '../storage/segment-name.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { HlsOrigin } from './helpers/hls-origin.ts'
 import { startNode, until } from './helpers/network.ts'
-import { tempDir } from './helpers/tree.ts'
 
 const ROUNDS = 12
 type Mode = 'backfill' | 'recording' | 'tombstone'
@@ -111,13 +111,18 @@ test('a node SIGKILLed during backfill, recording and tombstone writes keeps ind
   // The peer it backfills from (in this process), and the live stream it records.
   const source = await startNode(t)
   const origin = await HlsOrigin.start(t, { count: 40, window: 3 })
-  const dir = await tempDir(t, 'segmesh-crash-e2e-')
+  const dir = await mkdtemp(join(tmpdir(), 'segmesh-crash-e2e-'))
   const [httpPort, p2pPort] = await freePorts(2) as [number, number]
   const victim = new ChildNode({
     id: 1, dir, httpPort, p2pPort, publicUrl: `http://127.0.0.1:${httpPort}`, digestIntervalSeconds: 1, seed,
     args: ['--record', `live=${origin.mediaUrl()}`, '--record-poll-ms', '200']
   })
-  t.after(async () => await victim.kill())
+  // Killed before its folder is removed: removing it under a running node fails (ENOTEMPTY) and
+  // would leave the node holding the test process open.
+  t.after(async () => {
+    await victim.kill()
+    await rm(dir, { recursive: true, force: true })
+  })
   const bootstrap = source.host!.multiaddrs()[0]!
 
   // Segments the source gains round after round: random bytes, 2 s apart, in the last hours.

@@ -24,7 +24,6 @@ export interface NodeOptions {
 /** Start a node on 127.0.0.1 with ephemeral ports; it is stopped when the test ends. */
 export async function startNode (t: TestContext, options: NodeOptions = {}): Promise<SegmeshNode> {
   const data = options.data ?? await mkdtemp(join(tmpdir(), 'segmesh-net-'))
-  if (options.data == null) t.after(async () => await rm(data, { recursive: true, force: true }))
   const config = resolveConfig({
     flags: {
       data,
@@ -41,8 +40,19 @@ export async function startNode (t: TestContext, options: NodeOptions = {}): Pro
     }
   })
   const node = new SegmeshNode({ config, log: pino({ level: process.env.SEGMESH_TEST_LOG ?? 'silent' }) })
-  await node.start()
-  t.after(async () => await node.stop(500))
+  const removeData = async (): Promise<void> => { if (options.data == null) await rm(data, { recursive: true, force: true }) }
+  try {
+    await node.start()
+  } catch (err) {
+    await removeData()
+    throw err
+  }
+  // One hook, stop first (hooks run in the order they are added): a folder removed under a running
+  // node can fail with ENOTEMPTY, and a failed hook skips the ones after it.
+  t.after(async () => {
+    await node.stop(500)
+    await removeData()
+  })
   return node
 }
 
