@@ -53,7 +53,8 @@ describe('recorder against a live HLS origin', () => {
     const s = await record(t, origin.masterUrl, { qualities: ['source', 'low'] })
     await until('the first window in both qualities', () => stored(s).length === 3 && stored(s, 'low').length === 3)
     origin.advance(3)
-    await until('the whole stream', () => stored(s).length === 6 && stored(s, 'low').length === 6)
+    // The recorder counts a segment once its store call returns, a moment after the index has it.
+    await until('the whole stream', () => stored(s).length === 6 && stored(s, 'low').length === 6 && s.recorder.status()[0]?.recorded.full === 6)
     for (const quality of ['source', 'low']) {
       const segs = stored(s, quality)
       for (const [i, seg] of segs.entries()) {
