@@ -290,7 +290,7 @@ describe('Fetcher downloads', () => {
 
   it('asks a peer that once sent wrong bytes again once badHashForgetMs has passed: it may hold the only copy', async (t) => {
     const h = await setup(t, { badHashForgetMs: 300 })
-    const { ref, body } = segment(9)
+    const { ref, body } = segment(13)
     const peer = (await h.peer()).serve(ref, { kind: 'bytes', body: bytesFor('damaged on the way', body.byteLength) })
     assert.equal((await h.fetcher.want(ref, [peer.url])).status, 'failed')
     assert.deepEqual(await h.fetcher.want(ref, [peer.url]), { status: 'failed', attempts: 0, lastError: 'no candidate peer' })

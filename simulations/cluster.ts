@@ -36,9 +36,8 @@ const NO_GOSSIP_FAULTS: GossipFaults = { loss: 0, delayMs: 0 }
  * meanwhile (even a redial of that very port: TCP connects a socket to itself).
  */
 export async function freePorts (n: number): Promise<number[]> {
-  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '')
-  const ephemeralLow = Number(range.trim().split(/\s+/)[0] ?? Number.NaN)
-  const span = Number.isInteger(ephemeralLow) ? ephemeralLow - FIRST_FIXED_PORT : 0
+  const ephemeralLow = await ephemeralPortStart()
+  const span = ephemeralLow == null ? 0 : ephemeralLow - FIRST_FIXED_PORT
   const servers: net.Server[] = []
   try {
     // From a random place in the range, so that test files running side by side rarely meet.
@@ -59,7 +58,14 @@ export async function freePorts (n: number): Promise<number[]> {
 }
 
 /** The lowest port freePorts hands out: above the ones well-known services use. */
-const FIRST_FIXED_PORT = 10_000
+export const FIRST_FIXED_PORT = 10_000
+
+/** The first port of the kernel's ephemeral range (Linux), or null when it cannot be read. */
+export async function ephemeralPortStart (): Promise<number | null> {
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '')
+  const low = Number(range.trim().split(/\s+/)[0])
+  return Number.isInteger(low) && low > 0 ? low : null
+}
 
 async function listenOn (port: number): Promise<net.Server> {
   const server = net.createServer()

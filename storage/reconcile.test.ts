@@ -7,6 +7,9 @@ import { Reconciler } from './reconcile.ts'
 import { sha256 } from './segment-hash.ts'
 import { formatSegmentRef, tombstoneFileName } from './segment-name.ts'
 
+/** A full 2 s segment of channel c, quality q, named by the hash of `bytes`. */
+const fullRef = (start: number, bytes: Buffer) => formatSegmentRef({ channel: 'c', quality: 'q', start, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
+
 describe('reconcile', () => {
   it('brings the index in line with files added, removed, renamed and changed offline', async (t) => {
     const dir = await tempDir(t)
@@ -135,7 +138,7 @@ describe('segment store', () => {
   it('writes atomically, refuses bytes that do not match the name, and refuses tombstoned names', async (t) => {
     const { store, index, segmentsDir } = await openStore(t)
     const bytes = bytesFor('x', 1000)
-    const good = formatSegmentRef({ channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
+    const good = fullRef(T0, bytes)
     const events: string[] = []
     store.onChange((e) => events.push(`${e.kind}:${e.ref.file}`))
     const first = await store.writeSegment(good, [bytes.subarray(0, 10), bytes.subarray(10)])
@@ -168,11 +171,11 @@ describe('segment store', () => {
   it('refuses bytes whose name was tombstoned while they arrived, and leaves nothing of them', async (t) => {
     const { store, index, segmentsDir } = await openStore(t)
     const bytes = bytesFor('late', 5000)
-    const seg = formatSegmentRef({ channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
+    const seg = fullRef(T0, bytes)
     const events: string[] = []
     store.onChange((e) => events.push(`${e.kind}:${e.ref.file}`))
     const other = bytesFor('later', 5000)
-    const seg2 = formatSegmentRef({ channel: 'c', quality: 'q', start: T0 + 2_000_000, duration: 2_000_000, type: 'full', hash: sha256(other) })
+    const seg2 = fullRef(T0 + 2_000_000, other)
     // A spy on the real index: which segments reached it, and the tombstone of seg2 just before
     // seg2's own index update (the narrowest window).
     const put: string[] = []

@@ -1,8 +1,9 @@
 /**
  * The on-disk segment store. Writes are atomic and self-verifying:
  * temp file in the target hour folder → fsync → sha256 of the file read back (on a worker thread,
- * file-hash.ts) checked against the name → rename → fsync the folder → index → announce. A crash at any instant leaves either no visible segment or
- * a complete, correct one (plus, at worst, a `temp` file that reconcile recovers).
+ * file-hash.ts) checked against the name → rename → fsync the folder → index → announce. A crash
+ * at any instant leaves either no visible segment or a complete, correct one (plus, at worst, a
+ * `temp` file that reconcile recovers).
  * A full disk (ENOSPC, EDQUOT) removes the temp file, pauses segment writes (disk-space.ts) and
  * throws DiskFullError; while paused, new segment writes are refused at once.
  */
