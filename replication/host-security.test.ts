@@ -96,6 +96,23 @@ describe('misbehaving peers', () => {
     assert.ok(!stats.banned.includes(honest.peerId))
   })
 
+  it('reports a ban and its end to onPeerBanned/onPeerUnbanned', async () => {
+    const a = await createHost({ validateMessage: isJson, banCooldownMs: 1_000 })
+    const flooder = await createHost({ bootstrap: [a.multiaddrs()[0]!] })
+    await waitFor('connected', () => a.connectedPeers().includes(flooder.peerId))
+    const banned: string[] = []
+    const unbanned: string[] = []
+    a.onPeerBanned((peer) => banned.push(peer))
+    a.onPeerUnbanned((peer) => unbanned.push(peer))
+    for (let i = 0; i < 500 && banned.length === 0; i++) {
+      await flooder.publish(encoder.encode(`garbage ${i}`)).catch(() => {})
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    assert.deepEqual(banned, [flooder.peerId])
+    await waitFor('the ban to end', () => unbanned.length > 0)
+    assert.deepEqual(unbanned, [flooder.peerId])
+  })
+
   it('a banned peer stops redialling the node that banned it (no handshake spin)', async () => {
     const a = await createHost({ validateMessage: isJson })
     const flooder = await createHost({ bootstrap: [a.multiaddrs()[0]!] })

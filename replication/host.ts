@@ -55,6 +55,8 @@ export class P2PHost {
   readonly #messageHandlers = new Set<(from: string, data: Uint8Array) => void>()
   readonly #connectHandlers = new Set<(peerId: string) => void>()
   readonly #disconnectHandlers = new Set<(peerId: string) => void>()
+  readonly #banHandlers = new Set<(peerId: string) => void>()
+  readonly #unbanHandlers = new Set<(peerId: string) => void>()
   readonly #tasks = new Set<Promise<void>>()
   readonly #validateMessage: ((data: Uint8Array) => string | null) | null
   readonly #maxMessageBytes: number
@@ -142,10 +144,12 @@ export class P2PHost {
       onBan: (peer, offence) => {
         this.#log.warn({ peer, offence }, 'peer misbehaved: disconnected and blocked for a cool-down')
         this.#track(this.block([peer]))
+        this.#emit(this.#banHandlers, peer)
       },
       onUnban: (peer) => {
         this.#log.info({ peer }, 'ban cool-down over; peer allowed again')
         this.unblock([peer])
+        this.#emit(this.#unbanHandlers, peer)
       }
     })
     this.#bootstrap = new Map()
@@ -213,6 +217,16 @@ export class P2PHost {
 
   onPeerDisconnected (handler: (peerId: string) => void): () => void {
     return subscribe(this.#disconnectHandlers, handler)
+  }
+
+  /** A peer's misbehaviour score passed the threshold: it is disconnected and blocked for the cool-down. */
+  onPeerBanned (handler: (peerId: string) => void): () => void {
+    return subscribe(this.#banHandlers, handler)
+  }
+
+  /** A banned peer's cool-down is over; it may connect again. */
+  onPeerUnbanned (handler: (peerId: string) => void): () => void {
+    return subscribe(this.#unbanHandlers, handler)
   }
 
   /** Set what this node answers to hello requests (replaces any earlier provider). */
@@ -319,6 +333,8 @@ export class P2PHost {
     this.#messageHandlers.clear()
     this.#connectHandlers.clear()
     this.#disconnectHandlers.clear()
+    this.#banHandlers.clear()
+    this.#unbanHandlers.clear()
     await Promise.allSettled([...this.#tasks])
     await this.#node.stop()
     this.#log.info({ peerId: this.peerId }, 'p2p host stopped')
