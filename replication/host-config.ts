@@ -27,7 +27,29 @@ export const P2P_DEFAULTS = {
   maxRpcBytes: 1024 * 1024,
   /** Gossip messages accepted per originating peer: sustained rate and burst (token bucket). */
   gossipRatePerSecond: 20,
-  gossipBurst: 200
+  gossipBurst: 200,
+  /**
+   * Inbound connections still in their handshake (pnet, noise, yamux), from all remote IPs
+   * together. libp2p's 10, with its 10 s handshake timeout, let twelve idle sockets lock every
+   * peer out. One costs a socket and a few KiB of handshake state until the timeout: 256 ≈ 2 MiB.
+   */
+  maxIncomingPendingConnections: 256,
+  /**
+   * A handshake must finish within this (libp2p: 10 s). A real one takes about five round trips,
+   * under 2 s between continents. With the per-IP rate it bounds what one IP can hold pending:
+   * 5/s × (5 s + 1 s) = 30, an eighth of the pending limit.
+   */
+  inboundUpgradeTimeoutMs: 5_000,
+  /**
+   * New inbound connections accepted per second from one remote IP (libp2p's default). Nodes
+   * behind one NAT share it; one refused is tried again by the redial timer.
+   */
+  inboundConnectionsPerIpPerSecond: 5,
+  /**
+   * Open connections, both ways; past it inbound ones are refused (libp2p's default, explicit).
+   * One costs a socket, noise and yamux state and gossipsub's per-peer queues: tens of KiB idle.
+   */
+  maxConnections: 300
 } as const
 
 export interface P2PHostInit {
@@ -59,8 +81,26 @@ export interface P2PHostInit {
   gossipRatePerSecond?: number
   /** @default 200 */
   gossipBurst?: number
+  /** @default 256 */
+  maxIncomingPendingConnections?: number
+  /** @default 5000 */
+  inboundUpgradeTimeoutMs?: number
+  /** Tests and simulations run many nodes on 127.0.0.1, one IP. @default 5 */
+  inboundConnectionsPerIpPerSecond?: number
+  /** @default 300 */
+  maxConnections?: number
   /** How long a peer whose misbehaviour score passed the threshold stays blocked. @default 600000 */
   banCooldownMs?: number
+}
+
+/** The inbound connection limits, defaults filled in. */
+export function connectionLimits (init: P2PHostInit): Record<'maxIncomingPendingConnections' | 'inboundUpgradeTimeoutMs' | 'inboundConnectionsPerIpPerSecond' | 'maxConnections', number> {
+  return {
+    maxIncomingPendingConnections: init.maxIncomingPendingConnections ?? P2P_DEFAULTS.maxIncomingPendingConnections,
+    inboundUpgradeTimeoutMs: init.inboundUpgradeTimeoutMs ?? P2P_DEFAULTS.inboundUpgradeTimeoutMs,
+    inboundConnectionsPerIpPerSecond: init.inboundConnectionsPerIpPerSecond ?? P2P_DEFAULTS.inboundConnectionsPerIpPerSecond,
+    maxConnections: init.maxConnections ?? P2P_DEFAULTS.maxConnections
+  }
 }
 
 export function peerIdOfAddr (ma: Multiaddr): string | undefined {
@@ -105,7 +145,7 @@ export function validate (init: P2PHostInit): void {
   if (init.maxKeptPeers != null && (!Number.isInteger(init.maxKeptPeers) || init.maxKeptPeers < 0)) throw new InvalidParametersError(`maxKeptPeers: ${init.maxKeptPeers} is not a count`)
   if (init.helloTimeoutMs != null && !(init.helloTimeoutMs > 0)) throw new InvalidParametersError('helloTimeoutMs: must be > 0')
   if (init.redialIntervalMs != null && !(init.redialIntervalMs > 0)) throw new InvalidParametersError('redialIntervalMs: must be > 0')
-  for (const key of ['maxMessageBytes', 'gossipRatePerSecond', 'gossipBurst', 'banCooldownMs'] as const) {
+  for (const key of ['maxMessageBytes', 'gossipRatePerSecond', 'gossipBurst', 'banCooldownMs', 'maxIncomingPendingConnections', 'inboundUpgradeTimeoutMs', 'inboundConnectionsPerIpPerSecond', 'maxConnections'] as const) {
     if (init[key] != null && !(Number.isSafeInteger(init[key]) && init[key] > 0)) throw new InvalidParametersError(`${key}: must be a positive integer`)
   }
   if (init.announceHost != null && !/^[A-Za-z0-9.:-]+$/.test(init.announceHost)) throw new InvalidParametersError(`announceHost: ${JSON.stringify(init.announceHost)} is not a host name or IP`)

@@ -23,7 +23,7 @@ import { type Libp2p, createLibp2p } from 'libp2p'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from '../storage/logger.ts'
 import { silentLogger } from '../storage/logger.ts'
-import { P2P_DEFAULTS, type P2PHostInit, announceAs, parseAddrs, peerIdOfAddr, validate } from './host-config.ts'
+import { P2P_DEFAULTS, type P2PHostInit, announceAs, connectionLimits, parseAddrs, peerIdOfAddr, validate } from './host-config.ts'
 import { HELLO_PROTOCOL, answerHello, readHello } from './hello-protocol.ts'
 import { libp2pLogger } from './libp2p-logger.ts'
 import { HelloTimeoutError, HostStoppedError, P2PError } from './p2p-errors.ts'
@@ -79,6 +79,7 @@ export class P2PHost {
     const isBlocked = (peer: PeerId): boolean => blocked.has(peer.toString())
     const log = init.log ?? silentLogger
     const ip = isIP(init.listenHost) === 6 ? 'ip6' : 'ip4'
+    const limits = connectionLimits(init)
     const node = await createLibp2p({
       start: false,
       privateKey: init.privateKey,
@@ -87,7 +88,8 @@ export class P2PHost {
         listen: [`/${ip}/${init.listenHost}/tcp/${init.listenPort}`],
         ...(init.announceHost != null ? { announceFilter: (addrs: Multiaddr[]) => announceAs(addrs, init.announceHost!) } : {})
       },
-      transports: [tcp()],
+      // The listener's own cap closes sockets past what the connection manager would accept anyway.
+      transports: [tcp({ maxConnections: limits.maxConnections + limits.maxIncomingPendingConnections })],
       // The pnet handshake runs before noise: a peer without the key never gets further.
       ...(init.networkKey != null ? { connectionProtector: preSharedKey({ psk: init.networkKey }) } : {}),
       connectionEncrypters: [noise()],
@@ -99,6 +101,10 @@ export class P2PHost {
         denyOutboundEncryptedConnection: isBlocked
       },
       connectionManager: {
+        maxConnections: limits.maxConnections,
+        maxIncomingPendingConnections: limits.maxIncomingPendingConnections,
+        inboundUpgradeTimeout: limits.inboundUpgradeTimeoutMs,
+        inboundConnectionThreshold: limits.inboundConnectionsPerIpPerSecond,
         reconnectRetries: P2P_DEFAULTS.reconnectRetries,
         reconnectRetryInterval: P2P_DEFAULTS.reconnectRetryIntervalMs,
         reconnectBackoffFactor: P2P_DEFAULTS.reconnectBackoffFactor
