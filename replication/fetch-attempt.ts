@@ -7,7 +7,7 @@ import { type Dispatcher, request } from 'undici'
 import type { Logger } from '../storage/logger.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
-import { ResponseTooLargeError, TransferTimeoutError } from './fetch-errors.ts'
+import { ResponseTooLargeError, SlowTransferError, TransferTimeoutError } from './fetch-errors.ts'
 import { abandonBody, contentLength, discardBody, limitBody, segmentPath } from './fetch-http.ts'
 import type { FetcherOptions } from './fetch-options.ts'
 import { type FetchCounters, type FetchErrorKind, describeError, errorKind } from './fetch-stats.ts'
@@ -23,12 +23,12 @@ const BODY_READ_AHEAD = 1024 * 1024
 export type AttemptResult =
   | { kind: 'stored', bytes: number }
   | { kind: 'tombstoned' }
-  /** This peer will not be asked for this item again. */
-  | { kind: 'drop-peer', error: string }
+  /** This peer will not be asked for this item again; `notFound`: it answered 404/410. */
+  | { kind: 'drop-peer', error: string, notFound?: boolean }
   /** The peer sent bytes that do not match the name: dropped for this item, and remembered. */
   | { kind: 'bad-hash', error: string }
-  /** Try again later; `peerFault` puts the peer into backoff. */
-  | { kind: 'retry', error: string, peerFault: boolean }
+  /** Try again later; `peerFault` puts the peer into backoff; `slow`: its body went under the minimum rate. */
+  | { kind: 'retry', error: string, peerFault: boolean, slow?: boolean }
   /** Stopped or cancelled: `error` is 'stopped' or 'cancelled'. */
   | { kind: 'aborted', error: string }
 
@@ -52,7 +52,8 @@ export async function downloadSegment (ctx: AttemptContext, ref: SegmentRef, pee
   const what = `GET ${target}`
   const max = ctx.options.maxSegmentBytes
   const ms = ctx.options.transferTimeoutMs
-  const { signal, clear } = combineSignals([ctx.shutdown, itemSignal], ms, () => new TransferTimeoutError(`${what}: not done within ${ms} ms`))
+  const watchdog = new RateWatchdog(ctx.options, what)
+  const { signal, clear } = combineSignals([ctx.shutdown, itemSignal, watchdog.signal], ms, () => new TransferTimeoutError(`${what}: not done within ${ms} ms`))
   let response: Dispatcher.ResponseData | null = null
   let bodyFailed = false
   try {
@@ -64,12 +65,18 @@ export async function downloadSegment (ctx: AttemptContext, ref: SegmentRef, pee
     const length = contentLength(response.headers)
     if (length != null && length > max) throw new ResponseTooLargeError(`${what}: Content-Length ${length} over ${max} bytes`)
     // Streamed: the store pulls the next chunk only once it has written the last (back-pressure).
-    const body = limitBody(response.body, max, what, { onError: () => { bodyFailed = true }, onEnd: onReceived })
+    watchdog.start()
+    const onEnd = (): void => {
+      watchdog.stop()
+      onReceived?.()
+    }
+    const body = limitBody(response.body, max, what, { onError: () => { bodyFailed = true }, onEnd, onBytes: (n) => { watchdog.bytes += n } })
     const result = await ctx.store.writeSegment(ref, body, { signal })
     return { kind: 'stored', bytes: result.size }
   } catch (err) {
-    return failure(ctx, peerUrl, err, { signal, itemSignal, answered: response != null, bodyFailed })
+    return failure(ctx, peerUrl, err, { signal, itemSignal, slow: watchdog.signal.aborted, answered: response != null, bodyFailed })
   } finally {
+    watchdog.stop()
     clear()
     abandonBody(response)
   }
@@ -89,7 +96,10 @@ function httpFailure (ctx: AttemptContext, url: string, status: number, what: st
     countError(ctx, url, 'http_4xx')
     // Busy or slow to read our request: the peer is fine, just not now.
     if (status === 408 || status === 429) return { kind: 'retry', error, peerFault: true }
-    if (status === 404 || status === 410) ctx.count(url, (c) => c.notFound++)
+    if (status === 404 || status === 410) {
+      ctx.count(url, (c) => c.notFound++)
+      return { kind: 'drop-peer', error, notFound: true }
+    }
     return { kind: 'drop-peer', error }
   }
   countError(ctx, url, 'other')
@@ -100,6 +110,8 @@ interface FailureContext {
   /** The attempt's combined signal (shutdown, item, transfer ceiling). */
   signal: AbortSignal
   itemSignal: AbortSignal
+  /** The rate watchdog aborted the body. */
+  slow: boolean
   /** Response headers had arrived. */
   answered: boolean
   /** The body stream itself failed (as opposed to the store consuming it). */
@@ -111,7 +123,7 @@ function failure (ctx: AttemptContext, url: string, err: unknown, at: FailureCon
   const error = describeError(err)
   if (code === 'SEGMESH_ERR_HASH_MISMATCH') {
     ctx.count(url, (c) => c.hashMismatches++)
-    ctx.log.warn({ peer: url, err }, 'peer sent bytes that do not match the name')
+    ctx.log.debug({ peer: url, err }, 'peer sent bytes that do not match the name')
     return { kind: 'bad-hash', error }
   }
   if (code === 'SEGMESH_ERR_TOMBSTONED') return { kind: 'tombstoned' }
@@ -119,8 +131,8 @@ function failure (ctx: AttemptContext, url: string, err: unknown, at: FailureCon
     countError(ctx, url, 'aborted')
     return { kind: 'aborted', error: ctx.shutdown.aborted ? 'stopped' : 'cancelled' }
   }
-  // Neither input aborted the combined signal, so its own timer did: the transfer ceiling.
-  const kind = at.signal.aborted ? 'timeout' : errorKind(err)
+  // Neither the shutdown nor the item aborted the combined signal: the watchdog or the transfer ceiling did.
+  const kind = at.slow ? 'slow' : at.signal.aborted ? 'timeout' : errorKind(err)
   if (at.answered && !at.bodyFailed && kind === 'other') {
     // The peer's bytes were fine; our disk was not. Not the peer's fault, and not counted as a fetch error.
     ctx.log.error({ err, peer: url }, 'could not store a fetched segment')
@@ -129,5 +141,46 @@ function failure (ctx: AttemptContext, url: string, err: unknown, at: FailureCon
   countError(ctx, url, kind)
   ctx.log.debug({ peer: url, kind, err }, 'segment request failed')
   if (kind === 'too_large') return { kind: 'drop-peer', error }
-  return { kind: 'retry', error, peerFault: true }
+  return { kind: 'retry', error, peerFault: true, ...(kind === 'slow' ? { slow: true } : {}) }
+}
+
+/**
+ * Aborts a body that brings fewer than `minBytesPerSecond` over any `rateWindowMs` window (the
+ * first window is the grace). `readTimeoutMs` only catches a silent peer; a trickle of a byte
+ * every few seconds would hold a slot until the transfer ceiling.
+ */
+class RateWatchdog {
+  readonly #controller = new AbortController()
+  readonly #minBytes: number
+  readonly #windowMs: number
+  readonly #what: string
+  #timer: NodeJS.Timeout | null = null
+  #mark = 0
+  bytes = 0
+
+  constructor (options: FetcherOptions, what: string) {
+    this.#windowMs = options.rateWindowMs
+    this.#minBytes = Math.ceil((options.minBytesPerSecond * options.rateWindowMs) / 1000)
+    this.#what = what
+  }
+
+  get signal (): AbortSignal {
+    return this.#controller.signal
+  }
+
+  start (): void {
+    this.#timer = setInterval(() => {
+      const got = this.bytes - this.#mark
+      this.#mark = this.bytes
+      if (got >= this.#minBytes) return
+      this.stop()
+      this.#controller.abort(new SlowTransferError(`${this.#what}: ${got} bytes in ${this.#windowMs} ms, under ${this.#minBytes}`))
+    }, this.#windowMs)
+    this.#timer.unref()
+  }
+
+  stop (): void {
+    if (this.#timer != null) clearInterval(this.#timer)
+    this.#timer = null
+  }
 }

@@ -33,6 +33,13 @@ export class TransferTimeoutError extends FetchError {
   override code = 'SEGMESH_ERR_TRANSFER_TIMEOUT'
 }
 
+/** A body arrived slower than the minimum rate and was aborted. */
+export class SlowTransferError extends FetchError {
+  static override name = 'SlowTransferError'
+  override name = 'SlowTransferError'
+  override code = 'SEGMESH_ERR_TRANSFER_SLOW'
+}
+
 /** A peer's JSON was not JSON, or not the shape asked for. */
 export class InvalidListingError extends FetchError {
   static override name = 'InvalidListingError'

@@ -62,6 +62,8 @@ export interface BodyHooks {
   onError?: (err: unknown) => void
   /** The last byte arrived: the peer's part of the transfer is over. */
   onEnd?: () => void
+  /** Bytes of each chunk as it arrives. */
+  onBytes?: (n: number) => void
 }
 
 /** Yield the body's chunks, failing once more than `max` bytes have arrived. */
@@ -70,6 +72,7 @@ export async function * limitBody (body: AsyncIterable<Uint8Array>, max: number,
   try {
     for await (const chunk of body) {
       total += chunk.byteLength
+      hooks.onBytes?.(chunk.byteLength)
       if (total > max) throw new ResponseTooLargeError(`${what}: body over ${max} bytes`)
       yield chunk
     }

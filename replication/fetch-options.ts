@@ -39,6 +39,39 @@ export interface FetcherInit {
    * skips that peer for that name, for `badHashForgetMs`). For peer scoring; must not throw.
    */
   onHashMismatch?: (peerUrl: string, ref: SegmentRef) => void
+  /** Called when a transfer from a peer was aborted for going under `minBytesPerSecond`. For peer scoring; must not throw. */
+  onSlowTransfer?: (peerUrl: string, ref: SegmentRef) => void
+  /**
+   * Segments waiting in the queue (running ones included), over all peers. Past it the one with
+   * the oldest start goes (live hours are what viewers want; old ones come back with the next
+   * repair), or the new one is refused if it is the oldest. One entry costs about 1.5 KiB (the
+   * item, its name and hash, candidate list and waiter, and the caller's promise). @default 16384
+   */
+  maxQueued?: number
+  /**
+   * Queued segments that may ask one peer. Past it, that peer is not offered for a new segment
+   * (refused, counted): one peer announcing or listing fake names holds at most this much of the
+   * queue. Above a repair session's QUEUE_AHEAD plus a real hour. @default 4096
+   */
+  maxQueuedPerPeer?: number
+  /**
+   * A body that brings fewer bytes than this per second over a `rateWindowMs` window is aborted
+   * as slow (`fetchErrors.slow`), the peer backs off and is scored down. 32 KiB/s is a sixth of
+   * the slowest real stream (a 2 s segment of 400 kB): an honest link is far above it, a peer
+   * holding slots with a trickle is not. @default 32768
+   */
+  minBytesPerSecond?: number
+  /** The window (and grace) over which a body's rate is measured. @default 5000 */
+  rateWindowMs?: number
+  /**
+   * Download slots (of `concurrency`) only peers not recently slow may take, so peers whose bodies
+   * never end cannot hold every slot. At most `concurrency - 1`. @default 2
+   */
+  reservedSlots?: number
+  /** How long a peer counts as slow after a slow transfer (a stored segment clears it). @default 60000 */
+  slowMemoryMs?: number
+  /** Failed downloads are logged as one summary line per peer per this interval. @default 30000 */
+  failureLogIntervalMs?: number
 }
 
 export const FETCHER_DEFAULTS = Object.freeze({
@@ -51,7 +84,14 @@ export const FETCHER_DEFAULTS = Object.freeze({
   maxListingBytes: 4 * 1024 ** 2,
   retryBaseMs: 1000,
   maxAttempts: 5,
-  badHashForgetMs: 600_000
+  badHashForgetMs: 600_000,
+  maxQueued: 16_384,
+  maxQueuedPerPeer: 4096,
+  minBytesPerSecond: 32 * 1024,
+  rateWindowMs: 5000,
+  reservedSlots: 2,
+  slowMemoryMs: 60_000,
+  failureLogIntervalMs: 30_000
 })
 
 /** Upper bound of any backoff, ms (the reference's 5 s × 2^4 ≈ 80 s, rounded down). */
@@ -60,19 +100,32 @@ export const MAX_BACKOFF_MS = 60_000
 /** Names with (peer, name) pairs of bad bytes remembered at once; past it, the oldest is forgotten. */
 export const BAD_HASH_MEMORY = 10_000
 
+/**
+ * Names kept from one hour listing; the rest are dropped and counted (`invalidNames`). A real hour
+ * of 0.5 s segments is 7,200 names per recording; two recordings of it (full and suspect, or two
+ * recorders) with a tombstone for every segment of one still fit. A 50,000-name listing is a lie.
+ */
+export const MAX_LISTING_NAMES = 16_384
+
+/** Banned peer URLs remembered at once (the peer score bans at most this many ids at a time too). */
+export const MAX_BANNED_PEERS = 4096
+
 /** Connections kept per peer beyond the download slots, so listings never queue behind a slow download. */
 export const SPARE_CONNECTIONS = 2
 
 export type FetcherOptions = Readonly<typeof FETCHER_DEFAULTS>
 
-const KNOWN = new Set(['store', 'log', 'onHashMismatch', ...Object.keys(FETCHER_DEFAULTS)])
+const HOOKS = ['onHashMismatch', 'onSlowTransfer'] as const
+const KNOWN = new Set(['store', 'log', ...HOOKS, ...Object.keys(FETCHER_DEFAULTS)])
 
 export function resolveFetcherOptions (init: FetcherInit): FetcherOptions {
   if (init?.store == null) throw new InvalidParametersError('store is required')
   for (const key of Object.keys(init)) {
     if (!KNOWN.has(key)) throw new InvalidParametersError(`unknown fetcher option '${key}'`)
   }
-  if (init.onHashMismatch != null && typeof init.onHashMismatch !== 'function') throw new InvalidParametersError('onHashMismatch must be a function')
+  for (const hook of HOOKS) {
+    if (init[hook] != null && typeof init[hook] !== 'function') throw new InvalidParametersError(`${hook} must be a function`)
+  }
   const out: Record<string, number> = {}
   for (const [key, fallback] of Object.entries(FETCHER_DEFAULTS)) {
     const value = (init as unknown as Record<string, unknown>)[key] ?? fallback
@@ -81,6 +134,9 @@ export function resolveFetcherOptions (init: FetcherInit): FetcherOptions {
     }
     out[key] = value
   }
+  // Some slot must stay open to every peer.
+  out.reservedSlots = Math.min(out.reservedSlots!, out.concurrency! - 1)
+  if (out.maxQueuedPerPeer! > out.maxQueued!) out.maxQueuedPerPeer = out.maxQueued!
   return Object.freeze(out as FetcherOptions)
 }
 

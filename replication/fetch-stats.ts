@@ -1,7 +1,8 @@
 /** Counters of the backfill client, in total and per peer, and how a failure is labelled. */
 
-export type FetchErrorKind = 'timeout' | 'connect' | 'http_4xx' | 'http_5xx' | 'too_large' | 'aborted' | 'other'
-export const FETCH_ERROR_KINDS: readonly FetchErrorKind[] = ['timeout', 'connect', 'http_4xx', 'http_5xx', 'too_large', 'aborted', 'other']
+/** `slow`: a body under the minimum rate, aborted. */
+export type FetchErrorKind = 'timeout' | 'slow' | 'connect' | 'http_4xx' | 'http_5xx' | 'too_large' | 'aborted' | 'other'
+export const FETCH_ERROR_KINDS: readonly FetchErrorKind[] = ['timeout', 'slow', 'connect', 'http_4xx', 'http_5xx', 'too_large', 'aborted', 'other']
 
 export interface FetchCounters {
   segmentsFetched: number
@@ -22,6 +23,8 @@ export interface PeerFetchStats extends FetchCounters {
   failures: number
   /** No download from this peer before this time, ms since the epoch; 0 when none. */
   backoffUntil: number
+  /** Until then (ms since the epoch) the peer counts as slow and may not take a reserved slot; 0 when not. */
+  slowUntil: number
 }
 
 export interface FetchStats extends FetchCounters {
@@ -36,6 +39,13 @@ export interface FetchStats extends FetchCounters {
   skippedBadHash: number
   /** Wanted segments given up (attempts used up or no peer left). */
   itemsFailed: number
+  /**
+   * Candidates or segments the queue's bounds turned away: a peer over its share (the segment
+   * refused when no other peer was offered), or the oldest segment evicted when the queue is full.
+   */
+  queueDropped: number
+  /** Candidates not offered, or withdrawn, because their peer is banned. */
+  skippedBanned: number
   peers: Record<string, PeerFetchStats>
 }
 
@@ -60,6 +70,7 @@ const CONNECT_CODES = new Set([
   'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EADDRNOTAVAIL',
   'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'SEGMESH_ERR_PEER_BLOCKED'
 ])
+const SLOW_CODES = new Set(['SEGMESH_ERR_TRANSFER_SLOW'])
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'SEGMESH_ERR_TRANSFER_TIMEOUT'])
 const ABORT_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR', 'SEGMESH_ERR_FETCHER_STOPPED', 'SEGMESH_ERR_FETCH_CANCELLED'])
 
@@ -83,6 +94,7 @@ export function errorKind (err: unknown): FetchErrorKind {
   if (code == null) return 'other'
   if (CONNECT_CODES.has(code)) return 'connect'
   if (TIMEOUT_CODES.has(code)) return 'timeout'
+  if (SLOW_CODES.has(code)) return 'slow'
   if (ABORT_CODES.has(code)) return 'aborted'
   if (code === 'SEGMESH_ERR_RESPONSE_TOO_LARGE') return 'too_large'
   return 'other'

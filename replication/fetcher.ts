@@ -22,6 +22,12 @@
  *   candidate; the item also waits before asking the same peer again.
  * - One item's failure never touches another's; an item is given up after `maxAttempts` transient
  *   failures or when no candidate is left.
+ * Nothing grows without a bound: the queue holds `maxQueued` segments (the oldest start is evicted
+ * first) and at most `maxQueuedPerPeer` that may ask any one peer; a listing keeps MAX_LISTING_NAMES
+ * names; a body under `minBytesPerSecond` is aborted and its peer kept out of the last
+ * `reservedSlots` slots; a banned peer (banPeer) is withdrawn from every queued segment. Waiters
+ * that share a signal (the replicator's shutdown) share one listener on it. Failed downloads are
+ * logged as one summary line per peer per `failureLogIntervalMs`.
  */
 import { type Agent, type Dispatcher, request } from 'undici'
 import { type Logger, silentLogger } from '../storage/logger.ts'
@@ -35,8 +41,12 @@ import {
   FetchCancelledError, FetcherStoppedError, InvalidListingError, InvalidParametersError, PeerHttpError,
   TransferTimeoutError
 } from './fetch-errors.ts'
+import { EvictionOrder } from './fetch-eviction.ts'
+import { FailureLog } from './fetch-failure-log.ts'
 import { abandonBody, blockOrigins, createAgent, discardBody, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
-import { BAD_HASH_MEMORY, type FetcherInit, type FetcherOptions, backoffMs, resolveFetcherOptions } from './fetch-options.ts'
+import {
+  BAD_HASH_MEMORY, type FetcherInit, type FetcherOptions, MAX_BANNED_PEERS, MAX_LISTING_NAMES, backoffMs, resolveFetcherOptions
+} from './fetch-options.ts'
 import {
   type FetchCounters, type FetchStats, type PeerFetchStats, copyCounters, describeError, emptyCounters
 } from './fetch-stats.ts'
@@ -50,11 +60,13 @@ export type FetchOutcome =
   | { status: 'stored', peer: string, bytes: number }
   | { status: 'present' }
   | { status: 'tombstoned' }
-  | { status: 'failed', attempts: number, lastError: string }
+  /** `notFound`: peers that answered 404/410 for a name they had offered. */
+  | { status: 'failed', attempts: number, lastError: string, notFound?: readonly string[] }
 
 interface Waiter {
-  resolve: (outcome: FetchOutcome) => void
-  cleanup: () => void
+  readonly item: Item
+  readonly resolve: (outcome: FetchOutcome) => void
+  readonly signal: AbortSignal | undefined
 }
 
 interface Item {
@@ -74,6 +86,8 @@ interface Item {
   /** Transient failures (timeouts, connect, 5xx, busy): these, not 404s, give the item up. */
   retries: number
   lastError: string
+  /** Peers that answered 404/410 for it. */
+  readonly notFound: string[]
   /** Aborts the attempt in flight; null when none runs. */
   running: AbortController | null
   done: boolean
@@ -88,7 +102,7 @@ export class Fetcher {
   readonly #log: Logger
   readonly #opts: FetcherOptions
   readonly #counters = emptyCounters()
-  readonly #skips = { skippedPresent: 0, skippedTombstoned: 0, skippedBadHash: 0, itemsFailed: 0 }
+  readonly #skips = { skippedPresent: 0, skippedTombstoned: 0, skippedBadHash: 0, itemsFailed: 0, queueDropped: 0, skippedBanned: 0 }
   readonly #peers = new Map<string, PeerFetchStats>()
   /** Wanted segments not yet settled, keyed by relative path, oldest first. */
   readonly #items = new Map<string, Item>()
@@ -96,8 +110,16 @@ export class Fetcher {
   /** Per name (relative path), peers that sent bytes not matching it, each until when (ms) it is not asked for it; oldest name forgotten first. */
   readonly #badHashes = new Map<string, Map<string, number>>()
   readonly #onHashMismatch: FetcherInit['onHashMismatch']
+  readonly #onSlowTransfer: FetcherInit['onSlowTransfer']
   /** Per peer URL: queued items that may still ask it (candidates not excluded). */
   readonly #wantedFrom = new Map<string, number>()
+  /** Queued items by start, for eviction when the queue is full. */
+  readonly #order = new EvictionOrder()
+  /** Waiters per caller signal: one abort listener per signal, however many wants share it. */
+  readonly #signalWaiters = new Map<AbortSignal, Set<Waiter>>()
+  /** Peer URLs not asked for anything (banned by the host); oldest forgotten past MAX_BANNED_PEERS. */
+  readonly #banned = new Set<string>()
+  readonly #failures: FailureLog
   #state: 'idle' | 'started' | 'stopped' = 'idle'
   #shutdown = shutdownController()
   #agent: Agent | null = null
@@ -114,6 +136,8 @@ export class Fetcher {
     this.#store = init.store
     this.#log = init.log ?? silentLogger
     this.#onHashMismatch = init.onHashMismatch
+    this.#onSlowTransfer = init.onSlowTransfer
+    this.#failures = new FailureLog(this.#log, this.#opts.failureLogIntervalMs)
   }
 
   get [Symbol.toStringTag] (): string {
@@ -141,6 +165,7 @@ export class Fetcher {
     this.#wakeAt = Number.POSITIVE_INFINITY
     await Promise.allSettled([...this.#tasks])
     for (const item of [...this.#items.values()]) this.#finish(item, failed(item.attempts, 'stopped'))
+    this.#failures.flush()
     const agent = this.#agent
     this.#agent = null
     this.#dispatch = null
@@ -157,6 +182,30 @@ export class Fetcher {
 
   unblock (peerUrls: string[]): void {
     for (const url of peerUrls) this.#blocked.delete(new URL(peerBase(url)).origin)
+  }
+
+  /**
+   * Ask `peerUrl` for nothing until unbanPeer(): it is withdrawn from every queued segment (a
+   * segment left without a peer fails) and not offered again. Transfers already running finish.
+   */
+  banPeer (peerUrl: string): void {
+    const url = normalizePeerUrl(peerUrl)
+    if (url == null || this.#banned.has(url)) return
+    this.#banned.add(url)
+    if (this.#banned.size > MAX_BANNED_PEERS) this.#banned.delete(this.#banned.values().next().value!)
+    if (!this.#wantedFrom.has(url)) return
+    for (const item of [...this.#items.values()]) {
+      if (!item.candidates.includes(url) || item.excluded.has(url)) continue
+      this.#skips.skippedBanned++
+      this.#exclude(item, url)
+      item.lastError = `${url} is banned`
+      if (item.running == null && item.candidates.every((c) => item.excluded.has(c))) this.#finish(item, failed(item.attempts, item.lastError))
+    }
+  }
+
+  unbanPeer (peerUrl: string): void {
+    const url = normalizePeerUrl(peerUrl)
+    if (url != null) this.#banned.delete(url)
   }
 
   /** GET JSON from a peer (`path` starts with `/`), size-limited, under every timeout. */
@@ -184,7 +233,8 @@ export class Fetcher {
     let invalid = 0
     for (const name of body) {
       const kind = typeof name === 'string' ? listedKind(name) : null
-      if (kind == null) invalid++
+      // Past what a real hour holds, every further name is a lie: dropped and counted.
+      if (kind == null || (names.size >= MAX_LISTING_NAMES && kind !== 'temp' && !names.has(name as string))) invalid++
       else if (kind !== 'temp') names.add(name as string)
     }
     if (invalid > 0) {
@@ -217,24 +267,45 @@ export class Fetcher {
     if (skip != null) return skip
     const key = segmentRelPath(ref)
     let item = this.#items.get(key)
-    if (item == null) {
-      item = { key, ref, candidates: [], excluded: new Set(), retryAt: new Map(), waiters: new Set(), next: 0, attempts: 0, retries: 0, lastError: 'no candidate peer', running: null, done: false }
-      this.#items.set(key, item)
-    }
     const liars = this.#liarsOf(key)
+    const accepted: string[] = []
+    let refusal = 'no candidate peer'
     for (const peer of peers) {
       const url = normalizePeerUrl(peer)
       if (url == null) {
         this.#log.debug({ peer }, 'ignored a candidate that is not an http(s) URL')
       } else if (liars?.has(url) === true) {
         this.#skips.skippedBadHash++
-      } else if (!item.candidates.includes(url)) {
-        item.candidates.push(url)
-        this.#wantedFrom.set(url, (this.#wantedFrom.get(url) ?? 0) + 1)
-        this.#peer(url)
+      } else if (this.#banned.has(url)) {
+        this.#skips.skippedBanned++
+        refusal = `${url} is banned`
+      } else if (item?.candidates.includes(url) === true || accepted.includes(url)) {
+        // Already offered.
+      } else if ((this.#wantedFrom.get(url) ?? 0) >= this.#opts.maxQueuedPerPeer) {
+        this.#skips.queueDropped++
+        refusal = `queue full for ${url}`
+      } else {
+        accepted.push(url)
       }
     }
-    const outcome = new Promise<FetchOutcome>((resolve) => this.#addWaiter(item, resolve, signal))
+    if (item == null) {
+      if (accepted.length === 0) return failed(0, refusal)
+      if (!this.#makeRoom(ref.start)) {
+        this.#skips.queueDropped++
+        return failed(0, 'queue full')
+      }
+      item = { key, ref, candidates: [], excluded: new Set(), retryAt: new Map(), waiters: new Set(), notFound: [], next: 0, attempts: 0, retries: 0, lastError: 'no candidate peer', running: null, done: false }
+      this.#items.set(key, item)
+      this.#order.push(ref.start, key)
+      this.#order.compact(this.#items.size, () => [...this.#items.values()].map((i) => ({ start: i.ref.start, key: i.key })))
+    }
+    for (const url of accepted) {
+      item.candidates.push(url)
+      this.#wantedFrom.set(url, (this.#wantedFrom.get(url) ?? 0) + 1)
+      this.#peer(url)
+    }
+    const queued = item
+    const outcome = new Promise<FetchOutcome>((resolve) => this.#addWaiter(queued, resolve, signal))
     // Only this item can have become startable; the rest of the queue is as it was.
     if (this.#state === 'started' && this.#active < this.#opts.concurrency) {
       const now = Date.now()
@@ -249,6 +320,27 @@ export class Fetcher {
     let running = 0
     for (const item of this.#items.values()) if (item.running != null) running++
     return { ...copyCounters(this.#counters), ...this.#skips, queued: this.#items.size - running, active: this.#active, peers }
+  }
+
+  /**
+   * Room for one more item starting at `start`: true at once below `maxQueued`; else the queued
+   * (not running) item with the oldest start is evicted if it is older than `start`.
+   */
+  #makeRoom (start: number): boolean {
+    if (this.#items.size < this.#opts.maxQueued) return true
+    const live = (key: string): boolean => this.#items.has(key)
+    const oldest = this.#order.peekStart(live)
+    if (oldest == null || oldest >= start) return false
+    const victim = this.#order.pop(live, (key) => this.#items.get(key)?.running == null)
+    if (victim == null) return false
+    const item = this.#items.get(victim.key)!
+    if (item.ref.start >= start) {
+      this.#order.push(victim.start, victim.key)
+      return false
+    }
+    this.#skips.queueDropped++
+    this.#finish(item, failed(item.attempts, 'evicted: queue full'))
+    return true
   }
 
   // --- JSON ----------------------------------------------------------------------------------
@@ -301,7 +393,7 @@ export class Fetcher {
   #peer (url: string): PeerFetchStats {
     let peer = this.#peers.get(url)
     if (peer == null) {
-      peer = { ...emptyCounters(), active: 0, failures: 0, backoffUntil: 0 }
+      peer = { ...emptyCounters(), active: 0, failures: 0, backoffUntil: 0, slowUntil: 0 }
       this.#peers.set(url, peer)
     }
     return peer
@@ -328,21 +420,43 @@ export class Fetcher {
   }
 
   #addWaiter (item: Item, resolve: (outcome: FetchOutcome) => void, signal?: AbortSignal): void {
-    const waiter: Waiter = { resolve, cleanup: () => {} }
-    if (signal != null) {
-      const onAbort = (): void => {
-        item.waiters.delete(waiter)
-        resolve(failed(item.attempts, 'cancelled'))
-        if (item.waiters.size === 0 && !item.done) {
-          item.done = true
-          this.#forget(item)
-          item.running?.abort(new FetchCancelledError(`${item.key}: nobody waits for it`))
-        }
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-      waiter.cleanup = () => signal.removeEventListener('abort', onAbort)
-    }
+    const waiter: Waiter = { item, resolve, signal }
     item.waiters.add(waiter)
+    if (signal == null) return
+    let waiters = this.#signalWaiters.get(signal)
+    if (waiters == null) {
+      waiters = new Set()
+      this.#signalWaiters.set(signal, waiters)
+      signal.addEventListener('abort', this.#onSignalAbort, { once: true })
+    }
+    waiters.add(waiter)
+  }
+
+  /** A caller's signal aborted: each of its waiters is cancelled; an item nobody else waits for stops. */
+  readonly #onSignalAbort = (event: Event): void => {
+    const signal = event.target as AbortSignal
+    const waiters = this.#signalWaiters.get(signal)
+    this.#signalWaiters.delete(signal)
+    for (const waiter of waiters ?? []) {
+      const { item } = waiter
+      item.waiters.delete(waiter)
+      waiter.resolve(failed(item.attempts, 'cancelled'))
+      if (item.waiters.size === 0 && !item.done) {
+        item.done = true
+        this.#forget(item)
+        item.running?.abort(new FetchCancelledError(`${item.key}: nobody waits for it`))
+      }
+    }
+  }
+
+  #detach (waiter: Waiter): void {
+    if (waiter.signal == null) return
+    const waiters = this.#signalWaiters.get(waiter.signal)
+    if (waiters == null) return
+    waiters.delete(waiter)
+    if (waiters.size > 0) return
+    this.#signalWaiters.delete(waiter.signal)
+    waiter.signal.removeEventListener('abort', this.#onSignalAbort)
   }
 
   #finish (item: Item, outcome: FetchOutcome): void {
@@ -352,9 +466,10 @@ export class Fetcher {
     if (outcome.status === 'failed') {
       this.#skips.itemsFailed++
       this.#log.debug({ segment: item.key, ...outcome }, 'gave up a segment')
+      if (item.notFound.length > 0) outcome = { ...outcome, notFound: item.notFound }
     }
     for (const waiter of item.waiters) {
-      waiter.cleanup()
+      this.#detach(waiter)
       waiter.resolve(outcome)
     }
     item.waiters.clear()
@@ -409,10 +524,16 @@ export class Fetcher {
 
   /** A peer some queued item could ask has a free slot (peers no item wants do not count: they would make the pump scan the whole queue for nothing). */
   #anyPeerOpen (now: number): boolean {
+    const reserved = this.#reserved()
     for (const [url, peer] of this.#peers) {
-      if (peer.active < this.#opts.perPeerConcurrency && peer.backoffUntil <= now && this.#wantedFrom.has(url)) return true
+      if (peer.active < this.#opts.perPeerConcurrency && peer.backoffUntil <= now && this.#wantedFrom.has(url) && !(reserved && peer.slowUntil > now)) return true
     }
     return false
+  }
+
+  /** Only the reserved slots are free: peers recently slow may not take them. */
+  #reserved (): boolean {
+    return this.#active >= this.#opts.concurrency - this.#opts.reservedSlots
   }
 
   #exclude (item: Item, url: string): void {
@@ -464,12 +585,15 @@ export class Fetcher {
     let until = Number.POSITIVE_INFINITY
     let best = -1
     let bestActive: number = this.#opts.perPeerConcurrency
+    const reserved = this.#reserved()
     for (let i = 0; i < n; i++) {
       const index = (item.next + i) % n
       const url = item.candidates[index]!
       if (item.excluded.has(url)) continue
       usable = true
       const peer = this.#peer(url)
+      // A slow peer waits for a slot outside the reserve (a finishing transfer pumps again).
+      if (reserved && peer.slowUntil > now) continue
       const notBefore = Math.max(peer.backoffUntil, item.retryAt.get(url) ?? 0)
       if (notBefore > now) {
         until = Math.min(until, notBefore)
@@ -533,6 +657,7 @@ export class Fetcher {
         })
         peer.failures = 0
         peer.backoffUntil = 0
+        peer.slowUntil = 0
         this.#finish(item, { status: 'stored', peer: url, bytes: result.bytes })
         return
       case 'tombstoned':
@@ -542,31 +667,46 @@ export class Fetcher {
         this.#finish(item, failed(item.attempts, result.error))
         return
       case 'bad-hash':
+        this.#failures.note(url, 'bad_hash')
         this.#rememberBadHash(item, url)
         peer.failures = 0
         this.#exclude(item, url)
         item.lastError = result.error
         break
       case 'drop-peer':
+        this.#failures.note(url, result.notFound === true ? 'not_found' : 'refused')
         // It answered, so it is up; it just cannot give us this item.
+        if (result.notFound === true) item.notFound.push(url)
         peer.failures = 0
         this.#exclude(item, url)
         item.lastError = result.error
         break
       case 'retry':
+        this.#failures.note(url, result.slow === true ? 'slow' : result.peerFault ? 'transient' : 'local_write')
         item.retries++
         item.lastError = result.error
         item.retryAt.set(url, now + backoffMs(this.#opts.retryBaseMs, item.attempts))
+        if (result.slow === true) this.#slow(peer, url, item.ref, now)
         // Attempts that were already running when the peer began backing off do not extend it.
         if (result.peerFault && peer.backoffUntil <= now) {
           peer.failures++
           peer.backoffUntil = now + backoffMs(this.#opts.retryBaseMs, peer.failures)
-          this.#log.info({ peer: url, failures: peer.failures, backoffMs: peer.backoffUntil - now, error: result.error }, 'peer backing off')
+          this.#log.debug({ peer: url, failures: peer.failures, backoffMs: peer.backoffUntil - now, error: result.error }, 'peer backing off')
         }
         break
     }
     if (item.retries >= this.#opts.maxAttempts) this.#finish(item, failed(item.attempts, item.lastError))
     else if (item.candidates.every((c) => item.excluded.has(c))) this.#finish(item, failed(item.attempts, item.lastError))
+  }
+
+  /** A transfer went under the minimum rate: the peer stays out of the reserved slots for a while, and is reported. */
+  #slow (peer: PeerFetchStats, url: string, ref: SegmentRef, now: number): void {
+    peer.slowUntil = now + this.#opts.slowMemoryMs
+    try {
+      this.#onSlowTransfer?.(url, ref)
+    } catch (err) {
+      this.#log.error({ err, peer: url }, 'onSlowTransfer hook failed')
+    }
   }
 
   /** Peers not to ask for `key` now (they sent bad bytes for it lately), forgetting expired ones. */
