@@ -32,6 +32,24 @@ describe('peer scores', () => {
   })
 })
 
+describe('peer scores: names not served, slow bodies', () => {
+  it('bans a peer for 25 unserved names in a second, never for a few, and not for a slow body every backoff round', () => {
+    let now = 0
+    const bans: string[] = []
+    const scores = new PeerScores({ now: () => now, onBan: (p) => bans.push(p), onUnban: () => {} })
+    // A liar: 25 fake names answered 404 within a second.
+    for (let i = 0; i < 25; i++) { now += 40; scores.penalize('liar', 'unserved_name') }
+    assert.deepEqual(bans, ['liar'])
+    // An honest peer that lost a few files: 10 in a burst, well under the threshold.
+    for (let i = 0; i < 10; i++) scores.penalize('honest', 'unserved_name')
+    assert.ok(!scores.isBanned('honest') && scores.score('honest') <= 50)
+    // A trickling peer, once per backoff round (the fetcher's rounds: window 5 s plus 1, 2, 4, ... s of backoff).
+    for (const gap of [5, 6, 7, 9, 13, 21, 37, 65, 65, 65, 65]) { now += gap * 1000; scores.penalize('slow', 'slow_transfer') }
+    assert.ok(!scores.isBanned('slow'), `slow peer scored ${scores.score('slow')}`)
+    scores.clear()
+  })
+})
+
 describe('rate limiter', () => {
   it('lets a burst through, then the sustained rate, per key, with bounded memory', () => {
     let now = 0

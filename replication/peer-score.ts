@@ -4,12 +4,24 @@
  * score reaches `threshold` is banned: `onBan` (the host disconnects and blocks it), and
  * `onUnban` after `cooldownMs`, with its score reset.
  */
-export type Offence = 'malformed_message' | 'oversized_message' | 'rate_limited' | 'bad_tombstone_signature' | 'unsigned_tombstone' | 'bad_hash'
+export type Offence =
+  | 'malformed_message' | 'oversized_message' | 'rate_limited' | 'bad_tombstone_signature' | 'unsigned_tombstone' | 'bad_hash'
+  | 'unserved_name' | 'slow_transfer'
 
-/** Points per offence: a ban needs many rate-limit drops but only a few forged tombstones. */
+/**
+ * Points per offence: a ban needs many rate-limit drops but only a few forged tombstones.
+ * - `unserved_name`: a name the peer announced or listed, then answered 404 for, and that is still
+ *   neither tombstoned nor stored here a few seconds later (a peer that raced a tombstone or purge
+ *   is excused by the tombstone's arrival). About 21 within seconds ban: a liar of fake names in
+ *   seconds; an honest peer whose files vanished (an operator's rm) loses a few points.
+ * - `slow_transfer`: a body under the minimum rate, once per backoff round of that peer: it stays
+ *   well under the threshold (a slow link is not malice), but adds up with any other offence.
+ */
 export const PENALTIES: Readonly<Record<Offence, number>> = {
   rate_limited: 1,
+  unserved_name: 5,
   unsigned_tombstone: 5,
+  slow_transfer: 10,
   malformed_message: 10,
   oversized_message: 20,
   bad_hash: 25,
