@@ -121,4 +121,24 @@ describe('media playlists from cached hour texts', () => {
     assert.ok(chunks.length <= 8, `${chunks.length} chunks`)
     assert.equal(Buffer.concat(chunks).length, Buffer.byteLength(expected(p)))
   })
+
+  it('keep the rendered hours within their count and bytes, however many hours are asked for', async (t) => {
+    const { selector } = await setup(t)
+    // One hour of 2 s segments renders to ~350 KB: a budget of two such hours, and at most two hours.
+    const byBytes = new MediaPlaylistWriter(selector, { cacheBytes: 800_000 })
+    const byHours = new MediaPlaylistWriter(selector, { cacheHours: 2 })
+    for (let round = 0; round < 3; round++) {
+      for (const [from, to] of [[0, HOUR_MS], [HOUR_MS, 2 * HOUR_MS], [2 * HOUR_MS, 3 * HOUR_MS]] as const) {
+        const p = await plan(selector, from, to)
+        for (const writer of [byBytes, byHours]) {
+          assert.equal(text(writer, p), expected(p))
+          const usage = writer.cacheUsage
+          assert.ok(usage.hours <= usage.maxHours && usage.bytes <= usage.maxBytes, JSON.stringify(usage))
+        }
+      }
+    }
+    assert.ok(byBytes.cacheUsage.bytes > 300_000, 'the cache was used at all')
+    // Three hours round-robin through a cache of two: every request writes its hour again.
+    assert.equal(byHours.hoursRendered, 9)
+  })
 })

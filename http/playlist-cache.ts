@@ -29,29 +29,81 @@ function positionOf (best: readonly IndexedSegment[], segment: IndexedSegment): 
   return -1
 }
 
+/**
+ * Bounds of the rendered-hours cache (an LRU by hour). An hour costs its text and offsets plus
+ * `HOUR_BYTES` for its key, map slot and record; a 2 s stream's hour is ~370 KiB rendered, so the
+ * default budget holds ~3 days of one stream's lines.
+ */
+export const PLAYLIST_CACHE_DEFAULTS = Object.freeze({
+  cacheBytes: 32 * 1024 * 1024,
+  cacheHours: 4096,
+  HOUR_BYTES: 256
+})
+
+export interface MediaPlaylistWriterInit {
+  /** Most bytes the rendered-hours cache may hold. */
+  cacheBytes?: number
+  /** Most hours it may hold, empty ones included. */
+  cacheHours?: number
+}
+
+interface RenderedHour {
+  /**
+   * The selector's candidate array the lines were written from. The selector hands out one array
+   * per index version of an hour, so a tombstone or a new segment means a new array (exactly that
+   * hour is written again). Held weakly: an hour the selector drops is not kept alive here.
+   */
+  best: WeakRef<readonly IndexedSegment[]>
+  lines: RenderedLines
+  bytes: number
+}
+
 export class MediaPlaylistWriter {
   readonly #selector: SegmentSelector
-  /**
-   * Keyed by the selector's candidate array of an hour. The selector hands out one array per index
-   * version of the hour, so a tombstone or a new segment means a new key (exactly that hour is
-   * written again), and an hour the selector's bounded cache drops is dropped here too.
-   */
-  readonly #hours = new WeakMap<readonly IndexedSegment[], RenderedLines>()
+  readonly #cacheBytes: number
+  readonly #cacheHours: number
+  #bytes = 0
+  /** Keyed by channel, quality and hour; map order is insertion order: re-inserting on use makes it an LRU. */
+  readonly #hours = new Map<string, RenderedHour>()
   /** Hours written so far (each a whole candidate list): how well the cache does, for tests and diagnosis. */
   hoursRendered = 0
 
-  constructor (selector: SegmentSelector) {
+  constructor (selector: SegmentSelector, init: MediaPlaylistWriterInit = {}) {
     this.#selector = selector
+    this.#cacheBytes = init.cacheBytes ?? PLAYLIST_CACHE_DEFAULTS.cacheBytes
+    this.#cacheHours = init.cacheHours ?? PLAYLIST_CACHE_DEFAULTS.cacheHours
   }
 
-  #rendered (best: readonly IndexedSegment[]): RenderedLines {
-    let lines = this.#hours.get(best)
-    if (lines == null) {
-      lines = renderLines(best)
-      this.hoursRendered++
-      this.#hours.set(best, lines)
+  /** What the cache holds now, against its bounds (tests, diagnosis). */
+  get cacheUsage (): { hours: number, bytes: number, maxHours: number, maxBytes: number } {
+    return { hours: this.#hours.size, bytes: this.#bytes, maxHours: this.#cacheHours, maxBytes: this.#cacheBytes }
+  }
+
+  #rendered (key: string, best: readonly IndexedSegment[]): RenderedLines {
+    const cached = this.#hours.get(key)
+    if (cached != null) {
+      this.#hours.delete(key)
+      this.#bytes -= cached.bytes
+      if (cached.best.deref() === best) {
+        this.#remember(key, cached)
+        return cached.lines
+      }
     }
+    const lines = renderLines(best)
+    this.hoursRendered++
+    this.#remember(key, { best: new WeakRef(best), lines, bytes: PLAYLIST_CACHE_DEFAULTS.HOUR_BYTES + lines.text.length + lines.offsets.byteLength })
     return lines
+  }
+
+  #remember (key: string, entry: RenderedHour): void {
+    this.#hours.set(key, entry)
+    this.#bytes += entry.bytes
+    // The entry just added stays even when it alone is over budget: the playlist being written uses it.
+    while ((this.#bytes > this.#cacheBytes || this.#hours.size > this.#cacheHours) && this.#hours.size > 1) {
+      const oldest = this.#hours.keys().next().value!
+      this.#bytes -= this.#hours.get(oldest)!.bytes
+      this.#hours.delete(oldest)
+    }
   }
 
   /**
@@ -100,7 +152,7 @@ export class MediaPlaylistWriter {
       if (h !== hourUs) {
         hourUs = h
         best = this.#selector.hourCandidates(e.channel, e.quality, h)
-        lines = this.#rendered(best)
+        lines = this.#rendered(`${e.channel}\0${e.quality}\0${h}`, best)
       }
       const at = positionOf(best, e)
       if (at >= 0) {

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
 import { writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, it, type TestContext } from 'node:test'
+import { describe, it, mock, type TestContext } from 'node:test'
 import { type SegSpec, T0, bytesFor, openStore, ref } from '../test/helpers/tree.ts'
-import { HOLE, type Selection, SegmentSelector } from './best-segments.ts'
+import { HOLE, type Selection, SegmentSelector, cacheCost } from './best-segments.ts'
 import { Reconciler } from './reconcile.ts'
 import type { SegmentIndex } from './segment-index.ts'
 import { tombstoneFileName } from './segment-name.ts'
+import { MICROS_PER_HOUR } from './time.ts'
 
 interface Spec extends SegSpec { size?: number }
 
@@ -178,5 +179,49 @@ describe('best-segment selection: caching and sharing', () => {
   it('refuses end before start', async (t) => {
     const { selector } = await indexOf(t, A)
     await assert.rejects(select(selector, 10, 5), RangeError)
+  })
+})
+
+describe('best-segment selection: hostile ranges and the cache bounds', () => {
+  /** The widest range a request can name (params.ts accepts years 1685 to 2254). */
+  const CENTURIES = { start: Date.UTC(1685, 0, 1) * 1000, end: Date.UTC(2254, 11, 31) * 1000 }
+
+  it('a range of centuries visits only the hours the index holds, and caches only those', async (t) => {
+    // Two data hours 30 years apart: everything between, around and before is empty.
+    const far = 30 * 365 * 24 * 3600_000
+    const { index, selector } = await indexOf(t, [{ at: 0, dur: 2000 }, { at: far, dur: 2000 }])
+    const versions = mock.method(index, 'hourVersion')
+    for (const allowHoles of [true, false]) {
+      const sel = selector.select('c', 'q', CENTURIES.start, CENTURIES.end, { allowHoles })
+      if (allowHoles) assert.equal(show(await sel), '∅, 0+2, ∅, 946080000+2, ∅')
+      else await assert.rejects(sel, { code: 'SEGMESH_ERR_CONTAINS_HOLES' })
+    }
+    // Five million hours in the range; one read per hour that exists (and per selection).
+    assert.ok(versions.mock.callCount() <= 4, `${versions.mock.callCount()} hour lookups`)
+    assert.equal(selector.cacheUsage.hours, 2)
+  })
+
+  it('the per-hour cache stays within its hours and bytes, empty hours counted, under a flood of distinct hours', async (t) => {
+    const { index } = await openStore(t)
+    // 300 hours of data (one 2 s segment each) and 300 hours that hold only a tombstone (no candidates).
+    const changes = []
+    for (let h = 0; h < 300; h++) {
+      changes.push({ op: 'put-segment' as const, ref: ref({ at: h * 3600_000, dur: 2000 }), size: 1, mtimeMs: 1 })
+      const gone = ref({ at: (1000 + h) * 3600_000, dur: 2000 })
+      changes.push({ op: 'put-tombstone' as const, channel: 'c', quality: 'q', start: gone.start, segment: gone.file, mtimeMs: 1 })
+    }
+    await index.apply(changes)
+    const byHours = new SegmentSelector(index, { cacheHours: 50 })
+    const byBytes = new SegmentSelector(index, { cacheBytes: 40 * cacheCost(0) })
+    for (const selector of [byHours, byBytes]) {
+      for (let h = 0; h < 1300; h++) selector.hourCandidates('c', 'q', T0 + h * MICROS_PER_HOUR)
+      // And one century-long selection on top.
+      await selector.select('c', 'q', CENTURIES.start, CENTURIES.end, { allowHoles: true })
+      const usage = selector.cacheUsage
+      assert.ok(usage.hours <= usage.maxHours && usage.bytes <= usage.maxBytes, JSON.stringify(usage))
+    }
+    assert.equal(byHours.cacheUsage.hours, 50)
+    // Empty (tombstone-only) hours cost their key: 40 of them fill the byte budget.
+    assert.ok(byBytes.cacheUsage.hours <= 40, JSON.stringify(byBytes.cacheUsage))
   })
 })

@@ -22,12 +22,34 @@ export interface SelectOptions {
 }
 
 export interface SegmentSelectorInit {
-  /**
-   * Segments kept in the in-memory per-hour cache (LRU by hour). About 300 bytes each: the
-   * default holds ~12 days of one 2 s stream in ~150 MiB.
-   */
-  cacheSegments?: number
+  /** Most bytes the per-hour cache may hold, as counted by `cacheCost`. */
+  cacheBytes?: number
+  /** Most hours the per-hour cache may hold, empty ones included. */
+  cacheHours?: number
 }
+
+/**
+ * Bounds of the per-hour candidate cache (an LRU by hour). A cached hour costs `HOUR_BYTES` (its
+ * key, map slot and record: ~180 B measured for an empty one, rounded up) plus `SEGMENT_BYTES` per
+ * candidate (~265 B measured with the shared strings, see docs/BENCHMARKS.md, rounded up). The
+ * default budget holds ~9 days of one 2 s stream; an empty hour costs as much as its key, so no
+ * run of empty hours grows the cache past its budget.
+ */
+export const SELECTOR_DEFAULTS = Object.freeze({
+  cacheBytes: 128 * 1024 * 1024,
+  cacheHours: 16_384,
+  HOUR_BYTES: 256,
+  SEGMENT_BYTES: 320
+})
+
+/** What one cached hour of `segments` candidates costs against the cache's byte budget. */
+export const cacheCost = (segments: number): number => SELECTOR_DEFAULTS.HOUR_BYTES + segments * SELECTOR_DEFAULTS.SEGMENT_BYTES
+
+/** The candidates of an hour the index does not hold: shared, never cached. */
+const NO_CANDIDATES: IndexedSegment[] = Object.freeze([]) as unknown as IndexedSegment[]
+
+/** Hours read from the index per batch while walking a range. */
+const HOUR_BATCH = 256
 
 function hashOf (file: string): Buffer {
   const stem = file.slice(0, -SEGMENT_EXT.length)
@@ -144,56 +166,64 @@ interface CachedHour { version: number, best: IndexedSegment[] }
 
 export class SegmentSelector {
   readonly #index: SegmentIndex
-  readonly #cacheSegments: number
-  #cached = 0
+  readonly #cacheBytes: number
+  readonly #cacheHours: number
+  #bytes = 0
   /** Map order is insertion order: re-inserting on use makes it an LRU. */
   readonly #cache = new Map<string, CachedHour>()
   readonly #inflight = new Map<string, Promise<Selection>>()
 
   constructor (index: SegmentIndex, init: SegmentSelectorInit = {}) {
     this.#index = index
-    this.#cacheSegments = init.cacheSegments ?? 500_000
+    this.#cacheBytes = init.cacheBytes ?? SELECTOR_DEFAULTS.cacheBytes
+    this.#cacheHours = init.cacheHours ?? SELECTOR_DEFAULTS.cacheHours
+  }
+
+  /** What the per-hour cache holds now, against its bounds (tests, diagnosis). */
+  get cacheUsage (): { hours: number, bytes: number, maxHours: number, maxBytes: number } {
+    return { hours: this.#cache.size, bytes: this.#bytes, maxHours: this.#cacheHours, maxBytes: this.#cacheBytes }
   }
 
   /**
    * Best-per-start candidates of one hour: from memory while the hour's index version is
    * unchanged (one LMDB get); else from the packed copy stored in the index for that version;
    * else rebuilt from the segment entries (and, for a finished hour, packed for next time).
+   * An hour the index does not hold is answered without touching the cache.
    */
   hourCandidates (channel: string, quality: string, hourStartUs: number): IndexedSegment[] {
-    const key = `${channel}\0${quality}\0${hourStartUs}`
     const version = this.#index.hourVersion(channel, quality, hourStartUs)
+    if (version === 0) return NO_CANDIDATES
+    const key = `${channel}\0${quality}\0${hourStartUs}`
     const cached = this.#cache.get(key)
     if (cached != null) {
-      this.#cache.delete(key)
-      this.#cached -= cached.best.length
+      this.#forget(key, cached)
       if (cached.version === version) {
         this.#remember(key, cached)
         return cached.best
       }
     }
-    let best: IndexedSegment[] = []
-    if (version !== 0) {
-      const packed = this.#index.packedBest(channel, quality, hourStartUs, version)
-      if (packed != null) {
-        best = packed
-      } else {
-        best = bestByStart(this.#index.hourSegments(channel, quality, hourStartUs))
-        // The live hour changes every few seconds: packing it would be wasted writes.
-        if (hourStartUs + MICROS_PER_HOUR <= Date.now() * 1000) this.#index.putPackedBest(channel, quality, hourStartUs, version, best)
-      }
+    let best = this.#index.packedBest(channel, quality, hourStartUs, version)
+    if (best == null) {
+      best = bestByStart(this.#index.hourSegments(channel, quality, hourStartUs))
+      // The live hour changes every few seconds: packing it would be wasted writes.
+      if (hourStartUs + MICROS_PER_HOUR <= Date.now() * 1000) this.#index.putPackedBest(channel, quality, hourStartUs, version, best)
     }
     this.#remember(key, { version, best })
     return best
   }
 
+  #forget (key: string, entry: CachedHour): void {
+    this.#cache.delete(key)
+    this.#bytes -= cacheCost(entry.best.length)
+  }
+
   #remember (key: string, entry: CachedHour): void {
     this.#cache.set(key, entry)
-    this.#cached += entry.best.length
-    while (this.#cached > this.#cacheSegments && this.#cache.size > 1) {
+    this.#bytes += cacheCost(entry.best.length)
+    // The entry just added stays even when it alone is over budget: its caller holds it anyway.
+    while ((this.#bytes > this.#cacheBytes || this.#cache.size > this.#cacheHours) && this.#cache.size > 1) {
       const oldest = this.#cache.keys().next().value!
-      this.#cached -= this.#cache.get(oldest)!.best.length
-      this.#cache.delete(oldest)
+      this.#forget(oldest, this.#cache.get(oldest)!)
     }
   }
 
@@ -214,19 +244,30 @@ export class SegmentSelector {
     }
   }
 
+  /**
+   * Only the hours the index holds are visited, a batch at a time: the work is proportional to the
+   * data in the range, not to its length (a range of centuries costs what its few real hours do).
+   */
   async #select (channel: string, quality: string, start: number, end: number, options: SelectOptions): Promise<Selection> {
     if (end < start) throw new RangeError('end is before start')
     const assembler = new Assembler(start, end, options)
     let lastYield = performance.now()
     // The hour before `start` is searched too: a segment starting there may cover `start`.
-    hours: for (let h = hourStart(start) - MICROS_PER_HOUR; h <= hourStart(end); h += MICROS_PER_HOUR) {
-      for (const s of this.hourCandidates(channel, quality, h)) {
-        if (assembler.push(s)) break hours
+    let from = hourStart(start) - MICROS_PER_HOUR
+    const to = hourStart(end)
+    hours: for (;;) {
+      const batch = this.#index.hourStarts(channel, quality, from, to, HOUR_BATCH)
+      for (const h of batch) {
+        for (const s of this.hourCandidates(channel, quality, h)) {
+          if (assembler.push(s)) break hours
+        }
+        if (performance.now() - lastYield > 10) {
+          await yieldToLoop()
+          lastYield = performance.now()
+        }
       }
-      if (performance.now() - lastYield > 10) {
-        await yieldToLoop()
-        lastYield = performance.now()
-      }
+      if (batch.length < HOUR_BATCH) break
+      from = batch.at(-1)! + MICROS_PER_HOUR
     }
     return assembler.finish()
   }

@@ -160,6 +160,29 @@ export class SegmentIndex {
     return out
   }
 
+  /**
+   * Starts of the hours of a channel/quality the index holds in [from, to] µs, oldest first, at most
+   * `limit` of them: a range query walks these instead of every hour it spans (570 years of empty
+   * hours are five million lookups; the hours that exist are a handful).
+   */
+  hourStarts (channel: string, quality: string, from: number, to: number, limit = Number.MAX_SAFE_INTEGER): number[] {
+    const out: number[] = []
+    for (const key of this.#hours.getKeys({ start: [channel, quality, from], end: [channel, quality, to + 1], limit })) out.push(key[2])
+    return out
+  }
+
+  /** First and last hour start of a channel/quality, or null when the index holds none. Two reads. */
+  hourSpan (channel: string, quality: string): { first: number, last: number } | null {
+    const ends = (reverse: boolean): number | undefined => {
+      const low: [string, string, number] = [channel, quality, -Number.MAX_VALUE]
+      const high: [string, string, number] = [channel, quality, Number.MAX_VALUE]
+      for (const key of this.#hours.getKeys({ start: reverse ? high : low, end: reverse ? low : high, reverse, limit: 1 })) return key[2]
+      return undefined
+    }
+    const first = ends(false)
+    return first == null ? null : { first, last: ends(true)! }
+  }
+
   /** Hour folder names of a channel/quality, oldest first. */
   hours (channel: string, quality: string): string[] {
     const out: string[] = []
