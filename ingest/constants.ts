@@ -14,6 +14,13 @@ export const INGEST_DEFAULTS = {
   giveUpMs: 20 * 60_000,
   /** Mean pause before retrying a failed download. */
   retryDelayMs: 2_000,
+  /**
+   * A 404 for an entry the current media playlist still lists (a CDN edge that has not got it yet)
+   * is retried this many times, after a jittered pause of about `notFoundDelayMs` each, and only
+   * while the entry stays listed: at most ~4.5 s, less than a live window lists a segment.
+   */
+  notFoundRetries: 3,
+  notFoundDelayMs: 1_000,
   /** Downloads at once per worker; a new segment waits for a slot. */
   maxDownloads: 16,
   /** On stop, in-flight downloads get this long to finish before they are cut (and kept as `partial`). */

@@ -2,8 +2,9 @@
  * Downloading one playlist entry into the store, wubloader's downloader rules (reference/backfill.md
  * §3): init section first and hashed with the body; `full`, or `suspect` when the fetch took too
  * long, the body was empty or the worker saw a timestamp skew; `partial` when the body broke after
- * bytes arrived; retried (with a fresh pool) until a full copy exists, the URL is gone (403/404),
- * or the give-up time has passed. The store's one write path does temp → fsync → rename → index →
+ * bytes arrived; retried (with a fresh pool) until a full copy exists, the URL is gone (403, or
+ * 404 once the playlist no longer lists it: a listed entry's 404 is a CDN edge behind its origin
+ * and is retried a few times), or the give-up time has passed. The store's one write path does temp → fsync → rename → index →
  * announce.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -42,13 +43,15 @@ export interface DownloadContext {
   cut: AbortSignal
   /** True while segment writes are paused (disk full): no attempt starts then. */
   paused: () => boolean
+  /** True while the worker's latest media playlist still lists the job's entry. */
+  listed: (job: SegmentJob) => boolean
   onStored: (type: RecordedType, ref: SegmentRef, size: number) => void
   onError: (kind: DownloadErrorKind, err: unknown) => void
 }
 
 export type AttemptOutcome =
   | { kind: 'stored', type: RecordedType }
-  | { kind: 'gone' }
+  | { kind: 'gone', status: 403 | 404 }
 
 /**
  * One GET of `job.uri` through `dispatcher`. Resolves once something was stored (any type) or the
@@ -60,7 +63,7 @@ export async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, di
   const init = job.init == null ? null : await ctx.initBytes(job.init, dispatcher, signal)
   const res = await request(job.uri, { dispatcher, signal, headers: rangeHeaders(job.byterange) })
   try {
-    if (res.statusCode === 403 || res.statusCode === 404) return { kind: 'gone' }
+    if (res.statusCode === 403 || res.statusCode === 404) return { kind: 'gone', status: res.statusCode }
     if (res.statusCode !== (job.byterange == null ? 200 : 206)) throw new HttpStatusError(job.uri, res.statusCode)
     const body = res.body[Symbol.asyncIterator]()
     // Nothing is written until the first byte (or a clean empty end) arrives: an attempt that
@@ -97,6 +100,11 @@ export async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, di
   }
 }
 
+/** What identifies an entry in a playlist: its URI, and its byte range of a shared resource. */
+export function entryKey (entry: { uri: string, byterange: ByteRange | null }): string {
+  return entry.byterange == null ? entry.uri : `${entry.uri} ${entry.byterange.offset}+${entry.byterange.length}`
+}
+
 /** A full copy (visible or tombstoned) of this start and duration is already indexed. */
 export function hasFullCopy (store: SegmentStore, job: SegmentJob): boolean {
   return store.index.segmentsStartingIn(job.channel, job.quality, job.start, job.start + 1, { hidden: true })
@@ -109,6 +117,7 @@ export type EntryResult = RecordedType | 'exists' | 'gone' | 'given-up' | 'stopp
 export async function recordEntry (ctx: DownloadContext, job: SegmentJob): Promise<EntryResult> {
   const began = Date.now()
   let last: EntryResult = 'given-up'
+  let notFound = 0
   for (let attempt = 0; ; attempt++) {
     while (ctx.paused() && !ctx.stopping.aborted && Date.now() - began < ctx.options.giveUpMs) {
       await sleep(ctx.options.retryDelayMs, undefined, { signal: ctx.stopping }).catch(() => {})
@@ -119,8 +128,12 @@ export async function recordEntry (ctx: DownloadContext, job: SegmentJob): Promi
     try {
       const outcome = await downloadAttempt(ctx, job, fresh ?? ctx.pool)
       if (outcome.kind === 'gone') {
-        ctx.onError('gone', null)
-        return 'gone'
+        if (outcome.status === 403 || notFound >= ctx.options.notFoundRetries || !ctx.listed(job)) return gone(ctx)
+        notFound++
+        await sleep(ctx.options.notFoundDelayMs * (0.5 + Math.random()), undefined, { signal: ctx.stopping }).catch(() => {})
+        // A poll meanwhile may have dropped the entry: then the 404 is final.
+        if (!ctx.listed(job) && !ctx.stopping.aborted) return gone(ctx)
+        continue
       }
       if (outcome.type !== 'partial') return outcome.type
       last = 'partial'
@@ -137,4 +150,9 @@ export async function recordEntry (ctx: DownloadContext, job: SegmentJob): Promi
     const pause = ctx.options.retryDelayMs * (0.5 + Math.random())
     await sleep(pause, undefined, { signal: ctx.stopping }).catch(() => {})
   }
+}
+
+function gone (ctx: DownloadContext): EntryResult {
+  ctx.onError('gone', null)
+  return 'gone'
 }

@@ -16,7 +16,7 @@ import { parsePlaylist } from './hls.ts'
 import { selectVariant } from './master-playlist.ts'
 import { type InitSection, type KnownEntry, type MediaEntry, entryTimes, parseMediaPlaylist } from './media-playlist.ts'
 import type { WorkerMetrics } from './metrics.ts'
-import { type DownloadContext, type EntryResult, recordEntry } from './segment-download.ts'
+import { type DownloadContext, type EntryResult, entryKey, recordEntry } from './segment-download.ts'
 
 export interface StreamWorkerInit {
   channel: string
@@ -65,6 +65,8 @@ export class StreamWorker {
   readonly #downloads = new Set<Promise<void>>()
   readonly #known = new Map<number, KnownEntry>()
   readonly #initCache = new Map<string, Promise<Buffer>>()
+  /** Keys of the entries the latest media playlist lists (as many as it has: its size is bounded). */
+  #listed = new Set<string>()
   readonly #recorded = { full: 0, suspect: 0, partial: 0, exists: 0, gone: 0, 'given-up': 0, stopped: 0, tombstoned: 0 }
   #pool: Dispatcher
   #mediaUrl: string | null = null
@@ -194,6 +196,7 @@ export class StreamWorker {
     const last = entries.at(-1)
     // A sequence that went backwards is a new stream behind the same URL.
     if (last != null && this.#lastSequence != null && last.sequence < this.#lastSequence) this.#resetStream()
+    this.#listed = new Set(entries.map(entryKey))
     const times = entryTimes(entries, (seq) => this.#known.get(seq), Date.now() * 1000, options.skewToleranceUs)
     const fresh: number[] = []
     for (const [i, entry] of entries.entries()) {
@@ -257,6 +260,7 @@ export class StreamWorker {
       stopping: this.#stopping.signal,
       cut: this.#cut.signal,
       paused: () => this.#init.paused?.() === true,
+      listed: (job) => this.#listed.has(entryKey(job)),
       onStored: (type) => metrics.stored(type),
       onError: (kind, err) => {
         metrics.downloadError(kind)

@@ -16,7 +16,7 @@ import { until } from './helpers/network.ts'
 import { type OpenedStore, openStore } from './helpers/tree.ts'
 
 /** Test timing: quick polls and retries; the suspect threshold far above a local fetch, even on a loaded machine. */
-const FAST: Partial<IngestOptions> = { pollMs: 50, retryDelayMs: 50, suspectMs: 30_000, giveUpMs: 10_000, stopGraceMs: 2_000, readTimeoutMs: 5_000, attemptTimeoutMs: 10_000, playlistTimeoutMs: 5_000 }
+const FAST: Partial<IngestOptions> = { pollMs: 50, retryDelayMs: 50, notFoundDelayMs: 50, suspectMs: 30_000, giveUpMs: 10_000, stopGraceMs: 2_000, readTimeoutMs: 5_000, attemptTimeoutMs: 10_000, playlistTimeoutMs: 5_000 }
 
 interface Setup extends OpenedStore { recorder: Recorder }
 
@@ -142,12 +142,42 @@ describe('recorder against a live HLS origin', () => {
     assert.ok(stored(s).every((seg) => seg.type === 'full'))
   })
 
-  it('gives up at once on a 404 and leaves nothing for it', async (t) => {
-    const origin = await HlsOrigin.start(t, { count: 3, window: 3, missing: [1] })
+  for (const times of [1, 2]) {
+    it(`records whole, as full, a listed segment that answers 404 ${times === 1 ? 'once' : 'twice'} (a CDN edge behind its origin)`, async (t) => {
+      const origin = await HlsOrigin.start(t, { count: 3, window: 3, notFound: { 1: times } })
+      const s = await record(t, origin.mediaUrl())
+      await until('the three segments, full', () => stored(s).length === 3 && s.recorder.status()[0]!.recorded.full === 3)
+      assert.ok(stored(s).every((seg) => seg.type === 'full'))
+      assert.ok((await bytesOf(s, stored(s)[1]!)).equals(origin.segments[1]!.bytes))
+      await assertHashes(s, stored(s))
+      assert.equal(origin.requests.get('/source/seg1.ts'), times + 1)
+      assert.equal(s.recorder.status()[0]!.recorded.gone, 0)
+    })
+  }
+
+  it('gives up a segment that 404s until it leaves the playlist, without holding the others back', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 5, window: 3, missing: [1] })
+    // Retries enough to outlast the window: only the playlist dropping the entry ends them.
+    const s = await record(t, origin.mediaUrl(), { ingest: { notFoundRetries: 1_000 } })
+    await until('the others recorded while the missing one is retried', () => stored(s).length === 2 && (origin.requests.get('/source/seg1.ts') ?? 0) >= 3)
+    assert.equal(s.recorder.status()[0]!.recorded.gone, 0, 'still listed: not given up')
+    origin.advance(2)
+    await until('given up once the playlist dropped it', () => s.recorder.status()[0]!.recorded.gone === 1 && stored(s).length === 4)
+    const asked = origin.requests.get('/source/seg1.ts')!
+    const polls = origin.requests.get('/source/index.m3u8')!
+    await until('a few more polls', () => origin.requests.get('/source/index.m3u8')! >= polls + 3)
+    assert.equal(origin.requests.get('/source/seg1.ts'), asked, 'not asked again')
+    assert.deepEqual(stored(s).map((seg) => seg.start), [0, 2, 3, 4].map((i) => origin.segments[i]!.start))
+    assert.match(await s.recorder.registry.metrics(), /segmesh_ingest_download_errors_total\{channel="live",quality="source",kind="gone"\} 1/)
+  })
+
+  it('gives up at once on a 403, and on a 404 past its retries, leaving nothing', async (t) => {
+    const origin = await HlsOrigin.start(t, { count: 3, window: 3, forbidden: [1], missing: [2] })
     const s = await record(t, origin.mediaUrl())
-    await until('the other two', () => stored(s).length === 2 && s.recorder.status()[0]!.recorded.gone === 1)
-    assert.deepEqual(stored(s).map((seg) => seg.start), [origin.segments[0]!.start, origin.segments[2]!.start])
-    assert.equal(origin.requests.get('/source/seg1.ts'), 1)
+    await until('both given up', () => s.recorder.status()[0]!.recorded.gone === 2)
+    assert.deepEqual(stored(s).map((seg) => seg.start), [origin.segments[0]!.start])
+    assert.equal(origin.requests.get('/source/seg1.ts'), 1, '403: no retry')
+    assert.equal(origin.requests.get('/source/seg2.ts'), 4, '404 while listed: the first attempt and 3 retries')
   })
 
   for (const style of ['cue', 'daterange'] as const) {

@@ -1,7 +1,7 @@
 /**
  * A live HLS origin for recorder tests: a sliding-window media playlist (and a master with two
  * variants) over real ffmpeg segments, served on 127.0.0.1:0. The window advances on demand.
- * It can inject what real origins do: slow or cut bodies, 404s, ad breaks, missing dates, a
+ * It can inject what real origins do: slow or cut bodies, 404s (for good or a few times), 403s, ad breaks, missing dates, a
  * timestamp skew, an init section.
  */
 import { readFile } from 'node:fs/promises'
@@ -34,6 +34,10 @@ export interface HlsOriginInit {
   cut?: Record<number, number>
   /** Entries answered 404. */
   missing?: number[]
+  /** Entry → how many of its requests are answered 404 before it is served (a lagging CDN edge). */
+  notFound?: Record<number, number>
+  /** Entries answered 403. */
+  forbidden?: number[]
   /** From this entry on, dates jump by `us`. */
   skew?: { at: number, us: number }
   /** Every entry is a byte range (EXT-X-BYTERANGE) of one resource, `all.ts`: the segments back to back. */
@@ -80,7 +84,7 @@ export class HlsOrigin {
     const start = init.start ?? (Math.floor(Date.now() / 1000) - 60) * 1_000_000 + 123_456
     const files = await segmentFiles(count)
     const segments = await Promise.all(files.map(async (f, i) => ({ bytes: await readFile(f), start: start + i * parsed.value, duration: parsed.value })))
-    const o: OriginOptions = { count, window, initial: init.initial ?? window, start, extinf, dates: init.dates ?? 'all', init: init.init ?? false, slow: init.slow ?? {}, cut: { ...init.cut }, missing: init.missing ?? [], ads: init.ads, skew: init.skew, byterange: init.byterange ?? false }
+    const o: OriginOptions = { count, window, initial: init.initial ?? window, start, extinf, dates: init.dates ?? 'all', init: init.init ?? false, slow: init.slow ?? {}, cut: { ...init.cut }, missing: init.missing ?? [], notFound: { ...init.notFound }, forbidden: init.forbidden ?? [], ads: init.ads, skew: init.skew, byterange: init.byterange ?? false }
     const origin = new HlsOrigin(o, segments, o.init ? segments[0]!.bytes.subarray(0, INIT_BYTES) : null)
     await new Promise<void>((resolve) => origin.#server.listen(0, '127.0.0.1', resolve))
     origin.#base = `http://127.0.0.1:${(origin.#server.address() as AddressInfo).port}`
@@ -171,7 +175,16 @@ export class HlsOrigin {
     else if (m[2] === 'init.ts') this.#send(res, 'video/mp2t', this.init ?? Buffer.alloc(0), this.init == null ? 404 : 200)
     else if (m[2] === 'all.ts') this.#range(req, res, Buffer.concat(this.segments.slice(0, this.#head).map((s) => s.bytes)))
     else if (i >= this.#head || this.#o.missing.includes(i)) this.#send(res, 'text/plain', Buffer.from('gone'), 404)
+    else if (this.#o.forbidden.includes(i)) this.#send(res, 'text/plain', Buffer.from('forbidden'), 403)
+    else if (this.#lagging(i)) this.#send(res, 'text/plain', Buffer.from('not here yet'), 404)
     else this.#segment(res, i)
+  }
+
+  /** True (and one fewer left) while entry `i` still has 404s to answer. */
+  #lagging (i: number): boolean {
+    if ((this.#o.notFound[i] ?? 0) === 0) return false
+    this.#o.notFound[i]!--
+    return true
   }
 
   #segment (res: ServerResponse, i: number): void {
