@@ -29,6 +29,31 @@ export const P2P_DEFAULTS = {
   gossipRatePerSecond: 20,
   gossipBurst: 200,
   /**
+   * Originating peers with a token bucket; the least recently refilled is forgotten past it
+   * (it starts full again). One costs ~300 B with its key: 4,096 ≈ 1.2 MiB. Well above a
+   * network's node count, so only a flood of fresh keys evicts anyone.
+   */
+  gossipAuthorsTracked: 4096,
+  /**
+   * Gossip messages accepted per delivering connection (the propagation source), whoever signed
+   * them: fresh keys each get a full author bucket, the connection does not. gossipsub validates
+   * only a message's first copy, so one relay forwards at most the whole network's traffic: with
+   * 1,000 nodes a digest each per 30 s (33/s) plus announcements from 20 recorders of three
+   * qualities (2 s segments: 30/s) and tombstones, about 70/s. A burst of five authors' bursts.
+   */
+  sourceRatePerSecond: 100,
+  sourceBurst: 1000,
+  /**
+   * Authors without a bucket yet that one connection may introduce: a burst for a node that
+   * joins and hears the others' digests through its first connection (its mesh soon adds more,
+   * each with its own allowance), then one a second (joins are rare). Each new author costs a
+   * bucket here and a peer-table entry in the replicator.
+   */
+  newAuthorsPerSourcePerSecond: 1,
+  newAuthorsPerSourceBurst: 256,
+  /** Connections with source buckets (two, ~300 B each); at least maxConnections, so churn evicts only the gone. */
+  sourcesTracked: 1024,
+  /**
    * Inbound connections still in their handshake (pnet, noise, yamux), from all remote IPs
    * together. libp2p's 10, with its 10 s handshake timeout, let twelve idle sockets lock every
    * peer out. One costs a socket and a few KiB of handshake state until the timeout: 256 ≈ 2 MiB.
@@ -81,6 +106,14 @@ export interface P2PHostInit {
   gossipRatePerSecond?: number
   /** @default 200 */
   gossipBurst?: number
+  /** @default 100 */
+  sourceRatePerSecond?: number
+  /** @default 1000 */
+  sourceBurst?: number
+  /** @default 1 */
+  newAuthorsPerSourcePerSecond?: number
+  /** @default 256 */
+  newAuthorsPerSourceBurst?: number
   /** @default 256 */
   maxIncomingPendingConnections?: number
   /** @default 5000 */
@@ -145,7 +178,7 @@ export function validate (init: P2PHostInit): void {
   if (init.maxKeptPeers != null && (!Number.isInteger(init.maxKeptPeers) || init.maxKeptPeers < 0)) throw new InvalidParametersError(`maxKeptPeers: ${init.maxKeptPeers} is not a count`)
   if (init.helloTimeoutMs != null && !(init.helloTimeoutMs > 0)) throw new InvalidParametersError('helloTimeoutMs: must be > 0')
   if (init.redialIntervalMs != null && !(init.redialIntervalMs > 0)) throw new InvalidParametersError('redialIntervalMs: must be > 0')
-  for (const key of ['maxMessageBytes', 'gossipRatePerSecond', 'gossipBurst', 'banCooldownMs', 'maxIncomingPendingConnections', 'inboundUpgradeTimeoutMs', 'inboundConnectionsPerIpPerSecond', 'maxConnections'] as const) {
+  for (const key of ['maxMessageBytes', 'gossipRatePerSecond', 'gossipBurst', 'banCooldownMs', 'sourceRatePerSecond', 'sourceBurst', 'newAuthorsPerSourcePerSecond', 'newAuthorsPerSourceBurst', 'maxIncomingPendingConnections', 'inboundUpgradeTimeoutMs', 'inboundConnectionsPerIpPerSecond', 'maxConnections'] as const) {
     if (init[key] != null && !(Number.isSafeInteger(init[key]) && init[key] > 0)) throw new InvalidParametersError(`${key}: must be a positive integer`)
   }
   if (init.announceHost != null && !/^[A-Za-z0-9.:-]+$/.test(init.announceHost)) throw new InvalidParametersError(`announceHost: ${JSON.stringify(init.announceHost)} is not a host name or IP`)

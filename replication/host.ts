@@ -60,11 +60,15 @@ export class P2PHost {
   readonly #tasks = new Set<Promise<void>>()
   readonly #validateMessage: ((data: Uint8Array) => string | null) | null
   readonly #maxMessageBytes: number
+  /** Per originating peer (the signature's author). */
   readonly #gossipRate: RateLimiter
+  /** Per delivering connection: all it forwards, and the authors it introduces. */
+  readonly #sourceRate: RateLimiter
+  readonly #newAuthors: RateLimiter
   readonly #scores: PeerScores
   readonly #damper = new RedialDamper()
   /** Gossip dropped before the replicator saw it, by why. */
-  readonly gossipDropped = { oversized: 0, malformed: 0, rateLimited: 0 }
+  readonly gossipDropped = { oversized: 0, malformed: 0, rateLimited: 0, sourceLimited: 0 }
   #helloProvider: HelloProvider | null = null
   #redialTimer: NodeJS.Timeout | null = null
   #stopped = false
@@ -144,7 +148,9 @@ export class P2PHost {
     this.#redialIntervalMs = init.redialIntervalMs ?? P2P_DEFAULTS.redialIntervalMs
     this.#validateMessage = init.validateMessage ?? null
     this.#maxMessageBytes = init.maxMessageBytes ?? P2P_DEFAULTS.maxMessageBytes
-    this.#gossipRate = new RateLimiter({ ratePerSecond: init.gossipRatePerSecond ?? P2P_DEFAULTS.gossipRatePerSecond, burst: init.gossipBurst ?? P2P_DEFAULTS.gossipBurst })
+    this.#gossipRate = new RateLimiter({ ratePerSecond: init.gossipRatePerSecond ?? P2P_DEFAULTS.gossipRatePerSecond, burst: init.gossipBurst ?? P2P_DEFAULTS.gossipBurst, maxKeys: P2P_DEFAULTS.gossipAuthorsTracked })
+    this.#sourceRate = new RateLimiter({ ratePerSecond: init.sourceRatePerSecond ?? P2P_DEFAULTS.sourceRatePerSecond, burst: init.sourceBurst ?? P2P_DEFAULTS.sourceBurst, maxKeys: P2P_DEFAULTS.sourcesTracked })
+    this.#newAuthors = new RateLimiter({ ratePerSecond: init.newAuthorsPerSourcePerSecond ?? P2P_DEFAULTS.newAuthorsPerSourcePerSecond, burst: init.newAuthorsPerSourceBurst ?? P2P_DEFAULTS.newAuthorsPerSourceBurst, maxKeys: P2P_DEFAULTS.sourcesTracked })
     this.#scores = new PeerScores({
       cooldownMs: init.banCooldownMs,
       onBan: (peer, offence) => {
@@ -183,7 +189,7 @@ export class P2PHost {
     node.addEventListener('connection:open', (evt) => {
       if (this.#blocked.has(evt.detail.remotePeer.toString())) evt.detail.abort(new P2PError('peer is blocked'))
     })
-    node.services.pubsub.topicValidators.set(this.#topic, (_source, msg) => this.#validate(msg))
+    node.services.pubsub.topicValidators.set(this.#topic, (source, msg) => this.#validate(source.toString(), msg))
     node.services.pubsub.addEventListener('message', (evt) => this.#onGossip(evt.detail))
     await node.handle(HELLO_PROTOCOL, async (stream, connection) => await this.#answerHello(stream, connection))
     // Tagged before start so libp2p's reconnect queue owns them from the first connection.
@@ -419,13 +425,26 @@ export class P2PHost {
   }
 
   /**
-   * Gossipsub's validator, before delivery and before relaying: oversized and malformed messages
-   * are rejected (never relayed), a flood beyond the originator's token bucket is ignored, and both
-   * score the originator, whose identity the message signature proves.
+   * Gossipsub's validator, before delivery and before relaying, of a message's first copy.
+   * `source` is the peer whose connection delivered it; `msg.from` signed it. Fresh keys cost
+   * nothing, connections do: the source pays a token for every message and one more for each
+   * author it introduces, and a flood past either is scored against the source. Oversized and
+   * malformed messages are rejected (never relayed), and a flood beyond the author's own bucket
+   * ignored; both score the author, whose identity the signature proves.
+   *
+   * Floods are Ignore, not Reject: the same message from an honest relay is not invalid, and a
+   * Reject would also mark every peer that sent us a copy. (gossipsub's own score counts a
+   * Reject against the source only for topics given score parameters; ours has none, so
+   * PeerScores does the banning.)
    */
-  #validate (msg: GossipMessage): TopicValidatorResult {
+  #validate (source: string, msg: GossipMessage): TopicValidatorResult {
     if (msg.type !== 'signed') return TopicValidatorResult.Reject
     const from = msg.from.toString()
+    if (!this.#sourceRate.take(source) || (!this.#gossipRate.has(from) && !this.#newAuthors.take(source))) {
+      this.gossipDropped.sourceLimited++
+      this.penalize(source, 'rate_limited')
+      return TopicValidatorResult.Ignore
+    }
     if (msg.data.length > this.#maxMessageBytes) {
       this.gossipDropped.oversized++
       this.penalize(from, 'oversized_message')

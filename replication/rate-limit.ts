@@ -1,7 +1,9 @@
 /**
  * Token buckets keyed by peer id: `ratePerSecond` sustained, `burst` at once. Memory is bounded:
  * past `maxKeys` the least recently refilled bucket is forgotten (a forgotten peer starts full,
- * which only ever lets through one extra burst).
+ * which only ever lets through one extra burst). One bucket costs about 300 B of heap with its
+ * 52-character peer id key (measured with 4,096 to 65,536 keys, before and after a flood of
+ * three times as many fresh ones): the default 4,096 ≈ 1.2 MiB.
  */
 export interface RateLimitInit {
   ratePerSecond: number
@@ -27,6 +29,16 @@ export class RateLimiter {
     this.#burst = init.burst
     this.#maxKeys = init.maxKeys ?? 4096
     this.#now = init.now ?? Date.now
+  }
+
+  /** Buckets held now (at most maxKeys). */
+  get size (): number {
+    return this.#buckets.size
+  }
+
+  /** Whether `key` has a bucket (was seen and not yet forgotten). */
+  has (key: string): boolean {
+    return this.#buckets.has(key)
   }
 
   /** Take one token for `key`; false (and counted as dropped) when its bucket is empty. */

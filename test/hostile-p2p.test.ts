@@ -1,13 +1,26 @@
 /**
- * Hostile peers at the libp2p edge, over real TCP on 127.0.0.1: idle sockets that hold the
- * handshake slots. The attacker's sockets come from 127.0.0.2 (another loopback address, so
- * another remote IP to the node) and the honest peer's from 127.0.0.1, as two hosts would.
+ * Hostile peers at the libp2p edge, over real TCP on 127.0.0.1:
+ * - one connection relaying gossip signed by a fresh key per message (a real libp2p node whose
+ *   gossipsub signs each publish with a new key: the RPCs are what a relay of many nodes sends);
+ * - idle sockets that hold the handshake slots. The attacker's sockets come from 127.0.0.2
+ *   (another loopback address, so another remote IP to the node) and the honest peer's from
+ *   127.0.0.1, as two hosts would.
  */
 import assert from 'node:assert/strict'
 import { type Socket, connect } from 'node:net'
 import { after, describe, it } from 'node:test'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { P2PHost, type P2PHostInit } from '../replication/host.ts'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
+import { PublishConfigType } from '@libp2p/gossipsub/types'
+import { identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
+import { noise } from '@libp2p/noise'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import { type Libp2p, createLibp2p } from 'libp2p'
+import { P2P_DEFAULTS, P2PHost, type P2PHostInit } from '../replication/host.ts'
 import { newNetworkKey } from '../replication/pnet.ts'
 import { until } from './helpers/network.ts'
 
@@ -16,9 +29,10 @@ const ATTACKER_IP = '127.0.0.2'
 
 const hosts: P2PHost[] = []
 const attacks: Array<{ stop: () => void }> = []
+const relays: Libp2p[] = []
 after(async () => {
   for (const a of attacks) a.stop()
-  await Promise.all(hosts.map(async (h) => await h.stop()))
+  await Promise.all([...hosts, ...relays].map(async (h) => await h.stop()))
 })
 
 async function createHost (init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
@@ -85,6 +99,97 @@ async function gossipReaches (from: P2PHost, to: P2PHost, timeoutMs: number): Pr
     off()
   }
 }
+
+/**
+ * A libp2p node connected to `target` whose gossip is signed by whichever key `send` is given.
+ * gossipsub signs with its `publishConfig`; swapping it per message makes genuine signed RPCs
+ * from any number of authors over this one connection.
+ */
+async function relayOfAuthors (target: P2PHost): Promise<{ peerId: string, send: (key: PrivateKey, data: string) => Promise<void> }> {
+  const node = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) }
+  })
+  relays.push(node)
+  const pubsub: GossipSub = node.services.pubsub
+  await node.dial(multiaddr(target.multiaddrs()[0]!))
+  await until('the target\'s subscription', () => pubsub.getSubscribers(TOPIC).some((p) => p.toString() === target.peerId))
+  const signing = pubsub as unknown as { publishConfig: unknown }
+  return {
+    peerId: node.peerId.toString(),
+    send: async (key, data) => {
+      signing.publishConfig = { type: PublishConfigType.Signing, author: peerIdFromPrivateKey(key), key: publicKeyToProtobuf(key.publicKey), privateKey: key }
+      await pubsub.publish(TOPIC, new TextEncoder().encode(data))
+    }
+  }
+}
+
+describe('gossip signed by fresh keys through one connection (issue 18, finding 3)', () => {
+  /**
+   * Flood from `relay` until `node` bans it (at most `max` messages, 60 s). Resolves to the
+   * messages sent and how many of them `node` delivered.
+   */
+  async function floodUntilBanned (node: P2PHost, relay: { peerId: string, send: (key: PrivateKey, data: string) => Promise<void> }, keyFor: (i: number) => Promise<PrivateKey>, max: number): Promise<{ sent: number, delivered: number, authors: number, ms: number }> {
+    let banned = false
+    const offBan = node.onPeerBanned((peer) => { if (peer === relay.peerId) banned = true })
+    let delivered = 0
+    const authors = new Set<string>()
+    const offMessage = node.onMessage((from) => {
+      delivered++
+      authors.add(from)
+    })
+    const started = Date.now()
+    let sent = 0
+    try {
+      while (!banned && sent < max && Date.now() - started < 60_000) {
+        await relay.send(await keyFor(sent), `{"n":${sent}}`).catch(() => {})
+        sent++
+        // Let the node's side run now and then, as a network would.
+        if (sent % 50 === 0) await new Promise((resolve) => setImmediate(resolve))
+      }
+      await until('the relay to be banned', () => banned, 10_000)
+      // What was in flight when the ban came has arrived (or never will: the connection is gone).
+      await until('the relay to be disconnected', () => !node.connectedPeers().includes(relay.peerId))
+      return { sent, delivered, authors: authors.size, ms: Date.now() - started }
+    } finally {
+      offBan()
+      offMessage()
+    }
+  }
+
+  it('a fresh key per message: the connection may introduce a burst of authors, then it is banned; an honest peer carries on', async (t) => {
+    const node = await createHost()
+    const honest = await createHost({ bootstrap: [node.multiaddrs()[0]!] })
+    await until('the honest peer to connect', () => node.connectedPeers().includes(honest.peerId))
+    await gossipReaches(honest, node, 10_000)
+    const relay = await relayOfAuthors(node)
+    const flood = await floodUntilBanned(node, relay, async () => await generateKeyPair('Ed25519'), 5_000)
+    t.diagnostic(`fresh-key flood: ${flood.sent} sent, ${flood.delivered} delivered from ${flood.authors} authors, banned after ${flood.ms} ms`)
+    // Every fresh author past the allowance was dropped: the burst, one a second, and 10 in flight.
+    const allowance = P2P_DEFAULTS.newAuthorsPerSourceBurst + P2P_DEFAULTS.newAuthorsPerSourcePerSecond * Math.ceil(flood.ms / 1000) + 10
+    assert.ok(flood.authors <= allowance, `${flood.authors} fresh authors delivered, allowance ${allowance}`)
+    assert.ok(node.gossipDropped.sourceLimited >= 50, `source-limited ${node.gossipDropped.sourceLimited}`)
+    assert.ok(node.scoreStats().banned.includes(relay.peerId))
+    assert.ok(!node.scoreStats().banned.includes(honest.peerId))
+    assert.ok(node.connectedPeers().includes(honest.peerId))
+    await gossipReaches(honest, node, 10_000)
+  })
+
+  it('a few keys in turn, each under its own rate: the connection\'s rate holds and it is banned', async (t) => {
+    const node = await createHost()
+    const relay = await relayOfAuthors(node)
+    const keys = await Promise.all(Array.from({ length: 50 }, async () => await generateKeyPair('Ed25519')))
+    const flood = await floodUntilBanned(node, relay, async (i) => keys[i % keys.length]!, 5_000)
+    t.diagnostic(`50-key flood: ${flood.sent} sent, ${flood.delivered} delivered, banned after ${flood.ms} ms`)
+    const allowance = P2P_DEFAULTS.sourceBurst + P2P_DEFAULTS.sourceRatePerSecond * Math.ceil(flood.ms / 1000) + 10
+    assert.ok(flood.delivered <= allowance, `${flood.delivered} delivered, allowance ${allowance}`)
+    // 50 authors × a burst of 200 would have let all 5,000 through.
+    assert.ok(flood.delivered < flood.sent)
+  })
+})
 
 describe('idle inbound sockets (issue 18, finding 4)', () => {
   for (const variant of ['open network', 'network key'] as const) {
