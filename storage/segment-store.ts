@@ -6,11 +6,13 @@
  * `temp` file that reconcile recovers).
  * A full disk (ENOSPC, EDQUOT) removes the temp file, pauses segment writes (disk-space.ts) and
  * throws DiskFullError; while paused, new segment writes are refused at once.
+ * A write that fails takes back the folders it made (a peer's lying listing of names in hours or
+ * channels we lack must not leave empty folders behind): folders exist only for what was written.
  */
 import { randomUUID } from 'node:crypto'
 import { createReadStream, type ReadStream } from 'node:fs'
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { open, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import { dirname, join, relative } from 'node:path'
 import type { DiskSpace } from './disk-space.ts'
 import { fsyncDir, mkdirDurable, replaceFile } from './durable-file.ts'
 import { hashFile } from './file-hash.ts'
@@ -136,7 +138,7 @@ export class SegmentStore {
     signal?.throwIfAborted()
     if (this.space?.full === true) throw new DiskFullError(`not writing ${segmentRelPath(target)}: disk full (${this.space.state().reason}), writes paused`)
     const dir = this.hourDir(target)
-    await this.#makeDir(dir).catch(async (err) => { throw await this.#diskFull(err, target) })
+    const made = await this.#makeDir(dir).catch(async (err) => { throw await this.#diskFull(err, target) })
     const tempPath = join(dir, formatTempFileName(target.start, target.duration, randomUUID()))
     this.inflight.add(tempPath)
     try {
@@ -176,9 +178,27 @@ export class SegmentStore {
       return { ref, size, created }
     } catch (err) {
       await unlink(tempPath).catch(() => {})
+      if (made) await this.#removeEmptyDirs(dir)
       throw await this.#diskFull(err, target)
     } finally {
       this.inflight.delete(tempPath)
+    }
+  }
+
+  /**
+   * Remove `dir` and its parents up to the segments folder while they are empty. rmdir refuses a
+   * folder that holds anything, so a concurrent write's temp file keeps it (a write that finds its
+   * folder gone makes it again: #createTemp).
+   */
+  async #removeEmptyDirs (dir: string): Promise<void> {
+    this.#knownDirs.delete(dir)
+    for (let d = dir; relative(this.segmentsDir, d) !== '' && !relative(this.segmentsDir, d).startsWith('..'); d = dirname(d)) {
+      try {
+        await rmdir(d)
+      } catch {
+        return
+      }
+      await fsyncDir(dirname(d)).catch(() => {})
     }
   }
 
@@ -189,21 +209,26 @@ export class SegmentStore {
     await this.index.apply([{ op: 'remove-segment', channel: ref.channel, quality: ref.quality, start: ref.start, file: ref.file }])
   }
 
-  /** Make an hour folder (durably) unless this process made or found it before: skips two fs calls per write. */
-  async #makeDir (dir: string): Promise<void> {
-    if (this.#knownDirs.has(dir)) return
+  /**
+   * Make an hour folder (durably) unless this process made or found it before: skips two fs calls
+   * per write. True when this call made (or found) it, so a failing write may take it back.
+   */
+  async #makeDir (dir: string): Promise<boolean> {
+    if (this.#knownDirs.has(dir)) return false
     await mkdirDurable(dir)
     // Bounded: a week of hours for a few dozen channel/qualities; past that, start over.
     if (this.#knownDirs.size >= MAX_KNOWN_DIRS) this.#knownDirs.clear()
     this.#knownDirs.add(dir)
+    return true
   }
 
-  /** Create the temp file; a folder removed since it was remembered (retention) is made again. */
+  /** Create the temp file; a folder removed since it was remembered (retention, a failed write) is made again, once. */
   async #createTemp (dir: string, tempPath: string): Promise<TempFile> {
     try {
       return await this.#files.createTemp(tempPath)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !this.#knownDirs.delete(dir)) throw err
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      this.#knownDirs.delete(dir)
       await this.#makeDir(dir)
       return await this.#files.createTemp(tempPath)
     }
