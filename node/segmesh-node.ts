@@ -24,6 +24,7 @@ import { Fetcher } from '../replication/fetcher.ts'
 import { P2PHost } from '../replication/host.ts'
 import { TOPIC, decodeMessage } from '../replication/messages.ts'
 import { loadOrCreateNodeKey } from '../replication/node-key.ts'
+import type { Offence } from '../replication/peer-score.ts'
 import { readNetworkKey } from '../replication/pnet.ts'
 import { readAdminKeys } from '../replication/tombstone-signature.ts'
 import { Replicator } from '../replication/replicator.ts'
@@ -154,10 +155,8 @@ export class SegmeshNode {
       maxSegmentBytes: config.maxSegmentMb * 1024 * 1024,
       badHashForgetMs: config.peerBanSeconds * 1000,
       // Peers are scored by id; the fetcher knows them by the URL they gossiped.
-      onHashMismatch: (url) => {
-        const peer = this.replicator?.peers.all().find((p) => p.url === url)
-        if (peer != null) this.host?.penalize(peer.peerId, 'bad_hash')
-      }
+      onHashMismatch: (url) => this.#penalizeUrl(url, 'bad_hash'),
+      onSlowTransfer: (url) => this.#penalizeUrl(url, 'slow_transfer')
     })
     this.fetcher.start()
     this.replicator = new Replicator({
@@ -175,6 +174,12 @@ export class SegmeshNode {
       adminPublicKey: this.#adminPublicKey
     })
     this.replicator.start()
+  }
+
+  /** Score down the peer that serves `url` (the one that gossiped it last). */
+  #penalizeUrl (url: string, offence: Offence): void {
+    const peer = this.replicator?.peers.byUrl(url)
+    if (peer != null) this.host?.penalize(peer.peerId, offence)
   }
 
   /** Read-only replication facts for /status and /metrics (empty until replication starts). */

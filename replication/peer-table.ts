@@ -1,4 +1,11 @@
-/** What this node knows about other nodes: learned from gossip and hello, never from a list. */
+/**
+ * What this node knows about other nodes: learned from gossip and hello, never from a list.
+ * Bounded: past `maxPeers` a new peer evicts the one not connected that was seen longest ago
+ * (connected peers and those heard from lately are the useful ones). A peer's roots are kept only
+ * while it is connected: only a connected peer is repaired from, and roots are the large part of
+ * an entry (up to a 64 KiB digest's worth), so an entry of a peer we merely heard of is its id, URL
+ * and at most 16 addresses: ≤ about 5 KiB.
+ */
 import type { PeerInfo, RootDigest } from './messages.ts'
 
 export interface PeerState {
@@ -18,20 +25,45 @@ export interface PeerState {
   backoffUntil: number
 }
 
+export const PEER_TABLE_DEFAULTS = Object.freeze({
+  /** Peers remembered: ≤ about 5 MiB of entries not connected, beyond the connected ones' roots. */
+  maxPeers: 1024
+})
+
+export interface PeerTableInit {
+  /** Peers with an open connection (host.connectedPeers). */
+  connectedPeers?: () => readonly string[]
+  maxPeers?: number
+}
+
 export class PeerTable {
   readonly #peers = new Map<string, PeerState>()
+  readonly #connectedPeers: () => readonly string[]
+  readonly #maxPeers: number
+  /** Peers forgotten to make room. */
+  evicted = 0
+
+  constructor (init: PeerTableInit = {}) {
+    this.#connectedPeers = init.connectedPeers ?? (() => [])
+    this.#maxPeers = init.maxPeers ?? PEER_TABLE_DEFAULTS.maxPeers
+  }
+
+  get size (): number {
+    return this.#peers.size
+  }
 
   /** Record what a peer said about itself; returns its state. */
   seen (info: PeerInfo, roots?: readonly RootDigest[]): PeerState {
     let peer = this.#peers.get(info.peerId)
     if (peer == null) {
+      if (this.#peers.size >= this.#maxPeers) this.#evict()
       peer = { peerId: info.peerId, url: info.url, addrs: info.addrs, lastSeen: 0, roots: new Map(), lagSeconds: 0, repairs: 0, failures: 0, backoffUntil: 0 }
       this.#peers.set(info.peerId, peer)
     }
     peer.url = info.url
     if (info.addrs.length > 0) peer.addrs = info.addrs
     peer.lastSeen = Date.now()
-    if (roots != null) peer.roots = new Map(roots.map((r) => [`${r.channel}/${r.quality}`, r.root]))
+    if (roots != null) peer.roots = this.#connectedPeers().includes(info.peerId) ? new Map(roots.map((r) => [`${r.channel}/${r.quality}`, r.root])) : new Map()
     return peer
   }
 
@@ -39,7 +71,35 @@ export class PeerTable {
     return this.#peers.get(peerId)
   }
 
+  /** The peer that gossiped this URL most recently, if any. */
+  byUrl (url: string): PeerState | undefined {
+    let found: PeerState | undefined
+    for (const peer of this.#peers.values()) if (peer.url === url && (found == null || peer.lastSeen > found.lastSeen)) found = peer
+    return found
+  }
+
+  delete (peerId: string): void {
+    this.#peers.delete(peerId)
+  }
+
   all (): PeerState[] {
     return [...this.#peers.values()]
+  }
+
+  /** Forget the peer seen longest ago, a connected one only when every peer is connected. */
+  #evict (): void {
+    const online = new Set(this.#connectedPeers())
+    let victim: PeerState | undefined
+    let victimConnected = true
+    for (const peer of this.#peers.values()) {
+      const connected = online.has(peer.peerId)
+      if (victim == null || (victimConnected && !connected) || (victimConnected === connected && peer.lastSeen < victim.lastSeen)) {
+        victim = peer
+        victimConnected = connected
+      }
+    }
+    if (victim == null) return
+    this.#peers.delete(victim.peerId)
+    this.evicted++
   }
 }

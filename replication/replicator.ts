@@ -14,6 +14,10 @@
  *   differing hour (newest first), tombstones applied before any segment is fetched. Segments are
  *   fetched from the peers that listed or announced them, never from peers merely known. A
  *   tombstoned name is never fetched.
+ * - Many authors cannot make it grow or fan out: the peer table is bounded (peer-table.ts), repair
+ *   sessions run only with connected peers (a gossiped digest names any URL it likes) and at most
+ *   MAX_REPAIR_SESSIONS at once; a peer that offered a name and then answers 404 for it is
+ *   penalised (unserved-names.ts); a banned peer's URL is withdrawn from the fetcher too.
  */
 import type { KeyObject } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -32,6 +36,7 @@ import type { Offence } from './peer-score.ts'
 import { type PeerState, PeerTable } from './peer-table.ts'
 import { shutdownController } from './signals.ts'
 import { isProofString, verifyTombstone } from './tombstone-signature.ts'
+import { UnservedNames } from './unserved-names.ts'
 
 /** The libp2p side, as the replicator uses it (replication/host.ts implements it). */
 export interface GossipHost {
@@ -46,6 +51,9 @@ export interface GossipHost {
   keepConnected: (peerId: string, addrs: string[]) => Promise<void>
   /** Score a peer down (replication/peer-score.ts); past a threshold the host blocks it. */
   penalize?: (peerId: string, offence: Offence) => void
+  /** A peer was banned (its HTTP side is dropped too) / its ban ended. */
+  onPeerBanned?: (handler: (peerId: string) => void) => () => void
+  onPeerUnbanned?: (handler: (peerId: string) => void) => () => void
 }
 
 /** The HTTP side (replication/fetcher.ts implements it). */
@@ -53,6 +61,9 @@ export interface SegmentFetcher {
   listHour: (peerUrl: string, channel: string, quality: string, hour: string, options?: { signal?: AbortSignal }) => Promise<string[]>
   getJson: (peerUrl: string, path: string, options?: { signal?: AbortSignal }) => Promise<unknown>
   want: (ref: SegmentRef, peers: string[], options?: { signal?: AbortSignal }) => Promise<FetchOutcome>
+  /** Ask a peer's URL for nothing (withdrawn from queued downloads) until unbanPeer. */
+  banPeer?: (peerUrl: string) => void
+  unbanPeer?: (peerUrl: string) => void
 }
 
 export interface ReplicatorInit {
@@ -98,6 +109,10 @@ export interface ReplicationStats {
   /** Tombstones from peers refused: unsigned or a bad signature while an admin key is configured. */
   tombstonesRejected: number
   announcedItems: number
+  /** Repairs not started: MAX_REPAIR_SESSIONS were running, or the peer is not connected. */
+  repairsSkipped: number
+  /** Segments not fetched because MAX_GRACE_WAITS wants already waited out the grace. */
+  wantsDropped: number
 }
 
 /** Our digests are reused at most this long (ms): index removals emit no store event to drop them. */
@@ -105,8 +120,20 @@ const DIGEST_CACHE_MS = 1000
 /** Hours (the live one and those before it) asked for first when a root differs. */
 const TAIL_HOURS = 2
 
-/** Segments one repair session may have waiting in the fetcher's queue before it lists more hours. */
+/** Segments one repair session may have waiting in the fetcher's queue before it lists more hours (under the fetcher's 4,096 per peer). */
 const QUEUE_AHEAD = 2000
+
+/**
+ * Repair sessions at once, over all peers: each holds listings and up to QUEUE_AHEAD queued
+ * segments. Any peer's missing hours are repaired by the next digest round once one ends.
+ */
+export const MAX_REPAIR_SESSIONS = 4
+
+/** Wants waiting out `graceMs` before they reach the fetcher (a timer and a promise each, ~300 B). */
+const MAX_GRACE_WAITS = 4096
+
+/** Banned peers whose URL the fetcher was told to skip, remembered for their unban. */
+const MAX_BANNED = 4096
 
 /** An hour whose tombstones are applied and whose missing segments are queued. */
 interface QueuedHour {
@@ -145,10 +172,12 @@ function jitter (ms: number): number {
 }
 
 export class Replicator {
-  readonly peers = new PeerTable()
+  readonly peers: PeerTable
   readonly stats: ReplicationStats = {
-    messagesIn: 0, messagesOut: 0, messagesInvalid: 0, bytesOut: 0, digestsCompared: 0, repairs: 0, repairErrors: 0, hoursRepaired: 0, tombstonesApplied: 0, tombstonesRejected: 0, announcedItems: 0
+    messagesIn: 0, messagesOut: 0, messagesInvalid: 0, bytesOut: 0, digestsCompared: 0, repairs: 0, repairErrors: 0, hoursRepaired: 0, tombstonesApplied: 0, tombstonesRejected: 0, announcedItems: 0, repairsSkipped: 0, wantsDropped: 0
   }
+
+  readonly unserved: UnservedNames<SegmentRef>
 
   readonly #init: ReplicatorInit
   readonly #log: Logger
@@ -162,11 +191,20 @@ export class Replicator {
   #announceTimer: NodeJS.Timeout | null = null
   /** Segments (relative paths) the fetcher is getting for us, with how many wants wait on each. */
   readonly #fetching = new Map<string, number>()
+  /** Wants waiting out the grace: each one's wake-up, called early by stop(). */
+  readonly #graceWaits = new Set<() => void>()
+  /** Banned peer id → the URL the fetcher skips for it. */
+  readonly #bannedUrls = new Map<string, string>()
   #ours: OurDigests | null = null
 
   constructor (init: ReplicatorInit) {
     this.#init = init
     this.#log = init.log ?? silentLogger
+    this.peers = new PeerTable({ connectedPeers: () => init.host.connectedPeers() })
+    this.unserved = new UnservedNames<SegmentRef>({
+      excused: (ref) => init.store.index.isTombstoned(ref) || init.store.index.getSegment(ref, { hidden: true }) != null,
+      penalize: (peerId) => init.host.penalize?.(peerId, 'unserved_name')
+    })
   }
 
   get #self (): PeerInfo {
@@ -183,6 +221,10 @@ export class Replicator {
     this.#unsubscribe.push(host.onMessage((from, data) => this.#onGossip(from, data)))
     this.#unsubscribe.push(host.onPeerConnected((peerId) => this.#track(this.#hello(peerId))))
     host.handleHello(() => encodeMessage(this.#digestMessage()))
+    const offBan = host.onPeerBanned?.((peerId) => this.#banned(peerId))
+    const offUnban = host.onPeerUnbanned?.((peerId) => this.#unbanned(peerId))
+    if (offBan != null) this.#unsubscribe.push(offBan)
+    if (offUnban != null) this.#unsubscribe.push(offUnban)
     this.#every(this.#init.digestIntervalMs ?? 30_000, async () => await this.#tick())
     if ((this.#init.legacyPeers ?? []).length > 0) {
       this.#every(this.#init.legacyIntervalMs ?? 120_000, async () => await this.#legacyPass())
@@ -197,7 +239,30 @@ export class Replicator {
     for (const u of this.#unsubscribe) u()
     for (const t of this.#timers) clearTimeout(t)
     if (this.#announceTimer != null) clearTimeout(this.#announceTimer)
+    for (const wake of [...this.#graceWaits]) wake()
+    this.unserved.stop()
     await Promise.allSettled([...this.#tasks])
+  }
+
+  /**
+   * A banned peer is forgotten, and its URL is asked for nothing until the ban ends, unless another
+   * connected peer gossips the same URL (a liar may claim an honest node's URL to get it dropped).
+   */
+  #banned (peerId: string): void {
+    const url = this.peers.get(peerId)?.url
+    this.peers.delete(peerId)
+    if (url == null) return
+    const other = this.peers.byUrl(url)
+    if (other != null && this.#init.host.connectedPeers().includes(other.peerId)) return
+    this.#bannedUrls.set(peerId, url)
+    if (this.#bannedUrls.size > MAX_BANNED) this.#bannedUrls.delete(this.#bannedUrls.keys().next().value!)
+    this.#init.fetcher.banPeer?.(url)
+  }
+
+  #unbanned (peerId: string): void {
+    const url = this.#bannedUrls.get(peerId)
+    this.#bannedUrls.delete(peerId)
+    if (url != null) this.#init.fetcher.unbanPeer?.(url)
   }
 
   /** Anti-entropy now, with every known peer (tests and the CLI use it; the timers do the same). */
@@ -337,7 +402,7 @@ export class Replicator {
     for (const item of items) {
       if (item.kind === 'tombstone' && !index.isTombstoned(item.ref)) await this.#applyTombstone(item.ref, item.proof, peer.peerId)
     }
-    await Promise.all(items.filter((i) => i.kind === 'segment').map(async (i) => await this.#want(i.ref, [peer.url])))
+    await Promise.all(items.filter((i) => i.kind === 'segment').map(async (i) => await this.#want(i.ref, [peer.url], peer.peerId)))
   }
 
   /**
@@ -350,7 +415,7 @@ export class Replicator {
       const verdict = verifyTombstone(proof, ref, key)
       if (!verdict.ok) {
         this.stats.tombstonesRejected++
-        if (peerId != null) this.#init.host.penalize?.(peerId, verdict.reason === 'unsigned' ? 'unsigned_tombstone' : 'bad_tombstone_signature')
+        if (peerId != null && verdict.offence != null) this.#init.host.penalize?.(peerId, verdict.offence)
         this.#log.warn({ segment: segmentRelPath(ref), peer: peerId, why: verdict.reason }, 'refused a tombstone')
         return
       }
@@ -360,7 +425,8 @@ export class Replicator {
   }
 
   /** Fetch a segment unless we have it or it is tombstoned, waiting out the grace period first. */
-  async #want (ref: SegmentRef, peers: string[]): Promise<void> {
+  /** `offeredBy`: the peer id that announced or listed the name at `peers[0]`, if known. */
+  async #want (ref: SegmentRef, peers: string[], offeredBy?: string | null): Promise<void> {
     const { index } = this.#init.store
     if (index.getSegment(ref, { hidden: true }) != null || index.isTombstoned(ref)) return
     // Outside the window (which the node narrows to retention): what retention removed stays removed.
@@ -368,21 +434,41 @@ export class Replicator {
     const grace = (this.#init.graceMs ?? 0) * 1000
     const age = Date.now() * 1000 - ref.start
     if (age < grace) {
-      await sleep(Math.ceil((grace - age) / 1000), undefined, { signal: this.#shutdown.signal }).catch(() => {})
+      if (this.#graceWaits.size >= MAX_GRACE_WAITS) {
+        this.stats.wantsDropped++
+        return
+      }
+      await this.#graceWait(Math.ceil((grace - age) / 1000))
       if (this.#shutdown.signal.aborted) return
     }
     const key = segmentRelPath(ref)
     this.#fetching.set(key, (this.#fetching.get(key) ?? 0) + 1)
     let outcome: FetchOutcome
     try {
-      // Cancelled by stop(): otherwise stop() would wait out the backoff of unreachable peers.
+      // Cancelled by stop(): otherwise stop() would wait out the backoff of unreachable peers. The
+      // fetcher puts one listener on the shared signal, however many wants wait.
       outcome = await this.#init.fetcher.want(ref, peers, { signal: this.#shutdown.signal })
     } finally {
       const left = (this.#fetching.get(key) ?? 1) - 1
       if (left > 0) this.#fetching.set(key, left)
       else this.#fetching.delete(key)
     }
-    if (outcome.status === 'failed' && !this.#shutdown.signal.aborted) this.#log.info({ segment: ref.file, ...outcome }, 'could not fetch a segment')
+    // Failures are logged by the fetcher, summed up per peer. A peer that offered the name and had
+    // nothing is judged once a tombstone has had time to explain it.
+    if (outcome.status === 'failed' && offeredBy != null && outcome.notFound?.includes(peers[0]!) === true) this.unserved.note(offeredBy, ref)
+  }
+
+  /** A timer, not a listener on the shutdown signal: stop() wakes every waiter at once. */
+  async #graceWait (ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer)
+        this.#graceWaits.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      this.#graceWaits.add(wake)
+    })
   }
 
   // --- repair -----------------------------------------------------------------------------
@@ -395,6 +481,12 @@ export class Replicator {
     }
     // Disk full: no listings, no downloads; the next digest round after space returns repairs.
     if (Date.now() < peer.backoffUntil || this.#init.store.space?.full === true) return
+    // Only with a peer we are connected to (a digest relayed from elsewhere names any URL it
+    // likes: we dial its author, and the hello on that connection repairs), and a few at a time.
+    if (this.#sessions.size >= MAX_REPAIR_SESSIONS || !this.#init.host.connectedPeers().includes(peer.peerId)) {
+      this.stats.repairsSkipped++
+      return
+    }
     const session = { again: false }
     this.#sessions.set(peer.peerId, session)
     this.#track((async () => {
@@ -444,7 +536,8 @@ export class Replicator {
     let queued = 0
     for (const w of work) {
       signal.throwIfAborted()
-      while (queued > QUEUE_AHEAD) await Promise.race(running)
+      // Room for the hour as the peer's digest counts it, so a session stays under the fetcher's per-peer bound.
+      while (queued > 0 && queued + w.hour.segments > QUEUE_AHEAD) await Promise.race(running)
       const hour = await this.#repairHour(peer.url, w.channel, w.quality, w.hour.hour, peer.peerId, progress)
       newestMissing = Math.max(newestMissing, hour.newest)
       queued += hour.lacked
@@ -513,7 +606,7 @@ export class Replicator {
       newest = Math.max(newest, item.ref.start)
       lacked.push(item.ref)
       // Only peers that have it: repairs with other peers listing it add them to the same want.
-      wanted.push(this.#want(item.ref, [peerUrl]))
+      wanted.push(this.#want(item.ref, [peerUrl], peerId))
     }
     const done = Promise.all(wanted).then(() => {
       if (progress == null) return

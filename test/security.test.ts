@@ -12,7 +12,7 @@ import { request } from 'undici'
 import { buildHttpApp } from '../http/app.ts'
 import type { SegmeshNode } from '../node/segmesh-node.ts'
 import { writeNetworkKey } from '../replication/pnet.ts'
-import { readAdminKeys, signTombstone, writeAdminKeyPair } from '../replication/tombstone-signature.ts'
+import { readAdminKeys, segmentTarget, signTombstone, writeAdminKeyPair } from '../replication/tombstone-signature.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import { segmentRelPath } from '../storage/segment-name.ts'
 import { ADMIN_TOKEN, admin, startNode, until } from './helpers/network.ts'
@@ -75,7 +75,7 @@ describe('signed tombstones', () => {
     // M tombstones one segment unsigned, and one with a signature by a key that is not the admin's.
     assert.equal((await admin(m, '/admin/tombstone', { segment: segmentRelPath(unsigned) })).status, 201)
     const stranger = generateKeyPairSync('ed25519').privateKey
-    const proof = signTombstone({ channel: forged.channel, quality: forged.quality, target: { segment: forged.file }, created: Date.now() * 1000, reason: 'forged' }, stranger)
+    const proof = signTombstone({ channel: forged.channel, quality: forged.quality, target: segmentTarget(forged), created: Date.now() * 1000, reason: 'forged' }, stranger)
     assert.equal((await admin(m, '/admin/tombstone', { segment: segmentRelPath(forged), proof })).status, 201)
     assert.ok(hidden(m, unsigned) && hidden(m, forged))
     // Gossip came and went; repair sessions against M's differing digest see the same tombstones.
@@ -138,7 +138,7 @@ describe('signed tombstones', () => {
     const source = await startNode(t, { announce: false })
     const [unsigned, signed] = [await record(source, 0), await record(source, 1)]
     await source.store.writeTombstone(unsigned)
-    await source.store.writeTombstone(signed, { proof: signTombstone({ channel: signed.channel, quality: signed.quality, target: { segment: signed.file }, created: Date.now() * 1000, reason: '' }, adminKey) })
+    await source.store.writeTombstone(signed, { proof: signTombstone({ channel: signed.channel, quality: signed.quality, target: segmentTarget(signed), created: Date.now() * 1000, reason: '' }, adminKey) })
     // No bootstrap: the listings of --legacy-peers are the only way in.
     const node = await startNode(t, { extra: { 'legacy-peers': [source.url], 'admin-public-key': publicKeyPath } })
     await until('the signed tombstone applied, the unsigned one refused', () => node.index.isTombstoned(signed) && node.replicator!.stats.tombstonesRejected >= 1, WAIT)
@@ -161,7 +161,7 @@ describe('signed tombstones', () => {
     // A proof for another segment, or by another key, is refused before anything is written.
     const { readAdminSigningKey } = await import('../replication/tombstone-signature.ts')
     const adminKey = await readAdminSigningKey(key)
-    const forTwo = signTombstone({ channel: two.channel, quality: two.quality, target: { segment: two.file }, created: Date.now() * 1000, reason: '' }, adminKey)
+    const forTwo = signTombstone({ channel: two.channel, quality: two.quality, target: segmentTarget(two), created: Date.now() * 1000, reason: '' }, adminKey)
     const wrong = await admin(node, '/admin/tombstone', { segment: segmentRelPath(one), proof: forTwo })
     assert.equal(wrong.status, 400)
     assert.ok(has(node, one))
@@ -204,9 +204,10 @@ describe('bad bytes', () => {
     for (const seg of segs) await corruptInPlace(liar.store.pathOf(seg))
     const victim = await startNode(t, { bootstrap: [liar] })
     await until('the liar banned', () => victim.host!.scoreStats().banned.includes(liar.host!.peerId), WAIT)
-    await until('every bad name counted', () => victim.host!.scoreStats().penalties.bad_hash >= segs.length, WAIT)
     await victim.replicator!.syncNow()
-    assert.equal(victim.host!.scoreStats().penalties.bad_hash, segs.length, 'one penalty per bad name, not per retry')
+    // The ban (at 100 points: 4 bad names) also stops the HTTP side: names not yet asked are not asked.
+    const counted = victim.host!.scoreStats().penalties.bad_hash
+    assert.ok(counted >= 4 && counted <= segs.length, `one penalty per bad name, not per retry (${counted})`)
     for (const seg of segs) assert.equal(victim.index.getSegment(seg, { hidden: true }), null)
     await until('the liar disconnected', () => !victim.host!.connectedPeers().includes(liar.host!.peerId), WAIT)
   })
