@@ -99,7 +99,9 @@ export async function demoCommand (argv: string[]): Promise<number> {
     nodes.push(...others)
     await Promise.all(others.map(async (n) => await n.start()))
 
+    // Ten seconds of the stream's start, as an MP4 a browser plays (only full cuts make MP4).
     const cutStart = started + 10_000_000
+    const cutEnd = cutStart + 10_000_000
     const lines = [
       `segmesh demo: ${NODES} nodes on 127.0.0.1; node 1 records a synthetic live stream (test pattern with ${stream.clock ? 'a UTC clock' : 'a frame counter'}, 440 Hz tone), nodes 2 and 3 replicate it.`,
       `  stream origin     ${stream.url}`
@@ -109,7 +111,7 @@ export async function demoCommand (argv: string[]): Promise<number> {
     }
     lines.push(
       `  playlist (any node)  ${nodes[1]!.url}/playlist/${CHANNEL}/${QUALITY}.m3u8`,
-      `  a cut, once recorded (about 45 s)  ${nodes[2]!.url}/cut/${CHANNEL}/${QUALITY}.mp4?start=${formatInstant(cutStart)}&end=${formatInstant(cutStart + 30_000_000)}&type=rough`,
+      `  a cut, once recorded (about 30 s)  ${nodes[2]!.url}/cut/${CHANNEL}/${QUALITY}.mp4?start=${formatInstant(cutStart)}&end=${formatInstant(cutEnd)}&type=full`,
       `  admin token       ${token}   e.g. bin/segmesh tombstone --node ${nodes[1]!.url} --token ${token} --channel ${CHANNEL} --quality ${QUALITY} --start ${formatInstant(cutStart)} --end ${formatInstant(cutStart + 4_000_000)}`,
       `  data              ${dir}${keep ? '' : ' (removed on exit)'}`,
       'Ctrl-C stops the nodes and ffmpeg.'

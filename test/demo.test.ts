@@ -1,7 +1,8 @@
 /**
  * `segmesh demo` through the launcher: a segment recorded by node 1 from the live ffmpeg stream
- * appears on nodes 2 and 3, node 2 serves a playlist of it, and Ctrl-C (SIGINT to the process group)
- * stops everything (no ffmpeg left, the temp folder removed, exit 0). Bounded: three minutes at most.
+ * appears on nodes 2 and 3, node 2 serves a playlist of it, every URL the demo prints answers 2xx
+ * with its content type, and Ctrl-C (SIGINT to the process group) stops everything (no ffmpeg
+ * left, the temp folder removed, exit 0). Bounded: four minutes at most.
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -19,6 +20,14 @@ async function json (url: string): Promise<unknown> {
   return await res.json()
 }
 
+/** What each URL the demo prints must answer with; a URL matching none fails the test. */
+const CONTENT_TYPES: Array<[RegExp, RegExp]> = [
+  [/\/$/, /^text\/html\b/],
+  [/\/player\?/, /^text\/html\b/],
+  [/\.m3u8(\?|$)/, /^application\/vnd\.apple\.mpegurl\b/],
+  [/\/cut\/\S+\.mp4\?/, /^video\/mp4\b/]
+]
+
 /** Processes whose command line mentions `text` (ours: the demo's own temp folder). */
 function processesMentioning (text: string): number[] {
   const out: number[] = []
@@ -31,7 +40,7 @@ function processesMentioning (text: string): number[] {
 }
 
 describe('segmesh demo', () => {
-  it('records on node 1, replicates to nodes 2 and 3, and stops cleanly on SIGINT', { timeout: 180_000 }, async (t) => {
+  it('records on node 1, replicates to nodes 2 and 3, serves every URL it prints, and stops cleanly on SIGINT', { timeout: 240_000 }, async (t) => {
     // Its own process group, as in a terminal: Ctrl-C there signals the demo and its ffmpeg alike.
     const child = spawn(SEGMESH, ['demo'], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     let stdout = ''
@@ -48,7 +57,9 @@ describe('segmesh demo', () => {
     const dir = /^ {2}data +(\S+) \(removed on exit\)$/m.exec(stdout)?.[1]
     assert.ok(dir != null && existsSync(dir), stdout)
     assert.match(stdout, /\/player\?channel=demo&quality=source/)
-    assert.match(stdout, /\/cut\/demo\/source\.mp4\?start=\S+&end=\S+&type=rough/)
+    // Every link; the example command's `--node URL` is a command's argument, not a page.
+    const printed = stdout.slice(0, stdout.indexOf('Ctrl-C stops')).match(/(?<!--node )https?:\/\/\S+/g) ?? []
+    assert.ok(printed.some((url) => url.includes('/cut/')), stdout)
 
     // The first segment node 1 recorded from the live stream, then the same name on 2 and 3.
     let first = ''
@@ -66,6 +77,24 @@ describe('segmesh demo', () => {
     const playlist = await (await fetch(`${nodes[1]}/playlist/demo/source.m3u8`)).text()
     assert.match(playlist, /#EXT-X-PROGRAM-DATE-TIME/)
     assert.ok(playlist.includes(`/${hour}/${file.replace(/:/g, '%3A')}`), 'node 2 plays the replicated segment')
+
+    for (const url of printed) {
+      const expected = CONTENT_TYPES.find(([pattern]) => pattern.test(url))?.[1]
+      assert.ok(expected != null, `no expectation for the printed URL ${url}`)
+      // The cut's range is recorded about 30 s in: until then it is 404 no_segments or 406 contains_holes.
+      let res = await fetch(url)
+      await until(`${url} answering`, async () => {
+        if (res.status !== 404 && res.status !== 406) return true
+        await res.body?.cancel()
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+        res = await fetch(url)
+        return false
+      }, 120_000)
+      const body = Buffer.from(await res.arrayBuffer())
+      assert.ok(res.ok, `${url} answered ${res.status}: ${body.toString('utf8', 0, 300)}`)
+      assert.match(res.headers.get('content-type') ?? '', expected, url)
+      assert.ok(body.length > 0, `${url} answered an empty body`)
+    }
 
     assert.ok(processesMentioning(dir).length > 0, 'ffmpeg runs while the demo does')
     process.kill(-child.pid!, 'SIGINT')
