@@ -13,6 +13,7 @@ import { HttpError } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
 import { openApiRoutes } from './openapi.ts'
 import { registerDiskMetrics, registerMetrics } from './metrics.ts'
+import { singleValuedQuery } from './params.ts'
 import { peerQuota } from './peer-quota.ts'
 import { playlistRoutes } from './playlist-routes.ts'
 import { replicationRoutes } from './replication-routes.ts'
@@ -62,7 +63,8 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
     return payload
   })
 
-  app.addHook('onRequest', peerQuota())
+  // Every query parameter once, on every route (but what a route declares repeatable).
+  app.addHook('onRequest', singleValuedQuery)
 
   // A separate admin listener serves the admin routes and nothing else.
   if (init.routes === 'admin') {
@@ -82,15 +84,19 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
 
   await app.register(listingRoutes(components))
   await app.register(segmentRoutes(components))
-  await app.register(playlistRoutes(components))
+  await app.register(playlistRoutes(components, init))
   // One cutter for /cut, /frame and /status (the node passes its own, which it stops).
   const withCutter = { ...components, cutter: components.cutter ?? new Cutter({ store: components.store, log: app.log.child({ component: 'cutter' }) }) }
   await app.register(cutRoutes(withCutter))
   await app.register(statusRoutes(withCutter, init))
   await app.register(coverageRoutes(components))
   await app.register(uiRoutes(ui))
-  await app.register(replicationRoutes(components))
-  await app.register(tombstoneRoutes(components))
+  // The routes only peers use, under one quota that runs on the matched route (never on the raw URL).
+  await app.register(async (peers) => {
+    peers.addHook('onRequest', peerQuota({ ...init.peerQuota, exempt: init.isLoopback }))
+    await peers.register(replicationRoutes(components))
+    await peers.register(tombstoneRoutes(components))
+  })
   if (init.routes !== 'public') await app.register(adminRoutes(components, init))
   await app.register(openApiRoutes())
   return app

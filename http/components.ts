@@ -6,6 +6,8 @@ import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { RetentionReport } from '../storage/retention.ts'
 import type { SegmentIndex } from '../storage/segment-index.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
+import type { LoopbackCheck } from './loopback.ts'
+import type { MediaPlaylistWriterInit } from './playlist-cache.ts'
 
 /** Replication numbers for /metrics; counters are totals since start. */
 export interface ReplicationCounters {
@@ -77,6 +79,15 @@ export interface HttpInit {
   adminSigningKey?: KeyObject
   /** Tombstone proofs sent by clients must verify against it; unsigned requests are refused. */
   adminPublicKey?: KeyObject
+  /** Bounds of the `/replication/*` quota per client address (http/peer-quota.ts). */
+  peerQuota?: { ratePerSecond?: number, burst?: number }
+  /**
+   * Which client addresses are this machine: spared the replication quota, and shown the node's
+   * folders in `/status`. @default loopback addresses (http/loopback.ts)
+   */
+  isLoopback?: LoopbackCheck
+  /** Bounds of the rendered media playlist cache (http/playlist-cache.ts). */
+  playlistCache?: MediaPlaylistWriterInit
   /**
    * Which routes this app serves: everything (the default), all but `/admin/*` (the public
    * listener when admin has its own), or only `/admin/*` (that separate admin listener).

@@ -18,27 +18,23 @@ import { parseRange, rangeHeaders, rangeNotSatisfiable } from './segment-routes.
 /** Ranges in one cut: each is a separate selection and a hard cut. */
 export const MAX_RANGES = 64
 
-type Value = string | string[] | undefined
+/** A repeatable query parameter: one value or several (every other one is single, app.ts). */
+type Repeatable = string | string[] | undefined
 
-interface CutQuery { start?: Value, end?: Value, range?: Value, type?: Value, allow_holes?: Value, fallback?: Value, transition?: Value }
+interface CutQuery { start?: string, end?: string, range?: Repeatable, type?: string, allow_holes?: string, fallback?: string, transition?: Repeatable }
 interface Params { channel: string, quality: string }
 
 const CUT_TYPES: readonly CutType[] = ['rough', 'fast', 'full']
+/** `range` and `transition` come once per range, as in the original's editor requests. */
+const CUT_CONFIG = { repeatable: ['range', 'transition'] }
 
-/** A query parameter given at most once. */
-function one (name: string, value: Value): string | undefined {
-  if (Array.isArray(value)) throw badParameter(name, 'given more than once')
-  return value
-}
-
-function many (value: Value): string[] {
+function many (value: Repeatable): string[] {
   return value == null ? [] : Array.isArray(value) ? value : [value]
 }
 
 function timeRanges (query: CutQuery): TimeRange[] {
   const ranges = many(query.range)
-  const start = one('start', query.start)
-  const end = one('end', query.end)
+  const { start, end } = query
   let out: TimeRange[]
   if (ranges.length > 0) {
     if (start != null || end != null) throw badParameter('range', 'give either start and end, or range= (repeatable), not both')
@@ -60,7 +56,7 @@ function timeRanges (query: CutQuery): TimeRange[] {
 }
 
 function cutType (query: CutQuery): CutType {
-  const type = one('type', query.type) ?? 'fast'
+  const type = query.type ?? 'fast'
   if (!(CUT_TYPES as readonly string[]).includes(type)) throw badParameter('type', `must be one of: ${CUT_TYPES.join(', ')}`)
   return type as CutType
 }
@@ -104,7 +100,7 @@ async function sendFile (result: CutResult & { kind: 'file' }, request: FastifyR
 /** `cutter` is the app's one cutter, shared with /status (app.ts makes one if the node gives none). */
 export function cutRoutes ({ index, selector, cutter }: HttpComponents & { cutter: Cutter }) {
   const known = (channel: string, quality: string): void => {
-    if (index.hourSummaries(channel, quality).length > 0) return
+    if (index.hourSpan(channel, quality) != null) return
     throw unknownQuality(index, channel, quality)
   }
 
@@ -115,8 +111,8 @@ export function cutRoutes ({ index, selector, cutter }: HttpComponents & { cutte
       const query = request.query
       const type = cutType(query)
       if (format === 'mp4' && type !== 'full') throw badParameter('type', `.mp4 needs type=full: rough and fast cuts copy MPEG-TS packets, and an MP4 has to be written whole (ask for .ts, or type=full)`)
-      const allowHoles = boolParam('allow_holes', one('allow_holes', query.allow_holes), false)
-      const fallback = one('fallback', query.fallback)
+      const allowHoles = boolParam('allow_holes', query.allow_holes, false)
+      const { fallback } = query
       if (fallback != null && fallback !== 'full') throw badParameter('fallback', "the only fallback is 'full'")
       // Rough cuts ignore transitions, as the original's do: editors send them along.
       if (type !== 'rough' && many(query.transition).some((t) => t !== '')) throw badParameter('transition', 'only hard cuts between ranges are supported')
@@ -145,13 +141,13 @@ export function cutRoutes ({ index, selector, cutter }: HttpComponents & { cutte
       if (result.kind === 'file') return await sendFile(result, request, reply, 'video/mp4')
       return reply.type('video/mp2t').send(result.stream)
     }
-    app.route({ method: 'GET', url: '/cut/:channel/:quality.ts', handler: cut('ts'), exposeHeadRoute: false })
-    app.route({ method: 'GET', url: '/cut/:channel/:quality.mp4', handler: cut('mp4'), exposeHeadRoute: false })
+    app.route({ method: 'GET', url: '/cut/:channel/:quality.ts', handler: cut('ts'), config: CUT_CONFIG, exposeHeadRoute: false })
+    app.route({ method: 'GET', url: '/cut/:channel/:quality.mp4', handler: cut('mp4'), config: CUT_CONFIG, exposeHeadRoute: false })
 
-    const frame = (format: 'png' | 'jpg') => async (request: FastifyRequest<{ Params: Params, Querystring: { timestamp?: Value } }>, reply: FastifyReply): Promise<unknown> => {
+    const frame = (format: 'png' | 'jpg') => async (request: FastifyRequest<{ Params: Params, Querystring: { timestamp?: string } }>, reply: FastifyReply): Promise<unknown> => {
       const channel = channelParam(request.params.channel)
       const quality = qualityParam(request.params.quality)
-      const at = timeParam('timestamp', one('timestamp', request.query.timestamp))
+      const at = timeParam('timestamp', request.query.timestamp)
       if (at == null) throw badParameter('timestamp', 'required')
       known(channel, quality)
       // The neighbours on both sides: the frame for an instant just before a segment's end is in the next one.

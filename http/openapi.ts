@@ -9,7 +9,7 @@ import { VERSION } from './status-routes.ts'
 type Json = Record<string, unknown>
 
 const NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$'
-const TIME = { type: 'string', description: 'ISO 8601 UTC, e.g. 2019-11-13T02:45:51.608Z (Z, +00:00 or no suffix; up to 9 fractional digits, kept to the µs)', examples: ['2019-11-13T02:45:51.608Z'] }
+const TIME = { type: 'string', description: 'ISO 8601 UTC, e.g. 2019-11-13T02:45:51.608Z (Z, +00:00 or no suffix; a raw + that the URL turned into a space is read as + for the zero offset only; up to 9 fractional digits, kept to the µs)', examples: ['2019-11-13T02:45:51.608Z'] }
 
 const path = (name: string, description: string, schema: Json = { type: 'string' }): Json => ({ name, in: 'path', required: true, description, schema })
 const query = (name: string, description: string, schema: Json = { type: 'string' }, required = false): Json => ({ name, in: 'query', required, description, schema })
@@ -27,7 +27,7 @@ const error = (description: string, ...codes: string[]): Json => ({ description:
 
 const REASON = { type: 'string', description: 'Why (logged; at most 500 characters)' }
 const PROOF = { type: 'string', description: 'An admin signature of this tombstone (v1.PAYLOAD.SIGNATURE, as `segmesh tombstone --admin-key` makes); needed where the network only accepts signed tombstones, unless the node signs itself' }
-const BAD = error('A parameter is malformed; the message names it', 'bad_parameter')
+const BAD = error('A parameter is malformed or given more than once; the message names it', 'bad_parameter')
 const UNKNOWN = error('Unknown channel or quality', 'not_found')
 const ADMIN_ERRORS = {
   401: error('No or malformed Authorization: Bearer header (WWW-Authenticate is set)', 'unauthorized'),
@@ -178,10 +178,13 @@ const PATHS: Record<string, Record<string, Json>> = {
     get: operation(['status'], 'Prometheus metrics (docs/METRICS.md); absent with --no-metrics', [], { 200: body('Prometheus text format', 'text/plain') })
   },
   '/healthz': {
-    get: operation(['status'], 'Liveness', [], { 200: json('Always ok while serving', { type: 'object', properties: { ok: { const: true } } }) })
+    get: operation(['status'], 'Whether the node can serve what it holds: the index answers and a probe selection runs (docs/HTTP.md)', [], {
+      200: json('It can', { type: 'object', properties: { ok: { const: true } } }),
+      503: error('It cannot: the index or the selector fails', 'unhealthy')
+    })
   },
   '/status': {
-    get: operation(['status'], 'The node: version, uptime, disk, index totals, channels with oldest/newest instant, peers, cut jobs, recording', [], { 200: json('Node status', { type: 'object' }) })
+    get: operation(['status'], 'The node: version, uptime, disk, index totals, channels with oldest/newest instant, peers, cut jobs, recording. dataDir and segmentsDir are null but for loopback clients (not relayed by a proxy)', [], { 200: json('Node status', { type: 'object' }) })
   },
   '/': {
     get: operation(['ui'], 'Status page with the coverage map (HTML)', [], { 200: body('HTML page', 'text/html') })

@@ -4,6 +4,7 @@
  */
 import { type SegmentFileName, isValidPathName, parseSegmentFileName } from '../storage/segment-name.ts'
 import { parseHour, utcMillis } from '../storage/time.ts'
+import type { FastifyRequest } from 'fastify'
 import { badParameter } from './errors.ts'
 
 export function channelParam (value: string): string {
@@ -45,25 +46,48 @@ export function countParam (name: string, value: string | undefined, fallback: n
   return n
 }
 
-const TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/
+const TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+ -]\d{2}:?\d{2})?$/
 
 /**
  * ISO 8601 UTC → µs since the epoch, read from the digits (never through a float). Fractions
  * beyond µs are truncated. `Z` or a zero offset is accepted; so is no suffix at all, which is what
- * wubloader's clients send and which it reads as UTC. Any other offset is refused rather than
- * silently misread.
+ * wubloader's clients send and which it reads as UTC. A `+` written raw in a query string arrives
+ * as a space, so ` 00:00` is taken for `+00:00`; that zero offset only: any other offset is refused
+ * rather than silently misread.
  */
 export function timeParam (name: string, value: string | undefined): number | undefined {
   if (value == null) return undefined
   const m = TIME.exec(value)
   if (m == null) throw badParameter(name, `'${printable(value)}' is not an ISO 8601 UTC time like 2019-11-13T02:45:51.608Z`)
   const offset = m[8]
-  if (offset != null && offset !== 'Z' && !/^[+-]00:?00$/.test(offset)) throw badParameter(name, `only UTC times are accepted (Z or +00:00), got offset ${offset}`)
+  if (offset != null && offset !== 'Z' && !/^[+ -]00:?00$/.test(offset)) {
+    const decoded = offset.startsWith(' ') ? " (a '+' in a URL reads as a space: write %2B for it, or better, Z)" : ''
+    throw badParameter(name, `only UTC times are accepted (Z or +00:00), got offset '${offset}'${decoded}`)
+  }
   const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number]
   const ms = utcMillis(y, mo, d, h, mi, s)
   if (ms == null) throw badParameter(name, `'${printable(value)}' is not a real date and time between the years 1685 and 2255`)
   const micros = Number((m[7] ?? '').slice(0, 6).padEnd(6, '0'))
   return ms * 1000 + micros
+}
+
+/**
+ * An onRequest hook: every query parameter is a single value, but those the route lists in its
+ * `config.repeatable`. Repeated, fastify hands a route an array where it expects a string (a
+ * TypeError, 500); here it is a 400 naming the parameter, once for every route.
+ */
+export async function singleValuedQuery (request: FastifyRequest): Promise<void> {
+  const repeatable = request.routeOptions.config.repeatable ?? []
+  for (const [name, value] of Object.entries(request.query as Record<string, unknown>)) {
+    if (Array.isArray(value) && !repeatable.includes(name)) throw badParameter(printable(name), 'given more than once; give it once')
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Query parameters this route takes more than once (the rest are refused when repeated). */
+    repeatable?: readonly string[]
+  }
 }
 
 /** For messages: control characters and overlong values are not echoed back raw. */

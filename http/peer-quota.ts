@@ -4,23 +4,31 @@
  * Retry-After, which the fetcher treats as "busy, back off". Viewers' routes are not limited here:
  * behind a front proxy they all share one address (the proxy is where to limit them). Loopback
  * clients are not limited either: that is a local proxy, or nodes sharing one machine.
+ *
+ * The hook is registered inside the plugin that holds those routes (app.ts), so it runs on the
+ * route the router matched: `/%72eplication/digests` is the same route and is counted the same.
  */
 import type { FastifyRequest } from 'fastify'
 import { RateLimiter } from '../replication/rate-limit.ts'
 import { HttpError } from './errors.ts'
+import { type LoopbackCheck, isLoopback } from './loopback.ts'
 
-export const PEER_QUOTA_DEFAULTS = { ratePerSecond: 20, burst: 100 } as const
+export const PEER_QUOTA_DEFAULTS = Object.freeze({ ratePerSecond: 20, burst: 100 })
 
-export function peerQuota (init: { ratePerSecond?: number, burst?: number } = {}): (request: FastifyRequest) => Promise<void> {
+export interface PeerQuotaInit {
+  ratePerSecond?: number
+  burst?: number
+  /** Clients spared the quota. @default loopback addresses */
+  exempt?: LoopbackCheck
+}
+
+export function peerQuota (init: PeerQuotaInit = {}): (request: FastifyRequest) => Promise<void> {
   const limiter = new RateLimiter({ ratePerSecond: init.ratePerSecond ?? PEER_QUOTA_DEFAULTS.ratePerSecond, burst: init.burst ?? PEER_QUOTA_DEFAULTS.burst })
+  const exempt = init.exempt ?? isLoopback
   return async (request) => {
-    if (!request.url.startsWith('/replication/') || isLoopback(request.ip)) return
+    if (exempt(request.ip)) return
     if (!limiter.take(request.ip)) {
       throw new HttpError(429, 'rate_limited', `more than ${limiter.rate} replication requests a second from ${request.ip}; retry later`, { 'retry-after': '1' })
     }
   }
-}
-
-function isLoopback (ip: string): boolean {
-  return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.')
 }

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { MICROS_PER_HOUR, formatInstant } from '../storage/time.ts'
-import type { HttpComponents } from './components.ts'
+import type { HttpComponents, HttpInit } from './components.ts'
 import { HttpError, badParameter, noContent, notFound, unknownQuality } from './errors.ts'
 import { channelParam, qualityParam, timeParam } from './params.ts'
 import { masterPlaylist, planMediaPlaylist } from './playlist.ts'
@@ -27,13 +27,12 @@ function rangeParams (query: Range): { start: number | undefined, end: number | 
   return { start, end }
 }
 
-export function playlistRoutes ({ index, selector }: HttpComponents) {
-  const writer = new MediaPlaylistWriter(selector)
+export function playlistRoutes ({ index, selector }: HttpComponents, init: Pick<HttpInit, 'playlistCache'> = {}) {
+  const writer = new MediaPlaylistWriter(selector, init.playlistCache)
   /** [first hour's start, last hour's end) of a channel/quality, or null when it has no hours. */
   const span = (channel: string, quality: string): { from: number, to: number } | null => {
-    const hours = index.hourSummaries(channel, quality)
-    if (hours.length === 0) return null
-    return { from: hours[0]!.start, to: hours.at(-1)!.start + MICROS_PER_HOUR }
+    const hours = index.hourSpan(channel, quality)
+    return hours == null ? null : { from: hours.first, to: hours.last + MICROS_PER_HOUR }
   }
 
   return async (app: FastifyInstance): Promise<void> => {

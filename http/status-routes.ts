@@ -4,16 +4,44 @@ import { statfs } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { formatInstant } from '../storage/time.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
+import { isLocalViewer, isLoopback } from './loopback.ts'
 
 /** The node's version (package.json), for /status and /openapi.json. */
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
 
-export function statusRoutes ({ index, store, replication, cutter, ingest }: HttpComponents, init: HttpInit) {
-  const startedAt = Date.now()
-  return async (app: FastifyInstance): Promise<void> => {
-    app.get('/healthz', async () => ({ ok: true }))
+/**
+ * What `/healthz` checks: that the node can serve what it holds. The index answers (its channels,
+ * one quality's first and last hour), and one selection runs through the selector and its cache
+ * (the newest µs of that quality's newest hour): the path every playlist, cut, frame and coverage
+ * request takes. A few LMDB reads and one cached hour; any error is "cannot serve".
+ */
+async function probe ({ index, selector }: Pick<HttpComponents, 'index' | 'selector'>): Promise<void> {
+  const channel = index.channels()[0]
+  if (channel == null) return
+  const quality = index.qualities(channel)[0]
+  const span = quality == null ? null : index.hourSpan(channel, quality)
+  if (quality == null || span == null) return
+  await selector.select(channel, quality, span.last, span.last + 1, { allowHoles: true })
+}
 
-    app.get('/status', async () => {
+export function statusRoutes ({ index, store, selector, replication, cutter, ingest }: HttpComponents, init: HttpInit) {
+  const startedAt = Date.now()
+  const loopback = init.isLoopback ?? isLoopback
+  return async (app: FastifyInstance): Promise<void> => {
+    app.get('/healthz', async (request, reply) => {
+      try {
+        await probe({ index, selector })
+      } catch (err) {
+        request.log.error({ err }, 'health probe failed')
+        return reply.code(503).send({ error: 'unhealthy', message: `cannot serve: ${(err as Error).message}` })
+      }
+      return { ok: true }
+    })
+
+    app.get('/status', async (request) => {
+      // Absolute paths tell a stranger about the host: only this machine sees them
+      // (a proxy on this host relays strangers, and says so in a forwarding header).
+      const local = isLocalViewer(request, loopback)
       const disk = await statfs(store.segmentsDir).catch(() => null)
       const channels = index.channels().map((channel) => ({
         channel,
@@ -35,8 +63,8 @@ export function statusRoutes ({ index, store, replication, cutter, ingest }: Htt
       return {
         version: VERSION,
         uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-        dataDir: init.dataDir ?? null,
-        segmentsDir: store.segmentsDir,
+        dataDir: local ? init.dataDir ?? null : null,
+        segmentsDir: local ? store.segmentsDir : null,
         disk: disk == null ? null : { freeBytes: disk.bavail * disk.bsize, totalBytes: disk.blocks * disk.bsize },
         // Segment writes (fetching, recording) paused for lack of space, and why (storage/disk-space.ts).
         diskFull: store.space?.full ?? false,

@@ -1,0 +1,18 @@
+/**
+ * Whether a request comes from this machine: the replication quota spares such clients (a local
+ * proxy, or nodes sharing one host) and `/status` shows them the node's folders. Injectable through
+ * `HttpInit.isLoopback`, so a test on 127.0.0.1 can play a remote client.
+ */
+import type { FastifyRequest } from 'fastify'
+
+export type LoopbackCheck = (ip: string) => boolean
+
+export const isLoopback: LoopbackCheck = (ip) => ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.')
+
+/**
+ * A loopback client that relays for someone else (a proxy on this host sets a forwarding header)
+ * is that someone else, not this machine.
+ */
+export function isLocalViewer (request: FastifyRequest, loopback: LoopbackCheck): boolean {
+  return loopback(request.ip) && request.headers.forwarded == null && request.headers['x-forwarded-for'] == null
+}
