@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { ConfigError } from '../config/errors.ts'
 import { resolveConfig } from '../config/load.ts'
 import { LOG_LEVELS } from '../config/options.ts'
@@ -26,6 +27,13 @@ const CHANNEL = 'demo'
 const QUALITY = 'source'
 const NODES = 3
 const REPORT_EVERY_MS = 5000
+/** The launcher's absolute path: the printed example works from any folder. */
+const LAUNCHER = fileURLToPath(new URL('../bin/segmesh', import.meta.url))
+
+/** `text` as one POSIX shell word. */
+function shellWord (text: string): string {
+  return /^[\w./:=@%+-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`
+}
 
 export const demoHelp = (): string => formatHelp(
   'segmesh demo [--dir D] [--http-port N] [--log-level L]',
@@ -112,7 +120,7 @@ export async function demoCommand (argv: string[]): Promise<number> {
     lines.push(
       `  playlist (any node)  ${nodes[1]!.url}/playlist/${CHANNEL}/${QUALITY}.m3u8`,
       `  a cut, once recorded (about 30 s)  ${nodes[2]!.url}/cut/${CHANNEL}/${QUALITY}.mp4?start=${formatInstant(cutStart)}&end=${formatInstant(cutEnd)}&type=full`,
-      `  admin token       ${token}   e.g. bin/segmesh tombstone --node ${nodes[1]!.url} --token ${token} --channel ${CHANNEL} --quality ${QUALITY} --start ${formatInstant(cutStart)} --end ${formatInstant(cutStart + 4_000_000)}`,
+      `  admin token       ${token}   e.g. SEGMESH_ADMIN_TOKEN=${token} ${shellWord(LAUNCHER)} tombstone --node ${nodes[1]!.url} --channel ${CHANNEL} --quality ${QUALITY} --start ${formatInstant(cutStart)} --end ${formatInstant(cutStart + 4_000_000)}`,
       `  data              ${dir}${keep ? '' : ' (removed on exit)'}`,
       'Ctrl-C stops the nodes and ffmpeg.'
     )

@@ -5,9 +5,10 @@
  * left, the temp folder removed, exit 0). Bounded: four minutes at most.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { until } from './helpers/network.ts'
@@ -95,6 +96,13 @@ describe('segmesh demo', () => {
       assert.match(res.headers.get('content-type') ?? '', expected, url)
       assert.ok(body.length > 0, `${url} answered an empty body`)
     }
+
+    // The example tombstone command, as printed, from another folder; no token among its flags (ps shows them).
+    const example = /e\.g\. (SEGMESH_ADMIN_TOKEN=\S+ \S+ tombstone .*)$/m.exec(stdout)?.[1]
+    assert.ok(example != null && !example.includes('--token'), stdout)
+    const tombstone = spawnSync('sh', ['-c', example], { cwd: tmpdir(), encoding: 'utf8', env: { PATH: process.env.PATH! }, timeout: 60_000 })
+    assert.equal(tombstone.status, 0, `${example}\n${tombstone.stdout}${tombstone.stderr}`)
+    assert.match(tombstone.stdout, /\d+ tombstoned/)
 
     assert.ok(processesMentioning(dir).length > 0, 'ffmpeg runs while the demo does')
     process.kill(-child.pid!, 'SIGINT')
