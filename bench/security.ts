@@ -17,7 +17,7 @@ import { type Libp2p, createLibp2p } from 'libp2p'
 import { type AnnouncedItem, announceMessages, decodeMessage, encodeMessage } from '../replication/messages.ts'
 import { newNetworkKey } from '../replication/pnet.ts'
 import { RateLimiter } from '../replication/rate-limit.ts'
-import { signTombstone, verifyTombstone } from '../replication/tombstone-signature.ts'
+import { segmentTarget, signTombstone, verifyTombstone } from '../replication/tombstone-signature.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { type SegmentRef, formatSegmentRef } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
@@ -80,7 +80,7 @@ const messageCounts = new Map<number, { plain: number, signed: number, plainByte
 async function announceCost (n: number): Promise<Map<string, Stats>> {
   const from = { peerId: '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp', url: 'http://10.0.0.5:8080', addrs: ['/ip4/10.0.0.5/tcp/4001'] }
   const items: AnnouncedItem[] = refs(n, 1).map((ref) => ({
-    kind: 'tombstone', ref, proof: signTombstone({ channel: ref.channel, quality: ref.quality, target: { segment: ref.file }, created: HOUR, reason: 'bench' }, admin.privateKey)
+    kind: 'tombstone', ref, proof: signTombstone({ channel: ref.channel, quality: ref.quality, target: segmentTarget(ref), created: HOUR, reason: 'bench' }, admin.privateKey)
   }))
   // Split as the replicator splits them: proofs make signed announcements several messages.
   const signed = announceMessages(from, items).map(encodeMessage)
@@ -122,7 +122,7 @@ async function writeCost (): Promise<Map<string, Stats>> {
         name: 'tombstone, signed',
         run: async () => {
           const ref = signed[j++]!
-          await store.writeTombstone(ref, { proof: signTombstone({ channel: ref.channel, quality: ref.quality, target: { segment: ref.file }, created: HOUR, reason: 'bench' }, admin.privateKey) })
+          await store.writeTombstone(ref, { proof: signTombstone({ channel: ref.channel, quality: ref.quality, target: segmentTarget(ref), created: HOUR, reason: 'bench' }, admin.privateKey) })
         }
       }
     ], { warmup: 2, iterations: n, maxMs: QUICK ? 5_000 : 30_000 })

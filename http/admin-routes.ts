@@ -12,6 +12,7 @@ import { type SegmentRef, parseSegmentFileName, parseSegmentRef, segmentRelPath 
 import { fsyncDir } from '../storage/durable-file.ts'
 import { MICROS_PER_HOUR, formatInstant, hourStart } from '../storage/time.ts'
 import { checkProof, requestProof } from './admin-signing.ts'
+import { segmentTarget } from '../replication/tombstone-signature.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
 import { HttpError, badParameter } from './errors.ts'
 import { channelParam, qualityParam, timeParam } from './params.ts'
@@ -85,7 +86,7 @@ export function adminRoutes ({ index, store }: HttpComponents, init: HttpInit) {
         const ref = segmentField(body.segment)
         // The segment need not be here: a tombstone for a name we never had still hides it
         // everywhere it spreads to, and stops it being fetched.
-        const proof = requestProof(init, { channel: ref.channel, quality: ref.quality, target: { segment: ref.file }, reason, proof: body.proof }, Date.now() * 1000)
+        const proof = requestProof(init, { channel: ref.channel, quality: ref.quality, target: segmentTarget(ref), reason, proof: body.proof }, Date.now() * 1000)
         checkProof(init, proof, [ref])
         const { created } = await store.writeTombstone(ref, { proof })
         if (created) result.tombstoned.push(segmentRelPath(ref))

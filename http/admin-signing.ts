@@ -8,7 +8,7 @@
  * - otherwise the tombstone is unsigned, as before signatures existed.
  */
 import type { KeyObject } from 'node:crypto'
-import { type TombstoneTarget, isProofString, signTombstone, verifyTombstone } from '../replication/tombstone-signature.ts'
+import { type TombstoneTarget, claimReason, isProofString, signTombstone, verifyTombstone } from '../replication/tombstone-signature.ts'
 import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { HttpError, badParameter } from './errors.ts'
 
@@ -29,12 +29,12 @@ export interface TombstoneRequest {
 /** The proof to store with every tombstone of this request, or undefined for unsigned ones. */
 export function requestProof (keys: AdminKeys, request: TombstoneRequest, nowUs: number): string | undefined {
   if (request.proof !== undefined) {
-    if (!isProofString(request.proof)) throw badParameter('proof', 'is not a tombstone signature (v1.PAYLOAD.SIGNATURE, base64url)')
+    if (!isProofString(request.proof)) throw badParameter('proof', 'is not a tombstone signature (v2.PAYLOAD.SIGNATURE, base64url)')
     return request.proof
   }
   if (keys.adminSigningKey != null) {
     // The claim's reason is one line of text; the free-form reason still goes to the log whole.
-    const reason = (request.reason ?? '').replace(/\p{Cc}/gu, ' ').slice(0, 200)
+    const reason = claimReason(request.reason ?? '')
     return signTombstone({ channel: request.channel, quality: request.quality, target: request.target, created: nowUs, reason }, keys.adminSigningKey)
   }
   if (keys.adminPublicKey != null) {

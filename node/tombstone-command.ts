@@ -5,7 +5,7 @@
 import type { KeyObject } from 'node:crypto'
 import { ConfigError } from '../config/errors.ts'
 import { timeParam } from '../http/params.ts'
-import { type TombstoneTarget, readAdminSigningKey, signTombstone } from '../replication/tombstone-signature.ts'
+import { type TombstoneTarget, claimReason, readAdminSigningKey, signTombstone } from '../replication/tombstone-signature.ts'
 import { type CommandFlag, formatHelp, parseCommand } from './cli-args.ts'
 import { callNode, nodeUrl } from './node-client.ts'
 
@@ -83,14 +83,14 @@ async function sign (keyFile: string, body: Record<string, string>): Promise<str
     if (parts.length !== 4) throw new ConfigError('--segment', `'${body.segment}' is not CHANNEL/QUALITY/HOUR/FILE`)
     channel = parts[0]!
     quality = parts[1]!
-    target = { segment: parts[3]! }
+    target = { hour: parts[2]!, segment: parts[3]! }
   } else {
     channel = body.channel!
     quality = body.quality!
     target = { from: instant('start', body.start!), to: instant('end', body.end!) }
   }
   // One line of text in the signed payload, as the node would sign it; the log still gets it whole.
-  const reason = (body.reason ?? '').replace(/\p{Cc}/gu, ' ').slice(0, 200)
+  const reason = claimReason(body.reason ?? '')
   try {
     return signTombstone({ channel, quality, target, created: Date.now() * 1000, reason }, key)
   } catch (err) {

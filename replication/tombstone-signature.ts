@@ -9,21 +9,32 @@
  * (`openssl pkey -in admin.key -pubout`). libp2p's key format would tie the admin key to libp2p.
  *
  * The signed bytes are a fixed text layout built field by field, never a serialised object:
- *   segmesh-tombstone/1\n channel=C\n quality=Q\n segment=FILE | range=FROM-TO\n created=µs\n reason=TEXT
- * A proof travels as `v1.<base64url payload>.<base64url signature>`; the verifier checks the
+ *   segmesh-tombstone/2\n channel=C\n quality=Q\n segment=HOUR/FILE | range=FROM-TO\n created=µs\n reason=TEXT
+ * A proof travels as `v2.<base64url payload>.<base64url signature>`; the verifier checks the
  * signature over the payload bytes it received, then parses them, so no two encoders can disagree.
+ *
+ * Version 1 named a segment by its file name alone (`MM:SS.ffffff-DURATION-TYPE-HASH.ts`), so a proof
+ * for one hour also hid the byte-identical file at the same minute:second of any other hour. A v1
+ * segment proof is therefore refused from peers, without a penalty (the admin did sign it); a v1
+ * range names absolute instants and stays valid. Tombstones already stored keep hiding their
+ * segments whatever their proof: only what is accepted from elsewhere changed. Only v2 is signed.
  */
 import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto'
-import { type SegmentRef, isValidPathName, parseSegmentFileName } from '../storage/segment-name.ts'
+import { type SegmentRef, isValidPathName, parseSegmentRef } from '../storage/segment-name.ts'
 import { readKeyFile, writeNewKeyFile } from './key-files.ts'
 import { KeyFileError } from './p2p-errors.ts'
 
-const HEADER = 'segmesh-tombstone/1'
+const VERSION = 2
 /** Longest proof accepted anywhere (messages, listings, bodies, the index). */
 export const MAX_PROOF_LENGTH = 1024
+/** In UTF-8 bytes, so that the longest claim still makes a proof under MAX_PROOF_LENGTH (about 930 characters). */
 export const MAX_REASON_LENGTH = 200
 
-export type TombstoneTarget = { segment: string } | { from: number, to: number }
+/** One segment (its hour folder and file name), or every segment overlapping [from, to). */
+export type TombstoneTarget = { hour: string, segment: string } | { from: number, to: number }
+
+/** The target that names exactly this segment. */
+export const segmentTarget = (ref: { hour: string, file: string }): TombstoneTarget => ({ hour: ref.hour, segment: ref.file })
 
 export interface TombstoneClaim {
   channel: string
@@ -34,7 +45,13 @@ export interface TombstoneClaim {
   reason: string
 }
 
-export type Verified = { ok: true, claim: TombstoneClaim } | { ok: false, reason: string }
+/**
+ * A refusal names the peer offence it is (peer-score.ts), or none: an admin-signed v1 proof is honest
+ * but can no longer be bound to one hour.
+ */
+export type Verified =
+  | { ok: true, claim: TombstoneClaim }
+  | { ok: false, reason: string, offence: 'unsigned_tombstone' | 'bad_tombstone_signature' | null }
 
 const isMicros = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
 // Printable text without line breaks or other control characters: one line of the payload.
@@ -45,48 +62,55 @@ export function claimError (claim: TombstoneClaim): string | null {
   if (!isValidPathName(claim.channel)) return 'channel: not a valid name'
   if (!isValidPathName(claim.quality)) return 'quality: not a valid name'
   if ('segment' in claim.target) {
-    const name = parseSegmentFileName(claim.target.segment)
-    if (!name.ok || name.value.type === 'temp') return 'segment: not a segment file name'
+    const ref = parseSegmentRef(claim.channel, claim.quality, claim.target.hour, claim.target.segment)
+    if (!ref.ok || ref.value.type === 'temp') return 'segment: not an HOUR/FILE of a segment'
   } else if (!isMicros(claim.target.from) || !isMicros(claim.target.to) || claim.target.to <= claim.target.from) {
     return 'range: not µs instants with from < to'
   }
   if (!isMicros(claim.created)) return 'created: not a µs instant'
-  if (claim.reason.length > MAX_REASON_LENGTH || !REASON.test(claim.reason)) return `reason: at most ${MAX_REASON_LENGTH} characters, no control characters`
+  if (Buffer.byteLength(claim.reason) > MAX_REASON_LENGTH || !REASON.test(claim.reason)) return `reason: at most ${MAX_REASON_LENGTH} bytes of UTF-8, no control characters`
   return null
+}
+
+/** Free text made fit for a claim: control characters as spaces, cut to MAX_REASON_LENGTH bytes on a character boundary. */
+export function claimReason (text: string): string {
+  let reason = text.replace(/\p{Cc}/gu, ' ')
+  while (Buffer.byteLength(reason) > MAX_REASON_LENGTH) reason = Array.from(reason).slice(0, -1).join('')
+  return reason
 }
 
 /** The exact bytes that are signed. */
 export function tombstonePayload (claim: TombstoneClaim): Uint8Array {
   const error = claimError(claim)
   if (error != null) throw new RangeError(`tombstone claim ${error}`)
-  const target = 'segment' in claim.target ? `segment=${claim.target.segment}` : `range=${claim.target.from}-${claim.target.to}`
-  return Buffer.from([HEADER, `channel=${claim.channel}`, `quality=${claim.quality}`, target, `created=${claim.created}`, `reason=${claim.reason}`].join('\n'), 'utf8')
+  const target = 'segment' in claim.target ? `segment=${claim.target.hour}/${claim.target.segment}` : `range=${claim.target.from}-${claim.target.to}`
+  return Buffer.from([`segmesh-tombstone/${VERSION}`, `channel=${claim.channel}`, `quality=${claim.quality}`, target, `created=${claim.created}`, `reason=${claim.reason}`].join('\n'), 'utf8')
 }
 
 /** Sign a claim with the admin private key; the result is what travels and is stored. */
 export function signTombstone (claim: TombstoneClaim, privateKey: KeyObject): string {
   const payload = tombstonePayload(claim)
   const signature = sign(null, payload, privateKey)
-  return `v1.${Buffer.from(payload).toString('base64url')}.${signature.toString('base64url')}`
+  return `v${VERSION}.${Buffer.from(payload).toString('base64url')}.${signature.toString('base64url')}`
 }
 
-/** A well-formed proof string (no signature check): for validating what peers send. */
+/** A well-formed proof string of either version (no signature check): for validating what peers send. */
 export function isProofString (value: unknown): value is string {
-  return typeof value === 'string' && value.length <= MAX_PROOF_LENGTH && /^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/.test(value)
+  return typeof value === 'string' && value.length <= MAX_PROOF_LENGTH && /^v[12]\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/.test(value)
 }
 
 /** Does the claim hide this segment? A range covers the segments overlapping it, as the admin route does. */
 export function covers (claim: TombstoneClaim, ref: SegmentRef): boolean {
   if (claim.channel !== ref.channel || claim.quality !== ref.quality) return false
-  if ('segment' in claim.target) return claim.target.segment === ref.file
+  if ('segment' in claim.target) return claim.target.hour === ref.hour && claim.target.segment === ref.file
   return ref.start < claim.target.to && ref.start + ref.duration > claim.target.from
 }
 
 /** Check a proof against the admin public key and the segment it is meant to hide. */
 export function verifyTombstone (proof: string | null | undefined, ref: SegmentRef, publicKey: KeyObject): Verified {
-  if (proof == null) return { ok: false, reason: 'unsigned' }
-  if (!isProofString(proof)) return { ok: false, reason: 'malformed' }
-  const [, body, sig] = proof.split('.') as [string, string, string]
+  if (proof == null) return { ok: false, reason: 'unsigned', offence: 'unsigned_tombstone' }
+  if (!isProofString(proof)) return { ok: false, reason: 'malformed', offence: 'bad_tombstone_signature' }
+  const [version, body, sig] = proof.split('.') as [string, string, string]
   const payload = Buffer.from(body, 'base64url')
   let good = false
   try {
@@ -94,19 +118,30 @@ export function verifyTombstone (proof: string | null | undefined, ref: SegmentR
   } catch {
     good = false
   }
-  if (!good) return { ok: false, reason: 'bad signature' }
-  const claim = parsePayload(payload.toString('utf8'))
-  if (claim == null) return { ok: false, reason: 'malformed' }
-  if (!covers(claim, ref)) return { ok: false, reason: 'does not cover the segment' }
+  if (!good) return { ok: false, reason: 'bad signature', offence: 'bad_tombstone_signature' }
+  const claim = parsePayload(payload.toString('utf8'), version)
+  if (claim == null) return { ok: false, reason: 'malformed', offence: 'bad_tombstone_signature' }
+  if (claim === UNBOUND) return { ok: false, reason: 'v1 segment proof: names no hour', offence: null }
+  if (!covers(claim, ref)) return { ok: false, reason: 'does not cover the segment', offence: 'bad_tombstone_signature' }
   return { ok: true, claim }
 }
 
-/** The claim of a signed payload (only ever called on bytes whose signature verified). */
-function parsePayload (text: string): TombstoneClaim | null {
-  const m = /^segmesh-tombstone\/1\nchannel=([^\n]*)\nquality=([^\n]*)\n(?:segment=([^\n]*)|range=(\d{1,16})-(\d{1,16}))\ncreated=(\d{1,16})\nreason=([^\n]*)$/.exec(text)
-  if (m == null) return null
-  const target: TombstoneTarget = m[3] != null ? { segment: m[3] } : { from: Number(m[4]), to: Number(m[5]) }
-  const claim: TombstoneClaim = { channel: m[1]!, quality: m[2]!, target, created: Number(m[6]), reason: m[7]! }
+const UNBOUND = 'unbound'
+const PAYLOAD = /^segmesh-tombstone\/([12])\nchannel=([^\n]*)\nquality=([^\n]*)\n(?:segment=(?:([^\n/]*)\/)?([^\n/]*)|range=(\d{1,16})-(\d{1,16}))\ncreated=(\d{1,16})\nreason=([^\n]*)$/
+
+/**
+ * The claim of a signed payload (only ever called on bytes whose signature verified) whose header
+ * is the proof's version prefix; UNBOUND for a v1 segment claim, which names no hour.
+ */
+function parsePayload (text: string, version: string): TombstoneClaim | typeof UNBOUND | null {
+  const m = PAYLOAD.exec(text)
+  if (m == null || `v${m[1]}` !== version) return null
+  let target: TombstoneTarget
+  if (m[5] == null) target = { from: Number(m[6]), to: Number(m[7]) }
+  else if (version === 'v1') return m[4] == null ? UNBOUND : null
+  else if (m[4] == null) return null
+  else target = { hour: m[4], segment: m[5] }
+  const claim: TombstoneClaim = { channel: m[2]!, quality: m[3]!, target, created: Number(m[8]), reason: m[9]! }
   return claimError(claim) == null ? claim : null
 }
 
