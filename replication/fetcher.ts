@@ -686,8 +686,8 @@ export class Fetcher {
         item.retries++
         item.lastError = result.error
         item.retryAt.set(url, now + backoffMs(this.#opts.retryBaseMs, item.attempts))
-        if (result.slow === true) this.#slow(peer, url, item.ref, now)
-        // Attempts that were already running when the peer began backing off do not extend it.
+        // Attempts that were already running when the peer began backing off do not extend it (nor score it again).
+        if (result.slow === true) this.#slow(peer, url, item.ref, now, peer.backoffUntil <= now)
         if (result.peerFault && peer.backoffUntil <= now) {
           peer.failures++
           peer.backoffUntil = now + backoffMs(this.#opts.retryBaseMs, peer.failures)
@@ -699,9 +699,10 @@ export class Fetcher {
     else if (item.candidates.every((c) => item.excluded.has(c))) this.#finish(item, failed(item.attempts, item.lastError))
   }
 
-  /** A transfer went under the minimum rate: the peer stays out of the reserved slots for a while, and is reported. */
-  #slow (peer: PeerFetchStats, url: string, ref: SegmentRef, now: number): void {
+  /** A transfer went under the minimum rate: the peer stays out of the reserved slots for a while, and is reported once per backoff round. */
+  #slow (peer: PeerFetchStats, url: string, ref: SegmentRef, now: number, report: boolean): void {
     peer.slowUntil = now + this.#opts.slowMemoryMs
+    if (!report) return
     try {
       this.#onSlowTransfer?.(url, ref)
     } catch (err) {
