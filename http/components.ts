@@ -36,6 +36,10 @@ export interface ReplicationCounters {
   peerPenalties: Record<string, number>
   /** Peers disconnected and blocked for misbehaving, since start. */
   peerBans: number
+  /** Downloads the fetch queue's bounds turned away or evicted. */
+  fetchDropped: number
+  /** Repair sessions not started: the limit on sessions at once was reached, or the peer is not connected. */
+  repairsSkipped: number
 }
 
 /** A read-only view of replication, filled in once it runs. */

@@ -210,6 +210,8 @@ function registerReplicationMetrics (registry: Registry, view: ReplicationView):
   counterBy('segmesh_peer_penalties_total', 'Offences counted against peers, by offence', 'offence', (c) => c.peerPenalties)
   gauge('segmesh_replication_lag_seconds', 'Age of the newest segment a peer had that we lacked at the last repair', (c) => c.maxLagSeconds)
   counterBy('segmesh_fetch_errors_total', 'Failed fetch attempts by kind', 'kind', (c) => c.fetchErrors)
+  counter('segmesh_fetch_dropped_total', 'Downloads turned away or evicted by the fetch queue\'s bounds (per peer and in all)', (c) => c.fetchDropped)
+  counter('segmesh_repairs_skipped_total', 'Repair sessions not started: as many as allowed were running, or the peer is not connected', (c) => c.repairsSkipped)
 }
 
 /** Disk-full state (storage/disk-space.ts): whether segment writes are paused, and why. */

@@ -232,7 +232,9 @@ export class SegmeshNode {
           tombstonesRejected: r.tombstonesRejected,
           gossipRateLimited: host.gossipDropped.rateLimited,
           peerPenalties: scores.penalties,
-          peerBans: scores.bans
+          peerBans: scores.bans,
+          fetchDropped: f.queueDropped,
+          repairsSkipped: r.repairsSkipped
         }
       }
     }
