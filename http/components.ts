@@ -44,7 +44,7 @@ export interface ReplicationCounters {
 
 /** A read-only view of replication, filled in once it runs. */
 export interface ReplicationView {
-  /** Fields merged into /status: peerId, multiaddrs, peers. */
+  /** Fields merged into /status: peerId, multiaddrs, bootstrap (each --bootstrap peer's state and last error), peers. */
   status: () => Record<string, unknown>
   counters: () => ReplicationCounters | null
 }

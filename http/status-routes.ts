@@ -73,6 +73,7 @@ export function statusRoutes ({ index, store, selector, replication, cutter, ing
         channels,
         peerId: null,
         multiaddrs: [],
+        bootstrap: [],
         peers: [],
         // Running cut/frame jobs (with progress), then the last few finished ones.
         cuts: cutter == null ? [] : cutter.jobs.status(),

@@ -194,6 +194,7 @@ export class SegmeshNode {
           peerId: host.peerId,
           multiaddrs: host.multiaddrs(),
           publicUrl: this.publicUrl,
+          bootstrap: host.bootstrapStatus().map((b) => ({ ...b, since: new Date(b.since).toISOString() })),
           peers: replicator.peers.all().map((p) => ({
             peerId: p.peerId,
             url: p.url,

@@ -13,8 +13,6 @@ export const P2P_DEFAULTS = {
   helloTimeoutMs: 5_000,
   /** Bound on one dial from keepConnected, unblock and the redial timer. */
   dialTimeoutMs: 10_000,
-  /** Delay before dialling the bootstrap list (libp2p's own 1000 ms delays the first gossip by a second). */
-  bootstrapDelayMs: 100,
   /** libp2p's KEEP_ALIVE redial: first retry after 500 ms, doubling, 8 retries ≈ 2 min before it gives up. */
   reconnectRetries: 8,
   reconnectRetryIntervalMs: 500,

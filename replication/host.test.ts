@@ -8,11 +8,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey, Stream } from '@libp2p/interface'
 import { P2PHost, type P2PHostInit } from './host.ts'
 import { MAX_HELLO_BYTES, readHello } from './hello-protocol.ts'
 import { silentLogger } from '../storage/logger.ts'
 import { loadOrCreateNodeKey } from './node-key.ts'
+import { newNetworkKey } from './pnet.ts'
 
 const TOPIC = 'segmesh-test/v1'
 const encoder = new TextEncoder()
@@ -98,18 +100,66 @@ describe('P2PHost alone', () => {
     const port = portOf(probe)
     const addrs = probe.multiaddrs()
     await probe.stop()
-    // B's one bootstrap dial must have failed before A exists, or this would test nothing.
-    const libp2pErrors: string[] = []
-    const log = { ...silentLogger, debug: (obj: { component?: string }) => { if (obj.component != null) libp2pErrors.push(obj.component) } }
-    const b = await createHost({ bootstrap: addrs, redialIntervalMs: 200, log })
+    // B's first bootstrap dial must have failed before A exists, or this would test nothing.
+    const b = await createHost({ bootstrap: addrs, redialIntervalMs: 200 })
     let a: P2PHost | undefined
     try {
-      await waitFor("B's bootstrap dial to fail", () => libp2pErrors.includes('libp2p:bootstrap'))
+      await waitFor("B's bootstrap dial to fail", () => b.bootstrapStatus()[0]?.state === 'failed')
       a = await createHost({ privateKey: keyA, listenPort: port })
       const ms = await waitFor('B to reach the late bootstrap node', () => b.connectedPeers().includes(a!.peerId), 5_000)
       console.log(`# B reached the late bootstrap node after ${ms} ms`)
     } finally {
       await Promise.all([b.stop(), a?.stop()])
+    }
+  })
+
+  it('warns once, with the reason, about a bootstrap peer it cannot reach, then backs off; bootstrapStatus() says why', async () => {
+    const warnings: Array<{ peer?: string, reason?: string }> = []
+    let redials = 0
+    const log = { ...silentLogger, warn: (obj: object) => { warnings.push(obj) }, debug: (_obj: object, msg?: string) => { if (msg === 'redial failed') redials++ } }
+    const closed = await createHost()
+    const refusedAddr = closed.multiaddrs()[0]!
+    const closedId = closed.peerId
+    await closed.stop() // nothing listens on its port now
+    const real = await createHost()
+    const impostor = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString() // a valid id, not the one listening at real's address
+    const wrongIdAddr = real.multiaddrs()[0]!.replace(real.peerId, impostor)
+    const started = Date.now()
+    const host = await createHost({ bootstrap: [refusedAddr, wrongIdAddr, real.multiaddrs()[0]!], redialIntervalMs: 100, log })
+    try {
+      await waitFor('a warning for each unreachable bootstrap peer', () => warnings.length >= 2)
+      await waitFor('the real bootstrap peer', () => host.bootstrapStatus().find((p) => p.peerId === real.peerId)?.state === 'connected')
+      // Redials go on (every 50-150 ms here) without a warning each: the next one is a minute away.
+      await waitFor('several redials', () => redials >= 6)
+      assert.equal(warnings.length, 2, JSON.stringify(warnings))
+      const byPeer = new Map(warnings.map((w) => [w.peer, w.reason]))
+      assert.match(byPeer.get(closedId) ?? '', /^connection refused/)
+      assert.equal(byPeer.get(impostor), `wrong peer id: the node at that address is ${real.peerId}, not ${impostor}`)
+
+      const status = new Map(host.bootstrapStatus().map((p) => [p.peerId, p]))
+      assert.deepEqual({ ...status.get(closedId), since: 0 }, { peerId: closedId, addrs: [refusedAddr], state: 'failed', lastError: byPeer.get(closedId), since: 0 })
+      assert.equal(status.get(impostor)?.state, 'failed')
+      assert.equal(status.get(impostor)?.lastError, byPeer.get(impostor))
+      assert.equal(status.get(real.peerId)?.lastError, undefined)
+      for (const p of status.values()) assert.ok(Number.isSafeInteger(p.since) && p.since >= started && p.since <= Date.now())
+    } finally {
+      await Promise.all([host.stop(), real.stop()])
+    }
+  })
+
+  it('explains a network key mismatch with a bootstrap peer', async () => {
+    const warnings: Array<{ reason?: string }> = []
+    const log = { ...silentLogger, warn: (obj: object) => { warnings.push(obj) } }
+    const a = await createHost({ networkKey: newNetworkKey() })
+    const b = await createHost({ networkKey: newNetworkKey(), bootstrap: [a.multiaddrs()[0]!], log })
+    const c = await createHost({ bootstrap: [a.multiaddrs()[0]!], log })
+    try {
+      // Another key: the handshake breaks, or stalls until libp2p's 6 s address timeout.
+      await waitFor('both warnings', () => warnings.length >= 2, 15_000)
+      assert.match(b.bootstrapStatus()[0]?.lastError ?? '', /(another --network-key|network key mismatch \(this node has a --network-key)/)
+      assert.match(c.bootstrapStatus()[0]?.lastError ?? '', /network key mismatch \(this node has no --network-key/)
+    } finally {
+      await Promise.all([a.stop(), b.stop(), c.stop()])
     }
   })
 

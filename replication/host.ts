@@ -8,7 +8,6 @@
  * gossip peer it gave up on frees its slot.
  */
 import { isIP } from 'node:net'
-import { bootstrap } from '@libp2p/bootstrap'
 import { type GossipSub, type Message as GossipMessage, TopicValidatorResult, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { KEEP_ALIVE, TimeoutError } from '@libp2p/interface'
@@ -24,6 +23,7 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from '../storage/logger.ts'
 import { silentLogger } from '../storage/logger.ts'
 import { P2P_DEFAULTS, type P2PHostInit, announceAs, connectionLimits, parseAddrs, peerIdOfAddr, validate } from './host-config.ts'
+import { type BootstrapPeerStatus, BootstrapStatus } from './bootstrap-status.ts'
 import { HELLO_PROTOCOL, answerHello, readHello } from './hello-protocol.ts'
 import { libp2pLogger } from './libp2p-logger.ts'
 import { HelloTimeoutError, HostStoppedError, P2PError } from './p2p-errors.ts'
@@ -48,6 +48,7 @@ export class P2PHost {
   readonly #shutdown = shutdownController()
   /** Bootstrap peer ids with their addresses; always wanted, never counted against maxKeptPeers. */
   readonly #bootstrap: Map<string, Multiaddr[]>
+  readonly #bootstrapStatus: BootstrapStatus
   /** Peers learned from gossip that we keep connections to. */
   readonly #kept = new Set<string>()
   /** Shared with the connection gater. */
@@ -98,7 +99,6 @@ export class P2PHost {
       ...(init.networkKey != null ? { connectionProtector: preSharedKey({ psk: init.networkKey }) } : {}),
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      peerDiscovery: seeds.length > 0 ? [bootstrap({ list: seeds, timeout: P2P_DEFAULTS.bootstrapDelayMs })] : [],
       connectionGater: {
         denyDialPeer: isBlocked,
         denyInboundEncryptedConnection: isBlocked,
@@ -170,6 +170,7 @@ export class P2PHost {
       const id = peerIdOfAddr(ma)!
       this.#bootstrap.set(id, [...(this.#bootstrap.get(id) ?? []), ma])
     }
+    this.#bootstrapStatus = new BootstrapStatus(this.#bootstrap, { log, withNetworkKey: init.networkKey != null })
   }
 
   async #start (): Promise<void> {
@@ -178,10 +179,12 @@ export class P2PHost {
       // Only the peers we redial can spin; tracking them alone keeps the damper's map bounded.
       const peer = evt.detail.toString()
       if (this.#bootstrap.has(peer) || this.#kept.has(peer)) this.#damper.opened(peer)
+      this.#bootstrapStatus.connected(peer)
       this.#emit(this.#connectHandlers, peer)
     })
     node.addEventListener('peer:disconnect', (evt) => {
       this.#onDisconnect(evt.detail)
+      this.#bootstrapStatus.disconnected(evt.detail.toString())
       this.#emit(this.#disconnectHandlers, evt.detail.toString())
     })
     node.addEventListener('peer:reconnect-failure', (evt) => this.#onReconnectFailure(evt.detail.toString()))
@@ -198,6 +201,8 @@ export class P2PHost {
     }
     await node.start()
     node.services.pubsub.subscribe(this.#topic)
+    // Dialled here rather than by @libp2p/bootstrap, whose failures only reach libp2p's debug log.
+    for (const peer of this.#bootstrap.keys()) this.#track(this.#redial(peer))
     this.#scheduleRedial()
     this.#log.info({ peerId: this.peerId, addrs: this.multiaddrs(), bootstrap: [...this.#bootstrap.keys()] }, 'p2p host started')
   }
@@ -311,6 +316,11 @@ export class P2PHost {
     return this.#scores.stats()
   }
 
+  /** Each bootstrap peer: connected, dialling (first try, or libp2p reconnecting) or failed, and why. */
+  bootstrapStatus (): BootstrapPeerStatus[] {
+    return this.#bootstrapStatus.list()
+  }
+
   /** Refuse and drop every connection to these peers until unblock() (partition simulations). */
   async block (peerIds: string[]): Promise<void> {
     for (const p of peerIds) this.#blocked.add(p)
@@ -364,6 +374,9 @@ export class P2PHost {
     try {
       await this.#node.peerStore.merge(id, { multiaddrs: addrs, tags: { [KEEP_ALIVE]: { value: 1 } } }, { signal })
       await this.#node.dial(id, { signal })
+    } catch (err) {
+      if (!this.#stopped) this.#bootstrapStatus.failed(id.toString(), signal.aborted ? signal.reason : err)
+      throw err
     } finally {
       clear()
     }
@@ -421,7 +434,8 @@ export class P2PHost {
       this.#damper.forget(peerId)
       this.#log.info({ peer: peerId }, 'stopped keeping unreachable peer')
     }
-    else if (this.#bootstrap.has(peerId)) this.#log.warn({ peer: peerId }, 'bootstrap peer unreachable; retrying on the redial timer')
+    // A bootstrap peer's next dial by the redial timer reports why (libp2p's reasons are not ours to see).
+    else if (this.#bootstrap.has(peerId)) this.#log.info({ peer: peerId }, 'lost bootstrap peer; retrying on the redial timer')
   }
 
   /**

@@ -29,8 +29,16 @@ function renderNode (s) {
     ...fact('disk', s.disk == null ? 'unknown' : `${formatBytes(s.disk.freeBytes)} free of ${formatBytes(s.disk.totalBytes)}`),
     ...fact('index', `${plural(t.segments, 'segment')} (${formatBytes(t.bytes)}) in ${plural(t.hours, 'hour')}, ${plural(t.tombstones, 'tombstone')}`),
     ...fact('peer id', h('code', {}, s.peerId ?? 'replication off')),
-    ...fact('multiaddrs', ...(s.multiaddrs.length === 0 ? ['none'] : s.multiaddrs.map((a) => h('div', {}, h('code', {}, a)))))
+    ...fact('multiaddrs', ...(s.multiaddrs.length === 0 ? ['none'] : s.multiaddrs.map((a) => h('div', {}, h('code', {}, a))))),
+    ...fact('bootstrap', ...((s.bootstrap ?? []).length === 0 ? ['none'] : s.bootstrap.map(renderBootstrap)))
   )
+}
+
+/** A --bootstrap peer: connected, dialling, or failed with the reason the node logged. */
+function renderBootstrap (b) {
+  const cls = b.state === 'connected' ? 'good' : b.state === 'failed' ? 'bad' : 'dim'
+  return h('div', {}, h('code', { title: b.addrs.join(' ') }, `…${b.peerId.slice(-12)}`), ' ',
+    h('span', { class: cls }, b.state), b.lastError != null ? ` · ${b.lastError}` : '')
 }
 
 function renderPeers (peers) {
