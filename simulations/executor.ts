@@ -6,6 +6,7 @@
  * write. run() returns once every write has settled.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
+import { type RunningAttack, startAttack } from './attacks.ts'
 import type { Cluster } from './cluster.ts'
 import type { History } from './history.ts'
 import type { Plan, SegmentSpec, Step } from './plan.ts'
@@ -17,6 +18,7 @@ export class Executor {
   readonly #history: History
   readonly #baseUs: number
   readonly #specs = new Map<number, SegmentSpec>()
+  readonly #attacks: RunningAttack[] = []
 
   constructor (cluster: Cluster, history: History, plan: Plan, baseUs: number) {
     this.#cluster = cluster
@@ -30,6 +32,14 @@ export class Executor {
     const spec = this.#specs.get(id)
     if (spec == null) throw new Error(`no write ${id} in the plan`)
     return synthesize(spec, this.#baseUs)
+  }
+
+  /** Stop every attacker still running (the plan ends them at the heal; this is for errors). */
+  async endAttacks (log: (line: string) => void): Promise<void> {
+    for (const attack of this.#attacks.splice(0)) {
+      await attack.stop()
+      log(attack.summary())
+    }
   }
 
   async run (steps: readonly Step[], log: (line: string) => void): Promise<void> {
@@ -58,7 +68,7 @@ export class Executor {
     const t = this.#history.now()
     let error: string | undefined
     try {
-      await this.#do(step)
+      await this.#do(step, log)
     } catch (err) {
       error = (err as Error).message
       log(`step at ${step.at} ms (${step.op.op}) failed: ${error}`)
@@ -66,7 +76,7 @@ export class Executor {
     this.#history.ops.push({ at: step.at, t, ms: this.#history.now() - t, op: step.op, ok: error == null, ...(error != null ? { error } : {}) })
   }
 
-  async #do (step: Step): Promise<void> {
+  async #do (step: Step, log: (line: string) => void): Promise<void> {
     const c = this.#cluster
     const op = step.op
     switch (op.op) {
@@ -113,6 +123,14 @@ export class Executor {
         return
       case 'restart':
         await c.restart(op.node)
+        return
+      case 'attack': {
+        const written = (): Array<SyntheticSegment['ref']> => [...this.#history.writes.values()].filter((w) => w.ok).map((w) => this.segment(w.write).ref)
+        this.#attacks.push(await startAttack(op.attack, c.nodes[op.node]!, { baseUs: this.#baseUs, written }))
+        return
+      }
+      case 'end-attacks':
+        await this.endAttacks(log)
     }
   }
 }

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import { type Grudge, type GrudgeKind, grudgeJson, makeGrudge } from './grudge.ts'
+import type { AttackKind } from './attacks.ts'
 import type { Rng } from './prng.ts'
 
 export const CHANNEL = 'sim'
@@ -39,6 +40,9 @@ export type Op =
   | { op: 'kill', node: number }
   | { op: 'stop', node: number }
   | { op: 'restart', node: number }
+  /** Hostile participants (attacks.ts) join through `node` until `end-attacks`. */
+  | { op: 'attack', node: number, attack: AttackKind }
+  | { op: 'end-attacks' }
 
 export interface Step {
   /** ms after the fault phase starts. */

@@ -116,6 +116,7 @@ export async function runSimulation (options: SimOptions, log: (line: string) =>
 
   const history = new History()
   const cluster = await Cluster.create({ plan, mode, root, digestIntervalSeconds: options.digestIntervalSeconds, log })
+  let executor: Executor | null = null
   try {
     const began = Date.now()
     await cluster.startAll()
@@ -125,7 +126,7 @@ export async function runSimulation (options: SimOptions, log: (line: string) =>
     log(`started in ${setupMs} ms; every node knew every other after ${meshMs} ms${meshComplete ? '' : ' (incomplete: went on anyway)'}`)
 
     // The previous hour: inside every node's window and its watcher's live hours.
-    const executor = new Executor(cluster, history, plan, hourStart(Date.now() * 1000) - MICROS_PER_HOUR)
+    executor = new Executor(cluster, history, plan, hourStart(Date.now() * 1000) - MICROS_PER_HOUR)
     const before = await totals(cluster)
     const cpuBefore = await cpuSeconds(cluster)
     history.t0 = Date.now()
@@ -209,6 +210,7 @@ export async function runSimulation (options: SimOptions, log: (line: string) =>
     await writeReport(report, dir)
     return { report, dir }
   } finally {
+    await executor?.endAttacks(log)
     await cluster.close()
     if (!options.keep) await rm(root, { recursive: true, force: true })
     else log(`kept node folders in ${root}`)

@@ -96,6 +96,22 @@ export const SCENARIOS: readonly Scenario[] = [
     }
   },
   {
+    name: 'sybil-flood',
+    summary: 'a hostile peer relays digests signed by a fresh key each (200/s) through one connection to one node, with a lying URL',
+    faults: (b) => {
+      b.add(D(b, 0.1), { op: 'attack', node: b.rng.fork('sybil').pick(b.nodes), attack: 'sybil-flood' })
+      b.add(D(b, 1), { op: 'end-attacks' })
+    }
+  },
+  {
+    name: 'slow-bodies',
+    summary: 'three hostile peers announce names, then every segment written, and send bodies that never end',
+    faults: (b) => {
+      b.add(D(b, 0.1), { op: 'attack', node: b.rng.fork('slow-bodies').pick(b.nodes), attack: 'slow-bodies' })
+      b.add(D(b, 1), { op: 'end-attacks' })
+    }
+  },
+  {
     name: 'kill-restart',
     summary: 'SIGKILL random nodes while they write and fetch, restart them on the same ports and data',
     prefersChild: true,
