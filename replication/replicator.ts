@@ -211,6 +211,9 @@ export class Replicator {
     return { peerId: this.#init.host.peerId, url: this.#init.url, addrs: this.#init.host.multiaddrs() }
   }
 
+  /** Legacy peers already told about (the configured list, so bounded). */
+  readonly #legacyWindowLogged = new Set<string>()
+
   get #windowStart (): number {
     return hourStart(Date.now() * 1000) - ((this.#init.windowHours ?? 336) - 1) * MICROS_PER_HOUR
   }
@@ -648,17 +651,22 @@ export class Replicator {
     const signal = this.#shutdown.signal
     const windowStart = this.#windowStart
     for (const url of this.#init.legacyPeers ?? []) {
+      let skipped = 0
       try {
         const channels = await this.#init.fetcher.getJson(url, '/files', { signal })
         for (const channel of stringList(channels)) {
           const qualities = await this.#init.fetcher.getJson(url, `/files/${encodeURIComponent(channel)}`, { signal })
           for (const quality of stringList(qualities)) {
-            const hours = stringList(await this.#init.fetcher.getJson(url, `/files/${encodeURIComponent(channel)}/${encodeURIComponent(quality)}`, { signal }))
-              .filter((h) => (parseHour(h) ?? 0) >= windowStart)
-              .sort()
-              .reverse()
+            const listed = stringList(await this.#init.fetcher.getJson(url, `/files/${encodeURIComponent(channel)}/${encodeURIComponent(quality)}`, { signal }))
+            const hours = listed.filter((h) => (parseHour(h) ?? 0) >= windowStart).sort().reverse()
+            skipped += listed.length - hours.length
             for (const hour of hours) await (await this.#repairHour(url, channel, quality, hour, null)).done
           }
+        }
+        // wubloader's backfiller takes everything; an operator moving from it should hear, once, that this does not.
+        if (skipped > 0 && !this.#legacyWindowLogged.has(url)) {
+          this.#legacyWindowLogged.add(url)
+          this.#log.info({ url, skippedHours: skipped, windowHours: (this.#init.windowHours ?? 336) }, `legacy backfill from ${url} skipped ${skipped} hours older than the window (--window-hours ${(this.#init.windowHours ?? 336)}); raise it to copy them`)
         }
       } catch (err) {
         if (!signal.aborted) this.#log.info({ err, url }, 'legacy backfill pass failed')
