@@ -87,7 +87,9 @@ export function nodeOptionsHelp (nodeOptions: readonly OptionSpec[] = OPTIONS): 
     const value = o.kind === 'bool' ? '' : o.kind === 'list' ? ' A,B' : o.kind === 'int' ? ' N' : ' VALUE'
     const shown = o.default == null ? 'unset' : Array.isArray(o.default) ? o.default.join(',') || '(none)' : String(o.default)
     const negate = o.kind === 'bool' ? `; --no-${flagName(o)} turns it off` : ''
-    lines.push(`  --${flagName(o)}${value}`.padEnd(34) + `${o.describe} [default: ${shown}${negate}]  (${envName(o)}; ${o.key})`)
+    // A description that names its own default (derived from another option) is not given a second one.
+    const defaults = /\(default: /.test(o.describe) ? (negate === '' ? '' : ` [${negate.slice(2)}]`) : ` [default: ${shown}${negate}]`
+    lines.push(`  --${flagName(o)}${value}`.padEnd(34) + `${o.describe}${defaults}  (${envName(o)}; ${o.key})`)
   }
   return lines
 }

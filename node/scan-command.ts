@@ -37,7 +37,8 @@ export async function scanCommand (argv: string[]): Promise<number> {
     })
     const seconds = (performance.now() - started) / 1000
     if (args.flags.json === true) {
-      console.log(JSON.stringify({ ...report, seconds }, null, 2))
+      // Milliseconds are all a duration needs (a float's tail, 0.052782534000000055, is noise).
+      console.log(JSON.stringify({ ...report, seconds: Math.round(seconds * 1000) / 1000 }, null, 2))
     } else {
       console.log(formatReport(config.segmentsDir, report, seconds))
     }

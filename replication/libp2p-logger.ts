@@ -35,7 +35,9 @@ function componentLog (log: Logger, component: string): Libp2pLogger {
   const logger = Object.assign(noop.bind(null), {
     error: (formatter: unknown, ...args: unknown[]): void => {
       const err = args.find((a) => a instanceof Error)
-      log.debug(err != null ? { component, err } : { component }, format(formatter, args))
+      // `libp2p`, not `component`: the host's logger already carries component=p2p, and pino would
+      // write the key twice.
+      log.debug(err != null ? { libp2p: component, err } : { libp2p: component }, format(formatter, args))
     },
     trace: noop,
     enabled: false,

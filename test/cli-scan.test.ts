@@ -32,6 +32,7 @@ describe('segmesh scan', () => {
     assert.equal(report.tombstones, 1)
     assert.equal(report.badNames, 1)
     assert.equal(report.bytes, 100 + 102)
+    assert.match(String(report.seconds), /^\d+(\.\d{1,3})?$/, 'seconds to the millisecond, not a float tail')
 
     const text = await run(SEGMESH, ['scan', '--data', data, '--log-level', 'silent'])
     assert.match(text.stdout, /segments\s+2 \(full 1, suspect 1, partial 0\)/)
