@@ -3,6 +3,7 @@
  * the command's own flags, with errors that name the flag.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util'
+import { didYouMean } from './did-you-mean.ts'
 import { ConfigError } from '../config/errors.ts'
 import type { ConfigSources } from '../config/load.ts'
 import { OPTIONS, type OptionSpec, envName, flagName } from '../config/options.ts'
@@ -37,8 +38,7 @@ export function parseCommand (argv: string[], own: readonly CommandFlag[], nodeO
   try {
     parsed = parseArgs({ args: argv, options: spec, allowPositionals: true, strict: true })
   } catch (err) {
-    const m = /'(--?[^' ]+)/.exec((err as Error).message)
-    throw new ConfigError(m?.[1] ?? 'arguments', (err as Error).message)
+    throw parseError(err as Error & { code?: string }, Object.keys(spec))
   }
   // Boolean options take no value: `--watch false` would otherwise leave `false` as a stray
   // word and watching on. Commands take no positional arguments.
@@ -92,4 +92,21 @@ export function nodeOptionsHelp (nodeOptions: readonly OptionSpec[] = OPTIONS): 
     lines.push(`  --${flagName(o)}${value}`.padEnd(34) + `${o.describe}${defaults}  (${envName(o)}; ${o.key})`)
   }
   return lines
+}
+
+/** node:util's parser errors in one line of ours: it advises `--` and `=-XYZ`, which mean nothing to an operator. */
+function parseError (err: Error & { code?: string }, known: string[]): ConfigError {
+  const flag = /'(--?[^' ]+)'/.exec(err.message)?.[1] ?? 'arguments'
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const near = didYouMean(flag.replace(/^-+/, ''), known)
+      return new ConfigError(flag, `unknown option${near != null ? ` (did you mean --${near}?)` : ''}; \`segmesh --help\` lists them`)
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /does not take an argument/.test(err.message)
+        ? new ConfigError(flag, `takes no value (use ${flag} or --no-${flag.replace(/^-+/, '')})`)
+        : new ConfigError(flag, `needs a value (one starting with '-' is written ${flag}=VALUE)`)
+    default:
+      return new ConfigError(flag, err.message.split('\n')[0]!)
+  }
 }

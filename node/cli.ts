@@ -4,6 +4,7 @@ import { nodeOptionsHelp } from './cli-args.ts'
 import { configCommand, configHelp } from './config-command.ts'
 import { demoCommand, demoHelp } from './demo-command.ts'
 import { keygenCommand, keygenHelp } from './keygen-command.ts'
+import { didYouMean } from './did-you-mean.ts'
 import { NodeRequestError } from './errors.ts'
 import { peersCommand, peersHelp } from './peers-command.ts'
 import { scanCommand, scanHelp } from './scan-command.ts'
@@ -36,7 +37,8 @@ async function main (argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name]
   if (command == null) {
-    console.error(`segmesh: unknown command '${name}'\n\n${usage()}`)
+    const near = didYouMean(name, Object.keys(COMMANDS))
+    console.error(`segmesh: unknown command '${name}'${near != null ? ` (did you mean '${near}'?)` : ''}; \`segmesh --help\` lists the commands`)
     return 64
   }
   try {

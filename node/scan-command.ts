@@ -1,5 +1,7 @@
 /** `segmesh scan`: reconcile the index with the disk and print what is there. */
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { ConfigError } from '../config/errors.ts'
 import { resolveConfig } from '../config/load.ts'
 import { Reconciler, type ReconcileReport } from '../storage/reconcile.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
@@ -25,6 +27,10 @@ export async function scanCommand (argv: string[]): Promise<number> {
     return 0
   }
   const config = resolveConfig(configSources(args))
+  // A typo'd backup path must not look like an empty backup: scan reads a folder that exists.
+  const data = await stat(config.dataDir).catch(() => null)
+  if (data == null) throw new ConfigError('--data', `${config.dataDir} does not exist (scan reads an existing data folder; \`start\` creates one)`)
+  if (!data.isDirectory()) throw new ConfigError('--data', `${config.dataDir} is a file, not a folder`)
   const log = createLogger(config.logLevel)
   const index = SegmentIndex.open(join(config.dataDir, 'index'), { mapSize: config.indexMapSizeMb * 1024 * 1024 })
   try {

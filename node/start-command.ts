@@ -3,6 +3,7 @@ import { resolveConfig } from '../config/load.ts'
 import { configSources, formatHelp, parseCommand } from './cli-args.ts'
 import { createLogger } from './logger.ts'
 import { SegmeshNode } from './segmesh-node.ts'
+import { explainStartFailure } from './start-failure.ts'
 
 export const startHelp = (): string => formatHelp(
   'segmesh start [--data DIR] [--http-host H] [--http-port N] [--p2p-host H] [--p2p-port N] [--public-url URL] [--bootstrap MULTIADDR ...] [options]',
@@ -37,9 +38,15 @@ export async function startCommand (argv: string[]): Promise<number> {
   try {
     await node.start()
   } catch (err) {
-    log.fatal({ err }, 'could not start')
     await node.stop(0).catch(() => {})
-    return 1
+    const known = explainStartFailure(err, config)
+    if (known == null) {
+      log.fatal({ err }, 'could not start')
+      return 1
+    }
+    log.debug({ err }, 'could not start')
+    console.error(`segmesh start: ${known.line}`)
+    return known.exitCode
   }
   console.log(`segmesh listening on ${node.url}`)
   if (node.host != null) {
