@@ -14,6 +14,12 @@ describe('config', () => {
     assert.ok(Object.isFrozen(c))
   })
 
+  it('listens for libp2p where HTTP listens unless --p2p-host says otherwise', () => {
+    assert.equal(resolveConfig({ flags: { 'http-host': '127.0.0.1' } }).p2pHost, '127.0.0.1')
+    assert.equal(resolveConfig({}).p2pHost, resolveConfig({}).httpHost)
+    assert.equal(resolveConfig({ flags: { 'http-host': '127.0.0.1', 'p2p-host': '0.0.0.0' } }).p2pHost, '0.0.0.0')
+  })
+
   it('layers file < env < flags', async (t) => {
     const dir = await tempDir(t)
     const file = join(dir, 'segmesh.json')

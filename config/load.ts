@@ -94,7 +94,7 @@ export function explainConfig (sources: ConfigSources = {}): { config: Readonly<
     adminPublicKey: get('adminPublicKey') == null ? null : resolve(cwd, get('adminPublicKey')!),
     adminSigningKey: get('adminSigningKey') == null ? null : resolve(cwd, get('adminSigningKey')!),
     replication: get('replication'),
-    p2pHost: get('p2pHost'),
+    p2pHost: (get('p2pHost') as string | null) ?? get('httpHost'),
     p2pPort: get('p2pPort'),
     p2pAnnounceHost: get('p2pAnnounceHost'),
     publicUrl: get('publicUrl'),

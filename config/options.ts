@@ -123,7 +123,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'adminPort', kind: 'int', default: 8081, min: 0, max: 65535, describe: 'port of the separate admin listener, when --admin-host is set (0 = any free port)' },
   { key: 'adminSigningKey', kind: 'string', default: null, describe: 'admin Ed25519 private key file (PEM, mode 0600): sign tombstones made through this node\'s admin API' },
   { key: 'replication', kind: 'bool', default: true, describe: 'join the peer-to-peer network and replicate segments and tombstones' },
-  { key: 'p2pHost', kind: 'string', default: '0.0.0.0', describe: 'address libp2p listens on' },
+  { key: 'p2pHost', kind: 'string', default: null, describe: 'address libp2p listens on (default: --http-host, so a node whose HTTP is local only is not on the network unless asked)' },
   { key: 'p2pPort', kind: 'int', default: 4001, min: 0, max: 65535, describe: 'libp2p TCP port (0 = any free port)' },
   { key: 'p2pAnnounceHost', kind: 'string', default: null, describe: 'host or IP peers should dial for libp2p, when not the listen address' },
   { key: 'publicUrl', kind: 'string', default: null, describe: 'HTTP base URL peers fetch from (default: derived from --http-host/--http-port)' },
