@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { extname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError } from './errors.ts'
-import { type Config, LOG_LEVELS, OPTIONS, type OptionSpec, envName, flagName } from './options.ts'
+import { type Config, LOG_LEVELS, MASKED_SECRET, OPTIONS, type OptionSpec, envName, flagName } from './options.ts'
 import { type RecordChannelInput, parseRecordOption, withQualities } from './record-channels.ts'
 
 export interface ConfigSources {
@@ -38,6 +38,7 @@ export function explainConfig (sources: ConfigSources = {}): { config: Readonly<
   const values = new Map<keyof Config, unknown>()
   const origin = new Map<keyof Config, ValueSource>()
   const set = (spec: OptionSpec, raw: unknown, kind: ValueSource['kind'], where: string): void => {
+    if (spec.secret === true && raw === MASKED_SECRET) throw new ConfigError(where, 'is the mask `config print` shows in place of a secret, not the secret: give the real value, or leave the key out')
     values.set(spec.key, coerce(spec, raw, where))
     origin.set(spec.key, { kind, where })
   }
@@ -48,6 +49,8 @@ export function explainConfig (sources: ConfigSources = {}): { config: Readonly<
     for (const [key, raw] of Object.entries(file)) {
       const spec = OPTIONS.find((o) => o.key === key)
       if (spec == null) throw new ConfigError(`${sources.file}: ${key}`, `unknown option (known: ${OPTIONS.map((o) => o.key).join(', ')})`)
+      // null is "unset" where unset is the default: `config print` writes it so, and must read back.
+      if (raw === null && spec.default === null) continue
       set(spec, raw, 'file', `${sources.file}: ${key}`)
     }
   }

@@ -20,6 +20,9 @@ export interface OptionSpec {
   flag?: string
 }
 
+/** What `config print` shows for a secret that is set; never accepted as a value. */
+export const MASKED_SECRET = '********'
+
 export interface Config {
   /** Node state: the index, keys. */
   dataDir: string

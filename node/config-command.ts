@@ -2,14 +2,13 @@
 import { Document, isCollection } from 'yaml'
 import { ConfigError } from '../config/errors.ts'
 import { type ValueSource, explainConfig } from '../config/load.ts'
-import { type Config, OPTIONS } from '../config/options.ts'
+import { type Config, MASKED_SECRET, OPTIONS } from '../config/options.ts'
 import { type CommandFlag, configSources, formatHelp, parseCommand } from './cli-args.ts'
 
 const FLAGS: CommandFlag[] = [
   { name: 'yaml', type: 'boolean', describe: 'print YAML (each value with a comment naming its source) instead of JSON' }
 ]
 
-const MASK = '********'
 
 export const configHelp = (): string => formatHelp(
   'segmesh config print [--yaml] [--config FILE] [options]',
@@ -36,9 +35,13 @@ export async function configCommand (argv: string[]): Promise<number> {
   const explained = explainConfig(configSources(args))
   const { config, sources } = maskedConfig(explained.config, explained.sources)
   if (args.flags.yaml === true) {
-    const doc = new Document(config)
+    // YAML output is a config file that loads as it is: a secret that is set prints as null (unset)
+    // with a comment saying so, never as the mask, which would be taken for the secret.
+    const secrets = new Set(OPTIONS.filter((o) => o.secret === true && config[o.key] === MASKED_SECRET).map((o) => o.key))
+    const doc = new Document(Object.fromEntries(Object.entries(config).map(([k, v]) => [k, secrets.has(k as keyof Config) ? null : v])))
     for (const pair of (doc.contents as { items: Array<{ key: { value: string, comment?: string }, value: { comment?: string } | null }> }).items) {
-      const comment = ` ${sources[pair.key.value as keyof Config]}`
+      const key = pair.key.value as keyof Config
+      const comment = ` ${sources[key]}${secrets.has(key) ? ' (set; not printed: give it again there)' : ''}`
       // On the key for lists and maps (`bootstrap: # flag --bootstrap`), after the value otherwise.
       if (isCollection(pair.value)) pair.key.comment = comment
       else if (pair.value != null) pair.value.comment = comment
@@ -56,7 +59,7 @@ function maskedConfig (config: Readonly<Config>, sources: Record<keyof Config, V
   const from = {} as Record<keyof Config, string>
   for (const spec of OPTIONS) {
     const value = config[spec.key]
-    out[spec.key] = spec.secret === true && value != null ? MASK : value
+    out[spec.key] = spec.secret === true && value != null ? MASKED_SECRET : value
     const s = sources[spec.key]
     from[spec.key] = s.kind === 'default' ? 'default' : s.kind === 'file' ? `file ${s.where.replace(/: [^:]*$/, '')}` : `${s.kind} ${s.where}`
   }

@@ -74,9 +74,23 @@ describe('segmesh CLI', () => {
     const yaml = await segmesh(['config', 'print', '--yaml', '--config', file, '--admin-token', 'flag-secret'])
     assert.equal(yaml.code, 0, yaml.stderr)
     assert.match(yaml.stdout, /^httpPort: 9000 # file /m)
-    assert.match(yaml.stdout, /^adminToken: "?\*{8}"? # flag --admin-token$/m)
+    assert.match(yaml.stdout, /^adminToken: null # flag --admin-token \(set; not printed/m)
     assert.doesNotMatch(yaml.stdout, /flag-secret/)
     assert.equal((parseYaml(yaml.stdout) as { dataDir: string }).dataDir, '/srv/segmesh', 'the YAML reads back as a config')
+    // ... and loads as one, as printed (nulls and all), giving the same effective values.
+    const printedFile = join(dir, 'printed.yaml')
+    await writeFile(printedFile, yaml.stdout)
+    const again = await segmesh(['config', 'print', '--config', printedFile])
+    assert.equal(again.code, 0, again.stderr)
+    const reread = JSON.parse(again.stdout) as { config: Record<string, unknown> }
+    for (const o of OPTIONS.filter((x) => x.secret !== true)) assert.deepEqual(reread.config[o.key], (parseYaml(yaml.stdout) as Record<string, unknown>)[o.key] ?? null, o.key)
+    // The mask is never taken for the secret.
+    await writeFile(printedFile, yaml.stdout.replace(/^adminToken: null/m, 'adminToken: "********"'))
+    const masked = await segmesh(['config', 'print', '--config', printedFile])
+    assert.equal(masked.code, 64)
+    assert.match(masked.stderr, /adminToken: is the mask/)
+    const maskedEnv = await segmesh(['config', 'print'], { SEGMESH_ADMIN_TOKEN: '********' })
+    assert.equal(maskedEnv.code, 64)
 
     await writeFile(file, 'dataDir: /x\nretentionDay: 3\n')
     const badKey = await segmesh(['config', 'print', '--config', file])
