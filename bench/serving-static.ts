@@ -1,6 +1,6 @@
 /**
  * The baseline for bench/serving.ts: a minimal node:http static server, as in
- * reference/serving.md ("node-http"): fs.stat, then fs.createReadStream piped into the response.
+ * The "node-http" baseline: fs.stat, then fs.createReadStream piped into the response.
  * One process, no headers beyond type and length. `GET /gc` answers the process's garbage
  * collections so far (`{"major":N,"minor":N}`), counted as prom-client counts segmesh's.
  *

@@ -48,7 +48,7 @@ const SEGMENT_US = 2_000_000
 
 interface Dataset { paths: string[], refs: SegmentRef[], sizes: number[], bytes: number }
 
-/** ~700–800 KB per 2 s segment: 3 Mbit/s video plus TS overhead, as in reference/serving.md. */
+/** ~700–800 KB per 2 s segment: 3 Mbit/s video plus TS overhead, a typical stream. */
 async function mediaBodies (work: string, count: number): Promise<AsyncIterable<Buffer>> {
   if (MEDIA === 'random') {
     return (async function * () {

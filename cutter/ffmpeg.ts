@@ -2,7 +2,7 @@
  * The one module that starts ffmpeg and ffprobe; nothing else in the project spawns them or
  * imports an ffmpeg library.
  *
- * DESIGN §3 names fluent-ffmpeg. We drop it, as reference/dependencies.md recommends: upstream
+ * No fluent-ffmpeg, though the first design named it: upstream
  * archived it (its maintainer points users at spawning ffmpeg directly), and every job here needs
  * exact argument vectors (output-side trims, -copyts, per-stream PIDs, extra pipes) that its
  * builder API would only pass through as raw options, while hiding stderr and the process

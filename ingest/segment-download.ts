@@ -1,6 +1,6 @@
 /**
- * Downloading one playlist entry into the store, wubloader's downloader rules (reference/backfill.md
- * §3): init section first and hashed with the body; `full`, or `suspect` when the fetch took too
+ * Downloading one playlist entry into the store, wubloader's downloader rules: init section first
+ * and hashed with the body; `full`, or `suspect` when the fetch took too
  * long, the body was empty or the worker saw a timestamp skew; `partial` when the body broke after
  * bytes arrived; retried (with a fresh pool) until a full copy exists, the URL is gone (403, or
  * 404 once the playlist no longer lists it: a listed entry's 404 is a CDN edge behind its origin

@@ -1,5 +1,5 @@
 /**
- * The backfill client (DESIGN §5, reference/backfill.md §1.5, §7.3): peers' hour listings, and
+ * The backfill client (wubloader's backfiller, over any peer): peers' hour listings, and
  * segments downloaded by exact name from any peer that may have them.
  *
  * want() queues a segment with its candidate peers: peers that claimed to have it (listed or

@@ -1,6 +1,6 @@
 /**
  * The libp2p side of replication: one gossip topic, the hello request/response protocol, and a
- * few kept direct connections so that losing the bootstrap does not cut a node off (DESIGN §5).
+ * few kept direct connections so that losing the bootstrap does not cut a node off.
  *
  * Kept peers (the bootstrap list and up to `maxKeptPeers` learned from gossip) carry libp2p's
  * KEEP_ALIVE tag, so libp2p redials them when a connection drops. libp2p gives up after its

@@ -1,5 +1,5 @@
 /**
- * Best-segment selection (reference/segments.md §2) over the index: the ordered list of segments
+ * Best-segment selection (wubloader's rules) over the index: the ordered list of segments
  * and HOLEs that covers [start, end) with the best copy available for every start instant.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises'

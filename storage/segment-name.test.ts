@@ -7,7 +7,7 @@ import {
 } from './segment-name.ts'
 import { formatHour, formatInstant, formatSeconds, parseHour } from './time.ts'
 
-// reference/segments.md §1.10. H0 is the sha256 of the empty string.
+// wubloader's own test vectors. H0 is the sha256 of the empty string.
 const H0 = '47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU'
 const H1 = '7IS92rssMzoSBQDIevHStbTNy-URRV3Vw-jzZ6pwOZM'
 const P = 'c/q/2020-01-01T00/'

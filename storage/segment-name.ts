@@ -1,5 +1,5 @@
 /**
- * The wubloader segment path grammar (reference/segments.md §1):
+ * The wubloader segment path grammar:
  * `CHANNEL/QUALITY/YYYY-MM-DDTHH/MM:SS.ffffff-DURATION-TYPE-HASH.ts`, and `<stem>.tombstone`.
  *
  * Parsing never throws: anything that is not a segment comes back as `{ ok: false, reason }`.
