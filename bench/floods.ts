@@ -9,6 +9,8 @@
  *   node --import tsx --import ./node/compat.ts bench/floods.ts [--quick] [--seconds S] [--attacks a,b]
  *     --seconds S    attack length (default 30; --quick 10); idle baseline S/3, cool-down 5 s
  *     --attacks      any of: century, announce, listing, sybil, idle-sockets, slow-bodies (default: all)
+ *     --before DIR   also run each attack against the node of another checkout (e.g. a git worktree
+ *                    of the commit before the fixes, with node_modules), just before this one's
  *
  * Goals (issue 18): RSS ≤ 400 MiB, healthz p95 ≤ 250 ms, viewer p99 ≤ 2× idle. Every attacker is a
  * real peer or client on 127.0.0.1; everything lives in a temp folder removed at the end.
@@ -54,6 +56,9 @@ const ATTACKS: Record<string, { what: string, run: (victim: Victim, signal: Abor
   'slow-bodies': { what: 'three peers whose bodies never end, next to an honest one (finding 5)', run: slowBodies }
 }
 const CHOSEN = option('attacks')?.split(',') ?? Object.keys(ATTACKS)
+/** Checkouts whose node is attacked, labelled: the one given by --before, then this one. */
+const BEFORE = option('before')
+const VICTIMS: Array<{ label: string, root: string }> = [...(BEFORE != null ? [{ label: 'before', root: BEFORE }] : []), { label: 'after', root: ROOT }]
 for (const name of CHOSEN) if (ATTACKS[name] == null) throw new Error(`unknown attack ${name}: one of ${Object.keys(ATTACKS).join(', ')}`)
 
 interface Victim { pid: number, url: string, multiaddr: string, peerId: string, p2pPort: number, paths: string[], logLines: () => number }
@@ -74,9 +79,15 @@ const until = async (check: () => boolean | Promise<boolean>, timeoutMs: number,
   }
   return false
 }
+/** Resolves after `ms`, or at once when `signal` aborts (its listener removed either way: a loop of sleeps must not pile them up). */
 const sleep = async (ms: number, signal?: AbortSignal): Promise<void> => await new Promise((resolve) => {
-  const timer = setTimeout(resolve, ms)
-  signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(undefined) }, { once: true })
+  const done = (): void => {
+    clearTimeout(timer)
+    signal?.removeEventListener('abort', done)
+    resolve()
+  }
+  const timer = setTimeout(done, ms)
+  signal?.addEventListener('abort', done, { once: true })
 })
 
 async function get (url: string, signal?: AbortSignal): Promise<{ status: number, ms: number }> {
@@ -117,12 +128,12 @@ async function makeTemplate (dir: string): Promise<string[]> {
   return paths
 }
 
-async function startVictim (dir: string, paths: string[]): Promise<{ victim: Victim, stop: () => Promise<void> }> {
+async function startVictim (root: string, dir: string, paths: string[]): Promise<{ victim: Victim, stop: () => Promise<void> }> {
   const [p2pPort] = await freePorts(1)
   let url = ''
   let multiaddr = ''
   let lines = 0
-  const { child, match } = await startChild('victim', join(ROOT, 'bin/segmesh'), [
+  const { child, match } = await startChild('victim', join(root, 'bin/segmesh'), [
     'start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', String(p2pPort)
   ], /^segmesh public url/, 60_000, (line) => {
     url ||= /^segmesh listening on (\S+)/.exec(line)?.[1] ?? ''
@@ -381,36 +392,39 @@ const paths = await makeTemplate(template)
 const rows: string[][] = []
 const notes: string[] = []
 try {
-  for (const [n, name] of CHOSEN.entries()) {
-    const data = join(dir, `victim-${n}`)
-    cpSync(template, data, { recursive: true })
-    const { victim, stop } = await startVictim(data, paths)
-    try {
-      const idleProbe = probe(victim)
-      await sleep(IDLE_S * 1000)
-      const idle = await idleProbe.stop()
-      const linesBefore = victim.logLines()
-      const attackProbe = probe(victim)
-      const attackEnd = new AbortController()
-      const attack = await ATTACKS[name]!.run(victim, attackEnd.signal)
-      await sleep(ATTACK_S * 1000)
-      attackEnd.abort()
-      await attack.stop()
-      const during = await attackProbe.stop()
-      await sleep(COOL_S * 1000)
-      const after = rssMiB(victim.pid)
-      const ratio = during.viewer.p99 / idle.viewer.p99
-      const met = during.rssPeak <= GOALS.rssMiB && during.health.p95 <= GOALS.healthP95Ms && ratio <= GOALS.viewerRatio && during.healthFailed === 0 && (attack.met?.() ?? true)
-      rows.push([
-        name, fmt(idle.rssPeak, 0), fmt(during.rssPeak, 0), fmt(after, 0),
-        `${fmt(idle.health.p95, 0)} → ${fmt(during.health.p95, 0)}${during.healthFailed > 0 ? ` (${during.healthFailed} failed)` : ''}`,
-        `${fmt(idle.viewer.p99, 0)} → ${fmt(during.viewer.p99, 0)}${during.viewerFailed > 0 ? ` (${during.viewerFailed} failed)` : ''}`,
-        `${fmt(ratio, 2)}×`, String(victim.logLines() - linesBefore), met ? 'yes' : 'NO'
-      ])
-      notes.push(`${name}: ${ATTACKS[name]!.what}; ${attack.note()}; ${during.viewer.n} viewer requests, ${during.health.n} health probes`)
-      console.log(`${name}: done (${rows.at(-1)!.join(' | ')})`)
-    } finally {
-      await stop()
+  let n = 0
+  for (const name of CHOSEN) {
+    for (const { label, root } of VICTIMS) {
+      const data = join(dir, `victim-${n++}`)
+      cpSync(template, data, { recursive: true })
+      const { victim, stop } = await startVictim(root, data, paths)
+      try {
+        const idleProbe = probe(victim)
+        await sleep(IDLE_S * 1000)
+        const idle = await idleProbe.stop()
+        const linesBefore = victim.logLines()
+        const attackProbe = probe(victim)
+        const attackEnd = new AbortController()
+        const attack = await ATTACKS[name]!.run(victim, attackEnd.signal)
+        await sleep(ATTACK_S * 1000)
+        attackEnd.abort()
+        await attack.stop()
+        const during = await attackProbe.stop()
+        await sleep(COOL_S * 1000)
+        const after = rssMiB(victim.pid)
+        const ratio = during.viewer.p99 / idle.viewer.p99
+        const met = during.rssPeak <= GOALS.rssMiB && during.health.p95 <= GOALS.healthP95Ms && ratio <= GOALS.viewerRatio && during.healthFailed === 0 && (attack.met?.() ?? true)
+        rows.push([
+          VICTIMS.length > 1 ? `${name} (${label})` : name, fmt(idle.rssPeak, 0), fmt(during.rssPeak, 0), fmt(after, 0),
+          `${fmt(idle.health.p95, 0)} → ${fmt(during.health.p95, 0)}${during.healthFailed > 0 ? ` (${during.healthFailed} failed)` : ''}`,
+          `${fmt(idle.viewer.p99, 0)} → ${fmt(during.viewer.p99, 0)}${during.viewerFailed > 0 ? ` (${during.viewerFailed} failed)` : ''}`,
+          `${fmt(ratio, 2)}×`, String(victim.logLines() - linesBefore), met ? 'yes' : 'NO'
+        ])
+        notes.push(`${rows.at(-1)![0]}: ${ATTACKS[name]!.what}; ${attack.note()}; ${during.viewer.n} viewer requests, ${during.health.n} health probes`)
+        console.log(`${rows.at(-1)![0]}: done (${rows.at(-1)!.join(' | ')})`)
+      } finally {
+        await stop()
+      }
     }
   }
   console.log()

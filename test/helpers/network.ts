@@ -19,6 +19,8 @@ export interface NodeOptions {
   announce?: boolean
   digestIntervalSeconds?: number
   extra?: Record<string, string | string[]>
+  /** The node's logger (default: silent, or SEGMESH_TEST_LOG's level on stdout). */
+  log?: pino.Logger
 }
 
 /** Start a node on 127.0.0.1 with ephemeral ports; it is stopped when the test ends. */
@@ -39,7 +41,7 @@ export async function startNode (t: TestContext, options: NodeOptions = {}): Pro
       ...options.extra
     }
   })
-  const node = new SegmeshNode({ config, log: pino({ level: process.env.SEGMESH_TEST_LOG ?? 'silent' }) })
+  const node = new SegmeshNode({ config, log: options.log ?? pino({ level: process.env.SEGMESH_TEST_LOG ?? 'silent' }) })
   const removeData = async (): Promise<void> => { if (options.data == null) await rm(data, { recursive: true, force: true }) }
   try {
     await node.start()
