@@ -15,7 +15,7 @@ import { request } from 'undici'
 import { timeParam } from '../http/params.ts'
 import { segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
-import { MICROS_PER_HOUR, MICROS_PER_SECOND, formatHour, hourStart } from '../storage/time.ts'
+import { MICROS_PER_HOUR, MICROS_PER_SECOND, formatHour, formatInstant, hourStart } from '../storage/time.ts'
 import { recordSegments, segmentFiles } from './helpers/media.ts'
 import { admin, startNode, until } from './helpers/network.ts'
 
@@ -82,6 +82,13 @@ it('status page draws the coverage map; the player plays live and makes a cut li
       assert.equal(await rect.count(), 1, `${kind} at ${at}`)
       assert.equal(await rect.getAttribute('data-to'), String(at - hourStart(at) + 2 * S))
     }
+    // A 2 s hole or tombstone is drawn wide enough to see, and listed with its exact times under the map.
+    const widths = await page.evaluate(() => ['holes', 'tombstoned'].map((k) => document.querySelector(`rect.${k}`)!.getBoundingClientRect().width))
+    for (const w of widths) assert.ok(w >= 5, `short events drawn ${widths} px wide`)
+    for (const [kind, at] of [['holes', start + HOLE * 2 * S], ['tombstoned', start + TOMBSTONED * 2 * S]] as const) {
+      const from = formatInstant(at).slice(11, 19)
+      await page.locator(`ul.events li.${kind}`, { hasText: from }).first().waitFor({ timeout: 5_000 })
+    }
     const fills = await page.evaluate(() => ['full', 'holes', 'tombstoned'].map((k) => getComputedStyle(document.querySelector(`rect.${k}`)!).fill))
     assert.equal(new Set(fills).size, 3, `three colours: ${fills}`)
     const peerId = peer.host!.peerId
@@ -127,6 +134,15 @@ it('status page draws the coverage map; the player plays live and makes a cut li
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['content-type'], 'video/mp2t')
     assert.ok((await res.body.arrayBuffer()).byteLength > 10_000)
+    // An MP4 is a full cut: the type select says so (it showed the last choice while the link said full).
+    await page.selectOption('#format', 'mp4')
+    assert.equal(await page.locator('#type').inputValue(), 'full')
+    assert.ok(await page.locator('#type').isDisabled())
+    const mp4 = new URL((await page.locator('#cut-link').getAttribute('href'))!)
+    assert.equal(mp4.pathname, '/cut/desertbus/source.mp4')
+    assert.equal(mp4.searchParams.get('type'), 'full')
+    await page.selectOption('#format', 'ts')
+    assert.ok(await page.locator('#type').isEnabled())
     await page.close()
   })
 

@@ -87,7 +87,7 @@ function renderCut () {
   $('out').textContent = marks.out == null ? '—' : formatInstant(marks.out)
   if (current != null && marks.in != null && marks.out != null && marks.out > marks.in) {
     const format = $('format').value
-    const params = new URLSearchParams({ start: formatInstant(marks.in), end: formatInstant(marks.out), type: format === 'mp4' ? 'full' : $('type').value })
+    const params = new URLSearchParams({ start: formatInstant(marks.in), end: formatInstant(marks.out), type: $('type').value })
     if ($('holes').checked) params.set('allow_holes', 'true')
     const href = `${current.node}/cut/${enc(current.channel)}/${enc(current.quality)}.${format}?${params}`
     $('cut').replaceChildren(h('a', { href, id: 'cut-link' }, href))
@@ -107,6 +107,14 @@ for (const which of ['in', 'out']) {
     renderCut()
   })
 }
+/** An MP4 is always a full cut: the type shows it and cannot say otherwise. */
+function syncType () {
+  const mp4 = $('format').value === 'mp4'
+  if (mp4) $('type').value = 'full'
+  $('type').disabled = mp4
+}
+$('format').addEventListener('change', syncType)
+syncType()
 for (const id of ['type', 'format', 'holes']) $(id).addEventListener('change', renderCut)
 $('pick').addEventListener('submit', (event) => {
   event.preventDefault()

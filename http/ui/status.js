@@ -4,7 +4,11 @@ import { formatBytes, formatInstant, formatSeconds, getJson, h, link, plural, sh
 const STATUS_EVERY_MS = 5000
 const MAP_EVERY_MS = 10000
 /** Holes and tombstones narrower than this many seconds are drawn this wide, or they would vanish. */
-const MIN_MARK_SECONDS = 8
+// Short holes and tombstones drawn at least 1 % of the hour wide (8 s was ~2 px on a laptop row);
+// their exact times are in the list under the map.
+const MIN_MARK_SECONDS = 36
+/** Short events listed under a map, newest hour first (the list is for reading, not an archive). */
+const MAX_LISTED_EVENTS = 20
 const KIND_NAMES = { full: 'full', partial: 'suspect/partial only', holes: 'hole', tombstoned: 'tombstoned' }
 /** Drawing order: the marks that matter most go on top. */
 const DRAW_ORDER = ['full', 'partial', 'holes', 'tombstoned']
@@ -94,7 +98,13 @@ function renderMap (el, data) {
     for (let m = 10; m < 60; m += 10) svg.append(h('line', { class: 'tick', x1: m * 60, x2: m * 60, y1: 0, y2: 1 }))
     return h('div', { class: 'row', 'data-hour': hour.hour }, h('span', { class: 'label' }, `${hour.hour.slice(5, 10)} ${hour.hour.slice(11)}:00`), svg)
   })
-  el.replaceChildren(axis, ...rows)
+  // Holes and tombstones under a minute, which the map can only hint at, with their exact times.
+  const short = [...data.hours].reverse().flatMap((hour) => ['tombstoned', 'holes'].flatMap((kind) =>
+    hour[kind].filter(([from, to]) => to - from < 60e6).map(([from, to]) => h('li', { class: kind },
+      `${hour.hour.slice(0, 10)} ${clock(hour.start + from)}–${clock(hour.start + to)} UTC · ${KIND_NAMES[kind]} · ${formatSeconds((to - from) / 1e6)}`))))
+  const list = short.length === 0 ? [] : [h('ul', { class: 'events' }, ...short.slice(0, MAX_LISTED_EVENTS),
+    ...(short.length > MAX_LISTED_EVENTS ? [h('li', { class: 'dim' }, `and ${short.length - MAX_LISTED_EVENTS} more`)] : []))]
+  el.replaceChildren(axis, ...rows, ...list)
 }
 
 async function refreshStatus () {
