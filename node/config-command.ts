@@ -9,7 +9,6 @@ const FLAGS: CommandFlag[] = [
   { name: 'yaml', type: 'boolean', describe: 'print YAML (each value with a comment naming its source) instead of JSON' }
 ]
 
-
 export const configHelp = (): string => formatHelp(
   'segmesh config print [--yaml] [--config FILE] [options]',
   'Print the effective config: embedded defaults, then the --config file, then SEGMESH_* environment\nvariables, then flags, validated as `start` would. Secrets (the admin token, key material) are masked.\nJSON: {"config": {...}, "sources": {key: "default" | "file F" | "env NAME" | "flag --name"}}.',

@@ -43,14 +43,18 @@ interface Entry extends BootstrapPeerStatus {
 export class BootstrapStatus {
   readonly #init: BootstrapStatusInit
   readonly #now: () => number
+  readonly #firstRepeatMs: number
+  readonly #maxRepeatMs: number
   readonly #peers = new Map<string, Entry>()
 
   constructor (peers: ReadonlyMap<string, readonly { toString: () => string }[]>, init: BootstrapStatusInit) {
     this.#init = init
     this.#now = init.now ?? Date.now
+    this.#firstRepeatMs = init.firstRepeatMs ?? BOOTSTRAP_WARNING_DEFAULTS.firstRepeatMs
+    this.#maxRepeatMs = init.maxRepeatMs ?? BOOTSTRAP_WARNING_DEFAULTS.maxRepeatMs
     const since = this.#now()
     for (const [peerId, addrs] of peers) {
-      this.#peers.set(peerId, { peerId, addrs: addrs.map(String), state: 'dialling', since, failures: 0, nextWarningAt: 0, repeatMs: init.firstRepeatMs ?? BOOTSTRAP_WARNING_DEFAULTS.firstRepeatMs })
+      this.#peers.set(peerId, { peerId, addrs: addrs.map(String), state: 'dialling', since, failures: 0, nextWarningAt: 0, repeatMs: this.#firstRepeatMs })
     }
   }
 
@@ -58,7 +62,7 @@ export class BootstrapStatus {
     const p = this.#peers.get(peerId)
     if (p == null || p.state === 'connected') return
     if (p.failures > 0) this.#init.log.info({ peer: peerId, failures: p.failures }, 'bootstrap peer reached')
-    Object.assign(p, { state: 'connected', since: this.#now(), failures: 0, nextWarningAt: 0, repeatMs: this.#init.firstRepeatMs ?? BOOTSTRAP_WARNING_DEFAULTS.firstRepeatMs })
+    Object.assign(p, { state: 'connected', since: this.#now(), failures: 0, nextWarningAt: 0, repeatMs: this.#firstRepeatMs })
     delete p.lastError
   }
 
@@ -80,7 +84,7 @@ export class BootstrapStatus {
     if (now < p.nextWarningAt) return
     this.#init.log.warn({ peer: peerId, addrs: p.addrs, reason: p.lastError, failures: p.failures }, `cannot reach bootstrap peer ${peerId}: ${p.lastError}; retrying`)
     p.nextWarningAt = now + p.repeatMs
-    p.repeatMs = Math.min(p.repeatMs * 2, this.#init.maxRepeatMs ?? BOOTSTRAP_WARNING_DEFAULTS.maxRepeatMs)
+    p.repeatMs = Math.min(p.repeatMs * 2, this.#maxRepeatMs)
   }
 
   list (): BootstrapPeerStatus[] {

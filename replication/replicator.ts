@@ -184,6 +184,8 @@ export class Replicator {
   readonly #shutdown = shutdownController()
   readonly #unsubscribe: Array<() => void> = []
   readonly #timers = new Set<NodeJS.Timeout>()
+  /** Legacy peers already told about skipped hours (the configured list, so bounded). */
+  readonly #legacyWindowLogged = new Set<string>()
   readonly #tasks = new Set<Promise<unknown>>()
   /** Running repair per peer; `again` asks for one more pass when it ends. */
   readonly #sessions = new Map<string, { again: boolean }>()
@@ -211,11 +213,12 @@ export class Replicator {
     return { peerId: this.#init.host.peerId, url: this.#init.url, addrs: this.#init.host.multiaddrs() }
   }
 
-  /** Legacy peers already told about (the configured list, so bounded). */
-  readonly #legacyWindowLogged = new Set<string>()
+  get #windowHours (): number {
+    return this.#init.windowHours ?? 336
+  }
 
   get #windowStart (): number {
-    return hourStart(Date.now() * 1000) - ((this.#init.windowHours ?? 336) - 1) * MICROS_PER_HOUR
+    return hourStart(Date.now() * 1000) - (this.#windowHours - 1) * MICROS_PER_HOUR
   }
 
   start (): void {
@@ -666,7 +669,7 @@ export class Replicator {
         // wubloader's backfiller takes everything; an operator moving from it should hear, once, that this does not.
         if (skipped > 0 && !this.#legacyWindowLogged.has(url)) {
           this.#legacyWindowLogged.add(url)
-          this.#log.info({ url, skippedHours: skipped, windowHours: (this.#init.windowHours ?? 336) }, `legacy backfill from ${url} skipped ${skipped} hours older than the window (--window-hours ${(this.#init.windowHours ?? 336)}); raise it to copy them`)
+          this.#log.info({ url, skippedHours: skipped, windowHours: this.#windowHours }, `legacy backfill from ${url} skipped ${skipped} hours older than the window (--window-hours ${this.#windowHours}); raise it to copy them`)
         }
       } catch (err) {
         if (!signal.aborted) this.#log.info({ err, url }, 'legacy backfill pass failed')
