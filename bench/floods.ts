@@ -8,7 +8,7 @@
  *
  *   node --import tsx --import ./node/compat.ts bench/floods.ts [--quick] [--seconds S] [--attacks a,b]
  *     --seconds S    attack length (default 30; --quick 10); idle baseline S/3, cool-down 5 s
- *     --attacks      any of: century, announce, listing, sybil, idle-sockets, slow-bodies (default: all)
+ *     --attacks      any of: control (no attack), century, announce, listing, sybil, idle-sockets, slow-bodies (default: all)
  *     --before DIR   also run each attack against the node of another checkout (e.g. a git worktree
  *                    of the commit before the fixes, with node_modules), just before this one's
  *
@@ -33,7 +33,7 @@ import { holdIdleSockets, startAuthorRelay } from '../simulations/hostile-connec
 import { type FakePeerHttp, type RawPeer, fakeSegmentRefs, lyingHourDigest, startFakePeerHttp, startRawPeer } from '../test/helpers/hostile-peers.ts'
 import { segmentFiles } from '../test/helpers/media.ts'
 import { cleanupOnExit, makeTempDir } from './common.ts'
-import { ROOT, type Summary, flag, fmt, numberOption, option, printMachine, startChild, stopAll, summarize, table } from './http-util.ts'
+import { ROOT, type Summary, TSX_ARGS, flag, fmt, numberOption, option, printMachine, startChild, stopAll, summarize, table } from './http-util.ts'
 
 const QUICK = flag('quick')
 const ATTACK_S = numberOption('seconds', QUICK ? 10 : 30)
@@ -47,7 +47,8 @@ const NOW = Date.now() * 1000
 const DATA_START = hourStart(NOW) - 3 * MICROS_PER_HOUR
 const GOALS = { rssMiB: 400, healthP95Ms: 250, viewerRatio: 2 }
 
-const ATTACKS: Record<string, { what: string, run: (victim: Victim, signal: AbortSignal) => Promise<Attack> }> = {
+const ATTACKS: Record<string, { what: string, run: (victim: Target, signal: AbortSignal) => Promise<Attack> }> = {
+  control: { what: 'no attack: the same probes over two quiet windows, the noise floor of the ratios', run: noAttack },
   century: { what: 'century-long cut/playlist requests, 2 at a time (finding 1)', run: century },
   announce: { what: 'fake announcements at 19 messages/s × 256 names (finding 2)', run: announceFlood },
   listing: { what: 'lying hello + a 50,000-name hour listing (finding 2)', run: lyingListing },
@@ -61,7 +62,9 @@ const BEFORE = option('before')
 const VICTIMS: Array<{ label: string, root: string }> = [...(BEFORE != null ? [{ label: 'before', root: BEFORE }] : []), { label: 'after', root: ROOT }]
 for (const name of CHOSEN) if (ATTACKS[name] == null) throw new Error(`unknown attack ${name}: one of ${Object.keys(ATTACKS).join(', ')}`)
 
-interface Victim { pid: number, url: string, multiaddr: string, peerId: string, p2pPort: number, paths: string[], logLines: () => number }
+/** What an attacker needs to know about the node: plain data, handed to the attacker's process as JSON. */
+interface Target { url: string, multiaddr: string, peerId: string, p2pPort: number, paths: string[] }
+interface Victim extends Target { pid: number, logLines: () => number }
 interface Attack {
   stop: () => Promise<void>
   /** What the attacker did and saw, for the table. */
@@ -195,7 +198,11 @@ function probe (victim: Victim): { stop: () => Promise<PhaseFigures> } {
 
 // --- attacks ------------------------------------------------------------------------------------
 
-async function century (victim: Victim, signal: AbortSignal): Promise<Attack> {
+async function noAttack (): Promise<Attack> {
+  return { stop: async () => {}, note: () => 'nothing sent' }
+}
+
+async function century (victim: Target, signal: AbortSignal): Promise<Attack> {
   const range = 'start=1685-01-01T00:00:00Z&end=2254-12-31T00:00:00Z'
   const kinds = (q: string): string[] => [`/cut/${CHANNEL}/${q}.ts?${range}&type=rough&allow_holes=true`, `/playlist/${CHANNEL}/${q}.m3u8?${range}`]
   const statuses = new Map<number, number>()
@@ -217,7 +224,7 @@ async function century (victim: Victim, signal: AbortSignal): Promise<Attack> {
 }
 
 /** A raw peer of the victim whose gossip reaches it (a publish before the mesh forms goes nowhere). */
-async function joinedRawPeer (victim: Victim, http: FakePeerHttp, helloRoots?: Parameters<typeof startRawPeer>[0]['helloRoots']): Promise<RawPeer> {
+async function joinedRawPeer (victim: Target, http: FakePeerHttp, helloRoots?: Parameters<typeof startRawPeer>[0]['helloRoots']): Promise<RawPeer> {
   const peer = await startRawPeer({ bootstrap: [victim.multiaddr], url: http.url, ...(helloRoots != null ? { helloRoots } : {}) })
   const probeMessage = encodeMessage({ type: 'announce', from: { peerId: peer.peerId, url: http.url, addrs: peer.host.multiaddrs() }, items: [] })
   if (!await until(async () => await peer.host.publish(probeMessage).catch(() => 0) > 0, 20_000)) throw new Error('the raw peer never joined the victim\'s mesh')
@@ -229,7 +236,7 @@ function fakeHours (hours: number): SegmentRef[] {
   return Array.from({ length: hours }, (_, h) => fakeSegmentRefs(1800, { hourStart: hourStart(NOW) - (2 + h) * MICROS_PER_HOUR, duration: 2_000_000 })).flat()
 }
 
-async function announceFlood (victim: Victim, signal: AbortSignal): Promise<Attack> {
+async function announceFlood (victim: Target, signal: AbortSignal): Promise<Attack> {
   const fake = await startFakePeerHttp({ segments: 'not-found' })
   const peer = await joinedRawPeer(victim, fake)
   // Just under the documented 20 messages/s per peer; enough names for the whole attack.
@@ -246,7 +253,7 @@ async function announceFlood (victim: Victim, signal: AbortSignal): Promise<Atta
   }
 }
 
-async function lyingListing (victim: Victim): Promise<Attack> {
+async function lyingListing (victim: Target): Promise<Attack> {
   const hourUs = hourStart(NOW) - 2 * MICROS_PER_HOUR
   const hour = formatHour(hourUs)
   const names = fakeSegmentRefs(50_000, { hourStart: hourUs, duration: 2_000_000 }).map((r) => r.file)
@@ -265,7 +272,7 @@ async function lyingListing (victim: Victim): Promise<Attack> {
   }
 }
 
-async function sybil (victim: Victim, signal: AbortSignal): Promise<Attack> {
+async function sybil (victim: Target, signal: AbortSignal): Promise<Attack> {
   const hourUs = hourStart(NOW) - 2 * MICROS_PER_HOUR
   const hour = formatHour(hourUs)
   const fake = await startFakePeerHttp({
@@ -299,7 +306,7 @@ async function sybil (victim: Victim, signal: AbortSignal): Promise<Attack> {
   }
 }
 
-async function idleSockets (victim: Victim, signal: AbortSignal): Promise<Attack> {
+async function idleSockets (victim: Target, signal: AbortSignal): Promise<Attack> {
   const sockets = holdIdleSockets({ port: victim.p2pPort, count: 100, maxOpens: 100 * (ATTACK_S + 10), localAddress: '127.0.0.2' })
   // A real peer arriving mid-attack: how long until it is connected (20 s at most).
   let joinedMs = Number.NaN
@@ -323,7 +330,7 @@ async function idleSockets (victim: Victim, signal: AbortSignal): Promise<Attack
   }
 }
 
-async function slowBodies (victim: Victim, signal: AbortSignal): Promise<Attack> {
+async function slowBodies (victim: Target, signal: AbortSignal): Promise<Attack> {
   const liars: Array<{ http: FakePeerHttp, peer: RawPeer }> = []
   for (let i = 0; i < 3; i++) {
     const http = await startFakePeerHttp({ segments: 'never-ending' })
@@ -381,58 +388,105 @@ async function slowBodies (victim: Victim, signal: AbortSignal): Promise<Attack>
   }
 }
 
+// --- the attacker's process ---------------------------------------------------------------------
+
+/**
+ * The attack runs in its own process at a lower CPU priority (`nice`): on the two cores of a test
+ * machine, an attacker in the probes' process delays the probes' own timers, and one at equal
+ * priority takes a whole core from the node, which a remote attacker would not. The node still does
+ * all the work the attack causes. The child prints `attacking` once started and, on SIGTERM, stops
+ * and prints one `result {json}` line.
+ */
+async function attackFromChild (name: string, target: Target): Promise<Attack> {
+  let result: { note: string, met: boolean | null } | undefined
+  const { child } = await startChild(`attacker ${name}`, 'nice', ['-n', '10', process.execPath, ...TSX_ARGS, 'bench/floods.ts',
+    '--attacker', name, '--target', JSON.stringify(target), '--seconds', String(ATTACK_S)], /^attacking$/, 60_000, (line) => {
+    if (line.startsWith('result ')) result = JSON.parse(line.slice(7)) as typeof result
+    return result != null
+  })
+  return {
+    stop: async () => {
+      // 'exit' can come before the last stdout line is read; 'close' waits for the pipes.
+      const closed = new Promise((resolve) => child.proc.once('close', resolve))
+      await child.stop(60_000)
+      await closed
+    },
+    note: () => result?.note ?? 'the attacker printed no result',
+    met: () => result?.met ?? true
+  }
+}
+
+async function runAttacker (name: string, target: Target): Promise<void> {
+  const end = new AbortController()
+  const attack = await ATTACKS[name]!.run(target, end.signal)
+  console.log('attacking')
+  // A signal listener does not keep Node alive, and some attacks hold only unref'd handles.
+  const alive = setInterval(() => {}, 1000)
+  await new Promise((resolve) => process.once('SIGTERM', resolve))
+  clearInterval(alive)
+  end.abort()
+  await attack.stop()
+  console.log(`result ${JSON.stringify({ note: attack.note(), met: attack.met?.() ?? null })}`)
+  await http.close()
+  process.exit(0)
+}
+
 // --- run ----------------------------------------------------------------------------------------
 
-const dir = makeTempDir('segmesh-floods-')
-cleanupOnExit(dir)
-printMachine()
-console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')} · attack ${ATTACK_S} s, idle ${IDLE_S} s, cool-down ${COOL_S} s`)
-const template = join(dir, 'template')
-const paths = await makeTemplate(template)
-const rows: string[][] = []
-const notes: string[] = []
-try {
-  let n = 0
-  for (const name of CHOSEN) {
-    for (const { label, root } of VICTIMS) {
-      const data = join(dir, `victim-${n++}`)
-      cpSync(template, data, { recursive: true })
-      const { victim, stop } = await startVictim(root, data, paths)
-      try {
-        const idleProbe = probe(victim)
-        await sleep(IDLE_S * 1000)
-        const idle = await idleProbe.stop()
-        const linesBefore = victim.logLines()
-        const attackProbe = probe(victim)
-        const attackEnd = new AbortController()
-        const attack = await ATTACKS[name]!.run(victim, attackEnd.signal)
-        await sleep(ATTACK_S * 1000)
-        attackEnd.abort()
-        await attack.stop()
-        const during = await attackProbe.stop()
-        await sleep(COOL_S * 1000)
-        const after = rssMiB(victim.pid)
-        const ratio = during.viewer.p99 / idle.viewer.p99
-        const met = during.rssPeak <= GOALS.rssMiB && during.health.p95 <= GOALS.healthP95Ms && ratio <= GOALS.viewerRatio && during.healthFailed === 0 && (attack.met?.() ?? true)
-        rows.push([
-          VICTIMS.length > 1 ? `${name} (${label})` : name, fmt(idle.rssPeak, 0), fmt(during.rssPeak, 0), fmt(after, 0),
-          `${fmt(idle.health.p95, 0)} → ${fmt(during.health.p95, 0)}${during.healthFailed > 0 ? ` (${during.healthFailed} failed)` : ''}`,
-          `${fmt(idle.viewer.p99, 0)} → ${fmt(during.viewer.p99, 0)}${during.viewerFailed > 0 ? ` (${during.viewerFailed} failed)` : ''}`,
-          `${fmt(ratio, 2)}×`, String(victim.logLines() - linesBefore), met ? 'yes' : 'NO'
-        ])
-        notes.push(`${rows.at(-1)![0]}: ${ATTACKS[name]!.what}; ${attack.note()}; ${during.viewer.n} viewer requests, ${during.health.n} health probes`)
-        console.log(`${rows.at(-1)![0]}: done (${rows.at(-1)!.join(' | ')})`)
-      } finally {
-        await stop()
+async function runBench (): Promise<void> {
+  const dir = makeTempDir('segmesh-floods-')
+  cleanupOnExit(dir)
+  printMachine()
+  console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')} · attack ${ATTACK_S} s, idle ${IDLE_S} s, cool-down ${COOL_S} s`)
+  const template = join(dir, 'template')
+  const paths = await makeTemplate(template)
+  const rows: string[][] = []
+  const notes: string[] = []
+  try {
+    let n = 0
+    for (const name of CHOSEN) {
+      for (const { label, root } of VICTIMS) {
+        const data = join(dir, `victim-${n++}`)
+        cpSync(template, data, { recursive: true })
+        const { victim, stop } = await startVictim(root, data, paths)
+        try {
+          const idleProbe = probe(victim)
+          await sleep(IDLE_S * 1000)
+          const idle = await idleProbe.stop()
+          const linesBefore = victim.logLines()
+          const attackProbe = probe(victim)
+          const attack = await attackFromChild(name, { url: victim.url, multiaddr: victim.multiaddr, peerId: victim.peerId, p2pPort: victim.p2pPort, paths })
+          await sleep(ATTACK_S * 1000)
+          await attack.stop()
+          const during = await attackProbe.stop()
+          await sleep(COOL_S * 1000)
+          const after = rssMiB(victim.pid)
+          const ratio = during.viewer.p99 / idle.viewer.p99
+          const met = during.rssPeak <= GOALS.rssMiB && during.health.p95 <= GOALS.healthP95Ms && ratio <= GOALS.viewerRatio && during.healthFailed === 0 && (attack.met?.() ?? true)
+          rows.push([
+            VICTIMS.length > 1 ? `${name} (${label})` : name, fmt(idle.rssPeak, 0), fmt(during.rssPeak, 0), fmt(after, 0),
+            `${fmt(idle.health.p95, 0)} → ${fmt(during.health.p95, 0)}${during.healthFailed > 0 ? ` (${during.healthFailed} failed)` : ''}`,
+            `${fmt(idle.viewer.p99, 0)} → ${fmt(during.viewer.p99, 0)}${during.viewerFailed > 0 ? ` (${during.viewerFailed} failed)` : ''}`,
+            `${fmt(ratio, 2)}×`, String(victim.logLines() - linesBefore), met ? 'yes' : 'NO'
+          ])
+          notes.push(`${rows.at(-1)![0]}: ${ATTACKS[name]!.what}; ${attack.note()}; ${during.viewer.n} viewer requests, ${during.health.n} health probes`)
+          console.log(`${rows.at(-1)![0]}: done (${rows.at(-1)!.join(' | ')})`)
+        } finally {
+          await stop()
+        }
       }
     }
+    console.log()
+    console.log(table(['attack', 'idle RSS MiB', 'peak RSS MiB', 'RSS after MiB', 'healthz p95 ms idle → attack', 'viewer p99 ms idle → attack', 'viewer ×idle', 'log lines', 'goals met'], rows))
+    console.log()
+    for (const note of notes) console.log(`- ${note}`)
+    console.log(`\ngoals: RSS ≤ ${GOALS.rssMiB} MiB, healthz p95 ≤ ${GOALS.healthP95Ms} ms and never failing, viewer p99 ≤ ${GOALS.viewerRatio}× idle; idle-sockets: a real peer connects within 5 s; slow-bodies: the honest 10 segments arrive within 5 s`)
+  } finally {
+    await stopAll()
+    await http.close()
   }
-  console.log()
-  console.log(table(['attack', 'idle RSS MiB', 'peak RSS MiB', 'RSS after MiB', 'healthz p95 ms idle → attack', 'viewer p99 ms idle → attack', 'viewer ×idle', 'log lines', 'goals met'], rows))
-  console.log()
-  for (const note of notes) console.log(`- ${note}`)
-  console.log(`\ngoals: RSS ≤ ${GOALS.rssMiB} MiB, healthz p95 ≤ ${GOALS.healthP95Ms} ms and never failing, viewer p99 ≤ ${GOALS.viewerRatio}× idle; idle-sockets: a real peer connects within 5 s; slow-bodies: the honest 10 segments arrive within 5 s`)
-} finally {
-  await stopAll()
-  await http.close()
 }
+
+const ATTACKER = option('attacker')
+if (ATTACKER != null) await runAttacker(ATTACKER, JSON.parse(option('target') ?? '{}') as Target)
+else await runBench()
