@@ -58,7 +58,7 @@ async function main (): Promise<void> {
     console.log(table(['case', 'median', 'p95', 'n', 'speed vs per-hour facts'], rows))
     printResult({ bench: 'coverage-map', quick: QUICK, segments: counts.segments, results })
   } finally {
-    await index.close()
+    await index.stop()
     removeDir(dir)
   }
 }

@@ -4,11 +4,15 @@
  * attack for a bounded time, then a short cool-down, while three probes run:
  * - the node's RSS (VmRSS from /proc/PID/status every 100 ms): peak during the attack, and after the cool-down;
  * - `/healthz` latency, a probe every 50 ms (at most 20 in flight): p95;
- * - a viewer fetching real segments one after another: p99, and its ratio to the idle baseline.
+ * - viewers fetching real segments, one at a time, `--viewer-rate` a second (default 50, about 100
+ *   viewers of a 2 s, 3 Mbit/s stream): p99, and its ratio to the idle baseline. A viewer that
+ *   fetches flat out is a load test of its own: it sets off back-to-back full GCs in the node with
+ *   no attack at all (the `control` row shows it with `--viewer-rate 0`).
  *
  *   node --import tsx --import ./node/compat.ts bench/floods.ts [--quick] [--seconds S] [--attacks a,b]
  *     --seconds S    attack length (default 30; --quick 10); idle baseline S/3, cool-down 5 s
  *     --attacks      any of: control (no attack), century, announce, listing, sybil, idle-sockets, slow-bodies (default: all)
+ *     --viewer-rate N  viewer requests a second (default 50; 0: one after another, flat out)
  *     --before DIR   also run each attack against the node of another checkout (e.g. a git worktree
  *                    of the commit before the fixes, with node_modules), just before this one's
  *
@@ -45,6 +49,7 @@ const SEGMENTS = 60
 const NOW = Date.now() * 1000
 /** The node's own video: three hours ago, inside the replication window. */
 const DATA_START = hourStart(NOW) - 3 * MICROS_PER_HOUR
+const VIEWER_RATE = numberOption('viewer-rate', 50)
 const GOALS = { rssMiB: 400, healthP95Ms: 250, viewerRatio: 2 }
 
 const ATTACKS: Record<string, { what: string, run: (victim: Target, signal: AbortSignal) => Promise<Attack> }> = {
@@ -127,7 +132,7 @@ async function makeTemplate (dir: string): Promise<string[]> {
       paths.push(`/segments/${segmentRelPath(ref).split('/').map(encodeURIComponent).join('/')}`)
     }
   }
-  await index.close()
+  await index.stop()
   return paths
 }
 
@@ -176,12 +181,16 @@ function probe (victim: Victim): { stop: () => Promise<PhaseFigures> } {
     }))
   }, 50)
   const viewing = (async () => {
+    const started = performance.now()
     let i = 0
     while (!stopping.signal.aborted) {
       const path = victim.paths[(i++ * 7919) % victim.paths.length]!
       const { status, ms } = await get(`${victim.url}${path}`)
       viewer.push(ms)
       if (status !== 200) viewerFailed++
+      // Paced from the start, not from the last answer: a slow answer is not followed by a pause.
+      const due = VIEWER_RATE > 0 ? started + i * 1000 / VIEWER_RATE - performance.now() : 0
+      if (due > 0) await sleep(due, stopping.signal)
     }
   })()
   return {
@@ -437,7 +446,7 @@ async function runBench (): Promise<void> {
   const dir = makeTempDir('segmesh-floods-')
   cleanupOnExit(dir)
   printMachine()
-  console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')} · attack ${ATTACK_S} s, idle ${IDLE_S} s, cool-down ${COOL_S} s`)
+  console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')} · attack ${ATTACK_S} s, idle ${IDLE_S} s, cool-down ${COOL_S} s · viewer ${VIEWER_RATE > 0 ? `${VIEWER_RATE} requests/s` : 'flat out'}`)
   const template = join(dir, 'template')
   const paths = await makeTemplate(template)
   const rows: string[][] = []

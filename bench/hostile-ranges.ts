@@ -51,7 +51,7 @@ for (const quality of QUALITIES) {
     await store.recordSegment({ channel: CHANNEL, quality, start: T0 + i * 2_000_000, duration: 2_000_000, type: 'full' }, await readFile(file))
   }
 }
-await index.close()
+await index.stop()
 
 const { child, match } = await startChild('segmesh', join(ROOT, 'bin/segmesh'), [
   'start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'error', '--no-watch', '--no-replication'

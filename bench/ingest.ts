@@ -71,7 +71,7 @@ async function recorder (): Promise<void> {
   rec.start()
   while (index.segmentsStartingIn('bench', 'source', 0, Number.MAX_SAFE_INTEGER).length < SEGMENTS) await new Promise((resolve) => setTimeout(resolve, 5))
   await rec.stop()
-  await index.close()
+  await index.stop()
 }
 
 const cases = { naive: async () => await naive(false), 'naive + fsync': async () => await naive(true), recorder }

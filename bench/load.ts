@@ -60,7 +60,7 @@ async function makeDataset (data: string): Promise<{ start: number, end: number,
     await store.writeSegment(ref, body)
     bytes += body.length
   }
-  await index.close()
+  await index.stop()
   return { start, end, bytes }
 }
 

@@ -179,7 +179,7 @@ async function main (): Promise<PlaylistResult> {
       inProcessSamples.set(`hls-parser stringify ${s.label} (${slice.length} segments)`, samples.get(s.label)!)
       inProcessSamples.set(`plan + write ${s.label}, cold writer, for comparison`, (await roundRobin([{ name: s.label, iterations: 50, maxMs: 5000, run: () => render(slice, end, (plan) => new MediaPlaylistWriter(warm).chunks(plan)) }], 2)).get(s.label)!)
     }
-    await index.close()
+    await index.stop()
     const inProcess: Record<string, Summary> = {}
     for (const [name, samples] of inProcessSamples) inProcess[name] = summarize(samples)
 

@@ -117,7 +117,7 @@ async function sizes (): Promise<Omit<GossipResult, 'live'>> {
       digestsBodyMs: timeMs(body, 50)
     }
   } finally {
-    await index.close()
+    await index.stop()
     removeDir(dir)
   }
 }

@@ -389,7 +389,7 @@ async function storeFloor (count: number, segmentBytes: number): Promise<number>
     }))
     return performance.now() - t
   } finally {
-    await Promise.all(stores.map(async (s) => await s.index.close()))
+    await Promise.all(stores.map(async (s) => await s.index.stop()))
     await cluster.stopAll()
   }
 }

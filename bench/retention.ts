@@ -77,7 +77,7 @@ for (let round = 0; round < ROUNDS; round++) {
     await retention.runOnce()
     idle.push(performance.now() - t)
   }
-  await index.close()
+  await index.stop()
   await rm(join(root, `b${round}`), { recursive: true })
 }
 const base = stats(baseline)

@@ -151,7 +151,7 @@ async function scanPart (): Promise<void> {
       if (round < coldRuns && (round === 0 || performance.now() - began < budgetMs / 2)) {
         const indexDir = join(dir, `index-${round}`)
         const cold = await reconcileInto(indexDir, segmentsDir)
-        await cold.index.close()
+        await cold.index.stop()
         if (cold.report.added !== files || total(cold.report) !== files) throw new Error(`cold scan indexed ${cold.report.added} of ${files}`)
         samples.cold.push(cold.ms)
         coldReport ??= cold.report
@@ -159,14 +159,14 @@ async function scanPart (): Promise<void> {
         console.log(`cold scan ${round + 1}: ${ms(cold.ms)}`)
       }
       const warm = await reconcileInto(warmDir, segmentsDir)
-      await warm.index.close()
+      await warm.index.stop()
       if (warm.report.added !== 0 || warm.report.removed !== 0 || warm.report.hashed !== 0 || total(warm.report) !== files) {
         throw new Error('warm scan changed the index')
       }
       samples.warm.push(warm.ms)
       // The watcher's mode (indexed names not stat'ed), to split the warm cost: not what start-up runs.
       const quick = await reconcileInto(warmDir, segmentsDir, true)
-      await quick.index.close()
+      await quick.index.stop()
       if (quick.report.added !== 0 || quick.report.removed !== 0 || total(quick.report) !== files) throw new Error('quick scan changed the index')
       samples.warmQuick.push(quick.ms)
     }
@@ -250,7 +250,7 @@ async function bigPart (): Promise<void> {
     }
     printResult(result)
   } finally {
-    await index.close()
+    await index.stop()
     removeDir(dir)
   }
 }

@@ -127,7 +127,7 @@ async function writeCost (): Promise<Map<string, Stats>> {
       }
     ], { warmup: 2, iterations: n, maxMs: QUICK ? 5_000 : 30_000 })
   } finally {
-    await index.close()
+    await index.stop()
   }
 }
 

@@ -128,7 +128,7 @@ async function main (): Promise<void> {
       bench: 'selection', quick: QUICK, segments: counts.segments, indexMs, treeMs, ranges, cacheBytesPerHour, diagnostics: Object.fromEntries(diagnostics)
     } satisfies SelectionResult)
   } finally {
-    await index.close()
+    await index.stop()
     removeDir(dir)
   }
 }

@@ -90,5 +90,5 @@ const address = app.server.address()
 if (address == null || typeof address === 'string') throw new Error('no address')
 console.log(`variants listening on http://127.0.0.1:${address.port}`)
 process.once('SIGTERM', () => {
-  void app.close().then(async () => await index.close())
+  void app.close().then(async () => await index.stop())
 })

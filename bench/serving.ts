@@ -89,7 +89,7 @@ async function makeDataset (dir: string): Promise<Dataset> {
       i++
     }
   } finally {
-    await index.close()
+    await index.stop()
   }
   return out
 }

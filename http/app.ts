@@ -4,7 +4,6 @@
  * lifecycle of what it is given.
  */
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify'
-import { Cutter } from '../cutter/cutter.ts'
 import { adminRoutes } from './admin-routes.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
 import { coverageRoutes } from './coverage-routes.ts'
@@ -85,10 +84,10 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
   await app.register(listingRoutes(components))
   await app.register(segmentRoutes(components))
   await app.register(playlistRoutes(components, init))
-  // One cutter for /cut, /frame and /status (the node passes its own, which it stops).
-  const withCutter = { ...components, cutter: components.cutter ?? new Cutter({ store: components.store, log: app.log.child({ component: 'cutter' }) }) }
-  await app.register(cutRoutes(withCutter))
-  await app.register(statusRoutes(withCutter, init))
+  // /cut and /frame run on the node's cutter, whose lifecycle the node owns; an app built without
+  // one (a test, a bench) serves everything else.
+  if (components.cutter != null) await app.register(cutRoutes({ ...components, cutter: components.cutter }))
+  await app.register(statusRoutes(components, init))
   await app.register(coverageRoutes(components))
   await app.register(uiRoutes(ui))
   // The routes only peers use, under one quota that runs on the matched route (never on the raw URL).

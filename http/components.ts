@@ -62,7 +62,7 @@ export interface HttpComponents {
   selector: SegmentSelector
   /** Peer id, peers and replication counters, when the node replicates. */
   replication?: ReplicationView
-  /** Runs /cut and /frame jobs; without one, the routes get a cutter with defaults. */
+  /** Runs /cut and /frame jobs; without one, those routes are not served. */
   cutter?: Cutter
   /** The recorder, when the node records live streams. */
   ingest?: IngestView

@@ -97,7 +97,7 @@ async function sendFile (result: CutResult & { kind: 'file' }, request: FastifyR
   }
 }
 
-/** `cutter` is the app's one cutter, shared with /status (app.ts makes one if the node gives none). */
+/** `cutter` is the node's one cutter, shared with /status. */
 export function cutRoutes ({ index, selector, cutter }: HttpComponents & { cutter: Cutter }) {
   const known = (channel: string, quality: string): void => {
     if (index.hourSpan(channel, quality) != null) return

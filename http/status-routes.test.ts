@@ -55,7 +55,7 @@ describe('/healthz', () => {
 
   it('is 503 once the index cannot be read', async (t) => {
     const node = await started(t, {})
-    await node.index.close()
+    await node.index.stop()
     const res = await json(`${node.base}/healthz`)
     assert.equal(res.status, 503)
     assert.equal(res.body.error, 'unhealthy')

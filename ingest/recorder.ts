@@ -67,7 +67,7 @@ export class Recorder {
     return this.#workers
   }
 
-  start (): void {
+  async start (): Promise<void> {
     for (const w of this.#workers) w.start()
   }
 

@@ -50,7 +50,7 @@ export async function scanCommand (argv: string[]): Promise<number> {
     }
     return report.corrupt > 0 ? 2 : 0
   } finally {
-    await index.close()
+    await index.stop()
   }
 }
 

@@ -1,8 +1,9 @@
 /**
- * The composition root: builds the parts in order, starts them, and stops them in reverse.
- * index → store → reconcile → watcher → HTTP → libp2p host → fetcher → replicator. Stopping
- * stops accepting HTTP and replication together, drains HTTP for a bounded time, then closes the
- * watcher and the index.
+ * The composition root: builds the parts and starts them in one order (lib/lifecycle.ts), index →
+ * disk space → cutter → (reconcile) → retention → watcher → HTTP → admin HTTP → libp2p host →
+ * fetcher → replicator → recorder. Stopping stops every listener accepting first, then each part
+ * in reverse, the HTTP drain bounded by the grace time. A start that fails halfway stops what it
+ * had started.
  */
 import { join } from 'node:path'
 import type { KeyObject } from 'node:crypto'
@@ -11,6 +12,8 @@ import type pino from 'pino'
 import type { Config } from '../config/options.ts'
 import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
+import { HttpListener } from '../http/listener.ts'
+import { StartOrder } from '../lib/lifecycle.ts'
 import { Recorder } from '../ingest/recorder.ts'
 import { SegmentSelector } from '../storage/best-segments.ts'
 import { DiskSpace } from '../storage/disk-space.ts'
@@ -49,35 +52,44 @@ export class SegmeshNode {
   /** Records the configured live streams (`--record`); null when there are none. */
   recorder: Recorder | null = null
   retention: Retention | null = null
-  #watcher: TreeWatcher | null = null
-  #http: FastifyInstance | null = null
+  /** Every part that runs, started in order and stopped in reverse (lib/lifecycle.ts). */
+  readonly #parts = new StartOrder()
+  #http: HttpListener | null = null
   /** The admin-only listener, when --admin-host is set. */
-  #adminHttp: FastifyInstance | null = null
-  #adminUrl: string | null = null
+  #adminHttp: HttpListener | null = null
   #adminPublicKey: KeyObject | undefined
-  #url: string | null = null
-  #stopping: Promise<void> | null = null
+  #drainMs: number
 
   constructor (init: SegmeshNodeInit) {
     this.config = init.config
     this.log = init.log
+    this.#drainMs = init.config.shutdownGraceSeconds * 1000
   }
 
   /** The HTTP base URL once started. */
   get url (): string {
-    if (this.#url == null) throw new Error('node not started')
-    return this.#url
+    if (this.#http == null) throw new Error('node not started')
+    return this.#http.url
   }
 
+  /** Start every part in order; if one fails, the ones already started are stopped before the error is thrown. */
   async start (): Promise<void> {
+    try {
+      await this.#start()
+    } catch (err) {
+      await this.#parts.stop().catch((stopErr: unknown) => this.log.error({ err: stopErr }, 'stopping after a failed start'))
+      throw err
+    }
+  }
+
+  async #start (): Promise<void> {
     const { config, log } = this
-    this.index = SegmentIndex.open(join(config.dataDir, 'index'), { mapSize: config.indexMapSizeMb * 1024 * 1024 })
-    this.space = new DiskSpace({ dir: config.segmentsDir, minFreeBytes: config.minFreeBytes, log: log.child({ component: 'disk-space' }) })
-    await this.space.start()
+    const parts = this.#parts
+    this.index = await parts.start('index', new SegmentIndex(join(config.dataDir, 'index'), { mapSize: config.indexMapSizeMb * 1024 * 1024 }))
+    this.space = await parts.start('disk-space', new DiskSpace({ dir: config.segmentsDir, minFreeBytes: config.minFreeBytes, log: log.child({ component: 'disk-space' }) }))
     this.store = new SegmentStore({ segmentsDir: config.segmentsDir, index: this.index, space: this.space })
     this.selector = new SegmentSelector(this.index)
-    this.cutter = new Cutter({ store: this.store, tempDir: config.cutTempDir ?? undefined, concurrency: config.cutConcurrency, log: log.child({ component: 'cutter' }) })
-    await this.cutter.start()
+    this.cutter = await parts.start('cutter', new Cutter({ store: this.store, tempDir: config.cutTempDir ?? undefined, concurrency: config.cutConcurrency, log: log.child({ component: 'cutter' }) }))
     const reconciler = new Reconciler(this.store, log.child({ component: 'reconcile' }))
     const started = performance.now()
     const report = await reconciler.reconcileAll({
@@ -86,19 +98,17 @@ export class SegmeshNode {
     })
     log.info({ ...report, seconds: Math.round(performance.now() - started) / 1000 }, 'index reconciled with disk')
     if (config.retentionDays > 0) {
-      this.retention = new Retention({ store: this.store, reconciler, days: config.retentionDays, log: log.child({ component: 'retention' }) })
-      this.retention.start()
+      this.retention = await parts.start('retention', new Retention({ store: this.store, reconciler, days: config.retentionDays, log: log.child({ component: 'retention' }) }))
     }
     if (config.watch) {
-      this.#watcher = new TreeWatcher({
+      await parts.start('watcher', new TreeWatcher({
         segmentsDir: config.segmentsDir,
         reconciler,
         log: log.child({ component: 'watcher' }),
         rescanIntervalMs: config.rescanIntervalSeconds * 1000,
         tempGraceMs: config.tempGraceSeconds * 1000,
         inflight: this.store.inflight
-      })
-      await this.#watcher.start()
+      }))
     }
     if (config.record.length > 0) {
       this.recorder = new Recorder({ channels: config.record, store: this.store, log: log.child({ component: 'ingest' }), options: { pollMs: config.recordPollMs }, paused: () => this.space.full })
@@ -106,22 +116,22 @@ export class SegmeshNode {
     const adminKeys = await readAdminKeys({ signing: config.adminSigningKey, public: config.adminPublicKey })
     this.#adminPublicKey = adminKeys.adminPublicKey
     const components = { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView(), ingest: this.recorder ?? undefined, retention: this.retention ?? undefined }
-    const httpInit = { metrics: config.metrics, logger: log.child({ component: 'http' }), dataDir: config.dataDir, adminToken: config.adminToken ?? undefined, ...adminKeys }
-    this.#http = await buildHttpApp(components, { ...httpInit, routes: config.adminHost != null ? 'public' : 'all' })
-    this.#url = await listenUrl(this.#http, config.httpHost, config.httpPort)
+    const httpLog = log.child({ component: 'http' })
+    const httpInit = { metrics: config.metrics, logger: httpLog, dataDir: config.dataDir, adminToken: config.adminToken ?? undefined, ...adminKeys }
+    const listener = (host: string, port: number, build: () => Promise<FastifyInstance>): HttpListener => new HttpListener({ build, host, port, drainMs: () => this.#drainMs, log: httpLog })
+    this.#http = await parts.start('http', listener(config.httpHost, config.httpPort, async () => await buildHttpApp(components, { ...httpInit, routes: config.adminHost != null ? 'public' : 'all' })))
     if (config.adminHost != null) {
-      this.#adminHttp = await buildHttpApp(components, { ...httpInit, metrics: false, routes: 'admin' })
-      this.#adminUrl = await listenUrl(this.#adminHttp, config.adminHost, config.adminPort)
-      log.info({ url: this.#adminUrl }, 'admin API on its own listener')
+      this.#adminHttp = await parts.start('admin-http', listener(config.adminHost, config.adminPort, async () => await buildHttpApp(components, { ...httpInit, metrics: false, routes: 'admin' })))
+      log.info({ url: this.#adminHttp.url }, 'admin API on its own listener')
     }
     if (config.replication) await this.#startReplication()
-    // After replication, so the first recorded segments are announced.
-    this.recorder?.start()
+    // Last, after replication, so the first recorded segments are announced.
+    if (this.recorder != null) await parts.start('recorder', this.recorder)
   }
 
   /** Where the admin routes are served: the separate admin listener, or the main one. */
   get adminUrl (): string {
-    return this.#adminUrl ?? this.url
+    return this.#adminHttp?.url ?? this.url
   }
 
   /** The HTTP URL peers fetch from. */
@@ -132,7 +142,7 @@ export class SegmeshNode {
   async #startReplication (): Promise<void> {
     const { config, log } = this
     const privateKey = await loadOrCreateNodeKey(config.dataDir, { log })
-    this.host = await P2PHost.create({
+    const host = await this.#parts.start('p2p', new P2PHost({
       privateKey,
       listenHost: config.p2pHost,
       listenPort: config.p2pPort,
@@ -146,8 +156,9 @@ export class SegmeshNode {
         const decoded = decodeMessage(data)
         return decoded.ok ? null : decoded.reason
       }
-    })
-    this.fetcher = new Fetcher({
+    }))
+    this.host = host
+    const fetcher = await this.#parts.start('fetcher', new Fetcher({
       store: this.store,
       log: log.child({ component: 'fetcher' }),
       concurrency: config.fetchConcurrency,
@@ -157,12 +168,12 @@ export class SegmeshNode {
       // Peers are scored by id; the fetcher knows them by the URL they gossiped.
       onHashMismatch: (url) => this.#penalizeUrl(url, 'bad_hash'),
       onSlowTransfer: (url) => this.#penalizeUrl(url, 'slow_transfer')
-    })
-    this.fetcher.start()
-    this.replicator = new Replicator({
+    }))
+    this.fetcher = fetcher
+    this.replicator = await this.#parts.start('replicator', new Replicator({
       store: this.store,
-      host: this.host,
-      fetcher: this.fetcher,
+      host,
+      fetcher,
       url: this.publicUrl,
       log: log.child({ component: 'replication' }),
       // Never compare or backfill an hour retention removes: it would only come back.
@@ -172,8 +183,7 @@ export class SegmeshNode {
       announce: config.announce,
       legacyPeers: config.legacyPeers,
       adminPublicKey: this.#adminPublicKey
-    })
-    this.replicator.start()
+    }))
   }
 
   /** Score down the peer that serves `url` (the one that gossiped it last). */
@@ -241,50 +251,14 @@ export class SegmeshNode {
     }
   }
 
-  /** Stop accepting, let in-flight responses finish for up to `graceMs`, then close everything. */
+  /**
+   * Stop accepting, let in-flight responses finish for up to `graceMs`, then stop every part in
+   * reverse start order: recording first (its last segments are still indexed and announced), the
+   * index last. Whatever ffmpeg the drain left running (an MP4 still spooling) is killed by the
+   * cutter, which stops after the listeners.
+   */
   async stop (graceMs = this.config.shutdownGraceSeconds * 1000): Promise<void> {
-    this.#stopping ??= this.#stop(graceMs)
-    await this.#stopping
+    this.#drainMs = graceMs
+    await this.#parts.stop()
   }
-
-  async #stop (graceMs: number): Promise<void> {
-    const http = this.#http
-    const draining = (async () => {
-      if (http == null) return
-      const closing = http.close()
-      const timer = setTimeout(() => {
-        this.log.warn({ graceMs }, 'drain time is up; closing the remaining connections')
-        http.server.closeAllConnections()
-      }, graceMs)
-      try {
-        await closing
-      } finally {
-        clearTimeout(timer)
-      }
-    })()
-    // Admin requests are short: closed with the rest, never left writing after the index closes.
-    const adminClosing = this.#adminHttp?.close()
-    // Recording stops first: its last segments are still indexed and announced.
-    await this.recorder?.stop()
-    await this.replicator?.stop()
-    await this.fetcher?.stop()
-    await this.host?.stop()
-    await draining
-    await adminClosing
-    // Whatever ffmpeg the drain left running (an MP4 still spooling) is killed, its temp files removed.
-    await this.cutter?.stop()
-    await this.#watcher?.stop()
-    await this.space?.stop()
-    await this.retention?.stop()
-    await this.index?.close()
-  }
-}
-
-/** Listen, and give the URL to reach the listener (a wildcard address reached as loopback). */
-async function listenUrl (app: FastifyInstance, host: string, port: number): Promise<string> {
-  await app.listen({ host, port })
-  const address = app.server.address()
-  const bound = typeof address === 'object' && address != null ? address.port : port
-  const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
-  return `http://${reach.includes(':') ? `[${reach}]` : reach}:${bound}`
 }

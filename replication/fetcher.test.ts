@@ -151,7 +151,7 @@ async function setup (t: TestContext, init: Omit<FetcherInit, 'store'> = {}): Pr
   const dir = await mkdtemp(join(tmpdir(), 'segmesh-fetcher-'))
   cleanups.push(async () => await rm(dir, { recursive: true, force: true }))
   const index = SegmentIndex.open(join(dir, 'index'), { mapSize: 64 * 1024 ** 2 })
-  cleanups.push(async () => await index.close())
+  cleanups.push(async () => await index.stop())
   const store = new SegmentStore({ segmentsDir: join(dir, 'segments'), index })
   const peers: PeerServer[] = []
   cleanups.push(async () => await Promise.all(peers.map(async (p) => await p.close())))

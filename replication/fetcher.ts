@@ -145,7 +145,7 @@ export class Fetcher {
   }
 
   /** Start downloading. Items wanted before start() wait for it; stop() then start() is allowed. */
-  start (): void {
+  async start (): Promise<void> {
     if (this.#state === 'started') return
     if (this.#shutdown.signal.aborted) this.#shutdown = shutdownController()
     this.#state = 'started'

@@ -24,7 +24,8 @@ const hosts: P2PHost[] = []
 after(async () => { await Promise.all(hosts.map(async (h) => await h.stop())) })
 
 async function createHost (init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
-  const host = await P2PHost.create({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
+  const host = new P2PHost({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
+  await host.start()
   hosts.push(host)
   return host
 }

@@ -56,7 +56,9 @@ function portOf (host: P2PHost): number {
 }
 
 async function createHost (init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
-  return await P2PHost.create({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
+  const host = new P2PHost({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
+  await host.start()
+  return host
 }
 
 describe('P2PHost alone', () => {

@@ -39,7 +39,8 @@ type Node = Libp2p<{ pubsub: GossipSub }>
 
 export class P2PHost {
   readonly peerId: string
-  readonly #node: Node
+  readonly #init: P2PHostInit
+  #libp2p: Node | null = null
   readonly #topic: string
   readonly #log: Logger
   readonly #maxKept: number
@@ -52,7 +53,7 @@ export class P2PHost {
   /** Peers learned from gossip that we keep connections to. */
   readonly #kept = new Set<string>()
   /** Shared with the connection gater. */
-  readonly #blocked: Set<string>
+  readonly #blocked = new Set<string>()
   readonly #messageHandlers = new Set<(from: string, data: Uint8Array) => void>()
   readonly #connectHandlers = new Set<(peerId: string) => void>()
   readonly #disconnectHandlers = new Set<(peerId: string) => void>()
@@ -74,21 +75,55 @@ export class P2PHost {
   #redialTimer: NodeJS.Timeout | null = null
   #stopped = false
 
-  /** A started host, listening and dialling its bootstrap list. */
-  static async create (init: P2PHostInit): Promise<P2PHost> {
+  /** Opens nothing: `start()` listens and dials the bootstrap list (lib/lifecycle.ts). */
+  constructor (init: P2PHostInit) {
     validate(init)
-    // A shared seed list may name this node itself; dialling self only fails.
-    const self = peerIdFromPrivateKey(init.privateKey).toString()
-    const seeds = (init.bootstrap ?? []).filter((a) => peerIdOfAddr(multiaddr(a)) !== self)
-    const blocked = new Set<string>()
-    const isBlocked = (peer: PeerId): boolean => blocked.has(peer.toString())
+    this.#init = init
+    this.peerId = peerIdFromPrivateKey(init.privateKey).toString()
     const log = init.log ?? silentLogger
+    this.#topic = init.topic
+    this.#log = log
+    this.#maxKept = init.maxKeptPeers ?? P2P_DEFAULTS.maxKeptPeers
+    this.#helloTimeoutMs = init.helloTimeoutMs ?? P2P_DEFAULTS.helloTimeoutMs
+    this.#redialIntervalMs = init.redialIntervalMs ?? P2P_DEFAULTS.redialIntervalMs
+    this.#validateMessage = init.validateMessage ?? null
+    this.#maxMessageBytes = init.maxMessageBytes ?? P2P_DEFAULTS.maxMessageBytes
+    this.#gossipRate = new RateLimiter({ ratePerSecond: init.gossipRatePerSecond ?? P2P_DEFAULTS.gossipRatePerSecond, burst: init.gossipBurst ?? P2P_DEFAULTS.gossipBurst, maxKeys: P2P_DEFAULTS.gossipAuthorsTracked })
+    this.#sourceRate = new RateLimiter({ ratePerSecond: init.sourceRatePerSecond ?? P2P_DEFAULTS.sourceRatePerSecond, burst: init.sourceBurst ?? P2P_DEFAULTS.sourceBurst, maxKeys: P2P_DEFAULTS.sourcesTracked })
+    this.#newAuthors = new RateLimiter({ ratePerSecond: init.newAuthorsPerSourcePerSecond ?? P2P_DEFAULTS.newAuthorsPerSourcePerSecond, burst: init.newAuthorsPerSourceBurst ?? P2P_DEFAULTS.newAuthorsPerSourceBurst, maxKeys: P2P_DEFAULTS.sourcesTracked })
+    this.#scores = new PeerScores({
+      cooldownMs: init.banCooldownMs,
+      onBan: (peer, offence) => {
+        this.#log.warn({ peer, offence }, 'peer misbehaved: disconnected and blocked for a cool-down')
+        this.#track(this.block([peer]))
+        this.#emit(this.#banHandlers, peer)
+      },
+      onUnban: (peer) => {
+        this.#log.info({ peer }, 'ban cool-down over; peer allowed again')
+        this.unblock([peer])
+        this.#emit(this.#unbanHandlers, peer)
+      }
+    })
+    this.#bootstrap = new Map()
+    for (const addr of init.bootstrap ?? []) {
+      const ma = multiaddr(addr)
+      const id = peerIdOfAddr(ma)!
+      // A shared seed list may name this node itself; dialling self only fails.
+      if (id !== this.peerId) this.#bootstrap.set(id, [...(this.#bootstrap.get(id) ?? []), ma])
+    }
+    this.#bootstrapStatus = new BootstrapStatus(this.#bootstrap, { log, withNetworkKey: init.networkKey != null })
+  }
+
+  async start (): Promise<void> {
+    if (this.#libp2p != null) return
+    const init = this.#init
+    const isBlocked = (peer: PeerId): boolean => this.#blocked.has(peer.toString())
     const ip = isIP(init.listenHost) === 6 ? 'ip6' : 'ip4'
     const limits = connectionLimits(init)
     const node = await createLibp2p({
       start: false,
       privateKey: init.privateKey,
-      logger: libp2pLogger(log),
+      logger: libp2pLogger(this.#log),
       addresses: {
         listen: [`/${ip}/${init.listenHost}/tcp/${init.listenPort}`],
         ...(init.announceHost != null ? { announceFilter: (addrs: Multiaddr[]) => announceAs(addrs, init.announceHost!) } : {})
@@ -127,54 +162,16 @@ export class P2PHost {
         })
       }
     })
-    const host = new P2PHost(node, { ...init, bootstrap: seeds }, log, blocked)
+    this.#libp2p = node
     try {
-      await host.#start()
+      await this.#listen(node)
     } catch (err) {
-      await host.stop().catch(() => {})
+      await this.stop().catch(() => {})
       throw err
     }
-    return host
   }
 
-  private constructor (node: Node, init: P2PHostInit, log: Logger, blocked: Set<string>) {
-    this.#node = node
-    this.peerId = node.peerId.toString()
-    this.#topic = init.topic
-    this.#log = log
-    this.#blocked = blocked
-    this.#maxKept = init.maxKeptPeers ?? P2P_DEFAULTS.maxKeptPeers
-    this.#helloTimeoutMs = init.helloTimeoutMs ?? P2P_DEFAULTS.helloTimeoutMs
-    this.#redialIntervalMs = init.redialIntervalMs ?? P2P_DEFAULTS.redialIntervalMs
-    this.#validateMessage = init.validateMessage ?? null
-    this.#maxMessageBytes = init.maxMessageBytes ?? P2P_DEFAULTS.maxMessageBytes
-    this.#gossipRate = new RateLimiter({ ratePerSecond: init.gossipRatePerSecond ?? P2P_DEFAULTS.gossipRatePerSecond, burst: init.gossipBurst ?? P2P_DEFAULTS.gossipBurst, maxKeys: P2P_DEFAULTS.gossipAuthorsTracked })
-    this.#sourceRate = new RateLimiter({ ratePerSecond: init.sourceRatePerSecond ?? P2P_DEFAULTS.sourceRatePerSecond, burst: init.sourceBurst ?? P2P_DEFAULTS.sourceBurst, maxKeys: P2P_DEFAULTS.sourcesTracked })
-    this.#newAuthors = new RateLimiter({ ratePerSecond: init.newAuthorsPerSourcePerSecond ?? P2P_DEFAULTS.newAuthorsPerSourcePerSecond, burst: init.newAuthorsPerSourceBurst ?? P2P_DEFAULTS.newAuthorsPerSourceBurst, maxKeys: P2P_DEFAULTS.sourcesTracked })
-    this.#scores = new PeerScores({
-      cooldownMs: init.banCooldownMs,
-      onBan: (peer, offence) => {
-        this.#log.warn({ peer, offence }, 'peer misbehaved: disconnected and blocked for a cool-down')
-        this.#track(this.block([peer]))
-        this.#emit(this.#banHandlers, peer)
-      },
-      onUnban: (peer) => {
-        this.#log.info({ peer }, 'ban cool-down over; peer allowed again')
-        this.unblock([peer])
-        this.#emit(this.#unbanHandlers, peer)
-      }
-    })
-    this.#bootstrap = new Map()
-    for (const addr of init.bootstrap ?? []) {
-      const ma = multiaddr(addr)
-      const id = peerIdOfAddr(ma)!
-      this.#bootstrap.set(id, [...(this.#bootstrap.get(id) ?? []), ma])
-    }
-    this.#bootstrapStatus = new BootstrapStatus(this.#bootstrap, { log, withNetworkKey: init.networkKey != null })
-  }
-
-  async #start (): Promise<void> {
-    const node = this.#node
+  async #listen (node: Node): Promise<void> {
     node.addEventListener('peer:connect', (evt) => {
       // Only the peers we redial can spin; tracking them alone keeps the damper's map bounded.
       const peer = evt.detail.toString()
@@ -358,11 +355,16 @@ export class P2PHost {
     this.#banHandlers.clear()
     this.#unbanHandlers.clear()
     await Promise.allSettled([...this.#tasks])
-    await this.#node.stop()
+    await this.#libp2p?.stop()
     this.#log.info({ peerId: this.peerId }, 'p2p host stopped')
   }
 
   // --- internals -----------------------------------------------------------------------------
+
+  get #node (): Node {
+    if (this.#libp2p == null) throw new HostStoppedError('p2p host is not started')
+    return this.#libp2p
+  }
 
   #isConnected (peerId: string): boolean {
     return this.#node.getConnections(peerIdFromString(peerId)).some((c) => c.status === 'open')

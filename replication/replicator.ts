@@ -221,7 +221,7 @@ export class Replicator {
     return hourStart(Date.now() * 1000) - (this.#windowHours - 1) * MICROS_PER_HOUR
   }
 
-  start (): void {
+  async start (): Promise<void> {
     const { store, host } = this.#init
     this.#unsubscribe.push(store.onChange((event) => this.#onLocalChange(event)))
     this.#unsubscribe.push(host.onMessage((from, data) => this.#onGossip(from, data)))

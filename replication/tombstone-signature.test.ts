@@ -122,7 +122,7 @@ describe('proofs on disk', () => {
     const proof = signTombstone(claim({ target: segmentTarget(signed) }), admin.privateKey)
     await first.store.writeTombstone(signed, { proof })
     await first.store.writeTombstone(unsigned)
-    await first.index.close()
+    await first.index.stop()
     await rm(join(dir, 'index'), { recursive: true })
     const second = await openStore(t, dir)
     await new Reconciler(second.store).reconcileAll({ tempGraceMs: 60_000 })

@@ -94,7 +94,7 @@ export async function diskState (node: SimNode): Promise<DiskState> {
     const report = await new Reconciler(new SegmentStore({ segmentsDir, index })).reconcileAll({ tempGraceMs: null })
     out.reconcile = { added: report.added, removed: report.removed, corrupt: report.corrupt, badNames: report.badNames, tempFiles: report.tempFiles }
   } finally {
-    await index.close()
+    await index.stop()
   }
   return out
 }

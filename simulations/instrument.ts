@@ -3,7 +3,7 @@
  * diagnostics channels, so the node code stays untouched. Each hook finds the probe of the node
  * whose code is running (probe.ts) and records there, or applies that node's faults:
  * - SegmentStore.emit / writeSegment: store events and backfill writes (stored, duplicate, refused)
- * - P2PHost.create / Fetcher.start: a new host or fetcher starts with the node's partition applied
+ * - P2PHost.start / Fetcher.start: a new host or fetcher starts with the node's partition applied
  * - Replicator.start: the probe keeps the replicator for its stats
  * - P2PHost.onMessage: received gossip goes through the loss/delay gate
  * - undici request create / body chunks: requests to peers and their bytes, by kind
@@ -69,18 +69,17 @@ function patchStore (): void {
 }
 
 function patchHost (): void {
-  const create = P2PHost.create
+  const proto = P2PHost.prototype
+  const start = proto.start
   // Blocked before the node goes on to start its replicator: no hello or gossip crosses the cut.
-  P2PHost.create = async (init) => {
-    const host = await create.call(P2PHost, init)
+  proto.start = async function (this: P2PHost) {
+    await start.call(this)
     const probe = currentProbe()
     if (probe != null) {
-      probe.host = host
-      await host.block(probe.blockedPeers)
+      probe.host = this
+      await this.block(probe.blockedPeers)
     }
-    return host
   }
-  const proto = P2PHost.prototype
   const onMessage = proto.onMessage
   proto.onMessage = function (this: P2PHost, handler) {
     return onMessage.call(this, (from, data) => {
@@ -98,23 +97,23 @@ function patchHost (): void {
 function patchFetcher (): void {
   const proto = Fetcher.prototype
   const start = proto.start
-  proto.start = function (this: Fetcher) {
+  proto.start = async function (this: Fetcher) {
     const probe = currentProbe()
     if (probe != null) {
       probe.fetcher = this
       this.block(probe.blockedUrls)
     }
-    start.call(this)
+    await start.call(this)
   }
 }
 
 function patchReplicator (): void {
   const proto = Replicator.prototype
   const start = proto.start
-  proto.start = function (this: Replicator) {
+  proto.start = async function (this: Replicator) {
     const probe = currentProbe()
     if (probe != null) probe.replicator = this
-    start.call(this)
+    await start.call(this)
   }
 }
 

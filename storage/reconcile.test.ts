@@ -17,7 +17,7 @@ describe('reconcile', () => {
     for (const at of [0, 2, 4, 6]) {
       await opened.store.recordSegment({ channel: 'c', quality: 'q', start: T0 + at * 1_000_000, duration: 2_000_000, type: 'full' }, bytesFor(`s${at}`, 500))
     }
-    await opened.index.close()
+    await opened.index.stop()
 
     const { segmentsDir } = opened
     const hourDir = join(segmentsDir, 'c', 'q', '2020-01-01T00')

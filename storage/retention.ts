@@ -63,7 +63,7 @@ export class Retention {
   }
 
   /** First pass now, then one every interval. */
-  start (): void {
+  async start (): Promise<void> {
     const tick = (): void => {
       this.#running = this.runOnce({ signal: this.#shutdown.signal })
         .catch((err) => { if (!this.#shutdown.signal.aborted) this.#log.error({ err }, 'retention pass failed') })

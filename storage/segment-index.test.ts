@@ -131,9 +131,9 @@ describe('segment index', () => {
     const a = ref({ at: 0, dur: 2000 })
     const first = SegmentIndex.open(join(dir, 'index'))
     await first.apply([{ op: 'put-segment', ref: a, size: 7, mtimeMs: 1 }])
-    await first.close()
+    await first.stop()
     const second = SegmentIndex.open(join(dir, 'index'))
-    t.after(async () => await second.close())
+    t.after(async () => await second.stop())
     assert.equal(second.getSegment(a)?.size, 7)
   })
 

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { type Database, type RootDatabase, open } from 'lmdb'
+import type { Startable } from '../lib/lifecycle.ts'
 import { packHour, unpackHour } from './packed-hour.ts'
 import { STORED_TYPES, type SegmentRef, type SegmentType, tombstoneFileName } from './segment-name.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart } from './time.ts'
@@ -92,34 +93,60 @@ function xorInto (target: Buffer, other: Buffer): void {
 
 const EMPTY_DIGEST = Buffer.alloc(32).toString('base64url')
 
-export class SegmentIndex {
-  readonly #root: RootDatabase
-  readonly #segments: Database<SegmentValue, SegmentKey>
-  readonly #tombstones: Database<TombstoneValue, SegmentKey>
-  readonly #hours: Database<HourRecord, [string, string, number]>
-  readonly #meta: Database<number, string>
-  readonly #packed: Database<Buffer, [string, string, number]>
-  #closed = false
+interface Databases {
+  root: RootDatabase
+  segments: Database<SegmentValue, SegmentKey>
+  tombstones: Database<TombstoneValue, SegmentKey>
+  hours: Database<HourRecord, [string, string, number]>
+  meta: Database<number, string>
+  packed: Database<Buffer, [string, string, number]>
+}
 
-  private constructor (root: RootDatabase) {
-    this.#root = root
-    this.#segments = root.openDB({ name: 'segments' })
-    this.#tombstones = root.openDB({ name: 'tombstones' })
-    this.#hours = root.openDB({ name: 'hours' })
-    this.#meta = root.openDB({ name: 'meta' })
-    this.#packed = root.openDB({ name: 'packed-best', encoding: 'binary' })
+export class SegmentIndex implements Startable {
+  readonly #path: string
+  readonly #mapSize: number
+  #databases: Databases | null = null
+
+  /** Opens nothing: `start()` does (lib/lifecycle.ts). */
+  constructor (path: string, init: SegmentIndexInit = {}) {
+    this.#path = path
+    this.#mapSize = init.mapSize ?? 16 * 1024 ** 3
   }
 
+  /** An index opened at once, for the commands and tools that run no node around it. */
   static open (path: string, init: SegmentIndexInit = {}): SegmentIndex {
-    mkdirSync(path, { recursive: true })
-    const root = open({ path, maxDbs: 8, mapSize: init.mapSize ?? 16 * 1024 ** 3 })
-    return new SegmentIndex(root)
+    const index = new SegmentIndex(path, init)
+    index.#open()
+    return index
   }
 
-  async close (): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    await this.#root.close()
+  async start (): Promise<void> {
+    this.#open()
+  }
+
+  async stop (): Promise<void> {
+    const root = this.#databases?.root
+    this.#databases = null
+    await root?.close()
+  }
+
+  #open (): void {
+    if (this.#databases != null) return
+    mkdirSync(this.#path, { recursive: true })
+    const root = open({ path: this.#path, maxDbs: 8, mapSize: this.#mapSize })
+    this.#databases = {
+      root,
+      segments: root.openDB({ name: 'segments' }),
+      tombstones: root.openDB({ name: 'tombstones' }),
+      hours: root.openDB({ name: 'hours' }),
+      meta: root.openDB({ name: 'meta' }),
+      packed: root.openDB({ name: 'packed-best', encoding: 'binary' })
+    }
+  }
+
+  get #db (): Databases {
+    if (this.#databases == null) throw new Error('the segment index is not open')
+    return this.#databases
   }
 
   // --- queries -------------------------------------------------------------------------------
@@ -147,14 +174,14 @@ export class SegmentIndex {
   }
 
   #firstHourKey (after: unknown[]): [string, string, number] | undefined {
-    for (const key of this.#hours.getKeys({ start: after as never, limit: 1 })) return key
+    for (const key of this.#db.hours.getKeys({ start: after as never, limit: 1 })) return key
     return undefined
   }
 
   /** Hour summaries of a channel/quality, oldest first, optionally limited to [from, to) µs. */
   hourSummaries (channel: string, quality: string, from = 0, to = Number.MAX_SAFE_INTEGER): HourSummary[] {
     const out: HourSummary[] = []
-    for (const { key, value } of this.#hours.getRange({ start: [channel, quality, hourStart(from)], end: [channel, quality, to] })) {
+    for (const { key, value } of this.#db.hours.getRange({ start: [channel, quality, hourStart(from)], end: [channel, quality, to] })) {
       out.push(toSummary(key, value))
     }
     return out
@@ -167,7 +194,7 @@ export class SegmentIndex {
    */
   hourStarts (channel: string, quality: string, from: number, to: number, limit = Number.MAX_SAFE_INTEGER): number[] {
     const out: number[] = []
-    for (const key of this.#hours.getKeys({ start: [channel, quality, from], end: [channel, quality, to + 1], limit })) out.push(key[2])
+    for (const key of this.#db.hours.getKeys({ start: [channel, quality, from], end: [channel, quality, to + 1], limit })) out.push(key[2])
     return out
   }
 
@@ -176,7 +203,7 @@ export class SegmentIndex {
     const ends = (reverse: boolean): number | undefined => {
       const low: [string, string, number] = [channel, quality, -Number.MAX_VALUE]
       const high: [string, string, number] = [channel, quality, Number.MAX_VALUE]
-      for (const key of this.#hours.getKeys({ start: reverse ? high : low, end: reverse ? low : high, reverse, limit: 1 })) return key[2]
+      for (const key of this.#db.hours.getKeys({ start: reverse ? high : low, end: reverse ? low : high, reverse, limit: 1 })) return key[2]
       return undefined
     }
     const first = ends(false)
@@ -186,20 +213,20 @@ export class SegmentIndex {
   /** Hour folder names of a channel/quality, oldest first. */
   hours (channel: string, quality: string): string[] {
     const out: string[] = []
-    for (const key of this.#hours.getKeys({ start: [channel, quality, 0], end: [channel, quality, Number.MAX_SAFE_INTEGER] })) {
+    for (const key of this.#db.hours.getKeys({ start: [channel, quality, 0], end: [channel, quality, Number.MAX_SAFE_INTEGER] })) {
       out.push(formatHour(key[2]))
     }
     return out
   }
 
   hourSummary (channel: string, quality: string, hourStartUs: number): HourSummary | null {
-    const value = this.#hours.get([channel, quality, hourStartUs])
+    const value = this.#db.hours.get([channel, quality, hourStartUs])
     return value == null ? null : toSummary([channel, quality, hourStartUs], value)
   }
 
   /** Change counter of an hour (0 when the hour has never had anything). Cheap: one get. */
   hourVersion (channel: string, quality: string, hourStartUs: number): number {
-    return this.#hours.get([channel, quality, hourStartUs])?.v ?? 0
+    return this.#db.hours.get([channel, quality, hourStartUs])?.v ?? 0
   }
 
   /**
@@ -231,7 +258,7 @@ export class SegmentIndex {
     // segments then share a few strings instead of each decoding its own.
     let hourUs = -1
     let hour = ''
-    for (const { key, value } of this.#segments.getRange({ start: [channel, quality, from, ''], end: [channel, quality, to] })) {
+    for (const { key, value } of this.#db.segments.getRange({ start: [channel, quality, from, ''], end: [channel, quality, to] })) {
       if (value[4] === 1 && !hidden) continue
       const start = key[2]
       if (start < hourUs || start >= hourUs + MICROS_PER_HOUR) {
@@ -248,30 +275,30 @@ export class SegmentIndex {
 
   /** Stored best-per-start candidates of an hour, valid only for `version` (see packed-hour.ts). */
   packedBest (channel: string, quality: string, hourStartUs: number, version: number): IndexedSegment[] | null {
-    const buf = this.#packed.getBinaryFast([channel, quality, hourStartUs])
+    const buf = this.#db.packed.getBinaryFast([channel, quality, hourStartUs])
     return buf == null ? null : unpackHour(buf, version, channel, quality, formatHour(hourStartUs), hourStartUs)
   }
 
   /** Store an hour's best-per-start candidates for `version`; asynchronous, and losing it is harmless. */
   putPackedBest (channel: string, quality: string, hourStartUs: number, version: number, best: readonly IndexedSegment[]): void {
-    this.#packed.put([channel, quality, hourStartUs], packHour(version, hourStartUs, best)).catch(() => {})
+    this.#db.packed.put([channel, quality, hourStartUs], packHour(version, hourStartUs, best)).catch(() => {})
   }
 
   /** One segment by exact name, or null. Tombstoned segments are null unless `hidden`. */
   getSegment (ref: SegmentRef, options: { hidden?: boolean } = {}): IndexedSegment | null {
     const key: SegmentKey = [ref.channel, ref.quality, ref.start, ref.file]
-    const value = this.#segments.get(key)
+    const value = this.#db.segments.get(key)
     if (value == null || (value[4] === 1 && options.hidden !== true)) return null
     return toSegment(key, value)
   }
 
   isTombstoned (ref: { channel: string, quality: string, start: number, file: string }): boolean {
-    return this.#tombstones.doesExist([ref.channel, ref.quality, ref.start, ref.file])
+    return this.#db.tombstones.doesExist([ref.channel, ref.quality, ref.start, ref.file])
   }
 
   /** The admin signature stored with a tombstone; null when unsigned or absent. */
   tombstoneProof (ref: { channel: string, quality: string, start: number, file: string }): string | null {
-    const value = this.#tombstones.get([ref.channel, ref.quality, ref.start, ref.file])
+    const value = this.#db.tombstones.get([ref.channel, ref.quality, ref.start, ref.file])
     return Array.isArray(value) ? value[1] : null
   }
 
@@ -297,7 +324,7 @@ export class SegmentIndex {
       range = { start: [channel], end: [channel, '\uffff'] }
     }
     const out: IndexedTombstone[] = []
-    for (const { key, value } of this.#tombstones.getRange(range)) {
+    for (const { key, value } of this.#db.tombstones.getRange(range)) {
       out.push({
         channel: key[0], quality: key[1], hour: formatHour(key[2]), start: key[2], segment: key[3],
         file: tombstoneFileName(key[3]), ...(Array.isArray(value) ? { mtimeMs: value[0], proof: value[1] } : { mtimeMs: value })
@@ -310,7 +337,7 @@ export class SegmentIndex {
   totals (): { channels: number, hours: number, segments: number, bytes: number, tombstones: number, hidden: number } {
     const t = { channels: 0, hours: 0, segments: 0, bytes: 0, tombstones: 0, hidden: 0 }
     let lastChannel: string | null = null
-    for (const { key, value } of this.#hours.getRange({})) {
+    for (const { key, value } of this.#db.hours.getRange({})) {
       if (key[0] !== lastChannel) { t.channels++; lastChannel = key[0] }
       t.hours++
       t.segments += value.n
@@ -332,7 +359,7 @@ export class SegmentIndex {
   async apply (changes: readonly IndexChange[]): Promise<IndexChange[]> {
     if (changes.length === 0) return []
     let applied: IndexChange[] = []
-    await this.#root.transaction(() => {
+    await this.#db.root.transaction(() => {
       applied = []
       const touched = new Map<string, { key: [string, string, number], rec: HourRecord, changed: boolean }>()
       const hourOf = (channel: string, quality: string, start: number): { rec: HourRecord, changed: boolean } => {
@@ -341,7 +368,7 @@ export class SegmentIndex {
         let entry = touched.get(id)
         if (entry == null) {
           const key: [string, string, number] = [channel, quality, h]
-          const old = this.#hours.get(key)
+          const old = this.#db.hours.get(key)
           const rec: HourRecord = old == null ? { n: 0, b: 0, k: 0, x: 0, h: Buffer.alloc(32), v: 0 } : { ...old, h: Buffer.from(old.h) }
           entry = { key, rec, changed: false }
           touched.set(id, entry)
@@ -351,19 +378,19 @@ export class SegmentIndex {
       for (const change of changes) if (this.#applyOne(change, hourOf)) applied.push(change)
       // Versions come from one index-wide sequence, so an hour that empties and refills never
       // repeats a version a cache may still hold.
-      const before = this.#meta.get('seq') ?? 0
+      const before = this.#db.meta.get('seq') ?? 0
       let seq = before
       for (const { key, rec, changed } of touched.values()) {
         if (!changed) continue
         if (rec.n === 0 && rec.k === 0 && rec.x === 0) {
-          this.#hours.remove(key)
-          this.#packed.remove(key)
+          this.#db.hours.remove(key)
+          this.#db.packed.remove(key)
         } else {
           rec.v = ++seq
-          this.#hours.put(key, rec)
+          this.#db.hours.put(key, rec)
         }
       }
-      if (seq !== before) this.#meta.put('seq', seq)
+      if (seq !== before) this.#db.meta.put('seq', seq)
     })
     return applied
   }
@@ -375,34 +402,34 @@ export class SegmentIndex {
         const { ref } = change
         if (ref.type === 'temp') throw new TypeError(`temp segments are never indexed: ${ref.file}`)
         const key: SegmentKey = [ref.channel, ref.quality, ref.start, ref.file]
-        const old = this.#segments.get(key)
-        const tombstoned = this.#tombstones.doesExist(key) ? 1 : 0
+        const old = this.#db.segments.get(key)
+        const tombstoned = this.#db.tombstones.doesExist(key) ? 1 : 0
         const value: SegmentValue = [ref.duration, STORED_TYPES.indexOf(ref.type), change.size, change.mtimeMs, tombstoned]
         if (old != null && old[2] === value[2] && old[3] === value[3]) return false
         const hour = hourOf(ref.channel, ref.quality, ref.start)
         if (old != null) this.#countSegment(hour.rec, ref.file, old, -1)
         this.#countSegment(hour.rec, ref.file, value, +1)
         hour.changed = true
-        this.#segments.put(key, value)
+        this.#db.segments.put(key, value)
         return true
       }
       case 'remove-segment': {
         const key: SegmentKey = [change.channel, change.quality, change.start, change.file]
-        const old = this.#segments.get(key)
+        const old = this.#db.segments.get(key)
         if (old == null) return false
         const hour = hourOf(change.channel, change.quality, change.start)
         this.#countSegment(hour.rec, change.file, old, -1)
         hour.changed = true
-        this.#segments.remove(key)
+        this.#db.segments.remove(key)
         return true
       }
       case 'put-tombstone': {
         const key: SegmentKey = [change.channel, change.quality, change.start, change.segment]
-        const old = this.#tombstones.get(key)
+        const old = this.#db.tombstones.get(key)
         if (old != null) {
           // A signature added to an unsigned tombstone; names, counts and digests stay as they are.
           if (typeof old !== 'number' || change.proof == null) return false
-          this.#tombstones.put(key, [old, change.proof])
+          this.#db.tombstones.put(key, [old, change.proof])
           return true
         }
         const hour = hourOf(change.channel, change.quality, change.start)
@@ -410,18 +437,18 @@ export class SegmentIndex {
         xorInto(hour.rec.h, nameDigest(tombstoneFileName(change.segment)))
         this.#setTombstoned(hour.rec, key, 1)
         hour.changed = true
-        this.#tombstones.put(key, change.proof == null ? change.mtimeMs : [change.mtimeMs, change.proof])
+        this.#db.tombstones.put(key, change.proof == null ? change.mtimeMs : [change.mtimeMs, change.proof])
         return true
       }
       case 'remove-tombstone': {
         const key: SegmentKey = [change.channel, change.quality, change.start, change.segment]
-        if (!this.#tombstones.doesExist(key)) return false
+        if (!this.#db.tombstones.doesExist(key)) return false
         const hour = hourOf(change.channel, change.quality, change.start)
         hour.rec.k -= 1
         xorInto(hour.rec.h, nameDigest(tombstoneFileName(change.segment)))
         this.#setTombstoned(hour.rec, key, 0)
         hour.changed = true
-        this.#tombstones.remove(key)
+        this.#db.tombstones.remove(key)
         return true
       }
     }
@@ -429,12 +456,12 @@ export class SegmentIndex {
 
   /** Mark the segment under `key` (if indexed) hidden or visible, moving it between its hour's counters. */
   #setTombstoned (rec: HourRecord, key: SegmentKey, tombstoned: 0 | 1): void {
-    const seg = this.#segments.get(key)
+    const seg = this.#db.segments.get(key)
     if (seg == null || seg[4] === tombstoned) return
     const next: SegmentValue = [seg[0], seg[1], seg[2], seg[3], tombstoned]
     this.#countSegment(rec, key[3], seg, -1)
     this.#countSegment(rec, key[3], next, +1)
-    this.#segments.put(key, next)
+    this.#db.segments.put(key, next)
   }
 
   /** Add (+1) or remove (−1) one segment's contribution to its hour's counters and digest. */

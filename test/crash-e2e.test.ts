@@ -92,7 +92,7 @@ async function checkNode (dataDir: string, acked: ReadonlySet<string>, verified:
     }
     return { segments: indexed.size, temps: disk.temps.length }
   } finally {
-    await index.close()
+    await index.stop()
   }
 }
 

@@ -201,7 +201,7 @@ async function checkDataDir (dir: string, acks: Acks): Promise<CheckResult> {
 
     return { recovered: report.recovered, emptyTemps: before.temps.length - nonEmpty.length, segments: after.segments.size, tombstones: after.tombstones.size }
   } finally {
-    await index.close()
+    await index.stop()
   }
 }
 

@@ -36,7 +36,8 @@ after(async () => {
 })
 
 async function createHost (init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
-  const host = await P2PHost.create({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
+  const host = new P2PHost({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
+  await host.start()
   hosts.push(host)
   return host
 }

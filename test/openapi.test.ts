@@ -7,6 +7,7 @@ import { readFile, readdir } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { request } from 'undici'
+import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
 import { OPENAPI, openApiPath } from '../http/openapi.ts'
 import { SegmentSelector } from '../storage/best-segments.ts'
@@ -16,6 +17,7 @@ import { tempDirFor } from './helpers/tree.ts'
 
 let app: FastifyInstance
 let index: SegmentIndex
+let cutter: Cutter
 let base: string
 
 /** Method and URL of every route, from fastify's own route tree (`printRoutes`, one node per line). */
@@ -40,8 +42,10 @@ before(async () => {
   const dir = await tempDirFor('segmesh-openapi-')
   index = SegmentIndex.open(`${dir}/index`)
   const store = new SegmentStore({ segmentsDir: `${dir}/segments`, index })
-  // Metrics and an admin token on: every optional route group is registered.
-  app = await buildHttpApp({ index, store, selector: new SegmentSelector(index) }, { adminToken: 'secret', dataDir: dir })
+  cutter = new Cutter({ store, tempDir: dir })
+  await cutter.start()
+  // A cutter, metrics and an admin token: every optional route group is registered.
+  app = await buildHttpApp({ index, store, selector: new SegmentSelector(index), cutter }, { adminToken: 'secret', dataDir: dir })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()
   if (address == null || typeof address === 'string') throw new Error('no address')
@@ -50,7 +54,8 @@ before(async () => {
 
 after(async () => {
   await app.close()
-  await index.close()
+  await cutter.stop()
+  await index.stop()
 })
 
 describe('GET /openapi.json', () => {

@@ -140,7 +140,7 @@ export interface RawPeerInit {
 
 /** A libp2p peer on 127.0.0.1 that speaks the protocol with lies of the caller's choosing. */
 export async function startRawPeer (init: RawPeerInit): Promise<RawPeer> {
-  const host = await P2PHost.create({
+  const host = new P2PHost({
     privateKey: await generateKeyPair('Ed25519'),
     listenHost: '127.0.0.1',
     listenPort: 0,
@@ -149,6 +149,7 @@ export async function startRawPeer (init: RawPeerInit): Promise<RawPeer> {
   })
   const from = () => ({ peerId: host.peerId, url: init.url, addrs: host.multiaddrs() })
   host.handleHello(() => encodeMessage({ type: 'digest', from: from(), windowStart: 0, roots: [...(init.helloRoots ?? [])] }))
+  await host.start()
   return {
     host,
     peerId: host.peerId,

@@ -30,7 +30,7 @@ export interface OpenedStore { dir: string, segmentsDir: string, index: SegmentI
 export async function openStore (t: TestContext, dir?: string): Promise<OpenedStore> {
   const root = dir ?? await tempDir(t)
   const index = SegmentIndex.open(join(root, 'index'), { mapSize: 256 * 1024 ** 2 })
-  t.after(async () => await index.close())
+  t.after(async () => await index.stop())
   const segmentsDir = join(root, 'segments')
   return { dir: root, segmentsDir, index, store: new SegmentStore({ segmentsDir, index }) }
 }

@@ -1,0 +1,74 @@
+/**
+ * One fastify app on one address, as a part with the node's lifecycle (lib/lifecycle.ts): start()
+ * builds the app and listens; beforeStop() stops accepting connections (the node's other parts are
+ * still stopping behind it); stop() lets responses in flight finish for the drain time, then
+ * closes the connections that are left.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { Startable } from '../lib/lifecycle.ts'
+import type { Logger } from '../storage/logger.ts'
+
+export interface HttpListenerInit {
+  build: () => Promise<FastifyInstance>
+  host: string
+  /** 0 for any free port. */
+  port: number
+  /** Read when stopping: how long responses in flight may take before their connections are closed. */
+  drainMs: () => number
+  log: Logger
+}
+
+export class HttpListener implements Startable {
+  readonly #init: HttpListenerInit
+  #app: FastifyInstance | null = null
+  #url: string | null = null
+  #closing: Promise<unknown> | null = null
+
+  constructor (init: HttpListenerInit) {
+    this.#init = init
+  }
+
+  /** The URL to reach the listener (a wildcard address reached as loopback). */
+  get url (): string {
+    if (this.#url == null) throw new Error('the HTTP listener is not started')
+    return this.#url
+  }
+
+  get app (): FastifyInstance {
+    if (this.#app == null) throw new Error('the HTTP listener is not started')
+    return this.#app
+  }
+
+  async start (): Promise<void> {
+    const { host, port } = this.#init
+    const app = await this.#init.build()
+    try {
+      await app.listen({ host, port })
+    } catch (err) {
+      await app.close()
+      throw err
+    }
+    this.#app = app
+    const address = app.server.address()
+    const bound = typeof address === 'object' && address != null ? address.port : port
+    const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+    this.#url = `http://${reach.includes(':') ? `[${reach}]` : reach}:${bound}`
+  }
+
+  /** Stop accepting; the drain time counts from here. */
+  beforeStop (): void {
+    const app = this.#app
+    if (app == null || this.#closing != null) return
+    const drainMs = this.#init.drainMs()
+    const timer = setTimeout(() => {
+      this.#init.log.warn({ graceMs: drainMs }, 'drain time is up; closing the remaining connections')
+      app.server.closeAllConnections()
+    }, drainMs)
+    this.#closing = app.close().finally(() => clearTimeout(timer))
+  }
+
+  async stop (): Promise<void> {
+    this.beforeStop()
+    await this.#closing
+  }
+}
