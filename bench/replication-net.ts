@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
 import { resolveConfig } from '../config/load.ts'
 import { SegmeshNode } from '../node/segmesh-node.ts'
+import { ONE_HOST_FLAGS } from '../simulations/sim-node.ts'
 import { cleanupOnExit, makeTempDir, removeDir } from './common.ts'
 
 export const ADMIN_TOKEN = 'bench-admin-token'
@@ -56,7 +57,8 @@ export class Cluster {
       watch: false,
       'log-level': 'silent',
       announce: options.announce ?? true,
-      'admin-token': ADMIN_TOKEN
+      'admin-token': ADMIN_TOKEN,
+      ...ONE_HOST_FLAGS
     }
     if (options.digestIntervalSeconds != null) flags['digest-interval-seconds'] = String(options.digestIntervalSeconds)
     if (options.fetchConcurrency != null) flags['fetch-concurrency'] = String(options.fetchConcurrency)

@@ -8,6 +8,8 @@ import { extname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError } from './errors.ts'
 import { type Config, LOG_LEVELS, MASKED_SECRET, OPTIONS, type OptionSpec, envName, flagName } from './options.ts'
+
+type ConfigOption = (typeof OPTIONS)[number]
 import { type RecordChannelInput, parseRecordOption, withQualities } from './record-channels.ts'
 
 export interface ConfigSources {
@@ -37,7 +39,7 @@ export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
 export function explainConfig (sources: ConfigSources = {}): { config: Readonly<Config>, sources: Record<keyof Config, ValueSource> } {
   const values = new Map<keyof Config, unknown>()
   const origin = new Map<keyof Config, ValueSource>()
-  const set = (spec: OptionSpec, raw: unknown, kind: ValueSource['kind'], where: string): void => {
+  const set = (spec: ConfigOption, raw: unknown, kind: ValueSource['kind'], where: string): void => {
     if (spec.secret === true && raw === MASKED_SECRET) throw new ConfigError(where, 'is the mask `config print` shows in place of a secret, not the secret: give the real value, or leave the key out')
     values.set(spec.key, coerce(spec, raw, where))
     origin.set(spec.key, { kind, where })
@@ -71,53 +73,16 @@ export function explainConfig (sources: ConfigSources = {}): { config: Readonly<
   }
 
   const cwd = sources.cwd ?? process.cwd()
-  const get = <K extends keyof Config>(key: K): Config[K] => {
-    const spec = OPTIONS.find((o) => o.key === key)!
-    return (values.has(key) ? values.get(key) : spec.default) as Config[K]
+  const loaded: Record<string, unknown> = {}
+  for (const spec of OPTIONS) {
+    const value = values.has(spec.key) ? values.get(spec.key) : spec.default
+    loaded[spec.key] = spec.path === true && typeof value === 'string' ? resolve(cwd, value) : value
   }
-  const dataDir = resolve(cwd, get('dataDir'))
-  const segmentsRaw = get('segmentsDir') as string | null
-  const config: Config = {
-    dataDir,
-    segmentsDir: segmentsRaw == null ? resolve(dataDir, 'segments') : resolve(cwd, segmentsRaw),
-    logLevel: get('logLevel'),
-    tempGraceSeconds: get('tempGraceSeconds'),
-    rescanIntervalSeconds: get('rescanIntervalSeconds'),
-    watch: get('watch'),
-    indexMapSizeMb: get('indexMapSizeMb'),
-    httpHost: get('httpHost'),
-    httpPort: get('httpPort'),
-    metrics: get('metrics'),
-    shutdownGraceSeconds: get('shutdownGraceSeconds'),
-    adminToken: get('adminToken'),
-    adminHost: get('adminHost'),
-    adminPort: get('adminPort'),
-    networkKey: get('networkKey') == null ? null : resolve(cwd, get('networkKey')!),
-    maxSegmentMb: get('maxSegmentMb'),
-    adminPublicKey: get('adminPublicKey') == null ? null : resolve(cwd, get('adminPublicKey')!),
-    adminSigningKey: get('adminSigningKey') == null ? null : resolve(cwd, get('adminSigningKey')!),
-    replication: get('replication'),
-    p2pHost: (get('p2pHost') as string | null) ?? get('httpHost'),
-    p2pPort: get('p2pPort'),
-    p2pAnnounceHost: get('p2pAnnounceHost'),
-    publicUrl: get('publicUrl'),
-    bootstrap: get('bootstrap'),
-    windowHours: get('windowHours'),
-    retentionDays: get('retentionDays'),
-    backfillGraceSeconds: get('backfillGraceSeconds'),
-    digestIntervalSeconds: get('digestIntervalSeconds'),
-    fetchConcurrency: get('fetchConcurrency'),
-    fetchPerPeer: get('fetchPerPeer'),
-    peerBanSeconds: get('peerBanSeconds'),
-    announce: get('announce'),
-    legacyPeers: get('legacyPeers'),
-    cutConcurrency: get('cutConcurrency'),
-    minFreeBytes: get('minFreeBytes'),
-    cutTempDir: get('cutTempDir') == null ? null : resolve(cwd, get('cutTempDir')!),
-    record: withQualities(get('record') as unknown as RecordChannelInput[], get('qualities')),
-    qualities: get('qualities'),
-    recordPollMs: get('recordPollMs')
-  }
+  // The derived defaults (`derived` in the table), then the record list with its qualities filled in.
+  loaded.segmentsDir ??= resolve(loaded.dataDir as string, 'segments')
+  loaded.p2pHost ??= loaded.httpHost
+  loaded.record = withQualities(loaded.record as RecordChannelInput[], loaded.qualities as string[])
+  const config = loaded as Config
   if (!LOG_LEVELS.includes(config.logLevel)) {
     throw new ConfigError(whereOf('logLevel'), `must be one of ${LOG_LEVELS.join(', ')}`)
   }

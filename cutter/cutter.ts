@@ -56,7 +56,7 @@ export class Cutter {
     this.store = init.store
     this.tempDir = init.tempDir ?? tmpdir()
     this.log = init.log ?? silentLogger
-    this.jobs = new CutJobs({ concurrency: init.concurrency ?? 2, log: this.log })
+    this.jobs = new CutJobs({ ...(init.concurrency != null ? { concurrency: init.concurrency } : {}), log: this.log })
   }
 
   /** Remove temp folders that jobs of a crashed process left behind. */

@@ -40,6 +40,9 @@ export interface JobStatus {
   error?: string
 }
 
+/** ffmpeg jobs at once (--cut-concurrency); past it, 503 with Retry-After. */
+export const CUT_JOB_DEFAULTS = Object.freeze({ concurrency: 2 })
+
 /** Progress lines in the log at most this often per job. */
 const LOG_EVERY_MS = 10_000
 
@@ -157,7 +160,7 @@ export class CutJobs {
   #idle: Array<() => void> = []
 
   constructor (init: CutJobsInit) {
-    this.concurrency = init.concurrency ?? 2
+    this.concurrency = init.concurrency ?? CUT_JOB_DEFAULTS.concurrency
     this.log = init.log
     this.#keepFinished = init.keepFinished ?? 10
   }

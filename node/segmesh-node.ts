@@ -152,6 +152,8 @@ export class SegmeshNode {
       announceHost: config.p2pAnnounceHost ?? undefined,
       networkKey: config.networkKey == null ? undefined : await readNetworkKey(config.networkKey),
       banCooldownMs: config.peerBanSeconds * 1000,
+      sameIpPeers: config.p2pSameIpPeers,
+      inboundConnectionsPerIpPerSecond: config.p2pInboundPerIpPerSecond,
       validateMessage: (data) => {
         const decoded = decodeMessage(data)
         return decoded.ok ? null : decoded.reason

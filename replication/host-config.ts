@@ -5,75 +5,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Logger } from '../storage/logger.ts'
+import { P2P_DEFAULTS } from './host-defaults.ts'
 
-export const P2P_DEFAULTS = {
-  /** Direct connections kept to peers learned from gossip, beyond the bootstrap list. */
-  maxKeptPeers: 4,
-  /** Bound on one hello exchange, on both ends. */
-  helloTimeoutMs: 5_000,
-  /** Bound on one dial from keepConnected, unblock and the redial timer. */
-  dialTimeoutMs: 10_000,
-  /** libp2p's KEEP_ALIVE redial: first retry after 500 ms, doubling, 8 retries ≈ 2 min before it gives up. */
-  reconnectRetries: 8,
-  reconnectRetryIntervalMs: 500,
-  reconnectBackoffFactor: 2,
-  /** How often bootstrap and kept peers that are not connected are dialled again. */
-  redialIntervalMs: 10_000,
-  /** Largest gossip payload accepted (messages.ts keeps ours under it). */
-  maxMessageBytes: 64 * 1024,
-  /** Largest gossipsub RPC frame read from a peer (several messages and control data). */
-  maxRpcBytes: 1024 * 1024,
-  /** Gossip messages accepted per originating peer: sustained rate and burst (token bucket). */
-  gossipRatePerSecond: 20,
-  gossipBurst: 200,
-  /**
-   * Originating peers with a token bucket; the least recently refilled is forgotten past it
-   * (it starts full again). One costs ~300 B with its key: 4,096 ≈ 1.2 MiB. Well above a
-   * network's node count, so only a flood of fresh keys evicts anyone.
-   */
-  gossipAuthorsTracked: 4096,
-  /**
-   * Gossip messages accepted per delivering connection (the propagation source), whoever signed
-   * them: fresh keys each get a full author bucket, the connection does not. gossipsub validates
-   * only a message's first copy, so one relay forwards at most the whole network's traffic: with
-   * 1,000 nodes a digest each per 30 s (33/s) plus announcements from 20 recorders of three
-   * qualities (2 s segments: 30/s) and tombstones, about 70/s. A burst of five authors' bursts.
-   */
-  sourceRatePerSecond: 100,
-  sourceBurst: 1000,
-  /**
-   * Authors without a bucket yet that one connection may introduce: a burst for a node that
-   * joins and hears the others' digests through its first connection (its mesh soon adds more,
-   * each with its own allowance), then one a second (joins are rare). Each new author costs a
-   * bucket here and a peer-table entry in the replicator.
-   */
-  newAuthorsPerSourcePerSecond: 1,
-  newAuthorsPerSourceBurst: 256,
-  /** Connections with source buckets (two, ~300 B each); at least maxConnections, so churn evicts only the gone. */
-  sourcesTracked: 1024,
-  /**
-   * Inbound connections still in their handshake (pnet, noise, yamux), from all remote IPs
-   * together. libp2p's 10, with its 10 s handshake timeout, let twelve idle sockets lock every
-   * peer out. One costs a socket and a few KiB of handshake state until the timeout: 256 ≈ 2 MiB.
-   */
-  maxIncomingPendingConnections: 256,
-  /**
-   * A handshake must finish within this (libp2p: 10 s). A real one takes about five round trips,
-   * under 2 s between continents. With the per-IP rate it bounds what one IP can hold pending:
-   * 5/s × (5 s + 1 s) = 30, an eighth of the pending limit.
-   */
-  inboundUpgradeTimeoutMs: 5_000,
-  /**
-   * New inbound connections accepted per second from one remote IP (libp2p's default). Nodes
-   * behind one NAT share it; one refused is tried again by the redial timer.
-   */
-  inboundConnectionsPerIpPerSecond: 5,
-  /**
-   * Open connections, both ways; past it inbound ones are refused (libp2p's default, explicit).
-   * One costs a socket, noise and yamux state and gossipsub's per-peer queues: tens of KiB idle.
-   */
-  maxConnections: 300
-} as const
 
 export interface P2PHostInit {
   privateKey: PrivateKey
@@ -118,10 +51,17 @@ export interface P2PHostInit {
   inboundUpgradeTimeoutMs?: number
   /** Tests and simulations run many nodes on 127.0.0.1, one IP. @default 5 */
   inboundConnectionsPerIpPerSecond?: number
+  /** @default 10; 0: no IP-colocation penalty */
+  sameIpPeers?: number
   /** @default 300 */
   maxConnections?: number
   /** How long a peer whose misbehaviour score passed the threshold stays blocked. @default 600000 */
   banCooldownMs?: number
+}
+
+/** gossipsub's IP-colocation score: its own weight past `sameIpPeers` on one IP, or none for 0. */
+export function colocationScore (sameIpPeers: number): { IPColocationFactorWeight: number } | { IPColocationFactorThreshold: number } {
+  return sameIpPeers === 0 ? { IPColocationFactorWeight: 0 } : { IPColocationFactorThreshold: sameIpPeers }
 }
 
 /** The inbound connection limits, defaults filled in. */
@@ -173,7 +113,9 @@ export function validate (init: P2PHostInit): void {
   if (isIP(init.listenHost) === 0) throw new InvalidParametersError(`listenHost: ${JSON.stringify(init.listenHost)} is not an IP address`)
   if (!Number.isInteger(init.listenPort) || init.listenPort < 0 || init.listenPort > 65535) throw new InvalidParametersError(`listenPort: ${init.listenPort} is not a port (0-65535)`)
   if (typeof init.topic !== 'string' || init.topic.length === 0) throw new InvalidParametersError('topic: required')
-  if (init.maxKeptPeers != null && (!Number.isInteger(init.maxKeptPeers) || init.maxKeptPeers < 0)) throw new InvalidParametersError(`maxKeptPeers: ${init.maxKeptPeers} is not a count`)
+  for (const key of ['maxKeptPeers', 'sameIpPeers'] as const) {
+    if (init[key] != null && (!Number.isInteger(init[key]) || init[key] < 0)) throw new InvalidParametersError(`${key}: ${init[key]} is not a count`)
+  }
   if (init.helloTimeoutMs != null && !(init.helloTimeoutMs > 0)) throw new InvalidParametersError('helloTimeoutMs: must be > 0')
   if (init.redialIntervalMs != null && !(init.redialIntervalMs > 0)) throw new InvalidParametersError('redialIntervalMs: must be > 0')
   for (const key of ['maxMessageBytes', 'gossipRatePerSecond', 'gossipBurst', 'banCooldownMs', 'sourceRatePerSecond', 'sourceBurst', 'newAuthorsPerSourcePerSecond', 'newAuthorsPerSourceBurst', 'maxIncomingPendingConnections', 'inboundUpgradeTimeoutMs', 'inboundConnectionsPerIpPerSecond', 'maxConnections'] as const) {

@@ -148,3 +148,31 @@ describe('misbehaving peers', () => {
     assert.ok(delivered <= 20 + 10, `delivered ${delivered}`)
   })
 })
+
+describe('IP colocation (--p2p-same-ip-peers)', () => {
+  /** A host and `peers` others on 127.0.0.1 joined to it; whether it still hears one of them after the scores settle. */
+  async function hears (sameIpPeers: number | undefined, peers: number): Promise<boolean> {
+    // Many joins from one IP at once: libp2p's 5 a second would spread them over the redial timer.
+    const a = await createHost({ inboundConnectionsPerIpPerSecond: 100, ...(sameIpPeers == null ? {} : { sameIpPeers }) })
+    const others: P2PHost[] = []
+    for (let i = 0; i < peers; i++) others.push(await createHost({ bootstrap: [a.multiaddrs()[0]!], sameIpPeers: 0 }))
+    await waitFor('every peer connected', () => others.every((o) => a.connectedPeers().includes(o.peerId)))
+    // gossipsub recomputes scores on its 1 s heartbeat.
+    await new Promise((resolve) => setTimeout(resolve, 2500))
+    let heard = false
+    const off = a.onMessage((from) => { if (from === others[0]!.peerId) heard = true })
+    for (let i = 0; i < 20 && !heard; i++) {
+      await others[0]!.publish(encoder.encode(`colocated:${i}`))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    off()
+    return heard
+  }
+
+  it('on by default: past the threshold, peers on one IP are graylisted; 0 turns it off', { timeout: 90_000 }, async () => {
+    // The default threshold, 10: fifteen peers score −5·(15 − 10)² = −125, under gossipsub's graylist (−80).
+    assert.equal(await hears(undefined, 15), false)
+    assert.equal(await hears(1, 6), false)
+    assert.equal(await hears(0, 6), true)
+  })
+})

@@ -22,7 +22,8 @@ import { type Libp2p, createLibp2p } from 'libp2p'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from '../storage/logger.ts'
 import { silentLogger } from '../storage/logger.ts'
-import { P2P_DEFAULTS, type P2PHostInit, announceAs, connectionLimits, parseAddrs, peerIdOfAddr, validate } from './host-config.ts'
+import { type P2PHostInit, announceAs, colocationScore, connectionLimits, parseAddrs, peerIdOfAddr, validate } from './host-config.ts'
+import { P2P_DEFAULTS } from './host-defaults.ts'
 import { type BootstrapPeerStatus, BootstrapStatus } from './bootstrap-status.ts'
 import { HELLO_PROTOCOL, answerHello, readHello } from './hello-protocol.ts'
 import { libp2pLogger } from './libp2p-logger.ts'
@@ -32,7 +33,7 @@ import { RedialDamper } from './redial-damper.ts'
 import { RateLimiter } from './rate-limit.ts'
 import { combineSignals, raceSignal, shutdownController } from './signals.ts'
 
-export { P2P_DEFAULTS, type P2PHostInit } from './host-config.ts'
+export type { P2PHostInit } from './host-config.ts'
 
 type HelloProvider = () => Uint8Array | Promise<Uint8Array>
 type Node = Libp2p<{ pubsub: GossipSub }>
@@ -156,9 +157,7 @@ export class P2PHost {
           allowPublishToZeroTopicPeers: true,
           allowedTopics: [init.topic],
           maxInboundDataLength: P2P_DEFAULTS.maxRpcBytes,
-          // Nodes behind one NAT (and every test and simulation node on 127.0.0.1) share an IP; the
-          // colocation penalty would stop gossip between more than a dozen of them.
-          scoreParams: { IPColocationFactorWeight: 0 }
+          scoreParams: colocationScore(init.sameIpPeers ?? P2P_DEFAULTS.sameIpPeers)
         })
       }
     })

@@ -123,6 +123,9 @@ const TAIL_HOURS = 2
 /** Segments one repair session may have waiting in the fetcher's queue before it lists more hours (under the fetcher's 4,096 per peer). */
 const QUEUE_AHEAD = 2000
 
+/** Hours of the past compared and backfilled (14 days), and the mean digest period. */
+export const REPLICATOR_DEFAULTS = Object.freeze({ windowHours: 336, digestIntervalMs: 30_000 })
+
 /**
  * Repair sessions at once, over all peers: each holds listings and up to QUEUE_AHEAD queued
  * segments. Any peer's missing hours are repaired by the next digest round once one ends.
@@ -214,7 +217,7 @@ export class Replicator {
   }
 
   get #windowHours (): number {
-    return this.#init.windowHours ?? 336
+    return this.#init.windowHours ?? REPLICATOR_DEFAULTS.windowHours
   }
 
   get #windowStart (): number {
@@ -231,7 +234,7 @@ export class Replicator {
     const offUnban = host.onPeerUnbanned?.((peerId) => this.#unbanned(peerId))
     if (offBan != null) this.#unsubscribe.push(offBan)
     if (offUnban != null) this.#unsubscribe.push(offUnban)
-    this.#every(this.#init.digestIntervalMs ?? 30_000, async () => await this.#tick())
+    this.#every(this.#init.digestIntervalMs ?? REPLICATOR_DEFAULTS.digestIntervalMs, async () => await this.#tick())
     if ((this.#init.legacyPeers ?? []).length > 0) {
       this.#every(this.#init.legacyIntervalMs ?? 120_000, async () => await this.#legacyPass())
       this.#track(this.#legacyPass())

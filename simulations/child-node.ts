@@ -19,7 +19,7 @@ import type { NodeCounters } from './counters.ts'
 import type { GossipFaults, ProbeEvent } from './probe.ts'
 import type { SyntheticSegment } from './segments.ts'
 import {
-  ADMIN_TOKEN, CounterCarry, type DigestMap, type NodeCrash, PEER_BAN_SECONDS, type SimNode, type SimNodeInit, cpuOf, fetchDigests, getJson, rssOf
+  ADMIN_TOKEN, CounterCarry, type DigestMap, type NodeCrash, ONE_HOST_FLAGS, PEER_BAN_SECONDS, type SimNode, type SimNodeInit, cpuOf, fetchDigests, getJson, rssOf
 } from './sim-node.ts'
 
 const SEGMESH = fileURLToPath(new URL('../bin/segmesh', import.meta.url))
@@ -66,6 +66,7 @@ export class ChildNode implements SimNode {
       '--p2p-host', '127.0.0.1', '--p2p-port', String(init.p2pPort), '--public-url', init.publicUrl,
       '--digest-interval-seconds', String(init.digestIntervalSeconds), '--index-map-size-mb', '256',
       '--peer-ban-seconds', String(PEER_BAN_SECONDS),
+      ...Object.entries(ONE_HOST_FLAGS).flatMap(([flag, value]) => [`--${flag}`, value]),
       '--rescan-interval-seconds', '30', '--log-level', process.env.SEGSIM_LOG ?? 'warn', ...(init.args ?? []),
       ...(bootstrap == null ? [] : ['--bootstrap', bootstrap])
     ]

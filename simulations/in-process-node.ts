@@ -11,7 +11,7 @@ import { hourDigests } from '../replication/digests.ts'
 import { type NodeCounters, countersOf } from './counters.ts'
 import { NodeProbe, type GossipFaults, type ProbeEvent, runAs } from './probe.ts'
 import type { SyntheticSegment } from './segments.ts'
-import { ADMIN_TOKEN, CounterCarry, type DigestMap, PEER_BAN_SECONDS, type SimNode, type SimNodeInit } from './sim-node.ts'
+import { ADMIN_TOKEN, CounterCarry, type DigestMap, ONE_HOST_FLAGS, PEER_BAN_SECONDS, type SimNode, type SimNodeInit } from './sim-node.ts'
 
 export class InProcessNode implements SimNode {
   readonly crashes = []
@@ -57,7 +57,8 @@ export class InProcessNode implements SimNode {
         'digest-interval-seconds': String(init.digestIntervalSeconds),
         'index-map-size-mb': '256',
         'peer-ban-seconds': String(PEER_BAN_SECONDS),
-        'admin-token': ADMIN_TOKEN
+        'admin-token': ADMIN_TOKEN,
+        ...ONE_HOST_FLAGS
       }
     })
     const node = new SegmeshNode({ config, log: pino({ level: process.env.SEGSIM_LOG ?? 'silent' }) })

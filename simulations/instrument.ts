@@ -9,7 +9,6 @@
  * - undici request create / body chunks: requests to peers and their bytes, by kind
  * - net.Socket.write: bytes written to libp2p and HTTP sockets
  * - net.Server.listen / emit('connection'): sockets a node's servers accept belong to that node
- * It also exempts loopback from libp2p's per-IP limits (one-host.ts).
  */
 import diagnostics from 'node:diagnostics_channel'
 import net from 'node:net'
@@ -18,7 +17,6 @@ import { P2PHost } from '../replication/host.ts'
 import { Replicator } from '../replication/replicator.ts'
 import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
-import { treatLoopbackAsManyHosts } from './one-host.ts'
 import { type HttpKind, type NodeProbe, bindResource, currentProbe, runAs } from './probe.ts'
 
 let installed = false
@@ -35,7 +33,6 @@ export function watchPorts (p2p: number, http: number): void {
 export function installInstrumentation (): void {
   if (installed) return
   installed = true
-  treatLoopbackAsManyHosts()
   patchStore()
   patchHost()
   patchFetcher()

@@ -17,6 +17,17 @@ export const ADMIN_TOKEN = 'segmesh-sim-admin'
  */
 export const PEER_BAN_SECONDS = 5
 
+/**
+ * Every simulated node listens on 127.0.0.1, where a real network gives each node its own IP. Two
+ * per-IP defaults would treat the whole cluster as one abusive host: gossipsub's IP-colocation
+ * penalty (past 10 peers on one IP, −5·excess² each: below the graylist at 14) and 5 new inbound
+ * connections a second per IP. Both are lifted here, as distinct hosts would not meet them;
+ * SEGSIM_SHARED_IP=1 keeps them (what they do to nodes that really share an IP, behind one NAT).
+ */
+export const ONE_HOST_FLAGS: Readonly<Record<string, string>> = process.env.SEGSIM_SHARED_IP === '1'
+  ? {}
+  : { 'p2p-same-ip-peers': '0', 'p2p-inbound-per-ip-per-second': '1000' }
+
 export interface SimNodeInit {
   id: number
   /** The node's own folder: data, control files, logs. */

@@ -91,6 +91,9 @@ function xorInto (target: Buffer, other: Buffer): void {
   for (let i = 0; i < 32; i++) target[i]! ^= other[i]!
 }
 
+/** Upper bound of the LMDB map: sparse, it costs nothing until used. */
+export const SEGMENT_INDEX_DEFAULTS = Object.freeze({ mapSize: 16 * 1024 ** 3 })
+
 const EMPTY_DIGEST = Buffer.alloc(32).toString('base64url')
 
 interface Databases {
@@ -110,7 +113,7 @@ export class SegmentIndex implements Startable {
   /** Opens nothing: `start()` does (lib/lifecycle.ts). */
   constructor (path: string, init: SegmentIndexInit = {}) {
     this.#path = path
-    this.#mapSize = init.mapSize ?? 16 * 1024 ** 3
+    this.#mapSize = init.mapSize ?? SEGMENT_INDEX_DEFAULTS.mapSize
   }
 
   /** An index opened at once, for the commands and tools that run no node around it. */
