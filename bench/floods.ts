@@ -32,7 +32,7 @@ import { SegmentIndex } from '../storage/segment-index.ts'
 import { type SegmentRef, formatSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart } from '../storage/time.ts'
-import { freePorts } from '../simulations/cluster.ts'
+import { freePorts } from '../lib/free-ports.ts'
 import { holdIdleSockets, startAuthorRelay } from '../simulations/hostile-connections.ts'
 import { type FakePeerHttp, type RawPeer, fakeSegmentRefs, lyingHourDigest, startFakePeerHttp, startRawPeer } from '../test/helpers/hostile-peers.ts'
 import { segmentFiles } from '../test/helpers/media.ts'
@@ -235,8 +235,7 @@ async function century (victim: Target, signal: AbortSignal): Promise<Attack> {
 /** A raw peer of the victim whose gossip reaches it (a publish before the mesh forms goes nowhere). */
 async function joinedRawPeer (victim: Target, http: FakePeerHttp, helloRoots?: Parameters<typeof startRawPeer>[0]['helloRoots']): Promise<RawPeer> {
   const peer = await startRawPeer({ bootstrap: [victim.multiaddr], url: http.url, ...(helloRoots != null ? { helloRoots } : {}) })
-  const probeMessage = encodeMessage({ type: 'announce', from: { peerId: peer.peerId, url: http.url, addrs: peer.host.multiaddrs() }, items: [] })
-  if (!await until(async () => await peer.host.publish(probeMessage).catch(() => 0) > 0, 20_000)) throw new Error('the raw peer never joined the victim\'s mesh')
+  await peer.joined()
   return peer
 }
 

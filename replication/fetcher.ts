@@ -53,7 +53,6 @@ import {
 import { combineSignals, shutdownController } from './signals.ts'
 
 export type { FetcherInit } from './fetch-options.ts'
-export { FETCHER_DEFAULTS } from './fetch-options.ts'
 export type { FetchErrorKind, FetchStats, PeerFetchStats } from './fetch-stats.ts'
 
 export type FetchOutcome =

@@ -81,14 +81,8 @@ export interface ReplicatorInit {
   graceMs?: number
   /** Publish announcements of local changes. Off only to prove digests suffice. @default true */
   announce?: boolean
-  /** Act on received announcements. @default true */
-  acceptAnnouncements?: boolean
-  /** Batch window for announcements. @default 50 */
-  announceDelayMs?: number
   /** wubloader restreamers to backfill from over HTTP only. */
   legacyPeers?: string[]
-  /** @default 120000 */
-  legacyIntervalMs?: number
   /**
    * The admin public key: tombstones from peers (gossip, repair, legacy listings) are applied only
    * with a signature by it that covers the segment. Without it, unsigned tombstones are applied.
@@ -123,8 +117,15 @@ const TAIL_HOURS = 2
 /** Segments one repair session may have waiting in the fetcher's queue before it lists more hours (under the fetcher's 4,096 per peer). */
 const QUEUE_AHEAD = 2000
 
-/** Hours of the past compared and backfilled (14 days), and the mean digest period. */
-export const REPLICATOR_DEFAULTS = Object.freeze({ windowHours: 336, digestIntervalMs: 30_000 })
+/** Hours of the past compared and backfilled (14 days), the mean digest period, and two fixed periods. */
+export const REPLICATOR_DEFAULTS = Object.freeze({
+  windowHours: 336,
+  digestIntervalMs: 30_000,
+  /** Local changes are gathered this long into one announcement. */
+  announceDelayMs: 50,
+  /** How often wubloader restreamers (--legacy-peers) are listed again. */
+  legacyIntervalMs: 120_000
+})
 
 /**
  * Repair sessions at once, over all peers: each holds listings and up to QUEUE_AHEAD queued
@@ -236,7 +237,7 @@ export class Replicator {
     if (offUnban != null) this.#unsubscribe.push(offUnban)
     this.#every(this.#init.digestIntervalMs ?? REPLICATOR_DEFAULTS.digestIntervalMs, async () => await this.#tick())
     if ((this.#init.legacyPeers ?? []).length > 0) {
-      this.#every(this.#init.legacyIntervalMs ?? 120_000, async () => await this.#legacyPass())
+      this.#every(REPLICATOR_DEFAULTS.legacyIntervalMs, async () => await this.#legacyPass())
       this.#track(this.#legacyPass())
     }
     // Peers already connected before we subscribed.
@@ -340,7 +341,7 @@ export class Replicator {
       this.#pendingAnnounce = []
       this.stats.announcedItems += items.length
       for (const m of announceMessages(this.#self, items)) this.#track(this.#publish(m))
-    }, this.#init.announceDelayMs ?? 50)
+    }, REPLICATOR_DEFAULTS.announceDelayMs)
   }
 
   async #tick (): Promise<void> {
@@ -405,7 +406,6 @@ export class Replicator {
   }
 
   async #onAnnounce (peer: PeerState, items: readonly AnnouncedItem[]): Promise<void> {
-    if (this.#init.acceptAnnouncements === false) return
     const { index } = this.#init.store
     // Tombstones first: a segment and its tombstone in one batch must never be fetched.
     for (const item of items) {

@@ -101,7 +101,10 @@ async function slowBodies (multiaddr: string, context: AttackContext): Promise<R
     for (let i = 0; i < ATTACK_LIMITS.slowPeers; i++) {
       const http = await startFakePeerHttp({ segments: 'never-ending' })
       try {
-        peers.push({ http, peer: await startRawPeer({ bootstrap: [multiaddr], url: http.url }) })
+        const peer = await startRawPeer({ bootstrap: [multiaddr], url: http.url })
+        peers.push({ http, peer })
+        // Its first announcement names the liar's own segments: it must reach the network.
+        await peer.joined()
       } catch (err) {
         await http.close()
         throw err

@@ -7,7 +7,7 @@ import { type TestContext, it } from 'node:test'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { noCrashes } from './checkers.ts'
 import { ChildNode } from './child-node.ts'
-import { freePorts } from './cluster.ts'
+import { freePorts } from '../lib/free-ports.ts'
 import { synthesize } from './segments.ts'
 import { getJson } from './sim-node.ts'
 

@@ -156,12 +156,6 @@ export class Assembler {
   }
 }
 
-export function assemble (candidates: Iterable<IndexedSegment>, start: number, end: number, options: SelectOptions = {}): Selection {
-  const assembler = new Assembler(start, end, options)
-  for (const s of candidates) if (assembler.push(s)) break
-  return assembler.finish()
-}
-
 interface CachedHour { version: number, best: IndexedSegment[] }
 
 export class SegmentSelector {

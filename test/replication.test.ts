@@ -8,7 +8,7 @@ import { sha256 } from '../storage/segment-hash.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import { segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmeshNode } from '../node/segmesh-node.ts'
-import { freePorts } from '../simulations/cluster.ts'
+import { freePorts } from '../lib/free-ports.ts'
 import { bytesFor, corruptInPlace } from './helpers/tree.ts'
 import { admin, startNode, until } from './helpers/network.ts'
 

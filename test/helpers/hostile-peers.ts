@@ -126,6 +126,11 @@ export interface RawPeer {
    * are sent or `signal` aborts; the number of messages published.
    */
   announce: (refs: readonly SegmentRef[], options?: { messagesPerSecond?: number, signal?: AbortSignal }) => Promise<number>
+  /**
+   * Resolves once its gossip reaches someone (an empty announcement has a recipient): a message
+   * published before the victim's mesh takes the peer in goes nowhere. Rejects after `timeoutMs`.
+   */
+  joined: (timeoutMs?: number) => Promise<void>
   stop: () => Promise<void>
 }
 
@@ -167,6 +172,14 @@ export async function startRawPeer (init: RawPeerInit): Promise<RawPeer> {
         if (due > 0) await new Promise((resolve) => setTimeout(resolve, due))
       }
       return sent
+    },
+    joined: async (timeoutMs = 20_000) => {
+      const probe = encodeMessage({ type: 'announce', from: from(), items: [] })
+      const until = Date.now() + timeoutMs
+      while (await host.publish(probe).catch(() => 0) === 0) {
+        if (Date.now() > until) throw new Error(`raw peer ${host.peerId}: no gossip recipient after ${timeoutMs} ms`)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
     },
     stop: async () => { await host.stop() }
   }

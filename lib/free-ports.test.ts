@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net from 'node:net'
 import { it } from 'node:test'
-import { FIRST_FIXED_PORT, ephemeralPortStart, freePorts } from './cluster.ts'
+import { FIRST_FIXED_PORT, ephemeralPortStart, freePorts } from './free-ports.ts'
 
 it('freePorts hands out distinct ports below the ephemeral range, free to listen on', async () => {
   const ephemeralLow = await ephemeralPortStart()
