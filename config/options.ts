@@ -85,6 +85,7 @@ const TABLE = [
   { key: 'maxSegmentMb', kind: 'int', default: FETCHER_DEFAULTS.maxSegmentBytes / MiB, min: 1, describe: 'largest segment downloaded from a peer, MiB: a bigger body is aborted and that peer not asked for it again' },
   { key: 'adminPublicKey', kind: 'string', default: null, path: true, describe: 'admin Ed25519 public key file (PEM, from segmesh keygen --admin): accept tombstones from peers only when signed by it' },
   { key: 'cutConcurrency', kind: 'int', default: CUT_JOB_DEFAULTS.concurrency, min: 1, describe: 'cut and frame jobs running ffmpeg at once; more are answered 503 with Retry-After' },
+  { key: 'cutMaxMibPerSecond', kind: 'int', default: 64, min: 0, describe: 'MiB a second all cut downloads share, so that bulk downloads leave the cores to viewers (0 = no limit)' },
   { key: 'cutTempDir', kind: 'string', default: null, path: true, describe: 'folder for cut temp files: re-encoded edges, MP4s being spooled (default: the OS temp folder)' },
   { key: 'minFreeBytes', kind: 'int', default: DISK_SPACE_DEFAULTS.minFreeBytes, min: 0, describe: 'pause fetching and recording while the segments folder has less free space than this, bytes (1 GiB); they also pause on ENOSPC and resume when space returns' },
   { key: 'record', kind: 'list', default: [], describe: 'record a live HLS stream: NAME=URL of a master or media playlist; repeat the flag. A config file may give { NAME: { url, qualities, important } }' },

@@ -68,7 +68,7 @@ describe('Cutter', () => {
     if (result.kind === 'stream') for await (const chunk of result.stream) bytes += (chunk as Buffer).length
     // Every selected segment, whole and untouched.
     assert.equal(bytes, runs.flatMap((r) => r.segments).reduce((n, s) => n + s.size, 0))
-    await assert.rejects(cutter.cut({ channel: 'c', quality: 'q', ranges: [range], runs, type: 'fast', format: 'ts' }), { statusCode: 503 })
+    await assert.rejects(cutter.cut({ channel: 'c', quality: 'q', ranges: [range], runs, type: 'fast', format: 'ts' }), { code: 'SEGMESH_ERR_CUTTER_BUSY' })
     busy.finish('done')
   })
 })

@@ -4,7 +4,6 @@ export class CutError extends Error {
   static override name = 'CutError'
   override name = 'CutError'
   code = 'SEGMESH_ERR_CUT'
-  statusCode = 500
 }
 
 /** ffmpeg or ffprobe failed; `stderr` holds what it printed (log level `error`). */
@@ -31,7 +30,6 @@ export class StreamMismatchError extends CutError {
   static override name = 'StreamMismatchError'
   override name = 'StreamMismatchError'
   override code = 'SEGMESH_ERR_STREAM_MISMATCH'
-  override statusCode = 409
 }
 
 /** Every ffmpeg slot is taken. */
@@ -39,7 +37,6 @@ export class CutterBusyError extends CutError {
   static override name = 'CutterBusyError'
   override name = 'CutterBusyError'
   override code = 'SEGMESH_ERR_CUTTER_BUSY'
-  override statusCode = 503
   readonly retryAfterSeconds: number
 
   constructor (message: string, retryAfterSeconds: number) {
@@ -53,5 +50,4 @@ export class NoFrameError extends CutError {
   static override name = 'NoFrameError'
   override name = 'NoFrameError'
   override code = 'SEGMESH_ERR_NO_FRAME'
-  override statusCode = 404
 }

@@ -12,7 +12,7 @@ describe('CutJobs', () => {
     const jobs = new CutJobs({ concurrency: 2, log: silentLogger })
     const a = jobs.acquire(info)
     jobs.acquire(info)
-    assert.throws(() => jobs.acquire(info), (err: unknown) => err instanceof CutterBusyError && err.statusCode === 503 && err.retryAfterSeconds === 5)
+    assert.throws(() => jobs.acquire(info), (err: unknown) => err instanceof CutterBusyError && err.code === 'SEGMESH_ERR_CUTTER_BUSY' && err.retryAfterSeconds === 5)
     // A fast cut gives its slot back once ffmpeg is done, while it keeps streaming.
     a.releaseSlot()
     assert.equal(a.state, 'streaming')

@@ -7,8 +7,9 @@ import Fastify, { type FastifyError, type FastifyInstance, LogController } from 
 import { adminRoutes } from './admin-routes.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
 import { coverageRoutes } from './coverage-routes.ts'
+import { ByteBudget } from './bulk-rate.ts'
 import { cutRoutes } from './cut-routes.ts'
-import { HttpError } from './errors.ts'
+import { HttpError, statusOf } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
 import { openApiRoutes } from './openapi.ts'
 import { registerDiskMetrics, registerMetrics } from './metrics.ts'
@@ -47,7 +48,7 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
       request.log.warn({ err }, 'write refused: disk full')
       return reply.code(507).send({ error: 'disk_full', message: err.message })
     }
-    const status = err.statusCode != null && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+    const status = statusOf(err)
     if (status >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ err }, 'bad request')
     return reply.code(status).send({ error: status >= 500 ? 'internal' : 'bad_request', message: status >= 500 ? 'internal error' : err.message })
@@ -86,7 +87,10 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
   await app.register(playlistRoutes(components, init))
   // /cut and /frame run on the node's cutter, whose lifecycle the node owns; an app built without
   // one (a test, a bench) serves everything else.
-  if (components.cutter != null) await app.register(cutRoutes({ ...components, cutter: components.cutter }))
+  if (components.cutter != null) {
+    const budget = (init.cutBytesPerSecond ?? 0) > 0 ? new ByteBudget(init.cutBytesPerSecond!) : undefined
+    await app.register(cutRoutes({ ...components, cutter: components.cutter }, budget))
+  }
   await app.register(statusRoutes(components, init))
   await app.register(coverageRoutes(components))
   await app.register(uiRoutes(ui))

@@ -90,6 +90,8 @@ export interface HttpInit {
    * folders in `/status`. @default loopback addresses (http/loopback.ts)
    */
   isLoopback?: LoopbackCheck
+  /** Bytes a second all cut responses share (http/bulk-rate.ts); 0 or unset: no limit. */
+  cutBytesPerSecond?: number
   /** Bounds of the rendered media playlist cache (http/playlist-cache.ts). */
   playlistCache?: MediaPlaylistWriterInit
   /**

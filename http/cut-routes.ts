@@ -10,6 +10,7 @@ import type { CutResult, CutType, Cutter } from '../cutter/cutter.ts'
 import { CutError, CutterBusyError, FfmpegError, NoFrameError, StreamMismatchError } from '../cutter/errors.ts'
 import { type Run, type TimeRange, hasHoles, runsOf } from '../cutter/plan.ts'
 import { MICROS_PER_SECOND, formatInstant } from '../storage/time.ts'
+import type { ByteBudget } from './bulk-rate.ts'
 import type { HttpComponents } from './components.ts'
 import { HttpError, badParameter, noContent, unknownQuality } from './errors.ts'
 import { boolParam, channelParam, qualityParam, timeParam } from './params.ts'
@@ -75,7 +76,7 @@ function toHttpError (err: unknown, request: FastifyRequest): unknown {
   return err
 }
 
-async function sendFile (result: CutResult & { kind: 'file' }, request: FastifyRequest, reply: FastifyReply, type: string): Promise<FastifyReply> {
+async function sendFile (result: CutResult & { kind: 'file' }, request: FastifyRequest, reply: FastifyReply, type: string, pace: Pace): Promise<FastifyReply> {
   let released = false
   const release = (): void => {
     if (released) return
@@ -87,7 +88,7 @@ async function sendFile (result: CutResult & { kind: 'file' }, request: FastifyR
     if (range === 'unsatisfiable') throw rangeNotSatisfiable(request.headers.range, result.size, 'the cut')
     reply.header('content-type', type).header('accept-ranges', 'bytes')
     rangeHeaders(reply, range, result.size)
-    const stream = createReadStream(result.path, range ?? {})
+    const stream = pace(createReadStream(result.path, range ?? {}), request.signal)
     // The temp file goes once the response is over, sent or not.
     reply.raw.once('close', release)
     return await reply.send(stream)
@@ -97,8 +98,11 @@ async function sendFile (result: CutResult & { kind: 'file' }, request: FastifyR
   }
 }
 
-/** `cutter` is the node's one cutter, shared with /status. */
-export function cutRoutes ({ index, selector, cutter }: HttpComponents & { cutter: Cutter }) {
+type Pace = (source: AsyncIterable<Buffer>, signal: AbortSignal) => AsyncIterable<Buffer>
+
+/** `cutter` is the node's one cutter, shared with /status; `budget` paces every cut's bytes (none: as fast as the client reads). */
+export function cutRoutes ({ index, selector, cutter }: HttpComponents & { cutter: Cutter }, budget?: ByteBudget) {
+  const pace: Pace = budget == null ? (source) => source : (source, signal) => budget.pace(source, signal)
   const known = (channel: string, quality: string): void => {
     if (index.hourSpan(channel, quality) != null) return
     throw unknownQuality(index, channel, quality)
@@ -138,8 +142,8 @@ export function cutRoutes ({ index, selector, cutter }: HttpComponents & { cutte
       }
       reply.header('x-segmesh-cut-type', result.type)
       if (result.jobId != null) reply.header('x-segmesh-cut-job', String(result.jobId))
-      if (result.kind === 'file') return await sendFile(result, request, reply, 'video/mp4')
-      return reply.type('video/mp2t').send(result.stream)
+      if (result.kind === 'file') return await sendFile(result, request, reply, 'video/mp4', pace)
+      return reply.type('video/mp2t').send(pace(result.stream, request.signal))
     }
     app.route({ method: 'GET', url: '/cut/:channel/:quality.ts', handler: cut('ts'), config: CUT_CONFIG, exposeHeadRoute: false })
     app.route({ method: 'GET', url: '/cut/:channel/:quality.mp4', handler: cut('mp4'), config: CUT_CONFIG, exposeHeadRoute: false })

@@ -19,6 +19,26 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * The HTTP status of an error another layer threw (storage and cutter errors carry only a code;
+ * this is the one place codes meet statuses), or of fastify's own errors; 500 for anything else.
+ */
+const STATUS_BY_CODE: Readonly<Record<string, number>> = Object.freeze({
+  SEGMESH_ERR_HASH_MISMATCH: 422,
+  SEGMESH_ERR_TOMBSTONED: 410,
+  SEGMESH_ERR_CONTAINS_HOLES: 406,
+  SEGMESH_ERR_DISK_FULL: 507,
+  SEGMESH_ERR_STREAM_MISMATCH: 409,
+  SEGMESH_ERR_CUTTER_BUSY: 503,
+  SEGMESH_ERR_NO_FRAME: 404
+})
+
+export function statusOf (err: { code?: string, statusCode?: number }): number {
+  const mapped = err.code == null ? undefined : STATUS_BY_CODE[err.code]
+  if (mapped != null) return mapped
+  return err.statusCode != null && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+}
+
 export const badParameter = (name: string, why: string): HttpError => new HttpError(400, 'bad_parameter', `${name}: ${why}`)
 export const notFound = (message: string): HttpError => new HttpError(404, 'not_found', message)
 export const noContent = (message: string): HttpError => new HttpError(404, 'no_segments', message)

@@ -117,7 +117,7 @@ export class SegmeshNode {
     this.#adminPublicKey = adminKeys.adminPublicKey
     const components = { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView(), ingest: this.recorder ?? undefined, retention: this.retention ?? undefined }
     const httpLog = log.child({ component: 'http' })
-    const httpInit = { metrics: config.metrics, logger: httpLog, dataDir: config.dataDir, adminToken: config.adminToken ?? undefined, ...adminKeys }
+    const httpInit = { metrics: config.metrics, logger: httpLog, dataDir: config.dataDir, adminToken: config.adminToken ?? undefined, cutBytesPerSecond: config.cutMaxMibPerSecond * 1024 ** 2, ...adminKeys }
     const listener = (host: string, port: number, build: () => Promise<FastifyInstance>): HttpListener => new HttpListener({ build, host, port, drainMs: () => this.#drainMs, log: httpLog })
     this.#http = await parts.start('http', listener(config.httpHost, config.httpPort, async () => await buildHttpApp(components, { ...httpInit, routes: config.adminHost != null ? 'public' : 'all' })))
     if (config.adminHost != null) {

@@ -4,28 +4,24 @@ export class StorageError extends Error {
   static override name = 'StorageError'
   override name = 'StorageError'
   code = 'SEGMESH_ERR_STORAGE'
-  statusCode = 500
 }
 
 export class HashMismatchError extends StorageError {
   static override name = 'HashMismatchError'
   override name = 'HashMismatchError'
   override code = 'SEGMESH_ERR_HASH_MISMATCH'
-  override statusCode = 422
 }
 
 export class TombstonedError extends StorageError {
   static override name = 'TombstonedError'
   override name = 'TombstonedError'
   override code = 'SEGMESH_ERR_TOMBSTONED'
-  override statusCode = 410
 }
 
 export class ContainsHolesError extends StorageError {
   static override name = 'ContainsHolesError'
   override name = 'ContainsHolesError'
   override code = 'SEGMESH_ERR_CONTAINS_HOLES'
-  override statusCode = 406
 }
 
 /** ENOSPC or EDQUOT while writing, or writes paused because the disk is (nearly) full. */
@@ -33,5 +29,4 @@ export class DiskFullError extends StorageError {
   static override name = 'DiskFullError'
   override name = 'DiskFullError'
   override code = 'SEGMESH_ERR_DISK_FULL'
-  override statusCode = 507
 }
