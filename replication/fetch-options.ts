@@ -73,6 +73,16 @@ export interface FetcherInit {
   slowMemoryMs?: number
   /** Failed downloads are logged as one summary line per peer per this interval. @default 30000 */
   failureLogIntervalMs?: number
+  /**
+   * Names in a row a peer answered 404/410 for: past it, the peer is asked nothing for
+   * `notFoundPauseMs`. A liar announcing thousands of names it does not serve is banned by its
+   * `unserved_name` penalties a few seconds after its first 404s; until then, this keeps the node
+   * from asking it for all of them. An honest peer that purged an hour just after listing it
+   * loses only the pause. @default 64
+   */
+  notFoundRun?: number
+  /** @default 5000 */
+  notFoundPauseMs?: number
 }
 
 export const FETCHER_DEFAULTS = Object.freeze({
@@ -92,7 +102,9 @@ export const FETCHER_DEFAULTS = Object.freeze({
   rateWindowMs: 5000,
   reservedSlots: 2,
   slowMemoryMs: 60_000,
-  failureLogIntervalMs: 30_000
+  failureLogIntervalMs: 30_000,
+  notFoundRun: 64,
+  notFoundPauseMs: 5000
 })
 
 /** Upper bound of any backoff, ms (the reference's 5 s × 2^4 ≈ 80 s, rounded down). */

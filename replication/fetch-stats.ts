@@ -21,6 +21,8 @@ export interface PeerFetchStats extends FetchCounters {
   active: number
   /** Consecutive failures (reset by any answer); drives the backoff. */
   failures: number
+  /** Names in a row it answered 404/410 for (reset by a stored segment). */
+  notFoundRun: number
   /** No download from this peer before this time, ms since the epoch; 0 when none. */
   backoffUntil: number
   /** Until then (ms since the epoch) the peer counts as slow and may not take a reserved slot; 0 when not. */

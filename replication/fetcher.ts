@@ -392,7 +392,7 @@ export class Fetcher {
   #peer (url: string): PeerFetchStats {
     let peer = this.#peers.get(url)
     if (peer == null) {
-      peer = { ...emptyCounters(), active: 0, failures: 0, backoffUntil: 0, slowUntil: 0 }
+      peer = { ...emptyCounters(), active: 0, failures: 0, notFoundRun: 0, backoffUntil: 0, slowUntil: 0 }
       this.#peers.set(url, peer)
     }
     return peer
@@ -655,6 +655,7 @@ export class Fetcher {
           c.bytesFetched += result.bytes
         })
         peer.failures = 0
+        peer.notFoundRun = 0
         peer.backoffUntil = 0
         peer.slowUntil = 0
         this.#finish(item, { status: 'stored', peer: url, bytes: result.bytes })
@@ -675,7 +676,14 @@ export class Fetcher {
       case 'drop-peer':
         this.#failures.note(url, result.notFound === true ? 'not_found' : 'refused')
         // It answered, so it is up; it just cannot give us this item.
-        if (result.notFound === true) item.notFound.push(url)
+        if (result.notFound === true) {
+          item.notFound.push(url)
+          if (++peer.notFoundRun >= this.#opts.notFoundRun && peer.backoffUntil <= now) {
+            peer.notFoundRun = 0
+            peer.backoffUntil = now + this.#opts.notFoundPauseMs
+            this.#log.debug({ peer: url, pauseMs: this.#opts.notFoundPauseMs }, 'peer answered 404 for every name of a run; pausing it')
+          }
+        }
         peer.failures = 0
         this.#exclude(item, url)
         item.lastError = result.error

@@ -222,6 +222,25 @@ describe('the fetcher queue under a flood', () => {
   })
 })
 
+describe('a peer that answers 404 for everything it offered', () => {
+  it('is asked for a run of names, then paused, not for all of them', async (t) => {
+    const { store } = await openStore(t)
+    const fetcher = new Fetcher({ store, notFoundRun: 32, notFoundPauseMs: 60_000 })
+    t.after(async () => await fetcher.stop())
+    const liar = await startFakePeerHttp({ segments: 'not-found' })
+    t.after(liar.close)
+    await fetcher.start()
+    const wants = fakeSegmentRefs(1000, { hourStart: LAST_HOUR }).map(async (ref) => await fetcher.want(ref, [liar.url]))
+    await until('the run asked for', () => liar.segmentRequests() >= 32, WAIT)
+    // Attempts already running when the run ended still finish: at most one per download slot.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const asked = liar.segmentRequests()
+    assert.ok(asked <= 32 + FETCHER_DEFAULTS.concurrency, `${asked} requests to a peer that served none`)
+    await fetcher.stop()
+    assert.ok((await Promise.all(wants)).every((o) => o.status === 'failed'))
+  })
+})
+
 describe('many authors', () => {
   it('digests from 5,000 fresh keys: peer table bounded, repairs only with connected peers and a few at a time', async (t) => {
     const { store } = await openStore(t)
