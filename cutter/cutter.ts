@@ -5,7 +5,7 @@
  */
 import { tmpdir } from 'node:os'
 import type { Readable } from 'node:stream'
-import { type Logger, silentLogger } from '../storage/logger.ts'
+import { type Logger, silentLogger } from '../lib/logger.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { fastCut } from './fast-cut.ts'
 import { type FrameFormat, extractFrame } from './frame.ts'

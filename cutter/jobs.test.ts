@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { silentLogger } from '../storage/logger.ts'
+import { silentLogger } from '../lib/logger.ts'
 import { CutterBusyError } from './errors.ts'
 import { CutJobs, type JobInfo } from './jobs.ts'
 import { limit } from './limit.ts'

@@ -3,7 +3,7 @@
  * with a retry hint, rather than queued behind work that may take minutes), and what every job is
  * doing, for /status and the logs. In memory only.
  */
-import type { Logger } from '../storage/logger.ts'
+import type { Logger } from '../lib/logger.ts'
 import { formatInstant } from '../storage/time.ts'
 import { CutterBusyError } from './errors.ts'
 import type { TimeRange } from './plan.ts'

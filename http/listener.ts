@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { Startable } from '../lib/lifecycle.ts'
-import type { Logger } from '../storage/logger.ts'
+import type { Logger } from '../lib/logger.ts'
 
 export interface HttpListenerInit {
   build: () => Promise<FastifyInstance>

@@ -9,7 +9,7 @@
  * route the router matched: `/%72eplication/digests` is the same route and is counted the same.
  */
 import type { FastifyRequest } from 'fastify'
-import { RateLimiter } from '../replication/rate-limit.ts'
+import { RateLimiter } from '../lib/rate-limit.ts'
 import { HttpError } from './errors.ts'
 import { type LoopbackCheck, isLoopback } from './loopback.ts'
 

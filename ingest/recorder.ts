@@ -6,7 +6,7 @@
 import { Registry } from 'prom-client'
 import { ConfigError } from '../config/errors.ts'
 import type { RecordChannel } from '../config/options.ts'
-import { type Logger, silentLogger } from '../storage/logger.ts'
+import { type Logger, silentLogger } from '../lib/logger.ts'
 import { isValidPathName } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { formatInstant } from '../storage/time.ts'

@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
-import type { Logger } from '../storage/logger.ts'
+import type { Logger } from '../lib/logger.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { type AdState, adFlags, emptyAdState } from './ad-markers.ts'
 import type { IngestOptions } from './constants.ts'

@@ -4,7 +4,7 @@
  * of a peer is a warning with the reason; while it keeps failing the warning repeats after a
  * doubling pause (1 min up to 1 h), not at every redial. The table holds the configured list only.
  */
-import type { Logger } from '../storage/logger.ts'
+import type { Logger } from '../lib/logger.ts'
 import { explainDialError } from './dial-error.ts'
 
 export type BootstrapState = 'connected' | 'dialling' | 'failed'

@@ -4,7 +4,7 @@
  * (the peer is slow, down or overloaded), or stop (shutdown, cancel, tombstone).
  */
 import { type Dispatcher, request } from 'undici'
-import type { Logger } from '../storage/logger.ts'
+import type { Logger } from '../lib/logger.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { ResponseTooLargeError, SlowTransferError, TransferTimeoutError } from './fetch-errors.ts'

@@ -2,7 +2,7 @@
  * Failed downloads, logged as one summary line per peer per interval with counts by reason, so a
  * peer that fails thousands of requests writes a line every interval instead of one per request.
  */
-import type { Logger } from '../storage/logger.ts'
+import type { Logger } from '../lib/logger.ts'
 
 /** Peers summed up per interval; failures of any further peer are counted under OTHER_PEERS. */
 export const MAX_SUMMARY_PEERS = 64

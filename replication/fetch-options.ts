@@ -1,5 +1,5 @@
 /** Options of the backfill client: defaults in one place, validated once at construction. */
-import type { Logger } from '../storage/logger.ts'
+import type { Logger } from '../lib/logger.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { InvalidParametersError } from './fetch-errors.ts'

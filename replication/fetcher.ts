@@ -30,7 +30,7 @@
  * logged as one summary line per peer per `failureLogIntervalMs`.
  */
 import { type Agent, type Dispatcher, request } from 'undici'
-import { type Logger, silentLogger } from '../storage/logger.ts'
+import { type Logger, silentLogger } from '../lib/logger.ts'
 import {
   type SegmentRef, isValidPathName, parseSegmentFileName, parseTombstoneFileName, segmentRelPath
 } from '../storage/segment-name.ts'

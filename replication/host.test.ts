@@ -12,7 +12,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey, Stream } from '@libp2p/interface'
 import { P2PHost, type P2PHostInit } from './host.ts'
 import { MAX_HELLO_BYTES, readHello } from './hello-protocol.ts'
-import { silentLogger } from '../storage/logger.ts'
+import { silentLogger } from '../lib/logger.ts'
 import { loadOrCreateNodeKey } from './node-key.ts'
 import { newNetworkKey } from './pnet.ts'
 

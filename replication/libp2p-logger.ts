@@ -4,7 +4,7 @@
  * from formatting trace arguments at all.
  */
 import type { ComponentLogger, Logger as Libp2pLogger } from '@libp2p/interface'
-import type { Logger } from '../storage/logger.ts'
+import type { Logger } from '../lib/logger.ts'
 
 const noop = (): void => {}
 

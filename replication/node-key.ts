@@ -9,7 +9,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { replaceFile } from '../storage/durable-file.ts'
-import type { Logger } from '../storage/logger.ts'
+import type { Logger } from '../lib/logger.ts'
 import { NodeKeyError } from './p2p-errors.ts'
 
 export const NODE_KEY_FILE = 'node-key'

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { PENALTIES, PeerScores } from './peer-score.ts'
-import { RateLimiter } from './rate-limit.ts'
+import { RateLimiter } from '../lib/rate-limit.ts'
 
 describe('peer scores', () => {
   it('bans at the threshold, lets points decay, and lifts the ban after the cool-down', async () => {

@@ -10,7 +10,7 @@
  */
 import { mkdir, open, statfs, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { type Logger, silentLogger } from './logger.ts'
+import { type Logger, silentLogger } from '../lib/logger.ts'
 
 export interface DiskSpaceInit {
   /** The folder whose filesystem is watched (the segments folder). */

@@ -7,8 +7,8 @@
 import { type Dirent, type Stats, statSync } from 'node:fs'
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Logger } from './logger.ts'
-import { silentLogger } from './logger.ts'
+import type { Logger } from '../lib/logger.ts'
+import { silentLogger } from '../lib/logger.ts'
 import type { IndexChange, IndexedSegment } from './segment-index.ts'
 import {
   TOMBSTONE_EXT, formatSegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName, segmentFileNameOfTombstone,

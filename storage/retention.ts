@@ -10,8 +10,8 @@
  */
 import { readdir, rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Logger } from './logger.ts'
-import { silentLogger } from './logger.ts'
+import type { Logger } from '../lib/logger.ts'
+import { silentLogger } from '../lib/logger.ts'
 import { type Reconciler, runLimited } from './reconcile.ts'
 import { TOMBSTONE_EXT, parseSegmentRef } from './segment-name.ts'
 import { fsyncDir } from './durable-file.ts'

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { mkdir, readdir, stat } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import { silentLogger } from '../storage/logger.ts'
+import { silentLogger } from '../lib/logger.ts'
 import { Reconciler } from '../storage/reconcile.ts'
 import { Retention, retentionHorizon } from '../storage/retention.ts'
 import { type SegmentRef, formatSegmentRef, tombstoneFileName } from '../storage/segment-name.ts'
