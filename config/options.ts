@@ -107,7 +107,7 @@ type FromTable = { -readonly [S in Spec as S['key']]: ValueOf<S> }
 
 /** The resolved config: one field per option of the table, typed from it (two refined by hand). */
 export type Config = Omit<FromTable, 'logLevel' | 'record'> & {
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  logLevel: (typeof LOG_LEVELS)[number]
   /** Live HLS streams this node records itself (ingest/). */
   record: RecordChannel[]
 }
@@ -115,7 +115,7 @@ export type Config = Omit<FromTable, 'logLevel' | 'record'> & {
 /** The table, each entry seen as an OptionSpec naming a key of Config. */
 export const OPTIONS: ReadonlyArray<OptionSpec & { key: keyof Config }> = TABLE
 
-export const LOG_LEVELS: ReadonlyArray<Config['logLevel']> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+export const LOG_LEVELS = Object.freeze(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const)
 
 function kebab (key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)

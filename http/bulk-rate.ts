@@ -13,7 +13,7 @@ import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export class ByteBudget {
-  readonly bytesPerSecond: number
+  readonly #bytesPerSecond: number
   readonly #burstMs: number
   /** When the bytes handed out so far will have been "sent" at the rate, ms (performance.now()). */
   #clock = 0
@@ -21,14 +21,14 @@ export class ByteBudget {
   /** `burstMs`: how far ahead of the rate a response may run before it waits. */
   constructor (bytesPerSecond: number, burstMs = 250) {
     if (!(bytesPerSecond > 0)) throw new RangeError(`bytesPerSecond must be positive, got ${bytesPerSecond}`)
-    this.bytesPerSecond = bytesPerSecond
+    this.#bytesPerSecond = bytesPerSecond
     this.#burstMs = burstMs
   }
 
   /** Count `bytes`; how long, ms, the caller should wait before sending them. */
   take (bytes: number): number {
     const now = performance.now()
-    this.#clock = Math.max(this.#clock, now) + bytes * 1000 / this.bytesPerSecond
+    this.#clock = Math.max(this.#clock, now) + bytes * 1000 / this.#bytesPerSecond
     return Math.max(0, this.#clock - now - this.#burstMs)
   }
 

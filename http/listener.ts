@@ -34,11 +34,6 @@ export class HttpListener implements Startable {
     return this.#url
   }
 
-  get app (): FastifyInstance {
-    if (this.#app == null) throw new Error('the HTTP listener is not started')
-    return this.#app
-  }
-
   async start (): Promise<void> {
     const { host, port } = this.#init
     const app = await this.#init.build()

@@ -28,11 +28,6 @@ export class StartOrder {
     return part
   }
 
-  /** Names of the running parts, in start order. */
-  get running (): string[] {
-    return this.#started.map((s) => s.name)
-  }
-
   /**
    * `beforeStop()` on every part, then `stop()` on each in reverse start order. A part that fails
    * to stop does not keep the others running: every part is stopped, then the failures thrown.

@@ -105,10 +105,15 @@ interface Databases {
   packed: Database<Buffer, [string, string, number]>
 }
 
+const NOT_OPEN: Databases = new Proxy({} as Databases, {
+  get () { throw new Error('the segment index is not open') }
+})
+
 export class SegmentIndex implements Startable {
   readonly #path: string
   readonly #mapSize: number
-  #databases: Databases | null = null
+  /** The open databases; while closed, a stand-in whose every use throws (no check on the hot path). */
+  #db: Databases = NOT_OPEN
 
   /** Opens nothing: `start()` does (lib/lifecycle.ts). */
   constructor (path: string, init: SegmentIndexInit = {}) {
@@ -128,16 +133,17 @@ export class SegmentIndex implements Startable {
   }
 
   async stop (): Promise<void> {
-    const root = this.#databases?.root
-    this.#databases = null
-    await root?.close()
+    if (this.#db === NOT_OPEN) return
+    const root = this.#db.root
+    this.#db = NOT_OPEN
+    await root.close()
   }
 
   #open (): void {
-    if (this.#databases != null) return
+    if (this.#db !== NOT_OPEN) return
     mkdirSync(this.#path, { recursive: true })
     const root = open({ path: this.#path, maxDbs: 8, mapSize: this.#mapSize })
-    this.#databases = {
+    this.#db = {
       root,
       segments: root.openDB({ name: 'segments' }),
       tombstones: root.openDB({ name: 'tombstones' }),
@@ -145,11 +151,6 @@ export class SegmentIndex implements Startable {
       meta: root.openDB({ name: 'meta' }),
       packed: root.openDB({ name: 'packed-best', encoding: 'binary' })
     }
-  }
-
-  get #db (): Databases {
-    if (this.#databases == null) throw new Error('the segment index is not open')
-    return this.#databases
   }
 
   // --- queries -------------------------------------------------------------------------------
