@@ -4,13 +4,14 @@
  * libp2p and HTTP sockets.
  */
 import { mkdtempSync } from 'node:fs'
-import net from 'node:net'
+import type net from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
 import { resolveConfig } from '../config/load.ts'
 import { SegmeshNode } from '../node/segmesh-node.ts'
 import { ONE_HOST_FLAGS } from '../simulations/sim-node.ts'
+import { SocketBytes, watchSockets } from '../simulations/socket-bytes.ts'
 import { cleanupOnExit, makeTempDir, removeDir } from './common.ts'
 
 export const ADMIN_TOKEN = 'bench-admin-token'
@@ -107,39 +108,19 @@ export function httpPortOf (node: SegmeshNode): number {
   return Number(new URL(node.url).port)
 }
 
-function byteLength (chunk: unknown): number {
-  if (typeof chunk === 'string') return Buffer.byteLength(chunk)
-  if (chunk instanceof Uint8Array) return chunk.byteLength
-  return 0
-}
-
 /**
- * Bytes handed to socket.write on sockets to or from the registered ports. On loopback every byte
- * is written once, by one end, so the sum over both ends is what crossed the wire (libp2p: after
- * noise and yamux framing; HTTP: headers included). TCP/IP headers are not counted.
+ * Bytes written to sockets to or from the registered ports (simulations/socket-bytes.ts). Sockets
+ * are keyed by their two ports and classified when read, so a node's ports may be registered
+ * after its first connections.
  */
 export class WireCounter {
   readonly p2pPorts = new Set<number>()
   readonly httpPorts = new Set<number>()
-  p2pBytes = 0
-  /** Written by the HTTP servers: responses. */
-  httpServerBytes = 0
-  /** Written by HTTP clients: requests. */
-  httpClientBytes = 0
+  readonly #bytes = new SocketBytes<string>()
 
   install (): this {
-    const proto = net.Socket.prototype as unknown as { write: (this: net.Socket, ...args: unknown[]) => boolean }
-    const original = proto.write
-    const counter = this
-    proto.write = function (this: net.Socket, ...args: unknown[]): boolean {
-      const n = byteLength(args[0])
-      const local = this.localPort ?? -1
-      const remote = this.remotePort ?? -1
-      if (counter.p2pPorts.has(local) || counter.p2pPorts.has(remote)) counter.p2pBytes += n
-      else if (counter.httpPorts.has(local)) counter.httpServerBytes += n
-      else if (counter.httpPorts.has(remote)) counter.httpClientBytes += n
-      return original.apply(this, args)
-    }
+    const track = (socket: net.Socket): void => this.#bytes.track(socket, `${socket.localPort ?? -1}>${socket.remotePort ?? -1}`)
+    watchSockets({ accepted: track, opening: () => track })
     return this
   }
 
@@ -148,8 +129,16 @@ export class WireCounter {
     this.httpPorts.add(httpPortOf(node))
   }
 
+  /** p2p: libp2p both ways; httpServer: written by HTTP servers (responses); httpClient: requests. */
   snapshot (): { p2p: number, httpServer: number, httpClient: number } {
-    return { p2p: this.p2pBytes, httpServer: this.httpServerBytes, httpClient: this.httpClientBytes }
+    const out = { p2p: 0, httpServer: 0, httpClient: 0 }
+    for (const [key, n] of this.#bytes.byKind()) {
+      const [local, remote] = key.split('>').map(Number) as [number, number]
+      if (this.p2pPorts.has(local) || this.p2pPorts.has(remote)) out.p2p += n
+      else if (this.httpPorts.has(local)) out.httpServer += n
+      else if (this.httpPorts.has(remote)) out.httpClient += n
+    }
+    return out
   }
 }
 

@@ -13,6 +13,7 @@ import type { Config } from '../config/options.ts'
 import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
 import { HttpListener } from '../http/listener.ts'
+import { type NodeCreateMessage, nodeCreateChannel } from '../lib/diagnostics.ts'
 import { StartOrder } from '../lib/lifecycle.ts'
 import { Recorder } from '../ingest/recorder.ts'
 import { SegmentSelector } from '../storage/best-segments.ts'
@@ -31,10 +32,12 @@ import type { Offence } from '../replication/peer-score.ts'
 import { readNetworkKey } from '../replication/pnet.ts'
 import { readAdminKeys } from '../replication/tombstone-signature.ts'
 import { Replicator } from '../replication/replicator.ts'
+import type { NodeHooks } from './hooks.ts'
 
 export interface SegmeshNodeInit {
   config: Readonly<Config>
   log: pino.Logger
+  hooks?: NodeHooks
 }
 
 export class SegmeshNode {
@@ -59,11 +62,15 @@ export class SegmeshNode {
   #adminHttp: HttpListener | null = null
   #adminPublicKey: KeyObject | undefined
   #drainMs: number
+  /** Read when the parts are built; a `segmesh:node:create` subscriber may add to it before. */
+  readonly #hooks: NodeHooks
 
   constructor (init: SegmeshNodeInit) {
     this.config = init.config
     this.log = init.log
     this.#drainMs = init.config.shutdownGraceSeconds * 1000
+    this.#hooks = { ...init.hooks }
+    if (nodeCreateChannel.hasSubscribers) nodeCreateChannel.publish({ node: this, hooks: this.#hooks } satisfies NodeCreateMessage<SegmeshNode, NodeHooks>)
   }
 
   /** The HTTP base URL once started. */
@@ -154,6 +161,8 @@ export class SegmeshNode {
       banCooldownMs: config.peerBanSeconds * 1000,
       sameIpPeers: config.p2pSameIpPeers,
       inboundConnectionsPerIpPerSecond: config.p2pInboundPerIpPerSecond,
+      gossipGate: this.#hooks.gossipGate,
+      blockedPeers: this.#hooks.blockedPeers?.(),
       validateMessage: (data) => {
         const decoded = decodeMessage(data)
         return decoded.ok ? null : decoded.reason
@@ -169,7 +178,8 @@ export class SegmeshNode {
       badHashForgetMs: config.peerBanSeconds * 1000,
       // Peers are scored by id; the fetcher knows them by the URL they gossiped.
       onHashMismatch: (url) => this.#penalizeUrl(url, 'bad_hash'),
-      onSlowTransfer: (url) => this.#penalizeUrl(url, 'slow_transfer')
+      onSlowTransfer: (url) => this.#penalizeUrl(url, 'slow_transfer'),
+      interceptors: this.#hooks.fetchInterceptors
     }))
     this.fetcher = fetcher
     this.replicator = await this.#parts.start('replicator', new Replicator({

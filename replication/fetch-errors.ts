@@ -54,13 +54,6 @@ export class FetcherStoppedError extends FetchError {
   override code = 'SEGMESH_ERR_FETCHER_STOPPED'
 }
 
-/** A request to a peer blocked with Fetcher.block() (partition simulations); counted as a connect failure. */
-export class PeerBlockedError extends FetchError {
-  static override name = 'PeerBlockedError'
-  override name = 'PeerBlockedError'
-  override code = 'SEGMESH_ERR_PEER_BLOCKED'
-}
-
 /** A want() was cancelled through its own signal. */
 export class FetchCancelledError extends FetchError {
   static override name = 'FetchCancelledError'

@@ -1,7 +1,7 @@
 /** HTTP plumbing of the backfill client: the shared Agent, peer URLs and size-limited bodies. */
 import { Agent, type Dispatcher } from 'undici'
 import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
-import { InvalidListingError, InvalidParametersError, PeerBlockedError, ResponseTooLargeError } from './fetch-errors.ts'
+import { InvalidListingError, InvalidParametersError, ResponseTooLargeError } from './fetch-errors.ts'
 import { type FetcherOptions, SPARE_CONNECTIONS } from './fetch-options.ts'
 
 /** One Agent for every peer: connections per origin bounded, every phase under a timeout. */
@@ -12,18 +12,6 @@ export function createAgent (options: FetcherOptions): Agent {
     headersTimeout: options.readTimeoutMs,
     bodyTimeout: options.readTimeoutMs
   })
-}
-
-/**
- * An interceptor that fails requests to `blocked` origins before any socket is used, as a refused
- * connection would (undici's request() turns the throw into a rejection).
- */
-export function blockOrigins (blocked: ReadonlySet<string>): Dispatcher.DispatcherComposeInterceptor {
-  return (dispatch) => (opts, handler) => {
-    const origin = opts.origin == null ? '' : new URL(String(opts.origin)).origin
-    if (blocked.has(origin)) throw new PeerBlockedError(`${origin} is blocked`)
-    return dispatch(opts, handler)
-  }
 }
 
 /** A peer's base URL without trailing slashes, or null if it is not http(s). */

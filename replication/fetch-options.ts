@@ -1,5 +1,6 @@
 /** Options of the backfill client: defaults in one place, validated once at construction. */
 import type { Logger } from '../lib/logger.ts'
+import type { Dispatcher } from 'undici'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { InvalidParametersError } from './fetch-errors.ts'
@@ -41,6 +42,8 @@ export interface FetcherInit {
   onHashMismatch?: (peerUrl: string, ref: SegmentRef) => void
   /** Called when a transfer from a peer was aborted for going under `minBytesPerSecond`. For peer scoring; must not throw. */
   onSlowTransfer?: (peerUrl: string, ref: SegmentRef) => void
+  /** Composed into the dispatcher every request to a peer goes through, first outermost (node/hooks.ts). */
+  interceptors?: Dispatcher.DispatcherComposeInterceptor[]
   /**
    * Segments waiting in the queue (running ones included), over all peers. Past it the one with
    * the oldest start goes (live hours are what viewers want; old ones come back with the next
@@ -129,12 +132,15 @@ export const SPARE_CONNECTIONS = 2
 export type FetcherOptions = Readonly<typeof FETCHER_DEFAULTS>
 
 const HOOKS = ['onHashMismatch', 'onSlowTransfer'] as const
-const KNOWN = new Set(['store', 'log', ...HOOKS, ...Object.keys(FETCHER_DEFAULTS)])
+const KNOWN = new Set(['store', 'log', 'interceptors', ...HOOKS, ...Object.keys(FETCHER_DEFAULTS)])
 
 export function resolveFetcherOptions (init: FetcherInit): FetcherOptions {
   if (init?.store == null) throw new InvalidParametersError('store is required')
   for (const key of Object.keys(init)) {
     if (!KNOWN.has(key)) throw new InvalidParametersError(`unknown fetcher option '${key}'`)
+  }
+  if (init.interceptors != null && !(Array.isArray(init.interceptors) && init.interceptors.every((i) => typeof i === 'function'))) {
+    throw new InvalidParametersError('interceptors must be an array of functions')
   }
   for (const hook of HOOKS) {
     if (init[hook] != null && typeof init[hook] !== 'function') throw new InvalidParametersError(`${hook} must be a function`)

@@ -70,7 +70,7 @@ export function copyCounters<T extends FetchCounters> (c: T): T {
 /** Failing to reach the peer at all, as opposed to a failure after it answered. */
 const CONNECT_CODES = new Set([
   'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EADDRNOTAVAIL',
-  'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'SEGMESH_ERR_PEER_BLOCKED'
+  'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'
 ])
 const SLOW_CODES = new Set(['SEGMESH_ERR_TRANSFER_SLOW'])
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'SEGMESH_ERR_TRANSFER_TIMEOUT'])

@@ -16,6 +16,7 @@ import { sha256 } from '../storage/segment-hash.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { type SegmentRef, segmentRelPath, tombstoneFileName } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
+import { refuseOrigins } from '../simulations/probe.ts'
 import { bytesFor, ref as refOf } from '../test/helpers/tree.ts'
 import { Fetcher, type FetcherInit } from './fetcher.ts'
 
@@ -582,22 +583,23 @@ describe('Fetcher listings', () => {
   })
 })
 
-describe('Fetcher block', () => {
-  it('fails requests to blocked origins at once as connect errors, until unblocked', async (t) => {
-    const h = await setup(t, { retryBaseMs: 10_000 })
+describe('Fetcher interceptors', () => {
+  it('sends every request through them: a refused origin fails at once as a connect error, until let through', async (t) => {
+    const refused = new Set<string>()
+    const h = await setup(t, { retryBaseMs: 10_000, interceptors: [refuseOrigins(refused)] })
     const { ref, body } = segment(30)
     const a = (await h.peer()).serve(ref, { kind: 'bytes', body }).route('/replication/digests', { kind: 'json', value: { qualities: [] } })
     const b = (await h.peer()).serve(ref, { kind: 'bytes', body })
-    h.fetcher.block([`${a.url}/any/path`])
-    await assert.rejects(h.fetcher.getJson(a.url, '/replication/digests'), { code: 'SEGMESH_ERR_PEER_BLOCKED' })
+    refused.add(new URL(a.url).origin)
+    await assert.rejects(h.fetcher.getJson(a.url, '/replication/digests'), { code: 'ECONNREFUSED' })
     assert.deepEqual(await h.fetcher.want(ref, [a.url, b.url]), { status: 'stored', peer: b.url, bytes: body.byteLength })
-    assert.deepEqual(a.requests, [], 'nothing reached the blocked peer')
+    assert.deepEqual(a.requests, [], 'nothing reached the refused peer')
     const stats = h.fetcher.stats()
     assert.equal(stats.fetchErrors.connect, 1)
     assert.equal(stats.peers[a.url]?.fetchErrors.connect, 1)
     assert.equal(stats.listingErrors, 1)
 
-    h.fetcher.unblock([a.url])
+    refused.clear()
     assert.deepEqual(await h.fetcher.getJson(a.url, '/replication/digests'), { qualities: [] })
     assert.deepEqual(a.requests, ['/replication/digests'])
   })
@@ -610,5 +612,6 @@ describe('Fetcher options', () => {
     assert.throws(() => new Fetcher({ store: h.store, readTimeoutMs: 1.5 }), { message: /readTimeoutMs/ })
     assert.throws(() => new Fetcher({ store: h.store, timeout: 5 } as unknown as FetcherInit), { message: /unknown fetcher option 'timeout'/ })
     assert.throws(() => new Fetcher({ store: h.store, onHashMismatch: 1 } as unknown as FetcherInit), { message: /onHashMismatch/ })
+    assert.throws(() => new Fetcher({ store: h.store, interceptors: [1] } as unknown as FetcherInit), { message: /interceptors/ })
   })
 })

@@ -43,7 +43,7 @@ import {
 } from './fetch-errors.ts'
 import { EvictionOrder } from './fetch-eviction.ts'
 import { FailureLog } from './fetch-failure-log.ts'
-import { abandonBody, blockOrigins, createAgent, discardBody, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
+import { abandonBody, createAgent, discardBody, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
 import {
   BAD_HASH_MEMORY, type FetcherInit, type FetcherOptions, MAX_BANNED_PEERS, MAX_LISTING_NAMES, backoffMs, resolveFetcherOptions
 } from './fetch-options.ts'
@@ -122,10 +122,9 @@ export class Fetcher {
   #state: 'idle' | 'started' | 'stopped' = 'idle'
   #shutdown = shutdownController()
   #agent: Agent | null = null
-  /** The agent behind the blocked-origins interceptor; what every request goes through. */
+  /** The agent behind the init's interceptors; what every request goes through. */
   #dispatch: Dispatcher | null = null
-  /** Origins (`http://host:port`) requests must not reach: a simulated partition. */
-  readonly #blocked = new Set<string>()
+  readonly #interceptors: Dispatcher.DispatcherComposeInterceptor[]
   #active = 0
   #timer: NodeJS.Timeout | null = null
   #wakeAt = Number.POSITIVE_INFINITY
@@ -136,6 +135,7 @@ export class Fetcher {
     this.#log = init.log ?? silentLogger
     this.#onHashMismatch = init.onHashMismatch
     this.#onSlowTransfer = init.onSlowTransfer
+    this.#interceptors = init.interceptors ?? []
     this.#failures = new FailureLog(this.#log, this.#opts.failureLogIntervalMs)
   }
 
@@ -169,18 +169,6 @@ export class Fetcher {
     this.#agent = null
     this.#dispatch = null
     await agent?.destroy().catch(() => {})
-  }
-
-  /**
-   * Fail every new request to these peers' origins at once, as a connect error (counted as
-   * `connect`), until unblock(). Transfers already running finish. For partition simulations.
-   */
-  block (peerUrls: string[]): void {
-    for (const url of peerUrls) this.#blocked.add(new URL(peerBase(url)).origin)
-  }
-
-  unblock (peerUrls: string[]): void {
-    for (const url of peerUrls) this.#blocked.delete(new URL(peerBase(url)).origin)
   }
 
   /**
@@ -374,7 +362,7 @@ export class Fetcher {
 
   #dispatcher (): Dispatcher {
     this.#agent ??= createAgent(this.#opts)
-    this.#dispatch ??= this.#agent.compose(blockOrigins(this.#blocked))
+    this.#dispatch ??= this.#agent.compose(...this.#interceptors)
     return this.#dispatch
   }
 

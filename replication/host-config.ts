@@ -57,6 +57,10 @@ export interface P2PHostInit {
   maxConnections?: number
   /** How long a peer whose misbehaviour score passed the threshold stays blocked. @default 600000 */
   banCooldownMs?: number
+  /** Gossip that passed every check is handed to this before the handlers (node/hooks.ts). */
+  gossipGate?: (deliver: () => void, data: Uint8Array) => void
+  /** Peer ids refused from the start, until unblock() (node/hooks.ts). */
+  blockedPeers?: readonly string[]
 }
 
 /** gossipsub's IP-colocation score: its own weight past `sameIpPeers` on one IP, or none for 0. */

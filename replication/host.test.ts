@@ -177,6 +177,38 @@ describe('P2PHost alone', () => {
   })
 })
 
+describe('P2PHost hooks', () => {
+  it('hands accepted gossip to gossipGate before any handler; refuses blockedPeers from the start, until unblock()', async (t) => {
+    const hosts: P2PHost[] = []
+    t.after(async () => await Promise.all(hosts.map(async (h) => await h.stop())))
+    const a = await createHost()
+    hosts.push(a)
+    let gated = 0
+    let open = false
+    const b = await createHost({ bootstrap: a.multiaddrs(), gossipGate: (deliver) => { gated++; if (open) deliver() } })
+    hosts.push(b)
+    const c = await createHost({ bootstrap: a.multiaddrs(), blockedPeers: [a.peerId], redialIntervalMs: 100 })
+    hosts.push(c)
+    let handled = 0
+    b.onMessage(() => { handled++ })
+    await waitFor('B to join A', () => b.connectedPeers().includes(a.peerId))
+    let sent = 0
+    await waitFor('a message at the gate', () => {
+      if (gated === 0) void a.publish(encoder.encode(`held ${sent++}`))
+      return gated > 0
+    })
+    assert.equal(handled, 0, 'a message the gate holds reaches no handler')
+    open = true
+    await publishUntilReceived(a, b, 5_000)
+
+    // Several redial periods: C never dials its bootstrap, and A's dials to it would be refused.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    assert.ok(!c.connectedPeers().includes(a.peerId), 'C refused A from its start')
+    c.unblock([a.peerId])
+    await waitFor('C to reach A once unblocked', () => c.connectedPeers().includes(a.peerId))
+  })
+})
+
 describe('P2PHost: three nodes, B and C bootstrap to A', () => {
   let keyA: PrivateKey
   let portA: number

@@ -113,6 +113,7 @@ export class P2PHost {
       if (id !== this.peerId) this.#bootstrap.set(id, [...(this.#bootstrap.get(id) ?? []), ma])
     }
     this.#bootstrapStatus = new BootstrapStatus(this.#bootstrap, { log, withNetworkKey: init.networkKey != null })
+    for (const peer of init.blockedPeers ?? []) this.#blocked.add(peer)
   }
 
   async start (): Promise<void> {
@@ -317,7 +318,7 @@ export class P2PHost {
     return this.#bootstrapStatus.list()
   }
 
-  /** Refuse and drop every connection to these peers until unblock() (partition simulations). */
+  /** Refuse and drop every connection to these peers until unblock(): bans, and the simulations' partitions. */
   async block (peerIds: string[]): Promise<void> {
     for (const p of peerIds) this.#blocked.add(p)
     await Promise.all(peerIds.map(async (p) => {
@@ -485,7 +486,9 @@ export class P2PHost {
     if (msg.topic !== this.#topic || msg.type !== 'signed') return
     const from = msg.from.toString()
     if (from === this.peerId) return
-    this.#emit(this.#messageHandlers, from, msg.data)
+    const gate = this.#init.gossipGate
+    if (gate == null) this.#emit(this.#messageHandlers, from, msg.data)
+    else gate(() => this.#emit(this.#messageHandlers, from, msg.data), msg.data)
   }
 
   async #answerHello (stream: Stream, connection: Connection): Promise<void> {

@@ -4,10 +4,11 @@
  * incarnation of a node; the harness sums incarnations with addCounters().
  */
 import { type FetchErrorKind, emptyCounters } from '../replication/fetch-stats.ts'
-import type { NodeProbe, ProbeCounters } from './probe.ts'
+import type { NodeProbe, ProbeCounters, WireCounters } from './probe.ts'
 
 /** The probe's counters (gossip received, HTTP by kind, wire bytes) plus the replicator's and fetcher's. */
 export interface NodeCounters extends ProbeCounters {
+  wire: WireCounters
   /** Gossip messages published, their bytes, and the names announced in them. */
   gossipOut: number
   gossipBytesOut: number
@@ -72,8 +73,9 @@ export function countersOf (probe: NodeProbe): NodeCounters {
     gossipInDigestBytes: p.gossipInDigestBytes
   })
   out.http = structuredClone(p.http)
-  out.wire = { ...p.wire }
-  const r = probe.replicator?.stats
+  out.wire = probe.wire()
+  const node = probe.segmesh
+  const r = node?.replicator?.stats
   if (r != null) {
     Object.assign(out, {
       gossipOut: r.messagesOut,
@@ -86,14 +88,14 @@ export function countersOf (probe: NodeProbe): NodeCounters {
       hoursRepaired: r.hoursRepaired,
       tombstonesApplied: r.tombstonesApplied
     })
-    out.peersKnown = probe.replicator!.peers.all().length
+    out.peersKnown = node!.replicator!.peers.all().length
   }
-  const f = probe.fetcher?.stats()
+  const f = node?.fetcher?.stats()
   if (f != null) {
     Object.assign(out, { segmentsFetched: f.segmentsFetched, bytesFetched: f.bytesFetched, hashMismatches: f.hashMismatches, itemsFailed: f.itemsFailed, listingErrors: f.listingErrors })
     out.fetchErrors = { ...f.fetchErrors }
   }
-  out.connections = probe.host?.connectedPeers().length ?? 0
+  out.connections = node?.host?.connectedPeers().length ?? 0
   return out
 }
 

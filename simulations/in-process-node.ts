@@ -1,13 +1,15 @@
 /**
  * A real SegmeshNode in this process: its own data folder, HTTP port and libp2p TCP port on
- * 127.0.0.1. Started inside runAs() so the probe attributes its activity to it. Fast: 50 nodes
- * start in seconds. A kill here is a stop without drain (no process to SIGKILL).
+ * 127.0.0.1. Given its probe's hooks, and started inside runAs() so its timers and sockets are
+ * attributed to it. Fast: 50 nodes start in seconds. A kill here is a stop without drain (no
+ * process to SIGKILL).
  */
 import { join } from 'node:path'
 import pino from 'pino'
 import { resolveConfig } from '../config/load.ts'
 import { SegmeshNode } from '../node/segmesh-node.ts'
 import { hourDigests } from '../replication/digests.ts'
+import { claimNode } from './instrument.ts'
 import { type NodeCounters, countersOf } from './counters.ts'
 import { NodeProbe, type GossipFaults, type ProbeEvent, runAs } from './probe.ts'
 import type { SyntheticSegment } from './segments.ts'
@@ -61,8 +63,10 @@ export class InProcessNode implements SimNode {
         ...ONE_HOST_FLAGS
       }
     })
-    const node = new SegmeshNode({ config, log: pino({ level: process.env.SEGSIM_LOG ?? 'silent' }) })
+    const node = new SegmeshNode({ config, log: pino({ level: process.env.SEGSIM_LOG ?? 'silent' }), hooks: this.#probe.hooks() })
     this.#probe.restarted()
+    this.#probe.segmesh = node
+    claimNode(this.#probe, { segmentsDir: config.segmentsDir, p2pPort: init.p2pPort, httpPort: init.httpPort })
     try {
       await runAs(this.#probe, async () => await node.start())
     } catch (err) {

@@ -1,117 +1,64 @@
 /**
- * Instrumentation installed once per process by patching prototypes and subscribing to undici's
- * diagnostics channels, so the node code stays untouched. Each hook finds the probe of the node
- * whose code is running (probe.ts) and records there, or applies that node's faults:
- * - SegmentStore.emit / writeSegment: store events and backfill writes (stored, duplicate, refused)
- * - P2PHost.start / Fetcher.start: a new host or fetcher starts with the node's partition applied
- * - Replicator.start: the probe keeps the replicator for its stats
- * - P2PHost.onMessage: received gossip goes through the loss/delay gate
- * - undici request create / body chunks: requests to peers and their bytes, by kind
- * - net.Socket.write: bytes written to libp2p and HTTP sockets
- * - net.Server.listen / emit('connection'): sockets a node's servers accept belong to that node
+ * What the simulations observe, read from diagnostics channels (no class is patched). Each
+ * message is handed to the probe of the node it belongs to (probe.ts):
+ * - segmesh:store:change / segmesh:store:write: store events and backfill writes (stored,
+ *   duplicate, refused), by the store's folder;
+ * - undici request create / body chunks: requests to peers and their bytes, by kind;
+ * - net client and server sockets: bytes written to libp2p and HTTP sockets (socket-bytes.ts).
+ *   An accepted socket belongs to the node listening on its port; a client socket to the node
+ *   whose code opened it.
+ * The node's faults do not pass through here: they are its hooks (NodeProbe.hooks()).
  */
 import diagnostics from 'node:diagnostics_channel'
-import net from 'node:net'
-import { Fetcher } from '../replication/fetcher.ts'
-import { P2PHost } from '../replication/host.ts'
-import { Replicator } from '../replication/replicator.ts'
-import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
-import { SegmentStore } from '../storage/segment-store.ts'
-import { type HttpKind, type NodeProbe, bindResource, currentProbe, runAs } from './probe.ts'
+import { type StoreChangeMessage, type StoreWriteMessage, storeChangeChannel, storeWriteChannel } from '../lib/diagnostics.ts'
+import { type HttpKind, type NodeProbe, type WireKind, currentProbe, defaultProbe } from './probe.ts'
+import { watchSockets } from './socket-bytes.ts'
 
 let installed = false
-const ports = { p2p: new Set<number>(), http: new Set<number>() }
+/** Listen ports of every node, for classifying sockets; the owner is known for in-process nodes. */
+const p2pPorts = new Map<number, NodeProbe | null>()
+const httpPorts = new Map<number, NodeProbe | null>()
+/** segmentsDir → the in-process node whose store it is. */
+const stores = new Map<string, NodeProbe>()
 /** Things that happened outside any node (should stay 0). */
-export const unattributed = { storeEvents: 0, gossip: 0 }
+export const unattributed = { storeEvents: 0 }
 
 /** Ports that classify socket writes: libp2p and HTTP listen ports of every node. */
 export function watchPorts (p2p: number, http: number): void {
-  ports.p2p.add(p2p)
-  ports.http.add(http)
+  if (!p2pPorts.has(p2p)) p2pPorts.set(p2p, null)
+  if (!httpPorts.has(http)) httpPorts.set(http, null)
+}
+
+/** An in-process node: what its store and its servers do is its own. */
+export function claimNode (probe: NodeProbe, owned: { segmentsDir: string, p2pPort: number, httpPort: number }): void {
+  stores.set(owned.segmentsDir, probe)
+  p2pPorts.set(owned.p2pPort, probe)
+  httpPorts.set(owned.httpPort, probe)
 }
 
 export function installInstrumentation (): void {
   if (installed) return
   installed = true
-  patchStore()
-  patchHost()
-  patchFetcher()
-  patchReplicator()
+  subscribeStore()
   subscribeUndici()
-  patchSockets()
-  patchServers()
+  subscribeSockets()
 }
 
-function patchStore (): void {
-  const proto = SegmentStore.prototype
-  const emit = proto.emit
-  proto.emit = function (this: SegmentStore, event) {
-    const probe = currentProbe()
-    if (probe == null) unattributed.storeEvents++
-    else probe.record(event.kind, segmentRelPath(event.ref))
-    emit.call(this, event)
-  }
-  const writeSegment = proto.writeSegment
-  proto.writeSegment = async function (this: SegmentStore, ref: SegmentRef, body, options) {
-    const probe = currentProbe()
-    try {
-      const result = await writeSegment.call(this, ref, body, options)
-      probe?.record(result.created ? 'fetch-stored' : 'fetch-duplicate', segmentRelPath(ref), result.size)
-      return result
-    } catch (err) {
-      if ((err as { code?: string }).code === 'SEGMESH_ERR_TOMBSTONED') probe?.record('fetch-refused', segmentRelPath(ref))
-      throw err
-    }
-  }
+function storeOwner (segmentsDir: string): NodeProbe | null {
+  const probe = stores.get(segmentsDir) ?? defaultProbe()
+  if (probe == null) unattributed.storeEvents++
+  return probe
 }
 
-function patchHost (): void {
-  const proto = P2PHost.prototype
-  const start = proto.start
-  // Blocked before the node goes on to start its replicator: no hello or gossip crosses the cut.
-  proto.start = async function (this: P2PHost) {
-    await start.call(this)
-    const probe = currentProbe()
-    if (probe != null) {
-      probe.host = this
-      await this.block(probe.blockedPeers)
-    }
-  }
-  const onMessage = proto.onMessage
-  proto.onMessage = function (this: P2PHost, handler) {
-    return onMessage.call(this, (from, data) => {
-      const probe = currentProbe()
-      if (probe == null) {
-        unattributed.gossip++
-        handler(from, data)
-        return
-      }
-      probe.gate(() => handler(from, data), data)
-    })
-  }
-}
-
-function patchFetcher (): void {
-  const proto = Fetcher.prototype
-  const start = proto.start
-  proto.start = async function (this: Fetcher) {
-    const probe = currentProbe()
-    if (probe != null) {
-      probe.fetcher = this
-      this.block(probe.blockedUrls)
-    }
-    await start.call(this)
-  }
-}
-
-function patchReplicator (): void {
-  const proto = Replicator.prototype
-  const start = proto.start
-  proto.start = async function (this: Replicator) {
-    const probe = currentProbe()
-    if (probe != null) probe.replicator = this
-    await start.call(this)
-  }
+function subscribeStore (): void {
+  storeChangeChannel.subscribe((message) => {
+    const { segmentsDir, kind, path } = message as StoreChangeMessage
+    storeOwner(segmentsDir)?.record(kind, path)
+  })
+  storeWriteChannel.subscribe((message) => {
+    const { segmentsDir, path, outcome, size } = message as StoreWriteMessage
+    storeOwner(segmentsDir)?.record(`fetch-${outcome}`, path, size)
+  })
 }
 
 interface UndiciRequest { path?: string, origin?: string | URL }
@@ -125,7 +72,7 @@ function kindOf (path: string): HttpKind {
 }
 
 function subscribeUndici (): void {
-  // Published synchronously inside request(), so the caller's node is the current probe.
+  // Published synchronously inside request(): the fetcher's hook runs it as its node (probe.ts).
   diagnostics.subscribe('undici:request:create', (message) => {
     const { request } = message as { request: UndiciRequest }
     const probe = currentProbe()
@@ -142,45 +89,22 @@ function subscribeUndici (): void {
   })
 }
 
-/**
- * Connections a node's servers (libp2p TCP, HTTP) accept belong to that node: the server is
- * remembered with the node listening on it, and each accepted socket's handle is bound to it.
- */
-function patchServers (): void {
-  const owners = new WeakMap<net.Server, NodeProbe>()
-  const proto = net.Server.prototype as unknown as {
-    listen: (this: net.Server, ...args: unknown[]) => net.Server
-    emit: (this: net.Server, event: string | symbol, ...args: unknown[]) => boolean
-  }
-  const listen = proto.listen
-  proto.listen = function (this: net.Server, ...args: unknown[]): net.Server {
-    const probe = currentProbe()
-    if (probe != null) owners.set(this, probe)
-    return listen.apply(this, args)
-  }
-  const emit = proto.emit
-  proto.emit = function (this: net.Server, event: string | symbol, ...args: unknown[]): boolean {
-    const probe = event === 'connection' ? owners.get(this) : undefined
-    if (probe == null) return emit.call(this, event, ...args)
-    const handle = (args[0] as { _handle?: object } | undefined)?._handle
-    if (handle != null) bindResource(handle, probe)
-    return runAs(probe, () => emit.call(this, event, ...args))
-  }
-}
-
-function patchSockets (): void {
-  const proto = net.Socket.prototype as unknown as { write: (this: net.Socket, ...args: unknown[]) => boolean }
-  const write = proto.write
-  proto.write = function (this: net.Socket, ...args: unknown[]): boolean {
-    const probe = currentProbe()
-    if (probe != null) {
-      const chunk = args[0]
-      const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0
-      const wire = probe.counters.wire
-      if (ports.p2p.has(this.localPort ?? -1) || ports.p2p.has(this.remotePort ?? -1)) wire.p2p += n
-      else if (ports.http.has(this.localPort ?? -1)) wire.httpServed += n
-      else if (ports.http.has(this.remotePort ?? -1)) wire.httpRequested += n
+function subscribeSockets (): void {
+  watchSockets({
+    accepted: (socket) => {
+      const port = socket.localPort ?? -1
+      const kind: WireKind | null = p2pPorts.has(port) ? 'p2p' : httpPorts.has(port) ? 'httpServed' : null
+      const probe = (p2pPorts.get(port) ?? httpPorts.get(port)) ?? defaultProbe()
+      if (kind != null && probe != null) probe.trackSocket(socket, kind)
+    },
+    opening: () => {
+      const probe = currentProbe()
+      if (probe == null) return null
+      return (socket) => {
+        const port = socket.remotePort ?? -1
+        const kind: WireKind | null = p2pPorts.has(port) ? 'p2p' : httpPorts.has(port) ? 'httpRequested' : null
+        if (kind != null) probe.trackSocket(socket, kind)
+      }
     }
-    return write.apply(this, args)
-  }
+  })
 }

@@ -1,15 +1,19 @@
 /**
  * One node's probe: what it recorded (events and counters) and the faults it is under (gossip
- * loss and delay, peers and HTTP origins it must not reach). instrument.ts feeds it from patched
- * prototypes; the node it belongs to is found through AsyncLocalStorage (every in-process node is
- * started inside runAs(), and its timers, sockets and handlers inherit it) or, in a child process
- * that is one node, through the default probe.
+ * loss and delay, peers and HTTP origins it must not reach). The faults reach the node through
+ * its hooks (hooks(), node/hooks.ts); instrument.ts feeds the records from diagnostics channels.
+ * Store events name their node by folder. Sockets and HTTP requests are found through
+ * AsyncLocalStorage (every in-process node is started inside runAs(), its timers inherit it, and
+ * gossip and peer requests re-enter it through the hooks) or, in a child process that is one node,
+ * through the default probe.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import type { Fetcher } from '../replication/fetcher.ts'
-import type { P2PHost } from '../replication/host.ts'
-import type { Replicator } from '../replication/replicator.ts'
+import type net from 'node:net'
+import type { NodeHooks } from '../node/hooks.ts'
+import type { SegmeshNode } from '../node/segmesh-node.ts'
+import type { Dispatcher } from 'undici'
 import { Rng } from './prng.ts'
+import { SocketBytes } from './socket-bytes.ts'
 
 export type ProbeEventType = 'segment' | 'tombstone' | 'fetch-request' | 'fetch-stored' | 'fetch-duplicate' | 'fetch-refused'
 
@@ -42,9 +46,12 @@ export interface ProbeCounters {
   gossipInDigestBytes: number
   /** HTTP requests this node made to peers, and the response bytes announced, by kind. */
   http: Record<HttpKind, { requests: number, bytes: number }>
-  /** Bytes this node wrote to libp2p sockets, as HTTP server, and as HTTP client. */
-  wire: { p2p: number, httpServed: number, httpRequested: number }
 }
+
+/** Bytes this node wrote to libp2p sockets, as HTTP server, and as HTTP client. */
+export type WireCounters = Record<WireKind, number>
+export type WireKind = 'p2p' | 'httpServed' | 'httpRequested'
+const WIRE_KINDS: readonly WireKind[] = ['p2p', 'httpServed', 'httpRequested']
 
 export type HttpKind = 'digests' | 'listing' | 'segment' | 'other'
 
@@ -56,8 +63,7 @@ function emptyProbeCounters (): ProbeCounters {
     gossipDelayed: 0,
     gossipInDigests: 0,
     gossipInDigestBytes: 0,
-    http: { digests: { requests: 0, bytes: 0 }, listing: { requests: 0, bytes: 0 }, segment: { requests: 0, bytes: 0 }, other: { requests: 0, bytes: 0 } },
-    wire: { p2p: 0, httpServed: 0, httpRequested: 0 }
+    http: { digests: { requests: 0, bytes: 0 }, listing: { requests: 0, bytes: 0 }, segment: { requests: 0, bytes: 0 }, other: { requests: 0, bytes: 0 } }
   }
 }
 
@@ -66,12 +72,13 @@ export class NodeProbe {
   counters: ProbeCounters = emptyProbeCounters()
 
   faults: GossipFaults = { loss: 0, delayMs: 0 }
-  /** The node's live parts, set when they are created or started (instrument.ts). */
-  host: P2PHost | null = null
-  fetcher: Fetcher | null = null
-  replicator: Replicator | null = null
+  /** The node's current incarnation, once constructed: its parts are read from it. */
+  segmesh: SegmeshNode | null = null
   readonly #blockedPeers = new Set<string>()
-  readonly #blockedUrls = new Set<string>()
+  /** Origins (`http://host:port`) of the blocked URLs. */
+  readonly #blockedOrigins = new Set<string>()
+  /** What this incarnation's sockets wrote. */
+  readonly #wire = new SocketBytes<WireKind>()
   readonly #rng: Rng
   readonly #onEvent: (event: ProbeEvent) => void
 
@@ -84,9 +91,25 @@ export class NodeProbe {
   /** A new incarnation of the node (a restart): counters start again, faults stay. */
   restarted (): void {
     this.counters = emptyProbeCounters()
-    this.host = null
-    this.fetcher = null
-    this.replicator = null
+    this.#wire.reset()
+  }
+
+  /** What the node's hooks do: gossip through the faults, requests to blocked origins refused. */
+  hooks (): NodeHooks {
+    return {
+      gossipGate: (deliver, data) => this.gate(() => runAs(this, deliver), data),
+      fetchInterceptors: [refuseOrigins(this.#blockedOrigins), (dispatch) => (opts, handler) => runAs(this, () => dispatch(opts, handler))],
+      blockedPeers: () => this.blockedPeers
+    }
+  }
+
+  /** Count what `socket` writes as `kind`. */
+  trackSocket (socket: net.Socket, kind: WireKind): void {
+    this.#wire.track(socket, kind)
+  }
+
+  wire (): WireCounters {
+    return this.#wire.totals(WIRE_KINDS)
   }
 
   record (type: ProbeEventType, path: string, bytes?: number, peer?: string): void {
@@ -97,25 +120,20 @@ export class NodeProbe {
     return [...this.#blockedPeers]
   }
 
-  get blockedUrls (): string[] {
-    return [...this.#blockedUrls]
-  }
-
   /**
    * Cut this node's side of every link to these peers (libp2p peer ids and HTTP URLs), lifting
    * earlier cuts not listed. Kept across restarts: a new host or fetcher starts blocked.
    */
   async setBlocked (peerIds: readonly string[], urls: readonly string[]): Promise<void> {
     const unblockPeers = [...this.#blockedPeers].filter((p) => !peerIds.includes(p))
-    const unblockUrls = [...this.#blockedUrls].filter((u) => !urls.includes(u))
     this.#blockedPeers.clear()
-    this.#blockedUrls.clear()
+    this.#blockedOrigins.clear()
     for (const p of peerIds) this.#blockedPeers.add(p)
-    for (const u of urls) this.#blockedUrls.add(u)
-    this.fetcher?.unblock(unblockUrls)
-    this.fetcher?.block([...urls])
-    this.host?.unblock(unblockPeers)
-    await this.host?.block([...peerIds])
+    for (const u of urls) this.#blockedOrigins.add(new URL(u).origin)
+    // The host's own blocking, as for a ban: connections open now are closed as well.
+    const host = this.segmesh?.host
+    host?.unblock(unblockPeers)
+    await host?.block([...peerIds])
   }
 
   /** Deliver a received gossip message through the faults. */
@@ -154,18 +172,24 @@ export function runAs<T> (probe: NodeProbe, fn: () => T): T {
   return als.run(probe, fn)
 }
 
-/**
- * Make `resource` (an async resource such as a socket handle) carry `probe` as its context.
- * Node 20 gives a connection accepted by a server no context at all (its handle is created from
- * libuv, outside any JS call), so everything that follows on that socket would be anonymous.
- * AsyncLocalStorage keeps a resource's store under its own `kResourceStore` symbol.
- */
-export function bindResource (resource: object, probe: NodeProbe): void {
-  const key = (als as unknown as { kResourceStore?: symbol }).kResourceStore
-  if (key != null) (resource as Record<symbol, unknown>)[key] = probe
-}
-
 /** In a child process: everything belongs to this one node. */
 export function setDefaultProbe (probe: NodeProbe): void {
   fallback = probe
+}
+
+/** The child process's one probe, or null in a process of many nodes. */
+export function defaultProbe (): NodeProbe | null {
+  return fallback
+}
+
+/**
+ * An interceptor that fails requests to `blocked` origins before any socket is used, with the
+ * error a refused connection gives (the fetcher counts it as a connect failure).
+ */
+export function refuseOrigins (blocked: ReadonlySet<string>): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch) => (opts, handler) => {
+    const origin = opts.origin == null ? '' : new URL(String(opts.origin)).origin
+    if (blocked.has(origin)) throw Object.assign(new Error(`connect ECONNREFUSED ${origin} (simulated partition)`), { code: 'ECONNREFUSED' })
+    return dispatch(opts, handler)
+  }
 }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { readdir } from 'node:fs/promises'
 import { describe, it } from 'node:test'
+import { type StoreChangeMessage, type StoreWriteMessage, storeChangeChannel, storeWriteChannel } from '../lib/diagnostics.ts'
 import { sha256 } from './segment-hash.ts'
 import { bytesFor, openStore, ref } from '../test/helpers/tree.ts'
 
@@ -35,5 +36,37 @@ describe('segment store folders', () => {
     assert.deepEqual(await readdir(segmentsDir), ['real'])
     assert.deepEqual(await readdir(store.hourDir(real)), [real.file])
     assert.ok(store.index.getSegment(real) != null)
+  })
+})
+
+describe('segment store diagnostics channels', () => {
+  it('publishes each change and how each named write ended, with the store folder that tells nodes apart', async (t) => {
+    const { store, segmentsDir } = await openStore(t)
+    const changes: StoreChangeMessage[] = []
+    const writes: StoreWriteMessage[] = []
+    const onChange = (m: unknown): void => { changes.push(m as StoreChangeMessage) }
+    const onWrite = (m: unknown): void => { writes.push(m as StoreWriteMessage) }
+    storeChangeChannel.subscribe(onChange)
+    storeWriteChannel.subscribe(onWrite)
+    t.after(() => {
+      storeChangeChannel.unsubscribe(onChange)
+      storeWriteChannel.unsubscribe(onWrite)
+    })
+    const bytes = bytesFor('seen', 300)
+    const seen = ref({ at: 0, dur: 2000, hash: sha256(bytes) })
+    await store.writeSegment(seen, bytes)
+    await store.writeSegment(seen, bytes)
+    const gone = ref({ at: 2000, dur: 2000, seed: 'gone' })
+    await store.writeTombstone(gone)
+    await assert.rejects(store.writeSegment(gone, bytesFor('gone', 300)), { code: 'SEGMESH_ERR_TOMBSTONED' })
+    const path = (r: typeof seen): string => `${r.channel}/${r.quality}/${r.hour}/${r.file}`
+    // The duplicate rewrites the file under the same name, so it may be published again.
+    const mine = changes.filter((m) => m.segmentsDir === segmentsDir)
+    assert.deepEqual(new Set(mine.map((m) => `${m.kind} ${m.path}`)), new Set([`segment ${path(seen)}`, `tombstone ${path(gone)}`]))
+    assert.deepEqual(writes.filter((m) => m.segmentsDir === segmentsDir), [
+      { segmentsDir, path: path(seen), outcome: 'stored', size: 300 },
+      { segmentsDir, path: path(seen), outcome: 'duplicate', size: 300 },
+      { segmentsDir, path: path(gone), outcome: 'refused' }
+    ])
   })
 })

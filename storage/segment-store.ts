@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto'
 import { createReadStream, type ReadStream } from 'node:fs'
 import { open, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
+import { type StoreChangeMessage, type StoreWriteMessage, storeChangeChannel, storeWriteChannel } from '../lib/diagnostics.ts'
 import type { DiskSpace } from './disk-space.ts'
 import { fsyncDir, mkdirDurable, replaceFile } from './durable-file.ts'
 import { hashFile } from './file-hash.ts'
@@ -91,6 +92,9 @@ export class SegmentStore {
 
   emit (event: StoreEvent): void {
     for (const listener of this.#listeners) listener(event)
+    if (storeChangeChannel.hasSubscribers) {
+      storeChangeChannel.publish({ segmentsDir: this.segmentsDir, kind: event.kind, path: segmentRelPath(event.ref) } satisfies StoreChangeMessage)
+    }
   }
 
   pathOf (ref: { channel: string, quality: string, hour: string, file: string }): string {
@@ -108,16 +112,28 @@ export class SegmentStore {
    */
   async writeSegment (ref: SegmentRef, body: SegmentBody, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
     if (ref.hash == null) throw new TypeError(`cannot store a temp segment: ${ref.file}`)
-    this.#refuseTombstoned(ref)
     const expected = ref.hash
-    return await this.#write(ref, body, options.signal, (digest) => {
-      if (!digest.equals(expected)) {
-        throw new HashMismatchError(`bytes of ${segmentRelPath(ref)} hash to ${digest.toString('base64url')}`)
-      }
-      // Again now: a tombstone may have come while the bytes did.
+    try {
       this.#refuseTombstoned(ref)
-      return ref
-    })
+      const result = await this.#write(ref, body, options.signal, (digest) => {
+        if (!digest.equals(expected)) {
+          throw new HashMismatchError(`bytes of ${segmentRelPath(ref)} hash to ${digest.toString('base64url')}`)
+        }
+        // Again now: a tombstone may have come while the bytes did.
+        this.#refuseTombstoned(ref)
+        return ref
+      })
+      this.#published(ref, result.created ? 'stored' : 'duplicate', result.size)
+      return result
+    } catch (err) {
+      if (err instanceof TombstonedError) this.#published(ref, 'refused')
+      throw err
+    }
+  }
+
+  #published (ref: SegmentRef, outcome: StoreWriteMessage['outcome'], size?: number): void {
+    if (!storeWriteChannel.hasSubscribers) return
+    storeWriteChannel.publish({ segmentsDir: this.segmentsDir, path: segmentRelPath(ref), outcome, ...(size != null ? { size } : {}) } satisfies StoreWriteMessage)
   }
 
   /** Store bytes whose hash is not known in advance (a recorder): the name is made from it. */

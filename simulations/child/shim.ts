@@ -2,7 +2,8 @@
  * Test-only: the simulation hook inside a child `bin/segmesh start`. It is loaded only through
  * NODE_OPTIONS set by simulations/child-node.ts and stays inert unless SEGSIM_DIR names the node's
  * simulation folder. There it:
- * - installs the probe (instrument.ts): every event of this process belongs to this one node;
+ * - installs the probe (instrument.ts): every event of this process belongs to this one node,
+ *   and gives the node the probe's hooks when it is created (the segmesh:node:create channel);
  * - applies `control.json` (partition side, gossip faults) whenever it changes, and confirms
  *   with `applied.json`; a restarted node reads it before its host exists, so it starts cut off;
  * - appends probe events to `events.jsonl` and writes `stats.json` (counters) every 500 ms.
@@ -10,6 +11,9 @@
 import '../../node/compat.ts'
 import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { type NodeCreateMessage, nodeCreateChannel } from '../../lib/diagnostics.ts'
+import type { NodeHooks } from '../../node/hooks.ts'
+import type { SegmeshNode } from '../../node/segmesh-node.ts'
 import { countersOf } from '../counters.ts'
 import { installInstrumentation, watchPorts } from '../instrument.ts'
 import { type GossipFaults, NodeProbe, setDefaultProbe } from '../probe.ts'
@@ -39,6 +43,11 @@ function activate (dir: string): void {
   const probe = new NodeProbe(node, Number(process.env.SEGSIM_SEED ?? 0), (e) => appendFileSync(join(dir, 'events.jsonl'), `${JSON.stringify(e)}\n`))
   setDefaultProbe(probe)
   installInstrumentation()
+  nodeCreateChannel.subscribe((message) => {
+    const { node, hooks } = message as NodeCreateMessage<SegmeshNode, NodeHooks>
+    probe.segmesh = node
+    Object.assign(hooks, probe.hooks())
+  })
   const cluster = readJson<{ p2pPorts: number[], httpPorts: number[] }>(join(dir, '..', 'cluster.json'))
   for (const [i, p] of (cluster?.p2pPorts ?? []).entries()) watchPorts(p, cluster!.httpPorts[i]!)
 
@@ -60,7 +69,7 @@ function activate (dir: string): void {
       busy = false
     }
   }
-  // The blocked sets are filled before apply's first await, so before P2PHost.create can run.
+  // The blocked sets are filled before apply's first await, so before the node builds its host.
   void apply()
   setInterval(() => { void apply() }, 50).unref()
   setInterval(() => {
