@@ -75,7 +75,7 @@ const TABLE = [
   { key: 'windowHours', kind: 'int', default: REPLICATOR_DEFAULTS.windowHours, min: 1, describe: 'hours of the past compared and backfilled (14 days)' },
   { key: 'retentionDays', kind: 'int', default: 0, min: 0, describe: 'remove segments (then their tombstones) of hours older than this many days, and never backfill them again; also narrows --window-hours (0 = keep everything)' },
   { key: 'backfillGraceSeconds', kind: 'int', default: 0, min: 0, describe: 'do not fetch segments from peers until they are this old (leave them to a local recorder)' },
-  { key: 'digestIntervalSeconds', kind: 'int', default: REPLICATOR_DEFAULTS.digestIntervalMs / 1000, min: 1, describe: 'mean period (jittered) of digest gossip and direct digest exchange' },
+  { key: 'digestIntervalSeconds', kind: 'int', default: REPLICATOR_DEFAULTS.digestIntervalMs / 1000, min: 1, describe: 'mean period (jittered) of the push-pull digest exchange with one random peer (longer past 32 peers: x2 at 64, x6 at 1000)' },
   { key: 'fetchConcurrency', kind: 'int', default: FETCHER_DEFAULTS.concurrency, min: 1, describe: 'downloads from peers at once, in total' },
   { key: 'fetchPerPeer', kind: 'int', default: FETCHER_DEFAULTS.perPeerConcurrency, min: 1, describe: 'downloads at once from one peer' },
   { key: 'peerBanSeconds', kind: 'int', default: PEER_SCORE_DEFAULTS.cooldownMs / 1000, min: 1, describe: 'how long a misbehaving peer (bad bytes, forged tombstones, malformed or flooding gossip) is disconnected and blocked; also how long a peer that sent bytes not matching a segment\'s name is not asked for that segment again' },

@@ -27,6 +27,7 @@ import type { ReplicationCounters, ReplicationView } from '../http/components.ts
 import { Fetcher } from '../replication/fetcher.ts'
 import { P2PHost } from '../replication/host.ts'
 import { TOPIC, decodeMessage } from '../replication/messages.ts'
+import { LmdbDatastore } from '../replication/lmdb-datastore.ts'
 import { loadOrCreateNodeKey } from '../replication/node-key.ts'
 import type { Offence } from '../replication/peer-score.ts'
 import { readNetworkKey } from '../replication/pnet.ts'
@@ -149,6 +150,10 @@ export class SegmeshNode {
   async #startReplication (): Promise<void> {
     const { config, log } = this
     const privateKey = await loadOrCreateNodeKey(config.dataDir, { log })
+    // The address book lives beside the index, so a restart (even on new ports) finds the peers
+    // again; closed after the host stops and before the index does.
+    const addressBook = new LmdbDatastore(this.index.sideDatabase('p2p-address-book'))
+    await this.#parts.start('address-book', { start: async () => {}, stop: async () => addressBook.close() })
     const host = await this.#parts.start('p2p', new P2PHost({
       privateKey,
       listenHost: config.p2pHost,
@@ -158,6 +163,7 @@ export class SegmeshNode {
       log: log.child({ component: 'p2p' }),
       announceHost: config.p2pAnnounceHost ?? undefined,
       networkKey: config.networkKey == null ? undefined : await readNetworkKey(config.networkKey),
+      datastore: addressBook,
       banCooldownMs: config.peerBanSeconds * 1000,
       sameIpPeers: config.p2pSameIpPeers,
       inboundConnectionsPerIpPerSecond: config.p2pInboundPerIpPerSecond,

@@ -1,13 +1,15 @@
 /**
- * `/segmesh/hello/1.0.0`: the dialler closes its write end at once; the listener answers with
- * one blob (at most 1 MiB) and closes. End of stream frames the answer, so there is no length
- * prefix to get wrong.
+ * `/segmesh/hello/2.0.0` (and `1.0.0`, for peers of the first version): the dialler closes its
+ * write end at once; the listener answers with one blob (at most 1 MiB) and closes. End of stream
+ * frames the answer, so there is no length prefix to get wrong. The dialler offers both versions,
+ * newest first; multistream-select settles on the newest both speak.
  */
 import { StreamResetError } from '@libp2p/interface'
 import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 import { HelloTooLargeError } from './p2p-errors.ts'
 
-export const HELLO_PROTOCOL = '/segmesh/hello/1.0.0'
+export const HELLO_PROTOCOLS = { 2: '/segmesh/hello/2.0.0', 1: '/segmesh/hello/1.0.0' } as const
+export type HelloVersion = keyof typeof HELLO_PROTOCOLS
 export const MAX_HELLO_BYTES = 1024 * 1024
 
 /** Send the answer and close our write end. */

@@ -4,6 +4,7 @@ import { InvalidParametersError } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { PrivateKey } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
 import type { Logger } from '../lib/logger.ts'
 import { P2P_DEFAULTS } from './host-defaults.ts'
 
@@ -55,10 +56,14 @@ export interface P2PHostInit {
   sameIpPeers?: number
   /** @default 300 */
   maxConnections?: number
+  /** @default 128 */
+  maxInboundConnections?: number
   /** How long a peer whose misbehaviour score passed the threshold stays blocked. @default 600000 */
   banCooldownMs?: number
   /** Gossip that passed every check is handed to this before the handlers (node/hooks.ts). */
   gossipGate?: (deliver: () => void, data: Uint8Array) => void
+  /** Where libp2p keeps its peer store (the address book); in memory when absent. */
+  datastore?: Datastore
   /** Peer ids refused from the start, until unblock() (node/hooks.ts). */
   blockedPeers?: readonly string[]
 }
@@ -117,7 +122,7 @@ export function validate (init: P2PHostInit): void {
   if (isIP(init.listenHost) === 0) throw new InvalidParametersError(`listenHost: ${JSON.stringify(init.listenHost)} is not an IP address`)
   if (!Number.isInteger(init.listenPort) || init.listenPort < 0 || init.listenPort > 65535) throw new InvalidParametersError(`listenPort: ${init.listenPort} is not a port (0-65535)`)
   if (typeof init.topic !== 'string' || init.topic.length === 0) throw new InvalidParametersError('topic: required')
-  for (const key of ['maxKeptPeers', 'sameIpPeers'] as const) {
+  for (const key of ['maxKeptPeers', 'sameIpPeers', 'maxInboundConnections'] as const) {
     if (init[key] != null && (!Number.isInteger(init[key]) || init[key] < 0)) throw new InvalidParametersError(`${key}: ${init[key]} is not a count`)
   }
   if (init.helloTimeoutMs != null && !(init.helloTimeoutMs > 0)) throw new InvalidParametersError('helloTimeoutMs: must be > 0')

@@ -3,8 +3,32 @@
  * (config/options.ts) refers to the same values without loading libp2p.
  */
 export const P2P_DEFAULTS = Object.freeze({
-  /** Direct connections kept to peers learned from gossip, beyond the bootstrap list. */
+  /**
+   * Direct connections this node keeps, to peers chosen at random among those it knows (peer
+   * exchange, gossip, the address book). Bootstrap peers are dialled to join, and let go once
+   * this many kept peers are connected, so a bootstrap node is not everyone's hub.
+   */
   maxKeptPeers: 4,
+  /**
+   * Inbound connections accepted at once; past it new ones are refused (the dialler keeps other
+   * peers). With everyone keeping a few random peers a node has about 2 × maxKeptPeers in all;
+   * this bounds what a popular or well-known address attracts.
+   */
+  maxInboundConnections: 128,
+  /**
+   * How long a saved address stays dialable after it was last confirmed (libp2p's default is one
+   * hour: a node down overnight would forget every peer it had).
+   */
+  addressBookMaxAgeMs: 7 * 24 * 3600_000,
+  /**
+   * Peers saved in the address book at most; the least recently updated go first. One is its
+   * key, addresses and protocols: under 1 KiB, so ≤ 1 MiB on disk.
+   */
+  maxSavedPeers: 1024,
+  /** How often the address book is cut back to maxSavedPeers (peers connecting meanwhile are saved too). */
+  addressBookPruneIntervalMs: 600_000,
+  /** Saved peers, most recently updated, that a restarted node picks its first kept peers from. */
+  savedPeersConsidered: 32,
   /** Bound on one hello exchange, on both ends. */
   helloTimeoutMs: 5_000,
   /** Bound on one dial from keepConnected, unblock and the redial timer. */

@@ -25,17 +25,20 @@ import { silentLogger } from '../lib/logger.ts'
 import { type P2PHostInit, announceAs, colocationScore, connectionLimits, parseAddrs, peerIdOfAddr, validate } from './host-config.ts'
 import { P2P_DEFAULTS } from './host-defaults.ts'
 import { type BootstrapPeerStatus, BootstrapStatus } from './bootstrap-status.ts'
-import { HELLO_PROTOCOL, answerHello, readHello } from './hello-protocol.ts'
+import { HELLO_PROTOCOLS, type HelloVersion, answerHello, readHello } from './hello-protocol.ts'
 import { libp2pLogger } from './libp2p-logger.ts'
 import { HelloTimeoutError, HostStoppedError, P2PError } from './p2p-errors.ts'
 import { type Offence, PeerScores } from './peer-score.ts'
 import { RedialDamper } from './redial-damper.ts'
+import { pruneAddressBook, savedPeers } from './address-book.ts'
+import { randomSample } from '../lib/random-sample.ts'
 import { RateLimiter } from '../lib/rate-limit.ts'
 import { combineSignals, raceSignal, shutdownController } from './signals.ts'
 
 export type { P2PHostInit } from './host-config.ts'
 
-type HelloProvider = () => Uint8Array | Promise<Uint8Array>
+/** The answer to a hello from `asker`, in the version it chose. */
+type HelloProvider = (version: HelloVersion, asker: string) => Uint8Array | Promise<Uint8Array>
 type Node = Libp2p<{ pubsub: GossipSub }>
 
 export class P2PHost {
@@ -51,8 +54,9 @@ export class P2PHost {
   /** Bootstrap peer ids with their addresses; always wanted, never counted against maxKeptPeers. */
   readonly #bootstrap: Map<string, Multiaddr[]>
   readonly #bootstrapStatus: BootstrapStatus
-  /** Peers learned from gossip that we keep connections to. */
+  /** Peers we keep connections to, chosen at random among those known (keepConnected). */
   readonly #kept = new Set<string>()
+  readonly #maxInbound: number
   /** Shared with the connection gater. */
   readonly #blocked = new Set<string>()
   readonly #messageHandlers = new Set<(from: string, data: Uint8Array) => void>()
@@ -74,6 +78,9 @@ export class P2PHost {
   readonly gossipDropped = { oversized: 0, malformed: 0, rateLimited: 0, sourceLimited: 0 }
   #helloProvider: HelloProvider | null = null
   #redialTimer: NodeJS.Timeout | null = null
+  #pruneTimer: NodeJS.Timeout | null = null
+  /** Bootstrap peers let go once enough kept peers are connected (logged once each time). */
+  #shed = false
   #stopped = false
 
   /** Opens nothing: `start()` listens and dials the bootstrap list (lib/lifecycle.ts). */
@@ -85,6 +92,7 @@ export class P2PHost {
     this.#topic = init.topic
     this.#log = log
     this.#maxKept = init.maxKeptPeers ?? P2P_DEFAULTS.maxKeptPeers
+    this.#maxInbound = init.maxInboundConnections ?? P2P_DEFAULTS.maxInboundConnections
     this.#helloTimeoutMs = init.helloTimeoutMs ?? P2P_DEFAULTS.helloTimeoutMs
     this.#redialIntervalMs = init.redialIntervalMs ?? P2P_DEFAULTS.redialIntervalMs
     this.#validateMessage = init.validateMessage ?? null
@@ -138,9 +146,11 @@ export class P2PHost {
       streamMuxers: [yamux()],
       connectionGater: {
         denyDialPeer: isBlocked,
-        denyInboundEncryptedConnection: isBlocked,
+        denyInboundEncryptedConnection: (peer) => isBlocked(peer) || this.#inboundFull(),
         denyOutboundEncryptedConnection: isBlocked
       },
+      ...(init.datastore != null ? { datastore: init.datastore } : {}),
+      peerStore: { maxAddressAge: P2P_DEFAULTS.addressBookMaxAgeMs, maxPeerAge: P2P_DEFAULTS.addressBookMaxAgeMs },
       connectionManager: {
         maxConnections: limits.maxConnections,
         maxIncomingPendingConnections: limits.maxIncomingPendingConnections,
@@ -176,6 +186,7 @@ export class P2PHost {
       // Only the peers we redial can spin; tracking them alone keeps the damper's map bounded.
       const peer = evt.detail.toString()
       if (this.#bootstrap.has(peer) || this.#kept.has(peer)) this.#damper.opened(peer)
+      if (this.#kept.has(peer)) this.#shedBootstraps()
       this.#bootstrapStatus.connected(peer)
       this.#emit(this.#connectHandlers, peer)
     })
@@ -191,7 +202,9 @@ export class P2PHost {
     })
     node.services.pubsub.topicValidators.set(this.#topic, (source, msg) => this.#validate(source.toString(), msg))
     node.services.pubsub.addEventListener('message', (evt) => this.#onGossip(evt.detail))
-    await node.handle(HELLO_PROTOCOL, async (stream, connection) => await this.#answerHello(stream, connection))
+    for (const version of [2, 1] as const) {
+      await node.handle(HELLO_PROTOCOLS[version], async (stream, connection) => await this.#answerHello(stream, connection, version))
+    }
     // Tagged before start so libp2p's reconnect queue owns them from the first connection.
     for (const [id, addrs] of this.#bootstrap) {
       await node.peerStore.merge(peerIdFromString(id), { multiaddrs: addrs, tags: { [KEEP_ALIVE]: { value: 1 } } })
@@ -200,7 +213,9 @@ export class P2PHost {
     node.services.pubsub.subscribe(this.#topic)
     // Dialled here rather than by @libp2p/bootstrap, whose failures only reach libp2p's debug log.
     for (const peer of this.#bootstrap.keys()) this.#track(this.#redial(peer))
+    this.#track(this.#prune().then(async () => await this.#dialSaved()))
     this.#scheduleRedial()
+    this.#schedulePrune()
     this.#log.info({ peerId: this.peerId, addrs: this.multiaddrs(), bootstrap: [...this.#bootstrap.keys()] }, 'p2p host started')
   }
 
@@ -256,7 +271,7 @@ export class P2PHost {
     const { signal, clear } = combineSignals([this.#shutdown.signal, options.signal], timeoutMs, () => new HelloTimeoutError(`no hello from ${peerId} within ${timeoutMs} ms`))
     let stream: Stream | undefined
     try {
-      stream = await this.#node.dialProtocol(id, HELLO_PROTOCOL, { signal })
+      stream = await this.#node.dialProtocol(id, [HELLO_PROTOCOLS[2], HELLO_PROTOCOLS[1]], { signal })
       // Reading starts before anything is awaited; our write end closes at once (no request body).
       // Promise.all keeps a failed read from going unhandled while close() is pending.
       const [answer] = await Promise.all([readHello(stream, signal), stream.close({ signal })])
@@ -271,14 +286,17 @@ export class P2PHost {
   }
 
   /**
-   * A peer learned from gossip: keep a direct connection to it while fewer than maxKeptPeers are
-   * kept. Resolves once connected or given up; never throws (gossip calls this on every message).
+   * Keep a direct connection to this peer while fewer than maxKeptPeers are kept (the caller picks
+   * peers at random among those it knows: membership.ts). `addrs` may be empty for a peer whose
+   * addresses are saved. Resolves once connected or given up; never throws.
    */
   async keepConnected (peerId: string, addrs: string[]): Promise<void> {
     if (this.#stopped || peerId === this.peerId || this.#blocked.has(peerId)) return
-    const wanted = this.#bootstrap.has(peerId) || this.#kept.has(peerId)
-    if (wanted && this.#isConnected(peerId)) return
-    if (!wanted && this.#kept.size >= this.#maxKept) return
+    if (this.#kept.has(peerId)) {
+      if (!this.#isConnected(peerId)) await this.#redial(peerId)
+      return
+    }
+    if (this.#kept.size >= this.#maxKept) return
     let id: PeerId
     try {
       id = peerIdFromString(peerId)
@@ -286,18 +304,27 @@ export class P2PHost {
       this.#log.debug({ peerId }, 'keepConnected: not a peer id')
       return
     }
-    if (!wanted) this.#kept.add(peerId) // before any await, so concurrent calls count it
+    this.#kept.add(peerId) // before any await, so concurrent calls count it
     try {
-      await this.#dial(id, parseAddrs(peerId, addrs))
-      if (!wanted) this.#log.info({ peer: peerId }, 'keeping a direct connection')
-    } catch (err) {
-      if (!wanted) {
-        // Never reached: give the slot to the next peer gossip names.
-        this.#kept.delete(peerId)
-        await this.#untag(id)
+      if (this.#isConnected(peerId)) {
+        // Already connected (it dialled us, or it is a bootstrap peer): keep it from now on.
+        await this.#node.peerStore.merge(id, { tags: { [KEEP_ALIVE]: { value: 1 } } })
+        this.#shedBootstraps()
+      } else {
+        await this.#dial(id, parseAddrs(peerId, addrs))
       }
+      this.#log.info({ peer: peerId }, 'keeping a direct connection')
+    } catch (err) {
+      // Never reached: give the slot to the next peer chosen.
+      this.#kept.delete(peerId)
+      if (!this.#bootstrap.has(peerId)) await this.#untag(id)
       this.#log.debug({ peer: peerId, err }, 'keepConnected: dial failed')
     }
+  }
+
+  /** Peers kept (connected or being redialled). */
+  keptPeers (): string[] {
+    return [...this.#kept]
   }
 
   /**
@@ -348,6 +375,7 @@ export class P2PHost {
     this.#stopped = true
     this.#shutdown.abort(new HostStoppedError('p2p host is stopping'))
     if (this.#redialTimer != null) clearTimeout(this.#redialTimer)
+    if (this.#pruneTimer != null) clearTimeout(this.#pruneTimer)
     this.#scores.clear()
     this.#messageHandlers.clear()
     this.#connectHandlers.clear()
@@ -426,7 +454,75 @@ export class P2PHost {
   }
 
   #redialAll (): void {
-    for (const p of [...this.#bootstrap.keys(), ...this.#kept]) this.#track(this.#redial(p))
+    for (const p of this.#kept) this.#track(this.#redial(p))
+    if (this.#keptConnected() < this.#maxKept) {
+      this.#shed = false
+      for (const p of this.#bootstrap.keys()) this.#track(this.#redial(p))
+    }
+  }
+
+  #keptConnected (): number {
+    let n = 0
+    for (const p of this.#kept) if (this.#isConnected(p)) n++
+    return n
+  }
+
+  /**
+   * Enough kept peers are connected: bootstrap peers that are not kept themselves are let go (no
+   * KEEP_ALIVE, our own connections to them closed). They were the way in; left connected, every
+   * node that ever joined through one would hold a connection to it. The redial timer dials them
+   * again if this node falls under maxKeptPeers.
+   */
+  #shedBootstraps (): void {
+    if (this.#shed || this.#stopped || this.#keptConnected() < this.#maxKept) return
+    this.#shed = true
+    for (const peer of this.#bootstrap.keys()) {
+      if (this.#kept.has(peer)) continue
+      const id = peerIdFromString(peer)
+      this.#track((async () => {
+        await this.#untag(id)
+        for (const conn of this.#node.getConnections(id)) {
+          if (conn.direction === 'outbound') await conn.close().catch((err: unknown) => this.#log.debug({ peer, err }, 'closing a bootstrap connection failed'))
+        }
+      })())
+    }
+    this.#log.info({ kept: this.#kept.size }, 'enough kept peers: bootstrap peers let go')
+  }
+
+  #inboundFull (): boolean {
+    let inbound = 0
+    for (const conn of this.#node.getConnections()) if (conn.direction === 'inbound') inbound++
+    return inbound >= this.#maxInbound
+  }
+
+  /**
+   * Peers saved in the address book from earlier runs: kept peers are picked at random among the
+   * most recently updated, so a node restarted on new ports and without a bootstrap list finds
+   * the network again (and the peers learn its new addresses from the connection).
+   */
+  async #dialSaved (): Promise<void> {
+    const saved = await savedPeers(this.#node.peerStore, (p) => this.#blocked.has(p) || this.#bootstrap.has(p))
+    const candidates = randomSample(saved.slice(0, P2P_DEFAULTS.savedPeersConsidered), P2P_DEFAULTS.savedPeersConsidered)
+    if (candidates.length > 0) this.#log.info({ saved: saved.length }, 'dialling peers from the address book')
+    // One after another: a dead one frees its slot for the next; keepConnected stops at maxKeptPeers.
+    for (const id of candidates) {
+      if (this.#stopped || this.#kept.size >= this.#maxKept) return
+      await this.keepConnected(id.toString(), [])
+    }
+  }
+
+  #schedulePrune (): void {
+    if (this.#stopped) return
+    this.#pruneTimer = setTimeout(() => {
+      this.#track(this.#prune().finally(() => this.#schedulePrune()))
+    }, P2P_DEFAULTS.addressBookPruneIntervalMs)
+    this.#pruneTimer.unref()
+  }
+
+  async #prune (): Promise<void> {
+    const keep = (p: string): boolean => this.#bootstrap.has(p) || this.#kept.has(p) || this.#isConnected(p)
+    const removed = await pruneAddressBook(this.#node.peerStore, P2P_DEFAULTS.maxSavedPeers, keep)
+    if (removed > 0) this.#log.info({ removed }, 'address book cut back to its bound')
   }
 
   #onReconnectFailure (peerId: string): void {
@@ -491,14 +587,14 @@ export class P2PHost {
     else gate(() => this.#emit(this.#messageHandlers, from, msg.data), msg.data)
   }
 
-  async #answerHello (stream: Stream, connection: Connection): Promise<void> {
+  async #answerHello (stream: Stream, connection: Connection, version: HelloVersion): Promise<void> {
     const peer = connection.remotePeer.toString()
     const timeoutMs = this.#helloTimeoutMs
     const { signal, clear } = combineSignals([this.#shutdown.signal], timeoutMs, () => new HelloTimeoutError(`hello answer to ${peer} not sent within ${timeoutMs} ms`))
     try {
       const provider = this.#helloProvider
       if (provider == null) throw new P2PError('no hello provider yet')
-      const bytes = await raceSignal(Promise.resolve().then(provider), signal)
+      const bytes = await raceSignal(Promise.resolve().then(() => provider(version, peer)), signal)
       await answerHello(stream, bytes, signal)
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))

@@ -1,6 +1,6 @@
 /**
- * Property-based tests of the gossip decoder: arbitrary bytes, arbitrary JSON and valid messages
- * with one field replaced by anything never throw out of decodeMessage; what it accepts is
+ * Property-based tests of the gossip and hello decoders: arbitrary bytes, arbitrary JSON and valid
+ * messages with one field replaced by anything never throw out of them; what they accept is
  * well-formed and safe; and a replicator fed such messages counts the invalid ones and drops them
  * without touching the disk. Seed: test/helpers/fuzz.ts.
  */
@@ -11,7 +11,8 @@ import fc from 'fast-check'
 import { fuzzRuns, hostileString } from '../test/helpers/fuzz.ts'
 import { openStore, ref } from '../test/helpers/tree.ts'
 import {
-  MAX_ANNOUNCE_ITEMS, MAX_MESSAGE_BYTES, type PeerInfo, decodeMessage, encodeMessage, itemPath, parseHourDigests
+  MAX_ANNOUNCE_ITEMS, MAX_HELLO_PEERS, MAX_MESSAGE_BYTES, type PeerInfo, decodeHello, decodeMessage, encodeHello, encodeMessage, itemPath,
+  parseHourDigests
 } from './messages.ts'
 import { type GossipHost, Replicator, type SegmentFetcher } from './replicator.ts'
 
@@ -23,13 +24,14 @@ const enc = (v: unknown): Uint8Array => encoder.encode(JSON.stringify(v))
 
 const validWire = [
   { v: 1, type: 'announce', from, items: [segPath, tombPath] },
-  { v: 1, type: 'digest', from, windowStart: 0, roots: [{ channel: 'c', quality: 'q', root: 'abc', hours: 1, segments: 2 }] }
+  { v: 1, type: 'digest', from, windowStart: 0, roots: [{ channel: 'c', quality: 'q', root: 'abc', hours: 1, segments: 2 }] },
+  { v: 2, type: 'hello', from, windowStart: 0, roots: [{ channel: 'c', quality: 'q', root: 'abc', hours: 1, segments: 2 }], peers: [{ ...from, lastSeen: 1_700_000_000_000 }] }
 ]
 
 /** A valid message with one field (top level, in `from`, or in an item/root) replaced by anything. */
 const mutated = fc.tuple(
   fc.constantFrom(...validWire),
-  fc.constantFrom('v', 'type', 'from', 'items', 'windowStart', 'roots', 'from.peerId', 'from.url', 'from.addrs', 'items.0', 'roots.0', 'roots.0.channel', 'roots.0.hours'),
+  fc.constantFrom('v', 'type', 'from', 'items', 'windowStart', 'roots', 'from.peerId', 'from.url', 'from.addrs', 'items.0', 'roots.0', 'roots.0.channel', 'roots.0.hours', 'peers', 'peers.0', 'peers.0.url', 'peers.0.addrs', 'peers.0.lastSeen'),
   fc.oneof(fc.jsonValue(), hostileString([segPath, tombPath, 'http://', '/ip4/']), fc.constantFrom(-1, 1.5, 2 ** 53, 1e308, '', null, [], {}))
 ).map(([base, field, value]) => {
   const copy = structuredClone(base) as Record<string, unknown>
@@ -80,6 +82,24 @@ function assertWellFormed (bytes: Uint8Array): void {
 describe('gossip decoder under fuzzing', () => {
   it('arbitrary bytes and JSON never throw; what is accepted is well-formed', () => {
     fc.assert(fc.property(anyMessage, assertWellFormed), fuzzRuns(5000))
+  })
+
+  it('hello answers of any shape never throw; what is accepted is well-formed and re-encodes the same', () => {
+    fc.assert(fc.property(anyMessage, (bytes) => {
+      const decoded = decodeHello(bytes)
+      if (!decoded.ok) {
+        assert.equal(typeof decoded.reason, 'string')
+        return
+      }
+      const { hello } = decoded
+      assert.ok(hello.peers.length <= MAX_HELLO_PEERS)
+      for (const p of [hello.from, ...hello.peers]) {
+        assert.match(p.peerId, /^[1-9A-HJ-NP-Za-km-z]+$/)
+        assert.match(p.url, /^https?:\/\//)
+      }
+      for (const p of hello.peers) assert.ok(Number.isSafeInteger(p.lastSeen) && p.lastSeen >= 0)
+      assert.deepEqual(decodeHello(encodeHello(hello, hello.version)), decoded)
+    }), fuzzRuns(5000))
   })
 
   it('peer digest listings of any shape never throw', () => {

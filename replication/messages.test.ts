@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ref } from '../test/helpers/tree.ts'
 import {
-  MAX_ANNOUNCE_ITEMS, MAX_MESSAGE_BYTES, type PeerInfo, announceMessages, decodeMessage, encodeMessage, itemPath,
-  parseHourDigests, parseItemPath
+  MAX_ANNOUNCE_ITEMS, MAX_HELLO_PEERS, MAX_MESSAGE_BYTES, type PeerInfo, announceMessages, decodeHello, decodeMessage, encodeHello,
+  encodeMessage, itemPath, parseHourDigests, parseItemPath
 } from './messages.ts'
 
 const from: PeerInfo = { peerId: '12D3KooWHeWPVvf2QzNxRc5iE1pB8u3xq7v4XUg8sX6g6k9Yk1Zz', url: 'http://127.0.0.1:8080', addrs: ['/ip4/127.0.0.1/tcp/4001'] }
@@ -25,6 +25,32 @@ describe('replication messages', () => {
     const decoded = decodeMessage(encodeMessage({ type: 'digest', from, windowStart: 5, roots }))
     assert.ok(decoded.ok && decoded.message.type === 'digest')
     assert.deepEqual(decoded.message.roots, roots)
+  })
+
+  it('round-trip hellos with peer exchange; read a version 1 digest as a hello without peers', () => {
+    const roots = [{ channel: 'c', quality: 'q', root: 'abc', hours: 3, segments: 100 }]
+    const peers = Array.from({ length: MAX_HELLO_PEERS + 4 }, (_, i) => ({ ...from, url: `http://10.0.0.${i}:8080`, lastSeen: 1_700_000_000_000 + i }))
+    const v2 = decodeHello(encodeHello({ from, windowStart: 5, roots, peers }, 2))
+    assert.ok(v2.ok)
+    assert.equal(v2.hello.version, 2)
+    assert.deepEqual(v2.hello.peers, peers.slice(0, MAX_HELLO_PEERS), 'at most MAX_HELLO_PEERS are sent')
+    assert.deepEqual(v2.hello.roots, roots)
+    const v1 = decodeHello(encodeHello({ from, windowStart: 5, roots, peers }, 1))
+    assert.ok(v1.ok)
+    assert.deepEqual({ version: v1.hello.version, peers: v1.hello.peers }, { version: 1, peers: [] })
+    const bad: Array<[unknown, RegExp]> = [
+      [{ v: 2, type: 'hello', from, windowStart: 0, roots: [], peers: Array.from({ length: MAX_HELLO_PEERS + 1 }, () => ({ ...from, lastSeen: 1 })) }, /peers: not a list/],
+      [{ v: 2, type: 'hello', from, windowStart: 0, roots: [], peers: [{ ...from, lastSeen: -1 }] }, /lastSeen/],
+      [{ v: 2, type: 'hello', from, windowStart: 0, roots: [], peers: [{ ...from, url: 'ftp://x', lastSeen: 1 }] }, /peers: from.url/],
+      [{ v: 2, type: 'announce', from, items: [] }, /unknown type/],
+      [{ v: 1, type: 'announce', from, items: ['x'] }, /items|digest/],
+      [{ v: 3, type: 'hello', from }, /unsupported version 3/]
+    ]
+    for (const [wire, reason] of bad) {
+      const decoded = decodeHello(enc(wire))
+      assert.ok(!decoded.ok)
+      assert.match(decoded.reason, reason)
+    }
   })
 
   it('split big batches and stay under the size limit', () => {

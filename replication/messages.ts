@@ -7,6 +7,9 @@
  * - `digest`: the sender's HTTP URL, libp2p addresses and a root digest per channel/quality over
  *   its retention window. Published periodically (jittered) on the topic and returned by the
  *   hello protocol on every new connection.
+ * - `hello` (version 2, only over the hello protocol, never on the topic): a digest plus a random
+ *   sample of the peers the sender knows (peer exchange), so a node that joins through one
+ *   bootstrap learns the network in one round trip. A version 1 peer answers with a `digest`.
  * Per-hour digests travel over HTTP (`GET /replication/digests`), only when a root differs.
  */
 import { type SegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName } from '../storage/segment-name.ts'
@@ -14,6 +17,10 @@ import { parseHour } from '../storage/time.ts'
 import { MAX_PROOF_LENGTH, isProofString } from './tombstone-signature.ts'
 
 export const PROTOCOL_VERSION = 1
+/** The hello answer's version; a peer that answers version 1 sends a `digest` and no peers. */
+export const HELLO_VERSION = 2
+/** Peers in one hello answer at most (peer exchange); more are refused as malformed. */
+export const MAX_HELLO_PEERS = 16
 export const TOPIC = 'segmesh/v1'
 /** Largest message we send or accept on the topic. */
 export const MAX_MESSAGE_BYTES = 64 * 1024
@@ -49,6 +56,23 @@ export type Message =
   | { type: 'digest', from: PeerInfo, windowStart: number, roots: RootDigest[] }
 
 export type Decoded = { ok: true, message: Message } | { ok: false, reason: string }
+
+/** A peer the sender knows, as peer exchange passes it on. */
+export interface KnownPeer extends PeerInfo {
+  /** ms since the epoch when the sender last heard from it. */
+  lastSeen: number
+}
+
+export interface Hello {
+  from: PeerInfo
+  windowStart: number
+  roots: RootDigest[]
+  peers: KnownPeer[]
+  /** 1: the peer speaks the old protocol (a digest, no peers). */
+  version: 1 | 2
+}
+
+export type DecodedHello = { ok: true, hello: Hello } | { ok: false, reason: string }
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -142,15 +166,72 @@ function peerInfo (v: unknown): PeerInfo | string {
   return { peerId: v.peerId, url: url.origin + url.pathname.replace(/\/+$/, ''), addrs: v.addrs as string[] }
 }
 
-export function decodeMessage (bytes: Uint8Array): Decoded {
-  if (bytes.length > MAX_MESSAGE_BYTES) return fail(`too large: ${bytes.length} bytes`)
+export function encodeHello (hello: Omit<Hello, 'version'>, version: 1 | 2): Uint8Array {
+  if (version === 1) return encodeMessage({ type: 'digest', from: hello.from, windowStart: hello.windowStart, roots: hello.roots })
+  const wire = { v: HELLO_VERSION, type: 'hello', from: hello.from, windowStart: hello.windowStart, roots: hello.roots, peers: hello.peers.slice(0, MAX_HELLO_PEERS) }
+  const bytes = encoder.encode(JSON.stringify(wire))
+  if (bytes.length > MAX_MESSAGE_BYTES) throw new RangeError(`hello of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES} byte limit`)
+  return bytes
+}
+
+/** A hello answer of either version; a version 1 answer is its digest message. */
+export function decodeHello (bytes: Uint8Array): DecodedHello {
+  const parsed = parseJson(bytes)
+  if (typeof parsed === 'string') return fail(parsed)
+  if (parsed.v === PROTOCOL_VERSION) {
+    const decoded = decodeWire(parsed)
+    if (!decoded.ok) return decoded
+    if (decoded.message.type !== 'digest') return fail('a version 1 hello must be a digest')
+    const { from, windowStart, roots } = decoded.message
+    return { ok: true, hello: { from, windowStart, roots, peers: [], version: 1 } }
+  }
+  if (parsed.v !== HELLO_VERSION) return fail(`unsupported version ${JSON.stringify(parsed.v)}`)
+  if (parsed.type !== 'hello') return fail(`unknown type ${JSON.stringify(parsed.type)}`)
+  const from = peerInfo(parsed.from)
+  if (typeof from === 'string') return fail(from)
+  const digest = digestFields(parsed)
+  if (typeof digest === 'string') return fail(digest)
+  if (!Array.isArray(parsed.peers) || parsed.peers.length > MAX_HELLO_PEERS) return fail(`peers: not a list of at most ${MAX_HELLO_PEERS}`)
+  const peers: KnownPeer[] = []
+  for (const p of parsed.peers) {
+    const info = peerInfo(p)
+    if (typeof info === 'string') return fail(`peers: ${info}`)
+    if (!isCount((p as Record<string, unknown>).lastSeen)) return fail('peers: lastSeen is not a ms instant')
+    peers.push({ ...info, lastSeen: (p as { lastSeen: number }).lastSeen })
+  }
+  return { ok: true, hello: { from, ...digest, peers, version: 2 } }
+}
+
+function parseJson (bytes: Uint8Array): Record<string, unknown> | string {
+  if (bytes.length > MAX_MESSAGE_BYTES) return `too large: ${bytes.length} bytes`
   let wire: unknown
   try {
     wire = JSON.parse(decoder.decode(bytes))
   } catch {
-    return fail('not UTF-8 JSON')
+    return 'not UTF-8 JSON'
   }
-  if (!isObject(wire)) return fail('not an object')
+  return isObject(wire) ? wire : 'not an object'
+}
+
+function digestFields (wire: Record<string, unknown>): { windowStart: number, roots: RootDigest[] } | string {
+  if (!isCount(wire.windowStart)) return 'windowStart: not a µs instant'
+  if (!Array.isArray(wire.roots) || wire.roots.length > 1024) return 'roots: not a list'
+  const roots: RootDigest[] = []
+  for (const r of wire.roots) {
+    if (!isObject(r) || !isString(r.channel, 64) || !isString(r.quality, 64)) return 'roots: bad channel/quality'
+    if (typeof r.root !== 'string' || r.root.length > 64 || !isCount(r.hours) || !isCount(r.segments)) return 'roots: bad digest'
+    if (!isValidPathName(r.channel) || !isValidPathName(r.quality)) return 'roots: bad channel/quality'
+    roots.push({ channel: r.channel, quality: r.quality, root: r.root, hours: r.hours, segments: r.segments })
+  }
+  return { windowStart: wire.windowStart, roots }
+}
+
+export function decodeMessage (bytes: Uint8Array): Decoded {
+  const wire = parseJson(bytes)
+  return typeof wire === 'string' ? fail(wire) : decodeWire(wire)
+}
+
+function decodeWire (wire: Record<string, unknown>): Decoded {
   if (wire.v !== PROTOCOL_VERSION) return fail(`unsupported version ${JSON.stringify(wire.v)}`)
   const from = peerInfo(wire.from)
   if (typeof from === 'string') return fail(from)
@@ -175,16 +256,8 @@ export function decodeMessage (bytes: Uint8Array): Decoded {
     return { ok: true, message: { type: 'announce', from, items } }
   }
   if (wire.type === 'digest') {
-    if (!isCount(wire.windowStart)) return fail('windowStart: not a µs instant')
-    if (!Array.isArray(wire.roots) || wire.roots.length > 1024) return fail('roots: not a list')
-    const roots: RootDigest[] = []
-    for (const r of wire.roots) {
-      if (!isObject(r) || !isString(r.channel, 64) || !isString(r.quality, 64)) return fail('roots: bad channel/quality')
-      if (typeof r.root !== 'string' || r.root.length > 64 || !isCount(r.hours) || !isCount(r.segments)) return fail('roots: bad digest')
-      if (!isValidPathName(r.channel) || !isValidPathName(r.quality)) return fail('roots: bad channel/quality')
-      roots.push({ channel: r.channel, quality: r.quality, root: r.root, hours: r.hours, segments: r.segments })
-    }
-    return { ok: true, message: { type: 'digest', from, windowStart: wire.windowStart, roots } }
+    const digest = digestFields(wire)
+    return typeof digest === 'string' ? fail(digest) : { ok: true, message: { type: 'digest', from, ...digest } }
   }
   return fail(`unknown type ${JSON.stringify(wire.type)}`)
 }

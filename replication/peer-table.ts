@@ -67,6 +67,17 @@ export class PeerTable {
     return peer
   }
 
+  /**
+   * A peer another node named (peer exchange): added if unknown, with its claimed last sighting
+   * (never in the future). A known peer is left as it is. Returns whether it was added.
+   */
+  heardOf (info: PeerInfo & { lastSeen: number }): boolean {
+    if (this.#peers.has(info.peerId)) return false
+    if (this.#peers.size >= this.#maxPeers) this.#evict()
+    this.#peers.set(info.peerId, { peerId: info.peerId, url: info.url, addrs: info.addrs, lastSeen: Math.min(info.lastSeen, Date.now()), roots: new Map(), lagSeconds: 0, repairs: 0, failures: 0, backoffUntil: 0 })
+    return true
+  }
+
   get (peerId: string): PeerState | undefined {
     return this.#peers.get(peerId)
   }

@@ -6,9 +6,14 @@
  *   that (an echo from each of N nodes made N announcements and N fetch waves per segment).
  * - A received announcement is applied at once: tombstones written, missing segments fetched from
  *   the announcer.
- * - Digests (a root per channel/quality over the window) go out periodically with jitter, and are
- *   exchanged directly (hello protocol) on every new connection and with a random peer on every
- *   tick, so convergence never depends on a gossip message arriving.
+ * - Digests (a root per channel/quality over the window) are exchanged pairwise, never published
+ *   to the whole network: push-pull over the hello protocol on every new connection and, each
+ *   interval, with one random connected peer (memberlist's push-pull), the interval growing with
+ *   log N past 32 known peers (`pushPullScale`). So per-node idle traffic stays flat in N, and
+ *   convergence never depends on a gossip message arriving.
+ * - The hello answer also carries a random sample of known peers (membership.ts): peer exchange.
+ *   A peer of the first protocol version answers with a bare digest; it is logged once, counted,
+ *   and served as before.
  * - A root that differs from ours starts a repair session with that peer: its per-hour digests
  *   over HTTP (the newest hours only, when they explain the difference), then the listing of each
  *   differing hour (newest first), tombstones applied before any segment is fetched. Segments are
@@ -30,8 +35,10 @@ import { MICROS_PER_HOUR, MICROS_PER_SECOND, hourStart, parseHour } from '../sto
 import { hourDigests, rootOf, rootsOf } from './digests.ts'
 import {
   type AnnouncedItem, type HourDigest, type Message, type PeerInfo, type RootDigest, announceMessages,
-  decodeMessage, encodeMessage, parseHourDigests, parseItemPath
+  decodeHello, decodeMessage, encodeHello, encodeMessage, parseHourDigests, parseItemPath
 } from './messages.ts'
+import { Membership } from './membership.ts'
+import { randomSample } from '../lib/random-sample.ts'
 import type { Offence } from './peer-score.ts'
 import { type PeerState, PeerTable } from './peer-table.ts'
 import { shutdownController } from './signals.ts'
@@ -46,9 +53,11 @@ export interface GossipHost {
   publish: (data: Uint8Array) => Promise<number>
   onMessage: (handler: (from: string, data: Uint8Array) => void) => () => void
   onPeerConnected: (handler: (peerId: string) => void) => () => void
-  handleHello: (provider: () => Uint8Array | Promise<Uint8Array>) => void
+  handleHello: (provider: (version: 1 | 2, asker: string) => Uint8Array | Promise<Uint8Array>) => void
   requestHello: (peerId: string, options?: { signal?: AbortSignal }) => Promise<Uint8Array>
   keepConnected: (peerId: string, addrs: string[]) => Promise<void>
+  /** Peers kept (membership.ts stops offering more once the host keeps enough). */
+  keptPeers?: () => string[]
   /** Score a peer down (replication/peer-score.ts); past a threshold the host blocks it. */
   penalize?: (peerId: string, offence: Offence) => void
   /** A peer was banned (its HTTP side is dropped too) / its ban ended. */
@@ -75,8 +84,10 @@ export interface ReplicatorInit {
   log?: Logger
   /** Hours kept and compared. @default 336 (14 days) */
   windowHours?: number
-  /** Mean period of digest publishing and of the direct digest exchange. @default 30000 */
+  /** Mean period of the push-pull digest exchange with one random peer, up to 32 peers (then scaled by log N). @default 30000 */
   digestIntervalMs?: number
+  /** Kept connections to ask the host for (its maxKeptPeers). @default 4 */
+  keptPeers?: number
   /** Segments younger than this are not fetched yet (a local recorder gets first go). @default 0 */
   graceMs?: number
   /** Publish announcements of local changes. Off only to prove digests suffice. @default true */
@@ -107,6 +118,10 @@ export interface ReplicationStats {
   repairsSkipped: number
   /** Segments not fetched because MAX_GRACE_WAITS wants already waited out the grace. */
   wantsDropped: number
+  /** Peers learned through peer exchange. */
+  peersLearned: number
+  /** Hello answers in the first protocol version (peers not upgraded). */
+  legacyHellos: number
 }
 
 /** Our digests are reused at most this long (ms): index removals emit no store event to drop them. */
@@ -124,7 +139,9 @@ export const REPLICATOR_DEFAULTS = Object.freeze({
   /** Local changes are gathered this long into one announcement. */
   announceDelayMs: 50,
   /** How often wubloader restreamers (--legacy-peers) are listed again. */
-  legacyIntervalMs: 120_000
+  legacyIntervalMs: 120_000,
+  /** The first push-pull round after start; each next one waits twice as long, up to the interval. */
+  firstRoundMs: 1000
 })
 
 /**
@@ -138,6 +155,18 @@ const MAX_GRACE_WAITS = 4096
 
 /** Banned peers whose URL the fetcher was told to skip, remembered for their unban. */
 const MAX_BANNED = 4096
+
+/** Peers of the first protocol version already logged (once each); past it, the oldest is forgotten. */
+const MAX_LEGACY_LOGGED = 1024
+
+/**
+ * memberlist's push-pull scaling: the interval as is up to 32 nodes, then one more multiple per
+ * doubling (×2 at 64, ×6 at 1,000, ×10 at 10,000), so the exchanges a node receives per second
+ * stay flat while the time to reach everyone grows only with log N.
+ */
+export function pushPullScale (nodes: number): number {
+  return nodes <= 32 ? 1 : Math.ceil(Math.log2(nodes) - 5) + 1
+}
 
 /** An hour whose tombstones are applied and whose missing segments are queued. */
 interface QueuedHour {
@@ -178,8 +207,10 @@ function jitter (ms: number): number {
 export class Replicator {
   readonly peers: PeerTable
   readonly stats: ReplicationStats = {
-    messagesIn: 0, messagesOut: 0, messagesInvalid: 0, bytesOut: 0, digestsCompared: 0, repairs: 0, repairErrors: 0, hoursRepaired: 0, tombstonesApplied: 0, tombstonesRejected: 0, announcedItems: 0, repairsSkipped: 0, wantsDropped: 0
+    messagesIn: 0, messagesOut: 0, messagesInvalid: 0, bytesOut: 0, digestsCompared: 0, repairs: 0, repairErrors: 0, hoursRepaired: 0, tombstonesApplied: 0, tombstonesRejected: 0, announcedItems: 0, repairsSkipped: 0, wantsDropped: 0, peersLearned: 0, legacyHellos: 0
   }
+
+  readonly membership: Membership
 
   readonly unserved: UnservedNames<SegmentRef>
 
@@ -202,11 +233,13 @@ export class Replicator {
   /** Banned peer id → the URL the fetcher skips for it. */
   readonly #bannedUrls = new Map<string, string>()
   #ours: OurDigests | null = null
+  readonly #legacyLogged = new Set<string>()
 
   constructor (init: ReplicatorInit) {
     this.#init = init
     this.#log = init.log ?? silentLogger
     this.peers = new PeerTable({ connectedPeers: () => init.host.connectedPeers() })
+    this.membership = new Membership({ host: init.host, peers: this.peers, keep: init.keptPeers })
     this.unserved = new UnservedNames<SegmentRef>({
       excused: (ref) => init.store.index.isTombstoned(ref) || init.store.index.getSegment(ref, { hidden: true }) != null,
       penalize: (peerId) => init.host.penalize?.(peerId, 'unserved_name')
@@ -230,12 +263,19 @@ export class Replicator {
     this.#unsubscribe.push(store.onChange((event) => this.#onLocalChange(event)))
     this.#unsubscribe.push(host.onMessage((from, data) => this.#onGossip(from, data)))
     this.#unsubscribe.push(host.onPeerConnected((peerId) => this.#track(this.#hello(peerId))))
-    host.handleHello(() => encodeMessage(this.#digestMessage()))
+    host.handleHello((version, asker) => {
+      const { windowStart, roots } = this.#ourDigests()
+      return encodeHello({ from: this.#self, windowStart, roots, peers: this.membership.sample(asker) }, version)
+    })
     const offBan = host.onPeerBanned?.((peerId) => this.#banned(peerId))
     const offUnban = host.onPeerUnbanned?.((peerId) => this.#unbanned(peerId))
     if (offBan != null) this.#unsubscribe.push(offBan)
     if (offUnban != null) this.#unsubscribe.push(offUnban)
-    this.#every(this.#init.digestIntervalMs ?? REPLICATOR_DEFAULTS.digestIntervalMs, async () => await this.#tick())
+    // The first rounds come quickly (1, 2, 4 … s), so nodes that joined at the same moment, whose
+    // first hellos found nobody else yet, learn each other within seconds, not one interval later.
+    const interval = this.#init.digestIntervalMs ?? REPLICATOR_DEFAULTS.digestIntervalMs
+    let round = 0
+    this.#every(() => Math.min(REPLICATOR_DEFAULTS.firstRoundMs * 2 ** round++, interval * pushPullScale(this.peers.size + 1)), async () => await this.#tick())
     if ((this.#init.legacyPeers ?? []).length > 0) {
       this.#every(REPLICATOR_DEFAULTS.legacyIntervalMs, async () => await this.#legacyPass())
       this.#track(this.#legacyPass())
@@ -281,13 +321,13 @@ export class Replicator {
     await Promise.allSettled([...this.#tasks])
   }
 
-  #every (meanMs: number, job: () => Promise<void>): void {
+  #every (meanMs: number | (() => number), job: () => Promise<void>): void {
     const schedule = (): void => {
       const t = setTimeout(() => {
         this.#timers.delete(t)
         if (this.#shutdown.signal.aborted) return
         this.#track(job().finally(schedule))
-      }, jitter(meanMs))
+      }, jitter(typeof meanMs === 'number' ? meanMs : meanMs()))
       t.unref()
       this.#timers.add(t)
     }
@@ -316,11 +356,6 @@ export class Replicator {
     return this.#ours
   }
 
-  #digestMessage (): Message {
-    const { windowStart, roots } = this.#ourDigests()
-    return { type: 'digest', from: this.#self, windowStart, roots }
-  }
-
   async #publish (message: Message): Promise<void> {
     const bytes = encodeMessage(message)
     await this.#init.host.publish(bytes)
@@ -344,11 +379,10 @@ export class Replicator {
     }, REPLICATOR_DEFAULTS.announceDelayMs)
   }
 
+  /** Push-pull with one random connected peer; nothing is published to the whole network. */
   async #tick (): Promise<void> {
-    await this.#publish(this.#digestMessage())
-    // Direct exchange with one random peer: convergence must not depend on gossip delivery.
-    const connected = this.#init.host.connectedPeers()
-    const pick = connected[Math.floor(Math.random() * connected.length)]
+    this.#track(this.membership.maintain())
+    const [pick] = randomSample(this.#init.host.connectedPeers(), 1)
     if (pick != null) await this.#hello(pick)
   }
 
@@ -367,29 +401,48 @@ export class Replicator {
     this.stats.messagesIn++
     const { message } = decoded
     const peer = this.peers.seen(message.from, message.type === 'digest' ? message.roots : undefined)
-    this.#track(this.#init.host.keepConnected(peer.peerId, peer.addrs))
+    this.#track(this.membership.maintain())
     if (message.type === 'announce') this.#track(this.#onAnnounce(peer, message.items))
     else this.#compareRoots(peer, message.roots)
   }
 
-  async #hello (peerId: string): Promise<void> {
+  async #hello (peerId: string, retry = true): Promise<void> {
     if (this.#shutdown.signal.aborted) return
     let bytes: Uint8Array
     try {
       bytes = await this.#init.host.requestHello(peerId, { signal: this.#shutdown.signal })
     } catch (err) {
       this.#log.debug({ err, peerId }, 'hello failed')
+      // A peer that connects while it starts answers before its replicator does (no answer yet).
+      // Asked once more a second later, it is in our table for the next peers we answer.
+      if (retry && this.peers.get(peerId) == null) {
+        await sleep(REPLICATOR_DEFAULTS.firstRoundMs, undefined, { signal: this.#shutdown.signal }).catch(() => {})
+        if (this.#init.host.connectedPeers().includes(peerId)) await this.#hello(peerId, false)
+      }
       return
     }
-    const decoded = decodeMessage(bytes)
-    if (!decoded.ok || decoded.message.type !== 'digest' || decoded.message.from.peerId !== peerId) {
+    const decoded = decodeHello(bytes)
+    if (!decoded.ok || decoded.hello.from.peerId !== peerId) {
       this.stats.messagesInvalid++
       this.#init.host.penalize?.(peerId, 'malformed_message')
       return
     }
-    const peer = this.peers.seen(decoded.message.from, decoded.message.roots)
-    this.#compareRoots(peer, decoded.message.roots)
+    const { hello } = decoded
+    if (hello.version === 1) this.#legacyHello(peerId)
+    const peer = this.peers.seen(hello.from, hello.roots)
+    this.stats.peersLearned += this.membership.learn(hello.peers)
+    this.#track(this.membership.maintain())
+    this.#compareRoots(peer, hello.roots)
     await this.#idle(peerId)
+  }
+
+  /** A peer still on the first protocol version: it is served as before; said once per peer. */
+  #legacyHello (peerId: string): void {
+    this.stats.legacyHellos++
+    if (this.#legacyLogged.has(peerId)) return
+    this.#legacyLogged.add(peerId)
+    if (this.#legacyLogged.size > MAX_LEGACY_LOGGED) this.#legacyLogged.delete(this.#legacyLogged.values().next().value!)
+    this.#log.info({ peer: peerId }, 'peer speaks replication protocol version 1 (no peer exchange); upgrade it')
   }
 
   /** Wait until a repair session with the peer (if one started) has ended. */

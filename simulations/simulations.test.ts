@@ -1,7 +1,9 @@
 /**
  * CI's share of the simulations: 5 real nodes per scenario, six scenarios (five in one process,
  * one as child processes with SIGKILL), every checker must hold. About 2 minutes in all. The two
- * attack scenarios must also show that the attackers did their work (their summary line).
+ * attack scenarios must also show that the attackers did their work (their summary line). The
+ * Sybil relay shares the nodes' event loop, so how many fresh keys it sends in 10 s depends on how
+ * busy they keep it (94 to 1,778 seen on 2 vCPUs): ten or more shows the flood ran.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -15,7 +17,7 @@ const CASES: Array<{ scenario: string, mode: Mode, durationSeconds: number, seed
   // A liar's own segments must still arrive once it is honest again (bans and bad-hash memory end).
   { scenario: 'lying-peer', mode: 'in-process', durationSeconds: 10, seed: 5 },
   { scenario: 'kill-restart', mode: 'child', durationSeconds: 15, seed: 3 },
-  { scenario: 'sybil-flood', mode: 'in-process', durationSeconds: 10, seed: 42, attacked: /^sybil-flood: ([1-9]\d{2,}) digests from \1 fresh keys/ },
+  { scenario: 'sybil-flood', mode: 'in-process', durationSeconds: 10, seed: 42, attacked: /^sybil-flood: ([1-9]\d+) digests from \1 fresh keys/ },
   { scenario: 'slow-bodies', mode: 'in-process', durationSeconds: 10, seed: 42, attacked: /^slow-bodies: 3 peers announced \d+ names each; [1-9]\d* body requests/ }
 ]
 

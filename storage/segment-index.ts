@@ -105,6 +105,9 @@ interface Databases {
   packed: Database<Buffer, [string, string, number]>
 }
 
+/** Side databases by name: each takes one of the environment's `maxDbs` slots. */
+const SIDE_DATABASES = new Set(['p2p-address-book'])
+
 const NOT_OPEN: Databases = new Proxy({} as Databases, {
   get () { throw new Error('the segment index is not open') }
 })
@@ -137,6 +140,16 @@ export class SegmentIndex implements Startable {
     const root = this.#db.root
     this.#db = NOT_OPEN
     await root.close()
+  }
+
+  /**
+   * A named binary database in the index's LMDB environment, for small state another part keeps
+   * across restarts (the p2p address book). Unlike the rest of the index it is not rebuilt from
+   * the files: losing it loses only hints. Valid until stop().
+   */
+  sideDatabase (name: string): Database<Uint8Array, string> {
+    if (!SIDE_DATABASES.has(name)) throw new Error(`unknown side database ${JSON.stringify(name)}`)
+    return this.#db.root.openDB({ name, encoding: 'binary' })
   }
 
   #open (): void {

@@ -1,0 +1,79 @@
+/**
+ * Membership and peer exchange: which peers this node knows and which it keeps connections to.
+ *
+ * - Every hello answer carries a random sample of the peers this node knows (`sample`), so a node
+ *   that joins through one bootstrap knows up to MAX_HELLO_PEERS others after one round trip.
+ *   Connected peers come first (proven alive), then others heard from lately.
+ * - What a hello names is only learned (`learn`) when it is new: a third party cannot rewrite
+ *   the URL or addresses of a peer this node already knows, and the peer table's bound holds.
+ * - Kept connections (`maintain`) go to peers picked at random among those known, not to the first
+ *   heard, so joins spread over the network instead of piling onto whoever spoke first.
+ */
+import { randomSample } from '../lib/random-sample.ts'
+import { type KnownPeer, MAX_HELLO_PEERS } from './messages.ts'
+import type { PeerTable } from './peer-table.ts'
+
+export interface MembershipHost {
+  readonly peerId: string
+  connectedPeers: () => string[]
+  keepConnected: (peerId: string, addrs: string[]) => Promise<void>
+  keptPeers?: () => string[]
+}
+
+export const MEMBERSHIP_DEFAULTS = Object.freeze({
+  /** A peer not connected is passed on only if heard from within this. */
+  freshMs: 10 * 60_000,
+  /** Kept connections wanted (the host's maxKeptPeers; the host enforces it). */
+  keep: 4
+})
+
+export class Membership {
+  readonly #host: MembershipHost
+  readonly #peers: PeerTable
+  readonly #keep: number
+  /** Peers learned through peer exchange (not yet heard from themselves). */
+  learned = 0
+
+  constructor (init: { host: MembershipHost, peers: PeerTable, keep?: number }) {
+    this.#host = init.host
+    this.#peers = init.peers
+    this.#keep = init.keep ?? MEMBERSHIP_DEFAULTS.keep
+  }
+
+  /** Up to MAX_HELLO_PEERS known peers for a hello answer to `asker`, never the asker itself. */
+  sample (asker: string): KnownPeer[] {
+    const connected = new Set(this.#host.connectedPeers())
+    const fresh = Date.now() - MEMBERSHIP_DEFAULTS.freshMs
+    const live = []
+    const recent = []
+    for (const p of this.#peers.all()) {
+      if (p.peerId === asker || p.addrs.length === 0) continue
+      if (connected.has(p.peerId)) live.push(p)
+      else if (p.lastSeen >= fresh) recent.push(p)
+    }
+    const chosen = randomSample(live, MAX_HELLO_PEERS)
+    chosen.push(...randomSample(recent, MAX_HELLO_PEERS - chosen.length))
+    return chosen.map((p) => ({ peerId: p.peerId, url: p.url, addrs: p.addrs, lastSeen: p.lastSeen }))
+  }
+
+  /** Peers a hello named: the new ones are added to the table. Returns how many were new. */
+  learn (peers: readonly KnownPeer[]): number {
+    let added = 0
+    for (const p of peers) {
+      if (p.peerId === this.#host.peerId) continue
+      if (this.#peers.heardOf(p)) added++
+    }
+    this.learned += added
+    return added
+  }
+
+  /** Offer the host random known peers until it keeps enough; resolves when those dials end. */
+  async maintain (): Promise<void> {
+    const kept = this.#host.keptPeers?.() ?? []
+    if (kept.length >= this.#keep) return
+    const skip = new Set([...kept, this.#host.peerId])
+    const candidates = this.#peers.all().filter((p) => !skip.has(p.peerId) && p.addrs.length > 0).map((p) => p.peerId)
+    const picks = randomSample(candidates, this.#keep - kept.length)
+    await Promise.all(picks.map(async (peerId) => await this.#host.keepConnected(peerId, this.#peers.get(peerId)?.addrs ?? [])))
+  }
+}
