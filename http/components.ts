@@ -40,6 +40,10 @@ export interface ReplicationCounters {
   fetchDropped: number
   /** Repair sessions not started: the limit on sessions at once was reached, or the peer is not connected. */
   repairsSkipped: number
+  /** Peers learned through peer exchange (hello answers). */
+  peersLearned: number
+  /** Hello answers from peers of the first protocol version. */
+  legacyHellos: number
 }
 
 /** A read-only view of replication, filled in once it runs. */

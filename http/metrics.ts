@@ -190,7 +190,7 @@ function registerReplicationMetrics (registry: Registry, view: ReplicationView):
       }
     })
   }
-  gauge('segmesh_peers_known', 'Peers learned from gossip and hello', (c) => c.peersKnown)
+  gauge('segmesh_peers_known', 'Peers known: from hello, peer exchange and gossip', (c) => c.peersKnown)
   gauge('segmesh_peers_connected', 'Peers with an open libp2p connection', (c) => c.peersConnected)
   counter('segmesh_gossip_messages_in_total', 'Valid gossip messages received', (c) => c.messagesIn)
   counter('segmesh_gossip_messages_out_total', 'Gossip messages published', (c) => c.messagesOut)
@@ -212,6 +212,8 @@ function registerReplicationMetrics (registry: Registry, view: ReplicationView):
   counterBy('segmesh_fetch_errors_total', 'Failed fetch attempts by kind', 'kind', (c) => c.fetchErrors)
   counter('segmesh_fetch_dropped_total', 'Downloads turned away or evicted by the fetch queue\'s bounds (per peer and in all)', (c) => c.fetchDropped)
   counter('segmesh_repairs_skipped_total', 'Repair sessions not started: as many as allowed were running, or the peer is not connected', (c) => c.repairsSkipped)
+  counter('segmesh_peers_learned_total', 'Peers learned through peer exchange (hello answers)', (c) => c.peersLearned)
+  counter('segmesh_legacy_hellos_total', 'Hello answers from peers of the first protocol version', (c) => c.legacyHellos)
 }
 
 /** Disk-full state (storage/disk-space.ts): whether segment writes are paused, and why. */

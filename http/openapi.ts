@@ -126,6 +126,30 @@ const PATHS: Record<string, Record<string, Json>> = {
       429: error('Over this client\'s replication request quota; Retry-After says when to retry', 'rate_limited')
     })
   },
+  '/replication/ranges': {
+    get: operation(['replication'], 'A range of a channel/quality split as both ends split it (whole hours into at most 32 runs of hours, an hour or less into 16), with the fingerprint and name count of each part; peers narrow a repair down to what differs', [
+      query('channel', 'Channel name', { type: 'string', pattern: NAME_PATTERN }),
+      query('quality', 'Quality name', { type: 'string', pattern: NAME_PATTERN }),
+      query('from', 'µs since the epoch', { type: 'string', pattern: '^\\d{1,16}$' }),
+      query('to', 'µs since the epoch: whole hours after from, or within from\'s hour', { type: 'string', pattern: '^\\d{1,16}$' })
+    ], {
+      200: json('[fingerprint, count] per part, in order; the fingerprint is \'\' for an empty part', { type: 'object', properties: { parts: { type: 'array', items: { type: 'array' } } } }),
+      400: BAD,
+      429: error('Over this client\'s replication request quota; Retry-After says when to retry', 'rate_limited')
+    })
+  },
+  '/replication/names': {
+    get: operation(['replication'], 'Visible segments and tombstones (with proofs) of a channel/quality whose start is in [from, to), as HOUR/FILE, at most 4,096', [
+      query('channel', 'Channel name', { type: 'string', pattern: NAME_PATTERN }),
+      query('quality', 'Quality name', { type: 'string', pattern: NAME_PATTERN }),
+      query('from', 'µs since the epoch', { type: 'string', pattern: '^\\d{1,16}$' }),
+      query('to', 'µs since the epoch, after from', { type: 'string', pattern: '^\\d{1,16}$' })
+    ], {
+      200: json('Names', { type: 'object', properties: { segments: { type: 'array', items: { type: 'string' } }, tombstones: { type: 'array' } } }),
+      400: BAD,
+      429: error('Over this client\'s replication request quota; Retry-After says when to retry', 'rate_limited')
+    })
+  },
   '/replication/tombstones/{channel}/{quality}/{hour}': {
     get: operation(['replication'], 'Admin signatures of the hour\'s tombstones (unsigned ones left out); peers fetch them when repairing', [channel, quality, hour], {
       200: json('Proofs by segment file name', { type: 'object', properties: { proofs: { type: 'object', additionalProperties: { type: 'string' } } } }),

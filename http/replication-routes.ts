@@ -1,11 +1,25 @@
 /**
- * `GET /replication/digests?from=µs`: per-hour digests of every channel/quality from `from` on,
- * for a peer whose root differs from ours. Read from the index only.
+ * What peers repairing from this node read, from the index only:
+ * - `GET /replication/digests?from=µs`: per-hour digests of every channel/quality from `from` on
+ *   (peers of the first protocol version repair with it);
+ * - `GET /replication/ranges?channel=&quality=&from=&to=`: the range split as both ends split it
+ *   (replication/ranges.ts), with the fingerprint and name count of each part, for a repair that
+ *   narrows down where two nodes differ;
+ * - `GET /replication/names?channel=&quality=&from=&to=`: the names in one small range.
  */
 import type { FastifyInstance } from 'fastify'
 import { hourDigests } from '../replication/digests.ts'
+import { MAX_RANGE_NAMES, rangeNames, rangeParts, splitRange, validRange } from '../replication/ranges.ts'
 import type { HttpComponents } from './components.ts'
 import { badParameter } from './errors.ts'
+import { channelParam, qualityParam } from './params.ts'
+
+const MICROS = /^\d{1,16}$/
+
+function micros (name: string, raw: string | undefined): number {
+  if (raw == null || !MICROS.test(raw)) throw badParameter(name, 'must be a time in µs since the epoch')
+  return Number(raw)
+}
 
 export function replicationRoutes ({ index }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
@@ -17,6 +31,27 @@ export function replicationRoutes ({ index }: HttpComponents) {
         return { channel, quality, hours }
       })
       return { qualities }
+    })
+
+    app.get<{ Querystring: { channel?: string, quality?: string, from?: string, to?: string } }>('/replication/ranges', async (request) => {
+      const channel = channelParam(request.query.channel ?? '')
+      const quality = qualityParam(request.query.quality ?? '')
+      const from = micros('from', request.query.from)
+      const to = micros('to', request.query.to)
+      if (!validRange(from, to)) throw badParameter('to', 'the range must be whole hours, or a part of one hour, that can be split')
+      // Both ends split the same way (splitRange): the answer is [fingerprint, count] per part, in order.
+      return { parts: rangeParts(index, channel, quality, splitRange(from, to)!).map((p) => [p.fp, p.count]) }
+    })
+
+    app.get<{ Querystring: { channel?: string, quality?: string, from?: string, to?: string } }>('/replication/names', async (request) => {
+      const channel = channelParam(request.query.channel ?? '')
+      const quality = qualityParam(request.query.quality ?? '')
+      const from = micros('from', request.query.from)
+      const to = micros('to', request.query.to)
+      if (to <= from) throw badParameter('to', 'must be after from')
+      const names = rangeNames(index, channel, quality, from, to)
+      if (names == null) throw badParameter('to', `the range holds more than ${MAX_RANGE_NAMES} names: ask for its parts (/replication/ranges)`)
+      return names
     })
   }
 }

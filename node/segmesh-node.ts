@@ -260,6 +260,8 @@ export class SegmeshNode {
           maxLagSeconds: Math.max(0, ...peers.map((p) => p.lagSeconds)),
           tombstonesRejected: r.tombstonesRejected,
           gossipRateLimited: host.gossipDropped.rateLimited,
+          peersLearned: r.peersLearned,
+          legacyHellos: r.legacyHellos,
           peerPenalties: scores.penalties,
           peerBans: scores.bans,
           fetchDropped: f.queueDropped,

@@ -1,8 +1,11 @@
 /**
- * `/segmesh/hello/2.0.0` (and `1.0.0`, for peers of the first version): the dialler closes its
- * write end at once; the listener answers with one blob (at most 1 MiB) and closes. End of stream
- * frames the answer, so there is no length prefix to get wrong. The dialler offers both versions,
- * newest first; multistream-select settles on the newest both speak.
+ * The two direct protocols, each one blob framed by the end of its stream (no length prefix to
+ * get wrong), at most 1 MiB:
+ * - `/segmesh/hello/2.0.0` (and `1.0.0`, for peers of the first version): the dialler closes its
+ *   write end at once; the listener answers and closes. The dialler offers both versions, newest
+ *   first; multistream-select settles on the newest both speak.
+ * - `/segmesh/offer/1.0.0`: the dialler sends one announcement meant for this peer alone (what a
+ *   range repair found it lacks) and closes; the listener answers nothing.
  */
 import { StreamResetError } from '@libp2p/interface'
 import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
@@ -10,11 +13,12 @@ import { HelloTooLargeError } from './p2p-errors.ts'
 
 export const HELLO_PROTOCOLS = { 2: '/segmesh/hello/2.0.0', 1: '/segmesh/hello/1.0.0' } as const
 export type HelloVersion = keyof typeof HELLO_PROTOCOLS
+export const OFFER_PROTOCOL = '/segmesh/offer/1.0.0'
 export const MAX_HELLO_BYTES = 1024 * 1024
 
-/** Send the answer and close our write end. */
-export async function answerHello (stream: Stream, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
-  if (bytes.byteLength > MAX_HELLO_BYTES) throw new HelloTooLargeError(`hello answer of ${bytes.byteLength} bytes is over the ${MAX_HELLO_BYTES} byte limit`)
+/** Send one blob and close our write end. */
+export async function sendBlob (stream: Stream, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+  if (bytes.byteLength > MAX_HELLO_BYTES) throw new HelloTooLargeError(`message of ${bytes.byteLength} bytes is over the ${MAX_HELLO_BYTES} byte limit`)
   if (bytes.byteLength > 0 && !stream.send(bytes)) await stream.onDrain({ signal })
   await stream.close({ signal })
 }
@@ -25,7 +29,7 @@ export async function answerHello (stream: Stream, bytes: Uint8Array, signal: Ab
  * reads ahead and pushes the bytes back after the remote's close, so `readableEnded` can be true
  * while data is still waiting. Hence "ended and nothing buffered" is checked after every chunk.
  */
-export async function readHello (stream: Stream, signal: AbortSignal): Promise<Uint8Array> {
+export async function readBlob (stream: Stream, signal: AbortSignal): Promise<Uint8Array> {
   return await new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Uint8Array[] = []
     let size = 0
@@ -47,7 +51,7 @@ export async function readHello (stream: Stream, signal: AbortSignal): Promise<U
     const onMessage = (evt: StreamMessageEvent): void => {
       size += evt.data.byteLength
       if (size > MAX_HELLO_BYTES) {
-        finish(new HelloTooLargeError(`hello answer over the ${MAX_HELLO_BYTES} byte limit`))
+        finish(new HelloTooLargeError(`message over the ${MAX_HELLO_BYTES} byte limit`))
         return
       }
       chunks.push(evt.data.subarray())

@@ -11,7 +11,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey, Stream } from '@libp2p/interface'
 import { P2PHost, type P2PHostInit } from './host.ts'
-import { MAX_HELLO_BYTES, readHello } from './hello-protocol.ts'
+import { MAX_HELLO_BYTES, readBlob } from './hello-protocol.ts'
 import { silentLogger } from '../lib/logger.ts'
 import { loadOrCreateNodeKey } from './node-key.ts'
 import { newNetworkKey } from './pnet.ts'
@@ -166,10 +166,10 @@ describe('P2PHost alone', () => {
   })
 
   it('reads at most 1 MiB of a hello answer, then aborts the stream', async () => {
-    // A remote that ignores the limit, played by a bare event target (only what readHello touches).
+    // A remote that ignores the limit, played by a bare event target (only what readBlob touches).
     const fake = Object.assign(new EventTarget(), { status: 'open', readableEnded: false, readBufferLength: 0, aborted: null as Error | null })
     const stream = Object.assign(fake, { abort: (err: Error) => { fake.aborted = err } }) as unknown as Stream
-    const reading = readHello(stream, new AbortController().signal)
+    const reading = readBlob(stream, new AbortController().signal)
     const chunk = new Uint8Array(256 * 1024)
     for (let i = 0; i < 5; i++) fake.dispatchEvent(Object.assign(new Event('message'), { data: chunk }))
     await assert.rejects(reading, { name: 'HelloTooLargeError', code: 'SEGMESH_ERR_HELLO_TOO_LARGE' })

@@ -25,7 +25,7 @@ import { silentLogger } from '../lib/logger.ts'
 import { type P2PHostInit, announceAs, colocationScore, connectionLimits, parseAddrs, peerIdOfAddr, validate } from './host-config.ts'
 import { P2P_DEFAULTS } from './host-defaults.ts'
 import { type BootstrapPeerStatus, BootstrapStatus } from './bootstrap-status.ts'
-import { HELLO_PROTOCOLS, type HelloVersion, answerHello, readHello } from './hello-protocol.ts'
+import { HELLO_PROTOCOLS, OFFER_PROTOCOL, type HelloVersion, readBlob, sendBlob } from './hello-protocol.ts'
 import { libp2pLogger } from './libp2p-logger.ts'
 import { HelloTimeoutError, HostStoppedError, P2PError } from './p2p-errors.ts'
 import { type Offence, PeerScores } from './peer-score.ts'
@@ -60,6 +60,7 @@ export class P2PHost {
   /** Shared with the connection gater. */
   readonly #blocked = new Set<string>()
   readonly #messageHandlers = new Set<(from: string, data: Uint8Array) => void>()
+  readonly #offerHandlers = new Set<(from: string, data: Uint8Array) => void>()
   readonly #connectHandlers = new Set<(peerId: string) => void>()
   readonly #disconnectHandlers = new Set<(peerId: string) => void>()
   readonly #banHandlers = new Set<(peerId: string) => void>()
@@ -202,6 +203,7 @@ export class P2PHost {
     })
     node.services.pubsub.topicValidators.set(this.#topic, (source, msg) => this.#validate(source.toString(), msg))
     node.services.pubsub.addEventListener('message', (evt) => this.#onGossip(evt.detail))
+    await node.handle(OFFER_PROTOCOL, async (stream, connection) => await this.#receiveOffer(stream, connection))
     for (const version of [2, 1] as const) {
       await node.handle(HELLO_PROTOCOLS[version], async (stream, connection) => await this.#answerHello(stream, connection, version))
     }
@@ -274,7 +276,7 @@ export class P2PHost {
       stream = await this.#node.dialProtocol(id, [HELLO_PROTOCOLS[2], HELLO_PROTOCOLS[1]], { signal })
       // Reading starts before anything is awaited; our write end closes at once (no request body).
       // Promise.all keeps a failed read from going unhandled while close() is pending.
-      const [answer] = await Promise.all([readHello(stream, signal), stream.close({ signal })])
+      const [answer] = await Promise.all([readBlob(stream, signal), stream.close({ signal })])
       return answer
     } catch (err) {
       stream?.abort(err instanceof Error ? err : new Error(String(err)))
@@ -283,6 +285,31 @@ export class P2PHost {
     } finally {
       clear()
     }
+  }
+
+  /**
+   * Send one message to a connected peer alone, on the offer protocol (what a range repair found
+   * it lacks). Bounded like hello; throws if the peer cannot be reached.
+   */
+  async sendOffer (peerId: string, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#stopped) throw new HostStoppedError('p2p host is stopped')
+    const timeoutMs = this.#helloTimeoutMs
+    const { signal, clear } = combineSignals([this.#shutdown.signal, options.signal], timeoutMs, () => new HelloTimeoutError(`offer to ${peerId} not sent within ${timeoutMs} ms`))
+    let stream: Stream | undefined
+    try {
+      stream = await this.#node.dialProtocol(peerIdFromString(peerId), OFFER_PROTOCOL, { signal })
+      await sendBlob(stream, data, signal)
+    } catch (err) {
+      stream?.abort(err instanceof Error ? err : new Error(String(err)))
+      throw signal.aborted ? signal.reason : err
+    } finally {
+      clear()
+    }
+  }
+
+  /** Messages a peer sent to this node alone (offers), with the peer that sent them. */
+  onOffer (handler: (from: string, data: Uint8Array) => void): () => void {
+    return subscribe(this.#offerHandlers, handler)
   }
 
   /**
@@ -378,6 +405,7 @@ export class P2PHost {
     if (this.#pruneTimer != null) clearTimeout(this.#pruneTimer)
     this.#scores.clear()
     this.#messageHandlers.clear()
+    this.#offerHandlers.clear()
     this.#connectHandlers.clear()
     this.#disconnectHandlers.clear()
     this.#banHandlers.clear()
@@ -587,6 +615,34 @@ export class P2PHost {
     else gate(() => this.#emit(this.#messageHandlers, from, msg.data), msg.data)
   }
 
+  /**
+   * An offer: at most maxMessageBytes, and paid for from the sender's gossip bucket (an offer is an
+   * announcement sent to one node), so a peer cannot flood this way what gossip would drop.
+   */
+  async #receiveOffer (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    const { signal, clear } = combineSignals([this.#shutdown.signal], this.#helloTimeoutMs, () => new HelloTimeoutError(`offer from ${peer} not read within ${this.#helloTimeoutMs} ms`))
+    try {
+      const [data] = await Promise.all([readBlob(stream, signal), stream.close({ signal })])
+      if (data.byteLength > this.#maxMessageBytes) {
+        this.gossipDropped.oversized++
+        this.penalize(peer, 'oversized_message')
+        return
+      }
+      if (!this.#gossipRate.take(peer)) {
+        this.gossipDropped.rateLimited++
+        this.penalize(peer, 'rate_limited')
+        return
+      }
+      this.#emit(this.#offerHandlers, peer, data)
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      if (!this.#stopped) this.#log.debug({ peer, err }, 'offer not read')
+    } finally {
+      clear()
+    }
+  }
+
   async #answerHello (stream: Stream, connection: Connection, version: HelloVersion): Promise<void> {
     const peer = connection.remotePeer.toString()
     const timeoutMs = this.#helloTimeoutMs
@@ -595,7 +651,7 @@ export class P2PHost {
       const provider = this.#helloProvider
       if (provider == null) throw new P2PError('no hello provider yet')
       const bytes = await raceSignal(Promise.resolve().then(() => provider(version, peer)), signal)
-      await answerHello(stream, bytes, signal)
+      await sendBlob(stream, bytes, signal)
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
       if (!this.#stopped) this.#log.debug({ peer, err }, 'hello not answered')

@@ -38,6 +38,7 @@ import {
   decodeHello, decodeMessage, encodeHello, encodeMessage, parseHourDigests, parseItemPath
 } from './messages.ts'
 import { Membership } from './membership.ts'
+import { localRanges, peerRanges, repairByRanges } from './range-repair.ts'
 import { randomSample } from '../lib/random-sample.ts'
 import type { Offence } from './peer-score.ts'
 import { type PeerState, PeerTable } from './peer-table.ts'
@@ -60,6 +61,9 @@ export interface GossipHost {
   keptPeers?: () => string[]
   /** Score a peer down (replication/peer-score.ts); past a threshold the host blocks it. */
   penalize?: (peerId: string, offence: Offence) => void
+  /** Send one message to a connected peer alone / messages peers sent to this node alone (offers). */
+  sendOffer?: (peerId: string, data: Uint8Array, options?: { signal?: AbortSignal }) => Promise<void>
+  onOffer?: (handler: (from: string, data: Uint8Array) => void) => () => void
   /** A peer was banned (its HTTP side is dropped too) / its ban ended. */
   onPeerBanned?: (handler: (peerId: string) => void) => () => void
   onPeerUnbanned?: (handler: (peerId: string) => void) => () => void
@@ -122,6 +126,14 @@ export interface ReplicationStats {
   peersLearned: number
   /** Hello answers in the first protocol version (peers not upgraded). */
   legacyHellos: number
+  /** Small differing ranges listed by range repairs, and the range requests they made. */
+  rangesRepaired: number
+  rangeRequests: number
+  /** Names offered to peers by our range repairs, and offers received. */
+  offered: number
+  offersIn: number
+  /** Differences left to the peer's walk (the smaller peer id walks for both). */
+  repairsDeferred: number
 }
 
 /** Our digests are reused at most this long (ms): index removals emit no store event to drop them. */
@@ -207,7 +219,7 @@ function jitter (ms: number): number {
 export class Replicator {
   readonly peers: PeerTable
   readonly stats: ReplicationStats = {
-    messagesIn: 0, messagesOut: 0, messagesInvalid: 0, bytesOut: 0, digestsCompared: 0, repairs: 0, repairErrors: 0, hoursRepaired: 0, tombstonesApplied: 0, tombstonesRejected: 0, announcedItems: 0, repairsSkipped: 0, wantsDropped: 0, peersLearned: 0, legacyHellos: 0
+    messagesIn: 0, messagesOut: 0, messagesInvalid: 0, bytesOut: 0, digestsCompared: 0, repairs: 0, repairErrors: 0, hoursRepaired: 0, tombstonesApplied: 0, tombstonesRejected: 0, announcedItems: 0, repairsSkipped: 0, wantsDropped: 0, peersLearned: 0, legacyHellos: 0, rangesRepaired: 0, rangeRequests: 0, offered: 0, offersIn: 0, repairsDeferred: 0
   }
 
   readonly membership: Membership
@@ -267,6 +279,8 @@ export class Replicator {
       const { windowStart, roots } = this.#ourDigests()
       return encodeHello({ from: this.#self, windowStart, roots, peers: this.membership.sample(asker) }, version)
     })
+    const offOffer = host.onOffer?.((from, data) => this.#onOffer(from, data))
+    if (offOffer != null) this.#unsubscribe.push(offOffer)
     const offBan = host.onPeerBanned?.((peerId) => this.#banned(peerId))
     const offUnban = host.onPeerUnbanned?.((peerId) => this.#unbanned(peerId))
     if (offBan != null) this.#unsubscribe.push(offBan)
@@ -406,6 +420,22 @@ export class Replicator {
     else this.#compareRoots(peer, message.roots)
   }
 
+  /**
+   * What a peer's range repair found this node lacks, sent to it alone: applied like an
+   * announcement from that peer. Only from a peer we know (its hello gave its URL).
+   */
+  #onOffer (from: string, data: Uint8Array): void {
+    const decoded = decodeMessage(data)
+    const peer = this.peers.get(from)
+    if (!decoded.ok || decoded.message.type !== 'announce' || decoded.message.from.peerId !== from || peer == null) {
+      this.stats.messagesInvalid++
+      this.#init.host.penalize?.(from, 'malformed_message')
+      return
+    }
+    this.stats.offersIn++
+    this.#track(this.#onAnnounce(peer, decoded.message.items))
+  }
+
   async #hello (peerId: string, retry = true): Promise<void> {
     if (this.#shutdown.signal.aborted) return
     let bytes: Uint8Array
@@ -430,6 +460,7 @@ export class Replicator {
     const { hello } = decoded
     if (hello.version === 1) this.#legacyHello(peerId)
     const peer = this.peers.seen(hello.from, hello.roots)
+    peer.protocol = hello.version
     this.stats.peersLearned += this.membership.learn(hello.peers)
     this.#track(this.membership.maintain())
     this.#compareRoots(peer, hello.roots)
@@ -453,9 +484,23 @@ export class Replicator {
   #compareRoots (peer: PeerState, roots: readonly RootDigest[]): void {
     this.stats.digestsCompared++
     const ours = this.#ourDigests().rootByKey
-    const differs = roots.some((r) => r.root !== '' && ours.get(`${r.channel}/${r.quality}`) !== r.root)
-    if (differs) this.#repair(peer)
-    else peer.lagSeconds = 0
+    const differs = roots.some((r) => r.root !== '' && ours.get(`${r.channel}/${r.quality}`) !== r.root) ||
+      (peer.protocol === 2 && [...ours].some(([key, root]) => root !== '' && !roots.some((r) => `${r.channel}/${r.quality}` === key)))
+    if (!differs) {
+      peer.lagSeconds = 0
+      peer.deferred = false
+      return
+    }
+    // Both ends of an exchange see the same difference. Between version 2 peers one walk heals
+    // both ways (it offers what it finds the other lacks), so the smaller peer id walks; the other
+    // waits one exchange, and walks itself if the difference is still there at the next one.
+    if (peer.protocol === 2 && this.#init.host.peerId > peer.peerId && !peer.deferred) {
+      peer.deferred = true
+      this.stats.repairsDeferred++
+      return
+    }
+    peer.deferred = false
+    this.#repair(peer)
   }
 
   async #onAnnounce (peer: PeerState, items: readonly AnnouncedItem[]): Promise<void> {
@@ -570,6 +615,10 @@ export class Replicator {
   }
 
   async #repairSession (peer: PeerState): Promise<void> {
+    if (peer.protocol === 2) {
+      await this.#rangeRepairSession(peer)
+      return
+    }
     this.stats.repairs++
     peer.repairs++
     const signal = this.#shutdown.signal
@@ -619,6 +668,43 @@ export class Replicator {
     }
     await Promise.all(running)
     peer.lagSeconds = newestMissing === 0 ? 0 : Math.max(0, Math.round((Date.now() * 1000 - newestMissing) / MICROS_PER_SECOND))
+  }
+
+  /** Repair by range fingerprints (range-repair.ts): what moves grows with what differs. */
+  async #rangeRepairSession (peer: PeerState): Promise<void> {
+    this.stats.repairs++
+    peer.repairs++
+    const signal = this.#shutdown.signal
+    const ours = this.#ourDigests()
+    // Every channel/quality whose roots differ, including those only one side has anything of.
+    const keys = [...new Set([...peer.roots.keys(), ...ours.rootByKey.keys()])]
+      .filter((key) => (peer.roots.get(key) ?? '') !== (ours.rootByKey.get(key) ?? ''))
+    const windowEnd = hourStart(Date.now() * 1000) + MICROS_PER_HOUR
+    const result = await repairByRanges({
+      local: localRanges(this.#init.store.index),
+      remote: peerRanges(async (path) => await this.#init.fetcher.getJson(peer.url, path, { signal })),
+      applyTombstone: async (ref, proof) => await this.#applyTombstone(ref, proof, peer.peerId),
+      want: async (ref) => await this.#want(ref, [peer.url], peer.peerId),
+      queueAhead: QUEUE_AHEAD,
+      ...(this.#init.host.sendOffer != null ? { offer: async (items: AnnouncedItem[]) => await this.#offer(peer, items) } : {}),
+      signal
+    }, keys, ours.windowStart, windowEnd)
+    this.stats.offered += result.offered
+    this.stats.rangesRepaired += result.ranges
+    this.stats.rangeRequests += result.partRequests + result.nameRequests
+    peer.lagSeconds = result.newest === 0 ? 0 : Math.max(0, Math.round((Date.now() * 1000 - result.newest) / MICROS_PER_SECOND))
+  }
+
+  /** Tell a peer, alone, what it lacks (batched as announcements); a failure only costs its own walk later. */
+  async #offer (peer: PeerState, items: AnnouncedItem[]): Promise<void> {
+    for (const m of announceMessages(this.#self, items)) {
+      try {
+        await this.#init.host.sendOffer!(peer.peerId, encodeMessage(m), { signal: this.#shutdown.signal })
+      } catch (err) {
+        this.#log.debug({ err, peer: peer.peerId }, 'offer not sent')
+        return
+      }
+    }
   }
 
   /**

@@ -10,9 +10,9 @@
  * A tombstoned segment stays in `segments` (its file is still on disk) with `tombstoned` set, so
  * reconcile can tell it from a new file; every query filters it out.
  */
-import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { type Database, type RootDatabase, open } from 'lmdb'
+import { nameDigest, xorInto } from './name-digest.ts'
 import type { Startable } from '../lib/lifecycle.ts'
 import { packHour, unpackHour } from './packed-hour.ts'
 import { STORED_TYPES, type SegmentRef, type SegmentType, tombstoneFileName } from './segment-name.ts'
@@ -81,14 +81,6 @@ export type IndexChange =
 export interface SegmentIndexInit {
   /** Upper bound of the map, bytes. Sparse: it costs nothing until used. */
   mapSize?: number
-}
-
-function nameDigest (name: string): Buffer {
-  return createHash('sha256').update(name).digest()
-}
-
-function xorInto (target: Buffer, other: Buffer): void {
-  for (let i = 0; i < 32; i++) target[i]! ^= other[i]!
 }
 
 /** Upper bound of the LMDB map: sparse, it costs nothing until used. */
@@ -254,9 +246,9 @@ export class SegmentIndex implements Startable {
     return this.#segmentsBetween(channel, quality, hourStartUs, hourStartUs + MICROS_PER_HOUR, options.hidden === true)
   }
 
-  /** Segments whose start lies in [from, to), in start order; tombstoned ones only when `hidden`. */
-  segmentsStartingIn (channel: string, quality: string, from: number, to: number, options: { hidden?: boolean } = {}): IndexedSegment[] {
-    return this.#segmentsBetween(channel, quality, from, to, options.hidden === true)
+  /** Segments whose start lies in [from, to), in start order; tombstoned ones only when `hidden`; at most `limit`. */
+  segmentsStartingIn (channel: string, quality: string, from: number, to: number, options: { hidden?: boolean, limit?: number } = {}): IndexedSegment[] {
+    return this.#segmentsBetween(channel, quality, from, to, options.hidden === true, options.limit)
   }
 
   /**
@@ -269,7 +261,7 @@ export class SegmentIndex implements Startable {
       .filter((s) => s.start + s.duration > from)
   }
 
-  #segmentsBetween (channel: string, quality: string, from: number, to: number, hidden: boolean): IndexedSegment[] {
+  #segmentsBetween (channel: string, quality: string, from: number, to: number, hidden: boolean, limit = Number.POSITIVE_INFINITY): IndexedSegment[] {
     const out: IndexedSegment[] = []
     // One hour string per hour and the caller's channel/quality strings: tens of thousands of
     // segments then share a few strings instead of each decoding its own.
@@ -286,6 +278,7 @@ export class SegmentIndex implements Startable {
         channel, quality, hour, file: key[3], start, duration: value[0], type: STORED_TYPES[value[1]]!,
         size: value[2], mtimeMs: value[3], tombstoned: value[4] === 1
       })
+      if (out.length >= limit) break
     }
     return out
   }
@@ -332,8 +325,8 @@ export class SegmentIndex implements Startable {
     return this.tombstones(channel, quality, hourStartUs, hourStartUs + MICROS_PER_HOUR)
   }
 
-  /** Tombstones, optionally narrowed to a channel, quality and [from, to) µs of segment start. */
-  tombstones (channel?: string, quality?: string, from?: number, to?: number): IndexedTombstone[] {
+  /** Tombstones, optionally narrowed to a channel, quality and [from, to) µs of segment start; at most `limit`. */
+  tombstones (channel?: string, quality?: string, from?: number, to?: number, limit = Number.POSITIVE_INFINITY): IndexedTombstone[] {
     let range = {}
     if (channel != null && quality != null) {
       range = { start: [channel, quality, from ?? 0], end: [channel, quality, to ?? Number.MAX_SAFE_INTEGER] }
@@ -346,6 +339,7 @@ export class SegmentIndex implements Startable {
         channel: key[0], quality: key[1], hour: formatHour(key[2]), start: key[2], segment: key[3],
         file: tombstoneFileName(key[3]), ...(Array.isArray(value) ? { mtimeMs: value[0], proof: value[1] } : { mtimeMs: value })
       })
+      if (out.length >= limit) break
     }
     return out
   }

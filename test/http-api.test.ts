@@ -234,7 +234,14 @@ describe('bad input', () => {
       ['/playlist/nobody.m3u8', 404],
       ['/playlist/.hidden.m3u8', 400, 'channel'],
       ['/nope', 404],
-      ['/files/a/b/c/d', 404]
+      ['/files/a/b/c/d', 404],
+      ['/replication/ranges?channel=desertbus&quality=source&from=0', 400, 'to'],
+      ['/replication/ranges?channel=..&quality=source&from=0&to=3600000000', 400, 'channel'],
+      // Neither whole hours nor inside one hour: it would be summed name by name across hours.
+      [`/replication/ranges?channel=desertbus&quality=source&from=1&to=${3600000000 * 5}`, 400, 'to'],
+      ['/replication/ranges?channel=desertbus&quality=source&from=3600000000&to=0', 400, 'to'],
+      ['/replication/names?channel=desertbus&quality=source&from=5&to=5', 400, 'to'],
+      ['/replication/names?channel=desertbus&quality=source&from=x&to=5', 400, 'from']
     ]
     for (const [path, status, mention] of cases) {
       const res = await get(path)
@@ -247,6 +254,28 @@ describe('bad input', () => {
     const post = await request(`${base}/files`, { method: 'POST' })
     assert.equal(post.statusCode, 404)
     await post.body.dump()
+  })
+})
+
+describe('range repair API', () => {
+  it('splits a range as the peer does, sums each part, and lists a small one as HOUR/FILE with tombstones', async () => {
+    const hour = START - (START % 3_600_000_000)
+    const q = 'channel=desertbus&quality=source'
+    const day = await json(`/replication/ranges?${q}&from=${hour - 23 * 3_600_000_000}&to=${hour + 3_600_000_000}`) as { parts: Array<[string, number]> }
+    assert.equal(day.parts.length, 24, 'a day splits into its hours')
+    assert.equal(day.parts.at(-1)![1], written.length, 'the last hour holds every segment written')
+    assert.ok(day.parts.slice(0, -1).every(([fp, n]) => fp === '' && n === 0))
+    const inHour = await json(`/replication/ranges?${q}&from=${hour}&to=${hour + 3_600_000_000}`) as { parts: Array<[string, number]> }
+    assert.equal(inHour.parts.length, 16)
+    assert.equal(inHour.parts.reduce((n, [, c]) => n + c, 0), written.length)
+    // One segment was tombstoned above: it is listed as a tombstone, not as a segment.
+    const names = await json(`/replication/names?${q}&from=${hour}&to=${hour + 3_600_000_000}`) as { segments: string[], tombstones: Array<{ segment: string }> }
+    assert.equal(names.tombstones.length, 1)
+    assert.deepEqual([...names.segments, names.tombstones[0]!.segment].sort(), written.map((w) => `${w.ref.hour}/${w.ref.file}`).sort())
+    // A range of everything is answered from the hours table, not name by name, and a huge
+    // listing is refused after reading one name past the limit.
+    const all = await json(`/replication/ranges?${q}&from=0&to=${3_600_000_000 * 500_000}`) as { parts: Array<[string, number]> }
+    assert.equal(all.parts.reduce((n, [, c]) => n + c, 0), written.length)
   })
 })
 
