@@ -1,7 +1,7 @@
 /**
  * What replication costs on the wire, between real nodes on 127.0.0.1: a segment is announced once
- * (by the node that recorded it), and a change in the live hour does not pull a peer's whole window
- * of digests.
+ * (by the node that recorded it), and a difference, live or old, is found with a few range
+ * requests and one short listing, never a whole window of digests or a whole hour's listing.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -20,17 +20,26 @@ async function record (node: SegmeshNode, start: number, seed: string): Promise<
 const has = (node: SegmeshNode, ref: SegmentRef): boolean => node.index.getSegment(ref) != null
 const announced = (node: SegmeshNode): number => node.replicator!.stats.announcedItems
 
-/** `from` of every `/replication/digests` request the node makes from now on. */
-function digestRequests (node: SegmeshNode): number[] {
-  const froms: number[] = []
-  const fetcher = node.fetcher!
-  const getJson = fetcher.getJson.bind(fetcher)
-  fetcher.getJson = async (url, path, options) => {
-    const m = /^\/replication\/digests\?from=(\d+)$/.exec(path)
-    if (m != null) froms.push(Number(m[1]))
-    return await getJson(url, path, options)
+/** Every JSON request path the nodes make to peers from now on. */
+function jsonRequests (nodes: SegmeshNode[]): string[] {
+  const paths: string[] = []
+  for (const node of nodes) {
+    const fetcher = node.fetcher!
+    const getJson = fetcher.getJson.bind(fetcher)
+    fetcher.getJson = async (url, path, options) => {
+      paths.push(path)
+      return await getJson(url, path, options)
+    }
   }
-  return froms
+  return paths
+}
+
+/** [from, to) of the `/replication/names` requests among `paths`. */
+function listed (paths: string[]): Array<[number, number]> {
+  return paths.flatMap((p) => {
+    const m = /^\/replication\/names\?.*&from=(\d+)&to=(\d+)$/.exec(p)
+    return m == null ? [] : [[Number(m[1]), Number(m[2])] as [number, number]]
+  })
 }
 
 describe('replication traffic', () => {
@@ -45,29 +54,32 @@ describe('replication traffic', () => {
     assert.deepEqual([announced(a), announced(b), announced(c)], [0, 0, 1])
   })
 
-  it('asks a peer for its newest hours\' digests when only they differ, for the whole window otherwise', async (t) => {
+  it('finds a live or an old difference with a few range requests and one short listing', async (t) => {
     const a = await startNode(t, { announce: false, digestIntervalSeconds: 600 })
     const b = await startNode(t, { bootstrap: [a], announce: false, digestIntervalSeconds: 600 })
     const now = Date.now() * 1000
-    const tailFrom = hourStart(now) - MICROS_PER_HOUR
     const old = hourStart(now) - 5 * MICROS_PER_HOUR
     await until('B connected to A', () => b.host!.connectedPeers().includes(a.host!.peerId))
-    const froms = digestRequests(b)
+    await Promise.all([a.replicator!.syncNow(), b.replicator!.syncNow()])
+    const paths = jsonRequests([a, b])
 
-    const live = await record(a, now - 10_000_000, 'live')
-    await until('the live segment on B', async () => {
-      await b.replicator!.syncNow()
-      return has(b, live)
-    })
-    assert.ok(froms.length > 0, 'B compared digests over HTTP')
-    assert.ok(froms.every((from) => from >= tailFrom), `digests asked from ${froms.join(', ')}, tail from ${tailFrom}`)
-
-    froms.length = 0
-    const older = await record(a, old + 4_000_000, 'old')
-    await until('the old segment on B', async () => {
-      await b.replicator!.syncNow()
-      return has(b, older)
-    })
-    assert.ok(froms.some((from) => from <= old), `digests asked from ${froms.join(', ')}: the window was never asked for`)
+    for (const [start, seed] of [[now - 10_000_000, 'live'], [old + 4_000_000, 'old']] as const) {
+      paths.length = 0
+      const offered = a.replicator!.stats.offered
+      const seg = await record(a, start, seed)
+      // Whichever end walks (the smaller peer id), one side's sync brings it to B.
+      await until(`the ${seed} segment on B`, async () => {
+        await Promise.all([a.replicator!.syncNow(), b.replicator!.syncNow()])
+        return has(b, seg)
+      })
+      assert.ok(!paths.some((p) => p.startsWith('/replication/digests')), `no window of digests: ${paths.join(' ')}`)
+      const ranges = paths.filter((p) => p.startsWith('/replication/ranges')).length
+      assert.ok(ranges > 0 && ranges <= 8, `${ranges} range requests: ${paths.join(' ')}`)
+      // Listed: only small parts around it (a part is listed once the peer holds at most 16 names in it), never an hour listing.
+      assert.ok(!paths.some((p) => p.startsWith('/files/')), `no hour listing: ${paths.join(' ')}`)
+      // B walked and listed a part holding it, or A walked and offered it to B.
+      const found = listed(paths).some(([from, to]) => from <= seg.start && seg.start < to) || a.replicator!.stats.offered > offered
+      assert.ok(found, `listed ${JSON.stringify(listed(paths))} for ${seg.start}, offers ${a.replicator!.stats.offered - offered}`)
+    }
   })
 })
