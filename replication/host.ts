@@ -323,7 +323,10 @@ export class P2PHost {
       if (!this.#isConnected(peerId)) await this.#redial(peerId)
       return
     }
-    if (this.#kept.size >= this.#maxKept) return
+    // Up to maxKeptPeers connected; kept peers that are down (libp2p still redials them) may stand
+    // beside as many again, so a node whose kept peers are cut off keeps peers it can reach, and
+    // reconnects the lost ones the moment they are reachable again (a healed partition).
+    if (this.#kept.size >= 2 * this.#maxKept || this.#keptConnected() >= this.#maxKept) return
     let id: PeerId
     try {
       id = peerIdFromString(peerId)
@@ -349,7 +352,7 @@ export class P2PHost {
     }
   }
 
-  /** Peers kept (connected or being redialled). */
+  /** Peers kept (connected, or down and being redialled). */
   keptPeers (): string[] {
     return [...this.#kept]
   }
@@ -534,7 +537,7 @@ export class P2PHost {
     if (candidates.length > 0) this.#log.info({ saved: saved.length }, 'dialling peers from the address book')
     // One after another: a dead one frees its slot for the next; keepConnected stops at maxKeptPeers.
     for (const id of candidates) {
-      if (this.#stopped || this.#kept.size >= this.#maxKept) return
+      if (this.#stopped || this.#keptConnected() >= this.#maxKept) return
       await this.keepConnected(id.toString(), [])
     }
   }

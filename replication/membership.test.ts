@@ -16,12 +16,15 @@ class FakeHost implements MembershipHost {
   connected = new Set<string>()
   kept = new Set<string>()
   offered: string[] = []
-  max = MEMBERSHIP_DEFAULTS.keep
+  max: number = MEMBERSHIP_DEFAULTS.keep
   connectedPeers (): string[] { return [...this.connected] }
   keptPeers (): string[] { return [...this.kept] }
   async keepConnected (peerId: string): Promise<void> {
     this.offered.push(peerId)
-    if (this.kept.size < this.max) this.kept.add(peerId)
+    if (this.kept.size < this.max) {
+      this.kept.add(peerId)
+      this.connected.add(peerId)
+    }
   }
 }
 
@@ -74,6 +77,19 @@ describe('Membership', () => {
     }
     // The first heard (peer 1) is not favoured: ten runs picked several different first peers.
     assert.ok(firsts.size >= 3, `first offers were ${[...firsts].join(', ')}`)
+  })
+
+  it('replaces kept peers that are down, keeping them aside', async () => {
+    const { host, peers, membership } = setup()
+    for (let n = 1; n <= 30; n++) peers.seen(info(n))
+    await membership.maintain()
+    const first = [...host.kept]
+    host.max = 2 * MEMBERSHIP_DEFAULTS.keep
+    for (const p of first.slice(0, 2)) host.connected.delete(p)
+    await membership.maintain()
+    assert.equal(host.kept.size, MEMBERSHIP_DEFAULTS.keep + 2, 'two more kept while two are down')
+    assert.equal([...host.kept].filter((p) => host.connected.has(p)).length, MEMBERSHIP_DEFAULTS.keep)
+    for (const p of first) assert.ok(host.kept.has(p), 'the ones down are still kept')
   })
 
   it('stays within the peer table bound however many peers exchanges name', () => {

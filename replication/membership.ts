@@ -2,8 +2,9 @@
  * Membership and peer exchange: which peers this node knows and which it keeps connections to.
  *
  * - Every hello answer carries a random sample of the peers this node knows (`sample`), so a node
- *   that joins through one bootstrap knows up to MAX_HELLO_PEERS others after one round trip.
- *   Connected peers come first (proven alive), then others heard from lately.
+ *   that joins through one bootstrap knows up to MAX_HELLO_PEERS others after one round trip
+ *   (the first answer on a connection; later ones carry a few). Connected peers come first
+ *   (proven alive), then others heard from lately.
  * - What a hello names is only learned (`learn`) when it is new: a third party cannot rewrite
  *   the URL or addresses of a peer this node already knows, and the peer table's bound holds.
  * - Kept connections (`maintain`) go to peers picked at random among those known, not to the first
@@ -24,7 +25,15 @@ export const MEMBERSHIP_DEFAULTS = Object.freeze({
   /** A peer not connected is passed on only if heard from within this. */
   freshMs: 10 * 60_000,
   /** Kept connections wanted (the host's maxKeptPeers; the host enforces it). */
-  keep: 4
+  keep: 4,
+  /**
+   * Peers in a hello answer after the first on a connection: the first gives a joining node the
+   * network (MAX_HELLO_PEERS); later ones, every interval, only keep membership fresh, and are
+   * most of a node's idle traffic.
+   */
+  refreshPeers: 3,
+  /** Addresses passed on per peer (a node listening on every interface may have many). */
+  addrsPassedOn: 4
 })
 
 export class Membership {
@@ -40,8 +49,8 @@ export class Membership {
     this.#keep = init.keep ?? MEMBERSHIP_DEFAULTS.keep
   }
 
-  /** Up to MAX_HELLO_PEERS known peers for a hello answer to `asker`, never the asker itself. */
-  sample (asker: string): KnownPeer[] {
+  /** Up to `n` known peers for a hello answer to `asker`, never the asker itself. */
+  sample (asker: string, n = MAX_HELLO_PEERS): KnownPeer[] {
     const connected = new Set(this.#host.connectedPeers())
     const fresh = Date.now() - MEMBERSHIP_DEFAULTS.freshMs
     const live = []
@@ -51,9 +60,9 @@ export class Membership {
       if (connected.has(p.peerId)) live.push(p)
       else if (p.lastSeen >= fresh) recent.push(p)
     }
-    const chosen = randomSample(live, MAX_HELLO_PEERS)
-    chosen.push(...randomSample(recent, MAX_HELLO_PEERS - chosen.length))
-    return chosen.map((p) => ({ peerId: p.peerId, url: p.url, addrs: p.addrs, lastSeen: p.lastSeen }))
+    const chosen = randomSample(live, n)
+    chosen.push(...randomSample(recent, n - chosen.length))
+    return chosen.map((p) => ({ peerId: p.peerId, url: p.url, addrs: p.addrs.slice(0, MEMBERSHIP_DEFAULTS.addrsPassedOn), lastSeen: p.lastSeen }))
   }
 
   /** Peers a hello named: the new ones are added to the table. Returns how many were new. */
@@ -67,13 +76,18 @@ export class Membership {
     return added
   }
 
-  /** Offer the host random known peers until it keeps enough; resolves when those dials end. */
+  /**
+   * Offer the host random known peers until enough kept peers are connected (kept peers that are
+   * down do not count: the host keeps them aside and redials them); resolves when those dials end.
+   */
   async maintain (): Promise<void> {
     const kept = this.#host.keptPeers?.() ?? []
-    if (kept.length >= this.#keep) return
+    const connected = new Set(this.#host.connectedPeers())
+    const up = kept.filter((p) => connected.has(p)).length
+    if (up >= this.#keep) return
     const skip = new Set([...kept, this.#host.peerId])
     const candidates = this.#peers.all().filter((p) => !skip.has(p.peerId) && p.addrs.length > 0).map((p) => p.peerId)
-    const picks = randomSample(candidates, this.#keep - kept.length)
+    const picks = randomSample(candidates, this.#keep - up)
     await Promise.all(picks.map(async (peerId) => await this.#host.keepConnected(peerId, this.#peers.get(peerId)?.addrs ?? [])))
   }
 }

@@ -25,8 +25,8 @@ export interface PeerState {
   backoffUntil: number
   /** Its hello's protocol version: 2 repairs by ranges, 1 by whole-window digests and hour listings. */
   protocol: 1 | 2
-  /** A difference seen and left to the peer's own walk once (replicator.ts). */
-  deferred: boolean
+  /** When a difference was first left to the peer's walk (replicator.ts); 0: none pending. */
+  deferredAt: number
 }
 
 export const PEER_TABLE_DEFAULTS = Object.freeze({
@@ -61,7 +61,7 @@ export class PeerTable {
     let peer = this.#peers.get(info.peerId)
     if (peer == null) {
       if (this.#peers.size >= this.#maxPeers) this.#evict()
-      peer = { peerId: info.peerId, url: info.url, addrs: info.addrs, lastSeen: 0, roots: new Map(), lagSeconds: 0, repairs: 0, failures: 0, backoffUntil: 0, protocol: 1, deferred: false }
+      peer = { peerId: info.peerId, url: info.url, addrs: info.addrs, lastSeen: 0, roots: new Map(), lagSeconds: 0, repairs: 0, failures: 0, backoffUntil: 0, protocol: 1, deferredAt: 0 }
       this.#peers.set(info.peerId, peer)
     }
     peer.url = info.url
@@ -78,7 +78,7 @@ export class PeerTable {
   heardOf (info: PeerInfo & { lastSeen: number }): boolean {
     if (this.#peers.has(info.peerId)) return false
     if (this.#peers.size >= this.#maxPeers) this.#evict()
-    this.#peers.set(info.peerId, { peerId: info.peerId, url: info.url, addrs: info.addrs, lastSeen: Math.min(info.lastSeen, Date.now()), roots: new Map(), lagSeconds: 0, repairs: 0, failures: 0, backoffUntil: 0, protocol: 1, deferred: false })
+    this.#peers.set(info.peerId, { peerId: info.peerId, url: info.url, addrs: info.addrs, lastSeen: Math.min(info.lastSeen, Date.now()), roots: new Map(), lagSeconds: 0, repairs: 0, failures: 0, backoffUntil: 0, protocol: 1, deferredAt: 0 })
     return true
   }
 

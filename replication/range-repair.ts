@@ -7,7 +7,7 @@
  */
 import type { SegmentIndex } from '../storage/segment-index.ts'
 import { type SegmentRef, isValidPathName, parseSegmentRef } from '../storage/segment-name.ts'
-import type { AnnouncedItem } from './messages.ts'
+import { type AnnouncedItem, MAX_ANNOUNCE_ITEMS } from './messages.ts'
 import { type DifferingRange, type RangeReader, lacking, rangeDiff, theyLack } from './range-diff.ts'
 import { FINGERPRINT_BYTES, MAX_RANGE_NAMES, type RangeNames, type RangePart, rangeNames, rangeParts } from './ranges.ts'
 import { isProofString } from './tombstone-signature.ts'
@@ -105,23 +105,36 @@ export interface RangeRepairResult {
 export async function repairByRanges (ctx: RangeRepairContext, keys: readonly string[], from: number, to: number): Promise<RangeRepairResult> {
   const result: RangeRepairResult = { newest: 0, lacked: 0, tombstones: 0, offered: 0, ranges: 0, partRequests: 0, nameRequests: 0 }
   const running = new Set<Promise<unknown>>()
-  const offers: AnnouncedItem[] = []
+  // Offers go out as the walk finds them (the peer fetches from us meanwhile), in batches: at
+  // most one message per OFFER_FLUSH_MS unless MAX_ANNOUNCE_ITEMS are waiting, so a long walk
+  // stays far under the peer's gossip rate.
+  let offers: AnnouncedItem[] = []
+  let flushed = 0
+  const flush = async (force: boolean): Promise<void> => {
+    if (ctx.offer == null || offers.length === 0) return
+    if (!force && offers.length < MAX_ANNOUNCE_ITEMS && Date.now() - flushed < OFFER_FLUSH_MS) return
+    const batch = offers
+    offers = []
+    flushed = Date.now()
+    result.offered += batch.length
+    await ctx.offer(batch)
+  }
   for (const key of keys) {
     const [channel, quality] = key.split('/') as [string, string]
     for await (const range of rangeDiff(ctx.local, ctx.remote, channel, quality, from, to, { signal: ctx.signal, twoWay: ctx.offer != null }, result)) {
       result.ranges++
       await applyRange(ctx, channel, quality, range, result, running)
       if (ctx.offer != null) offers.push(...offerable(channel, quality, range))
+      await flush(false)
     }
   }
-  // Sent before our downloads settle: the peer fetches from us meanwhile.
-  if (offers.length > 0) {
-    result.offered = offers.length
-    await ctx.offer!(offers)
-  }
+  await flush(true)
   await Promise.all(running)
   return result
 }
+
+/** Least time between two offers of one walk (unless a full message is waiting). */
+const OFFER_FLUSH_MS = 250
 
 function offerable (channel: string, quality: string, range: DifferingRange): AnnouncedItem[] {
   const { segments, tombstones } = theyLack(range)

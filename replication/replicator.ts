@@ -35,9 +35,9 @@ import { MICROS_PER_HOUR, MICROS_PER_SECOND, hourStart, parseHour } from '../sto
 import { hourDigests, rootOf, rootsOf } from './digests.ts'
 import {
   type AnnouncedItem, type HourDigest, type Message, type PeerInfo, type RootDigest, announceMessages,
-  decodeHello, decodeMessage, encodeHello, encodeMessage, parseHourDigests, parseItemPath
+  MAX_HELLO_PEERS, decodeHello, decodeMessage, encodeHello, encodeMessage, parseHourDigests, parseItemPath
 } from './messages.ts'
-import { Membership } from './membership.ts'
+import { MEMBERSHIP_DEFAULTS, Membership } from './membership.ts'
 import { localRanges, peerRanges, repairByRanges } from './range-repair.ts'
 import { randomSample } from '../lib/random-sample.ts'
 import type { Offence } from './peer-score.ts'
@@ -54,6 +54,7 @@ export interface GossipHost {
   publish: (data: Uint8Array) => Promise<number>
   onMessage: (handler: (from: string, data: Uint8Array) => void) => () => void
   onPeerConnected: (handler: (peerId: string) => void) => () => void
+  onPeerDisconnected?: (handler: (peerId: string) => void) => () => void
   handleHello: (provider: (version: 1 | 2, asker: string) => Uint8Array | Promise<Uint8Array>) => void
   requestHello: (peerId: string, options?: { signal?: AbortSignal }) => Promise<Uint8Array>
   keepConnected: (peerId: string, addrs: string[]) => Promise<void>
@@ -168,6 +169,11 @@ const MAX_GRACE_WAITS = 4096
 /** Banned peers whose URL the fetcher was told to skip, remembered for their unban. */
 const MAX_BANNED = 4096
 
+/** How soon a repair skipped for busy sessions is looked at again. */
+const RECHECK_MS = 2000
+/** How long a difference is left to the peer's walk (the smaller peer id walks for both) before this side walks too. */
+const DEFER_MS = 5000
+
 /** Peers of the first protocol version already logged (once each); past it, the oldest is forgotten. */
 const MAX_LEGACY_LOGGED = 1024
 
@@ -246,6 +252,9 @@ export class Replicator {
   readonly #bannedUrls = new Map<string, string>()
   #ours: OurDigests | null = null
   readonly #legacyLogged = new Set<string>()
+  readonly #rechecks = new Map<string, NodeJS.Timeout>()
+  /** Connected peers already answered a hello (with the full peer-exchange sample). */
+  readonly #answered = new Set<string>()
 
   constructor (init: ReplicatorInit) {
     this.#init = init
@@ -277,8 +286,14 @@ export class Replicator {
     this.#unsubscribe.push(host.onPeerConnected((peerId) => this.#track(this.#hello(peerId))))
     host.handleHello((version, asker) => {
       const { windowStart, roots } = this.#ourDigests()
-      return encodeHello({ from: this.#self, windowStart, roots, peers: this.membership.sample(asker) }, version)
+      // The first answer on a connection carries the full peer-exchange sample, later ones a few.
+      const first = !this.#answered.has(asker)
+      this.#answered.add(asker)
+      const peers = this.membership.sample(asker, first ? MAX_HELLO_PEERS : MEMBERSHIP_DEFAULTS.refreshPeers)
+      return encodeHello({ from: this.#self, windowStart, roots, peers }, version)
     })
+    const offDisconnect = host.onPeerDisconnected?.((peerId) => this.#answered.delete(peerId))
+    if (offDisconnect != null) this.#unsubscribe.push(offDisconnect)
     const offOffer = host.onOffer?.((from, data) => this.#onOffer(from, data))
     if (offOffer != null) this.#unsubscribe.push(offOffer)
     const offBan = host.onPeerBanned?.((peerId) => this.#banned(peerId))
@@ -302,6 +317,8 @@ export class Replicator {
     this.#shutdown.abort()
     for (const u of this.#unsubscribe) u()
     for (const t of this.#timers) clearTimeout(t)
+    for (const t of this.#rechecks.values()) clearTimeout(t)
+    this.#rechecks.clear()
     if (this.#announceTimer != null) clearTimeout(this.#announceTimer)
     for (const wake of [...this.#graceWaits]) wake()
     this.unserved.stop()
@@ -476,6 +493,21 @@ export class Replicator {
     this.#log.info({ peer: peerId }, 'peer speaks replication protocol version 1 (no peer exchange); upgrade it')
   }
 
+  /**
+   * Exchange digests with a peer again in `ms` (and a little): after leaving a difference to its
+   * walk, or finding every session slot busy. One timer per peer at most, so the map is bounded by the
+   * peers exchanged with; the hello finds the roots equal if the difference was healed meanwhile.
+   */
+  #recheck (peerId: string, ms = RECHECK_MS): void {
+    if (this.#rechecks.has(peerId) || this.#shutdown.signal.aborted) return
+    const timer = setTimeout(() => {
+      this.#rechecks.delete(peerId)
+      if (this.#init.host.connectedPeers().includes(peerId)) this.#track(this.#hello(peerId))
+    }, ms + jitter(RECHECK_MS) / 4)
+    timer.unref()
+    this.#rechecks.set(peerId, timer)
+  }
+
   /** Wait until a repair session with the peer (if one started) has ended. */
   async #idle (peerId: string): Promise<void> {
     while (this.#sessions.has(peerId) && !this.#shutdown.signal.aborted) await sleep(20)
@@ -488,18 +520,22 @@ export class Replicator {
       (peer.protocol === 2 && [...ours].some(([key, root]) => root !== '' && !roots.some((r) => `${r.channel}/${r.quality}` === key)))
     if (!differs) {
       peer.lagSeconds = 0
-      peer.deferred = false
+      peer.deferredAt = 0
       return
     }
     // Both ends of an exchange see the same difference. Between version 2 peers one walk heals
     // both ways (it offers what it finds the other lacks), so the smaller peer id walks; the other
-    // waits one exchange, and walks itself if the difference is still there at the next one.
-    if (peer.protocol === 2 && this.#init.host.peerId > peer.peerId && !peer.deferred) {
-      peer.deferred = true
-      this.stats.repairsDeferred++
+    // leaves it DEFER_MS, then looks again and walks itself if the difference is still there.
+    const now = Date.now()
+    if (peer.protocol === 2 && this.#init.host.peerId > peer.peerId && (peer.deferredAt === 0 || now - peer.deferredAt < DEFER_MS)) {
+      if (peer.deferredAt === 0) {
+        peer.deferredAt = now
+        this.stats.repairsDeferred++
+        this.#recheck(peer.peerId, DEFER_MS)
+      }
       return
     }
-    peer.deferred = false
+    peer.deferredAt = 0
     this.#repair(peer)
   }
 
@@ -592,6 +628,8 @@ export class Replicator {
     // likes: we dial its author, and the hello on that connection repairs), and a few at a time.
     if (this.#sessions.size >= MAX_REPAIR_SESSIONS || !this.#init.host.connectedPeers().includes(peer.peerId)) {
       this.stats.repairsSkipped++
+      // All sessions busy (a heal reconnects many peers at once): ask again soon, not a whole interval later.
+      if (this.#sessions.size >= MAX_REPAIR_SESSIONS) this.#recheck(peer.peerId)
       return
     }
     const session = { again: false }

@@ -28,6 +28,9 @@ export interface ClusterInit {
 
 const NO_GOSSIP_FAULTS: GossipFaults = { loss: 0, delayMs: 0 }
 
+/** Peers every node must know before the workload starts. */
+export const MESH_PEERS = 8
+
 export class Cluster {
   readonly nodes: SimNode[]
   readonly proxies: Map<number, ToxicProxy>
@@ -87,10 +90,13 @@ export class Cluster {
     }
   }
 
-  /** Wait until every node has heard of every other (digests carry peer URLs), or give up. */
+  /**
+   * Wait until every node knows MESH_PEERS others (or all, in a smaller network), or give up.
+   * Peer exchange gets there in seconds; nobody needs to know everyone.
+   */
   async waitForMesh (timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
-    const want = this.nodes.length - 1
+    const want = Math.min(MESH_PEERS, this.nodes.length - 1)
     while (Date.now() < deadline) {
       const known = await Promise.all(this.nodes.map(async (n) => (await n.counters()).peersKnown))
       if (known.every((k) => k >= want)) return true

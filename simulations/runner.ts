@@ -13,7 +13,7 @@ import { assembleReport } from './assemble.ts'
 import {
   type Check, attribution, convergence, hashesMatch, indexEqualsDisk, noCrashes, noResurrection, nothingLost, nothingUnexpected, stepsSucceeded, tombstonesHold
 } from './checkers.ts'
-import { Cluster, type Mode } from './cluster.ts'
+import { Cluster, MESH_PEERS, type Mode } from './cluster.ts'
 import { awaitConvergence } from './converge.ts'
 import { subtractCounters } from './counters.ts'
 import { Executor } from './executor.ts'
@@ -123,7 +123,7 @@ export async function runSimulation (options: SimOptions, log: (line: string) =>
     const setupMs = Date.now() - began
     const meshComplete = await cluster.waitForMesh(Math.max(30_000, options.digestIntervalSeconds * 6000))
     const meshMs = Date.now() - began - setupMs
-    log(`started in ${setupMs} ms; every node knew every other after ${meshMs} ms${meshComplete ? '' : ' (incomplete: went on anyway)'}`)
+    log(`started in ${setupMs} ms; every node knew ${Math.min(MESH_PEERS, options.nodes - 1)} others after ${meshMs} ms${meshComplete ? '' : ' (incomplete: went on anyway)'}`)
 
     // The previous hour: inside every node's window and its watcher's live hours.
     executor = new Executor(cluster, history, plan, hourStart(Date.now() * 1000) - MICROS_PER_HOUR)
