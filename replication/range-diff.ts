@@ -27,7 +27,7 @@ export interface DifferingRange {
 }
 
 export interface RangeDiffOptions {
-  /** A differing part with at most this many names on the remote side is listed, not split. @default 16 */
+  /** A differing part with at most this many names on the remote side is listed, not split (a listing of 64 is about 6 KB). @default 64 */
   listAt?: number
   /**
    * A differing part is also listed when this side holds at most half of what the remote holds
@@ -50,7 +50,7 @@ export async function * rangeDiff (
   local: RangeReader, remote: RangeReader, channel: string, quality: string, from: number, to: number,
   options: RangeDiffOptions = {}, stats: RangeDiffStats = { partRequests: 0, nameRequests: 0 }
 ): AsyncGenerator<DifferingRange> {
-  const listAt = options.listAt ?? 16
+  const listAt = options.listAt ?? 64
   const listMax = options.listMax ?? MAX_RANGE_NAMES
   const listed = (theirs: RangePart, ours: RangePart): boolean => theirs.count <= listAt || (theirs.count <= listMax && ours.count * 2 <= theirs.count)
   // Last in, first out: parts are pushed oldest first, so the newest is walked first.
@@ -79,8 +79,13 @@ export async function * rangeDiff (
     }
     for (const [x, y] of onlyOurs.reverse()) yield { from: x, to: y, local: await local.names(channel, quality, x, y), remote: { segments: [], tombstones: [] } }
     for (const [x, y, whole] of differing) if (!whole) stack.push([x, y])
-    // Parts listed whole go at once, newest first (before the split ones pushed above).
-    for (const [x, y, whole] of differing.reverse()) if (whole) yield await list(x, y)
+    // Parts listed whole are asked for together (a heal has many small differing parts side by
+    // side: one round trip, not one each), and handed on newest first, before the split ones.
+    const listings = differing.filter(([, , whole]) => whole).reverse().map(async ([x, y]) => await list(x, y))
+    // Observed at once: one failing while an earlier one is awaited must not go unhandled (the
+    // await below still throws it).
+    for (const listing of listings) listing.catch(() => {})
+    for (const listing of listings) yield await listing
   }
 
   async function list (x: number, y: number): Promise<DifferingRange> {
