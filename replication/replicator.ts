@@ -172,7 +172,7 @@ const MAX_BANNED = 4096
 /** How soon a repair skipped for busy sessions is looked at again. */
 const RECHECK_MS = 2000
 /** How long a difference is left to the peer's walk (the smaller peer id walks for both) before this side walks too. */
-const DEFER_MS = 5000
+const DEFER_MS = 2000
 
 /** Peers of the first protocol version already logged (once each); past it, the oldest is forgotten. */
 const MAX_LEGACY_LOGGED = 1024
