@@ -28,6 +28,13 @@ const error = (description: string, ...codes: string[]): Json => ({ description:
 const REASON = { type: 'string', description: 'Why (logged; at most 500 characters)' }
 const PROOF = { type: 'string', description: 'An admin signature of this tombstone (v1.PAYLOAD.SIGNATURE, as `segmesh tombstone --admin-key` makes); needed where the network only accepts signed tombstones, unless the node signs itself' }
 const BAD = error('A parameter is malformed or given more than once; the message names it', 'bad_parameter')
+/** channel, quality and from of the range repair routes. */
+const RANGE_QUERY = [
+  query('channel', 'Channel name', { type: 'string', pattern: NAME_PATTERN }),
+  query('quality', 'Quality name', { type: 'string', pattern: NAME_PATTERN }),
+  query('from', 'µs since the epoch', { type: 'string', pattern: '^\\d{1,16}$' })
+]
+const OVER_QUOTA = error('Over this client\'s replication request quota; Retry-After says when to retry', 'rate_limited')
 const UNKNOWN = error('Unknown channel or quality', 'not_found')
 const ADMIN_ERRORS = {
   401: error('No or malformed Authorization: Bearer header (WWW-Authenticate is set)', 'unauthorized'),
@@ -123,38 +130,34 @@ const PATHS: Record<string, Record<string, Json>> = {
     get: operation(['replication'], 'Per-hour digests of every channel/quality from `from` on (peers compare them)', [query('from', 'µs since the epoch', { type: 'string', pattern: '^\\d{1,16}$', default: '0' })], {
       200: json('Digests', { type: 'object', properties: { qualities: { type: 'array' } } }),
       400: BAD,
-      429: error('Over this client\'s replication request quota; Retry-After says when to retry', 'rate_limited')
+      429: OVER_QUOTA
     })
   },
   '/replication/ranges': {
     get: operation(['replication'], 'A range of a channel/quality split as both ends split it (whole hours into at most 32 runs of hours, an hour or less into 16), with the fingerprint and name count of each part; peers narrow a repair down to what differs', [
-      query('channel', 'Channel name', { type: 'string', pattern: NAME_PATTERN }),
-      query('quality', 'Quality name', { type: 'string', pattern: NAME_PATTERN }),
-      query('from', 'µs since the epoch', { type: 'string', pattern: '^\\d{1,16}$' }),
+      ...RANGE_QUERY,
       query('to', 'µs since the epoch: whole hours after from, or within from\'s hour', { type: 'string', pattern: '^\\d{1,16}$' })
     ], {
       200: json('[fingerprint, count] per part, in order; the fingerprint is \'\' for an empty part', { type: 'object', properties: { parts: { type: 'array', items: { type: 'array' } } } }),
       400: BAD,
-      429: error('Over this client\'s replication request quota; Retry-After says when to retry', 'rate_limited')
+      429: OVER_QUOTA
     })
   },
   '/replication/names': {
     get: operation(['replication'], 'Visible segments and tombstones (with proofs) of a channel/quality whose start is in [from, to), as HOUR/FILE, at most 4,096', [
-      query('channel', 'Channel name', { type: 'string', pattern: NAME_PATTERN }),
-      query('quality', 'Quality name', { type: 'string', pattern: NAME_PATTERN }),
-      query('from', 'µs since the epoch', { type: 'string', pattern: '^\\d{1,16}$' }),
+      ...RANGE_QUERY,
       query('to', 'µs since the epoch, after from', { type: 'string', pattern: '^\\d{1,16}$' })
     ], {
       200: json('Names', { type: 'object', properties: { segments: { type: 'array', items: { type: 'string' } }, tombstones: { type: 'array' } } }),
       400: BAD,
-      429: error('Over this client\'s replication request quota; Retry-After says when to retry', 'rate_limited')
+      429: OVER_QUOTA
     })
   },
   '/replication/tombstones/{channel}/{quality}/{hour}': {
     get: operation(['replication'], 'Admin signatures of the hour\'s tombstones (unsigned ones left out); peers fetch them when repairing', [channel, quality, hour], {
       200: json('Proofs by segment file name', { type: 'object', properties: { proofs: { type: 'object', additionalProperties: { type: 'string' } } } }),
       400: BAD,
-      429: error('Over this client\'s replication request quota; Retry-After says when to retry', 'rate_limited')
+      429: OVER_QUOTA
     })
   },
   '/admin/tombstone': {

@@ -11,6 +11,7 @@
  *   heard, so joins spread over the network instead of piling onto whoever spoke first.
  */
 import { randomSample } from '../lib/random-sample.ts'
+import { P2P_DEFAULTS } from './host-defaults.ts'
 import { type KnownPeer, MAX_HELLO_PEERS } from './messages.ts'
 import type { PeerTable } from './peer-table.ts'
 
@@ -24,8 +25,8 @@ export interface MembershipHost {
 export const MEMBERSHIP_DEFAULTS = Object.freeze({
   /** A peer not connected is passed on only if heard from within this. */
   freshMs: 10 * 60_000,
-  /** Kept connections wanted (the host's maxKeptPeers; the host enforces it). */
-  keep: 4,
+  /** Kept connections wanted: the host's own bound (it enforces it). */
+  keep: P2P_DEFAULTS.maxKeptPeers,
   /**
    * Peers in a hello answer after the first on a connection: the first gives a joining node the
    * network (MAX_HELLO_PEERS); later ones, every interval, only keep membership fresh, and are
@@ -43,10 +44,10 @@ export class Membership {
   /** Peers learned through peer exchange (not yet heard from themselves). */
   learned = 0
 
-  constructor (init: { host: MembershipHost, peers: PeerTable, keep?: number }) {
+  constructor (init: { host: MembershipHost, peers: PeerTable }) {
     this.#host = init.host
     this.#peers = init.peers
-    this.#keep = init.keep ?? MEMBERSHIP_DEFAULTS.keep
+    this.#keep = MEMBERSHIP_DEFAULTS.keep
   }
 
   /** Up to `n` known peers for a hello answer to `asker`, never the asker itself. */

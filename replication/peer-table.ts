@@ -61,8 +61,7 @@ export class PeerTable {
     let peer = this.#peers.get(info.peerId)
     if (peer == null) {
       if (this.#peers.size >= this.#maxPeers) this.#evict()
-      peer = { peerId: info.peerId, url: info.url, addrs: info.addrs, lastSeen: 0, roots: new Map(), lagSeconds: 0, repairs: 0, failures: 0, backoffUntil: 0, protocol: 1, deferredAt: 0 }
-      this.#peers.set(info.peerId, peer)
+      peer = this.#add(info, 0)
     }
     peer.url = info.url
     if (info.addrs.length > 0) peer.addrs = info.addrs
@@ -78,8 +77,14 @@ export class PeerTable {
   heardOf (info: PeerInfo & { lastSeen: number }): boolean {
     if (this.#peers.has(info.peerId)) return false
     if (this.#peers.size >= this.#maxPeers) this.#evict()
-    this.#peers.set(info.peerId, { peerId: info.peerId, url: info.url, addrs: info.addrs, lastSeen: Math.min(info.lastSeen, Date.now()), roots: new Map(), lagSeconds: 0, repairs: 0, failures: 0, backoffUntil: 0, protocol: 1, deferredAt: 0 })
+    this.#add(info, Math.min(info.lastSeen, Date.now()))
     return true
+  }
+
+  #add (info: PeerInfo, lastSeen: number): PeerState {
+    const peer: PeerState = { peerId: info.peerId, url: info.url, addrs: info.addrs, lastSeen, roots: new Map(), lagSeconds: 0, repairs: 0, failures: 0, backoffUntil: 0, protocol: 1, deferredAt: 0 }
+    this.#peers.set(info.peerId, peer)
+    return peer
   }
 
   get (peerId: string): PeerState | undefined {

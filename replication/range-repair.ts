@@ -6,7 +6,7 @@
  * listing, never the hour's whole listing.
  */
 import type { SegmentIndex } from '../storage/segment-index.ts'
-import { type SegmentRef, isValidPathName, parseSegmentRef } from '../storage/segment-name.ts'
+import { type SegmentRef, parseSegmentRef } from '../storage/segment-name.ts'
 import { type AnnouncedItem, MAX_ANNOUNCE_ITEMS } from './messages.ts'
 import { type DifferingRange, type RangeReader, lacking, rangeDiff, theyLack } from './range-diff.ts'
 import { FINGERPRINT_BYTES, MAX_RANGE_NAMES, type RangeNames, type RangePart, rangeNames, rangeParts } from './ranges.ts'
@@ -70,7 +70,6 @@ function parseNames (body: unknown): RangeNames | string {
 /** A `HOUR/FILE` of a channel/quality as a segment reference, or null if it is not one. */
 export function refOf (channel: string, quality: string, hourFile: string): SegmentRef | null {
   const [hour, file] = hourFile.split('/') as [string, string]
-  if (!isValidPathName(channel) || !isValidPathName(quality)) return null
   const parsed = parseSegmentRef(channel, quality, hour, file)
   return parsed.ok && parsed.value.type !== 'temp' ? parsed.value : null
 }

@@ -91,8 +91,6 @@ export interface ReplicatorInit {
   windowHours?: number
   /** Mean period of the push-pull digest exchange with one random peer, up to 32 peers (then scaled by log N). @default 30000 */
   digestIntervalMs?: number
-  /** Kept connections to ask the host for (its maxKeptPeers). @default 4 */
-  keptPeers?: number
   /** Segments younger than this are not fetched yet (a local recorder gets first go). @default 0 */
   graceMs?: number
   /** Publish announcements of local changes. Off only to prove digests suffice. @default true */
@@ -260,7 +258,7 @@ export class Replicator {
     this.#init = init
     this.#log = init.log ?? silentLogger
     this.peers = new PeerTable({ connectedPeers: () => init.host.connectedPeers() })
-    this.membership = new Membership({ host: init.host, peers: this.peers, keep: init.keptPeers })
+    this.membership = new Membership({ host: init.host, peers: this.peers })
     this.unserved = new UnservedNames<SegmentRef>({
       excused: (ref) => init.store.index.isTombstoned(ref) || init.store.index.getSegment(ref, { hidden: true }) != null,
       penalize: (peerId) => init.host.penalize?.(peerId, 'unserved_name')
@@ -516,8 +514,10 @@ export class Replicator {
   #compareRoots (peer: PeerState, roots: readonly RootDigest[]): void {
     this.stats.digestsCompared++
     const ours = this.#ourDigests().rootByKey
+    const theirs = new Set(roots.map((r) => `${r.channel}/${r.quality}`))
+    // A version 2 peer is also walked for what only we hold: the walk offers it (range-repair.ts).
     const differs = roots.some((r) => r.root !== '' && ours.get(`${r.channel}/${r.quality}`) !== r.root) ||
-      (peer.protocol === 2 && [...ours].some(([key, root]) => root !== '' && !roots.some((r) => `${r.channel}/${r.quality}` === key)))
+      (peer.protocol === 2 && [...ours].some(([key, root]) => root !== '' && !theirs.has(key)))
     if (!differs) {
       peer.lagSeconds = 0
       peer.deferredAt = 0

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
+import type net from 'node:net'
 import { describe, it } from 'node:test'
 import type { SegmeshNode } from '../node/segmesh-node.ts'
 import { ONE_HOST_FLAGS } from '../simulations/sim-node.ts'
@@ -57,7 +58,7 @@ describe('repair cost', () => {
 
     const ports = new Set([new URL(a.url).port, new URL(b.url).port].map(Number))
     const http = new SocketBytes<'http'>()
-    const track = (socket: import('node:net').Socket): void => {
+    const track = (socket: net.Socket): void => {
       if (ports.has(socket.localPort ?? -1) || ports.has(socket.remotePort ?? -1)) http.track(socket, 'http')
     }
     watchSockets({ accepted: track, opening: () => track })
