@@ -16,3 +16,13 @@ it('freePorts hands out distinct ports below the ephemeral range, free to listen
   await Promise.all(servers.map(async (s) => await once(s, 'listening')))
   await Promise.all(servers.map(async (s) => await new Promise((resolve) => s.close(resolve))))
 })
+
+it('a port handed out once is not handed out again by the same process, even after it was released', async () => {
+  // A node killed for a restart leaves its ports unbound; another node of the same run must not get them.
+  // 200 calls: random starts alone would meet (a birthday bound over the ~22,000 ports) almost surely.
+  const seen = new Set<number>()
+  for (let i = 0; i < 200; i++) for (const port of await freePorts(5)) {
+    assert.ok(!seen.has(port), `port ${port} handed out twice`)
+    seen.add(port)
+  }
+})

@@ -10,21 +10,26 @@ import net from 'node:net'
  * They come from below the kernel's ephemeral range: a node restarted after a kill must find its
  * old ports still free, and in that range any outgoing connection may take one as its source port
  * meanwhile (even a redial of that very port: TCP connects a socket to itself).
+ *
+ * A process never hands out the same port twice, and each process starts its walk in its own block
+ * of the range (by pid): a port of a node that is down for a restart is not given to another node,
+ * whether that node belongs to the same test file or to one running beside it.
  */
 export async function freePorts (n: number): Promise<number[]> {
   const ephemeralLow = await ephemeralPortStart()
   const span = ephemeralLow == null ? 0 : ephemeralLow - FIRST_FIXED_PORT
   const servers: net.Server[] = []
   try {
-    // From a random place in the range, so that test files running side by side rarely meet.
-    const offset = span > 0 ? randomInt(span) : 0
-    for (let i = 0; servers.length < n; i++) {
-      if (i >= span) {
-        // No usable range below the ephemeral one: let the kernel choose.
+    if (span > 0) cursor ??= Math.floor(span / PORT_BLOCKS) * (process.pid % PORT_BLOCKS) + randomInt(64)
+    for (let tried = 0; servers.length < n; tried++) {
+      if (tried >= span) {
+        // No usable range below the ephemeral one (or all of it tried): let the kernel choose.
         servers.push(await listenOn(0))
         continue
       }
-      const server = await listenOn(FIRST_FIXED_PORT + (offset + i) % span).catch(() => null)
+      const port = FIRST_FIXED_PORT + cursor! % span
+      cursor! += 1
+      const server = await listenOn(port).catch(() => null)
       if (server != null) servers.push(server)
     }
     return servers.map((s) => (s.address() as net.AddressInfo).port)
@@ -32,6 +37,11 @@ export async function freePorts (n: number): Promise<number[]> {
     await Promise.all(servers.map(async (s) => await new Promise((resolve) => s.close(resolve))))
   }
 }
+
+/** How many blocks the range is cut into, one per process (by pid) to start its walk in. */
+const PORT_BLOCKS = 64
+/** Where this process's walk through the range goes on from. */
+let cursor: number | undefined
 
 /** The lowest port freePorts hands out: above the ones well-known services use. */
 export const FIRST_FIXED_PORT = 10_000
