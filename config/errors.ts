@@ -1,8 +1,8 @@
+import { CodedError } from '../lib/coded-error.ts'
+
 /** A config value that cannot be used. `key` names the option as the user wrote it. */
-export class ConfigError extends Error {
-  static override name = 'ConfigError'
-  override name = 'ConfigError'
-  code = 'SEGMESH_ERR_CONFIG'
+export class ConfigError extends CodedError {
+  override readonly code: string = 'SEGMESH_ERR_CONFIG'
   readonly key: string
 
   constructor (key: string, message: string) {

@@ -1,16 +1,11 @@
 /** Errors of the cutter. Match on `code` (or `name`), never on the message. */
+import { CodedError } from '../lib/coded-error.ts'
 
-export class CutError extends Error {
-  static override name = 'CutError'
-  override name = 'CutError'
-  code = 'SEGMESH_ERR_CUT'
-}
+export class CutError extends CodedError { override readonly code: string = 'SEGMESH_ERR_CUT' }
 
 /** ffmpeg or ffprobe failed; `stderr` holds what it printed (log level `error`). */
 export class FfmpegError extends CutError {
-  static override name = 'FfmpegError'
-  override name = 'FfmpegError'
-  override code = 'SEGMESH_ERR_FFMPEG'
+  override readonly code: string = 'SEGMESH_ERR_FFMPEG'
   readonly tool: string
   readonly exitCode: number | null
   readonly signal: string | null
@@ -26,17 +21,11 @@ export class FfmpegError extends CutError {
 }
 
 /** The ranges change codec, resolution or audio format, so pieces cannot be joined by copying. */
-export class StreamMismatchError extends CutError {
-  static override name = 'StreamMismatchError'
-  override name = 'StreamMismatchError'
-  override code = 'SEGMESH_ERR_STREAM_MISMATCH'
-}
+export class StreamMismatchError extends CutError { override readonly code: string = 'SEGMESH_ERR_STREAM_MISMATCH' }
 
 /** Every ffmpeg slot is taken. */
 export class CutterBusyError extends CutError {
-  static override name = 'CutterBusyError'
-  override name = 'CutterBusyError'
-  override code = 'SEGMESH_ERR_CUTTER_BUSY'
+  override readonly code: string = 'SEGMESH_ERR_CUTTER_BUSY'
   readonly retryAfterSeconds: number
 
   constructor (message: string, retryAfterSeconds: number) {
@@ -46,8 +35,4 @@ export class CutterBusyError extends CutError {
 }
 
 /** The data holds no frame at or after the instant (a hole, or past the last frame). */
-export class NoFrameError extends CutError {
-  static override name = 'NoFrameError'
-  override name = 'NoFrameError'
-  override code = 'SEGMESH_ERR_NO_FRAME'
-}
+export class NoFrameError extends CutError { override readonly code: string = 'SEGMESH_ERR_NO_FRAME' }

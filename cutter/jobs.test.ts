@@ -3,7 +3,6 @@ import { describe, it } from 'node:test'
 import { silentLogger } from '../lib/logger.ts'
 import { CutterBusyError } from './errors.ts'
 import { CutJobs, type JobInfo } from './jobs.ts'
-import { limit } from './limit.ts'
 
 const info: JobInfo = { kind: 'full', channel: 'c', quality: 'q', ranges: [{ start: 0, end: 60_000_000 }], format: 'mp4' }
 
@@ -56,23 +55,5 @@ describe('CutJobs', () => {
     jobs.abortAll(new Error('stopping'))
     await jobs.idle()
     assert.equal(job.state, 'aborted')
-  })
-})
-
-describe('limit', () => {
-  it('runs at most n at once, in call order', async () => {
-    const gate = limit(2)
-    let running = 0
-    let peak = 0
-    const order: number[] = []
-    await Promise.all([0, 1, 2, 3, 4].map(async (i) => await gate(async () => {
-      order.push(i)
-      running++
-      peak = Math.max(peak, running)
-      await new Promise((resolve) => setTimeout(resolve, 5))
-      running--
-    })))
-    assert.equal(peak, 2)
-    assert.deepEqual(order, [0, 1, 2, 3, 4])
   })
 })

@@ -2,13 +2,12 @@
  * HTTP errors. Every 4xx/5xx body is JSON `{ error, message }`: `error` is a stable code clients
  * may match on, `message` says what was wrong (naming the parameter).
  */
+import { CodedError } from '../lib/coded-error.ts'
 import type { SegmentIndex } from '../storage/segment-index.ts'
 
-export class HttpError extends Error {
-  static override name = 'HttpError'
-  override name = 'HttpError'
+export class HttpError extends CodedError {
   readonly statusCode: number
-  readonly code: string
+  override readonly code: string
   readonly headers: Record<string, string>
 
   constructor (statusCode: number, code: string, message: string, headers: Record<string, string> = {}) {

@@ -1,6 +1,7 @@
 /** Small HTTP pieces of the recorder: whole-body fetches of playlists and init sections, error kinds. */
-import { Agent, type Dispatcher, request } from 'undici'
-import { HttpStatusError, ResponseTooLargeError } from './errors.ts'
+import { type Agent, type Dispatcher, request } from 'undici'
+import { abandonBody, createAgent, errorCode, readWhole } from '../lib/http-client.ts'
+import { HttpStatusError } from './errors.ts'
 
 /**
  * A fresh connection pool for one worker (or one retry): a connection per download slot plus one
@@ -8,7 +9,7 @@ import { HttpStatusError, ResponseTooLargeError } from './errors.ts'
  */
 export function createPool (options: { readTimeoutMs: number, maxDownloads: number }): Agent {
   const timeout = options.readTimeoutMs
-  return new Agent({ connections: options.maxDownloads + 1, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout })
+  return createAgent({ connections: options.maxDownloads + 1, connectTimeoutMs: timeout, readTimeoutMs: timeout })
 }
 
 /** A Range request for `range`; answered by anything but 206, the origin ignored it. */
@@ -19,41 +20,25 @@ export function rangeHeaders (range: { offset: number, length: number } | null |
 /** GET a small resource whole (a playlist, an init section), refusing anything over `maxBytes`. */
 export async function fetchWhole (url: string, dispatcher: Dispatcher, options: { signal: AbortSignal, maxBytes: number, range?: { offset: number, length: number } | null }): Promise<Buffer> {
   const res = await request(url, { dispatcher, signal: options.signal, headers: rangeHeaders(options.range) })
-  try {
-    if (res.statusCode !== (options.range == null ? 200 : 206)) throw new HttpStatusError(url, res.statusCode)
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of res.body) {
-      size += chunk.length
-      if (size > options.maxBytes) throw new ResponseTooLargeError(`${url} is larger than ${options.maxBytes} bytes`)
-      chunks.push(chunk)
-    }
-    return Buffer.concat(chunks)
-  } finally {
-    discard(res.body)
+  if (res.statusCode !== (options.range == null ? 200 : 206)) {
+    abandonBody(res)
+    throw new HttpStatusError(url, res.statusCode)
   }
+  return await readWhole(res, options.maxBytes, url)
 }
 
 /** Bounded label values for download failures. */
 export type DownloadErrorKind = 'gone' | 'http' | 'timeout' | 'network' | 'cut' | 'disk_full' | 'store' | 'tombstoned'
 export const DOWNLOAD_ERROR_KINDS: readonly DownloadErrorKind[] = ['gone', 'http', 'timeout', 'network', 'cut', 'disk_full', 'store', 'tombstoned']
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'])
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'TimeoutError'])
 
 export function errorKind (err: unknown): DownloadErrorKind {
-  const code = (err as { code?: unknown } | null)?.code
+  const code = errorCode(err)
   if (code === 'SEGMESH_ERR_INGEST_HTTP_STATUS') return 'http'
   if (code === 'SEGMESH_ERR_TOMBSTONED') return 'tombstoned'
   if (code === 'SEGMESH_ERR_DISK_FULL') return 'disk_full'
-  if (typeof code === 'string' && TIMEOUT_CODES.has(code)) return 'timeout'
-  if ((err as Error | null)?.name === 'TimeoutError') return 'timeout'
-  if (typeof code === 'string' && (code.startsWith('UND_ERR') || code.startsWith('EC') || code === 'EPIPE' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH')) return 'network'
+  if (code != null && TIMEOUT_CODES.has(code)) return 'timeout'
+  if (code != null && (code.startsWith('UND_ERR') || code.startsWith('EC') || code === 'EPIPE' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH')) return 'network'
   return 'store'
-}
-
-/** Drop what is left of a body; destroying an unfinished one emits an abort error nobody needs. */
-export function discard (body: Dispatcher.ResponseData['body']): void {
-  if (body.destroyed) return
-  body.on('error', () => {})
-  body.destroy()
 }

@@ -9,11 +9,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Dispatcher, request } from 'undici'
+import { abandonBody } from '../lib/http-client.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import type { IngestOptions } from './constants.ts'
 import { HttpStatusError } from './errors.ts'
-import { type DownloadErrorKind, createPool, discard, errorKind, rangeHeaders } from './http-fetch.ts'
+import { type DownloadErrorKind, createPool, errorKind, rangeHeaders } from './http-fetch.ts'
 import type { ByteRange, InitSection } from './media-playlist.ts'
 
 export type RecordedType = 'full' | 'suspect' | 'partial'
@@ -96,7 +97,7 @@ export async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, di
     ctx.onStored(type, written.ref, written.size)
     return { kind: 'stored', type }
   } finally {
-    discard(res.body)
+    abandonBody(res)
   }
 }
 

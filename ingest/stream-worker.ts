@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
+import { backoffMs } from '../lib/backoff.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { type AdState, adFlags, emptyAdState } from './ad-markers.ts'
@@ -146,7 +147,7 @@ export class StreamWorker {
         // After a few failures the variant URL itself may be stale: resolve it again.
         if (failures >= 3) this.#mediaUrl = null
         const ceiling = this.#init.important ? options.importantBackoffMaxMs : options.backoffMaxMs
-        wait = Math.min(ceiling, options.pollMs * 2 ** Math.min(failures, 10))
+        wait = backoffMs(failures + 1, { baseMs: options.pollMs, maxMs: ceiling })
       }
       await sleep(wait * (0.9 + Math.random() * 0.2), undefined, { signal }).catch(() => {})
     }

@@ -1,8 +1,8 @@
+import { CodedError } from '../lib/coded-error.ts'
+
 /** A request the CLI made to a node failed: unreachable, or answered with an error. */
-export class NodeRequestError extends Error {
-  static override name = 'NodeRequestError'
-  override name = 'NodeRequestError'
-  code = 'SEGMESH_ERR_NODE_REQUEST'
+export class NodeRequestError extends CodedError {
+  override readonly code: string = 'SEGMESH_ERR_NODE_REQUEST'
   /** HTTP status, or null when the node could not be reached. */
   readonly statusCode: number | null
 

@@ -4,14 +4,15 @@
  * (the peer is slow, down or overloaded), or stop (shutdown, cancel, tombstone).
  */
 import { type Dispatcher, request } from 'undici'
+import { abandonBody, checkLength, discardBody, limitBody } from '../lib/http-client.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
-import { ResponseTooLargeError, SlowTransferError, TransferTimeoutError } from './fetch-errors.ts'
-import { abandonBody, contentLength, discardBody, limitBody, segmentPath } from './fetch-http.ts'
+import { SlowTransferError, TransferTimeoutError } from './fetch-errors.ts'
+import { segmentPath } from './fetch-http.ts'
 import type { FetcherOptions } from './fetch-options.ts'
 import { type FetchCounters, type FetchErrorKind, describeError, errorKind } from './fetch-stats.ts'
-import { combineSignals } from './signals.ts'
+import { combineSignals } from '../lib/signals.ts'
 
 /**
  * Body bytes undici may buffer ahead of the store (default 64 KiB). Reads then return what has
@@ -62,8 +63,7 @@ export async function downloadSegment (ctx: AttemptContext, ref: SegmentRef, pee
       await discardBody(response)
       return httpFailure(ctx, peerUrl, response.statusCode, what)
     }
-    const length = contentLength(response.headers)
-    if (length != null && length > max) throw new ResponseTooLargeError(`${what}: Content-Length ${length} over ${max} bytes`)
+    checkLength(response, max, what)
     // Streamed: the store pulls the next chunk only once it has written the last (back-pressure).
     watchdog.start()
     const onEnd = (): void => {

@@ -1,16 +1,11 @@
 /** Errors of the backfill client. Match on `code` (or `name`), never on the message. */
+import { CodedError } from '../lib/coded-error.ts'
 
-export class FetchError extends Error {
-  static override name = 'FetchError'
-  override name = 'FetchError'
-  code = 'SEGMESH_ERR_FETCH'
-}
+export class FetchError extends CodedError { override readonly code: string = 'SEGMESH_ERR_FETCH' }
 
 /** A peer answered with a status other than 200. `status` is the peer's, not one we send. */
 export class PeerHttpError extends FetchError {
-  static override name = 'PeerHttpError'
-  override name = 'PeerHttpError'
-  override code = 'SEGMESH_ERR_PEER_HTTP'
+  override readonly code: string = 'SEGMESH_ERR_PEER_HTTP'
   readonly status: number
 
   constructor (status: number, message: string) {
@@ -19,51 +14,20 @@ export class PeerHttpError extends FetchError {
   }
 }
 
-/** A response's Content-Length or body was over the limit for its kind. */
-export class ResponseTooLargeError extends FetchError {
-  static override name = 'ResponseTooLargeError'
-  override name = 'ResponseTooLargeError'
-  override code = 'SEGMESH_ERR_RESPONSE_TOO_LARGE'
-}
-
 /** A whole transfer (headers and body) took longer than its ceiling. */
-export class TransferTimeoutError extends FetchError {
-  static override name = 'TransferTimeoutError'
-  override name = 'TransferTimeoutError'
-  override code = 'SEGMESH_ERR_TRANSFER_TIMEOUT'
-}
+export class TransferTimeoutError extends FetchError { override readonly code: string = 'SEGMESH_ERR_TRANSFER_TIMEOUT' }
 
 /** A body arrived slower than the minimum rate and was aborted. */
-export class SlowTransferError extends FetchError {
-  static override name = 'SlowTransferError'
-  override name = 'SlowTransferError'
-  override code = 'SEGMESH_ERR_TRANSFER_SLOW'
-}
+export class SlowTransferError extends FetchError { override readonly code: string = 'SEGMESH_ERR_TRANSFER_SLOW' }
 
 /** A peer's JSON was not JSON, or not the shape asked for. */
-export class InvalidListingError extends FetchError {
-  static override name = 'InvalidListingError'
-  override name = 'InvalidListingError'
-  override code = 'SEGMESH_ERR_INVALID_LISTING'
-}
+export class InvalidListingError extends FetchError { override readonly code: string = 'SEGMESH_ERR_INVALID_LISTING' }
 
 /** The fetcher was stopped while the call ran, or before it. */
-export class FetcherStoppedError extends FetchError {
-  static override name = 'FetcherStoppedError'
-  override name = 'FetcherStoppedError'
-  override code = 'SEGMESH_ERR_FETCHER_STOPPED'
-}
+export class FetcherStoppedError extends FetchError { override readonly code: string = 'SEGMESH_ERR_FETCHER_STOPPED' }
 
 /** A want() was cancelled through its own signal. */
-export class FetchCancelledError extends FetchError {
-  static override name = 'FetchCancelledError'
-  override name = 'FetchCancelledError'
-  override code = 'SEGMESH_ERR_FETCH_CANCELLED'
-}
+export class FetchCancelledError extends FetchError { override readonly code: string = 'SEGMESH_ERR_FETCH_CANCELLED' }
 
 /** A bad option or argument; the message names it. */
-export class InvalidParametersError extends FetchError {
-  static override name = 'InvalidParametersError'
-  override name = 'InvalidParametersError'
-  override code = 'SEGMESH_ERR_INVALID_PARAMETERS'
-}
+export class InvalidParametersError extends FetchError { override readonly code: string = 'SEGMESH_ERR_INVALID_PARAMETERS' }

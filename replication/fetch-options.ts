@@ -158,9 +158,3 @@ export function resolveFetcherOptions (init: FetcherInit): FetcherOptions {
   if (out.maxQueuedPerPeer! > out.maxQueued!) out.maxQueuedPerPeer = out.maxQueued!
   return Object.freeze(out as FetcherOptions)
 }
-
-/** Delay before retry number `n` (1-based): exponential, jittered into [½, 1] of it, capped. */
-export function backoffMs (baseMs: number, n: number): number {
-  const ceiling = Math.min(baseMs * 2 ** Math.min(Math.max(n - 1, 0), 30), Math.max(MAX_BACKOFF_MS, baseMs))
-  return Math.round(ceiling * (0.5 + Math.random() * 0.5))
-}

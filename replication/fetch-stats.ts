@@ -1,4 +1,5 @@
 /** Counters of the backfill client, in total and per peer, and how a failure is labelled. */
+import { errorCode } from '../lib/http-client.ts'
 
 /** `slow`: a body under the minimum rate, aborted. */
 export type FetchErrorKind = 'timeout' | 'slow' | 'connect' | 'http_4xx' | 'http_5xx' | 'too_large' | 'aborted' | 'other'
@@ -73,26 +74,15 @@ const CONNECT_CODES = new Set([
   'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'
 ])
 const SLOW_CODES = new Set(['SEGMESH_ERR_TRANSFER_SLOW'])
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'SEGMESH_ERR_TRANSFER_TIMEOUT'])
-const ABORT_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR', 'SEGMESH_ERR_FETCHER_STOPPED', 'SEGMESH_ERR_FETCH_CANCELLED'])
-
-function codeOf (err: unknown): string | undefined {
-  if (err == null || typeof err !== 'object') return undefined
-  const e = err as { code?: unknown, errors?: unknown, name?: unknown }
-  if (typeof e.code === 'string') return e.code
-  // Happy-eyeballs connects fail with an AggregateError whose parts carry the codes.
-  if (Array.isArray(e.errors)) return codeOf(e.errors[0])
-  if (e.name === 'AbortError') return 'ABORT_ERR'
-  if (e.name === 'TimeoutError') return 'SEGMESH_ERR_TRANSFER_TIMEOUT'
-  return undefined
-}
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'SEGMESH_ERR_TRANSFER_TIMEOUT', 'TimeoutError'])
+const ABORT_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR', 'AbortError', 'SEGMESH_ERR_FETCHER_STOPPED', 'SEGMESH_ERR_FETCH_CANCELLED'])
 
 /**
  * The label of a transport-level failure. A connect timeout counts as `connect` (the peer is
  * unreachable); `timeout` is a peer that accepted the connection and then went slow or silent.
  */
 export function errorKind (err: unknown): FetchErrorKind {
-  const code = codeOf(err)
+  const code = errorCode(err)
   if (code == null) return 'other'
   if (CONNECT_CODES.has(code)) return 'connect'
   if (TIMEOUT_CODES.has(code)) return 'timeout'
@@ -104,7 +94,7 @@ export function errorKind (err: unknown): FetchErrorKind {
 
 /** A short text for logs and `lastError`: the code first, as callers match on it. */
 export function describeError (err: unknown): string {
-  const code = codeOf(err)
+  const code = errorCode(err)
   const message = err instanceof Error ? err.message : String(err)
   return code == null ? message : `${code}: ${message}`
 }

@@ -30,6 +30,8 @@
  * logged as one summary line per peer per `failureLogIntervalMs`.
  */
 import { type Agent, type Dispatcher, request } from 'undici'
+import { type BackoffPolicy, backoffMs } from '../lib/backoff.ts'
+import { abandonBody, createAgent, discardBody } from '../lib/http-client.ts'
 import { type Logger, silentLogger } from '../lib/logger.ts'
 import {
   type SegmentRef, isValidPathName, parseSegmentFileName, parseTombstoneFileName, segmentRelPath
@@ -43,14 +45,14 @@ import {
 } from './fetch-errors.ts'
 import { EvictionOrder } from './fetch-eviction.ts'
 import { FailureLog } from './fetch-failure-log.ts'
-import { abandonBody, createAgent, discardBody, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
+import { normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
 import {
-  BAD_HASH_MEMORY, type FetcherInit, type FetcherOptions, MAX_BANNED_PEERS, MAX_LISTING_NAMES, backoffMs, resolveFetcherOptions
+  BAD_HASH_MEMORY, type FetcherInit, type FetcherOptions, MAX_BANNED_PEERS, MAX_BACKOFF_MS, MAX_LISTING_NAMES, SPARE_CONNECTIONS, resolveFetcherOptions
 } from './fetch-options.ts'
 import {
   type FetchCounters, type FetchStats, type PeerFetchStats, copyCounters, describeError, emptyCounters
 } from './fetch-stats.ts'
-import { combineSignals, shutdownController } from './signals.ts'
+import { combineSignals, shutdownController } from '../lib/signals.ts'
 
 export type { FetcherInit } from './fetch-options.ts'
 export type { FetchErrorKind, FetchStats, PeerFetchStats } from './fetch-stats.ts'
@@ -100,6 +102,8 @@ export class Fetcher {
   readonly #store: SegmentStore
   readonly #log: Logger
   readonly #opts: FetcherOptions
+  /** Retries of an item and pauses of a failing peer: from retryBaseMs, doubling, spread over [½, 1]. */
+  readonly #backoff: BackoffPolicy
   readonly #counters = emptyCounters()
   readonly #skips = { skippedPresent: 0, skippedTombstoned: 0, skippedBadHash: 0, itemsFailed: 0, queueDropped: 0, skippedBanned: 0 }
   readonly #peers = new Map<string, PeerFetchStats>()
@@ -131,6 +135,7 @@ export class Fetcher {
 
   constructor (init: FetcherInit) {
     this.#opts = resolveFetcherOptions(init)
+    this.#backoff = { baseMs: this.#opts.retryBaseMs, maxMs: MAX_BACKOFF_MS, spread: [0.5, 1] }
     this.#store = init.store
     this.#log = init.log ?? silentLogger
     this.#onHashMismatch = init.onHashMismatch
@@ -361,7 +366,11 @@ export class Fetcher {
   // --- queue ---------------------------------------------------------------------------------
 
   #dispatcher (): Dispatcher {
-    this.#agent ??= createAgent(this.#opts)
+    this.#agent ??= createAgent({
+      connections: this.#opts.perPeerConcurrency + SPARE_CONNECTIONS,
+      connectTimeoutMs: this.#opts.connectTimeoutMs,
+      readTimeoutMs: this.#opts.readTimeoutMs
+    })
     this.#dispatch ??= this.#agent.compose(...this.#interceptors)
     return this.#dispatch
   }
@@ -680,12 +689,12 @@ export class Fetcher {
         this.#failures.note(url, result.slow === true ? 'slow' : result.peerFault ? 'transient' : 'local_write')
         item.retries++
         item.lastError = result.error
-        item.retryAt.set(url, now + backoffMs(this.#opts.retryBaseMs, item.attempts))
+        item.retryAt.set(url, now + backoffMs(item.attempts, this.#backoff))
         // Attempts that were already running when the peer began backing off do not extend it (nor score it again).
         if (result.slow === true) this.#slow(peer, url, item.ref, now, peer.backoffUntil <= now)
         if (result.peerFault && peer.backoffUntil <= now) {
           peer.failures++
-          peer.backoffUntil = now + backoffMs(this.#opts.retryBaseMs, peer.failures)
+          peer.backoffUntil = now + backoffMs(peer.failures, this.#backoff)
           this.#log.debug({ peer: url, failures: peer.failures, backoffMs: peer.backoffUntil - now, error: result.error }, 'peer backing off')
         }
         break

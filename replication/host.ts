@@ -33,7 +33,7 @@ import { RedialDamper } from './redial-damper.ts'
 import { pruneAddressBook, savedPeers } from './address-book.ts'
 import { randomSample } from '../lib/random-sample.ts'
 import { RateLimiter } from '../lib/rate-limit.ts'
-import { combineSignals, raceSignal, shutdownController } from './signals.ts'
+import { combineSignals, raceSignal, shutdownController } from '../lib/signals.ts'
 
 export type { P2PHostInit } from './host-config.ts'
 

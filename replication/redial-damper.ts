@@ -5,6 +5,7 @@
  * spins handshakes every few milliseconds and, on a shared IP, uses up the remote's per-IP
  * allowance for everyone else. Flapping peers are held for a doubling time instead.
  */
+import { backoffMs } from '../lib/backoff.ts'
 
 export interface RedialDamperInit {
   /** A connection closed sooner than this after it opened counts as a flap. */
@@ -53,7 +54,7 @@ export class RedialDamper {
     }
     p.flaps++
     if (p.flaps < this.#flapsBeforeHold) return false
-    p.holdUntil = this.#now() + Math.min(this.#maxHoldMs, this.#holdMs * 2 ** (p.flaps - this.#flapsBeforeHold))
+    p.holdUntil = this.#now() + backoffMs(p.flaps - this.#flapsBeforeHold + 1, { baseMs: this.#holdMs, maxMs: this.#maxHoldMs })
     return true
   }
 

@@ -42,7 +42,8 @@ import { localRanges, peerRanges, repairByRanges } from './range-repair.ts'
 import { randomSample } from '../lib/random-sample.ts'
 import type { Offence } from './peer-score.ts'
 import { type PeerState, PeerTable } from './peer-table.ts'
-import { shutdownController } from './signals.ts'
+import { shutdownController } from '../lib/signals.ts'
+import { type BackoffPolicy, backoffMs } from '../lib/backoff.ts'
 import { isProofString, verifyTombstone } from './tombstone-signature.ts'
 import { UnservedNames } from './unserved-names.ts'
 
@@ -215,6 +216,9 @@ interface BackfillProgress {
   segmentsStored: number
   bytes: number
 }
+
+/** A peer whose repair session failed waits 10, 20, 40, then 80 s. */
+const REPAIR_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 10_000, maxMs: 80_000, spread: [0.8, 1.2] as const })
 
 function jitter (ms: number): number {
   return ms * (0.8 + Math.random() * 0.4)
@@ -644,7 +648,7 @@ export class Replicator {
       } catch (err) {
         this.stats.repairErrors++
         peer.failures++
-        peer.backoffUntil = Date.now() + jitter(Math.min(5000 * 2 ** Math.min(peer.failures, 4), 80_000))
+        peer.backoffUntil = Date.now() + backoffMs(peer.failures, REPAIR_BACKOFF)
         if (!this.#shutdown.signal.aborted) this.#log.info({ err, peer: peer.peerId, url: peer.url }, 'repair session failed')
       } finally {
         this.#sessions.delete(peer.peerId)

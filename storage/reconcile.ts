@@ -9,6 +9,7 @@ import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../lib/logger.ts'
 import { silentLogger } from '../lib/logger.ts'
+import { runLimited } from '../lib/concurrency.ts'
 import type { IndexChange, IndexedSegment } from './segment-index.ts'
 import {
   TOMBSTONE_EXT, formatSegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName, segmentFileNameOfTombstone,
@@ -343,13 +344,4 @@ function statOrNull (path: string): Stats | null {
 
 function rank (change: IndexChange): number {
   return change.op === 'put-tombstone' ? 0 : change.op === 'remove-tombstone' ? 2 : 1
-}
-
-/** Run `jobs` with at most `limit` in flight (retention uses it too). */
-export async function runLimited (jobs: Array<() => Promise<void>>, limit: number): Promise<void> {
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < jobs.length) await jobs[next++]!()
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker))
 }

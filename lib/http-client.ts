@@ -1,0 +1,99 @@
+/**
+ * The client side of HTTP, shared by the recorder (origins) and the backfill client (peers): pools
+ * under timeouts, bodies under size limits, bodies let go of without leaking a connection or an
+ * error event, and the code that names a transport failure.
+ */
+import { Agent, type Dispatcher } from 'undici'
+import { CodedError } from './coded-error.ts'
+
+/** A response's Content-Length or body was over the limit for its kind. */
+export class ResponseTooLargeError extends CodedError { override readonly code: string = 'SEGMESH_ERR_RESPONSE_TOO_LARGE' }
+
+/** A pool of `connections` per origin, every phase under a timeout. */
+export function createAgent (options: { connections: number, connectTimeoutMs: number, readTimeoutMs: number }): Agent {
+  return new Agent({
+    connections: options.connections,
+    connect: { timeout: options.connectTimeoutMs },
+    headersTimeout: options.readTimeoutMs,
+    bodyTimeout: options.readTimeoutMs
+  })
+}
+
+/** The declared body length, or null when absent or unparsable (then the body is counted as it comes). */
+export function contentLength (headers: Dispatcher.ResponseData['headers']): number | null {
+  const value = headers['content-length']
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) return null
+  return Number(value)
+}
+
+export interface BodyHooks {
+  /** A failure of the body itself (not of whoever consumes it): tells a broken transfer from a failing disk. */
+  onError?: (err: unknown) => void
+  /** The last byte arrived: the sender's part of the transfer is over. */
+  onEnd?: () => void
+  /** Bytes of each chunk as it arrives. */
+  onBytes?: (n: number) => void
+}
+
+/** Yield the body's chunks, failing once more than `max` bytes have arrived. */
+export async function * limitBody (body: AsyncIterable<Uint8Array>, max: number, what: string, hooks: BodyHooks = {}): AsyncGenerator<Uint8Array> {
+  let total = 0
+  try {
+    for await (const chunk of body) {
+      total += chunk.byteLength
+      hooks.onBytes?.(chunk.byteLength)
+      if (total > max) throw new ResponseTooLargeError(`${what}: body over ${max} bytes`)
+      yield chunk
+    }
+  } catch (err) {
+    hooks.onError?.(err)
+    throw err
+  }
+  hooks.onEnd?.()
+}
+
+/** Refuse a declared length over `max` before any byte is read. */
+export function checkLength (response: Dispatcher.ResponseData, max: number, what: string): void {
+  const length = contentLength(response.headers)
+  if (length != null && length > max) throw new ResponseTooLargeError(`${what}: Content-Length ${length} over ${max} bytes`)
+}
+
+/** Read a whole (small) body, refusing one over `max` bytes; the body is let go of either way. */
+export async function readWhole (response: Dispatcher.ResponseData, max: number, what: string): Promise<Buffer> {
+  try {
+    checkLength(response, max, what)
+    const chunks: Uint8Array[] = []
+    for await (const chunk of limitBody(response.body, max, what)) chunks.push(chunk)
+    return Buffer.concat(chunks)
+  } finally {
+    abandonBody(response)
+  }
+}
+
+/**
+ * Let go of a body we will not read to its end: destroy it (undici then closes the connection).
+ * undici emits an error on a body destroyed before its end; with no listener that would be an
+ * uncaught exception, so one is attached first.
+ */
+export function abandonBody (response: Dispatcher.ResponseData | null): void {
+  if (response == null || response.body.readableEnded || response.body.destroyed) return
+  response.body.on('error', () => {}).destroy()
+}
+
+/** Read and drop a small error body so the connection can be reused; give up on large ones. */
+export async function discardBody (response: Dispatcher.ResponseData): Promise<void> {
+  await response.body.dump({ limit: 64 * 1024 }).catch(() => {})
+}
+
+/**
+ * The code of a failure: its own `code`, that of the first part of an AggregateError (a
+ * happy-eyeballs connect fails with one), or for an uncoded AbortError/TimeoutError its name.
+ */
+export function errorCode (err: unknown): string | undefined {
+  if (err == null || typeof err !== 'object') return undefined
+  const e = err as { code?: unknown, errors?: unknown, name?: unknown }
+  if (typeof e.code === 'string') return e.code
+  if (Array.isArray(e.errors)) return errorCode(e.errors[0])
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') return e.name
+  return undefined
+}
