@@ -6,8 +6,8 @@ import { SegmentSelector } from '../storage/best-segments.ts'
 import { recordSegments } from '../test/helpers/media.ts'
 import { T0, openStore, tempDir } from '../test/helpers/tree.ts'
 import { Cutter } from './cutter.ts'
-import { liveProcesses } from './ffmpeg.ts'
 import { runsOf } from './plan.ts'
+import { childPids } from '../test/helpers/child-processes.ts'
 
 const S = 1_000_000
 
@@ -36,11 +36,11 @@ describe('Cutter', () => {
     const { cutter, temp, runs, range } = await setup(t)
     const cut = cutter.cut({ channel: 'c', quality: 'q', ranges: [range], runs, type: 'full', format: 'mp4' })
     cut.catch(() => {})
-    await until(async () => (await entries(temp)).length > 0 && liveProcesses().length > 0)
+    await until(async () => (await entries(temp)).length > 0 && (await childPids()).length > 0)
     await cutter.stop()
     await assert.rejects(cut, /stopping/)
     assert.deepEqual(await entries(temp), [])
-    assert.deepEqual(liveProcesses(), [])
+    assert.deepEqual((await childPids()), [])
     assert.equal(cutter.jobs.status()[0]!.state, 'aborted')
     assert.equal(cutter.jobs.slotsUsed, 0)
   })
@@ -57,7 +57,7 @@ describe('Cutter', () => {
     assert.deepEqual(await entries(temp), [])
     assert.equal(cutter.jobs.slotsUsed, 0)
     assert.equal(cutter.jobs.status()[0]!.state, 'aborted')
-    assert.deepEqual(liveProcesses(), [])
+    assert.deepEqual((await childPids()), [])
   })
 
   it('a rough cut needs no slot', async (t) => {

@@ -23,8 +23,8 @@ const X265_PROFILES: Record<string, string> = { Main: 'main', 'Main 10': 'main10
 const AUDIO_ENCODERS: Record<string, string> = { aac: 'aac', mp3: 'libmp3lame', opus: 'libopus', ac3: 'ac3', eac3: 'eac3', mp2: 'mp2' }
 
 /** Quality of re-encoded edges: visually close to a typical stream at a speed that keeps a cut interactive. */
-export const EDGE_PRESET = 'veryfast'
-export const EDGE_CRF = '18'
+const EDGE_PRESET = 'veryfast'
+const EDGE_CRF = '18'
 
 function videoArgs (v: VideoInfo): string[] {
   const args: string[] = []

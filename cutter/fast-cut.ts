@@ -28,7 +28,7 @@ import { TsRetimer } from './ts-retimer.ts'
 import { microsOfTicks } from './ts-packets.ts'
 
 /** Where output timestamps start, ticks: 1.4 s, as ffmpeg's own MPEG-TS output (leaves room for a PCR 0.7 s ahead). */
-export const OUTPUT_START_TICKS = 126_000
+const OUTPUT_START_TICKS = 126_000
 /** Edge encodes at once per cut. */
 const EDGE_ENCODES = 2
 const EDGE_TIMEOUT_MS = 120_000

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { segmentFiles } from '../test/helpers/media.ts'
 import { FfmpegError } from './errors.ts'
-import { liveProcesses, probeJson, run } from './ffmpeg.ts'
+import { probeJson, run } from './ffmpeg.ts'
+import { childPids } from '../test/helpers/child-processes.ts'
 
 const alive = (pid: number): boolean => {
   try {
@@ -44,11 +45,11 @@ describe('ffmpeg wrapper', () => {
   it('on abort kills ffmpeg and rejects with the reason', async () => {
     const stop = new AbortController()
     const proc = run('ffmpeg', LONG, { signal: stop.signal })
-    assert.ok(liveProcesses().includes(proc.pid!))
+    assert.ok((await childPids()).includes(proc.pid!))
     setTimeout(() => stop.abort(new Error('client left')), 100)
     await assert.rejects(proc.exited, /client left/)
     assert.equal(alive(proc.pid!), false)
-    assert.ok(!liveProcesses().includes(proc.pid!))
+    assert.ok(!(await childPids()).includes(proc.pid!))
     assert.throws(() => run('ffmpeg', LONG, { signal: stop.signal }), /client left/)
   })
 

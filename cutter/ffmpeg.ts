@@ -11,7 +11,7 @@
  * of stderr for errors, feeds stdin with back-pressure (an early exit, EPIPE, is not an error),
  * reports `-progress`, and on abort sends SIGTERM, then SIGKILL after a short grace.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -48,13 +48,6 @@ export interface ToolProcess {
 /** Bytes of stderr kept (the end matters: that is where ffmpeg says what failed). */
 const STDERR_KEEP = 16 * 1024
 
-const live = new Set<ChildProcess>()
-
-/** ffmpeg/ffprobe processes of this process that have not exited yet. */
-export function liveProcesses (): number[] {
-  return [...live].map((c) => c.pid).filter((pid): pid is number => pid != null)
-}
-
 export function run (tool: Tool, args: readonly string[], options: RunOptions = {}): ToolProcess {
   options.signal?.throwIfAborted()
   const progress = tool === 'ffmpeg' && options.onProgress != null
@@ -64,7 +57,6 @@ export function run (tool: Tool, args: readonly string[], options: RunOptions = 
   const child = spawn(tool, fullArgs, {
     stdio: [options.input != null ? 'pipe' : 'ignore', options.stdout === true ? 'pipe' : 'ignore', 'pipe', ...(progress ? ['pipe' as const] : [])]
   })
-  live.add(child)
   let stderr = ''
   child.stderr!.setEncoding('utf8')
   child.stderr!.on('data', (text: string) => {
@@ -121,7 +113,6 @@ export function run (tool: Tool, args: readonly string[], options: RunOptions = 
     const settle = (): void => {
       if ((status == null && spawnError == null) || !stderrDone) return
       exitedAlready = true
-      live.delete(child)
       options.signal?.removeEventListener('abort', onAbort)
       if (timer != null) clearTimeout(timer)
       if (spawnError != null) {

@@ -19,9 +19,9 @@ import type { AudioInfo, VideoInfo } from './probe.ts'
 import { makeJobDir, removeJobDir } from './temp.ts'
 import type { RunTiming } from './timing.ts'
 
-export const FULL_PRESET = 'veryfast'
-export const FULL_CRF = '20'
-export const FULL_AUDIO_BITRATE = '128k'
+const FULL_PRESET = 'veryfast'
+const FULL_CRF = '20'
+const FULL_AUDIO_BITRATE = '128k'
 
 export type FullOutput =
   | { kind: 'stream', stream: Readable }

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { HOLE, type Selection } from '../storage/best-segments.ts'
 import type { IndexedSegment } from '../storage/segment-index.ts'
-import { runsDuration, runsOf } from './plan.ts'
+import { type Run, runsOf } from './plan.ts'
+
+/** Total µs a cut of these runs lasts. */
+const runsDuration = (runs: readonly Run[]): number => runs.reduce((sum, r) => sum + r.end - r.start, 0)
 
 const S = 1_000_000
 

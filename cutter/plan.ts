@@ -43,9 +43,4 @@ export function runsOf (selection: Selection, range: TimeRange): Run[] {
   return runs
 }
 
-/** Total µs a cut of these runs lasts. */
-export function runsDuration (runs: readonly Run[]): number {
-  return runs.reduce((sum, r) => sum + r.end - r.start, 0)
-}
-
 export const hasHoles = (selection: Selection): boolean => selection.includes(HOLE)

@@ -37,7 +37,7 @@ export function pidOf (b: Uint8Array, at: number): number {
 }
 
 /** Offset of the payload in a packet at `at`, or -1 when it has none. */
-export function payloadStart (b: Uint8Array, at: number): number {
+function payloadStart (b: Uint8Array, at: number): number {
   const control = b[at + 3]! >> 4 & 0x3
   if ((control & 0x1) === 0) return -1
   const start = (control & 0x2) !== 0 ? at + 5 + b[at + 4]! : at + 4

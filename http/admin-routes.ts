@@ -18,7 +18,7 @@ import { HttpError, badParameter } from './errors.ts'
 import { channelParam, qualityParam, timeParam } from './params.ts'
 
 /** Longest range one tombstone request may cover: a typo in a date must not hide days of video. */
-export const MAX_TOMBSTONE_RANGE = 24 * MICROS_PER_HOUR
+const MAX_TOMBSTONE_RANGE = 24 * MICROS_PER_HOUR
 /** Admin bodies are a few short strings. */
 const BODY_LIMIT = 4096
 

@@ -10,7 +10,7 @@ import type { HttpComponents } from './components.ts'
 import { unknownQuality } from './errors.ts'
 import { channelParam, countParam, qualityParam } from './params.ts'
 
-export const DEFAULT_MAP_HOURS = 24
+const DEFAULT_MAP_HOURS = 24
 
 export function coverageRoutes ({ index, selector }: HttpComponents) {
   const maps = new CoverageMaps(index, selector)

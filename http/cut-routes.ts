@@ -17,7 +17,7 @@ import { boolParam, channelParam, qualityParam, timeParam } from './params.ts'
 import { parseRange, rangeHeaders, rangeNotSatisfiable } from './segment-routes.ts'
 
 /** Ranges in one cut: each is a separate selection and a hard cut. */
-export const MAX_RANGES = 64
+const MAX_RANGES = 64
 
 /** A repeatable query parameter: one value or several (every other one is single, app.ts). */
 type Repeatable = string | string[] | undefined

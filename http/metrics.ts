@@ -13,9 +13,9 @@ import type { HourSummary, SegmentIndex } from '../storage/segment-index.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 
 /** Channel/quality pairs that get their own label values. */
-export const MAX_PAIRS = 32
+const MAX_PAIRS = 32
 /** Coverage gauges cover the current hour and this many before it. */
-export const COVERAGE_HOURS = 3
+const COVERAGE_HOURS = 3
 
 const ROUTE_UNMATCHED = 'unmatched'
 
@@ -27,7 +27,7 @@ function statusClass (code: number): string {
   return `${Math.floor(code / 100)}xx`
 }
 
-export function routeOf (request: FastifyRequest): string {
+function routeOf (request: FastifyRequest): string {
   return request.routeOptions.url ?? ROUTE_UNMATCHED
 }
 

@@ -244,9 +244,6 @@ export const OPENAPI: Json = {
   }
 }
 
-/** fastify's `/files/:channel` → OpenAPI's `/files/{channel}`. */
-export const openApiPath = (url: string): string => url.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}')
-
 export function openApiRoutes () {
   const text = JSON.stringify(OPENAPI)
   return async (app: FastifyInstance): Promise<void> => {

@@ -13,7 +13,7 @@ import { masterPlaylist, planMediaPlaylist } from './playlist.ts'
 import { MediaPlaylistWriter } from './playlist-cache.ts'
 
 /** Longest range served when start or end is left out (a live viewer). */
-export const MAX_OPEN_RANGE = 12 * MICROS_PER_HOUR
+const MAX_OPEN_RANGE = 12 * MICROS_PER_HOUR
 
 const M3U8 = 'application/vnd.apple.mpegurl'
 

@@ -171,7 +171,7 @@ export const ENDLIST = '#EXT-X-ENDLIST\n'
 /** hls.js shows a level's NAME; players pick by BANDWIDTH. Guesses by conventional quality names. */
 const BANDWIDTH: Record<string, number> = { '1080p': 6_846_146, '720p': 2_373_000, '480p': 1_427_999, '360p': 630_000, '160p': 230_000 }
 
-export function bandwidthGuess (quality: string): number {
+function bandwidthGuess (quality: string): number {
   const m = /^(\d+p)/.exec(quality)
   return BANDWIDTH[m?.[1] ?? ''] ?? BANDWIDTH['1080p']!
 }

@@ -10,7 +10,7 @@
 import type { MediaEntry } from './media-playlist.ts'
 
 /** EXT-X-DATERANGE classes that mark ad breaks. */
-export const AD_CLASSES: ReadonlySet<string> = new Set(['twitch-stitched-ad', 'com.apple.hls.interstitial', 'scte35'])
+const AD_CLASSES: ReadonlySet<string> = new Set(['twitch-stitched-ad', 'com.apple.hls.interstitial', 'scte35'])
 
 export interface AdState {
   /** A CUE-OUT was seen and no CUE-IN since. */

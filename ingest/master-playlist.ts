@@ -9,10 +9,10 @@ import { type MasterPlaylist, resolveUri } from './hls.ts'
 
 type Variant = MasterPlaylist['variants'][number]
 
-export const SOURCE_QUALITY = 'source'
+const SOURCE_QUALITY = 'source'
 
 /** Every name a variant answers to, lower-cased. */
-export function variantNames (variant: Variant): string[] {
+function variantNames (variant: Variant): string[] {
   const names = new Set<string>()
   for (const rendition of variant.video) {
     names.add(rendition.groupId.toLowerCase())

@@ -58,7 +58,7 @@ export type AttemptOutcome =
  * One GET of `job.uri` through `dispatcher`. Resolves once something was stored (any type) or the
  * URL is gone; throws when nothing was stored (headers never came, a bad status, no byte arrived).
  */
-export async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, dispatcher: Dispatcher): Promise<AttemptOutcome> {
+async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, dispatcher: Dispatcher): Promise<AttemptOutcome> {
   const signal = AbortSignal.any([ctx.cut, AbortSignal.timeout(ctx.options.attemptTimeoutMs)])
   const began = performance.now()
   const init = job.init == null ? null : await ctx.initBytes(job.init, dispatcher, signal)
@@ -107,7 +107,7 @@ export function entryKey (entry: { uri: string, byterange: ByteRange | null }): 
 }
 
 /** A full copy (visible or tombstoned) of this start and duration is already indexed. */
-export function hasFullCopy (store: SegmentStore, job: SegmentJob): boolean {
+function hasFullCopy (store: SegmentStore, job: SegmentJob): boolean {
   return store.index.segmentsStartingIn(job.channel, job.quality, job.start, job.start + 1, { hidden: true })
     .some((s) => s.start === job.start && s.duration === job.duration && s.type === 'full')
 }

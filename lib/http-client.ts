@@ -20,7 +20,7 @@ export function createAgent (options: { connections: number, connectTimeoutMs: n
 }
 
 /** The declared body length, or null when absent or unparsable (then the body is counted as it comes). */
-export function contentLength (headers: Dispatcher.ResponseData['headers']): number | null {
+function contentLength (headers: Dispatcher.ResponseData['headers']): number | null {
   const value = headers['content-length']
   if (typeof value !== 'string' || !/^\d+$/.test(value)) return null
   return Number(value)

@@ -5,8 +5,8 @@
 import type { Logger } from '../lib/logger.ts'
 
 /** Peers summed up per interval; failures of any further peer are counted under OTHER_PEERS. */
-export const MAX_SUMMARY_PEERS = 64
-export const OTHER_PEERS = '(other peers)'
+const MAX_SUMMARY_PEERS = 64
+const OTHER_PEERS = '(other peers)'
 
 export class FailureLog {
   readonly #log: Logger

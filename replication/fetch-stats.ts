@@ -3,7 +3,7 @@ import { errorCode } from '../lib/http-client.ts'
 
 /** `slow`: a body under the minimum rate, aborted. */
 export type FetchErrorKind = 'timeout' | 'slow' | 'connect' | 'http_4xx' | 'http_5xx' | 'too_large' | 'aborted' | 'other'
-export const FETCH_ERROR_KINDS: readonly FetchErrorKind[] = ['timeout', 'slow', 'connect', 'http_4xx', 'http_5xx', 'too_large', 'aborted', 'other']
+const FETCH_ERROR_KINDS: readonly FetchErrorKind[] = ['timeout', 'slow', 'connect', 'http_4xx', 'http_5xx', 'too_large', 'aborted', 'other']
 
 export interface FetchCounters {
   segmentsFetched: number

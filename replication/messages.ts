@@ -16,9 +16,9 @@ import { type SegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileNa
 import { parseHour } from '../storage/time.ts'
 import { MAX_PROOF_LENGTH, isProofString } from './tombstone-signature.ts'
 
-export const PROTOCOL_VERSION = 1
+const PROTOCOL_VERSION = 1
 /** The hello answer's version; a peer that answers version 1 sends a `digest` and no peers. */
-export const HELLO_VERSION = 2
+const HELLO_VERSION = 2
 /** Peers in one hello answer at most (peer exchange); more are refused as malformed. */
 export const MAX_HELLO_PEERS = 16
 export const TOPIC = 'segmesh/v1'

@@ -3,8 +3,12 @@ import { chmod, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { tempDir } from '../test/helpers/tree.ts'
-import { NODE_KEY_FILE, loadOrCreateNodeKey, peerIdOf } from './node-key.ts'
+import { NODE_KEY_FILE, loadOrCreateNodeKey } from './node-key.ts'
+
+const peerIdOf = (key: PrivateKey): string => peerIdFromPrivateKey(key).toString()
 
 describe('node key', () => {
   it('is created once as a 0600 Ed25519 protobuf and loads back as the same key', async (t) => {

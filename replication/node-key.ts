@@ -6,7 +6,6 @@ import { constants } from 'node:fs'
 import { type FileHandle, mkdir, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { replaceFile } from '../storage/durable-file.ts'
 import type { Logger } from '../lib/logger.ts'
@@ -42,10 +41,6 @@ export async function loadOrCreateNodeKey (dataDir: string, options: NodeKeyOpti
     throw new NodeKeyError(`cannot write node key ${path}: ${(err as Error).message}`, { cause: err })
   }
   return key
-}
-
-export function peerIdOf (key: PrivateKey): string {
-  return peerIdFromPrivateKey(key).toString()
 }
 
 async function readKeyFile (path: string, options: NodeKeyOptions): Promise<PrivateKey | null> {

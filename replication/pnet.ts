@@ -9,7 +9,7 @@ import { readKeyFile, writeNewKeyFile } from './key-files.ts'
 import { KeyFileError } from './p2p-errors.ts'
 
 /** `/key/swarm/psk/1.0.0/\n/base16/\n` plus 32 bytes in hex. */
-export const NETWORK_KEY_BYTES = 95
+const NETWORK_KEY_BYTES = 95
 const FORMAT = /^\/key\/swarm\/psk\/1\.0\.0\/\r?\n\/base16\/\r?\n([0-9a-fA-F]{64})\s*$/
 
 export function newNetworkKey (): Uint8Array {

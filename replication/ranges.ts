@@ -14,9 +14,9 @@ import { MICROS_PER_HOUR } from '../storage/time.ts'
 /** 128 bits: a collision between two different sets is out of reach by chance. */
 export const FINGERPRINT_BYTES = 16
 /** Parts a range of whole hours is split into at most (a 30-day window: 32 parts of 23 hours). */
-export const MAX_HOUR_PARTS = 32
+const MAX_HOUR_PARTS = 32
 /** Parts an hour or less is split into. */
-export const SUB_HOUR_PARTS = 16
+const SUB_HOUR_PARTS = 16
 /**
  * Names one range answer may hold (about 400 KB); a bigger range must be asked for by its parts.
  * Above an hour of 2 s segments in two recordings, so a node catching up lists an hour at once.

@@ -181,7 +181,7 @@ const MAX_LEGACY_LOGGED = 1024
  * doubling (×2 at 64, ×6 at 1,000, ×10 at 10,000), so the exchanges a node receives per second
  * stay flat while the time to reach everyone grows only with log N.
  */
-export function pushPullScale (nodes: number): number {
+function pushPullScale (nodes: number): number {
   return nodes <= 32 ? 1 : Math.ceil(Math.log2(nodes) - 5) + 1
 }
 

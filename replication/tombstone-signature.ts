@@ -58,7 +58,7 @@ const isMicros = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
 const REASON = /^[^\p{Cc}]*$/u
 
 /** Why a claim cannot be signed, or null. */
-export function claimError (claim: TombstoneClaim): string | null {
+function claimError (claim: TombstoneClaim): string | null {
   if (!isValidPathName(claim.channel)) return 'channel: not a valid name'
   if (!isValidPathName(claim.quality)) return 'quality: not a valid name'
   if ('segment' in claim.target) {

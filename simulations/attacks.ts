@@ -16,11 +16,11 @@ import { startAuthorRelay } from './hostile-connections.ts'
 import { CHANNEL, QUALITIES } from './plan.ts'
 import type { SimNode } from './sim-node.ts'
 
-export const ATTACK_KINDS = ['sybil-flood', 'slow-bodies'] as const
+const ATTACK_KINDS = ['sybil-flood', 'slow-bodies'] as const
 export type AttackKind = typeof ATTACK_KINDS[number]
 
 /** Bounds of the attackers themselves, so a run stays bounded whatever the nodes do. */
-export const ATTACK_LIMITS = {
+const ATTACK_LIMITS = {
   /** Digests a second through the one connection (the issue saw 600/s from one relay). */
   sybilPerSecond: 200,
   /** Digests in all, per attack. */

@@ -168,7 +168,7 @@ export function fetchStats (events: readonly ProbeEvent[]): { duplicateRequests:
 const kib = (n: number): string => n >= 10 * 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`
 const ms = (n: number | null | undefined): string => n == null ? '—' : n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : `${n} ms`
 
-export function markdown (r: RunReport, dir: string): string {
+function markdown (r: RunReport, dir: string): string {
   const lines = [
     `# ${r.scenario}: ${r.ok ? 'PASS' : 'FAIL'}`,
     '',

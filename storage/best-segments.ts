@@ -63,7 +63,7 @@ function hashOf (file: string): Buffer {
  * among fulls the longest, then the largest, then the highest hash bytes; among the others
  * suspect over partial, then the largest, then the first by name.
  */
-export function pickBest (group: readonly IndexedSegment[]): IndexedSegment {
+function pickBest (group: readonly IndexedSegment[]): IndexedSegment {
   let best = group[0]!
   const fulls = group.filter((s) => s.type === 'full')
   if (fulls.length > 0) {

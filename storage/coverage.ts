@@ -26,7 +26,7 @@ export interface HourCoverage {
 }
 
 /** Coverage of `best` (best-per-start, in start order) over [from, to). Pure. */
-export function coverageOf (best: readonly IndexedSegment[], from: number, to: number): Pick<HourCoverage, 'covered' | 'holes' | 'holeTime' | 'overlaps'> {
+function coverageOf (best: readonly IndexedSegment[], from: number, to: number): Pick<HourCoverage, 'covered' | 'holes' | 'holeTime' | 'overlaps'> {
   let covered = 0
   let holes = 0
   let overlaps = 0

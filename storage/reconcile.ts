@@ -63,7 +63,7 @@ export interface ReconcileReport {
   hashed: number
 }
 
-export function emptyReport (): ReconcileReport {
+function emptyReport (): ReconcileReport {
   return {
     channels: 0, hours: 0, segments: { full: 0, suspect: 0, partial: 0 }, tombstones: 0, hidden: 0, bytes: 0,
     badNames: 0, corrupt: 0, recovered: 0, tempFiles: 0, added: 0, removed: 0, hashed: 0

@@ -19,7 +19,7 @@ import { fsyncDir } from './durable-file.ts'
 import type { SegmentStore } from './segment-store.ts'
 import { MICROS_PER_HOUR, hourStart, parseHour } from './time.ts'
 
-export const RETENTION_INTERVAL_MS = 10 * 60_000
+const RETENTION_INTERVAL_MS = 10 * 60_000
 /** Unlinks in flight: one at a time took 3.6× as long as `rm -r` (bench/retention.ts). */
 const UNLINK_CONCURRENCY = 16
 

@@ -19,7 +19,7 @@ export const TOMBSTONE_EXT = '.tombstone'
 /** Longest segment we accept. The grammar allows any number; nothing real is a day long. */
 export const MAX_DURATION = 24 * MICROS_PER_HOUR
 /** Longest file name we accept (a canonical name is about 70 characters). */
-export const MAX_FILE_NAME = 200
+const MAX_FILE_NAME = 200
 
 /** What a segment file name alone says. */
 export interface SegmentFileName {

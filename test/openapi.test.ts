@@ -9,7 +9,10 @@ import type { FastifyInstance } from 'fastify'
 import { request } from 'undici'
 import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
-import { OPENAPI, openApiPath } from '../http/openapi.ts'
+import { OPENAPI } from '../http/openapi.ts'
+
+/** fastify's `/files/:channel` → OpenAPI's `/files/{channel}`. */
+const openApiPath = (url: string): string => url.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}')
 import { SegmentSelector } from '../storage/best-segments.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
