@@ -15,7 +15,7 @@ export const QUICK = process.argv.includes('--quick') || process.env.SEGMESH_BEN
 /** A child's machine-readable results: one line with this prefix, JSON after it. */
 export const RESULT_PREFIX = 'BENCH-RESULT '
 
-export function machineInfo (): string {
+export function machineInfo(): string {
   const cpu = cpus()
   return [
     `date     ${new Date().toISOString()}`,
@@ -27,9 +27,16 @@ export function machineInfo (): string {
   ].join('\n')
 }
 
-export interface Stats { n: number, median: number, p95: number, min: number, max: number, mean: number }
+export interface Stats {
+  n: number
+  median: number
+  p95: number
+  min: number
+  max: number
+  mean: number
+}
 
-export function stats (samples: readonly number[]): Stats {
+export function stats(samples: readonly number[]): Stats {
   if (samples.length === 0) return { n: 0, median: Number.NaN, p95: Number.NaN, min: Number.NaN, max: Number.NaN, mean: Number.NaN }
   const s = [...samples].sort((a, b) => a - b)
   // Nearest-rank percentiles: with few samples p95 is simply the largest but one or the largest.
@@ -37,7 +44,10 @@ export function stats (samples: readonly number[]): Stats {
   return { n: s.length, median: rank(0.5), p95: rank(0.95), min: s[0]!, max: s.at(-1)!, mean: s.reduce((a, b) => a + b, 0) / s.length }
 }
 
-export interface Case { name: string, run: () => unknown }
+export interface Case {
+  name: string
+  run: () => unknown
+}
 
 export interface LoopLimits {
   /** Untimed rounds first (JIT, page cache). */
@@ -53,7 +63,7 @@ export interface LoopLimits {
  * Time several cases round-robin: on a shared, noisy machine a slow spell then hits every case
  * alike, so their ratio stays meaningful even when the absolute figures wobble.
  */
-export async function interleaved (cases: readonly Case[], limits: LoopLimits): Promise<Map<string, Stats>> {
+export async function interleaved(cases: readonly Case[], limits: LoopLimits): Promise<Map<string, Stats>> {
   const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]))
   for (let i = 0; i < (limits.warmup ?? 2); i++) for (const c of cases) await c.run()
   const began = performance.now()
@@ -69,34 +79,38 @@ export async function interleaved (cases: readonly Case[], limits: LoopLimits): 
   return new Map([...samples].map(([name, s]) => [name, stats(s)]))
 }
 
-export function ms (value: number): string {
+export function ms(value: number): string {
   if (!Number.isFinite(value)) return 'n/a'
   return value >= 100 ? `${value.toFixed(0)} ms` : value >= 10 ? `${value.toFixed(1)} ms` : `${value.toFixed(2)} ms`
 }
 
-export function mib (bytes: number): string {
+export function mib(bytes: number): string {
   return `${(bytes / 1024 ** 2).toFixed(1)} MiB`
 }
 
-export function ratio (baseline: number, measured: number): string {
+export function ratio(baseline: number, measured: number): string {
   return `${(baseline / measured).toFixed(1)}×`
 }
 
 /** A fixed-width text table. */
-export function table (head: readonly string[], rows: readonly (readonly string[])[]): string {
+export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd()
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
 }
 
 /** Seeded PRNG: the same data every run. */
-export function prng (seed: number): () => number {
+export function prng(seed: number): () => number {
   const rng = new Rng(seed)
   return () => rng.next()
 }
 
 /** /proc/self/status fields in bytes (Linux only; empty elsewhere). */
-export function procStatus (): { vmHWM?: number, vmRSS?: number, rssAnon?: number, rssFile?: number } {
+export function procStatus(): { vmHWM?: number; vmRSS?: number; rssAnon?: number; rssFile?: number } {
   let text: string
   try {
     text = readFileSync('/proc/self/status', 'utf8')
@@ -118,18 +132,18 @@ export class RssSampler {
   peak = process.memoryUsage().rss
   #timer: NodeJS.Timeout | null = null
 
-  start (everyMs = 25): this {
+  start(everyMs = 25): this {
     this.#timer = setInterval(() => this.sample(), everyMs)
     this.#timer.unref()
     return this
   }
 
-  sample (): void {
+  sample(): void {
     const rss = process.memoryUsage().rss
     if (rss > this.peak) this.peak = rss
   }
 
-  stop (): number {
+  stop(): number {
     if (this.#timer != null) clearInterval(this.#timer)
     this.sample()
     return this.peak
@@ -137,23 +151,23 @@ export class RssSampler {
 }
 
 /** A full GC without restarting node under --expose-gc, for heap-size figures. */
-export function forceGc (): void {
+export function forceGc(): void {
   setFlagsFromString('--expose-gc')
   const gc = runInNewContext('gc') as () => void
   gc()
   gc()
 }
 
-export function makeTempDir (prefix: string): string {
+export function makeTempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix))
 }
 
-export function removeDir (dir: string): void {
+export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true })
 }
 
 /** Removes `dir` when the process ends, even on Ctrl-C or an uncaught error. */
-export function cleanupOnExit (dir: string): void {
+export function cleanupOnExit(dir: string): void {
   const clean = (): void => removeDir(dir)
   process.once('exit', clean)
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -165,7 +179,7 @@ export function cleanupOnExit (dir: string): void {
 }
 
 /** Bytes a folder takes: apparent size (st_size) and allocated blocks (LMDB files are sparse). */
-export function diskUsage (dir: string): { apparent: number, allocated: number } {
+export function diskUsage(dir: string): { apparent: number; allocated: number } {
   let apparent = 0
   let allocated = 0
   for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
@@ -181,7 +195,7 @@ export function diskUsage (dir: string): { apparent: number, allocated: number }
  * Run a bench script in a child process with extra arguments, passing the node flags through
  * (tsx, compat). Its output is echoed as it comes; resolves to its result line, parsed.
  */
-export async function runPart<T> (script: string, args: readonly string[], timeoutMs: number): Promise<T> {
+export async function runPart<T>(script: string, args: readonly string[], timeoutMs: number): Promise<T> {
   const child = spawn(process.execPath, [...process.execArgv, script, ...args, ...(QUICK ? ['--quick'] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
     timeout: timeoutMs,
@@ -193,11 +207,11 @@ export async function runPart<T> (script: string, args: readonly string[], timeo
     if (line.startsWith(RESULT_PREFIX)) result = JSON.parse(line.slice(RESULT_PREFIX.length)) as T
     else console.log(line)
   })
-  const [code, signal] = await once(child, 'close') as [number | null, NodeJS.Signals | null]
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null]
   if (code !== 0 || result == null) throw new Error(`${script} ${args.join(' ')} failed (exit ${code}, signal ${signal})`)
   return result
 }
 
-export function printResult (result: unknown): void {
+export function printResult(result: unknown): void {
   console.log(RESULT_PREFIX + JSON.stringify(result))
 }

@@ -20,7 +20,7 @@ const QUALITY = 'source'
 const RANGES = QUICK ? [24] : [24, 168]
 const DATA_HOURS = Math.max(...RANGES)
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   console.log('== bench/coverage-map.ts: the status page coverage map vs per-hour facts and selection ==')
   console.log(machineInfo())
   const dir = makeTempDir('segmesh-bench-coverage-')
@@ -28,7 +28,14 @@ async function main (): Promise<void> {
   const index = SegmentIndex.open(join(dir, 'index'), { mapSize: 2 * 1024 ** 3 })
   try {
     const counts: StreamCounts = { slots: 0, segments: 0, duplicates: 0, gaps: 0 }
-    await indexStream(index, syntheticStream({ channel: CHANNEL, quality: QUALITY, start: T0, slots: DATA_HOURS * PER_HOUR, seed: 3, duplicates: 0.005, gaps: 0.002 }, counts), 10_000)
+    await indexStream(
+      index,
+      syntheticStream(
+        { channel: CHANNEL, quality: QUALITY, start: T0, slots: DATA_HOURS * PER_HOUR, seed: 3, duplicates: 0.005, gaps: 0.002 },
+        counts
+      ),
+      10_000
+    )
     console.log(`data     ${DATA_HOURS} h: ${counts.segments} segments (${counts.duplicates} duplicates, ${counts.gaps} gaps)`)
     // Well after the data: every hour is a finished one, mapped whole.
     const now = T0 + (DATA_HOURS + 2) * MICROS_PER_HOUR
@@ -39,16 +46,31 @@ async function main (): Promise<void> {
       const warm = new SegmentSelector(index)
       const cached = new CoverageMaps(index, warm)
       const body = JSON.stringify(cached.get(CHANNEL, QUALITY, hours, now))
-      const s = await interleaved([
-        { name: 'map + JSON, cold', run: () => JSON.stringify(new CoverageMaps(index, new SegmentSelector(index)).get(CHANNEL, QUALITY, hours, now)) },
-        { name: 'map + JSON, warm selector only', run: () => JSON.stringify(new CoverageMaps(index, warm).get(CHANNEL, QUALITY, hours, now)) },
-        { name: 'map + JSON, warm (as served)', run: () => JSON.stringify(cached.get(CHANNEL, QUALITY, hours, now)) },
-        {
-          name: 'baseline: per-hour facts (metrics), warm',
-          run: () => { for (let h = from; h < from + hours * MICROS_PER_HOUR; h += MICROS_PER_HOUR) hourCoverage(index, warm, CHANNEL, QUALITY, h, now) }
-        },
-        { name: 'baseline: playlist selection, warm', run: async () => await warm.select(CHANNEL, QUALITY, from, from + hours * MICROS_PER_HOUR, { allowHoles: true }) }
-      ], { warmup: 3, iterations: QUICK ? 10 : 200, maxMs: QUICK ? 2000 : 20_000 })
+      const s = await interleaved(
+        [
+          {
+            name: 'map + JSON, cold',
+            run: () => JSON.stringify(new CoverageMaps(index, new SegmentSelector(index)).get(CHANNEL, QUALITY, hours, now))
+          },
+          {
+            name: 'map + JSON, warm selector only',
+            run: () => JSON.stringify(new CoverageMaps(index, warm).get(CHANNEL, QUALITY, hours, now))
+          },
+          { name: 'map + JSON, warm (as served)', run: () => JSON.stringify(cached.get(CHANNEL, QUALITY, hours, now)) },
+          {
+            name: 'baseline: per-hour facts (metrics), warm',
+            run: () => {
+              for (let h = from; h < from + hours * MICROS_PER_HOUR; h += MICROS_PER_HOUR)
+                hourCoverage(index, warm, CHANNEL, QUALITY, h, now)
+            }
+          },
+          {
+            name: 'baseline: playlist selection, warm',
+            run: async () => await warm.select(CHANNEL, QUALITY, from, from + hours * MICROS_PER_HOUR, { allowHoles: true })
+          }
+        ],
+        { warmup: 3, iterations: QUICK ? 10 : 200, maxMs: QUICK ? 2000 : 20_000 }
+      )
       const facts = s.get('baseline: per-hour facts (metrics), warm')!.median
       for (const [name, st] of s) rows.push([`${hours} h ${name}`, ms(st.median), ms(st.p95), String(st.n), ratio(facts, st.median)])
       rows.push([`${hours} h response body`, `${(body.length / 1024).toFixed(1)} KiB`, '', '', ''])

@@ -26,24 +26,34 @@ export interface StreamOptions {
   gaps?: number
 }
 
-export interface SyntheticSegment { ref: SegmentRef, size: number }
+export interface SyntheticSegment {
+  ref: SegmentRef
+  size: number
+}
 
-export interface StreamCounts { slots: number, segments: number, duplicates: number, gaps: number }
+export interface StreamCounts {
+  slots: number
+  segments: number
+  duplicates: number
+  gaps: number
+}
 
 /**
  * One channel/quality of back-to-back 2 s full segments. Main copies are empty (size 0), so a
  * tree of them costs only inodes; duplicates get 1–16 bytes, so the size tie-break has work to
  * do and a listing baseline that stats the real files sees the sizes the index holds.
  */
-export function * syntheticStream (o: StreamOptions, counts?: StreamCounts): Generator<SyntheticSegment> {
+export function* syntheticStream(o: StreamOptions, counts?: StreamCounts): Generator<SyntheticSegment> {
   const random = prng(o.seed)
   const hash = (): Buffer => {
     const b = Buffer.allocUnsafe(32)
     for (let i = 0; i < 32; i += 4) b.writeUInt32LE((random() * 2 ** 32) >>> 0, i)
     return b
   }
-  const make = (start: number, duration: number, type: Exclude<SegmentType, 'temp'>, size: number): SyntheticSegment =>
-    ({ ref: formatSegmentRef({ channel: o.channel, quality: o.quality, start, duration, type, hash: hash() }), size })
+  const make = (start: number, duration: number, type: Exclude<SegmentType, 'temp'>, size: number): SyntheticSegment => ({
+    ref: formatSegmentRef({ channel: o.channel, quality: o.quality, start, duration, type, hash: hash() }),
+    size
+  })
   for (let i = 0; i < o.slots; i++) {
     if (counts != null) counts.slots++
     const start = o.start + i * SEGMENT_US
@@ -60,19 +70,27 @@ export function * syntheticStream (o: StreamOptions, counts?: StreamCounts): Gen
     if (!dup || lone) continue
     const r = random()
     const size = 1 + Math.floor(random() * 16)
-    if (counts != null) { counts.segments++; counts.duplicates++ }
+    if (counts != null) {
+      counts.segments++
+      counts.duplicates++
+    }
     if (r < 0.4) yield make(start, SEGMENT_US, 'suspect', size)
     else if (r < 0.8) yield make(start, SEGMENT_US - 800_000, 'partial', size)
     else yield make(start, SEGMENT_US, 'full', size)
   }
 }
 
-export function putChange (s: SyntheticSegment): IndexChange {
+export function putChange(s: SyntheticSegment): IndexChange {
   return { op: 'put-segment', ref: s.ref, size: s.size, mtimeMs: 1 }
 }
 
 /** Index a stream in transactions of `batch` changes; returns per-batch milliseconds. */
-export async function indexStream (index: SegmentIndex, stream: Iterable<SyntheticSegment>, batch: number, onBatch?: (done: number) => void): Promise<number[]> {
+export async function indexStream(
+  index: SegmentIndex,
+  stream: Iterable<SyntheticSegment>,
+  batch: number,
+  onBatch?: (done: number) => void
+): Promise<number[]> {
   const times: number[] = []
   let changes: IndexChange[] = []
   let done = 0
@@ -97,19 +115,21 @@ export async function indexStream (index: SegmentIndex, stream: Iterable<Synthet
  * flight per batch of 1,800: creating a file costs ~1 ms of latency on the shared test VM, and
  * one at a time (writeFileSync) ran at ~900 files/s against ~4,600/s this way.
  */
-export async function writeTree (segmentsDir: string, stream: Iterable<SyntheticSegment>): Promise<number> {
+export async function writeTree(segmentsDir: string, stream: Iterable<SyntheticSegment>): Promise<number> {
   const made = new Set<string>()
   const bytes = Buffer.alloc(16, 0x47)
   let n = 0
   let batch: Array<[string, number]> = []
   const flush = async (): Promise<void> => {
     let next = 0
-    await Promise.all(Array.from({ length: Math.min(16, batch.length) }, async () => {
-      while (next < batch.length) {
-        const [path, size] = batch[next++]!
-        await writeFile(path, bytes.subarray(0, size))
-      }
-    }))
+    await Promise.all(
+      Array.from({ length: Math.min(16, batch.length) }, async () => {
+        while (next < batch.length) {
+          const [path, size] = batch[next++]!
+          await writeFile(path, bytes.subarray(0, size))
+        }
+      })
+    )
     n += batch.length
     batch = []
   }
@@ -132,7 +152,7 @@ export async function writeTree (segmentsDir: string, stream: Iterable<Synthetic
  * only where a start has several candidates (or its only one is not full). Sync fs calls are
  * the cheapest way node can do it, so the baseline is, if anything, flattering.
  */
-export function listingSelect (segmentsDir: string, channel: string, quality: string, start: number, end: number): Selection {
+export function listingSelect(segmentsDir: string, channel: string, quality: string, start: number, end: number): Selection {
   const assembler = new Assembler(start, end)
   hours: for (let h = hourStart(start) - MICROS_PER_HOUR; h <= hourStart(end); h += MICROS_PER_HOUR) {
     const hour = formatHour(h)
@@ -152,7 +172,7 @@ export function listingSelect (segmentsDir: string, channel: string, quality: st
       const { file, start: s, duration, type } = p.value
       parsed.push({ channel, quality, hour, file, start: s, duration, type, size: 0, mtimeMs: 0, tombstoned: false })
     }
-    for (let i = 0; i < parsed.length;) {
+    for (let i = 0; i < parsed.length; ) {
       let j = i + 1
       while (j < parsed.length && parsed[j]!.start === parsed[i]!.start) j++
       // Python's max() calls its key (a stat) even for a lone non-full candidate.
@@ -165,10 +185,10 @@ export function listingSelect (segmentsDir: string, channel: string, quality: st
 }
 
 /** A selection as comparable text: file names, `-` for holes. */
-export function selectionKey (selection: Selection): string {
-  return selection.map((s) => s === HOLE ? '-' : s.file).join(',')
+export function selectionKey(selection: Selection): string {
+  return selection.map((s) => (s === HOLE ? '-' : s.file)).join(',')
 }
 
-export function holes (selection: Selection): number {
+export function holes(selection: Selection): number {
   return selection.filter((s) => s === HOLE).length
 }

@@ -34,10 +34,30 @@ import { SegmentStore } from '../storage/segment-store.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart } from '../storage/time.ts'
 import { freePorts } from '../lib/free-ports.ts'
 import { holdIdleSockets, startAuthorRelay } from '../simulations/hostile-connections.ts'
-import { type FakePeerHttp, type RawPeer, fakeSegmentRefs, lyingHourDigest, startFakePeerHttp, startRawPeer } from '../test/helpers/hostile-peers.ts'
+import {
+  type FakePeerHttp,
+  type RawPeer,
+  fakeSegmentRefs,
+  lyingHourDigest,
+  startFakePeerHttp,
+  startRawPeer
+} from '../test/helpers/hostile-peers.ts'
 import { segmentFiles } from '../test/helpers/media.ts'
 import { cleanupOnExit, makeTempDir } from './common.ts'
-import { ROOT, type Summary, TSX_ARGS, flag, fmt, numberOption, option, printMachine, startChild, stopAll, summarize, table } from './http-util.ts'
+import {
+  ROOT,
+  type Summary,
+  TSX_ARGS,
+  flag,
+  fmt,
+  numberOption,
+  option,
+  printMachine,
+  startChild,
+  stopAll,
+  summarize,
+  table
+} from './http-util.ts'
 
 const QUICK = flag('quick')
 const ATTACK_S = numberOption('seconds', QUICK ? 10 : 30)
@@ -52,7 +72,7 @@ const DATA_START = hourStart(NOW) - 3 * MICROS_PER_HOUR
 const VIEWER_RATE = numberOption('viewer-rate', 50)
 const GOALS = { rssMiB: 400, healthP95Ms: 250, viewerRatio: 2 }
 
-const ATTACKS: Record<string, { what: string, run: (victim: Target, signal: AbortSignal) => Promise<Attack> }> = {
+const ATTACKS: Record<string, { what: string; run: (victim: Target, signal: AbortSignal) => Promise<Attack> }> = {
   control: { what: 'no attack: the same probes over two quiet windows, the noise floor of the ratios', run: noAttack },
   century: { what: 'century-long cut/playlist requests, 2 at a time (finding 1)', run: century },
   announce: { what: 'fake announcements at 19 messages/s × 256 names (finding 2)', run: announceFlood },
@@ -64,12 +84,24 @@ const ATTACKS: Record<string, { what: string, run: (victim: Target, signal: Abor
 const CHOSEN = option('attacks')?.split(',') ?? Object.keys(ATTACKS)
 /** Checkouts whose node is attacked, labelled: the one given by --before, then this one. */
 const BEFORE = option('before')
-const VICTIMS: Array<{ label: string, root: string }> = [...(BEFORE != null ? [{ label: 'before', root: BEFORE }] : []), { label: 'after', root: ROOT }]
+const VICTIMS: Array<{ label: string; root: string }> = [
+  ...(BEFORE != null ? [{ label: 'before', root: BEFORE }] : []),
+  { label: 'after', root: ROOT }
+]
 for (const name of CHOSEN) if (ATTACKS[name] == null) throw new Error(`unknown attack ${name}: one of ${Object.keys(ATTACKS).join(', ')}`)
 
 /** What an attacker needs to know about the node: plain data, handed to the attacker's process as JSON. */
-interface Target { url: string, multiaddr: string, peerId: string, p2pPort: number, paths: string[] }
-interface Victim extends Target { pid: number, logLines: () => number }
+interface Target {
+  url: string
+  multiaddr: string
+  peerId: string
+  p2pPort: number
+  paths: string[]
+}
+interface Victim extends Target {
+  pid: number
+  logLines: () => number
+}
 interface Attack {
   stop: () => Promise<void>
   /** What the attacker did and saw, for the table. */
@@ -88,17 +120,18 @@ const until = async (check: () => boolean | Promise<boolean>, timeoutMs: number,
   return false
 }
 /** Resolves after `ms`, or at once when `signal` aborts (its listener removed either way: a loop of sleeps must not pile them up). */
-const sleep = async (ms: number, signal?: AbortSignal): Promise<void> => await new Promise((resolve) => {
-  const done = (): void => {
-    clearTimeout(timer)
-    signal?.removeEventListener('abort', done)
-    resolve()
-  }
-  const timer = setTimeout(done, ms)
-  signal?.addEventListener('abort', done, { once: true })
-})
+const sleep = async (ms: number, signal?: AbortSignal): Promise<void> =>
+  await new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
+  })
 
-async function get (url: string, signal?: AbortSignal): Promise<{ status: number, ms: number }> {
+async function get(url: string, signal?: AbortSignal): Promise<{ status: number; ms: number }> {
   const t = performance.now()
   try {
     const res = await request(url, { dispatcher: http, signal })
@@ -109,7 +142,7 @@ async function get (url: string, signal?: AbortSignal): Promise<{ status: number
   }
 }
 
-function rssMiB (pid: number): number {
+function rssMiB(pid: number): number {
   try {
     const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
     return m == null ? Number.NaN : Number(m[1]) / 1024
@@ -121,14 +154,17 @@ function rssMiB (pid: number): number {
 // --- the victim ---------------------------------------------------------------------------------
 
 /** Three qualities of a few minutes of real video, written once and copied for every victim. */
-async function makeTemplate (dir: string): Promise<string[]> {
+async function makeTemplate(dir: string): Promise<string[]> {
   const index = SegmentIndex.open(join(dir, 'index'))
   const store = new SegmentStore({ segmentsDir: join(dir, 'segments'), index })
   const paths: string[] = []
   const files = await segmentFiles(SEGMENTS)
   for (const quality of QUALITIES) {
     for (const [i, file] of files.entries()) {
-      const { ref } = await store.recordSegment({ channel: CHANNEL, quality, start: DATA_START + i * 2_000_000, duration: 2_000_000, type: 'full' }, await readFile(file))
+      const { ref } = await store.recordSegment(
+        { channel: CHANNEL, quality, start: DATA_START + i * 2_000_000, duration: 2_000_000, type: 'full' },
+        await readFile(file)
+      )
       paths.push(`/segments/${segmentRelPath(ref).split('/').map(encodeURIComponent).join('/')}`)
     }
   }
@@ -136,49 +172,70 @@ async function makeTemplate (dir: string): Promise<string[]> {
   return paths
 }
 
-async function startVictim (root: string, dir: string, paths: string[]): Promise<{ victim: Victim, stop: () => Promise<void> }> {
+async function startVictim(root: string, dir: string, paths: string[]): Promise<{ victim: Victim; stop: () => Promise<void> }> {
   const [p2pPort] = await freePorts(1)
   let url = ''
   let multiaddr = ''
   let lines = 0
-  const { child, match } = await startChild('victim', join(root, 'bin/segmesh'), [
-    'start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', String(p2pPort)
-  ], /^segmesh public url/, 60_000, (line) => {
-    url ||= /^segmesh listening on (\S+)/.exec(line)?.[1] ?? ''
-    multiaddr ||= /^segmesh multiaddr (\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+)/.exec(line)?.[1] ?? ''
-    return true
-  })
+  const { child, match } = await startChild(
+    'victim',
+    join(root, 'bin/segmesh'),
+    ['start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', String(p2pPort)],
+    /^segmesh public url/,
+    60_000,
+    (line) => {
+      url ||= /^segmesh listening on (\S+)/.exec(line)?.[1] ?? ''
+      multiaddr ||= /^segmesh multiaddr (\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+)/.exec(line)?.[1] ?? ''
+      return true
+    }
+  )
   void match
   // The node logs to stderr (startChild also echoes it): counted, a flood must not become a log flood.
-  createInterface({ input: child.proc.stderr! }).on('line', () => { lines++ })
+  createInterface({ input: child.proc.stderr! }).on('line', () => {
+    lines++
+  })
   const peerId = multiaddr.split('/p2p/')[1] ?? ''
   if (url === '' || peerId === '') throw new Error(`victim printed no URL or multiaddr (${url} ${multiaddr})`)
-  return { victim: { pid: child.pid, url, multiaddr, peerId, p2pPort: p2pPort!, paths, logLines: () => lines }, stop: async () => await child.stop(10_000) }
+  return {
+    victim: { pid: child.pid, url, multiaddr, peerId, p2pPort: p2pPort!, paths, logLines: () => lines },
+    stop: async () => await child.stop(10_000)
+  }
 }
 
 // --- probes -------------------------------------------------------------------------------------
 
-interface PhaseFigures { rssPeak: number, rssEnd: number, health: Summary, healthFailed: number, viewer: Summary, viewerFailed: number }
+interface PhaseFigures {
+  rssPeak: number
+  rssEnd: number
+  health: Summary
+  healthFailed: number
+  viewer: Summary
+  viewerFailed: number
+}
 
 /** RSS, /healthz and a viewer, from start() until stop(). */
-function probe (victim: Victim): { stop: () => Promise<PhaseFigures> } {
+function probe(victim: Victim): { stop: () => Promise<PhaseFigures> } {
   const stopping = new AbortController()
   const health: number[] = []
   const viewer: number[] = []
   let healthFailed = 0
   let viewerFailed = 0
   let rssPeak = rssMiB(victim.pid)
-  const rssTimer = setInterval(() => { rssPeak = Math.max(rssPeak, rssMiB(victim.pid)) }, 100)
+  const rssTimer = setInterval(() => {
+    rssPeak = Math.max(rssPeak, rssMiB(victim.pid))
+  }, 100)
   let inFlight = 0
   const healthProbes: Array<Promise<void>> = []
   const healthTimer = setInterval(() => {
     if (inFlight >= 20) return
     inFlight++
-    healthProbes.push(get(`${victim.url}/healthz`).then(({ status, ms }) => {
-      inFlight--
-      health.push(ms)
-      if (status !== 200) healthFailed++
-    }))
+    healthProbes.push(
+      get(`${victim.url}/healthz`).then(({ status, ms }) => {
+        inFlight--
+        health.push(ms)
+        if (status !== 200) healthFailed++
+      })
+    )
   }, 50)
   const viewing = (async () => {
     const started = performance.now()
@@ -189,7 +246,7 @@ function probe (victim: Victim): { stop: () => Promise<PhaseFigures> } {
       viewer.push(ms)
       if (status !== 200) viewerFailed++
       // Paced from the start, not from the last answer: a slow answer is not followed by a pause.
-      const due = VIEWER_RATE > 0 ? started + i * 1000 / VIEWER_RATE - performance.now() : 0
+      const due = VIEWER_RATE > 0 ? started + (i * 1000) / VIEWER_RATE - performance.now() : 0
       if (due > 0) await sleep(due, stopping.signal)
     }
   })()
@@ -200,20 +257,30 @@ function probe (victim: Victim): { stop: () => Promise<PhaseFigures> } {
       clearInterval(rssTimer)
       await Promise.all([viewing, ...healthProbes])
       const rssEnd = rssMiB(victim.pid)
-      return { rssPeak: Math.max(rssPeak, rssEnd), rssEnd, health: summarize(health), healthFailed, viewer: summarize(viewer), viewerFailed }
+      return {
+        rssPeak: Math.max(rssPeak, rssEnd),
+        rssEnd,
+        health: summarize(health),
+        healthFailed,
+        viewer: summarize(viewer),
+        viewerFailed
+      }
     }
   }
 }
 
 // --- attacks ------------------------------------------------------------------------------------
 
-async function noAttack (): Promise<Attack> {
+async function noAttack(): Promise<Attack> {
   return { stop: async () => {}, note: () => 'nothing sent' }
 }
 
-async function century (victim: Target, signal: AbortSignal): Promise<Attack> {
+async function century(victim: Target, signal: AbortSignal): Promise<Attack> {
   const range = 'start=1685-01-01T00:00:00Z&end=2254-12-31T00:00:00Z'
-  const kinds = (q: string): string[] => [`/cut/${CHANNEL}/${q}.ts?${range}&type=rough&allow_holes=true`, `/playlist/${CHANNEL}/${q}.m3u8?${range}`]
+  const kinds = (q: string): string[] => [
+    `/cut/${CHANNEL}/${q}.ts?${range}&type=rough&allow_holes=true`,
+    `/playlist/${CHANNEL}/${q}.m3u8?${range}`
+  ]
   const statuses = new Map<number, number>()
   let sent = 0
   const loop = async (offset: number): Promise<void> => {
@@ -227,30 +294,40 @@ async function century (victim: Target, signal: AbortSignal): Promise<Attack> {
   }
   const loops = [loop(0), loop(1)]
   return {
-    stop: async () => { await Promise.all(loops) },
+    stop: async () => {
+      await Promise.all(loops)
+    },
     note: () => `${sent} requests, finished: ${[...statuses].map(([s, n]) => `${n}× ${s}`).join(', ') || 'none'}`
   }
 }
 
 /** A raw peer of the victim whose gossip reaches it (a publish before the mesh forms goes nowhere). */
-async function joinedRawPeer (victim: Target, http: FakePeerHttp, helloRoots?: Parameters<typeof startRawPeer>[0]['helloRoots']): Promise<RawPeer> {
+async function joinedRawPeer(
+  victim: Target,
+  http: FakePeerHttp,
+  helloRoots?: Parameters<typeof startRawPeer>[0]['helloRoots']
+): Promise<RawPeer> {
   const peer = await startRawPeer({ bootstrap: [victim.multiaddr], url: http.url, ...(helloRoots != null ? { helloRoots } : {}) })
   await peer.joined()
   return peer
 }
 
 /** Names that look like real hours of 2 s segments (1,800 an hour), going back from two hours ago. */
-function fakeHours (hours: number): SegmentRef[] {
-  return Array.from({ length: hours }, (_, h) => fakeSegmentRefs(1800, { hourStart: hourStart(NOW) - (2 + h) * MICROS_PER_HOUR, duration: 2_000_000 })).flat()
+function fakeHours(hours: number): SegmentRef[] {
+  return Array.from({ length: hours }, (_, h) =>
+    fakeSegmentRefs(1800, { hourStart: hourStart(NOW) - (2 + h) * MICROS_PER_HOUR, duration: 2_000_000 })
+  ).flat()
 }
 
-async function announceFlood (victim: Target, signal: AbortSignal): Promise<Attack> {
+async function announceFlood(victim: Target, signal: AbortSignal): Promise<Attack> {
   const fake = await startFakePeerHttp({ segments: 'not-found' })
   const peer = await joinedRawPeer(victim, fake)
   // Just under the documented 20 messages/s per peer; enough names for the whole attack.
-  const refs = fakeHours(Math.min(300, Math.ceil(19 * 256 * ATTACK_S / 1800)))
+  const refs = fakeHours(Math.min(300, Math.ceil((19 * 256 * ATTACK_S) / 1800)))
   let sent = 0
-  const sending = peer.announce(refs, { messagesPerSecond: 19, signal }).then((n) => { sent = n })
+  const sending = peer.announce(refs, { messagesPerSecond: 19, signal }).then((n) => {
+    sent = n
+  })
   return {
     stop: async () => {
       await sending
@@ -261,7 +338,7 @@ async function announceFlood (victim: Target, signal: AbortSignal): Promise<Atta
   }
 }
 
-async function lyingListing (victim: Target): Promise<Attack> {
+async function lyingListing(victim: Target): Promise<Attack> {
   const hourUs = hourStart(NOW) - 2 * MICROS_PER_HOUR
   const hour = formatHour(hourUs)
   const names = fakeSegmentRefs(50_000, { hourStart: hourUs, duration: 2_000_000 }).map((r) => r.file)
@@ -270,7 +347,9 @@ async function lyingListing (victim: Target): Promise<Attack> {
     digests: new Map([[`${CHANNEL}/source`, [lyingHourDigest(hour, names.length)]]]),
     listings: new Map([[`${CHANNEL}/source/${hour}`, names]])
   })
-  const peer = await joinedRawPeer(victim, fake, [{ channel: CHANNEL, quality: 'source', root: randomBytes(16).toString('base64url'), hours: 1, segments: names.length }])
+  const peer = await joinedRawPeer(victim, fake, [
+    { channel: CHANNEL, quality: 'source', root: randomBytes(16).toString('base64url'), hours: 1, segments: names.length }
+  ])
   return {
     stop: async () => {
       await peer.stop()
@@ -280,7 +359,7 @@ async function lyingListing (victim: Target): Promise<Attack> {
   }
 }
 
-async function sybil (victim: Target, signal: AbortSignal): Promise<Attack> {
+async function sybil(victim: Target, signal: AbortSignal): Promise<Attack> {
   const hourUs = hourStart(NOW) - 2 * MICROS_PER_HOUR
   const hour = formatHour(hourUs)
   const fake = await startFakePeerHttp({
@@ -296,7 +375,12 @@ async function sybil (victim: Target, signal: AbortSignal): Promise<Attack> {
     const started = Date.now()
     while (!signal.aborted && sent < 1000 * ATTACK_S) {
       const author = await relay.freshAuthor()
-      const message = encodeMessage({ type: 'digest', from: { peerId: author.peerId, url: fake.url, addrs: [] }, windowStart, roots: [{ channel: CHANNEL, quality: 'source', root: randomBytes(16).toString('base64url'), hours: 1, segments: 1800 }] })
+      const message = encodeMessage({
+        type: 'digest',
+        from: { peerId: author.peerId, url: fake.url, addrs: [] },
+        windowStart,
+        roots: [{ channel: CHANNEL, quality: 'source', root: randomBytes(16).toString('base64url'), hours: 1, segments: 1800 }]
+      })
       await relay.send(author.key, message).catch(() => {})
       sent++
       const due = started + sent - Date.now()
@@ -314,7 +398,7 @@ async function sybil (victim: Target, signal: AbortSignal): Promise<Attack> {
   }
 }
 
-async function idleSockets (victim: Target, signal: AbortSignal): Promise<Attack> {
+async function idleSockets(victim: Target, signal: AbortSignal): Promise<Attack> {
   const sockets = holdIdleSockets({ port: victim.p2pPort, count: 100, maxOpens: 100 * (ATTACK_S + 10), localAddress: '127.0.0.2' })
   // A real peer arriving mid-attack: how long until it is connected (20 s at most).
   let joinedMs = Number.NaN
@@ -332,14 +416,15 @@ async function idleSockets (victim: Target, signal: AbortSignal): Promise<Attack
       await joining
       sockets.stop()
     },
-    note: () => `${sockets.opened()} sockets opened; a real peer ${Number.isNaN(joinedMs) ? 'never connected (20 s)' : `connected in ${joinedMs} ms`}`,
+    note: () =>
+      `${sockets.opened()} sockets opened; a real peer ${Number.isNaN(joinedMs) ? 'never connected (20 s)' : `connected in ${joinedMs} ms`}`,
     // A localhost handshake takes tens of ms; 5 s is libp2p's old handshake timeout halved.
     met: () => joinedMs <= 5_000
   }
 }
 
-async function slowBodies (victim: Target, signal: AbortSignal): Promise<Attack> {
-  const liars: Array<{ http: FakePeerHttp, peer: RawPeer }> = []
+async function slowBodies(victim: Target, signal: AbortSignal): Promise<Attack> {
+  const liars: Array<{ http: FakePeerHttp; peer: RawPeer }> = []
   for (let i = 0; i < 3; i++) {
     const http = await startFakePeerHttp({ segments: 'never-ending' })
     liars.push({ http, peer: await joinedRawPeer(victim, http) })
@@ -353,7 +438,14 @@ async function slowBodies (victim: Target, signal: AbortSignal): Promise<Attack>
   const honestRefs: SegmentRef[] = []
   for (const [i, file] of (await segmentFiles(10)).entries()) {
     const bytes = await readFile(file)
-    const ref = formatSegmentRef({ channel: CHANNEL, quality: 'source', start: honestStart + i * 2_000_000, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
+    const ref = formatSegmentRef({
+      channel: CHANNEL,
+      quality: 'source',
+      start: honestStart + i * 2_000_000,
+      duration: 2_000_000,
+      type: 'full',
+      hash: sha256(bytes)
+    })
     bodies.set(segmentRelPath(ref), bytes)
     honestRefs.push(ref)
   }
@@ -372,7 +464,7 @@ async function slowBodies (victim: Target, signal: AbortSignal): Promise<Attack>
           await res.body.dump()
           return false
         }
-        const names = await res.body.json() as string[]
+        const names = (await res.body.json()) as string[]
         return honestRefs.every((r) => names.includes(r.file))
       } catch {
         return false
@@ -390,7 +482,8 @@ async function slowBodies (victim: Target, signal: AbortSignal): Promise<Attack>
       }
       await honestHttp.close()
     },
-    note: () => `${liars.reduce((n, l) => n + l.http.segmentRequests(), 0)} body requests to the liars; honest 10 segments ${Number.isNaN(copiedMs) ? `not copied in ${ATTACK_S} s` : `copied in ${fmt(copiedMs / 1000, 1)} s`}`,
+    note: () =>
+      `${liars.reduce((n, l) => n + l.http.segmentRequests(), 0)} body requests to the liars; honest 10 segments ${Number.isNaN(copiedMs) ? `not copied in ${ATTACK_S} s` : `copied in ${fmt(copiedMs / 1000, 1)} s`}`,
     // Under 1 s on an idle node; 5 s leaves room for a busy machine and the fetcher's backoff.
     met: () => copiedMs <= 5_000
   }
@@ -405,13 +498,31 @@ async function slowBodies (victim: Target, signal: AbortSignal): Promise<Attack>
  * all the work the attack causes. The child prints `attacking` once started and, on SIGTERM, stops
  * and prints one `result {json}` line.
  */
-async function attackFromChild (name: string, target: Target): Promise<Attack> {
-  let result: { note: string, met: boolean | null } | undefined
-  const { child } = await startChild(`attacker ${name}`, 'nice', ['-n', '10', process.execPath, ...TSX_ARGS, 'bench/floods.ts',
-    '--attacker', name, '--target', JSON.stringify(target), '--seconds', String(ATTACK_S)], /^attacking$/, 60_000, (line) => {
-    if (line.startsWith('result ')) result = JSON.parse(line.slice(7)) as typeof result
-    return result != null
-  })
+async function attackFromChild(name: string, target: Target): Promise<Attack> {
+  let result: { note: string; met: boolean | null } | undefined
+  const { child } = await startChild(
+    `attacker ${name}`,
+    'nice',
+    [
+      '-n',
+      '10',
+      process.execPath,
+      ...TSX_ARGS,
+      'bench/floods.ts',
+      '--attacker',
+      name,
+      '--target',
+      JSON.stringify(target),
+      '--seconds',
+      String(ATTACK_S)
+    ],
+    /^attacking$/,
+    60_000,
+    (line) => {
+      if (line.startsWith('result ')) result = JSON.parse(line.slice(7)) as typeof result
+      return result != null
+    }
+  )
   return {
     stop: async () => {
       // 'exit' can come before the last stdout line is read; 'close' waits for the pipes.
@@ -424,7 +535,7 @@ async function attackFromChild (name: string, target: Target): Promise<Attack> {
   }
 }
 
-async function runAttacker (name: string, target: Target): Promise<void> {
+async function runAttacker(name: string, target: Target): Promise<void> {
   const end = new AbortController()
   const attack = await ATTACKS[name]!.run(target, end.signal)
   console.log('attacking')
@@ -441,11 +552,17 @@ async function runAttacker (name: string, target: Target): Promise<void> {
 
 // --- run ----------------------------------------------------------------------------------------
 
-async function runBench (): Promise<void> {
+async function runBench(): Promise<void> {
   const dir = makeTempDir('segmesh-floods-')
   cleanupOnExit(dir)
   printMachine()
-  console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')} · attack ${ATTACK_S} s, idle ${IDLE_S} s, cool-down ${COOL_S} s · viewer ${VIEWER_RATE > 0 ? `${VIEWER_RATE} requests/s` : 'flat out'}`)
+  console.log(
+    `load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(
+        ' '
+      )} · attack ${ATTACK_S} s, idle ${IDLE_S} s, cool-down ${COOL_S} s · viewer ${VIEWER_RATE > 0 ? `${VIEWER_RATE} requests/s` : 'flat out'}`
+  )
   const template = join(dir, 'template')
   const paths = await makeTemplate(template)
   const rows: string[][] = []
@@ -463,21 +580,39 @@ async function runBench (): Promise<void> {
           const idle = await idleProbe.stop()
           const linesBefore = victim.logLines()
           const attackProbe = probe(victim)
-          const attack = await attackFromChild(name, { url: victim.url, multiaddr: victim.multiaddr, peerId: victim.peerId, p2pPort: victim.p2pPort, paths })
+          const attack = await attackFromChild(name, {
+            url: victim.url,
+            multiaddr: victim.multiaddr,
+            peerId: victim.peerId,
+            p2pPort: victim.p2pPort,
+            paths
+          })
           await sleep(ATTACK_S * 1000)
           await attack.stop()
           const during = await attackProbe.stop()
           await sleep(COOL_S * 1000)
           const after = rssMiB(victim.pid)
           const ratio = during.viewer.p99 / idle.viewer.p99
-          const met = during.rssPeak <= GOALS.rssMiB && during.health.p95 <= GOALS.healthP95Ms && ratio <= GOALS.viewerRatio && during.healthFailed === 0 && (attack.met?.() ?? true)
+          const met =
+            during.rssPeak <= GOALS.rssMiB &&
+            during.health.p95 <= GOALS.healthP95Ms &&
+            ratio <= GOALS.viewerRatio &&
+            during.healthFailed === 0 &&
+            (attack.met?.() ?? true)
           rows.push([
-            VICTIMS.length > 1 ? `${name} (${label})` : name, fmt(idle.rssPeak, 0), fmt(during.rssPeak, 0), fmt(after, 0),
+            VICTIMS.length > 1 ? `${name} (${label})` : name,
+            fmt(idle.rssPeak, 0),
+            fmt(during.rssPeak, 0),
+            fmt(after, 0),
             `${fmt(idle.health.p95, 0)} → ${fmt(during.health.p95, 0)}${during.healthFailed > 0 ? ` (${during.healthFailed} failed)` : ''}`,
             `${fmt(idle.viewer.p99, 0)} → ${fmt(during.viewer.p99, 0)}${during.viewerFailed > 0 ? ` (${during.viewerFailed} failed)` : ''}`,
-            `${fmt(ratio, 2)}×`, String(victim.logLines() - linesBefore), met ? 'yes' : 'NO'
+            `${fmt(ratio, 2)}×`,
+            String(victim.logLines() - linesBefore),
+            met ? 'yes' : 'NO'
           ])
-          notes.push(`${rows.at(-1)![0]}: ${ATTACKS[name]!.what}; ${attack.note()}; ${during.viewer.n} viewer requests, ${during.health.n} health probes`)
+          notes.push(
+            `${rows.at(-1)![0]}: ${ATTACKS[name]!.what}; ${attack.note()}; ${during.viewer.n} viewer requests, ${during.health.n} health probes`
+          )
           console.log(`${rows.at(-1)![0]}: done (${rows.at(-1)!.join(' | ')})`)
         } finally {
           await stop()
@@ -485,10 +620,27 @@ async function runBench (): Promise<void> {
       }
     }
     console.log()
-    console.log(table(['attack', 'idle RSS MiB', 'peak RSS MiB', 'RSS after MiB', 'healthz p95 ms idle → attack', 'viewer p99 ms idle → attack', 'viewer ×idle', 'log lines', 'goals met'], rows))
+    console.log(
+      table(
+        [
+          'attack',
+          'idle RSS MiB',
+          'peak RSS MiB',
+          'RSS after MiB',
+          'healthz p95 ms idle → attack',
+          'viewer p99 ms idle → attack',
+          'viewer ×idle',
+          'log lines',
+          'goals met'
+        ],
+        rows
+      )
+    )
     console.log()
     for (const note of notes) console.log(`- ${note}`)
-    console.log(`\ngoals: RSS ≤ ${GOALS.rssMiB} MiB, healthz p95 ≤ ${GOALS.healthP95Ms} ms and never failing, viewer p99 ≤ ${GOALS.viewerRatio}× idle; idle-sockets: a real peer connects within 5 s; slow-bodies: the honest 10 segments arrive within 5 s`)
+    console.log(
+      `\ngoals: RSS ≤ ${GOALS.rssMiB} MiB, healthz p95 ≤ ${GOALS.healthP95Ms} ms and never failing, viewer p99 ≤ ${GOALS.viewerRatio}× idle; idle-sockets: a real peer connects within 5 s; slow-bodies: the honest 10 segments arrive within 5 s`
+    )
   } finally {
     await stopAll()
     await http.close()

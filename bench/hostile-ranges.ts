@@ -28,12 +28,12 @@ const T0 = Date.UTC(2020, 0, 1, 10) * 1000
 const FIRST = '1685-01-01T00:00:00Z'
 const LAST = '2254-12-31T00:00:00Z'
 
-function rssMiB (pid: number): number {
+function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m == null ? Number.NaN : Number(m[1]) / 1024
 }
 
-async function get (url: string, timeoutMs = 120_000): Promise<{ status: number, ms: number }> {
+async function get(url: string, timeoutMs = 120_000): Promise<{ status: number; ms: number }> {
   const t = performance.now()
   const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
   await res.body.dump({ limit: Number.POSITIVE_INFINITY })
@@ -48,14 +48,21 @@ const store = new SegmentStore({ segmentsDir: join(dir, 'segments'), index })
 const files = await segmentFiles(SEGMENTS)
 for (const quality of QUALITIES) {
   for (const [i, file] of files.entries()) {
-    await store.recordSegment({ channel: CHANNEL, quality, start: T0 + i * 2_000_000, duration: 2_000_000, type: 'full' }, await readFile(file))
+    await store.recordSegment(
+      { channel: CHANNEL, quality, start: T0 + i * 2_000_000, duration: 2_000_000, type: 'full' },
+      await readFile(file)
+    )
   }
 }
 await index.stop()
 
-const { child, match } = await startChild('segmesh', join(ROOT, 'bin/segmesh'), [
-  'start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'error', '--no-watch', '--no-replication'
-], /^segmesh listening on (\S+)/, 60_000)
+const { child, match } = await startChild(
+  'segmesh',
+  join(ROOT, 'bin/segmesh'),
+  ['start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'error', '--no-watch', '--no-replication'],
+  /^segmesh listening on (\S+)/,
+  60_000
+)
 const base = match[1]!
 const century = `start=${FIRST}&end=${LAST}`
 const hostile = (q: string): Record<string, string> => ({
@@ -90,7 +97,9 @@ try {
     }
   }
   console.log(table(['round', 'quality', 'request', 'status', 'ms', 'RSS MiB'], rows))
-  console.log(`\n${ROUNDS * QUALITIES.length * 5} hostile requests in ${fmt((performance.now() - wall) / 1000, 1)} s; RSS ${fmt(before, 0)} → ${fmt(rssMiB(child.pid), 0)} MiB (peak seen ${fmt(peak, 0)})`)
+  console.log(
+    `\n${ROUNDS * QUALITIES.length * 5} hostile requests in ${fmt((performance.now() - wall) / 1000, 1)} s; RSS ${fmt(before, 0)} → ${fmt(rssMiB(child.pid), 0)} MiB (peak seen ${fmt(peak, 0)})`
+  )
   const after: string[][] = []
   for (const path of ordinary) {
     const { status, ms } = await get(`${base}${path}`)

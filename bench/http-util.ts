@@ -14,18 +14,26 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** The node arguments every TypeScript entry point here runs with. */
 export const TSX_ARGS = ['--import', 'tsx', '--import', './node/compat.ts']
 
-export function machine (): { date: string, cpu: string, cores: number, memoryGiB: number, node: string } {
+export function machine(): { date: string; cpu: string; cores: number; memoryGiB: number; node: string } {
   const c = cpus()
-  return { date: new Date().toISOString(), cpu: c[0]?.model ?? 'unknown', cores: c.length, memoryGiB: Math.round(totalmem() / 1024 ** 3 * 10) / 10, node: process.version }
+  return {
+    date: new Date().toISOString(),
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    node: process.version
+  }
 }
 
-export function printMachine (): void {
+export function printMachine(): void {
   const m = machine()
-  console.log(`date ${m.date} · cpu ${m.cpu} × ${m.cores} · memory ${m.memoryGiB} GiB · node ${m.node} (${process.platform} ${process.arch})`)
+  console.log(
+    `date ${m.date} · cpu ${m.cpu} × ${m.cores} · memory ${m.memoryGiB} GiB · node ${m.node} (${process.platform} ${process.arch})`
+  )
 }
 
 /** `--name value` or `--name=value` from argv. */
-export function option (name: string): string | undefined {
+export function option(name: string): string | undefined {
   const argv = process.argv
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === `--${name}`) return argv[i + 1]
@@ -34,7 +42,7 @@ export function option (name: string): string | undefined {
   return undefined
 }
 
-export function numberOption (name: string, fallback: number): number {
+export function numberOption(name: string, fallback: number): number {
   const v = option(name)
   if (v == null) return fallback
   const n = Number(v)
@@ -42,41 +50,53 @@ export function numberOption (name: string, fallback: number): number {
   return n
 }
 
-export function flag (name: string): boolean {
+export function flag(name: string): boolean {
   return process.argv.includes(`--${name}`)
 }
 
-export interface Summary { n: number, median: number, p95: number, p99: number, min: number, max: number }
+export interface Summary {
+  n: number
+  median: number
+  p95: number
+  p99: number
+  min: number
+  max: number
+}
 
 /** Nearest-rank percentiles (with few samples p95/p99 are simply the largest). */
-export function summarize (samples: readonly number[]): Summary {
+export function summarize(samples: readonly number[]): Summary {
   const s = [...samples].sort((a, b) => a - b)
-  const rank = (p: number): number => s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!
+  const rank = (p: number): number => (s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!)
   return { n: s.length, median: rank(0.5), p95: rank(0.95), p99: rank(0.99), min: s[0] ?? Number.NaN, max: s.at(-1) ?? Number.NaN }
 }
 
 /** The middle value, or the mean of the two middle ones (so two rounds do not report the worse one). */
-export function median (values: readonly number[]): number {
+export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b)
   if (s.length === 0) return Number.NaN
   const mid = s.length >> 1
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
-export function table (head: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+export function table(head: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => i === 0 ? c.padEnd(width[i]!) : c.padStart(width[i]!)).join(' | ')} |`
-  return [line(head), `|${width.map((w, i) => i === 0 ? `${'-'.repeat(w + 2)}` : `${'-'.repeat(w + 1)}:`).join('|')}|`, ...rows.map(line)].join('\n')
+  const line = (cells: readonly string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join(' | ')} |`
+  return [
+    line(head),
+    `|${width.map((w, i) => (i === 0 ? `${'-'.repeat(w + 2)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...rows.map(line)
+  ].join('\n')
 }
 
-export const fmt = (n: number, digits = 1): string => Number.isFinite(n) ? n.toFixed(digits) : 'n/a'
+export const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
 
 // --- CPU accounting ------------------------------------------------------------------------------
 
 const TICKS_PER_SECOND = 100
 
 /** User + system CPU seconds of a process (all its threads), or NaN once it is gone. */
-export function processCpuSeconds (pid: number): number {
+export function processCpuSeconds(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Fields after the parenthesised command name, which may itself contain spaces.
@@ -88,7 +108,7 @@ export function processCpuSeconds (pid: number): number {
 }
 
 /** Bytes a process has made the kernel fetch from storage (not page-cache hits), or NaN. */
-export function processDiskReadBytes (pid: number): number {
+export function processDiskReadBytes(pid: number): number {
   try {
     const m = /^read_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))
     return m == null ? Number.NaN : Number(m[1])
@@ -98,7 +118,7 @@ export function processDiskReadBytes (pid: number): number {
 }
 
 /** Busy and total CPU seconds of the whole box since boot (all cores). */
-export function boxCpuSeconds (): { busy: number, total: number } {
+export function boxCpuSeconds(): { busy: number; total: number } {
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
   const [user, nice, system, idle, iowait, irq, softirq, steal] = cpu as [number, number, number, number, number, number, number, number]
   const busy = user + nice + system + irq + softirq + steal
@@ -109,7 +129,7 @@ export function boxCpuSeconds (): { busy: number, total: number } {
  * Wait (at most `maxMs`) until the box has been less than `threshold` busy for one second, so a
  * measurement does not start on top of someone else's burst. Returns the last busy share seen.
  */
-export async function waitForQuiet (threshold = 0.15, maxMs = 30_000): Promise<number> {
+export async function waitForQuiet(threshold = 0.15, maxMs = 30_000): Promise<number> {
   const until = performance.now() + maxMs
   let share = 1
   do {
@@ -133,7 +153,7 @@ export interface Child {
 const running = new Set<Child>()
 
 /** Stop every child still running (on error paths); each by its own pid. */
-export async function stopAll (): Promise<void> {
+export async function stopAll(): Promise<void> {
   await Promise.all([...running].map(async (c) => await c.stop()))
 }
 
@@ -142,7 +162,14 @@ export async function stopAll (): Promise<void> {
  * Returns the child and the match. Its stderr is passed through, prefixed, and so is its stdout
  * unless `onLine` returns true (consumed it).
  */
-export async function startChild (label: string, command: string, args: readonly string[], ready: RegExp, timeoutMs = 60_000, onLine?: (line: string) => boolean): Promise<{ child: Child, match: RegExpExecArray }> {
+export async function startChild(
+  label: string,
+  command: string,
+  args: readonly string[],
+  ready: RegExp,
+  timeoutMs = 60_000,
+  onLine?: (line: string) => boolean
+): Promise<{ child: Child; match: RegExpExecArray }> {
   const proc = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   if (proc.pid == null) throw new Error(`${label}: could not start ${command}`)
   const pid = proc.pid
@@ -188,12 +215,20 @@ export async function startChild (label: string, command: string, args: readonly
  * Run a command to completion with a hard time limit: its whole process group is killed (by the
  * group id of the child started here) if it overruns. Resolves with stdout and the exit code.
  */
-export async function runBounded (command: string, args: readonly string[], limitMs: number): Promise<{ stdout: string, stderr: string, code: number | null, timedOut: boolean }> {
+export async function runBounded(
+  command: string,
+  args: readonly string[],
+  limitMs: number
+): Promise<{ stdout: string; stderr: string; code: number | null; timedOut: boolean }> {
   const proc = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   let stdout = ''
   let stderr = ''
-  proc.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
-  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+  proc.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString()
+  })
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   let timedOut = false
   const timer = setTimeout(() => {
     timedOut = true

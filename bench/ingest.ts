@@ -37,39 +37,53 @@ const root = makeTempDir('segmesh-bench-ingest-')
 cleanupOnExit(root)
 const closers: Array<() => Promise<void>> = []
 // The fixture cache holds 1,800-segment and small sets; a 300-segment window is cut from the first.
-const origin = await HlsOrigin.start({ after: (fn) => { closers.push(fn) } }, { count: QUICK ? 40 : 1800, window: SEGMENTS, initial: SEGMENTS })
+const origin = await HlsOrigin.start(
+  {
+    after: (fn) => {
+      closers.push(fn)
+    }
+  },
+  { count: QUICK ? 40 : 1800, window: SEGMENTS, initial: SEGMENTS }
+)
 const bytes = origin.segments.slice(0, SEGMENTS).reduce((n, s) => n + s.bytes.length, 0)
 
-async function naive (fsync: boolean): Promise<void> {
+async function naive(fsync: boolean): Promise<void> {
   const dir = await mkdtemp(join(root, 'naive-'))
   const agent = new Agent({ connections: CONCURRENCY })
   let next = 0
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < SEGMENTS) {
-      const i = next++
-      const res = await request(origin.mediaUrl().replace('index.m3u8', `seg${i}.ts`), { dispatcher: agent })
-      const body = Buffer.from(await res.body.arrayBuffer())
-      const path = join(dir, `${i}.ts`)
-      if (!fsync) {
-        await writeFile(path, body)
-        continue
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < SEGMENTS) {
+        const i = next++
+        const res = await request(origin.mediaUrl().replace('index.m3u8', `seg${i}.ts`), { dispatcher: agent })
+        const body = Buffer.from(await res.body.arrayBuffer())
+        const path = join(dir, `${i}.ts`)
+        if (!fsync) {
+          await writeFile(path, body)
+          continue
+        }
+        const fh = await open(path, 'w')
+        await fh.write(body)
+        await fh.sync()
+        await fh.close()
       }
-      const fh = await open(path, 'w')
-      await fh.write(body)
-      await fh.sync()
-      await fh.close()
-    }
-  }))
+    })
+  )
   await agent.close()
 }
 
-async function recorder (): Promise<void> {
+async function recorder(): Promise<void> {
   const dir = await mkdtemp(join(root, 'rec-'))
   const index = SegmentIndex.open(join(dir, 'index'), { mapSize: 256 * 1024 ** 2 })
   const store = new SegmentStore({ segmentsDir: join(dir, 'segments'), index })
-  const rec = new Recorder({ channels: [{ channel: 'bench', url: origin.mediaUrl(), qualities: ['source'], important: false }], store, options: { pollMs: 20, maxDownloads: CONCURRENCY } })
+  const rec = new Recorder({
+    channels: [{ channel: 'bench', url: origin.mediaUrl(), qualities: ['source'], important: false }],
+    store,
+    options: { pollMs: 20, maxDownloads: CONCURRENCY }
+  })
   rec.start()
-  while (index.segmentsStartingIn('bench', 'source', 0, Number.MAX_SAFE_INTEGER).length < SEGMENTS) await new Promise((resolve) => setTimeout(resolve, 5))
+  while (index.segmentsStartingIn('bench', 'source', 0, Number.MAX_SAFE_INTEGER).length < SEGMENTS)
+    await new Promise((resolve) => setTimeout(resolve, 5))
   await rec.stop()
   await index.stop()
 }
@@ -93,35 +107,59 @@ for (const close of closers) await close()
 console.log()
 console.log(`-- throughput: ${SEGMENTS} segments (${(bytes / 1024 ** 2).toFixed(1)} MiB) published at once, ${ROUNDS} rounds, median --`)
 const base = stats(wall.get('naive')!).median
-console.log(table(['case', 'wall', 'segments/s', 'MiB/s', 'CPU ms/segment', 'time vs naive'], Object.keys(cases).map((name) => {
-  const w = stats(wall.get(name)!).median
-  const c = stats(cpu.get(name)!).median
-  return [name, ms(w), (SEGMENTS / (w / 1000)).toFixed(0), (bytes / 1024 ** 2 / (w / 1000)).toFixed(1), (c / SEGMENTS).toFixed(2), `${(w / base).toFixed(2)}×`]
-})))
+console.log(
+  table(
+    ['case', 'wall', 'segments/s', 'MiB/s', 'CPU ms/segment', 'time vs naive'],
+    Object.keys(cases).map((name) => {
+      const w = stats(wall.get(name)!).median
+      const c = stats(cpu.get(name)!).median
+      return [
+        name,
+        ms(w),
+        (SEGMENTS / (w / 1000)).toFixed(0),
+        (bytes / 1024 ** 2 / (w / 1000)).toFixed(1),
+        (c / SEGMENTS).toFixed(2),
+        `${(w / base).toFixed(2)}×`
+      ]
+    })
+  )
+)
 
-function mediaPlaylist (entries: number): string {
+function mediaPlaylist(entries: number): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:6', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:1000']
   const t0 = Date.UTC(2026, 0, 1) * 1000
-  for (let i = 0; i < entries; i++) lines.push(`#EXT-X-PROGRAM-DATE-TIME:${formatInstant(t0 + i * 2_002_000)}`, '#EXTINF:2.002,live', `https://video-edge.example.net/v1/segment/abcdefghijklmnop${i}.ts`)
+  for (let i = 0; i < entries; i++)
+    lines.push(
+      `#EXT-X-PROGRAM-DATE-TIME:${formatInstant(t0 + i * 2_002_000)}`,
+      '#EXTINF:2.002,live',
+      `https://video-edge.example.net/v1/segment/abcdefghijklmnop${i}.ts`
+    )
   return lines.join('\n') + '\n'
 }
 
 console.log()
-console.log('-- one poll\'s parsing, median of interleaved rounds --')
+console.log("-- one poll's parsing, median of interleaved rounds --")
 const rows: string[][] = []
 for (const entries of [15, 1000]) {
   const text = mediaPlaylist(entries)
-  const results = await interleaved([
-    { name: 'hls-parser parse', run: () => HLS.parse(text) },
-    {
-      name: 'recorder',
-      run: () => {
-        const parsed = parseMediaPlaylist(text, 'https://example.net/index.m3u8')
-        const times = entryTimes(parsed.entries, () => undefined, 0, 10_000)
-        adFlags(parsed.entries, times.map((t) => t.start), emptyAdState())
+  const results = await interleaved(
+    [
+      { name: 'hls-parser parse', run: () => HLS.parse(text) },
+      {
+        name: 'recorder',
+        run: () => {
+          const parsed = parseMediaPlaylist(text, 'https://example.net/index.m3u8')
+          const times = entryTimes(parsed.entries, () => undefined, 0, 10_000)
+          adFlags(
+            parsed.entries,
+            times.map((t) => t.start),
+            emptyAdState()
+          )
+        }
       }
-    }
-  ], { warmup: 20, iterations: entries > 100 ? 200 : 3000, maxMs: QUICK ? 500 : 4000 })
+    ],
+    { warmup: 20, iterations: entries > 100 ? 200 : 3000, maxMs: QUICK ? 500 : 4000 }
+  )
   const h = results.get('hls-parser parse')!
   const r = results.get('recorder')!
   rows.push([`${entries} entries`, ms(h.median), ms(r.median), ratio(r.median, h.median)])

@@ -4,7 +4,8 @@
  * time while a second node backfills from it. Each client behaves like an HLS player: it fetches a
  * 30 s media playlist (half at the live edge, half somewhere in the hour), then three of its
  * segments, and again, at once (saturation) or, with `--paced`, at the speed of playback (each round
- * takes at least the 6 s its three segments last, as a viewer's player does). Reported: requests, errors (must be 0), req/s, MB/s, p50/p99 latency, the
+ * takes at least the 6 s its three segments last, as a viewer's player does). Reported: requests,
+ * errors (must be 0), req/s, MB/s, p50/p99 latency, the
  * serving node's RSS before/peak/after, and backfill throughput during the load against a backfill
  * alone on the same node and data just before (the baseline, same run).
  *
@@ -31,23 +32,49 @@ const BASELINE_SECONDS = QUICK ? 4 : 15
 const PACED = flag('paced')
 const SEGMENT_US = 2_000_000
 
-interface Node { child: Child, url: string, multiaddr: string | null }
+interface Node {
+  child: Child
+  url: string
+  multiaddr: string | null
+}
 
 /** `segmesh start` exactly as an operator runs it, on 127.0.0.1 with ephemeral ports. */
-async function startNode (label: string, data: string, extra: string[]): Promise<Node> {
+async function startNode(label: string, data: string, extra: string[]): Promise<Node> {
   let multiaddr: string | null = null
-  const { child, match } = await startChild(label, join(ROOT, 'bin/segmesh'), [
-    'start', '--data', data, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', '0',
-    '--log-level', 'warn', '--no-watch', '--digest-interval-seconds', '2', ...extra
-  ], /^segmesh public url (\S+)/, 120_000, (line) => {
-    multiaddr ??= /^segmesh multiaddr (\S+)/.exec(line)?.[1] ?? null
-    return line.startsWith('segmesh ')
-  })
+  const { child, match } = await startChild(
+    label,
+    join(ROOT, 'bin/segmesh'),
+    [
+      'start',
+      '--data',
+      data,
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--p2p-host',
+      '127.0.0.1',
+      '--p2p-port',
+      '0',
+      '--log-level',
+      'warn',
+      '--no-watch',
+      '--digest-interval-seconds',
+      '2',
+      ...extra
+    ],
+    /^segmesh public url (\S+)/,
+    120_000,
+    (line) => {
+      multiaddr ??= /^segmesh multiaddr (\S+)/.exec(line)?.[1] ?? null
+      return line.startsWith('segmesh ')
+    }
+  )
   return { child, url: match[1]!, multiaddr }
 }
 
 /** An hour of segments ending now, written through the store (so the node's start finds them indexed). */
-async function makeDataset (data: string): Promise<{ start: number, end: number, bytes: number }> {
+async function makeDataset(data: string): Promise<{ start: number; end: number; bytes: number }> {
   const rand = prng(9)
   const end = Math.floor(Date.now() / 1000) * 1_000_000
   const start = end - SEGMENTS * SEGMENT_US
@@ -56,7 +83,14 @@ async function makeDataset (data: string): Promise<{ start: number, end: number,
   let bytes = 0
   for (let i = 0; i < SEGMENTS; i++) {
     const body = randomBytes(Math.floor((0.75 + rand() * 0.5) * 1024 ** 2))
-    const ref = formatSegmentRef({ channel: 'live', quality: 'source', start: start + i * SEGMENT_US, duration: SEGMENT_US, type: 'full', hash: createHash('sha256').update(body).digest() })
+    const ref = formatSegmentRef({
+      channel: 'live',
+      quality: 'source',
+      start: start + i * SEGMENT_US,
+      duration: SEGMENT_US,
+      type: 'full',
+      hash: createHash('sha256').update(body).digest()
+    })
     await store.writeSegment(ref, body)
     bytes += body.length
   }
@@ -64,16 +98,16 @@ async function makeDataset (data: string): Promise<{ start: number, end: number,
   return { start, end, bytes }
 }
 
-async function fetchedBytes (url: string): Promise<number> {
+async function fetchedBytes(url: string): Promise<number> {
   const res = await request(`${url}/metrics`)
   const text = await res.body.text()
   return Number(/^segmesh_bytes_fetched_total (\d+)/m.exec(text)?.[1] ?? 0)
 }
 
 /** Bytes a node fetches per second over `seconds` (or until it holds `total`), once its backfill has begun. */
-async function backfillRate (url: string, seconds: number, total: number, during?: () => boolean): Promise<{ rate: number, bytes: number }> {
+async function backfillRate(url: string, seconds: number, total: number, during?: () => boolean): Promise<{ rate: number; bytes: number }> {
   const began = Date.now()
-  while (await fetchedBytes(url) === 0) {
+  while ((await fetchedBytes(url)) === 0) {
     if (Date.now() - began > 60_000) throw new Error(`${url}: backfill did not start within 60 s`)
     await sleep(100)
   }
@@ -87,10 +121,19 @@ async function backfillRate (url: string, seconds: number, total: number, during
   return { rate: (b1 - b0) / ((performance.now() - t0) / 1000), bytes: b1 }
 }
 
-interface LoadResult { requests: number, errors: number, firstErrors: string[], bytes: number, seconds: number, latency: number[], playlists: number, segments: number }
+interface LoadResult {
+  requests: number
+  errors: number
+  firstErrors: string[]
+  bytes: number
+  seconds: number
+  latency: number[]
+  playlists: number
+  segments: number
+}
 
 /** `CLIENTS` players in a closed loop for `SECONDS`: playlist, three of its segments, repeat. */
-async function playerLoad (url: string, dataStart: number, dataEnd: number): Promise<LoadResult> {
+async function playerLoad(url: string, dataStart: number, dataEnd: number): Promise<LoadResult> {
   const agent = new Agent({ connections: CLIENTS, headersTimeout: 60_000, bodyTimeout: 60_000 })
   const rand = prng(11)
   const r: LoadResult = { requests: 0, errors: 0, firstErrors: [], bytes: 0, seconds: 0, latency: [], playlists: 0, segments: 0 }
@@ -127,7 +170,7 @@ async function playerLoad (url: string, dataStart: number, dataEnd: number): Pro
         await get(uri)
         r.segments++
       }
-      const rest = round + 3 * SEGMENT_US / 1000 - performance.now()
+      const rest = round + (3 * SEGMENT_US) / 1000 - performance.now()
       if (PACED && rest > 0) await sleep(Math.min(rest, deadline - performance.now()))
     }
   }
@@ -138,9 +181,11 @@ async function playerLoad (url: string, dataStart: number, dataEnd: number): Pro
   return r
 }
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   printMachine()
-  console.log(`load: ${SEGMENTS} segments (${(SEGMENTS * 2 / 60).toFixed(0)} min), ${CLIENTS} ${PACED ? 'paced' : 'closed-loop'} players for ${SECONDS} s, backfill baseline ${BASELINE_SECONDS} s${QUICK ? ' (quick: figures not comparable)' : ''}`)
+  console.log(
+    `load: ${SEGMENTS} segments (${((SEGMENTS * 2) / 60).toFixed(0)} min), ${CLIENTS} ${PACED ? 'paced' : 'closed-loop'} players for ${SECONDS} s, backfill baseline ${BASELINE_SECONDS} s${QUICK ? ' (quick: figures not comparable)' : ''}`
+  )
   const work = makeTempDir('segmesh-load-')
   try {
     const dataA = join(work, 'a')
@@ -182,24 +227,46 @@ async function main (): Promise<void> {
 
     const lat = summarize(load.latency)
     const result = {
-      segments: SEGMENTS, clients: CLIENTS, paced: PACED, seconds: load.seconds, requests: load.requests, playlists: load.playlists, segmentRequests: load.segments,
-      errors: load.errors, firstErrors: load.firstErrors, reqPerSec: load.requests / load.seconds, mbPerSec: load.bytes / load.seconds / 1e6,
+      segments: SEGMENTS,
+      clients: CLIENTS,
+      paced: PACED,
+      seconds: load.seconds,
+      requests: load.requests,
+      playlists: load.playlists,
+      segmentRequests: load.segments,
+      errors: load.errors,
+      firstErrors: load.firstErrors,
+      reqPerSec: load.requests / load.seconds,
+      mbPerSec: load.bytes / load.seconds / 1e6,
       latencyMs: { p50: lat.median, p99: lat.p99, max: lat.max },
       rss: { before: rssBefore, peak: rssPeak, after: rssAfter },
-      backfill: { aloneMBps: alone.rate / 1e6, duringMBps: during.rate / 1e6, ratio: during.rate / alone.rate, finishedDuringLoad: during.bytes >= data.bytes },
+      backfill: {
+        aloneMBps: alone.rate / 1e6,
+        duringMBps: during.rate / 1e6,
+        ratio: during.rate / alone.rate,
+        finishedDuringLoad: during.bytes >= data.bytes
+      },
       loadavg: { before: loadAvgBefore.map((x) => Number(x.toFixed(2))), during: loadAvgDuring.map((x) => Number(x.toFixed(2))) }
     }
-    console.log(table(['figure', 'value'], [
-      ['requests (playlists + segments)', `${result.requests} (${load.playlists} + ${load.segments})`],
-      ['errors', `${result.errors}${load.firstErrors.length > 0 ? `: ${load.firstErrors.join('; ')}` : ''}`],
-      ['req/s', fmt(result.reqPerSec, 0)],
-      ['MB/s served', fmt(result.mbPerSec, 0)],
-      ['latency p50 / p99 / max', `${fmt(lat.median)} / ${fmt(lat.p99)} / ${fmt(lat.max)} ms`],
-      ['serving RSS before / peak / after', `${mib(rssBefore)} / ${mib(rssPeak)} / ${mib(rssAfter)}`],
-      ['backfill alone (baseline)', `${fmt(result.backfill.aloneMBps)} MB/s`],
-      ['backfill during load', `${fmt(result.backfill.duringMBps)} MB/s (${fmt(result.backfill.ratio, 2)}× the baseline)${result.backfill.finishedDuringLoad ? ', all of it fetched during the load' : ''}`],
-      ['load average before / during', `${result.loadavg.before.join(' ')} / ${result.loadavg.during.join(' ')}`]
-    ]))
+    console.log(
+      table(
+        ['figure', 'value'],
+        [
+          ['requests (playlists + segments)', `${result.requests} (${load.playlists} + ${load.segments})`],
+          ['errors', `${result.errors}${load.firstErrors.length > 0 ? `: ${load.firstErrors.join('; ')}` : ''}`],
+          ['req/s', fmt(result.reqPerSec, 0)],
+          ['MB/s served', fmt(result.mbPerSec, 0)],
+          ['latency p50 / p99 / max', `${fmt(lat.median)} / ${fmt(lat.p99)} / ${fmt(lat.max)} ms`],
+          ['serving RSS before / peak / after', `${mib(rssBefore)} / ${mib(rssPeak)} / ${mib(rssAfter)}`],
+          ['backfill alone (baseline)', `${fmt(result.backfill.aloneMBps)} MB/s`],
+          [
+            'backfill during load',
+            `${fmt(result.backfill.duringMBps)} MB/s (${fmt(result.backfill.ratio, 2)}× the baseline)${result.backfill.finishedDuringLoad ? ', all of it fetched during the load' : ''}`
+          ],
+          ['load average before / during', `${result.loadavg.before.join(' ')} / ${result.loadavg.during.join(' ')}`]
+        ]
+      )
+    )
     console.log(`${RESULT_PREFIX}${JSON.stringify(result)}`)
     if (load.errors > 0) process.exitCode = 1
   } finally {

@@ -8,7 +8,7 @@ import { formatDuration } from '../storage/segment-name.ts'
 import { formatInstant } from '../storage/time.ts'
 import { type MediaPlan, segmentUri } from '../http/playlist.ts'
 
-export function * naiveMediaPlaylistChunks (plan: MediaPlan, perChunk = 1000): Generator<string> {
+export function* naiveMediaPlaylistChunks(plan: MediaPlan, perChunk = 1000): Generator<string> {
   let out = `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:${plan.targetDuration}\n#EXT-X-MEDIA-SEQUENCE:0\n`
   let n = 0
   for (const e of plan.entries) {
@@ -25,4 +25,3 @@ export function * naiveMediaPlaylistChunks (plan: MediaPlan, perChunk = 1000): G
   if (plan.endlist) out += '#EXT-X-ENDLIST\n'
   yield out
 }
-

@@ -28,21 +28,21 @@ class SwappableSelector extends SegmentSelector {
   inner: SegmentSelector
   readonly #index: SegmentIndex
 
-  constructor (index: SegmentIndex) {
+  constructor(index: SegmentIndex) {
     super(index)
     this.#index = index
     this.inner = new SegmentSelector(index)
   }
 
-  reset (): void {
+  reset(): void {
     this.inner = new SegmentSelector(this.#index)
   }
 
-  override hourCandidates (channel: string, quality: string, hourStartUs: number): IndexedSegment[] {
+  override hourCandidates(channel: string, quality: string, hourStartUs: number): IndexedSegment[] {
     return this.inner.hourCandidates(channel, quality, hourStartUs)
   }
 
-  override async select (channel: string, quality: string, start: number, end: number, options: SelectOptions = {}): Promise<Selection> {
+  override async select(channel: string, quality: string, start: number, end: number, options: SelectOptions = {}): Promise<Selection> {
     return await this.inner.select(channel, quality, start, end, options)
   }
 }
@@ -62,27 +62,34 @@ app.get('/bench/cpu', async () => {
   const { user, system } = process.cpuUsage()
   return { us: user + system }
 })
-app.get<{ Params: { channel: string, quality: string }, Querystring: { start?: string, end?: string } }>('/v/fast/playlist/:channel/:quality.m3u8', async (request, reply) => {
-  const channel = channelParam(request.params.channel)
-  const quality = qualityParam(request.params.quality)
-  const start = timeParam('start', request.query.start)
-  const end = timeParam('end', request.query.end)
-  if (start == null || end == null || end <= start) throw badParameter('end', 'this variant needs start < end')
-  // From here on as http/playlist-routes.ts, with the naive writer (as first shipped).
-  const selection = await selector.select(channel, quality, start, end, { allowHoles: true })
-  const plan = planMediaPlaylist(selection, end, Date.now() * 1000)
-  const chunks = naiveMediaPlaylistChunks(plan)
-  const first = chunks.next()
-  reply.type('application/vnd.apple.mpegurl').header('cache-control', plan.endlist ? 'public, max-age=60' : 'no-cache')
-  if (first.done !== true && plan.segments <= 1000) return reply.send(first.value)
-  return reply.send(Readable.from((async function * () {
-    if (first.done !== true) yield first.value
-    for (const chunk of chunks) {
-      await yieldToLoop()
-      yield chunk
-    }
-  })()))
-})
+app.get<{ Params: { channel: string; quality: string }; Querystring: { start?: string; end?: string } }>(
+  '/v/fast/playlist/:channel/:quality.m3u8',
+  async (request, reply) => {
+    const channel = channelParam(request.params.channel)
+    const quality = qualityParam(request.params.quality)
+    const start = timeParam('start', request.query.start)
+    const end = timeParam('end', request.query.end)
+    if (start == null || end == null || end <= start) throw badParameter('end', 'this variant needs start < end')
+    // From here on as http/playlist-routes.ts, with the naive writer (as first shipped).
+    const selection = await selector.select(channel, quality, start, end, { allowHoles: true })
+    const plan = planMediaPlaylist(selection, end, Date.now() * 1000)
+    const chunks = naiveMediaPlaylistChunks(plan)
+    const first = chunks.next()
+    reply.type('application/vnd.apple.mpegurl').header('cache-control', plan.endlist ? 'public, max-age=60' : 'no-cache')
+    if (first.done !== true && plan.segments <= 1000) return reply.send(first.value)
+    return reply.send(
+      Readable.from(
+        (async function* () {
+          if (first.done !== true) yield first.value
+          for (const chunk of chunks) {
+            await yieldToLoop()
+            yield chunk
+          }
+        })()
+      )
+    )
+  }
+)
 await app.listen({ host: '127.0.0.1', port: 0 })
 const address = app.server.address()
 if (address == null || typeof address === 'string') throw new Error('no address')

@@ -45,9 +45,13 @@ export interface BackfillResult {
   runs: BackfillRun[]
 }
 
-interface Variant { kind: BackfillRun['kind'], concurrency: number, perPeer?: number }
+interface Variant {
+  kind: BackfillRun['kind']
+  concurrency: number
+  perPeer?: number
+}
 
-function argNumber (name: string, fallback: number): number {
+function argNumber(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`)
   if (i < 0) return fallback
   const n = Number(process.argv[i + 1])
@@ -56,54 +60,56 @@ function argNumber (name: string, fallback: number): number {
 }
 
 /** The plain client: GET each file and write it out, `concurrency` at a time over one Agent. */
-async function download (base: string, paths: readonly string[], dir: string, concurrency: number, durable: boolean): Promise<void> {
+async function download(base: string, paths: readonly string[], dir: string, concurrency: number, durable: boolean): Promise<void> {
   await mkdir(dir, { recursive: true })
   const agent = new Agent({ connections: concurrency })
   let next = 0
   try {
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < paths.length) {
-        const i = next++
-        const res = await request(base + paths[i], { dispatcher: agent })
-        if (res.statusCode !== 200) {
-          await res.body.dump()
-          throw new Error(`GET ${paths[i]}: HTTP ${res.statusCode}`)
-        }
-        const file = join(dir, `${i}.ts`)
-        if (!durable) {
-          await pipeline(res.body, createWriteStream(file))
-          continue
-        }
-        // What the store does for durability, without the index and replication: hash, fsync, rename, fsync the folder.
-        const temp = `${file}.temp`
-        const fh = await open(temp, 'wx')
-        const hash = createHash('sha256')
-        try {
-          for await (const chunk of res.body) {
-            hash.update(chunk)
-            await fh.write(chunk)
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < paths.length) {
+          const i = next++
+          const res = await request(base + paths[i], { dispatcher: agent })
+          if (res.statusCode !== 200) {
+            await res.body.dump()
+            throw new Error(`GET ${paths[i]}: HTTP ${res.statusCode}`)
           }
-          await fh.sync()
-        } finally {
-          await fh.close()
+          const file = join(dir, `${i}.ts`)
+          if (!durable) {
+            await pipeline(res.body, createWriteStream(file))
+            continue
+          }
+          // What the store does for durability, without the index and replication: hash, fsync, rename, fsync the folder.
+          const temp = `${file}.temp`
+          const fh = await open(temp, 'wx')
+          const hash = createHash('sha256')
+          try {
+            for await (const chunk of res.body) {
+              hash.update(chunk)
+              await fh.write(chunk)
+            }
+            await fh.sync()
+          } finally {
+            await fh.close()
+          }
+          hash.digest()
+          await rename(temp, file)
+          await fsyncDir(dir)
         }
-        hash.digest()
-        await rename(temp, file)
-        await fsyncDir(dir)
-      }
-    }))
+      })
+    )
   } finally {
     await agent.close()
   }
 }
 
-function folderBytes (dir: string): number {
+function folderBytes(dir: string): number {
   let total = 0
   for (const name of readdirSync(dir)) total += statSync(join(dir, name)).size
   return total
 }
 
-export async function backfillPart (): Promise<BackfillResult> {
+export async function backfillPart(): Promise<BackfillResult> {
   const count = argNumber('segments', QUICK ? 300 : 2500)
   const rounds = argNumber('rounds', QUICK ? 1 : 2)
   // fetchPerPeer values to try; fetchConcurrency is the default 8, or the value when larger.
@@ -123,20 +129,27 @@ export async function backfillPart (): Promise<BackfillResult> {
     const setupCpu = process.cpuUsage()
     const setupStart = performance.now()
     let next = 0
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next < count) {
-        const i = next++
-        const body = Buffer.allocUnsafe(sizes[i]!)
-        pool.copy(body, 0, offsets[i]!, offsets[i]! + sizes[i]!)
-        body.writeUInt32BE(i, 0)
-        const { ref } = await a.store.recordSegment({ channel: CHANNEL, quality: QUALITY, start: base + i * SEGMENT_US, duration: SEGMENT_US, type: 'full' }, body)
-        refs[i] = ref
-      }
-    }))
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < count) {
+          const i = next++
+          const body = Buffer.allocUnsafe(sizes[i]!)
+          pool.copy(body, 0, offsets[i]!, offsets[i]! + sizes[i]!)
+          body.writeUInt32BE(i, 0)
+          const { ref } = await a.store.recordSegment(
+            { channel: CHANNEL, quality: QUALITY, start: base + i * SEGMENT_US, duration: SEGMENT_US, type: 'full' },
+            body
+          )
+          refs[i] = ref
+        }
+      })
+    )
     const setupMs = performance.now() - setupStart
     const setupCpuSeconds = cpuSeconds(setupCpu)
     const bytes = sizes.reduce((s, n) => s + n, 0)
-    console.log(`backfill: ${count} segments, ${(bytes / 1e9).toFixed(2)} GB recorded on A in ${(setupMs / 1000).toFixed(1)} s (${(bytes / 1e6 / (setupMs / 1000)).toFixed(0)} MB/s through recordSegment, 8 at a time)`)
+    console.log(
+      `backfill: ${count} segments, ${(bytes / 1e9).toFixed(2)} GB recorded on A in ${(setupMs / 1000).toFixed(1)} s (${(bytes / 1e6 / (setupMs / 1000)).toFixed(0)} MB/s through recordSegment, 8 at a time)`
+    )
     const paths = refs.map(segmentPath)
 
     // Each fetchPerPeer value next to a plain download with as many requests in flight (with one
@@ -159,20 +172,41 @@ export async function backfillPart (): Promise<BackfillResult> {
         await download(a.url, paths, dir, v.concurrency, v.kind === 'baseline-durable')
         const ms = performance.now() - t
         const got = folderBytes(dir)
-        run = { kind: v.kind, concurrency: v.concurrency, round: v.round, ms, bytes: got, cpuSeconds: cpuSeconds(cpu), complete: got === bytes }
+        run = {
+          kind: v.kind,
+          concurrency: v.concurrency,
+          round: v.round,
+          ms,
+          bytes: got,
+          cpuSeconds: cpuSeconds(cpu),
+          complete: got === bytes
+        }
         removeDir(dir)
       } else {
         const t = performance.now()
         const b = await cluster.start({ bootstrap: [a], fetchConcurrency: v.concurrency, fetchPerPeer: v.perPeer! })
         let first = 0
-        const off = b.store.onChange(() => { if (first === 0) first = performance.now() })
+        const off = b.store.onChange(() => {
+          if (first === 0) first = performance.now()
+        })
         const complete = await until(() => b.index.totals().segments >= count, 180_000, 10)
         const ms = performance.now() - t
         const cpuS = cpuSeconds(cpu)
         off()
         const f = b.fetcher!.stats()
         const errors = Object.values(f.fetchErrors).reduce((s, n) => s + n, 0) + f.hashMismatches + f.itemsFailed
-        run = { kind: 'segmesh', concurrency: v.concurrency, perPeer: v.perPeer!, round: v.round, ms, startupMs: first - t, bytes: b.index.totals().bytes, cpuSeconds: cpuS, complete, fetchErrors: errors }
+        run = {
+          kind: 'segmesh',
+          concurrency: v.concurrency,
+          perPeer: v.perPeer!,
+          round: v.round,
+          ms,
+          startupMs: first - t,
+          bytes: b.index.totals().bytes,
+          cpuSeconds: cpuS,
+          complete,
+          fetchErrors: errors
+        }
         await cluster.remove(b)
       }
       runs.push(run)
@@ -180,7 +214,9 @@ export async function backfillPart (): Promise<BackfillResult> {
       // writeback is not charged to the next run's fsyncs.
       execFileSync('sync')
       const label = run.kind === 'segmesh' ? `segmesh ${run.concurrency}/${run.perPeer}` : `${run.kind} ×${run.concurrency}`
-      console.log(`  round ${run.round} ${label.padEnd(22)} ${(run.ms / 1000).toFixed(2)} s  ${(run.bytes / 1e6 / (run.ms / 1000)).toFixed(0)} MB/s  cpu ${run.cpuSeconds.toFixed(1)} s${run.startupMs != null ? `  first segment after ${run.startupMs.toFixed(0)} ms` : ''}${run.complete ? '' : '  INCOMPLETE'}${run.fetchErrors ? `  errors ${run.fetchErrors}` : ''}`)
+      console.log(
+        `  round ${run.round} ${label.padEnd(22)} ${(run.ms / 1000).toFixed(2)} s  ${(run.bytes / 1e6 / (run.ms / 1000)).toFixed(0)} MB/s  cpu ${run.cpuSeconds.toFixed(1)} s${run.startupMs != null ? `  first segment after ${run.startupMs.toFixed(0)} ms` : ''}${run.complete ? '' : '  INCOMPLETE'}${run.fetchErrors ? `  errors ${run.fetchErrors}` : ''}`
+      )
     }
     return { segments: count, bytes, setupMs, setupCpuSeconds, runs }
   } finally {

@@ -27,11 +27,11 @@ export interface GossipResult {
   peerInfoBytes: number
   digestMessageBytes: number
   /** announce messages of 1, 8 and 256 items: bytes, and bytes per item. */
-  announce: Array<{ items: number, bytes: number, perItem: number }>
+  announce: Array<{ items: number; bytes: number; perItem: number }>
   /** GET /replication/digests body for 8 channel/qualities × 336 full hours. */
   digestsBodyBytes: number
   /** GET /files/C/Q/HOUR?tombstones=true body: a full hour from one recorder, and from three. */
-  listingBytes: { one: number, three: number }
+  listingBytes: { one: number; three: number }
   /** CPU of one root computation (every comparison makes one) and of the digests body, ms. */
   rootDigestsMs: number
   digestsBodyMs: number
@@ -51,21 +51,25 @@ export interface LiveResult {
   segmentsFetched: number
 }
 
-function hash (): Buffer {
+function hash(): Buffer {
   return randomBytes(32)
 }
 
-function ref (channel: string, quality: string, start: number): SegmentRef {
+function ref(channel: string, quality: string, start: number): SegmentRef {
   return formatSegmentRef({ channel, quality, start, duration: SEGMENT_US, type: 'full', hash: hash() })
 }
 
-async function peerInfo (): Promise<PeerInfo> {
+async function peerInfo(): Promise<PeerInfo> {
   const id = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
   // A node listening on 0.0.0.0 advertises one address per interface; two is a modest case.
-  return { peerId: id, url: 'http://198.51.100.7:8080', addrs: [`/ip4/198.51.100.7/tcp/4001/p2p/${id}`, `/ip4/10.0.0.7/tcp/4001/p2p/${id}`] }
+  return {
+    peerId: id,
+    url: 'http://198.51.100.7:8080',
+    addrs: [`/ip4/198.51.100.7/tcp/4001/p2p/${id}`, `/ip4/10.0.0.7/tcp/4001/p2p/${id}`]
+  }
 }
 
-function timeMs (run: () => unknown, n: number): number {
+function timeMs(run: () => unknown, n: number): number {
   const samples: number[] = []
   for (let i = 0; i < n; i++) {
     const t = performance.now()
@@ -75,36 +79,53 @@ function timeMs (run: () => unknown, n: number): number {
   return stats(samples).median
 }
 
-async function sizes (): Promise<Omit<GossipResult, 'live'>> {
+async function sizes(): Promise<Omit<GossipResult, 'live'>> {
   const dir = makeTempDir('segmesh-bench-gossip-')
   const index = SegmentIndex.open(join(dir, 'index'), { mapSize: 256 * 1024 ** 2 })
   try {
     const now = hourStart(Date.now() * 1000)
     const windowStart = now - (WINDOW_HOURS - 1) * MICROS_PER_HOUR
     // One segment per hour gives every hour a real digest; the counts are scaled to full hours below.
-    const changes = CHANNELS.flatMap((c) => QUALITIES.flatMap((q) => Array.from({ length: WINDOW_HOURS }, (_, h) =>
-      ({ op: 'put-segment' as const, ref: ref(c, q, windowStart + h * MICROS_PER_HOUR), size: 800_000, mtimeMs: 1 }))))
+    const changes = CHANNELS.flatMap((c) =>
+      QUALITIES.flatMap((q) =>
+        Array.from({ length: WINDOW_HOURS }, (_, h) => ({
+          op: 'put-segment' as const,
+          ref: ref(c, q, windowStart + h * MICROS_PER_HOUR),
+          size: 800_000,
+          mtimeMs: 1
+        }))
+      )
+    )
     await index.apply(changes)
     const from = await peerInfo()
     const roots = rootDigests(index, windowStart).map((r) => ({ ...r, segments: r.hours * PER_HOUR }))
-    if (roots.length !== CHANNELS.length * QUALITIES.length || roots.some((r) => r.hours !== WINDOW_HOURS)) throw new Error('unexpected roots')
+    if (roots.length !== CHANNELS.length * QUALITIES.length || roots.some((r) => r.hours !== WINDOW_HOURS))
+      throw new Error('unexpected roots')
     const digestMessageBytes = encodeMessage({ type: 'digest', from, windowStart, roots }).length
     const peerInfoBytes = Buffer.byteLength(JSON.stringify(from))
-    const live = now + 1800 * MICROS_PER_HOUR / 3600
-    const items = (n: number): AnnouncedItem[] => Array.from({ length: n }, (_, i) => ({ kind: 'segment', ref: ref(CHANNELS[i % 4]!, QUALITIES[(i >> 2) % 2]!, live + Math.floor(i / 8) * SEGMENT_US) }))
+    const live = now + (1800 * MICROS_PER_HOUR) / 3600
+    const items = (n: number): AnnouncedItem[] =>
+      Array.from({ length: n }, (_, i) => ({
+        kind: 'segment',
+        ref: ref(CHANNELS[i % 4]!, QUALITIES[(i >> 2) % 2]!, live + Math.floor(i / 8) * SEGMENT_US)
+      }))
     const announce = [1, 8, 256].map((n) => {
       const bytes = encodeMessage({ type: 'announce', from, items: items(n) }).length
       return { items: n, bytes, perItem: bytes / n }
     })
     // The route's body, as fastify serializes it (JSON.stringify: no response schema).
-    const body = (): string => JSON.stringify({ qualities: [...hourDigests(index, windowStart)].map(([key, hours]) => {
-      const [channel, quality] = key.split('/') as [string, string]
-      return { channel, quality, hours }
-    }) })
+    const body = (): string =>
+      JSON.stringify({
+        qualities: [...hourDigests(index, windowStart)].map(([key, hours]) => {
+          const [channel, quality] = key.split('/') as [string, string]
+          return { channel, quality, hours }
+        })
+      })
     const digestsBodyBytes = Buffer.byteLength(body().replaceAll('"segments":1,', `"segments":${PER_HOUR},`))
     const listing = (recorders: number): number => {
       const names: string[] = []
-      for (let r = 0; r < recorders; r++) for (let i = 0; i < PER_HOUR; i++) names.push(ref('desertbus', 'source', now + i * SEGMENT_US).file)
+      for (let r = 0; r < recorders; r++)
+        for (let i = 0; i < PER_HOUR; i++) names.push(ref('desertbus', 'source', now + i * SEGMENT_US).file)
       return Buffer.byteLength(JSON.stringify(names.sort()))
     }
     return {
@@ -127,16 +148,19 @@ async function sizes (): Promise<Omit<GossipResult, 'live'>> {
  * node its own bytes, as redundant recorders do), gossip on. Counts comparisons and the repairs
  * they start; the fetcher's getJson and listHour are wrapped to count calls and body sizes.
  */
-async function liveRun (): Promise<LiveResult> {
+async function liveRun(): Promise<LiveResult> {
   // Short ticks for more comparisons in the window; the share that starts a repair does not depend on the interval.
   const digestIntervalSeconds = 2
   const seconds = QUICK ? 12 : 30
   const cluster = new Cluster('live-')
   try {
     const hub = await cluster.start({ digestIntervalSeconds })
-    const nodes = [hub, ...await Promise.all([0, 1].map(async () => await cluster.start({ digestIntervalSeconds, bootstrap: [hub] })))]
-    await Promise.all(nodes.flatMap((a, i) => nodes.slice(i + 1).map(async (b) => await a.host!.keepConnected(b.host!.peerId, b.host!.multiaddrs()))))
-    if (!await until(() => nodes.every((n) => n.host!.connectedPeers().length >= nodes.length - 1), 20_000)) throw new Error('no full mesh')
+    const nodes = [hub, ...(await Promise.all([0, 1].map(async () => await cluster.start({ digestIntervalSeconds, bootstrap: [hub] }))))]
+    await Promise.all(
+      nodes.flatMap((a, i) => nodes.slice(i + 1).map(async (b) => await a.host!.keepConnected(b.host!.peerId, b.host!.multiaddrs())))
+    )
+    if (!(await until(() => nodes.every((n) => n.host!.connectedPeers().length >= nodes.length - 1), 20_000)))
+      throw new Error('no full mesh')
     let digestRequests = 0
     let hoursListed = 0
     let jsonBytes = 0
@@ -165,11 +189,20 @@ async function liveRun (): Promise<LiveResult> {
     let stop = false
     const recorder = async (n: SegmeshNode): Promise<void> => {
       while (!stop) {
-        const slot = Math.floor(Date.now() * 1000 / SEGMENT_US) * SEGMENT_US
+        const slot = Math.floor((Date.now() * 1000) / SEGMENT_US) * SEGMENT_US
         // Recorders finish a segment at slightly different moments.
         await sleep(Math.random() * 300)
-        await Promise.all(CHANNELS.flatMap((channel) => QUALITIES.map(async (quality) =>
-          await n.store.recordSegment({ channel, quality, start: slot - SEGMENT_US, duration: SEGMENT_US, type: 'full' }, randomBytes(2048)))))
+        await Promise.all(
+          CHANNELS.flatMap((channel) =>
+            QUALITIES.map(
+              async (quality) =>
+                await n.store.recordSegment(
+                  { channel, quality, start: slot - SEGMENT_US, duration: SEGMENT_US, type: 'full' },
+                  randomBytes(2048)
+                )
+            )
+          )
+        )
         await sleep(Math.max(0, slot + SEGMENT_US - Date.now() * 1000) / 1000)
       }
     }
@@ -183,13 +216,23 @@ async function liveRun (): Promise<LiveResult> {
     stop = true
     await Promise.all(recording)
     const delta = (key: 'digestsCompared' | 'repairs' | 'fetched'): number => after.reduce((s, a, i) => s + a[key] - before[i]![key], 0)
-    return { nodes: nodes.length, seconds, digestIntervalSeconds, compared: delta('digestsCompared'), repairs: delta('repairs'), hoursListed, digestRequests, jsonBytes, segmentsFetched: delta('fetched') }
+    return {
+      nodes: nodes.length,
+      seconds,
+      digestIntervalSeconds,
+      compared: delta('digestsCompared'),
+      repairs: delta('repairs'),
+      hoursListed,
+      digestRequests,
+      jsonBytes,
+      segmentsFetched: delta('fetched')
+    }
   } finally {
     await cluster.stopAll()
   }
 }
 
-export async function gossipPart (): Promise<GossipResult> {
+export async function gossipPart(): Promise<GossipResult> {
   const s = await sizes()
   const live = await liveRun()
   return { ...s, live }

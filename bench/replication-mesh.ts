@@ -20,7 +20,7 @@ import { Cluster, WireCounter, cpuSeconds, until } from './replication-net.ts'
 const pool = randomBytes(8 * 1024 ** 2)
 let serial = 0
 
-function body (size: number): Buffer {
+function body(size: number): Buffer {
   const out = Buffer.allocUnsafe(size)
   const offset = Math.floor(Math.random() * (pool.length - size))
   pool.copy(out, 0, offset, offset + size)
@@ -30,7 +30,7 @@ function body (size: number): Buffer {
 }
 
 /** Record a segment on `node`; `beforeWrite` learns its name (from the hash) before any node can index it. */
-async function record (node: SegmeshNode, start: number, size: number, beforeWrite?: (ref: SegmentRef) => void): Promise<SegmentRef> {
+async function record(node: SegmeshNode, start: number, size: number, beforeWrite?: (ref: SegmentRef) => void): Promise<SegmentRef> {
   const segment = { channel: CHANNEL, quality: QUALITY, start, duration: SEGMENT_US, type: 'full' as const }
   const bytes = body(size)
   const expected = formatSegmentRef({ ...segment, hash: createHash('sha256').update(bytes).digest() })
@@ -41,7 +41,7 @@ async function record (node: SegmeshNode, start: number, size: number, beforeWri
 }
 
 /** Wrap the node's store events: `observe` sees each one first. */
-function tapEvents (node: SegmeshNode, observe: (event: StoreEvent) => void): void {
+function tapEvents(node: SegmeshNode, observe: (event: StoreEvent) => void): void {
   const store = node.store
   const emit = store.emit.bind(store)
   store.emit = (event) => {
@@ -51,7 +51,7 @@ function tapEvents (node: SegmeshNode, observe: (event: StoreEvent) => void): vo
 }
 
 /** Star: four leaves bootstrap to one hub; returns the hub first. */
-async function startStar (cluster: Cluster, options: { announce?: boolean, digestIntervalSeconds?: number } = {}): Promise<SegmeshNode[]> {
+async function startStar(cluster: Cluster, options: { announce?: boolean; digestIntervalSeconds?: number } = {}): Promise<SegmeshNode[]> {
   const hub = await cluster.start(options)
   const leaves = await Promise.all(Array.from({ length: 4 }, async () => await cluster.start({ ...options, bootstrap: [hub] })))
   return [hub, ...leaves]
@@ -81,7 +81,7 @@ export interface LatencyRun {
   idleWireBytesPerNodeMinute: number
 }
 
-async function latencyRun (wire: WireCounter, reps: number, idleWindowMs: number): Promise<LatencyRun> {
+async function latencyRun(wire: WireCounter, reps: number, idleWindowMs: number): Promise<LatencyRun> {
   const size = 800_000
   const cluster = new Cluster('latency-')
   try {
@@ -105,11 +105,17 @@ async function latencyRun (wire: WireCounter, reps: number, idleWindowMs: number
         }
       })
     })
-    const write = async (k: number): Promise<{ ref: SegmentRef, recordMs: number }> => {
+    const write = async (k: number): Promise<{ ref: SegmentRef; recordMs: number }> => {
       const t = performance.now()
-      const ref = await record(nodes[k]!, base + (slot++) * SEGMENT_US, size, (expected) => {
-        indexed.set(expected.file, nodes.map(() => Number.NaN))
-        announced.set(expected.file, nodes.map(() => Number.NaN))
+      const ref = await record(nodes[k]!, base + slot++ * SEGMENT_US, size, (expected) => {
+        indexed.set(
+          expected.file,
+          nodes.map(() => Number.NaN)
+        )
+        announced.set(
+          expected.file,
+          nodes.map(() => Number.NaN)
+        )
       })
       return { ref, recordMs: performance.now() - t }
     }
@@ -118,7 +124,7 @@ async function latencyRun (wire: WireCounter, reps: number, idleWindowMs: number
     // Warm-up: one segment from each node, then a few heartbeats for the gossip meshes to settle.
     for (let k = 0; k < nodes.length; k++) {
       const { ref } = await write(k)
-      if (!await until(() => allIndexed(ref.file), 30_000)) throw new Error('warm-up segment did not reach every node')
+      if (!(await until(() => allIndexed(ref.file), 30_000))) throw new Error('warm-up segment did not reach every node')
     }
     await sleep(3000)
 
@@ -135,7 +141,7 @@ async function latencyRun (wire: WireCounter, reps: number, idleWindowMs: number
       const { ref, recordMs: r } = await write(k)
       recordMs.push(r)
       const file = ref.file
-      if (!await until(() => allIndexed(file), 10_000, 2)) {
+      if (!(await until(() => allIndexed(file), 10_000, 2))) {
         timeouts++
         continue
       }
@@ -173,18 +179,20 @@ async function latencyRun (wire: WireCounter, reps: number, idleWindowMs: number
       announcedPerSegment: announcedItems / done,
       wireBytesPerSegment: Math.max(0, busyBytes - idleRate * busyMs) / done,
       idleWindowMs,
-      idleWireBytesPerNodeMinute: idleRate * 60_000 / nodes.length
+      idleWireBytesPerNodeMinute: (idleRate * 60_000) / nodes.length
     }
   } finally {
     await cluster.stopAll()
   }
 }
 
-export async function latencyPart (): Promise<LatencyRun> {
+export async function latencyPart(): Promise<LatencyRun> {
   const wire = new WireCounter().install()
   const run = QUICK ? await latencyRun(wire, 12, 8000) : await latencyRun(wire, 60, 35_000)
   const all = stats(run.allMs)
-  console.log(`  ${run.reps} segments, all 5 indexed p50 ${all.median.toFixed(0)} ms p95 ${all.p95.toFixed(0)} ms max ${all.max.toFixed(0)} ms; ${run.announcedPerSegment.toFixed(1)} items announced and ${(run.wireBytesPerSegment / 1024).toFixed(1)} KiB of libp2p traffic per segment; idle ${(run.idleWireBytesPerNodeMinute / 1024).toFixed(1)} KiB/node/min`)
+  console.log(
+    `  ${run.reps} segments, all 5 indexed p50 ${all.median.toFixed(0)} ms p95 ${all.p95.toFixed(0)} ms max ${all.max.toFixed(0)} ms; ${run.announcedPerSegment.toFixed(1)} items announced and ${(run.wireBytesPerSegment / 1024).toFixed(1)} KiB of libp2p traffic per segment; idle ${(run.idleWireBytesPerNodeMinute / 1024).toFixed(1)} KiB/node/min`
+  )
   return run
 }
 
@@ -225,17 +233,24 @@ export const PARTITION_CONFIGS: PartitionConfig[] = [
   { label: 'digests only, 1 s', announce: false, digestIntervalSeconds: 1 }
 ]
 
-async function fullMesh (nodes: readonly SegmeshNode[]): Promise<boolean> {
+async function fullMesh(nodes: readonly SegmeshNode[]): Promise<boolean> {
   // Kept peers are learned from gossip; with announcements off that waits for a digest tick, so dial directly.
-  await Promise.all(nodes.flatMap((a, i) => nodes.slice(i + 1).map(async (b) => await a.host!.keepConnected(b.host!.peerId, b.host!.multiaddrs()))))
+  await Promise.all(
+    nodes.flatMap((a, i) => nodes.slice(i + 1).map(async (b) => await a.host!.keepConnected(b.host!.peerId, b.host!.multiaddrs())))
+  )
   return await until(() => nodes.every((n) => n.host!.connectedPeers().length >= nodes.length - 1), 20_000)
 }
 
-export async function partitionRun (config: PartitionConfig, segments: number, tombstoneCount: number, segmentBytes: number): Promise<PartitionRun> {
+export async function partitionRun(
+  config: PartitionConfig,
+  segments: number,
+  tombstoneCount: number,
+  segmentBytes: number
+): Promise<PartitionRun> {
   const cluster = new Cluster('partition-')
   try {
     const nodes = await startStar(cluster, { announce: config.announce, digestIntervalSeconds: config.digestIntervalSeconds })
-    if (!await fullMesh(nodes)) throw new Error('no full mesh')
+    if (!(await fullMesh(nodes))) throw new Error('no full mesh')
     const sides = [nodes.slice(0, 2), nodes.slice(2)] as const
     const base = hourStart(Date.now() * 1000) - 6 * MICROS_PER_HOUR
     const hours = [0, 1, 2, 3].map((h) => base + h * MICROS_PER_HOUR)
@@ -246,43 +261,51 @@ export async function partitionRun (config: PartitionConfig, segments: number, t
     const forceSync = async (group: readonly SegmeshNode[]): Promise<void> => {
       await Promise.all(group.map(async (n) => await n.replicator!.syncNow()))
     }
-    const listingOf = (n: SegmeshNode): string => hours.map((h) => n.index.listHour(CHANNEL, QUALITY, h, { tombstones: true }).sort().join(',')).join('|')
+    const listingOf = (n: SegmeshNode): string =>
+      hours.map((h) => n.index.listHour(CHANNEL, QUALITY, h, { tombstones: true }).sort().join(',')).join('|')
     const agree = (group: readonly SegmeshNode[]): boolean => {
       const first = listingOf(group[0]!)
       return group.every((n) => listingOf(n) === first)
     }
     const converge = async (group: readonly SegmeshNode[], timeoutMs: number): Promise<boolean> => {
       // With announcements off, within-side spreading waits for digest ticks; syncNow is setup help, not measured.
-      return await until(async () => {
-        if (agree(group)) return true
-        if (!config.announce) await forceSync(group)
-        return agree(group)
-      }, timeoutMs, 50)
+      return await until(
+        async () => {
+          if (agree(group)) return true
+          if (!config.announce) await forceSync(group)
+          return agree(group)
+        },
+        timeoutMs,
+        50
+      )
     }
 
     // Before the split: segments every node has, some of which one side will tombstone.
     const sharedCount = Math.ceil(tombstoneCount / 2)
     const shared: SegmentRef[] = []
     for (let i = 0; i < sharedCount; i++) shared.push(await record(nodes[i % nodes.length]!, slotStart(slot++), segmentBytes))
-    if (!await converge(nodes, 60_000)) throw new Error('shared segments did not spread')
+    if (!(await converge(nodes, 60_000))) throw new Error('shared segments did not spread')
 
     // Split: both ends of every cross pair refuse the other, so libp2p connections are cut.
     const cross = sides[0].flatMap((x) => sides[1].map((y) => [x, y] as const))
     await Promise.all(cross.flatMap(([x, y]) => [x.host!.block([y.host!.peerId]), y.host!.block([x.host!.peerId])]))
-    if (!await until(() => cross.every(([x, y]) => !x.host!.connectedPeers().includes(y.host!.peerId)), 10_000)) throw new Error('cross connections still open')
+    if (!(await until(() => cross.every(([x, y]) => !x.host!.connectedPeers().includes(y.host!.peerId)), 10_000)))
+      throw new Error('cross connections still open')
 
     // Apart: divergent segments on both sides (round-robin over each side's nodes), 8 writes at a time.
-    const written: Array<{ ref: SegmentRef, side: 0 | 1 }> = []
+    const written: Array<{ ref: SegmentRef; side: 0 | 1 }> = []
     const jobs = Array.from({ length: segments }, (_, i) => ({ side: (i % 2) as 0 | 1, start: slotStart(slot++), i }))
     let next = 0
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next < jobs.length) {
-        const job = jobs[next++]!
-        const side = sides[job.side]
-        const node = side[Math.floor(job.i / 2) % side.length]!
-        written.push({ ref: await record(node, job.start, segmentBytes), side: job.side })
-      }
-    }))
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < jobs.length) {
+          const job = jobs[next++]!
+          const side = sides[job.side]
+          const node = side[Math.floor(job.i / 2) % side.length]!
+          written.push({ ref: await record(node, job.start, segmentBytes), side: job.side })
+        }
+      })
+    )
     // Tombstones: half of names both sides had, half of names only the other side has.
     const tombstoned: SegmentRef[] = []
     const onlyOn = (side: 0 | 1): SegmentRef[] => written.filter((w) => w.side === side).map((w) => w.ref)
@@ -296,7 +319,7 @@ export async function partitionRun (config: PartitionConfig, segments: number, t
       tombstoned.push(ref)
     }
     const sideStart = performance.now()
-    const sidesAgree = await converge(sides[0], 60_000) && await converge(sides[1], 60_000)
+    const sidesAgree = (await converge(sides[0], 60_000)) && (await converge(sides[1], 60_000))
     const sideMs = performance.now() - sideStart
     if (!sidesAgree) throw new Error('the sides did not agree internally')
     if (listingOf(sides[0][0]!) === listingOf(sides[1][0]!)) throw new Error('the sides agree before the heal')
@@ -304,14 +327,21 @@ export async function partitionRun (config: PartitionConfig, segments: number, t
     // What every node must end with: all names, tombstoned ones hidden, plus the tombstone names.
     const hidden = new Set(tombstoned.map((r) => r.file))
     const all = [...shared, ...written.map((w) => w.ref)]
-    const expected = hours.map((h) => {
-      const inHour = all.filter((r) => hourStart(r.start) === h)
-      const names = inHour.filter((r) => !hidden.has(r.file)).map((r) => r.file)
-      for (const r of tombstoned) if (hourStart(r.start) === h) names.push(r.file.replace(/\.ts$/, '.tombstone'))
-      return names.sort().join(',')
-    }).join('|')
+    const expected = hours
+      .map((h) => {
+        const inHour = all.filter((r) => hourStart(r.start) === h)
+        const names = inHour.filter((r) => !hidden.has(r.file)).map((r) => r.file)
+        for (const r of tombstoned) if (hourStart(r.start) === h) names.push(r.file.replace(/\.ts$/, '.tombstone'))
+        return names.sort().join(',')
+      })
+      .join('|')
 
-    const before = nodes.map((n) => ({ fetched: n.fetcher!.stats().segmentsFetched, notFound: n.fetcher!.stats().notFound, repairs: n.replicator!.stats.repairs, tomb: n.replicator!.stats.tombstonesApplied }))
+    const before = nodes.map((n) => ({
+      fetched: n.fetcher!.stats().segmentsFetched,
+      notFound: n.fetcher!.stats().notFound,
+      repairs: n.replicator!.stats.repairs,
+      tomb: n.replicator!.stats.tombstonesApplied
+    }))
     // Heal: unblock both ends, and ask for the direct connections again.
     const t0 = performance.now()
     const cpu0 = process.cpuUsage()
@@ -323,21 +353,36 @@ export async function partitionRun (config: PartitionConfig, segments: number, t
     let reconnectMs = Number.NaN
     const limit = config.digestIntervalSeconds * 1000 * 3 + 30_000
     // SEGMESH_BENCH_TRACE=1: per node every 500 ms, fetched since the heal / queued / active / repairs / gossip in.
-    const trace = process.env.SEGMESH_BENCH_TRACE === '1'
-      ? setInterval(() => console.error(`  ${((performance.now() - t0) / 1000).toFixed(1)} s  ${nodes.map((n, j) => {
-        const f = n.fetcher!.stats()
-        const r = n.replicator!.stats
-        return `${f.segmentsFetched - before[j]!.fetched}/${f.queued}/${f.active}/${r.repairs - before[j]!.repairs}/${r.messagesIn}`
-      }).join('  ')}`), 500)
-      : null
-    const converged = await until(() => {
-      if (Number.isNaN(reconnectMs) && cross.every(([x, y]) => x.host!.connectedPeers().includes(y.host!.peerId))) reconnectMs = performance.now() - t0
-      return nodes.every((n) => listingOf(n) === expected)
-    }, limit, 20)
+    const trace =
+      process.env.SEGMESH_BENCH_TRACE === '1'
+        ? setInterval(
+            () =>
+              console.error(
+                `  ${((performance.now() - t0) / 1000).toFixed(1)} s  ${nodes
+                  .map((n, j) => {
+                    const f = n.fetcher!.stats()
+                    const r = n.replicator!.stats
+                    return `${f.segmentsFetched - before[j]!.fetched}/${f.queued}/${f.active}/${r.repairs - before[j]!.repairs}/${r.messagesIn}`
+                  })
+                  .join('  ')}`
+              ),
+            500
+          )
+        : null
+    const converged = await until(
+      () => {
+        if (Number.isNaN(reconnectMs) && cross.every(([x, y]) => x.host!.connectedPeers().includes(y.host!.peerId)))
+          reconnectMs = performance.now() - t0
+        return nodes.every((n) => listingOf(n) === expected)
+      },
+      limit,
+      20
+    )
     const convergeMs = performance.now() - t0
     const healCpuSeconds = cpuSeconds(cpu0)
     if (trace != null) clearInterval(trace)
-    const correct = nodes.every((n) => listingOf(n) === expected) && nodes.every((n) => tombstoned.every((r) => n.index.getSegment(r) == null))
+    const correct =
+      nodes.every((n) => listingOf(n) === expected) && nodes.every((n) => tombstoned.every((r) => n.index.getSegment(r) == null))
     return {
       ...config,
       segments,
@@ -364,7 +409,7 @@ export async function partitionRun (config: PartitionConfig, segments: number, t
  * SegmentStore.writeSegment (hash check, fsync, rename, folder fsync, index) into five stores,
  * 8 at a time each, bytes already in memory, no network or gossip.
  */
-async function storeFloor (count: number, segmentBytes: number): Promise<number> {
+async function storeFloor(count: number, segmentBytes: number): Promise<number> {
   const cluster = new Cluster('floor-')
   const stores = Array.from({ length: 5 }, (_, k) => {
     const index = SegmentIndex.open(join(cluster.root, `s${k}`, 'index'), { mapSize: 256 * 1024 ** 2 })
@@ -374,19 +419,33 @@ async function storeFloor (count: number, segmentBytes: number): Promise<number>
     const base = hourStart(Date.now() * 1000) - 6 * MICROS_PER_HOUR
     const items = Array.from({ length: count }, (_, i) => {
       const bytes = body(segmentBytes)
-      return { bytes, ref: formatSegmentRef({ channel: CHANNEL, quality: QUALITY, start: base + i * SEGMENT_US, duration: SEGMENT_US, type: 'full', hash: createHash('sha256').update(bytes).digest() }) }
+      return {
+        bytes,
+        ref: formatSegmentRef({
+          channel: CHANNEL,
+          quality: QUALITY,
+          start: base + i * SEGMENT_US,
+          duration: SEGMENT_US,
+          type: 'full',
+          hash: createHash('sha256').update(bytes).digest()
+        })
+      }
     })
     const t = performance.now()
-    await Promise.all(stores.map(async (store, k) => {
-      const mine = items.filter((_, i) => i % stores.length === k)
-      let next = 0
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        while (next < mine.length) {
-          const item = mine[next++]!
-          await store.writeSegment(item.ref, item.bytes)
-        }
-      }))
-    }))
+    await Promise.all(
+      stores.map(async (store, k) => {
+        const mine = items.filter((_, i) => i % stores.length === k)
+        let next = 0
+        await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            while (next < mine.length) {
+              const item = mine[next++]!
+              await store.writeSegment(item.ref, item.bytes)
+            }
+          })
+        )
+      })
+    )
     return performance.now() - t
   } finally {
     await Promise.all(stores.map(async (s) => await s.index.stop()))
@@ -394,9 +453,13 @@ async function storeFloor (count: number, segmentBytes: number): Promise<number>
   }
 }
 
-export interface PartitionResult { runs: PartitionRun[], floorMs: number[], floorWrites: number }
+export interface PartitionResult {
+  runs: PartitionRun[]
+  floorMs: number[]
+  floorWrites: number
+}
 
-export async function partitionPart (): Promise<PartitionResult> {
+export async function partitionPart(): Promise<PartitionResult> {
   const segments = QUICK ? 200 : 1000
   const tombstones = QUICK ? 10 : 50
   const segmentBytes = 32 * 1024
@@ -409,11 +472,15 @@ export async function partitionPart (): Promise<PartitionResult> {
     for (const config of PARTITION_CONFIGS) {
       const run = await partitionRun(config, segments, tombstones, segmentBytes)
       runs.push(run)
-      console.log(`  ${config.label.padEnd(30)} converged ${run.converged ? 'yes' : 'NO '} in ${(run.convergeMs / 1000).toFixed(2)} s, cpu ${run.healCpuSeconds.toFixed(1)} s (reconnected ${(run.reconnectMs / 1000).toFixed(2)} s) correct ${run.correct}  fetched ${run.fetched}  404s ${run.notFound}  repairs ${run.repairs}  tombstones applied ${run.tombstonesApplied}  (sides agreed in ${(run.sideMs / 1000).toFixed(1)} s)`)
+      console.log(
+        `  ${config.label.padEnd(30)} converged ${run.converged ? 'yes' : 'NO '} in ${(run.convergeMs / 1000).toFixed(2)} s, cpu ${run.healCpuSeconds.toFixed(1)} s (reconnected ${(run.reconnectMs / 1000).toFixed(2)} s) correct ${run.correct}  fetched ${run.fetched}  404s ${run.notFound}  repairs ${run.repairs}  tombstones applied ${run.tombstonesApplied}  (sides agreed in ${(run.sideMs / 1000).toFixed(1)} s)`
+      )
     }
     floorWrites = runs[0]!.fetched
     floorMs.push(await storeFloor(floorWrites, segmentBytes))
-    console.log(`  floor: ${floorWrites} store writes of ${segmentBytes / 1024} KiB into 5 stores, 8 at a time each: ${(floorMs.at(-1)! / 1000).toFixed(2)} s`)
+    console.log(
+      `  floor: ${floorWrites} store writes of ${segmentBytes / 1024} KiB into 5 stores, 8 at a time each: ${(floorMs.at(-1)! / 1000).toFixed(2)} s`
+    )
   }
   return { runs, floorMs, floorWrites }
 }

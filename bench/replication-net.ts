@@ -28,7 +28,7 @@ export interface BenchNodeOptions {
 /** One temp folder per process for every cluster, removed when the process ends (also on Ctrl-C). */
 let processRoot: string | null = null
 
-function tempRoot (): string {
+function tempRoot(): string {
   if (processRoot == null) {
     processRoot = makeTempDir('segmesh-bench-replication-')
     cleanupOnExit(processRoot)
@@ -42,11 +42,11 @@ export class Cluster {
   readonly nodes: SegmeshNode[] = []
   #count = 0
 
-  constructor (prefix: string) {
+  constructor(prefix: string) {
     this.root = mkdtempSync(join(tempRoot(), prefix))
   }
 
-  async start (options: BenchNodeOptions = {}): Promise<SegmeshNode> {
+  async start(options: BenchNodeOptions = {}): Promise<SegmeshNode> {
     const data = join(this.root, `node-${this.#count++}`)
     const flags: Record<string, string | boolean | string[]> = {
       data,
@@ -74,14 +74,14 @@ export class Cluster {
   }
 
   /** Stop a node and delete its data. */
-  async remove (node: SegmeshNode): Promise<void> {
+  async remove(node: SegmeshNode): Promise<void> {
     const i = this.nodes.indexOf(node)
     if (i >= 0) this.nodes.splice(i, 1)
     await node.stop(500)
     removeDir(node.config.dataDir)
   }
 
-  async stopAll (): Promise<void> {
+  async stopAll(): Promise<void> {
     await Promise.allSettled(this.nodes.map(async (n) => await n.stop(500)))
     this.nodes.length = 0
     removeDir(this.root)
@@ -89,7 +89,7 @@ export class Cluster {
 }
 
 /** Poll `check` every `everyMs` until it holds; false once `timeoutMs` has passed. */
-export async function until (check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<boolean> {
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<boolean> {
   const deadline = performance.now() + timeoutMs
   while (!(await check())) {
     if (performance.now() > deadline) return false
@@ -98,13 +98,13 @@ export async function until (check: () => boolean | Promise<boolean>, timeoutMs:
   return true
 }
 
-export function portOf (multiaddr: string): number {
+export function portOf(multiaddr: string): number {
   const m = /\/tcp\/(\d+)/.exec(multiaddr)
   if (m == null) throw new Error(`no TCP port in ${multiaddr}`)
   return Number(m[1])
 }
 
-export function httpPortOf (node: SegmeshNode): number {
+export function httpPortOf(node: SegmeshNode): number {
   return Number(new URL(node.url).port)
 }
 
@@ -118,19 +118,19 @@ export class WireCounter {
   readonly httpPorts = new Set<number>()
   readonly #bytes = new SocketBytes<string>()
 
-  install (): this {
+  install(): this {
     const track = (socket: net.Socket): void => this.#bytes.track(socket, `${socket.localPort ?? -1}>${socket.remotePort ?? -1}`)
     watchSockets({ accepted: track, opening: () => track })
     return this
   }
 
-  watch (node: SegmeshNode): void {
+  watch(node: SegmeshNode): void {
     for (const a of node.host?.multiaddrs() ?? []) this.p2pPorts.add(portOf(a))
     this.httpPorts.add(httpPortOf(node))
   }
 
   /** p2p: libp2p both ways; httpServer: written by HTTP servers (responses); httpClient: requests. */
-  snapshot (): { p2p: number, httpServer: number, httpClient: number } {
+  snapshot(): { p2p: number; httpServer: number; httpClient: number } {
     const out = { p2p: 0, httpServer: 0, httpClient: 0 }
     for (const [key, n] of this.#bytes.byKind()) {
       const [local, remote] = key.split('>').map(Number) as [number, number]
@@ -143,7 +143,7 @@ export class WireCounter {
 }
 
 /** User + system CPU seconds of this process since `since` (all threads, libuv pool included). */
-export function cpuSeconds (since: NodeJS.CpuUsage): number {
+export function cpuSeconds(since: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(since)
   return (d.user + d.system) / 1e6
 }

@@ -25,15 +25,16 @@ const DAYS = 7
 const NOW = hourStart(Date.now() * 1000)
 
 /** Expired hours end 8+ days ago; kept hours are the last day. */
-function segments (): SyntheticSegment[] {
+function segments(): SyntheticSegment[] {
   const expired = NOW - (DAYS + 1) * 24 * MICROS_PER_HOUR - EXPIRED_HOURS * MICROS_PER_HOUR
   const kept = NOW - KEPT_HOURS * MICROS_PER_HOUR
-  const one = (start: number, hours: number, seed: number): SyntheticSegment[] =>
-    [...syntheticStream({ channel: 'bench', quality: 'source', start, slots: hours * PER_HOUR, seed, duplicates: 0, gaps: 0 })]
+  const one = (start: number, hours: number, seed: number): SyntheticSegment[] => [
+    ...syntheticStream({ channel: 'bench', quality: 'source', start, slots: hours * PER_HOUR, seed, duplicates: 0, gaps: 0 })
+  ]
   return [...one(expired, EXPIRED_HOURS, 1), ...one(kept, KEPT_HOURS, 2)]
 }
 
-async function makeTree (root: string, segs: SyntheticSegment[]): Promise<string> {
+async function makeTree(root: string, segs: SyntheticSegment[]): Promise<string> {
   const segmentsDir = join(root, 'segments')
   await writeTree(segmentsDir, segs)
   // One tombstone per hour: retention must remove them last.
@@ -71,7 +72,8 @@ for (let round = 0; round < ROUNDS; round++) {
   const report = await retention.runOnce()
   pass.push(performance.now() - t)
   removed = report.segments
-  if (report.hours !== EXPIRED_HOURS || index.hours('bench', 'source')[0] !== formatHour(NOW - KEPT_HOURS * MICROS_PER_HOUR)) throw new Error(`unexpected pass: ${JSON.stringify(report)}`)
+  if (report.hours !== EXPIRED_HOURS || index.hours('bench', 'source')[0] !== formatHour(NOW - KEPT_HOURS * MICROS_PER_HOUR))
+    throw new Error(`unexpected pass: ${JSON.stringify(report)}`)
   for (let i = 0; i < 5; i++) {
     t = performance.now()
     await retention.runOnce()
@@ -83,10 +85,15 @@ for (let round = 0; round < ROUNDS; round++) {
 const base = stats(baseline)
 const run = stats(pass)
 const noop = stats(idle)
-console.log(table(['figure', 'median', 'max'], [
-  [`rm -r of ${EXPIRED_HOURS} hour folders (${removed} files; baseline)`, ms(base.median), ms(base.max)],
-  [`retention pass: same files + tombstones + index`, ms(run.median), ms(run.max)],
-  ['  retention time / rm -r time', `${(run.median / base.median).toFixed(2)}×`, ''],
-  [`pass with nothing expired (${KEPT_HOURS} h indexed)`, ms(noop.median), ms(noop.max)]
-]))
+console.log(
+  table(
+    ['figure', 'median', 'max'],
+    [
+      [`rm -r of ${EXPIRED_HOURS} hour folders (${removed} files; baseline)`, ms(base.median), ms(base.max)],
+      [`retention pass: same files + tombstones + index`, ms(run.median), ms(run.max)],
+      ['  retention time / rm -r time', `${(run.median / base.median).toFixed(2)}×`, ''],
+      [`pass with nothing expired (${KEPT_HOURS} h indexed)`, ms(noop.median), ms(noop.max)]
+    ]
+  )
+)
 printResult({ files: removed, baseline: base, pass: run, idle: noop })

@@ -19,15 +19,35 @@ import { formatSegmentRef } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { MICROS_PER_HOUR, MICROS_PER_SECOND } from '../storage/time.ts'
 import {
-  QUICK, RssSampler, type Stats, cleanupOnExit, diskUsage, interleaved, machineInfo, makeTempDir, mib, ms, printResult,
-  procStatus, prng, removeDir, runPart, stats, table
+  QUICK,
+  RssSampler,
+  type Stats,
+  cleanupOnExit,
+  diskUsage,
+  interleaved,
+  machineInfo,
+  makeTempDir,
+  mib,
+  ms,
+  printResult,
+  procStatus,
+  prng,
+  removeDir,
+  runPart,
+  stats,
+  table
 } from './common.ts'
 import { PER_HOUR, SEGMENT_US, type SyntheticSegment, T0, indexStream, syntheticStream, writeTree } from './data.ts'
 
 const FILES = QUICK ? 9_000 : 200_000
 const BIG = QUICK ? 50_000 : 1_000_000
 const BATCH = 10_000
-const COMBOS = [['alpha', 'source'], ['alpha', '480p'], ['beta', 'source'], ['beta', '480p']] as const
+const COMBOS = [
+  ['alpha', 'source'],
+  ['alpha', '480p'],
+  ['beta', 'source'],
+  ['beta', '480p']
+] as const
 const GOAL_COLD_S = 30
 const GOAL_WARM_S = 2
 
@@ -42,7 +62,7 @@ export interface ScanPartResult {
   /** Warm with `quick: true` (the watcher's mode): indexed names are not stat'ed. */
   warmQuick: Stats
   coldReport: ReconcileReport
-  index: { apparent: number, allocated: number }
+  index: { apparent: number; allocated: number }
   peakRss: number
   vmHWM: number | null
 }
@@ -58,16 +78,21 @@ export interface BigPartResult {
   rssAnon: number | null
   rssFile: number | null
   heapUsed: number
-  index: { apparent: number, allocated: number }
+  index: { apparent: number; allocated: number }
   selectHours: number
   selectCold: Stats
   selectWarm: Stats
 }
 
-export interface ScanResult { bench: 'scan', quick: boolean, scan: ScanPartResult, big: BigPartResult }
+export interface ScanResult {
+  bench: 'scan'
+  quick: boolean
+  scan: ScanPartResult
+  big: BigPartResult
+}
 
 /** `FILES` segment files, 1800 to an hour folder, hours dealt round-robin over the channel/qualities. */
-function * treeFiles (): Generator<SyntheticSegment> {
+function* treeFiles(): Generator<SyntheticSegment> {
   const random = prng(7)
   const hash = Buffer.alloc(32)
   for (let j = 0, n = 0; n < FILES; j++) {
@@ -82,7 +107,7 @@ function * treeFiles (): Generator<SyntheticSegment> {
 }
 
 /** What the filesystem alone costs: every folder listed, every file stat'ed, sync calls. */
-function walkSync (dir: string): number {
+function walkSync(dir: string): number {
   let files = 0
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, e.name)
@@ -93,7 +118,7 @@ function walkSync (dir: string): number {
 }
 
 /** The same walk as reconcile does its I/O: promise readdir, 32 concurrent promise stats per folder. */
-async function walkAsync (dir: string): Promise<number> {
+async function walkAsync(dir: string): Promise<number> {
   const entries = await readdir(dir, { withFileTypes: true })
   let files = 0
   const paths: string[] = []
@@ -102,24 +127,30 @@ async function walkAsync (dir: string): Promise<number> {
     else paths.push(join(dir, e.name))
   }
   let next = 0
-  await Promise.all(Array.from({ length: Math.min(32, paths.length) }, async () => {
-    while (next < paths.length) if ((await stat(paths[next++]!)).isFile()) files++
-  }))
+  await Promise.all(
+    Array.from({ length: Math.min(32, paths.length) }, async () => {
+      while (next < paths.length) if ((await stat(paths[next++]!)).isFile()) files++
+    })
+  )
   return files
 }
 
-async function reconcileInto (indexDir: string, segmentsDir: string, quick = false): Promise<{ ms: number, report: ReconcileReport, index: SegmentIndex }> {
+async function reconcileInto(
+  indexDir: string,
+  segmentsDir: string,
+  quick = false
+): Promise<{ ms: number; report: ReconcileReport; index: SegmentIndex }> {
   const t = performance.now()
   const index = SegmentIndex.open(indexDir, { mapSize: 4 * 1024 ** 3 })
   const report = await new Reconciler(new SegmentStore({ segmentsDir, index })).reconcileAll({ tempGraceMs: null, quick })
   return { ms: performance.now() - t, report, index }
 }
 
-function total (r: ReconcileReport): number {
+function total(r: ReconcileReport): number {
   return r.segments.full + r.segments.suspect + r.segments.partial
 }
 
-async function scanPart (): Promise<void> {
+async function scanPart(): Promise<void> {
   const sampler = new RssSampler().start()
   const dir = makeTempDir('segmesh-bench-scan-')
   cleanupOnExit(dir)
@@ -129,14 +160,22 @@ async function scanPart (): Promise<void> {
     const files = await writeTree(segmentsDir, treeFiles())
     const createMs = performance.now() - t
     const hours = Math.ceil(FILES / PER_HOUR)
-    console.log(`tree     ${files} files (0–16 bytes) in ${hours} hour folders over ${COMBOS.length} channel/qualities, created in ${ms(createMs)} (${Math.round(files / createMs * 1000)} files/s)`)
+    console.log(
+      `tree     ${files} files (0–16 bytes) in ${hours} hour folders over ${COMBOS.length} channel/qualities, created in ${ms(createMs)} (${Math.round((files / createMs) * 1000)} files/s)`
+    )
 
     // Round-robin, so a noisy spell hits the baseline and the scan alike. Cold runs each get a
     // fresh index; the first one's is kept for the warm restarts.
     const coldRuns = QUICK ? 2 : 3
     const rounds = QUICK ? 3 : 7
     const budgetMs = QUICK ? 30_000 : 200_000
-    const samples = { walkSync: [] as number[], walkAsync: [] as number[], cold: [] as number[], warm: [] as number[], warmQuick: [] as number[] }
+    const samples = {
+      walkSync: [] as number[],
+      walkAsync: [] as number[],
+      cold: [] as number[],
+      warm: [] as number[],
+      warmQuick: [] as number[]
+    }
     let coldReport: ReconcileReport | null = null
     const warmDir = join(dir, 'index-0')
     const began = performance.now()
@@ -146,13 +185,14 @@ async function scanPart (): Promise<void> {
       if (walkSync(segmentsDir) !== files) throw new Error('walk miscounted')
       samples.walkSync.push(performance.now() - t)
       t = performance.now()
-      if (await walkAsync(segmentsDir) !== files) throw new Error('walk miscounted')
+      if ((await walkAsync(segmentsDir)) !== files) throw new Error('walk miscounted')
       samples.walkAsync.push(performance.now() - t)
       if (round < coldRuns && (round === 0 || performance.now() - began < budgetMs / 2)) {
         const indexDir = join(dir, `index-${round}`)
         const cold = await reconcileInto(indexDir, segmentsDir)
         await cold.index.stop()
-        if (cold.report.added !== files || total(cold.report) !== files) throw new Error(`cold scan indexed ${cold.report.added} of ${files}`)
+        if (cold.report.added !== files || total(cold.report) !== files)
+          throw new Error(`cold scan indexed ${cold.report.added} of ${files}`)
         samples.cold.push(cold.ms)
         coldReport ??= cold.report
         if (round > 0) removeDir(indexDir)
@@ -167,7 +207,8 @@ async function scanPart (): Promise<void> {
       // The watcher's mode (indexed names not stat'ed), to split the warm cost: not what start-up runs.
       const quick = await reconcileInto(warmDir, segmentsDir, true)
       await quick.index.stop()
-      if (quick.report.added !== 0 || quick.report.removed !== 0 || total(quick.report) !== files) throw new Error('quick scan changed the index')
+      if (quick.report.added !== 0 || quick.report.removed !== 0 || total(quick.report) !== files)
+        throw new Error('quick scan changed the index')
       samples.warmQuick.push(quick.ms)
     }
     const result: ScanPartResult = {
@@ -190,7 +231,7 @@ async function scanPart (): Promise<void> {
   }
 }
 
-async function bigPart (): Promise<void> {
+async function bigPart(): Promise<void> {
   const sampler = new RssSampler().start()
   const dir = makeTempDir('segmesh-bench-big-')
   cleanupOnExit(dir)
@@ -200,7 +241,7 @@ async function bigPart (): Promise<void> {
     const quality = 'source'
     // Enough slots that BIG segments remain after the gaps; the stream is cut at BIG.
     const slots = Math.ceil(BIG * 1.01)
-    function * firstBig (): Generator<SyntheticSegment> {
+    function* firstBig(): Generator<SyntheticSegment> {
       let n = 0
       for (const s of syntheticStream({ channel, quality, start: T0, slots, seed: 3, duplicates: 0.005, gaps: 0.002 })) {
         if (n++ >= BIG) return
@@ -222,15 +263,18 @@ async function bigPart (): Promise<void> {
     if (indexed !== BIG) throw new Error(`indexed ${indexed} of ${BIG}`)
 
     // 24 h in the middle of the stream: cold (fresh selector) and warm, round-robin.
-    const days = BIG * SEGMENT_US / (24 * MICROS_PER_HOUR)
+    const days = (BIG * SEGMENT_US) / (24 * MICROS_PER_HOUR)
     const start = T0 + Math.floor(days / 2) * 24 * MICROS_PER_HOUR + MICROS_PER_HOUR + MICROS_PER_SECOND
     const selectHours = QUICK ? 4 : 24
     const end = start + selectHours * MICROS_PER_HOUR
     const warmSelector = new SegmentSelector(index)
-    const sel = await interleaved([
-      { name: 'cold', run: async () => await new SegmentSelector(index).select(channel, quality, start, end) },
-      { name: 'warm', run: async () => await warmSelector.select(channel, quality, start, end) }
-    ], { warmup: 3, iterations: QUICK ? 10 : 200, maxMs: QUICK ? 2000 : 20_000 })
+    const sel = await interleaved(
+      [
+        { name: 'cold', run: async () => await new SegmentSelector(index).select(channel, quality, start, end) },
+        { name: 'warm', run: async () => await warmSelector.select(channel, quality, start, end) }
+      ],
+      { warmup: 3, iterations: QUICK ? 10 : 200, maxMs: QUICK ? 2000 : 20_000 }
+    )
 
     const status = procStatus()
     const result: BigPartResult = {
@@ -255,7 +299,7 @@ async function bigPart (): Promise<void> {
   }
 }
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   console.log('== bench/scan.ts: reconcile a segment tree, and a 1M-segment index ==')
   console.log(machineInfo())
   const self = fileURLToPath(import.meta.url)
@@ -270,27 +314,73 @@ async function main (): Promise<void> {
   console.log()
   // Time as a multiple of the sync walk's: what the scan costs over and above the filesystem.
   const x = (st: Stats): string => `${(st.median / s.walkSync.median).toFixed(1)}×`
-  console.log(table(['case', 'median', 'p95', 'n', 'time ÷ sync walk', 'goal'], [
-    ['walk: readdir+stat, sync', ms(s.walkSync.median), ms(s.walkSync.p95), String(s.walkSync.n), '1.0×', ''],
-    ['walk: readdir+stat, promises ×32', ms(s.walkAsync.median), ms(s.walkAsync.p95), String(s.walkAsync.n), x(s.walkAsync), ''],
-    ['scan cold (empty index)', ms(s.cold.median), ms(s.cold.p95), String(s.cold.n), x(s.cold),
-      `≤ ${GOAL_COLD_S} s: ${coldS <= GOAL_COLD_S ? 'met' : 'MISSED'}`],
-    ['scan warm (restart, no change)', ms(s.warm.median), ms(s.warm.p95), String(s.warm.n), x(s.warm),
-      `≤ ${GOAL_WARM_S} s: ${warmS <= GOAL_WARM_S ? 'met' : 'MISSED'}`],
-    ['  same, quick: true (no stat of indexed names)', ms(s.warmQuick.median), ms(s.warmQuick.p95), String(s.warmQuick.n), x(s.warmQuick), 'watcher mode, for comparison']
-  ]))
-  console.log(`tree creation ${ms(s.createMs)}; index after scan ${mib(s.index.allocated)} on disk; ` +
-    `scan process peak RSS ${mib(s.peakRss)} sampled, VmHWM ${s.vmHWM == null ? 'n/a' : mib(s.vmHWM)}`)
+  console.log(
+    table(
+      ['case', 'median', 'p95', 'n', 'time ÷ sync walk', 'goal'],
+      [
+        ['walk: readdir+stat, sync', ms(s.walkSync.median), ms(s.walkSync.p95), String(s.walkSync.n), '1.0×', ''],
+        ['walk: readdir+stat, promises ×32', ms(s.walkAsync.median), ms(s.walkAsync.p95), String(s.walkAsync.n), x(s.walkAsync), ''],
+        [
+          'scan cold (empty index)',
+          ms(s.cold.median),
+          ms(s.cold.p95),
+          String(s.cold.n),
+          x(s.cold),
+          `≤ ${GOAL_COLD_S} s: ${coldS <= GOAL_COLD_S ? 'met' : 'MISSED'}`
+        ],
+        [
+          'scan warm (restart, no change)',
+          ms(s.warm.median),
+          ms(s.warm.p95),
+          String(s.warm.n),
+          x(s.warm),
+          `≤ ${GOAL_WARM_S} s: ${warmS <= GOAL_WARM_S ? 'met' : 'MISSED'}`
+        ],
+        [
+          '  same, quick: true (no stat of indexed names)',
+          ms(s.warmQuick.median),
+          ms(s.warmQuick.p95),
+          String(s.warmQuick.n),
+          x(s.warmQuick),
+          'watcher mode, for comparison'
+        ]
+      ]
+    )
+  )
+  console.log(
+    `tree creation ${ms(s.createMs)}; index after scan ${mib(s.index.allocated)} on disk; ` +
+      `scan process peak RSS ${mib(s.peakRss)} sampled, VmHWM ${s.vmHWM == null ? 'n/a' : mib(s.vmHWM)}`
+  )
   console.log()
-  console.log(table([`${big.segments}-segment index`, 'value'], [
-    ['segments indexed', String(big.segments)],
-    ['insert time (batches of 10,000)', `${ms(big.insertMs)} (${Math.round(big.segments / big.insertMs * 1000)} segments/s; batch median ${ms(big.batch.median)}, p95 ${ms(big.batch.p95)})`],
-    ['peak RSS sampled: inserting / whole part; VmHWM', `${mib(big.insertPeakRss)} / ${mib(big.peakRss)}; ${big.vmHWM == null ? 'n/a' : mib(big.vmHWM)}`],
-    ['RSS at end: anonymous / file-backed (LMDB map)', `${big.rssAnon == null ? 'n/a' : mib(big.rssAnon)} / ${big.rssFile == null ? 'n/a' : mib(big.rssFile)}`],
-    ['index on disk: allocated / apparent', `${mib(big.index.allocated)} / ${mib(big.index.apparent)}`],
-    [`${big.selectHours} h selection, cold: median / p95`, `${ms(big.selectCold.median)} / ${ms(big.selectCold.p95)} (n ${big.selectCold.n})`],
-    [`${big.selectHours} h selection, warm: median / p95`, `${ms(big.selectWarm.median)} / ${ms(big.selectWarm.p95)} (n ${big.selectWarm.n})`]
-  ]))
+  console.log(
+    table(
+      [`${big.segments}-segment index`, 'value'],
+      [
+        ['segments indexed', String(big.segments)],
+        [
+          'insert time (batches of 10,000)',
+          `${ms(big.insertMs)} (${Math.round((big.segments / big.insertMs) * 1000)} segments/s; batch median ${ms(big.batch.median)}, p95 ${ms(big.batch.p95)})`
+        ],
+        [
+          'peak RSS sampled: inserting / whole part; VmHWM',
+          `${mib(big.insertPeakRss)} / ${mib(big.peakRss)}; ${big.vmHWM == null ? 'n/a' : mib(big.vmHWM)}`
+        ],
+        [
+          'RSS at end: anonymous / file-backed (LMDB map)',
+          `${big.rssAnon == null ? 'n/a' : mib(big.rssAnon)} / ${big.rssFile == null ? 'n/a' : mib(big.rssFile)}`
+        ],
+        ['index on disk: allocated / apparent', `${mib(big.index.allocated)} / ${mib(big.index.apparent)}`],
+        [
+          `${big.selectHours} h selection, cold: median / p95`,
+          `${ms(big.selectCold.median)} / ${ms(big.selectCold.p95)} (n ${big.selectCold.n})`
+        ],
+        [
+          `${big.selectHours} h selection, warm: median / p95`,
+          `${ms(big.selectWarm.median)} / ${ms(big.selectWarm.p95)} (n ${big.selectWarm.n})`
+        ]
+      ]
+    )
+  )
   printResult({ bench: 'scan', quick: QUICK, scan, big } satisfies ScanResult)
 }
 

@@ -26,14 +26,20 @@ import { QUICK, type Stats, cleanupOnExit, interleaved, machineInfo, makeTempDir
 const HOUR = Date.UTC(2026, 10, 20, 12) * 1000
 const admin = generateKeyPairSync('ed25519')
 
-function refs (n: number, seed: number): SegmentRef[] {
-  return Array.from({ length: n }, (_, i) => formatSegmentRef({
-    channel: 'desertbus', quality: 'source', start: HOUR + (seed * 10_000 + i) * 2_000_000, duration: 2_000_000, type: 'full',
-    hash: Buffer.alloc(32, (seed * 31 + i) % 251)
-  }))
+function refs(n: number, seed: number): SegmentRef[] {
+  return Array.from({ length: n }, (_, i) =>
+    formatSegmentRef({
+      channel: 'desertbus',
+      quality: 'source',
+      start: HOUR + (seed * 10_000 + i) * 2_000_000,
+      duration: 2_000_000,
+      type: 'full',
+      hash: Buffer.alloc(32, (seed * 31 + i) % 251)
+    })
+  )
 }
 
-async function node (psk?: Uint8Array): Promise<Libp2p> {
+async function node(psk?: Uint8Array): Promise<Libp2p> {
   return await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
@@ -46,7 +52,7 @@ async function node (psk?: Uint8Array): Promise<Libp2p> {
 }
 
 /** Dial to an open connection, then hang up; libp2p over TCP on 127.0.0.1. */
-async function connectionCost (): Promise<Map<string, Stats>> {
+async function connectionCost(): Promise<Map<string, Stats>> {
   const psk = newNetworkKey()
   const [a, b, pa, pb] = await Promise.all([node(), node(), node(psk), node(psk)])
   let resets = 0
@@ -64,48 +70,77 @@ async function connectionCost (): Promise<Map<string, Stats>> {
     await from.hangUp(to.peerId)
   }
   try {
-    return await interleaved([
-      { name: 'connect, no key', run: connect(a, b) },
-      { name: 'connect, network key', run: connect(pa, pb) }
-    ], { warmup: 3, iterations: QUICK ? 10 : 60, maxMs: QUICK ? 5_000 : 40_000 })
+    return await interleaved(
+      [
+        { name: 'connect, no key', run: connect(a, b) },
+        { name: 'connect, network key', run: connect(pa, pb) }
+      ],
+      { warmup: 3, iterations: QUICK ? 10 : 60, maxMs: QUICK ? 5_000 : 40_000 }
+    )
   } finally {
     if (resets > 0) console.log(`(${resets} dials retried after a reset)`)
     await Promise.all([a, b, pa, pb].map(async (n) => await n.stop()))
   }
 }
 
-const messageCounts = new Map<number, { plain: number, signed: number, plainBytes: number, signedBytes: number }>()
+const messageCounts = new Map<number, { plain: number; signed: number; plainBytes: number; signedBytes: number }>()
 
 /** CPU of receiving an announcement of `n` tombstones: decode; decode + verify each proof. */
-async function announceCost (n: number): Promise<Map<string, Stats>> {
-  const from = { peerId: '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp', url: 'http://10.0.0.5:8080', addrs: ['/ip4/10.0.0.5/tcp/4001'] }
+async function announceCost(n: number): Promise<Map<string, Stats>> {
+  const from = {
+    peerId: '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp',
+    url: 'http://10.0.0.5:8080',
+    addrs: ['/ip4/10.0.0.5/tcp/4001']
+  }
   const items: AnnouncedItem[] = refs(n, 1).map((ref) => ({
-    kind: 'tombstone', ref, proof: signTombstone({ channel: ref.channel, quality: ref.quality, target: segmentTarget(ref), created: HOUR, reason: 'bench' }, admin.privateKey)
+    kind: 'tombstone',
+    ref,
+    proof: signTombstone(
+      { channel: ref.channel, quality: ref.quality, target: segmentTarget(ref), created: HOUR, reason: 'bench' },
+      admin.privateKey
+    )
   }))
   // Split as the replicator splits them: proofs make signed announcements several messages.
   const signed = announceMessages(from, items).map(encodeMessage)
-  const plain = announceMessages(from, items.map(({ kind, ref }) => ({ kind, ref }))).map(encodeMessage)
-  messageCounts.set(n, { plain: plain.length, signed: signed.length, signedBytes: signed.reduce((t, m) => t + m.length, 0), plainBytes: plain.reduce((t, m) => t + m.length, 0) })
+  const plain = announceMessages(
+    from,
+    items.map(({ kind, ref }) => ({ kind, ref }))
+  ).map(encodeMessage)
+  messageCounts.set(n, {
+    plain: plain.length,
+    signed: signed.length,
+    signedBytes: signed.reduce((t, m) => t + m.length, 0),
+    plainBytes: plain.reduce((t, m) => t + m.length, 0)
+  })
   const rounds = 20
-  return await interleaved([
-    { name: `decode ${n} unsigned`, run: () => { for (let i = 0; i < rounds; i++) for (const m of plain) decodeMessage(m) } },
-    {
-      name: `decode + verify ${n} signed`,
-      run: () => {
-        for (let i = 0; i < rounds; i++) {
-          for (const m of signed) {
-            const d = decodeMessage(m)
-            if (!d.ok || d.message.type !== 'announce') throw new Error('bench message did not decode')
-            for (const item of d.message.items) if (!verifyTombstone(item.proof, item.ref, admin.publicKey).ok) throw new Error('bench proof did not verify')
+  return await interleaved(
+    [
+      {
+        name: `decode ${n} unsigned`,
+        run: () => {
+          for (let i = 0; i < rounds; i++) for (const m of plain) decodeMessage(m)
+        }
+      },
+      {
+        name: `decode + verify ${n} signed`,
+        run: () => {
+          for (let i = 0; i < rounds; i++) {
+            for (const m of signed) {
+              const d = decodeMessage(m)
+              if (!d.ok || d.message.type !== 'announce') throw new Error('bench message did not decode')
+              for (const item of d.message.items)
+                if (!verifyTombstone(item.proof, item.ref, admin.publicKey).ok) throw new Error('bench proof did not verify')
+            }
           }
         }
       }
-    }
-  ], { warmup: 5, iterations: QUICK ? 20 : 200, maxMs: QUICK ? 2_000 : 10_000 })
+    ],
+    { warmup: 5, iterations: QUICK ? 20 : 200, maxMs: QUICK ? 2_000 : 10_000 }
+  )
 }
 
 /** One tombstone write (file, fsync, folder fsync, index), empty and holding a proof. */
-async function writeCost (): Promise<Map<string, Stats>> {
+async function writeCost(): Promise<Map<string, Stats>> {
   const dir = makeTempDir('segmesh-bench-security-')
   cleanupOnExit(dir)
   const index = SegmentIndex.open(join(dir, 'index'), { mapSize: 256 * 1024 ** 2 })
@@ -116,32 +151,58 @@ async function writeCost (): Promise<Map<string, Stats>> {
   let i = 0
   let j = 0
   try {
-    return await interleaved([
-      { name: 'tombstone, unsigned', run: async () => { await store.writeTombstone(plain[i++]!) } },
-      {
-        name: 'tombstone, signed',
-        run: async () => {
-          const ref = signed[j++]!
-          await store.writeTombstone(ref, { proof: signTombstone({ channel: ref.channel, quality: ref.quality, target: segmentTarget(ref), created: HOUR, reason: 'bench' }, admin.privateKey) })
+    return await interleaved(
+      [
+        {
+          name: 'tombstone, unsigned',
+          run: async () => {
+            await store.writeTombstone(plain[i++]!)
+          }
+        },
+        {
+          name: 'tombstone, signed',
+          run: async () => {
+            const ref = signed[j++]!
+            await store.writeTombstone(ref, {
+              proof: signTombstone(
+                { channel: ref.channel, quality: ref.quality, target: segmentTarget(ref), created: HOUR, reason: 'bench' },
+                admin.privateKey
+              )
+            })
+          }
         }
-      }
-    ], { warmup: 2, iterations: n, maxMs: QUICK ? 5_000 : 30_000 })
+      ],
+      { warmup: 2, iterations: n, maxMs: QUICK ? 5_000 : 30_000 }
+    )
   } finally {
     await index.stop()
   }
 }
 
 /** The gossip validator's bucket, per message, against the Map lookup it is built on. */
-async function bucketCost (): Promise<Map<string, Stats>> {
+async function bucketCost(): Promise<Map<string, Stats>> {
   const peers = Array.from({ length: 64 }, (_, i) => `peer-${i}`)
   const limiter = new RateLimiter({ ratePerSecond: 1e9, burst: 1e9 })
   const map = new Map(peers.map((p) => [p, [0, 0]]))
   const rounds = 10_000
   let sink = 0
-  const stats = await interleaved([
-    { name: 'Map.get', run: () => { for (let i = 0; i < rounds; i++) sink += map.get(peers[i & 63]!)![0]! } },
-    { name: 'token bucket take', run: () => { for (let i = 0; i < rounds; i++) sink += limiter.take(peers[i & 63]!) ? 1 : 0 } }
-  ], { warmup: 5, iterations: QUICK ? 20 : 200, maxMs: QUICK ? 1_000 : 5_000 })
+  const stats = await interleaved(
+    [
+      {
+        name: 'Map.get',
+        run: () => {
+          for (let i = 0; i < rounds; i++) sink += map.get(peers[i & 63]!)![0]!
+        }
+      },
+      {
+        name: 'token bucket take',
+        run: () => {
+          for (let i = 0; i < rounds; i++) sink += limiter.take(peers[i & 63]!) ? 1 : 0
+        }
+      }
+    ],
+    { warmup: 5, iterations: QUICK ? 20 : 200, maxMs: QUICK ? 1_000 : 5_000 }
+  )
   if (sink < 0) console.log(sink)
   return stats
 }
@@ -171,5 +232,8 @@ pair('gossip', bucket, 'Map.get', 'token bucket take', (v) => us(v, 10_000))
 console.log()
 console.log(table(['case', 'median', 'p95', 'measured / baseline'], rows))
 const verifyUs = ((full.get('decode + verify 256 signed')!.median - full.get('decode 256 unsigned')!.median) * 1000) / 20 / 256
-for (const [n, c] of messageCounts) console.log(`${n} tombstones announced: ${c.plain} message(s), ${c.plainBytes} B unsigned; ${c.signed} message(s), ${c.signedBytes} B signed`)
+for (const [n, c] of messageCounts)
+  console.log(
+    `${n} tombstones announced: ${c.plain} message(s), ${c.plainBytes} B unsigned; ${c.signed} message(s), ${c.signedBytes} B signed`
+  )
 console.log(`\nsignature check alone ≈ ${verifyUs.toFixed(1)} µs per tombstone (256-item announce, difference of medians)`)

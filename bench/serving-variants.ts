@@ -25,54 +25,62 @@ import { SegmentSelector } from '../storage/best-segments.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 
-interface Params { channel: string, quality: string, hour: string, file: string }
+interface Params {
+  channel: string
+  quality: string
+  hour: string
+  file: string
+}
 
-function variantRoutes ({ index, store }: HttpComponents, mode: 'send' | 'raw', chunk: number) {
+function variantRoutes({ index, store }: HttpComponents, mode: 'send' | 'raw', chunk: number) {
   return async (app: FastifyInstance): Promise<void> => {
-    app.get<{ Params: Params }>('/segments/:channel/:quality/:hour/:file', async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-      // The same checks and lookups as http/segment-routes.ts.
-      const { params } = request
-      const channel = channelParam(params.channel)
-      const quality = qualityParam(params.quality)
-      const hourStart = hourParam(params.hour)
-      const name = segmentFileParam(params.file)
-      if (name.type === 'temp') throw notFound(`${params.file} is still being written`)
-      const ref = { ...name, channel, quality, hour: params.hour, start: hourStart + name.offset }
-      const segment = index.getSegment(ref)
-      if (segment == null) throw notFound(`no segment ${params.file}`)
-      let fh: FileHandle
-      try {
-        fh = await open(store.pathOf(ref), 'r')
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`segment ${params.file} is gone from disk`)
-        throw err
+    app.get<{ Params: Params }>(
+      '/segments/:channel/:quality/:hour/:file',
+      async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+        // The same checks and lookups as http/segment-routes.ts.
+        const { params } = request
+        const channel = channelParam(params.channel)
+        const quality = qualityParam(params.quality)
+        const hourStart = hourParam(params.hour)
+        const name = segmentFileParam(params.file)
+        if (name.type === 'temp') throw notFound(`${params.file} is still being written`)
+        const ref = { ...name, channel, quality, hour: params.hour, start: hourStart + name.offset }
+        const segment = index.getSegment(ref)
+        if (segment == null) throw notFound(`no segment ${params.file}`)
+        let fh: FileHandle
+        try {
+          fh = await open(store.pathOf(ref), 'r')
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`segment ${params.file} is gone from disk`)
+          throw err
+        }
+        let size: number
+        try {
+          size = (await fh.stat()).size
+        } catch (err) {
+          await fh.close()
+          throw err
+        }
+        const headers = {
+          'content-type': 'video/mp2t',
+          etag: `"${name.hash!.toString('base64url')}"`,
+          'cache-control': 'public, max-age=31536000, immutable',
+          'accept-ranges': 'bytes',
+          'last-modified': new Date(segment.mtimeMs).toUTCString(),
+          'content-length': size
+        }
+        const stream = fh.createReadStream({ highWaterMark: chunk })
+        if (mode === 'send') {
+          reply.headers(headers)
+          return reply.send(stream)
+        }
+        reply.hijack()
+        // onSend hooks do not run for a hijacked reply, so the CORS header is set here.
+        reply.raw.writeHead(200, { ...headers, 'access-control-allow-origin': '*' })
+        pipeline(stream, reply.raw, () => {})
+        return reply
       }
-      let size: number
-      try {
-        size = (await fh.stat()).size
-      } catch (err) {
-        await fh.close()
-        throw err
-      }
-      const headers = {
-        'content-type': 'video/mp2t',
-        etag: `"${name.hash!.toString('base64url')}"`,
-        'cache-control': 'public, max-age=31536000, immutable',
-        'accept-ranges': 'bytes',
-        'last-modified': new Date(segment.mtimeMs).toUTCString(),
-        'content-length': size
-      }
-      const stream = fh.createReadStream({ highWaterMark: chunk })
-      if (mode === 'send') {
-        reply.headers(headers)
-        return reply.send(stream)
-      }
-      reply.hijack()
-      // onSend hooks do not run for a hijacked reply, so the CORS header is set here.
-      reply.raw.writeHead(200, { ...headers, 'access-control-allow-origin': '*' })
-      pipeline(stream, reply.raw, () => {})
-      return reply
-    })
+    )
   }
 }
 

@@ -28,8 +28,24 @@ import { SegmentIndex } from '../storage/segment-index.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import {
-  type Child, ROOT, TSX_ARGS, boxCpuSeconds, flag, fmt, machine, median, numberOption, option, printMachine,
-  processCpuSeconds, processDiskReadBytes, runBounded, startChild, stopAll, table, waitForQuiet
+  type Child,
+  ROOT,
+  TSX_ARGS,
+  boxCpuSeconds,
+  flag,
+  fmt,
+  machine,
+  median,
+  numberOption,
+  option,
+  printMachine,
+  processCpuSeconds,
+  processDiskReadBytes,
+  runBounded,
+  startChild,
+  stopAll,
+  table,
+  waitForQuiet
 } from './http-util.ts'
 
 const QUICK = flag('quick')
@@ -46,12 +62,17 @@ const QUALITY = 'source'
 const T0 = Date.UTC(2020, 0, 1) * 1000
 const SEGMENT_US = 2_000_000
 
-interface Dataset { paths: string[], refs: SegmentRef[], sizes: number[], bytes: number }
+interface Dataset {
+  paths: string[]
+  refs: SegmentRef[]
+  sizes: number[]
+  bytes: number
+}
 
 /** ~700–800 KB per 2 s segment: 3 Mbit/s video plus TS overhead, a typical stream. */
-async function mediaBodies (work: string, count: number): Promise<AsyncIterable<Buffer>> {
+async function mediaBodies(work: string, count: number): Promise<AsyncIterable<Buffer>> {
   if (MEDIA === 'random') {
-    return (async function * () {
+    return (async function* () {
       for (let i = 0; i < count; i++) yield randomBytes(700_000 + Math.floor(Math.random() * 100_000))
     })()
   }
@@ -59,29 +80,71 @@ async function mediaBodies (work: string, count: number): Promise<AsyncIterable<
   const raw = join(work, 'raw')
   await mkdir(raw)
   console.log(`encoding ${count} segments with ffmpeg (about ${Math.ceil(count / 100)} min on 2 cores)…`)
-  const r = await runBounded('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=1280x720:rate=30',
-    '-vf', 'noise=alls=20:allf=t+u', '-t', String(count * 2), '-c:v', 'libx264', '-preset', 'ultrafast',
-    '-b:v', '3M', '-maxrate', '3M', '-bufsize', '6M', '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
-    '-pix_fmt', 'yuv420p', '-f', 'segment', '-segment_time', '2', '-segment_format', 'mpegts', join(raw, 'seg%04d.ts')
-  ], 30 * 60_000)
+  const r = await runBounded(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=size=1280x720:rate=30',
+      '-vf',
+      'noise=alls=20:allf=t+u',
+      '-t',
+      String(count * 2),
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-b:v',
+      '3M',
+      '-maxrate',
+      '3M',
+      '-bufsize',
+      '6M',
+      '-g',
+      '60',
+      '-keyint_min',
+      '60',
+      '-sc_threshold',
+      '0',
+      '-pix_fmt',
+      'yuv420p',
+      '-f',
+      'segment',
+      '-segment_time',
+      '2',
+      '-segment_format',
+      'mpegts',
+      join(raw, 'seg%04d.ts')
+    ],
+    30 * 60_000
+  )
   if (r.code !== 0) throw new Error(`ffmpeg failed (${r.timedOut ? 'timed out' : r.code}): ${r.stderr}`)
-  const files = (await readdir(raw)).filter((n) => n.endsWith('.ts')).sort().slice(0, count)
-  return (async function * () {
+  const files = (await readdir(raw))
+    .filter((n) => n.endsWith('.ts'))
+    .sort()
+    .slice(0, count)
+  return (async function* () {
     for (const f of files) yield await readFile(join(raw, f))
     await rm(raw, { recursive: true, force: true })
   })()
 }
 
 /** Store every segment as a recorder would, so segmesh's index knows them (and they get real names). */
-async function makeDataset (dir: string): Promise<Dataset> {
+async function makeDataset(dir: string): Promise<Dataset> {
   const index = SegmentIndex.open(join(dir, 'index'), { mapSize: 256 * 1024 ** 2 })
   const store = new SegmentStore({ segmentsDir: join(dir, 'segments'), index })
   const out: Dataset = { paths: [], refs: [], sizes: [], bytes: 0 }
   try {
     let i = 0
     for await (const body of await mediaBodies(dir, COUNT)) {
-      const { ref, size } = await store.recordSegment({ channel: CHANNEL, quality: QUALITY, start: T0 + i * SEGMENT_US, duration: SEGMENT_US, type: 'full' }, body)
+      const { ref, size } = await store.recordSegment(
+        { channel: CHANNEL, quality: QUALITY, start: T0 + i * SEGMENT_US, duration: SEGMENT_US, type: 'full' },
+        body
+      )
       out.refs.push(ref)
       out.sizes.push(size)
       out.bytes += size
@@ -128,24 +191,28 @@ interface Server {
   gc: () => Promise<GcCounts | null>
 }
 
-interface GcCounts { markCompact: number, scavenge: number }
+interface GcCounts {
+  markCompact: number
+  scavenge: number
+}
 
 /**
  * GC counts from inside the server, so no server runs with extra V8 flags (`--trace-gc` writes a
  * line per collection): segmesh and the variants from prom-client's `nodejs_gc_duration_seconds`
  * on /metrics, the static baseline from the same perf_hooks observer behind its `GET /gc`.
  */
-async function gcFromMetrics (url: string): Promise<GcCounts | null> {
+async function gcFromMetrics(url: string): Promise<GcCounts | null> {
   const res = await fetchOnce(`${url}/metrics`)
   if (res.status !== 200) return null
   const text = res.body.toString()
-  const count = (kind: string): number => Number(new RegExp(`^nodejs_gc_duration_seconds_count\\{kind="${kind}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
+  const count = (kind: string): number =>
+    Number(new RegExp(`^nodejs_gc_duration_seconds_count\\{kind="${kind}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
   return { markCompact: count('major'), scavenge: count('minor') }
 }
 
-async function gcFromStatic (url: string): Promise<GcCounts | null> {
+async function gcFromStatic(url: string): Promise<GcCounts | null> {
   const res = await fetchOnce(`${url}/gc`)
-  const { major, minor } = JSON.parse(res.body.toString()) as { major: number, minor: number }
+  const { major, minor } = JSON.parse(res.body.toString()) as { major: number; minor: number }
   return { markCompact: major, scavenge: minor }
 }
 
@@ -160,41 +227,72 @@ const NO_MEMORY_REDUCER = '+nmr'
 /** Bench-only routes of bench/serving-variants.ts; `app` is the real segment route in that process. */
 const VARIANTS: Record<string, string> = { app: '', 'segmesh-raw': '/v/raw', 'segmesh-1m': '/v/send-1m', 'segmesh-raw-1m': '/v/raw-1m' }
 /** One process per V8 setting serves every variant; it is started with the first one asked for. */
-const variants = new Map<boolean, Promise<{ child: Child, match: RegExpExecArray }>>()
+const variants = new Map<boolean, Promise<{ child: Child; match: RegExpExecArray }>>()
 
-async function startServer (name: string, dir: string): Promise<Server> {
+async function startServer(name: string, dir: string): Promise<Server> {
   const nmr = name.endsWith(NO_MEMORY_REDUCER)
   const base = nmr ? name.slice(0, -NO_MEMORY_REDUCER.length) : name
   const v8Flags = nmr ? ['--no-memory-reducer'] : []
   const startArgs = [
-    'start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'warn',
+    'start',
+    '--data',
+    dir,
+    '--http-host',
+    '127.0.0.1',
+    '--http-port',
+    '0',
+    '--log-level',
+    'warn',
     // Boolean flags take no value (`--watch false` is refused). Serving only: no p2p listener.
-    '--no-watch', '--no-replication'
+    '--no-watch',
+    '--no-replication'
   ]
   const segmesh = async (command: string, args: string[], metrics = true): Promise<Server> => {
     const { child, match } = await startChild(name, command, args, /^segmesh listening on (\S+)/, 60_000)
     const url = match[1]!
-    return { name, child, url, prefix: '', gc: async () => metrics ? await gcFromMetrics(url) : null }
+    return { name, child, url, prefix: '', gc: async () => (metrics ? await gcFromMetrics(url) : null) }
   }
   const script = async (file: string, args: string[]): Promise<Server> => {
-    const { child, match } = await startChild(name, process.execPath, [...v8Flags, ...TSX_ARGS, file, ...args], /listening on (\S+)/, 60_000)
+    const { child, match } = await startChild(
+      name,
+      process.execPath,
+      [...v8Flags, ...TSX_ARGS, file, ...args],
+      /listening on (\S+)/,
+      60_000
+    )
     const url = match[1]!
     return { name, child, url, prefix: '', gc: async () => await gcFromStatic(url) }
   }
   switch (base) {
     // Exactly as shipped: the launcher itself, with whatever node flags it sets.
-    case 'segmesh': return await segmesh(join(ROOT, 'bin/segmesh'), startArgs)
-    case 'segmesh-nometrics': return await segmesh(join(ROOT, 'bin/segmesh'), [...startArgs, '--no-metrics'], false)
+    case 'segmesh':
+      return await segmesh(join(ROOT, 'bin/segmesh'), startArgs)
+    case 'segmesh-nometrics':
+      return await segmesh(join(ROOT, 'bin/segmesh'), [...startArgs, '--no-metrics'], false)
     // As first shipped: what bin/segmesh execs, without --no-memory-reducer.
-    case 'segmesh-mr': return await segmesh(process.execPath, ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(ROOT, 'node/cli.ts'), ...startArgs])
-    case 'node': return await script('bench/serving-static.ts', [join(dir, 'segments')])
-    case 'node-256k': return await script('bench/serving-static.ts', [join(dir, 'segments'), String(256 * 1024)])
+    case 'segmesh-mr':
+      return await segmesh(process.execPath, [
+        '--import',
+        pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href,
+        join(ROOT, 'node/cli.ts'),
+        ...startArgs
+      ])
+    case 'node':
+      return await script('bench/serving-static.ts', [join(dir, 'segments')])
+    case 'node-256k':
+      return await script('bench/serving-static.ts', [join(dir, 'segments'), String(256 * 1024)])
   }
   const prefix = VARIANTS[base]
   if (prefix == null) throw new Error(`unknown server ${name}`)
   let started = variants.get(nmr)
   if (started == null) {
-    started = startChild(`variants${nmr ? NO_MEMORY_REDUCER : ''}`, process.execPath, [...v8Flags, ...TSX_ARGS, 'bench/serving-variants.ts', dir], /listening on (\S+)/, 60_000)
+    started = startChild(
+      `variants${nmr ? NO_MEMORY_REDUCER : ''}`,
+      process.execPath,
+      [...v8Flags, ...TSX_ARGS, 'bench/serving-variants.ts', dir],
+      /listening on (\S+)/,
+      60_000
+    )
     variants.set(nmr, started)
   }
   const { child, match } = await started
@@ -202,7 +300,7 @@ async function startServer (name: string, dir: string): Promise<Server> {
   return { name, child, url, prefix, gc: async () => await gcFromMetrics(url) }
 }
 
-async function fetchOnce (url: string): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }> {
+async function fetchOnce(url: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   return await new Promise((resolve, reject) => {
     const req = get(url, { agent: false, timeout: 10_000 }, (res) => {
       const chunks: Buffer[] = []
@@ -216,14 +314,15 @@ async function fetchOnce (url: string): Promise<{ status: number, headers: Recor
 }
 
 /** Status 200, the right Content-Length, and a body whose sha256 is the hash in its name; 404 for an unknown name. */
-async function verify (server: Server, data: Dataset): Promise<string> {
+async function verify(server: Server, data: Dataset): Promise<string> {
   const i = Math.floor(data.paths.length / 2)
   const res = await fetchOnce(server.url + server.prefix + data.paths[i]!)
   const digest = createHash('sha256').update(res.body).digest('base64url')
   const expected = data.refs[i]!.hash!.toString('base64url')
   const problems: string[] = []
   if (res.status !== 200) problems.push(`status ${res.status}`)
-  if (res.headers['content-length'] !== String(data.sizes[i])) problems.push(`content-length ${String(res.headers['content-length'])} != ${data.sizes[i]}`)
+  if (res.headers['content-length'] !== String(data.sizes[i]))
+    problems.push(`content-length ${String(res.headers['content-length'])} != ${data.sizes[i]}`)
   if (res.body.length !== data.sizes[i]) problems.push(`body ${res.body.length} bytes`)
   if (digest !== expected) problems.push(`sha256 ${digest} != ${expected}`)
   const missing = await fetchOnce(server.url + server.prefix + data.paths[i]!.replace(/-full-[A-Za-z0-9_-]{5}/, '-full-AAAAA'))
@@ -253,12 +352,27 @@ interface Run {
   quietBefore: number
 }
 
-async function wrk (url: string, prefix: string, seconds: number, lua: string, pathsFile: string): Promise<{ result: Record<string, number>, wrkCpu: number }> {
+async function wrk(
+  url: string,
+  prefix: string,
+  seconds: number,
+  lua: string,
+  pathsFile: string
+): Promise<{ result: Record<string, number>; wrkCpu: number }> {
   // `times` reports the CPU of bash's children, i.e. wrk's.
-  const r = await runBounded('bash', ['-c', 'wrk "$@" && times', 'bash', '-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '-s', lua, url, '--', pathsFile, prefix], (seconds + 20) * 1000)
+  const r = await runBounded(
+    'bash',
+    ['-c', 'wrk "$@" && times', 'bash', '-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '-s', lua, url, '--', pathsFile, prefix],
+    (seconds + 20) * 1000
+  )
   const line = r.stdout.split('\n').find((l) => l.startsWith('WRK-RESULT '))
   if (r.code !== 0 || line == null) throw new Error(`wrk failed (${r.timedOut ? 'timed out' : r.code}): ${r.stderr}${r.stdout}`)
-  const times = r.stdout.trim().split('\n').at(-1)!.match(/(\d+)m([\d.]+)s/g) ?? []
+  const times =
+    r.stdout
+      .trim()
+      .split('\n')
+      .at(-1)!
+      .match(/(\d+)m([\d.]+)s/g) ?? []
   const wrkCpu = times.reduce((sum, t) => {
     const [, m, s] = /(\d+)m([\d.]+)s/.exec(t)!
     return sum + Number(m) * 60 + Number(s)
@@ -266,7 +380,7 @@ async function wrk (url: string, prefix: string, seconds: number, lua: string, p
   return { result: JSON.parse(line.slice('WRK-RESULT '.length)) as Record<string, number>, wrkCpu }
 }
 
-async function measure (server: Server, round: number, lua: string, pathsFile: string): Promise<Run> {
+async function measure(server: Server, round: number, lua: string, pathsFile: string): Promise<Run> {
   await waitForQuiet(0.15, 10_000)
   await wrk(server.url, server.prefix, WARMUP, lua, pathsFile)
   const quietBefore = await waitForQuiet(0.15, 10_000)
@@ -309,20 +423,34 @@ export interface ServingResult {
   rounds: number
   runs: Run[]
   /** Per server: medians over rounds, and the median of its per-round ratios to node. */
-  servers: Record<string, { reqPerSec: number, mbPerSec: number, p50: number, p99: number, serverCores: number, cpuMsPerReq: number, markCompactPerSec: number, vsNode: number }>
+  servers: Record<
+    string,
+    {
+      reqPerSec: number
+      mbPerSec: number
+      p50: number
+      p99: number
+      serverCores: number
+      cpuMsPerReq: number
+      markCompactPerSec: number
+      vsNode: number
+    }
+  >
   /** segmesh/node req/s per round (same round), and their median. */
   ratios: number[]
   ratio: number
 }
 
-async function main (): Promise<ServingResult> {
+async function main(): Promise<ServingResult> {
   printMachine()
   const dir = await mkdtemp(join(tmpdir(), 'segmesh-bench-serving-'))
   try {
     const began = performance.now()
     const data = await makeDataset(dir)
     const mean = data.bytes / data.paths.length
-    console.log(`dataset: ${data.paths.length} segments (${MEDIA === 'random' ? 'random bytes' : 'ffmpeg testsrc 1280x720 + noise, 3 Mbit/s'}), mean ${(mean / 1000).toFixed(0)} kB, ${(data.bytes / 1e6).toFixed(0)} MB, stored through SegmentStore.recordSegment in ${((performance.now() - began) / 1000).toFixed(1)} s`)
+    console.log(
+      `dataset: ${data.paths.length} segments (${MEDIA === 'random' ? 'random bytes' : 'ffmpeg testsrc 1280x720 + noise, 3 Mbit/s'}), mean ${(mean / 1000).toFixed(0)} kB, ${(data.bytes / 1e6).toFixed(0)} MB, stored through SegmentStore.recordSegment in ${((performance.now() - began) / 1000).toFixed(1)} s`
+    )
     const pathsFile = join(dir, 'paths.txt')
     await writeFile(pathsFile, data.paths.join('\n') + '\n')
     const lua = join(dir, 'random-path.lua')
@@ -331,20 +459,33 @@ async function main (): Promise<ServingResult> {
     const servers: Server[] = []
     for (const name of SERVERS) servers.push(await startServer(name, dir))
     for (const s of servers) console.log(`verified ${await verify(s, data)}`)
-    console.log(`load: wrk -t2 -c${CONNECTIONS}, ${WARMUP} s warm-up + ${SECONDS} s measured per run, ${ROUNDS} interleaved round(s): ${SERVERS.join(', ')}`)
+    console.log(
+      `load: wrk -t2 -c${CONNECTIONS}, ${WARMUP} s warm-up + ${SECONDS} s measured per run, ${ROUNDS} interleaved round(s): ${SERVERS.join(', ')}`
+    )
 
     const runs: Run[] = []
     for (let round = 1; round <= ROUNDS; round++) {
       for (const s of servers) {
         const r = await measure(s, round, lua, pathsFile)
         runs.push(r)
-        console.log(`  round ${round} ${s.name.padEnd(18)} ${fmt(r.reqPerSec, 0).padStart(5)} req/s ${fmt(r.mbPerSec, 0).padStart(5)} MB/s  p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  server ${fmt(r.serverCores, 2)} cores  wrk ${fmt(r.wrkCores, 2)}  rest ${fmt(r.restCores, 2)}  disk ${fmt(r.diskMb, 0)} MB  full GC ${fmt(r.markCompactPerSec)}/s  errors ${r.errors}`)
+        console.log(
+          `  round ${round} ${s.name.padEnd(18)} ${fmt(r.reqPerSec, 0).padStart(5)} req/s ${fmt(r.mbPerSec, 0).padStart(5)} MB/s  p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  server ${fmt(r.serverCores, 2)} cores  wrk ${fmt(r.wrkCores, 2)}  rest ${fmt(r.restCores, 2)}  disk ${fmt(r.diskMb, 0)} MB  full GC ${fmt(r.markCompactPerSec)}/s  errors ${r.errors}`
+        )
       }
     }
     for (const s of servers) await s.child.stop()
 
     const result: ServingResult = {
-      machine: machine(), media: MEDIA, segments: data.paths.length, meanBytes: mean, seconds: SECONDS, rounds: ROUNDS, runs, servers: {}, ratios: [], ratio: Number.NaN
+      machine: machine(),
+      media: MEDIA,
+      segments: data.paths.length,
+      meanBytes: mean,
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      runs,
+      servers: {},
+      ratios: [],
+      ratio: Number.NaN
     }
     const node = (round: number): Run | undefined => runs.find((r) => r.server === 'node' && r.round === round)
     const vsNode = (r: Run): number => r.reqPerSec / (node(r.round)?.reqPerSec ?? Number.NaN)
@@ -352,21 +493,87 @@ async function main (): Promise<ServingResult> {
       const mine = runs.filter((r) => r.server === name)
       const m = (f: (r: Run) => number): number => median(mine.map(f))
       result.servers[name] = {
-        reqPerSec: m((r) => r.reqPerSec), mbPerSec: m((r) => r.mbPerSec), p50: m((r) => r.p50), p99: m((r) => r.p99),
-        serverCores: m((r) => r.serverCores), cpuMsPerReq: m((r) => r.serverCores / r.reqPerSec * 1000), markCompactPerSec: m((r) => r.markCompactPerSec), vsNode: m(vsNode)
+        reqPerSec: m((r) => r.reqPerSec),
+        mbPerSec: m((r) => r.mbPerSec),
+        p50: m((r) => r.p50),
+        p99: m((r) => r.p99),
+        serverCores: m((r) => r.serverCores),
+        cpuMsPerReq: m((r) => (r.serverCores / r.reqPerSec) * 1000),
+        markCompactPerSec: m((r) => r.markCompactPerSec),
+        vsNode: m(vsNode)
       }
     }
     console.log()
-    console.log(table(['run', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'server cores', 'CPU ms/req', 'wrk cores', 'rest cores', 'disk MB', 'full GC/s', 'scavenge/s', 'errors', '× node (same round)'], runs.map((r) =>
-      [`${r.server} r${r.round}`, fmt(r.reqPerSec, 0), fmt(r.mbPerSec, 0), fmt(r.p50), fmt(r.p99), fmt(r.serverCores, 2), fmt(r.serverCores / r.reqPerSec * 1000, 2), fmt(r.wrkCores, 2), fmt(r.restCores, 2), fmt(r.diskMb, 0),
-        fmt(r.markCompactPerSec), fmt(r.scavengePerSec, 0), String(r.errors), fmt(vsNode(r), 2)])))
-    result.ratios = runs.filter((r) => r.server === 'segmesh').map(vsNode).filter(Number.isFinite)
+    console.log(
+      table(
+        [
+          'run',
+          'req/s',
+          'MB/s',
+          'p50 ms',
+          'p99 ms',
+          'server cores',
+          'CPU ms/req',
+          'wrk cores',
+          'rest cores',
+          'disk MB',
+          'full GC/s',
+          'scavenge/s',
+          'errors',
+          '× node (same round)'
+        ],
+        runs.map((r) => [
+          `${r.server} r${r.round}`,
+          fmt(r.reqPerSec, 0),
+          fmt(r.mbPerSec, 0),
+          fmt(r.p50),
+          fmt(r.p99),
+          fmt(r.serverCores, 2),
+          fmt((r.serverCores / r.reqPerSec) * 1000, 2),
+          fmt(r.wrkCores, 2),
+          fmt(r.restCores, 2),
+          fmt(r.diskMb, 0),
+          fmt(r.markCompactPerSec),
+          fmt(r.scavengePerSec, 0),
+          String(r.errors),
+          fmt(vsNode(r), 2)
+        ])
+      )
+    )
+    result.ratios = runs
+      .filter((r) => r.server === 'segmesh')
+      .map(vsNode)
+      .filter(Number.isFinite)
     result.ratio = median(result.ratios)
     console.log()
-    console.log(table(['server (median of rounds)', 'req/s', 'MB/s', 'p50 ms', 'p99 ms', 'CPU ms/req', 'full GC/s', '× node (median of per-round ratios)'], Object.entries(result.servers).map(([name, s]) =>
-      [name, fmt(s.reqPerSec, 0), fmt(s.mbPerSec, 0), fmt(s.p50), fmt(s.p99), fmt(s.cpuMsPerReq, 2), fmt(s.markCompactPerSec), fmt(s.vsNode, 2)])))
+    console.log(
+      table(
+        [
+          'server (median of rounds)',
+          'req/s',
+          'MB/s',
+          'p50 ms',
+          'p99 ms',
+          'CPU ms/req',
+          'full GC/s',
+          '× node (median of per-round ratios)'
+        ],
+        Object.entries(result.servers).map(([name, s]) => [
+          name,
+          fmt(s.reqPerSec, 0),
+          fmt(s.mbPerSec, 0),
+          fmt(s.p50),
+          fmt(s.p99),
+          fmt(s.cpuMsPerReq, 2),
+          fmt(s.markCompactPerSec),
+          fmt(s.vsNode, 2)
+        ])
+      )
+    )
     if (result.ratios.length > 0) {
-      console.log(`\nsegmesh / node req/s: ${result.ratios.map((r) => fmt(r, 2)).join(', ')} per round → median ${fmt(result.ratio, 2)} (goal ≥ 0.80: ${result.ratio >= 0.8 ? 'met' : 'MISSED'})`)
+      console.log(
+        `\nsegmesh / node req/s: ${result.ratios.map((r) => fmt(r, 2)).join(', ')} per round → median ${fmt(result.ratio, 2)} (goal ≥ 0.80: ${result.ratio >= 0.8 ? 'met' : 'MISSED'})`
+      )
     }
     console.log(`HTTP-BENCH-RESULT ${JSON.stringify(result)}`)
     return result

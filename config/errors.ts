@@ -5,7 +5,7 @@ export class ConfigError extends CodedError {
   override readonly code: string = 'SEGMESH_ERR_CONFIG'
   readonly key: string
 
-  constructor (key: string, message: string) {
+  constructor(key: string, message: string) {
     super(`${key}: ${message}`)
     this.key = key
   }

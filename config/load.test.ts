@@ -43,7 +43,10 @@ describe('config', () => {
     await writeFile(file, JSON.stringify({ dataDri: 'x' }))
     assert.throws(() => resolveConfig({ file }), { code: 'SEGMESH_ERR_CONFIG', message: /dataDri: unknown option/ })
     assert.throws(() => resolveConfig({ env: { SEGMESH_DATA: 'x' } }), { key: 'SEGMESH_DATA' })
-    assert.throws(() => resolveConfig({ flags: { 'temp-grace-seconds': 'soon' } }), { key: '--temp-grace-seconds', message: /must be an integer/ })
+    assert.throws(() => resolveConfig({ flags: { 'temp-grace-seconds': 'soon' } }), {
+      key: '--temp-grace-seconds',
+      message: /must be an integer/
+    })
     assert.throws(() => resolveConfig({ flags: { 'temp-grace-seconds': '-1' } }), { message: /at least 0/ })
     assert.throws(() => resolveConfig({ env: { SEGMESH_WATCH: 'yes' } }), { key: 'SEGMESH_WATCH', message: /true or false/ })
     assert.throws(() => resolveConfig({ flags: { 'log-level': 'loud' } }), { key: '--log-level' })
@@ -54,8 +57,15 @@ describe('config', () => {
   it('reads YAML files with the same keys, and says where each value came from', async (t) => {
     const dir = await tempDir(t)
     const file = join(dir, 'segmesh.yaml')
-    await writeFile(file, '# a comment\ndataDir: /srv/seg\nhttpPort: 9000\nwatch: false\nbootstrap:\n  - /ip4/10.0.0.1/tcp/4001/p2p/12D3KooWabc\n')
-    const { config, sources } = explainConfig({ file, env: { SEGMESH_HTTP_PORT: '9001', SEGMESH_ADMIN_TOKEN: 's3cret' }, flags: { 'p2p-port': '0' } })
+    await writeFile(
+      file,
+      '# a comment\ndataDir: /srv/seg\nhttpPort: 9000\nwatch: false\nbootstrap:\n  - /ip4/10.0.0.1/tcp/4001/p2p/12D3KooWabc\n'
+    )
+    const { config, sources } = explainConfig({
+      file,
+      env: { SEGMESH_HTTP_PORT: '9001', SEGMESH_ADMIN_TOKEN: 's3cret' },
+      flags: { 'p2p-port': '0' }
+    })
     assert.equal(config.dataDir, '/srv/seg')
     assert.equal(config.httpPort, 9001)
     assert.equal(config.watch, false)

@@ -31,16 +31,20 @@ export interface ValueSource {
   where: string
 }
 
-export function resolveConfig (sources: ConfigSources = {}): Readonly<Config> {
+export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
   return explainConfig(sources).config
 }
 
 /** The effective config and, for every key, the layer its value came from. */
-export function explainConfig (sources: ConfigSources = {}): { config: Readonly<Config>, sources: Record<keyof Config, ValueSource> } {
+export function explainConfig(sources: ConfigSources = {}): { config: Readonly<Config>; sources: Record<keyof Config, ValueSource> } {
   const values = new Map<keyof Config, unknown>()
   const origin = new Map<keyof Config, ValueSource>()
   const set = (spec: ConfigOption, raw: unknown, kind: ValueSource['kind'], where: string): void => {
-    if (spec.secret === true && raw === MASKED_SECRET) throw new ConfigError(where, 'is the mask `config print` shows in place of a secret, not the secret: give the real value, or leave the key out')
+    if (spec.secret === true && raw === MASKED_SECRET)
+      throw new ConfigError(
+        where,
+        'is the mask `config print` shows in place of a secret, not the secret: give the real value, or leave the key out'
+      )
     values.set(spec.key, coerce(spec, raw, where))
     origin.set(spec.key, { kind, where })
   }
@@ -92,21 +96,25 @@ export function explainConfig (sources: ConfigSources = {}): { config: Readonly<
   }
   if (config.publicUrl != null) {
     let url: URL | null = null
-    try { url = new URL(config.publicUrl) } catch {}
-    if (url == null || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new ConfigError(whereOf('publicUrl'), `'${config.publicUrl}' is not an http(s) URL`)
+    try {
+      url = new URL(config.publicUrl)
+    } catch {}
+    if (url == null || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+      throw new ConfigError(whereOf('publicUrl'), `'${config.publicUrl}' is not an http(s) URL`)
   }
   for (const u of config.legacyPeers) {
     if (!/^https?:\/\/[^\s]+$/.test(u)) throw new ConfigError(whereOf('legacyPeers'), `'${u}' is not an http(s) URL`)
   }
   for (const b of config.bootstrap) {
-    if (!/^\/.+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(b)) throw new ConfigError(whereOf('bootstrap'), `'${b}' is not a multiaddr ending in /p2p/<peer id>`)
+    if (!/^\/.+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(b))
+      throw new ConfigError(whereOf('bootstrap'), `'${b}' is not a multiaddr ending in /p2p/<peer id>`)
   }
   const explained = {} as Record<keyof Config, ValueSource>
   for (const spec of OPTIONS) explained[spec.key] = origin.get(spec.key) ?? { kind: 'default', where: 'default' }
   return { config: Object.freeze(config), sources: explained }
 }
 
-function readConfigFile (path: string): Record<string, unknown> {
+function readConfigFile(path: string): Record<string, unknown> {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
@@ -128,7 +136,7 @@ function readConfigFile (path: string): Record<string, unknown> {
 }
 
 /** One raw value (file JSON, env text or flag) → the option's type, or a ConfigError naming `where`. */
-function coerce (spec: OptionSpec, raw: unknown, where: string): unknown {
+function coerce(spec: OptionSpec, raw: unknown, where: string): unknown {
   if (spec.key === 'record') return parseRecordOption(raw, where)
   switch (spec.kind) {
     case 'string':
@@ -148,7 +156,11 @@ function coerce (spec: OptionSpec, raw: unknown, where: string): unknown {
     }
     case 'list': {
       // Flags come as a list (repeated); each may also be comma-separated (`--qualities source,480p`).
-      const items = Array.isArray(raw) ? raw.flatMap((i) => typeof i === 'string' ? i.split(',') : [i]) : typeof raw === 'string' ? raw.split(',') : null
+      const items = Array.isArray(raw)
+        ? raw.flatMap((i) => (typeof i === 'string' ? i.split(',') : [i]))
+        : typeof raw === 'string'
+          ? raw.split(',')
+          : null
       if (items == null || !items.every((i) => typeof i === 'string' && i.trim() !== '')) {
         throw new ConfigError(where, 'must be a list of non-empty strings')
       }

@@ -36,14 +36,18 @@ const SHARED: Array<[keyof Config, number, number, string]> = [
 ]
 
 describe('option defaults', () => {
-  it('an option a component also has defaults to the component\'s own value', () => {
+  it("an option a component also has defaults to the component's own value", () => {
     const config = resolveConfig({ env: {}, flags: {} })
     for (const [key, componentDefault, unit] of SHARED) {
-      assert.equal((config[key] as number) * unit, componentDefault, `${key}: ${String(config[key])} × ${unit} is not the component's ${componentDefault}`)
+      assert.equal(
+        (config[key] as number) * unit,
+        componentDefault,
+        `${key}: ${String(config[key])} × ${unit} is not the component's ${componentDefault}`
+      )
     }
   })
 
-  it('the table refers to the component\'s defaults object instead of repeating the number', () => {
+  it("the table refers to the component's defaults object instead of repeating the number", () => {
     const source = readFileSync(new URL('./options.ts', import.meta.url), 'utf8')
     for (const [key, , , reference] of SHARED) {
       const line = source.split('\n').find((l) => l.includes(`key: '${key}'`))

@@ -50,59 +50,252 @@ export interface RecordChannel {
 }
 
 const TABLE = [
-  { key: 'dataDir', flag: 'data', kind: 'string', path: true, default: './data', describe: 'folder for the node\'s own state (index, keys)' },
-  { key: 'segmentsDir', kind: 'string', default: null, path: true, derived: true, describe: 'segment tree CHANNEL/QUALITY/HOUR/FILE (default: <data-dir>/segments; may be an existing wubloader folder)' },
+  {
+    key: 'dataDir',
+    flag: 'data',
+    kind: 'string',
+    path: true,
+    default: './data',
+    describe: "folder for the node's own state (index, keys)"
+  },
+  {
+    key: 'segmentsDir',
+    kind: 'string',
+    default: null,
+    path: true,
+    derived: true,
+    describe: 'segment tree CHANNEL/QUALITY/HOUR/FILE (default: <data-dir>/segments; may be an existing wubloader folder)'
+  },
   { key: 'logLevel', kind: 'string', default: 'info', describe: 'fatal, error, warn, info, debug, trace or silent' },
   { key: 'tempGraceSeconds', kind: 'int', default: 600, min: 0, describe: 'age after which a leftover temp file is recovered as partial' },
-  { key: 'rescanIntervalSeconds', kind: 'int', default: 300, min: 0, describe: 'full rescan of the segment tree behind the watcher (0 = never)' },
+  {
+    key: 'rescanIntervalSeconds',
+    kind: 'int',
+    default: 300,
+    min: 0,
+    describe: 'full rescan of the segment tree behind the watcher (0 = never)'
+  },
   { key: 'watch', kind: 'bool', default: true, describe: 'watch the live hours for segments written by other programs' },
-  { key: 'indexMapSizeMb', kind: 'int', default: SEGMENT_INDEX_DEFAULTS.mapSize / MiB, min: 16, describe: 'upper bound of the LMDB index size, MiB (sparse; costs nothing until used)' },
+  {
+    key: 'indexMapSizeMb',
+    kind: 'int',
+    default: SEGMENT_INDEX_DEFAULTS.mapSize / MiB,
+    min: 16,
+    describe: 'upper bound of the LMDB index size, MiB (sparse; costs nothing until used)'
+  },
   { key: 'httpHost', kind: 'string', default: '0.0.0.0', describe: 'address the HTTP API listens on' },
   { key: 'httpPort', kind: 'int', default: 8080, min: 0, max: 65535, describe: 'HTTP API port (0 = any free port)' },
   { key: 'metrics', kind: 'bool', default: true, describe: 'serve Prometheus metrics at /metrics' },
   { key: 'shutdownGraceSeconds', kind: 'int', default: 20, min: 0, describe: 'on SIGTERM/SIGINT, time in-flight responses get to finish' },
-  { key: 'adminHost', kind: 'string', default: null, describe: 'serve the /admin routes only on this address (with --admin-port), not on the public HTTP listener' },
-  { key: 'adminPort', kind: 'int', default: 8081, min: 0, max: 65535, describe: 'port of the separate admin listener, when --admin-host is set (0 = any free port)' },
-  { key: 'adminSigningKey', kind: 'string', default: null, path: true, describe: 'admin Ed25519 private key file (PEM, mode 0600): sign tombstones made through this node\'s admin API' },
+  {
+    key: 'adminHost',
+    kind: 'string',
+    default: null,
+    describe: 'serve the /admin routes only on this address (with --admin-port), not on the public HTTP listener'
+  },
+  {
+    key: 'adminPort',
+    kind: 'int',
+    default: 8081,
+    min: 0,
+    max: 65535,
+    describe: 'port of the separate admin listener, when --admin-host is set (0 = any free port)'
+  },
+  {
+    key: 'adminSigningKey',
+    kind: 'string',
+    default: null,
+    path: true,
+    describe: "admin Ed25519 private key file (PEM, mode 0600): sign tombstones made through this node's admin API"
+  },
   { key: 'replication', kind: 'bool', default: true, describe: 'join the peer-to-peer network and replicate segments and tombstones' },
-  { key: 'p2pHost', kind: 'string', default: null, derived: true, describe: 'address libp2p listens on (default: --http-host, so a node whose HTTP is local only is not on the network unless asked)' },
+  {
+    key: 'p2pHost',
+    kind: 'string',
+    default: null,
+    derived: true,
+    describe: 'address libp2p listens on (default: --http-host, so a node whose HTTP is local only is not on the network unless asked)'
+  },
   { key: 'p2pPort', kind: 'int', default: 4001, min: 0, max: 65535, describe: 'libp2p TCP port (0 = any free port)' },
-  { key: 'p2pSameIpPeers', kind: 'int', default: P2P_DEFAULTS.sameIpPeers, min: 0, describe: 'peers on one IP that gossip scores as usual; past it they all lose score, a Sybil defence (0 = no limit: many nodes on one host)' },
-  { key: 'p2pInboundPerIpPerSecond', kind: 'int', default: P2P_DEFAULTS.inboundConnectionsPerIpPerSecond, min: 1, describe: 'new inbound libp2p connections accepted per second from one IP' },
-  { key: 'p2pAnnounceHost', kind: 'string', default: null, describe: 'host or IP peers should dial for libp2p, when not the listen address' },
-  { key: 'publicUrl', kind: 'string', default: null, describe: 'HTTP base URL peers fetch from (default: derived from --http-host/--http-port)' },
-  { key: 'bootstrap', kind: 'list', default: [], describe: 'multiaddr(s) with /p2p/<peer id> of nodes to join through; repeat the flag or comma-separate' },
-  { key: 'windowHours', kind: 'int', default: REPLICATOR_DEFAULTS.windowHours, min: 1, describe: 'hours of the past compared and backfilled (14 days)' },
-  { key: 'retentionDays', kind: 'int', default: 0, min: 0, describe: 'remove segments (then their tombstones) of hours older than this many days, and never backfill them again; also narrows --window-hours (0 = keep everything)' },
-  { key: 'backfillGraceSeconds', kind: 'int', default: 0, min: 0, describe: 'do not fetch segments from peers until they are this old (leave them to a local recorder)' },
-  { key: 'digestIntervalSeconds', kind: 'int', default: REPLICATOR_DEFAULTS.digestIntervalMs / 1000, min: 1, describe: 'mean period (jittered) of the push-pull digest exchange with one random peer (longer past 32 peers: x2 at 64, x6 at 1000)' },
-  { key: 'fetchConcurrency', kind: 'int', default: FETCHER_DEFAULTS.concurrency, min: 1, describe: 'downloads from peers at once, in total' },
+  {
+    key: 'p2pSameIpPeers',
+    kind: 'int',
+    default: P2P_DEFAULTS.sameIpPeers,
+    min: 0,
+    describe:
+      'peers on one IP that gossip scores as usual; past it they all lose score, a Sybil defence (0 = no limit: many nodes on one host)'
+  },
+  {
+    key: 'p2pInboundPerIpPerSecond',
+    kind: 'int',
+    default: P2P_DEFAULTS.inboundConnectionsPerIpPerSecond,
+    min: 1,
+    describe: 'new inbound libp2p connections accepted per second from one IP'
+  },
+  {
+    key: 'p2pAnnounceHost',
+    kind: 'string',
+    default: null,
+    describe: 'host or IP peers should dial for libp2p, when not the listen address'
+  },
+  {
+    key: 'publicUrl',
+    kind: 'string',
+    default: null,
+    describe: 'HTTP base URL peers fetch from (default: derived from --http-host/--http-port)'
+  },
+  {
+    key: 'bootstrap',
+    kind: 'list',
+    default: [],
+    describe: 'multiaddr(s) with /p2p/<peer id> of nodes to join through; repeat the flag or comma-separate'
+  },
+  {
+    key: 'windowHours',
+    kind: 'int',
+    default: REPLICATOR_DEFAULTS.windowHours,
+    min: 1,
+    describe: 'hours of the past compared and backfilled (14 days)'
+  },
+  {
+    key: 'retentionDays',
+    kind: 'int',
+    default: 0,
+    min: 0,
+    describe:
+      'remove segments (then their tombstones) of hours older than this many days, and never backfill them again; also narrows --window-hours (0 = keep everything)'
+  },
+  {
+    key: 'backfillGraceSeconds',
+    kind: 'int',
+    default: 0,
+    min: 0,
+    describe: 'do not fetch segments from peers until they are this old (leave them to a local recorder)'
+  },
+  {
+    key: 'digestIntervalSeconds',
+    kind: 'int',
+    default: REPLICATOR_DEFAULTS.digestIntervalMs / 1000,
+    min: 1,
+    describe: 'mean period (jittered) of the push-pull digest exchange with one random peer (longer past 32 peers: x2 at 64, x6 at 1000)'
+  },
+  {
+    key: 'fetchConcurrency',
+    kind: 'int',
+    default: FETCHER_DEFAULTS.concurrency,
+    min: 1,
+    describe: 'downloads from peers at once, in total'
+  },
   { key: 'fetchPerPeer', kind: 'int', default: FETCHER_DEFAULTS.perPeerConcurrency, min: 1, describe: 'downloads at once from one peer' },
-  { key: 'peerBanSeconds', kind: 'int', default: PEER_SCORE_DEFAULTS.cooldownMs / 1000, min: 1, describe: 'how long a misbehaving peer (bad bytes, forged tombstones, malformed or flooding gossip) is disconnected and blocked; also how long a peer that sent bytes not matching a segment\'s name is not asked for that segment again' },
-  { key: 'announce', kind: 'bool', default: true, describe: 'gossip new segments and tombstones at once (digests converge without it, more slowly)' },
+  {
+    key: 'peerBanSeconds',
+    kind: 'int',
+    default: PEER_SCORE_DEFAULTS.cooldownMs / 1000,
+    min: 1,
+    describe:
+      "how long a misbehaving peer (bad bytes, forged tombstones, malformed or flooding gossip) is disconnected and blocked; also how long a peer that sent bytes not matching a segment's name is not asked for that segment again"
+  },
+  {
+    key: 'announce',
+    kind: 'bool',
+    default: true,
+    describe: 'gossip new segments and tombstones at once (digests converge without it, more slowly)'
+  },
   { key: 'legacyPeers', kind: 'list', default: [], describe: 'wubloader restreamer URLs to backfill from over HTTP' },
-  { key: 'networkKey', kind: 'string', default: null, path: true, describe: 'swarm key file (segmesh keygen --out FILE): only nodes with the same key can connect' },
-  { key: 'maxSegmentMb', kind: 'int', default: FETCHER_DEFAULTS.maxSegmentBytes / MiB, min: 1, describe: 'largest segment downloaded from a peer, MiB: a bigger body is aborted and that peer not asked for it again' },
-  { key: 'adminPublicKey', kind: 'string', default: null, path: true, describe: 'admin Ed25519 public key file (PEM, from segmesh keygen --admin): accept tombstones from peers only when signed by it' },
-  { key: 'cutConcurrency', kind: 'int', default: CUT_JOB_DEFAULTS.concurrency, min: 1, describe: 'cut and frame jobs running ffmpeg at once; more are answered 503 with Retry-After' },
-  { key: 'cutMaxMibPerSecond', kind: 'int', default: 64, min: 0, describe: 'MiB a second all cut downloads share, so that bulk downloads leave the cores to viewers (0 = no limit)' },
-  { key: 'cutTempDir', kind: 'string', default: null, path: true, describe: 'folder for cut temp files: re-encoded edges, MP4s being spooled (default: the OS temp folder)' },
-  { key: 'minFreeBytes', kind: 'int', default: DISK_SPACE_DEFAULTS.minFreeBytes, min: 0, describe: 'pause fetching and recording while the segments folder has less free space than this, bytes (1 GiB); they also pause on ENOSPC and resume when space returns' },
-  { key: 'record', kind: 'list', default: [], describe: 'record a live HLS stream: NAME=URL of a master or media playlist; repeat the flag. A config file may give { NAME: { url, qualities, important } }' },
-  { key: 'qualities', kind: 'list', default: ['source'], describe: 'qualities to record for channels that name none: variant names of the master playlist (source, 720p60, ...)' },
-  { key: 'recordPollMs', kind: 'int', default: INGEST_DEFAULTS.pollMs, min: 100, max: 60000, describe: 'mean period of live playlist polls while recording, ms' },
-  { key: 'adminToken', kind: 'string', default: null, secret: true, describe: 'bearer token for the /admin HTTP routes (tombstone, purge); unset disables them. Prefer the environment variable: flags show in ps' }
+  {
+    key: 'networkKey',
+    kind: 'string',
+    default: null,
+    path: true,
+    describe: 'swarm key file (segmesh keygen --out FILE): only nodes with the same key can connect'
+  },
+  {
+    key: 'maxSegmentMb',
+    kind: 'int',
+    default: FETCHER_DEFAULTS.maxSegmentBytes / MiB,
+    min: 1,
+    describe: 'largest segment downloaded from a peer, MiB: a bigger body is aborted and that peer not asked for it again'
+  },
+  {
+    key: 'adminPublicKey',
+    kind: 'string',
+    default: null,
+    path: true,
+    describe: 'admin Ed25519 public key file (PEM, from segmesh keygen --admin): accept tombstones from peers only when signed by it'
+  },
+  {
+    key: 'cutConcurrency',
+    kind: 'int',
+    default: CUT_JOB_DEFAULTS.concurrency,
+    min: 1,
+    describe: 'cut and frame jobs running ffmpeg at once; more are answered 503 with Retry-After'
+  },
+  {
+    key: 'cutMaxMibPerSecond',
+    kind: 'int',
+    default: 64,
+    min: 0,
+    describe: 'MiB a second all cut downloads share, so that bulk downloads leave the cores to viewers (0 = no limit)'
+  },
+  {
+    key: 'cutTempDir',
+    kind: 'string',
+    default: null,
+    path: true,
+    describe: 'folder for cut temp files: re-encoded edges, MP4s being spooled (default: the OS temp folder)'
+  },
+  {
+    key: 'minFreeBytes',
+    kind: 'int',
+    default: DISK_SPACE_DEFAULTS.minFreeBytes,
+    min: 0,
+    describe:
+      'pause fetching and recording while the segments folder has less free space than this, bytes (1 GiB); they also pause on ENOSPC and resume when space returns'
+  },
+  {
+    key: 'record',
+    kind: 'list',
+    default: [],
+    describe:
+      'record a live HLS stream: NAME=URL of a master or media playlist; repeat the flag. A config file may give { NAME: { url, qualities, important } }'
+  },
+  {
+    key: 'qualities',
+    kind: 'list',
+    default: ['source'],
+    describe: 'qualities to record for channels that name none: variant names of the master playlist (source, 720p60, ...)'
+  },
+  {
+    key: 'recordPollMs',
+    kind: 'int',
+    default: INGEST_DEFAULTS.pollMs,
+    min: 100,
+    max: 60000,
+    describe: 'mean period of live playlist polls while recording, ms'
+  },
+  {
+    key: 'adminToken',
+    kind: 'string',
+    default: null,
+    secret: true,
+    describe:
+      'bearer token for the /admin HTTP routes (tombstone, purge); unset disables them. Prefer the environment variable: flags show in ps'
+  }
 ] as const satisfies readonly OptionSpec[]
 
 type Spec = (typeof TABLE)[number]
 /** An option's value type, from its kind and default: a null default means "may be unset", unless derived. */
-type ValueOf<S extends Spec> =
-  S extends { derived: true } ? string
-    : S extends { kind: 'int' } ? number
-      : S extends { kind: 'bool' } ? boolean
-        : S extends { kind: 'list' } ? string[]
-          : S extends { default: null } ? string | null
-            : string
+type ValueOf<S extends Spec> = S extends { derived: true }
+  ? string
+  : S extends { kind: 'int' }
+    ? number
+    : S extends { kind: 'bool' }
+      ? boolean
+      : S extends { kind: 'list' }
+        ? string[]
+        : S extends { default: null }
+          ? string | null
+          : string
 type FromTable = { -readonly [S in Spec as S['key']]: ValueOf<S> }
 
 /** The resolved config: one field per option of the table, typed from it (two refined by hand). */
@@ -117,16 +310,16 @@ export const OPTIONS: ReadonlyArray<OptionSpec & { key: keyof Config }> = TABLE
 
 export const LOG_LEVELS = Object.freeze(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const)
 
-function kebab (key: string): string {
+function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
 }
 
 /** The CLI flag without dashes: `segmentsDir` → `segments-dir`. */
-export function flagName (spec: OptionSpec): string {
+export function flagName(spec: OptionSpec): string {
   return spec.flag ?? kebab(spec.key)
 }
 
 /** `dataDir` → `SEGMESH_DATA_DIR`. */
-export function envName (spec: OptionSpec): string {
+export function envName(spec: OptionSpec): string {
   return `SEGMESH_${kebab(spec.key).replace(/-/g, '_').toUpperCase()}`
 }

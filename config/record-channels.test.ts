@@ -7,7 +7,9 @@ import { resolveConfig } from './load.ts'
 
 describe('record option', () => {
   it('takes NAME=URL flags, filling in --qualities', () => {
-    const c = resolveConfig({ flags: { record: ['db=https://o.test/master.m3u8', 'other=http://o.test/x.m3u8?a=1'], qualities: ['source,480p'] } })
+    const c = resolveConfig({
+      flags: { record: ['db=https://o.test/master.m3u8', 'other=http://o.test/x.m3u8?a=1'], qualities: ['source,480p'] }
+    })
     assert.deepEqual(c.record, [
       { channel: 'db', url: 'https://o.test/master.m3u8', qualities: ['source', '480p'], important: false },
       { channel: 'other', url: 'http://o.test/x.m3u8?a=1', qualities: ['source', '480p'], important: false }
@@ -19,19 +21,34 @@ describe('record option', () => {
 
   it('takes comma-separated entries from the environment', () => {
     const c = resolveConfig({ env: { SEGMESH_RECORD: 'a=http://o.test/a.m3u8,b=http://o.test/b.m3u8' } })
-    assert.deepEqual(c.record.map((r) => [r.channel, r.url, r.qualities]), [['a', 'http://o.test/a.m3u8', ['source']], ['b', 'http://o.test/b.m3u8', ['source']]])
+    assert.deepEqual(
+      c.record.map((r) => [r.channel, r.url, r.qualities]),
+      [
+        ['a', 'http://o.test/a.m3u8', ['source']],
+        ['b', 'http://o.test/b.m3u8', ['source']]
+      ]
+    )
   })
 
   it('takes channel objects in a config file', async (t) => {
     const dir = await tempDir(t)
     const file = join(dir, 'c.json')
-    await writeFile(file, JSON.stringify({ qualities: ['720p'], record: { db: { url: 'https://o.test/m.m3u8', qualities: ['source', '480p'], important: true }, plain: 'https://o.test/p.m3u8' } }))
+    await writeFile(
+      file,
+      JSON.stringify({
+        qualities: ['720p'],
+        record: { db: { url: 'https://o.test/m.m3u8', qualities: ['source', '480p'], important: true }, plain: 'https://o.test/p.m3u8' }
+      })
+    )
     assert.deepEqual(resolveConfig({ file }).record, [
       { channel: 'db', url: 'https://o.test/m.m3u8', qualities: ['source', '480p'], important: true },
       { channel: 'plain', url: 'https://o.test/p.m3u8', qualities: ['720p'], important: false }
     ])
     await writeFile(file, JSON.stringify({ record: [{ channel: 'db', url: 'https://o.test/m.m3u8' }] }))
-    assert.deepEqual(resolveConfig({ file }).record.map((r) => r.channel), ['db'])
+    assert.deepEqual(
+      resolveConfig({ file }).record.map((r) => r.channel),
+      ['db']
+    )
   })
 
   it('names the key of a bad entry', async (t) => {

@@ -13,19 +13,21 @@ export interface RecordChannelInput extends Omit<RecordChannel, 'qualities'> {
 
 const FIELDS = new Set(['channel', 'url', 'qualities', 'important'])
 
-function checkUrl (url: unknown, where: string): string {
-  if (typeof url !== 'string' || !/^https?:\/\/\S+$/.test(url)) throw new ConfigError(where, `${JSON.stringify(url)} is not an http(s) playlist URL`)
+function checkUrl(url: unknown, where: string): string {
+  if (typeof url !== 'string' || !/^https?:\/\/\S+$/.test(url))
+    throw new ConfigError(where, `${JSON.stringify(url)} is not an http(s) playlist URL`)
   return url
 }
 
-function fromText (item: string, where: string): RecordChannelInput {
+function fromText(item: string, where: string): RecordChannelInput {
   const eq = item.indexOf('=')
   if (eq <= 0) throw new ConfigError(where, `'${item}' is not NAME=URL`)
   return { channel: item.slice(0, eq).trim(), url: checkUrl(item.slice(eq + 1).trim(), where), qualities: null, important: false }
 }
 
-function fromObject (channel: unknown, value: Record<string, unknown>, where: string): RecordChannelInput {
-  for (const key of Object.keys(value)) if (!FIELDS.has(key)) throw new ConfigError(where, `unknown field '${key}' (known: url, qualities, important)`)
+function fromObject(channel: unknown, value: Record<string, unknown>, where: string): RecordChannelInput {
+  for (const key of Object.keys(value))
+    if (!FIELDS.has(key)) throw new ConfigError(where, `unknown field '${key}' (known: url, qualities, important)`)
   if (typeof channel !== 'string' || channel === '') throw new ConfigError(where, 'each channel needs a name')
   let qualities: string[] | null = null
   if (value.qualities != null) {
@@ -35,13 +37,18 @@ function fromObject (channel: unknown, value: Record<string, unknown>, where: st
     }
     qualities = raw.map((q: string) => q.trim())
   }
-  if (value.important != null && typeof value.important !== 'boolean') throw new ConfigError(where, `important of '${channel}' must be true or false`)
+  if (value.important != null && typeof value.important !== 'boolean')
+    throw new ConfigError(where, `important of '${channel}' must be true or false`)
   return { channel, url: checkUrl(value.url, where), qualities, important: value.important === true }
 }
 
 /** A raw `record` value from any layer → channels, or a ConfigError naming `where`. */
-export function parseRecordOption (raw: unknown, where: string): RecordChannelInput[] {
-  if (typeof raw === 'string') return raw.split(/,(?=\s*[A-Za-z0-9_.-]+=https?:)/).filter((s) => s.trim() !== '').map((s) => fromText(s.trim(), where))
+export function parseRecordOption(raw: unknown, where: string): RecordChannelInput[] {
+  if (typeof raw === 'string')
+    return raw
+      .split(/,(?=\s*[A-Za-z0-9_.-]+=https?:)/)
+      .filter((s) => s.trim() !== '')
+      .map((s) => fromText(s.trim(), where))
   if (Array.isArray(raw)) {
     return raw.map((item) => {
       if (typeof item === 'string') return fromText(item, where)
@@ -55,7 +62,8 @@ export function parseRecordOption (raw: unknown, where: string): RecordChannelIn
   if (raw != null && typeof raw === 'object') {
     return Object.entries(raw as Record<string, unknown>).map(([channel, value]) => {
       if (typeof value === 'string') return { channel, url: checkUrl(value, where), qualities: null, important: false }
-      if (value != null && typeof value === 'object' && !Array.isArray(value)) return fromObject(channel, value as Record<string, unknown>, where)
+      if (value != null && typeof value === 'object' && !Array.isArray(value))
+        return fromObject(channel, value as Record<string, unknown>, where)
       throw new ConfigError(where, `'${channel}' must be a URL or { url, qualities?, important? }`)
     })
   }
@@ -63,6 +71,6 @@ export function parseRecordOption (raw: unknown, where: string): RecordChannelIn
 }
 
 /** Channels with their qualities filled in from the `qualities` option. */
-export function withQualities (channels: readonly RecordChannelInput[], qualities: readonly string[]): RecordChannel[] {
+export function withQualities(channels: readonly RecordChannelInput[], qualities: readonly string[]): RecordChannel[] {
   return channels.map((c) => ({ ...c, qualities: [...(c.qualities ?? qualities)] }))
 }

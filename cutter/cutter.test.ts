@@ -11,7 +11,9 @@ import { childPids } from '../test/helpers/child-processes.ts'
 
 const S = 1_000_000
 
-async function setup (t: import('node:test').TestContext): Promise<{ cutter: Cutter, temp: string, runs: ReturnType<typeof runsOf>, range: { start: number, end: number } }> {
+async function setup(
+  t: import('node:test').TestContext
+): Promise<{ cutter: Cutter; temp: string; runs: ReturnType<typeof runsOf>; range: { start: number; end: number } }> {
   const { store, index } = await openStore(t)
   await recordSegments(store, 'c', 'q', T0, 12)
   const temp = join(await tempDir(t), 'cut-temp')
@@ -21,9 +23,9 @@ async function setup (t: import('node:test').TestContext): Promise<{ cutter: Cut
   return { cutter, temp, runs, range }
 }
 
-async function until (check: () => Promise<boolean> | boolean): Promise<void> {
+async function until(check: () => Promise<boolean> | boolean): Promise<void> {
   const end = Date.now() + 10_000
-  while (!await check()) {
+  while (!(await check())) {
     assert.ok(Date.now() < end, 'timed out')
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
@@ -40,7 +42,7 @@ describe('Cutter', () => {
     await cutter.stop()
     await assert.rejects(cut, /stopping/)
     assert.deepEqual(await entries(temp), [])
-    assert.deepEqual((await childPids()), [])
+    assert.deepEqual(await childPids(), [])
     assert.equal(cutter.jobs.status()[0]!.state, 'aborted')
     assert.equal(cutter.jobs.slotsUsed, 0)
   })
@@ -57,7 +59,7 @@ describe('Cutter', () => {
     assert.deepEqual(await entries(temp), [])
     assert.equal(cutter.jobs.slotsUsed, 0)
     assert.equal(cutter.jobs.status()[0]!.state, 'aborted')
-    assert.deepEqual((await childPids()), [])
+    assert.deepEqual(await childPids(), [])
   })
 
   it('a rough cut needs no slot', async (t) => {
@@ -67,8 +69,13 @@ describe('Cutter', () => {
     let bytes = 0
     if (result.kind === 'stream') for await (const chunk of result.stream) bytes += (chunk as Buffer).length
     // Every selected segment, whole and untouched.
-    assert.equal(bytes, runs.flatMap((r) => r.segments).reduce((n, s) => n + s.size, 0))
-    await assert.rejects(cutter.cut({ channel: 'c', quality: 'q', ranges: [range], runs, type: 'fast', format: 'ts' }), { code: 'SEGMESH_ERR_CUTTER_BUSY' })
+    assert.equal(
+      bytes,
+      runs.flatMap((r) => r.segments).reduce((n, s) => n + s.size, 0)
+    )
+    await assert.rejects(cutter.cut({ channel: 'c', quality: 'q', ranges: [range], runs, type: 'fast', format: 'ts' }), {
+      code: 'SEGMESH_ERR_CUTTER_BUSY'
+    })
     busy.finish('done')
   })
 })

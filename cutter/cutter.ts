@@ -40,7 +40,7 @@ export interface CutRequest {
   fallbackToFull?: boolean
 }
 
-export type CutResult = (FullOutput | { kind: 'stream', stream: Readable }) & {
+export type CutResult = (FullOutput | { kind: 'stream'; stream: Readable }) & {
   /** The type that actually ran (a fast cut may have fallen back to full). */
   type: CutType
   jobId: number | null
@@ -52,7 +52,7 @@ export class Cutter {
   readonly jobs: CutJobs
   readonly log: Logger
 
-  constructor (init: CutterInit) {
+  constructor(init: CutterInit) {
     this.store = init.store
     this.tempDir = init.tempDir ?? tmpdir()
     this.log = init.log ?? silentLogger
@@ -60,16 +60,21 @@ export class Cutter {
   }
 
   /** Remove temp folders that jobs of a crashed process left behind. */
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const removed = await sweepJobDirs(this.tempDir)
     if (removed > 0) this.log.info({ removed, tempDir: this.tempDir }, 'removed leftover cut temp folders')
   }
 
   /** Abort every job and wait (a bounded time) for them to kill ffmpeg and remove their temp files. */
-  async stop (timeoutMs = 5000): Promise<void> {
+  async stop(timeoutMs = 5000): Promise<void> {
     this.jobs.abortAll(new Error('the cutter is stopping'))
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([this.jobs.idle(), new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs) })])
+    await Promise.race([
+      this.jobs.idle(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs)
+      })
+    ])
     clearTimeout(timer)
   }
 
@@ -77,7 +82,7 @@ export class Cutter {
    * Start a cut. Throws before any output exists for what can still be an HTTP error (busy 503,
    * stream mismatch 409, ffmpeg failing at once); later failures end the returned stream early.
    */
-  async cut (request: CutRequest, options: { signal?: AbortSignal } = {}): Promise<CutResult> {
+  async cut(request: CutRequest, options: { signal?: AbortSignal } = {}): Promise<CutResult> {
     if (request.type === 'rough') return { kind: 'stream', stream: roughCut(this.store, request.runs), type: 'rough', jobId: null }
     const job = this.jobs.acquire(this.#info(request, request.type, request.format))
     try {
@@ -93,7 +98,7 @@ export class Cutter {
         type = 'full'
         job.info = this.#info(request, 'full', request.format)
       }
-      return { ...await fullCut(ctx, timings, request.format), type, jobId: job.id }
+      return { ...(await fullCut(ctx, timings, request.format)), type, jobId: job.id }
     } catch (err) {
       job.finish(job.signal.aborted || options.signal?.aborted === true ? 'aborted' : 'failed', err)
       throw err
@@ -101,8 +106,17 @@ export class Cutter {
   }
 
   /** The first frame at or after `at`, from `around` (the run of segments holding `at`). */
-  async frame (request: { channel: string, quality: string, at: number, around: Run, format: FrameFormat }, options: { signal?: AbortSignal } = {}): Promise<Buffer> {
-    const job = this.jobs.acquire({ kind: 'frame', channel: request.channel, quality: request.quality, ranges: [{ start: request.at, end: request.at }], format: request.format })
+  async frame(
+    request: { channel: string; quality: string; at: number; around: Run; format: FrameFormat },
+    options: { signal?: AbortSignal } = {}
+  ): Promise<Buffer> {
+    const job = this.jobs.acquire({
+      kind: 'frame',
+      channel: request.channel,
+      quality: request.quality,
+      ranges: [{ start: request.at, end: request.at }],
+      format: request.format
+    })
     try {
       const image = await extractFrame(this.store, request.around, request.at, request.format, this.#signal(job, options.signal))
       job.finish('done')
@@ -113,11 +127,11 @@ export class Cutter {
     }
   }
 
-  #signal (job: CutJob, client: AbortSignal | undefined): AbortSignal {
+  #signal(job: CutJob, client: AbortSignal | undefined): AbortSignal {
     return client == null ? job.signal : AbortSignal.any([job.signal, client])
   }
 
-  #info (request: CutRequest, kind: 'fast' | 'full', format: string): JobInfo {
+  #info(request: CutRequest, kind: 'fast' | 'full', format: string): JobInfo {
     return { kind, channel: request.channel, quality: request.quality, ranges: request.ranges, format }
   }
 }

@@ -26,7 +26,7 @@ const AUDIO_ENCODERS: Record<string, string> = { aac: 'aac', mp3: 'libmp3lame', 
 const EDGE_PRESET = 'veryfast'
 const EDGE_CRF = '18'
 
-function videoArgs (v: VideoInfo): string[] {
+function videoArgs(v: VideoInfo): string[] {
   const args: string[] = []
   if (v.codec === 'h264') {
     args.push('-c:v', 'libx264', '-preset', EDGE_PRESET, '-crf', EDGE_CRF)
@@ -46,7 +46,7 @@ function videoArgs (v: VideoInfo): string[] {
   return args
 }
 
-function audioArgs (a: AudioInfo): string[] {
+function audioArgs(a: AudioInfo): string[] {
   const args = ['-c:a', AUDIO_ENCODERS[a.codec] ?? a.codec]
   if (a.sampleRate > 0) args.push('-ar', String(a.sampleRate))
   if (a.channels > 0) args.push('-ac', String(a.channels))
@@ -56,7 +56,7 @@ function audioArgs (a: AudioInfo): string[] {
 }
 
 /** `-map`, codec, PID and program arguments that re-encode input 0 like `source` into MPEG-TS. */
-export function matchingEncodeArgs (source: SourceInfo): string[] {
+export function matchingEncodeArgs(source: SourceInfo): string[] {
   const args: string[] = []
   let out = 0
   for (const s of source.streams) {

@@ -43,18 +43,25 @@ export interface CutContext {
 }
 
 type Piece =
-  | { kind: 'copy', segments: IndexedSegment[], offset: number }
+  | { kind: 'copy'; segments: IndexedSegment[]; offset: number }
   /** `audioFrom`: where the edge's own audio begins (before it: encoder priming), source ticks. */
-  | { kind: 'edge', file: string, ready: Promise<void>, offset: number, audioFrom: number | null }
+  | { kind: 'edge'; file: string; ready: Promise<void>; offset: number; audioFrom: number | null }
 
-export async function fastCut (ctx: CutContext, timings: readonly RunTiming[]): Promise<Readable> {
+export async function fastCut(ctx: CutContext, timings: readonly RunTiming[]): Promise<Readable> {
   const { store, job } = ctx
   const stop = new AbortController()
   const signal = AbortSignal.any([stop.signal, ctx.signal])
   const dir = await makeJobDir(ctx.tempRoot)
   const gate = limit(EDGE_ENCODES)
   const encodes: Array<Promise<void>> = []
-  const encode = (timing: RunTiming, segment: IndexedSegment, name: string, trim: { start?: number, end?: number }, offset: number, audioFrom: number | null): Piece => {
+  const encode = (
+    timing: RunTiming,
+    segment: IndexedSegment,
+    name: string,
+    trim: { start?: number; end?: number },
+    offset: number,
+    audioFrom: number | null
+  ): Piece => {
     const file = join(dir, name)
     const ready = gate(async () => await encodeEdge(store.pathOf(segment), timing, trim, file, signal))
     ready.catch(() => {})
@@ -72,9 +79,11 @@ export async function fastCut (ctx: CutContext, timings: readonly RunTiming[]): 
     const start = t.trimStart ? t.startUs : undefined
     const end = t.trimEnd ? t.endUs : undefined
     if (segs.length === 1) {
-      pieces.push(start != null || end != null
-        ? encode(t, segs[0]!, `run${k}.ts`, { start, end }, offset, start != null ? t.startTicks : t.firstAudioTicks)
-        : { kind: 'copy', segments: segs, offset })
+      pieces.push(
+        start != null || end != null
+          ? encode(t, segs[0]!, `run${k}.ts`, { start, end }, offset, start != null ? t.startTicks : t.firstAudioTicks)
+          : { kind: 'copy', segments: segs, offset }
+      )
     } else {
       const middle = segs.slice(t.trimStart ? 1 : 0, t.trimEnd ? -1 : undefined)
       if (start != null) pieces.push(encode(t, segs[0]!, `run${k}-start.ts`, { start }, offset, t.startTicks))
@@ -84,7 +93,7 @@ export async function fastCut (ctx: CutContext, timings: readonly RunTiming[]): 
     at += runTicks(t)
   }
 
-  let outcome: { state: 'done' | 'failed' | 'aborted', error?: unknown } | null = null
+  let outcome: { state: 'done' | 'failed' | 'aborted'; error?: unknown } | null = null
   let cleaning: Promise<void> | null = null
   const cleanup = async (state: 'done' | 'failed' | 'aborted', error?: unknown): Promise<void> => {
     outcome ??= { state, error }
@@ -108,8 +117,12 @@ export async function fastCut (ctx: CutContext, timings: readonly RunTiming[]): 
 
   const stream = Readable.from(retimed(store, pieces, job), { objectMode: false })
   // A consumer that stops early destroys the stream with an AbortError: that is an abort, not a failure.
-  stream.once('error', (err) => { outcome ??= { state: err.name === 'AbortError' ? 'aborted' : 'failed', error: err } })
-  const onAbort = (): void => { stream.destroy() }
+  stream.once('error', (err) => {
+    outcome ??= { state: err.name === 'AbortError' ? 'aborted' : 'failed', error: err }
+  })
+  const onAbort = (): void => {
+    stream.destroy()
+  }
   ctx.signal.addEventListener('abort', onAbort, { once: true })
   stream.once('close', () => {
     ctx.signal.removeEventListener('abort', onAbort)
@@ -118,20 +131,21 @@ export async function fastCut (ctx: CutContext, timings: readonly RunTiming[]): 
   return stream
 }
 
-async function * retimed (store: SegmentStore, pieces: readonly Piece[], job: CutJob): AsyncGenerator<Buffer> {
+async function* retimed(store: SegmentStore, pieces: readonly Piece[], job: CutJob): AsyncGenerator<Buffer> {
   const retimer = new TsRetimer()
   for (const piece of pieces) {
     if (piece.kind === 'edge') {
       retimer.begin(piece.offset, piece.audioFrom)
       await piece.ready
-      for await (const chunk of createReadStream(piece.file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) yield * retimer.push(chunk)
+      for await (const chunk of createReadStream(piece.file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>)
+        yield* retimer.push(chunk)
     } else {
       for (const segment of piece.segments) {
         // Each segment file is its own muxer's output (its counters start afresh): join each one.
         retimer.begin(piece.offset)
         const file = store.openRead(segment)
         try {
-          for await (const chunk of file as AsyncIterable<Buffer>) yield * retimer.push(chunk)
+          for await (const chunk of file as AsyncIterable<Buffer>) yield* retimer.push(chunk)
         } finally {
           file.destroy()
         }
@@ -143,15 +157,38 @@ async function * retimed (store: SegmentStore, pieces: readonly Piece[], job: Cu
 }
 
 /** Re-encode one segment between two instants of its -copyts timeline (µs), keeping its timestamps. */
-async function encodeEdge (input: string, timing: RunTiming, trim: { start?: number, end?: number }, output: string, signal: AbortSignal): Promise<void> {
-  const bounds = [trim.start != null ? `start=${formatSeconds(trim.start)}` : null, trim.end != null ? `end=${formatSeconds(trim.end)}` : null].filter((s) => s != null).join(':')
+async function encodeEdge(
+  input: string,
+  timing: RunTiming,
+  trim: { start?: number; end?: number },
+  output: string,
+  signal: AbortSignal
+): Promise<void> {
+  const bounds = [
+    trim.start != null ? `start=${formatSeconds(trim.start)}` : null,
+    trim.end != null ? `end=${formatSeconds(trim.end)}` : null
+  ]
+    .filter((s) => s != null)
+    .join(':')
   const { video, audio } = timing.source
-  await run('ffmpeg', [
-    '-copyts', '-i', `file:${input}`,
-    ...(video != null ? ['-vf', `trim=${bounds}`] : []),
-    ...(audio != null ? ['-af', `atrim=${bounds}`] : []),
-    ...matchingEncodeArgs(timing.source),
-    // One audio frame per PES, so the priming frame can be dropped on its own.
-    '-mpegts_copyts', '1', '-pes_payload_size', '0', '-f', 'mpegts', `file:${output}`
-  ], { signal, timeoutMs: EDGE_TIMEOUT_MS }).exited
+  await run(
+    'ffmpeg',
+    [
+      '-copyts',
+      '-i',
+      `file:${input}`,
+      ...(video != null ? ['-vf', `trim=${bounds}`] : []),
+      ...(audio != null ? ['-af', `atrim=${bounds}`] : []),
+      ...matchingEncodeArgs(timing.source),
+      // One audio frame per PES, so the priming frame can be dropped on its own.
+      '-mpegts_copyts',
+      '1',
+      '-pes_payload_size',
+      '0',
+      '-f',
+      'mpegts',
+      `file:${output}`
+    ],
+    { signal, timeoutMs: EDGE_TIMEOUT_MS }
+  ).exited
 }

@@ -21,7 +21,9 @@ const LONG = ['-re', '-f', 'lavfi', '-i', 'anullsrc', '-t', '60', '-f', 'null', 
 describe('ffmpeg wrapper', () => {
   it('resolves on success and reports progress', async () => {
     const seen: number[] = []
-    await run('ffmpeg', ['-f', 'lavfi', '-i', 'testsrc=size=64x64:rate=30', '-t', '1', '-f', 'null', '-'], { onProgress: (us) => seen.push(us) }).exited
+    await run('ffmpeg', ['-f', 'lavfi', '-i', 'testsrc=size=64x64:rate=30', '-t', '1', '-f', 'null', '-'], {
+      onProgress: (us) => seen.push(us)
+    }).exited
     assert.ok(seen.length > 0 && seen.at(-1)! >= 900_000, `progress ${seen.join(',')}`)
   })
 
@@ -38,7 +40,9 @@ describe('ffmpeg wrapper', () => {
   })
 
   it('parses ffprobe JSON', async () => {
-    const out = await probeJson(['-f', 'lavfi', '-i', 'testsrc=size=32x16', '-show_entries', 'stream=width,height']) as { streams: Array<{ width: number, height: number }> }
+    const out = (await probeJson(['-f', 'lavfi', '-i', 'testsrc=size=32x16', '-show_entries', 'stream=width,height'])) as {
+      streams: Array<{ width: number; height: number }>
+    }
     assert.deepEqual(out.streams[0], { width: 32, height: 16 })
   })
 
@@ -71,17 +75,22 @@ describe('ffmpeg wrapper', () => {
     const [file] = await segmentFiles(12)
     const bytes = await readFile(file!)
     // 300 copies of a segment; ffmpeg stops reading after one frame.
-    const input = (async function * () { for (let i = 0; i < 300; i++) yield bytes })()
+    const input = (async function* () {
+      for (let i = 0; i < 300; i++) yield bytes
+    })()
     await run('ffmpeg', ['-f', 'mpegts', '-i', 'pipe:0', '-frames:v', '1', '-f', 'null', '-'], { input }).exited
   })
 
   it('fails when its input cannot be read', async () => {
     const [file] = await segmentFiles(12)
     const bytes = await readFile(file!)
-    const input = (async function * () {
+    const input = (async function* () {
       yield bytes
       throw Object.assign(new Error('segment vanished'), { code: 'ENOENT' })
     })()
-    await assert.rejects(run('ffmpeg', ['-f', 'mpegts', '-i', 'pipe:0', '-f', 'null', '-'], { input }).exited, /input failed: segment vanished/)
+    await assert.rejects(
+      run('ffmpeg', ['-f', 'mpegts', '-i', 'pipe:0', '-f', 'null', '-'], { input }).exited,
+      /input failed: segment vanished/
+    )
   })
 })

@@ -48,14 +48,20 @@ export interface ToolProcess {
 /** Bytes of stderr kept (the end matters: that is where ffmpeg says what failed). */
 const STDERR_KEEP = 16 * 1024
 
-export function run (tool: Tool, args: readonly string[], options: RunOptions = {}): ToolProcess {
+export function run(tool: Tool, args: readonly string[], options: RunOptions = {}): ToolProcess {
   options.signal?.throwIfAborted()
   const progress = tool === 'ffmpeg' && options.onProgress != null
-  const fullArgs = tool === 'ffmpeg'
-    ? ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', ...(progress ? ['-progress', 'pipe:3'] : []), ...args]
-    : ['-hide_banner', '-loglevel', 'error', ...args]
+  const fullArgs =
+    tool === 'ffmpeg'
+      ? ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', ...(progress ? ['-progress', 'pipe:3'] : []), ...args]
+      : ['-hide_banner', '-loglevel', 'error', ...args]
   const child = spawn(tool, fullArgs, {
-    stdio: [options.input != null ? 'pipe' : 'ignore', options.stdout === true ? 'pipe' : 'ignore', 'pipe', ...(progress ? ['pipe' as const] : [])]
+    stdio: [
+      options.input != null ? 'pipe' : 'ignore',
+      options.stdout === true ? 'pipe' : 'ignore',
+      'pipe',
+      ...(progress ? ['pipe' as const] : [])
+    ]
   })
   let stderr = ''
   child.stderr!.setEncoding('utf8')
@@ -80,7 +86,9 @@ export function run (tool: Tool, args: readonly string[], options: RunOptions = 
     // Blocked on a full stdout, ffmpeg would not notice SIGTERM: a closed pipe ends the write at once.
     child.stdout?.destroy()
     child.kill('SIGTERM')
-    setTimeout(() => { if (!exitedAlready) child.kill('SIGKILL') }, options.killGraceMs ?? 500).unref()
+    setTimeout(() => {
+      if (!exitedAlready) child.kill('SIGKILL')
+    }, options.killGraceMs ?? 500).unref()
   }
   const onAbort = (): void => {
     stopping ??= 'abort'
@@ -107,7 +115,7 @@ export function run (tool: Tool, args: readonly string[], options: RunOptions = 
   }
 
   const exited = new Promise<void>((resolve, reject) => {
-    let status: { code: number | null, signal: NodeJS.Signals | null } | null = null
+    let status: { code: number | null; signal: NodeJS.Signals | null } | null = null
     let stderrDone = false
     let spawnError: Error | null = null
     const settle = (): void => {
@@ -122,11 +130,23 @@ export function run (tool: Tool, args: readonly string[], options: RunOptions = 
       } else if (inputError != null) {
         reject(new FfmpegError(tool, `${tool} input failed: ${(inputError as Error).message}`, { stderr, cause: inputError }))
       } else if (stopping === 'timeout') {
-        reject(new FfmpegError(tool, `${tool} took longer than ${options.timeoutMs} ms`, { stderr, exitCode: status!.code, signal: status!.signal }))
+        reject(
+          new FfmpegError(tool, `${tool} took longer than ${options.timeoutMs} ms`, {
+            stderr,
+            exitCode: status!.code,
+            signal: status!.signal
+          })
+        )
       } else if (status!.code !== 0) {
         const last = stderr.trim().split('\n').slice(-3).join(' | ')
         const how = status!.code != null ? `exited with code ${status!.code}` : `was killed by ${status!.signal}`
-        reject(new FfmpegError(tool, `${tool} ${how}${last !== '' ? `: ${last}` : ''}`, { stderr, exitCode: status!.code, signal: status!.signal }))
+        reject(
+          new FfmpegError(tool, `${tool} ${how}${last !== '' ? `: ${last}` : ''}`, {
+            stderr,
+            exitCode: status!.code,
+            signal: status!.signal
+          })
+        )
       } else {
         resolve()
       }
@@ -155,7 +175,7 @@ export function run (tool: Tool, args: readonly string[], options: RunOptions = 
  * All of a process's stdout (run with `stdout: true`), then its exit. Past `maxBytes` it is killed,
  * so `exited` rejects: output that large is not what was asked for.
  */
-export async function readOutput (proc: ToolProcess, maxBytes: number): Promise<Buffer> {
+export async function readOutput(proc: ToolProcess, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of proc.stdout! as AsyncIterable<Buffer>) {
@@ -171,7 +191,7 @@ export async function readOutput (proc: ToolProcess, maxBytes: number): Promise<
 }
 
 /** Run ffprobe and parse its JSON output (`-of json` is added). */
-export async function probeJson (args: readonly string[], options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<unknown> {
+export async function probeJson(args: readonly string[], options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<unknown> {
   // A probe answer is a few KiB; anything huge is not one.
   const output = await readOutput(run('ffprobe', ['-of', 'json', ...args], { ...options, stdout: true }), 4 * 1024 * 1024)
   try {

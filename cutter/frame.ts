@@ -20,16 +20,38 @@ export type FrameFormat = 'png' | 'jpg'
 const MAX_FRAME_BYTES = 64 * 1024 * 1024
 const FRAME_TIMEOUT_MS = 30_000
 
-export async function extractFrame (store: SegmentStore, runAround: Run, at: number, format: FrameFormat, signal: AbortSignal): Promise<Buffer> {
+export async function extractFrame(
+  store: SegmentStore,
+  runAround: Run,
+  at: number,
+  format: FrameFormat,
+  signal: AbortSignal
+): Promise<Buffer> {
   const first = runAround.segments[0]!
   const times = await timesOf(store, first)
   const seek = microsOfTicks(times.video ?? times.audio!) + (at - first.start)
-  const proc = run('ffmpeg', [
-    '-copyts', '-f', 'mpegts', '-i', 'pipe:0',
-    '-ss', formatSeconds(seek), '-frames:v', '1', '-an', '-sn', '-dn',
-    ...(format === 'png' ? ['-c:v', 'png'] : ['-c:v', 'mjpeg', '-q:v', '2', '-pix_fmt', 'yuvj420p']),
-    '-f', 'image2pipe', 'pipe:1'
-  ], { signal, stdout: true, input: segmentBytes(store, [runAround]), timeoutMs: FRAME_TIMEOUT_MS })
+  const proc = run(
+    'ffmpeg',
+    [
+      '-copyts',
+      '-f',
+      'mpegts',
+      '-i',
+      'pipe:0',
+      '-ss',
+      formatSeconds(seek),
+      '-frames:v',
+      '1',
+      '-an',
+      '-sn',
+      '-dn',
+      ...(format === 'png' ? ['-c:v', 'png'] : ['-c:v', 'mjpeg', '-q:v', '2', '-pix_fmt', 'yuvj420p']),
+      '-f',
+      'image2pipe',
+      'pipe:1'
+    ],
+    { signal, stdout: true, input: segmentBytes(store, [runAround]), timeoutMs: FRAME_TIMEOUT_MS }
+  )
   const image = await readOutput(proc, MAX_FRAME_BYTES)
   if (image.length === 0) throw new NoFrameError('no frame at or after that instant in the data around it')
   return image

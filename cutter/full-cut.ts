@@ -24,17 +24,19 @@ const FULL_CRF = '20'
 const FULL_AUDIO_BITRATE = '128k'
 
 export type FullOutput =
-  | { kind: 'stream', stream: Readable }
+  | { kind: 'stream'; stream: Readable }
   /** A finished MP4; call `release` once it has been sent (or not). */
-  | { kind: 'file', path: string, size: number, release: () => Promise<void> }
+  | { kind: 'file'; path: string; size: number; release: () => Promise<void> }
 
 /** One line per URL, quoted for av_get_token (which concatf uses to read the list). */
-function concatfList (store: SegmentStore, segments: readonly IndexedSegment[]): string {
-  return segments.map((s) => {
-    const path = store.pathOf(s)
-    if (/[\r\n]/.test(path)) throw new CutError(`segment path has a line break: ${JSON.stringify(path)}`)
-    return `'file:${path.replace(/'/g, "'\\''")}'\n`
-  }).join('')
+function concatfList(store: SegmentStore, segments: readonly IndexedSegment[]): string {
+  return segments
+    .map((s) => {
+      const path = store.pathOf(s)
+      if (/[\r\n]/.test(path)) throw new CutError(`segment path has a line break: ${JSON.stringify(path)}`)
+      return `'file:${path.replace(/'/g, "'\\''")}'\n`
+    })
+    .join('')
 }
 
 interface Target {
@@ -42,28 +44,32 @@ interface Target {
   audio: AudioInfo | null
 }
 
-function filterGraph (timings: readonly RunTiming[], target: Target): { graph: string, maps: string[] } {
+function filterGraph(timings: readonly RunTiming[], target: Target): { graph: string; maps: string[] } {
   const parts: string[] = []
   const labels: string[] = []
   const v = target.video
   const a = target.audio
-  const layout = a == null ? '' : a.channelLayout ?? (a.channels === 1 ? 'mono' : 'stereo')
+  const layout = a == null ? '' : (a.channelLayout ?? (a.channels === 1 ? 'mono' : 'stereo'))
   for (const [k, t] of timings.entries()) {
     const start = formatSeconds(t.startUs)
     const end = formatSeconds(t.endUs)
     const length = formatSeconds(t.run.end - t.run.start)
     if (v != null) {
-      parts.push(t.source.video != null
-        // The first kept frame (up to one frame after the cut) starts the run: no leading gap in MP4.
-        ? `[${k}:${t.source.video.index}]trim=start=${start}:end=${end},setpts=PTS-STARTPTS,` +
-          `scale=${v.width}:${v.height}:force_original_aspect_ratio=decrease,pad=${v.width}:${v.height}:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p[v${k}]`
-        : `color=c=black:s=${v.width}x${v.height}:r=${v.frameRate ?? '30'}:d=${length},format=yuv420p[v${k}]`)
+      parts.push(
+        t.source.video != null
+          ? // The first kept frame (up to one frame after the cut) starts the run: no leading gap in MP4.
+            `[${k}:${t.source.video.index}]trim=start=${start}:end=${end},setpts=PTS-STARTPTS,` +
+              `scale=${v.width}:${v.height}:force_original_aspect_ratio=decrease,pad=${v.width}:${v.height}:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p[v${k}]`
+          : `color=c=black:s=${v.width}x${v.height}:r=${v.frameRate ?? '30'}:d=${length},format=yuv420p[v${k}]`
+      )
       labels.push(`[v${k}]`)
     }
     if (a != null) {
-      parts.push(t.source.audio != null
-        ? `[${k}:${t.source.audio.index}]atrim=start=${start}:end=${end},asetpts=PTS-${start}/TB,aresample=${a.sampleRate},aformat=sample_fmts=fltp:channel_layouts=${layout}[a${k}]`
-        : `anullsrc=r=${a.sampleRate}:cl=${layout},atrim=duration=${length}[a${k}]`)
+      parts.push(
+        t.source.audio != null
+          ? `[${k}:${t.source.audio.index}]atrim=start=${start}:end=${end},asetpts=PTS-${start}/TB,aresample=${a.sampleRate},aformat=sample_fmts=fltp:channel_layouts=${layout}[a${k}]`
+          : `anullsrc=r=${a.sampleRate}:cl=${layout},atrim=duration=${length}[a${k}]`
+      )
       labels.push(`[a${k}]`)
     }
   }
@@ -73,7 +79,7 @@ function filterGraph (timings: readonly RunTiming[], target: Target): { graph: s
   return { graph: parts.join(';'), maps: outs }
 }
 
-export async function fullCut (ctx: CutContext, timings: readonly RunTiming[], format: 'ts' | 'mp4'): Promise<FullOutput> {
+export async function fullCut(ctx: CutContext, timings: readonly RunTiming[], format: 'ts' | 'mp4'): Promise<FullOutput> {
   const { store, job } = ctx
   const target: Target = {
     video: timings.find((t) => t.source.video != null)?.source.video ?? null,
@@ -93,12 +99,15 @@ export async function fullCut (ctx: CutContext, timings: readonly RunTiming[], f
     const { graph, maps } = filterGraph(timings, target)
     const output = join(dir, 'cut.mp4')
     const args = [
-      '-copyts', ...inputs,
-      '-filter_complex', graph,
+      '-copyts',
+      ...inputs,
+      '-filter_complex',
+      graph,
       ...maps.flatMap((m) => ['-map', m]),
       ...(target.video != null ? ['-c:v', 'libx264', '-preset', FULL_PRESET, '-crf', FULL_CRF, '-pix_fmt', 'yuv420p'] : []),
       ...(target.audio != null ? ['-c:a', 'aac', '-b:a', FULL_AUDIO_BITRATE] : []),
-      '-max_muxing_queue_size', '4096',
+      '-max_muxing_queue_size',
+      '4096',
       ...(format === 'mp4' ? ['-movflags', '+faststart', '-f', 'mp4', `file:${output}`] : ['-f', 'mpegts', 'pipe:1'])
     ]
     job.totalUs = timings.reduce((sum, t) => sum + t.run.end - t.run.start, 0)
@@ -124,29 +133,38 @@ export async function fullCut (ctx: CutContext, timings: readonly RunTiming[], f
     const chunks = proc.stdout![Symbol.asyncIterator]() as AsyncIterator<Buffer>
     const first = await chunks.next()
     if (first.done === true) await proc.exited
-    const stream = Readable.from((async function * () {
-      if (first.done !== true) yield first.value
-      while (true) {
-        const next = await chunks.next()
-        if (next.done === true) break
-        yield next.value
-      }
-      // The exit status decides whether the stream ends cleanly or is cut off with an error.
-      await proc.exited
-    })(), { objectMode: false })
+    const stream = Readable.from(
+      (async function* () {
+        if (first.done !== true) yield first.value
+        while (true) {
+          const next = await chunks.next()
+          if (next.done === true) break
+          yield next.value
+        }
+        // The exit status decides whether the stream ends cleanly or is cut off with an error.
+        await proc.exited
+      })(),
+      { objectMode: false }
+    )
     handedOver = true
     let error: unknown
     // A consumer that stops early destroys the stream with an AbortError: that is an abort, not a failure.
-    stream.once('error', (err) => { if (err.name !== 'AbortError') error = err })
-    const onAbort = (): void => { stream.destroy() }
+    stream.once('error', (err) => {
+      if (err.name !== 'AbortError') error = err
+    })
+    const onAbort = (): void => {
+      stream.destroy()
+    }
     signal.addEventListener('abort', onAbort, { once: true })
     stream.once('close', () => {
       signal.removeEventListener('abort', onAbort)
       proc.kill()
-      void proc.exited.catch(() => {}).finally(async () => {
-        await removeJobDir(dir).catch((err) => ctx.log.warn({ err, dir }, 'could not remove a cut temp folder'))
-        job.finish(error != null ? 'failed' : stream.readableEnded ? 'done' : 'aborted', error)
-      })
+      void proc.exited
+        .catch(() => {})
+        .finally(async () => {
+          await removeJobDir(dir).catch((err) => ctx.log.warn({ err, dir }, 'could not remove a cut temp folder'))
+          job.finish(error != null ? 'failed' : stream.readableEnded ? 'done' : 'aborted', error)
+        })
     })
     return { kind: 'stream', stream }
   } finally {

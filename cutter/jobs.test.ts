@@ -11,7 +11,10 @@ describe('CutJobs', () => {
     const jobs = new CutJobs({ concurrency: 2, log: silentLogger })
     const a = jobs.acquire(info)
     jobs.acquire(info)
-    assert.throws(() => jobs.acquire(info), (err: unknown) => err instanceof CutterBusyError && err.code === 'SEGMESH_ERR_CUTTER_BUSY' && err.retryAfterSeconds === 5)
+    assert.throws(
+      () => jobs.acquire(info),
+      (err: unknown) => err instanceof CutterBusyError && err.code === 'SEGMESH_ERR_CUTTER_BUSY' && err.retryAfterSeconds === 5
+    )
     // A fast cut gives its slot back once ffmpeg is done, while it keeps streaming.
     a.releaseSlot()
     assert.equal(a.state, 'streaming')
@@ -28,7 +31,10 @@ describe('CutJobs', () => {
     // Half done after 10 s: about 10 s to go (not the 5 s guess used without progress).
     t.mock.timers.tick(10_000)
     job.progress(30_000_000, 60_000_000)
-    assert.throws(() => jobs.acquire(info), (err: unknown) => err instanceof CutterBusyError && err.retryAfterSeconds === 10)
+    assert.throws(
+      () => jobs.acquire(info),
+      (err: unknown) => err instanceof CutterBusyError && err.retryAfterSeconds === 10
+    )
   })
 
   it('reports running jobs first, then recent ones; the first outcome wins', () => {
@@ -42,7 +48,14 @@ describe('CutJobs', () => {
     failed.finish('failed', new Error('ffmpeg exited with code 1'))
     const running = jobs.acquire(info)
     const status = jobs.status()
-    assert.deepEqual(status.map((s) => [s.id, s.state]), [[running.id, 'running'], [failed.id, 'failed'], [done.id, 'done']])
+    assert.deepEqual(
+      status.map((s) => [s.id, s.state]),
+      [
+        [running.id, 'running'],
+        [failed.id, 'failed'],
+        [done.id, 'done']
+      ]
+    )
     assert.equal(status[1]!.error, 'ffmpeg exited with code 1')
     assert.equal(status[2]!.progress, 1)
     assert.equal(status[2]!.ranges[0]!.start, '1970-01-01T00:00:00.000000Z')

@@ -26,7 +26,7 @@ export interface JobStatus {
   channel: string
   quality: string
   format: string
-  ranges: Array<{ start: string, end: string }>
+  ranges: Array<{ start: string; end: string }>
   state: JobState
   startedAt: string
   elapsedSeconds: number
@@ -62,23 +62,23 @@ export class CutJob {
   #holdsSlot = true
   #lastLog = Date.now()
 
-  constructor (table: CutJobs, id: number, info: JobInfo) {
+  constructor(table: CutJobs, id: number, info: JobInfo) {
     this.#table = table
     this.id = id
     this.info = info
   }
 
   /** Aborted when the cutter stops: everything the job runs listens to it. */
-  get signal (): AbortSignal {
+  get signal(): AbortSignal {
     return this.#abort.signal
   }
 
-  abort (reason: unknown): void {
+  abort(reason: unknown): void {
     this.#abort.abort(reason)
   }
 
   /** ffmpeg reported `outUs` of output (of `totalUs`). */
-  progress (outUs: number, totalUs: number | null = this.totalUs): void {
+  progress(outUs: number, totalUs: number | null = this.totalUs): void {
     this.outputUs = outUs
     this.totalUs = totalUs
     const now = Date.now()
@@ -89,7 +89,7 @@ export class CutJob {
   }
 
   /** The ffmpeg part is over (a fast cut goes on streaming copied bytes without a slot). */
-  releaseSlot (): void {
+  releaseSlot(): void {
     if (!this.#holdsSlot) return
     this.#holdsSlot = false
     if (this.state === 'running') this.state = 'streaming'
@@ -97,7 +97,7 @@ export class CutJob {
   }
 
   /** The job is over; idempotent (the first outcome wins). */
-  finish (state: 'done' | 'failed' | 'aborted', error?: unknown): void {
+  finish(state: 'done' | 'failed' | 'aborted', error?: unknown): void {
     if (this.endedAt != null) return
     this.releaseSlot()
     this.state = state
@@ -112,13 +112,13 @@ export class CutJob {
   }
 
   /** Seconds until done, when progress says; null when unknown. */
-  eta (): number | null {
+  eta(): number | null {
     if (this.outputUs == null || this.totalUs == null || this.outputUs <= 0) return null
     const elapsed = (Date.now() - this.startedAt) / 1000
-    return elapsed * (this.totalUs - this.outputUs) / this.outputUs
+    return (elapsed * (this.totalUs - this.outputUs)) / this.outputUs
   }
 
-  status (): JobStatus {
+  status(): JobStatus {
     const elapsed = ((this.endedAt ?? Date.now()) - this.startedAt) / 1000
     const out = this.outputUs == null ? null : this.outputUs / 1e6
     const total = this.totalUs == null ? null : this.totalUs / 1e6
@@ -134,8 +134,8 @@ export class CutJob {
       elapsedSeconds: Math.round(elapsed * 10) / 10,
       outputSeconds: out == null ? null : Math.round(out * 10) / 10,
       totalSeconds: total == null ? null : Math.round(total * 10) / 10,
-      progress: out == null || total == null || total <= 0 ? null : Math.min(1, Math.round(out / total * 1000) / 1000),
-      speed: out == null || elapsed <= 0 ? null : Math.round(out / elapsed * 10) / 10,
+      progress: out == null || total == null || total <= 0 ? null : Math.min(1, Math.round((out / total) * 1000) / 1000),
+      speed: out == null || elapsed <= 0 ? null : Math.round((out / elapsed) * 10) / 10,
       ...(this.error != null ? { error: this.error } : {})
     }
   }
@@ -159,14 +159,14 @@ export class CutJobs {
   #nextId = 1
   #idle: Array<() => void> = []
 
-  constructor (init: CutJobsInit) {
+  constructor(init: CutJobsInit) {
     this.concurrency = init.concurrency ?? CUT_JOB_DEFAULTS.concurrency
     this.log = init.log
     this.#keepFinished = init.keepFinished ?? 10
   }
 
   /** Take an ffmpeg slot, or throw CutterBusyError (503) with a Retry-After estimate. */
-  acquire (info: JobInfo): CutJob {
+  acquire(info: JobInfo): CutJob {
     if (this.#slotsUsed >= this.concurrency) {
       throw new CutterBusyError(`all ${this.concurrency} ffmpeg slots are busy; try again shortly`, this.retryAfterSeconds())
     }
@@ -182,42 +182,53 @@ export class CutJobs {
   }
 
   /** When a slot is likely free again: the soonest estimated end of a running job, 1–60 s. */
-  retryAfterSeconds (): number {
+  retryAfterSeconds(): number {
     const etas = [...this.#active].map((j) => j.eta()).filter((e): e is number => e != null)
     const soonest = etas.length > 0 ? Math.min(...etas) : 5
     return Math.max(1, Math.min(60, Math.ceil(soonest)))
   }
 
-  get slotsUsed (): number {
+  get slotsUsed(): number {
     return this.#slotsUsed
   }
 
   /** Running jobs, then the most recent finished ones. */
-  status (): JobStatus[] {
+  status(): JobStatus[] {
     return [...this.#active, ...[...this.#recent].reverse()].map((j) => j.status())
   }
 
   /** Abort every unfinished job. */
-  abortAll (reason: unknown): void {
+  abortAll(reason: unknown): void {
     for (const job of this.#active) job.abort(reason)
   }
 
   /** Resolves once no job is unfinished. */
-  async idle (): Promise<void> {
+  async idle(): Promise<void> {
     if (this.#active.size === 0) return
     await new Promise<void>((resolve) => this.#idle.push(resolve))
   }
 
-  released (_job: CutJob): void {
+  released(_job: CutJob): void {
     this.#slotsUsed--
   }
 
-  finished (job: CutJob): void {
+  finished(job: CutJob): void {
     this.#active.delete(job)
     this.#recent.push(job)
     if (this.#recent.length > this.#keepFinished) this.#recent.shift()
     const s = job.status()
-    const entry = { job: { id: s.id, kind: s.kind, format: s.format, channel: s.channel, quality: s.quality, state: s.state, elapsedSeconds: s.elapsedSeconds, outputSeconds: s.outputSeconds } }
+    const entry = {
+      job: {
+        id: s.id,
+        kind: s.kind,
+        format: s.format,
+        channel: s.channel,
+        quality: s.quality,
+        state: s.state,
+        elapsedSeconds: s.elapsedSeconds,
+        outputSeconds: s.outputSeconds
+      }
+    }
     if (job.state === 'failed') this.log.warn({ ...entry, err: job.cause }, 'cut failed')
     else if (job.info.kind === 'frame') this.log.debug(entry, 'frame finished')
     else this.log.info(entry, 'cut finished')

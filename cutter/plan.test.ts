@@ -9,8 +9,19 @@ const runsDuration = (runs: readonly Run[]): number => runs.reduce((sum, r) => s
 
 const S = 1_000_000
 
-function seg (start: number, duration = 2): IndexedSegment {
-  return { channel: 'c', quality: 'q', hour: '2020-01-01T00', file: `${start}.ts`, start: start * S, duration: duration * S, type: 'full', size: 1, mtimeMs: 0, tombstoned: false }
+function seg(start: number, duration = 2): IndexedSegment {
+  return {
+    channel: 'c',
+    quality: 'q',
+    hour: '2020-01-01T00',
+    file: `${start}.ts`,
+    start: start * S,
+    duration: duration * S,
+    type: 'full',
+    size: 1,
+    mtimeMs: 0,
+    tombstoned: false
+  }
 }
 
 const spans = (selection: Selection, start: number, end: number): Array<[number, number, number]> =>
@@ -22,7 +33,10 @@ describe('runsOf', () => {
   })
 
   it('splits at holes; leading and trailing holes start and end runs at the data', () => {
-    assert.deepEqual(spans([HOLE, seg(2), seg(4), HOLE, seg(8), HOLE], 1, 11), [[2, 6, 2], [8, 10, 1]])
+    assert.deepEqual(spans([HOLE, seg(2), seg(4), HOLE, seg(8), HOLE], 1, 11), [
+      [2, 6, 2],
+      [8, 10, 1]
+    ])
   })
 
   it('has no run for a selection without segments', () => {

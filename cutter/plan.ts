@@ -23,7 +23,7 @@ export interface Run {
 }
 
 /** The runs of one range's selection, in order; empty when it holds no segment. */
-export function runsOf (selection: Selection, range: TimeRange): Run[] {
+export function runsOf(selection: Selection, range: TimeRange): Run[] {
   const runs: Run[] = []
   let current: IndexedSegment[] = []
   const close = (): void => {

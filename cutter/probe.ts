@@ -34,8 +34,8 @@ export interface SourceInfo {
   video: VideoInfo | null
   audio: AudioInfo | null
   /** Every stream, in index order, with its PID: re-encoded pieces keep the same order and PIDs. */
-  streams: Array<{ index: number, kind: 'video' | 'audio' | 'other', pid: number | null }>
-  program: { number: number, pmtPid: number } | null
+  streams: Array<{ index: number; kind: 'video' | 'audio' | 'other'; pid: number | null }>
+  program: { number: number; pmtPid: number } | null
 }
 
 interface RawStream {
@@ -57,48 +57,52 @@ interface RawStream {
 
 interface RawProbe {
   streams?: RawStream[]
-  programs?: Array<{ program_num?: number, pmt_pid?: number }>
+  programs?: Array<{ program_num?: number; pmt_pid?: number }>
 }
 
-const ENTRIES = 'stream=index,id,codec_type,codec_name,profile,level,width,height,pix_fmt,r_frame_rate,sample_rate,channels,channel_layout,bit_rate' +
+const ENTRIES =
+  'stream=index,id,codec_type,codec_name,profile,level,width,height,pix_fmt,r_frame_rate,sample_rate,channels,channel_layout,bit_rate' +
   ':program=program_num,pmt_pid'
 
-export async function probeSegment (path: string, options: { signal?: AbortSignal } = {}): Promise<SourceInfo> {
-  const raw = await probeJson(['-show_entries', ENTRIES, `file:${path}`], { signal: options.signal, timeoutMs: 30_000 }) as RawProbe
+export async function probeSegment(path: string, options: { signal?: AbortSignal } = {}): Promise<SourceInfo> {
+  const raw = (await probeJson(['-show_entries', ENTRIES, `file:${path}`], { signal: options.signal, timeoutMs: 30_000 })) as RawProbe
   return parseProbe(raw)
 }
 
-export function parseProbe (raw: RawProbe): SourceInfo {
+export function parseProbe(raw: RawProbe): SourceInfo {
   const streams = [...(raw.streams ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
   const v = streams.find((s) => s.codec_type === 'video')
   const a = streams.find((s) => s.codec_type === 'audio')
   const program = raw.programs?.[0]
   return {
-    video: v == null
-      ? null
-      : {
-          index: v.index ?? 0,
-          pid: pidOf(v.id),
-          codec: v.codec_name ?? 'unknown',
-          profile: v.profile ?? null,
-          level: typeof v.level === 'number' && v.level > 0 ? v.level : null,
-          width: v.width ?? 0,
-          height: v.height ?? 0,
-          pixFmt: v.pix_fmt ?? 'unknown',
-          frameRate: v.r_frame_rate != null && /^\d+\/[1-9]\d*$/.test(v.r_frame_rate) && !v.r_frame_rate.startsWith('0/') ? v.r_frame_rate : null
-        },
-    audio: a == null
-      ? null
-      : {
-          index: a.index ?? 0,
-          pid: pidOf(a.id),
-          codec: a.codec_name ?? 'unknown',
-          profile: a.profile ?? null,
-          sampleRate: Number(a.sample_rate ?? 0),
-          channels: a.channels ?? 0,
-          channelLayout: a.channel_layout ?? null,
-          bitRate: a.bit_rate != null && /^\d+$/.test(a.bit_rate) ? Number(a.bit_rate) : null
-        },
+    video:
+      v == null
+        ? null
+        : {
+            index: v.index ?? 0,
+            pid: pidOf(v.id),
+            codec: v.codec_name ?? 'unknown',
+            profile: v.profile ?? null,
+            level: typeof v.level === 'number' && v.level > 0 ? v.level : null,
+            width: v.width ?? 0,
+            height: v.height ?? 0,
+            pixFmt: v.pix_fmt ?? 'unknown',
+            frameRate:
+              v.r_frame_rate != null && /^\d+\/[1-9]\d*$/.test(v.r_frame_rate) && !v.r_frame_rate.startsWith('0/') ? v.r_frame_rate : null
+          },
+    audio:
+      a == null
+        ? null
+        : {
+            index: a.index ?? 0,
+            pid: pidOf(a.id),
+            codec: a.codec_name ?? 'unknown',
+            profile: a.profile ?? null,
+            sampleRate: Number(a.sample_rate ?? 0),
+            channels: a.channels ?? 0,
+            channelLayout: a.channel_layout ?? null,
+            bitRate: a.bit_rate != null && /^\d+$/.test(a.bit_rate) ? Number(a.bit_rate) : null
+          },
     streams: streams.map((s) => ({
       index: s.index ?? 0,
       kind: s.codec_type === 'video' || s.codec_type === 'audio' ? s.codec_type : 'other',
@@ -108,7 +112,7 @@ export function parseProbe (raw: RawProbe): SourceInfo {
   }
 }
 
-function pidOf (id: string | undefined): number | null {
+function pidOf(id: string | undefined): number | null {
   if (id == null || !/^0x[0-9a-f]+$/i.test(id)) return null
   return Number.parseInt(id.slice(2), 16)
 }
@@ -117,12 +121,13 @@ function pidOf (id: string | undefined): number | null {
  * How `b` differs from `a` in what decides whether their packets can follow each other in one
  * stream (codec, resolution, pixel format, audio rate and channels), or null when they agree.
  */
-export function describeMismatch (a: SourceInfo, b: SourceInfo): string | null {
+export function describeMismatch(a: SourceInfo, b: SourceInfo): string | null {
   const diffs: string[] = []
   if ((a.video == null) !== (b.video == null)) diffs.push(a.video == null ? 'video appears' : 'video disappears')
   if (a.video != null && b.video != null) {
     if (a.video.codec !== b.video.codec) diffs.push(`video codec ${a.video.codec} → ${b.video.codec}`)
-    if (a.video.width !== b.video.width || a.video.height !== b.video.height) diffs.push(`resolution ${a.video.width}x${a.video.height} → ${b.video.width}x${b.video.height}`)
+    if (a.video.width !== b.video.width || a.video.height !== b.video.height)
+      diffs.push(`resolution ${a.video.width}x${a.video.height} → ${b.video.width}x${b.video.height}`)
     if (a.video.pixFmt !== b.video.pixFmt) diffs.push(`pixel format ${a.video.pixFmt} → ${b.video.pixFmt}`)
   }
   if ((a.audio == null) !== (b.audio == null)) diffs.push(a.audio == null ? 'audio appears' : 'audio disappears')

@@ -7,17 +7,17 @@ import { Readable } from 'node:stream'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import type { Run } from './plan.ts'
 
-export function roughCut (store: SegmentStore, runs: readonly Run[]): Readable {
+export function roughCut(store: SegmentStore, runs: readonly Run[]): Readable {
   return Readable.from(segmentBytes(store, runs), { objectMode: false })
 }
 
 /** The bytes of the runs' segments, file after file (also ffmpeg's stdin for a frame). */
-export async function * segmentBytes (store: SegmentStore, runs: readonly Run[]): AsyncGenerator<Buffer> {
+export async function* segmentBytes(store: SegmentStore, runs: readonly Run[]): AsyncGenerator<Buffer> {
   for (const run of runs) {
     for (const segment of run.segments) {
       const file = store.openRead(segment)
       try {
-        yield * file as AsyncIterable<Buffer>
+        yield* file as AsyncIterable<Buffer>
       } finally {
         file.destroy()
       }

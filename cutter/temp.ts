@@ -8,17 +8,17 @@ import { join } from 'node:path'
 
 const PREFIX = 'segmesh-cut-'
 
-export async function makeJobDir (root: string): Promise<string> {
+export async function makeJobDir(root: string): Promise<string> {
   await mkdir(root, { recursive: true })
   return await mkdtemp(join(root, `${PREFIX}${process.pid}-`))
 }
 
-export async function removeJobDir (dir: string): Promise<void> {
+export async function removeJobDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true, maxRetries: 3 })
 }
 
 /** Remove job folders whose process is gone. Returns how many. */
-export async function sweepJobDirs (root: string): Promise<number> {
+export async function sweepJobDirs(root: string): Promise<number> {
   let names: string[]
   try {
     names = await readdir(root)
@@ -35,7 +35,7 @@ export async function sweepJobDirs (root: string): Promise<number> {
   return removed
 }
 
-function isAlive (pid: number): boolean {
+function isAlive(pid: number): boolean {
   if (pid === process.pid) return true
   try {
     process.kill(pid, 0)

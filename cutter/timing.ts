@@ -35,12 +35,12 @@ export interface RunTiming {
 /** Probes at once per cut: a cut across many holes has many runs. */
 const PROBES = 4
 
-export async function timeRuns (store: SegmentStore, runs: readonly Run[], options: { signal?: AbortSignal } = {}): Promise<RunTiming[]> {
+export async function timeRuns(store: SegmentStore, runs: readonly Run[], options: { signal?: AbortSignal } = {}): Promise<RunTiming[]> {
   const gate = limit(PROBES)
   return await Promise.all(runs.map(async (run) => await gate(async () => await timeRun(store, run, options))))
 }
 
-async function timeRun (store: SegmentStore, run: Run, options: { signal?: AbortSignal }): Promise<RunTiming> {
+async function timeRun(store: SegmentStore, run: Run, options: { signal?: AbortSignal }): Promise<RunTiming> {
   const first = run.segments[0]!
   const last = run.segments.at(-1)!
   const [source, firstTimes, lastTimes] = await Promise.all([
@@ -49,7 +49,7 @@ async function timeRun (store: SegmentStore, run: Run, options: { signal?: Abort
     last === first ? null : timesOf(store, last)
   ])
   const firstPts = firstTimes.video ?? firstTimes.audio!
-  const lastBase = lastTimes == null ? firstPts : lastTimes.video ?? lastTimes.audio!
+  const lastBase = lastTimes == null ? firstPts : (lastTimes.video ?? lastTimes.audio!)
   return {
     run,
     source,
@@ -64,14 +64,14 @@ async function timeRun (store: SegmentStore, run: Run, options: { signal?: Abort
   }
 }
 
-export async function timesOf (store: SegmentStore, segment: Run['segments'][number]): Promise<FirstTimestamps> {
+export async function timesOf(store: SegmentStore, segment: Run['segments'][number]): Promise<FirstTimestamps> {
   const times = await firstTimestamps(store.pathOf(segment))
   if (times.video == null && times.audio == null) throw new CutError(`no timestamps in the first MiB of ${segmentRelPath(segment)}`)
   return times
 }
 
 /** Output length of a run in ticks: its measured span, or its nominal one if timestamps disagree. */
-export function runTicks (t: RunTiming): number {
+export function runTicks(t: RunTiming): number {
   const measured = tickDelta(t.endTicks, t.startTicks)
   const nominal = ticksOf(t.run.end - t.run.start)
   // A measured span far from the named one means the timestamps jumped inside the run.
@@ -79,13 +79,15 @@ export function runTicks (t: RunTiming): number {
 }
 
 /** The first place the stream changes codec, resolution or audio format between runs, if any. */
-export function findMismatch (timings: readonly RunTiming[]): StreamMismatchError | null {
+export function findMismatch(timings: readonly RunTiming[]): StreamMismatchError | null {
   const base = timings[0]
   if (base == null) return null
   for (const t of timings.slice(1)) {
     const diff = describeMismatch(base.source, t.source)
     if (diff != null) {
-      return new StreamMismatchError(`the stream changes at ${formatInstant(t.run.start)} (${diff}); a fast cut joins pieces by copying packets and cannot cross that: use type=full, or fallback=full`)
+      return new StreamMismatchError(
+        `the stream changes at ${formatInstant(t.run.start)} (${diff}); a fast cut joins pieces by copying packets and cannot cross that: use type=full, or fallback=full`
+      )
     }
   }
   return null

@@ -8,14 +8,24 @@ import { segmentFiles } from '../test/helpers/media.ts'
 import { tempDir } from '../test/helpers/tree.ts'
 import { TsRetimer } from './ts-retimer.ts'
 import {
-  PACKET_SIZE, TIMESTAMP_WRAP, addTicks, firstTimestamps, microsOfTicks, pesHeader, readClock, readTimestamp, tickDelta, ticksOf,
-  writeClock, writeTimestamp
+  PACKET_SIZE,
+  TIMESTAMP_WRAP,
+  addTicks,
+  firstTimestamps,
+  microsOfTicks,
+  pesHeader,
+  readClock,
+  readTimestamp,
+  tickDelta,
+  ticksOf,
+  writeClock,
+  writeTimestamp
 } from './ts-packets.ts'
 
 const run = promisify(execFile)
 
 /** A packet starting a PES on `pid` with a PTS (and DTS), optionally with a PCR. */
-function pes (pid: number, streamId: number, cc: number, pts: number, options: { dts?: number, pcr?: number } = {}): Buffer {
+function pes(pid: number, streamId: number, cc: number, pts: number, options: { dts?: number; pcr?: number } = {}): Buffer {
   const b = Buffer.alloc(PACKET_SIZE, 0xff)
   b[0] = 0x47
   b[1] = 0x40 | (pid >> 8)
@@ -47,7 +57,7 @@ function pes (pid: number, streamId: number, cc: number, pts: number, options: {
 }
 
 /** A continuation packet (payload only) on `pid`. */
-function payload (pid: number, cc: number, fill = 0xaa): Buffer {
+function payload(pid: number, cc: number, fill = 0xaa): Buffer {
   const b = Buffer.alloc(PACKET_SIZE, fill)
   b[0] = 0x47
   b[1] = pid >> 8
@@ -56,13 +66,13 @@ function payload (pid: number, cc: number, fill = 0xaa): Buffer {
   return b
 }
 
-function feed (retimer: TsRetimer, bytes: Buffer, chunk = bytes.length): Buffer {
+function feed(retimer: TsRetimer, bytes: Buffer, chunk = bytes.length): Buffer {
   const out: Buffer[] = []
   for (let i = 0; i < bytes.length; i += chunk) out.push(...retimer.push(Buffer.from(bytes.subarray(i, i + chunk))))
   return Buffer.concat(out)
 }
 
-function packets (bytes: Buffer): Buffer[] {
+function packets(bytes: Buffer): Buffer[] {
   const out: Buffer[] = []
   for (let i = 0; i < bytes.length; i += PACKET_SIZE) out.push(bytes.subarray(i, i + PACKET_SIZE))
   return out
@@ -115,10 +125,7 @@ describe('timestamp fields', () => {
 
 describe('TsRetimer', () => {
   it('shifts PTS, DTS and PCR by the piece offset, across the wrap', () => {
-    const input = Buffer.concat([
-      pes(0x100, 0xe0, 0, 1000, { dts: 500, pcr: 400 * 300 + 5 }),
-      pes(0x101, 0xc0, 0, TIMESTAMP_WRAP - 100)
-    ])
+    const input = Buffer.concat([pes(0x100, 0xe0, 0, 1000, { dts: 500, pcr: 400 * 300 + 5 }), pes(0x101, 0xc0, 0, TIMESTAMP_WRAP - 100)])
     const r = new TsRetimer()
     r.begin(200)
     const [video, audio] = packets(feed(r, input))
@@ -132,7 +139,13 @@ describe('TsRetimer', () => {
   })
 
   it('gives the same bytes whatever the chunking', () => {
-    const input = Buffer.concat([pes(0x100, 0xe0, 0, 9000, { pcr: 0 }), payload(0x100, 1), pes(0x101, 0xc0, 0, 9100), payload(0x101, 1), pes(0x100, 0xe0, 2, 12000)])
+    const input = Buffer.concat([
+      pes(0x100, 0xe0, 0, 9000, { pcr: 0 }),
+      payload(0x100, 1),
+      pes(0x101, 0xc0, 0, 9100),
+      payload(0x101, 1),
+      pes(0x100, 0xe0, 2, 12000)
+    ])
     const whole = feed(new TsRetimer(), Buffer.from(input))
     for (const chunk of [1, 7, 100, 187, 188, 189, 500]) {
       const r = new TsRetimer()
@@ -143,7 +156,7 @@ describe('TsRetimer', () => {
     }
   })
 
-  it('continues continuity counters across pieces and keeps a piece\'s own repeats', () => {
+  it("continues continuity counters across pieces and keeps a piece's own repeats", () => {
     const r = new TsRetimer()
     r.begin(0)
     feed(r, Buffer.concat([pes(0x100, 0xe0, 3, 0), payload(0x100, 4), payload(0x100, 4)]))
@@ -162,18 +175,28 @@ describe('TsRetimer', () => {
     assert.equal(readClock(p!, 6), 100_000 * 300)
   })
 
-  it('drops a piece\'s leading audio before `audioFrom`, whole PES packets, counters still continuous', () => {
+  it("drops a piece's leading audio before `audioFrom`, whole PES packets, counters still continuous", () => {
     const r = new TsRetimer()
     r.begin(0)
     feed(r, pes(0x101, 0xc0, 0, 1000))
     r.begin(10, 5000)
-    const out = packets(feed(r, Buffer.concat([
-      pes(0x101, 0xc0, 0, 3000), payload(0x101, 1), // priming: before 5000
-      pes(0x100, 0xe0, 0, 4000), // video is never dropped
-      pes(0x101, 0xc0, 2, 5000), payload(0x101, 3),
-      pes(0x101, 0xc0, 4, 4000) // only leading audio goes
-    ])))
-    assert.deepEqual(out.map((p) => ((p[1]! & 0x1f) << 8) | p[2]!), [0x100, 0x101, 0x101, 0x101])
+    const out = packets(
+      feed(
+        r,
+        Buffer.concat([
+          pes(0x101, 0xc0, 0, 3000),
+          payload(0x101, 1), // priming: before 5000
+          pes(0x100, 0xe0, 0, 4000), // video is never dropped
+          pes(0x101, 0xc0, 2, 5000),
+          payload(0x101, 3),
+          pes(0x101, 0xc0, 4, 4000) // only leading audio goes
+        ])
+      )
+    )
+    assert.deepEqual(
+      out.map((p) => ((p[1]! & 0x1f) << 8) | p[2]!),
+      [0x100, 0x101, 0x101, 0x101]
+    )
     assert.deepEqual(out.filter((p) => p[2] === 0x01).map(ccOf), [1, 2, 3])
     assert.equal(ptsOf(out[1]!), 5010)
     assert.equal(r.droppedPackets, 2)
@@ -199,7 +222,17 @@ describe('TsRetimer', () => {
     r.begin(100 * 90_000 - times.video)
     const out = join(dir, 'moved.ts')
     await writeFile(out, feed(r, Buffer.from(bytes), 65_536))
-    const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=start_time', '-of', 'csv=p=0', out])
+    const { stdout } = await run('ffprobe', [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'stream=start_time',
+      '-of',
+      'csv=p=0',
+      out
+    ])
     assert.equal(stdout.trim().split('\n')[0], '100.000000')
     const { stderr } = await run('ffmpeg', ['-v', 'warning', '-i', out, '-f', 'null', '-'])
     assert.equal(stderr.trim(), '')

@@ -17,8 +17,19 @@
  * DTS is shifted like PTS, so sources with B-frames are fine (unlike the original's FixTS).
  */
 import {
-  NULL_PID, PACKET_SIZE, SYNC_BYTE, addTicks, isVideoStreamId, pesHeader, pidOf, readClock, readTimestamp, resync, tickDelta,
-  writeClock, writeTimestamp
+  NULL_PID,
+  PACKET_SIZE,
+  SYNC_BYTE,
+  addTicks,
+  isVideoStreamId,
+  pesHeader,
+  pidOf,
+  readClock,
+  readTimestamp,
+  resync,
+  tickDelta,
+  writeClock,
+  writeTimestamp
 } from './ts-packets.ts'
 
 const CLOCK_WRAP = 2 ** 33 * 300
@@ -47,7 +58,7 @@ export class TsRetimer {
    * Start a piece whose timestamps move by `offsetTicks` (90 kHz, may be negative); its leading
    * audio PES packets presented before `audioFrom` (its own ticks) are dropped.
    */
-  begin (offsetTicks: number, audioFrom: number | null = null): void {
+  begin(offsetTicks: number, audioFrom: number | null = null): void {
     this.#finishCarry()
     this.#offset = offsetTicks
     this.#audioFrom = audioFrom
@@ -59,7 +70,7 @@ export class TsRetimer {
    * Rewrite the whole packets in `chunk` (plus any partial packet left from the previous chunk).
    * `chunk` is modified in place; the result is zero, one or two views to send, in order.
    */
-  push (chunk: Buffer): Buffer[] {
+  push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = []
     let from = 0
     const carry = this.#carry
@@ -101,17 +112,17 @@ export class TsRetimer {
   }
 
   /** End the current piece: a partial packet left at its end is dropped. */
-  end (): void {
+  end(): void {
     this.#finishCarry()
   }
 
-  #finishCarry (): void {
+  #finishCarry(): void {
     if (this.#carry != null) this.droppedBytes += this.#carry.length
     this.#carry = null
   }
 
   /** Rewrite one packet in place; false when it is to be dropped. */
-  #packet (b: Buffer, at: number): boolean {
+  #packet(b: Buffer, at: number): boolean {
     const pid = pidOf(b, at)
     if (pid === NULL_PID) return this.#kept()
     const pes = pesHeader(b, at)
@@ -123,7 +134,7 @@ export class TsRetimer {
       return false
     }
     this.#continuity(b, at, pid)
-    const control = b[at + 3]! >> 4 & 0x3
+    const control = (b[at + 3]! >> 4) & 0x3
     if ((control & 0x2) !== 0 && b[at + 4]! > 0) this.#adaptation(b, at, pid)
     if (pes == null) return this.#kept()
     if (pes.ptsAt >= 0) writeTimestamp(b, pes.ptsAt, addTicks(readTimestamp(b, pes.ptsAt), this.#offset))
@@ -131,12 +142,12 @@ export class TsRetimer {
     return this.#kept()
   }
 
-  #kept (): true {
+  #kept(): true {
     this.packets++
     return true
   }
 
-  #continuity (b: Buffer, at: number, pid: number): void {
+  #continuity(b: Buffer, at: number, pid: number): void {
     const hasPayload = (b[at + 3]! & 0x10) !== 0
     const cc = b[at + 3]! & 0xf
     let shift = this.#ccShift.get(pid)
@@ -151,7 +162,7 @@ export class TsRetimer {
     this.#cc.set(pid, next)
   }
 
-  #adaptation (b: Buffer, at: number, pid: number): void {
+  #adaptation(b: Buffer, at: number, pid: number): void {
     const length = b[at + 4]!
     const flags = b[at + 5]!
     let field = at + 6
@@ -167,11 +178,11 @@ export class TsRetimer {
     if ((flags & 0x08) !== 0 && field + 6 <= end) writeClock(b, field, this.#shiftClock(readClock(b, field)))
   }
 
-  #shiftClock (value27: number): number {
-    return ((value27 + this.#offset * 300) % CLOCK_WRAP + CLOCK_WRAP) % CLOCK_WRAP
+  #shiftClock(value27: number): number {
+    return (((value27 + this.#offset * 300) % CLOCK_WRAP) + CLOCK_WRAP) % CLOCK_WRAP
   }
 }
 
-function clockDelta (a: number, b: number): number {
+function clockDelta(a: number, b: number): number {
   return tickDelta(Math.floor(a / 300), Math.floor(b / 300)) * 300 + (a % 300) - (b % 300)
 }

@@ -49,13 +49,17 @@ export interface PurgeResult {
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
 
-export function adminRoutes ({ index, store }: HttpComponents, init: HttpInit) {
+export function adminRoutes({ index, store }: HttpComponents, init: HttpInit) {
   const expected = init.adminToken == null || init.adminToken === '' ? null : digest(init.adminToken)
 
   // onRequest runs before the body is read: nobody without the token gets us to parse anything.
   const authorize = async (request: FastifyRequest): Promise<void> => {
     if (expected == null) {
-      throw new HttpError(404, 'admin_disabled', 'admin API is disabled on this node: no admin token is configured (--admin-token or SEGMESH_ADMIN_TOKEN)')
+      throw new HttpError(
+        404,
+        'admin_disabled',
+        'admin API is disabled on this node: no admin token is configured (--admin-token or SEGMESH_ADMIN_TOKEN)'
+      )
     }
     const header = request.headers.authorization
     if (header == null || header === '') {
@@ -63,7 +67,9 @@ export function adminRoutes ({ index, store }: HttpComponents, init: HttpInit) {
     }
     const m = BEARER.exec(header)
     if (m == null) {
-      throw new HttpError(401, 'unauthorized', 'Authorization header must be "Bearer <token>"', { 'www-authenticate': `${REALM}, error="invalid_request"` })
+      throw new HttpError(401, 'unauthorized', 'Authorization header must be "Bearer <token>"', {
+        'www-authenticate': `${REALM}, error="invalid_request"`
+      })
     }
     // Equal-length digests: the comparison time says nothing about the token or its length.
     if (!timingSafeEqual(digest(m[1]!), expected)) {
@@ -82,28 +88,43 @@ export function adminRoutes ({ index, store }: HttpComponents, init: HttpInit) {
       const result: TombstoneResult = { tombstoned: [], alreadyTombstoned: [] }
       if ('segment' in body) {
         const extra = Object.keys(body).filter((k) => k !== 'segment' && k !== 'reason' && k !== 'proof')
-        if (extra.length > 0) throw badBody(`give either "segment" or "channel", "quality", "start" and "end", not both (also got ${extra.join(', ')})`)
+        if (extra.length > 0)
+          throw badBody(`give either "segment" or "channel", "quality", "start" and "end", not both (also got ${extra.join(', ')})`)
         const ref = segmentField(body.segment)
         // The segment need not be here: a tombstone for a name we never had still hides it
         // everywhere it spreads to, and stops it being fetched.
-        const proof = requestProof(init, { channel: ref.channel, quality: ref.quality, target: segmentTarget(ref), reason, proof: body.proof }, Date.now() * 1000)
+        const proof = requestProof(
+          init,
+          { channel: ref.channel, quality: ref.quality, target: segmentTarget(ref), reason, proof: body.proof },
+          Date.now() * 1000
+        )
         checkProof(init, proof, [ref])
         const { created } = await store.writeTombstone(ref, { proof })
         if (created) result.tombstoned.push(segmentRelPath(ref))
         else result.alreadyTombstoned.push(segmentRelPath(ref))
       } else {
         const missing = ['channel', 'quality', 'start', 'end'].filter((k) => !(k in body))
-        if (missing.length > 0) throw badBody(`missing ${missing.join(', ')}: give either "segment" or "channel", "quality", "start" and "end"`)
+        if (missing.length > 0)
+          throw badBody(`missing ${missing.join(', ')}: give either "segment" or "channel", "quality", "start" and "end"`)
         const channel = channelParam(stringField(body, 'channel'))
         const quality = qualityParam(stringField(body, 'quality'))
         const start = timeParam('start', stringField(body, 'start'))!
         const end = timeParam('end', stringField(body, 'end'))!
         if (end <= start) throw badParameter('end', 'must be after start')
         if (end - start > MAX_TOMBSTONE_RANGE) {
-          throw badParameter('end', `range is ${((end - start) / MICROS_PER_HOUR).toFixed(2)} h; at most ${MAX_TOMBSTONE_RANGE / MICROS_PER_HOUR} h per request`)
+          throw badParameter(
+            'end',
+            `range is ${((end - start) / MICROS_PER_HOUR).toFixed(2)} h; at most ${MAX_TOMBSTONE_RANGE / MICROS_PER_HOUR} h per request`
+          )
         }
-        const already = new Set(tombstonesOverlapping(index.tombstones(channel, quality, hourStart(start) - MICROS_PER_HOUR, end), start).map(segmentRelPath))
-        const proof = requestProof(init, { channel, quality, target: { from: start, to: end }, reason, proof: body.proof }, Date.now() * 1000)
+        const already = new Set(
+          tombstonesOverlapping(index.tombstones(channel, quality, hourStart(start) - MICROS_PER_HOUR, end), start).map(segmentRelPath)
+        )
+        const proof = requestProof(
+          init,
+          { channel, quality, target: { from: start, to: end }, reason, proof: body.proof },
+          Date.now() * 1000
+        )
         const refs = index.segmentsOverlapping(channel, quality, start, end).map((segment) => {
           const parsed = parseSegmentRef(segment.channel, segment.quality, segment.hour, segment.file)
           if (!parsed.ok) throw new Error(`index holds a bad name ${segmentRelPath(segment)}: ${parsed.reason}`)
@@ -119,11 +140,14 @@ export function adminRoutes ({ index, store }: HttpComponents, init: HttpInit) {
         }
         result.alreadyTombstoned = [...already].sort()
       }
-      request.log.info({ ip: request.ip, reason, tombstoned: result.tombstoned, already: result.alreadyTombstoned.length }, 'admin tombstone')
+      request.log.info(
+        { ip: request.ip, reason, tombstoned: result.tombstoned, already: result.alreadyTombstoned.length },
+        'admin tombstone'
+      )
       return reply.code(result.tombstoned.length > 0 ? 201 : 200).send(result)
     })
 
-    app.get<{ Querystring: { channel?: string, quality?: string } }>('/admin/tombstones', async (request): Promise<TombstoneEntry[]> => {
+    app.get<{ Querystring: { channel?: string; quality?: string } }>('/admin/tombstones', async (request): Promise<TombstoneEntry[]> => {
       const channel = request.query.channel == null ? undefined : channelParam(request.query.channel)
       const quality = request.query.quality == null ? undefined : qualityParam(request.query.quality)
       return selectTombstones(channel, quality).map((t) => ({
@@ -164,10 +188,13 @@ export function adminRoutes ({ index, store }: HttpComponents, init: HttpInit) {
             continue
           }
           if (st != null) {
-            const gone = await unlink(path).then(() => true, (err: NodeJS.ErrnoException) => {
-              if (err.code === 'ENOENT') return false
-              throw err
-            })
+            const gone = await unlink(path).then(
+              () => true,
+              (err: NodeJS.ErrnoException) => {
+                if (err.code === 'ENOENT') return false
+                throw err
+              }
+            )
             if (gone) {
               unlinked++
               result.purged.push(segmentRelPath({ ...t, file: t.segment }))
@@ -185,15 +212,18 @@ export function adminRoutes ({ index, store }: HttpComponents, init: HttpInit) {
     })
   }
 
-  function selectTombstones (channel: string | undefined, quality: string | undefined): IndexedTombstone[] {
+  function selectTombstones(channel: string | undefined, quality: string | undefined): IndexedTombstone[] {
     const all = index.tombstones(channel, channel == null ? undefined : quality)
     return quality == null ? all : all.filter((t) => t.quality === quality)
   }
 }
 
 /** Tombstones whose segment (its duration read from the name) overlaps [from, …). */
-function tombstonesOverlapping (tombstones: IndexedTombstone[], from: number): Array<{ channel: string, quality: string, hour: string, file: string }> {
-  const out: Array<{ channel: string, quality: string, hour: string, file: string }> = []
+function tombstonesOverlapping(
+  tombstones: IndexedTombstone[],
+  from: number
+): Array<{ channel: string; quality: string; hour: string; file: string }> {
+  const out: Array<{ channel: string; quality: string; hour: string; file: string }> = []
   for (const t of tombstones) {
     const name = parseSegmentFileName(t.segment)
     if (name.ok && t.start + name.value.duration > from) out.push({ ...t, file: t.segment })
@@ -201,28 +231,30 @@ function tombstonesOverlapping (tombstones: IndexedTombstone[], from: number): A
   return out
 }
 
-function badBody (message: string): HttpError {
+function badBody(message: string): HttpError {
   return new HttpError(400, 'bad_body', message)
 }
 
 /** The body as a plain object with only `allowed` keys. */
-function objectBody (body: unknown, allowed: readonly string[]): Record<string, unknown> {
+function objectBody(body: unknown, allowed: readonly string[]): Record<string, unknown> {
   if (body == null || typeof body !== 'object' || Array.isArray(body)) {
     throw badBody('body must be a JSON object sent as Content-Type: application/json')
   }
   const unknown = Object.keys(body).filter((k) => !allowed.includes(k))
-  if (unknown.length > 0) throw badBody(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map(quote).join(', ')} (allowed: ${allowed.join(', ')})`)
+  if (unknown.length > 0)
+    throw badBody(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map(quote).join(', ')} (allowed: ${allowed.join(', ')})`)
   return body as Record<string, unknown>
 }
 
-function stringField (body: Record<string, unknown>, key: string): string {
+function stringField(body: Record<string, unknown>, key: string): string {
   const value = body[key]
-  if (typeof value !== 'string') throw badParameter(key, `must be a string, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`)
+  if (typeof value !== 'string')
+    throw badParameter(key, `must be a string, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`)
   return value
 }
 
 /** `CHANNEL/QUALITY/HOUR/NAME.ts`, exactly four components, each valid in the grammar. */
-function segmentField (value: unknown): SegmentRef {
+function segmentField(value: unknown): SegmentRef {
   if (typeof value !== 'string') throw badParameter('segment', 'must be a string CHANNEL/QUALITY/HOUR/NAME.ts')
   const parts = value.split('/')
   if (parts.length !== 4) throw badParameter('segment', `${quote(value)} is not CHANNEL/QUALITY/HOUR/NAME.ts`)
@@ -234,11 +266,11 @@ function segmentField (value: unknown): SegmentRef {
 }
 
 /** For messages: JSON-quoted (control characters escaped) and cut short. */
-function quote (value: string): string {
+function quote(value: string): string {
   return JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value)
 }
 
-function ignoreMissing (err: NodeJS.ErrnoException): null {
+function ignoreMissing(err: NodeJS.ErrnoException): null {
   if (err.code === 'ENOENT') return null
   throw err
 }

@@ -27,7 +27,7 @@ export interface TombstoneRequest {
 }
 
 /** The proof to store with every tombstone of this request, or undefined for unsigned ones. */
-export function requestProof (keys: AdminKeys, request: TombstoneRequest, nowUs: number): string | undefined {
+export function requestProof(keys: AdminKeys, request: TombstoneRequest, nowUs: number): string | undefined {
   if (request.proof !== undefined) {
     if (!isProofString(request.proof)) throw badParameter('proof', 'is not a tombstone signature (v2.PAYLOAD.SIGNATURE, base64url)')
     return request.proof
@@ -35,16 +35,23 @@ export function requestProof (keys: AdminKeys, request: TombstoneRequest, nowUs:
   if (keys.adminSigningKey != null) {
     // The claim's reason is one line of text; the free-form reason still goes to the log whole.
     const reason = claimReason(request.reason ?? '')
-    return signTombstone({ channel: request.channel, quality: request.quality, target: request.target, created: nowUs, reason }, keys.adminSigningKey)
+    return signTombstone(
+      { channel: request.channel, quality: request.quality, target: request.target, created: nowUs, reason },
+      keys.adminSigningKey
+    )
   }
   if (keys.adminPublicKey != null) {
-    throw new HttpError(400, 'signature_required', 'this network accepts only signed tombstones: send a "proof" made with the admin key (docs/SECURITY.md), or start this node with --admin-signing-key')
+    throw new HttpError(
+      400,
+      'signature_required',
+      'this network accepts only signed tombstones: send a "proof" made with the admin key (docs/SECURITY.md), or start this node with --admin-signing-key'
+    )
   }
   return undefined
 }
 
 /** A client's proof must cover each segment it is used for (checked before anything is written). */
-export function checkProof (keys: AdminKeys, proof: string | undefined, refs: readonly SegmentRef[]): void {
+export function checkProof(keys: AdminKeys, proof: string | undefined, refs: readonly SegmentRef[]): void {
   if (proof == null || keys.adminPublicKey == null) return
   for (const ref of refs) {
     const verdict = verifyTombstone(proof, ref, keys.adminPublicKey)

@@ -22,7 +22,7 @@ import { statusRoutes } from './status-routes.ts'
 import { tombstoneRoutes } from './tombstone-routes.ts'
 import { uiAssets, uiRoutes } from './ui-routes.ts'
 
-export async function buildHttpApp (components: HttpComponents, init: HttpInit = {}): Promise<FastifyInstance> {
+export async function buildHttpApp(components: HttpComponents, init: HttpInit = {}): Promise<FastifyInstance> {
   // Read before any plugin is registered, so its file reads are not timed as a registration.
   const ui = uiAssets()
   const app = Fastify({
@@ -51,7 +51,9 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
     const status = statusOf(err)
     if (status >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ err }, 'bad request')
-    return reply.code(status).send({ error: status >= 500 ? 'internal' : 'bad_request', message: status >= 500 ? 'internal error' : err.message })
+    return reply
+      .code(status)
+      .send({ error: status >= 500 ? 'internal' : 'bad_request', message: status >= 500 ? 'internal error' : err.message })
   })
   app.setNotFoundHandler((request, reply) => {
     return reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` })
@@ -78,7 +80,7 @@ export async function buildHttpApp (components: HttpComponents, init: HttpInit =
     // The recorder keeps a registry of its own; both are served here.
     const ingest = components.ingest?.registry
     app.get('/metrics', async (_request, reply) => {
-      return reply.type(registry.contentType).send(await registry.metrics() + (ingest == null ? '' : await ingest.metrics()))
+      return reply.type(registry.contentType).send((await registry.metrics()) + (ingest == null ? '' : await ingest.metrics()))
     })
   }
 

@@ -4,11 +4,11 @@ import { ByteBudget } from './bulk-rate.ts'
 
 const MiB = 1024 ** 2
 
-async function * chunks (total: number, size = 64 * 1024): AsyncGenerator<Buffer> {
+async function* chunks(total: number, size = 64 * 1024): AsyncGenerator<Buffer> {
   for (let sent = 0; sent < total; sent += size) yield Buffer.alloc(Math.min(size, total - sent))
 }
 
-async function drain (stream: AsyncIterable<Buffer>): Promise<number> {
+async function drain(stream: AsyncIterable<Buffer>): Promise<number> {
   let bytes = 0
   for await (const chunk of stream) bytes += (chunk as Buffer).length
   return bytes

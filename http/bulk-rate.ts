@@ -19,28 +19,31 @@ export class ByteBudget {
   #clock = 0
 
   /** `burstMs`: how far ahead of the rate a response may run before it waits. */
-  constructor (bytesPerSecond: number, burstMs = 250) {
+  constructor(bytesPerSecond: number, burstMs = 250) {
     if (!(bytesPerSecond > 0)) throw new RangeError(`bytesPerSecond must be positive, got ${bytesPerSecond}`)
     this.#bytesPerSecond = bytesPerSecond
     this.#burstMs = burstMs
   }
 
   /** Count `bytes`; how long, ms, the caller should wait before sending them. */
-  take (bytes: number): number {
+  take(bytes: number): number {
     const now = performance.now()
-    this.#clock = Math.max(this.#clock, now) + bytes * 1000 / this.#bytesPerSecond
+    this.#clock = Math.max(this.#clock, now) + (bytes * 1000) / this.#bytesPerSecond
     return Math.max(0, this.#clock - now - this.#burstMs)
   }
 
   /** `source`'s chunks, each released when the budget allows; stops waiting when `signal` aborts. */
-  pace (source: AsyncIterable<Buffer>, signal: AbortSignal): Readable {
+  pace(source: AsyncIterable<Buffer>, signal: AbortSignal): Readable {
     const budget = this
-    return Readable.from((async function * () {
-      for await (const chunk of source) {
-        const wait = budget.take(chunk.length)
-        if (wait > 0) await sleep(wait, undefined, { signal })
-        yield chunk
-      }
-    })(), { objectMode: false })
+    return Readable.from(
+      (async function* () {
+        for await (const chunk of source) {
+          const wait = budget.take(chunk.length)
+          if (wait > 0) await sleep(wait, undefined, { signal })
+          yield chunk
+        }
+      })(),
+      { objectMode: false }
+    )
   }
 }

@@ -88,7 +88,7 @@ export interface HttpInit {
   /** Tombstone proofs sent by clients must verify against it; unsigned requests are refused. */
   adminPublicKey?: KeyObject
   /** Bounds of the `/replication/*` quota per client address (http/peer-quota.ts). */
-  peerQuota?: { ratePerSecond?: number, burst?: number }
+  peerQuota?: { ratePerSecond?: number; burst?: number }
   /**
    * Which client addresses are this machine: spared the replication quota, and shown the node's
    * folders in `/status`. @default loopback addresses (http/loopback.ts)

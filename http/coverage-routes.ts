@@ -12,18 +12,21 @@ import { channelParam, countParam, qualityParam } from './params.ts'
 
 const DEFAULT_MAP_HOURS = 24
 
-export function coverageRoutes ({ index, selector }: HttpComponents) {
+export function coverageRoutes({ index, selector }: HttpComponents) {
   const maps = new CoverageMaps(index, selector)
   return async (app: FastifyInstance): Promise<void> => {
-    app.get<{ Params: { channel: string, quality: string }, Querystring: { hours?: string } }>('/coverage/:channel/:quality', async (request, reply) => {
-      const channel = channelParam(request.params.channel)
-      const quality = qualityParam(request.params.quality)
-      const hours = countParam('hours', request.query.hours, DEFAULT_MAP_HOURS, 1, MAX_MAP_HOURS)
-      const now = Date.now() * 1000
-      const map = maps.get(channel, quality, hours, now)
-      if (map.length === 0) throw unknownQuality(index, channel, quality)
-      reply.header('cache-control', 'no-cache')
-      return { channel, quality, now: formatInstant(now), hours: map }
-    })
+    app.get<{ Params: { channel: string; quality: string }; Querystring: { hours?: string } }>(
+      '/coverage/:channel/:quality',
+      async (request, reply) => {
+        const channel = channelParam(request.params.channel)
+        const quality = qualityParam(request.params.quality)
+        const hours = countParam('hours', request.query.hours, DEFAULT_MAP_HOURS, 1, MAX_MAP_HOURS)
+        const now = Date.now() * 1000
+        const map = maps.get(channel, quality, hours, now)
+        if (map.length === 0) throw unknownQuality(index, channel, quality)
+        reply.header('cache-control', 'no-cache')
+        return { channel, quality, now: formatInstant(now), hours: map }
+      }
+    )
   }
 }

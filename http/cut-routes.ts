@@ -22,18 +22,29 @@ const MAX_RANGES = 64
 /** A repeatable query parameter: one value or several (every other one is single, app.ts). */
 type Repeatable = string | string[] | undefined
 
-interface CutQuery { start?: string, end?: string, range?: Repeatable, type?: string, allow_holes?: string, fallback?: string, transition?: Repeatable }
-interface Params { channel: string, quality: string }
+interface CutQuery {
+  start?: string
+  end?: string
+  range?: Repeatable
+  type?: string
+  allow_holes?: string
+  fallback?: string
+  transition?: Repeatable
+}
+interface Params {
+  channel: string
+  quality: string
+}
 
 const CUT_TYPES: readonly CutType[] = ['rough', 'fast', 'full']
 /** `range` and `transition` come once per range, as in the original's editor requests. */
 const CUT_CONFIG = { repeatable: ['range', 'transition'] }
 
-function many (value: Repeatable): string[] {
+function many(value: Repeatable): string[] {
   return value == null ? [] : Array.isArray(value) ? value : [value]
 }
 
-function timeRanges (query: CutQuery): TimeRange[] {
+function timeRanges(query: CutQuery): TimeRange[] {
   const ranges = many(query.range)
   const { start, end } = query
   let out: TimeRange[]
@@ -56,14 +67,14 @@ function timeRanges (query: CutQuery): TimeRange[] {
   return out
 }
 
-function cutType (query: CutQuery): CutType {
+function cutType(query: CutQuery): CutType {
   const type = query.type ?? 'fast'
   if (!(CUT_TYPES as readonly string[]).includes(type)) throw badParameter('type', `must be one of: ${CUT_TYPES.join(', ')}`)
   return type as CutType
 }
 
 /** Cutter errors → HTTP answers; anything unexpected is logged with ffmpeg's stderr. */
-function toHttpError (err: unknown, request: FastifyRequest): unknown {
+function toHttpError(err: unknown, request: FastifyRequest): unknown {
   // Nobody is listening: nothing to log as a failure.
   if (request.signal.aborted) return new HttpError(499, 'client_closed', 'the client closed the connection')
   if (err instanceof CutterBusyError) return new HttpError(503, 'busy', err.message, { 'retry-after': String(err.retryAfterSeconds) })
@@ -71,12 +82,22 @@ function toHttpError (err: unknown, request: FastifyRequest): unknown {
   if (err instanceof NoFrameError) return new HttpError(404, 'no_frame', err.message)
   if (err instanceof CutError) {
     request.log.error({ err, stderr: err instanceof FfmpegError ? err.stderr : undefined }, 'cut failed')
-    return new HttpError(500, 'cut_failed', `${err instanceof FfmpegError ? `${err.tool} failed` : err.message}; the node's log has the details`)
+    return new HttpError(
+      500,
+      'cut_failed',
+      `${err instanceof FfmpegError ? `${err.tool} failed` : err.message}; the node's log has the details`
+    )
   }
   return err
 }
 
-async function sendFile (result: CutResult & { kind: 'file' }, request: FastifyRequest, reply: FastifyReply, type: string, pace: Pace): Promise<FastifyReply> {
+async function sendFile(
+  result: CutResult & { kind: 'file' },
+  request: FastifyRequest,
+  reply: FastifyReply,
+  type: string,
+  pace: Pace
+): Promise<FastifyReply> {
   let released = false
   const release = (): void => {
     if (released) return
@@ -101,7 +122,7 @@ async function sendFile (result: CutResult & { kind: 'file' }, request: FastifyR
 type Pace = (source: AsyncIterable<Buffer>, signal: AbortSignal) => AsyncIterable<Buffer>
 
 /** `cutter` is the node's one cutter, shared with /status; `budget` paces every cut's bytes (none: as fast as the client reads). */
-export function cutRoutes ({ index, selector, cutter }: HttpComponents & { cutter: Cutter }, budget?: ByteBudget) {
+export function cutRoutes({ index, selector, cutter }: HttpComponents & { cutter: Cutter }, budget?: ByteBudget) {
   const pace: Pace = budget == null ? (source) => source : (source, signal) => budget.pace(source, signal)
   const known = (channel: string, quality: string): void => {
     if (index.hourSpan(channel, quality) != null) return
@@ -109,64 +130,77 @@ export function cutRoutes ({ index, selector, cutter }: HttpComponents & { cutte
   }
 
   return async (app: FastifyInstance): Promise<void> => {
-    const cut = (format: 'ts' | 'mp4') => async (request: FastifyRequest<{ Params: Params, Querystring: CutQuery }>, reply: FastifyReply): Promise<unknown> => {
-      const channel = channelParam(request.params.channel)
-      const quality = qualityParam(request.params.quality)
-      const query = request.query
-      const type = cutType(query)
-      if (format === 'mp4' && type !== 'full') throw badParameter('type', `.mp4 needs type=full: rough and fast cuts copy MPEG-TS packets, and an MP4 has to be written whole (ask for .ts, or type=full)`)
-      const allowHoles = boolParam('allow_holes', query.allow_holes, false)
-      const { fallback } = query
-      if (fallback != null && fallback !== 'full') throw badParameter('fallback', "the only fallback is 'full'")
-      // Rough cuts ignore transitions, as the original's do: editors send them along.
-      if (type !== 'rough' && many(query.transition).some((t) => t !== '')) throw badParameter('transition', 'only hard cuts between ranges are supported')
-      const ranges = timeRanges(query)
-      known(channel, quality)
+    const cut =
+      (format: 'ts' | 'mp4') =>
+      async (request: FastifyRequest<{ Params: Params; Querystring: CutQuery }>, reply: FastifyReply): Promise<unknown> => {
+        const channel = channelParam(request.params.channel)
+        const quality = qualityParam(request.params.quality)
+        const query = request.query
+        const type = cutType(query)
+        if (format === 'mp4' && type !== 'full')
+          throw badParameter(
+            'type',
+            `.mp4 needs type=full: rough and fast cuts copy MPEG-TS packets, and an MP4 has to be written whole (ask for .ts, or type=full)`
+          )
+        const allowHoles = boolParam('allow_holes', query.allow_holes, false)
+        const { fallback } = query
+        if (fallback != null && fallback !== 'full') throw badParameter('fallback', "the only fallback is 'full'")
+        // Rough cuts ignore transitions, as the original's do: editors send them along.
+        if (type !== 'rough' && many(query.transition).some((t) => t !== ''))
+          throw badParameter('transition', 'only hard cuts between ranges are supported')
+        const ranges = timeRanges(query)
+        known(channel, quality)
 
-      const runs: Run[] = []
-      let holes = false
-      for (const range of ranges) {
-        const selection = await selector.select(channel, quality, range.start, range.end, { allowHoles: true })
-        holes ||= hasHoles(selection)
-        runs.push(...runsOf(selection, range))
-      }
-      const where = ranges.map((r) => `[${formatInstant(r.start)}, ${formatInstant(r.end)})`).join(', ')
-      if (runs.length === 0) throw noContent(`no segments of ${channel}/${quality} in ${where}`)
-      if (holes && !allowHoles) throw new HttpError(406, 'contains_holes', `${where} has holes or runs past the data; pass allow_holes=true to cut what there is`)
+        const runs: Run[] = []
+        let holes = false
+        for (const range of ranges) {
+          const selection = await selector.select(channel, quality, range.start, range.end, { allowHoles: true })
+          holes ||= hasHoles(selection)
+          runs.push(...runsOf(selection, range))
+        }
+        const where = ranges.map((r) => `[${formatInstant(r.start)}, ${formatInstant(r.end)})`).join(', ')
+        if (runs.length === 0) throw noContent(`no segments of ${channel}/${quality} in ${where}`)
+        if (holes && !allowHoles)
+          throw new HttpError(406, 'contains_holes', `${where} has holes or runs past the data; pass allow_holes=true to cut what there is`)
 
-      let result: CutResult
-      try {
-        result = await cutter.cut({ channel, quality, ranges, runs, type, format, fallbackToFull: fallback === 'full' }, { signal: request.signal })
-      } catch (err) {
-        throw toHttpError(err, request)
+        let result: CutResult
+        try {
+          result = await cutter.cut(
+            { channel, quality, ranges, runs, type, format, fallbackToFull: fallback === 'full' },
+            { signal: request.signal }
+          )
+        } catch (err) {
+          throw toHttpError(err, request)
+        }
+        reply.header('x-segmesh-cut-type', result.type)
+        if (result.jobId != null) reply.header('x-segmesh-cut-job', String(result.jobId))
+        if (result.kind === 'file') return await sendFile(result, request, reply, 'video/mp4', pace)
+        return reply.type('video/mp2t').send(pace(result.stream, request.signal))
       }
-      reply.header('x-segmesh-cut-type', result.type)
-      if (result.jobId != null) reply.header('x-segmesh-cut-job', String(result.jobId))
-      if (result.kind === 'file') return await sendFile(result, request, reply, 'video/mp4', pace)
-      return reply.type('video/mp2t').send(pace(result.stream, request.signal))
-    }
     app.route({ method: 'GET', url: '/cut/:channel/:quality.ts', handler: cut('ts'), config: CUT_CONFIG, exposeHeadRoute: false })
     app.route({ method: 'GET', url: '/cut/:channel/:quality.mp4', handler: cut('mp4'), config: CUT_CONFIG, exposeHeadRoute: false })
 
-    const frame = (format: 'png' | 'jpg') => async (request: FastifyRequest<{ Params: Params, Querystring: { timestamp?: string } }>, reply: FastifyReply): Promise<unknown> => {
-      const channel = channelParam(request.params.channel)
-      const quality = qualityParam(request.params.quality)
-      const at = timeParam('timestamp', request.query.timestamp)
-      if (at == null) throw badParameter('timestamp', 'required')
-      known(channel, quality)
-      // The neighbours on both sides: the frame for an instant just before a segment's end is in the next one.
-      const around = { start: at - MICROS_PER_SECOND, end: at + MICROS_PER_SECOND }
-      const selection = await selector.select(channel, quality, around.start, around.end, { allowHoles: true })
-      const run = runsOf(selection, around).find((r) => r.segments.some((s) => s.start <= at && at < s.start + s.duration))
-      if (run == null) throw noContent(`no segment of ${channel}/${quality} holds ${formatInstant(at)}`)
-      let image: Buffer
-      try {
-        image = await cutter.frame({ channel, quality, at, around: run, format }, { signal: request.signal })
-      } catch (err) {
-        throw toHttpError(err, request)
+    const frame =
+      (format: 'png' | 'jpg') =>
+      async (request: FastifyRequest<{ Params: Params; Querystring: { timestamp?: string } }>, reply: FastifyReply): Promise<unknown> => {
+        const channel = channelParam(request.params.channel)
+        const quality = qualityParam(request.params.quality)
+        const at = timeParam('timestamp', request.query.timestamp)
+        if (at == null) throw badParameter('timestamp', 'required')
+        known(channel, quality)
+        // The neighbours on both sides: the frame for an instant just before a segment's end is in the next one.
+        const around = { start: at - MICROS_PER_SECOND, end: at + MICROS_PER_SECOND }
+        const selection = await selector.select(channel, quality, around.start, around.end, { allowHoles: true })
+        const run = runsOf(selection, around).find((r) => r.segments.some((s) => s.start <= at && at < s.start + s.duration))
+        if (run == null) throw noContent(`no segment of ${channel}/${quality} holds ${formatInstant(at)}`)
+        let image: Buffer
+        try {
+          image = await cutter.frame({ channel, quality, at, around: run, format }, { signal: request.signal })
+        } catch (err) {
+          throw toHttpError(err, request)
+        }
+        return reply.type(format === 'png' ? 'image/png' : 'image/jpeg').send(image)
       }
-      return reply.type(format === 'png' ? 'image/png' : 'image/jpeg').send(image)
-    }
     app.route({ method: 'GET', url: '/frame/:channel/:quality.png', handler: frame('png'), exposeHeadRoute: false })
     app.route({ method: 'GET', url: '/frame/:channel/:quality.jpg', handler: frame('jpg'), exposeHeadRoute: false })
   }

@@ -10,7 +10,7 @@ export class HttpError extends CodedError {
   override readonly code: string
   readonly headers: Record<string, string>
 
-  constructor (statusCode: number, code: string, message: string, headers: Record<string, string> = {}) {
+  constructor(statusCode: number, code: string, message: string, headers: Record<string, string> = {}) {
     super(message)
     this.statusCode = statusCode
     this.code = code
@@ -32,7 +32,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = Object.freeze({
   SEGMESH_ERR_NO_FRAME: 404
 })
 
-export function statusOf (err: { code?: string, statusCode?: number }): number {
+export function statusOf(err: { code?: string; statusCode?: number }): number {
   const mapped = err.code == null ? undefined : STATUS_BY_CODE[err.code]
   if (mapped != null) return mapped
   return err.statusCode != null && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500

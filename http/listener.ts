@@ -24,17 +24,17 @@ export class HttpListener implements Startable {
   #url: string | null = null
   #closing: Promise<unknown> | null = null
 
-  constructor (init: HttpListenerInit) {
+  constructor(init: HttpListenerInit) {
     this.#init = init
   }
 
   /** The URL to reach the listener (a wildcard address reached as loopback). */
-  get url (): string {
+  get url(): string {
     if (this.#url == null) throw new Error('the HTTP listener is not started')
     return this.#url
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const { host, port } = this.#init
     const app = await this.#init.build()
     try {
@@ -51,7 +51,7 @@ export class HttpListener implements Startable {
   }
 
   /** Stop accepting; the drain time counts from here. */
-  beforeStop (): void {
+  beforeStop(): void {
     const app = this.#app
     if (app == null || this.#closing != null) return
     const drainMs = this.#init.drainMs()
@@ -62,7 +62,7 @@ export class HttpListener implements Startable {
     this.#closing = app.close().finally(() => clearTimeout(timer))
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.beforeStop()
     await this.#closing
   }

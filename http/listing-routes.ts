@@ -7,10 +7,16 @@ import type { FastifyInstance } from 'fastify'
 import type { HttpComponents } from './components.ts'
 import { boolParam, channelParam, hourParam, qualityParam } from './params.ts'
 
-interface Params { channel: string, quality: string, hour: string }
-interface Query { tombstones?: string }
+interface Params {
+  channel: string
+  quality: string
+  hour: string
+}
+interface Query {
+  tombstones?: string
+}
 
-export function listingRoutes ({ index }: HttpComponents) {
+export function listingRoutes({ index }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/files', async () => index.channels())
 
@@ -22,7 +28,7 @@ export function listingRoutes ({ index }: HttpComponents) {
       return index.hours(channelParam(request.params.channel), qualityParam(request.params.quality))
     })
 
-    app.get<{ Params: Params, Querystring: Query }>('/files/:channel/:quality/:hour', async (request) => {
+    app.get<{ Params: Params; Querystring: Query }>('/files/:channel/:quality/:hour', async (request) => {
       const channel = channelParam(request.params.channel)
       const quality = qualityParam(request.params.quality)
       const hour = hourParam(request.params.hour)

@@ -13,6 +13,6 @@ export const isLoopback: LoopbackCheck = (ip) => ip === '::1' || ip.startsWith('
  * A loopback client that relays for someone else (a proxy on this host sets a forwarding header)
  * is that someone else, not this machine.
  */
-export function isLocalViewer (request: FastifyRequest, loopback: LoopbackCheck): boolean {
+export function isLocalViewer(request: FastifyRequest, loopback: LoopbackCheck): boolean {
   return loopback(request.ip) && request.headers.forwarded == null && request.headers['x-forwarded-for'] == null
 }

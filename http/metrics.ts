@@ -23,16 +23,16 @@ export interface HttpMetrics {
   registry: Registry
 }
 
-function statusClass (code: number): string {
+function statusClass(code: number): string {
   return `${Math.floor(code / 100)}xx`
 }
 
-function routeOf (request: FastifyRequest): string {
+function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? ROUTE_UNMATCHED
 }
 
 /** The channel/quality pairs used as labels: the first MAX_PAIRS in index order. */
-function labelPairs (index: SegmentIndex): Array<[string, string]> {
+function labelPairs(index: SegmentIndex): Array<[string, string]> {
   const pairs: Array<[string, string]> = []
   for (const channel of index.channels()) {
     for (const quality of index.qualities(channel)) pairs.push([channel, quality])
@@ -40,7 +40,13 @@ function labelPairs (index: SegmentIndex): Array<[string, string]> {
   return pairs
 }
 
-export function registerMetrics (app: FastifyInstance, index: SegmentIndex, selector: SegmentSelector, replication?: ReplicationView, retention?: HttpComponents['retention']): HttpMetrics {
+export function registerMetrics(
+  app: FastifyInstance,
+  index: SegmentIndex,
+  selector: SegmentSelector,
+  replication?: ReplicationView,
+  retention?: HttpComponents['retention']
+): HttpMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
 
@@ -64,9 +70,11 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
     registers: [registry]
   })
 
-  const pairLabels = (): Array<{ channel: string, quality: string, pair: [string, string] }> => {
+  const pairLabels = (): Array<{ channel: string; quality: string; pair: [string, string] }> => {
     const pairs = labelPairs(index)
-    return pairs.map((pair, i) => i < MAX_PAIRS ? { channel: pair[0], quality: pair[1], pair } : { channel: 'other', quality: 'other', pair })
+    return pairs.map((pair, i) =>
+      i < MAX_PAIRS ? { channel: pair[0], quality: pair[1], pair } : { channel: 'other', quality: 'other', pair }
+    )
   }
 
   // One gauge per index total; each sums the hour summaries of every labelled pair.
@@ -76,7 +84,7 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
       help,
       labelNames: ['channel', 'quality'],
       registers: [registry],
-      collect () {
+      collect() {
         this.reset()
         for (const { channel, quality, pair } of pairLabels()) {
           let n = 0
@@ -98,7 +106,7 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
     help: 'Seconds of the hour covered by best segments (the current hour up to now)',
     labelNames: coverageLabels,
     registers: [registry],
-    collect () {
+    collect() {
       for (const g of [covered, holes, overlaps, byType]) g.reset()
       const now = Date.now() * 1000
       const current = hourStart(now)
@@ -114,18 +122,37 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
       }
     }
   })
-  const holes = new Gauge({ name: 'segmesh_coverage_holes', help: 'Gaps longer than 10 ms in the hour', labelNames: coverageLabels, registers: [registry] })
-  const overlaps = new Gauge({ name: 'segmesh_coverage_overlaps', help: 'Best segments overlapping their predecessor by more than 10 ms', labelNames: coverageLabels, registers: [registry] })
-  const byType = new Gauge({ name: 'segmesh_coverage_segments', help: 'Segments in the hour by type', labelNames: [...coverageLabels, 'type'], registers: [registry] })
+  const holes = new Gauge({
+    name: 'segmesh_coverage_holes',
+    help: 'Gaps longer than 10 ms in the hour',
+    labelNames: coverageLabels,
+    registers: [registry]
+  })
+  const overlaps = new Gauge({
+    name: 'segmesh_coverage_overlaps',
+    help: 'Best segments overlapping their predecessor by more than 10 ms',
+    labelNames: coverageLabels,
+    registers: [registry]
+  })
+  const byType = new Gauge({
+    name: 'segmesh_coverage_segments',
+    help: 'Segments in the hour by type',
+    labelNames: [...coverageLabels, 'type'],
+    registers: [registry]
+  })
 
   if (replication != null) registerReplicationMetrics(registry, replication)
   if (retention != null) {
-    for (const [what, help] of [['segments', 'Segment files removed by retention'], ['tombstones', 'Tombstones removed by retention (after their segments)'], ['bytes', 'Bytes of segments removed by retention']] as const) {
+    for (const [what, help] of [
+      ['segments', 'Segment files removed by retention'],
+      ['tombstones', 'Tombstones removed by retention (after their segments)'],
+      ['bytes', 'Bytes of segments removed by retention']
+    ] as const) {
       new Counter({
         name: `segmesh_retention_removed_${what}_total`,
         help,
         registers: [registry],
-        collect () {
+        collect() {
           this.reset()
           this.inc(retention.totals[what])
         }
@@ -164,12 +191,13 @@ export function registerMetrics (app: FastifyInstance, index: SegmentIndex, sele
  * Replication figures, read from the replicator and fetcher at scrape time. Totals are exposed as
  * counters (they only grow while the process lives).
  */
-function registerReplicationMetrics (registry: Registry, view: ReplicationView): void {
-  const read = (pick: (c: NonNullable<ReturnType<ReplicationView['counters']>>) => number) => function (this: Gauge | Counter) {
-    const c = view.counters()
-    this.reset()
-    if (c != null) (this as Gauge).inc(pick(c))
-  }
+function registerReplicationMetrics(registry: Registry, view: ReplicationView): void {
+  const read = (pick: (c: NonNullable<ReturnType<ReplicationView['counters']>>) => number) =>
+    function (this: Gauge | Counter) {
+      const c = view.counters()
+      this.reset()
+      if (c != null) (this as Gauge).inc(pick(c))
+    }
   const gauge = (name: string, help: string, pick: (c: NonNullable<ReturnType<ReplicationView['counters']>>) => number): void => {
     new Gauge({ name, help, registers: [registry], collect: read(pick) })
   }
@@ -177,13 +205,18 @@ function registerReplicationMetrics (registry: Registry, view: ReplicationView):
     new Counter({ name, help, registers: [registry], collect: read(pick) })
   }
   /** A counter per key of a `{ key: total }` figure, the key as the label's value. */
-  const counterBy = (name: string, help: string, label: string, pick: (c: NonNullable<ReturnType<ReplicationView['counters']>>) => Record<string, number>): void => {
+  const counterBy = (
+    name: string,
+    help: string,
+    label: string,
+    pick: (c: NonNullable<ReturnType<ReplicationView['counters']>>) => Record<string, number>
+  ): void => {
     new Counter({
       name,
       help,
       labelNames: [label],
       registers: [registry],
-      collect () {
+      collect() {
         const c = view.counters()
         this.reset()
         for (const [key, n] of Object.entries(c == null ? {} : pick(c))) this.inc({ [label]: key }, n)
@@ -204,37 +237,53 @@ function registerReplicationMetrics (registry: Registry, view: ReplicationView):
   counter('segmesh_bytes_fetched_total', 'Bytes backfilled from peers', (c) => c.bytesFetched)
   counter('segmesh_hash_mismatches_total', 'Downloads discarded because the bytes did not match the name', (c) => c.hashMismatches)
   gauge('segmesh_fetch_queued', 'Segments waiting to be fetched', (c) => c.fetchQueued)
-  counter('segmesh_tombstones_rejected_total', 'Tombstones from peers refused: unsigned or not signed by the admin key', (c) => c.tombstonesRejected)
-  counter('segmesh_gossip_rate_limited_total', 'Gossip messages over their sender\'s rate limit, dropped', (c) => c.gossipRateLimited)
+  counter(
+    'segmesh_tombstones_rejected_total',
+    'Tombstones from peers refused: unsigned or not signed by the admin key',
+    (c) => c.tombstonesRejected
+  )
+  counter('segmesh_gossip_rate_limited_total', "Gossip messages over their sender's rate limit, dropped", (c) => c.gossipRateLimited)
   counter('segmesh_peer_bans_total', 'Peers disconnected and blocked for a cool-down after misbehaving', (c) => c.peerBans)
   counterBy('segmesh_peer_penalties_total', 'Offences counted against peers, by offence', 'offence', (c) => c.peerPenalties)
   gauge('segmesh_replication_lag_seconds', 'Age of the newest segment a peer had that we lacked at the last repair', (c) => c.maxLagSeconds)
   counterBy('segmesh_fetch_errors_total', 'Failed fetch attempts by kind', 'kind', (c) => c.fetchErrors)
-  counter('segmesh_fetch_dropped_total', 'Downloads turned away or evicted by the fetch queue\'s bounds (per peer and in all)', (c) => c.fetchDropped)
-  counter('segmesh_repairs_skipped_total', 'Repair sessions not started: as many as allowed were running, or the peer is not connected', (c) => c.repairsSkipped)
+  counter(
+    'segmesh_fetch_dropped_total',
+    "Downloads turned away or evicted by the fetch queue's bounds (per peer and in all)",
+    (c) => c.fetchDropped
+  )
+  counter(
+    'segmesh_repairs_skipped_total',
+    'Repair sessions not started: as many as allowed were running, or the peer is not connected',
+    (c) => c.repairsSkipped
+  )
   counter('segmesh_peers_learned_total', 'Peers learned through peer exchange (hello answers)', (c) => c.peersLearned)
   counter('segmesh_legacy_hellos_total', 'Hello answers from peers of the first protocol version', (c) => c.legacyHellos)
 }
 
 /** Disk-full state (storage/disk-space.ts): whether segment writes are paused, and why. */
-export function registerDiskMetrics (registry: Registry, space: DiskSpace): void {
+export function registerDiskMetrics(registry: Registry, space: DiskSpace): void {
   new Gauge({
     name: 'segmesh_disk_full',
     help: 'Segment writes (fetching, recording) paused: 1 when free space is under --min-free-bytes or a write failed with ENOSPC/EDQUOT',
     registers: [registry],
-    collect () { this.set(space.full ? 1 : 0) }
+    collect() {
+      this.set(space.full ? 1 : 0)
+    }
   })
   new Gauge({
     name: 'segmesh_disk_free_bytes',
     help: 'Free bytes in the segments folder at the last disk-space probe',
     registers: [registry],
-    collect () { this.set(space.state().freeBytes ?? 0) }
+    collect() {
+      this.set(space.state().freeBytes ?? 0)
+    }
   })
   new Counter({
     name: 'segmesh_disk_full_pauses_total',
     help: 'Times segment writes paused for lack of disk space',
     registers: [registry],
-    collect () {
+    collect() {
       this.reset()
       this.inc(space.state().pauses)
     }

@@ -15,7 +15,7 @@ import { boolParam, channelParam, hourParam, qualityParam, segmentFileParam, tim
 const instant = fc.integer({ min: 0, max: Date.UTC(2200, 0, 1) * 1000 })
 
 /** Either a value, or a 400 with a message that names the parameter. */
-function settles (name: string, fn: () => unknown): unknown {
+function settles(name: string, fn: () => unknown): unknown {
   try {
     return fn()
   } catch (err) {
@@ -34,29 +34,35 @@ const timeLike = fc.oneof(
 
 describe('HTTP parameters under fuzzing', () => {
   it('arbitrary strings give a value or a 400, never another error', () => {
-    fc.assert(fc.property(hostileString(['abc', '2020-01-01T00']), timeLike, (text, time) => {
-      settles('channel', () => channelParam(text))
-      settles('quality', () => qualityParam(text))
-      settles('hour', () => hourParam(text))
-      settles('file', () => segmentFileParam(text))
-      settles('tombstones', () => boolParam('tombstones', text, false))
-      const us = settles('start', () => timeParam('start', time))
-      // An accepted time is an exact integer of µs whose text we can write back.
-      if (us !== undefined) {
-        assert.ok(Number.isSafeInteger(us), `${time} → ${String(us)}`)
-        assert.equal(timeParam('start', formatInstant(us as number)), us)
-      }
-    }), fuzzRuns(5000))
+    fc.assert(
+      fc.property(hostileString(['abc', '2020-01-01T00']), timeLike, (text, time) => {
+        settles('channel', () => channelParam(text))
+        settles('quality', () => qualityParam(text))
+        settles('hour', () => hourParam(text))
+        settles('file', () => segmentFileParam(text))
+        settles('tombstones', () => boolParam('tombstones', text, false))
+        const us = settles('start', () => timeParam('start', time))
+        // An accepted time is an exact integer of µs whose text we can write back.
+        if (us !== undefined) {
+          assert.ok(Number.isSafeInteger(us), `${time} → ${String(us)}`)
+          assert.equal(timeParam('start', formatInstant(us as number)), us)
+        }
+      }),
+      fuzzRuns(5000)
+    )
   })
 
   it('valid ISO times round-trip exactly in µs, with Z, +00:00 or no suffix', () => {
-    fc.assert(fc.property(instant, fc.constantFrom('Z', '+00:00', '+0000', '-00:00', ''), fc.integer({ min: 0, max: 999 }), (us, suffix, nanos) => {
-      const text = formatInstant(us).slice(0, -1)
-      assert.equal(timeParam('t', `${text}${suffix}`), us)
-      // Digits beyond µs are cut, never rounded through a float.
-      assert.equal(timeParam('t', `${text}${String(nanos).padStart(3, '0')}Z`), us)
-      assert.equal(timeParam('t', `${text.replace('T', ' ')}Z`), us)
-    }), fuzzRuns(3000))
+    fc.assert(
+      fc.property(instant, fc.constantFrom('Z', '+00:00', '+0000', '-00:00', ''), fc.integer({ min: 0, max: 999 }), (us, suffix, nanos) => {
+        const text = formatInstant(us).slice(0, -1)
+        assert.equal(timeParam('t', `${text}${suffix}`), us)
+        // Digits beyond µs are cut, never rounded through a float.
+        assert.equal(timeParam('t', `${text}${String(nanos).padStart(3, '0')}Z`), us)
+        assert.equal(timeParam('t', `${text.replace('T', ' ')}Z`), us)
+      }),
+      fuzzRuns(3000)
+    )
   })
 
   it('times whose µs are not exact integers, or before year 100, are refused', () => {

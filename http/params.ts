@@ -7,30 +7,38 @@ import { parseHour, utcMillis } from '../storage/time.ts'
 import type { FastifyRequest } from 'fastify'
 import { badParameter } from './errors.ts'
 
-export function channelParam (value: string): string {
-  if (!isValidPathName(value)) throw badParameter('channel', `'${printable(value)}' is not a channel name (letters, digits, _ - . ; not starting with . or -; at most 64)`)
+export function channelParam(value: string): string {
+  if (!isValidPathName(value))
+    throw badParameter(
+      'channel',
+      `'${printable(value)}' is not a channel name (letters, digits, _ - . ; not starting with . or -; at most 64)`
+    )
   return value
 }
 
-export function qualityParam (value: string): string {
-  if (!isValidPathName(value)) throw badParameter('quality', `'${printable(value)}' is not a quality name (letters, digits, _ - . ; not starting with . or -; at most 64)`)
+export function qualityParam(value: string): string {
+  if (!isValidPathName(value))
+    throw badParameter(
+      'quality',
+      `'${printable(value)}' is not a quality name (letters, digits, _ - . ; not starting with . or -; at most 64)`
+    )
   return value
 }
 
 /** An hour folder name → its first µs. */
-export function hourParam (value: string): number {
+export function hourParam(value: string): number {
   const start = parseHour(value)
   if (start == null) throw badParameter('hour', `'${printable(value)}' is not an hour (YYYY-MM-DDTHH)`)
   return start
 }
 
-export function segmentFileParam (value: string): SegmentFileName {
+export function segmentFileParam(value: string): SegmentFileName {
   const parsed = parseSegmentFileName(value)
   if (!parsed.ok) throw badParameter('file', `'${printable(value)}' is not a segment file name: ${parsed.reason}`)
   return parsed.value
 }
 
-export function boolParam (name: string, value: string | undefined, fallback: boolean): boolean {
+export function boolParam(name: string, value: string | undefined, fallback: boolean): boolean {
   if (value == null) return fallback
   const v = value.toLowerCase()
   if (v === 'true') return true
@@ -39,7 +47,7 @@ export function boolParam (name: string, value: string | undefined, fallback: bo
 }
 
 /** A whole number in [min, max], written in plain digits. */
-export function countParam (name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+export function countParam(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value == null) return fallback
   const n = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN
   if (!(n >= min && n <= max)) throw badParameter(name, `must be a whole number from ${min} to ${max}`)
@@ -55,7 +63,7 @@ const TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))
  * as a space, so ` 00:00` is taken for `+00:00`; that zero offset only: any other offset is refused
  * rather than silently misread.
  */
-export function timeParam (name: string, value: string | undefined): number | undefined {
+export function timeParam(name: string, value: string | undefined): number | undefined {
   if (value == null) return undefined
   const m = TIME.exec(value)
   if (m == null) throw badParameter(name, `'${printable(value)}' is not an ISO 8601 UTC time like 2019-11-13T02:45:51.608Z`)
@@ -76,7 +84,7 @@ export function timeParam (name: string, value: string | undefined): number | un
  * `config.repeatable`. Repeated, fastify hands a route an array where it expects a string (a
  * TypeError, 500); here it is a 400 naming the parameter, once for every route.
  */
-export async function singleValuedQuery (request: FastifyRequest): Promise<void> {
+export async function singleValuedQuery(request: FastifyRequest): Promise<void> {
   const repeatable = request.routeOptions.config.repeatable ?? []
   for (const [name, value] of Object.entries(request.query as Record<string, unknown>)) {
     if (Array.isArray(value) && !repeatable.includes(name)) throw badParameter(printable(name), 'given more than once; give it once')
@@ -91,7 +99,7 @@ declare module 'fastify' {
 }
 
 /** For messages: control characters and overlong values are not echoed back raw. */
-function printable (value: string): string {
+function printable(value: string): string {
   const clean = value.replace(/[\u0000-\u001f\u007f]/g, '?')
   return clean.length > 80 ? `${clean.slice(0, 80)}…` : clean
 }

@@ -11,14 +11,16 @@ import { buildHttpApp } from './app.ts'
 
 const BURST = 3
 
-async function status (base: string, path: string): Promise<number> {
+async function status(base: string, path: string): Promise<number> {
   const { hostname, port } = new URL(base)
   return await new Promise((resolve, reject) => {
     // The path goes out exactly as written: no client-side decoding of %72.
-    http.get({ hostname, port, path }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode!))
-    }).on('error', reject)
+    http
+      .get({ hostname, port, path }, (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode!))
+      })
+      .on('error', reject)
   })
 }
 
@@ -26,7 +28,10 @@ describe('replication quota', () => {
   it('counts percent-encoded spellings of the replication routes like the plain ones', async (t) => {
     const { index, store } = await openStore(t)
     // One token a minute after the burst: nothing refills during the test.
-    const app = await buildHttpApp({ index, store, selector: new SegmentSelector(index) }, { metrics: false, isLoopback: () => false, peerQuota: { ratePerSecond: 1 / 60, burst: BURST } })
+    const app = await buildHttpApp(
+      { index, store, selector: new SegmentSelector(index) },
+      { metrics: false, isLoopback: () => false, peerQuota: { ratePerSecond: 1 / 60, burst: BURST } }
+    )
     t.after(async () => await app.close())
     const base = await app.listen({ host: '127.0.0.1', port: 0 })
 
@@ -42,7 +47,10 @@ describe('replication quota', () => {
 
   it('spares loopback clients by default', async (t) => {
     const { index, store } = await openStore(t)
-    const app = await buildHttpApp({ index, store, selector: new SegmentSelector(index) }, { metrics: false, peerQuota: { ratePerSecond: 1 / 60, burst: 1 } })
+    const app = await buildHttpApp(
+      { index, store, selector: new SegmentSelector(index) },
+      { metrics: false, peerQuota: { ratePerSecond: 1 / 60, burst: 1 } }
+    )
     t.after(async () => await app.close())
     const base = await app.listen({ host: '127.0.0.1', port: 0 })
     for (let i = 0; i < 5; i++) assert.equal(await status(base, '/replication/digests'), 200)

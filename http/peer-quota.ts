@@ -22,13 +22,18 @@ export interface PeerQuotaInit {
   exempt?: LoopbackCheck
 }
 
-export function peerQuota (init: PeerQuotaInit = {}): (request: FastifyRequest) => Promise<void> {
-  const limiter = new RateLimiter({ ratePerSecond: init.ratePerSecond ?? PEER_QUOTA_DEFAULTS.ratePerSecond, burst: init.burst ?? PEER_QUOTA_DEFAULTS.burst })
+export function peerQuota(init: PeerQuotaInit = {}): (request: FastifyRequest) => Promise<void> {
+  const limiter = new RateLimiter({
+    ratePerSecond: init.ratePerSecond ?? PEER_QUOTA_DEFAULTS.ratePerSecond,
+    burst: init.burst ?? PEER_QUOTA_DEFAULTS.burst
+  })
   const exempt = init.exempt ?? isLoopback
   return async (request) => {
     if (exempt(request.ip)) return
     if (!limiter.take(request.ip)) {
-      throw new HttpError(429, 'rate_limited', `more than ${limiter.rate} replication requests a second from ${request.ip}; retry later`, { 'retry-after': '1' })
+      throw new HttpError(429, 'rate_limited', `more than ${limiter.rate} replication requests a second from ${request.ip}; retry later`, {
+        'retry-after': '1'
+      })
     }
   }
 }

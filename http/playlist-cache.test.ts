@@ -12,7 +12,7 @@ import { MediaPlaylistWriter } from './playlist-cache.ts'
 const HOUR_MS = 3_600_000
 
 /** Three hours of 2 s segments: one missing in hour 0, a suspect one in hour 1, a full and a partial copy at one start in hour 2. */
-function specs (): SegSpec[] {
+function specs(): SegSpec[] {
   const out: SegSpec[] = []
   for (let at = 0; at < 3 * HOUR_MS; at += 2000) {
     if (at === 600_000) continue
@@ -22,7 +22,7 @@ function specs (): SegSpec[] {
   return out
 }
 
-async function setup (t: TestContext): Promise<{ index: SegmentIndex, selector: SegmentSelector, writer: MediaPlaylistWriter }> {
+async function setup(t: TestContext): Promise<{ index: SegmentIndex; selector: SegmentSelector; writer: MediaPlaylistWriter }> {
   const { index } = await openStore(t)
   await index.apply(specs().map((s) => ({ op: 'put-segment' as const, ref: ref(s), size: 1000, mtimeMs: 1 })))
   const selector = new SegmentSelector(index)
@@ -30,16 +30,17 @@ async function setup (t: TestContext): Promise<{ index: SegmentIndex, selector: 
 }
 
 /** The playlist written the plain way, one segment at a time, as the oracle. */
-function expected (plan: MediaPlan): string {
+function expected(plan: MediaPlan): string {
   let out = `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:${plan.targetDuration}\n#EXT-X-MEDIA-SEQUENCE:0\n`
   for (const e of plan.entries) {
     if (e == null) out += '#EXT-X-DISCONTINUITY\n'
-    else out += `#EXT-X-PROGRAM-DATE-TIME:${formatInstant(e.start)}\n#EXTINF:${formatDuration(e.duration)},\n/segments/${e.channel}/${e.quality}/${e.hour}/${encodeURIComponent(e.file)}\n`
+    else
+      out += `#EXT-X-PROGRAM-DATE-TIME:${formatInstant(e.start)}\n#EXTINF:${formatDuration(e.duration)},\n/segments/${e.channel}/${e.quality}/${e.hour}/${encodeURIComponent(e.file)}\n`
   }
   return plan.endlist ? `${out}#EXT-X-ENDLIST\n` : out
 }
 
-async function plan (selector: SegmentSelector, fromMs: number, toMs: number): Promise<MediaPlan> {
+async function plan(selector: SegmentSelector, fromMs: number, toMs: number): Promise<MediaPlan> {
   const end = T0 + toMs * 1000
   return planMediaPlaylist(await selector.select('c', 'q', T0 + fromMs * 1000, end, { allowHoles: true }), end, Date.now() * 1000)
 }
@@ -49,7 +50,13 @@ const text = (writer: MediaPlaylistWriter, p: MediaPlan): string => Buffer.conca
 describe('media playlists from cached hour texts', () => {
   it('match the one-segment-at-a-time writing for whole hours, partial hours and across holes', async (t) => {
     const { selector, writer } = await setup(t)
-    const ranges: Array<[number, number]> = [[0, 3 * HOUR_MS], [599_000, 601_000], [HOUR_MS - 3000, HOUR_MS + 1_003_000], [2 * HOUR_MS + 9000, 2 * HOUR_MS + 13_000], [1000, 5000]]
+    const ranges: Array<[number, number]> = [
+      [0, 3 * HOUR_MS],
+      [599_000, 601_000],
+      [HOUR_MS - 3000, HOUR_MS + 1_003_000],
+      [2 * HOUR_MS + 9000, 2 * HOUR_MS + 13_000],
+      [1000, 5000]
+    ]
     for (const [from, to] of ranges) {
       const p = await plan(selector, from, to)
       const body = text(writer, p)
@@ -69,7 +76,12 @@ describe('media playlists from cached hour texts', () => {
     const changes = [0, 2, 4].map((s) => {
       const canonical = ref({ at: s * 1000 + 50, dur: 2000, channel: 'c.2', quality: 'q-x' })
       // 00:00.050000-… as 00:00.05-…: the grammar allows it, and peers may name files so.
-      return { op: 'put-segment' as const, ref: { ...canonical, file: canonical.file.replace(/^(\d\d:\d\d\.05)0000-/, '$1-') }, size: 1000, mtimeMs: 1 }
+      return {
+        op: 'put-segment' as const,
+        ref: { ...canonical, file: canonical.file.replace(/^(\d\d:\d\d\.05)0000-/, '$1-') },
+        size: 1000,
+        mtimeMs: 1
+      }
     })
     assert.ok(changes.every((c) => /^\d\d:\d\d\.05-/.test(c.ref.file)))
     await index.apply(changes)
@@ -128,7 +140,11 @@ describe('media playlists from cached hour texts', () => {
     const byBytes = new MediaPlaylistWriter(selector, { cacheBytes: 800_000 })
     const byHours = new MediaPlaylistWriter(selector, { cacheHours: 2 })
     for (let round = 0; round < 3; round++) {
-      for (const [from, to] of [[0, HOUR_MS], [HOUR_MS, 2 * HOUR_MS], [2 * HOUR_MS, 3 * HOUR_MS]] as const) {
+      for (const [from, to] of [
+        [0, HOUR_MS],
+        [HOUR_MS, 2 * HOUR_MS],
+        [2 * HOUR_MS, 3 * HOUR_MS]
+      ] as const) {
         const p = await plan(selector, from, to)
         for (const writer of [byBytes, byHours]) {
           assert.equal(text(writer, p), expected(p))

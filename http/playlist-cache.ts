@@ -16,7 +16,7 @@ import { DISCONTINUITY, ENDLIST, type MediaPlan, type RenderedLines, playlistHea
 const CHUNK_BYTES = 256 * 1024
 
 /** Index of `segment` (by identity) in `best`, sorted by start; -1 when it is not there. */
-function positionOf (best: readonly IndexedSegment[], segment: IndexedSegment): number {
+function positionOf(best: readonly IndexedSegment[], segment: IndexedSegment): number {
   let lo = 0
   let hi = best.length - 1
   while (lo <= hi) {
@@ -68,18 +68,18 @@ export class MediaPlaylistWriter {
   /** Hours written so far (each a whole candidate list): how well the cache does, for tests and diagnosis. */
   hoursRendered = 0
 
-  constructor (selector: SegmentSelector, init: MediaPlaylistWriterInit = {}) {
+  constructor(selector: SegmentSelector, init: MediaPlaylistWriterInit = {}) {
     this.#selector = selector
     this.#cacheBytes = init.cacheBytes ?? PLAYLIST_CACHE_DEFAULTS.cacheBytes
     this.#cacheHours = init.cacheHours ?? PLAYLIST_CACHE_DEFAULTS.cacheHours
   }
 
   /** What the cache holds now, against its bounds (tests, diagnosis). */
-  get cacheUsage (): { hours: number, bytes: number, maxHours: number, maxBytes: number } {
+  get cacheUsage(): { hours: number; bytes: number; maxHours: number; maxBytes: number } {
     return { hours: this.#hours.size, bytes: this.#bytes, maxHours: this.#cacheHours, maxBytes: this.#cacheBytes }
   }
 
-  #rendered (key: string, best: readonly IndexedSegment[]): RenderedLines {
+  #rendered(key: string, best: readonly IndexedSegment[]): RenderedLines {
     const cached = this.#hours.get(key)
     if (cached != null) {
       this.#hours.delete(key)
@@ -91,11 +91,15 @@ export class MediaPlaylistWriter {
     }
     const lines = renderLines(best)
     this.hoursRendered++
-    this.#remember(key, { best: new WeakRef(best), lines, bytes: PLAYLIST_CACHE_DEFAULTS.HOUR_BYTES + lines.text.length + lines.offsets.byteLength })
+    this.#remember(key, {
+      best: new WeakRef(best),
+      lines,
+      bytes: PLAYLIST_CACHE_DEFAULTS.HOUR_BYTES + lines.text.length + lines.offsets.byteLength
+    })
     return lines
   }
 
-  #remember (key: string, entry: RenderedHour): void {
+  #remember(key: string, entry: RenderedHour): void {
     this.#hours.set(key, entry)
     this.#bytes += entry.bytes
     // The entry just added stays even when it alone is over budget: the playlist being written uses it.
@@ -112,7 +116,7 @@ export class MediaPlaylistWriter {
    * hour's text. An entry the array no longer holds (the hour changed since the selection) is
    * written on its own, so the body always matches the plan.
    */
-  * chunks (plan: MediaPlan): Generator<Buffer> {
+  *chunks(plan: MediaPlan): Generator<Buffer> {
     let pieces: Buffer[] = [Buffer.from(playlistHeader(plan))]
     let pending = pieces[0]!.length
     const take = (piece: Buffer): Buffer | null => {

@@ -17,27 +17,30 @@ const MAX_OPEN_RANGE = 12 * MICROS_PER_HOUR
 
 const M3U8 = 'application/vnd.apple.mpegurl'
 
-interface Range { start?: string, end?: string }
+interface Range {
+  start?: string
+  end?: string
+}
 
 /** `start` and `end`, each optional; when both are given, end after start. */
-function rangeParams (query: Range): { start: number | undefined, end: number | undefined } {
+function rangeParams(query: Range): { start: number | undefined; end: number | undefined } {
   const start = timeParam('start', query.start)
   const end = timeParam('end', query.end)
   if (start != null && end != null && end <= start) throw badParameter('end', 'must be after start')
   return { start, end }
 }
 
-export function playlistRoutes ({ index, selector }: HttpComponents, init: Pick<HttpInit, 'playlistCache'> = {}) {
+export function playlistRoutes({ index, selector }: HttpComponents, init: Pick<HttpInit, 'playlistCache'> = {}) {
   const writer = new MediaPlaylistWriter(selector, init.playlistCache)
   /** [first hour's start, last hour's end) of a channel/quality, or null when it has no hours. */
-  const span = (channel: string, quality: string): { from: number, to: number } | null => {
+  const span = (channel: string, quality: string): { from: number; to: number } | null => {
     const hours = index.hourSpan(channel, quality)
     return hours == null ? null : { from: hours.first, to: hours.last + MICROS_PER_HOUR }
   }
 
   return async (app: FastifyInstance): Promise<void> => {
     // find-my-way treats `.` after a parameter as a separator, so `:channel.m3u8` matches `desertbus.m3u8`.
-    app.get<{ Params: { channel: string }, Querystring: Range }>('/playlist/:channel.m3u8', async (request, reply) => {
+    app.get<{ Params: { channel: string }; Querystring: Range }>('/playlist/:channel.m3u8', async (request, reply) => {
       const channel = channelParam(request.params.channel)
       const { start, end } = rangeParams(request.query)
       const qualities = index.qualities(channel)
@@ -54,39 +57,50 @@ export function playlistRoutes ({ index, selector }: HttpComponents, init: Pick<
       return reply.type(M3U8).send(masterPlaylist(channel, offered, query))
     })
 
-    app.get<{ Params: { channel: string, quality: string }, Querystring: Range }>('/playlist/:channel/:quality.m3u8', async (request, reply) => {
-      const channel = channelParam(request.params.channel)
-      const quality = qualityParam(request.params.quality)
-      let { start, end } = rangeParams(request.query)
-      const s = span(channel, quality)
-      if (s == null) throw unknownQuality(index, channel, quality)
-      if (start == null || end == null) {
-        start ??= s.from
-        // One hour past the last hour, so a live viewer whose data reaches the end of the last
-        // hour is not told the stream is over.
-        end ??= s.to + MICROS_PER_HOUR
-        if (end - start > MAX_OPEN_RANGE) {
-          throw new HttpError(400, 'range_too_long', `an open range may span at most 12 hours; this one runs ${formatInstant(start)} to ${formatInstant(end)}: give both start and end`)
+    app.get<{ Params: { channel: string; quality: string }; Querystring: Range }>(
+      '/playlist/:channel/:quality.m3u8',
+      async (request, reply) => {
+        const channel = channelParam(request.params.channel)
+        const quality = qualityParam(request.params.quality)
+        let { start, end } = rangeParams(request.query)
+        const s = span(channel, quality)
+        if (s == null) throw unknownQuality(index, channel, quality)
+        if (start == null || end == null) {
+          start ??= s.from
+          // One hour past the last hour, so a live viewer whose data reaches the end of the last
+          // hour is not told the stream is over.
+          end ??= s.to + MICROS_PER_HOUR
+          if (end - start > MAX_OPEN_RANGE) {
+            throw new HttpError(
+              400,
+              'range_too_long',
+              `an open range may span at most 12 hours; this one runs ${formatInstant(start)} to ${formatInstant(end)}: give both start and end`
+            )
+          }
+          if (end <= start) throw noContent(`no segments after ${formatInstant(start)}`)
         }
-        if (end <= start) throw noContent(`no segments after ${formatInstant(start)}`)
+        const selection = await selector.select(channel, quality, start, end, { allowHoles: true })
+        const plan = planMediaPlaylist(selection, end, Date.now() * 1000)
+        if (plan.segments === 0) throw noContent(`no segments of ${channel}/${quality} in [${formatInstant(start)}, ${formatInstant(end)})`)
+        const chunks = writer.chunks(plan)
+        const first = chunks.next()
+        const second = chunks.next()
+        reply.type(M3U8).header('cache-control', plan.endlist ? 'public, max-age=60' : 'no-cache')
+        if (second.done === true) return reply.send(first.value)
+        // Long playlists stream, giving other requests a turn between chunks.
+        return reply.send(
+          Readable.from(
+            (async function* () {
+              yield first.value
+              yield second.value
+              for (const chunk of chunks) {
+                await yieldToLoop()
+                yield chunk
+              }
+            })()
+          )
+        )
       }
-      const selection = await selector.select(channel, quality, start, end, { allowHoles: true })
-      const plan = planMediaPlaylist(selection, end, Date.now() * 1000)
-      if (plan.segments === 0) throw noContent(`no segments of ${channel}/${quality} in [${formatInstant(start)}, ${formatInstant(end)})`)
-      const chunks = writer.chunks(plan)
-      const first = chunks.next()
-      const second = chunks.next()
-      reply.type(M3U8).header('cache-control', plan.endlist ? 'public, max-age=60' : 'no-cache')
-      if (second.done === true) return reply.send(first.value)
-      // Long playlists stream, giving other requests a turn between chunks.
-      return reply.send(Readable.from((async function * () {
-        yield first.value
-        yield second.value
-        for (const chunk of chunks) {
-          await yieldToLoop()
-          yield chunk
-        }
-      })()))
-    })
+    )
   }
 }

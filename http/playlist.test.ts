@@ -9,23 +9,24 @@ import { LIVE_EDGE, type MediaPlan, planMediaPlaylist } from './playlist.ts'
 const NOW = Math.floor(Date.now() / 2000) * 2000 * 1000
 const BASE = NOW - 600 * 1_000_000
 
-async function live (t: TestContext, missingSeconds: number[]): Promise<{ index: SegmentIndex, selector: SegmentSelector }> {
+async function live(t: TestContext, missingSeconds: number[]): Promise<{ index: SegmentIndex; selector: SegmentSelector }> {
   const { index } = await openStore(t)
   const changes = []
   for (let at = 0; at < 600; at += 2) {
-    if (!missingSeconds.includes(at)) changes.push({ op: 'put-segment' as const, ref: ref({ at: at * 1000, dur: 2000, base: BASE }), size: 1000, mtimeMs: 1 })
+    if (!missingSeconds.includes(at))
+      changes.push({ op: 'put-segment' as const, ref: ref({ at: at * 1000, dur: 2000, base: BASE }), size: 1000, mtimeMs: 1 })
   }
   await index.apply(changes)
   return { index, selector: new SegmentSelector(index) }
 }
 
-async function plan (selector: SegmentSelector, now: number): Promise<MediaPlan> {
+async function plan(selector: SegmentSelector, now: number): Promise<MediaPlan> {
   // As the route does for an open range: up to an hour past the data.
   const end = now + 3_600_000_000
   return planMediaPlaylist(await selector.select('c', 'q', BASE, end, { allowHoles: true }), end, now)
 }
 
-const starts = (p: MediaPlan): Array<number | null> => p.entries.map((e) => e == null ? null : (e.start - BASE) / 1_000_000)
+const starts = (p: MediaPlan): Array<number | null> => p.entries.map((e) => (e == null ? null : (e.start - BASE) / 1_000_000))
 
 describe('live media playlists', () => {
   it('stop before a hole near the live edge, and only ever grow at the end once it fills', async (t) => {

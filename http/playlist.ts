@@ -29,7 +29,7 @@ export interface MediaPlan {
  * makes the playlist open (no ENDLIST), interior holes become discontinuities. For a live range
  * the list stops before a hole near the live edge, so a later reload only ever appends.
  */
-export function planMediaPlaylist (selection: Selection, end: number, now: number): MediaPlan {
+export function planMediaPlaylist(selection: Selection, end: number, now: number): MediaPlan {
   const entries = selection.slice()
   if (entries[0] === HOLE) entries.shift()
   let complete = true
@@ -67,7 +67,7 @@ export function planMediaPlaylist (selection: Selection, end: number, now: numbe
   }
 }
 
-export function segmentUri (s: IndexedSegment): string {
+export function segmentUri(s: IndexedSegment): string {
   return `/segments/${encodeURIComponent(s.channel)}/${encodeURIComponent(s.quality)}/${s.hour}/${encodeURIComponent(s.file)}`
 }
 
@@ -96,7 +96,7 @@ const NEWLINE = 10
  * its one `:` escaped; other names (fewer fractional digits) are written through a string. Every
  * character is ASCII (names follow the segment grammar, the rest is percent-encoded).
  */
-export function renderLines (segments: readonly IndexedSegment[]): RenderedLines {
+export function renderLines(segments: readonly IndexedSegment[]): RenderedLines {
   const offsets = new Uint32Array(segments.length + 1)
   let text = Buffer.allocUnsafe(segments.length * 200 + 256)
   let o = 0
@@ -171,17 +171,20 @@ export const ENDLIST = '#EXT-X-ENDLIST\n'
 /** hls.js shows a level's NAME; players pick by BANDWIDTH. Guesses by conventional quality names. */
 const BANDWIDTH: Record<string, number> = { '1080p': 6_846_146, '720p': 2_373_000, '480p': 1_427_999, '360p': 630_000, '160p': 230_000 }
 
-function bandwidthGuess (quality: string): number {
+function bandwidthGuess(quality: string): number {
   const m = /^(\d+p)/.exec(quality)
   return BANDWIDTH[m?.[1] ?? ''] ?? BANDWIDTH['1080p']!
 }
 
 /** A master playlist with one variant per quality; `query` (start/end) is passed on to each. */
-export function masterPlaylist (channel: string, qualities: readonly string[], query: string): string {
-  const variants = qualities.map((q) => new HLS.types.Variant({
-    uri: `/playlist/${encodeURIComponent(channel)}/${encodeURIComponent(q)}.m3u8${query}`,
-    bandwidth: bandwidthGuess(q),
-    video: [new HLS.types.Rendition({ type: 'VIDEO', groupId: q, name: q, isDefault: true, autoselect: true, forced: false })]
-  }))
+export function masterPlaylist(channel: string, qualities: readonly string[], query: string): string {
+  const variants = qualities.map(
+    (q) =>
+      new HLS.types.Variant({
+        uri: `/playlist/${encodeURIComponent(channel)}/${encodeURIComponent(q)}.m3u8${query}`,
+        bandwidth: bandwidthGuess(q),
+        video: [new HLS.types.Rendition({ type: 'VIDEO', groupId: q, name: q, isDefault: true, autoselect: true, forced: false })]
+      })
+  )
   return `${HLS.stringify(new HLS.types.MasterPlaylist({ variants }))}\n`
 }

@@ -16,12 +16,12 @@ import { channelParam, qualityParam } from './params.ts'
 
 const MICROS = /^\d{1,16}$/
 
-function micros (name: string, raw: string | undefined): number {
+function micros(name: string, raw: string | undefined): number {
   if (raw == null || !MICROS.test(raw)) throw badParameter(name, 'must be a time in µs since the epoch')
   return Number(raw)
 }
 
-export function replicationRoutes ({ index }: HttpComponents) {
+export function replicationRoutes({ index }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
     app.get<{ Querystring: { from?: string } }>('/replication/digests', async (request) => {
       const raw = request.query.from ?? '0'
@@ -33,7 +33,7 @@ export function replicationRoutes ({ index }: HttpComponents) {
       return { qualities }
     })
 
-    app.get<{ Querystring: { channel?: string, quality?: string, from?: string, to?: string } }>('/replication/ranges', async (request) => {
+    app.get<{ Querystring: { channel?: string; quality?: string; from?: string; to?: string } }>('/replication/ranges', async (request) => {
       const channel = channelParam(request.query.channel ?? '')
       const quality = qualityParam(request.query.quality ?? '')
       const from = micros('from', request.query.from)
@@ -43,14 +43,15 @@ export function replicationRoutes ({ index }: HttpComponents) {
       return { parts: rangeParts(index, channel, quality, splitRange(from, to)!).map((p) => [p.fp, p.count]) }
     })
 
-    app.get<{ Querystring: { channel?: string, quality?: string, from?: string, to?: string } }>('/replication/names', async (request) => {
+    app.get<{ Querystring: { channel?: string; quality?: string; from?: string; to?: string } }>('/replication/names', async (request) => {
       const channel = channelParam(request.query.channel ?? '')
       const quality = qualityParam(request.query.quality ?? '')
       const from = micros('from', request.query.from)
       const to = micros('to', request.query.to)
       if (to <= from) throw badParameter('to', 'must be after from')
       const names = rangeNames(index, channel, quality, from, to)
-      if (names == null) throw badParameter('to', `the range holds more than ${MAX_RANGE_NAMES} names: ask for its parts (/replication/ranges)`)
+      if (names == null)
+        throw badParameter('to', `the range holds more than ${MAX_RANGE_NAMES} names: ask for its parts (/replication/ranges)`)
       return names
     })
   }

@@ -9,18 +9,26 @@ import type { HttpComponents } from './components.ts'
 import { HttpError, notFound } from './errors.ts'
 import { channelParam, hourParam, qualityParam, segmentFileParam } from './params.ts'
 
-interface Params { channel: string, quality: string, hour: string, file: string }
+interface Params {
+  channel: string
+  quality: string
+  hour: string
+  file: string
+}
 
 /** Larger reads than the 64 KiB default: measured ~30 % more throughput on this machine. */
 const READ_CHUNK = 256 * 1024
 
-export interface ByteRange { start: number, end: number }
+export interface ByteRange {
+  start: number
+  end: number
+}
 
 /**
  * One `bytes=` range against a body of `size` bytes: null to serve everything (no header, or a
  * multi-range we choose not to serve), a range, or 'unsatisfiable'.
  */
-export function parseRange (header: string | undefined, size: number): ByteRange | null | 'unsatisfiable' {
+export function parseRange(header: string | undefined, size: number): ByteRange | null | 'unsatisfiable' {
   if (header == null) return null
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
   if (m == null) return null
@@ -39,18 +47,23 @@ export function parseRange (header: string | undefined, size: number): ByteRange
 
 /** The 416 for a Range header outside the `size` bytes of `what`. */
 export const rangeNotSatisfiable = (header: string | undefined, size: number, what: string): HttpError =>
-  new HttpError(416, 'range_not_satisfiable', `range ${header} is outside the ${size} bytes of ${what}`, { 'content-range': `bytes */${size}` })
+  new HttpError(416, 'range_not_satisfiable', `range ${header} is outside the ${size} bytes of ${what}`, {
+    'content-range': `bytes */${size}`
+  })
 
 /** Status and length headers for the whole body (200) or one range of it (206). */
-export function rangeHeaders (reply: FastifyReply, range: ByteRange | null, size: number): void {
+export function rangeHeaders(reply: FastifyReply, range: ByteRange | null, size: number): void {
   if (range == null) {
     reply.header('content-length', size)
     return
   }
-  reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', range.end - range.start + 1)
+  reply
+    .code(206)
+    .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+    .header('content-length', range.end - range.start + 1)
 }
 
-export function segmentRoutes ({ index, store }: HttpComponents) {
+export function segmentRoutes({ index, store }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => {
       const { params } = request
@@ -61,7 +74,8 @@ export function segmentRoutes ({ index, store }: HttpComponents) {
       if (name.type === 'temp') throw notFound(`${params.file} is still being written`)
       const ref = { ...name, channel, quality, hour: params.hour, start: hourStart + name.offset }
       const segment = index.getSegment(ref)
-      if (segment == null) throw notFound(`no segment ${channel}/${quality}/${params.hour}/${params.file}${index.isTombstoned(ref) ? ' (tombstoned)' : ''}`)
+      if (segment == null)
+        throw notFound(`no segment ${channel}/${quality}/${params.hour}/${params.file}${index.isTombstoned(ref) ? ' (tombstoned)' : ''}`)
 
       let fh: FileHandle
       try {

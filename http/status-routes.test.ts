@@ -11,7 +11,10 @@ import { openStore, ref } from '../test/helpers/tree.ts'
 import { buildHttpApp } from './app.ts'
 import type { HttpInit } from './components.ts'
 
-async function started (t: TestContext, init: HttpInit): Promise<{ dir: string, index: SegmentIndex, selector: SegmentSelector, base: string }> {
+async function started(
+  t: TestContext,
+  init: HttpInit
+): Promise<{ dir: string; index: SegmentIndex; selector: SegmentSelector; base: string }> {
   const { dir, index, store } = await openStore(t)
   await index.apply([{ op: 'put-segment', ref: ref({ at: 0, dur: 2000 }), size: 1, mtimeMs: 1 }])
   const selector = new SegmentSelector(index)
@@ -20,9 +23,9 @@ async function started (t: TestContext, init: HttpInit): Promise<{ dir: string, 
   return { dir, index, selector, base: await app.listen({ host: '127.0.0.1', port: 0 }) }
 }
 
-async function json (url: string): Promise<{ status: number, body: Record<string, unknown> }> {
+async function json(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await request(url)
-  return { status: res.statusCode, body: await res.body.json() as Record<string, unknown> }
+  return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> }
 }
 
 describe('/status', () => {
@@ -36,7 +39,6 @@ describe('/status', () => {
     assert.equal(body.dataDir, null)
     assert.equal(body.segmentsDir, null)
     assert.ok(!JSON.stringify(body).includes(remote.dir))
-
   })
 })
 
@@ -45,7 +47,9 @@ describe('/healthz', () => {
     const node = await started(t, {})
     assert.deepEqual(await json(`${node.base}/healthz`), { status: 200, body: { ok: true } })
     // What broke every range route on 954b268: the selector's cache refusing new entries.
-    t.mock.method(node.selector, 'hourCandidates', () => { throw new RangeError('Map maximum size exceeded') })
+    t.mock.method(node.selector, 'hourCandidates', () => {
+      throw new RangeError('Map maximum size exceeded')
+    })
     const res = await json(`${node.base}/healthz`)
     t.mock.restoreAll()
     assert.equal(res.status, 503)

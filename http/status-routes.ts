@@ -15,7 +15,7 @@ export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json'
  * (the newest µs of that quality's newest hour): the path every playlist, cut, frame and coverage
  * request takes. A few LMDB reads and one cached hour; any error is "cannot serve".
  */
-async function probe ({ index, selector }: Pick<HttpComponents, 'index' | 'selector'>): Promise<void> {
+async function probe({ index, selector }: Pick<HttpComponents, 'index' | 'selector'>): Promise<void> {
   const channel = index.channels()[0]
   if (channel == null) return
   const quality = index.qualities(channel)[0]
@@ -24,7 +24,7 @@ async function probe ({ index, selector }: Pick<HttpComponents, 'index' | 'selec
   await selector.select(channel, quality, span.last, span.last + 1, { allowHoles: true })
 }
 
-export function statusRoutes ({ index, store, selector, replication, cutter, ingest }: HttpComponents, init: HttpInit) {
+export function statusRoutes({ index, store, selector, replication, cutter, ingest }: HttpComponents, init: HttpInit) {
   const startedAt = Date.now()
   const loopback = init.isLoopback ?? isLoopback
   return async (app: FastifyInstance): Promise<void> => {
@@ -63,7 +63,7 @@ export function statusRoutes ({ index, store, selector, replication, cutter, ing
       return {
         version: VERSION,
         uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-        dataDir: local ? init.dataDir ?? null : null,
+        dataDir: local ? (init.dataDir ?? null) : null,
         segmentsDir: local ? store.segmentsDir : null,
         disk: disk == null ? null : { freeBytes: disk.bavail * disk.bsize, totalBytes: disk.blocks * disk.bsize },
         // Segment writes (fetching, recording) paused for lack of space, and why (storage/disk-space.ts).

@@ -8,9 +8,13 @@ import type { FastifyInstance } from 'fastify'
 import type { HttpComponents } from './components.ts'
 import { channelParam, hourParam, qualityParam } from './params.ts'
 
-interface Params { channel: string, quality: string, hour: string }
+interface Params {
+  channel: string
+  quality: string
+  hour: string
+}
 
-export function tombstoneRoutes ({ index }: HttpComponents) {
+export function tombstoneRoutes({ index }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
     app.get<{ Params: Params }>('/replication/tombstones/:channel/:quality/:hour', async (request) => {
       const channel = channelParam(request.params.channel)

@@ -15,7 +15,7 @@ import { buildHttpApp } from './app.ts'
 const S = 1_000_000
 const UI_FILES = ['index.html', 'player.html', 'style.css', 'common.js', 'status.js', 'player.js', 'hls.js']
 
-async function app (t: TestContext): Promise<FastifyInstance> {
+async function app(t: TestContext): Promise<FastifyInstance> {
   const { index, store } = await openStore(t)
   // Hour 10: 0–4 s full, 4–6 s partial, 6–8 s tombstoned, then nothing.
   await index.apply([
@@ -69,7 +69,13 @@ describe('GET /coverage/:channel/:quality', () => {
 describe('UI files', () => {
   it('serves the pages with a content policy, the scripts and hls.js from its package, with ETags', async (t) => {
     const fastify = await app(t)
-    for (const [url, type] of [['/', 'text/html'], ['/player', 'text/html'], ['/ui/status.js', 'text/javascript'], ['/ui/style.css', 'text/css'], ['/ui/hls.js', 'text/javascript']]) {
+    for (const [url, type] of [
+      ['/', 'text/html'],
+      ['/player', 'text/html'],
+      ['/ui/status.js', 'text/javascript'],
+      ['/ui/style.css', 'text/css'],
+      ['/ui/hls.js', 'text/javascript']
+    ]) {
       const res = await fastify.inject(url!)
       assert.equal(res.statusCode, 200, url)
       assert.match(String(res.headers['content-type']), new RegExp(`^${type}; charset=utf-8`), url)
@@ -97,13 +103,20 @@ describe('coverage and UI routes under fuzzing', () => {
   it('answer hostile paths and queries with a JSON 4xx, or 200 only for what exists', async (t) => {
     const fastify = await app(t)
     const part = hostileString(['c', 'q', '24', '168', ...UI_FILES])
-    await fc.assert(fc.asyncProperty(fc.constantFrom('/coverage/', '/ui/', '/player/', '/'), part, part, part, async (prefix, a, b, hours) => {
-      const url = `${prefix}${encodeURIComponent(a)}${prefix === '/coverage/' ? `/${encodeURIComponent(b)}` : ''}?hours=${encodeURIComponent(hours)}`
-      const res = await fastify.inject(url)
-      assert.ok([200, 400, 404, 414].includes(res.statusCode), `${url}: ${res.statusCode}`)
-      if (res.statusCode >= 400) assert.equal(typeof res.json().error, 'string', url)
-      // A 200 only for what exists: the status page, the UI's own files, a known channel/quality.
-      if (res.statusCode === 200) assert.ok(prefix === '/' ? a === '' : prefix === '/ui/' ? UI_FILES.includes(a) : prefix === '/coverage/' && a === 'c' && b === 'q', url)
-    }), fuzzRuns(300))
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('/coverage/', '/ui/', '/player/', '/'), part, part, part, async (prefix, a, b, hours) => {
+        const url = `${prefix}${encodeURIComponent(a)}${prefix === '/coverage/' ? `/${encodeURIComponent(b)}` : ''}?hours=${encodeURIComponent(hours)}`
+        const res = await fastify.inject(url)
+        assert.ok([200, 400, 404, 414].includes(res.statusCode), `${url}: ${res.statusCode}`)
+        if (res.statusCode >= 400) assert.equal(typeof res.json().error, 'string', url)
+        // A 200 only for what exists: the status page, the UI's own files, a known channel/quality.
+        if (res.statusCode === 200)
+          assert.ok(
+            prefix === '/' ? a === '' : prefix === '/ui/' ? UI_FILES.includes(a) : prefix === '/coverage/' && a === 'c' && b === 'q',
+            url
+          )
+      }),
+      fuzzRuns(300)
+    )
   })
 })

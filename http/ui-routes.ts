@@ -25,12 +25,19 @@ const TYPES: Record<string, string> = {
  * The pages only run our own scripts; they read JSON and play video from any node (the player
  * takes a node URL), and hls.js runs its transmuxer in a worker made from a blob.
  */
-const PAGE_POLICY = "default-src 'self'; connect-src *; media-src 'self' blob: *; worker-src 'self' blob:; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+const PAGE_POLICY =
+  "default-src 'self'; connect-src *; media-src 'self' blob: *; worker-src 'self' blob:; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-export interface Asset { body: Buffer, type: string, etag: string }
+export interface Asset {
+  body: Buffer
+  type: string
+  etag: string
+}
 
-function loadAssets (): Map<string, Asset> {
-  const files: Array<[name: string, path: string]> = readdirSync(UI_DIR).filter((n) => TYPES[extname(n)] != null).map((n) => [n, fileURLToPath(new URL(n, UI_DIR))])
+function loadAssets(): Map<string, Asset> {
+  const files: Array<[name: string, path: string]> = readdirSync(UI_DIR)
+    .filter((n) => TYPES[extname(n)] != null)
+    .map((n) => [n, fileURLToPath(new URL(n, UI_DIR))])
   files.push(['hls.js', fileURLToPath(import.meta.resolve(HLS_JS))])
   const assets = new Map<string, Asset>()
   for (const [name, path] of files) {
@@ -50,12 +57,12 @@ let loaded: Map<string, Asset> | undefined
  * ran past fastify's plugin timeout, and even outside it took 26 s with the pool saturated, where
  * this blocks the loop for a few ms, once.
  */
-export function uiAssets (): Map<string, Asset> {
+export function uiAssets(): Map<string, Asset> {
   loaded ??= loadAssets()
   return loaded
 }
 
-export function uiRoutes (assets: Map<string, Asset>) {
+export function uiRoutes(assets: Map<string, Asset>) {
   return async (app: FastifyInstance): Promise<void> => {
     // Revalidated on every load (cheap: 304 on the ETag), so a node upgrade shows at once.
     const send = (name: string, request: FastifyRequest, reply: FastifyReply): FastifyReply => {

@@ -8,7 +8,7 @@ import { entryTimes, parseMediaPlaylist } from './media-playlist.ts'
 const S = 2_000_000
 
 /** Five (or `n`) 2 s entries from T0, `tags[i]` written before entry i. */
-function flags (tags: Record<number, string[]>, n = 5, state = emptyAdState(), first = 0): boolean[] {
+function flags(tags: Record<number, string[]>, n = 5, state = emptyAdState(), first = 0): boolean[] {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:6', '#EXT-X-TARGETDURATION:2', `#EXT-X-MEDIA-SEQUENCE:${first}`]
   for (let i = first; i < first + n; i++) {
     lines.push(...(tags[i] ?? []), `#EXT-X-PROGRAM-DATE-TIME:${formatInstant(T0 + i * S)}`, '#EXTINF:2.000,', `s${i}.ts`)
@@ -24,11 +24,24 @@ describe('adFlags', () => {
   })
 
   it('an entry inside a break that began before the window (CUE-OUT-CONT)', () => {
-    assert.deepEqual(flags({ 0: ['#EXT-X-CUE-OUT-CONT:ElapsedTime=2,Duration=6'], 1: ['#EXT-X-CUE-OUT-CONT:ElapsedTime=4,Duration=6'], 2: ['#EXT-X-CUE-IN'] }), [true, true, false, false, false])
+    assert.deepEqual(
+      flags({
+        0: ['#EXT-X-CUE-OUT-CONT:ElapsedTime=2,Duration=6'],
+        1: ['#EXT-X-CUE-OUT-CONT:ElapsedTime=4,Duration=6'],
+        2: ['#EXT-X-CUE-IN']
+      }),
+      [true, true, false, false, false]
+    )
   })
 
   it('SCTE-35 cues in EXT-X-SCTE35 tags', () => {
-    assert.deepEqual(flags({ 1: ['#EXT-X-SCTE35:CUE="/DAl",CUE-OUT=YES'], 2: ['#EXT-X-SCTE35:CUE="/DAl",CUE-IN=YES'] }), [false, true, false, false, false])
+    assert.deepEqual(flags({ 1: ['#EXT-X-SCTE35:CUE="/DAl",CUE-OUT=YES'], 2: ['#EXT-X-SCTE35:CUE="/DAl",CUE-IN=YES'] }), [
+      false,
+      true,
+      false,
+      false,
+      false
+    ])
   })
 
   it('an ad-class DATERANGE covers the entries starting inside it', () => {
@@ -47,7 +60,16 @@ describe('adFlags', () => {
   })
 
   it('Twitch stitched ads titled "Amazon"', () => {
-    const lines = ['#EXTM3U', '#EXT-X-TARGETDURATION:2', `#EXT-X-PROGRAM-DATE-TIME:${formatInstant(T0)}`, '#EXTINF:2.000,Amazon|123', 'a.ts', '#EXTINF:2.000,live', 'b.ts', '']
+    const lines = [
+      '#EXTM3U',
+      '#EXT-X-TARGETDURATION:2',
+      `#EXT-X-PROGRAM-DATE-TIME:${formatInstant(T0)}`,
+      '#EXTINF:2.000,Amazon|123',
+      'a.ts',
+      '#EXTINF:2.000,live',
+      'b.ts',
+      ''
+    ]
     const { entries } = parseMediaPlaylist(lines.join('\n'), 'http://o.test/p.m3u8')
     assert.deepEqual(adFlags(entries, [T0, T0 + S], emptyAdState()), [true, false])
   })

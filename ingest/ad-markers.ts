@@ -16,14 +16,14 @@ export interface AdState {
   /** A CUE-OUT was seen and no CUE-IN since. */
   inBreak: boolean
   /** Ad DATERANGEs still relevant, µs; open-ended ones end at +∞ until a CUE-IN. */
-  ranges: Array<{ id: string, from: number, to: number }>
+  ranges: Array<{ id: string; from: number; to: number }>
 }
 
-export function emptyAdState (): AdState {
+export function emptyAdState(): AdState {
   return { inBreak: false, ranges: [] }
 }
 
-function cueOf (tagName: string | undefined, value: unknown): 'out' | 'in' | null {
+function cueOf(tagName: string | undefined, value: unknown): 'out' | 'in' | null {
   const text = typeof value === 'string' ? value.toUpperCase() : ''
   if (tagName === 'EXT-X-CUE-OUT-CONT') return 'out'
   if (tagName === 'EXT-X-SCTE35' || tagName === 'EXT-OATCLS-SCTE35' || tagName === 'EXT-X-CUE') {
@@ -34,7 +34,7 @@ function cueOf (tagName: string | undefined, value: unknown): 'out' | 'in' | nul
 }
 
 /** Seconds attribute → µs (ad edges only; names never come from these). */
-function micros (seconds: unknown): number | null {
+function micros(seconds: unknown): number | null {
   return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.round(seconds * 1_000_000) : null
 }
 
@@ -42,7 +42,7 @@ function micros (seconds: unknown): number | null {
  * One flag per entry (true = ad). `starts` are the entries' start times (µs). `state` is updated
  * in place to what holds after the last entry.
  */
-export function adFlags (entries: readonly MediaEntry[], starts: readonly number[], state: AdState): boolean[] {
+export function adFlags(entries: readonly MediaEntry[], starts: readonly number[], state: AdState): boolean[] {
   return entries.map((entry, i) => {
     const start = starts[i]!
     const { segment } = entry
@@ -62,7 +62,7 @@ export function adFlags (entries: readonly MediaEntry[], starts: readonly number
       const isAd = AD_CLASSES.has((range.classId ?? '').toLowerCase()) || attrs['SCTE35-OUT'] != null
       const from = range.start.getTime() * 1000
       if (isAd && !state.ranges.some((r) => r.id === range.id)) {
-        const length = range.end != null ? range.end.getTime() * 1000 - from : micros(range.duration) ?? micros(range.plannedDuration)
+        const length = range.end != null ? range.end.getTime() * 1000 - from : (micros(range.duration) ?? micros(range.plannedDuration))
         state.ranges.push({ id: range.id, from, to: length == null ? Number.POSITIVE_INFINITY : from + length })
       }
       if (attrs['SCTE35-IN'] != null) cue = 'in'

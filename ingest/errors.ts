@@ -1,20 +1,26 @@
 /** Errors of the recorder. Match on `code` (or `name`), never on the message. */
 import { CodedError } from '../lib/coded-error.ts'
 
-export class IngestError extends CodedError { override readonly code: string = 'SEGMESH_ERR_INGEST' }
+export class IngestError extends CodedError {
+  override readonly code: string = 'SEGMESH_ERR_INGEST'
+}
 
 /** A playlist that cannot be used: unparsable, the wrong kind, or entries we cannot place in time. */
-export class PlaylistError extends IngestError { override readonly code: string = 'SEGMESH_ERR_INGEST_PLAYLIST' }
+export class PlaylistError extends IngestError {
+  override readonly code: string = 'SEGMESH_ERR_INGEST_PLAYLIST'
+}
 
 /** The master playlist offers no variant for a configured quality. */
-export class VariantNotFoundError extends IngestError { override readonly code: string = 'SEGMESH_ERR_INGEST_NO_VARIANT' }
+export class VariantNotFoundError extends IngestError {
+  override readonly code: string = 'SEGMESH_ERR_INGEST_NO_VARIANT'
+}
 
 /** An origin answered with a status we cannot use (403/404 on a segment are "gone", not this). */
 export class HttpStatusError extends IngestError {
   override readonly code: string = 'SEGMESH_ERR_INGEST_HTTP_STATUS'
   readonly statusCode: number
 
-  constructor (url: string, statusCode: number) {
+  constructor(url: string, statusCode: number) {
     super(`${url} answered ${statusCode}`)
     this.statusCode = statusCode
   }

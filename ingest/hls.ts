@@ -6,7 +6,7 @@ export type MasterPlaylist = HLS.types.MasterPlaylist
 export type MediaPlaylist = HLS.types.MediaPlaylist
 export type HlsSegment = HLS.types.Segment
 
-export function parsePlaylist (text: string, url: string): MasterPlaylist | MediaPlaylist {
+export function parsePlaylist(text: string, url: string): MasterPlaylist | MediaPlaylist {
   if (!text.trimStart().startsWith('#EXTM3U')) throw new PlaylistError(`${url} is not an HLS playlist (no #EXTM3U)`)
   // The options are global; parse() is synchronous, so nothing else can see the change.
   const saved = HLS.getOptions()
@@ -21,6 +21,6 @@ export function parsePlaylist (text: string, url: string): MasterPlaylist | Medi
 }
 
 /** A playlist's URI made absolute against the playlist's own URL. */
-export function resolveUri (uri: string, base: string): string {
+export function resolveUri(uri: string, base: string): string {
   return new URL(uri, base).href
 }

@@ -7,18 +7,22 @@ import { HttpStatusError } from './errors.ts'
  * A fresh connection pool for one worker (or one retry): a connection per download slot plus one
  * for the playlist, every phase under a timeout.
  */
-export function createPool (options: { readTimeoutMs: number, maxDownloads: number }): Agent {
+export function createPool(options: { readTimeoutMs: number; maxDownloads: number }): Agent {
   const timeout = options.readTimeoutMs
   return createAgent({ connections: options.maxDownloads + 1, connectTimeoutMs: timeout, readTimeoutMs: timeout })
 }
 
 /** A Range request for `range`; answered by anything but 206, the origin ignored it. */
-export function rangeHeaders (range: { offset: number, length: number } | null | undefined): Record<string, string> {
+export function rangeHeaders(range: { offset: number; length: number } | null | undefined): Record<string, string> {
   return range == null ? {} : { range: `bytes=${range.offset}-${range.offset + range.length - 1}` }
 }
 
 /** GET a small resource whole (a playlist, an init section), refusing anything over `maxBytes`. */
-export async function fetchWhole (url: string, dispatcher: Dispatcher, options: { signal: AbortSignal, maxBytes: number, range?: { offset: number, length: number } | null }): Promise<Buffer> {
+export async function fetchWhole(
+  url: string,
+  dispatcher: Dispatcher,
+  options: { signal: AbortSignal; maxBytes: number; range?: { offset: number; length: number } | null }
+): Promise<Buffer> {
   const res = await request(url, { dispatcher, signal: options.signal, headers: rangeHeaders(options.range) })
   if (res.statusCode !== (options.range == null ? 200 : 206)) {
     abandonBody(res)
@@ -29,16 +33,34 @@ export async function fetchWhole (url: string, dispatcher: Dispatcher, options: 
 
 /** Bounded label values for download failures. */
 export type DownloadErrorKind = 'gone' | 'http' | 'timeout' | 'network' | 'cut' | 'disk_full' | 'store' | 'tombstoned'
-export const DOWNLOAD_ERROR_KINDS: readonly DownloadErrorKind[] = ['gone', 'http', 'timeout', 'network', 'cut', 'disk_full', 'store', 'tombstoned']
+export const DOWNLOAD_ERROR_KINDS: readonly DownloadErrorKind[] = [
+  'gone',
+  'http',
+  'timeout',
+  'network',
+  'cut',
+  'disk_full',
+  'store',
+  'tombstoned'
+]
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'TimeoutError'])
 
-export function errorKind (err: unknown): DownloadErrorKind {
+export function errorKind(err: unknown): DownloadErrorKind {
   const code = errorCode(err)
   if (code === 'SEGMESH_ERR_INGEST_HTTP_STATUS') return 'http'
   if (code === 'SEGMESH_ERR_TOMBSTONED') return 'tombstoned'
   if (code === 'SEGMESH_ERR_DISK_FULL') return 'disk_full'
   if (code != null && TIMEOUT_CODES.has(code)) return 'timeout'
-  if (code != null && (code.startsWith('UND_ERR') || code.startsWith('EC') || code === 'EPIPE' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH')) return 'network'
+  if (
+    code != null &&
+    (code.startsWith('UND_ERR') ||
+      code.startsWith('EC') ||
+      code === 'EPIPE' ||
+      code === 'ENOTFOUND' ||
+      code === 'EAI_AGAIN' ||
+      code === 'EHOSTUNREACH')
+  )
+    return 'network'
   return 'store'
 }

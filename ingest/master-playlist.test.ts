@@ -6,7 +6,7 @@ import type { MasterPlaylist } from './hls.ts'
 
 const BASE = 'http://origin.test/hls/master.m3u8'
 
-function master (...lines: string[]): MasterPlaylist {
+function master(...lines: string[]): MasterPlaylist {
   const parsed = parsePlaylist(['#EXTM3U', ...lines, ''].join('\n'), BASE)
   assert.ok(parsed.isMasterPlaylist)
   return parsed
@@ -34,12 +34,20 @@ describe('selectVariant', () => {
   })
 
   it('takes the highest bandwidth as source when no variant says it is', () => {
-    const plain = master('#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360', 'low.m3u8', '#EXT-X-STREAM-INF:BANDWIDTH=5000000,RESOLUTION=1920x1080', 'high.m3u8')
+    const plain = master(
+      '#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360',
+      'low.m3u8',
+      '#EXT-X-STREAM-INF:BANDWIDTH=5000000,RESOLUTION=1920x1080',
+      'high.m3u8'
+    )
     assert.equal(selectVariant(plain, BASE, 'source'), 'http://origin.test/hls/high.m3u8')
     assert.equal(selectVariant(plain, BASE, '360p'), 'http://origin.test/hls/low.m3u8')
   })
 
   it('says which qualities exist when the one asked for does not', () => {
-    assert.throws(() => selectVariant(TWITCH, BASE, '160p'), { code: 'SEGMESH_ERR_INGEST_NO_VARIANT', message: /no variant '160p' \(offers: chunked, 720p60, 480p30\)/ })
+    assert.throws(() => selectVariant(TWITCH, BASE, '160p'), {
+      code: 'SEGMESH_ERR_INGEST_NO_VARIANT',
+      message: /no variant '160p' \(offers: chunked, 720p60, 480p30\)/
+    })
   })
 })

@@ -12,7 +12,7 @@ type Variant = MasterPlaylist['variants'][number]
 const SOURCE_QUALITY = 'source'
 
 /** Every name a variant answers to, lower-cased. */
-function variantNames (variant: Variant): string[] {
+function variantNames(variant: Variant): string[] {
   const names = new Set<string>()
   for (const rendition of variant.video) {
     names.add(rendition.groupId.toLowerCase())
@@ -31,12 +31,12 @@ function variantNames (variant: Variant): string[] {
 }
 
 /** The media playlist URL for `quality`, resolved against the master's URL. */
-export function selectVariant (master: MasterPlaylist, masterUrl: string, quality: string): string {
+export function selectVariant(master: MasterPlaylist, masterUrl: string, quality: string): string {
   const wanted = quality.toLowerCase()
   const candidates = master.variants.filter((v) => !v.isIFrameOnly)
   let chosen = candidates.find((v) => variantNames(v).includes(wanted))
   if (chosen == null && wanted === SOURCE_QUALITY) {
-    chosen = candidates.reduce<Variant | undefined>((best, v) => best == null || v.bandwidth > best.bandwidth ? v : best, undefined)
+    chosen = candidates.reduce<Variant | undefined>((best, v) => (best == null || v.bandwidth > best.bandwidth ? v : best), undefined)
   }
   if (chosen == null) {
     const offered = candidates.map((v) => variantNames(v)[0] ?? v.uri).join(', ')

@@ -10,7 +10,10 @@ import { PlaylistError } from './errors.ts'
 import { type HlsSegment, type MediaPlaylist, parsePlaylist, resolveUri } from './hls.ts'
 
 /** Bytes [offset, offset + length) of a resource (EXT-X-BYTERANGE, or BYTERANGE of EXT-X-MAP). */
-export interface ByteRange { offset: number, length: number }
+export interface ByteRange {
+  offset: number
+  length: number
+}
 
 export interface InitSection {
   uri: string
@@ -44,7 +47,7 @@ const PDT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(Z|[+
  * An EXT-X-PROGRAM-DATE-TIME value (ISO 8601 with any offset) → µs since the epoch, from the
  * digits. Null when it is not a real instant.
  */
-export function parseProgramDateTime (text: string): number | null {
+export function parseProgramDateTime(text: string): number | null {
   const m = PDT.exec(text.trim())
   if (m == null) return null
   const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number]
@@ -65,15 +68,15 @@ export function parseProgramDateTime (text: string): number | null {
 }
 
 /** EXTINF text (`2.002,title`) → µs, or null. */
-function extinfMicros (value: string): number | null {
+function extinfMicros(value: string): number | null {
   const text = value.split(',', 1)[0]!.trim()
   const parsed = parseDuration(text)
   return parsed.ok ? parsed.value : null
 }
 
 /** Per entry, the exact text of its EXTINF and PROGRAM-DATE-TIME tags, in playlist order. */
-function rawTimes (text: string): Array<{ extinf: string | null, pdt: string | null }> {
-  const out: Array<{ extinf: string | null, pdt: string | null }> = []
+function rawTimes(text: string): Array<{ extinf: string | null; pdt: string | null }> {
+  const out: Array<{ extinf: string | null; pdt: string | null }> = []
   let extinf: string | null = null
   let pdt: string | null = null
   for (const raw of text.split(/\r?\n/)) {
@@ -92,11 +95,11 @@ function rawTimes (text: string): Array<{ extinf: string | null, pdt: string | n
 }
 
 /** hls-parser's byte range (offset optional, meaning 0) → ours. */
-function byteRange (range: { offset?: number, length: number } | undefined): ByteRange | null {
+function byteRange(range: { offset?: number; length: number } | undefined): ByteRange | null {
   return range == null ? null : { offset: range.offset ?? 0, length: range.length }
 }
 
-export function parseMediaPlaylist (text: string, url: string): ParsedMediaPlaylist {
+export function parseMediaPlaylist(text: string, url: string): ParsedMediaPlaylist {
   const playlist = parsePlaylist(text, url)
   if (playlist.isMasterPlaylist) throw new PlaylistError(`${url} is a master playlist, expected a media playlist`)
   const times = rawTimes(text)
@@ -108,11 +111,16 @@ export function parseMediaPlaylist (text: string, url: string): ParsedMediaPlayl
   const entries = segments.map((segment, i): MediaEntry => {
     const { extinf, pdt } = times[i]!
     const duration = extinf == null ? null : extinfMicros(extinf)
-    if (duration == null) throw new PlaylistError(`${url}: segment ${segment.mediaSequenceNumber} has no usable EXTINF (${JSON.stringify(extinf)})`)
+    if (duration == null)
+      throw new PlaylistError(`${url}: segment ${segment.mediaSequenceNumber} has no usable EXTINF (${JSON.stringify(extinf)})`)
     const date = pdt == null ? null : parseProgramDateTime(pdt)
-    if (pdt != null && date == null) throw new PlaylistError(`${url}: segment ${segment.mediaSequenceNumber} has a bad PROGRAM-DATE-TIME '${pdt}'`)
+    if (pdt != null && date == null)
+      throw new PlaylistError(`${url}: segment ${segment.mediaSequenceNumber} has a bad PROGRAM-DATE-TIME '${pdt}'`)
     // Stored bytes must play on their own: encrypted ones would replicate everywhere, unplayable.
-    if (segment.key != null && segment.key.method !== 'NONE') throw new PlaylistError(`${url}: segment ${segment.mediaSequenceNumber} is encrypted (METHOD=${segment.key.method}), which the recorder does not support`)
+    if (segment.key != null && segment.key.method !== 'NONE')
+      throw new PlaylistError(
+        `${url}: segment ${segment.mediaSequenceNumber} is encrypted (METHOD=${segment.key.method}), which the recorder does not support`
+      )
     const map = segment.map
     return {
       uri: resolveUri(segment.uri, url),
@@ -128,7 +136,10 @@ export function parseMediaPlaylist (text: string, url: string): ParsedMediaPlayl
 }
 
 /** What is known of an earlier entry, so a later poll can continue its timeline. */
-export interface KnownEntry { start: number, duration: number }
+export interface KnownEntry {
+  start: number
+  duration: number
+}
 
 export interface EntryTime {
   start: number
@@ -143,10 +154,20 @@ export interface EntryTime {
  * anywhere and nothing known, the newest entry is taken to end at `nowUs` (what a live origin
  * publishes has just finished).
  */
-export function entryTimes (entries: readonly MediaEntry[], known: (sequence: number) => KnownEntry | undefined, nowUs: number, skewToleranceUs: number): EntryTime[] {
+export function entryTimes(
+  entries: readonly MediaEntry[],
+  known: (sequence: number) => KnownEntry | undefined,
+  nowUs: number,
+  skewToleranceUs: number
+): EntryTime[] {
   const out: Array<EntryTime | null> = []
   for (const [i, entry] of entries.entries()) {
-    const prev = i > 0 ? (out[i - 1] == null ? undefined : { start: out[i - 1]!.start, duration: entries[i - 1]!.duration }) : known(entry.sequence - 1)
+    const prev =
+      i > 0
+        ? out[i - 1] == null
+          ? undefined
+          : { start: out[i - 1]!.start, duration: entries[i - 1]!.duration }
+        : known(entry.sequence - 1)
     const expected = prev == null ? null : prev.start + prev.duration
     const placed = known(entry.sequence)
     if (entry.date != null) {
@@ -167,4 +188,3 @@ export function entryTimes (entries: readonly MediaEntry[], known: (sequence: nu
   for (let i = anchor - 1; i >= 0; i--) out[i] = { start: out[i + 1]!.start - entries[i]!.duration, skewed: false }
   return out as EntryTime[]
 }
-

@@ -24,19 +24,44 @@ export class IngestMetrics {
   readonly #up: Gauge
 
   /** `newest` gives each worker's newest segment start (µs), read at scrape time for the delay gauge. */
-  constructor (registry: Registry, newest: () => Array<{ channel: string, quality: string, start: number | null }>) {
+  constructor(registry: Registry, newest: () => Array<{ channel: string; quality: string; start: number | null }>) {
     const labelNames = ['channel', 'quality']
-    this.#segments = new Counter({ name: 'segmesh_ingest_segments_total', help: 'Segments recorded from the live stream, by type', labelNames: [...labelNames, 'type'], registers: [registry] })
-    this.#downloadErrors = new Counter({ name: 'segmesh_ingest_download_errors_total', help: 'Failed segment downloads, by kind', labelNames: [...labelNames, 'kind'], registers: [registry] })
-    this.#playlistErrors = new Counter({ name: 'segmesh_ingest_playlist_errors_total', help: 'Failed master or media playlist fetches', labelNames, registers: [registry] })
-    this.#ads = new Counter({ name: 'segmesh_ingest_ad_segments_total', help: 'Playlist entries skipped as ads', labelNames, registers: [registry] })
-    this.#up = new Gauge({ name: 'segmesh_ingest_stream_up', help: '1 while the stream is up (a non-ad segment seen, playlist fetching fine)', labelNames, registers: [registry] })
+    this.#segments = new Counter({
+      name: 'segmesh_ingest_segments_total',
+      help: 'Segments recorded from the live stream, by type',
+      labelNames: [...labelNames, 'type'],
+      registers: [registry]
+    })
+    this.#downloadErrors = new Counter({
+      name: 'segmesh_ingest_download_errors_total',
+      help: 'Failed segment downloads, by kind',
+      labelNames: [...labelNames, 'kind'],
+      registers: [registry]
+    })
+    this.#playlistErrors = new Counter({
+      name: 'segmesh_ingest_playlist_errors_total',
+      help: 'Failed master or media playlist fetches',
+      labelNames,
+      registers: [registry]
+    })
+    this.#ads = new Counter({
+      name: 'segmesh_ingest_ad_segments_total',
+      help: 'Playlist entries skipped as ads',
+      labelNames,
+      registers: [registry]
+    })
+    this.#up = new Gauge({
+      name: 'segmesh_ingest_stream_up',
+      help: '1 while the stream is up (a non-ad segment seen, playlist fetching fine)',
+      labelNames,
+      registers: [registry]
+    })
     new Gauge({
       name: 'segmesh_ingest_stream_delay_seconds',
       help: 'Now minus the start of the newest segment seen',
       labelNames,
       registers: [registry],
-      collect () {
+      collect() {
         this.reset()
         const now = Date.now() * 1000
         for (const w of newest()) if (w.start != null) this.set({ channel: w.channel, quality: w.quality }, (now - w.start) / 1e6)
@@ -45,7 +70,7 @@ export class IngestMetrics {
   }
 
   /** Bound to one channel/quality; every series starts at zero so dashboards see it before the first event. */
-  forWorker (channel: string, quality: string): WorkerMetrics {
+  forWorker(channel: string, quality: string): WorkerMetrics {
     const labels = { channel, quality }
     for (const type of STORED_TYPES) this.#segments.inc({ ...labels, type }, 0)
     for (const kind of DOWNLOAD_ERROR_KINDS) this.#downloadErrors.inc({ ...labels, kind }, 0)

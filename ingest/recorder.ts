@@ -36,38 +36,47 @@ export class Recorder {
   readonly registry: Registry
   readonly #workers: StreamWorker[]
 
-  constructor (init: RecorderInit) {
+  constructor(init: RecorderInit) {
     const options: IngestOptions = { ...INGEST_DEFAULTS, ...init.options }
     this.registry = init.registry ?? new Registry()
     const seen = new Set<string>()
     for (const c of init.channels) {
-      if (!isValidPathName(c.channel)) throw new ConfigError('record', `'${c.channel}' is not a usable channel name (letters, digits, _ - .)`)
+      if (!isValidPathName(c.channel))
+        throw new ConfigError('record', `'${c.channel}' is not a usable channel name (letters, digits, _ - .)`)
       if (seen.has(c.channel)) throw new ConfigError('record', `channel '${c.channel}' is configured twice`)
       seen.add(c.channel)
       if (c.qualities.length === 0) throw new ConfigError('record', `channel '${c.channel}' records no quality`)
-      for (const q of c.qualities) if (!isValidPathName(q)) throw new ConfigError('qualities', `'${q}' is not a usable quality name (letters, digits, _ - .)`)
+      for (const q of c.qualities)
+        if (!isValidPathName(q)) throw new ConfigError('qualities', `'${q}' is not a usable quality name (letters, digits, _ - .)`)
     }
-    const metrics = new IngestMetrics(this.registry, () => this.#workers.map((w) => ({ channel: w.channel, quality: w.quality, start: w.newestStart })))
+    const metrics = new IngestMetrics(this.registry, () =>
+      this.#workers.map((w) => ({ channel: w.channel, quality: w.quality, start: w.newestStart }))
+    )
     const log = init.log ?? silentLogger
-    this.#workers = init.channels.flatMap((c) => [...new Set(c.qualities)].map((quality) => new StreamWorker({
-      channel: c.channel,
-      quality,
-      url: c.url,
-      mediaQuality: c.qualities[0]!,
-      important: c.important,
-      store: init.store,
-      options,
-      metrics: metrics.forWorker(c.channel, quality),
-      log,
-      paused: init.paused
-    })))
+    this.#workers = init.channels.flatMap((c) =>
+      [...new Set(c.qualities)].map(
+        (quality) =>
+          new StreamWorker({
+            channel: c.channel,
+            quality,
+            url: c.url,
+            mediaQuality: c.qualities[0]!,
+            important: c.important,
+            store: init.store,
+            options,
+            metrics: metrics.forWorker(c.channel, quality),
+            log,
+            paused: init.paused
+          })
+      )
+    )
   }
 
-  get workers (): readonly StreamWorker[] {
+  get workers(): readonly StreamWorker[] {
     return this.#workers
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     for (const w of this.#workers) w.start()
   }
 
@@ -75,15 +84,19 @@ export class Recorder {
    * Stop polling everywhere; in-flight downloads finish or are cut to `partial` after `graceMs`.
    * Safe without a start (a node that failed to start): the workers' pools are closed either way.
    */
-  async stop (graceMs?: number): Promise<void> {
+  async stop(graceMs?: number): Promise<void> {
     await Promise.all(this.#workers.map(async (w) => await w.stop(graceMs)))
   }
 
-  status (): RecorderStatus[] {
+  status(): RecorderStatus[] {
     const now = Date.now() * 1000
     return this.#workers.map((w) => {
       const { newestStart, ...rest } = w.status()
-      return { ...rest, newest: newestStart == null ? null : formatInstant(newestStart), delaySeconds: newestStart == null ? null : Math.round((now - newestStart) / 1000) / 1000 }
+      return {
+        ...rest,
+        newest: newestStart == null ? null : formatInstant(newestStart),
+        delaySeconds: newestStart == null ? null : Math.round((now - newestStart) / 1000) / 1000
+      }
     })
   }
 }

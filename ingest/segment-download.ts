@@ -50,15 +50,13 @@ export interface DownloadContext {
   onError: (kind: DownloadErrorKind, err: unknown) => void
 }
 
-export type AttemptOutcome =
-  | { kind: 'stored', type: RecordedType }
-  | { kind: 'gone', status: 403 | 404 }
+export type AttemptOutcome = { kind: 'stored'; type: RecordedType } | { kind: 'gone'; status: 403 | 404 }
 
 /**
  * One GET of `job.uri` through `dispatcher`. Resolves once something was stored (any type) or the
  * URL is gone; throws when nothing was stored (headers never came, a bad status, no byte arrived).
  */
-async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, dispatcher: Dispatcher): Promise<AttemptOutcome> {
+async function downloadAttempt(ctx: DownloadContext, job: SegmentJob, dispatcher: Dispatcher): Promise<AttemptOutcome> {
   const signal = AbortSignal.any([ctx.cut, AbortSignal.timeout(ctx.options.attemptTimeoutMs)])
   const began = performance.now()
   const init = job.init == null ? null : await ctx.initBytes(job.init, dispatcher, signal)
@@ -73,7 +71,7 @@ async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, dispatche
     let type: RecordedType = 'full'
     let bodyBytes = 0
     let broke: unknown = null
-    async function * bytes (): AsyncGenerator<Uint8Array> {
+    async function* bytes(): AsyncGenerator<Uint8Array> {
       if (init != null) yield init
       if (first.done !== true) {
         bodyBytes += first.value.length
@@ -91,7 +89,15 @@ async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, dispatche
       type = broke != null ? 'partial' : job.skewed || bodyBytes === 0 || tookMs >= ctx.options.suspectMs ? 'suspect' : 'full'
     }
     // The store names the file after the body ends, so `type` is read then, when it is known.
-    const segment = { channel: job.channel, quality: job.quality, start: job.start, duration: job.duration, get type () { return type } }
+    const segment = {
+      channel: job.channel,
+      quality: job.quality,
+      start: job.start,
+      duration: job.duration,
+      get type() {
+        return type
+      }
+    }
     const written = await ctx.store.recordSegment(segment, bytes())
     if (broke != null) ctx.onError('cut', broke)
     ctx.onStored(type, written.ref, written.size)
@@ -102,20 +108,21 @@ async function downloadAttempt (ctx: DownloadContext, job: SegmentJob, dispatche
 }
 
 /** What identifies an entry in a playlist: its URI, and its byte range of a shared resource. */
-export function entryKey (entry: { uri: string, byterange: ByteRange | null }): string {
+export function entryKey(entry: { uri: string; byterange: ByteRange | null }): string {
   return entry.byterange == null ? entry.uri : `${entry.uri} ${entry.byterange.offset}+${entry.byterange.length}`
 }
 
 /** A full copy (visible or tombstoned) of this start and duration is already indexed. */
-function hasFullCopy (store: SegmentStore, job: SegmentJob): boolean {
-  return store.index.segmentsStartingIn(job.channel, job.quality, job.start, job.start + 1, { hidden: true })
+function hasFullCopy(store: SegmentStore, job: SegmentJob): boolean {
+  return store.index
+    .segmentsStartingIn(job.channel, job.quality, job.start, job.start + 1, { hidden: true })
     .some((s) => s.start === job.start && s.duration === job.duration && s.type === 'full')
 }
 
 export type EntryResult = RecordedType | 'exists' | 'gone' | 'given-up' | 'stopped' | 'tombstoned'
 
 /** Attempts until a `full` or `suspect` copy is stored, or there is no point trying any more. */
-export async function recordEntry (ctx: DownloadContext, job: SegmentJob): Promise<EntryResult> {
+export async function recordEntry(ctx: DownloadContext, job: SegmentJob): Promise<EntryResult> {
   const began = Date.now()
   let last: EntryResult = 'given-up'
   let notFound = 0
@@ -153,7 +160,7 @@ export async function recordEntry (ctx: DownloadContext, job: SegmentJob): Promi
   }
 }
 
-function gone (ctx: DownloadContext): EntryResult {
+function gone(ctx: DownloadContext): EntryResult {
   ctx.onError('gone', null)
   return 'gone'
 }

@@ -77,19 +77,19 @@ export class StreamWorker {
   #lastError: string | null = null
   #loop: Promise<void> | null = null
 
-  constructor (init: StreamWorkerInit) {
+  constructor(init: StreamWorkerInit) {
     this.#init = init
     this.channel = init.channel
     this.quality = init.quality
     this.#pool = createPool(init.options)
   }
 
-  start (): void {
+  start(): void {
     this.#loop ??= this.#run()
   }
 
   /** Stop polling; in-flight downloads get `graceMs` to finish, then are cut (kept as `partial`). */
-  async stop (graceMs = this.#init.options.stopGraceMs): Promise<void> {
+  async stop(graceMs = this.#init.options.stopGraceMs): Promise<void> {
     this.#stopping.abort()
     await this.#loop
     const timer = setTimeout(() => this.#cut.abort(), graceMs)
@@ -102,7 +102,7 @@ export class StreamWorker {
     await this.#pool.destroy().catch(() => {})
   }
 
-  status (): WorkerStatus {
+  status(): WorkerStatus {
     return {
       channel: this.channel,
       quality: this.quality,
@@ -115,12 +115,12 @@ export class StreamWorker {
     }
   }
 
-  #setState (state: WorkerState): void {
+  #setState(state: WorkerState): void {
     this.state = state
     this.#init.metrics.up(state === 'up')
   }
 
-  async #run (): Promise<void> {
+  async #run(): Promise<void> {
     const { options } = this.#init
     const signal = this.#stopping.signal
     let failures = 0
@@ -130,7 +130,8 @@ export class StreamWorker {
         const ended = await this.#poll()
         failures = 0
         if (ended) {
-          if (this.state !== 'down') this.#init.log.info({ channel: this.channel, quality: this.quality }, 'stream ended (EXT-X-ENDLIST); watching for a new one')
+          if (this.state !== 'down')
+            this.#init.log.info({ channel: this.channel, quality: this.quality }, 'stream ended (EXT-X-ENDLIST); watching for a new one')
           // The timeline is kept: the ended playlist may stay up, and its entries are done. A new
           // stream shows as a sequence going backwards.
           this.#mediaUrl = null
@@ -154,7 +155,7 @@ export class StreamWorker {
   }
 
   /** Forget the stream's timeline (a new stream behind the URL); the next poll starts afresh. */
-  #resetStream (): void {
+  #resetStream(): void {
     this.#mediaUrl = null
     this.#lastSequence = null
     this.#known.clear()
@@ -162,14 +163,14 @@ export class StreamWorker {
     this.#skewed = false
   }
 
-  async #fetchText (url: string): Promise<string> {
+  async #fetchText(url: string): Promise<string> {
     const { options } = this.#init
     const signal = AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(options.playlistTimeoutMs)])
     return (await fetchWhole(url, this.#pool, { signal, maxBytes: options.maxPlaylistBytes })).toString('utf8')
   }
 
   /** One poll. Returns true when the playlist says the stream ended. */
-  async #poll (): Promise<boolean> {
+  async #poll(): Promise<boolean> {
     let text: string
     if (this.#mediaUrl == null) {
       // The configured URL may be a master (pick the variant) or already the media playlist.
@@ -182,7 +183,9 @@ export class StreamWorker {
       } else if (this.quality === this.#init.mediaQuality) {
         this.#mediaUrl = url
       } else {
-        throw new PlaylistError(`${url} is a media playlist, recorded as '${this.#init.mediaQuality}' only; a master playlist is needed for '${this.quality}'`)
+        throw new PlaylistError(
+          `${url} is a media playlist, recorded as '${this.#init.mediaQuality}' only; a master playlist is needed for '${this.quality}'`
+        )
       }
     } else {
       text = await this.#fetchText(this.#mediaUrl)
@@ -192,7 +195,7 @@ export class StreamWorker {
     return endlist
   }
 
-  async #process (entries: MediaEntry[]): Promise<void> {
+  async #process(entries: MediaEntry[]): Promise<void> {
     const { options } = this.#init
     const last = entries.at(-1)
     // A sequence that went backwards is a new stream behind the same URL.
@@ -208,7 +211,11 @@ export class StreamWorker {
       if (this.#known.size <= KNOWN_ENTRIES) break
       this.#known.delete(seq)
     }
-    const ads = adFlags(fresh.map((i) => entries[i]!), fresh.map((i) => times[i]!.start), this.#ads)
+    const ads = adFlags(
+      fresh.map((i) => entries[i]!),
+      fresh.map((i) => times[i]!.start),
+      this.#ads
+    )
     for (const [n, i] of fresh.entries()) {
       const entry = entries[i]!
       const time = times[i]!
@@ -218,7 +225,10 @@ export class StreamWorker {
         continue
       }
       if (time.skewed && !this.#skewed) {
-        this.#init.log.warn({ channel: this.channel, quality: this.quality, sequence: entry.sequence }, 'timestamp skew: this and later segments are kept as suspect')
+        this.#init.log.warn(
+          { channel: this.channel, quality: this.quality, sequence: entry.sequence },
+          'timestamp skew: this and later segments are kept as suspect'
+        )
         this.#skewed = true
       }
       if (this.state !== 'up') this.#setState('up')
@@ -229,29 +239,35 @@ export class StreamWorker {
         else await sleep(options.pollMs, undefined, { signal: this.#stopping.signal }).catch(() => {})
       }
       if (this.#stopping.signal.aborted) return
-      this.#track(recordEntry(this.#context(), {
-        channel: this.channel,
-        quality: this.quality,
-        uri: entry.uri,
-        byterange: entry.byterange,
-        start: time.start,
-        duration: entry.duration,
-        init: entry.init,
-        skewed: this.#skewed
-      }))
+      this.#track(
+        recordEntry(this.#context(), {
+          channel: this.channel,
+          quality: this.quality,
+          uri: entry.uri,
+          byterange: entry.byterange,
+          start: time.start,
+          duration: entry.duration,
+          init: entry.init,
+          skewed: this.#skewed
+        })
+      )
     }
   }
 
-  #track (download: Promise<EntryResult>): void {
+  #track(download: Promise<EntryResult>): void {
     const tracked = download.then(
-      (result) => { this.#recorded[result]++ },
-      (err) => { this.#init.log.error({ err, channel: this.channel, quality: this.quality }, 'segment download crashed') }
+      (result) => {
+        this.#recorded[result]++
+      },
+      (err) => {
+        this.#init.log.error({ err, channel: this.channel, quality: this.quality }, 'segment download crashed')
+      }
     )
     this.#downloads.add(tracked)
     void tracked.finally(() => this.#downloads.delete(tracked))
   }
 
-  #context (): DownloadContext {
+  #context(): DownloadContext {
     const { store, options, metrics, log } = this.#init
     return {
       store,
@@ -271,7 +287,7 @@ export class StreamWorker {
     }
   }
 
-  async #initBytes (section: InitSection, dispatcher: Dispatcher, signal: AbortSignal): Promise<Buffer> {
+  async #initBytes(section: InitSection, dispatcher: Dispatcher, signal: AbortSignal): Promise<Buffer> {
     const key = `${section.uri} ${section.byterange?.offset ?? ''}+${section.byterange?.length ?? ''}`
     let bytes = this.#initCache.get(key)
     if (bytes == null) {

@@ -13,7 +13,7 @@ export interface BackoffPolicy {
 }
 
 /** Delay after failure number `attempt` (1-based), in whole ms. */
-export function backoffMs (attempt: number, policy: BackoffPolicy): number {
+export function backoffMs(attempt: number, policy: BackoffPolicy): number {
   const doublings = Math.min(Math.max(attempt - 1, 0), 30)
   const ceiling = Math.min(policy.baseMs * 2 ** doublings, Math.max(policy.maxMs, policy.baseMs))
   const [low, high] = policy.spread ?? [1, 1]

@@ -7,7 +7,7 @@
 export class CodedError extends Error {
   readonly code: string = 'SEGMESH_ERR'
 
-  constructor (message?: string, options?: ErrorOptions) {
+  constructor(message?: string, options?: ErrorOptions) {
     super(message, options)
     this.name = new.target.name
   }

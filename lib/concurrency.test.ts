@@ -4,7 +4,7 @@ import { describe, it } from 'node:test'
 import { limit, runLimited } from './concurrency.ts'
 
 /** A job that records how many run beside it; `log` gets its number when it starts. */
-function tracked (peak: { running: number, max: number }, log: number[], i: number): () => Promise<void> {
+function tracked(peak: { running: number; max: number }, log: number[], i: number): () => Promise<void> {
   return async () => {
     log.push(i)
     peak.running++
@@ -29,7 +29,10 @@ describe('runLimited', () => {
   it('runs every job, at most n at once, in list order', async () => {
     const peak = { running: 0, max: 0 }
     const order: number[] = []
-    await runLimited(Array.from({ length: 7 }, (_, i) => tracked(peak, order, i)), 3)
+    await runLimited(
+      Array.from({ length: 7 }, (_, i) => tracked(peak, order, i)),
+      3
+    )
     assert.equal(peak.max, 3)
     assert.deepEqual(order, [0, 1, 2, 3, 4, 5, 6])
   })

@@ -4,7 +4,7 @@
  */
 
 /** A gate: at most `n` of the functions given to it run at once, in call order. */
-export function limit (n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+export function limit(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
   let running = 0
   const waiting: Array<() => void> = []
   const next = (): void => {
@@ -28,7 +28,7 @@ export function limit (n: number): <T>(fn: () => Promise<T>) => Promise<T> {
 }
 
 /** Run `jobs` with at most `n` in flight. */
-export async function runLimited (jobs: Array<() => Promise<void>>, n: number): Promise<void> {
+export async function runLimited(jobs: Array<() => Promise<void>>, n: number): Promise<void> {
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < jobs.length) await jobs[next++]!()

@@ -15,7 +15,7 @@ import net from 'node:net'
  * of the range (by pid): a port of a node that is down for a restart is not given to another node,
  * whether that node belongs to the same test file or to one running beside it.
  */
-export async function freePorts (n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const ephemeralLow = await ephemeralPortStart()
   const span = ephemeralLow == null ? 0 : ephemeralLow - FIRST_FIXED_PORT
   const servers: net.Server[] = []
@@ -27,7 +27,7 @@ export async function freePorts (n: number): Promise<number[]> {
         servers.push(await listenOn(0))
         continue
       }
-      const port = FIRST_FIXED_PORT + cursor! % span
+      const port = FIRST_FIXED_PORT + (cursor! % span)
       cursor! += 1
       const server = await listenOn(port).catch(() => null)
       if (server != null) servers.push(server)
@@ -47,13 +47,13 @@ let cursor: number | undefined
 export const FIRST_FIXED_PORT = 10_000
 
 /** The first port of the kernel's ephemeral range (Linux), or null when it cannot be read. */
-export async function ephemeralPortStart (): Promise<number | null> {
+export async function ephemeralPortStart(): Promise<number | null> {
   const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '')
   const low = Number(range.trim().split(/\s+/)[0])
   return Number.isInteger(low) && low > 0 ? low : null
 }
 
-async function listenOn (port: number): Promise<net.Server> {
+async function listenOn(port: number): Promise<net.Server> {
   const server = net.createServer()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -61,4 +61,3 @@ async function listenOn (port: number): Promise<net.Server> {
   })
   return server
 }
-

@@ -7,10 +7,12 @@ import { Agent, type Dispatcher } from 'undici'
 import { CodedError } from './coded-error.ts'
 
 /** A response's Content-Length or body was over the limit for its kind. */
-export class ResponseTooLargeError extends CodedError { override readonly code: string = 'SEGMESH_ERR_RESPONSE_TOO_LARGE' }
+export class ResponseTooLargeError extends CodedError {
+  override readonly code: string = 'SEGMESH_ERR_RESPONSE_TOO_LARGE'
+}
 
 /** A pool of `connections` per origin, every phase under a timeout. */
-export function createAgent (options: { connections: number, connectTimeoutMs: number, readTimeoutMs: number }): Agent {
+export function createAgent(options: { connections: number; connectTimeoutMs: number; readTimeoutMs: number }): Agent {
   return new Agent({
     connections: options.connections,
     connect: { timeout: options.connectTimeoutMs },
@@ -20,7 +22,7 @@ export function createAgent (options: { connections: number, connectTimeoutMs: n
 }
 
 /** The declared body length, or null when absent or unparsable (then the body is counted as it comes). */
-function contentLength (headers: Dispatcher.ResponseData['headers']): number | null {
+function contentLength(headers: Dispatcher.ResponseData['headers']): number | null {
   const value = headers['content-length']
   if (typeof value !== 'string' || !/^\d+$/.test(value)) return null
   return Number(value)
@@ -36,7 +38,12 @@ export interface BodyHooks {
 }
 
 /** Yield the body's chunks, failing once more than `max` bytes have arrived. */
-export async function * limitBody (body: AsyncIterable<Uint8Array>, max: number, what: string, hooks: BodyHooks = {}): AsyncGenerator<Uint8Array> {
+export async function* limitBody(
+  body: AsyncIterable<Uint8Array>,
+  max: number,
+  what: string,
+  hooks: BodyHooks = {}
+): AsyncGenerator<Uint8Array> {
   let total = 0
   try {
     for await (const chunk of body) {
@@ -53,13 +60,13 @@ export async function * limitBody (body: AsyncIterable<Uint8Array>, max: number,
 }
 
 /** Refuse a declared length over `max` before any byte is read. */
-export function checkLength (response: Dispatcher.ResponseData, max: number, what: string): void {
+export function checkLength(response: Dispatcher.ResponseData, max: number, what: string): void {
   const length = contentLength(response.headers)
   if (length != null && length > max) throw new ResponseTooLargeError(`${what}: Content-Length ${length} over ${max} bytes`)
 }
 
 /** Read a whole (small) body, refusing one over `max` bytes; the body is let go of either way. */
-export async function readWhole (response: Dispatcher.ResponseData, max: number, what: string): Promise<Buffer> {
+export async function readWhole(response: Dispatcher.ResponseData, max: number, what: string): Promise<Buffer> {
   try {
     checkLength(response, max, what)
     const chunks: Uint8Array[] = []
@@ -75,13 +82,13 @@ export async function readWhole (response: Dispatcher.ResponseData, max: number,
  * undici emits an error on a body destroyed before its end; with no listener that would be an
  * uncaught exception, so one is attached first.
  */
-export function abandonBody (response: Dispatcher.ResponseData | null): void {
+export function abandonBody(response: Dispatcher.ResponseData | null): void {
   if (response == null || response.body.readableEnded || response.body.destroyed) return
   response.body.on('error', () => {}).destroy()
 }
 
 /** Read and drop a small error body so the connection can be reused; give up on large ones. */
-export async function discardBody (response: Dispatcher.ResponseData): Promise<void> {
+export async function discardBody(response: Dispatcher.ResponseData): Promise<void> {
   await response.body.dump({ limit: 64 * 1024 }).catch(() => {})
 }
 
@@ -89,9 +96,9 @@ export async function discardBody (response: Dispatcher.ResponseData): Promise<v
  * The code of a failure: its own `code`, that of the first part of an AggregateError (a
  * happy-eyeballs connect fails with one), or for an uncoded AbortError/TimeoutError its name.
  */
-export function errorCode (err: unknown): string | undefined {
+export function errorCode(err: unknown): string | undefined {
   if (err == null || typeof err !== 'object') return undefined
-  const e = err as { code?: unknown, errors?: unknown, name?: unknown }
+  const e = err as { code?: unknown; errors?: unknown; name?: unknown }
   if (typeof e.code === 'string') return e.code
   if (Array.isArray(e.errors)) return errorCode(e.errors[0])
   if (e.name === 'AbortError' || e.name === 'TimeoutError') return e.name

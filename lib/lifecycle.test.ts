@@ -3,13 +3,15 @@ import { describe, it } from 'node:test'
 import { type Startable, StartOrder } from './lifecycle.ts'
 
 /** A part that writes what happens to it into `log`; fails where told. */
-function part (name: string, log: string[], fail: { start?: boolean, stop?: boolean } = {}): Startable {
+function part(name: string, log: string[], fail: { start?: boolean; stop?: boolean } = {}): Startable {
   return {
     start: async () => {
       log.push(`start ${name}`)
       if (fail.start === true) throw new Error(`${name} cannot start`)
     },
-    beforeStop: () => { log.push(`beforeStop ${name}`) },
+    beforeStop: () => {
+      log.push(`beforeStop ${name}`)
+    },
     stop: async () => {
       log.push(`stop ${name}`)
       if (fail.stop === true) throw new Error(`${name} cannot stop`)
@@ -33,17 +35,29 @@ describe('StartOrder', () => {
     await order.start('b', part('b', log))
     await assert.rejects(order.start('c', part('c', log, { start: true })), /c cannot start/)
     await order.stop()
-    assert.deepEqual(log.filter((l) => l.startsWith('stop')), ['stop b', 'stop a'])
+    assert.deepEqual(
+      log.filter((l) => l.startsWith('stop')),
+      ['stop b', 'stop a']
+    )
   })
 
   it('a part that fails to stop does not keep the others running; every failure is reported', async () => {
     const log: string[] = []
     const order = new StartOrder()
     for (const name of ['a', 'b', 'c']) await order.start(name, part(name, log, { stop: name !== 'b' }))
-    const err = await order.stop().then(() => null, (e: unknown) => e)
+    const err = await order.stop().then(
+      () => null,
+      (e: unknown) => e
+    )
     assert.ok(err instanceof AggregateError)
-    assert.deepEqual(err.errors.map((e: Error) => e.message), ['c failed to stop: c cannot stop', 'a failed to stop: a cannot stop'])
-    assert.deepEqual(log.filter((l) => l.startsWith('stop')), ['stop c', 'stop b', 'stop a'])
+    assert.deepEqual(
+      err.errors.map((e: Error) => e.message),
+      ['c failed to stop: c cannot stop', 'a failed to stop: a cannot stop']
+    )
+    assert.deepEqual(
+      log.filter((l) => l.startsWith('stop')),
+      ['stop c', 'stop b', 'stop a']
+    )
   })
 
   it('stop twice waits for the first; start after stop is refused', async () => {

@@ -17,11 +17,11 @@ export interface Startable {
  * not (its own `start()` cleans up after itself).
  */
 export class StartOrder {
-  readonly #started: Array<{ name: string, part: Startable }> = []
+  readonly #started: Array<{ name: string; part: Startable }> = []
   #stopping: Promise<void> | null = null
 
   /** Start `part` and remember it as `name` (for the error of a stop that fails). */
-  async start<T extends Startable> (name: string, part: T): Promise<T> {
+  async start<T extends Startable>(name: string, part: T): Promise<T> {
     if (this.#stopping != null) throw new Error(`cannot start ${name}: stopping`)
     await part.start()
     this.#started.push({ name, part })
@@ -33,12 +33,12 @@ export class StartOrder {
    * to stop does not keep the others running: every part is stopped, then the failures thrown.
    * Called twice, the second call waits for the first.
    */
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.#stopping ??= this.#stop()
     await this.#stopping
   }
 
-  async #stop (): Promise<void> {
+  async #stop(): Promise<void> {
     const parts = this.#started.splice(0).reverse()
     const failures: Error[] = []
     const attempt = async (name: string, step: () => void | Promise<void>): Promise<void> => {

@@ -6,11 +6,17 @@ describe('RateLimiter', () => {
   it('refills at its rate up to the burst', () => {
     let now = 0
     const limiter = new RateLimiter({ ratePerSecond: 2, burst: 3, now: () => now })
-    assert.deepEqual([1, 2, 3, 4].map(() => limiter.take('a')), [true, true, true, false])
+    assert.deepEqual(
+      [1, 2, 3, 4].map(() => limiter.take('a')),
+      [true, true, true, false]
+    )
     now += 500 // one token back
     assert.deepEqual([limiter.take('a'), limiter.take('a')], [true, false])
     now += 60_000 // never more than the burst
-    assert.deepEqual([1, 2, 3, 4].map(() => limiter.take('a')), [true, true, true, false])
+    assert.deepEqual(
+      [1, 2, 3, 4].map(() => limiter.take('a')),
+      [true, true, true, false]
+    )
     assert.equal(limiter.dropped, 3)
   })
 

@@ -23,7 +23,7 @@ export class RateLimiter {
   readonly #buckets = new Map<string, [number, number]>()
   dropped = 0
 
-  constructor (init: RateLimitInit) {
+  constructor(init: RateLimitInit) {
     if (!(init.ratePerSecond > 0) || !(init.burst >= 1)) throw new RangeError('rate limit: ratePerSecond > 0 and burst >= 1 are required')
     this.rate = init.ratePerSecond
     this.#burst = init.burst
@@ -32,17 +32,17 @@ export class RateLimiter {
   }
 
   /** Buckets held now (at most maxKeys). */
-  get size (): number {
+  get size(): number {
     return this.#buckets.size
   }
 
   /** Whether `key` has a bucket (was seen and not yet forgotten). */
-  has (key: string): boolean {
+  has(key: string): boolean {
     return this.#buckets.has(key)
   }
 
   /** Take one token for `key`; false (and counted as dropped) when its bucket is empty. */
-  take (key: string): boolean {
+  take(key: string): boolean {
     const now = this.#now()
     const bucket = this.#buckets.get(key)
     let tokens = this.#burst

@@ -5,7 +5,7 @@ import { setMaxListeners } from 'node:events'
  * A component's shutdown controller: every job in flight listens to it, so it may have many
  * listeners (the default cap of 10 warns with more than ten concurrent transfers).
  */
-export function shutdownController (): AbortController {
+export function shutdownController(): AbortController {
   const controller = new AbortController()
   setMaxListeners(Infinity, controller.signal)
   return controller
@@ -22,7 +22,7 @@ export interface ClearableSignal {
  * with `onTimeout()` as the reason. Unlike `AbortSignal.any`, `clear()` removes the listeners
  * from the host's shutdown signal at once instead of leaving them to the GC.
  */
-export function combineSignals (inputs: ReadonlyArray<AbortSignal | undefined>, timeoutMs: number, onTimeout: () => Error): ClearableSignal {
+export function combineSignals(inputs: ReadonlyArray<AbortSignal | undefined>, timeoutMs: number, onTimeout: () => Error): ClearableSignal {
   const controller = new AbortController()
   setMaxListeners(Infinity, controller.signal)
   const cleanups: Array<() => void> = []
@@ -49,7 +49,7 @@ export function combineSignals (inputs: ReadonlyArray<AbortSignal | undefined>, 
 }
 
 /** Settle with the promise, or reject with the signal's reason if it aborts first. */
-export async function raceSignal<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
+export async function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   signal.throwIfAborted()
   let onAbort: (() => void) | undefined
   const aborted = new Promise<never>((_resolve, reject) => {

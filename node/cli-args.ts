@@ -24,7 +24,7 @@ export interface ParsedCommand {
   help: boolean
 }
 
-export function parseCommand (argv: string[], own: readonly CommandFlag[], nodeOptions: readonly OptionSpec[] = OPTIONS): ParsedCommand {
+export function parseCommand(argv: string[], own: readonly CommandFlag[], nodeOptions: readonly OptionSpec[] = OPTIONS): ParsedCommand {
   const spec: NonNullable<ParseArgsConfig['options']> = {
     config: { type: 'string' },
     help: { type: 'boolean', short: 'h' }
@@ -63,12 +63,17 @@ export function parseCommand (argv: string[], own: readonly CommandFlag[], nodeO
 }
 
 /** Where a command's node config comes from: its flags, the process environment and the --config file (or $SEGMESH_CONFIG). */
-export function configSources (args: ParsedCommand): ConfigSources {
+export function configSources(args: ParsedCommand): ConfigSources {
   return { flags: args.options, env: process.env, file: args.configFile ?? process.env.SEGMESH_CONFIG }
 }
 
 /** Help text for a command: its own flags, then every node option with its default and env var. */
-export function formatHelp (usage: string, summary: string, own: readonly CommandFlag[], nodeOptions: readonly OptionSpec[] = OPTIONS): string {
+export function formatHelp(
+  usage: string,
+  summary: string,
+  own: readonly CommandFlag[],
+  nodeOptions: readonly OptionSpec[] = OPTIONS
+): string {
   const lines = [`usage: ${usage}`, '', summary, '']
   if (own.length > 0) {
     lines.push('options:')
@@ -80,9 +85,12 @@ export function formatHelp (usage: string, summary: string, own: readonly Comman
 }
 
 /** Every node option with its flag, default and environment variable: generated, so it cannot drift. */
-export function nodeOptionsHelp (nodeOptions: readonly OptionSpec[] = OPTIONS): string[] {
+export function nodeOptionsHelp(nodeOptions: readonly OptionSpec[] = OPTIONS): string[] {
   const lines = ['node options (also settable in the --config file or as SEGMESH_* environment variables):']
-  lines.push('  --config FILE'.padEnd(34) + 'JSON, or YAML when it ends in .yaml/.yml, with any of the options below (camelCase keys: dataDir, ...)  (SEGMESH_CONFIG)')
+  lines.push(
+    '  --config FILE'.padEnd(34) +
+      'JSON, or YAML when it ends in .yaml/.yml, with any of the options below (camelCase keys: dataDir, ...)  (SEGMESH_CONFIG)'
+  )
   for (const o of nodeOptions) {
     const value = o.kind === 'bool' ? '' : o.kind === 'list' ? ' A,B' : o.kind === 'int' ? ' N' : ' VALUE'
     const shown = o.default == null ? 'unset' : Array.isArray(o.default) ? o.default.join(',') || '(none)' : String(o.default)
@@ -95,7 +103,7 @@ export function nodeOptionsHelp (nodeOptions: readonly OptionSpec[] = OPTIONS): 
 }
 
 /** node:util's parser errors in one line of ours: it advises `--` and `=-XYZ`, which mean nothing to an operator. */
-function parseError (err: Error & { code?: string }, known: string[]): ConfigError {
+function parseError(err: Error & { code?: string }, known: string[]): ConfigError {
   const flag = /'(--?[^' ]+)'/.exec(err.message)?.[1] ?? 'arguments'
   switch (err.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {

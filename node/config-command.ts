@@ -9,13 +9,14 @@ const FLAGS: CommandFlag[] = [
   { name: 'yaml', type: 'boolean', describe: 'print YAML (each value with a comment naming its source) instead of JSON' }
 ]
 
-export const configHelp = (): string => formatHelp(
-  'segmesh config print [--yaml] [--config FILE] [options]',
-  'Print the effective config: embedded defaults, then the --config file, then SEGMESH_* environment\nvariables, then flags, validated as `start` would. Secrets (the admin token, key material) are masked.\nJSON: {"config": {...}, "sources": {key: "default" | "file F" | "env NAME" | "flag --name"}}.',
-  FLAGS
-)
+export const configHelp = (): string =>
+  formatHelp(
+    'segmesh config print [--yaml] [--config FILE] [options]',
+    'Print the effective config: embedded defaults, then the --config file, then SEGMESH_* environment\nvariables, then flags, validated as `start` would. Secrets (the admin token, key material) are masked.\nJSON: {"config": {...}, "sources": {key: "default" | "file F" | "env NAME" | "flag --name"}}.',
+    FLAGS
+  )
 
-export async function configCommand (argv: string[]): Promise<number> {
+export async function configCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
   if (sub == null) {
     console.error(configHelp())
@@ -38,7 +39,8 @@ export async function configCommand (argv: string[]): Promise<number> {
     // with a comment saying so, never as the mask, which would be taken for the secret.
     const secrets = new Set(OPTIONS.filter((o) => o.secret === true && config[o.key] === MASKED_SECRET).map((o) => o.key))
     const doc = new Document(Object.fromEntries(Object.entries(config).map(([k, v]) => [k, secrets.has(k as keyof Config) ? null : v])))
-    for (const pair of (doc.contents as { items: Array<{ key: { value: string, comment?: string }, value: { comment?: string } | null }> }).items) {
+    for (const pair of (doc.contents as { items: Array<{ key: { value: string; comment?: string }; value: { comment?: string } | null }> })
+      .items) {
       const key = pair.key.value as keyof Config
       const comment = ` ${sources[key]}${secrets.has(key) ? ' (set; not printed: give it again there)' : ''}`
       // On the key for lists and maps (`bootstrap: # flag --bootstrap`), after the value otherwise.
@@ -53,14 +55,18 @@ export async function configCommand (argv: string[]): Promise<number> {
 }
 
 /** The config with secret values masked, and each source as one readable phrase. */
-function maskedConfig (config: Readonly<Config>, sources: Record<keyof Config, ValueSource>): { config: Record<string, unknown>, sources: Record<keyof Config, string> } {
+function maskedConfig(
+  config: Readonly<Config>,
+  sources: Record<keyof Config, ValueSource>
+): { config: Record<string, unknown>; sources: Record<keyof Config, string> } {
   const out: Record<string, unknown> = {}
   const from = {} as Record<keyof Config, string>
   for (const spec of OPTIONS) {
     const value = config[spec.key]
     out[spec.key] = spec.secret === true && value != null ? MASKED_SECRET : value
     const s = sources[spec.key]
-    from[spec.key] = s.kind === 'default' ? 'default' : s.kind === 'file' ? `file ${s.where.replace(/: [^:]*$/, '')}` : `${s.kind} ${s.where}`
+    from[spec.key] =
+      s.kind === 'default' ? 'default' : s.kind === 'file' ? `file ${s.where.replace(/: [^:]*$/, '')}` : `${s.kind} ${s.where}`
   }
   return { config: out, sources: from }
 }

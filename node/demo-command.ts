@@ -18,7 +18,11 @@ import { createLogger } from './logger.ts'
 import { SegmeshNode } from './segmesh-node.ts'
 
 const FLAGS: CommandFlag[] = [
-  { name: 'dir', type: 'string', describe: 'folder for the nodes\' data and the stream, kept afterwards (default: a temp folder, removed on exit)' },
+  {
+    name: 'dir',
+    type: 'string',
+    describe: "folder for the nodes' data and the stream, kept afterwards (default: a temp folder, removed on exit)"
+  },
   { name: 'http-port', type: 'string', describe: 'HTTP port of node 1; nodes 2 and 3 take the next two (default: free ports)' },
   { name: 'log-level', type: 'string', describe: 'log level of the nodes, JSON lines on stderr (default: warn)' }
 ]
@@ -31,18 +35,19 @@ const REPORT_EVERY_MS = 5000
 const LAUNCHER = fileURLToPath(new URL('../bin/segmesh', import.meta.url))
 
 /** `text` as one POSIX shell word. */
-function shellWord (text: string): string {
+function shellWord(text: string): string {
   return /^[\w./:=@%+-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`
 }
 
-export const demoHelp = (): string => formatHelp(
-  'segmesh demo [--dir D] [--http-port N] [--log-level L]',
-  'Start three local nodes and a synthetic live stream (ffmpeg test pattern with a UTC clock and a tone,\nlive HLS with PROGRAM-DATE-TIME) that node 1 records; nodes 2 and 3 replicate it. Prints the URLs of\nthe status pages, the web player and a cut, then segment counts per node. Ctrl-C stops everything.',
-  FLAGS,
-  []
-)
+export const demoHelp = (): string =>
+  formatHelp(
+    'segmesh demo [--dir D] [--http-port N] [--log-level L]',
+    'Start three local nodes and a synthetic live stream (ffmpeg test pattern with a UTC clock and a tone,\nlive HLS with PROGRAM-DATE-TIME) that node 1 records; nodes 2 and 3 replicate it. Prints the URLs of\nthe status pages, the web player and a cut, then segment counts per node. Ctrl-C stops everything.',
+    FLAGS,
+    []
+  )
 
-export async function demoCommand (argv: string[]): Promise<number> {
+export async function demoCommand(argv: string[]): Promise<number> {
   const args = parseCommand(argv, FLAGS, [])
   if (args.help) {
     console.log(demoHelp())
@@ -52,13 +57,16 @@ export async function demoCommand (argv: string[]): Promise<number> {
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new ConfigError('--log-level', `must be one of ${LOG_LEVELS.join(', ')}`)
   const portText = args.flags['http-port'] as string | undefined
   const firstPort = portText == null ? 0 : Number(portText)
-  if (!Number.isSafeInteger(firstPort) || firstPort < 0 || firstPort > 65533) throw new ConfigError('--http-port', 'must be a port from 0 to 65533')
+  if (!Number.isSafeInteger(firstPort) || firstPort < 0 || firstPort > 65533)
+    throw new ConfigError('--http-port', 'must be a port from 0 to 65533')
   const keep = args.flags.dir != null
   const dir = keep ? resolve(args.flags.dir as string) : await mkdtemp(join(tmpdir(), 'segmesh-demo-'))
   const log = createLogger(level as 'warn')
 
   let wake: () => void = () => {}
-  const stopRequested = new Promise<void>((resolve) => { wake = resolve })
+  const stopRequested = new Promise<void>((resolve) => {
+    wake = resolve
+  })
   let stopping = false
   const onSignal = (): void => {
     if (stopping) process.exit(130)
@@ -85,25 +93,29 @@ export async function demoCommand (argv: string[]): Promise<number> {
       }, 1000).unref()
     })
     const token = randomBytes(12).toString('hex')
-    const nodeConfig = (i: number, extra: Record<string, string | string[]>): ReturnType<typeof resolveConfig> => resolveConfig({
-      env: {},
-      flags: {
-        data: join(dir, `node${i + 1}`),
-        'http-host': '127.0.0.1',
-        'http-port': String(firstPort === 0 ? 0 : firstPort + i),
-        'p2p-host': '127.0.0.1',
-        'p2p-port': '0',
-        'admin-token': token,
-        'digest-interval-seconds': '5',
-        'log-level': level,
-        ...extra
-      }
-    })
+    const nodeConfig = (i: number, extra: Record<string, string | string[]>): ReturnType<typeof resolveConfig> =>
+      resolveConfig({
+        env: {},
+        flags: {
+          data: join(dir, `node${i + 1}`),
+          'http-host': '127.0.0.1',
+          'http-port': String(firstPort === 0 ? 0 : firstPort + i),
+          'p2p-host': '127.0.0.1',
+          'p2p-port': '0',
+          'admin-token': token,
+          'digest-interval-seconds': '5',
+          'log-level': level,
+          ...extra
+        }
+      })
     const first = new SegmeshNode({ config: nodeConfig(0, { record: [`${CHANNEL}=${stream.url}`] }), log: log.child({ node: 1 }) })
     nodes.push(first)
     await first.start()
     const bootstrap = first.host!.multiaddrs()[0]!
-    const others = Array.from({ length: NODES - 1 }, (_, i) => new SegmeshNode({ config: nodeConfig(i + 1, { bootstrap: [bootstrap] }), log: log.child({ node: i + 2 }) }))
+    const others = Array.from(
+      { length: NODES - 1 },
+      (_, i) => new SegmeshNode({ config: nodeConfig(i + 1, { bootstrap: [bootstrap] }), log: log.child({ node: i + 2 }) })
+    )
     nodes.push(...others)
     await Promise.all(others.map(async (n) => await n.start()))
 
@@ -115,7 +127,9 @@ export async function demoCommand (argv: string[]): Promise<number> {
       `  stream origin     ${stream.url}`
     ]
     for (const [i, n] of nodes.entries()) {
-      lines.push(`  node ${i + 1}            ${n.url}/  (status page)   ${n.url}/player?channel=${CHANNEL}&quality=${QUALITY}  (player)   peer ${n.host!.peerId}`)
+      lines.push(
+        `  node ${i + 1}            ${n.url}/  (status page)   ${n.url}/player?channel=${CHANNEL}&quality=${QUALITY}  (player)   peer ${n.host!.peerId}`
+      )
     }
     lines.push(
       `  playlist (any node)  ${nodes[1]!.url}/playlist/${CHANNEL}/${QUALITY}.m3u8`,

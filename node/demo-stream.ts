@@ -34,7 +34,7 @@ export interface SyntheticStream {
 }
 
 /** Video source filter: the clock when this ffmpeg can draw text with a font we can find. */
-async function videoSource (): Promise<{ filter: string, clock: boolean }> {
+async function videoSource(): Promise<{ filter: string; clock: boolean }> {
   const font = FONTS.find((f) => existsSync(f))
   const filters = run('ffmpeg', ['-filters'], { stdout: true, timeoutMs: 10_000 })
   const drawtext = /\bdrawtext\b/.test(await text(filters.stdout!))
@@ -46,25 +46,71 @@ async function videoSource (): Promise<{ filter: string, clock: boolean }> {
 }
 
 /** Start ffmpeg and the server; `onExit` hears of ffmpeg ending on its own (an error, or killed). */
-export async function startSyntheticStream (dir: string, onExit: (err: unknown) => void): Promise<SyntheticStream> {
+export async function startSyntheticStream(dir: string, onExit: (err: unknown) => void): Promise<SyntheticStream> {
   // A kept --dir holds the last run's playlist: it must not pass for this run's first one.
   await rm(dir, { recursive: true, force: true })
   await mkdir(dir, { recursive: true })
   const source = await videoSource()
   const stopping = new AbortController()
-  const ffmpeg = run('ffmpeg', [
-    '-re', '-f', 'lavfi', '-i', source.filter,
-    '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-map', '0:v', '-map', '1:a',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-bf', '0',
-    '-g', String(FPS * SEGMENT_SECONDS), '-keyint_min', String(FPS * SEGMENT_SECONDS), '-sc_threshold', '0',
-    '-c:a', 'aac', '-b:a', '64k', '-ac', '2',
-    '-f', 'hls', '-hls_time', String(SEGMENT_SECONDS), '-hls_list_size', '15',
-    '-hls_flags', 'delete_segments+program_date_time+independent_segments+temp_file',
-    '-hls_segment_filename', join(dir, 'seg%06d.ts'),
-    join(dir, PLAYLIST)
-  ], { signal: stopping.signal, killGraceMs: 5000 })
-  ffmpeg.exited.then(() => onExit(new Error('ffmpeg ended')), (err) => { if (!stopping.signal.aborted) onExit(err) })
+  const ffmpeg = run(
+    'ffmpeg',
+    [
+      '-re',
+      '-f',
+      'lavfi',
+      '-i',
+      source.filter,
+      '-re',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=440:sample_rate=48000',
+      '-map',
+      '0:v',
+      '-map',
+      '1:a',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-tune',
+      'zerolatency',
+      '-pix_fmt',
+      'yuv420p',
+      '-bf',
+      '0',
+      '-g',
+      String(FPS * SEGMENT_SECONDS),
+      '-keyint_min',
+      String(FPS * SEGMENT_SECONDS),
+      '-sc_threshold',
+      '0',
+      '-c:a',
+      'aac',
+      '-b:a',
+      '64k',
+      '-ac',
+      '2',
+      '-f',
+      'hls',
+      '-hls_time',
+      String(SEGMENT_SECONDS),
+      '-hls_list_size',
+      '15',
+      '-hls_flags',
+      'delete_segments+program_date_time+independent_segments+temp_file',
+      '-hls_segment_filename',
+      join(dir, 'seg%06d.ts'),
+      join(dir, PLAYLIST)
+    ],
+    { signal: stopping.signal, killGraceMs: 5000 }
+  )
+  ffmpeg.exited.then(
+    () => onExit(new Error('ffmpeg ended')),
+    (err) => {
+      if (!stopping.signal.aborted) onExit(err)
+    }
+  )
 
   const server: Server = createServer((req, res) => {
     const name = decodeURIComponent((req.url ?? '/').split('?')[0]!.slice(1))
@@ -74,9 +120,15 @@ export async function startSyntheticStream (dir: string, onExit: (err: unknown) 
       return
     }
     const body = createReadStream(join(dir, name))
-    body.once('error', () => { if (!res.headersSent) res.writeHead(404).end(); else res.destroy() })
+    body.once('error', () => {
+      if (!res.headersSent) res.writeHead(404).end()
+      else res.destroy()
+    })
     body.once('open', () => {
-      res.writeHead(200, { 'content-type': name.endsWith('.ts') ? 'video/mp2t' : 'application/vnd.apple.mpegurl', 'cache-control': 'no-cache' })
+      res.writeHead(200, {
+        'content-type': name.endsWith('.ts') ? 'video/mp2t' : 'application/vnd.apple.mpegurl',
+        'cache-control': 'no-cache'
+      })
       body.pipe(res)
     })
   })

@@ -1,7 +1,7 @@
 /** The nearest of a few known words to a typo, for "did you mean" hints on flags and commands. */
 
 /** Edit distance (insert, delete, substitute, swap of neighbours), stopping early past `max`. */
-function distance (a: string, b: string, max: number): number {
+function distance(a: string, b: string, max: number): number {
   if (Math.abs(a.length - b.length) > max) return max + 1
   let prev2: number[] = []
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
@@ -20,7 +20,7 @@ function distance (a: string, b: string, max: number): number {
 }
 
 /** The closest candidate within a third of the word's length (at least 2 edits), or undefined. */
-export function didYouMean (word: string, candidates: Iterable<string>): string | undefined {
+export function didYouMean(word: string, candidates: Iterable<string>): string | undefined {
   const max = Math.max(2, Math.floor(word.length / 3))
   let best: string | undefined
   let bestDistance = max + 1

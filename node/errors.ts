@@ -6,7 +6,7 @@ export class NodeRequestError extends CodedError {
   /** HTTP status, or null when the node could not be reached. */
   readonly statusCode: number | null
 
-  constructor (message: string, statusCode: number | null, options?: { cause?: unknown }) {
+  constructor(message: string, statusCode: number | null, options?: { cause?: unknown }) {
     super(message, options)
     this.statusCode = statusCode
   }

@@ -10,17 +10,22 @@ import { type CommandFlag, formatHelp, parseCommand } from './cli-args.ts'
 
 const FLAGS: CommandFlag[] = [
   { name: 'out', type: 'string', describe: 'file to create (refused if it exists)' },
-  { name: 'admin', type: 'boolean', describe: 'make the admin Ed25519 key pair that signs tombstones (FILE and FILE.pub) instead of a network key' }
+  {
+    name: 'admin',
+    type: 'boolean',
+    describe: 'make the admin Ed25519 key pair that signs tombstones (FILE and FILE.pub) instead of a network key'
+  }
 ]
 
-export const keygenHelp = (): string => formatHelp(
-  'segmesh keygen --out FILE [--admin]',
-  'Make a network key for --network-key (every node of a network holds the same one), or with --admin\nthe admin key pair: FILE for --admin-signing-key (keep it off the nodes if you sign client-side),\nFILE.pub for --admin-public-key on every node.',
-  FLAGS,
-  []
-)
+export const keygenHelp = (): string =>
+  formatHelp(
+    'segmesh keygen --out FILE [--admin]',
+    'Make a network key for --network-key (every node of a network holds the same one), or with --admin\nthe admin key pair: FILE for --admin-signing-key (keep it off the nodes if you sign client-side),\nFILE.pub for --admin-public-key on every node.',
+    FLAGS,
+    []
+  )
 
-export async function keygenCommand (argv: string[]): Promise<number> {
+export async function keygenCommand(argv: string[]): Promise<number> {
   const args = parseCommand(argv, FLAGS, [])
   if (args.help) {
     console.log(keygenHelp())
@@ -31,7 +36,9 @@ export async function keygenCommand (argv: string[]): Promise<number> {
   try {
     if (args.flags.admin === true) {
       const { publicKeyPath, publicKeyPem } = await writeAdminKeyPair(out)
-      console.log(`admin signing key written to ${out} (mode 0600): give it to --admin-signing-key, or keep it to sign with segmesh tombstone`)
+      console.log(
+        `admin signing key written to ${out} (mode 0600): give it to --admin-signing-key, or keep it to sign with segmesh tombstone`
+      )
       console.log(`admin public key written to ${publicKeyPath}: give it to --admin-public-key on every node\n${publicKeyPem.trimEnd()}`)
     } else {
       await writeNetworkKey(out)

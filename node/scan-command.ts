@@ -14,13 +14,14 @@ const FLAGS: CommandFlag[] = [
   { name: 'json', type: 'boolean', describe: 'print the report as JSON' }
 ]
 
-export const scanHelp = (): string => formatHelp(
-  'segmesh scan --data DIR [--verify] [--json]',
-  'Reconcile the index with the segment tree (files added or removed while no node ran, leftover temp\nfiles) and print counts: channels, hours, segments by type, tombstones, bad names, bytes.',
-  FLAGS
-)
+export const scanHelp = (): string =>
+  formatHelp(
+    'segmesh scan --data DIR [--verify] [--json]',
+    'Reconcile the index with the segment tree (files added or removed while no node ran, leftover temp\nfiles) and print counts: channels, hours, segments by type, tombstones, bad names, bytes.',
+    FLAGS
+  )
 
-export async function scanCommand (argv: string[]): Promise<number> {
+export async function scanCommand(argv: string[]): Promise<number> {
   const args = parseCommand(argv, FLAGS)
   if (args.help) {
     console.log(scanHelp())
@@ -29,7 +30,8 @@ export async function scanCommand (argv: string[]): Promise<number> {
   const config = resolveConfig(configSources(args))
   // A typo'd backup path must not look like an empty backup: scan reads a folder that exists.
   const data = await stat(config.dataDir).catch(() => null)
-  if (data == null) throw new ConfigError('--data', `${config.dataDir} does not exist (scan reads an existing data folder; \`start\` creates one)`)
+  if (data == null)
+    throw new ConfigError('--data', `${config.dataDir} does not exist (scan reads an existing data folder; \`start\` creates one)`)
   if (!data.isDirectory()) throw new ConfigError('--data', `${config.dataDir} is a file, not a folder`)
   const log = createLogger(config.logLevel)
   const index = SegmentIndex.open(join(config.dataDir, 'index'), { mapSize: config.indexMapSizeMb * 1024 * 1024 })
@@ -54,7 +56,7 @@ export async function scanCommand (argv: string[]): Promise<number> {
   }
 }
 
-function formatReport (dir: string, r: ReconcileReport, seconds: number): string {
+function formatReport(dir: string, r: ReconcileReport, seconds: number): string {
   const total = r.segments.full + r.segments.suspect + r.segments.partial
   return [
     `segments folder  ${dir}`,

@@ -66,22 +66,23 @@ export class SegmeshNode {
   /** Read when the parts are built; a `segmesh:node:create` subscriber may add to it before. */
   readonly #hooks: NodeHooks
 
-  constructor (init: SegmeshNodeInit) {
+  constructor(init: SegmeshNodeInit) {
     this.config = init.config
     this.log = init.log
     this.#drainMs = init.config.shutdownGraceSeconds * 1000
     this.#hooks = { ...init.hooks }
-    if (nodeCreateChannel.hasSubscribers) nodeCreateChannel.publish({ node: this, hooks: this.#hooks } satisfies NodeCreateMessage<SegmeshNode, NodeHooks>)
+    if (nodeCreateChannel.hasSubscribers)
+      nodeCreateChannel.publish({ node: this, hooks: this.#hooks } satisfies NodeCreateMessage<SegmeshNode, NodeHooks>)
   }
 
   /** The HTTP base URL once started. */
-  get url (): string {
+  get url(): string {
     if (this.#http == null) throw new Error('node not started')
     return this.#http.url
   }
 
   /** Start every part in order; if one fails, the ones already started are stopped before the error is thrown. */
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     try {
       await this.#start()
     } catch (err) {
@@ -90,14 +91,28 @@ export class SegmeshNode {
     }
   }
 
-  async #start (): Promise<void> {
+  async #start(): Promise<void> {
     const { config, log } = this
     const parts = this.#parts
-    this.index = await parts.start('index', new SegmentIndex(join(config.dataDir, 'index'), { mapSize: config.indexMapSizeMb * 1024 * 1024 }))
-    this.space = await parts.start('disk-space', new DiskSpace({ dir: config.segmentsDir, minFreeBytes: config.minFreeBytes, log: log.child({ component: 'disk-space' }) }))
+    this.index = await parts.start(
+      'index',
+      new SegmentIndex(join(config.dataDir, 'index'), { mapSize: config.indexMapSizeMb * 1024 * 1024 })
+    )
+    this.space = await parts.start(
+      'disk-space',
+      new DiskSpace({ dir: config.segmentsDir, minFreeBytes: config.minFreeBytes, log: log.child({ component: 'disk-space' }) })
+    )
     this.store = new SegmentStore({ segmentsDir: config.segmentsDir, index: this.index, space: this.space })
     this.selector = new SegmentSelector(this.index)
-    this.cutter = await parts.start('cutter', new Cutter({ store: this.store, tempDir: config.cutTempDir ?? undefined, concurrency: config.cutConcurrency, log: log.child({ component: 'cutter' }) }))
+    this.cutter = await parts.start(
+      'cutter',
+      new Cutter({
+        store: this.store,
+        tempDir: config.cutTempDir ?? undefined,
+        concurrency: config.cutConcurrency,
+        log: log.child({ component: 'cutter' })
+      })
+    )
     const reconciler = new Reconciler(this.store, log.child({ component: 'reconcile' }))
     const started = performance.now()
     const report = await reconciler.reconcileAll({
@@ -106,30 +121,72 @@ export class SegmeshNode {
     })
     log.info({ ...report, seconds: Math.round(performance.now() - started) / 1000 }, 'index reconciled with disk')
     if (config.retentionDays > 0) {
-      this.retention = await parts.start('retention', new Retention({ store: this.store, reconciler, days: config.retentionDays, log: log.child({ component: 'retention' }) }))
+      this.retention = await parts.start(
+        'retention',
+        new Retention({ store: this.store, reconciler, days: config.retentionDays, log: log.child({ component: 'retention' }) })
+      )
     }
     if (config.watch) {
-      await parts.start('watcher', new TreeWatcher({
-        segmentsDir: config.segmentsDir,
-        reconciler,
-        log: log.child({ component: 'watcher' }),
-        rescanIntervalMs: config.rescanIntervalSeconds * 1000,
-        tempGraceMs: config.tempGraceSeconds * 1000,
-        inflight: this.store.inflight
-      }))
+      await parts.start(
+        'watcher',
+        new TreeWatcher({
+          segmentsDir: config.segmentsDir,
+          reconciler,
+          log: log.child({ component: 'watcher' }),
+          rescanIntervalMs: config.rescanIntervalSeconds * 1000,
+          tempGraceMs: config.tempGraceSeconds * 1000,
+          inflight: this.store.inflight
+        })
+      )
     }
     if (config.record.length > 0) {
-      this.recorder = new Recorder({ channels: config.record, store: this.store, log: log.child({ component: 'ingest' }), options: { pollMs: config.recordPollMs }, paused: () => this.space.full })
+      this.recorder = new Recorder({
+        channels: config.record,
+        store: this.store,
+        log: log.child({ component: 'ingest' }),
+        options: { pollMs: config.recordPollMs },
+        paused: () => this.space.full
+      })
     }
     const adminKeys = await readAdminKeys({ signing: config.adminSigningKey, public: config.adminPublicKey })
     this.#adminPublicKey = adminKeys.adminPublicKey
-    const components = { index: this.index, store: this.store, selector: this.selector, cutter: this.cutter, replication: this.#replicationView(), ingest: this.recorder ?? undefined, retention: this.retention ?? undefined }
+    const components = {
+      index: this.index,
+      store: this.store,
+      selector: this.selector,
+      cutter: this.cutter,
+      replication: this.#replicationView(),
+      ingest: this.recorder ?? undefined,
+      retention: this.retention ?? undefined
+    }
     const httpLog = log.child({ component: 'http' })
-    const httpInit = { metrics: config.metrics, logger: httpLog, dataDir: config.dataDir, adminToken: config.adminToken ?? undefined, cutBytesPerSecond: config.cutMaxMibPerSecond * 1024 ** 2, ...adminKeys }
-    const listener = (host: string, port: number, build: () => Promise<FastifyInstance>): HttpListener => new HttpListener({ build, host, port, drainMs: () => this.#drainMs, log: httpLog })
-    this.#http = await parts.start('http', listener(config.httpHost, config.httpPort, async () => await buildHttpApp(components, { ...httpInit, routes: config.adminHost != null ? 'public' : 'all' })))
+    const httpInit = {
+      metrics: config.metrics,
+      logger: httpLog,
+      dataDir: config.dataDir,
+      adminToken: config.adminToken ?? undefined,
+      cutBytesPerSecond: config.cutMaxMibPerSecond * 1024 ** 2,
+      ...adminKeys
+    }
+    const listener = (host: string, port: number, build: () => Promise<FastifyInstance>): HttpListener =>
+      new HttpListener({ build, host, port, drainMs: () => this.#drainMs, log: httpLog })
+    this.#http = await parts.start(
+      'http',
+      listener(
+        config.httpHost,
+        config.httpPort,
+        async () => await buildHttpApp(components, { ...httpInit, routes: config.adminHost != null ? 'public' : 'all' })
+      )
+    )
     if (config.adminHost != null) {
-      this.#adminHttp = await parts.start('admin-http', listener(config.adminHost, config.adminPort, async () => await buildHttpApp(components, { ...httpInit, metrics: false, routes: 'admin' })))
+      this.#adminHttp = await parts.start(
+        'admin-http',
+        listener(
+          config.adminHost,
+          config.adminPort,
+          async () => await buildHttpApp(components, { ...httpInit, metrics: false, routes: 'admin' })
+        )
+      )
       log.info({ url: this.#adminHttp.url }, 'admin API on its own listener')
     }
     if (config.replication) await this.#startReplication()
@@ -138,80 +195,89 @@ export class SegmeshNode {
   }
 
   /** Where the admin routes are served: the separate admin listener, or the main one. */
-  get adminUrl (): string {
+  get adminUrl(): string {
     return this.#adminHttp?.url ?? this.url
   }
 
   /** The HTTP URL peers fetch from. */
-  get publicUrl (): string {
+  get publicUrl(): string {
     return this.config.publicUrl?.replace(/\/+$/, '') ?? this.url
   }
 
-  async #startReplication (): Promise<void> {
+  async #startReplication(): Promise<void> {
     const { config, log } = this
     const privateKey = await loadOrCreateNodeKey(config.dataDir, { log })
     // The address book lives beside the index, so a restart (even on new ports) finds the peers
     // again; closed after the host stops and before the index does.
     const addressBook = new LmdbDatastore(this.index.sideDatabase('p2p-address-book'))
     await this.#parts.start('address-book', { start: async () => {}, stop: async () => addressBook.close() })
-    const host = await this.#parts.start('p2p', new P2PHost({
-      privateKey,
-      listenHost: config.p2pHost,
-      listenPort: config.p2pPort,
-      bootstrap: config.bootstrap,
-      topic: TOPIC,
-      log: log.child({ component: 'p2p' }),
-      announceHost: config.p2pAnnounceHost ?? undefined,
-      networkKey: config.networkKey == null ? undefined : await readNetworkKey(config.networkKey),
-      datastore: addressBook,
-      banCooldownMs: config.peerBanSeconds * 1000,
-      sameIpPeers: config.p2pSameIpPeers,
-      inboundConnectionsPerIpPerSecond: config.p2pInboundPerIpPerSecond,
-      gossipGate: this.#hooks.gossipGate,
-      blockedPeers: this.#hooks.blockedPeers?.(),
-      validateMessage: (data) => {
-        const decoded = decodeMessage(data)
-        return decoded.ok ? null : decoded.reason
-      }
-    }))
+    const host = await this.#parts.start(
+      'p2p',
+      new P2PHost({
+        privateKey,
+        listenHost: config.p2pHost,
+        listenPort: config.p2pPort,
+        bootstrap: config.bootstrap,
+        topic: TOPIC,
+        log: log.child({ component: 'p2p' }),
+        announceHost: config.p2pAnnounceHost ?? undefined,
+        networkKey: config.networkKey == null ? undefined : await readNetworkKey(config.networkKey),
+        datastore: addressBook,
+        banCooldownMs: config.peerBanSeconds * 1000,
+        sameIpPeers: config.p2pSameIpPeers,
+        inboundConnectionsPerIpPerSecond: config.p2pInboundPerIpPerSecond,
+        gossipGate: this.#hooks.gossipGate,
+        blockedPeers: this.#hooks.blockedPeers?.(),
+        validateMessage: (data) => {
+          const decoded = decodeMessage(data)
+          return decoded.ok ? null : decoded.reason
+        }
+      })
+    )
     this.host = host
-    const fetcher = await this.#parts.start('fetcher', new Fetcher({
-      store: this.store,
-      log: log.child({ component: 'fetcher' }),
-      concurrency: config.fetchConcurrency,
-      perPeerConcurrency: config.fetchPerPeer,
-      maxSegmentBytes: config.maxSegmentMb * 1024 * 1024,
-      badHashForgetMs: config.peerBanSeconds * 1000,
-      // Peers are scored by id; the fetcher knows them by the URL they gossiped.
-      onHashMismatch: (url) => this.#penalizeUrl(url, 'bad_hash'),
-      onSlowTransfer: (url) => this.#penalizeUrl(url, 'slow_transfer'),
-      interceptors: this.#hooks.fetchInterceptors
-    }))
+    const fetcher = await this.#parts.start(
+      'fetcher',
+      new Fetcher({
+        store: this.store,
+        log: log.child({ component: 'fetcher' }),
+        concurrency: config.fetchConcurrency,
+        perPeerConcurrency: config.fetchPerPeer,
+        maxSegmentBytes: config.maxSegmentMb * 1024 * 1024,
+        badHashForgetMs: config.peerBanSeconds * 1000,
+        // Peers are scored by id; the fetcher knows them by the URL they gossiped.
+        onHashMismatch: (url) => this.#penalizeUrl(url, 'bad_hash'),
+        onSlowTransfer: (url) => this.#penalizeUrl(url, 'slow_transfer'),
+        interceptors: this.#hooks.fetchInterceptors
+      })
+    )
     this.fetcher = fetcher
-    this.replicator = await this.#parts.start('replicator', new Replicator({
-      store: this.store,
-      host,
-      fetcher,
-      url: this.publicUrl,
-      log: log.child({ component: 'replication' }),
-      // Never compare or backfill an hour retention removes: it would only come back.
-      windowHours: config.retentionDays > 0 ? Math.min(config.windowHours, config.retentionDays * 24) : config.windowHours,
-      digestIntervalMs: config.digestIntervalSeconds * 1000,
-      graceMs: config.backfillGraceSeconds * 1000,
-      announce: config.announce,
-      legacyPeers: config.legacyPeers,
-      adminPublicKey: this.#adminPublicKey
-    }))
+    this.replicator = await this.#parts.start(
+      'replicator',
+      new Replicator({
+        store: this.store,
+        host,
+        fetcher,
+        url: this.publicUrl,
+        log: log.child({ component: 'replication' }),
+        // Never compare or backfill an hour retention removes: it would only come back.
+        windowHours: config.retentionDays > 0 ? Math.min(config.windowHours, config.retentionDays * 24) : config.windowHours,
+        digestIntervalMs: config.digestIntervalSeconds * 1000,
+        graceMs: config.backfillGraceSeconds * 1000,
+        announce: config.announce,
+        legacyPeers: config.legacyPeers,
+        adminPublicKey: this.#adminPublicKey
+      })
+    )
   }
 
   /** Score down the peer that serves `url` (the one that gossiped it last). */
-  #penalizeUrl (url: string, offence: Offence): void {
+  #penalizeUrl(url: string, offence: Offence): void {
     const peer = this.replicator?.peers.byUrl(url)
     if (peer != null) this.host?.penalize(peer.peerId, offence)
   }
 
   /** Read-only replication facts for /status and /metrics (empty until replication starts). */
-  #replicationView (): ReplicationView {
+  #replicationView(): ReplicationView {
     return {
       status: () => {
         const host = this.host
@@ -277,7 +343,7 @@ export class SegmeshNode {
    * index last. Whatever ffmpeg the drain left running (an MP4 still spooling) is killed by the
    * cutter, which stops after the listeners.
    */
-  async stop (graceMs = this.config.shutdownGraceSeconds * 1000): Promise<void> {
+  async stop(graceMs = this.config.shutdownGraceSeconds * 1000): Promise<void> {
     this.#drainMs = graceMs
     await this.#parts.stop()
   }

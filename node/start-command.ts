@@ -5,13 +5,14 @@ import { createLogger } from './logger.ts'
 import { SegmeshNode } from './segmesh-node.ts'
 import { explainStartFailure } from './start-failure.ts'
 
-export const startHelp = (): string => formatHelp(
-  'segmesh start [--data DIR] [--http-host H] [--http-port N] [--p2p-host H] [--p2p-port N] [--public-url URL] [--bootstrap MULTIADDR ...] [options]',
-  'Run a node: reconcile the index with the disk, watch the segment folder, serve the HTTP API, join the\nnetwork (through --bootstrap, or as the first node without it) and replicate. Prints its HTTP URL, peer id\nand multiaddrs. SIGTERM or SIGINT drains in-flight responses, then exits 0.',
-  []
-)
+export const startHelp = (): string =>
+  formatHelp(
+    'segmesh start [--data DIR] [--http-host H] [--http-port N] [--p2p-host H] [--p2p-port N] [--public-url URL] [--bootstrap MULTIADDR ...] [options]',
+    'Run a node: reconcile the index with the disk, watch the segment folder, serve the HTTP API, join the\nnetwork (through --bootstrap, or as the first node without it) and replicate. Prints its HTTP URL, peer id\nand multiaddrs. SIGTERM or SIGINT drains in-flight responses, then exits 0.',
+    []
+  )
 
-export async function startCommand (argv: string[]): Promise<number> {
+export async function startCommand(argv: string[]): Promise<number> {
   const args = parseCommand(argv, [])
   if (args.help) {
     console.log(startHelp())
@@ -22,7 +23,9 @@ export async function startCommand (argv: string[]): Promise<number> {
   // Signals are caught before anything starts, so one that arrives mid-start is never lost.
   let signalled: NodeJS.Signals | null = null
   let wake: () => void = () => {}
-  const stopRequested = new Promise<void>((resolve) => { wake = resolve })
+  const stopRequested = new Promise<void>((resolve) => {
+    wake = resolve
+  })
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled != null) {
       log.warn({ signal }, 'second signal: exiting now')

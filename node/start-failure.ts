@@ -5,12 +5,23 @@
  */
 import type { Config } from '../config/options.ts'
 
-export interface StartFailure { line: string, exitCode: 64 | 73 }
+export interface StartFailure {
+  line: string
+  exitCode: 64 | 73
+}
 
-interface SystemError { code?: string, port?: number, address?: string, path?: string, message?: string, cause?: unknown, errors?: unknown[] }
+interface SystemError {
+  code?: string
+  port?: number
+  address?: string
+  path?: string
+  message?: string
+  cause?: unknown
+  errors?: unknown[]
+}
 
 /** The first system error (one with a code like EADDRINUSE) in an error, its causes or aggregated errors. */
-function systemError (err: unknown, depth = 0): SystemError | null {
+function systemError(err: unknown, depth = 0): SystemError | null {
   if (err == null || typeof err !== 'object' || depth > 5) return null
   const e = err as SystemError
   if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return e
@@ -25,7 +36,7 @@ function systemError (err: unknown, depth = 0): SystemError | null {
   return { code, ...(port != null ? { port: Number(port) } : {}) }
 }
 
-export function explainStartFailure (err: unknown, config: Config): StartFailure | null {
+export function explainStartFailure(err: unknown, config: Config): StartFailure | null {
   const e = systemError(err)
   if (e == null) return null
   const portFlag = (): string => {
@@ -38,10 +49,17 @@ export function explainStartFailure (err: unknown, config: Config): StartFailure
     case 'EADDRINUSE':
       return { line: `port ${e.port ?? '?'} is already in use (another node or program): change ${portFlag()}`, exitCode: 73 }
     case 'EADDRNOTAVAIL':
-      return { line: `address ${e.address ?? ''} is not one of this machine's: change --http-host, --p2p-host or --admin-host`, exitCode: 64 }
+      return {
+        line: `address ${e.address ?? ''} is not one of this machine's: change --http-host, --p2p-host or --admin-host`,
+        exitCode: 64
+      }
     case 'EACCES':
     case 'EPERM':
-      if (e.path == null) return { line: `not allowed to listen on port ${e.port ?? '?'} (ports below 1024 need privileges): change ${portFlag()}`, exitCode: 73 }
+      if (e.path == null)
+        return {
+          line: `not allowed to listen on port ${e.port ?? '?'} (ports below 1024 need privileges): change ${portFlag()}`,
+          exitCode: 73
+        }
       return { line: `cannot write ${e.path} (permission denied): fix its permissions or choose another --data`, exitCode: 73 }
     case 'EROFS':
       return { line: `cannot write ${e.path ?? config.dataDir} (read-only file system): choose another --data`, exitCode: 73 }

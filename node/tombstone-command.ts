@@ -11,27 +11,32 @@ import { callNode, nodeUrl } from './node-client.ts'
 
 const FLAGS: CommandFlag[] = [
   { name: 'node', type: 'string', describe: 'HTTP base URL of any node of the network, e.g. http://127.0.0.1:8080' },
-  { name: 'token', type: 'string', describe: 'the node\'s admin token (default: $SEGMESH_ADMIN_TOKEN; prefer it: flags show in ps)' },
+  { name: 'token', type: 'string', describe: "the node's admin token (default: $SEGMESH_ADMIN_TOKEN; prefer it: flags show in ps)" },
   { name: 'segment', type: 'string', describe: 'one segment: CHANNEL/QUALITY/HOUR/FILE.ts as listed by /files' },
   { name: 'channel', type: 'string', describe: 'with --quality, --start and --end: every segment overlapping the range' },
   { name: 'quality', type: 'string', describe: 'quality of the range' },
   { name: 'start', type: 'string', describe: 'start of the range, ISO 8601 UTC (2026-11-23T02:00:00Z)' },
   { name: 'end', type: 'string', describe: 'end of the range, at most 24 h after --start' },
-  { name: 'reason', type: 'string', describe: 'why, for the node\'s log (who asked, ticket, ...) and, signed, in the proof' },
-  { name: 'signing-key', type: 'string', describe: 'admin Ed25519 private key file (segmesh keygen --admin): sign the tombstone here, for networks with --admin-public-key' },
-  { name: 'json', type: 'boolean', describe: 'print the node\'s answer as JSON' }
+  { name: 'reason', type: 'string', describe: "why, for the node's log (who asked, ticket, ...) and, signed, in the proof" },
+  {
+    name: 'signing-key',
+    type: 'string',
+    describe: 'admin Ed25519 private key file (segmesh keygen --admin): sign the tombstone here, for networks with --admin-public-key'
+  },
+  { name: 'json', type: 'boolean', describe: "print the node's answer as JSON" }
 ]
 
 const RANGE = ['channel', 'quality', 'start', 'end'] as const
 
-export const tombstoneHelp = (): string => formatHelp(
-  'segmesh tombstone --node URL [--token T] (--segment C/Q/HOUR/FILE | --channel C --quality Q --start ISO --end ISO) [--reason TEXT] [--signing-key FILE]',
-  'Tombstone a segment, or every segment of a channel/quality overlapping [start, end), on one node; the\ntombstones reach every node by gossip and the segments are hidden everywhere, for good. Idempotent.\nExit 0 on success, 1 when the node refuses or cannot be reached, 64 for bad arguments.',
-  FLAGS,
-  []
-)
+export const tombstoneHelp = (): string =>
+  formatHelp(
+    'segmesh tombstone --node URL [--token T] (--segment C/Q/HOUR/FILE | --channel C --quality Q --start ISO --end ISO) [--reason TEXT] [--signing-key FILE]',
+    'Tombstone a segment, or every segment of a channel/quality overlapping [start, end), on one node; the\ntombstones reach every node by gossip and the segments are hidden everywhere, for good. Idempotent.\nExit 0 on success, 1 when the node refuses or cannot be reached, 64 for bad arguments.',
+    FLAGS,
+    []
+  )
 
-export async function tombstoneCommand (argv: string[]): Promise<number> {
+export async function tombstoneCommand(argv: string[]): Promise<number> {
   const args = parseCommand(argv, FLAGS, [])
   if (args.help) {
     console.log(tombstoneHelp())
@@ -48,26 +53,29 @@ export async function tombstoneCommand (argv: string[]): Promise<number> {
     body = { segment: f.segment as string }
   } else {
     const missing = RANGE.filter((k) => f[k] === undefined)
-    if (missing.length === RANGE.length) throw new ConfigError('--segment', 'missing: give --segment, or --channel, --quality, --start and --end')
+    if (missing.length === RANGE.length)
+      throw new ConfigError('--segment', 'missing: give --segment, or --channel, --quality, --start and --end')
     if (missing.length > 0) throw new ConfigError(`--${missing[0]}`, 'missing: a range needs --channel, --quality, --start and --end')
     body = Object.fromEntries(RANGE.map((k) => [k, f[k] as string]))
   }
   if (f.reason !== undefined) body.reason = f.reason as string
   if (f['signing-key'] !== undefined) body.proof = await sign(f['signing-key'] as string, body)
   const { json } = await callNode(base, '/admin/tombstone', { method: 'POST', token, body })
-  const result = json as { tombstoned: string[], alreadyTombstoned: string[] }
+  const result = json as { tombstoned: string[]; alreadyTombstoned: string[] }
   if (f.json === true) {
     console.log(JSON.stringify(result, null, 2))
     return 0
   }
   for (const path of result.tombstoned) console.log(`tombstoned  ${path}`)
   for (const path of result.alreadyTombstoned) console.log(`already     ${path}`)
-  console.log(`${result.tombstoned.length} tombstoned, ${result.alreadyTombstoned.length} already tombstoned${result.tombstoned.length + result.alreadyTombstoned.length === 0 ? ' (nothing in that range on this node)' : ''}`)
+  console.log(
+    `${result.tombstoned.length} tombstoned, ${result.alreadyTombstoned.length} already tombstoned${result.tombstoned.length + result.alreadyTombstoned.length === 0 ? ' (nothing in that range on this node)' : ''}`
+  )
   return 0
 }
 
 /** The proof the node stores and gossips with the tombstones: this request's claim, signed. */
-async function sign (keyFile: string, body: Record<string, string>): Promise<string> {
+async function sign(keyFile: string, body: Record<string, string>): Promise<string> {
   let key: KeyObject
   try {
     key = await readAdminSigningKey(keyFile)
@@ -100,7 +108,7 @@ async function sign (keyFile: string, body: Record<string, string>): Promise<str
 }
 
 /** ISO 8601 UTC → µs, read as the node reads it. */
-function instant (flag: string, value: string): number {
+function instant(flag: string, value: string): number {
   try {
     return timeParam(flag, value)!
   } catch (err) {

@@ -10,7 +10,7 @@ import type { PeerId, PeerStore } from '@libp2p/interface'
 type SavedPeer = Awaited<ReturnType<PeerStore['get']>> & { updated?: number }
 
 /** Peers with at least one address, most recently updated first; never `exclude`d ones. */
-export async function savedPeers (store: PeerStore, exclude: (peerId: string) => boolean): Promise<PeerId[]> {
+export async function savedPeers(store: PeerStore, exclude: (peerId: string) => boolean): Promise<PeerId[]> {
   const out: SavedPeer[] = []
   for (const peer of await store.all()) {
     if (peer.addresses.length > 0 && !exclude(peer.id.toString())) out.push(peer)
@@ -23,8 +23,8 @@ export async function savedPeers (store: PeerStore, exclude: (peerId: string) =>
  * The peer store itself has no bound: every peer that ever connected would stay. Returns how many
  * went.
  */
-export async function pruneAddressBook (store: PeerStore, max: number, keep: (peerId: string) => boolean): Promise<number> {
-  const peers = await store.all() as SavedPeer[]
+export async function pruneAddressBook(store: PeerStore, max: number, keep: (peerId: string) => boolean): Promise<number> {
+  const peers = (await store.all()) as SavedPeer[]
   if (peers.length <= max) return 0
   const candidates = peers.filter((p) => !keep(p.id.toString())).sort((a, b) => (a.updated ?? 0) - (b.updated ?? 0))
   const victims = candidates.slice(0, peers.length - max)

@@ -47,18 +47,26 @@ export class BootstrapStatus {
   readonly #maxRepeatMs: number
   readonly #peers = new Map<string, Entry>()
 
-  constructor (peers: ReadonlyMap<string, readonly { toString: () => string }[]>, init: BootstrapStatusInit) {
+  constructor(peers: ReadonlyMap<string, readonly { toString: () => string }[]>, init: BootstrapStatusInit) {
     this.#init = init
     this.#now = init.now ?? Date.now
     this.#firstRepeatMs = init.firstRepeatMs ?? BOOTSTRAP_WARNING_DEFAULTS.firstRepeatMs
     this.#maxRepeatMs = init.maxRepeatMs ?? BOOTSTRAP_WARNING_DEFAULTS.maxRepeatMs
     const since = this.#now()
     for (const [peerId, addrs] of peers) {
-      this.#peers.set(peerId, { peerId, addrs: addrs.map(String), state: 'dialling', since, failures: 0, nextWarningAt: 0, repeatMs: this.#firstRepeatMs })
+      this.#peers.set(peerId, {
+        peerId,
+        addrs: addrs.map(String),
+        state: 'dialling',
+        since,
+        failures: 0,
+        nextWarningAt: 0,
+        repeatMs: this.#firstRepeatMs
+      })
     }
   }
 
-  connected (peerId: string): void {
+  connected(peerId: string): void {
     const p = this.#peers.get(peerId)
     if (p == null || p.state === 'connected') return
     if (p.failures > 0) this.#init.log.info({ peer: peerId, failures: p.failures }, 'bootstrap peer reached')
@@ -67,14 +75,14 @@ export class BootstrapStatus {
   }
 
   /** The connection closed; libp2p's reconnect queue is dialling it again. */
-  disconnected (peerId: string): void {
+  disconnected(peerId: string): void {
     const p = this.#peers.get(peerId)
     if (p?.state !== 'connected') return
     p.state = 'dialling'
     p.since = this.#now()
   }
 
-  failed (peerId: string, err: unknown): void {
+  failed(peerId: string, err: unknown): void {
     const p = this.#peers.get(peerId)
     if (p == null) return
     const now = this.#now()
@@ -82,12 +90,21 @@ export class BootstrapStatus {
     p.lastError = explainDialError(err, this.#init.withNetworkKey)
     p.failures++
     if (now < p.nextWarningAt) return
-    this.#init.log.warn({ peer: peerId, addrs: p.addrs, reason: p.lastError, failures: p.failures }, `cannot reach bootstrap peer ${peerId}: ${p.lastError}; retrying`)
+    this.#init.log.warn(
+      { peer: peerId, addrs: p.addrs, reason: p.lastError, failures: p.failures },
+      `cannot reach bootstrap peer ${peerId}: ${p.lastError}; retrying`
+    )
     p.nextWarningAt = now + p.repeatMs
     p.repeatMs = Math.min(p.repeatMs * 2, this.#maxRepeatMs)
   }
 
-  list (): BootstrapPeerStatus[] {
-    return [...this.#peers.values()].map(({ peerId, addrs, state, lastError, since }) => ({ peerId, addrs: [...addrs], state, ...(lastError != null ? { lastError } : {}), since }))
+  list(): BootstrapPeerStatus[] {
+    return [...this.#peers.values()].map(({ peerId, addrs, state, lastError, since }) => ({
+      peerId,
+      addrs: [...addrs],
+      state,
+      ...(lastError != null ? { lastError } : {}),
+      since
+    }))
   }
 }

@@ -5,13 +5,18 @@
  * upgrade that rewords them degrades to the raw message, never to a wrong explanation).
  */
 
-interface DialFailure { name?: string, code?: string, message?: string, errors?: unknown[] }
+interface DialFailure {
+  name?: string
+  code?: string
+  message?: string
+  errors?: unknown[]
+}
 
 /**
  * One line per distinct reason (a dial tries every address of the peer). `withNetworkKey`: this
  * node has --network-key, so a handshake that stalls after the key exchange means another key.
  */
-export function explainDialError (err: unknown, withNetworkKey: boolean): string {
+export function explainDialError(err: unknown, withNetworkKey: boolean): string {
   const reasons = new Set<string>()
   const visit = (e: unknown): void => {
     const f = (e ?? {}) as DialFailure
@@ -22,20 +27,24 @@ export function explainDialError (err: unknown, withNetworkKey: boolean): string
   return [...reasons].join('; ')
 }
 
-function explainOne (f: DialFailure, withNetworkKey: boolean): string {
+function explainOne(f: DialFailure, withNetworkKey: boolean): string {
   const message = f.message ?? String(f)
   switch (f.code) {
-    case 'ECONNREFUSED': return `connection refused (nothing listens there): ${message}`
+    case 'ECONNREFUSED':
+      return `connection refused (nothing listens there): ${message}`
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
-    case 'ENETUNREACH': return `address unreachable (${f.code}): ${message}`
-    case 'ECONNRESET': return `connection reset during the handshake: a network key mismatch (this node has ${withNetworkKey ? 'a --network-key, the peer none' : 'no --network-key, the peer one'}?)`
+    case 'ENETUNREACH':
+      return `address unreachable (${f.code}): ${message}`
+    case 'ECONNRESET':
+      return `connection reset during the handshake: a network key mismatch (this node has ${withNetworkKey ? 'a --network-key, the peer none' : 'no --network-key, the peer one'}?)`
   }
   const wrongId = /identity key (\S+) does not match expected remote identity key (\S+)/.exec(message)
   if (wrongId != null) return `wrong peer id: the node at that address is ${wrongId[1]}, not ${wrongId[2]}`
   const timedOut = f.name === 'TimeoutError' || /timed? ?out/i.test(message)
   if (f.name === 'EncryptionFailedError') {
-    if (timedOut && withNetworkKey) return 'no answer to the encrypted handshake: the peer has another --network-key (or is not a segmesh node)'
+    if (timedOut && withNetworkKey)
+      return 'no answer to the encrypted handshake: the peer has another --network-key (or is not a segmesh node)'
     if (timedOut) return 'timeout: the peer accepted the connection but never answered the handshake'
     return `handshake failed: a network key mismatch (this node has ${withNetworkKey ? 'a --network-key' : 'no --network-key'}; the peer ${withNetworkKey ? 'another or none' : 'has one'}?): ${message}`
   }

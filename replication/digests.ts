@@ -8,11 +8,12 @@ import type { SegmentIndex } from '../storage/segment-index.ts'
 import type { HourDigest, RootDigest } from './messages.ts'
 
 /** Hours of every channel/quality from `windowStart` (µs) on, oldest first. */
-export function hourDigests (index: SegmentIndex, windowStart: number): Map<string, HourDigest[]> {
+export function hourDigests(index: SegmentIndex, windowStart: number): Map<string, HourDigest[]> {
   const out = new Map<string, HourDigest[]>()
   for (const channel of index.channels()) {
     for (const quality of index.qualities(channel)) {
-      const hours = index.hourSummaries(channel, quality, windowStart)
+      const hours = index
+        .hourSummaries(channel, quality, windowStart)
         .filter((h) => h.digest !== '')
         .map((h) => ({ hour: h.hour, digest: h.digest, segments: h.segments, tombstones: h.tombstones }))
       if (hours.length > 0) out.set(`${channel}/${quality}`, hours)
@@ -21,19 +22,19 @@ export function hourDigests (index: SegmentIndex, windowStart: number): Map<stri
   return out
 }
 
-export function rootOf (hours: readonly HourDigest[]): string {
+export function rootOf(hours: readonly HourDigest[]): string {
   if (hours.length === 0) return ''
   const h = createHash('sha256')
   for (const hour of hours) h.update(`${hour.hour} ${hour.digest}\n`)
   return h.digest('base64url')
 }
 
-export function rootDigests (index: SegmentIndex, windowStart: number): RootDigest[] {
+export function rootDigests(index: SegmentIndex, windowStart: number): RootDigest[] {
   return rootsOf(hourDigests(index, windowStart))
 }
 
 /** A root per channel/quality of `hourDigests`' result. */
-export function rootsOf (digests: ReadonlyMap<string, readonly HourDigest[]>): RootDigest[] {
+export function rootsOf(digests: ReadonlyMap<string, readonly HourDigest[]>): RootDigest[] {
   const out: RootDigest[] = []
   for (const [key, hours] of digests) {
     const [channel, quality] = key.split('/') as [string, string]

@@ -22,16 +22,16 @@ import { combineSignals } from '../lib/signals.ts'
 const BODY_READ_AHEAD = 1024 * 1024
 
 export type AttemptResult =
-  | { kind: 'stored', bytes: number }
+  | { kind: 'stored'; bytes: number }
   | { kind: 'tombstoned' }
   /** This peer will not be asked for this item again; `notFound`: it answered 404/410. */
-  | { kind: 'drop-peer', error: string, notFound?: boolean }
+  | { kind: 'drop-peer'; error: string; notFound?: boolean }
   /** The peer sent bytes that do not match the name: dropped for this item, and remembered. */
-  | { kind: 'bad-hash', error: string }
+  | { kind: 'bad-hash'; error: string }
   /** Try again later; `peerFault` puts the peer into backoff; `slow`: its body went under the minimum rate. */
-  | { kind: 'retry', error: string, peerFault: boolean, slow?: boolean }
+  | { kind: 'retry'; error: string; peerFault: boolean; slow?: boolean }
   /** Stopped or cancelled: `error` is 'stopped' or 'cancelled'. */
-  | { kind: 'aborted', error: string }
+  | { kind: 'aborted'; error: string }
 
 export interface AttemptContext {
   store: SegmentStore
@@ -48,17 +48,32 @@ export interface AttemptContext {
  * GET the segment from `peerUrl` and stream it into the store. Never throws. `onReceived` runs once
  * the body's last byte arrived, before the store's fsync, rename and index: the peer is done.
  */
-export async function downloadSegment (ctx: AttemptContext, ref: SegmentRef, peerUrl: string, itemSignal: AbortSignal, onReceived?: () => void): Promise<AttemptResult> {
+export async function downloadSegment(
+  ctx: AttemptContext,
+  ref: SegmentRef,
+  peerUrl: string,
+  itemSignal: AbortSignal,
+  onReceived?: () => void
+): Promise<AttemptResult> {
   const target = peerUrl + segmentPath(ref)
   const what = `GET ${target}`
   const max = ctx.options.maxSegmentBytes
   const ms = ctx.options.transferTimeoutMs
   const watchdog = new RateWatchdog(ctx.options, what)
-  const { signal, clear } = combineSignals([ctx.shutdown, itemSignal, watchdog.signal], ms, () => new TransferTimeoutError(`${what}: not done within ${ms} ms`))
+  const { signal, clear } = combineSignals(
+    [ctx.shutdown, itemSignal, watchdog.signal],
+    ms,
+    () => new TransferTimeoutError(`${what}: not done within ${ms} ms`)
+  )
   let response: Dispatcher.ResponseData | null = null
   let bodyFailed = false
   try {
-    response = await request(target, { dispatcher: ctx.dispatcher, signal, highWaterMark: BODY_READ_AHEAD, headers: { accept: 'video/mp2t, */*' } })
+    response = await request(target, {
+      dispatcher: ctx.dispatcher,
+      signal,
+      highWaterMark: BODY_READ_AHEAD,
+      headers: { accept: 'video/mp2t, */*' }
+    })
     if (response.statusCode !== 200) {
       await discardBody(response)
       return httpFailure(ctx, peerUrl, response.statusCode, what)
@@ -70,7 +85,15 @@ export async function downloadSegment (ctx: AttemptContext, ref: SegmentRef, pee
       watchdog.stop()
       onReceived?.()
     }
-    const body = limitBody(response.body, max, what, { onError: () => { bodyFailed = true }, onEnd, onBytes: (n) => { watchdog.bytes += n } })
+    const body = limitBody(response.body, max, what, {
+      onError: () => {
+        bodyFailed = true
+      },
+      onEnd,
+      onBytes: (n) => {
+        watchdog.bytes += n
+      }
+    })
     const result = await ctx.store.writeSegment(ref, body, { signal })
     return { kind: 'stored', bytes: result.size }
   } catch (err) {
@@ -82,11 +105,11 @@ export async function downloadSegment (ctx: AttemptContext, ref: SegmentRef, pee
   }
 }
 
-function countError (ctx: AttemptContext, url: string, kind: FetchErrorKind): void {
+function countError(ctx: AttemptContext, url: string, kind: FetchErrorKind): void {
   ctx.count(url, (c) => c.fetchErrors[kind]++)
 }
 
-function httpFailure (ctx: AttemptContext, url: string, status: number, what: string): AttemptResult {
+function httpFailure(ctx: AttemptContext, url: string, status: number, what: string): AttemptResult {
   const error = `${what}: HTTP ${status}`
   if (status >= 500) {
     countError(ctx, url, 'http_5xx')
@@ -118,7 +141,7 @@ interface FailureContext {
   bodyFailed: boolean
 }
 
-function failure (ctx: AttemptContext, url: string, err: unknown, at: FailureContext): AttemptResult {
+function failure(ctx: AttemptContext, url: string, err: unknown, at: FailureContext): AttemptResult {
   const code = (err as { code?: unknown } | null)?.code
   const error = describeError(err)
   if (code === 'SEGMESH_ERR_HASH_MISMATCH') {
@@ -158,17 +181,17 @@ class RateWatchdog {
   #mark = 0
   bytes = 0
 
-  constructor (options: FetcherOptions, what: string) {
+  constructor(options: FetcherOptions, what: string) {
     this.#windowMs = options.rateWindowMs
     this.#minBytes = Math.ceil((options.minBytesPerSecond * options.rateWindowMs) / 1000)
     this.#what = what
   }
 
-  get signal (): AbortSignal {
+  get signal(): AbortSignal {
     return this.#controller.signal
   }
 
-  start (): void {
+  start(): void {
     this.#timer = setInterval(() => {
       const got = this.bytes - this.#mark
       this.#mark = this.bytes
@@ -179,7 +202,7 @@ class RateWatchdog {
     this.#timer.unref()
   }
 
-  stop (): void {
+  stop(): void {
     if (this.#timer != null) clearInterval(this.#timer)
     this.#timer = null
   }

@@ -12,17 +12,20 @@ interface Entry {
 export class EvictionOrder {
   #heap: Entry[] = []
 
-  get size (): number {
+  get size(): number {
     return this.#heap.length
   }
 
-  push (start: number, key: string): void {
+  push(start: number, key: string): void {
     this.#heap.push({ start, key })
     this.#up(this.#heap.length - 1)
   }
 
-  /** The oldest entry for which `evictable(key)` holds, removed; null when none. Entries for which `live(key)` is false are dropped on the way. */
-  pop (live: (key: string) => boolean, evictable: (key: string) => boolean): Entry | null {
+  /**
+   * The oldest entry for which `evictable(key)` holds, removed; null when none. Entries for which
+   * `live(key)` is false are dropped on the way.
+   */
+  pop(live: (key: string) => boolean, evictable: (key: string) => boolean): Entry | null {
     const kept: Entry[] = []
     let found: Entry | null = null
     while (this.#heap.length > 0) {
@@ -40,19 +43,19 @@ export class EvictionOrder {
   }
 
   /** The start of the oldest live entry, or null. */
-  peekStart (live: (key: string) => boolean): number | null {
+  peekStart(live: (key: string) => boolean): number | null {
     while (this.#heap.length > 0 && !live(this.#heap[0]!.key)) this.#take()
     return this.#heap[0]?.start ?? null
   }
 
   /** Drop stale entries once they are half the heap, so it never grows past twice the live count. */
-  compact (liveCount: number, entries: () => Iterable<Entry>): void {
+  compact(liveCount: number, entries: () => Iterable<Entry>): void {
     if (this.#heap.length <= 2 * liveCount + 64) return
     this.#heap = []
     for (const e of entries()) this.push(e.start, e.key)
   }
 
-  #take (): Entry {
+  #take(): Entry {
     const heap = this.#heap
     const top = heap[0]!
     const last = heap.pop()!
@@ -63,7 +66,7 @@ export class EvictionOrder {
     return top
   }
 
-  #up (i: number): void {
+  #up(i: number): void {
     const heap = this.#heap
     while (i > 0) {
       const parent = (i - 1) >> 1
@@ -73,7 +76,7 @@ export class EvictionOrder {
     }
   }
 
-  #down (i: number): void {
+  #down(i: number): void {
     const heap = this.#heap
     for (;;) {
       const l = 2 * i + 1

@@ -15,12 +15,12 @@ export class FailureLog {
   readonly #counts = new Map<string, Map<string, number>>()
   #timer: NodeJS.Timeout | null = null
 
-  constructor (log: Logger, intervalMs: number) {
+  constructor(log: Logger, intervalMs: number) {
     this.#log = log
     this.#intervalMs = intervalMs
   }
 
-  note (peer: string, reason: string): void {
+  note(peer: string, reason: string): void {
     const key = this.#counts.has(peer) || this.#counts.size < MAX_SUMMARY_PEERS ? peer : OTHER_PEERS
     let reasons = this.#counts.get(key)
     if (reasons == null) {
@@ -35,7 +35,7 @@ export class FailureLog {
   }
 
   /** Write the pending summary lines now (stop() calls it). */
-  flush (): void {
+  flush(): void {
     if (this.#timer != null) clearTimeout(this.#timer)
     this.#timer = null
     for (const [peer, reasons] of this.#counts) {

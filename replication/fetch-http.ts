@@ -5,7 +5,7 @@ import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { InvalidListingError, InvalidParametersError } from './fetch-errors.ts'
 
 /** A peer's base URL without trailing slashes, or null if it is not http(s). */
-export function normalizePeerUrl (peerUrl: string): string | null {
+export function normalizePeerUrl(peerUrl: string): string | null {
   let url: URL
   try {
     url = new URL(peerUrl)
@@ -17,19 +17,19 @@ export function normalizePeerUrl (peerUrl: string): string | null {
   return url.origin + url.pathname.replace(/\/+$/, '')
 }
 
-export function peerBase (peerUrl: string): string {
+export function peerBase(peerUrl: string): string {
   const base = normalizePeerUrl(peerUrl)
   if (base == null) throw new InvalidParametersError(`peer URL must be http(s) without query or credentials: ${peerUrl}`)
   return base
 }
 
 /** `/segments/C/Q/HOUR/FILE`, every component escaped (names hold `:`). */
-export function segmentPath (ref: SegmentRef): string {
+export function segmentPath(ref: SegmentRef): string {
   return '/segments/' + segmentRelPath(ref).split('/').map(encodeURIComponent).join('/')
 }
 
 /** Read a whole (small, limited) body and parse it as JSON. */
-export async function readJson (response: Dispatcher.ResponseData, max: number, what: string): Promise<unknown> {
+export async function readJson(response: Dispatcher.ResponseData, max: number, what: string): Promise<unknown> {
   const bytes = await readWhole(response, max, what)
   try {
     return JSON.parse(decoder.decode(bytes))

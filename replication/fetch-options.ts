@@ -134,7 +134,7 @@ export type FetcherOptions = Readonly<typeof FETCHER_DEFAULTS>
 const HOOKS = ['onHashMismatch', 'onSlowTransfer'] as const
 const KNOWN = new Set(['store', 'log', 'interceptors', ...HOOKS, ...Object.keys(FETCHER_DEFAULTS)])
 
-export function resolveFetcherOptions (init: FetcherInit): FetcherOptions {
+export function resolveFetcherOptions(init: FetcherInit): FetcherOptions {
   if (init?.store == null) throw new InvalidParametersError('store is required')
   for (const key of Object.keys(init)) {
     if (!KNOWN.has(key)) throw new InvalidParametersError(`unknown fetcher option '${key}'`)

@@ -52,7 +52,7 @@ export interface FetchStats extends FetchCounters {
   peers: Record<string, PeerFetchStats>
 }
 
-export function emptyCounters (): FetchCounters {
+export function emptyCounters(): FetchCounters {
   return {
     segmentsFetched: 0,
     bytesFetched: 0,
@@ -64,14 +64,21 @@ export function emptyCounters (): FetchCounters {
   }
 }
 
-export function copyCounters<T extends FetchCounters> (c: T): T {
+export function copyCounters<T extends FetchCounters>(c: T): T {
   return { ...c, fetchErrors: { ...c.fetchErrors } }
 }
 
 /** Failing to reach the peer at all, as opposed to a failure after it answered. */
 const CONNECT_CODES = new Set([
-  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EADDRNOTAVAIL',
-  'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT'
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'EADDRNOTAVAIL',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT'
 ])
 const SLOW_CODES = new Set(['SEGMESH_ERR_TRANSFER_SLOW'])
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'SEGMESH_ERR_TRANSFER_TIMEOUT', 'TimeoutError'])
@@ -81,7 +88,7 @@ const ABORT_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR', 'AbortError', 'SEGM
  * The label of a transport-level failure. A connect timeout counts as `connect` (the peer is
  * unreachable); `timeout` is a peer that accepted the connection and then went slow or silent.
  */
-export function errorKind (err: unknown): FetchErrorKind {
+export function errorKind(err: unknown): FetchErrorKind {
   const code = errorCode(err)
   if (code == null) return 'other'
   if (CONNECT_CODES.has(code)) return 'connect'
@@ -93,7 +100,7 @@ export function errorKind (err: unknown): FetchErrorKind {
 }
 
 /** A short text for logs and `lastError`: the code first, as callers match on it. */
-export function describeError (err: unknown): string {
+export function describeError(err: unknown): string {
   const code = errorCode(err)
   const message = err instanceof Error ? err.message : String(err)
   return code == null ? message : `${code}: ${message}`

@@ -21,23 +21,23 @@ import { bytesFor, ref as refOf } from '../test/helpers/tree.ts'
 import { Fetcher, type FetcherInit } from './fetcher.ts'
 
 type Behaviour =
-  | { kind: 'bytes', body: Uint8Array, delayMs?: number, chunked?: boolean }
-  | { kind: 'status', status: number }
+  | { kind: 'bytes'; body: Uint8Array; delayMs?: number; chunked?: boolean }
+  | { kind: 'status'; status: number }
   | { kind: 'hang' }
-  | { kind: 'trickle', body: Uint8Array, chunk: number, everyMs: number }
-  | { kind: 'close-mid', body: Uint8Array, after: number }
-  | { kind: 'json', value: unknown }
+  | { kind: 'trickle'; body: Uint8Array; chunk: number; everyMs: number }
+  | { kind: 'close-mid'; body: Uint8Array; after: number }
+  | { kind: 'json'; value: unknown }
 
 /** Requests in flight, now and at most, over one server or several. */
 class Gauge {
   now = 0
   max = 0
-  enter (): void {
+  enter(): void {
     this.now++
     this.max = Math.max(this.max, this.now)
   }
 
-  leave (): void {
+  leave(): void {
     this.now--
   }
 }
@@ -51,39 +51,39 @@ class PeerServer {
   readonly #shared: Gauge | undefined
   url = ''
 
-  constructor (shared?: Gauge) {
+  constructor(shared?: Gauge) {
     this.#shared = shared
     this.#server = createServer((req, res) => this.#handle(req, res))
   }
 
-  async listen (): Promise<this> {
+  async listen(): Promise<this> {
     this.#server.listen(0, '127.0.0.1')
     await once(this.#server, 'listening')
     this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`
     return this
   }
 
-  serve (ref: SegmentRef, behaviour: Behaviour): this {
+  serve(ref: SegmentRef, behaviour: Behaviour): this {
     this.#routes.set(`/segments/${segmentRelPath(ref)}`, behaviour)
     return this
   }
 
-  route (path: string, behaviour: Behaviour): this {
+  route(path: string, behaviour: Behaviour): this {
     this.#routes.set(path, behaviour)
     return this
   }
 
   /** Requests seen for a segment. */
-  seen (ref: SegmentRef): number {
+  seen(ref: SegmentRef): number {
     return this.requests.filter((p) => p === `/segments/${segmentRelPath(ref)}`).length
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     this.#server.closeAllConnections()
     await new Promise((resolve) => this.#server.close(resolve))
   }
 
-  #handle (req: IncomingMessage, res: ServerResponse): void {
+  #handle(req: IncomingMessage, res: ServerResponse): void {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
     this.requests.push(path)
     this.gauge.enter()
@@ -144,7 +144,7 @@ interface Harness {
 }
 
 /** Store, index and fetcher in a temp folder; torn down in order: fetcher, peers, index, folder. */
-async function setup (t: TestContext, init: Omit<FetcherInit, 'store'> = {}): Promise<Harness> {
+async function setup(t: TestContext, init: Omit<FetcherInit, 'store'> = {}): Promise<Harness> {
   const cleanups: Array<() => Promise<unknown>> = []
   t.after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup()
@@ -173,17 +173,17 @@ async function setup (t: TestContext, init: Omit<FetcherInit, 'store'> = {}): Pr
 }
 
 /** A segment whose name matches `body` (seeded by `n`). */
-function segment (n: number, size = 4096): { ref: SegmentRef, body: Buffer } {
+function segment(n: number, size = 4096): { ref: SegmentRef; body: Buffer } {
   const body = bytesFor(`segment-${n}`, size)
   return { ref: refOf({ at: n * 2000, dur: 2000, hash: sha256(body) }), body }
 }
 
-async function tempFiles (store: SegmentStore, ref: SegmentRef): Promise<string[]> {
+async function tempFiles(store: SegmentStore, ref: SegmentRef): Promise<string[]> {
   const names = await readdir(store.hourDir(ref)).catch(() => [])
   return names.filter((n) => n.includes('-temp-'))
 }
 
-async function waitFor (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const start = Date.now()
   while (!(await condition())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
@@ -222,7 +222,10 @@ describe('Fetcher downloads', () => {
     assert.equal(stats.peers[a.url]?.hashMismatches, 1)
     assert.equal(stats.peers[b.url]?.hashMismatches, 0)
     assert.deepEqual(await readdir(h.store.hourDir(ref)), [ref.file], 'only the final name, no temp file')
-    assert.deepEqual(h.index.hourSegments(ref.channel, ref.quality, ref.start - ref.offset).map((s) => s.file), [ref.file])
+    assert.deepEqual(
+      h.index.hourSegments(ref.channel, ref.quality, ref.start - ref.offset).map((s) => s.file),
+      [ref.file]
+    )
   })
 
   it('fails an item when its only peer sends wrong bytes, leaving nothing behind', async (t) => {
@@ -394,7 +397,12 @@ describe('Fetcher limits and timeouts', () => {
 
   it('cuts a trickling transfer at the ceiling, though every read is quick', async (t) => {
     const lines: Array<{ error?: string }> = []
-    const log = { ...silentLogger, debug: (obj: object) => { lines.push(obj) } }
+    const log = {
+      ...silentLogger,
+      debug: (obj: object) => {
+        lines.push(obj)
+      }
+    }
     const h = await setup(t, { readTimeoutMs: 1000, transferTimeoutMs: 600, log })
     const { ref, body } = segment(21)
     const slow = (await h.peer()).serve(ref, { kind: 'trickle', body, chunk: 64, everyMs: 50 })
@@ -443,7 +451,9 @@ describe('Fetcher limits and timeouts', () => {
     const segments = Array.from({ length: 12 }, (_, i) => segment(30 + i))
     for (const s of segments) good.serve(s.ref, { kind: 'bytes', body: s.body })
     const started = Date.now()
-    const outcomes = await Promise.all(segments.map(async (s, i) => await h.fetcher.want(s.ref, i % 2 === 0 ? [dead, good.url] : [good.url])))
+    const outcomes = await Promise.all(
+      segments.map(async (s, i) => await h.fetcher.want(s.ref, i % 2 === 0 ? [dead, good.url] : [good.url]))
+    )
     assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`)
     assert.ok(outcomes.every((o) => o.status === 'stored' && o.peer === good.url))
     const stats = h.fetcher.stats()
@@ -542,7 +552,10 @@ describe('Fetcher listings', () => {
     const { ref } = segment(90)
     const tomb = tombstoneFileName(segment(91).ref.file)
     const temp = '00:10.000000-2.0-temp-6d8f2e8a-4b57-4a8e-9b7c-3f1e2d4c5b6a.ts'
-    const a = (await h.peer()).route(listing, { kind: 'json', value: [ref.file, ref.file, tomb, temp, '../x', 'garbage.ts', 42, 'x.tombstone'] })
+    const a = (await h.peer()).route(listing, {
+      kind: 'json',
+      value: [ref.file, ref.file, tomb, temp, '../x', 'garbage.ts', 42, 'x.tombstone']
+    })
     const names = await h.fetcher.listHour(a.url, 'c', 'q', hour)
     assert.deepEqual(names, [ref.file, tomb])
     const stats = h.fetcher.stats()
@@ -570,9 +583,7 @@ describe('Fetcher listings', () => {
 
   it('getJson returns parsed JSON, times out a silent peer, and honours the caller signal', async (t) => {
     const h = await setup(t, { readTimeoutMs: 300 })
-    const a = (await h.peer())
-      .route('/replication/digests', { kind: 'json', value: { qualities: [] } })
-      .route('/slow', { kind: 'hang' })
+    const a = (await h.peer()).route('/replication/digests', { kind: 'json', value: { qualities: [] } }).route('/slow', { kind: 'hang' })
     assert.deepEqual(await h.fetcher.getJson(a.url, '/replication/digests'), { qualities: [] })
     await assert.rejects(h.fetcher.getJson(a.url, '/slow'), { code: 'UND_ERR_HEADERS_TIMEOUT' })
     const controller = new AbortController()
@@ -610,7 +621,9 @@ describe('Fetcher options', () => {
     const h = await setup(t)
     assert.throws(() => new Fetcher({ store: h.store, concurrency: 0 }), { code: 'SEGMESH_ERR_INVALID_PARAMETERS', message: /concurrency/ })
     assert.throws(() => new Fetcher({ store: h.store, readTimeoutMs: 1.5 }), { message: /readTimeoutMs/ })
-    assert.throws(() => new Fetcher({ store: h.store, timeout: 5 } as unknown as FetcherInit), { message: /unknown fetcher option 'timeout'/ })
+    assert.throws(() => new Fetcher({ store: h.store, timeout: 5 } as unknown as FetcherInit), {
+      message: /unknown fetcher option 'timeout'/
+    })
     assert.throws(() => new Fetcher({ store: h.store, onHashMismatch: 1 } as unknown as FetcherInit), { message: /onHashMismatch/ })
     assert.throws(() => new Fetcher({ store: h.store, interceptors: [1] } as unknown as FetcherInit), { message: /interceptors/ })
   })

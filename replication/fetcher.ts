@@ -33,36 +33,43 @@ import { type Agent, type Dispatcher, request } from 'undici'
 import { type BackoffPolicy, backoffMs } from '../lib/backoff.ts'
 import { abandonBody, createAgent, discardBody } from '../lib/http-client.ts'
 import { type Logger, silentLogger } from '../lib/logger.ts'
-import {
-  type SegmentRef, isValidPathName, parseSegmentFileName, parseTombstoneFileName, segmentRelPath
-} from '../storage/segment-name.ts'
+import { type SegmentRef, isValidPathName, parseSegmentFileName, parseTombstoneFileName, segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { parseHour } from '../storage/time.ts'
 import { type AttemptContext, type AttemptResult, downloadSegment } from './fetch-attempt.ts'
 import {
-  FetchCancelledError, FetcherStoppedError, InvalidListingError, InvalidParametersError, PeerHttpError,
+  FetchCancelledError,
+  FetcherStoppedError,
+  InvalidListingError,
+  InvalidParametersError,
+  PeerHttpError,
   TransferTimeoutError
 } from './fetch-errors.ts'
 import { EvictionOrder } from './fetch-eviction.ts'
 import { FailureLog } from './fetch-failure-log.ts'
 import { normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
 import {
-  BAD_HASH_MEMORY, type FetcherInit, type FetcherOptions, MAX_BANNED_PEERS, MAX_BACKOFF_MS, MAX_LISTING_NAMES, SPARE_CONNECTIONS, resolveFetcherOptions
+  BAD_HASH_MEMORY,
+  type FetcherInit,
+  type FetcherOptions,
+  MAX_BANNED_PEERS,
+  MAX_BACKOFF_MS,
+  MAX_LISTING_NAMES,
+  SPARE_CONNECTIONS,
+  resolveFetcherOptions
 } from './fetch-options.ts'
-import {
-  type FetchCounters, type FetchStats, type PeerFetchStats, copyCounters, describeError, emptyCounters
-} from './fetch-stats.ts'
+import { type FetchCounters, type FetchStats, type PeerFetchStats, copyCounters, describeError, emptyCounters } from './fetch-stats.ts'
 import { combineSignals, shutdownController } from '../lib/signals.ts'
 
 export type { FetcherInit } from './fetch-options.ts'
 export type { FetchErrorKind, FetchStats, PeerFetchStats } from './fetch-stats.ts'
 
 export type FetchOutcome =
-  | { status: 'stored', peer: string, bytes: number }
+  | { status: 'stored'; peer: string; bytes: number }
   | { status: 'present' }
   | { status: 'tombstoned' }
   /** `notFound`: peers that answered 404/410 for a name they had offered. */
-  | { status: 'failed', attempts: number, lastError: string, notFound?: readonly string[] }
+  | { status: 'failed'; attempts: number; lastError: string; notFound?: readonly string[] }
 
 interface Waiter {
   readonly item: Item
@@ -94,7 +101,7 @@ interface Item {
   done: boolean
 }
 
-type Pick = { kind: 'peer', url: string } | { kind: 'wait', until: number } | { kind: 'busy' } | { kind: 'none' }
+type Pick = { kind: 'peer'; url: string } | { kind: 'wait'; until: number } | { kind: 'busy' } | { kind: 'none' }
 
 const failed = (attempts: number, lastError: string): FetchOutcome => ({ status: 'failed', attempts, lastError })
 
@@ -110,7 +117,10 @@ export class Fetcher {
   /** Wanted segments not yet settled, keyed by relative path, oldest first. */
   readonly #items = new Map<string, Item>()
   readonly #tasks = new Set<Promise<void>>()
-  /** Per name (relative path), peers that sent bytes not matching it, each until when (ms) it is not asked for it; oldest name forgotten first. */
+  /**
+   * Per name (relative path), peers that sent bytes not matching it, each until when (ms) it is not
+   * asked for it; oldest name forgotten first.
+   */
   readonly #badHashes = new Map<string, Map<string, number>>()
   readonly #onHashMismatch: FetcherInit['onHashMismatch']
   readonly #onSlowTransfer: FetcherInit['onSlowTransfer']
@@ -133,7 +143,7 @@ export class Fetcher {
   #timer: NodeJS.Timeout | null = null
   #wakeAt = Number.POSITIVE_INFINITY
 
-  constructor (init: FetcherInit) {
+  constructor(init: FetcherInit) {
     this.#opts = resolveFetcherOptions(init)
     this.#backoff = { baseMs: this.#opts.retryBaseMs, maxMs: MAX_BACKOFF_MS, spread: [0.5, 1] }
     this.#store = init.store
@@ -144,12 +154,12 @@ export class Fetcher {
     this.#failures = new FailureLog(this.#log, this.#opts.failureLogIntervalMs)
   }
 
-  get [Symbol.toStringTag] (): string {
+  get [Symbol.toStringTag](): string {
     return '@segmesh/fetcher'
   }
 
   /** Start downloading. Items wanted before start() wait for it; stop() then start() is allowed. */
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     if (this.#state === 'started') return
     if (this.#shutdown.signal.aborted) this.#shutdown = shutdownController()
     this.#state = 'started'
@@ -160,7 +170,7 @@ export class Fetcher {
    * Abort transfers in flight (the store removes their temp files), wait for them, then settle
    * every pending want() as failed with lastError 'stopped'. Later wants fail the same way at once.
    */
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     if (this.#state === 'stopped') return
     this.#state = 'stopped'
     this.#shutdown.abort(new FetcherStoppedError('fetcher stopped'))
@@ -180,7 +190,7 @@ export class Fetcher {
    * Ask `peerUrl` for nothing until unbanPeer(): it is withdrawn from every queued segment (a
    * segment left without a peer fails) and not offered again. Transfers already running finish.
    */
-  banPeer (peerUrl: string): void {
+  banPeer(peerUrl: string): void {
     const url = normalizePeerUrl(peerUrl)
     if (url == null || this.#banned.has(url)) return
     this.#banned.add(url)
@@ -191,17 +201,18 @@ export class Fetcher {
       this.#skips.skippedBanned++
       this.#exclude(item, url)
       item.lastError = `${url} is banned`
-      if (item.running == null && item.candidates.every((c) => item.excluded.has(c))) this.#finish(item, failed(item.attempts, item.lastError))
+      if (item.running == null && item.candidates.every((c) => item.excluded.has(c)))
+        this.#finish(item, failed(item.attempts, item.lastError))
     }
   }
 
-  unbanPeer (peerUrl: string): void {
+  unbanPeer(peerUrl: string): void {
     const url = normalizePeerUrl(peerUrl)
     if (url != null) this.#banned.delete(url)
   }
 
   /** GET JSON from a peer (`path` starts with `/`), size-limited, under every timeout. */
-  async getJson (peerUrl: string, path: string, options: { signal?: AbortSignal } = {}): Promise<unknown> {
+  async getJson(peerUrl: string, path: string, options: { signal?: AbortSignal } = {}): Promise<unknown> {
     if (!path.startsWith('/')) throw new InvalidParametersError(`path must start with '/': ${path}`)
     return await this.#getJson(peerBase(peerUrl), path, options.signal)
   }
@@ -211,7 +222,13 @@ export class Fetcher {
    * not parse are dropped and counted (`invalidNames`); `temp` names are dropped silently, as they
    * are never fetched.
    */
-  async listHour (peerUrl: string, channel: string, quality: string, hour: string, options: { signal?: AbortSignal } = {}): Promise<string[]> {
+  async listHour(
+    peerUrl: string,
+    channel: string,
+    quality: string,
+    hour: string,
+    options: { signal?: AbortSignal } = {}
+  ): Promise<string[]> {
     if (!isValidPathName(channel)) throw new InvalidParametersError(`bad channel '${channel}'`)
     if (!isValidPathName(quality)) throw new InvalidParametersError(`bad quality '${quality}'`)
     if (parseHour(hour) == null) throw new InvalidParametersError(`bad hour '${hour}'`)
@@ -230,7 +247,9 @@ export class Fetcher {
       else if (kind !== 'temp') names.add(name as string)
     }
     if (invalid > 0) {
-      this.#bump(base, (c) => { c.invalidNames += invalid })
+      this.#bump(base, (c) => {
+        c.invalidNames += invalid
+      })
       this.#log.debug({ peer: base, channel, quality, hour, invalid }, 'dropped invalid names from a listing')
     }
     return [...names]
@@ -242,7 +261,7 @@ export class Fetcher {
    * failing local index gives `failed`. Aborting `signal` settles this call as failed ('cancelled');
    * the download stops once no caller waits for it.
    */
-  async want (ref: SegmentRef, peers: string[], options: { signal?: AbortSignal } = {}): Promise<FetchOutcome> {
+  async want(ref: SegmentRef, peers: string[], options: { signal?: AbortSignal } = {}): Promise<FetchOutcome> {
     try {
       return await this.#want(ref, peers, options.signal)
     } catch (err) {
@@ -251,7 +270,7 @@ export class Fetcher {
     }
   }
 
-  async #want (ref: SegmentRef, peers: string[], signal: AbortSignal | undefined): Promise<FetchOutcome> {
+  async #want(ref: SegmentRef, peers: string[], signal: AbortSignal | undefined): Promise<FetchOutcome> {
     if (this.#state === 'stopped') return failed(0, 'stopped')
     if (ref.hash == null) return failed(0, `${ref.file} is a temp name`)
     if (signal?.aborted === true) return failed(0, 'cancelled')
@@ -286,7 +305,21 @@ export class Fetcher {
         this.#skips.queueDropped++
         return failed(0, 'queue full')
       }
-      item = { key, ref, candidates: [], excluded: new Set(), retryAt: new Map(), waiters: new Set(), notFound: [], next: 0, attempts: 0, retries: 0, lastError: 'no candidate peer', running: null, done: false }
+      item = {
+        key,
+        ref,
+        candidates: [],
+        excluded: new Set(),
+        retryAt: new Map(),
+        waiters: new Set(),
+        notFound: [],
+        next: 0,
+        attempts: 0,
+        retries: 0,
+        lastError: 'no candidate peer',
+        running: null,
+        done: false
+      }
       this.#items.set(key, item)
       this.#order.push(ref.start, key)
       this.#order.compact(this.#items.size, () => [...this.#items.values()].map((i) => ({ start: i.ref.start, key: i.key })))
@@ -306,7 +339,7 @@ export class Fetcher {
     return await outcome
   }
 
-  stats (): FetchStats {
+  stats(): FetchStats {
     const peers: Record<string, PeerFetchStats> = {}
     for (const [url, peer] of this.#peers) peers[url] = copyCounters(peer)
     let running = 0
@@ -318,7 +351,7 @@ export class Fetcher {
    * Room for one more item starting at `start`: true at once below `maxQueued`; else the queued
    * (not running) item with the oldest start is evicted if it is older than `start`.
    */
-  #makeRoom (start: number): boolean {
+  #makeRoom(start: number): boolean {
     if (this.#items.size < this.#opts.maxQueued) return true
     const live = (key: string): boolean => this.#items.has(key)
     const oldest = this.#order.peekStart(live)
@@ -337,11 +370,15 @@ export class Fetcher {
 
   // --- JSON ----------------------------------------------------------------------------------
 
-  async #getJson (base: string, path: string, callerSignal?: AbortSignal): Promise<unknown> {
+  async #getJson(base: string, path: string, callerSignal?: AbortSignal): Promise<unknown> {
     if (this.#state === 'stopped') throw new FetcherStoppedError('fetcher stopped')
     const url = base + path
     const ms = this.#opts.transferTimeoutMs
-    const { signal, clear } = combineSignals([this.#shutdown.signal, callerSignal], ms, () => new TransferTimeoutError(`GET ${url}: not done within ${ms} ms`))
+    const { signal, clear } = combineSignals(
+      [this.#shutdown.signal, callerSignal],
+      ms,
+      () => new TransferTimeoutError(`GET ${url}: not done within ${ms} ms`)
+    )
     let response: Dispatcher.ResponseData | null = null
     try {
       response = await request(url, { dispatcher: this.#dispatcher(), signal, headers: { accept: 'application/json' } })
@@ -365,7 +402,7 @@ export class Fetcher {
 
   // --- queue ---------------------------------------------------------------------------------
 
-  #dispatcher (): Dispatcher {
+  #dispatcher(): Dispatcher {
     this.#agent ??= createAgent({
       connections: this.#opts.perPeerConcurrency + SPARE_CONNECTIONS,
       connectTimeoutMs: this.#opts.connectTimeoutMs,
@@ -375,7 +412,7 @@ export class Fetcher {
     return this.#dispatch
   }
 
-  #attemptContext (): AttemptContext {
+  #attemptContext(): AttemptContext {
     return {
       store: this.#store,
       dispatcher: this.#dispatcher(),
@@ -386,7 +423,7 @@ export class Fetcher {
     }
   }
 
-  #peer (url: string): PeerFetchStats {
+  #peer(url: string): PeerFetchStats {
     let peer = this.#peers.get(url)
     if (peer == null) {
       peer = { ...emptyCounters(), active: 0, failures: 0, notFoundRun: 0, backoffUntil: 0, slowUntil: 0 }
@@ -396,13 +433,13 @@ export class Fetcher {
   }
 
   /** Update a counter in the totals and in the peer's own. */
-  #bump (url: string, update: (counters: FetchCounters) => void): void {
+  #bump(url: string, update: (counters: FetchCounters) => void): void {
     update(this.#counters)
     update(this.#peer(url))
   }
 
   /** The outcome of a want() that needs no request, or null. */
-  #skip (ref: SegmentRef): FetchOutcome | null {
+  #skip(ref: SegmentRef): FetchOutcome | null {
     const { index } = this.#store
     if (index.isTombstoned(ref)) {
       this.#skips.skippedTombstoned++
@@ -415,7 +452,7 @@ export class Fetcher {
     return null
   }
 
-  #addWaiter (item: Item, resolve: (outcome: FetchOutcome) => void, signal?: AbortSignal): void {
+  #addWaiter(item: Item, resolve: (outcome: FetchOutcome) => void, signal?: AbortSignal): void {
     const waiter: Waiter = { item, resolve, signal }
     item.waiters.add(waiter)
     if (signal == null) return
@@ -445,7 +482,7 @@ export class Fetcher {
     }
   }
 
-  #detach (waiter: Waiter): void {
+  #detach(waiter: Waiter): void {
     if (waiter.signal == null) return
     const waiters = this.#signalWaiters.get(waiter.signal)
     if (waiters == null) return
@@ -455,7 +492,7 @@ export class Fetcher {
     waiter.signal.removeEventListener('abort', this.#onSignalAbort)
   }
 
-  #finish (item: Item, outcome: FetchOutcome): void {
+  #finish(item: Item, outcome: FetchOutcome): void {
     if (item.done) return
     item.done = true
     this.#forget(item)
@@ -476,7 +513,7 @@ export class Fetcher {
    * as soon as no slot or no peer is free, so a long queue behind busy peers costs little; a
    * finishing attempt pumps again, and a timer wakes the pump when a backoff ends.
    */
-  #pump (): void {
+  #pump(): void {
     if (this.#state !== 'started') return
     const now = Date.now()
     let wake = Number.POSITIVE_INFINITY
@@ -493,7 +530,7 @@ export class Fetcher {
   }
 
   /** Start the item now if it can; else when it could be tried next (Infinity: on a free slot, or never). */
-  #tryStart (item: Item, now: number): number {
+  #tryStart(item: Item, now: number): number {
     if (item.running != null || item.done) return Number.POSITIVE_INFINITY
     // Disk full: nothing starts and nothing waits (the queue would only grow); repair asks again
     // once writes resume.
@@ -518,64 +555,77 @@ export class Fetcher {
     return Number.POSITIVE_INFINITY
   }
 
-  /** A peer some queued item could ask has a free slot (peers no item wants do not count: they would make the pump scan the whole queue for nothing). */
-  #anyPeerOpen (now: number): boolean {
+  /**
+   * A peer some queued item could ask has a free slot (peers no item wants do not count: they would make
+   * the pump scan the whole queue for nothing).
+   */
+  #anyPeerOpen(now: number): boolean {
     const reserved = this.#reserved()
     for (const [url, peer] of this.#peers) {
-      if (peer.active < this.#opts.perPeerConcurrency && peer.backoffUntil <= now && this.#wantedFrom.has(url) && !(reserved && peer.slowUntil > now)) return true
+      if (
+        peer.active < this.#opts.perPeerConcurrency &&
+        peer.backoffUntil <= now &&
+        this.#wantedFrom.has(url) &&
+        !(reserved && peer.slowUntil > now)
+      )
+        return true
     }
     return false
   }
 
   /** Only the reserved slots are free: peers recently slow may not take them. */
-  #reserved (): boolean {
+  #reserved(): boolean {
     return this.#active >= this.#opts.concurrency - this.#opts.reservedSlots
   }
 
-  #exclude (item: Item, url: string): void {
+  #exclude(item: Item, url: string): void {
     if (item.excluded.has(url)) return
     item.excluded.add(url)
     this.#unwant(url)
   }
 
   /** The item leaves the queue: its candidates are no longer wanted for it. */
-  #forget (item: Item): void {
+  #forget(item: Item): void {
     this.#items.delete(item.key)
     for (const url of item.candidates) if (!item.excluded.has(url)) this.#unwant(url)
   }
 
-  #unwant (url: string): void {
+  #unwant(url: string): void {
     const left = (this.#wantedFrom.get(url) ?? 1) - 1
     if (left > 0) this.#wantedFrom.set(url, left)
     else this.#wantedFrom.delete(url)
   }
 
   /** When the first peer in backoff with a free slot may be asked again (a full one pumps when it frees). */
-  #nextPeerReady (now: number): number {
+  #nextPeerReady(now: number): number {
     let next = Number.POSITIVE_INFINITY
     for (const [url, peer] of this.#peers) {
-      if (peer.backoffUntil > now && peer.active < this.#opts.perPeerConcurrency && this.#wantedFrom.has(url)) next = Math.min(next, peer.backoffUntil)
+      if (peer.backoffUntil > now && peer.active < this.#opts.perPeerConcurrency && this.#wantedFrom.has(url))
+        next = Math.min(next, peer.backoffUntil)
     }
     return next
   }
 
   /** Pump again at `at` (ms), unless a pump is already due by then. */
-  #arm (at: number, now: number): void {
+  #arm(at: number, now: number): void {
     if (at === Number.POSITIVE_INFINITY || (this.#timer != null && this.#wakeAt <= at)) return
     if (this.#timer != null) clearTimeout(this.#timer)
     this.#wakeAt = at
-    this.#timer = setTimeout(() => {
-      this.#timer = null
-      this.#wakeAt = Number.POSITIVE_INFINITY
-      this.#pump()
-    }, Math.max(0, at - now))
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = null
+        this.#wakeAt = Number.POSITIVE_INFINITY
+        this.#pump()
+      },
+      Math.max(0, at - now)
+    )
   }
 
   /**
    * Of the candidates not excluded, not backing off and with a free slot, the one with the fewest
    * transfers running; among equals the next round-robin.
    */
-  #pick (item: Item, now: number): Pick {
+  #pick(item: Item, now: number): Pick {
     const n = item.candidates.length
     let usable = false
     let until = Number.POSITIVE_INFINITY
@@ -608,7 +658,7 @@ export class Fetcher {
     return until < Number.POSITIVE_INFINITY ? { kind: 'wait', until } : { kind: 'busy' }
   }
 
-  #launch (item: Item, url: string): void {
+  #launch(item: Item, url: string): void {
     const peer = this.#peer(url)
     const controller = new AbortController()
     item.attempts++
@@ -641,7 +691,7 @@ export class Fetcher {
     this.#tasks.add(task)
   }
 
-  #settle (item: Item, url: string, result: AttemptResult): void {
+  #settle(item: Item, url: string, result: AttemptResult): void {
     if (item.done) return
     const peer = this.#peer(url)
     const now = Date.now()
@@ -695,7 +745,10 @@ export class Fetcher {
         if (result.peerFault && peer.backoffUntil <= now) {
           peer.failures++
           peer.backoffUntil = now + backoffMs(peer.failures, this.#backoff)
-          this.#log.debug({ peer: url, failures: peer.failures, backoffMs: peer.backoffUntil - now, error: result.error }, 'peer backing off')
+          this.#log.debug(
+            { peer: url, failures: peer.failures, backoffMs: peer.backoffUntil - now, error: result.error },
+            'peer backing off'
+          )
         }
         break
     }
@@ -703,8 +756,11 @@ export class Fetcher {
     else if (item.candidates.every((c) => item.excluded.has(c))) this.#finish(item, failed(item.attempts, item.lastError))
   }
 
-  /** A transfer went under the minimum rate: the peer stays out of the reserved slots for a while, and is reported once per backoff round. */
-  #slow (peer: PeerFetchStats, url: string, ref: SegmentRef, now: number, report: boolean): void {
+  /**
+   * A transfer went under the minimum rate: the peer stays out of the reserved slots for a while, and is
+   * reported once per backoff round.
+   */
+  #slow(peer: PeerFetchStats, url: string, ref: SegmentRef, now: number, report: boolean): void {
     peer.slowUntil = now + this.#opts.slowMemoryMs
     if (!report) return
     try {
@@ -715,7 +771,7 @@ export class Fetcher {
   }
 
   /** Peers not to ask for `key` now (they sent bad bytes for it lately), forgetting expired ones. */
-  #liarsOf (key: string): Map<string, number> | undefined {
+  #liarsOf(key: string): Map<string, number> | undefined {
     const peers = this.#badHashes.get(key)
     if (peers == null) return undefined
     const now = Date.now()
@@ -724,7 +780,7 @@ export class Fetcher {
     return peers
   }
 
-  #rememberBadHash (item: Item, url: string): void {
+  #rememberBadHash(item: Item, url: string): void {
     let peers = this.#badHashes.get(item.key)
     if (peers == null) {
       peers = new Map()
@@ -741,7 +797,7 @@ export class Fetcher {
 }
 
 /** What a listed name is: a segment, a temp segment, a tombstone, or nothing we accept. */
-function listedKind (name: string): 'segment' | 'temp' | 'tombstone' | null {
+function listedKind(name: string): 'segment' | 'temp' | 'tombstone' | null {
   if (name.endsWith('.tombstone')) return parseTombstoneFileName(name).ok ? 'tombstone' : null
   const parsed = parseSegmentFileName(name)
   if (!parsed.ok) return null

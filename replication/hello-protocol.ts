@@ -17,8 +17,9 @@ export const OFFER_PROTOCOL = '/segmesh/offer/1.0.0'
 export const MAX_HELLO_BYTES = 1024 * 1024
 
 /** Send one blob and close our write end. */
-export async function sendBlob (stream: Stream, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
-  if (bytes.byteLength > MAX_HELLO_BYTES) throw new HelloTooLargeError(`message of ${bytes.byteLength} bytes is over the ${MAX_HELLO_BYTES} byte limit`)
+export async function sendBlob(stream: Stream, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+  if (bytes.byteLength > MAX_HELLO_BYTES)
+    throw new HelloTooLargeError(`message of ${bytes.byteLength} bytes is over the ${MAX_HELLO_BYTES} byte limit`)
   if (bytes.byteLength > 0 && !stream.send(bytes)) await stream.onDrain({ signal })
   await stream.close({ signal })
 }
@@ -29,7 +30,7 @@ export async function sendBlob (stream: Stream, bytes: Uint8Array, signal: Abort
  * reads ahead and pushes the bytes back after the remote's close, so `readableEnded` can be true
  * while data is still waiting. Hence "ended and nothing buffered" is checked after every chunk.
  */
-export async function readBlob (stream: Stream, signal: AbortSignal): Promise<Uint8Array> {
+export async function readBlob(stream: Stream, signal: AbortSignal): Promise<Uint8Array> {
   return await new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Uint8Array[] = []
     let size = 0
@@ -80,7 +81,7 @@ export async function readBlob (stream: Stream, signal: AbortSignal): Promise<Ui
   })
 }
 
-function concat (chunks: Uint8Array[], size: number): Uint8Array {
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
   if (chunks.length === 1) return chunks[0]!
   const out = new Uint8Array(size)
   let offset = 0

@@ -8,7 +8,6 @@ import type { Datastore } from 'interface-datastore'
 import type { Logger } from '../lib/logger.ts'
 import { P2P_DEFAULTS } from './host-defaults.ts'
 
-
 export interface P2PHostInit {
   privateKey: PrivateKey
   /** IP address to listen on (`0.0.0.0`, `::`, `127.0.0.1`, ...). */
@@ -69,12 +68,14 @@ export interface P2PHostInit {
 }
 
 /** gossipsub's IP-colocation score: its own weight past `sameIpPeers` on one IP, or none for 0. */
-export function colocationScore (sameIpPeers: number): { IPColocationFactorWeight: number } | { IPColocationFactorThreshold: number } {
+export function colocationScore(sameIpPeers: number): { IPColocationFactorWeight: number } | { IPColocationFactorThreshold: number } {
   return sameIpPeers === 0 ? { IPColocationFactorWeight: 0 } : { IPColocationFactorThreshold: sameIpPeers }
 }
 
 /** The inbound connection limits, defaults filled in. */
-export function connectionLimits (init: P2PHostInit): Record<'maxIncomingPendingConnections' | 'inboundUpgradeTimeoutMs' | 'inboundConnectionsPerIpPerSecond' | 'maxConnections', number> {
+export function connectionLimits(
+  init: P2PHostInit
+): Record<'maxIncomingPendingConnections' | 'inboundUpgradeTimeoutMs' | 'inboundConnectionsPerIpPerSecond' | 'maxConnections', number> {
   return {
     maxIncomingPendingConnections: init.maxIncomingPendingConnections ?? P2P_DEFAULTS.maxIncomingPendingConnections,
     inboundUpgradeTimeoutMs: init.inboundUpgradeTimeoutMs ?? P2P_DEFAULTS.inboundUpgradeTimeoutMs,
@@ -83,12 +84,15 @@ export function connectionLimits (init: P2PHostInit): Record<'maxIncomingPending
   }
 }
 
-export function peerIdOfAddr (ma: Multiaddr): string | undefined {
-  return ma.getComponents().filter((c) => c.name === 'p2p').pop()?.value
+export function peerIdOfAddr(ma: Multiaddr): string | undefined {
+  return ma
+    .getComponents()
+    .filter((c) => c.name === 'p2p')
+    .pop()?.value
 }
 
 /** The addresses gossip gave for a peer that parse and do not name another peer. */
-export function parseAddrs (peerId: string, addrs: readonly string[]): Multiaddr[] {
+export function parseAddrs(peerId: string, addrs: readonly string[]): Multiaddr[] {
   const out: Multiaddr[] = []
   for (const a of addrs) {
     try {
@@ -103,7 +107,7 @@ export function parseAddrs (peerId: string, addrs: readonly string[]): Multiaddr
 }
 
 /** Rewrite listen addresses to the announced host, keeping the bound port and peer id. */
-export function announceAs (addrs: Multiaddr[], host: string): Multiaddr[] {
+export function announceAs(addrs: Multiaddr[], host: string): Multiaddr[] {
   const proto = isIP(host) === 4 ? 'ip4' : isIP(host) === 6 ? 'ip6' : 'dns'
   const out = new Map<string, Multiaddr>()
   for (const ma of addrs) {
@@ -117,20 +121,37 @@ export function announceAs (addrs: Multiaddr[], host: string): Multiaddr[] {
   return [...out.values()]
 }
 
-export function validate (init: P2PHostInit): void {
+export function validate(init: P2PHostInit): void {
   if (init.privateKey == null) throw new InvalidParametersError('privateKey: required')
   if (isIP(init.listenHost) === 0) throw new InvalidParametersError(`listenHost: ${JSON.stringify(init.listenHost)} is not an IP address`)
-  if (!Number.isInteger(init.listenPort) || init.listenPort < 0 || init.listenPort > 65535) throw new InvalidParametersError(`listenPort: ${init.listenPort} is not a port (0-65535)`)
+  if (!Number.isInteger(init.listenPort) || init.listenPort < 0 || init.listenPort > 65535)
+    throw new InvalidParametersError(`listenPort: ${init.listenPort} is not a port (0-65535)`)
   if (typeof init.topic !== 'string' || init.topic.length === 0) throw new InvalidParametersError('topic: required')
   for (const key of ['maxKeptPeers', 'sameIpPeers', 'maxInboundConnections'] as const) {
-    if (init[key] != null && (!Number.isInteger(init[key]) || init[key] < 0)) throw new InvalidParametersError(`${key}: ${init[key]} is not a count`)
+    if (init[key] != null && (!Number.isInteger(init[key]) || init[key] < 0))
+      throw new InvalidParametersError(`${key}: ${init[key]} is not a count`)
   }
   if (init.helloTimeoutMs != null && !(init.helloTimeoutMs > 0)) throw new InvalidParametersError('helloTimeoutMs: must be > 0')
   if (init.redialIntervalMs != null && !(init.redialIntervalMs > 0)) throw new InvalidParametersError('redialIntervalMs: must be > 0')
-  for (const key of ['maxMessageBytes', 'gossipRatePerSecond', 'gossipBurst', 'banCooldownMs', 'sourceRatePerSecond', 'sourceBurst', 'newAuthorsPerSourcePerSecond', 'newAuthorsPerSourceBurst', 'maxIncomingPendingConnections', 'inboundUpgradeTimeoutMs', 'inboundConnectionsPerIpPerSecond', 'maxConnections'] as const) {
-    if (init[key] != null && !(Number.isSafeInteger(init[key]) && init[key] > 0)) throw new InvalidParametersError(`${key}: must be a positive integer`)
+  for (const key of [
+    'maxMessageBytes',
+    'gossipRatePerSecond',
+    'gossipBurst',
+    'banCooldownMs',
+    'sourceRatePerSecond',
+    'sourceBurst',
+    'newAuthorsPerSourcePerSecond',
+    'newAuthorsPerSourceBurst',
+    'maxIncomingPendingConnections',
+    'inboundUpgradeTimeoutMs',
+    'inboundConnectionsPerIpPerSecond',
+    'maxConnections'
+  ] as const) {
+    if (init[key] != null && !(Number.isSafeInteger(init[key]) && init[key] > 0))
+      throw new InvalidParametersError(`${key}: must be a positive integer`)
   }
-  if (init.announceHost != null && !/^[A-Za-z0-9.:-]+$/.test(init.announceHost)) throw new InvalidParametersError(`announceHost: ${JSON.stringify(init.announceHost)} is not a host name or IP`)
+  if (init.announceHost != null && !/^[A-Za-z0-9.:-]+$/.test(init.announceHost))
+    throw new InvalidParametersError(`announceHost: ${JSON.stringify(init.announceHost)} is not a host name or IP`)
   for (const addr of init.bootstrap ?? []) {
     let ma: Multiaddr
     try {

@@ -12,7 +12,7 @@ const TOPIC = 'segmesh-test/v1'
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-async function waitFor (what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
@@ -21,9 +21,11 @@ async function waitFor (what: string, condition: () => boolean, timeoutMs = 15_0
 }
 
 const hosts: P2PHost[] = []
-after(async () => { await Promise.all(hosts.map(async (h) => await h.stop())) })
+after(async () => {
+  await Promise.all(hosts.map(async (h) => await h.stop()))
+})
 
-async function createHost (init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
+async function createHost(init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
   const host = new P2PHost({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
   await host.start()
   hosts.push(host)
@@ -31,7 +33,7 @@ async function createHost (init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
 }
 
 /** Publish from `from` until `to` has received one message starting with `tag`. */
-async function publishUntilReceived (from: P2PHost, to: P2PHost, tag: string): Promise<void> {
+async function publishUntilReceived(from: P2PHost, to: P2PHost, tag: string): Promise<void> {
   let received = false
   const off = to.onMessage((sender, data) => {
     if (sender === from.peerId && decoder.decode(data).startsWith(tag)) received = true
@@ -70,7 +72,7 @@ describe('private network (--network-key)', () => {
 })
 
 describe('misbehaving peers', () => {
-  const isJson = (data: Uint8Array): string | null => decoder.decode(data).startsWith('{') ? null : 'not JSON'
+  const isJson = (data: Uint8Array): string | null => (decoder.decode(data).startsWith('{') ? null : 'not JSON')
 
   it('a peer flooding malformed gossip is disconnected and blocked; an honest peer is unaffected', async () => {
     const a = await createHost({ validateMessage: isJson })
@@ -119,7 +121,9 @@ describe('misbehaving peers', () => {
     const flooder = await createHost({ bootstrap: [a.multiaddrs()[0]!] })
     await waitFor('connected', () => a.connectedPeers().includes(flooder.peerId))
     let connects = 0
-    flooder.onPeerConnected((peer) => { if (peer === a.peerId) connects++ })
+    flooder.onPeerConnected((peer) => {
+      if (peer === a.peerId) connects++
+    })
     for (let i = 0; i < 500 && !a.scoreStats().banned.includes(flooder.peerId); i++) {
       await flooder.publish(encoder.encode(`garbage ${i}`)).catch(() => {})
       await new Promise((resolve) => setTimeout(resolve, 5))
@@ -136,7 +140,9 @@ describe('misbehaving peers', () => {
     const flooder = await createHost({ bootstrap: [a.multiaddrs()[0]!] })
     await waitFor('connected', () => a.connectedPeers().includes(flooder.peerId))
     let delivered = 0
-    a.onMessage(() => { delivered++ })
+    a.onMessage(() => {
+      delivered++
+    })
     await publishUntilReceived(flooder, a, '{"first"')
     for (let i = 0; i < 1000 && !a.scoreStats().banned.includes(flooder.peerId); i++) {
       await flooder.publish(encoder.encode(`{"n":${i}}`)).catch(() => {})
@@ -151,7 +157,7 @@ describe('misbehaving peers', () => {
 
 describe('IP colocation (--p2p-same-ip-peers)', () => {
   /** A host and `peers` others on 127.0.0.1 joined to it; whether it still hears one of them after the scores settle. */
-  async function hears (sameIpPeers: number | undefined, peers: number): Promise<boolean> {
+  async function hears(sameIpPeers: number | undefined, peers: number): Promise<boolean> {
     // Many joins from one IP at once: libp2p's 5 a second would spread them over the redial timer.
     const a = await createHost({ inboundConnectionsPerIpPerSecond: 100, ...(sameIpPeers == null ? {} : { sameIpPeers }) })
     const others: P2PHost[] = []
@@ -160,7 +166,9 @@ describe('IP colocation (--p2p-same-ip-peers)', () => {
     // gossipsub recomputes scores on its 1 s heartbeat.
     await new Promise((resolve) => setTimeout(resolve, 2500))
     let heard = false
-    const off = a.onMessage((from) => { if (from === others[0]!.peerId) heard = true })
+    const off = a.onMessage((from) => {
+      if (from === others[0]!.peerId) heard = true
+    })
     for (let i = 0; i < 20 && !heard; i++) {
       await others[0]!.publish(encoder.encode(`colocated:${i}`))
       await new Promise((resolve) => setTimeout(resolve, 100))

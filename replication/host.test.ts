@@ -20,7 +20,7 @@ const TOPIC = 'segmesh-test/v1'
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-async function waitFor (what: string, condition: () => boolean, timeoutMs = 10_000): Promise<number> {
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<number> {
   const start = Date.now()
   while (!condition()) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
@@ -30,7 +30,7 @@ async function waitFor (what: string, condition: () => boolean, timeoutMs = 10_0
 }
 
 /** Publish fresh payloads from `from` until `to` receives one of them (the mesh may still be forming). */
-async function publishUntilReceived (from: P2PHost, to: P2PHost, timeoutMs = 10_000): Promise<number> {
+async function publishUntilReceived(from: P2PHost, to: P2PHost, timeoutMs = 10_000): Promise<number> {
   const start = Date.now()
   const tag = `${Math.random()}`
   let received = false
@@ -49,13 +49,13 @@ async function publishUntilReceived (from: P2PHost, to: P2PHost, timeoutMs = 10_
   }
 }
 
-function portOf (host: P2PHost): number {
+function portOf(host: P2PHost): number {
   const m = /\/tcp\/(\d+)\//.exec(host.multiaddrs()[0] ?? '')
   assert.ok(m != null, 'host has a tcp multiaddr')
   return Number(m[1])
 }
 
-async function createHost (init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
+async function createHost(init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
   const host = new P2PHost({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
   await host.start()
   return host
@@ -116,9 +116,17 @@ describe('P2PHost alone', () => {
   })
 
   it('warns once, with the reason, about a bootstrap peer it cannot reach, then backs off; bootstrapStatus() says why', async () => {
-    const warnings: Array<{ peer?: string, reason?: string }> = []
+    const warnings: Array<{ peer?: string; reason?: string }> = []
     let redials = 0
-    const log = { ...silentLogger, warn: (obj: object) => { warnings.push(obj) }, debug: (_obj: object, msg?: string) => { if (msg === 'redial failed') redials++ } }
+    const log = {
+      ...silentLogger,
+      warn: (obj: object) => {
+        warnings.push(obj)
+      },
+      debug: (_obj: object, msg?: string) => {
+        if (msg === 'redial failed') redials++
+      }
+    }
     const closed = await createHost()
     const refusedAddr = closed.multiaddrs()[0]!
     const closedId = closed.peerId
@@ -139,7 +147,10 @@ describe('P2PHost alone', () => {
       assert.equal(byPeer.get(impostor), `wrong peer id: the node at that address is ${real.peerId}, not ${impostor}`)
 
       const status = new Map(host.bootstrapStatus().map((p) => [p.peerId, p]))
-      assert.deepEqual({ ...status.get(closedId), since: 0 }, { peerId: closedId, addrs: [refusedAddr], state: 'failed', lastError: byPeer.get(closedId), since: 0 })
+      assert.deepEqual(
+        { ...status.get(closedId), since: 0 },
+        { peerId: closedId, addrs: [refusedAddr], state: 'failed', lastError: byPeer.get(closedId), since: 0 }
+      )
       assert.equal(status.get(impostor)?.state, 'failed')
       assert.equal(status.get(impostor)?.lastError, byPeer.get(impostor))
       assert.equal(status.get(real.peerId)?.lastError, undefined)
@@ -151,7 +162,12 @@ describe('P2PHost alone', () => {
 
   it('explains a network key mismatch with a bootstrap peer', async () => {
     const warnings: Array<{ reason?: string }> = []
-    const log = { ...silentLogger, warn: (obj: object) => { warnings.push(obj) } }
+    const log = {
+      ...silentLogger,
+      warn: (obj: object) => {
+        warnings.push(obj)
+      }
+    }
     const a = await createHost({ networkKey: newNetworkKey() })
     const b = await createHost({ networkKey: newNetworkKey(), bootstrap: [a.multiaddrs()[0]!], log })
     const c = await createHost({ bootstrap: [a.multiaddrs()[0]!], log })
@@ -167,8 +183,17 @@ describe('P2PHost alone', () => {
 
   it('reads at most 1 MiB of a hello answer, then aborts the stream', async () => {
     // A remote that ignores the limit, played by a bare event target (only what readBlob touches).
-    const fake = Object.assign(new EventTarget(), { status: 'open', readableEnded: false, readBufferLength: 0, aborted: null as Error | null })
-    const stream = Object.assign(fake, { abort: (err: Error) => { fake.aborted = err } }) as unknown as Stream
+    const fake = Object.assign(new EventTarget(), {
+      status: 'open',
+      readableEnded: false,
+      readBufferLength: 0,
+      aborted: null as Error | null
+    })
+    const stream = Object.assign(fake, {
+      abort: (err: Error) => {
+        fake.aborted = err
+      }
+    }) as unknown as Stream
     const reading = readBlob(stream, new AbortController().signal)
     const chunk = new Uint8Array(256 * 1024)
     for (let i = 0; i < 5; i++) fake.dispatchEvent(Object.assign(new Event('message'), { data: chunk }))
@@ -185,12 +210,20 @@ describe('P2PHost hooks', () => {
     hosts.push(a)
     let gated = 0
     let open = false
-    const b = await createHost({ bootstrap: a.multiaddrs(), gossipGate: (deliver) => { gated++; if (open) deliver() } })
+    const b = await createHost({
+      bootstrap: a.multiaddrs(),
+      gossipGate: (deliver) => {
+        gated++
+        if (open) deliver()
+      }
+    })
     hosts.push(b)
     const c = await createHost({ bootstrap: a.multiaddrs(), blockedPeers: [a.peerId], redialIntervalMs: 100 })
     hosts.push(c)
     let handled = 0
-    b.onMessage(() => { handled++ })
+    b.onMessage(() => {
+      handled++
+    })
     await waitFor('B to join A', () => b.connectedPeers().includes(a.peerId))
     let sent = 0
     await waitFor('a message at the gate', () => {
@@ -231,7 +264,10 @@ describe('P2PHost: three nodes, B and C bootstrap to A', () => {
   })
 
   it("relays C's message to B through A; keepConnected gives B a direct connection to C", async () => {
-    const joined = await waitFor('B and C to connect to A', () => b.connectedPeers().includes(a.peerId) && c.connectedPeers().includes(a.peerId))
+    const joined = await waitFor(
+      'B and C to connect to A',
+      () => b.connectedPeers().includes(a.peerId) && c.connectedPeers().includes(a.peerId)
+    )
     assert.ok(!b.connectedPeers().includes(c.peerId), 'B knows only its bootstrap')
     const relayed = await publishUntilReceived(c, b)
 
@@ -268,7 +304,9 @@ describe('P2PHost: three nodes, B and C bootstrap to A', () => {
     c.handleHello(() => new Uint8Array(MAX_HELLO_BYTES + 1))
     // The remote refuses to send an oversized answer, and a provider that throws: both reset the stream.
     await assert.rejects(b.requestHello(c.peerId), { name: 'StreamResetError' })
-    c.handleHello(() => { throw new Error('provider failed') })
+    c.handleHello(() => {
+      throw new Error('provider failed')
+    })
     await assert.rejects(b.requestHello(c.peerId), { name: 'StreamResetError' })
     c.handleHello(() => encoder.encode('hello from C'))
   })
@@ -281,7 +319,9 @@ describe('P2PHost: three nodes, B and C bootstrap to A', () => {
     assert.ok(timedOut >= 350 && timedOut < 2_000, `timed out after ${timedOut} ms (timeout 400 ms)`)
 
     start = Date.now()
-    await assert.rejects(c.requestHello(a.peerId, { signal: AbortSignal.abort(new Error('caller gave up')) }), { message: 'caller gave up' })
+    await assert.rejects(c.requestHello(a.peerId, { signal: AbortSignal.abort(new Error('caller gave up')) }), {
+      message: 'caller gave up'
+    })
     a.handleHello(async () => await new Promise<Uint8Array>(() => {}))
     await assert.rejects(c.requestHello(a.peerId, { signal: AbortSignal.timeout(200) }), { name: 'TimeoutError' })
     assert.ok(Date.now() - start < 2_000)
@@ -336,7 +376,10 @@ describe('P2PHost: three nodes, B and C bootstrap to A', () => {
     off()
 
     b.unblock([c.peerId])
-    const back = await waitFor('B and C to reconnect after unblock', () => b.connectedPeers().includes(c.peerId) && c.connectedPeers().includes(b.peerId))
+    const back = await waitFor(
+      'B and C to reconnect after unblock',
+      () => b.connectedPeers().includes(c.peerId) && c.connectedPeers().includes(b.peerId)
+    )
     await publishUntilReceived(c, b, 5_000)
     console.log(`# B and C reconnected ${back} ms after unblock`)
   })

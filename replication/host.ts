@@ -85,7 +85,7 @@ export class P2PHost {
   #stopped = false
 
   /** Opens nothing: `start()` listens and dials the bootstrap list (lib/lifecycle.ts). */
-  constructor (init: P2PHostInit) {
+  constructor(init: P2PHostInit) {
     validate(init)
     this.#init = init
     this.peerId = peerIdFromPrivateKey(init.privateKey).toString()
@@ -98,9 +98,21 @@ export class P2PHost {
     this.#redialIntervalMs = init.redialIntervalMs ?? P2P_DEFAULTS.redialIntervalMs
     this.#validateMessage = init.validateMessage ?? null
     this.#maxMessageBytes = init.maxMessageBytes ?? P2P_DEFAULTS.maxMessageBytes
-    this.#gossipRate = new RateLimiter({ ratePerSecond: init.gossipRatePerSecond ?? P2P_DEFAULTS.gossipRatePerSecond, burst: init.gossipBurst ?? P2P_DEFAULTS.gossipBurst, maxKeys: P2P_DEFAULTS.gossipAuthorsTracked })
-    this.#sourceRate = new RateLimiter({ ratePerSecond: init.sourceRatePerSecond ?? P2P_DEFAULTS.sourceRatePerSecond, burst: init.sourceBurst ?? P2P_DEFAULTS.sourceBurst, maxKeys: P2P_DEFAULTS.sourcesTracked })
-    this.#newAuthors = new RateLimiter({ ratePerSecond: init.newAuthorsPerSourcePerSecond ?? P2P_DEFAULTS.newAuthorsPerSourcePerSecond, burst: init.newAuthorsPerSourceBurst ?? P2P_DEFAULTS.newAuthorsPerSourceBurst, maxKeys: P2P_DEFAULTS.sourcesTracked })
+    this.#gossipRate = new RateLimiter({
+      ratePerSecond: init.gossipRatePerSecond ?? P2P_DEFAULTS.gossipRatePerSecond,
+      burst: init.gossipBurst ?? P2P_DEFAULTS.gossipBurst,
+      maxKeys: P2P_DEFAULTS.gossipAuthorsTracked
+    })
+    this.#sourceRate = new RateLimiter({
+      ratePerSecond: init.sourceRatePerSecond ?? P2P_DEFAULTS.sourceRatePerSecond,
+      burst: init.sourceBurst ?? P2P_DEFAULTS.sourceBurst,
+      maxKeys: P2P_DEFAULTS.sourcesTracked
+    })
+    this.#newAuthors = new RateLimiter({
+      ratePerSecond: init.newAuthorsPerSourcePerSecond ?? P2P_DEFAULTS.newAuthorsPerSourcePerSecond,
+      burst: init.newAuthorsPerSourceBurst ?? P2P_DEFAULTS.newAuthorsPerSourceBurst,
+      maxKeys: P2P_DEFAULTS.sourcesTracked
+    })
     this.#scores = new PeerScores({
       cooldownMs: init.banCooldownMs,
       onBan: (peer, offence) => {
@@ -125,7 +137,7 @@ export class P2PHost {
     for (const peer of init.blockedPeers ?? []) this.#blocked.add(peer)
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     if (this.#libp2p != null) return
     const init = this.#init
     const isBlocked = (peer: PeerId): boolean => this.#blocked.has(peer.toString())
@@ -182,7 +194,7 @@ export class P2PHost {
     }
   }
 
-  async #listen (node: Node): Promise<void> {
+  async #listen(node: Node): Promise<void> {
     node.addEventListener('peer:connect', (evt) => {
       // Only the peers we redial can spin; tracking them alone keeps the damper's map bounded.
       const peer = evt.detail.toString()
@@ -222,55 +234,59 @@ export class P2PHost {
   }
 
   /** Full multiaddrs with `/p2p/<id>`, carrying the real bound port. */
-  multiaddrs (): string[] {
+  multiaddrs(): string[] {
     return this.#node.getMultiaddrs().map((ma) => ma.toString())
   }
 
-  connectedPeers (): string[] {
+  connectedPeers(): string[] {
     return this.#node.getPeers().map((p) => p.toString())
   }
 
   /** Publish on the topic; resolves to the number of direct recipients (0 when nobody listens). */
-  async publish (data: Uint8Array): Promise<number> {
+  async publish(data: Uint8Array): Promise<number> {
     if (this.#stopped) throw new HostStoppedError('p2p host is stopped')
     const { recipients } = await this.#node.services.pubsub.publish(this.#topic, data)
     return recipients.length
   }
 
   /** Messages on the topic from other nodes, with the id of the node that published them. */
-  onMessage (handler: (from: string, data: Uint8Array) => void): () => void {
+  onMessage(handler: (from: string, data: Uint8Array) => void): () => void {
     return subscribe(this.#messageHandlers, handler)
   }
 
-  onPeerConnected (handler: (peerId: string) => void): () => void {
+  onPeerConnected(handler: (peerId: string) => void): () => void {
     return subscribe(this.#connectHandlers, handler)
   }
 
-  onPeerDisconnected (handler: (peerId: string) => void): () => void {
+  onPeerDisconnected(handler: (peerId: string) => void): () => void {
     return subscribe(this.#disconnectHandlers, handler)
   }
 
   /** A peer's misbehaviour score passed the threshold: it is disconnected and blocked for the cool-down. */
-  onPeerBanned (handler: (peerId: string) => void): () => void {
+  onPeerBanned(handler: (peerId: string) => void): () => void {
     return subscribe(this.#banHandlers, handler)
   }
 
   /** A banned peer's cool-down is over; it may connect again. */
-  onPeerUnbanned (handler: (peerId: string) => void): () => void {
+  onPeerUnbanned(handler: (peerId: string) => void): () => void {
     return subscribe(this.#unbanHandlers, handler)
   }
 
   /** Set what this node answers to hello requests (replaces any earlier provider). */
-  handleHello (provider: HelloProvider): void {
+  handleHello(provider: HelloProvider): void {
     this.#helloProvider = provider
   }
 
   /** Ask a peer for its hello answer; bounded by the hello timeout, the caller's signal and stop(). */
-  async requestHello (peerId: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+  async requestHello(peerId: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
     if (this.#stopped) throw new HostStoppedError('p2p host is stopped')
     const id = peerIdFromString(peerId)
     const timeoutMs = this.#helloTimeoutMs
-    const { signal, clear } = combineSignals([this.#shutdown.signal, options.signal], timeoutMs, () => new HelloTimeoutError(`no hello from ${peerId} within ${timeoutMs} ms`))
+    const { signal, clear } = combineSignals(
+      [this.#shutdown.signal, options.signal],
+      timeoutMs,
+      () => new HelloTimeoutError(`no hello from ${peerId} within ${timeoutMs} ms`)
+    )
     let stream: Stream | undefined
     try {
       stream = await this.#node.dialProtocol(id, [HELLO_PROTOCOLS[2], HELLO_PROTOCOLS[1]], { signal })
@@ -291,10 +307,14 @@ export class P2PHost {
    * Send one message to a connected peer alone, on the offer protocol (what a range repair found
    * it lacks). Bounded like hello; throws if the peer cannot be reached.
    */
-  async sendOffer (peerId: string, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async sendOffer(peerId: string, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.#stopped) throw new HostStoppedError('p2p host is stopped')
     const timeoutMs = this.#helloTimeoutMs
-    const { signal, clear } = combineSignals([this.#shutdown.signal, options.signal], timeoutMs, () => new HelloTimeoutError(`offer to ${peerId} not sent within ${timeoutMs} ms`))
+    const { signal, clear } = combineSignals(
+      [this.#shutdown.signal, options.signal],
+      timeoutMs,
+      () => new HelloTimeoutError(`offer to ${peerId} not sent within ${timeoutMs} ms`)
+    )
     let stream: Stream | undefined
     try {
       stream = await this.#node.dialProtocol(peerIdFromString(peerId), OFFER_PROTOCOL, { signal })
@@ -308,7 +328,7 @@ export class P2PHost {
   }
 
   /** Messages a peer sent to this node alone (offers), with the peer that sent them. */
-  onOffer (handler: (from: string, data: Uint8Array) => void): () => void {
+  onOffer(handler: (from: string, data: Uint8Array) => void): () => void {
     return subscribe(this.#offerHandlers, handler)
   }
 
@@ -317,7 +337,7 @@ export class P2PHost {
    * peers at random among those it knows: membership.ts). `addrs` may be empty for a peer whose
    * addresses are saved. Resolves once connected or given up; never throws.
    */
-  async keepConnected (peerId: string, addrs: string[]): Promise<void> {
+  async keepConnected(peerId: string, addrs: string[]): Promise<void> {
     if (this.#stopped || peerId === this.peerId || this.#blocked.has(peerId)) return
     if (this.#kept.has(peerId)) {
       if (!this.#isConnected(peerId)) await this.#redial(peerId)
@@ -353,7 +373,7 @@ export class P2PHost {
   }
 
   /** Peers kept (connected, or down and being redialled). */
-  keptPeers (): string[] {
+  keptPeers(): string[] {
     return [...this.#kept]
   }
 
@@ -361,38 +381,40 @@ export class P2PHost {
    * Count an offence against a peer (replicator: bad tombstone signatures; fetcher: bad hashes).
    * Past the threshold the peer is disconnected and blocked for the ban cool-down.
    */
-  penalize (peerId: string, offence: Offence): void {
+  penalize(peerId: string, offence: Offence): void {
     if (!this.#stopped && peerId !== this.peerId) this.#scores.penalize(peerId, offence)
   }
 
   /** Penalties by offence, bans so far, peers banned now. */
-  scoreStats (): ReturnType<PeerScores['stats']> {
+  scoreStats(): ReturnType<PeerScores['stats']> {
     return this.#scores.stats()
   }
 
   /** Each bootstrap peer: connected, dialling (first try, or libp2p reconnecting) or failed, and why. */
-  bootstrapStatus (): BootstrapPeerStatus[] {
+  bootstrapStatus(): BootstrapPeerStatus[] {
     return this.#bootstrapStatus.list()
   }
 
   /** Refuse and drop every connection to these peers until unblock(): bans, and the simulations' partitions. */
-  async block (peerIds: string[]): Promise<void> {
+  async block(peerIds: string[]): Promise<void> {
     for (const p of peerIds) this.#blocked.add(p)
-    await Promise.all(peerIds.map(async (p) => {
-      let id: PeerId
-      try {
-        id = peerIdFromString(p)
-      } catch {
-        return
-      }
-      // Untagged, libp2p does not spend its retries on a peer it may not dial; unblock() restores it.
-      await this.#untag(id)
-      await this.#node.hangUp(id).catch((err) => this.#log.debug({ peer: p, err }, 'block: hang up failed'))
-    }))
+    await Promise.all(
+      peerIds.map(async (p) => {
+        let id: PeerId
+        try {
+          id = peerIdFromString(p)
+        } catch {
+          return
+        }
+        // Untagged, libp2p does not spend its retries on a peer it may not dial; unblock() restores it.
+        await this.#untag(id)
+        await this.#node.hangUp(id).catch((err) => this.#log.debug({ peer: p, err }, 'block: hang up failed'))
+      })
+    )
   }
 
   /** Allow these peers again; kept and bootstrap peers among them are redialled at once. */
-  unblock (peerIds: string[]): void {
+  unblock(peerIds: string[]): void {
     for (const p of peerIds) {
       this.#blocked.delete(p)
       this.#damper.forget(p) // connections our own block cut short are not the peer's flaps
@@ -400,7 +422,7 @@ export class P2PHost {
     }
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     if (this.#stopped) return
     this.#stopped = true
     this.#shutdown.abort(new HostStoppedError('p2p host is stopping'))
@@ -420,18 +442,22 @@ export class P2PHost {
 
   // --- internals -----------------------------------------------------------------------------
 
-  get #node (): Node {
+  get #node(): Node {
     if (this.#libp2p == null) throw new HostStoppedError('p2p host is not started')
     return this.#libp2p
   }
 
-  #isConnected (peerId: string): boolean {
+  #isConnected(peerId: string): boolean {
     return this.#node.getConnections(peerIdFromString(peerId)).some((c) => c.status === 'open')
   }
 
-  async #dial (id: PeerId, addrs: Multiaddr[]): Promise<void> {
+  async #dial(id: PeerId, addrs: Multiaddr[]): Promise<void> {
     const timeoutMs = P2P_DEFAULTS.dialTimeoutMs
-    const { signal, clear } = combineSignals([this.#shutdown.signal], timeoutMs, () => new TimeoutError(`dial to ${id} timed out after ${timeoutMs} ms`))
+    const { signal, clear } = combineSignals(
+      [this.#shutdown.signal],
+      timeoutMs,
+      () => new TimeoutError(`dial to ${id} timed out after ${timeoutMs} ms`)
+    )
     try {
       await this.#node.peerStore.merge(id, { multiaddrs: addrs, tags: { [KEEP_ALIVE]: { value: 1 } } }, { signal })
       await this.#node.dial(id, { signal })
@@ -443,7 +469,7 @@ export class P2PHost {
     }
   }
 
-  async #untag (id: PeerId): Promise<void> {
+  async #untag(id: PeerId): Promise<void> {
     try {
       if (await this.#node.peerStore.has(id)) await this.#node.peerStore.merge(id, { tags: { [KEEP_ALIVE]: undefined } })
     } catch (err) {
@@ -456,7 +482,7 @@ export class P2PHost {
    * loses its KEEP_ALIVE tag, so libp2p stops redialling it at once; the redial timer tries again
    * once its hold is over (and #dial tags it again).
    */
-  #onDisconnect (id: PeerId): void {
+  #onDisconnect(id: PeerId): void {
     const peer = id.toString()
     if (!this.#damper.closed(peer) || this.#stopped) return
     this.#log.info({ peer }, 'peer keeps closing new connections; redialling it later')
@@ -464,7 +490,7 @@ export class P2PHost {
   }
 
   /** Dial a wanted peer again (its addresses are in the peer store); logs, never throws. */
-  async #redial (peerId: string): Promise<void> {
+  async #redial(peerId: string): Promise<void> {
     if (this.#stopped || this.#blocked.has(peerId) || this.#damper.held(peerId) || this.#isConnected(peerId)) return
     try {
       await this.#dial(peerIdFromString(peerId), this.#bootstrap.get(peerId) ?? [])
@@ -475,16 +501,19 @@ export class P2PHost {
   }
 
   /** Jittered (×0.5–1.5), so nodes that lost the same bootstrap peer do not all redial it at once. */
-  #scheduleRedial (): void {
+  #scheduleRedial(): void {
     if (this.#stopped) return
-    this.#redialTimer = setTimeout(() => {
-      this.#redialAll()
-      this.#scheduleRedial()
-    }, this.#redialIntervalMs * (0.5 + Math.random()))
+    this.#redialTimer = setTimeout(
+      () => {
+        this.#redialAll()
+        this.#scheduleRedial()
+      },
+      this.#redialIntervalMs * (0.5 + Math.random())
+    )
     this.#redialTimer.unref()
   }
 
-  #redialAll (): void {
+  #redialAll(): void {
     for (const p of this.#kept) this.#track(this.#redial(p))
     if (this.#keptConnected() < this.#maxKept) {
       this.#shed = false
@@ -492,7 +521,7 @@ export class P2PHost {
     }
   }
 
-  #keptConnected (): number {
+  #keptConnected(): number {
     let n = 0
     for (const p of this.#kept) if (this.#isConnected(p)) n++
     return n
@@ -504,23 +533,26 @@ export class P2PHost {
    * node that ever joined through one would hold a connection to it. The redial timer dials them
    * again if this node falls under maxKeptPeers.
    */
-  #shedBootstraps (): void {
+  #shedBootstraps(): void {
     if (this.#shed || this.#stopped || this.#keptConnected() < this.#maxKept) return
     this.#shed = true
     for (const peer of this.#bootstrap.keys()) {
       if (this.#kept.has(peer)) continue
       const id = peerIdFromString(peer)
-      this.#track((async () => {
-        await this.#untag(id)
-        for (const conn of this.#node.getConnections(id)) {
-          if (conn.direction === 'outbound') await conn.close().catch((err: unknown) => this.#log.debug({ peer, err }, 'closing a bootstrap connection failed'))
-        }
-      })())
+      this.#track(
+        (async () => {
+          await this.#untag(id)
+          for (const conn of this.#node.getConnections(id)) {
+            if (conn.direction === 'outbound')
+              await conn.close().catch((err: unknown) => this.#log.debug({ peer, err }, 'closing a bootstrap connection failed'))
+          }
+        })()
+      )
     }
     this.#log.info({ kept: this.#kept.size }, 'enough kept peers: bootstrap peers let go')
   }
 
-  #inboundFull (): boolean {
+  #inboundFull(): boolean {
     let inbound = 0
     for (const conn of this.#node.getConnections()) if (conn.direction === 'inbound') inbound++
     return inbound >= this.#maxInbound
@@ -531,7 +563,7 @@ export class P2PHost {
    * most recently updated, so a node restarted on new ports and without a bootstrap list finds
    * the network again (and the peers learn its new addresses from the connection).
    */
-  async #dialSaved (): Promise<void> {
+  async #dialSaved(): Promise<void> {
     const saved = await savedPeers(this.#node.peerStore, (p) => this.#blocked.has(p) || this.#bootstrap.has(p))
     const candidates = randomSample(saved.slice(0, P2P_DEFAULTS.savedPeersConsidered), P2P_DEFAULTS.savedPeersConsidered)
     if (candidates.length > 0) this.#log.info({ saved: saved.length }, 'dialling peers from the address book')
@@ -542,7 +574,7 @@ export class P2PHost {
     }
   }
 
-  #schedulePrune (): void {
+  #schedulePrune(): void {
     if (this.#stopped) return
     this.#pruneTimer = setTimeout(() => {
       this.#track(this.#prune().finally(() => this.#schedulePrune()))
@@ -550,13 +582,13 @@ export class P2PHost {
     this.#pruneTimer.unref()
   }
 
-  async #prune (): Promise<void> {
+  async #prune(): Promise<void> {
     const keep = (p: string): boolean => this.#bootstrap.has(p) || this.#kept.has(p) || this.#isConnected(p)
     const removed = await pruneAddressBook(this.#node.peerStore, P2P_DEFAULTS.maxSavedPeers, keep)
     if (removed > 0) this.#log.info({ removed }, 'address book cut back to its bound')
   }
 
-  #onReconnectFailure (peerId: string): void {
+  #onReconnectFailure(peerId: string): void {
     // libp2p gave up and removed KEEP_ALIVE. A bootstrap peer stays wanted (the timer retries it);
     // a gossip peer frees its slot and is kept again if gossip names it later.
     if (this.#kept.delete(peerId)) {
@@ -580,7 +612,7 @@ export class P2PHost {
    * Reject against the source only for topics given score parameters; ours has none, so
    * PeerScores does the banning.)
    */
-  #validate (source: string, msg: GossipMessage): TopicValidatorResult {
+  #validate(source: string, msg: GossipMessage): TopicValidatorResult {
     if (msg.type !== 'signed') return TopicValidatorResult.Reject
     const from = msg.from.toString()
     if (!this.#sourceRate.take(source) || (!this.#gossipRate.has(from) && !this.#newAuthors.take(source))) {
@@ -608,7 +640,7 @@ export class P2PHost {
     return TopicValidatorResult.Accept
   }
 
-  #onGossip (msg: GossipMessage): void {
+  #onGossip(msg: GossipMessage): void {
     // Unsigned messages carry no sender; gossipsub's default StrictSign policy rejects them anyway.
     if (msg.topic !== this.#topic || msg.type !== 'signed') return
     const from = msg.from.toString()
@@ -622,9 +654,13 @@ export class P2PHost {
    * An offer: at most maxMessageBytes, and paid for from the sender's gossip bucket (an offer is an
    * announcement sent to one node), so a peer cannot flood this way what gossip would drop.
    */
-  async #receiveOffer (stream: Stream, connection: Connection): Promise<void> {
+  async #receiveOffer(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
-    const { signal, clear } = combineSignals([this.#shutdown.signal], this.#helloTimeoutMs, () => new HelloTimeoutError(`offer from ${peer} not read within ${this.#helloTimeoutMs} ms`))
+    const { signal, clear } = combineSignals(
+      [this.#shutdown.signal],
+      this.#helloTimeoutMs,
+      () => new HelloTimeoutError(`offer from ${peer} not read within ${this.#helloTimeoutMs} ms`)
+    )
     try {
       const [data] = await Promise.all([readBlob(stream, signal), stream.close({ signal })])
       if (data.byteLength > this.#maxMessageBytes) {
@@ -646,14 +682,21 @@ export class P2PHost {
     }
   }
 
-  async #answerHello (stream: Stream, connection: Connection, version: HelloVersion): Promise<void> {
+  async #answerHello(stream: Stream, connection: Connection, version: HelloVersion): Promise<void> {
     const peer = connection.remotePeer.toString()
     const timeoutMs = this.#helloTimeoutMs
-    const { signal, clear } = combineSignals([this.#shutdown.signal], timeoutMs, () => new HelloTimeoutError(`hello answer to ${peer} not sent within ${timeoutMs} ms`))
+    const { signal, clear } = combineSignals(
+      [this.#shutdown.signal],
+      timeoutMs,
+      () => new HelloTimeoutError(`hello answer to ${peer} not sent within ${timeoutMs} ms`)
+    )
     try {
       const provider = this.#helloProvider
       if (provider == null) throw new P2PError('no hello provider yet')
-      const bytes = await raceSignal(Promise.resolve().then(() => provider(version, peer)), signal)
+      const bytes = await raceSignal(
+        Promise.resolve().then(() => provider(version, peer)),
+        signal
+      )
       await sendBlob(stream, bytes, signal)
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
@@ -663,7 +706,7 @@ export class P2PHost {
     }
   }
 
-  #emit<A extends unknown[]> (handlers: Set<(...args: A) => void>, ...args: A): void {
+  #emit<A extends unknown[]>(handlers: Set<(...args: A) => void>, ...args: A): void {
     for (const handler of handlers) {
       try {
         handler(...args)
@@ -673,13 +716,13 @@ export class P2PHost {
     }
   }
 
-  #track (task: Promise<void>): void {
+  #track(task: Promise<void>): void {
     this.#tasks.add(task)
     void task.finally(() => this.#tasks.delete(task))
   }
 }
 
-function subscribe<H> (set: Set<H>, handler: H): () => void {
+function subscribe<H>(set: Set<H>, handler: H): () => void {
   set.add(handler)
   return () => {
     set.delete(handler)

@@ -11,7 +11,7 @@ import { KeyFileError } from './p2p-errors.ts'
 const MAX_KEY_FILE_BYTES = 16 * 1024
 
 /** Write a new file; refuses to replace an existing one (a key is never overwritten by mistake). */
-export async function writeNewKeyFile (path: string, bytes: Uint8Array | string, mode: 0o600 | 0o644): Promise<void> {
+export async function writeNewKeyFile(path: string, bytes: Uint8Array | string, mode: 0o600 | 0o644): Promise<void> {
   let fh: FileHandle
   try {
     fh = await open(path, 'wx', mode)
@@ -36,7 +36,7 @@ export async function writeNewKeyFile (path: string, bytes: Uint8Array | string,
 }
 
 /** Read a key file; `secret` refuses one readable by group or others. */
-export async function readKeyFile (path: string, what: string, options: { secret: boolean }): Promise<Buffer> {
+export async function readKeyFile(path: string, what: string, options: { secret: boolean }): Promise<Buffer> {
   let fh: FileHandle
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)

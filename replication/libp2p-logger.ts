@@ -8,7 +8,7 @@ import type { Logger } from '../lib/logger.ts'
 
 const noop = (): void => {}
 
-function show (arg: unknown): string {
+function show(arg: unknown): string {
   if (arg instanceof Error) return arg.message
   if (arg instanceof Uint8Array) return `<${arg.byteLength} bytes>`
   if (typeof arg === 'object' && arg != null && !Array.isArray(arg) && arg.toString === Object.prototype.toString) {
@@ -22,7 +22,7 @@ function show (arg: unknown): string {
 }
 
 /** printf-style as libp2p writes it: %p peer, %a multiaddr, %e error, %s, %d, %o ... */
-function format (formatter: unknown, args: unknown[]): string {
+function format(formatter: unknown, args: unknown[]): string {
   if (typeof formatter !== 'string') return [formatter, ...args].map(show).join(' ')
   let i = 0
   return formatter.replace(/%([a-zA-Z%])/g, (match, c: string) => {
@@ -31,7 +31,7 @@ function format (formatter: unknown, args: unknown[]): string {
   })
 }
 
-function componentLog (log: Logger, component: string): Libp2pLogger {
+function componentLog(log: Logger, component: string): Libp2pLogger {
   const logger = Object.assign(noop.bind(null), {
     error: (formatter: unknown, ...args: unknown[]): void => {
       const err = args.find((a) => a instanceof Error)
@@ -46,6 +46,6 @@ function componentLog (log: Logger, component: string): Libp2pLogger {
   return logger
 }
 
-export function libp2pLogger (log: Logger): ComponentLogger {
+export function libp2pLogger(log: Logger): ComponentLogger {
   return { forComponent: (name: string) => componentLog(log, name) }
 }

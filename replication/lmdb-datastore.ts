@@ -15,7 +15,7 @@ export class LmdbDatastore extends BaseDatastore {
   readonly #db: Database<Uint8Array, string>
   #closed = false
 
-  constructor (db: Database<Uint8Array, string>) {
+  constructor(db: Database<Uint8Array, string>) {
     super()
     this.#db = db
   }
@@ -25,39 +25,39 @@ export class LmdbDatastore extends BaseDatastore {
    * the LMDB environment closes right after. Later calls fail with a clear error instead. (Not
    * named stop(): libp2p stops a datastore that has one in the middle of its own stop.)
    */
-  close (): void {
+  close(): void {
     this.#closed = true
   }
 
-  #check (options: Options): void {
+  #check(options: Options): void {
     if (this.#closed) throw new Error('the address book is closed')
     options?.signal?.throwIfAborted()
   }
 
-  override async put (key: Key, value: Uint8Array, options?: Options): Promise<Key> {
+  override async put(key: Key, value: Uint8Array, options?: Options): Promise<Key> {
     this.#check(options)
     await this.#db.put(key.toString(), value)
     return key
   }
 
-  override get (key: Key, options?: Options): Uint8Array {
+  override get(key: Key, options?: Options): Uint8Array {
     this.#check(options)
     const value = this.#db.get(key.toString())
     if (value == null) throw new NotFoundError(`${key.toString()} not found`)
     return value
   }
 
-  override has (key: Key, options?: Options): boolean {
+  override has(key: Key, options?: Options): boolean {
     this.#check(options)
     return this.#db.doesExist(key.toString())
   }
 
-  override async delete (key: Key, options?: Options): Promise<void> {
+  override async delete(key: Key, options?: Options): Promise<void> {
     this.#check(options)
     await this.#db.remove(key.toString())
   }
 
-  override * _all (q: Query, options?: Options): Generator<Pair> {
+  override *_all(q: Query, options?: Options): Generator<Pair> {
     this.#check(options)
     for (const { key, value } of this.#db.getRange(range(q.prefix))) {
       this.#check(options)
@@ -65,7 +65,7 @@ export class LmdbDatastore extends BaseDatastore {
     }
   }
 
-  override * _allKeys (q: KeyQuery, options?: Options): Generator<Key> {
+  override *_allKeys(q: KeyQuery, options?: Options): Generator<Key> {
     this.#check(options)
     for (const key of this.#db.getKeys(range(q.prefix))) {
       this.#check(options)
@@ -75,6 +75,6 @@ export class LmdbDatastore extends BaseDatastore {
 }
 
 /** The key range a prefix covers ('\uffff' sorts after every character a key uses). */
-function range (prefix: string | undefined): { start?: string, end?: string } {
+function range(prefix: string | undefined): { start?: string; end?: string } {
   return prefix == null || prefix === '' ? {} : { start: prefix, end: `${prefix}\uffff` }
 }

@@ -9,7 +9,12 @@ import type { PeerStore } from '@libp2p/interface'
 
 /** A peer id-shaped string (base58 alphabet) per number. */
 const id = (n: number): string => `12D3KooW${'A'.repeat(10)}${String(n).replace(/0/g, 'z')}x`
-const info = (n: number, lastSeen = Date.now()): KnownPeer => ({ peerId: id(n), url: `http://10.0.0.${n}:8080`, addrs: [`/ip4/10.0.0.${n}/tcp/4001`], lastSeen })
+const info = (n: number, lastSeen = Date.now()): KnownPeer => ({
+  peerId: id(n),
+  url: `http://10.0.0.${n}:8080`,
+  addrs: [`/ip4/10.0.0.${n}/tcp/4001`],
+  lastSeen
+})
 
 class FakeHost implements MembershipHost {
   readonly peerId = id(0)
@@ -17,9 +22,13 @@ class FakeHost implements MembershipHost {
   kept = new Set<string>()
   offered: string[] = []
   max: number = MEMBERSHIP_DEFAULTS.keep
-  connectedPeers (): string[] { return [...this.connected] }
-  keptPeers (): string[] { return [...this.kept] }
-  async keepConnected (peerId: string): Promise<void> {
+  connectedPeers(): string[] {
+    return [...this.connected]
+  }
+  keptPeers(): string[] {
+    return [...this.kept]
+  }
+  async keepConnected(peerId: string): Promise<void> {
     this.offered.push(peerId)
     if (this.kept.size < this.max) {
       this.kept.add(peerId)
@@ -28,7 +37,7 @@ class FakeHost implements MembershipHost {
   }
 }
 
-function setup (): { host: FakeHost, peers: PeerTable, membership: Membership } {
+function setup(): { host: FakeHost; peers: PeerTable; membership: Membership } {
   const host = new FakeHost()
   const peers = new PeerTable({ connectedPeers: () => host.connectedPeers() })
   return { host, peers, membership: new Membership({ host, peers }) }
@@ -96,7 +105,8 @@ describe('Membership', () => {
     const host = new FakeHost()
     const peers = new PeerTable({ connectedPeers: () => host.connectedPeers(), maxPeers: 64 })
     const membership = new Membership({ host, peers })
-    for (let batch = 0; batch < 100; batch++) membership.learn(Array.from({ length: MAX_HELLO_PEERS }, (_, i) => info(1000 + batch * MAX_HELLO_PEERS + i)))
+    for (let batch = 0; batch < 100; batch++)
+      membership.learn(Array.from({ length: MAX_HELLO_PEERS }, (_, i) => info(1000 + batch * MAX_HELLO_PEERS + i)))
     assert.equal(peers.size, 64)
   })
 })
@@ -107,7 +117,9 @@ describe('address book bound', () => {
     const deleted: string[] = []
     const store = {
       all: async () => saved.filter((p) => !deleted.includes(p.id.toString())),
-      delete: async (peer: { toString: () => string }) => { deleted.push(peer.toString()) }
+      delete: async (peer: { toString: () => string }) => {
+        deleted.push(peer.toString())
+      }
     } as unknown as PeerStore
     assert.equal(await pruneAddressBook(store, 6, (p) => p === id(0)), 4)
     assert.deepEqual(deleted, [id(1), id(2), id(3), id(4)])

@@ -44,14 +44,14 @@ export class Membership {
   /** Peers learned through peer exchange (not yet heard from themselves). */
   learned = 0
 
-  constructor (init: { host: MembershipHost, peers: PeerTable }) {
+  constructor(init: { host: MembershipHost; peers: PeerTable }) {
     this.#host = init.host
     this.#peers = init.peers
     this.#keep = MEMBERSHIP_DEFAULTS.keep
   }
 
   /** Up to `n` known peers for a hello answer to `asker`, never the asker itself. */
-  sample (asker: string, n = MAX_HELLO_PEERS): KnownPeer[] {
+  sample(asker: string, n = MAX_HELLO_PEERS): KnownPeer[] {
     const connected = new Set(this.#host.connectedPeers())
     const fresh = Date.now() - MEMBERSHIP_DEFAULTS.freshMs
     const live = []
@@ -63,11 +63,16 @@ export class Membership {
     }
     const chosen = randomSample(live, n)
     chosen.push(...randomSample(recent, n - chosen.length))
-    return chosen.map((p) => ({ peerId: p.peerId, url: p.url, addrs: p.addrs.slice(0, MEMBERSHIP_DEFAULTS.addrsPassedOn), lastSeen: p.lastSeen }))
+    return chosen.map((p) => ({
+      peerId: p.peerId,
+      url: p.url,
+      addrs: p.addrs.slice(0, MEMBERSHIP_DEFAULTS.addrsPassedOn),
+      lastSeen: p.lastSeen
+    }))
   }
 
   /** Peers a hello named: the new ones are added to the table. Returns how many were new. */
-  learn (peers: readonly KnownPeer[]): number {
+  learn(peers: readonly KnownPeer[]): number {
     let added = 0
     for (const p of peers) {
       if (p.peerId === this.#host.peerId) continue
@@ -81,13 +86,16 @@ export class Membership {
    * Offer the host random known peers until enough kept peers are connected (kept peers that are
    * down do not count: the host keeps them aside and redials them); resolves when those dials end.
    */
-  async maintain (): Promise<void> {
+  async maintain(): Promise<void> {
     const kept = this.#host.keptPeers?.() ?? []
     const connected = new Set(this.#host.connectedPeers())
     const up = kept.filter((p) => connected.has(p)).length
     if (up >= this.#keep) return
     const skip = new Set([...kept, this.#host.peerId])
-    const candidates = this.#peers.all().filter((p) => !skip.has(p.peerId) && p.addrs.length > 0).map((p) => p.peerId)
+    const candidates = this.#peers
+      .all()
+      .filter((p) => !skip.has(p.peerId) && p.addrs.length > 0)
+      .map((p) => p.peerId)
     const picks = randomSample(candidates, this.#keep - up)
     await Promise.all(picks.map(async (peerId) => await this.#host.keepConnected(peerId, this.#peers.get(peerId)?.addrs ?? [])))
   }

@@ -2,17 +2,34 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ref } from '../test/helpers/tree.ts'
 import {
-  MAX_ANNOUNCE_ITEMS, MAX_HELLO_PEERS, MAX_MESSAGE_BYTES, type PeerInfo, announceMessages, decodeHello, decodeMessage, encodeHello,
-  encodeMessage, itemPath, parseHourDigests, parseItemPath
+  MAX_ANNOUNCE_ITEMS,
+  MAX_HELLO_PEERS,
+  MAX_MESSAGE_BYTES,
+  type PeerInfo,
+  announceMessages,
+  decodeHello,
+  decodeMessage,
+  encodeHello,
+  encodeMessage,
+  itemPath,
+  parseHourDigests,
+  parseItemPath
 } from './messages.ts'
 
-const from: PeerInfo = { peerId: '12D3KooWHeWPVvf2QzNxRc5iE1pB8u3xq7v4XUg8sX6g6k9Yk1Zz', url: 'http://127.0.0.1:8080', addrs: ['/ip4/127.0.0.1/tcp/4001'] }
+const from: PeerInfo = {
+  peerId: '12D3KooWHeWPVvf2QzNxRc5iE1pB8u3xq7v4XUg8sX6g6k9Yk1Zz',
+  url: 'http://127.0.0.1:8080',
+  addrs: ['/ip4/127.0.0.1/tcp/4001']
+}
 const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v))
 
 describe('replication messages', () => {
   it('round-trip announcements of segments and tombstones', () => {
     const seg = ref({ at: 0, dur: 2000 })
-    const items = [{ kind: 'segment' as const, ref: seg }, { kind: 'tombstone' as const, ref: ref({ at: 2000, dur: 2000 }) }]
+    const items = [
+      { kind: 'segment' as const, ref: seg },
+      { kind: 'tombstone' as const, ref: ref({ at: 2000, dur: 2000 }) }
+    ]
     const decoded = decodeMessage(encodeMessage({ type: 'announce', from, items }))
     assert.ok(decoded.ok)
     assert.equal(decoded.message.type, 'announce')
@@ -29,7 +46,11 @@ describe('replication messages', () => {
 
   it('round-trip hellos with peer exchange; read a version 1 digest as a hello without peers', () => {
     const roots = [{ channel: 'c', quality: 'q', root: 'abc', hours: 3, segments: 100 }]
-    const peers = Array.from({ length: MAX_HELLO_PEERS + 4 }, (_, i) => ({ ...from, url: `http://10.0.0.${i}:8080`, lastSeen: 1_700_000_000_000 + i }))
+    const peers = Array.from({ length: MAX_HELLO_PEERS + 4 }, (_, i) => ({
+      ...from,
+      url: `http://10.0.0.${i}:8080`,
+      lastSeen: 1_700_000_000_000 + i
+    }))
     const v2 = decodeHello(encodeHello({ from, windowStart: 5, roots, peers }, 2))
     assert.ok(v2.ok)
     assert.equal(v2.hello.version, 2)
@@ -39,7 +60,17 @@ describe('replication messages', () => {
     assert.ok(v1.ok)
     assert.deepEqual({ version: v1.hello.version, peers: v1.hello.peers }, { version: 1, peers: [] })
     const bad: Array<[unknown, RegExp]> = [
-      [{ v: 2, type: 'hello', from, windowStart: 0, roots: [], peers: Array.from({ length: MAX_HELLO_PEERS + 1 }, () => ({ ...from, lastSeen: 1 })) }, /peers: not a list/],
+      [
+        {
+          v: 2,
+          type: 'hello',
+          from,
+          windowStart: 0,
+          roots: [],
+          peers: Array.from({ length: MAX_HELLO_PEERS + 1 }, () => ({ ...from, lastSeen: 1 }))
+        },
+        /peers: not a list/
+      ],
       [{ v: 2, type: 'hello', from, windowStart: 0, roots: [], peers: [{ ...from, lastSeen: -1 }] }, /lastSeen/],
       [{ v: 2, type: 'hello', from, windowStart: 0, roots: [], peers: [{ ...from, url: 'ftp://x', lastSeen: 1 }] }, /peers: from.url/],
       [{ v: 2, type: 'announce', from, items: [] }, /unknown type/],
@@ -76,7 +107,11 @@ describe('replication messages', () => {
       ['empty items', enc({ v: 1, type: 'announce', from, items: [] }), /items/],
       ['too many items', enc({ v: 1, type: 'announce', from, items: Array(MAX_ANNOUNCE_ITEMS + 1).fill(seg) }), /items/],
       ['unknown type', enc({ v: 1, type: 'gimme', from }), /unknown type/],
-      ['bad root', enc({ v: 1, type: 'digest', from, windowStart: 0, roots: [{ channel: '..', quality: 'q', root: '', hours: 0, segments: 0 }] }), /roots/],
+      [
+        'bad root',
+        enc({ v: 1, type: 'digest', from, windowStart: 0, roots: [{ channel: '..', quality: 'q', root: '', hours: 0, segments: 0 }] }),
+        /roots/
+      ],
       ['negative window', enc({ v: 1, type: 'digest', from, windowStart: -1, roots: [] }), /windowStart/],
       ['too large', new Uint8Array(MAX_MESSAGE_BYTES + 1), /too large/]
     ]
@@ -94,9 +129,16 @@ describe('replication messages', () => {
   })
 
   it('validate per-hour digest listings', () => {
-    assert.equal(typeof parseHourDigests({ qualities: [{ channel: 'c', quality: 'q', hours: [{ hour: 'x', digest: '', segments: 0, tombstones: 0 }] }] }), 'string')
+    assert.equal(
+      typeof parseHourDigests({
+        qualities: [{ channel: 'c', quality: 'q', hours: [{ hour: 'x', digest: '', segments: 0, tombstones: 0 }] }]
+      }),
+      'string'
+    )
     assert.equal(typeof parseHourDigests({ qualities: [{ channel: '../c', quality: 'q', hours: [] }] }), 'string')
-    const ok = parseHourDigests({ qualities: [{ channel: 'c', quality: 'q', hours: [{ hour: '2020-01-01T00', digest: 'd', segments: 1, tombstones: 0 }] }] })
+    const ok = parseHourDigests({
+      qualities: [{ channel: 'c', quality: 'q', hours: [{ hour: '2020-01-01T00', digest: 'd', segments: 1, tombstones: 0 }] }]
+    })
     assert.ok(ok instanceof Map && ok.get('c/q')?.length === 1)
   })
 })

@@ -52,10 +52,10 @@ export interface RootDigest {
 }
 
 export type Message =
-  | { type: 'announce', from: PeerInfo, items: AnnouncedItem[] }
-  | { type: 'digest', from: PeerInfo, windowStart: number, roots: RootDigest[] }
+  | { type: 'announce'; from: PeerInfo; items: AnnouncedItem[] }
+  | { type: 'digest'; from: PeerInfo; windowStart: number; roots: RootDigest[] }
 
-export type Decoded = { ok: true, message: Message } | { ok: false, reason: string }
+export type Decoded = { ok: true; message: Message } | { ok: false; reason: string }
 
 /** A peer the sender knows, as peer exchange passes it on. */
 export interface KnownPeer extends PeerInfo {
@@ -72,19 +72,19 @@ export interface Hello {
   version: 1 | 2
 }
 
-export type DecodedHello = { ok: true, hello: Hello } | { ok: false, reason: string }
+export type DecodedHello = { ok: true; hello: Hello } | { ok: false; reason: string }
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** `CHANNEL/QUALITY/HOUR/FILE` — the form names travel in. */
-export function itemPath (item: AnnouncedItem): string {
+export function itemPath(item: AnnouncedItem): string {
   const file = item.kind === 'segment' ? item.ref.file : item.ref.file.replace(/\.ts$/, '.tombstone')
   return `${item.ref.channel}/${item.ref.quality}/${item.ref.hour}/${file}`
 }
 
 /** Parse `CHANNEL/QUALITY/HOUR/FILE` where FILE is a segment or tombstone name. */
-export function parseItemPath (path: string): AnnouncedItem | null {
+export function parseItemPath(path: string): AnnouncedItem | null {
   const parts = path.split('/')
   if (parts.length !== 4) return null
   const [channel, quality, hour, file] = parts as [string, string, string, string]
@@ -98,10 +98,11 @@ export function parseItemPath (path: string): AnnouncedItem | null {
   return { kind: 'segment', ref: r.value }
 }
 
-export function encodeMessage (message: Message): Uint8Array {
-  const wire = message.type === 'announce'
-    ? { v: PROTOCOL_VERSION, type: 'announce', from: message.from, items: message.items.map(itemPath), ...proofsOf(message.items) }
-    : { v: PROTOCOL_VERSION, type: 'digest', from: message.from, windowStart: message.windowStart, roots: message.roots }
+export function encodeMessage(message: Message): Uint8Array {
+  const wire =
+    message.type === 'announce'
+      ? { v: PROTOCOL_VERSION, type: 'announce', from: message.from, items: message.items.map(itemPath), ...proofsOf(message.items) }
+      : { v: PROTOCOL_VERSION, type: 'digest', from: message.from, windowStart: message.windowStart, roots: message.roots }
   const bytes = encoder.encode(JSON.stringify(wire))
   if (bytes.length > MAX_MESSAGE_BYTES) throw new RangeError(`message of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES} byte limit`)
   return bytes
@@ -111,13 +112,13 @@ export function encodeMessage (message: Message): Uint8Array {
  * Tombstone proofs travel beside the names, keyed by item path (`proofs`), so nodes that predate
  * them still read the message. Absent when no item has one.
  */
-function proofsOf (items: readonly AnnouncedItem[]): { proofs?: Record<string, string> } {
+function proofsOf(items: readonly AnnouncedItem[]): { proofs?: Record<string, string> } {
   const signed = items.filter((i) => i.kind === 'tombstone' && i.proof != null)
   return signed.length === 0 ? {} : { proofs: Object.fromEntries(signed.map((i) => [itemPath(i), i.proof!])) }
 }
 
 /** Bytes an item adds to a message at most: its quoted path, and with a proof the path again as its key. */
-function itemBytes (item: AnnouncedItem): number {
+function itemBytes(item: AnnouncedItem): number {
   const path = item.ref.channel.length + item.ref.quality.length + item.ref.hour.length + item.ref.file.length + 12
   return item.proof == null ? path : 2 * path + item.proof.length + 4
 }
@@ -125,7 +126,7 @@ function itemBytes (item: AnnouncedItem): number {
 const ITEMS_BUDGET = MAX_MESSAGE_BYTES - 16 * 1024
 
 /** Split items into announce messages that each fit the limits (count, and bytes once proofs ride along). */
-export function announceMessages (from: PeerInfo, items: readonly AnnouncedItem[]): Message[] {
+export function announceMessages(from: PeerInfo, items: readonly AnnouncedItem[]): Message[] {
   const out: Message[] = []
   let batch: AnnouncedItem[] = []
   let bytes = 0
@@ -143,7 +144,7 @@ export function announceMessages (from: PeerInfo, items: readonly AnnouncedItem[
   return out
 }
 
-function fail (reason: string): { ok: false, reason: string } {
+function fail(reason: string): { ok: false; reason: string } {
   return { ok: false, reason }
 }
 
@@ -151,7 +152,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => v != null && type
 const isString = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0
 
-function peerInfo (v: unknown): PeerInfo | string {
+function peerInfo(v: unknown): PeerInfo | string {
   if (!isObject(v)) return 'from: not an object'
   if (!isString(v.peerId, 128) || !/^[1-9A-HJ-NP-Za-km-z]+$/.test(v.peerId)) return 'from.peerId: not a peer id'
   if (!isString(v.url, 512)) return 'from.url: missing'
@@ -162,20 +163,28 @@ function peerInfo (v: unknown): PeerInfo | string {
     return 'from.url: not a URL'
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'from.url: not http(s)'
-  if (!Array.isArray(v.addrs) || v.addrs.length > 16 || !v.addrs.every((a) => isString(a, 256) && a.startsWith('/'))) return 'from.addrs: not a list of multiaddrs'
+  if (!Array.isArray(v.addrs) || v.addrs.length > 16 || !v.addrs.every((a) => isString(a, 256) && a.startsWith('/')))
+    return 'from.addrs: not a list of multiaddrs'
   return { peerId: v.peerId, url: url.origin + url.pathname.replace(/\/+$/, ''), addrs: v.addrs as string[] }
 }
 
-export function encodeHello (hello: Omit<Hello, 'version'>, version: 1 | 2): Uint8Array {
+export function encodeHello(hello: Omit<Hello, 'version'>, version: 1 | 2): Uint8Array {
   if (version === 1) return encodeMessage({ type: 'digest', from: hello.from, windowStart: hello.windowStart, roots: hello.roots })
-  const wire = { v: HELLO_VERSION, type: 'hello', from: hello.from, windowStart: hello.windowStart, roots: hello.roots, peers: hello.peers.slice(0, MAX_HELLO_PEERS) }
+  const wire = {
+    v: HELLO_VERSION,
+    type: 'hello',
+    from: hello.from,
+    windowStart: hello.windowStart,
+    roots: hello.roots,
+    peers: hello.peers.slice(0, MAX_HELLO_PEERS)
+  }
   const bytes = encoder.encode(JSON.stringify(wire))
   if (bytes.length > MAX_MESSAGE_BYTES) throw new RangeError(`hello of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES} byte limit`)
   return bytes
 }
 
 /** A hello answer of either version; a version 1 answer is its digest message. */
-export function decodeHello (bytes: Uint8Array): DecodedHello {
+export function decodeHello(bytes: Uint8Array): DecodedHello {
   const parsed = parseJson(bytes)
   if (typeof parsed === 'string') return fail(parsed)
   if (parsed.v === PROTOCOL_VERSION) {
@@ -202,7 +211,7 @@ export function decodeHello (bytes: Uint8Array): DecodedHello {
   return { ok: true, hello: { from, ...digest, peers, version: 2 } }
 }
 
-function parseJson (bytes: Uint8Array): Record<string, unknown> | string {
+function parseJson(bytes: Uint8Array): Record<string, unknown> | string {
   if (bytes.length > MAX_MESSAGE_BYTES) return `too large: ${bytes.length} bytes`
   let wire: unknown
   try {
@@ -213,7 +222,7 @@ function parseJson (bytes: Uint8Array): Record<string, unknown> | string {
   return isObject(wire) ? wire : 'not an object'
 }
 
-function digestFields (wire: Record<string, unknown>): { windowStart: number, roots: RootDigest[] } | string {
+function digestFields(wire: Record<string, unknown>): { windowStart: number; roots: RootDigest[] } | string {
   if (!isCount(wire.windowStart)) return 'windowStart: not a µs instant'
   if (!Array.isArray(wire.roots) || wire.roots.length > 1024) return 'roots: not a list'
   const roots: RootDigest[] = []
@@ -226,17 +235,18 @@ function digestFields (wire: Record<string, unknown>): { windowStart: number, ro
   return { windowStart: wire.windowStart, roots }
 }
 
-export function decodeMessage (bytes: Uint8Array): Decoded {
+export function decodeMessage(bytes: Uint8Array): Decoded {
   const wire = parseJson(bytes)
   return typeof wire === 'string' ? fail(wire) : decodeWire(wire)
 }
 
-function decodeWire (wire: Record<string, unknown>): Decoded {
+function decodeWire(wire: Record<string, unknown>): Decoded {
   if (wire.v !== PROTOCOL_VERSION) return fail(`unsupported version ${JSON.stringify(wire.v)}`)
   const from = peerInfo(wire.from)
   if (typeof from === 'string') return fail(from)
   if (wire.type === 'announce') {
-    if (!Array.isArray(wire.items) || wire.items.length === 0 || wire.items.length > MAX_ANNOUNCE_ITEMS) return fail('items: not a list of 1..256')
+    if (!Array.isArray(wire.items) || wire.items.length === 0 || wire.items.length > MAX_ANNOUNCE_ITEMS)
+      return fail('items: not a list of 1..256')
     const items: AnnouncedItem[] = []
     for (const path of wire.items) {
       const item = typeof path === 'string' ? parseItemPath(path) : null
@@ -271,14 +281,31 @@ export interface HourDigest {
 }
 
 /** Validate the JSON of `GET /replication/digests` from a peer. */
-export function parseHourDigests (body: unknown): Map<string, HourDigest[]> | string {
+export function parseHourDigests(body: unknown): Map<string, HourDigest[]> | string {
   if (!isObject(body) || !Array.isArray(body.qualities)) return 'not a digest listing'
   const out = new Map<string, HourDigest[]>()
   for (const q of body.qualities) {
-    if (!isObject(q) || !isString(q.channel, 64) || !isString(q.quality, 64) || !isValidPathName(q.channel) || !isValidPathName(q.quality) || !Array.isArray(q.hours)) return 'bad quality entry'
+    if (
+      !isObject(q) ||
+      !isString(q.channel, 64) ||
+      !isString(q.quality, 64) ||
+      !isValidPathName(q.channel) ||
+      !isValidPathName(q.quality) ||
+      !Array.isArray(q.hours)
+    )
+      return 'bad quality entry'
     const hours: HourDigest[] = []
     for (const h of q.hours) {
-      if (!isObject(h) || typeof h.hour !== 'string' || parseHour(h.hour) == null || typeof h.digest !== 'string' || h.digest.length > 64 || !isCount(h.segments) || !isCount(h.tombstones)) return 'bad hour entry'
+      if (
+        !isObject(h) ||
+        typeof h.hour !== 'string' ||
+        parseHour(h.hour) == null ||
+        typeof h.digest !== 'string' ||
+        h.digest.length > 64 ||
+        !isCount(h.segments) ||
+        !isCount(h.tombstones)
+      )
+        return 'bad hour entry'
       hours.push({ hour: h.hour, digest: h.digest, segments: h.segments, tombstones: h.tombstones })
     }
     out.set(`${q.channel}/${q.quality}`, hours)

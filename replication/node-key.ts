@@ -29,7 +29,7 @@ export interface NodeKeyOptions {
  * node's identity, not what guards the network (the pre-shared key does that). If the mode
  * cannot be changed (someone else owns the file) it is refused. Symlinks and non-files are refused.
  */
-export async function loadOrCreateNodeKey (dataDir: string, options: NodeKeyOptions = {}): Promise<PrivateKey> {
+export async function loadOrCreateNodeKey(dataDir: string, options: NodeKeyOptions = {}): Promise<PrivateKey> {
   const path = join(dataDir, NODE_KEY_FILE)
   const existing = await readKeyFile(path, options)
   if (existing != null) return existing
@@ -43,7 +43,7 @@ export async function loadOrCreateNodeKey (dataDir: string, options: NodeKeyOpti
   return key
 }
 
-async function readKeyFile (path: string, options: NodeKeyOptions): Promise<PrivateKey | null> {
+async function readKeyFile(path: string, options: NodeKeyOptions): Promise<PrivateKey | null> {
   let fh: FileHandle
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
@@ -60,7 +60,10 @@ async function readKeyFile (path: string, options: NodeKeyOptions): Promise<Priv
       try {
         await fh.chmod(KEY_MODE)
       } catch (err) {
-        throw new NodeKeyError(`node key ${path} has mode ${(st.mode & 0o777).toString(8)} and cannot be made 0600: ${(err as Error).message}`, { cause: err })
+        throw new NodeKeyError(
+          `node key ${path} has mode ${(st.mode & 0o777).toString(8)} and cannot be made 0600: ${(err as Error).message}`,
+          { cause: err }
+        )
       }
       options.log?.warn({ path, mode: (st.mode & 0o777).toString(8) }, 'node key was readable by others; tightened to 0600')
     }
@@ -70,7 +73,9 @@ async function readKeyFile (path: string, options: NodeKeyOptions): Promise<Priv
     try {
       key = privateKeyFromProtobuf(bytes)
     } catch (err) {
-      throw new NodeKeyError(`node key ${path} is corrupt (${(err as Error).message}); move it away to create a new identity`, { cause: err })
+      throw new NodeKeyError(`node key ${path} is corrupt (${(err as Error).message}); move it away to create a new identity`, {
+        cause: err
+      })
     }
     if (key.type !== 'Ed25519') throw new NodeKeyError(`node key ${path} is ${key.type}, expected Ed25519`)
     return key
@@ -78,4 +83,3 @@ async function readKeyFile (path: string, options: NodeKeyOptions): Promise<Priv
     await fh.close()
   }
 }
-

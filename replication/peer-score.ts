@@ -5,8 +5,14 @@
  * `onUnban` after `cooldownMs`, with its score reset.
  */
 export type Offence =
-  | 'malformed_message' | 'oversized_message' | 'rate_limited' | 'bad_tombstone_signature' | 'unsigned_tombstone' | 'bad_hash'
-  | 'unserved_name' | 'slow_transfer'
+  | 'malformed_message'
+  | 'oversized_message'
+  | 'rate_limited'
+  | 'bad_tombstone_signature'
+  | 'unsigned_tombstone'
+  | 'bad_hash'
+  | 'unserved_name'
+  | 'slow_transfer'
 
 /**
  * Points per offence: a ban needs many rate-limit drops but only a few forged tombstones.
@@ -57,12 +63,12 @@ export class PeerScores {
   readonly #halfLifeMs: number
   readonly #cooldownMs: number
   readonly #now: () => number
-  readonly #scores = new Map<string, { points: number, at: number }>()
+  readonly #scores = new Map<string, { points: number; at: number }>()
   readonly #banned = new Map<string, NodeJS.Timeout>()
   readonly #penalties = Object.fromEntries(Object.keys(PENALTIES).map((k) => [k, 0])) as Record<Offence, number>
   #bans = 0
 
-  constructor (init: PeerScoreInit) {
+  constructor(init: PeerScoreInit) {
     this.#init = init
     this.#threshold = init.threshold ?? PEER_SCORE_DEFAULTS.threshold
     this.#halfLifeMs = init.halfLifeMs ?? PEER_SCORE_DEFAULTS.halfLifeMs
@@ -71,16 +77,16 @@ export class PeerScores {
   }
 
   /** Current points of a peer (0 = clean). */
-  score (peerId: string): number {
+  score(peerId: string): number {
     const s = this.#scores.get(peerId)
     return s == null ? 0 : s.points * 0.5 ** ((this.#now() - s.at) / this.#halfLifeMs)
   }
 
-  isBanned (peerId: string): boolean {
+  isBanned(peerId: string): boolean {
     return this.#banned.has(peerId)
   }
 
-  penalize (peerId: string, offence: Offence): void {
+  penalize(peerId: string, offence: Offence): void {
     this.#penalties[offence]++
     if (this.#banned.has(peerId)) return
     const points = this.score(peerId) + PENALTIES[offence]
@@ -98,23 +104,26 @@ export class PeerScores {
     this.#init.onBan(peerId, offence)
   }
 
-  stats (): PeerScoreStats {
+  stats(): PeerScoreStats {
     return { penalties: { ...this.#penalties }, bans: this.#bans, banned: [...this.#banned.keys()] }
   }
 
   /** Forget every score and lift every ban without calling onUnban (the host is stopping). */
-  clear (): void {
+  clear(): void {
     for (const t of this.#banned.values()) clearTimeout(t)
     this.#banned.clear()
     this.#scores.clear()
   }
 
-  #forgetLowest (): void {
+  #forgetLowest(): void {
     let lowest: string | null = null
     let min = Number.POSITIVE_INFINITY
     for (const id of this.#scores.keys()) {
       const s = this.score(id)
-      if (s < min) { min = s; lowest = id }
+      if (s < min) {
+        min = s
+        lowest = id
+      }
     }
     if (lowest != null) this.#scores.delete(lowest)
   }

@@ -47,17 +47,17 @@ export class PeerTable {
   /** Peers forgotten to make room. */
   evicted = 0
 
-  constructor (init: PeerTableInit = {}) {
+  constructor(init: PeerTableInit = {}) {
     this.#connectedPeers = init.connectedPeers ?? (() => [])
     this.#maxPeers = init.maxPeers ?? PEER_TABLE_DEFAULTS.maxPeers
   }
 
-  get size (): number {
+  get size(): number {
     return this.#peers.size
   }
 
   /** Record what a peer said about itself; returns its state. */
-  seen (info: PeerInfo, roots?: readonly RootDigest[]): PeerState {
+  seen(info: PeerInfo, roots?: readonly RootDigest[]): PeerState {
     let peer = this.#peers.get(info.peerId)
     if (peer == null) {
       if (this.#peers.size >= this.#maxPeers) this.#evict()
@@ -66,7 +66,10 @@ export class PeerTable {
     peer.url = info.url
     if (info.addrs.length > 0) peer.addrs = info.addrs
     peer.lastSeen = Date.now()
-    if (roots != null) peer.roots = this.#connectedPeers().includes(info.peerId) ? new Map(roots.map((r) => [`${r.channel}/${r.quality}`, r.root])) : new Map()
+    if (roots != null)
+      peer.roots = this.#connectedPeers().includes(info.peerId)
+        ? new Map(roots.map((r) => [`${r.channel}/${r.quality}`, r.root]))
+        : new Map()
     return peer
   }
 
@@ -74,40 +77,52 @@ export class PeerTable {
    * A peer another node named (peer exchange): added if unknown, with its claimed last sighting
    * (never in the future). A known peer is left as it is. Returns whether it was added.
    */
-  heardOf (info: PeerInfo & { lastSeen: number }): boolean {
+  heardOf(info: PeerInfo & { lastSeen: number }): boolean {
     if (this.#peers.has(info.peerId)) return false
     if (this.#peers.size >= this.#maxPeers) this.#evict()
     this.#add(info, Math.min(info.lastSeen, Date.now()))
     return true
   }
 
-  #add (info: PeerInfo, lastSeen: number): PeerState {
-    const peer: PeerState = { peerId: info.peerId, url: info.url, addrs: info.addrs, lastSeen, roots: new Map(), lagSeconds: 0, repairs: 0, failures: 0, backoffUntil: 0, protocol: 1, deferredAt: 0 }
+  #add(info: PeerInfo, lastSeen: number): PeerState {
+    const peer: PeerState = {
+      peerId: info.peerId,
+      url: info.url,
+      addrs: info.addrs,
+      lastSeen,
+      roots: new Map(),
+      lagSeconds: 0,
+      repairs: 0,
+      failures: 0,
+      backoffUntil: 0,
+      protocol: 1,
+      deferredAt: 0
+    }
     this.#peers.set(info.peerId, peer)
     return peer
   }
 
-  get (peerId: string): PeerState | undefined {
+  get(peerId: string): PeerState | undefined {
     return this.#peers.get(peerId)
   }
 
   /** The peer that gossiped this URL most recently, if any. */
-  byUrl (url: string): PeerState | undefined {
+  byUrl(url: string): PeerState | undefined {
     let found: PeerState | undefined
     for (const peer of this.#peers.values()) if (peer.url === url && (found == null || peer.lastSeen > found.lastSeen)) found = peer
     return found
   }
 
-  delete (peerId: string): void {
+  delete(peerId: string): void {
     this.#peers.delete(peerId)
   }
 
-  all (): PeerState[] {
+  all(): PeerState[] {
     return [...this.#peers.values()]
   }
 
   /** Forget the peer seen longest ago, a connected one only when every peer is connected. */
-  #evict (): void {
+  #evict(): void {
     const online = new Set(this.#connectedPeers())
     let victim: PeerState | undefined
     let victimConnected = true

@@ -15,18 +15,18 @@ const HOURS = 30 * 24
 
 /** A side as a sorted list of (start, name); tombstones marked. */
 class MemorySide implements RangeReader {
-  readonly items: Array<{ start: number, name: string, tombstone?: boolean }> = []
+  readonly items: Array<{ start: number; name: string; tombstone?: boolean }> = []
   requests = 0
-  add (start: number, name: string, tombstone = false): this {
+  add(start: number, name: string, tombstone = false): this {
     this.items.push({ start, name, tombstone })
     return this
   }
 
-  #in (from: number, to: number): MemorySide['items'] {
+  #in(from: number, to: number): MemorySide['items'] {
     return this.items.filter((i) => i.start >= from && i.start < to)
   }
 
-  parts (_c: string, _q: string, bounds: number[]): Array<{ fp: string, count: number }> {
+  parts(_c: string, _q: string, bounds: number[]): Array<{ fp: string; count: number }> {
     this.requests++
     return bounds.slice(0, -1).map((from, i) => {
       const inside = this.#in(from, bounds[i + 1]!)
@@ -36,21 +36,27 @@ class MemorySide implements RangeReader {
     })
   }
 
-  names (_c: string, _q: string, from: number, to: number): RangeNames {
+  names(_c: string, _q: string, from: number, to: number): RangeNames {
     this.requests++
     const inside = this.#in(from, to)
-    return { segments: inside.filter((i) => i.tombstone !== true).map((i) => i.name), tombstones: inside.filter((i) => i.tombstone === true).map((i) => ({ segment: i.name })) }
+    return {
+      segments: inside.filter((i) => i.tombstone !== true).map((i) => i.name),
+      tombstones: inside.filter((i) => i.tombstone === true).map((i) => ({ segment: i.name }))
+    }
   }
 }
 
 /** One segment a minute over 30 days, the same on both sides. */
-function archive (): MemorySide {
+function archive(): MemorySide {
   const side = new MemorySide()
   for (let m = 0; m < HOURS * 60; m++) side.add(T0 + m * 60_000_000, `seg-${m}`)
   return side
 }
 
-async function walk (local: RangeReader, remote: RangeReader): Promise<{ found: ReturnType<typeof lacking>[], stats: RangeDiffStats, order: number[] }> {
+async function walk(
+  local: RangeReader,
+  remote: RangeReader
+): Promise<{ found: ReturnType<typeof lacking>[]; stats: RangeDiffStats; order: number[] }> {
   const stats = { partRequests: 0, nameRequests: 0 }
   const found = []
   const order = []
@@ -71,27 +77,43 @@ describe('rangeDiff', () => {
   it('one segment more on the remote, in 43,200: a few requests, and exactly that name', async () => {
     const remote = archive().add(T0 + 500 * MICROS_PER_HOUR + 7, 'the-extra-one')
     const { found, stats } = await walk(archive(), remote)
-    assert.deepEqual(found.flatMap((f) => f.segments), ['the-extra-one'])
+    assert.deepEqual(
+      found.flatMap((f) => f.segments),
+      ['the-extra-one']
+    )
     assert.ok(stats.partRequests <= 4 && stats.nameRequests === 1, JSON.stringify(stats))
   })
 
   it('a tombstone the remote holds comes with the segments it hides left out; what only the local side has is not listed', async () => {
     const local = archive().add(T0 + 3 * MICROS_PER_HOUR + 5, 'local-only')
     const remote = archive()
-    remote.add(T0 + 10 * MICROS_PER_HOUR + 1, 'hidden', true).add(T0 + 10 * MICROS_PER_HOUR + 1, 'hidden').add(T0 + 10 * MICROS_PER_HOUR + 2, 'new')
+    remote
+      .add(T0 + 10 * MICROS_PER_HOUR + 1, 'hidden', true)
+      .add(T0 + 10 * MICROS_PER_HOUR + 1, 'hidden')
+      .add(T0 + 10 * MICROS_PER_HOUR + 2, 'new')
     const { found } = await walk(local, remote)
-    assert.deepEqual(found.flatMap((f) => f.segments), ['new'])
-    assert.deepEqual(found.flatMap((f) => f.tombstones), [{ segment: 'hidden' }])
+    assert.deepEqual(
+      found.flatMap((f) => f.segments),
+      ['new']
+    )
+    assert.deepEqual(
+      found.flatMap((f) => f.tombstones),
+      [{ segment: 'hidden' }]
+    )
   })
 
   it('cost grows with what differs, and the newest differences come first', async () => {
     const costs: number[] = []
     for (const d of [1, 4, 16, 64]) {
       const remote = archive()
-      for (let i = 0; i < d; i++) remote.add(T0 + Math.floor((i + 0.5) * HOURS / d) * MICROS_PER_HOUR + 11, `extra-${i}`)
+      for (let i = 0; i < d; i++) remote.add(T0 + Math.floor(((i + 0.5) * HOURS) / d) * MICROS_PER_HOUR + 11, `extra-${i}`)
       const { found, stats, order } = await walk(archive(), remote)
       assert.equal(found.flatMap((f) => f.segments).length, d)
-      assert.deepEqual(order, [...order].sort((a, b) => b - a), 'newest first')
+      assert.deepEqual(
+        order,
+        [...order].sort((a, b) => b - a),
+        'newest first'
+      )
       costs.push(stats.partRequests + stats.nameRequests)
     }
     // Spread differences cost about one walk down each: linear in d, far under the 43,200 names.

@@ -46,13 +46,20 @@ export interface RangeDiffStats {
   nameRequests: number
 }
 
-export async function * rangeDiff (
-  local: RangeReader, remote: RangeReader, channel: string, quality: string, from: number, to: number,
-  options: RangeDiffOptions = {}, stats: RangeDiffStats = { partRequests: 0, nameRequests: 0 }
+export async function* rangeDiff(
+  local: RangeReader,
+  remote: RangeReader,
+  channel: string,
+  quality: string,
+  from: number,
+  to: number,
+  options: RangeDiffOptions = {},
+  stats: RangeDiffStats = { partRequests: 0, nameRequests: 0 }
 ): AsyncGenerator<DifferingRange> {
   const listAt = options.listAt ?? 64
   const listMax = options.listMax ?? MAX_RANGE_NAMES
-  const listed = (theirs: RangePart, ours: RangePart): boolean => theirs.count <= listAt || (theirs.count <= listMax && ours.count * 2 <= theirs.count)
+  const listed = (theirs: RangePart, ours: RangePart): boolean =>
+    theirs.count <= listAt || (theirs.count <= listMax && ours.count * 2 <= theirs.count)
   // Last in, first out: parts are pushed oldest first, so the newest is walked first.
   const stack: Array<[number, number]> = [[from, to]]
   while (stack.length > 0) {
@@ -77,18 +84,22 @@ export async function * rangeDiff (
       }
       differing.push([bounds[i]!, bounds[i + 1]!, listed(theirs[i]!, ours[i]!)])
     }
-    for (const [x, y] of onlyOurs.reverse()) yield { from: x, to: y, local: await local.names(channel, quality, x, y), remote: { segments: [], tombstones: [] } }
+    for (const [x, y] of onlyOurs.reverse())
+      yield { from: x, to: y, local: await local.names(channel, quality, x, y), remote: { segments: [], tombstones: [] } }
     for (const [x, y, whole] of differing) if (!whole) stack.push([x, y])
     // Parts listed whole are asked for together (a heal has many small differing parts side by
     // side: one round trip, not one each), and handed on newest first, before the split ones.
-    const listings = differing.filter(([, , whole]) => whole).reverse().map(async ([x, y]) => await list(x, y))
+    const listings = differing
+      .filter(([, , whole]) => whole)
+      .reverse()
+      .map(async ([x, y]) => await list(x, y))
     // Observed at once: one failing while an earlier one is awaited must not go unhandled (the
     // await below still throws it).
     for (const listing of listings) listing.catch(() => {})
     for (const listing of listings) yield await listing
   }
 
-  async function list (x: number, y: number): Promise<DifferingRange> {
+  async function list(x: number, y: number): Promise<DifferingRange> {
     stats.nameRequests++
     const [theirs, ours] = await Promise.all([remote.names(channel, quality, x, y), local.names(channel, quality, x, y)])
     return { from: x, to: y, local: ours, remote: theirs }
@@ -96,16 +107,16 @@ export async function * rangeDiff (
 }
 
 /** What the remote side of a range holds that the local side lacks: new tombstones, and segments neither held nor tombstoned here. */
-export function lacking (range: DifferingRange): { segments: string[], tombstones: RangeNames['tombstones'] } {
+export function lacking(range: DifferingRange): { segments: string[]; tombstones: RangeNames['tombstones'] } {
   return missing(range.local, range.remote)
 }
 
 /** What the local side holds that the remote lacks (what one walk can offer it). */
-export function theyLack (range: DifferingRange): { segments: string[], tombstones: RangeNames['tombstones'] } {
+export function theyLack(range: DifferingRange): { segments: string[]; tombstones: RangeNames['tombstones'] } {
   return missing(range.remote, range.local)
 }
 
-function missing (mine: RangeNames, theirs: RangeNames): { segments: string[], tombstones: RangeNames['tombstones'] } {
+function missing(mine: RangeNames, theirs: RangeNames): { segments: string[]; tombstones: RangeNames['tombstones'] } {
   const held = new Set(mine.segments)
   const hidden = new Set(mine.tombstones.map((t) => t.segment))
   const tombstones = theirs.tombstones.filter((t) => !hidden.has(t.segment))

@@ -13,7 +13,7 @@ import { FINGERPRINT_BYTES, MAX_RANGE_NAMES, type RangeNames, type RangePart, ra
 import { isProofString } from './tombstone-signature.ts'
 
 /** This node's side, read from its index. */
-export function localRanges (index: SegmentIndex): RangeReader {
+export function localRanges(index: SegmentIndex): RangeReader {
   return {
     parts: (channel, quality, bounds) => rangeParts(index, channel, quality, bounds),
     names: (channel, quality, from, to) => rangeNames(index, channel, quality, from, to, Number.POSITIVE_INFINITY)!
@@ -21,7 +21,7 @@ export function localRanges (index: SegmentIndex): RangeReader {
 }
 
 /** A peer's side over HTTP; answers are validated here, once. */
-export function peerRanges (getJson: (path: string) => Promise<unknown>): RangeReader {
+export function peerRanges(getJson: (path: string) => Promise<unknown>): RangeReader {
   const q = (channel: string, quality: string): string => `channel=${encodeURIComponent(channel)}&quality=${encodeURIComponent(quality)}`
   return {
     parts: async (channel, quality, bounds) => {
@@ -39,12 +39,19 @@ export function peerRanges (getJson: (path: string) => Promise<unknown>): RangeR
   }
 }
 
-function parseParts (body: unknown, expected: number): RangePart[] | string {
+function parseParts(body: unknown, expected: number): RangePart[] | string {
   const parts = (body as { parts?: unknown } | null)?.parts
   if (!Array.isArray(parts) || parts.length !== expected) return `expected ${expected} parts`
   const out: RangePart[] = []
   for (const p of parts) {
-    if (!Array.isArray(p) || typeof p[0] !== 'string' || p[0].length > Math.ceil(FINGERPRINT_BYTES * 4 / 3) || !Number.isSafeInteger(p[1]) || p[1] < 0) return 'bad part'
+    if (
+      !Array.isArray(p) ||
+      typeof p[0] !== 'string' ||
+      p[0].length > Math.ceil((FINGERPRINT_BYTES * 4) / 3) ||
+      !Number.isSafeInteger(p[1]) ||
+      p[1] < 0
+    )
+      return 'bad part'
     out.push({ fp: p[0], count: p[1] as number })
   }
   return out
@@ -52,14 +59,15 @@ function parseParts (body: unknown, expected: number): RangePart[] | string {
 
 const HOUR_FILE = /^[^/]+\/[^/]+$/
 
-function parseNames (body: unknown): RangeNames | string {
+function parseNames(body: unknown): RangeNames | string {
   if (body == null || typeof body !== 'object') return 'not an object'
-  const { segments, tombstones } = body as { segments?: unknown, tombstones?: unknown }
-  if (!Array.isArray(segments) || !Array.isArray(tombstones) || segments.length + tombstones.length > MAX_RANGE_NAMES) return `not lists of at most ${MAX_RANGE_NAMES} names`
+  const { segments, tombstones } = body as { segments?: unknown; tombstones?: unknown }
+  if (!Array.isArray(segments) || !Array.isArray(tombstones) || segments.length + tombstones.length > MAX_RANGE_NAMES)
+    return `not lists of at most ${MAX_RANGE_NAMES} names`
   if (!segments.every((s) => typeof s === 'string' && HOUR_FILE.test(s))) return 'bad segment name'
   const out: RangeNames = { segments: segments as string[], tombstones: [] }
   for (const t of tombstones) {
-    const { segment, proof } = (t ?? {}) as { segment?: unknown, proof?: unknown }
+    const { segment, proof } = (t ?? {}) as { segment?: unknown; proof?: unknown }
     if (typeof segment !== 'string' || !HOUR_FILE.test(segment)) return 'bad tombstone'
     if (proof !== undefined && !isProofString(proof)) return 'bad tombstone proof'
     out.tombstones.push({ segment, ...(proof !== undefined ? { proof: proof as string } : {}) })
@@ -68,7 +76,7 @@ function parseNames (body: unknown): RangeNames | string {
 }
 
 /** A `HOUR/FILE` of a channel/quality as a segment reference, or null if it is not one. */
-export function refOf (channel: string, quality: string, hourFile: string): SegmentRef | null {
+export function refOf(channel: string, quality: string, hourFile: string): SegmentRef | null {
   const [hour, file] = hourFile.split('/') as [string, string]
   const parsed = parseSegmentRef(channel, quality, hour, file)
   return parsed.ok && parsed.value.type !== 'temp' ? parsed.value : null
@@ -101,7 +109,12 @@ export interface RangeRepairResult {
 }
 
 /** Repair the channel/qualities in `keys` (`channel/quality`) over [from, to) from the peer. */
-export async function repairByRanges (ctx: RangeRepairContext, keys: readonly string[], from: number, to: number): Promise<RangeRepairResult> {
+export async function repairByRanges(
+  ctx: RangeRepairContext,
+  keys: readonly string[],
+  from: number,
+  to: number
+): Promise<RangeRepairResult> {
   const result: RangeRepairResult = { newest: 0, lacked: 0, tombstones: 0, offered: 0, ranges: 0, partRequests: 0, nameRequests: 0 }
   const running = new Set<Promise<unknown>>()
   // Offers go out as the walk finds them (the peer fetches from us meanwhile), in batches: at
@@ -120,7 +133,16 @@ export async function repairByRanges (ctx: RangeRepairContext, keys: readonly st
   }
   for (const key of keys) {
     const [channel, quality] = key.split('/') as [string, string]
-    for await (const range of rangeDiff(ctx.local, ctx.remote, channel, quality, from, to, { signal: ctx.signal, twoWay: ctx.offer != null }, result)) {
+    for await (const range of rangeDiff(
+      ctx.local,
+      ctx.remote,
+      channel,
+      quality,
+      from,
+      to,
+      { signal: ctx.signal, twoWay: ctx.offer != null },
+      result
+    )) {
       result.ranges++
       await applyRange(ctx, channel, quality, range, result, running)
       if (ctx.offer != null) offers.push(...offerable(channel, quality, range))
@@ -135,7 +157,7 @@ export async function repairByRanges (ctx: RangeRepairContext, keys: readonly st
 /** Least time between two offers of one walk (unless a full message is waiting). */
 const OFFER_FLUSH_MS = 250
 
-function offerable (channel: string, quality: string, range: DifferingRange): AnnouncedItem[] {
+function offerable(channel: string, quality: string, range: DifferingRange): AnnouncedItem[] {
   const { segments, tombstones } = theyLack(range)
   const out: AnnouncedItem[] = []
   for (const t of tombstones) {
@@ -149,15 +171,24 @@ function offerable (channel: string, quality: string, range: DifferingRange): An
   return out
 }
 
-async function applyRange (ctx: RangeRepairContext, channel: string, quality: string, range: DifferingRange, result: RangeRepairResult, running: Set<Promise<unknown>>): Promise<void> {
+async function applyRange(
+  ctx: RangeRepairContext,
+  channel: string,
+  quality: string,
+  range: DifferingRange,
+  result: RangeRepairResult,
+  running: Set<Promise<unknown>>
+): Promise<void> {
   const { segments, tombstones } = lacking(range)
   // Tombstones first: a segment and its tombstone in one range must never be fetched.
-  await Promise.all(tombstones.map(async (t) => {
-    const ref = refOf(channel, quality, t.segment)
-    if (ref == null) return
-    result.tombstones++
-    await ctx.applyTombstone(ref, t.proof)
-  }))
+  await Promise.all(
+    tombstones.map(async (t) => {
+      const ref = refOf(channel, quality, t.segment)
+      if (ref == null) return
+      result.tombstones++
+      await ctx.applyTombstone(ref, t.proof)
+    })
+  )
   for (const name of segments) {
     const ref = refOf(channel, quality, name)
     if (ref == null) continue

@@ -35,7 +35,7 @@ export interface RangePart {
  */
 export interface RangeNames {
   segments: string[]
-  tombstones: Array<{ segment: string, proof?: string }>
+  tombstones: Array<{ segment: string; proof?: string }>
 }
 
 /**
@@ -43,7 +43,7 @@ export interface RangeNames {
  * range this makes is): into at most MAX_HOUR_PARTS runs of whole hours. An hour or less: into
  * SUB_HOUR_PARTS equal parts (the last takes the rounding). Null when it cannot be split.
  */
-export function splitRange (from: number, to: number): number[] | null {
+export function splitRange(from: number, to: number): number[] | null {
   const span = to - from
   if (span > MICROS_PER_HOUR && span % MICROS_PER_HOUR === 0 && from % MICROS_PER_HOUR === 0) {
     const hours = span / MICROS_PER_HOUR
@@ -66,7 +66,7 @@ export function splitRange (from: number, to: number): number[] | null {
  * A part is summed from the hours table when it is whole hours, by reading its names when it is
  * inside one hour (at most an hour's names), never across hours name by name.
  */
-export function validRange (from: number, to: number): boolean {
+export function validRange(from: number, to: number): boolean {
   if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || to <= from) return false
   const wholeHours = from % MICROS_PER_HOUR === 0 && to % MICROS_PER_HOUR === 0
   const inOneHour = Math.floor(from / MICROS_PER_HOUR) === Math.floor((to - 1) / MICROS_PER_HOUR)
@@ -74,13 +74,13 @@ export function validRange (from: number, to: number): boolean {
 }
 
 /** The sums of the consecutive ranges [bounds[i], bounds[i + 1]) of a channel/quality. */
-export function rangeParts (index: SegmentIndex, channel: string, quality: string, bounds: readonly number[]): RangePart[] {
+export function rangeParts(index: SegmentIndex, channel: string, quality: string, bounds: readonly number[]): RangePart[] {
   const out: RangePart[] = []
   for (let i = 0; i + 1 < bounds.length; i++) out.push(rangePart(index, channel, quality, bounds[i]!, bounds[i + 1]!))
   return out
 }
 
-function rangePart (index: SegmentIndex, channel: string, quality: string, from: number, to: number): RangePart {
+function rangePart(index: SegmentIndex, channel: string, quality: string, from: number, to: number): RangePart {
   const acc = Buffer.alloc(32)
   let count = 0
   if (from % MICROS_PER_HOUR === 0 && to % MICROS_PER_HOUR === 0) {
@@ -102,11 +102,20 @@ function rangePart (index: SegmentIndex, channel: string, quality: string, from:
 }
 
 /** Names in [from, to), or null when there are more than `limit` (what a peer is answered: MAX_RANGE_NAMES). */
-export function rangeNames (index: SegmentIndex, channel: string, quality: string, from: number, to: number, limit = MAX_RANGE_NAMES): RangeNames | null {
+export function rangeNames(
+  index: SegmentIndex,
+  channel: string,
+  quality: string,
+  from: number,
+  to: number,
+  limit = MAX_RANGE_NAMES
+): RangeNames | null {
   // Read one past the limit at most: a peer naming a huge range costs no more than a small one.
   const segments = index.segmentsStartingIn(channel, quality, from, to, { limit: limit + 1 }).map((s) => `${s.hour}/${s.file}`)
   if (segments.length > limit) return null
-  const tombstones = index.tombstones(channel, quality, from, to, limit + 1).map((t) => ({ segment: `${t.hour}/${t.segment}`, ...(t.proof != null ? { proof: t.proof } : {}) }))
+  const tombstones = index
+    .tombstones(channel, quality, from, to, limit + 1)
+    .map((t) => ({ segment: `${t.hour}/${t.segment}`, ...(t.proof != null ? { proof: t.proof } : {}) }))
   if (segments.length + tombstones.length > limit) return null
   return { segments, tombstones }
 }

@@ -18,7 +18,11 @@ export interface RedialDamperInit {
   now?: () => number
 }
 
-interface PeerFlaps { openedAt: number | null, flaps: number, holdUntil: number }
+interface PeerFlaps {
+  openedAt: number | null
+  flaps: number
+  holdUntil: number
+}
 
 export class RedialDamper {
   readonly #shortLivedMs: number
@@ -28,7 +32,7 @@ export class RedialDamper {
   readonly #now: () => number
   readonly #peers = new Map<string, PeerFlaps>()
 
-  constructor (init: RedialDamperInit = {}) {
+  constructor(init: RedialDamperInit = {}) {
     this.#shortLivedMs = init.shortLivedMs ?? 5_000
     this.#flapsBeforeHold = init.flapsBeforeHold ?? 3
     this.#holdMs = init.holdMs ?? 10_000
@@ -36,14 +40,14 @@ export class RedialDamper {
     this.#now = init.now ?? Date.now
   }
 
-  opened (peer: string): void {
+  opened(peer: string): void {
     const p = this.#peers.get(peer) ?? { openedAt: null, flaps: 0, holdUntil: 0 }
     p.openedAt = this.#now()
     this.#peers.set(peer, p)
   }
 
   /** The peer's last connection closed. True when it should now be held (stop redialling it). */
-  closed (peer: string): boolean {
+  closed(peer: string): boolean {
     const p = this.#peers.get(peer)
     if (p?.openedAt == null) return false
     const lived = this.#now() - p.openedAt
@@ -59,11 +63,11 @@ export class RedialDamper {
   }
 
   /** Whether a redial of this peer should wait. */
-  held (peer: string): boolean {
+  held(peer: string): boolean {
     return (this.#peers.get(peer)?.holdUntil ?? 0) > this.#now()
   }
 
-  forget (peer: string): void {
+  forget(peer: string): void {
     this.#peers.delete(peer)
   }
 }

@@ -34,8 +34,19 @@ import type { SegmentStore, StoreEvent } from '../storage/segment-store.ts'
 import { MICROS_PER_HOUR, MICROS_PER_SECOND, hourStart, parseHour } from '../storage/time.ts'
 import { hourDigests, rootOf, rootsOf } from './digests.ts'
 import {
-  type AnnouncedItem, type HourDigest, type Message, type PeerInfo, type RootDigest, announceMessages,
-  MAX_HELLO_PEERS, decodeHello, decodeMessage, encodeHello, encodeMessage, parseHourDigests, parseItemPath
+  type AnnouncedItem,
+  type HourDigest,
+  type Message,
+  type PeerInfo,
+  type RootDigest,
+  announceMessages,
+  MAX_HELLO_PEERS,
+  decodeHello,
+  decodeMessage,
+  encodeHello,
+  encodeMessage,
+  parseHourDigests,
+  parseItemPath
 } from './messages.ts'
 import { MEMBERSHIP_DEFAULTS, Membership } from './membership.ts'
 import { localRanges, peerRanges, repairByRanges } from './range-repair.ts'
@@ -181,7 +192,7 @@ const MAX_LEGACY_LOGGED = 1024
  * doubling (×2 at 64, ×6 at 1,000, ×10 at 10,000), so the exchanges a node receives per second
  * stay flat while the time to reach everyone grows only with log N.
  */
-function pushPullScale (nodes: number): number {
+function pushPullScale(nodes: number): number {
   return nodes <= 32 ? 1 : Math.ceil(Math.log2(nodes) - 5) + 1
 }
 
@@ -220,14 +231,33 @@ interface BackfillProgress {
 /** A peer whose repair session failed waits 10, 20, 40, then 80 s. */
 const REPAIR_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 10_000, maxMs: 80_000, spread: [0.8, 1.2] as const })
 
-function jitter (ms: number): number {
+function jitter(ms: number): number {
   return ms * (0.8 + Math.random() * 0.4)
 }
 
 export class Replicator {
   readonly peers: PeerTable
   readonly stats: ReplicationStats = {
-    messagesIn: 0, messagesOut: 0, messagesInvalid: 0, bytesOut: 0, digestsCompared: 0, repairs: 0, repairErrors: 0, hoursRepaired: 0, tombstonesApplied: 0, tombstonesRejected: 0, announcedItems: 0, repairsSkipped: 0, wantsDropped: 0, peersLearned: 0, legacyHellos: 0, rangesRepaired: 0, rangeRequests: 0, offered: 0, offersIn: 0, repairsDeferred: 0
+    messagesIn: 0,
+    messagesOut: 0,
+    messagesInvalid: 0,
+    bytesOut: 0,
+    digestsCompared: 0,
+    repairs: 0,
+    repairErrors: 0,
+    hoursRepaired: 0,
+    tombstonesApplied: 0,
+    tombstonesRejected: 0,
+    announcedItems: 0,
+    repairsSkipped: 0,
+    wantsDropped: 0,
+    peersLearned: 0,
+    legacyHellos: 0,
+    rangesRepaired: 0,
+    rangeRequests: 0,
+    offered: 0,
+    offersIn: 0,
+    repairsDeferred: 0
   }
 
   readonly membership: Membership
@@ -258,7 +288,7 @@ export class Replicator {
   /** Connected peers already answered a hello (with the full peer-exchange sample). */
   readonly #answered = new Set<string>()
 
-  constructor (init: ReplicatorInit) {
+  constructor(init: ReplicatorInit) {
     this.#init = init
     this.#log = init.log ?? silentLogger
     this.peers = new PeerTable({ connectedPeers: () => init.host.connectedPeers() })
@@ -269,19 +299,19 @@ export class Replicator {
     })
   }
 
-  get #self (): PeerInfo {
+  get #self(): PeerInfo {
     return { peerId: this.#init.host.peerId, url: this.#init.url, addrs: this.#init.host.multiaddrs() }
   }
 
-  get #windowHours (): number {
+  get #windowHours(): number {
     return this.#init.windowHours ?? REPLICATOR_DEFAULTS.windowHours
   }
 
-  get #windowStart (): number {
+  get #windowStart(): number {
     return hourStart(Date.now() * 1000) - (this.#windowHours - 1) * MICROS_PER_HOUR
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const { store, host } = this.#init
     this.#unsubscribe.push(store.onChange((event) => this.#onLocalChange(event)))
     this.#unsubscribe.push(host.onMessage((from, data) => this.#onGossip(from, data)))
@@ -306,7 +336,10 @@ export class Replicator {
     // first hellos found nobody else yet, learn each other within seconds, not one interval later.
     const interval = this.#init.digestIntervalMs ?? REPLICATOR_DEFAULTS.digestIntervalMs
     let round = 0
-    this.#every(() => Math.min(REPLICATOR_DEFAULTS.firstRoundMs * 2 ** round++, interval * pushPullScale(this.peers.size + 1)), async () => await this.#tick())
+    this.#every(
+      () => Math.min(REPLICATOR_DEFAULTS.firstRoundMs * 2 ** round++, interval * pushPullScale(this.peers.size + 1)),
+      async () => await this.#tick()
+    )
     if ((this.#init.legacyPeers ?? []).length > 0) {
       this.#every(REPLICATOR_DEFAULTS.legacyIntervalMs, async () => await this.#legacyPass())
       this.#track(this.#legacyPass())
@@ -315,7 +348,7 @@ export class Replicator {
     for (const peerId of host.connectedPeers()) this.#track(this.#hello(peerId))
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.#shutdown.abort()
     for (const u of this.#unsubscribe) u()
     for (const t of this.#timers) clearTimeout(t)
@@ -331,7 +364,7 @@ export class Replicator {
    * A banned peer is forgotten, and its URL is asked for nothing until the ban ends, unless another
    * connected peer gossips the same URL (a liar may claim an honest node's URL to get it dropped).
    */
-  #banned (peerId: string): void {
+  #banned(peerId: string): void {
     const url = this.peers.get(peerId)?.url
     this.peers.delete(peerId)
     if (url == null) return
@@ -342,32 +375,35 @@ export class Replicator {
     this.#init.fetcher.banPeer?.(url)
   }
 
-  #unbanned (peerId: string): void {
+  #unbanned(peerId: string): void {
     const url = this.#bannedUrls.get(peerId)
     this.#bannedUrls.delete(peerId)
     if (url != null) this.#init.fetcher.unbanPeer?.(url)
   }
 
   /** Anti-entropy now, with every known peer (tests and the CLI use it; the timers do the same). */
-  async syncNow (): Promise<void> {
+  async syncNow(): Promise<void> {
     await Promise.allSettled(this.#init.host.connectedPeers().map(async (p) => await this.#hello(p)))
     await Promise.allSettled([...this.#tasks])
   }
 
-  #every (meanMs: number | (() => number), job: () => Promise<void>): void {
+  #every(meanMs: number | (() => number), job: () => Promise<void>): void {
     const schedule = (): void => {
-      const t = setTimeout(() => {
-        this.#timers.delete(t)
-        if (this.#shutdown.signal.aborted) return
-        this.#track(job().finally(schedule))
-      }, jitter(typeof meanMs === 'number' ? meanMs : meanMs()))
+      const t = setTimeout(
+        () => {
+          this.#timers.delete(t)
+          if (this.#shutdown.signal.aborted) return
+          this.#track(job().finally(schedule))
+        },
+        jitter(typeof meanMs === 'number' ? meanMs : meanMs())
+      )
       t.unref()
       this.#timers.add(t)
     }
     schedule()
   }
 
-  #track (p: Promise<unknown>): void {
+  #track(p: Promise<unknown>): void {
     const tracked = p.catch((err) => {
       if (!this.#shutdown.signal.aborted) this.#log.warn({ err }, 'replication task failed')
     })
@@ -378,7 +414,7 @@ export class Replicator {
   // --- outgoing ---------------------------------------------------------------------------
 
   /** Computed anew after a store event, when the window moved, or after DIGEST_CACHE_MS. */
-  #ourDigests (): OurDigests {
+  #ourDigests(): OurDigests {
     const windowStart = this.#windowStart
     const now = Date.now()
     const cached = this.#ours
@@ -389,14 +425,14 @@ export class Replicator {
     return this.#ours
   }
 
-  async #publish (message: Message): Promise<void> {
+  async #publish(message: Message): Promise<void> {
     const bytes = encodeMessage(message)
     await this.#init.host.publish(bytes)
     this.stats.messagesOut++
     this.stats.bytesOut += bytes.length
   }
 
-  #onLocalChange (event: StoreEvent): void {
+  #onLocalChange(event: StoreEvent): void {
     this.#ours = null
     if (this.#init.announce === false) return
     // Tombstones are rare and must spread: those are passed on even when they came from a peer.
@@ -413,7 +449,7 @@ export class Replicator {
   }
 
   /** Push-pull with one random connected peer; nothing is published to the whole network. */
-  async #tick (): Promise<void> {
+  async #tick(): Promise<void> {
     this.#track(this.membership.maintain())
     const [pick] = randomSample(this.#init.host.connectedPeers(), 1)
     if (pick != null) await this.#hello(pick)
@@ -421,7 +457,7 @@ export class Replicator {
 
   // --- incoming ---------------------------------------------------------------------------
 
-  #onGossip (from: string, data: Uint8Array): void {
+  #onGossip(from: string, data: Uint8Array): void {
     const decoded = decodeMessage(data)
     // The body names its sender; libp2p's message signature proves who that is. A node that
     // speaks for another would get tombstones and penalties pinned on the wrong peer.
@@ -443,7 +479,7 @@ export class Replicator {
    * What a peer's range repair found this node lacks, sent to it alone: applied like an
    * announcement from that peer. Only from a peer we know (its hello gave its URL).
    */
-  #onOffer (from: string, data: Uint8Array): void {
+  #onOffer(from: string, data: Uint8Array): void {
     const decoded = decodeMessage(data)
     const peer = this.peers.get(from)
     if (!decoded.ok || decoded.message.type !== 'announce' || decoded.message.from.peerId !== from || peer == null) {
@@ -455,7 +491,7 @@ export class Replicator {
     this.#track(this.#onAnnounce(peer, decoded.message.items))
   }
 
-  async #hello (peerId: string, retry = true): Promise<void> {
+  async #hello(peerId: string, retry = true): Promise<void> {
     if (this.#shutdown.signal.aborted) return
     let bytes: Uint8Array
     try {
@@ -487,7 +523,7 @@ export class Replicator {
   }
 
   /** A peer still on the first protocol version: it is served as before; said once per peer. */
-  #legacyHello (peerId: string): void {
+  #legacyHello(peerId: string): void {
     this.stats.legacyHellos++
     if (this.#legacyLogged.has(peerId)) return
     this.#legacyLogged.add(peerId)
@@ -500,27 +536,31 @@ export class Replicator {
    * walk, or finding every session slot busy. One timer per peer at most, so the map is bounded by the
    * peers exchanged with; the hello finds the roots equal if the difference was healed meanwhile.
    */
-  #recheck (peerId: string, ms = RECHECK_MS): void {
+  #recheck(peerId: string, ms = RECHECK_MS): void {
     if (this.#rechecks.has(peerId) || this.#shutdown.signal.aborted) return
-    const timer = setTimeout(() => {
-      this.#rechecks.delete(peerId)
-      if (this.#init.host.connectedPeers().includes(peerId)) this.#track(this.#hello(peerId))
-    }, ms + jitter(RECHECK_MS) / 4)
+    const timer = setTimeout(
+      () => {
+        this.#rechecks.delete(peerId)
+        if (this.#init.host.connectedPeers().includes(peerId)) this.#track(this.#hello(peerId))
+      },
+      ms + jitter(RECHECK_MS) / 4
+    )
     timer.unref()
     this.#rechecks.set(peerId, timer)
   }
 
   /** Wait until a repair session with the peer (if one started) has ended. */
-  async #idle (peerId: string): Promise<void> {
+  async #idle(peerId: string): Promise<void> {
     while (this.#sessions.has(peerId) && !this.#shutdown.signal.aborted) await sleep(20)
   }
 
-  #compareRoots (peer: PeerState, roots: readonly RootDigest[]): void {
+  #compareRoots(peer: PeerState, roots: readonly RootDigest[]): void {
     this.stats.digestsCompared++
     const ours = this.#ourDigests().rootByKey
     const theirs = new Set(roots.map((r) => `${r.channel}/${r.quality}`))
     // A version 2 peer is also walked for what only we hold: the walk offers it (range-repair.ts).
-    const differs = roots.some((r) => r.root !== '' && ours.get(`${r.channel}/${r.quality}`) !== r.root) ||
+    const differs =
+      roots.some((r) => r.root !== '' && ours.get(`${r.channel}/${r.quality}`) !== r.root) ||
       (peer.protocol === 2 && [...ours].some(([key, root]) => root !== '' && !theirs.has(key)))
     if (!differs) {
       peer.lagSeconds = 0
@@ -543,7 +583,7 @@ export class Replicator {
     this.#repair(peer)
   }
 
-  async #onAnnounce (peer: PeerState, items: readonly AnnouncedItem[]): Promise<void> {
+  async #onAnnounce(peer: PeerState, items: readonly AnnouncedItem[]): Promise<void> {
     const { index } = this.#init.store
     // Tombstones first: a segment and its tombstone in one batch must never be fetched.
     for (const item of items) {
@@ -556,7 +596,7 @@ export class Replicator {
    * Every tombstone from elsewhere comes through here. With an admin key, one without a valid
    * signature covering the segment is dropped, counted, and its sender (when known) scored down.
    */
-  async #applyTombstone (ref: SegmentRef, proof: string | undefined, peerId: string | null): Promise<void> {
+  async #applyTombstone(ref: SegmentRef, proof: string | undefined, peerId: string | null): Promise<void> {
     const key = this.#init.adminPublicKey
     if (key != null) {
       const verdict = verifyTombstone(proof, ref, key)
@@ -573,7 +613,7 @@ export class Replicator {
 
   /** Fetch a segment unless we have it or it is tombstoned, waiting out the grace period first. */
   /** `offeredBy`: the peer id that announced or listed the name at `peers[0]`, if known. */
-  async #want (ref: SegmentRef, peers: string[], offeredBy?: string | null): Promise<void> {
+  async #want(ref: SegmentRef, peers: string[], offeredBy?: string | null): Promise<void> {
     const { index } = this.#init.store
     if (index.getSegment(ref, { hidden: true }) != null || index.isTombstoned(ref)) return
     // Outside the window (which the node narrows to retention): what retention removed stays removed.
@@ -602,11 +642,12 @@ export class Replicator {
     }
     // Failures are logged by the fetcher, summed up per peer. A peer that offered the name and had
     // nothing is judged once a tombstone has had time to explain it.
-    if (outcome.status === 'failed' && offeredBy != null && outcome.notFound?.includes(peers[0]!) === true) this.unserved.note(offeredBy, ref)
+    if (outcome.status === 'failed' && offeredBy != null && outcome.notFound?.includes(peers[0]!) === true)
+      this.unserved.note(offeredBy, ref)
   }
 
   /** A timer, not a listener on the shutdown signal: stop() wakes every waiter at once. */
-  async #graceWait (ms: number): Promise<void> {
+  async #graceWait(ms: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const wake = (): void => {
         clearTimeout(timer)
@@ -620,7 +661,7 @@ export class Replicator {
 
   // --- repair -----------------------------------------------------------------------------
 
-  #repair (peer: PeerState): void {
+  #repair(peer: PeerState): void {
     const running = this.#sessions.get(peer.peerId)
     if (running != null) {
       running.again = true
@@ -638,25 +679,27 @@ export class Replicator {
     }
     const session = { again: false }
     this.#sessions.set(peer.peerId, session)
-    this.#track((async () => {
-      try {
-        do {
-          session.again = false
-          await this.#repairSession(peer)
-        } while (session.again && !this.#shutdown.signal.aborted)
-        peer.failures = 0
-      } catch (err) {
-        this.stats.repairErrors++
-        peer.failures++
-        peer.backoffUntil = Date.now() + backoffMs(peer.failures, REPAIR_BACKOFF)
-        if (!this.#shutdown.signal.aborted) this.#log.info({ err, peer: peer.peerId, url: peer.url }, 'repair session failed')
-      } finally {
-        this.#sessions.delete(peer.peerId)
-      }
-    })())
+    this.#track(
+      (async () => {
+        try {
+          do {
+            session.again = false
+            await this.#repairSession(peer)
+          } while (session.again && !this.#shutdown.signal.aborted)
+          peer.failures = 0
+        } catch (err) {
+          this.stats.repairErrors++
+          peer.failures++
+          peer.backoffUntil = Date.now() + backoffMs(peer.failures, REPAIR_BACKOFF)
+          if (!this.#shutdown.signal.aborted) this.#log.info({ err, peer: peer.peerId, url: peer.url }, 'repair session failed')
+        } finally {
+          this.#sessions.delete(peer.peerId)
+        }
+      })()
+    )
   }
 
-  async #repairSession (peer: PeerState): Promise<void> {
+  async #repairSession(peer: PeerState): Promise<void> {
     if (peer.protocol === 2) {
       await this.#rangeRepairSession(peer)
       return
@@ -668,7 +711,7 @@ export class Replicator {
     const { windowStart } = ours
     const remote = await this.#remoteHours(peer, ours)
     const local = ours.hours
-    const work: Array<{ channel: string, quality: string, hour: HourDigest }> = []
+    const work: Array<{ channel: string; quality: string; hour: HourDigest }> = []
     for (const [key, hours] of remote) {
       const [channel, quality] = key.split('/') as [string, string]
       const mine = new Map((local.get(key) ?? []).map((h) => [h.hour, h.digest]))
@@ -681,7 +724,14 @@ export class Replicator {
     work.sort((a, b) => (a.hour.hour < b.hour.hour ? 1 : a.hour.hour > b.hour.hour ? -1 : 0))
     let newestMissing = 0
     // A long backfill (a node catching up on days) says how far it is, at most every 10 s.
-    const progress: BackfillProgress = { peer: peer.url, hoursDone: 0, hoursTotal: work.length, segmentsLacked: 0, segmentsStored: 0, bytes: 0 }
+    const progress: BackfillProgress = {
+      peer: peer.url,
+      hoursDone: 0,
+      hoursTotal: work.length,
+      segmentsLacked: 0,
+      segmentsStored: 0,
+      bytes: 0
+    }
     let logged = Date.now()
     // The next hours are listed while this one downloads, so the fetcher never idles between
     // hours; at most QUEUE_AHEAD segments of this session wait in its queue at once.
@@ -713,24 +763,30 @@ export class Replicator {
   }
 
   /** Repair by range fingerprints (range-repair.ts): what moves grows with what differs. */
-  async #rangeRepairSession (peer: PeerState): Promise<void> {
+  async #rangeRepairSession(peer: PeerState): Promise<void> {
     this.stats.repairs++
     peer.repairs++
     const signal = this.#shutdown.signal
     const ours = this.#ourDigests()
     // Every channel/quality whose roots differ, including those only one side has anything of.
-    const keys = [...new Set([...peer.roots.keys(), ...ours.rootByKey.keys()])]
-      .filter((key) => (peer.roots.get(key) ?? '') !== (ours.rootByKey.get(key) ?? ''))
+    const keys = [...new Set([...peer.roots.keys(), ...ours.rootByKey.keys()])].filter(
+      (key) => (peer.roots.get(key) ?? '') !== (ours.rootByKey.get(key) ?? '')
+    )
     const windowEnd = hourStart(Date.now() * 1000) + MICROS_PER_HOUR
-    const result = await repairByRanges({
-      local: localRanges(this.#init.store.index),
-      remote: peerRanges(async (path) => await this.#init.fetcher.getJson(peer.url, path, { signal })),
-      applyTombstone: async (ref, proof) => await this.#applyTombstone(ref, proof, peer.peerId),
-      want: async (ref) => await this.#want(ref, [peer.url], peer.peerId),
-      queueAhead: QUEUE_AHEAD,
-      ...(this.#init.host.sendOffer != null ? { offer: async (items: AnnouncedItem[]) => await this.#offer(peer, items) } : {}),
-      signal
-    }, keys, ours.windowStart, windowEnd)
+    const result = await repairByRanges(
+      {
+        local: localRanges(this.#init.store.index),
+        remote: peerRanges(async (path) => await this.#init.fetcher.getJson(peer.url, path, { signal })),
+        applyTombstone: async (ref, proof) => await this.#applyTombstone(ref, proof, peer.peerId),
+        want: async (ref) => await this.#want(ref, [peer.url], peer.peerId),
+        queueAhead: QUEUE_AHEAD,
+        ...(this.#init.host.sendOffer != null ? { offer: async (items: AnnouncedItem[]) => await this.#offer(peer, items) } : {}),
+        signal
+      },
+      keys,
+      ours.windowStart,
+      windowEnd
+    )
     this.stats.offered += result.offered
     this.stats.rangesRepaired += result.ranges
     this.stats.rangeRequests += result.partRequests + result.nameRequests
@@ -738,7 +794,7 @@ export class Replicator {
   }
 
   /** Tell a peer, alone, what it lacks (batched as announcements); a failure only costs its own walk later. */
-  async #offer (peer: PeerState, items: AnnouncedItem[]): Promise<void> {
+  async #offer(peer: PeerState, items: AnnouncedItem[]): Promise<void> {
     for (const m of announceMessages(this.#self, items)) {
       try {
         await this.#init.host.sendOffer!(peer.peerId, encodeMessage(m), { signal: this.#shutdown.signal })
@@ -755,7 +811,7 @@ export class Replicator {
    * sent, the older hours are equal and the whole window (about 300 KiB for 8 qualities over 14
    * days) is not fetched. Otherwise, or if the peer changed meanwhile, the whole window is.
    */
-  async #remoteHours (peer: PeerState, ours: OurDigests): Promise<Map<string, HourDigest[]>> {
+  async #remoteHours(peer: PeerState, ours: OurDigests): Promise<Map<string, HourDigest[]>> {
     const tailFrom = Math.max(ours.windowStart, hourStart(Date.now() * 1000) - (TAIL_HOURS - 1) * MICROS_PER_HOUR)
     const tail = await this.#peerHours(peer.url, tailFrom)
     const explained = [...peer.roots].every(([key, root]) => {
@@ -766,7 +822,7 @@ export class Replicator {
     return explained ? tail : await this.#peerHours(peer.url, ours.windowStart)
   }
 
-  async #peerHours (url: string, from: number): Promise<Map<string, HourDigest[]>> {
+  async #peerHours(url: string, from: number): Promise<Map<string, HourDigest[]>> {
     const body = await this.#init.fetcher.getJson(url, `/replication/digests?from=${from}`, { signal: this.#shutdown.signal })
     const hours = parseHourDigests(body)
     if (typeof hours === 'string') throw new Error(`bad digests from ${url}: ${hours}`)
@@ -777,7 +833,14 @@ export class Replicator {
    * Diff one hour with a peer's listing: its tombstones applied, then the segments we lack queued
    * (`done` when all of them are settled).
    */
-  async #repairHour (peerUrl: string, channel: string, quality: string, hour: string, peerId: string | null, progress?: BackfillProgress): Promise<QueuedHour> {
+  async #repairHour(
+    peerUrl: string,
+    channel: string,
+    quality: string,
+    hour: string,
+    peerId: string | null,
+    progress?: BackfillProgress
+  ): Promise<QueuedHour> {
     const { store } = this.#init
     const { index } = store
     const names = await this.#init.fetcher.listHour(peerUrl, channel, quality, hour, { signal: this.#shutdown.signal })
@@ -803,7 +866,10 @@ export class Replicator {
       progress.segmentsLacked += lacked.length
       for (const ref of lacked) {
         const got = index.getSegment(ref, { hidden: true })
-        if (got != null) { progress.segmentsStored++; progress.bytes += got.size }
+        if (got != null) {
+          progress.segmentsStored++
+          progress.bytes += got.size
+        }
       }
     })
     return { newest, lacked: lacked.length, done }
@@ -814,11 +880,13 @@ export class Replicator {
    * the segment name. The wubloader listing stays as it is; a peer without the route (a legacy one)
    * has none to give.
    */
-  async #tombstoneProofs (peerUrl: string, channel: string, quality: string, hour: string): Promise<Map<string, string>> {
+  async #tombstoneProofs(peerUrl: string, channel: string, quality: string, hour: string): Promise<Map<string, string>> {
     const out = new Map<string, string>()
     let body: unknown
     try {
-      body = await this.#init.fetcher.getJson(peerUrl, `/replication/tombstones/${channel}/${quality}/${hour}`, { signal: this.#shutdown.signal })
+      body = await this.#init.fetcher.getJson(peerUrl, `/replication/tombstones/${channel}/${quality}/${hour}`, {
+        signal: this.#shutdown.signal
+      })
     } catch (err) {
       this.#log.debug({ err, peerUrl }, 'no tombstone signatures from peer')
       return out
@@ -834,7 +902,7 @@ export class Replicator {
   // --- legacy wubloader peers -------------------------------------------------------------
 
   /** Backfill from wubloader restreamers: their listings, newest hour first, no digests. */
-  async #legacyPass (): Promise<void> {
+  async #legacyPass(): Promise<void> {
     const signal = this.#shutdown.signal
     const windowStart = this.#windowStart
     for (const url of this.#init.legacyPeers ?? []) {
@@ -844,8 +912,13 @@ export class Replicator {
         for (const channel of stringList(channels)) {
           const qualities = await this.#init.fetcher.getJson(url, `/files/${encodeURIComponent(channel)}`, { signal })
           for (const quality of stringList(qualities)) {
-            const listed = stringList(await this.#init.fetcher.getJson(url, `/files/${encodeURIComponent(channel)}/${encodeURIComponent(quality)}`, { signal }))
-            const hours = listed.filter((h) => (parseHour(h) ?? 0) >= windowStart).sort().reverse()
+            const listed = stringList(
+              await this.#init.fetcher.getJson(url, `/files/${encodeURIComponent(channel)}/${encodeURIComponent(quality)}`, { signal })
+            )
+            const hours = listed
+              .filter((h) => (parseHour(h) ?? 0) >= windowStart)
+              .sort()
+              .reverse()
             skipped += listed.length - hours.length
             for (const hour of hours) await (await this.#repairHour(url, channel, quality, hour, null)).done
           }
@@ -853,7 +926,10 @@ export class Replicator {
         // wubloader's backfiller takes everything; an operator moving from it should hear, once, that this does not.
         if (skipped > 0 && !this.#legacyWindowLogged.has(url)) {
           this.#legacyWindowLogged.add(url)
-          this.#log.info({ url, skippedHours: skipped, windowHours: this.#windowHours }, `legacy backfill from ${url} skipped ${skipped} hours older than the window (--window-hours ${this.#windowHours}); raise it to copy them`)
+          this.#log.info(
+            { url, skippedHours: skipped, windowHours: this.#windowHours },
+            `legacy backfill from ${url} skipped ${skipped} hours older than the window (--window-hours ${this.#windowHours}); raise it to copy them`
+          )
         }
       } catch (err) {
         if (!signal.aborted) this.#log.info({ err, url }, 'legacy backfill pass failed')
@@ -863,7 +939,7 @@ export class Replicator {
 }
 
 /** A peer's JSON list of names, keeping only safe path components. */
-function stringList (body: unknown): string[] {
+function stringList(body: unknown): string[] {
   if (!Array.isArray(body)) return []
   return body.filter((n): n is string => typeof n === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(n))
 }

@@ -9,23 +9,48 @@ import { T0, openStore, ref, tempDir } from '../test/helpers/tree.ts'
 import { type AnnouncedItem, MAX_MESSAGE_BYTES, announceMessages, decodeMessage, encodeMessage } from './messages.ts'
 import { newNetworkKey, parseNetworkKey, readNetworkKey, writeNetworkKey } from './pnet.ts'
 import {
-  MAX_PROOF_LENGTH, MAX_REASON_LENGTH, type TombstoneClaim, claimReason, isProofString, readAdminKeys, readAdminPublicKey,
-  readAdminSigningKey, segmentTarget, signTombstone, tombstonePayload, verifyTombstone, writeAdminKeyPair
+  MAX_PROOF_LENGTH,
+  MAX_REASON_LENGTH,
+  type TombstoneClaim,
+  claimReason,
+  isProofString,
+  readAdminKeys,
+  readAdminPublicKey,
+  readAdminSigningKey,
+  segmentTarget,
+  signTombstone,
+  tombstonePayload,
+  verifyTombstone,
+  writeAdminKeyPair
 } from './tombstone-signature.ts'
 
 const admin = generateKeyPairSync('ed25519')
 const other = generateKeyPairSync('ed25519')
 const seg = ref({ at: 10_000, dur: 2000 })
 const claim = (over: Partial<TombstoneClaim> = {}): TombstoneClaim => ({
-  channel: 'c', quality: 'q', target: segmentTarget(seg), created: T0 + 123_456_789, reason: 'DMCA', ...over
+  channel: 'c',
+  quality: 'q',
+  target: segmentTarget(seg),
+  created: T0 + 123_456_789,
+  reason: 'DMCA',
+  ...over
 })
 
 describe('tombstone signatures', () => {
   it('signs a canonical payload whose bytes do not depend on how the claim object was built', () => {
     const a = tombstonePayload(claim())
-    const b = tombstonePayload({ reason: 'DMCA', created: T0 + 123_456_789, target: { segment: seg.file, hour: seg.hour }, quality: 'q', channel: 'c' })
+    const b = tombstonePayload({
+      reason: 'DMCA',
+      created: T0 + 123_456_789,
+      target: { segment: seg.file, hour: seg.hour },
+      quality: 'q',
+      channel: 'c'
+    })
     assert.deepEqual(a, b)
-    assert.equal(Buffer.from(a).toString(), `segmesh-tombstone/2\nchannel=c\nquality=q\nsegment=${seg.hour}/${seg.file}\ncreated=${T0 + 123_456_789}\nreason=DMCA`)
+    assert.equal(
+      Buffer.from(a).toString(),
+      `segmesh-tombstone/2\nchannel=c\nquality=q\nsegment=${seg.hour}/${seg.file}\ncreated=${T0 + 123_456_789}\nreason=DMCA`
+    )
     const proof = signTombstone(claim(), admin.privateKey)
     assert.ok(isProofString(proof))
     const v = verifyTombstone(proof, seg, admin.publicKey)
@@ -36,14 +61,30 @@ describe('tombstone signatures', () => {
   it('refuses unsigned, foreign-key, tampered, malformed and misapplied proofs', () => {
     const proof = signTombstone(claim(), admin.privateKey)
     assert.deepEqual(verifyTombstone(undefined, seg, admin.publicKey), { ok: false, reason: 'unsigned', offence: 'unsigned_tombstone' })
-    assert.deepEqual(verifyTombstone(signTombstone(claim(), other.privateKey), seg, admin.publicKey), { ok: false, reason: 'bad signature', offence: 'bad_tombstone_signature' })
+    assert.deepEqual(verifyTombstone(signTombstone(claim(), other.privateKey), seg, admin.publicKey), {
+      ok: false,
+      reason: 'bad signature',
+      offence: 'bad_tombstone_signature'
+    })
     // Swap in another claim's payload under the same signature.
     const [, , sig] = proof.split('.')
     const forged = `v1.${Buffer.from(tombstonePayload(claim({ channel: 'd' }))).toString('base64url')}.${sig}`
-    assert.deepEqual(verifyTombstone(forged, { ...seg, channel: 'd' }, admin.publicKey), { ok: false, reason: 'bad signature', offence: 'bad_tombstone_signature' })
-    assert.deepEqual(verifyTombstone('v1.x.y', seg, admin.publicKey), { ok: false, reason: 'malformed', offence: 'bad_tombstone_signature' })
+    assert.deepEqual(verifyTombstone(forged, { ...seg, channel: 'd' }, admin.publicKey), {
+      ok: false,
+      reason: 'bad signature',
+      offence: 'bad_tombstone_signature'
+    })
+    assert.deepEqual(verifyTombstone('v1.x.y', seg, admin.publicKey), {
+      ok: false,
+      reason: 'malformed',
+      offence: 'bad_tombstone_signature'
+    })
     const elsewhere = ref({ at: 20_000, dur: 2000 })
-    assert.deepEqual(verifyTombstone(proof, elsewhere, admin.publicKey), { ok: false, reason: 'does not cover the segment', offence: 'bad_tombstone_signature' })
+    assert.deepEqual(verifyTombstone(proof, elsewhere, admin.publicKey), {
+      ok: false,
+      reason: 'does not cover the segment',
+      offence: 'bad_tombstone_signature'
+    })
     assert.throws(() => tombstonePayload(claim({ reason: 'two\nlines' })), /reason/)
     assert.throws(() => tombstonePayload(claim({ target: { from: 5, to: 5 } })), /range/)
   })
@@ -63,10 +104,15 @@ describe('tombstone signatures', () => {
   })
 
   it('refuses v1 segment proofs without a penalty, keeps v1 ranges, and never mixes a version prefix with another payload', () => {
-    const v1 = (text: string): string => `v1.${Buffer.from(text).toString('base64url')}.${sign(null, Buffer.from(text), admin.privateKey).toString('base64url')}`
+    const v1 = (text: string): string =>
+      `v1.${Buffer.from(text).toString('base64url')}.${sign(null, Buffer.from(text), admin.privateKey).toString('base64url')}`
     const oldSegment = v1(`segmesh-tombstone/1\nchannel=c\nquality=q\nsegment=${seg.file}\ncreated=${T0}\nreason=old`)
     assert.ok(isProofString(oldSegment), 'well-formed: a message carrying it is not malformed')
-    assert.deepEqual(verifyTombstone(oldSegment, seg, admin.publicKey), { ok: false, reason: 'v1 segment proof: names no hour', offence: null })
+    assert.deepEqual(verifyTombstone(oldSegment, seg, admin.publicKey), {
+      ok: false,
+      reason: 'v1 segment proof: names no hour',
+      offence: null
+    })
     const oldRange = v1(`segmesh-tombstone/1\nchannel=c\nquality=q\nrange=${seg.start}-${seg.start + 1}\ncreated=${T0}\nreason=old`)
     assert.ok(verifyTombstone(oldRange, seg, admin.publicKey).ok)
     assert.equal(verifyTombstone(oldRange, ref({ at: 10_000 + 3_600_000, dur: 2000 }), admin.publicKey).ok, false)
@@ -108,7 +154,10 @@ describe('tombstone signatures', () => {
     await assert.rejects(readAdminPublicKey(path), { code: 'SEGMESH_ERR_KEY_FILE' }) // private key given as public
     assert.ok((await readAdminKeys({ signing: path, public: publicKeyPath })).adminPublicKey != null)
     const other = await writeAdminKeyPair(join(dir, 'other.key'))
-    await assert.rejects(readAdminKeys({ signing: path, public: other.publicKeyPath }), { code: 'SEGMESH_ERR_KEY_FILE', message: /not the pair/ })
+    await assert.rejects(readAdminKeys({ signing: path, public: other.publicKeyPath }), {
+      code: 'SEGMESH_ERR_KEY_FILE',
+      message: /not the pair/
+    })
     await writeFile(join(dir, 'loose'), await readFile(path), { mode: 0o644 })
     await assert.rejects(readAdminSigningKey(join(dir, 'loose')), { code: 'SEGMESH_ERR_KEY_FILE', message: /chmod 600/ })
   })
@@ -129,15 +178,26 @@ describe('proofs on disk', () => {
     assert.equal(second.index.tombstoneProof(signed), proof)
     assert.equal(second.index.tombstoneProof(unsigned), null)
     assert.ok(second.index.isTombstoned(unsigned))
-    assert.deepEqual(second.index.tombstones().map((x) => x.proof), [proof, undefined])
+    assert.deepEqual(
+      second.index.tombstones().map((x) => x.proof),
+      [proof, undefined]
+    )
   })
 })
 
 describe('proofs in announcements', () => {
   it('split into messages under the size limit that decode back with every proof; unsigned ones as before', () => {
-    const from = { peerId: '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp', url: 'http://10.0.0.5:8080', addrs: ['/ip4/10.0.0.5/tcp/4001'] }
+    const from = {
+      peerId: '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp',
+      url: 'http://10.0.0.5:8080',
+      addrs: ['/ip4/10.0.0.5/tcp/4001']
+    }
     const refs = Array.from({ length: 256 }, (_, i) => ref({ at: i * 2000, dur: 2000 }))
-    const items: AnnouncedItem[] = refs.map((r) => ({ kind: 'tombstone', ref: r, proof: signTombstone(claim({ target: segmentTarget(r) }), admin.privateKey) }))
+    const items: AnnouncedItem[] = refs.map((r) => ({
+      kind: 'tombstone',
+      ref: r,
+      proof: signTombstone(claim({ target: segmentTarget(r) }), admin.privateKey)
+    }))
     const messages = announceMessages(from, items)
     assert.ok(messages.length > 1)
     const decoded = messages.map(encodeMessage).flatMap((bytes) => {
@@ -146,13 +206,28 @@ describe('proofs in announcements', () => {
       assert.ok(d.ok && d.message.type === 'announce')
       return d.message.items
     })
-    assert.deepEqual(decoded.map((i) => i.proof), items.map((i) => i.proof))
+    assert.deepEqual(
+      decoded.map((i) => i.proof),
+      items.map((i) => i.proof)
+    )
     assert.ok(decoded.every((i) => verifyTombstone(i.proof, i.ref, admin.publicKey).ok))
-    assert.equal(announceMessages(from, items.map(({ kind, ref }) => ({ kind, ref }))).length, 1, '256 unsigned names still fit one message')
+    assert.equal(
+      announceMessages(
+        from,
+        items.map(({ kind, ref }) => ({ kind, ref }))
+      ).length,
+      1,
+      '256 unsigned names still fit one message'
+    )
     // A proof for a name the message does not carry, or not a proof at all: the message is malformed.
     const wire = JSON.parse(Buffer.from(encodeMessage(messages[0]!)).toString()) as { proofs: Record<string, string> }
     const [path] = Object.keys(wire.proofs)
-    assert.equal(decodeMessage(Buffer.from(JSON.stringify({ ...wire, proofs: { 'c/q/2020-01-01T00/00:00.000000-2.0-full-x.tombstone': wire.proofs[path!] } }))).ok, false)
+    assert.equal(
+      decodeMessage(
+        Buffer.from(JSON.stringify({ ...wire, proofs: { 'c/q/2020-01-01T00/00:00.000000-2.0-full-x.tombstone': wire.proofs[path!] } }))
+      ).ok,
+      false
+    )
     assert.equal(decodeMessage(Buffer.from(JSON.stringify({ ...wire, proofs: { [path!]: 'nonsense' } }))).ok, false)
   })
 })

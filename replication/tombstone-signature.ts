@@ -31,10 +31,10 @@ export const MAX_PROOF_LENGTH = 1024
 export const MAX_REASON_LENGTH = 200
 
 /** One segment (its hour folder and file name), or every segment overlapping [from, to). */
-export type TombstoneTarget = { hour: string, segment: string } | { from: number, to: number }
+export type TombstoneTarget = { hour: string; segment: string } | { from: number; to: number }
 
 /** The target that names exactly this segment. */
-export const segmentTarget = (ref: { hour: string, file: string }): TombstoneTarget => ({ hour: ref.hour, segment: ref.file })
+export const segmentTarget = (ref: { hour: string; file: string }): TombstoneTarget => ({ hour: ref.hour, segment: ref.file })
 
 export interface TombstoneClaim {
   channel: string
@@ -50,15 +50,15 @@ export interface TombstoneClaim {
  * but can no longer be bound to one hour.
  */
 export type Verified =
-  | { ok: true, claim: TombstoneClaim }
-  | { ok: false, reason: string, offence: 'unsigned_tombstone' | 'bad_tombstone_signature' | null }
+  | { ok: true; claim: TombstoneClaim }
+  | { ok: false; reason: string; offence: 'unsigned_tombstone' | 'bad_tombstone_signature' | null }
 
 const isMicros = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
 // Printable text without line breaks or other control characters: one line of the payload.
 const REASON = /^[^\p{Cc}]*$/u
 
 /** Why a claim cannot be signed, or null. */
-function claimError (claim: TombstoneClaim): string | null {
+function claimError(claim: TombstoneClaim): string | null {
   if (!isValidPathName(claim.channel)) return 'channel: not a valid name'
   if (!isValidPathName(claim.quality)) return 'quality: not a valid name'
   if ('segment' in claim.target) {
@@ -68,46 +68,58 @@ function claimError (claim: TombstoneClaim): string | null {
     return 'range: not µs instants with from < to'
   }
   if (!isMicros(claim.created)) return 'created: not a µs instant'
-  if (Buffer.byteLength(claim.reason) > MAX_REASON_LENGTH || !REASON.test(claim.reason)) return `reason: at most ${MAX_REASON_LENGTH} bytes of UTF-8, no control characters`
+  if (Buffer.byteLength(claim.reason) > MAX_REASON_LENGTH || !REASON.test(claim.reason))
+    return `reason: at most ${MAX_REASON_LENGTH} bytes of UTF-8, no control characters`
   return null
 }
 
 /** Free text made fit for a claim: control characters as spaces, cut to MAX_REASON_LENGTH bytes on a character boundary. */
-export function claimReason (text: string): string {
+export function claimReason(text: string): string {
   let reason = text.replace(/\p{Cc}/gu, ' ')
   while (Buffer.byteLength(reason) > MAX_REASON_LENGTH) reason = Array.from(reason).slice(0, -1).join('')
   return reason
 }
 
 /** The exact bytes that are signed. */
-export function tombstonePayload (claim: TombstoneClaim): Uint8Array {
+export function tombstonePayload(claim: TombstoneClaim): Uint8Array {
   const error = claimError(claim)
   if (error != null) throw new RangeError(`tombstone claim ${error}`)
-  const target = 'segment' in claim.target ? `segment=${claim.target.hour}/${claim.target.segment}` : `range=${claim.target.from}-${claim.target.to}`
-  return Buffer.from([`segmesh-tombstone/${VERSION}`, `channel=${claim.channel}`, `quality=${claim.quality}`, target, `created=${claim.created}`, `reason=${claim.reason}`].join('\n'), 'utf8')
+  const target =
+    'segment' in claim.target ? `segment=${claim.target.hour}/${claim.target.segment}` : `range=${claim.target.from}-${claim.target.to}`
+  return Buffer.from(
+    [
+      `segmesh-tombstone/${VERSION}`,
+      `channel=${claim.channel}`,
+      `quality=${claim.quality}`,
+      target,
+      `created=${claim.created}`,
+      `reason=${claim.reason}`
+    ].join('\n'),
+    'utf8'
+  )
 }
 
 /** Sign a claim with the admin private key; the result is what travels and is stored. */
-export function signTombstone (claim: TombstoneClaim, privateKey: KeyObject): string {
+export function signTombstone(claim: TombstoneClaim, privateKey: KeyObject): string {
   const payload = tombstonePayload(claim)
   const signature = sign(null, payload, privateKey)
   return `v${VERSION}.${Buffer.from(payload).toString('base64url')}.${signature.toString('base64url')}`
 }
 
 /** A well-formed proof string of either version (no signature check): for validating what peers send. */
-export function isProofString (value: unknown): value is string {
+export function isProofString(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_PROOF_LENGTH && /^v[12]\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/.test(value)
 }
 
 /** Does the claim hide this segment? A range covers the segments overlapping it, as the admin route does. */
-export function covers (claim: TombstoneClaim, ref: SegmentRef): boolean {
+export function covers(claim: TombstoneClaim, ref: SegmentRef): boolean {
   if (claim.channel !== ref.channel || claim.quality !== ref.quality) return false
   if ('segment' in claim.target) return claim.target.hour === ref.hour && claim.target.segment === ref.file
   return ref.start < claim.target.to && ref.start + ref.duration > claim.target.from
 }
 
 /** Check a proof against the admin public key and the segment it is meant to hide. */
-export function verifyTombstone (proof: string | null | undefined, ref: SegmentRef, publicKey: KeyObject): Verified {
+export function verifyTombstone(proof: string | null | undefined, ref: SegmentRef, publicKey: KeyObject): Verified {
   if (proof == null) return { ok: false, reason: 'unsigned', offence: 'unsigned_tombstone' }
   if (!isProofString(proof)) return { ok: false, reason: 'malformed', offence: 'bad_tombstone_signature' }
   const [version, body, sig] = proof.split('.') as [string, string, string]
@@ -127,13 +139,14 @@ export function verifyTombstone (proof: string | null | undefined, ref: SegmentR
 }
 
 const UNBOUND = 'unbound'
-const PAYLOAD = /^segmesh-tombstone\/([12])\nchannel=([^\n]*)\nquality=([^\n]*)\n(?:segment=(?:([^\n/]*)\/)?([^\n/]*)|range=(\d{1,16})-(\d{1,16}))\ncreated=(\d{1,16})\nreason=([^\n]*)$/
+const PAYLOAD =
+  /^segmesh-tombstone\/([12])\nchannel=([^\n]*)\nquality=([^\n]*)\n(?:segment=(?:([^\n/]*)\/)?([^\n/]*)|range=(\d{1,16})-(\d{1,16}))\ncreated=(\d{1,16})\nreason=([^\n]*)$/
 
 /**
  * The claim of a signed payload (only ever called on bytes whose signature verified) whose header
  * is the proof's version prefix; UNBOUND for a v1 segment claim, which names no hour.
  */
-function parsePayload (text: string, version: string): TombstoneClaim | typeof UNBOUND | null {
+function parsePayload(text: string, version: string): TombstoneClaim | typeof UNBOUND | null {
   const m = PAYLOAD.exec(text)
   if (m == null || `v${m[1]}` !== version) return null
   let target: TombstoneTarget
@@ -148,7 +161,7 @@ function parsePayload (text: string, version: string): TombstoneClaim | typeof U
 // --- key files -----------------------------------------------------------------------------
 
 /** A new admin key pair: the private key at `path` (0600), the public key at `path.pub`. Returns the public PEM. */
-export async function writeAdminKeyPair (path: string): Promise<{ publicKeyPem: string, publicKeyPath: string }> {
+export async function writeAdminKeyPair(path: string): Promise<{ publicKeyPem: string; publicKeyPath: string }> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519')
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
   const publicKeyPath = `${path}.pub`
@@ -157,7 +170,7 @@ export async function writeAdminKeyPair (path: string): Promise<{ publicKeyPem: 
   return { publicKeyPem, publicKeyPath }
 }
 
-export async function readAdminSigningKey (path: string): Promise<KeyObject> {
+export async function readAdminSigningKey(path: string): Promise<KeyObject> {
   const pem = await readKeyFile(path, 'admin signing key', { secret: true })
   let key: KeyObject
   try {
@@ -173,7 +186,10 @@ export async function readAdminSigningKey (path: string): Promise<KeyObject> {
  * The admin keys a node is configured with. A signing key that does not match the public key would
  * sign tombstones every checking node refuses: refused at start instead.
  */
-export async function readAdminKeys (paths: { signing: string | null, public: string | null }): Promise<{ adminSigningKey?: KeyObject, adminPublicKey?: KeyObject }> {
+export async function readAdminKeys(paths: {
+  signing: string | null
+  public: string | null
+}): Promise<{ adminSigningKey?: KeyObject; adminPublicKey?: KeyObject }> {
   const adminSigningKey = paths.signing == null ? undefined : await readAdminSigningKey(paths.signing)
   const adminPublicKey = paths.public == null ? undefined : await readAdminPublicKey(paths.public)
   if (adminSigningKey != null && adminPublicKey != null) {
@@ -186,7 +202,7 @@ export async function readAdminKeys (paths: { signing: string | null, public: st
 }
 
 /** The admin public key (PEM SPKI; a private key file is refused so it is not spread by mistake). */
-export async function readAdminPublicKey (path: string): Promise<KeyObject> {
+export async function readAdminPublicKey(path: string): Promise<KeyObject> {
   const pem = await readKeyFile(path, 'admin public key', { secret: false })
   if (pem.includes('PRIVATE KEY')) throw new KeyFileError(`admin public key ${path} holds a private key; give the .pub file`)
   let key: KeyObject

@@ -29,18 +29,18 @@ export class UnservedNames<T> {
   readonly #graceMs: number
   readonly #maxPending: number
   /** Oldest first: judged in order of arrival. */
-  #pending: Array<{ peerId: string, name: T, at: number }> = []
+  #pending: Array<{ peerId: string; name: T; at: number }> = []
   #timer: NodeJS.Timeout | null = null
   unjudged = 0
   penalized = 0
 
-  constructor (init: UnservedNamesInit<T>) {
+  constructor(init: UnservedNamesInit<T>) {
     this.#init = init
     this.#graceMs = init.graceMs ?? UNSERVED_DEFAULTS.graceMs
     this.#maxPending = init.maxPending ?? UNSERVED_DEFAULTS.maxPending
   }
 
-  note (peerId: string, name: T): void {
+  note(peerId: string, name: T): void {
     if (this.#pending.length >= this.#maxPending) {
       this.unjudged++
       return
@@ -49,13 +49,13 @@ export class UnservedNames<T> {
     this.#schedule()
   }
 
-  stop (): void {
+  stop(): void {
     if (this.#timer != null) clearTimeout(this.#timer)
     this.#timer = null
     this.#pending = []
   }
 
-  #schedule (): void {
+  #schedule(): void {
     if (this.#timer != null || this.#pending.length === 0) return
     const wait = Math.max(0, this.#pending[0]!.at + this.#graceMs - Date.now())
     this.#timer = setTimeout(() => {
@@ -65,7 +65,7 @@ export class UnservedNames<T> {
     this.#timer.unref()
   }
 
-  #judge (): void {
+  #judge(): void {
     const due = Date.now() - this.#graceMs
     let n = 0
     while (n < this.#pending.length && this.#pending[n]!.at <= due) n++
@@ -79,7 +79,7 @@ export class UnservedNames<T> {
   }
 
   /** An index that cannot be read excuses the peer: this runs in a timer, nothing may throw out of it. */
-  #excused (name: T): boolean {
+  #excused(name: T): boolean {
     try {
       return this.#init.excused(name)
     } catch {

@@ -21,12 +21,12 @@ export interface RunData {
   boundMs: number
   /** Per node: ms from the heal until it converged, or null. */
   lags: Array<number | null>
-  cpuConverging: { seconds: number, wallSeconds: number, cores: number }
+  cpuConverging: { seconds: number; wallSeconds: number; cores: number }
   missingAtHeal: Array<number | null>
   missingWithinReach: Array<number | null> | null
   windows: RateWindow[]
-  final: { sum: NodeCounters, each: NodeCounters[] }
-  memory: Array<{ rss: number, heapUsed: number | null } | null>
+  final: { sum: NodeCounters; each: NodeCounters[] }
+  memory: Array<{ rss: number; heapUsed: number | null } | null>
   urls: string[]
   answered: number[]
   events: readonly ProbeEvent[]
@@ -37,11 +37,11 @@ const round2 = (x: number): number => Math.round(x * 100) / 100
 const sum = (xs: ReadonlyArray<number | null>): number => xs.reduce<number>((n, x) => n + (x ?? 0), 0)
 const ratio = (a: number, b: number): number => Math.round(a / Math.max(1, b))
 
-export function assembleReport (d: RunData): RunReport {
+export function assembleReport(d: RunData): RunReport {
   const { history, final, lags } = d
   const t = final.sum
   const fetched = fetchStats(d.events)
-  const convergedAfterMs = lags.every((l) => l != null) ? Math.max(0, ...lags as number[]) : null
+  const convergedAfterMs = lags.every((l) => l != null) ? Math.max(0, ...(lags as number[])) : null
   const own = process.memoryUsage()
   return {
     scenario: d.scenario.name,
@@ -53,7 +53,14 @@ export function assembleReport (d: RunData): RunReport {
     startedAt: d.startedAt.toISOString(),
     options: d.options,
     ok: d.checks.every((c) => c.ok),
-    timings: { setupMs: d.setupMs, meshMs: d.meshMs, meshComplete: d.meshComplete, faultPhaseMs: d.plan.durationMs, healAtMs: history.healAt, convergedAfterMs },
+    timings: {
+      setupMs: d.setupMs,
+      meshMs: d.meshMs,
+      meshComplete: d.meshComplete,
+      faultPhaseMs: d.plan.durationMs,
+      healAtMs: history.healAt,
+      convergedAfterMs
+    },
     convergence: {
       boundMs: d.boundMs,
       cpu: { seconds: round2(d.cpuConverging.seconds), wallSeconds: round2(d.cpuConverging.wallSeconds), cores: d.cpuConverging.cores },

@@ -11,13 +11,20 @@ import { randomBytes } from 'node:crypto'
 import { TOPIC, encodeMessage } from '../replication/messages.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart } from '../storage/time.ts'
-import { type FakePeerHttp, type RawPeer, fakeSegmentRefs, lyingHourDigest, startFakePeerHttp, startRawPeer } from '../test/helpers/hostile-peers.ts'
+import {
+  type FakePeerHttp,
+  type RawPeer,
+  fakeSegmentRefs,
+  lyingHourDigest,
+  startFakePeerHttp,
+  startRawPeer
+} from '../test/helpers/hostile-peers.ts'
 import { startAuthorRelay } from './hostile-connections.ts'
 import { CHANNEL, QUALITIES } from './plan.ts'
 import type { SimNode } from './sim-node.ts'
 
 const ATTACK_KINDS = ['sybil-flood', 'slow-bodies'] as const
-export type AttackKind = typeof ATTACK_KINDS[number]
+export type AttackKind = (typeof ATTACK_KINDS)[number]
 
 /** Bounds of the attackers themselves, so a run stays bounded whatever the nodes do. */
 const ATTACK_LIMITS = {
@@ -44,15 +51,17 @@ export interface AttackContext {
   written: () => SegmentRef[]
 }
 
-export async function startAttack (kind: AttackKind, target: SimNode, context: AttackContext): Promise<RunningAttack> {
+export async function startAttack(kind: AttackKind, target: SimNode, context: AttackContext): Promise<RunningAttack> {
   if (target.multiaddr == null) throw new Error(`node ${target.id} has no multiaddr to attack`)
   return kind === 'sybil-flood' ? await sybilFlood(target.multiaddr, context) : await slowBodies(target.multiaddr, context)
 }
 
-async function sybilFlood (multiaddr: string, context: AttackContext): Promise<RunningAttack> {
+async function sybilFlood(multiaddr: string, context: AttackContext): Promise<RunningAttack> {
   const hourUs = hourStart(context.baseUs)
   const hour = formatHour(hourUs)
-  const names = fakeSegmentRefs(1800, { hourStart: hourUs, channel: CHANNEL, quality: QUALITIES[0], duration: 2_000_000 }).map((r) => r.file)
+  const names = fakeSegmentRefs(1800, { hourStart: hourUs, channel: CHANNEL, quality: QUALITIES[0], duration: 2_000_000 }).map(
+    (r) => r.file
+  )
   const liar = await startFakePeerHttp({
     digests: new Map([[`${CHANNEL}/${QUALITIES[0]}`, [lyingHourDigest(hour, names.length)]]]),
     listings: new Map([[`${CHANNEL}/${QUALITIES[0]}/${hour}`, names]])
@@ -71,10 +80,21 @@ async function sybilFlood (multiaddr: string, context: AttackContext): Promise<R
     const started = Date.now()
     while (!stopping.signal.aborted && sent < ATTACK_LIMITS.sybilMax) {
       const author = await relay.freshAuthor()
-      const root = { channel: CHANNEL, quality: QUALITIES[0], root: randomBytes(16).toString('base64url'), hours: 1, segments: names.length }
-      await relay.send(author.key, encodeMessage({ type: 'digest', from: { peerId: author.peerId, url: liar.url, addrs: [] }, windowStart, roots: [root] })).catch(() => {})
+      const root = {
+        channel: CHANNEL,
+        quality: QUALITIES[0],
+        root: randomBytes(16).toString('base64url'),
+        hours: 1,
+        segments: names.length
+      }
+      await relay
+        .send(
+          author.key,
+          encodeMessage({ type: 'digest', from: { peerId: author.peerId, url: liar.url, addrs: [] }, windowStart, roots: [root] })
+        )
+        .catch(() => {})
       sent++
-      const due = started + sent * 1000 / ATTACK_LIMITS.sybilPerSecond - Date.now()
+      const due = started + (sent * 1000) / ATTACK_LIMITS.sybilPerSecond - Date.now()
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, due)))
     }
   })()
@@ -85,12 +105,13 @@ async function sybilFlood (multiaddr: string, context: AttackContext): Promise<R
       await relay.stop()
       await liar.close()
     },
-    summary: () => `sybil-flood: ${sent} digests from ${sent} fresh keys through one connection; ${liar.segmentRequests()} segment requests to the liar`
+    summary: () =>
+      `sybil-flood: ${sent} digests from ${sent} fresh keys through one connection; ${liar.segmentRequests()} segment requests to the liar`
   }
 }
 
-async function slowBodies (multiaddr: string, context: AttackContext): Promise<RunningAttack> {
-  const peers: Array<{ http: FakePeerHttp, peer: RawPeer }> = []
+async function slowBodies(multiaddr: string, context: AttackContext): Promise<RunningAttack> {
+  const peers: Array<{ http: FakePeerHttp; peer: RawPeer }> = []
   const stopAll = async (): Promise<void> => {
     for (const { http, peer } of peers) {
       await peer.stop()
@@ -138,6 +159,7 @@ async function slowBodies (multiaddr: string, context: AttackContext): Promise<R
       await echoing
       await stopAll()
     },
-    summary: () => `slow-bodies: ${peers.length} peers announced ${names} names each; ${peers.reduce((n, p) => n + p.http.segmentRequests(), 0)} body requests, ${peers.reduce((n, p) => n + p.http.openBodies(), 0)} still open at the end`
+    summary: () =>
+      `slow-bodies: ${peers.length} peers announced ${names} names each; ${peers.reduce((n, p) => n + p.http.segmentRequests(), 0)} body requests, ${peers.reduce((n, p) => n + p.http.openBodies(), 0)} still open at the end`
   }
 }

@@ -19,7 +19,13 @@ const ev = (t: number, node: number, type: ProbeEvent['type'], path: string): Pr
 describe('checkers', () => {
   it('no-resurrection flags a request, store or index of a segment after its tombstone reached that node only', () => {
     const x = seg(1).path
-    const fine = noResurrection([ev(1, 0, 'fetch-request', x), ev(2, 0, 'segment', x), ev(3, 0, 'tombstone', x), ev(4, 1, 'fetch-request', x), ev(5, 1, 'tombstone', x)])
+    const fine = noResurrection([
+      ev(1, 0, 'fetch-request', x),
+      ev(2, 0, 'segment', x),
+      ev(3, 0, 'tombstone', x),
+      ev(4, 1, 'fetch-request', x),
+      ev(5, 1, 'tombstone', x)
+    ])
     assert.ok(fine.ok, fine.violations.join('; '))
     const bad = noResurrection([ev(3, 0, 'tombstone', x), ev(9, 0, 'fetch-request', x), ev(10, 0, 'fetch-stored', x)])
     assert.equal(bad.violations.length, 2)
@@ -28,7 +34,12 @@ describe('checkers', () => {
 
   it('nothing-lost tells a segment missing on some nodes from one lost everywhere', () => {
     const [a, b] = [seg(1).path, seg(2).path]
-    const s = (node: number, visible: string[]): ServedState => ({ node, visible: new Set(visible), tombstones: new Set(), served: new Map() })
+    const s = (node: number, visible: string[]): ServedState => ({
+      node,
+      visible: new Set(visible),
+      tombstones: new Set(),
+      served: new Map()
+    })
     const c = nothingLost(new Set([a, b]), [s(0, [a]), s(1, [])])
     assert.deepEqual(c.violations, [`${a} missing on nodes 1`, `LOST ${b}: on no node`])
   })
@@ -49,7 +60,10 @@ describe('checkers', () => {
     const history = new History()
     for (let i = 0; i < 40; i++) {
       const s = synthesize({ quality: i % 3 === 0 ? 'low' : 'source', slot: i * 60, seed: `d${i}`, size: 500 }, BASE)
-      await store.recordSegment({ channel: s.ref.channel, quality: s.ref.quality, start: s.ref.start, duration: s.ref.duration, type: 'full' }, s.bytes)
+      await store.recordSegment(
+        { channel: s.ref.channel, quality: s.ref.quality, start: s.ref.start, duration: s.ref.duration, type: 'full' },
+        s.bytes
+      )
       history.writes.set(i, { write: i, node: 0, path: s.path, bytes: 500, ok: true, ackAt: 0 })
       if (i % 7 === 0) {
         await store.writeTombstone(s.ref)
@@ -58,7 +72,7 @@ describe('checkers', () => {
     }
     const actual: DigestMap = new Map()
     for (const [key, hours] of hourDigests(index, 0)) actual.set(key, new Map(hours.map((h) => [h.hour, h.digest])))
-    assert.equal(actual.get('sim/source')?.size, 1 + Math.floor(39 * 60 * 2 / 3600))
+    assert.equal(actual.get('sim/source')?.size, 1 + Math.floor((39 * 60 * 2) / 3600))
     assert.ok(sameDigests(history.expectedDigests(), actual))
     history.tombstones.push({ node: 0, write: 1, path: [...history.writes.values()][1]!.path, ok: true, at: 0 })
     assert.ok(!sameDigests(history.expectedDigests(), actual))

@@ -14,12 +14,12 @@ export interface Check {
   violations: string[]
 }
 
-function check (name: string, what: string, violations: string[]): Check {
+function check(name: string, what: string, violations: string[]): Check {
   return { name, ok: violations.length === 0, what, violations }
 }
 
 /** Every node matched the expected digests within `boundMs` of the heal. */
-export function convergence (lagMs: ReadonlyMap<number, number | null>, boundMs: number): Check {
+export function convergence(lagMs: ReadonlyMap<number, number | null>, boundMs: number): Check {
   const violations: string[] = []
   for (const [node, lag] of lagMs) {
     if (lag == null) violations.push(`node ${node} had not converged ${boundMs} ms after the heal`)
@@ -29,7 +29,7 @@ export function convergence (lagMs: ReadonlyMap<number, number | null>, boundMs:
 }
 
 /** Every acknowledged, untombstoned write is listed by every node; none is missing everywhere. */
-export function nothingLost (live: ReadonlySet<string>, served: readonly ServedState[]): Check {
+export function nothingLost(live: ReadonlySet<string>, served: readonly ServedState[]): Check {
   const violations: string[] = []
   for (const path of live) {
     const missing = served.filter((s) => !s.visible.has(path)).map((s) => s.node)
@@ -40,7 +40,7 @@ export function nothingLost (live: ReadonlySet<string>, served: readonly ServedS
 }
 
 /** Nothing is listed that was never written (a resurrected or invented segment). */
-export function nothingUnexpected (written: ReadonlySet<string>, served: readonly ServedState[]): Check {
+export function nothingUnexpected(written: ReadonlySet<string>, served: readonly ServedState[]): Check {
   const violations: string[] = []
   for (const s of served) {
     for (const path of s.visible) if (!written.has(path)) violations.push(`node ${s.node} lists ${path}, which no one wrote`)
@@ -49,7 +49,7 @@ export function nothingUnexpected (written: ReadonlySet<string>, served: readonl
 }
 
 /** Every node holds every tombstone, lists none of those segments and answers 404 for each. */
-export function tombstonesHold (tombstoned: ReadonlySet<string>, served: readonly ServedState[]): Check {
+export function tombstonesHold(tombstoned: ReadonlySet<string>, served: readonly ServedState[]): Check {
   const violations: string[] = []
   for (const s of served) {
     for (const path of tombstoned) {
@@ -58,7 +58,8 @@ export function tombstonesHold (tombstoned: ReadonlySet<string>, served: readonl
       const status = s.served.get(path)
       if (status !== 404) violations.push(`node ${s.node} answers ${status} for tombstoned ${path}`)
     }
-    for (const path of s.tombstones) if (!tombstoned.has(path)) violations.push(`node ${s.node} holds a tombstone no one asked for: ${path}`)
+    for (const path of s.tombstones)
+      if (!tombstoned.has(path)) violations.push(`node ${s.node} holds a tombstone no one asked for: ${path}`)
   }
   return check('tombstones-hold', 'every node holds every tombstone, lists none of them and answers 404 for each', violations)
 }
@@ -70,7 +71,7 @@ export function tombstonesHold (tombstoned: ReadonlySet<string>, served: readonl
  * request created after the event is a real re-fetch. A download that was already running may
  * still complete; the store then refuses it or indexes it hidden, which is allowed.)
  */
-export function noResurrection (events: readonly ProbeEvent[]): Check {
+export function noResurrection(events: readonly ProbeEvent[]): Check {
   const reached = new Map<string, number>()
   const requested = new Set<string>()
   const sorted = [...events].sort((a, b) => a.t - b.t)
@@ -84,24 +85,31 @@ export function noResurrection (events: readonly ProbeEvent[]): Check {
     }
     if (e.type === 'fetch-request' && at == null) requested.add(key)
     if (at == null) continue
-    const late = e.type === 'fetch-request' || ((e.type === 'fetch-stored' || e.type === 'fetch-duplicate' || e.type === 'segment') && !requested.has(key))
+    const late =
+      e.type === 'fetch-request' ||
+      ((e.type === 'fetch-stored' || e.type === 'fetch-duplicate' || e.type === 'segment') && !requested.has(key))
     if (late) violations.push(`node ${e.node}: ${e.type} of ${e.path} ${e.t - at} ms after its tombstone reached it`)
   }
-  return check('no-resurrection', 'no node requested a segment again after its tombstone reached it, nor stored one it had not requested before', violations)
+  return check(
+    'no-resurrection',
+    'no node requested a segment again after its tombstone reached it, nor stored one it had not requested before',
+    violations
+  )
 }
 
 /** A Reconciler pass over every stopped node found its index equal to its disk. */
-export function indexEqualsDisk (disks: readonly DiskState[]): Check {
+export function indexEqualsDisk(disks: readonly DiskState[]): Check {
   const violations: string[] = []
   for (const d of disks) {
     const r = d.reconcile
-    if (r.added !== 0 || r.removed !== 0 || r.corrupt !== 0) violations.push(`node ${d.node}: reconcile added ${r.added}, removed ${r.removed}, corrupt ${r.corrupt}`)
+    if (r.added !== 0 || r.removed !== 0 || r.corrupt !== 0)
+      violations.push(`node ${d.node}: reconcile added ${r.added}, removed ${r.removed}, corrupt ${r.corrupt}`)
   }
   return check('index-equals-disk', 'a Reconciler pass over each stopped node adds, removes and sets aside nothing', violations)
 }
 
 /** Every segment file on every disk hashes to its name. */
-export function hashesMatch (disks: readonly DiskState[]): Check {
+export function hashesMatch(disks: readonly DiskState[]): Check {
   const violations: string[] = []
   for (const d of disks) {
     for (const path of d.wrongHash) violations.push(`node ${d.node}: ${path} does not hash to its name`)
@@ -111,14 +119,14 @@ export function hashesMatch (disks: readonly DiskState[]): Check {
 }
 
 /** Every step of the schedule was carried out: a write listed, a tombstone taken, a restart up. */
-export function stepsSucceeded (ops: readonly OpRecord[]): Check {
+export function stepsSucceeded(ops: readonly OpRecord[]): Check {
   // First line only: a failed start carries the node's log.
   const violations = ops.filter((o) => !o.ok).map((o) => `step at ${o.at} ms (${o.op.op}) failed: ${(o.error ?? '').split('\n')[0]}`)
   return check('steps-succeeded', 'every step of the schedule (write, tombstone, purge, kill, restart, fault) succeeded', violations)
 }
 
 /** No node exited unless the schedule killed or stopped it. */
-export function noCrashes (crashes: ReadonlyArray<{ node: number, code: number | null, signal: string | null, logTail: string }>): Check {
+export function noCrashes(crashes: ReadonlyArray<{ node: number; code: number | null; signal: string | null; logTail: string }>): Check {
   const violations = crashes.map((c) => {
     // One line, so it fits the summary's table: the log's last lines joined.
     const last = c.logTail.trimEnd().split('\n').slice(-4).join(' ⏎ ')
@@ -128,7 +136,7 @@ export function noCrashes (crashes: ReadonlyArray<{ node: number, code: number |
 }
 
 /** The probe attributed every store event and gossip message to a node (in one process). */
-export function attribution (unattributed: { storeEvents: number }): Check {
+export function attribution(unattributed: { storeEvents: number }): Check {
   const violations: string[] = []
   if (unattributed.storeEvents > 0) violations.push(`${unattributed.storeEvents} store events belonged to no node`)
   return check('attribution', 'every store event was attributed to its node', violations)

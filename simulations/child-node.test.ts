@@ -16,7 +16,7 @@ import { getJson } from './sim-node.ts'
  * folder removed under running nodes fails (ENOTEMPTY), and the nodes left running would hold the
  * test process open until its timeout.
  */
-async function childNodes (t: TestContext): Promise<(id: number) => Promise<ChildNode>> {
+async function childNodes(t: TestContext): Promise<(id: number) => Promise<ChildNode>> {
   const dir = await mkdtemp(join(tmpdir(), 'segmesh-child-node-'))
   const nodes: ChildNode[] = []
   t.after(async () => {
@@ -24,9 +24,17 @@ async function childNodes (t: TestContext): Promise<(id: number) => Promise<Chil
     await rm(dir, { recursive: true, force: true })
   })
   return async (id) => {
-    const [httpPort, p2pPort] = await freePorts(2) as [number, number]
+    const [httpPort, p2pPort] = (await freePorts(2)) as [number, number]
     await mkdir(join(dir, `n${id}`))
-    const node = new ChildNode({ id, dir: join(dir, `n${id}`), httpPort, p2pPort, publicUrl: `http://127.0.0.1:${httpPort}`, digestIntervalSeconds: 1, seed: 1 })
+    const node = new ChildNode({
+      id,
+      dir: join(dir, `n${id}`),
+      httpPort,
+      p2pPort,
+      publicUrl: `http://127.0.0.1:${httpPort}`,
+      digestIntervalSeconds: 1,
+      seed: 1
+    })
     nodes.push(node)
     return node
   }
@@ -55,7 +63,7 @@ it('a child node that exits on its own is a crash with its log; a scheduled kill
   assert.doesNotMatch(check.violations[0]!, /\n/)
 })
 
-it('the simulation hook runs in the node\'s main thread only: the hash worker does not overwrite its counters', async (t) => {
+it("the simulation hook runs in the node's main thread only: the hash worker does not overwrite its counters", async (t) => {
   // NODE_OPTIONS reaches worker threads too: a second hook in the store's hash worker used to write
   // its own empty stats.json over the node's (and race it on the temp file until one thread threw).
   const childNode = await childNodes(t)
@@ -79,6 +87,9 @@ it('the simulation hook runs in the node\'s main thread only: the hash worker do
     seen.push((await b.counters()).segmentsFetched)
     await sleep(300)
   }
-  assert.ok(seen.every((n) => n === 1), `segmentsFetched over 2.4 s: ${seen.join(', ')}`)
+  assert.ok(
+    seen.every((n) => n === 1),
+    `segmentsFetched over 2.4 s: ${seen.join(', ')}`
+  )
   assert.equal(b.crashes.length, 0)
 })

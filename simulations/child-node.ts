@@ -19,7 +19,18 @@ import type { NodeCounters } from './counters.ts'
 import type { GossipFaults, ProbeEvent } from './probe.ts'
 import type { SyntheticSegment } from './segments.ts'
 import {
-  ADMIN_TOKEN, CounterCarry, type DigestMap, type NodeCrash, ONE_HOST_FLAGS, PEER_BAN_SECONDS, type SimNode, type SimNodeInit, cpuOf, fetchDigests, getJson, rssOf
+  ADMIN_TOKEN,
+  CounterCarry,
+  type DigestMap,
+  type NodeCrash,
+  ONE_HOST_FLAGS,
+  PEER_BAN_SECONDS,
+  type SimNode,
+  type SimNodeInit,
+  cpuOf,
+  fetchDigests,
+  getJson,
+  rssOf
 } from './sim-node.ts'
 
 const SEGMESH = fileURLToPath(new URL('../bin/segmesh', import.meta.url))
@@ -41,7 +52,7 @@ export class ChildNode implements SimNode {
   #log: WriteStream | null = null
   #control: Control = { version: 0, blockedPeers: [], blockedUrls: [], gossip: { loss: 0, delayMs: 0 } }
 
-  constructor (init: SimNodeInit) {
+  constructor(init: SimNodeInit) {
     this.#init = init
     this.id = init.id
     this.dataDir = join(init.dir, 'data')
@@ -49,25 +60,44 @@ export class ChildNode implements SimNode {
     this.publicUrl = init.publicUrl
   }
 
-  get up (): boolean {
+  get up(): boolean {
     return this.#child != null
   }
 
-  get pid (): number | null {
+  get pid(): number | null {
     return this.#child?.pid ?? null
   }
 
-  async start (bootstrap: string | null): Promise<void> {
+  async start(bootstrap: string | null): Promise<void> {
     if (this.#child != null) return
     const init = this.#init
     await writeFile(join(init.dir, 'control.json'), JSON.stringify(this.#control))
     const args = [
-      'start', '--data', this.dataDir, '--http-host', '127.0.0.1', '--http-port', String(init.httpPort),
-      '--p2p-host', '127.0.0.1', '--p2p-port', String(init.p2pPort), '--public-url', init.publicUrl,
-      '--digest-interval-seconds', String(init.digestIntervalSeconds), '--index-map-size-mb', '256',
-      '--peer-ban-seconds', String(PEER_BAN_SECONDS),
+      'start',
+      '--data',
+      this.dataDir,
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      String(init.httpPort),
+      '--p2p-host',
+      '127.0.0.1',
+      '--p2p-port',
+      String(init.p2pPort),
+      '--public-url',
+      init.publicUrl,
+      '--digest-interval-seconds',
+      String(init.digestIntervalSeconds),
+      '--index-map-size-mb',
+      '256',
+      '--peer-ban-seconds',
+      String(PEER_BAN_SECONDS),
       ...Object.entries(ONE_HOST_FLAGS).flatMap(([flag, value]) => [`--${flag}`, value]),
-      '--rescan-interval-seconds', '30', '--log-level', process.env.SEGSIM_LOG ?? 'warn', ...(init.args ?? []),
+      '--rescan-interval-seconds',
+      '30',
+      '--log-level',
+      process.env.SEGSIM_LOG ?? 'warn',
+      ...(init.args ?? []),
       ...(bootstrap == null ? [] : ['--bootstrap', bootstrap])
     ]
     // The node refuses unknown SEGMESH_* variables: pass only ours.
@@ -84,9 +114,13 @@ export class ChildNode implements SimNode {
     const child = spawn(SEGMESH, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
     child.stderr!.pipe(this.#log, { end: false })
     this.#child = child
-    child.once('exit', () => { if (this.#child === child) this.#child = null })
+    child.once('exit', () => {
+      if (this.#child === child) this.#child = null
+    })
     // 'close' comes once its pipes are drained too: the log has everything the child printed.
-    child.once('close', (code, signal) => { if (this.#halting !== child) void this.#crashed(code, signal) })
+    child.once('close', (code, signal) => {
+      if (this.#halting !== child) void this.#crashed(code, signal)
+    })
     try {
       await this.#readBanner(child)
     } catch (err) {
@@ -99,7 +133,7 @@ export class ChildNode implements SimNode {
   }
 
   /** Read `segmesh peer id` / `multiaddr` / `public url` lines; the last one means ready. */
-  async #readBanner (child: ChildProcess): Promise<void> {
+  async #readBanner(child: ChildProcess): Promise<void> {
     // Every stdout line goes to the log, for as long as the child lives, so its pipe never fills.
     const lines = createInterface({ input: child.stdout! })
     await new Promise<void>((resolve, reject) => {
@@ -122,15 +156,15 @@ export class ChildNode implements SimNode {
     })
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     await this.#halt('SIGTERM')
   }
 
-  async kill (): Promise<void> {
+  async kill(): Promise<void> {
     await this.#halt('SIGKILL')
   }
 
-  async #halt (signal: NodeJS.Signals): Promise<void> {
+  async #halt(signal: NodeJS.Signals): Promise<void> {
     const child = this.#child
     if (child == null) return
     const exited = once(child, 'exit')
@@ -146,15 +180,15 @@ export class ChildNode implements SimNode {
     this.#child = null
   }
 
-  async #crashed (code: number | null, signal: string | null): Promise<void> {
+  async #crashed(code: number | null, signal: string | null): Promise<void> {
     const at = Date.now()
     // Writes are in order: once this empty one is flushed, all before it are in the file.
-    await new Promise<void>((resolve) => this.#log == null ? resolve() : this.#log.write('', () => resolve()))
+    await new Promise<void>((resolve) => (this.#log == null ? resolve() : this.#log.write('', () => resolve())))
     const logTail = (await readFile(join(this.#init.dir, 'node.log'), 'utf8').catch(() => '')).slice(-3000)
     this.crashes.push({ at, code, signal, logTail })
   }
 
-  async write (segment: SyntheticSegment): Promise<void> {
+  async write(segment: SyntheticSegment): Promise<void> {
     const path = join(this.dataDir, 'segments', segment.path)
     const temp = join(dirname(path), `.sim-${randomUUID()}`)
     await mkdir(dirname(path), { recursive: true })
@@ -178,7 +212,7 @@ export class ChildNode implements SimNode {
     if (this.#child != null) throw new Error(`node ${this.id} did not list ${segment.path} within 30 s`)
   }
 
-  async setFaults (blocked: { peerIds: string[], urls: string[] }, gossip: GossipFaults): Promise<void> {
+  async setFaults(blocked: { peerIds: string[]; urls: string[] }, gossip: GossipFaults): Promise<void> {
     this.#control = { version: this.#control.version + 1, blockedPeers: blocked.peerIds, blockedUrls: blocked.urls, gossip }
     const path = join(this.#init.dir, 'control.json')
     await writeFile(`${path}.tmp`, JSON.stringify(this.#control))
@@ -193,33 +227,33 @@ export class ChildNode implements SimNode {
     if (this.#child != null) throw new Error(`node ${this.id} did not apply its faults within 10 s`)
   }
 
-  async digests (): Promise<DigestMap> {
+  async digests(): Promise<DigestMap> {
     return await fetchDigests(this.url)
   }
 
-  async #stats (): Promise<NodeCounters | null> {
+  async #stats(): Promise<NodeCounters | null> {
     return (await this.#statsFile())?.counters ?? null
   }
 
-  async #statsFile (): Promise<{ counters: NodeCounters, memory: { rss: number, heapUsed: number } } | null> {
+  async #statsFile(): Promise<{ counters: NodeCounters; memory: { rss: number; heapUsed: number } } | null> {
     const text = await readFile(join(this.#init.dir, 'stats.json'), 'utf8').catch(() => null)
-    return text == null ? null : JSON.parse(text) as { counters: NodeCounters, memory: { rss: number, heapUsed: number } }
+    return text == null ? null : (JSON.parse(text) as { counters: NodeCounters; memory: { rss: number; heapUsed: number } })
   }
 
-  async counters (): Promise<NodeCounters> {
+  async counters(): Promise<NodeCounters> {
     return this.#carry.total(this.#child == null ? null : await this.#stats())
   }
 
-  async memory (): Promise<{ rss: number, heapUsed: number | null } | null> {
+  async memory(): Promise<{ rss: number; heapUsed: number | null } | null> {
     const rss = this.pid == null ? null : await rssOf(this.pid)
     return rss == null ? null : { rss, heapUsed: (await this.#statsFile())?.memory.heapUsed ?? null }
   }
 
-  async cpuSeconds (): Promise<number | null> {
+  async cpuSeconds(): Promise<number | null> {
     return this.pid == null ? null : await cpuOf(this.pid)
   }
 
-  async events (): Promise<ProbeEvent[]> {
+  async events(): Promise<ProbeEvent[]> {
     const text = await readFile(join(this.#init.dir, 'events.jsonl'), 'utf8').catch(() => '')
     const out: ProbeEvent[] = []
     for (const line of text.split('\n')) {

@@ -33,14 +33,14 @@ const HELP = `usage: npm run sim -- --scenario NAME [options]     (npm run sim -
 /** A bad command line: reported without a stack, exit 64. */
 class UsageError extends Error {}
 
-function number (name: string, raw: string | undefined, fallback: number): number {
+function number(name: string, raw: string | undefined, fallback: number): number {
   if (raw == null) return fallback
   const n = Number(raw)
   if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name}: '${raw}' is not a non-negative number`)
   return n
 }
 
-async function main (argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -76,8 +76,10 @@ async function main (argv: string[]): Promise<number> {
     return 64
   }
   if (findScenario(values.scenario) == null) throw new UsageError(`unknown scenario '${values.scenario}' (npm run sim -- --list)`)
-  if (values.mode != null && values.mode !== 'in-process' && values.mode !== 'child') throw new UsageError(`--mode: '${values.mode}' is not in-process or child`)
-  if (values.topology != null && values.topology !== 'star' && values.topology !== 'tree') throw new UsageError(`--topology: '${values.topology}' is not star or tree`)
+  if (values.mode != null && values.mode !== 'in-process' && values.mode !== 'child')
+    throw new UsageError(`--mode: '${values.mode}' is not in-process or child`)
+  if (values.topology != null && values.topology !== 'star' && values.topology !== 'tree')
+    throw new UsageError(`--topology: '${values.topology}' is not star or tree`)
   const nodes = number('nodes', values.nodes, SIM_DEFAULTS.nodes)
   if (!Number.isInteger(nodes) || nodes < 2) throw new UsageError('--nodes: at least 2')
   const { report, dir } = await runSimulation({
@@ -105,6 +107,6 @@ try {
   process.exitCode = await main(process.argv.slice(2))
 } catch (err) {
   const usage = err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
-  console.error(`sim: ${usage ? (err as Error).message : (err as Error).stack ?? String(err)}`)
+  console.error(`sim: ${usage ? (err as Error).message : ((err as Error).stack ?? String(err))}`)
   process.exitCode = usage ? 64 : 70
 }

@@ -38,13 +38,13 @@ export class Cluster {
   #grudge: Record<string, number[]> = {}
   readonly #gossip = new Map<number, GossipFaults>()
 
-  private constructor (init: ClusterInit, nodes: SimNode[], proxies: Map<number, ToxicProxy>) {
+  private constructor(init: ClusterInit, nodes: SimNode[], proxies: Map<number, ToxicProxy>) {
     this.#init = init
     this.nodes = nodes
     this.proxies = proxies
   }
 
-  static async create (init: ClusterInit): Promise<Cluster> {
+  static async create(init: ClusterInit): Promise<Cluster> {
     const { plan } = init
     const ports = await freePorts(plan.nodes * 2 + plan.proxied.length)
     const httpPorts = ports.slice(0, plan.nodes)
@@ -71,7 +71,7 @@ export class Cluster {
     return new Cluster(init, nodes, proxies)
   }
 
-  #bootstrapOf (id: number): string | null {
+  #bootstrapOf(id: number): string | null {
     const b = this.#init.plan.bootstrapOf[id] ?? -1
     return b < 0 ? null : this.nodes[b]!.multiaddr
   }
@@ -80,7 +80,7 @@ export class Cluster {
    * Start every node, each through the earlier node the plan names. Child processes start a few
    * at a time (a batch never contains a node's own bootstrap), in-process nodes one by one.
    */
-  async startAll (): Promise<void> {
+  async startAll(): Promise<void> {
     const width = this.#init.mode === 'child' ? 4 : 1
     let next = 0
     while (next < this.nodes.length) {
@@ -94,7 +94,7 @@ export class Cluster {
    * Wait until every node knows MESH_PEERS others (or all, in a smaller network), or give up.
    * Peer exchange gets there in seconds; nobody needs to know everyone.
    */
-  async waitForMesh (timeoutMs: number): Promise<boolean> {
+  async waitForMesh(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
     const want = Math.min(MESH_PEERS, this.nodes.length - 1)
     while (Date.now() < deadline) {
@@ -106,57 +106,62 @@ export class Cluster {
   }
 
   /** Apply a grudge (node → nodes it drops), or lift it with `{}`, on every node at once. */
-  async partition (grudge: Record<string, number[]>): Promise<void> {
+  async partition(grudge: Record<string, number[]>): Promise<void> {
     this.#grudge = grudge
     await Promise.all(this.nodes.map(async (n) => await this.#applyFaults(n.id)))
   }
 
-  async gossip (nodes: readonly number[], faults: GossipFaults): Promise<void> {
+  async gossip(nodes: readonly number[], faults: GossipFaults): Promise<void> {
     for (const n of nodes) this.#gossip.set(n, faults)
     await Promise.all(nodes.map(async (n) => await this.#applyFaults(n)))
   }
 
-  toxic (node: number, toxic: Toxic | null): void {
+  toxic(node: number, toxic: Toxic | null): void {
     const proxy = this.proxies.get(node)
     if (proxy == null) throw new Error(`node ${node} has no proxy`)
     proxy.toxic = toxic
   }
 
-  async #applyFaults (id: number): Promise<void> {
+  async #applyFaults(id: number): Promise<void> {
     const drops = (this.#grudge[String(id)] ?? []).map((d) => this.nodes[d]!)
-    await this.nodes[id]!.setFaults({
-      // A node that never started has no peer id yet; it cannot be dialled by id either.
-      peerIds: drops.map((d) => d.peerId).filter((p): p is string => p != null),
-      urls: drops.map((d) => d.publicUrl)
-    }, this.#gossip.get(id) ?? NO_GOSSIP_FAULTS)
+    await this.nodes[id]!.setFaults(
+      {
+        // A node that never started has no peer id yet; it cannot be dialled by id either.
+        peerIds: drops.map((d) => d.peerId).filter((p): p is string => p != null),
+        urls: drops.map((d) => d.publicUrl)
+      },
+      this.#gossip.get(id) ?? NO_GOSSIP_FAULTS
+    )
   }
 
-  async kill (id: number): Promise<void> {
+  async kill(id: number): Promise<void> {
     await this.nodes[id]!.kill()
   }
 
-  async stop (id: number): Promise<void> {
+  async stop(id: number): Promise<void> {
     await this.nodes[id]!.stop()
   }
 
   /** Start a stopped node again with the flags it had (same ports, data and bootstrap). */
-  async restart (id: number): Promise<void> {
+  async restart(id: number): Promise<void> {
     await this.nodes[id]!.start(this.#bootstrapOf(id))
   }
 
   /** Lift every fault and start every node that is down. */
-  async healAll (): Promise<void> {
+  async healAll(): Promise<void> {
     this.#gossip.clear()
     for (const proxy of this.proxies.values()) proxy.toxic = null
     await this.partition({})
     for (const n of this.nodes) if (!n.up) await this.restart(n.id)
   }
 
-  async stopAll (): Promise<void> {
-    await Promise.all(this.nodes.map(async (n) => await n.stop().catch((err) => this.#init.log(`node ${n.id} stop failed: ${String(err)}`))))
+  async stopAll(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => await n.stop().catch((err) => this.#init.log(`node ${n.id} stop failed: ${String(err)}`)))
+    )
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     await Promise.all(this.nodes.map(async (n) => await n.kill().catch(() => {})))
     await Promise.all([...this.proxies.values()].map(async (p) => await p.close()))
   }

@@ -30,7 +30,7 @@ export interface NodeCounters extends ProbeCounters {
   peersKnown: number
 }
 
-export function emptyNodeCounters (): NodeCounters {
+export function emptyNodeCounters(): NodeCounters {
   return {
     gossipOut: 0,
     gossipBytesOut: 0,
@@ -53,7 +53,12 @@ export function emptyNodeCounters (): NodeCounters {
     itemsFailed: 0,
     listingErrors: 0,
     fetchErrors: emptyCounters().fetchErrors,
-    http: { digests: { requests: 0, bytes: 0 }, listing: { requests: 0, bytes: 0 }, segment: { requests: 0, bytes: 0 }, other: { requests: 0, bytes: 0 } },
+    http: {
+      digests: { requests: 0, bytes: 0 },
+      listing: { requests: 0, bytes: 0 },
+      segment: { requests: 0, bytes: 0 },
+      other: { requests: 0, bytes: 0 }
+    },
     wire: { p2p: 0, httpServed: 0, httpRequested: 0 },
     connections: 0,
     peersKnown: 0
@@ -61,7 +66,7 @@ export function emptyNodeCounters (): NodeCounters {
 }
 
 /** The current incarnation's counters of the node `probe` belongs to. */
-export function countersOf (probe: NodeProbe): NodeCounters {
+export function countersOf(probe: NodeProbe): NodeCounters {
   const out = emptyNodeCounters()
   const p = probe.counters
   Object.assign(out, {
@@ -92,7 +97,13 @@ export function countersOf (probe: NodeProbe): NodeCounters {
   }
   const f = node?.fetcher?.stats()
   if (f != null) {
-    Object.assign(out, { segmentsFetched: f.segmentsFetched, bytesFetched: f.bytesFetched, hashMismatches: f.hashMismatches, itemsFailed: f.itemsFailed, listingErrors: f.listingErrors })
+    Object.assign(out, {
+      segmentsFetched: f.segmentsFetched,
+      bytesFetched: f.bytesFetched,
+      hashMismatches: f.hashMismatches,
+      itemsFailed: f.itemsFailed,
+      listingErrors: f.listingErrors
+    })
     out.fetchErrors = { ...f.fetchErrors }
   }
   out.connections = node?.host?.connectedPeers().length ?? 0
@@ -100,7 +111,7 @@ export function countersOf (probe: NodeProbe): NodeCounters {
 }
 
 /** a + b, leaf by leaf; gauges are taken from b (the later one). */
-export function addCounters (a: NodeCounters, b: NodeCounters): NodeCounters {
+export function addCounters(a: NodeCounters, b: NodeCounters): NodeCounters {
   const sum = (x: unknown, y: unknown): unknown => {
     if (typeof x === 'number' && typeof y === 'number') return x + y
     const out: Record<string, unknown> = {}
@@ -114,7 +125,7 @@ export function addCounters (a: NodeCounters, b: NodeCounters): NodeCounters {
 }
 
 /** b − a, leaf by leaf (a rate window); gauges from b. */
-export function subtractCounters (b: NodeCounters, a: NodeCounters): NodeCounters {
+export function subtractCounters(b: NodeCounters, a: NodeCounters): NodeCounters {
   const neg = (x: unknown): unknown => {
     if (typeof x === 'number') return -x
     const out: Record<string, unknown> = {}

@@ -20,7 +20,7 @@ export class Executor {
   readonly #specs = new Map<number, SegmentSpec>()
   readonly #attacks: RunningAttack[] = []
 
-  constructor (cluster: Cluster, history: History, plan: Plan, baseUs: number) {
+  constructor(cluster: Cluster, history: History, plan: Plan, baseUs: number) {
     this.#cluster = cluster
     this.#history = history
     this.#baseUs = baseUs
@@ -28,21 +28,21 @@ export class Executor {
   }
 
   /** The segment of write `id`, whether or not it was performed. */
-  segment (id: number): SyntheticSegment {
+  segment(id: number): SyntheticSegment {
     const spec = this.#specs.get(id)
     if (spec == null) throw new Error(`no write ${id} in the plan`)
     return synthesize(spec, this.#baseUs)
   }
 
   /** Stop every attacker still running (the plan ends them at the heal; this is for errors). */
-  async endAttacks (log: (line: string) => void): Promise<void> {
+  async endAttacks(log: (line: string) => void): Promise<void> {
     for (const attack of this.#attacks.splice(0)) {
       await attack.stop()
       log(attack.summary())
     }
   }
 
-  async run (steps: readonly Step[], log: (line: string) => void): Promise<void> {
+  async run(steps: readonly Step[], log: (line: string) => void): Promise<void> {
     const writes = new Map<number, Array<Promise<void>>>()
     const byId = new Map<number, Promise<void>>()
     for (const step of steps) {
@@ -64,7 +64,7 @@ export class Executor {
     await Promise.all([...writes.values()].flat())
   }
 
-  async #step (step: Step, log: (line: string) => void): Promise<void> {
+  async #step(step: Step, log: (line: string) => void): Promise<void> {
     const t = this.#history.now()
     let error: string | undefined
     try {
@@ -73,10 +73,17 @@ export class Executor {
       error = (err as Error).message
       log(`step at ${step.at} ms (${step.op.op}) failed: ${error}`)
     }
-    this.#history.ops.push({ at: step.at, t, ms: this.#history.now() - t, op: step.op, ok: error == null, ...(error != null ? { error } : {}) })
+    this.#history.ops.push({
+      at: step.at,
+      t,
+      ms: this.#history.now() - t,
+      op: step.op,
+      ok: error == null,
+      ...(error != null ? { error } : {})
+    })
   }
 
-  async #do (step: Step, log: (line: string) => void): Promise<void> {
+  async #do(step: Step, log: (line: string) => void): Promise<void> {
     const c = this.#cluster
     const op = step.op
     switch (op.op) {
@@ -125,7 +132,8 @@ export class Executor {
         await c.restart(op.node)
         return
       case 'attack': {
-        const written = (): Array<SyntheticSegment['ref']> => [...this.#history.writes.values()].filter((w) => w.ok).map((w) => this.segment(w.write).ref)
+        const written = (): Array<SyntheticSegment['ref']> =>
+          [...this.#history.writes.values()].filter((w) => w.ok).map((w) => this.segment(w.write).ref)
         this.#attacks.push(await startAttack(op.attack, c.nodes[op.node]!, { baseUs: this.#baseUs, written }))
         return
       }

@@ -33,15 +33,15 @@ export interface DiskState {
   /** Segment files whose bytes do not hash to their name. */
   wrongHash: string[]
   /** Reconciler pass over the stopped node's folder. */
-  reconcile: { added: number, removed: number, corrupt: number, badNames: number, tempFiles: number }
+  reconcile: { added: number; removed: number; corrupt: number; badNames: number; tempFiles: number }
 }
 
 /** Listings (with tombstones) of every hour the node has, and the answer to each tombstoned path. */
-export async function servedState (node: SimNode, tombstoned: Iterable<string>): Promise<ServedState> {
+export async function servedState(node: SimNode, tombstoned: Iterable<string>): Promise<ServedState> {
   const visible = new Set<string>()
   const tombstones = new Set<string>()
   const qualities = (await getJson(`${node.url}/files/${CHANNEL}`)).body
-  for (const quality of Array.isArray(qualities) ? qualities as string[] : []) {
+  for (const quality of Array.isArray(qualities) ? (qualities as string[]) : []) {
     const hours = (await getJson(`${node.url}/files/${CHANNEL}/${quality}`)).body as string[]
     for (const hour of hours) {
       const names = (await getJson(`${node.url}/files/${CHANNEL}/${quality}/${hour}?tombstones=true`)).body as string[]
@@ -60,7 +60,7 @@ export async function servedState (node: SimNode, tombstoned: Iterable<string>):
 }
 
 /** Hash every file of a stopped node, then let a Reconciler compare its index with its disk. */
-export async function diskState (node: SimNode): Promise<DiskState> {
+export async function diskState(node: SimNode): Promise<DiskState> {
   const out: DiskState = {
     node: node.id,
     segmentFiles: 0,
@@ -92,7 +92,13 @@ export async function diskState (node: SimNode): Promise<DiskState> {
   const index = SegmentIndex.open(join(node.dataDir, 'index'), { mapSize: 256 * 1024 ** 2 })
   try {
     const report = await new Reconciler(new SegmentStore({ segmentsDir, index })).reconcileAll({ tempGraceMs: null })
-    out.reconcile = { added: report.added, removed: report.removed, corrupt: report.corrupt, badNames: report.badNames, tempFiles: report.tempFiles }
+    out.reconcile = {
+      added: report.added,
+      removed: report.removed,
+      corrupt: report.corrupt,
+      badNames: report.badNames,
+      tempFiles: report.tempFiles
+    }
   } finally {
     await index.stop()
   }

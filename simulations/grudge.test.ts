@@ -6,7 +6,7 @@ import { Rng } from './prng.ts'
 const nodes = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 const sees = (g: Grudge, all: number[], x: number): number[] => all.filter((y) => g.get(x)?.has(y) !== true)
 
-function symmetric (g: Grudge): boolean {
+function symmetric(g: Grudge): boolean {
   for (const [x, ys] of g) for (const y of ys) if (g.get(y)?.has(x) !== true) return false
   return true
 }
@@ -15,7 +15,10 @@ describe('grudges', () => {
   it('random halves: two sides that cannot reach each other, each whole inside', () => {
     const all = nodes(7)
     const { grudge, sides } = randomHalves(all, new Rng(1))
-    assert.deepEqual(sides.map((s) => s.length), [3, 4])
+    assert.deepEqual(
+      sides.map((s) => s.length),
+      [3, 4]
+    )
     assert.ok(symmetric(grudge))
     for (const a of sides[0]!) {
       for (const b of sides[1]!) assert.equal(reachable(grudge, all, a, b), false)
@@ -53,6 +56,14 @@ describe('grudges', () => {
     assert.equal(grudge.get(a)?.has(b), true)
     assert.ok(reachable(grudge, all, a, b), 'through the bridge')
     const without = new Map([...grudge].map(([k, v]) => [k, new Set([...v, middle])]))
-    assert.equal(reachable(without, all.filter((x) => x !== middle), a, b), false)
+    assert.equal(
+      reachable(
+        without,
+        all.filter((x) => x !== middle),
+        a,
+        b
+      ),
+      false
+    )
   })
 })

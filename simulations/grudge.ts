@@ -9,12 +9,12 @@ export type GrudgeKind = 'halves' | 'isolate' | 'majorities-ring' | 'bridge'
 export const GRUDGE_KINDS: readonly GrudgeKind[] = ['halves', 'isolate', 'majorities-ring', 'bridge']
 
 /** Every node in `a` drops every node in `b` and the reverse. */
-export function cut (a: readonly number[], b: readonly number[], into: Grudge = new Map()): Grudge {
+export function cut(a: readonly number[], b: readonly number[], into: Grudge = new Map()): Grudge {
   for (const x of a) for (const y of b) drop(into, x, y)
   return into
 }
 
-function drop (g: Grudge, x: number, y: number): void {
+function drop(g: Grudge, x: number, y: number): void {
   if (x === y) return
   if (!g.has(x)) g.set(x, new Set())
   if (!g.has(y)) g.set(y, new Set())
@@ -23,7 +23,7 @@ function drop (g: Grudge, x: number, y: number): void {
 }
 
 /** Two random halves (the smaller first), cut apart. */
-export function randomHalves (nodes: readonly number[], rng: Rng): { grudge: Grudge, sides: number[][] } {
+export function randomHalves(nodes: readonly number[], rng: Rng): { grudge: Grudge; sides: number[][] } {
   const shuffled = rng.shuffle(nodes)
   const k = Math.floor(shuffled.length / 2)
   const sides = [shuffled.slice(0, k).sort(byNumber), shuffled.slice(k).sort(byNumber)]
@@ -31,7 +31,7 @@ export function randomHalves (nodes: readonly number[], rng: Rng): { grudge: Gru
 }
 
 /** One random node cut off from all others. */
-export function isolateOne (nodes: readonly number[], rng: Rng): { grudge: Grudge, sides: number[][] } {
+export function isolateOne(nodes: readonly number[], rng: Rng): { grudge: Grudge; sides: number[][] } {
   const lone = rng.pick(nodes)
   const rest = nodes.filter((n) => n !== lone)
   return { grudge: cut([lone], rest), sides: [[lone], rest] }
@@ -42,7 +42,7 @@ export function isolateOne (nodes: readonly number[], rng: Rng): { grudge: Grudg
  * neighbours on either side, k = ⌈⌊n/2⌋/2⌉, so every node sees a majority and no two nodes
  * see the same one (for n ≥ 5). Everything else is dropped.
  */
-export function majoritiesRing (nodes: readonly number[], rng: Rng): { grudge: Grudge, sides: number[][] } {
+export function majoritiesRing(nodes: readonly number[], rng: Rng): { grudge: Grudge; sides: number[][] } {
   const ring = rng.shuffle(nodes)
   const n = ring.length
   const k = Math.ceil(Math.floor(n / 2) / 2)
@@ -58,7 +58,7 @@ export function majoritiesRing (nodes: readonly number[], rng: Rng): { grudge: G
 }
 
 /** Two halves cut apart but for one node in the middle that reaches both. */
-export function bridge (nodes: readonly number[], rng: Rng): { grudge: Grudge, sides: number[][] } {
+export function bridge(nodes: readonly number[], rng: Rng): { grudge: Grudge; sides: number[][] } {
   const shuffled = rng.shuffle(nodes)
   const middle = shuffled[0]!
   const rest = shuffled.slice(1)
@@ -68,17 +68,21 @@ export function bridge (nodes: readonly number[], rng: Rng): { grudge: Grudge, s
   return { grudge: cut(a, b), sides: [[...a, middle].sort(byNumber), [...b, middle].sort(byNumber)] }
 }
 
-export function makeGrudge (kind: GrudgeKind, nodes: readonly number[], rng: Rng): { grudge: Grudge, sides: number[][] } {
+export function makeGrudge(kind: GrudgeKind, nodes: readonly number[], rng: Rng): { grudge: Grudge; sides: number[][] } {
   switch (kind) {
-    case 'halves': return randomHalves(nodes, rng)
-    case 'isolate': return isolateOne(nodes, rng)
-    case 'majorities-ring': return majoritiesRing(nodes, rng)
-    case 'bridge': return bridge(nodes, rng)
+    case 'halves':
+      return randomHalves(nodes, rng)
+    case 'isolate':
+      return isolateOne(nodes, rng)
+    case 'majorities-ring':
+      return majoritiesRing(nodes, rng)
+    case 'bridge':
+      return bridge(nodes, rng)
   }
 }
 
 /** Whether `a` can reach `b` through nodes the grudge allows (a path, not only a direct link). */
-export function reachable (grudge: Grudge, nodes: readonly number[], a: number, b: number): boolean {
+export function reachable(grudge: Grudge, nodes: readonly number[], a: number, b: number): boolean {
   const seen = new Set([a])
   const queue = [a]
   while (queue.length > 0) {
@@ -95,12 +99,12 @@ export function reachable (grudge: Grudge, nodes: readonly number[], a: number, 
 }
 
 /** The grudge as plain JSON: node → sorted list it drops. */
-export function grudgeJson (grudge: Grudge): Record<string, number[]> {
+export function grudgeJson(grudge: Grudge): Record<string, number[]> {
   const out: Record<string, number[]> = {}
   for (const [k, v] of [...grudge].sort((x, y) => x[0] - y[0])) out[String(k)] = [...v].sort(byNumber)
   return out
 }
 
-function byNumber (a: number, b: number): number {
+function byNumber(a: number, b: number): number {
   return a - b
 }

@@ -49,32 +49,32 @@ export class History {
   readonly writes = new Map<number, WriteRecord>()
   readonly tombstones: TombstoneRecord[] = []
 
-  now (): number {
+  now(): number {
     return Date.now() - this.t0
   }
 
   /** Segment paths acknowledged as written. */
-  written (): Set<string> {
+  written(): Set<string> {
     return new Set([...this.writes.values()].filter((w) => w.ok).map((w) => w.path))
   }
 
   /** Segment paths the harness tried to write, acknowledged or not. */
-  attempted (): Set<string> {
+  attempted(): Set<string> {
     return new Set([...this.writes.values()].map((w) => w.path))
   }
 
   /** Segment paths whose tombstone a node acknowledged. */
-  tombstoned (): Set<string> {
+  tombstoned(): Set<string> {
     return new Set(this.tombstones.filter((t) => t.ok).map((t) => t.path))
   }
 
-  live (): Set<string> {
+  live(): Set<string> {
     const dead = this.tombstoned()
     return new Set([...this.written()].filter((p) => !dead.has(p)))
   }
 
   /** The per-hour digests every node must end with (as the index computes them). */
-  expectedDigests (): DigestMap {
+  expectedDigests(): DigestMap {
     const acc = new Map<string, Map<string, Buffer>>()
     const add = (path: string, name: string): void => {
       const [channel, quality, hour] = path.split('/') as [string, string, string]
@@ -98,7 +98,7 @@ export class History {
   }
 }
 
-export function sameDigests (a: DigestMap, b: DigestMap): boolean {
+export function sameDigests(a: DigestMap, b: DigestMap): boolean {
   if (a.size !== b.size) return false
   for (const [key, hours] of a) {
     const other = b.get(key)

@@ -23,7 +23,7 @@ export interface AuthorRelay {
   /** Publish `data` on the topic signed by `key` (the relay's own key never signs). */
   send: (key: PrivateKey, data: Uint8Array) => Promise<void>
   /** A fresh Ed25519 key and its peer id, for a message that must name its author. */
-  freshAuthor: () => Promise<{ key: PrivateKey, peerId: string }>
+  freshAuthor: () => Promise<{ key: PrivateKey; peerId: string }>
   stop: () => Promise<void>
 }
 
@@ -32,7 +32,7 @@ export interface AuthorRelay {
  * whichever key `send` is given: gossipsub signs with its `publishConfig`, so swapping it per message
  * makes genuine signed RPCs from any number of authors over this one connection.
  */
-export async function startAuthorRelay (init: { target: string, topic: string, timeoutMs?: number }): Promise<AuthorRelay> {
+export async function startAuthorRelay(init: { target: string; topic: string; timeoutMs?: number }): Promise<AuthorRelay> {
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
@@ -56,14 +56,21 @@ export async function startAuthorRelay (init: { target: string, topic: string, t
     return {
       peerId: node.peerId.toString(),
       send: async (key, data) => {
-        signing.publishConfig = { type: PublishConfigType.Signing, author: peerIdFromPrivateKey(key), key: publicKeyToProtobuf(key.publicKey), privateKey: key }
+        signing.publishConfig = {
+          type: PublishConfigType.Signing,
+          author: peerIdFromPrivateKey(key),
+          key: publicKeyToProtobuf(key.publicKey),
+          privateKey: key
+        }
         await pubsub.publish(init.topic, data)
       },
       freshAuthor: async () => {
         const key = await generateKeyPair('Ed25519')
         return { key, peerId: peerIdFromPrivateKey(key).toString() }
       },
-      stop: async () => { await node.stop() }
+      stop: async () => {
+        await node.stop()
+      }
     }
   } catch (err) {
     await node.stop()
@@ -84,7 +91,13 @@ export interface IdleSockets {
  * the node closes one, at most `maxOpens` in all (a bounded attack). `localAddress` picks the
  * source (127.0.0.2 is another remote IP to a node on 127.0.0.1).
  */
-export function holdIdleSockets (init: { port: number, host?: string, count: number, maxOpens?: number, localAddress?: string }): IdleSockets {
+export function holdIdleSockets(init: {
+  port: number
+  host?: string
+  count: number
+  maxOpens?: number
+  localAddress?: string
+}): IdleSockets {
   const open = new Map<Socket, number>()
   const maxOpens = init.maxOpens ?? 20 * init.count
   let opens = 0
@@ -92,7 +105,11 @@ export function holdIdleSockets (init: { port: number, host?: string, count: num
   const openOne = (): void => {
     if (stopped || opens >= maxOpens) return
     opens++
-    const socket = connect({ port: init.port, host: init.host ?? '127.0.0.1', ...(init.localAddress != null ? { localAddress: init.localAddress } : {}) })
+    const socket = connect({
+      port: init.port,
+      host: init.host ?? '127.0.0.1',
+      ...(init.localAddress != null ? { localAddress: init.localAddress } : {})
+    })
     open.set(socket, Date.now())
     socket.on('error', () => {})
     socket.on('close', () => {

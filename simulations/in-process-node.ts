@@ -30,7 +30,7 @@ export class InProcessNode implements SimNode {
   readonly #carry = new CounterCarry()
   #node: SegmeshNode | null = null
 
-  constructor (init: SimNodeInit) {
+  constructor(init: SimNodeInit) {
     this.#init = init
     this.id = init.id
     this.dataDir = join(init.dir, 'data')
@@ -39,11 +39,11 @@ export class InProcessNode implements SimNode {
     this.#probe = new NodeProbe(init.id, init.seed, (e) => this.#events.push(e))
   }
 
-  get up (): boolean {
+  get up(): boolean {
     return this.#node != null
   }
 
-  async start (bootstrap: string | null): Promise<void> {
+  async start(bootstrap: string | null): Promise<void> {
     if (this.#node != null) return
     const init = this.#init
     const config = resolveConfig({
@@ -78,15 +78,15 @@ export class InProcessNode implements SimNode {
     this.multiaddr = node.host!.multiaddrs()[0]!
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     await this.#halt(500)
   }
 
-  async kill (): Promise<void> {
+  async kill(): Promise<void> {
     await this.#halt(0)
   }
 
-  async #halt (graceMs: number): Promise<void> {
+  async #halt(graceMs: number): Promise<void> {
     const node = this.#node
     if (node == null) return
     this.#carry.finish(countersOf(this.#probe))
@@ -94,42 +94,48 @@ export class InProcessNode implements SimNode {
     await runAs(this.#probe, async () => await node.stop(graceMs))
   }
 
-  async write (segment: SyntheticSegment): Promise<void> {
+  async write(segment: SyntheticSegment): Promise<void> {
     const node = this.#live()
     const { ref } = segment
-    const result = await runAs(this.#probe, async () =>
-      await node.store.recordSegment({ channel: ref.channel, quality: ref.quality, start: ref.start, duration: ref.duration, type: ref.type as 'full' }, segment.bytes))
+    const result = await runAs(
+      this.#probe,
+      async () =>
+        await node.store.recordSegment(
+          { channel: ref.channel, quality: ref.quality, start: ref.start, duration: ref.duration, type: ref.type as 'full' },
+          segment.bytes
+        )
+    )
     if (result.ref.file !== ref.file) throw new Error(`recorded as ${result.ref.file}, expected ${ref.file}`)
   }
 
-  async setFaults (blocked: { peerIds: string[], urls: string[] }, gossip: GossipFaults): Promise<void> {
+  async setFaults(blocked: { peerIds: string[]; urls: string[] }, gossip: GossipFaults): Promise<void> {
     this.#probe.faults = gossip
     await runAs(this.#probe, async () => await this.#probe.setBlocked(blocked.peerIds, blocked.urls))
   }
 
-  async digests (): Promise<DigestMap> {
+  async digests(): Promise<DigestMap> {
     const out: DigestMap = new Map()
     for (const [key, hours] of hourDigests(this.#live().index, 0)) out.set(key, new Map(hours.map((h) => [h.hour, h.digest])))
     return out
   }
 
-  async counters (): Promise<NodeCounters> {
+  async counters(): Promise<NodeCounters> {
     return this.#carry.total(this.#node == null ? null : countersOf(this.#probe))
   }
 
-  async memory (): Promise<null> {
+  async memory(): Promise<null> {
     return null
   }
 
-  async cpuSeconds (): Promise<null> {
+  async cpuSeconds(): Promise<null> {
     return null
   }
 
-  async events (): Promise<ProbeEvent[]> {
+  async events(): Promise<ProbeEvent[]> {
     return this.#events
   }
 
-  #live (): SegmeshNode {
+  #live(): SegmeshNode {
     if (this.#node == null) throw new Error(`node ${this.id} is down`)
     return this.#node
   }

@@ -24,19 +24,19 @@ const stores = new Map<string, NodeProbe>()
 export const unattributed = { storeEvents: 0 }
 
 /** Ports that classify socket writes: libp2p and HTTP listen ports of every node. */
-export function watchPorts (p2p: number, http: number): void {
+export function watchPorts(p2p: number, http: number): void {
   if (!p2pPorts.has(p2p)) p2pPorts.set(p2p, null)
   if (!httpPorts.has(http)) httpPorts.set(http, null)
 }
 
 /** An in-process node: what its store and its servers do is its own. */
-export function claimNode (probe: NodeProbe, owned: { segmentsDir: string, p2pPort: number, httpPort: number }): void {
+export function claimNode(probe: NodeProbe, owned: { segmentsDir: string; p2pPort: number; httpPort: number }): void {
   stores.set(owned.segmentsDir, probe)
   p2pPorts.set(owned.p2pPort, probe)
   httpPorts.set(owned.httpPort, probe)
 }
 
-export function installInstrumentation (): void {
+export function installInstrumentation(): void {
   if (installed) return
   installed = true
   subscribeStore()
@@ -44,13 +44,13 @@ export function installInstrumentation (): void {
   subscribeSockets()
 }
 
-function storeOwner (segmentsDir: string): NodeProbe | null {
+function storeOwner(segmentsDir: string): NodeProbe | null {
   const probe = stores.get(segmentsDir) ?? defaultProbe()
   if (probe == null) unattributed.storeEvents++
   return probe
 }
 
-function subscribeStore (): void {
+function subscribeStore(): void {
   storeChangeChannel.subscribe((message) => {
     const { segmentsDir, kind, path } = message as StoreChangeMessage
     storeOwner(segmentsDir)?.record(kind, path)
@@ -61,17 +61,20 @@ function subscribeStore (): void {
   })
 }
 
-interface UndiciRequest { path?: string, origin?: string | URL }
-const owners = new WeakMap<object, { probe: NodeProbe, kind: HttpKind }>()
+interface UndiciRequest {
+  path?: string
+  origin?: string | URL
+}
+const owners = new WeakMap<object, { probe: NodeProbe; kind: HttpKind }>()
 
-function kindOf (path: string): HttpKind {
+function kindOf(path: string): HttpKind {
   if (path.startsWith('/segments/')) return 'segment'
   if (path.startsWith('/replication/digests')) return 'digests'
   if (path.startsWith('/files/')) return 'listing'
   return 'other'
 }
 
-function subscribeUndici (): void {
+function subscribeUndici(): void {
   // Published synchronously inside request(): the fetcher's hook runs it as its node (probe.ts).
   diagnostics.subscribe('undici:request:create', (message) => {
     const { request } = message as { request: UndiciRequest }
@@ -80,21 +83,27 @@ function subscribeUndici (): void {
     const kind = kindOf(request.path)
     owners.set(request, { probe, kind })
     probe.counters.http[kind].requests++
-    if (kind === 'segment') probe.record('fetch-request', decodeURIComponent(request.path.slice('/segments/'.length).split('?')[0]!), undefined, request.origin == null ? undefined : String(request.origin))
+    if (kind === 'segment')
+      probe.record(
+        'fetch-request',
+        decodeURIComponent(request.path.slice('/segments/'.length).split('?')[0]!),
+        undefined,
+        request.origin == null ? undefined : String(request.origin)
+      )
   })
   diagnostics.subscribe('undici:request:bodyChunkReceived', (message) => {
-    const { request, chunk } = message as { request: object, chunk: Uint8Array }
+    const { request, chunk } = message as { request: object; chunk: Uint8Array }
     const owner = owners.get(request)
     if (owner != null) owner.probe.counters.http[owner.kind].bytes += chunk.byteLength
   })
 }
 
-function subscribeSockets (): void {
+function subscribeSockets(): void {
   watchSockets({
     accepted: (socket) => {
       const port = socket.localPort ?? -1
       const kind: WireKind | null = p2pPorts.has(port) ? 'p2p' : httpPorts.has(port) ? 'httpServed' : null
-      const probe = (p2pPorts.get(port) ?? httpPorts.get(port)) ?? defaultProbe()
+      const probe = p2pPorts.get(port) ?? httpPorts.get(port) ?? defaultProbe()
       if (kind != null && probe != null) probe.trackSocket(socket, kind)
     },
     opening: () => {

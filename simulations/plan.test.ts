@@ -4,7 +4,7 @@ import { type Plan, PlanBuilder, fingerprint } from './plan.ts'
 import { Rng } from './prng.ts'
 import { SCENARIOS } from './scenarios.ts'
 
-function plan (scenario: string, seed: number, nodes = 5): Plan {
+function plan(scenario: string, seed: number, nodes = 5): Plan {
   const s = SCENARIOS.find((x) => x.name === scenario)!
   const b = new PlanBuilder(nodes, 20_000, { writesPerSecond: 2, tombstoneRatio: 0.2, segmentBytes: 4096 }, new Rng(seed))
   s.faults(b)
@@ -26,11 +26,15 @@ describe('plans', () => {
         const p = plan(s.name, seed, 7)
         const down = new Set<number>()
         const written = new Set<number>()
-        assert.ok(p.bootstrapOf.every((b, i) => b < i), 'each node joins through an earlier one')
+        assert.ok(
+          p.bootstrapOf.every((b, i) => b < i),
+          'each node joins through an earlier one'
+        )
         for (const { op } of p.steps) {
           if (op.op === 'kill' || op.op === 'stop') down.add(op.node)
           if (op.op === 'restart') down.delete(op.node)
-          if (op.op === 'write' || op.op === 'tombstone' || op.op === 'purge') assert.ok(!down.has(op.node), `${s.name}/${seed}: ${op.op} on down node ${op.node}`)
+          if (op.op === 'write' || op.op === 'tombstone' || op.op === 'purge')
+            assert.ok(!down.has(op.node), `${s.name}/${seed}: ${op.op} on down node ${op.node}`)
           if (op.op === 'write') written.add(op.write)
           if (op.op === 'tombstone') assert.ok(written.has(op.write), `${s.name}/${seed}: tombstone of write ${op.write} before it`)
         }

@@ -30,18 +30,18 @@ export interface Toxic {
 }
 
 export type Op =
-  | { op: 'write', node: number, write: number, segment: SegmentSpec }
-  | { op: 'tombstone', node: number, write: number }
-  | { op: 'purge', node: number }
-  | { op: 'partition', kind: GrudgeKind, grudge: Record<string, number[]>, sides: number[][] }
+  | { op: 'write'; node: number; write: number; segment: SegmentSpec }
+  | { op: 'tombstone'; node: number; write: number }
+  | { op: 'purge'; node: number }
+  | { op: 'partition'; kind: GrudgeKind; grudge: Record<string, number[]>; sides: number[][] }
   | { op: 'heal-partition' }
-  | { op: 'gossip', nodes: number[], loss: number, delayMs: number }
-  | { op: 'toxic', node: number, toxic: Toxic | null }
-  | { op: 'kill', node: number }
-  | { op: 'stop', node: number }
-  | { op: 'restart', node: number }
+  | { op: 'gossip'; nodes: number[]; loss: number; delayMs: number }
+  | { op: 'toxic'; node: number; toxic: Toxic | null }
+  | { op: 'kill'; node: number }
+  | { op: 'stop'; node: number }
+  | { op: 'restart'; node: number }
   /** Hostile participants (attacks.ts) join through `node` until `end-attacks`. */
-  | { op: 'attack', node: number, attack: AttackKind }
+  | { op: 'attack'; node: number; attack: AttackKind }
   | { op: 'end-attacks' }
 
 export interface Step {
@@ -84,23 +84,23 @@ export class PlanBuilder {
   readonly #proxied = new Set<number>()
   #writes = 0
 
-  constructor (nodeCount: number, durationMs: number, workload: WorkloadOptions, rng: Rng) {
+  constructor(nodeCount: number, durationMs: number, workload: WorkloadOptions, rng: Rng) {
     this.nodes = Array.from({ length: nodeCount }, (_, i) => i)
     this.durationMs = durationMs
     this.workloadOptions = workload
     this.rng = rng
   }
 
-  add (at: number, op: Op): void {
+  add(at: number, op: Op): void {
     this.#steps.push({ at: Math.round(at), op })
   }
 
-  proxy (node: number): void {
+  proxy(node: number): void {
     this.#proxied.add(node)
   }
 
   /** Apply a grudge of `kind` from `from` to `to` (ms); returns it. */
-  partition (kind: GrudgeKind, from: number, to: number): { grudge: Grudge, sides: number[][] } {
+  partition(kind: GrudgeKind, from: number, to: number): { grudge: Grudge; sides: number[][] } {
     const made = makeGrudge(kind, this.nodes, this.rng.fork(`grudge-${kind}-${from}`))
     this.add(from, { op: 'partition', kind, grudge: grudgeJson(made.grudge), sides: made.sides })
     this.add(to, { op: 'heal-partition' })
@@ -108,10 +108,15 @@ export class PlanBuilder {
   }
 
   /** A write of a new segment on `node`; returns its id (which is also its time slot). */
-  write (at: number, node: number, rng: Rng): number {
+  write(at: number, node: number, rng: Rng): number {
     const id = this.#writes++
     const size = Math.max(188, Math.round(this.workloadOptions.segmentBytes * (0.5 + rng.next())))
-    this.add(at, { op: 'write', node, write: id, segment: { quality: rng.pick(QUALITIES), slot: id, seed: `w${id}-${rng.nextU32()}`, size } })
+    this.add(at, {
+      op: 'write',
+      node,
+      write: id,
+      segment: { quality: rng.pick(QUALITIES), slot: id, seed: `w${id}-${rng.nextU32()}`, size }
+    })
     return id
   }
 
@@ -119,7 +124,7 @@ export class PlanBuilder {
    * Which nodes are down at `at`, from the kill/stop/restart steps added so far. Steps are kept in
    * whole ms, and a step added later runs after those already at its ms: a kill at that ms counts.
    */
-  downAt (at: number): Set<number> {
+  downAt(at: number): Set<number> {
     const down = new Set<number>()
     const t = Math.round(at)
     for (const s of this.#sorted()) {
@@ -131,13 +136,13 @@ export class PlanBuilder {
   }
 
   /** Writes (and some tombstones and purges) on random up nodes, spread over the phase. */
-  workload (): void {
+  workload(): void {
     const options = this.workloadOptions
     const rng = this.rng.fork('workload')
-    const count = Math.max(4, Math.round(options.writesPerSecond * this.durationMs / 1000))
+    const count = Math.max(4, Math.round((options.writesPerSecond * this.durationMs) / 1000))
     const writes: number[] = []
     for (let i = 0; i < count; i++) {
-      const at = (i + rng.next()) * this.durationMs / count
+      const at = ((i + rng.next()) * this.durationMs) / count
       const node = this.upNode(at, rng)
       if (node == null) continue
       writes.push(this.write(at, node, rng))
@@ -152,13 +157,13 @@ export class PlanBuilder {
   }
 
   /** A random node that is up at `at` (null when none is). */
-  upNode (at: number, rng: Rng, among: readonly number[] = this.nodes): number | null {
+  upNode(at: number, rng: Rng, among: readonly number[] = this.nodes): number | null {
     const down = this.downAt(at)
     const up = among.filter((n) => !down.has(n))
     return up.length === 0 ? null : rng.pick(up)
   }
 
-  #sorted (): Step[] {
+  #sorted(): Step[] {
     return [...this.#steps].sort((a, b) => a.at - b.at)
   }
 
@@ -166,14 +171,22 @@ export class PlanBuilder {
    * `star`: every node joins through node 0, as operators sharing one bootstrap address do.
    * `tree`: each node joins through a random earlier one.
    */
-  build (scenario: string, seed: number, topology: Topology = 'star'): Plan {
+  build(scenario: string, seed: number, topology: Topology = 'star'): Plan {
     const rng = this.rng.fork('bootstrap')
     const bootstrapOf = this.nodes.map((i) => (i === 0 ? -1 : topology === 'star' ? 0 : rng.int(i)))
-    return { scenario, seed, nodes: this.nodes.length, durationMs: this.durationMs, bootstrapOf, proxied: [...this.#proxied].sort((a, b) => a - b), steps: this.#sorted() }
+    return {
+      scenario,
+      seed,
+      nodes: this.nodes.length,
+      durationMs: this.durationMs,
+      bootstrapOf,
+      proxied: [...this.#proxied].sort((a, b) => a - b),
+      steps: this.#sorted()
+    }
   }
 }
 
 /** A short fingerprint of the schedule: equal for equal seeds and options. */
-export function fingerprint (plan: Plan): string {
+export function fingerprint(plan: Plan): string {
   return createHash('sha256').update(JSON.stringify(plan)).digest('base64url').slice(0, 16)
 }

@@ -7,8 +7,14 @@ describe('Rng', () => {
     const a = new Rng(42)
     const b = new Rng(42)
     const xs = Array.from({ length: 100 }, () => a.nextU32())
-    assert.deepEqual(Array.from({ length: 100 }, () => b.nextU32()), xs)
-    assert.notDeepEqual(Array.from({ length: 100 }, () => new Rng(43).nextU32()), xs)
+    assert.deepEqual(
+      Array.from({ length: 100 }, () => b.nextU32()),
+      xs
+    )
+    assert.notDeepEqual(
+      Array.from({ length: 100 }, () => new Rng(43).nextU32()),
+      xs
+    )
     assert.equal(new Set(xs).size, 100)
   })
 

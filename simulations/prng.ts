@@ -4,7 +4,7 @@
  * never shifts the choices made elsewhere.
  */
 
-function splitmix32 (state: number): () => number {
+function splitmix32(state: number): () => number {
   return () => {
     state = (state + 0x9e3779b9) | 0
     let z = state
@@ -15,7 +15,7 @@ function splitmix32 (state: number): () => number {
 }
 
 /** FNV-1a over the label, so forks are stable across runs and platforms. */
-function hashLabel (label: string): number {
+function hashLabel(label: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 0x01000193)
   return h >>> 0
@@ -25,7 +25,7 @@ export class Rng {
   readonly seed: number
   readonly #s: Uint32Array
 
-  constructor (seed: number) {
+  constructor(seed: number) {
     if (!Number.isSafeInteger(seed)) throw new TypeError(`seed must be an integer, got ${seed}`)
     this.seed = seed
     const mix = splitmix32((seed ^ Math.floor(seed / 2 ** 32)) >>> 0)
@@ -34,7 +34,7 @@ export class Rng {
   }
 
   /** A 32-bit unsigned integer. */
-  nextU32 (): number {
+  nextU32(): number {
     const s = this.#s
     const result = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0
     const t = s[1]! << 9
@@ -48,32 +48,32 @@ export class Rng {
   }
 
   /** A float in [0, 1). */
-  next (): number {
+  next(): number {
     return this.nextU32() / 2 ** 32
   }
 
   /** An integer in [0, n). */
-  int (n: number): number {
+  int(n: number): number {
     if (!(n >= 1)) throw new RangeError(`int(${n})`)
     return Math.floor(this.next() * n)
   }
 
   /** An integer in [lo, hi]. */
-  between (lo: number, hi: number): number {
+  between(lo: number, hi: number): number {
     return lo + this.int(hi - lo + 1)
   }
 
-  chance (p: number): boolean {
+  chance(p: number): boolean {
     return this.next() < p
   }
 
-  pick<T> (items: readonly T[]): T {
+  pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new RangeError('pick from an empty list')
     return items[this.int(items.length)]!
   }
 
   /** A shuffled copy (Fisher–Yates). */
-  shuffle<T> (items: readonly T[]): T[] {
+  shuffle<T>(items: readonly T[]): T[] {
     const out = [...items]
     for (let i = out.length - 1; i > 0; i--) {
       const j = this.int(i + 1)
@@ -85,11 +85,11 @@ export class Rng {
   }
 
   /** An independent stream named `label`, derived from this one's seed (not its position). */
-  fork (label: string): Rng {
+  fork(label: string): Rng {
     return new Rng((this.seed * 31 + hashLabel(label)) % Number.MAX_SAFE_INTEGER)
   }
 }
 
-function rotl (x: number, k: number): number {
+function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0
 }

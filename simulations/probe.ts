@@ -45,7 +45,7 @@ export interface ProbeCounters {
   gossipInDigests: number
   gossipInDigestBytes: number
   /** HTTP requests this node made to peers, and the response bytes announced, by kind. */
-  http: Record<HttpKind, { requests: number, bytes: number }>
+  http: Record<HttpKind, { requests: number; bytes: number }>
 }
 
 /** Bytes this node wrote to libp2p sockets, as HTTP server, and as HTTP client. */
@@ -55,7 +55,7 @@ const WIRE_KINDS: readonly WireKind[] = ['p2p', 'httpServed', 'httpRequested']
 
 export type HttpKind = 'digests' | 'listing' | 'segment' | 'other'
 
-function emptyProbeCounters (): ProbeCounters {
+function emptyProbeCounters(): ProbeCounters {
   return {
     gossipIn: 0,
     gossipInBytes: 0,
@@ -63,7 +63,12 @@ function emptyProbeCounters (): ProbeCounters {
     gossipDelayed: 0,
     gossipInDigests: 0,
     gossipInDigestBytes: 0,
-    http: { digests: { requests: 0, bytes: 0 }, listing: { requests: 0, bytes: 0 }, segment: { requests: 0, bytes: 0 }, other: { requests: 0, bytes: 0 } }
+    http: {
+      digests: { requests: 0, bytes: 0 },
+      listing: { requests: 0, bytes: 0 },
+      segment: { requests: 0, bytes: 0 },
+      other: { requests: 0, bytes: 0 }
+    }
   }
 }
 
@@ -82,20 +87,20 @@ export class NodeProbe {
   readonly #rng: Rng
   readonly #onEvent: (event: ProbeEvent) => void
 
-  constructor (node: number, seed: number, onEvent: (event: ProbeEvent) => void) {
+  constructor(node: number, seed: number, onEvent: (event: ProbeEvent) => void) {
     this.node = node
     this.#rng = new Rng(seed).fork(`gossip-faults-${node}`)
     this.#onEvent = onEvent
   }
 
   /** A new incarnation of the node (a restart): counters start again, faults stay. */
-  restarted (): void {
+  restarted(): void {
     this.counters = emptyProbeCounters()
     this.#wire.reset()
   }
 
   /** What the node's hooks do: gossip through the faults, requests to blocked origins refused. */
-  hooks (): NodeHooks {
+  hooks(): NodeHooks {
     return {
       gossipGate: (deliver, data) => this.gate(() => runAs(this, deliver), data),
       fetchInterceptors: [refuseOrigins(this.#blockedOrigins), (dispatch) => (opts, handler) => runAs(this, () => dispatch(opts, handler))],
@@ -104,19 +109,19 @@ export class NodeProbe {
   }
 
   /** Count what `socket` writes as `kind`. */
-  trackSocket (socket: net.Socket, kind: WireKind): void {
+  trackSocket(socket: net.Socket, kind: WireKind): void {
     this.#wire.track(socket, kind)
   }
 
-  wire (): WireCounters {
+  wire(): WireCounters {
     return this.#wire.totals(WIRE_KINDS)
   }
 
-  record (type: ProbeEventType, path: string, bytes?: number, peer?: string): void {
+  record(type: ProbeEventType, path: string, bytes?: number, peer?: string): void {
     this.#onEvent({ t: Date.now(), node: this.node, type, path, ...(bytes != null ? { bytes } : {}), ...(peer != null ? { peer } : {}) })
   }
 
-  get blockedPeers (): string[] {
+  get blockedPeers(): string[] {
     return [...this.#blockedPeers]
   }
 
@@ -124,7 +129,7 @@ export class NodeProbe {
    * Cut this node's side of every link to these peers (libp2p peer ids and HTTP URLs), lifting
    * earlier cuts not listed. Kept across restarts: a new host or fetcher starts blocked.
    */
-  async setBlocked (peerIds: readonly string[], urls: readonly string[]): Promise<void> {
+  async setBlocked(peerIds: readonly string[], urls: readonly string[]): Promise<void> {
     const unblockPeers = [...this.#blockedPeers].filter((p) => !peerIds.includes(p))
     this.#blockedPeers.clear()
     this.#blockedOrigins.clear()
@@ -137,7 +142,7 @@ export class NodeProbe {
   }
 
   /** Deliver a received gossip message through the faults. */
-  gate (deliver: () => void, data: Uint8Array): void {
+  gate(deliver: () => void, data: Uint8Array): void {
     const bytes = data.byteLength
     this.counters.gossipIn++
     this.counters.gossipInBytes += bytes
@@ -163,22 +168,22 @@ const als = new AsyncLocalStorage<NodeProbe>()
 let fallback: NodeProbe | null = null
 
 /** The probe of the node whose code is running. */
-export function currentProbe (): NodeProbe | null {
+export function currentProbe(): NodeProbe | null {
   return als.getStore() ?? fallback
 }
 
 /** Run `fn` (a node's start) so that everything it sets in motion is attributed to `probe`. */
-export function runAs<T> (probe: NodeProbe, fn: () => T): T {
+export function runAs<T>(probe: NodeProbe, fn: () => T): T {
   return als.run(probe, fn)
 }
 
 /** In a child process: everything belongs to this one node. */
-export function setDefaultProbe (probe: NodeProbe): void {
+export function setDefaultProbe(probe: NodeProbe): void {
   fallback = probe
 }
 
 /** The child process's one probe, or null in a process of many nodes. */
-export function defaultProbe (): NodeProbe | null {
+export function defaultProbe(): NodeProbe | null {
   return fallback
 }
 
@@ -186,10 +191,11 @@ export function defaultProbe (): NodeProbe | null {
  * An interceptor that fails requests to `blocked` origins before any socket is used, with the
  * error a refused connection gives (the fetcher counts it as a connect failure).
  */
-export function refuseOrigins (blocked: ReadonlySet<string>): Dispatcher.DispatcherComposeInterceptor {
+export function refuseOrigins(blocked: ReadonlySet<string>): Dispatcher.DispatcherComposeInterceptor {
   return (dispatch) => (opts, handler) => {
     const origin = opts.origin == null ? '' : new URL(String(opts.origin)).origin
-    if (blocked.has(origin)) throw Object.assign(new Error(`connect ECONNREFUSED ${origin} (simulated partition)`), { code: 'ECONNREFUSED' })
+    if (blocked.has(origin))
+      throw Object.assign(new Error(`connect ECONNREFUSED ${origin} (simulated partition)`), { code: 'ECONNREFUSED' })
     return dispatch(opts, handler)
   }
 }

@@ -8,14 +8,14 @@
 import { reachable } from './grudge.ts'
 import type { History } from './history.ts'
 
-export function expectedWithinReach (history: History, nodes: number, healAt: number, settleMs: number): Array<Set<string>> | null {
+export function expectedWithinReach(history: History, nodes: number, healAt: number, settleMs: number): Array<Set<string>> | null {
   if (history.ops.some((o) => o.op.op === 'kill' || o.op.op === 'stop' || o.op.op === 'restart')) return null
-  let cut: { t: number, grudge: Map<number, Set<number>> } | null = null
+  let cut: { t: number; grudge: Map<number, Set<number>> } | null = null
   for (const o of history.ops) {
     if (o.op.op === 'partition') cut = { t: o.t, grudge: new Map(Object.entries(o.op.grudge).map(([k, v]) => [Number(k), new Set(v)])) }
   }
   const all = Array.from({ length: nodes }, (_, i) => i)
-  const items: Array<{ node: number, t: number, path: string, tombstone: boolean }> = [
+  const items: Array<{ node: number; t: number; path: string; tombstone: boolean }> = [
     ...[...history.writes.values()].filter((w) => w.ok).map((w) => ({ node: w.node, t: w.ackAt, path: w.path, tombstone: false })),
     ...history.tombstones.filter((x) => x.ok).map((x) => ({ node: x.node, t: x.at, path: x.path, tombstone: true }))
   ]

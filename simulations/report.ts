@@ -8,7 +8,11 @@ import type { Check } from './checkers.ts'
 import { type NodeCounters, addCounters, emptyNodeCounters } from './counters.ts'
 import type { ProbeEvent } from './probe.ts'
 
-export interface Spread { min: number, median: number, max: number }
+export interface Spread {
+  min: number
+  median: number
+  max: number
+}
 
 export interface RateWindow {
   /** What the window covers and how long it was. */
@@ -63,12 +67,19 @@ export interface RunReport {
   startedAt: string
   options: Record<string, unknown>
   ok: boolean
-  timings: { setupMs: number, meshMs: number, meshComplete: boolean, faultPhaseMs: number, healAtMs: number, convergedAfterMs: number | null }
+  timings: {
+    setupMs: number
+    meshMs: number
+    meshComplete: boolean
+    faultPhaseMs: number
+    healAtMs: number
+    convergedAfterMs: number | null
+  }
   /** missingAtHeal: live segments and tombstones the nodes lacked when the faults ended (down nodes not counted). */
   convergence: {
     boundMs: number
     /** CPU the nodes used from the heal until convergence (or the bound), against wall time × cores. */
-    cpu: { seconds: number, wallSeconds: number, cores: number }
+    cpu: { seconds: number; wallSeconds: number; cores: number }
     missingAtHeal: number
     nodesBehindAtHeal: number
     /** Of those, items a node could have had from nodes it could still reach (null with kills). */
@@ -76,7 +87,16 @@ export interface RunReport {
     lagMs: Spread | null
     perNodeLagMs: Array<number | null>
   }
-  workload: { writes: number, writesAcked: number, tombstones: number, tombstonesAcked: number, purges: number, bytesWritten: number, live: number, failedOps: number }
+  workload: {
+    writes: number
+    writesAcked: number
+    tombstones: number
+    tombstonesAcked: number
+    purges: number
+    bytesWritten: number
+    live: number
+    failedOps: number
+  }
   traffic: {
     gossipOut: number
     gossipIn: number
@@ -101,31 +121,31 @@ export interface RunReport {
     /** Wanted segments the fetcher gave up (attempts used up or no candidate left). */
     itemsFailed: number
     fetchErrors: Record<string, number>
-    http: Record<string, { requests: number, bytes: number }>
-    wire: { p2p: number, httpServed: number, httpRequested: number }
+    http: Record<string, { requests: number; bytes: number }>
+    wire: { p2p: number; httpServed: number; httpRequested: number }
   }
   rates: RateWindow[]
   /** Mean sizes, bytes: a digest gossip message, a /replication/digests body, an hour listing body. */
-  sizes: { digestMessage: number, announceMessage: number, digestsBody: number, listingBody: number }
-  memory: { perNodeRssBytes: Spread | null, perNodeHeapUsedBytes: Spread | null, processRssBytes: number, processHeapUsedBytes: number }
+  sizes: { digestMessage: number; announceMessage: number; digestsBody: number; listingBody: number }
+  memory: { perNodeRssBytes: Spread | null; perNodeHeapUsedBytes: Spread | null; processRssBytes: number; processHeapUsedBytes: number }
   connections: Spread
   perNode: NodeRow[]
   checks: Array<Check & { count: number }>
 }
 
-export function spread (values: readonly number[]): Spread | null {
+export function spread(values: readonly number[]): Spread | null {
   if (values.length === 0) return null
   const s = [...values].sort((a, b) => a - b)
   return { min: s[0]!, median: s[Math.floor(s.length / 2)]!, max: s.at(-1)! }
 }
 
 /** Counters summed over nodes (gauges are meaningless in a sum). */
-export function sumCounters (all: readonly NodeCounters[]): NodeCounters {
+export function sumCounters(all: readonly NodeCounters[]): NodeCounters {
   return all.reduce((acc, c) => addCounters(acc, c), emptyNodeCounters())
 }
 
 /** Rates per node per minute from the counters summed over nodes during `seconds`. */
-export function rateWindow (label: string, total: NodeCounters, nodes: number, seconds: number, cpuSeconds: number): RateWindow {
+export function rateWindow(label: string, total: NodeCounters, nodes: number, seconds: number, cpuSeconds: number): RateWindow {
   const per = (x: number): number => Math.round(x / nodes / (seconds / 60))
   const http = Object.values(total.http)
   return {
@@ -145,13 +165,13 @@ export function rateWindow (label: string, total: NodeCounters, nodes: number, s
       digestRequests: per(total.http.digests.requests),
       listingRequests: per(total.http.listing.requests),
       segmentRequests: per(total.http.segment.requests),
-      cpuSeconds: Math.round(cpuSeconds / nodes / (seconds / 60) * 100) / 100
+      cpuSeconds: Math.round((cpuSeconds / nodes / (seconds / 60)) * 100) / 100
     }
   }
 }
 
 /** Duplicate segment requests and stores, and downloads refused by a tombstone, from the events. */
-export function fetchStats (events: readonly ProbeEvent[]): { duplicateRequests: number, duplicateStores: number, refused: number } {
+export function fetchStats(events: readonly ProbeEvent[]): { duplicateRequests: number; duplicateStores: number; refused: number } {
   const requests = new Map<string, number>()
   let duplicateStores = 0
   let refused = 0
@@ -165,10 +185,10 @@ export function fetchStats (events: readonly ProbeEvent[]): { duplicateRequests:
   return { duplicateRequests, duplicateStores, refused }
 }
 
-const kib = (n: number): string => n >= 10 * 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`
-const ms = (n: number | null | undefined): string => n == null ? '—' : n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : `${n} ms`
+const kib = (n: number): string => (n >= 10 * 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`)
+const ms = (n: number | null | undefined): string => (n == null ? '—' : n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : `${n} ms`)
 
-function markdown (r: RunReport, dir: string): string {
+function markdown(r: RunReport, dir: string): string {
   const lines = [
     `# ${r.scenario}: ${r.ok ? 'PASS' : 'FAIL'}`,
     '',
@@ -177,7 +197,7 @@ function markdown (r: RunReport, dir: string): string {
     '| | |',
     '|---|---|',
     `| convergence after heal | ${ms(r.timings.convergedAfterMs)} (bound ${ms(r.convergence.boundMs)}); per-node lag min/median/max ${ms(r.convergence.lagMs?.min)} / ${ms(r.convergence.lagMs?.median)} / ${ms(r.convergence.lagMs?.max)} |`,
-    `| CPU while converging | ${r.convergence.cpu.seconds} s of CPU in ${r.convergence.cpu.wallSeconds} s on ${r.convergence.cpu.cores} cores (${Math.round(100 * r.convergence.cpu.seconds / Math.max(0.01, r.convergence.cpu.wallSeconds * r.convergence.cpu.cores))} % busy) |`,
+    `| CPU while converging | ${r.convergence.cpu.seconds} s of CPU in ${r.convergence.cpu.wallSeconds} s on ${r.convergence.cpu.cores} cores (${Math.round((100 * r.convergence.cpu.seconds) / Math.max(0.01, r.convergence.cpu.wallSeconds * r.convergence.cpu.cores))} % busy) |`,
     `| behind at heal | ${r.convergence.nodesBehindAtHeal} node(s) lacking ${r.convergence.missingAtHeal} segment(s)/tombstone(s) in all${r.convergence.missingWithinReachAtHeal == null ? '' : `; ${r.convergence.missingWithinReachAtHeal} of them long held by nodes they could still reach`} |`,
     `| workload | ${r.workload.writesAcked}/${r.workload.writes} writes, ${r.workload.tombstonesAcked}/${r.workload.tombstones} tombstones, ${r.workload.purges} purges, ${r.workload.live} live at the end |`,
     `| bytes moved | ${kib(r.traffic.bytesFetched)} in ${r.traffic.segmentsFetched} segment downloads; HTTP JSON ${kib((r.traffic.http.digests?.bytes ?? 0) + (r.traffic.http.listing?.bytes ?? 0))}; wire ${kib(r.traffic.wire.p2p)} libp2p + ${kib(r.traffic.wire.httpServed + r.traffic.wire.httpRequested)} HTTP |`,
@@ -190,18 +210,32 @@ function markdown (r: RunReport, dir: string): string {
   ]
   for (const w of r.rates) {
     const p = w.perNodePerMinute
-    lines.push(`Per node per minute (${w.label}, ${w.seconds} s): ${p.gossipOut} gossip out, ${p.gossipIn} in (${p.digestsIn} digests), ${kib(p.gossipBytesOut)} gossip out; ${p.repairs} repairs, ${p.httpRequests} HTTP requests (${p.digestRequests} digests, ${p.listingRequests} listings, ${p.segmentRequests} segments); wire ${kib(p.p2pWireBytes)} libp2p, ${kib(p.httpWireBytes)} HTTP; ${p.cpuSeconds} CPU s.`, '')
+    lines.push(
+      `Per node per minute (${w.label}, ${w.seconds} s): ${p.gossipOut} gossip out, ${p.gossipIn} in (${p.digestsIn} digests), ${kib(p.gossipBytesOut)} gossip out; ${p.repairs} repairs, ${p.httpRequests} HTTP requests (${p.digestRequests} digests, ${p.listingRequests} listings, ${p.segmentRequests} segments); wire ${kib(p.p2pWireBytes)} libp2p, ${kib(p.httpWireBytes)} HTTP; ${p.cpuSeconds} CPU s.`,
+      ''
+    )
   }
-  lines.push(`Mean sizes: digest message ${r.sizes.digestMessage} B, announce ${r.sizes.announceMessage} B, /replication/digests body ${r.sizes.digestsBody} B, hour listing ${r.sizes.listingBody} B.`, '')
+  lines.push(
+    `Mean sizes: digest message ${r.sizes.digestMessage} B, announce ${r.sizes.announceMessage} B, /replication/digests body ${r.sizes.digestsBody} B, hour listing ${r.sizes.listingBody} B.`,
+    ''
+  )
   lines.push('| check | result |', '|---|---|')
-  for (const c of r.checks) lines.push(`| ${c.name} | ${c.ok ? 'ok' : `**${c.count} violation(s)**: ${c.violations.slice(0, 3).join('; ')}`} |`)
-  lines.push('', '| node | behind at heal (within reach) | lag | fetched | gossip out/in | repairs | conns | RSS |', '|---|---|---|---|---|---|---|---|')
-  for (const n of r.perNode) lines.push(`| ${n.node} | ${n.missingAtHeal ?? 'down'}${n.missingWithinReachAtHeal == null ? '' : ` (${n.missingWithinReachAtHeal})`} | ${ms(n.lagMs)} | ${n.segmentsFetched} (${kib(n.bytesFetched)}) | ${n.gossipOut}/${n.gossipIn} | ${n.repairs} | ${n.connections} | ${n.rssBytes == null ? '—' : kib(n.rssBytes)} |`)
+  for (const c of r.checks)
+    lines.push(`| ${c.name} | ${c.ok ? 'ok' : `**${c.count} violation(s)**: ${c.violations.slice(0, 3).join('; ')}`} |`)
+  lines.push(
+    '',
+    '| node | behind at heal (within reach) | lag | fetched | gossip out/in | repairs | conns | RSS |',
+    '|---|---|---|---|---|---|---|---|'
+  )
+  for (const n of r.perNode)
+    lines.push(
+      `| ${n.node} | ${n.missingAtHeal ?? 'down'}${n.missingWithinReachAtHeal == null ? '' : ` (${n.missingWithinReachAtHeal})`} | ${ms(n.lagMs)} | ${n.segmentsFetched} (${kib(n.bytesFetched)}) | ${n.gossipOut}/${n.gossipIn} | ${n.repairs} | ${n.connections} | ${n.rssBytes == null ? '—' : kib(n.rssBytes)} |`
+    )
   lines.push('', `Files: ${dir}`)
   return `${lines.join('\n')}\n`
 }
 
-export async function writeReport (r: RunReport, dir: string): Promise<{ json: string, md: string }> {
+export async function writeReport(r: RunReport, dir: string): Promise<{ json: string; md: string }> {
   const json = join(dir, 'report.json')
   const md = join(dir, 'summary.md')
   await writeFile(json, `${JSON.stringify(r, null, 2)}\n`)

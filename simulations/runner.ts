@@ -11,7 +11,17 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { assembleReport } from './assemble.ts'
 import {
-  type Check, attribution, convergence, hashesMatch, indexEqualsDisk, noCrashes, noResurrection, nothingLost, nothingUnexpected, stepsSucceeded, tombstonesHold
+  type Check,
+  attribution,
+  convergence,
+  hashesMatch,
+  indexEqualsDisk,
+  noCrashes,
+  noResurrection,
+  nothingLost,
+  nothingUnexpected,
+  stepsSucceeded,
+  tombstonesHold
 } from './checkers.ts'
 import { Cluster, MESH_PEERS, type Mode } from './cluster.ts'
 import { awaitConvergence } from './converge.ts'
@@ -63,18 +73,18 @@ export const SIM_DEFAULTS: Omit<SimOptions, 'scenario' | 'outDir'> = {
   keep: false
 }
 
-function modeFor (scenario: Scenario, options: SimOptions): Mode {
+function modeFor(scenario: Scenario, options: SimOptions): Mode {
   return options.mode ?? (scenario.prefersChild === true ? 'child' : 'in-process')
 }
 
-function makePlan (scenario: Scenario, options: SimOptions): Plan {
+function makePlan(scenario: Scenario, options: SimOptions): Plan {
   const builder = new PlanBuilder(options.nodes, options.durationSeconds * 1000, options, new Rng(options.seed))
   scenario.faults(builder)
   builder.workload()
   return builder.build(scenario.name, options.seed, options.topology ?? 'star')
 }
 
-async function retry<T> (job: () => Promise<T>, times: number): Promise<T> {
+async function retry<T>(job: () => Promise<T>, times: number): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await job()
@@ -86,22 +96,36 @@ async function retry<T> (job: () => Promise<T>, times: number): Promise<T> {
 }
 
 /** How far behind each node is when the faults end, in all and from nodes it could still reach. */
-async function behindAtHeal (cluster: Cluster, history: History, options: SimOptions): Promise<{ missing: Array<number | null>, withinReach: Array<number | null> | null }> {
+async function behindAtHeal(
+  cluster: Cluster,
+  history: History,
+  options: SimOptions
+): Promise<{ missing: Array<number | null>; withinReach: Array<number | null> | null }> {
   const live = history.live()
   const dead = history.tombstoned()
-  const held = await Promise.all(cluster.nodes.map(async (n) => n.up ? await servedState(n, []).catch(() => null) : null))
-  const missing = held.map((s) => s == null ? null : [...live].filter((p) => !s.visible.has(p)).length + [...dead].filter((p) => !s.tombstones.has(p)).length)
+  const held = await Promise.all(cluster.nodes.map(async (n) => (n.up ? await servedState(n, []).catch(() => null) : null)))
+  const missing = held.map((s) =>
+    s == null ? null : [...live].filter((p) => !s.visible.has(p)).length + [...dead].filter((p) => !s.tombstones.has(p)).length
+  )
   // Settled: two digest periods and a few seconds for the fetches.
   const reach = expectedWithinReach(history, options.nodes, history.now(), options.digestIntervalSeconds * 2000 + 5000)
-  const withinReach = reach == null
-    ? null
-    : held.map((s, i) => s == null
+  const withinReach =
+    reach == null
       ? null
-      : [...reach[i]!].filter((item) => item.endsWith(' tombstone') ? !s.tombstones.has(item.slice(0, -10)) : !s.visible.has(item) && !s.tombstones.has(item)).length)
+      : held.map((s, i) =>
+          s == null
+            ? null
+            : [...reach[i]!].filter((item) =>
+                item.endsWith(' tombstone') ? !s.tombstones.has(item.slice(0, -10)) : !s.visible.has(item) && !s.tombstones.has(item)
+              ).length
+        )
   return { missing, withinReach }
 }
 
-export async function runSimulation (options: SimOptions, log: (line: string) => void = console.error): Promise<{ report: RunReport, dir: string }> {
+export async function runSimulation(
+  options: SimOptions,
+  log: (line: string) => void = console.error
+): Promise<{ report: RunReport; dir: string }> {
   const scenario = findScenario(options.scenario)
   if (scenario == null) throw new Error(`unknown scenario '${options.scenario}' (see --list)`)
   const mode = modeFor(scenario, options)
@@ -112,7 +136,9 @@ export async function runSimulation (options: SimOptions, log: (line: string) =>
   await mkdir(dir, { recursive: true })
   await writeFile(join(dir, 'plan.json'), `${JSON.stringify(plan)}\n`)
   const root = await mkdtemp(join(tmpdir(), 'segmesh-sim-'))
-  log(`${scenario.name}: ${options.nodes} nodes (${mode}), seed ${options.seed}, schedule ${fingerprint(plan)} with ${plan.steps.length} steps; scratch ${root}`)
+  log(
+    `${scenario.name}: ${options.nodes} nodes (${mode}), seed ${options.seed}, schedule ${fingerprint(plan)} with ${plan.steps.length} steps; scratch ${root}`
+  )
 
   const history = new History()
   const cluster = await Cluster.create({ plan, mode, root, digestIntervalSeconds: options.digestIntervalSeconds, log })
@@ -123,7 +149,9 @@ export async function runSimulation (options: SimOptions, log: (line: string) =>
     const setupMs = Date.now() - began
     const meshComplete = await cluster.waitForMesh(Math.max(30_000, options.digestIntervalSeconds * 6000))
     const meshMs = Date.now() - began - setupMs
-    log(`started in ${setupMs} ms; every node knew ${Math.min(MESH_PEERS, options.nodes - 1)} others after ${meshMs} ms${meshComplete ? '' : ' (incomplete: went on anyway)'}`)
+    log(
+      `started in ${setupMs} ms; every node knew ${Math.min(MESH_PEERS, options.nodes - 1)} others after ${meshMs} ms${meshComplete ? '' : ' (incomplete: went on anyway)'}`
+    )
 
     // The previous hour: inside every node's window and its watcher's live hours.
     executor = new Executor(cluster, history, plan, hourStart(Date.now() * 1000) - MICROS_PER_HOUR)
@@ -142,19 +170,43 @@ export async function runSimulation (options: SimOptions, log: (line: string) =>
     log(`fault phase over after ${history.healAt} ms; healed; waiting for convergence`)
     const boundMs = options.convergeTimeoutSeconds * 1000
     const lag = await awaitConvergence(cluster.nodes, history.expectedDigests(), healWall, boundMs, mode === 'child' ? 500 : 50)
-    const cpuConverging = { seconds: cpuBetween(cpuAtHeal, await cpuSeconds(cluster)), wallSeconds: (Date.now() - healWall) / 1000, cores: availableParallelism() }
+    const cpuConverging = {
+      seconds: cpuBetween(cpuAtHeal, await cpuSeconds(cluster)),
+      wallSeconds: (Date.now() - healWall) / 1000,
+      cores: availableParallelism()
+    }
     const lags = [...lag.values()]
-    log(lags.some((l) => l == null) ? `NOT converged within ${boundMs} ms` : `converged ${Math.max(0, ...lags as number[])} ms after the heal`)
+    log(
+      lags.some((l) => l == null)
+        ? `NOT converged within ${boundMs} ms`
+        : `converged ${Math.max(0, ...(lags as number[]))} ms after the heal`
+    )
 
     const after = await totals(cluster)
     const runSeconds = (Date.now() - history.t0) / 1000
-    const windows: RateWindow[] = [rateWindow('fault phase and convergence', subtractCounters(after.sum, before.sum), options.nodes, runSeconds, cpuBetween(cpuBefore, await cpuSeconds(cluster)))]
+    const windows: RateWindow[] = [
+      rateWindow(
+        'fault phase and convergence',
+        subtractCounters(after.sum, before.sum),
+        options.nodes,
+        runSeconds,
+        cpuBetween(cpuBefore, await cpuSeconds(cluster))
+      )
+    ]
     if (options.steadySeconds > 0) {
       log(`measuring ${options.steadySeconds} s of steady state`)
       const [s0, c0] = [await totals(cluster), await cpuSeconds(cluster)]
       await sleep(options.steadySeconds * 1000)
       const s1 = await totals(cluster)
-      windows.push(rateWindow('steady state, no writes', subtractCounters(s1.sum, s0.sum), options.nodes, options.steadySeconds, cpuBetween(c0, await cpuSeconds(cluster))))
+      windows.push(
+        rateWindow(
+          'steady state, no writes',
+          subtractCounters(s1.sum, s0.sum),
+          options.nodes,
+          options.steadySeconds,
+          cpuBetween(c0, await cpuSeconds(cluster))
+        )
+      )
     }
     const final = await totals(cluster)
     const memory = await Promise.all(cluster.nodes.map(async (n) => await n.memory()))
@@ -205,7 +257,10 @@ export async function runSimulation (options: SimOptions, log: (line: string) =>
       events,
       checks
     })
-    await writeFile(join(dir, 'history.json'), `${JSON.stringify({ t0: history.t0, healAt: history.healAt, ops: history.ops, writes: [...history.writes.values()], tombstones: history.tombstones })}\n`)
+    await writeFile(
+      join(dir, 'history.json'),
+      `${JSON.stringify({ t0: history.t0, healAt: history.healAt, ops: history.ops, writes: [...history.writes.values()], tombstones: history.tombstones })}\n`
+    )
     await writeFile(join(dir, 'events.jsonl'), `${events.map((e) => JSON.stringify(e)).join('\n')}\n`)
     await writeReport(report, dir)
     return { report, dir }

@@ -25,22 +25,30 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'partition-halves',
     summary: 'two random halves cut apart (libp2p and HTTP) for most of the run, then healed',
-    faults: (b) => { b.partition('halves', D(b, 0.15), D(b, 1)) }
+    faults: (b) => {
+      b.partition('halves', D(b, 0.15), D(b, 1))
+    }
   },
   {
     name: 'isolate-one',
     summary: 'one random node cut off from every other node, then healed',
-    faults: (b) => { b.partition('isolate', D(b, 0.15), D(b, 1)) }
+    faults: (b) => {
+      b.partition('isolate', D(b, 0.15), D(b, 1))
+    }
   },
   {
     name: 'majorities-ring',
     summary: 'Jepsen majorities ring: every node sees a majority, no two the same one',
-    faults: (b) => { b.partition('majorities-ring', D(b, 0.15), D(b, 1)) }
+    faults: (b) => {
+      b.partition('majorities-ring', D(b, 0.15), D(b, 1))
+    }
   },
   {
     name: 'bridge',
     summary: 'two halves cut apart except for one node in the middle that reaches both',
-    faults: (b) => { b.partition('bridge', D(b, 0.15), D(b, 1)) }
+    faults: (b) => {
+      b.partition('bridge', D(b, 0.15), D(b, 1))
+    }
   },
   {
     name: 'flapping',
@@ -119,7 +127,7 @@ export const SCENARIOS: readonly Scenario[] = [
       const rng = b.rng.fork('kills')
       const victims = rng.shuffle(b.nodes).slice(0, Math.max(2, Math.floor(b.nodes.length / 3)))
       for (const [i, v] of victims.entries()) {
-        const at = D(b, 0.1 + 0.8 * i / victims.length)
+        const at = D(b, 0.1 + (0.8 * i) / victims.length)
         b.add(at, { op: 'kill', node: v })
         // The last one stays down until the heal: its catch-up after a restart is what is measured.
         if (i < victims.length - 1) b.add(at + D(b, 0.1 + 0.1 * rng.next()), { op: 'restart', node: v })
@@ -132,7 +140,7 @@ export const SCENARIOS: readonly Scenario[] = [
     faults: (b) => {
       const rng = b.rng.fork('split')
       // Segments every node holds before the cut (the partition starts after they spread).
-      const shared = Array.from({ length: 6 }, (_, i) => b.write(D(b, 0.02 * i / 6), b.upNode(0, rng)!, rng))
+      const shared = Array.from({ length: 6 }, (_, i) => b.write(D(b, (0.02 * i) / 6), b.upNode(0, rng)!, rng))
       const { sides } = b.partition('halves', D(b, 0.2), D(b, 1))
       // Each side tombstones some of them (both sides one in common) and purges the bytes; the
       // other side keeps serving and listing them until the heal.
@@ -175,6 +183,6 @@ export const SCENARIOS: readonly Scenario[] = [
   }
 ]
 
-export function findScenario (name: string): Scenario | undefined {
+export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name)
 }

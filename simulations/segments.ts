@@ -10,7 +10,7 @@ export interface SyntheticSegment {
   bytes: Buffer
 }
 
-export function segmentBytes (seed: string, size: number): Buffer {
+export function segmentBytes(seed: string, size: number): Buffer {
   const key = createHash('sha256').update(seed).digest()
   const cipher = createCipheriv('aes-128-ctr', key.subarray(0, 16), key.subarray(16, 32))
   const out = cipher.update(Buffer.alloc(size))
@@ -20,7 +20,7 @@ export function segmentBytes (seed: string, size: number): Buffer {
 }
 
 /** The segment a plan's write makes, placed `slot` × 2 s after `baseUs`. */
-export function synthesize (spec: SegmentSpec, baseUs: number): SyntheticSegment {
+export function synthesize(spec: SegmentSpec, baseUs: number): SyntheticSegment {
   const bytes = segmentBytes(spec.seed, spec.size)
   const ref = formatSegmentRef({
     channel: CHANNEL,

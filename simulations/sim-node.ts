@@ -24,9 +24,8 @@ export const PEER_BAN_SECONDS = 5
  * connections a second per IP. Both are lifted here, as distinct hosts would not meet them;
  * SEGSIM_SHARED_IP=1 keeps them (what they do to nodes that really share an IP, behind one NAT).
  */
-export const ONE_HOST_FLAGS: Readonly<Record<string, string>> = process.env.SEGSIM_SHARED_IP === '1'
-  ? {}
-  : { 'p2p-same-ip-peers': '0', 'p2p-inbound-per-ip-per-second': '1000' }
+export const ONE_HOST_FLAGS: Readonly<Record<string, string>> =
+  process.env.SEGSIM_SHARED_IP === '1' ? {} : { 'p2p-same-ip-peers': '0', 'p2p-inbound-per-ip-per-second': '1000' }
 
 export interface SimNodeInit {
   id: number
@@ -68,12 +67,12 @@ export interface SimNode {
    */
   write: (segment: SyntheticSegment) => Promise<void>
   /** This node's side of the partition (peer ids and URLs it must not reach), and gossip faults. */
-  setFaults: (blocked: { peerIds: string[], urls: string[] }, gossip: GossipFaults) => Promise<void>
+  setFaults: (blocked: { peerIds: string[]; urls: string[] }, gossip: GossipFaults) => Promise<void>
   digests: () => Promise<DigestMap>
   /** Summed over every incarnation so far. */
   counters: () => Promise<NodeCounters>
   /** Memory of the node's own process, bytes (null in one process, where nodes share a heap). */
-  memory: () => Promise<{ rss: number, heapUsed: number | null } | null>
+  memory: () => Promise<{ rss: number; heapUsed: number | null } | null>
   events: () => Promise<ProbeEvent[]>
   /** CPU time of the node's own process so far, s (null in one process). */
   cpuSeconds: () => Promise<number | null>
@@ -94,16 +93,16 @@ export interface NodeCrash {
 export class CounterCarry {
   #done = emptyNodeCounters()
 
-  total (current: NodeCounters | null): NodeCounters {
+  total(current: NodeCounters | null): NodeCounters {
     return current == null ? this.#done : addCounters(this.#done, current)
   }
 
-  finish (last: NodeCounters | null): void {
+  finish(last: NodeCounters | null): void {
     if (last != null) this.#done = addCounters(this.#done, last)
   }
 }
 
-export async function getJson (url: string): Promise<{ status: number, body: unknown }> {
+export async function getJson(url: string): Promise<{ status: number; body: unknown }> {
   const res = await request(url, { headersTimeout: 60_000, bodyTimeout: 60_000 })
   const text = await res.body.text()
   let body: unknown = text
@@ -113,7 +112,7 @@ export async function getJson (url: string): Promise<{ status: number, body: unk
   return { status: res.statusCode, body }
 }
 
-export async function postAdmin (url: string, path: string, body: unknown): Promise<{ status: number, body: unknown }> {
+export async function postAdmin(url: string, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
   const res = await request(`${url}${path}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
@@ -125,18 +124,19 @@ export async function postAdmin (url: string, path: string, body: unknown): Prom
 }
 
 /** GET /replication/digests as a DigestMap. */
-export async function fetchDigests (url: string): Promise<DigestMap> {
+export async function fetchDigests(url: string): Promise<DigestMap> {
   const { status, body } = await getJson(`${url}/replication/digests?from=0`)
   if (status !== 200) throw new Error(`GET ${url}/replication/digests: ${status}`)
   const out: DigestMap = new Map()
-  for (const q of (body as { qualities: Array<{ channel: string, quality: string, hours: Array<{ hour: string, digest: string }> }> }).qualities) {
+  for (const q of (body as { qualities: Array<{ channel: string; quality: string; hours: Array<{ hour: string; digest: string }> }> })
+    .qualities) {
     out.set(`${q.channel}/${q.quality}`, new Map(q.hours.map((h) => [h.hour, h.digest])))
   }
   return out
 }
 
 /** User + system CPU time of a process, s (from /proc, in clock ticks of 1/100 s). */
-export async function cpuOf (pid: number): Promise<number | null> {
+export async function cpuOf(pid: number): Promise<number | null> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)
   if (stat == null) return null
   // The command name may hold spaces: fields are counted after its closing parenthesis.
@@ -145,7 +145,7 @@ export async function cpuOf (pid: number): Promise<number | null> {
 }
 
 /** Resident set size of a process, bytes. */
-export async function rssOf (pid: number): Promise<number | null> {
+export async function rssOf(pid: number): Promise<number | null> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => null)
   const m = status == null ? null : /VmRSS:\s+(\d+)/.exec(status)
   return m == null ? null : Number(m[1]) * 1024

@@ -12,7 +12,7 @@ export class SocketBytes<K extends string> {
   readonly #open = new Map<net.Socket, K>()
   #closed = new Map<K, number>()
 
-  track (socket: net.Socket, kind: K): void {
+  track(socket: net.Socket, kind: K): void {
     this.#open.set(socket, kind)
     socket.once('close', () => {
       // Forgotten by reset(): not counted again.
@@ -21,20 +21,20 @@ export class SocketBytes<K extends string> {
   }
 
   /** Bytes written by every kind seen. */
-  byKind (): Map<K, number> {
+  byKind(): Map<K, number> {
     const out = new Map(this.#closed)
     for (const [socket, kind] of this.#open) out.set(kind, (out.get(kind) ?? 0) + socket.bytesWritten)
     return out
   }
 
   /** Bytes written by these kinds; kinds never seen are 0. */
-  totals (kinds: readonly K[]): Record<K, number> {
+  totals(kinds: readonly K[]): Record<K, number> {
     const seen = this.byKind()
     return Object.fromEntries(kinds.map((k) => [k, seen.get(k) ?? 0])) as Record<K, number>
   }
 
   /** Start again from 0; sockets open now are no longer counted. */
-  reset (): void {
+  reset(): void {
     this.#open.clear()
     this.#closed = new Map()
   }
@@ -50,7 +50,7 @@ export interface SocketWatch {
   opening: (socket: net.Socket) => ((socket: net.Socket) => void) | null
 }
 
-export function watchSockets (watch: SocketWatch): void {
+export function watchSockets(watch: SocketWatch): void {
   diagnostics.subscribe('net.server.socket', (message) => watch.accepted((message as { socket: net.Socket }).socket))
   diagnostics.subscribe('net.client.socket', (message) => {
     const { socket } = message as { socket: net.Socket }

@@ -17,13 +17,13 @@ export class ToxicProxy {
   corrupted = 0
   readonly #server: Server
 
-  private constructor (server: Server, port: number, upstreamPort: number) {
+  private constructor(server: Server, port: number, upstreamPort: number) {
     this.#server = server
     this.port = port
     this.upstreamPort = upstreamPort
   }
 
-  static async listen (port: number, upstreamPort: number): Promise<ToxicProxy> {
+  static async listen(port: number, upstreamPort: number): Promise<ToxicProxy> {
     let proxy: ToxicProxy | null = null
     const server = http.createServer((req, res) => proxy?.handle(req, res))
     server.listen(port, '127.0.0.1')
@@ -32,28 +32,31 @@ export class ToxicProxy {
     return proxy
   }
 
-  get url (): string {
+  get url(): string {
     return `http://127.0.0.1:${this.port}`
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     this.#server.closeAllConnections()
     await new Promise((resolve) => this.#server.close(resolve))
   }
 
-  handle (req: IncomingMessage, res: ServerResponse): void {
+  handle(req: IncomingMessage, res: ServerResponse): void {
     const toxic = this.toxic
     const forward = (): void => {
-      const upstream = http.request({ host: '127.0.0.1', port: this.upstreamPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers)
-        const stages: NodeJS.ReadWriteStream[] = []
-        if (toxic?.corrupt === true && answer.statusCode === 200 && (req.url ?? '').startsWith('/segments/')) {
-          this.corrupted++
-          stages.push(flipFirstByte())
+      const upstream = http.request(
+        { host: '127.0.0.1', port: this.upstreamPort, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers)
+          const stages: NodeJS.ReadWriteStream[] = []
+          if (toxic?.corrupt === true && answer.statusCode === 200 && (req.url ?? '').startsWith('/segments/')) {
+            this.corrupted++
+            stages.push(flipFirstByte())
+          }
+          if (toxic?.bytesPerSecond != null) stages.push(throttle(toxic.bytesPerSecond))
+          pipeline([answer, ...stages, res] as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], () => {})
         }
-        if (toxic?.bytesPerSecond != null) stages.push(throttle(toxic.bytesPerSecond))
-        pipeline([answer, ...stages, res] as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], () => {})
-      })
+      )
       // The node is down: look like it, a dropped connection rather than an answer.
       upstream.on('error', () => res.socket?.destroy())
       req.pipe(upstream)
@@ -63,10 +66,10 @@ export class ToxicProxy {
   }
 }
 
-function flipFirstByte (): Transform {
+function flipFirstByte(): Transform {
   let done = false
   return new Transform({
-    transform (chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       if (!done && chunk.length > 0) {
         chunk = Buffer.from(chunk)
         chunk[chunk.length >> 1]! ^= 0xff
@@ -78,10 +81,10 @@ function flipFirstByte (): Transform {
 }
 
 /** Pass at most `bytesPerSecond`, in tenth-of-a-second slices. */
-function throttle (bytesPerSecond: number): Transform {
+function throttle(bytesPerSecond: number): Transform {
   const slice = Math.max(1, Math.floor(bytesPerSecond / 10))
   return new Transform({
-    transform (chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       let offset = 0
       const next = (): void => {
         if (offset >= chunk.length) {

@@ -9,29 +9,38 @@ import type { SegmentIndex } from './segment-index.ts'
 import { tombstoneFileName } from './segment-name.ts'
 import { MICROS_PER_HOUR } from './time.ts'
 
-interface Spec extends SegSpec { size?: number }
+interface Spec extends SegSpec {
+  size?: number
+}
 
-async function indexOf (t: TestContext, specs: Spec[]): Promise<{ index: SegmentIndex, selector: SegmentSelector }> {
+async function indexOf(t: TestContext, specs: Spec[]): Promise<{ index: SegmentIndex; selector: SegmentSelector }> {
   const { index } = await openStore(t)
   await index.apply(specs.map((s) => ({ op: 'put-segment' as const, ref: ref(s), size: s.size ?? 100, mtimeMs: 1 })))
   return { index, selector: new SegmentSelector(index) }
 }
 
 /** Render a selection in the reference's notation: `s+d` in seconds, `type` when not full, ∅ for HOLE. */
-function show (selection: Selection, base = T0): string {
-  return selection.map((s) => {
-    if (s === HOLE) return '∅'
-    const at = (s.start - base) / 1e6
-    const d = s.duration / 1e6
-    return `${at}+${d}${s.type === 'full' ? '' : ` ${s.type}`}`
-  }).join(', ')
+function show(selection: Selection, base = T0): string {
+  return selection
+    .map((s) => {
+      if (s === HOLE) return '∅'
+      const at = (s.start - base) / 1e6
+      const d = s.duration / 1e6
+      return `${at}+${d}${s.type === 'full' ? '' : ` ${s.type}`}`
+    })
+    .join(', ')
 }
 
-async function select (selector: SegmentSelector, from: number, to: number, allowHoles = true): Promise<Selection> {
+async function select(selector: SegmentSelector, from: number, to: number, allowHoles = true): Promise<Selection> {
   return await selector.select('c', 'q', T0 + from * 1000, T0 + to * 1000, { allowHoles })
 }
 
-const A: Spec[] = [{ at: 5000, dur: 10000 }, { at: 15000, dur: 10000 }, { at: 30000, dur: 10000 }, { at: 40000, dur: 10000 }]
+const A: Spec[] = [
+  { at: 5000, dur: 10000 },
+  { at: 15000, dur: 10000 },
+  { at: 30000, dur: 10000 },
+  { at: 40000, dur: 10000 }
+]
 
 describe('best-segment selection: worked examples of reference §2.6', () => {
   it('A: [10, 60) → 5+10, 15+10, ∅, 30+10, 40+10, ∅', async (t) => {
@@ -64,8 +73,10 @@ describe('best-segment selection: worked examples of reference §2.6', () => {
 
   it('D, D2: a larger full wins; duration beats size; suspect and partial lose to any full', async (t) => {
     const D: Spec[] = [
-      { at: 0, dur: 2000, size: 100, seed: 'a' }, { at: 0, dur: 2000, size: 200, seed: 'b' },
-      { at: 0, dur: 2000, type: 'suspect', size: 900 }, { at: 0, dur: 2000, type: 'partial', size: 1000 }
+      { at: 0, dur: 2000, size: 100, seed: 'a' },
+      { at: 0, dur: 2000, size: 200, seed: 'b' },
+      { at: 0, dur: 2000, type: 'suspect', size: 900 },
+      { at: 0, dur: 2000, type: 'partial', size: 1000 }
     ]
     const d = await indexOf(t, D)
     const [best] = await select(d.selector, 0, 2000)
@@ -78,52 +89,90 @@ describe('best-segment selection: worked examples of reference §2.6', () => {
   it('D3: equal fulls are broken by the highest hash bytes', async (t) => {
     const low = Buffer.alloc(32, 0x11)
     const high = Buffer.alloc(32, 0x22)
-    const { selector } = await indexOf(t, [{ at: 0, dur: 2000, hash: high }, { at: 0, dur: 2000, hash: low }])
+    const { selector } = await indexOf(t, [
+      { at: 0, dur: 2000, hash: high },
+      { at: 0, dur: 2000, hash: low }
+    ])
     const [best] = await select(selector, 0, 2000)
     assert.equal(best?.file, ref({ at: 0, dur: 2000, hash: high }).file)
   })
 
   it('E, E2: suspect beats partial; a HOLE follows every non-full segment', async (t) => {
-    const e = await indexOf(t, [{ at: 0, dur: 2000, type: 'suspect', size: 10 }, { at: 0, dur: 2000, type: 'partial', size: 1000 }, { at: 2000, dur: 2000 }])
+    const e = await indexOf(t, [
+      { at: 0, dur: 2000, type: 'suspect', size: 10 },
+      { at: 0, dur: 2000, type: 'partial', size: 1000 },
+      { at: 2000, dur: 2000 }
+    ])
     assert.equal(show(await select(e.selector, 0, 4000)), '0+2 suspect, ∅, 2+2')
-    const e2 = await indexOf(t, [{ at: 0, dur: 2000, type: 'partial', size: 10, seed: 'x' }, { at: 0, dur: 2000, type: 'partial', size: 1000, seed: 'y' }])
+    const e2 = await indexOf(t, [
+      { at: 0, dur: 2000, type: 'partial', size: 10, seed: 'x' },
+      { at: 0, dur: 2000, type: 'partial', size: 1000, seed: 'y' }
+    ])
     const sel = await select(e2.selector, 0, 2000)
     assert.equal(show(sel), '0+2 partial, ∅')
     assert.equal(sel[0]?.size, 1000)
   })
 
   it('F: ±10 ms tolerance, inclusive', async (t) => {
-    const { selector } = await indexOf(t, [{ at: 0, dur: 2000 }, { at: 2005, dur: 2000 }, { at: 4020, dur: 2000 }, { at: 6010, dur: 2000 }, { at: 7980, dur: 2000 }])
+    const { selector } = await indexOf(t, [
+      { at: 0, dur: 2000 },
+      { at: 2005, dur: 2000 },
+      { at: 4020, dur: 2000 },
+      { at: 6010, dur: 2000 },
+      { at: 7980, dur: 2000 }
+    ])
     assert.equal(show(await select(selector, 0, 10000)), '0+2, 2.005+2, ∅, 4.02+2, 6.01+2, ∅')
   })
 
   it('F2: a 10 ms overlap joins, 11 ms is dropped', async (t) => {
-    const { selector } = await indexOf(t, [{ at: 0, dur: 2000 }, { at: 1990, dur: 2000 }, { at: 3979, dur: 2000 }])
+    const { selector } = await indexOf(t, [
+      { at: 0, dur: 2000 },
+      { at: 1990, dur: 2000 },
+      { at: 3979, dur: 2000 }
+    ])
     assert.equal(show(await select(selector, 0, 6000)), '0+2, 1.99+2, ∅')
   })
 
   it('G: the hour before the start is searched', async (t) => {
     const hour = 3600_000
-    const { selector } = await indexOf(t, [{ at: hour - 1000, dur: 3000 }, { at: hour + 2000, dur: 3000 }])
+    const { selector } = await indexOf(t, [
+      { at: hour - 1000, dur: 3000 },
+      { at: hour + 2000, dur: 3000 }
+    ])
     assert.equal(show(await select(selector, hour + 1000, hour + 4000)), '3599+3, 3602+3')
   })
 
-  it('K, L, L\'', async (t) => {
-    const k = await indexOf(t, [{ at: 0, dur: 2000 }, { at: 2000, dur: 2000, type: 'partial' }, { at: 4000, dur: 2000 }])
+  it("K, L, L'", async (t) => {
+    const k = await indexOf(t, [
+      { at: 0, dur: 2000 },
+      { at: 2000, dur: 2000, type: 'partial' },
+      { at: 4000, dur: 2000 }
+    ])
     assert.equal(show(await select(k.selector, 0, 6000)), '0+2, 2+2 partial, ∅, 4+2')
-    const l = await indexOf(t, [{ at: 0, dur: 2000 }, { at: 2000, dur: 2000 }, { at: 4000, dur: 2000 }])
+    const l = await indexOf(t, [
+      { at: 0, dur: 2000 },
+      { at: 2000, dur: 2000 },
+      { at: 4000, dur: 2000 }
+    ])
     assert.equal(show(await select(l.selector, 0, 4000)), '0+2, 2+2')
     const sel = await l.selector.select('c', 'q', T0, T0 + 4_000_001)
     assert.equal(show(sel), '0+2, 2+2, 4+2')
   })
 
   it('M: no tolerance at the start', async (t) => {
-    const { selector } = await indexOf(t, [{ at: 5, dur: 2000 }, { at: 2005, dur: 2000 }])
+    const { selector } = await indexOf(t, [
+      { at: 5, dur: 2000 },
+      { at: 2005, dur: 2000 }
+    ])
     assert.equal(show(await select(selector, 0, 4000)), '∅, 0.005+2, 2.005+2')
   })
 
   it('N: an overlapping segment is dropped whole', async (t) => {
-    const { selector } = await indexOf(t, [{ at: 0, dur: 2000 }, { at: 1000, dur: 6000 }, { at: 7000, dur: 2000 }])
+    const { selector } = await indexOf(t, [
+      { at: 0, dur: 2000 },
+      { at: 1000, dur: 6000 },
+      { at: 7000, dur: 2000 }
+    ])
     assert.equal(show(await select(selector, 0, 9000)), '0+2, ∅, 7+2')
   })
 
@@ -189,7 +238,10 @@ describe('best-segment selection: hostile ranges and the cache bounds', () => {
   it('a range of centuries visits only the hours the index holds, and caches only those', async (t) => {
     // Two data hours 30 years apart: everything between, around and before is empty.
     const far = 30 * 365 * 24 * 3600_000
-    const { index, selector } = await indexOf(t, [{ at: 0, dur: 2000 }, { at: far, dur: 2000 }])
+    const { index, selector } = await indexOf(t, [
+      { at: 0, dur: 2000 },
+      { at: far, dur: 2000 }
+    ])
     const versions = mock.method(index, 'hourVersion')
     for (const allowHoles of [true, false]) {
       const sel = selector.select('c', 'q', CENTURIES.start, CENTURIES.end, { allowHoles })

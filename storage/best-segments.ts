@@ -51,7 +51,7 @@ const NO_CANDIDATES: IndexedSegment[] = Object.freeze([]) as unknown as IndexedS
 /** Hours read from the index per batch while walking a range. */
 const HOUR_BATCH = 256
 
-function hashOf (file: string): Buffer {
+function hashOf(file: string): Buffer {
   const stem = file.slice(0, -SEGMENT_EXT.length)
   let i = -1
   for (let n = 0; n < 3; n++) i = stem.indexOf('-', i + 1)
@@ -63,7 +63,7 @@ function hashOf (file: string): Buffer {
  * among fulls the longest, then the largest, then the highest hash bytes; among the others
  * suspect over partial, then the largest, then the first by name.
  */
-function pickBest (group: readonly IndexedSegment[]): IndexedSegment {
+function pickBest(group: readonly IndexedSegment[]): IndexedSegment {
   let best = group[0]!
   const fulls = group.filter((s) => s.type === 'full')
   if (fulls.length > 0) {
@@ -82,7 +82,7 @@ function pickBest (group: readonly IndexedSegment[]): IndexedSegment {
 }
 
 /** One best segment per distinct start instant, ascending. Input is in start order. */
-export function bestByStart (segments: readonly IndexedSegment[]): IndexedSegment[] {
+export function bestByStart(segments: readonly IndexedSegment[]): IndexedSegment[] {
   const out: IndexedSegment[] = []
   let i = 0
   while (i < segments.length) {
@@ -106,13 +106,13 @@ export class Assembler {
   #last: IndexedSegment | null = null
   #done = false
 
-  constructor (start: number, end: number, options: SelectOptions = {}) {
+  constructor(start: number, end: number, options: SelectOptions = {}) {
     this.#start = start
     this.#end = end
     this.#allowHoles = options.allowHoles !== false
   }
 
-  #hole (where: number): void {
+  #hole(where: number): void {
     if (!this.#allowHoles) {
       throw new ContainsHolesError(`hole at ${formatInstant(where)} in [${formatInstant(this.#start)}, ${formatInstant(this.#end)})`)
     }
@@ -120,7 +120,7 @@ export class Assembler {
   }
 
   /** Offer the next candidate; returns true once nothing later can change the result. */
-  push (s: IndexedSegment): boolean {
+  push(s: IndexedSegment): boolean {
     if (this.#done) return true
     const last = this.#last
     if (s.start >= this.#end) {
@@ -147,7 +147,7 @@ export class Assembler {
     return this.#done
   }
 
-  finish (): Selection {
+  finish(): Selection {
     const last = this.#last
     if (last == null || last.type !== 'full' || last.start + last.duration < this.#end) {
       this.#hole(last == null ? this.#start : last.start + last.duration)
@@ -156,7 +156,10 @@ export class Assembler {
   }
 }
 
-interface CachedHour { version: number, best: IndexedSegment[] }
+interface CachedHour {
+  version: number
+  best: IndexedSegment[]
+}
 
 export class SegmentSelector {
   readonly #index: SegmentIndex
@@ -167,14 +170,14 @@ export class SegmentSelector {
   readonly #cache = new Map<string, CachedHour>()
   readonly #inflight = new Map<string, Promise<Selection>>()
 
-  constructor (index: SegmentIndex, init: SegmentSelectorInit = {}) {
+  constructor(index: SegmentIndex, init: SegmentSelectorInit = {}) {
     this.#index = index
     this.#cacheBytes = init.cacheBytes ?? SELECTOR_DEFAULTS.cacheBytes
     this.#cacheHours = init.cacheHours ?? SELECTOR_DEFAULTS.cacheHours
   }
 
   /** What the per-hour cache holds now, against its bounds (tests, diagnosis). */
-  get cacheUsage (): { hours: number, bytes: number, maxHours: number, maxBytes: number } {
+  get cacheUsage(): { hours: number; bytes: number; maxHours: number; maxBytes: number } {
     return { hours: this.#cache.size, bytes: this.#bytes, maxHours: this.#cacheHours, maxBytes: this.#cacheBytes }
   }
 
@@ -184,7 +187,7 @@ export class SegmentSelector {
    * else rebuilt from the segment entries (and, for a finished hour, packed for next time).
    * An hour the index does not hold is answered without touching the cache.
    */
-  hourCandidates (channel: string, quality: string, hourStartUs: number): IndexedSegment[] {
+  hourCandidates(channel: string, quality: string, hourStartUs: number): IndexedSegment[] {
     const version = this.#index.hourVersion(channel, quality, hourStartUs)
     if (version === 0) return NO_CANDIDATES
     const key = `${channel}\0${quality}\0${hourStartUs}`
@@ -206,12 +209,12 @@ export class SegmentSelector {
     return best
   }
 
-  #forget (key: string, entry: CachedHour): void {
+  #forget(key: string, entry: CachedHour): void {
     this.#cache.delete(key)
     this.#bytes -= cacheCost(entry.best.length)
   }
 
-  #remember (key: string, entry: CachedHour): void {
+  #remember(key: string, entry: CachedHour): void {
     this.#cache.set(key, entry)
     this.#bytes += cacheCost(entry.best.length)
     // The entry just added stays even when it alone is over budget: its caller holds it anyway.
@@ -225,7 +228,7 @@ export class SegmentSelector {
    * Select [start, end). Identical concurrent calls share one computation. Long selections give
    * the event loop a turn between hours.
    */
-  async select (channel: string, quality: string, start: number, end: number, options: SelectOptions = {}): Promise<Selection> {
+  async select(channel: string, quality: string, start: number, end: number, options: SelectOptions = {}): Promise<Selection> {
     const key = `${channel}\0${quality}\0${start}\0${end}\0${options.allowHoles !== false}`
     const running = this.#inflight.get(key)
     if (running != null) return await running
@@ -242,7 +245,7 @@ export class SegmentSelector {
    * Only the hours the index holds are visited, a batch at a time: the work is proportional to the
    * data in the range, not to its length (a range of centuries costs what its few real hours do).
    */
-  async #select (channel: string, quality: string, start: number, end: number, options: SelectOptions): Promise<Selection> {
+  async #select(channel: string, quality: string, start: number, end: number, options: SelectOptions): Promise<Selection> {
     if (end < start) throw new RangeError('end is before start')
     const assembler = new Assembler(start, end, options)
     let lastYield = performance.now()

@@ -29,10 +29,17 @@ describe('coverage map', () => {
     assert.deepEqual(before!.full, [[MICROS_PER_HOUR - S, MICROS_PER_HOUR]])
     assert.equal(hour!.hour, '2020-01-01T01')
     assert.equal(hour!.span, MICROS_PER_HOUR)
-    assert.deepEqual(hour!.full, [[0, 8 * S], [20 * S, 22 * S]])
+    assert.deepEqual(hour!.full, [
+      [0, 8 * S],
+      [20 * S, 22 * S]
+    ])
     assert.deepEqual(hour!.partial, [[8 * S, 9 * S]])
     assert.deepEqual(hour!.tombstoned, [[12 * S, 16 * S]])
-    assert.deepEqual(hour!.holes, [[9 * S, 12 * S], [16 * S, 20 * S], [22 * S, MICROS_PER_HOUR]])
+    assert.deepEqual(hour!.holes, [
+      [9 * S, 12 * S],
+      [16 * S, 20 * S],
+      [22 * S, MICROS_PER_HOUR]
+    ])
   })
 
   it('shows empty hours between data as holes, keeps to the last N hours and stops the live hour before now', async (t) => {
@@ -40,7 +47,10 @@ describe('coverage map', () => {
     await index.apply([0, 3 * H, 5 * H].map((at) => ({ op: 'put-segment' as const, ref: ref({ at, dur: 2000 }), size: 1, mtimeMs: 1 })))
     const now = T0 + 5 * MICROS_PER_HOUR + 60 * S
     const maps = new CoverageMaps(index, new SegmentSelector(index)).get('c', 'q', 3, now)
-    assert.deepEqual(maps.map((m) => m.hour), ['2020-01-01T03', '2020-01-01T04', '2020-01-01T05'])
+    assert.deepEqual(
+      maps.map((m) => m.hour),
+      ['2020-01-01T03', '2020-01-01T04', '2020-01-01T05']
+    )
     assert.deepEqual(maps[1]!.holes, [[0, MICROS_PER_HOUR]])
     const live = maps[2]!
     assert.equal(live.span, 60 * S - LIVE_GRACE)
@@ -60,7 +70,10 @@ describe('coverage map', () => {
     // A segment of the hour before that runs 1 s into this one.
     await index.apply([{ op: 'put-segment', ref: ref({ at: H - 1000, dur: 2000 }), size: 1, mtimeMs: 1 }])
     const second = hourOne()
-    assert.deepEqual(second.full, [[0, S], [10 * S, 12 * S]])
+    assert.deepEqual(second.full, [
+      [0, S],
+      [10 * S, 12 * S]
+    ])
     const dead = ref({ at: H + 20_000, dur: 2000, seed: 'dead' })
     await index.apply([{ op: 'put-tombstone', channel: 'c', quality: 'q', start: dead.start, segment: dead.file, mtimeMs: 1 }])
     assert.deepEqual(hourOne().tombstoned, [[20 * S, 22 * S]])

@@ -33,8 +33,12 @@ export const LIVE_GRACE = 30_000_000
 
 /** Painting order: where kinds overlap, the first one wins; where none does, it is a hole. */
 const KINDS = ['full', 'partial', 'tombstoned'] as const
-type Kind = typeof KINDS[number] | 'holes'
-interface Run { kind: Kind, from: number, to: number }
+type Kind = (typeof KINDS)[number] | 'holes'
+interface Run {
+  kind: Kind
+  from: number
+  to: number
+}
 
 /**
  * Maps of the last `hours` hours of a channel/quality that end with its newest hour: hours with
@@ -47,25 +51,26 @@ export class CoverageMaps {
   readonly #selector: SegmentSelector
   readonly #maxCached: number
   /** Map order is insertion order: re-inserting on use makes it an LRU. */
-  readonly #cache = new Map<string, { versions: string, map: HourMap }>()
+  readonly #cache = new Map<string, { versions: string; map: HourMap }>()
 
-  constructor (index: SegmentIndex, selector: SegmentSelector, init: { maxCachedHours?: number } = {}) {
+  constructor(index: SegmentIndex, selector: SegmentSelector, init: { maxCachedHours?: number } = {}) {
     this.#index = index
     this.#selector = selector
     this.#maxCached = init.maxCachedHours ?? 4096
   }
 
-  get (channel: string, quality: string, hours: number, now = Date.now() * 1000): HourMap[] {
+  get(channel: string, quality: string, hours: number, now = Date.now() * 1000): HourMap[] {
     const summaries = this.#index.hourSummaries(channel, quality)
     if (summaries.length === 0) return []
     const last = summaries.at(-1)!.start
     const first = Math.max(summaries[0]!.start, last - (hours - 1) * MICROS_PER_HOUR)
     const out: HourMap[] = []
-    for (let start = first; start <= last; start += MICROS_PER_HOUR) out.push(this.#hour(channel, quality, start, now, start === summaries[0]!.start))
+    for (let start = first; start <= last; start += MICROS_PER_HOUR)
+      out.push(this.#hour(channel, quality, start, now, start === summaries[0]!.start))
     return out
   }
 
-  #hour (channel: string, quality: string, start: number, now: number, firstHour: boolean): HourMap {
+  #hour(channel: string, quality: string, start: number, now: number, firstHour: boolean): HourMap {
     const key = `${channel}\0${quality}\0${start}\0${firstHour}`
     const versions = `${this.#index.hourVersion(channel, quality, start - MICROS_PER_HOUR)}/${this.#index.hourVersion(channel, quality, start)}`
     const cached = this.#cache.get(key)
@@ -86,9 +91,17 @@ export class CoverageMaps {
   }
 }
 
-function hourMap (index: SegmentIndex, selector: SegmentSelector, channel: string, quality: string, hourStartUs: number, now: number, firstHour = false): HourMap {
+function hourMap(
+  index: SegmentIndex,
+  selector: SegmentSelector,
+  channel: string,
+  quality: string,
+  hourStartUs: number,
+  now: number,
+  firstHour = false
+): HourMap {
   const hourEnd = hourStartUs + MICROS_PER_HOUR
-  const pieces: Array<{ kind: typeof KINDS[number], from: number, to: number }> = []
+  const pieces: Array<{ kind: (typeof KINDS)[number]; from: number; to: number }> = []
   // A segment or tombstone of the previous hour may run into this one.
   const previous = selector.hourCandidates(channel, quality, hourStartUs - MICROS_PER_HOUR).at(-1)
   for (const s of [...(previous == null ? [] : [previous]), ...selector.hourCandidates(channel, quality, hourStartUs)]) {
@@ -107,13 +120,21 @@ function hourMap (index: SegmentIndex, selector: SegmentSelector, channel: strin
   const to = Math.min(hourEnd, Math.max(now - LIVE_GRACE, dataEnd))
   const from = firstHour ? Math.min(to, Math.max(hourStartUs, dataStart)) : hourStartUs
   const runs = absorbShortHoles(sweep(pieces, from, to))
-  const map: HourMap = { hour: formatHour(hourStartUs), start: hourStartUs, span: to - hourStartUs, full: [], partial: [], tombstoned: [], holes: [] }
+  const map: HourMap = {
+    hour: formatHour(hourStartUs),
+    start: hourStartUs,
+    span: to - hourStartUs,
+    full: [],
+    partial: [],
+    tombstoned: [],
+    holes: []
+  }
   for (const r of runs) map[r.kind].push([r.from - hourStartUs, r.to - hourStartUs])
   return map
 }
 
 /** Cuts [from, to) at every piece edge and labels each stretch with the winning kind. */
-function sweep (pieces: ReadonlyArray<{ kind: typeof KINDS[number], from: number, to: number }>, from: number, to: number): Run[] {
+function sweep(pieces: ReadonlyArray<{ kind: (typeof KINDS)[number]; from: number; to: number }>, from: number, to: number): Run[] {
   const edges: Array<[at: number, kind: number, delta: 1 | -1]> = []
   for (const p of pieces) {
     const a = Math.max(p.from, from)
@@ -138,7 +159,7 @@ function sweep (pieces: ReadonlyArray<{ kind: typeof KINDS[number], from: number
 }
 
 /** Gaps within the join tolerance are not holes (best-segment selection joins across them). */
-function absorbShortHoles (runs: readonly Run[]): Run[] {
+function absorbShortHoles(runs: readonly Run[]): Run[] {
   const out: Run[] = []
   for (const [i, r] of runs.entries()) {
     const neighbour = out.at(-1) ?? runs[i + 1]
@@ -148,7 +169,7 @@ function absorbShortHoles (runs: readonly Run[]): Run[] {
   return out
 }
 
-function push (runs: Run[], run: Run): void {
+function push(runs: Run[], run: Run): void {
   const last = runs.at(-1)
   if (last != null && last.kind === run.kind && last.to === run.from) last.to = run.to
   else runs.push({ ...run })

@@ -17,7 +17,16 @@ describe('hour coverage', () => {
       { at: H + 10_000, dur: 2000, type: 'suspect' as const } // after a 5 s hole
     ]
     await index.apply(specs.map((s) => ({ op: 'put-segment' as const, ref: ref(s), size: 1, mtimeMs: 1 })))
-    await index.apply([{ op: 'put-tombstone', channel: 'c', quality: 'q', start: T0 + MICROS_PER_HOUR + 20_000_000, segment: ref({ at: H + 20_000, dur: 2000 }).file, mtimeMs: 1 }])
+    await index.apply([
+      {
+        op: 'put-tombstone',
+        channel: 'c',
+        quality: 'q',
+        start: T0 + MICROS_PER_HOUR + 20_000_000,
+        segment: ref({ at: H + 20_000, dur: 2000 }).file,
+        mtimeMs: 1
+      }
+    ])
     const selector = new SegmentSelector(index)
     const c = hourCoverage(index, selector, 'c', 'q', T0 + MICROS_PER_HOUR, T0 + 2 * MICROS_PER_HOUR + 1)
     assert.equal(c.hour, '2020-01-01T01')

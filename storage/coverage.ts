@@ -20,13 +20,17 @@ export interface HourCoverage {
   /** Best segments that start more than the tolerance before the coverage so far ends. */
   overlaps: number
   /** Visible segments by type (every copy, not just the best). */
-  types: { full: number, suspect: number, partial: number }
+  types: { full: number; suspect: number; partial: number }
   /** Tombstones in the hour. */
   tombstones: number
 }
 
 /** Coverage of `best` (best-per-start, in start order) over [from, to). Pure. */
-function coverageOf (best: readonly IndexedSegment[], from: number, to: number): Pick<HourCoverage, 'covered' | 'holes' | 'holeTime' | 'overlaps'> {
+function coverageOf(
+  best: readonly IndexedSegment[],
+  from: number,
+  to: number
+): Pick<HourCoverage, 'covered' | 'holes' | 'holeTime' | 'overlaps'> {
   let covered = 0
   let holes = 0
   let overlaps = 0
@@ -46,7 +50,14 @@ function coverageOf (best: readonly IndexedSegment[], from: number, to: number):
 }
 
 /** Coverage facts of one hour, from the index (the hour before is consulted for spill-over). */
-export function hourCoverage (index: SegmentIndex, selector: SegmentSelector, channel: string, quality: string, hourStartUs: number, now = Date.now() * 1000): HourCoverage {
+export function hourCoverage(
+  index: SegmentIndex,
+  selector: SegmentSelector,
+  channel: string,
+  quality: string,
+  hourStartUs: number,
+  now = Date.now() * 1000
+): HourCoverage {
   const to = Math.min(hourStartUs + MICROS_PER_HOUR, Math.max(now, hourStartUs))
   // A segment from the previous hour may run into this one.
   const previous = selector.hourCandidates(channel, quality, hourStartUs - MICROS_PER_HOUR).at(-1)

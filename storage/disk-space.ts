@@ -51,7 +51,7 @@ export const DISK_SPACE_DEFAULTS = {
 const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT'])
 
 /** Whether an fs error means the disk (or the user's quota) is full. */
-export function isDiskFullError (err: unknown): boolean {
+export function isDiskFullError(err: unknown): boolean {
   return DISK_FULL_CODES.has(String((err as { code?: unknown } | null)?.code))
 }
 
@@ -68,7 +68,7 @@ export class DiskSpace {
   #timer: NodeJS.Timeout | null = null
   #probing: Promise<void> | null = null
 
-  constructor (init: DiskSpaceInit) {
+  constructor(init: DiskSpaceInit) {
     this.#dir = init.dir
     const d = DISK_SPACE_DEFAULTS
     this.#opts = {
@@ -80,11 +80,11 @@ export class DiskSpace {
     this.#log = init.log ?? silentLogger
   }
 
-  get full (): boolean {
+  get full(): boolean {
     return this.#reason != null
   }
 
-  state (): DiskState {
+  state(): DiskState {
     return {
       full: this.full,
       reason: this.#reason,
@@ -96,23 +96,27 @@ export class DiskSpace {
   }
 
   /** Called with the new state whenever writing pauses or resumes. */
-  onChange (listener: (state: DiskState) => void): () => void {
+  onChange(listener: (state: DiskState) => void): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
   }
 
   /** Check at once, then every probe interval. */
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     await mkdir(this.#dir, { recursive: true })
     await this.probe()
     const tick = (): void => {
-      this.#timer = setTimeout(() => { void this.probe().finally(() => { if (this.#timer != null) tick() }) }, this.#opts.probeIntervalMs)
+      this.#timer = setTimeout(() => {
+        void this.probe().finally(() => {
+          if (this.#timer != null) tick()
+        })
+      }, this.#opts.probeIntervalMs)
       this.#timer.unref()
     }
     tick()
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     if (this.#timer != null) clearTimeout(this.#timer)
     this.#timer = null
     await this.#probing
@@ -122,7 +126,7 @@ export class DiskSpace {
    * A write failed: if with ENOSPC or EDQUOT, pause writing and return true. The caller has
    * removed its temp file already, so statfs now shows what is really left.
    */
-  async reportWriteError (err: unknown): Promise<boolean> {
+  async reportWriteError(err: unknown): Promise<boolean> {
     if (!isDiskFullError(err)) return false
     const free = await this.#statFree().catch(() => 0)
     this.#freeAtFailure = free
@@ -132,7 +136,7 @@ export class DiskSpace {
   }
 
   /** Resolve once writing is not paused (at once if it is not), or reject when `signal` aborts. */
-  async waitForSpace (options: { signal?: AbortSignal } = {}): Promise<void> {
+  async waitForSpace(options: { signal?: AbortSignal } = {}): Promise<void> {
     options.signal?.throwIfAborted()
     if (!this.full) return
     await new Promise<void>((resolve, reject) => {
@@ -151,12 +155,14 @@ export class DiskSpace {
   }
 
   /** One check now (the timer calls it; tests may too). Concurrent calls share one probe. */
-  async probe (): Promise<void> {
-    this.#probing ??= this.#probe().finally(() => { this.#probing = null })
+  async probe(): Promise<void> {
+    this.#probing ??= this.#probe().finally(() => {
+      this.#probing = null
+    })
     await this.#probing
   }
 
-  async #probe (): Promise<void> {
+  async #probe(): Promise<void> {
     let free: number
     try {
       free = await this.#statFree()
@@ -174,19 +180,22 @@ export class DiskSpace {
     if (this.#reason !== 'low' && resumeMarginBytes > 0 && free < this.#freeAtFailure + resumeMarginBytes) return
     if (!(await this.#probeWrite())) return
     const pausedMs = Date.now() - (this.#since ?? Date.now())
-    this.#log.warn({ freeBytes: free, pausedSeconds: Math.round(pausedMs / 1000), reason: this.#reason }, 'disk space is back: segment writes resume')
+    this.#log.warn(
+      { freeBytes: free, pausedSeconds: Math.round(pausedMs / 1000), reason: this.#reason },
+      'disk space is back: segment writes resume'
+    )
     this.#reason = null
     this.#since = null
     this.#emit()
   }
 
-  async #statFree (): Promise<number> {
+  async #statFree(): Promise<number> {
     const s = await statfs(this.#dir)
     return s.bavail * s.bsize
   }
 
   /** Write, fsync and remove a probe file: only a real write shows a full quota. */
-  async #probeWrite (): Promise<boolean> {
+  async #probeWrite(): Promise<boolean> {
     const path = join(this.#dir, `.segmesh-space-probe-${process.pid}`)
     try {
       const fh = await open(path, 'w')
@@ -205,7 +214,7 @@ export class DiskSpace {
     }
   }
 
-  #pause (reason: DiskPause, details: object): void {
+  #pause(reason: DiskPause, details: object): void {
     if (this.full) {
       // A real ENOSPC outranks our own threshold: it sets the resume margin.
       if (reason !== 'low') this.#reason = reason
@@ -214,11 +223,14 @@ export class DiskSpace {
     this.#reason = reason
     this.#since = Date.now()
     this.#pauses++
-    this.#log.error({ ...details, reason, dir: this.#dir, minFreeBytes: this.#opts.minFreeBytes }, 'disk full: segment writes (fetching, recording) paused until space returns')
+    this.#log.error(
+      { ...details, reason, dir: this.#dir, minFreeBytes: this.#opts.minFreeBytes },
+      'disk full: segment writes (fetching, recording) paused until space returns'
+    )
     this.#emit()
   }
 
-  #emit (): void {
+  #emit(): void {
     const state = this.state()
     for (const listener of this.#listeners) listener(state)
   }

@@ -12,7 +12,7 @@ parentPort.on('message', ({ id, path }) => {
     fd = openSync(path, 'r')
     const hash = createHash('sha256')
     let size = 0
-    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0;) {
+    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; ) {
       hash.update(buffer.subarray(0, n))
       size += n
     }

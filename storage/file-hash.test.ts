@@ -11,12 +11,14 @@ describe('hashFile (worker thread)', () => {
     const dir = await tempDir(t)
     // Sizes around the worker's 1 MiB read buffer, and an empty file.
     const sizes = [0, 1, 1024 * 1024 - 1, 1024 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024 + 17]
-    const files = await Promise.all(sizes.map(async (size, i) => {
-      const path = join(dir, `f${i}`)
-      const bytes = bytesFor(`file ${i}`, size)
-      await writeFile(path, bytes)
-      return { path, bytes }
-    }))
+    const files = await Promise.all(
+      sizes.map(async (size, i) => {
+        const path = join(dir, `f${i}`)
+        const bytes = bytesFor(`file ${i}`, size)
+        await writeFile(path, bytes)
+        return { path, bytes }
+      })
+    )
     const results = await Promise.all(files.map(async (f) => await hashFile(f.path)))
     for (const [i, r] of results.entries()) {
       assert.ok(r.digest.equals(sha256(files[i]!.bytes)), `digest of ${sizes[i]} bytes`)

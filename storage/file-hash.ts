@@ -18,9 +18,7 @@ interface Pending {
   reject: (err: Error) => void
 }
 
-type Reply =
-  | { id: number, digest: Uint8Array, size: number, mtimeMs: number }
-  | { id: number, error: { message: string, code?: string } }
+type Reply = { id: number; digest: Uint8Array; size: number; mtimeMs: number } | { id: number; error: { message: string; code?: string } }
 
 const WORKER_URL = new URL('./file-hash-worker.mjs', import.meta.url)
 
@@ -30,7 +28,7 @@ class HashWorker {
   #nextId = 0
   dead = false
 
-  constructor () {
+  constructor() {
     // No execArgv: on Node 20 the parent's --import of the TypeScript loader fails inside workers.
     this.#worker = new Worker(WORKER_URL, { execArgv: [] })
     this.#worker.on('message', (reply: Reply) => this.#answer(reply))
@@ -39,7 +37,7 @@ class HashWorker {
     this.#worker.unref()
   }
 
-  async hash (path: string): Promise<FileHash> {
+  async hash(path: string): Promise<FileHash> {
     const id = this.#nextId++
     const result = new Promise<FileHash>((resolve, reject) => this.#pending.set(id, { resolve, reject }))
     if (this.#pending.size === 1) this.#worker.ref()
@@ -47,7 +45,7 @@ class HashWorker {
     return await result
   }
 
-  #answer (reply: Reply): void {
+  #answer(reply: Reply): void {
     const p = this.#pending.get(reply.id)
     if (p == null) return
     this.#pending.delete(reply.id)
@@ -61,7 +59,7 @@ class HashWorker {
   }
 
   /** A dead worker fails what it held; the next call starts a new one. */
-  #fail (err: Error): void {
+  #fail(err: Error): void {
     this.dead = true
     for (const p of this.#pending.values()) p.reject(err)
     this.#pending.clear()
@@ -71,7 +69,7 @@ class HashWorker {
 let current: HashWorker | null = null
 
 /** The sha256, length and mtime of the file at `path`, read back from the disk. */
-export async function hashFile (path: string): Promise<FileHash> {
+export async function hashFile(path: string): Promise<FileHash> {
   if (current == null || current.dead) current = new HashWorker()
   return await current.hash(path)
 }

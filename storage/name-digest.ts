@@ -5,11 +5,11 @@
  */
 import { createHash } from 'node:crypto'
 
-export function nameDigest (name: string): Buffer {
+export function nameDigest(name: string): Buffer {
   return createHash('sha256').update(name).digest()
 }
 
 /** target ^= other (32 bytes). */
-export function xorInto (target: Buffer, other: Buffer): void {
+export function xorInto(target: Buffer, other: Buffer): void {
   for (let i = 0; i < 32; i++) target[i]! ^= other[i]!
 }

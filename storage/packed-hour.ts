@@ -10,7 +10,7 @@ import { STORED_TYPES } from './segment-name.ts'
 const HEADER = 12
 const FIXED = 4 + 8 + 1 + 8 + 8 + 2
 
-export function packHour (version: number, hourStartUs: number, segments: readonly IndexedSegment[]): Buffer {
+export function packHour(version: number, hourStartUs: number, segments: readonly IndexedSegment[]): Buffer {
   let size = HEADER
   for (const s of segments) size += FIXED + s.file.length
   const buf = Buffer.allocUnsafe(size)
@@ -30,7 +30,14 @@ export function packHour (version: number, hourStartUs: number, segments: readon
 }
 
 /** The candidates, or null when the stored form is for another version (or unreadable). */
-export function unpackHour (buf: Buffer, version: number, channel: string, quality: string, hour: string, hourStartUs: number): IndexedSegment[] | null {
+export function unpackHour(
+  buf: Buffer,
+  version: number,
+  channel: string,
+  quality: string,
+  hour: string,
+  hourStartUs: number
+): IndexedSegment[] | null {
   if (buf.length < HEADER || buf.readDoubleLE(0) !== version) return null
   const count = buf.readUInt32LE(8)
   const out: IndexedSegment[] = new Array(count)

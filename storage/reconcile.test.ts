@@ -8,14 +8,18 @@ import { sha256 } from './segment-hash.ts'
 import { formatSegmentRef, tombstoneFileName } from './segment-name.ts'
 
 /** A full 2 s segment of channel c, quality q, named by the hash of `bytes`. */
-const fullRef = (start: number, bytes: Buffer) => formatSegmentRef({ channel: 'c', quality: 'q', start, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
+const fullRef = (start: number, bytes: Buffer) =>
+  formatSegmentRef({ channel: 'c', quality: 'q', start, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
 
 describe('reconcile', () => {
   it('brings the index in line with files added, removed, renamed and changed offline', async (t) => {
     const dir = await tempDir(t)
     let opened = await openStore(t, dir)
     for (const at of [0, 2, 4, 6]) {
-      await opened.store.recordSegment({ channel: 'c', quality: 'q', start: T0 + at * 1_000_000, duration: 2_000_000, type: 'full' }, bytesFor(`s${at}`, 500))
+      await opened.store.recordSegment(
+        { channel: 'c', quality: 'q', start: T0 + at * 1_000_000, duration: 2_000_000, type: 'full' },
+        bytesFor(`s${at}`, 500)
+      )
     }
     await opened.index.stop()
 
@@ -28,11 +32,25 @@ describe('reconcile', () => {
     // another program, one tombstoned, one modified in place, one junk name, leftover temps.
     const [first, second, third, fourth] = onDisk as [string, string, string, string]
     await unlink(join(hourDir, first))
-    const moved = formatSegmentRef({ channel: 'c', quality: 'q', start: T0 + 3600_000_000, duration: 2_000_000, type: 'full', hash: sha256(await readFile(join(hourDir, second))) })
+    const moved = formatSegmentRef({
+      channel: 'c',
+      quality: 'q',
+      start: T0 + 3600_000_000,
+      duration: 2_000_000,
+      type: 'full',
+      hash: sha256(await readFile(join(hourDir, second)))
+    })
     await mkdir(join(segmentsDir, 'c', 'q', moved.hour), { recursive: true })
     await rename(join(hourDir, second), join(segmentsDir, 'c', 'q', moved.hour, moved.file))
     const addedBytes = bytesFor('added', 300)
-    const added = formatSegmentRef({ channel: 'c', quality: 'q', start: T0 + 10_000_000, duration: 2_000_000, type: 'suspect', hash: sha256(addedBytes) })
+    const added = formatSegmentRef({
+      channel: 'c',
+      quality: 'q',
+      start: T0 + 10_000_000,
+      duration: 2_000_000,
+      type: 'suspect',
+      hash: sha256(addedBytes)
+    })
     await writeFile(join(hourDir, added.file), addedBytes)
     await writeFile(join(hourDir, tombstoneFileName(third)), '')
     await writeFile(join(hourDir, fourth), 'changed bytes')
@@ -117,8 +135,10 @@ describe('reconcile', () => {
   it('leaves temp files that this process is writing alone, even with no grace', async (t) => {
     const { store, index } = await openStore(t)
     let release!: () => void
-    const gate = new Promise<void>((resolve) => { release = resolve })
-    async function * body (): AsyncGenerator<Buffer> {
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    async function* body(): AsyncGenerator<Buffer> {
       yield Buffer.from('first half ')
       await gate
       yield Buffer.from('second half')
@@ -159,12 +179,16 @@ describe('segment store', () => {
     assert.deepEqual(index.listHour('c', 'q', T0), [])
 
     const aborted = new AbortController()
-    async function * slow (): AsyncGenerator<Buffer> {
+    async function* slow(): AsyncGenerator<Buffer> {
       yield Buffer.from('a')
       aborted.abort()
       yield Buffer.from('b')
     }
-    await assert.rejects(store.recordSegment({ channel: 'c', quality: 'q', start: T0 + 4_000_000, duration: 2_000_000, type: 'full' }, slow(), { signal: aborted.signal }))
+    await assert.rejects(
+      store.recordSegment({ channel: 'c', quality: 'q', start: T0 + 4_000_000, duration: 2_000_000, type: 'full' }, slow(), {
+        signal: aborted.signal
+      })
+    )
     assert.deepEqual((await readdir(hourDir)).sort(), [good.file, tombstoneFileName(good.file)].sort())
   })
 
@@ -186,7 +210,7 @@ describe('segment store', () => {
       return await apply(changes)
     })
     // During the download: refused once hashed, before the rename.
-    async function * tombstonedOnTheWay (): AsyncGenerator<Buffer> {
+    async function* tombstonedOnTheWay(): AsyncGenerator<Buffer> {
       yield bytes.subarray(0, 100)
       await store.writeTombstone(seg)
       yield bytes.subarray(100)
@@ -207,9 +231,15 @@ describe('segment store', () => {
 
   it('makes an hour folder again when it was removed after a write (retention)', async (t) => {
     const { store, index, segmentsDir } = await openStore(t)
-    const first = await store.recordSegment({ channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full' }, bytesFor('one', 100))
+    const first = await store.recordSegment(
+      { channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full' },
+      bytesFor('one', 100)
+    )
     await rm(join(segmentsDir, 'c'), { recursive: true })
-    const second = await store.recordSegment({ channel: 'c', quality: 'q', start: T0 + 2_000_000, duration: 2_000_000, type: 'full' }, bytesFor('two', 100))
+    const second = await store.recordSegment(
+      { channel: 'c', quality: 'q', start: T0 + 2_000_000, duration: 2_000_000, type: 'full' },
+      bytesFor('two', 100)
+    )
     assert.deepEqual(await readdir(join(segmentsDir, 'c', 'q', second.ref.hour)), [second.ref.file])
     assert.equal(index.getSegment(second.ref)?.size, 100)
     assert.notEqual(first.ref.file, second.ref.file)

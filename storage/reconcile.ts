@@ -12,7 +12,12 @@ import { silentLogger } from '../lib/logger.ts'
 import { runLimited } from '../lib/concurrency.ts'
 import type { IndexChange, IndexedSegment } from './segment-index.ts'
 import {
-  TOMBSTONE_EXT, formatSegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName, segmentFileNameOfTombstone,
+  TOMBSTONE_EXT,
+  formatSegmentRef,
+  isValidPathName,
+  parseSegmentRef,
+  parseTombstoneFileName,
+  segmentFileNameOfTombstone,
   segmentRelPath
 } from './segment-name.ts'
 import { fsyncDir } from './durable-file.ts'
@@ -44,7 +49,7 @@ export interface ReconcileProgress {
 export interface ReconcileReport {
   channels: number
   hours: number
-  segments: { full: number, suspect: number, partial: number }
+  segments: { full: number; suspect: number; partial: number }
   tombstones: number
   /** Segments on disk hidden by a tombstone. */
   hidden: number
@@ -63,14 +68,30 @@ export interface ReconcileReport {
   hashed: number
 }
 
-function emptyReport (): ReconcileReport {
+function emptyReport(): ReconcileReport {
   return {
-    channels: 0, hours: 0, segments: { full: 0, suspect: 0, partial: 0 }, tombstones: 0, hidden: 0, bytes: 0,
-    badNames: 0, corrupt: 0, recovered: 0, tempFiles: 0, added: 0, removed: 0, hashed: 0
+    channels: 0,
+    hours: 0,
+    segments: { full: 0, suspect: 0, partial: 0 },
+    tombstones: 0,
+    hidden: 0,
+    bytes: 0,
+    badNames: 0,
+    corrupt: 0,
+    recovered: 0,
+    tempFiles: 0,
+    added: 0,
+    removed: 0,
+    hashed: 0
   }
 }
 
-interface HourJob { channel: string, quality: string, hour: string, hourStart: number }
+interface HourJob {
+  channel: string
+  quality: string
+  hour: string
+  hourStart: number
+}
 
 /** Concurrent stats per hour: enough to keep the libuv pool busy, bounded for huge hours. */
 const STAT_CONCURRENCY = 32
@@ -81,13 +102,13 @@ export class Reconciler {
   /** One pass per hour at a time: the watcher and the periodic rescan may ask together. */
   readonly #hourLocks = new Map<string, Promise<unknown>>()
 
-  constructor (store: SegmentStore, log: Logger = silentLogger) {
+  constructor(store: SegmentStore, log: Logger = silentLogger) {
     this.#store = store
     this.#log = log
   }
 
   /** Reconcile the whole tree. */
-  async reconcileAll (options: ReconcileOptions = {}): Promise<ReconcileReport> {
+  async reconcileAll(options: ReconcileOptions = {}): Promise<ReconcileReport> {
     const report = emptyReport()
     const jobs = await this.#collectHours(report)
     const progress: ReconcileProgress = { hoursDone: 0, hoursTotal: jobs.length, files: 0 }
@@ -107,7 +128,7 @@ export class Reconciler {
   }
 
   /** Every hour on disk or in the index, oldest first within each channel/quality. */
-  async #collectHours (report: ReconcileReport): Promise<HourJob[]> {
+  async #collectHours(report: ReconcileReport): Promise<HourJob[]> {
     const index = this.#store.index
     const seen = new Map<string, HourJob>()
     const add = (channel: string, quality: string, hour: string, hourStart: number): void => {
@@ -127,11 +148,20 @@ export class Reconciler {
       }
     }
     return [...seen.values()].sort((a, b) =>
-      a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.quality < b.quality ? -1 : a.quality > b.quality ? 1 : a.hourStart - b.hourStart)
+      a.channel < b.channel
+        ? -1
+        : a.channel > b.channel
+          ? 1
+          : a.quality < b.quality
+            ? -1
+            : a.quality > b.quality
+              ? 1
+              : a.hourStart - b.hourStart
+    )
   }
 
   /** Sub-folders whose names pass `valid`; anything else (but hidden names) counts as a bad name. */
-  async #subdirs (dir: string, report: ReconcileReport, valid: (name: string) => boolean): Promise<string[]> {
+  async #subdirs(dir: string, report: ReconcileReport, valid: (name: string) => boolean): Promise<string[]> {
     let entries: Dirent[]
     try {
       entries = await readdir(dir, { withFileTypes: true })
@@ -156,7 +186,13 @@ export class Reconciler {
    * Reconcile one hour folder with the index; returns the number of files looked at. Passes for
    * the same hour are serialised.
    */
-  async reconcileHour (channel: string, quality: string, hour: string, options: ReconcileOptions = {}, report: ReconcileReport = emptyReport()): Promise<number> {
+  async reconcileHour(
+    channel: string,
+    quality: string,
+    hour: string,
+    options: ReconcileOptions = {},
+    report: ReconcileReport = emptyReport()
+  ): Promise<number> {
     const key = `${channel}/${quality}/${hour}`
     const previous = this.#hourLocks.get(key) ?? Promise.resolve()
     const run = previous.catch(() => {}).then(async () => await this.#reconcileHour(channel, quality, hour, options, report))
@@ -168,7 +204,13 @@ export class Reconciler {
     }
   }
 
-  async #reconcileHour (channel: string, quality: string, hour: string, options: ReconcileOptions, report: ReconcileReport): Promise<number> {
+  async #reconcileHour(
+    channel: string,
+    quality: string,
+    hour: string,
+    options: ReconcileOptions,
+    report: ReconcileReport
+  ): Promise<number> {
     const store = this.#store
     const index = store.index
     const hourStart = parseHour(hour)
@@ -198,13 +240,19 @@ export class Reconciler {
       if (name.startsWith('.')) continue
       if (name.endsWith(TOMBSTONE_EXT)) {
         const t = parseTombstoneFileName(name)
-        if (!t.ok) { this.#bad(report, dir, name, t.reason); continue }
+        if (!t.ok) {
+          this.#bad(report, dir, name, t.reason)
+          continue
+        }
         const segment = segmentFileNameOfTombstone(name)
         diskTombstones.add(segment)
         if (!indexedTombstones.has(segment)) {
           work.push(async () => {
             const st = await stat(join(dir, name)).catch(() => null)
-            if (st == null) { diskTombstones.delete(segment); return }
+            if (st == null) {
+              diskTombstones.delete(segment)
+              return
+            }
             const proof = await readTombstoneProof(join(dir, name), st.size)
             changes.push({ op: 'put-tombstone', channel, quality, start: hourStart + t.value.offset, segment, mtimeMs: st.mtimeMs, proof })
           })
@@ -219,21 +267,39 @@ export class Reconciler {
         diskSegments.add(name)
         if (options.quick === true) continue
         const st = statOrNull(join(dir, name))
-        if (st == null || !st.isFile()) { diskSegments.delete(name); continue }
+        if (st == null || !st.isFile()) {
+          diskSegments.delete(name)
+          continue
+        }
         if (known.size === st.size && known.mtimeMs === st.mtimeMs) continue
       }
       const parsed = parseSegmentRef(channel, quality, hour, name)
-      if (!parsed.ok) { this.#bad(report, dir, name, parsed.reason); continue }
+      if (!parsed.ok) {
+        this.#bad(report, dir, name, parsed.reason)
+        continue
+      }
       const ref = parsed.value
       const path = join(dir, name)
       if (ref.type === 'temp') {
-        work.push(async () => await this.#recoverTemp({ channel, quality, path, start: ref.start, duration: ref.duration }, options, report, changes, diskSegments))
+        work.push(
+          async () =>
+            await this.#recoverTemp(
+              { channel, quality, path, start: ref.start, duration: ref.duration },
+              options,
+              report,
+              changes,
+              diskSegments
+            )
+        )
         continue
       }
       diskSegments.add(name)
       work.push(async () => {
         const st = await stat(path).catch(() => null)
-        if (st == null || !st.isFile()) { diskSegments.delete(name); return }
+        if (st == null || !st.isFile()) {
+          diskSegments.delete(name)
+          return
+        }
         const unchanged = known != null && known.size === st.size && known.mtimeMs === st.mtimeMs
         // A new file is trusted by its name (as the original does); a changed one, or every one
         // under `verify`, is re-hashed, and a mismatch keeps it out of the index.
@@ -247,7 +313,10 @@ export class Reconciler {
             // next pass would see a "new" file and trust its name.
             const aside = join(dir, `.${name}.corrupt`)
             await rename(path, aside).catch(() => {})
-            this.#log.error({ path, movedTo: aside, expected: ref.hash!.toString('base64url'), actual: digest.toString('base64url') }, 'segment bytes do not match its name; moved aside')
+            this.#log.error(
+              { path, movedTo: aside, expected: ref.hash!.toString('base64url'), actual: digest.toString('base64url') },
+              'segment bytes do not match its name; moved aside'
+            )
             return
           }
         }
@@ -289,13 +358,20 @@ export class Reconciler {
       report.hidden += summary.hidden
       report.bytes += summary.bytes
       // Unchanged hour (the usual restart): count types from the snapshot instead of reading again.
-      const visible = changes.length === 0 ? [...indexed.values()].filter((seg) => !seg.tombstoned) : index.hourSegments(channel, quality, hourStart)
+      const visible =
+        changes.length === 0 ? [...indexed.values()].filter((seg) => !seg.tombstoned) : index.hourSegments(channel, quality, hourStart)
       for (const seg of visible) report.segments[seg.type]++
     }
     return names.length
   }
 
-  async #recoverTemp (temp: { channel: string, quality: string, path: string, start: number, duration: number }, options: ReconcileOptions, report: ReconcileReport, changes: IndexChange[], diskSegments: Set<string>): Promise<void> {
+  async #recoverTemp(
+    temp: { channel: string; quality: string; path: string; start: number; duration: number },
+    options: ReconcileOptions,
+    report: ReconcileReport,
+    changes: IndexChange[],
+    diskSegments: Set<string>
+  ): Promise<void> {
     const { path } = temp
     const grace = options.tempGraceMs
     const st = await stat(path).catch(() => null)
@@ -313,10 +389,21 @@ export class Reconciler {
     // The crashed writer may never have synced these bytes: make them durable before they get a
     // name that promises a hash.
     const fh = await open(path, 'r+')
-    try { await fh.sync() } finally { await fh.close() }
+    try {
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
     report.hashed++
     const { digest } = await hashFile(path)
-    const located = formatSegmentRef({ channel: temp.channel, quality: temp.quality, start: temp.start, duration: temp.duration, type: 'partial', hash: digest })
+    const located = formatSegmentRef({
+      channel: temp.channel,
+      quality: temp.quality,
+      start: temp.start,
+      duration: temp.duration,
+      type: 'partial',
+      hash: digest
+    })
     const target = this.#store.pathOf(located)
     await rename(path, target)
     await fsyncDir(this.#store.hourDir(located))
@@ -328,13 +415,13 @@ export class Reconciler {
     this.#log.warn({ from: path, to: segmentRelPath(located) }, 'recovered a leftover temp file as a partial segment')
   }
 
-  #bad (report: ReconcileReport, dir: string, name: string, reason: string): void {
+  #bad(report: ReconcileReport, dir: string, name: string, reason: string): void {
     report.badNames++
     this.#log.warn({ path: join(dir, name), reason }, 'not a segment; skipped')
   }
 }
 
-function statOrNull (path: string): Stats | null {
+function statOrNull(path: string): Stats | null {
   try {
     return statSync(path)
   } catch {
@@ -342,6 +429,6 @@ function statOrNull (path: string): Stats | null {
   }
 }
 
-function rank (change: IndexChange): number {
+function rank(change: IndexChange): number {
   return change.op === 'put-tombstone' ? 0 : change.op === 'remove-tombstone' ? 2 : 1
 }

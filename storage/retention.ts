@@ -44,7 +44,7 @@ export interface RetentionReport {
 }
 
 /** First µs kept: every hour starting before it has ended more than `days` ago. */
-export function retentionHorizon (days: number, nowUs = Date.now() * 1000): number {
+export function retentionHorizon(days: number, nowUs = Date.now() * 1000): number {
   return hourStart(nowUs - days * 24 * MICROS_PER_HOUR)
 }
 
@@ -57,17 +57,20 @@ export class Retention {
   #timer: NodeJS.Timeout | null = null
   #running: Promise<unknown> | null = null
 
-  constructor (init: RetentionInit) {
-    if (!Number.isSafeInteger(init.days) || init.days < 1) throw new RangeError(`retention days must be a positive integer, got ${init.days}`)
+  constructor(init: RetentionInit) {
+    if (!Number.isSafeInteger(init.days) || init.days < 1)
+      throw new RangeError(`retention days must be a positive integer, got ${init.days}`)
     this.#init = init
     this.#log = init.log ?? silentLogger
   }
 
   /** First pass now, then one every interval. */
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const tick = (): void => {
       this.#running = this.runOnce({ signal: this.#shutdown.signal })
-        .catch((err) => { if (!this.#shutdown.signal.aborted) this.#log.error({ err }, 'retention pass failed') })
+        .catch((err) => {
+          if (!this.#shutdown.signal.aborted) this.#log.error({ err }, 'retention pass failed')
+        })
         .finally(() => {
           this.#running = null
           if (this.#shutdown.signal.aborted) return
@@ -78,14 +81,14 @@ export class Retention {
     tick()
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.#shutdown.abort()
     if (this.#timer != null) clearTimeout(this.#timer)
     await this.#running
   }
 
   /** One pass over every hour of the index older than the horizon. */
-  async runOnce (options: { signal?: AbortSignal, nowUs?: number } = {}): Promise<RetentionReport> {
+  async runOnce(options: { signal?: AbortSignal; nowUs?: number } = {}): Promise<RetentionReport> {
     const { index } = this.#init.store
     const horizon = retentionHorizon(this.#init.days, options.nowUs)
     const report: RetentionReport = { hours: 0, segments: 0, tombstones: 0, bytes: 0, incomplete: 0 }
@@ -104,12 +107,15 @@ export class Retention {
     if (report.hours > 0 || report.incomplete > 0) {
       // The hours by name, but a bounded line: a first pass on an old tree may remove thousands.
       const names = removed.length > 20 ? [...removed.slice(0, 10), `… ${removed.length - 20} more …`, ...removed.slice(-10)] : removed
-      this.#log.info({ ...report, removed: names, keptFrom: new Date(horizon / 1000).toISOString(), days: this.#init.days }, 'retention removed expired hours')
+      this.#log.info(
+        { ...report, removed: names, keptFrom: new Date(horizon / 1000).toISOString(), days: this.#init.days },
+        'retention removed expired hours'
+      )
     }
     return report
   }
 
-  async #expireHour (channel: string, quality: string, hour: string, report: RetentionReport): Promise<void> {
+  async #expireHour(channel: string, quality: string, hour: string, report: RetentionReport): Promise<void> {
     const { store, reconciler } = this.#init
     const dir = store.hourDir({ channel, quality, hour })
     const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
@@ -124,7 +130,10 @@ export class Retention {
     for (const name of names) {
       if (name.endsWith(TOMBSTONE_EXT) || !parseSegmentRef(channel, quality, hour, name).ok) continue
       const path = join(dir, name)
-      if (store.inflight.has(path)) { left++; continue }
+      if (store.inflight.has(path)) {
+        left++
+        continue
+      }
       jobs.push(async () => {
         try {
           await unlink(path)
@@ -149,9 +158,14 @@ export class Retention {
     let tombstones = 0
     for (const name of names) {
       if (!name.endsWith(TOMBSTONE_EXT)) continue
-      await unlink(join(dir, name)).then(() => { tombstones++ }, (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err
-      })
+      await unlink(join(dir, name)).then(
+        () => {
+          tombstones++
+        },
+        (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err
+        }
+      )
     }
     if (tombstones > 0) await fsyncDir(dir)
     report.tombstones += tombstones

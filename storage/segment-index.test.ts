@@ -38,7 +38,10 @@ describe('segment index', () => {
     const refs = [ref({ at: H - 1000, dur: 3000 }), ref({ at: H + 2000, dur: 2000 }), ref({ at: H + 10_000, dur: 2000 })]
     await index.apply(refs.map((r) => ({ op: 'put-segment', ref: r, size: 1, mtimeMs: 1 })))
     const got = index.segmentsOverlapping('c', 'q', T0 + MICROS_PER_HOUR + 1_000_000, T0 + MICROS_PER_HOUR + 5_000_000)
-    assert.deepEqual(got.map((s) => s.file), [refs[0]!.file, refs[1]!.file])
+    assert.deepEqual(
+      got.map((s) => s.file),
+      [refs[0]!.file, refs[1]!.file]
+    )
     assert.deepEqual(index.segmentsStartingIn('c', 'q', T0, T0 + 2 * MICROS_PER_HOUR).length, 3)
   })
 
@@ -53,14 +56,23 @@ describe('segment index', () => {
     assert.equal(index.getSegment(b), null)
     assert.equal(index.getSegment(b, { hidden: true })?.tombstoned, true)
     assert.equal(index.segmentsOverlapping('c', 'q', T0, T0 + 10_000_000).length, 1)
-    assert.deepEqual(index.segmentsStartingIn('c', 'q', b.start, b.start + 1).map((s) => s.file), [])
-    assert.deepEqual(index.segmentsStartingIn('c', 'q', b.start, b.start + 1, { hidden: true }).map((s) => s.file), [b.file])
+    assert.deepEqual(
+      index.segmentsStartingIn('c', 'q', b.start, b.start + 1).map((s) => s.file),
+      []
+    )
+    assert.deepEqual(
+      index.segmentsStartingIn('c', 'q', b.start, b.start + 1, { hidden: true }).map((s) => s.file),
+      [b.file]
+    )
     assert.ok(index.isTombstoned(b))
     const after = index.hourSummary('c', 'q', T0)!
     assert.deepEqual([after.segments, after.bytes, after.tombstones, after.hidden], [1, 10, 1, 1])
     assert.notEqual(after.digest, before.digest)
     assert.ok(after.version > before.version)
-    assert.deepEqual(index.tombstones().map((x) => x.file), [tombstoneFileName(b.file)])
+    assert.deepEqual(
+      index.tombstones().map((x) => x.file),
+      [tombstoneFileName(b.file)]
+    )
     assert.deepEqual(index.tombstones('c').length, 1)
     assert.deepEqual(index.tombstones('other').length, 0)
     // A segment that arrives after its tombstone is hidden from the start.

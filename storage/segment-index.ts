@@ -70,13 +70,20 @@ export interface HourSummary {
 type SegmentValue = [duration: number, type: number, size: number, mtimeMs: number, tombstoned: 0 | 1]
 type SegmentKey = [string, string, number, string]
 type TombstoneValue = number | [mtimeMs: number, proof: string]
-interface HourRecord { n: number, b: number, k: number, x: number, h: Buffer, v: number }
+interface HourRecord {
+  n: number
+  b: number
+  k: number
+  x: number
+  h: Buffer
+  v: number
+}
 
 export type IndexChange =
-  | { op: 'put-segment', ref: SegmentRef, size: number, mtimeMs: number }
-  | { op: 'remove-segment', channel: string, quality: string, start: number, file: string }
-  | { op: 'put-tombstone', channel: string, quality: string, start: number, segment: string, mtimeMs: number, proof?: string }
-  | { op: 'remove-tombstone', channel: string, quality: string, start: number, segment: string }
+  | { op: 'put-segment'; ref: SegmentRef; size: number; mtimeMs: number }
+  | { op: 'remove-segment'; channel: string; quality: string; start: number; file: string }
+  | { op: 'put-tombstone'; channel: string; quality: string; start: number; segment: string; mtimeMs: number; proof?: string }
+  | { op: 'remove-tombstone'; channel: string; quality: string; start: number; segment: string }
 
 export interface SegmentIndexInit {
   /** Upper bound of the map, bytes. Sparse: it costs nothing until used. */
@@ -101,7 +108,9 @@ interface Databases {
 const SIDE_DATABASES = new Set(['p2p-address-book'])
 
 const NOT_OPEN: Databases = new Proxy({} as Databases, {
-  get () { throw new Error('the segment index is not open') }
+  get() {
+    throw new Error('the segment index is not open')
+  }
 })
 
 export class SegmentIndex implements Startable {
@@ -111,23 +120,23 @@ export class SegmentIndex implements Startable {
   #db: Databases = NOT_OPEN
 
   /** Opens nothing: `start()` does (lib/lifecycle.ts). */
-  constructor (path: string, init: SegmentIndexInit = {}) {
+  constructor(path: string, init: SegmentIndexInit = {}) {
     this.#path = path
     this.#mapSize = init.mapSize ?? SEGMENT_INDEX_DEFAULTS.mapSize
   }
 
   /** An index opened at once, for the commands and tools that run no node around it. */
-  static open (path: string, init: SegmentIndexInit = {}): SegmentIndex {
+  static open(path: string, init: SegmentIndexInit = {}): SegmentIndex {
     const index = new SegmentIndex(path, init)
     index.#open()
     return index
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     this.#open()
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     if (this.#db === NOT_OPEN) return
     const root = this.#db.root
     this.#db = NOT_OPEN
@@ -139,12 +148,12 @@ export class SegmentIndex implements Startable {
    * across restarts (the p2p address book). Unlike the rest of the index it is not rebuilt from
    * the files: losing it loses only hints. Valid until stop().
    */
-  sideDatabase (name: string): Database<Uint8Array, string> {
+  sideDatabase(name: string): Database<Uint8Array, string> {
     if (!SIDE_DATABASES.has(name)) throw new Error(`unknown side database ${JSON.stringify(name)}`)
     return this.#db.root.openDB({ name, encoding: 'binary' })
   }
 
-  #open (): void {
+  #open(): void {
     if (this.#db !== NOT_OPEN) return
     mkdirSync(this.#path, { recursive: true })
     const root = open({ path: this.#path, maxDbs: 8, mapSize: this.#mapSize })
@@ -161,7 +170,7 @@ export class SegmentIndex implements Startable {
   // --- queries -------------------------------------------------------------------------------
 
   /** Channels that have at least one hour entry, sorted. */
-  channels (): string[] {
+  channels(): string[] {
     const out: string[] = []
     let key: [string, string, number] | undefined
     // Skip from channel to channel instead of walking every hour.
@@ -172,7 +181,7 @@ export class SegmentIndex implements Startable {
     }
   }
 
-  qualities (channel: string): string[] {
+  qualities(channel: string): string[] {
     const out: string[] = []
     let key: [string, string, number] | undefined = this.#firstHourKey([channel])
     while (key != null && key[0] === channel) {
@@ -182,13 +191,13 @@ export class SegmentIndex implements Startable {
     return out
   }
 
-  #firstHourKey (after: unknown[]): [string, string, number] | undefined {
+  #firstHourKey(after: unknown[]): [string, string, number] | undefined {
     for (const key of this.#db.hours.getKeys({ start: after as never, limit: 1 })) return key
     return undefined
   }
 
   /** Hour summaries of a channel/quality, oldest first, optionally limited to [from, to) µs. */
-  hourSummaries (channel: string, quality: string, from = 0, to = Number.MAX_SAFE_INTEGER): HourSummary[] {
+  hourSummaries(channel: string, quality: string, from = 0, to = Number.MAX_SAFE_INTEGER): HourSummary[] {
     const out: HourSummary[] = []
     for (const { key, value } of this.#db.hours.getRange({ start: [channel, quality, hourStart(from)], end: [channel, quality, to] })) {
       out.push(toSummary(key, value))
@@ -201,14 +210,14 @@ export class SegmentIndex implements Startable {
    * `limit` of them: a range query walks these instead of every hour it spans (570 years of empty
    * hours are five million lookups; the hours that exist are a handful).
    */
-  hourStarts (channel: string, quality: string, from: number, to: number, limit = Number.MAX_SAFE_INTEGER): number[] {
+  hourStarts(channel: string, quality: string, from: number, to: number, limit = Number.MAX_SAFE_INTEGER): number[] {
     const out: number[] = []
     for (const key of this.#db.hours.getKeys({ start: [channel, quality, from], end: [channel, quality, to + 1], limit })) out.push(key[2])
     return out
   }
 
   /** First and last hour start of a channel/quality, or null when the index holds none. Two reads. */
-  hourSpan (channel: string, quality: string): { first: number, last: number } | null {
+  hourSpan(channel: string, quality: string): { first: number; last: number } | null {
     const ends = (reverse: boolean): number | undefined => {
       const low: [string, string, number] = [channel, quality, -Number.MAX_VALUE]
       const high: [string, string, number] = [channel, quality, Number.MAX_VALUE]
@@ -220,7 +229,7 @@ export class SegmentIndex implements Startable {
   }
 
   /** Hour folder names of a channel/quality, oldest first. */
-  hours (channel: string, quality: string): string[] {
+  hours(channel: string, quality: string): string[] {
     const out: string[] = []
     for (const key of this.#db.hours.getKeys({ start: [channel, quality, 0], end: [channel, quality, Number.MAX_SAFE_INTEGER] })) {
       out.push(formatHour(key[2]))
@@ -228,13 +237,13 @@ export class SegmentIndex implements Startable {
     return out
   }
 
-  hourSummary (channel: string, quality: string, hourStartUs: number): HourSummary | null {
+  hourSummary(channel: string, quality: string, hourStartUs: number): HourSummary | null {
     const value = this.#db.hours.get([channel, quality, hourStartUs])
     return value == null ? null : toSummary([channel, quality, hourStartUs], value)
   }
 
   /** Change counter of an hour (0 when the hour has never had anything). Cheap: one get. */
-  hourVersion (channel: string, quality: string, hourStartUs: number): number {
+  hourVersion(channel: string, quality: string, hourStartUs: number): number {
     return this.#db.hours.get([channel, quality, hourStartUs])?.v ?? 0
   }
 
@@ -242,12 +251,18 @@ export class SegmentIndex implements Startable {
    * Segments of one hour in start order (then by name). Tombstoned segments are included only
    * when `hidden` is true (reconcile needs them; nothing that serves data does).
    */
-  hourSegments (channel: string, quality: string, hourStartUs: number, options: { hidden?: boolean } = {}): IndexedSegment[] {
+  hourSegments(channel: string, quality: string, hourStartUs: number, options: { hidden?: boolean } = {}): IndexedSegment[] {
     return this.#segmentsBetween(channel, quality, hourStartUs, hourStartUs + MICROS_PER_HOUR, options.hidden === true)
   }
 
   /** Segments whose start lies in [from, to), in start order; tombstoned ones only when `hidden`; at most `limit`. */
-  segmentsStartingIn (channel: string, quality: string, from: number, to: number, options: { hidden?: boolean, limit?: number } = {}): IndexedSegment[] {
+  segmentsStartingIn(
+    channel: string,
+    quality: string,
+    from: number,
+    to: number,
+    options: { hidden?: boolean; limit?: number } = {}
+  ): IndexedSegment[] {
     return this.#segmentsBetween(channel, quality, from, to, options.hidden === true, options.limit)
   }
 
@@ -256,12 +271,18 @@ export class SegmentIndex implements Startable {
    * hour before `from` onwards, as the original does: a segment longer than an hour that started
    * earlier is not found.
    */
-  segmentsOverlapping (channel: string, quality: string, from: number, to: number): IndexedSegment[] {
-    return this.#segmentsBetween(channel, quality, hourStart(from) - MICROS_PER_HOUR, to, false)
-      .filter((s) => s.start + s.duration > from)
+  segmentsOverlapping(channel: string, quality: string, from: number, to: number): IndexedSegment[] {
+    return this.#segmentsBetween(channel, quality, hourStart(from) - MICROS_PER_HOUR, to, false).filter((s) => s.start + s.duration > from)
   }
 
-  #segmentsBetween (channel: string, quality: string, from: number, to: number, hidden: boolean, limit = Number.POSITIVE_INFINITY): IndexedSegment[] {
+  #segmentsBetween(
+    channel: string,
+    quality: string,
+    from: number,
+    to: number,
+    hidden: boolean,
+    limit = Number.POSITIVE_INFINITY
+  ): IndexedSegment[] {
     const out: IndexedSegment[] = []
     // One hour string per hour and the caller's channel/quality strings: tens of thousands of
     // segments then share a few strings instead of each decoding its own.
@@ -275,8 +296,16 @@ export class SegmentIndex implements Startable {
         hour = formatHour(hourUs)
       }
       out.push({
-        channel, quality, hour, file: key[3], start, duration: value[0], type: STORED_TYPES[value[1]]!,
-        size: value[2], mtimeMs: value[3], tombstoned: value[4] === 1
+        channel,
+        quality,
+        hour,
+        file: key[3],
+        start,
+        duration: value[0],
+        type: STORED_TYPES[value[1]]!,
+        size: value[2],
+        mtimeMs: value[3],
+        tombstoned: value[4] === 1
       })
       if (out.length >= limit) break
     }
@@ -284,36 +313,36 @@ export class SegmentIndex implements Startable {
   }
 
   /** Stored best-per-start candidates of an hour, valid only for `version` (see packed-hour.ts). */
-  packedBest (channel: string, quality: string, hourStartUs: number, version: number): IndexedSegment[] | null {
+  packedBest(channel: string, quality: string, hourStartUs: number, version: number): IndexedSegment[] | null {
     const buf = this.#db.packed.getBinaryFast([channel, quality, hourStartUs])
     return buf == null ? null : unpackHour(buf, version, channel, quality, formatHour(hourStartUs), hourStartUs)
   }
 
   /** Store an hour's best-per-start candidates for `version`; asynchronous, and losing it is harmless. */
-  putPackedBest (channel: string, quality: string, hourStartUs: number, version: number, best: readonly IndexedSegment[]): void {
+  putPackedBest(channel: string, quality: string, hourStartUs: number, version: number, best: readonly IndexedSegment[]): void {
     this.#db.packed.put([channel, quality, hourStartUs], packHour(version, hourStartUs, best)).catch(() => {})
   }
 
   /** One segment by exact name, or null. Tombstoned segments are null unless `hidden`. */
-  getSegment (ref: SegmentRef, options: { hidden?: boolean } = {}): IndexedSegment | null {
+  getSegment(ref: SegmentRef, options: { hidden?: boolean } = {}): IndexedSegment | null {
     const key: SegmentKey = [ref.channel, ref.quality, ref.start, ref.file]
     const value = this.#db.segments.get(key)
     if (value == null || (value[4] === 1 && options.hidden !== true)) return null
     return toSegment(key, value)
   }
 
-  isTombstoned (ref: { channel: string, quality: string, start: number, file: string }): boolean {
+  isTombstoned(ref: { channel: string; quality: string; start: number; file: string }): boolean {
     return this.#db.tombstones.doesExist([ref.channel, ref.quality, ref.start, ref.file])
   }
 
   /** The admin signature stored with a tombstone; null when unsigned or absent. */
-  tombstoneProof (ref: { channel: string, quality: string, start: number, file: string }): string | null {
+  tombstoneProof(ref: { channel: string; quality: string; start: number; file: string }): string | null {
     const value = this.#db.tombstones.get([ref.channel, ref.quality, ref.start, ref.file])
     return Array.isArray(value) ? value[1] : null
   }
 
   /** Listing of an hour as the wubloader API gives it: visible segment names, then tombstone names. */
-  listHour (channel: string, quality: string, hourStartUs: number, options: { tombstones?: boolean } = {}): string[] {
+  listHour(channel: string, quality: string, hourStartUs: number, options: { tombstones?: boolean } = {}): string[] {
     const names = this.hourSegments(channel, quality, hourStartUs).map((s) => s.file)
     if (options.tombstones === true) {
       for (const t of this.hourTombstones(channel, quality, hourStartUs)) names.push(t.file)
@@ -321,12 +350,12 @@ export class SegmentIndex implements Startable {
     return names
   }
 
-  hourTombstones (channel: string, quality: string, hourStartUs: number): IndexedTombstone[] {
+  hourTombstones(channel: string, quality: string, hourStartUs: number): IndexedTombstone[] {
     return this.tombstones(channel, quality, hourStartUs, hourStartUs + MICROS_PER_HOUR)
   }
 
   /** Tombstones, optionally narrowed to a channel, quality and [from, to) µs of segment start; at most `limit`. */
-  tombstones (channel?: string, quality?: string, from?: number, to?: number, limit = Number.POSITIVE_INFINITY): IndexedTombstone[] {
+  tombstones(channel?: string, quality?: string, from?: number, to?: number, limit = Number.POSITIVE_INFINITY): IndexedTombstone[] {
     let range = {}
     if (channel != null && quality != null) {
       range = { start: [channel, quality, from ?? 0], end: [channel, quality, to ?? Number.MAX_SAFE_INTEGER] }
@@ -336,8 +365,13 @@ export class SegmentIndex implements Startable {
     const out: IndexedTombstone[] = []
     for (const { key, value } of this.#db.tombstones.getRange(range)) {
       out.push({
-        channel: key[0], quality: key[1], hour: formatHour(key[2]), start: key[2], segment: key[3],
-        file: tombstoneFileName(key[3]), ...(Array.isArray(value) ? { mtimeMs: value[0], proof: value[1] } : { mtimeMs: value })
+        channel: key[0],
+        quality: key[1],
+        hour: formatHour(key[2]),
+        start: key[2],
+        segment: key[3],
+        file: tombstoneFileName(key[3]),
+        ...(Array.isArray(value) ? { mtimeMs: value[0], proof: value[1] } : { mtimeMs: value })
       })
       if (out.length >= limit) break
     }
@@ -345,11 +379,14 @@ export class SegmentIndex implements Startable {
   }
 
   /** Totals over the whole index, from the hour summaries (no segment scan). */
-  totals (): { channels: number, hours: number, segments: number, bytes: number, tombstones: number, hidden: number } {
+  totals(): { channels: number; hours: number; segments: number; bytes: number; tombstones: number; hidden: number } {
     const t = { channels: 0, hours: 0, segments: 0, bytes: 0, tombstones: 0, hidden: 0 }
     let lastChannel: string | null = null
     for (const { key, value } of this.#db.hours.getRange({})) {
-      if (key[0] !== lastChannel) { t.channels++; lastChannel = key[0] }
+      if (key[0] !== lastChannel) {
+        t.channels++
+        lastChannel = key[0]
+      }
       t.hours++
       t.segments += value.n
       t.bytes += value.b
@@ -367,13 +404,13 @@ export class SegmentIndex implements Startable {
    * change the index, in order: what a caller may announce as news (the store and a reconcile can
    * both put the same file; only the first changes anything).
    */
-  async apply (changes: readonly IndexChange[]): Promise<IndexChange[]> {
+  async apply(changes: readonly IndexChange[]): Promise<IndexChange[]> {
     if (changes.length === 0) return []
     let applied: IndexChange[] = []
     await this.#db.root.transaction(() => {
       applied = []
-      const touched = new Map<string, { key: [string, string, number], rec: HourRecord, changed: boolean }>()
-      const hourOf = (channel: string, quality: string, start: number): { rec: HourRecord, changed: boolean } => {
+      const touched = new Map<string, { key: [string, string, number]; rec: HourRecord; changed: boolean }>()
+      const hourOf = (channel: string, quality: string, start: number): { rec: HourRecord; changed: boolean } => {
         const h = hourStart(start)
         const id = `${channel}\0${quality}\0${h}`
         let entry = touched.get(id)
@@ -407,7 +444,7 @@ export class SegmentIndex implements Startable {
   }
 
   /** Whether the change changed anything. */
-  #applyOne (change: IndexChange, hourOf: (c: string, q: string, s: number) => { rec: HourRecord, changed: boolean }): boolean {
+  #applyOne(change: IndexChange, hourOf: (c: string, q: string, s: number) => { rec: HourRecord; changed: boolean }): boolean {
     switch (change.op) {
       case 'put-segment': {
         const { ref } = change
@@ -466,7 +503,7 @@ export class SegmentIndex implements Startable {
   }
 
   /** Mark the segment under `key` (if indexed) hidden or visible, moving it between its hour's counters. */
-  #setTombstoned (rec: HourRecord, key: SegmentKey, tombstoned: 0 | 1): void {
+  #setTombstoned(rec: HourRecord, key: SegmentKey, tombstoned: 0 | 1): void {
     const seg = this.#db.segments.get(key)
     if (seg == null || seg[4] === tombstoned) return
     const next: SegmentValue = [seg[0], seg[1], seg[2], seg[3], tombstoned]
@@ -476,7 +513,7 @@ export class SegmentIndex implements Startable {
   }
 
   /** Add (+1) or remove (−1) one segment's contribution to its hour's counters and digest. */
-  #countSegment (rec: HourRecord, file: string, value: SegmentValue, sign: 1 | -1): void {
+  #countSegment(rec: HourRecord, file: string, value: SegmentValue, sign: 1 | -1): void {
     if (value[4] === 1) {
       rec.x += sign
       return
@@ -487,7 +524,7 @@ export class SegmentIndex implements Startable {
   }
 }
 
-function toSegment (key: SegmentKey, value: SegmentValue): IndexedSegment {
+function toSegment(key: SegmentKey, value: SegmentValue): IndexedSegment {
   return {
     channel: key[0],
     quality: key[1],
@@ -502,7 +539,7 @@ function toSegment (key: SegmentKey, value: SegmentValue): IndexedSegment {
   }
 }
 
-function toSummary (key: [string, string, number], rec: HourRecord): HourSummary {
+function toSummary(key: [string, string, number], rec: HourRecord): HourSummary {
   const digest = Buffer.from(rec.h).toString('base64url')
   return {
     channel: key[0],

@@ -2,8 +2,14 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { decodeHash, encodeHash, sha256 } from './segment-hash.ts'
 import {
-  formatDuration, formatSegmentRef, formatTempFileName, parseDuration, parseSegmentFileName, parseSegmentPath,
-  parseSegmentRef, parseTombstoneFileName
+  formatDuration,
+  formatSegmentRef,
+  formatTempFileName,
+  parseDuration,
+  parseSegmentFileName,
+  parseSegmentPath,
+  parseSegmentRef,
+  parseTombstoneFileName
 } from './segment-name.ts'
 import { formatHour, formatInstant, formatSeconds, parseHour } from './time.ts'
 
@@ -13,13 +19,13 @@ const H1 = '7IS92rssMzoSBQDIevHStbTNy-URRV3Vw-jzZ6pwOZM'
 const P = 'c/q/2020-01-01T00/'
 const T0 = Date.UTC(2020, 0, 1) * 1000
 
-function ok (path: string): NonNullable<ReturnType<typeof parseSegmentPath> & { ok: true }>['value'] {
+function ok(path: string): NonNullable<ReturnType<typeof parseSegmentPath> & { ok: true }>['value'] {
   const r = parseSegmentPath(path)
   assert.ok(r.ok, `expected ${path} to parse, got ${r.ok ? '' : r.reason}`)
   return r.value
 }
 
-function rejected (path: string, reason: RegExp): void {
+function rejected(path: string, reason: RegExp): void {
   const r = parseSegmentPath(path)
   assert.equal(r.ok, false, `expected ${path} to be rejected`)
   if (!r.ok) assert.match(r.reason, reason)
@@ -145,7 +151,11 @@ describe('segment names: rejected vectors', () => {
 
 describe('durations', () => {
   it('round to the nearest µs on the digits (row 35, but without float error)', () => {
-    const v = (t: string): number => { const r = parseDuration(t); assert.ok(r.ok); return r.value }
+    const v = (t: string): number => {
+      const r = parseDuration(t)
+      assert.ok(r.ok)
+      return r.value
+    }
     assert.equal(v('0.0000005'), 0)
     assert.equal(v('0.0000015'), 2)
     assert.equal(v('0.0000025'), 2)

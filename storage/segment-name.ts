@@ -42,9 +42,9 @@ export interface SegmentRef extends SegmentFileName {
   start: number
 }
 
-export type Parsed<T> = { ok: true, value: T } | { ok: false, reason: string }
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string }
 
-function fail (reason: string): { ok: false, reason: string } {
+function fail(reason: string): { ok: false; reason: string } {
   return { ok: false, reason }
 }
 
@@ -58,12 +58,12 @@ const TEMP_ID = /^[A-Za-z0-9_-]{0,64}$/
  * Whether a channel or quality name is safe to use as one path component: letters, digits,
  * `_ - .`, not starting with `.` or `-`, at most 64 characters.
  */
-export function isValidPathName (name: string): boolean {
+export function isValidPathName(name: string): boolean {
   return PATH_NAME.test(name)
 }
 
 /** `MM:SS.ffffff` → µs within the hour. The fraction is right-padded (`5` is 500 000 µs). */
-function parseTime (text: string): Parsed<number> {
+function parseTime(text: string): Parsed<number> {
   const m = TIME_TEXT.exec(text)
   if (m == null) return fail(`bad time '${text}': expected MM:SS.ffffff`)
   const minute = Number(m[1])
@@ -80,7 +80,7 @@ function parseTime (text: string): Parsed<number> {
  * Decimal seconds → µs, rounding to the nearest µs (ties to even) on the digits themselves.
  * Exponent forms, `inf`, `nan`, signs and spaces are rejected (reference §1.7, §1.10 rows 29–35).
  */
-export function parseDuration (text: string): Parsed<number> {
+export function parseDuration(text: string): Parsed<number> {
   const m = DURATION_TEXT.exec(text)
   if (m == null) return fail(`bad duration '${text}': expected decimal seconds`)
   const whole = Number(m[1])
@@ -97,15 +97,17 @@ export function parseDuration (text: string): Parsed<number> {
 }
 
 /** µs → the duration text the original writes: shortest decimal, integral values keep `.0`. */
-export function formatDuration (us: number): string {
+export function formatDuration(us: number): string {
   if (!Number.isSafeInteger(us) || us < 0) throw new RangeError(`duration must be a non-negative integer of µs, got ${us}`)
   const whole = Math.floor(us / MICROS_PER_SECOND)
-  const fraction = String(us % MICROS_PER_SECOND).padStart(6, '0').replace(/0+$/, '')
+  const fraction = String(us % MICROS_PER_SECOND)
+    .padStart(6, '0')
+    .replace(/0+$/, '')
   return `${whole}.${fraction === '' ? '0' : fraction}`
 }
 
 /** Parse a bare segment file name (`MM:SS.ffffff-DURATION-TYPE-HASH.ts`). */
-export function parseSegmentFileName (file: string): Parsed<SegmentFileName> {
+export function parseSegmentFileName(file: string): Parsed<SegmentFileName> {
   if (file.length > MAX_FILE_NAME) return fail('name too long')
   if (!file.endsWith(SEGMENT_EXT)) return fail('does not end in .ts')
   const fields = splitFields(file.slice(0, -SEGMENT_EXT.length))
@@ -127,7 +129,7 @@ export function parseSegmentFileName (file: string): Parsed<SegmentFileName> {
 }
 
 /** Split on the first three dashes only: the hash (or a temp's UUID) may itself contain dashes. */
-function splitFields (stem: string): [string, string, string, string] | null {
+function splitFields(stem: string): [string, string, string, string] | null {
   const a = stem.indexOf('-')
   const b = a < 0 ? -1 : stem.indexOf('-', a + 1)
   const c = b < 0 ? -1 : stem.indexOf('-', b + 1)
@@ -136,7 +138,7 @@ function splitFields (stem: string): [string, string, string, string] | null {
 }
 
 /** A segment file in a known channel/quality/hour. */
-export function parseSegmentRef (channel: string, quality: string, hour: string, file: string): Parsed<SegmentRef> {
+export function parseSegmentRef(channel: string, quality: string, hour: string, file: string): Parsed<SegmentRef> {
   if (!isValidPathName(channel)) return fail(`bad channel '${channel}'`)
   if (!isValidPathName(quality)) return fail(`bad quality '${quality}'`)
   const hourUs = parseHour(hour)
@@ -158,12 +160,12 @@ export interface ParsedSegmentPath extends SegmentFileName {
  * Parse a path whose last four components are CHANNEL/QUALITY/HOUR/FILE; shorter paths (a bare
  * file name, or HOUR/FILE) leave the missing fields null.
  */
-export function parseSegmentPath (path: string): Parsed<ParsedSegmentPath> {
+export function parseSegmentPath(path: string): Parsed<ParsedSegmentPath> {
   const parts = path.split('/')
   const file = parts.at(-1) ?? ''
-  const hour = parts.length >= 2 ? parts.at(-2) ?? null : null
-  const quality = parts.length >= 3 ? parts.at(-3) ?? null : null
-  const channel = parts.length >= 4 ? parts.at(-4) ?? null : null
+  const hour = parts.length >= 2 ? (parts.at(-2) ?? null) : null
+  const quality = parts.length >= 3 ? (parts.at(-3) ?? null) : null
+  const channel = parts.length >= 4 ? (parts.at(-4) ?? null) : null
   if (channel != null && !isValidPathName(channel)) return fail(`bad channel '${channel}'`)
   if (quality != null && !isValidPathName(quality)) return fail(`bad quality '${quality}'`)
   let hourUs: number | null = null
@@ -178,23 +180,23 @@ export function parseSegmentPath (path: string): Parsed<ParsedSegmentPath> {
 }
 
 /** The stem of a tombstone file: the segment file name it hides. */
-export function parseTombstoneFileName (file: string): Parsed<SegmentFileName> {
+export function parseTombstoneFileName(file: string): Parsed<SegmentFileName> {
   if (!file.endsWith(TOMBSTONE_EXT)) return fail('does not end in .tombstone')
   const segment = parseSegmentFileName(segmentFileNameOfTombstone(file))
   if (!segment.ok) return fail(`tombstone for a bad name: ${segment.reason}`)
   return segment
 }
 
-export function tombstoneFileName (segmentFile: string): string {
+export function tombstoneFileName(segmentFile: string): string {
   return segmentFile.slice(0, -SEGMENT_EXT.length) + TOMBSTONE_EXT
 }
 
-export function segmentFileNameOfTombstone (tombstoneFile: string): string {
+export function segmentFileNameOfTombstone(tombstoneFile: string): string {
   return tombstoneFile.slice(0, -TOMBSTONE_EXT.length) + SEGMENT_EXT
 }
 
 /** `MM:SS.ffffff` for an offset within the hour, always with six fractional digits. */
-function formatTime (offset: number): string {
+function formatTime(offset: number): string {
   const seconds = Math.floor(offset / MICROS_PER_SECOND)
   const micros = offset % MICROS_PER_SECOND
   const mm = String(Math.floor(seconds / 60)).padStart(2, '0')
@@ -212,19 +214,29 @@ export interface NewSegment {
 }
 
 /** The canonical name of a finished segment, as the original's writers produce it. */
-export function formatSegmentRef (segment: NewSegment): SegmentRef {
+export function formatSegmentRef(segment: NewSegment): SegmentRef {
   const hour = formatHour(segment.start)
   const offset = segment.start - hourStart(segment.start)
   const file = `${formatTime(offset)}-${formatDuration(segment.duration)}-${segment.type}-${encodeHash(segment.hash)}${SEGMENT_EXT}`
-  return { channel: segment.channel, quality: segment.quality, hour, file, start: segment.start, offset, duration: segment.duration, type: segment.type, hash: Buffer.from(segment.hash) }
+  return {
+    channel: segment.channel,
+    quality: segment.quality,
+    hour,
+    file,
+    start: segment.start,
+    offset,
+    duration: segment.duration,
+    type: segment.type,
+    hash: Buffer.from(segment.hash)
+  }
 }
 
 /** The in-progress name for bytes that will become a segment starting at `start` (reference §1.9). */
-export function formatTempFileName (start: number, duration: number, uuid: string): string {
+export function formatTempFileName(start: number, duration: number, uuid: string): string {
   return `${formatTime(start - hourStart(start))}-${formatDuration(duration)}-temp-${uuid}${SEGMENT_EXT}`
 }
 
 /** Path of a segment relative to the segments folder. */
-export function segmentRelPath (ref: { channel: string, quality: string, hour: string, file: string }): string {
+export function segmentRelPath(ref: { channel: string; quality: string; hour: string; file: string }): string {
   return `${ref.channel}/${ref.quality}/${ref.hour}/${ref.file}`
 }

@@ -10,7 +10,7 @@ import { type StoreChangeMessage, type StoreWriteMessage, storeChangeChannel, st
 import { sha256 } from './segment-hash.ts'
 import { bytesFor, openStore, ref } from '../test/helpers/tree.ts'
 
-async function* cutOff (bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+async function* cutOff(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes.subarray(0, 10)
   throw new Error('connection reset by peer')
 }
@@ -44,8 +44,12 @@ describe('segment store diagnostics channels', () => {
     const { store, segmentsDir } = await openStore(t)
     const changes: StoreChangeMessage[] = []
     const writes: StoreWriteMessage[] = []
-    const onChange = (m: unknown): void => { changes.push(m as StoreChangeMessage) }
-    const onWrite = (m: unknown): void => { writes.push(m as StoreWriteMessage) }
+    const onChange = (m: unknown): void => {
+      changes.push(m as StoreChangeMessage)
+    }
+    const onWrite = (m: unknown): void => {
+      writes.push(m as StoreWriteMessage)
+    }
     storeChangeChannel.subscribe(onChange)
     storeWriteChannel.subscribe(onWrite)
     t.after(() => {
@@ -63,10 +67,13 @@ describe('segment store diagnostics channels', () => {
     // The duplicate rewrites the file under the same name, so it may be published again.
     const mine = changes.filter((m) => m.segmentsDir === segmentsDir)
     assert.deepEqual(new Set(mine.map((m) => `${m.kind} ${m.path}`)), new Set([`segment ${path(seen)}`, `tombstone ${path(gone)}`]))
-    assert.deepEqual(writes.filter((m) => m.segmentsDir === segmentsDir), [
-      { segmentsDir, path: path(seen), outcome: 'stored', size: 300 },
-      { segmentsDir, path: path(seen), outcome: 'duplicate', size: 300 },
-      { segmentsDir, path: path(gone), outcome: 'refused' }
-    ])
+    assert.deepEqual(
+      writes.filter((m) => m.segmentsDir === segmentsDir),
+      [
+        { segmentsDir, path: path(seen), outcome: 'stored', size: 300 },
+        { segmentsDir, path: path(seen), outcome: 'duplicate', size: 300 },
+        { segmentsDir, path: path(gone), outcome: 'refused' }
+      ]
+    )
   })
 })

@@ -21,7 +21,12 @@ import { isDiskFullError } from './disk-space.ts'
 import { DiskFullError, HashMismatchError, StorageError, TombstonedError } from './errors.ts'
 import type { SegmentIndex } from './segment-index.ts'
 import {
-  type NewSegment, type SegmentRef, formatSegmentRef, formatTempFileName, segmentRelPath, tombstoneFileName
+  type NewSegment,
+  type SegmentRef,
+  formatSegmentRef,
+  formatTempFileName,
+  segmentRelPath,
+  tombstoneFileName
 } from './segment-name.ts'
 
 export type SegmentBody = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
@@ -77,7 +82,7 @@ export class SegmentStore {
   /** Hour folders this process made or found (see #makeDir). */
   readonly #knownDirs = new Set<string>()
 
-  constructor (init: SegmentStoreInit) {
+  constructor(init: SegmentStoreInit) {
     this.segmentsDir = init.segmentsDir
     this.index = init.index
     this.space = init.space ?? null
@@ -85,23 +90,27 @@ export class SegmentStore {
   }
 
   /** Called after a segment or tombstone is durable and indexed (replication announces it). */
-  onChange (listener: (event: StoreEvent) => void): () => void {
+  onChange(listener: (event: StoreEvent) => void): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
   }
 
-  emit (event: StoreEvent): void {
+  emit(event: StoreEvent): void {
     for (const listener of this.#listeners) listener(event)
     if (storeChangeChannel.hasSubscribers) {
-      storeChangeChannel.publish({ segmentsDir: this.segmentsDir, kind: event.kind, path: segmentRelPath(event.ref) } satisfies StoreChangeMessage)
+      storeChangeChannel.publish({
+        segmentsDir: this.segmentsDir,
+        kind: event.kind,
+        path: segmentRelPath(event.ref)
+      } satisfies StoreChangeMessage)
     }
   }
 
-  pathOf (ref: { channel: string, quality: string, hour: string, file: string }): string {
+  pathOf(ref: { channel: string; quality: string; hour: string; file: string }): string {
     return join(this.segmentsDir, segmentRelPath(ref))
   }
 
-  hourDir (ref: { channel: string, quality: string, hour: string }): string {
+  hourDir(ref: { channel: string; quality: string; hour: string }): string {
     return join(this.segmentsDir, ref.channel, ref.quality, ref.hour)
   }
 
@@ -110,7 +119,7 @@ export class SegmentStore {
    * temp file is removed and HashMismatchError thrown. A tombstoned name is refused, also when the
    * tombstone comes while the bytes are on their way (nothing of them stays, even after a purge).
    */
-  async writeSegment (ref: SegmentRef, body: SegmentBody, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+  async writeSegment(ref: SegmentRef, body: SegmentBody, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
     if (ref.hash == null) throw new TypeError(`cannot store a temp segment: ${ref.file}`)
     const expected = ref.hash
     try {
@@ -131,13 +140,18 @@ export class SegmentStore {
     }
   }
 
-  #published (ref: SegmentRef, outcome: StoreWriteMessage['outcome'], size?: number): void {
+  #published(ref: SegmentRef, outcome: StoreWriteMessage['outcome'], size?: number): void {
     if (!storeWriteChannel.hasSubscribers) return
-    storeWriteChannel.publish({ segmentsDir: this.segmentsDir, path: segmentRelPath(ref), outcome, ...(size != null ? { size } : {}) } satisfies StoreWriteMessage)
+    storeWriteChannel.publish({
+      segmentsDir: this.segmentsDir,
+      path: segmentRelPath(ref),
+      outcome,
+      ...(size != null ? { size } : {})
+    } satisfies StoreWriteMessage)
   }
 
   /** Store bytes whose hash is not known in advance (a recorder): the name is made from it. */
-  async recordSegment (segment: Omit<NewSegment, 'hash'>, body: SegmentBody, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+  async recordSegment(segment: Omit<NewSegment, 'hash'>, body: SegmentBody, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
     const provisional = formatSegmentRef({ ...segment, hash: Buffer.alloc(32) })
     return await this.#write(provisional, body, options.signal, (digest) => {
       const ref = formatSegmentRef({ ...segment, hash: digest })
@@ -146,15 +160,23 @@ export class SegmentStore {
     })
   }
 
-  #refuseTombstoned (ref: SegmentRef): void {
+  #refuseTombstoned(ref: SegmentRef): void {
     if (this.index.isTombstoned(ref)) throw new TombstonedError(`${segmentRelPath(ref)} is tombstoned`)
   }
 
-  async #write (target: SegmentRef, body: SegmentBody, signal: AbortSignal | undefined, name: (digest: Buffer) => SegmentRef): Promise<WriteResult> {
+  async #write(
+    target: SegmentRef,
+    body: SegmentBody,
+    signal: AbortSignal | undefined,
+    name: (digest: Buffer) => SegmentRef
+  ): Promise<WriteResult> {
     signal?.throwIfAborted()
-    if (this.space?.full === true) throw new DiskFullError(`not writing ${segmentRelPath(target)}: disk full (${this.space.state().reason}), writes paused`)
+    if (this.space?.full === true)
+      throw new DiskFullError(`not writing ${segmentRelPath(target)}: disk full (${this.space.state().reason}), writes paused`)
     const dir = this.hourDir(target)
-    const made = await this.#makeDir(dir).catch(async (err) => { throw await this.#diskFull(err, target) })
+    const made = await this.#makeDir(dir).catch(async (err) => {
+      throw await this.#diskFull(err, target)
+    })
     const tempPath = join(dir, formatTempFileName(target.start, target.duration, randomUUID()))
     this.inflight.add(tempPath)
     try {
@@ -206,7 +228,7 @@ export class SegmentStore {
    * folder that holds anything, so a concurrent write's temp file keeps it (a write that finds its
    * folder gone makes it again: #createTemp).
    */
-  async #removeEmptyDirs (dir: string): Promise<void> {
+  async #removeEmptyDirs(dir: string): Promise<void> {
     this.#knownDirs.delete(dir)
     for (let d = dir; relative(this.segmentsDir, d) !== '' && !relative(this.segmentsDir, d).startsWith('..'); d = dirname(d)) {
       try {
@@ -219,8 +241,10 @@ export class SegmentStore {
   }
 
   /** Take back a segment this write put in place: its file, then its index entry. */
-  async #unstore (ref: SegmentRef, dir: string): Promise<void> {
-    await unlink(this.pathOf(ref)).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
+  async #unstore(ref: SegmentRef, dir: string): Promise<void> {
+    await unlink(this.pathOf(ref)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err
+    })
     await fsyncDir(dir)
     await this.index.apply([{ op: 'remove-segment', channel: ref.channel, quality: ref.quality, start: ref.start, file: ref.file }])
   }
@@ -229,7 +253,7 @@ export class SegmentStore {
    * Make an hour folder (durably) unless this process made or found it before: skips two fs calls
    * per write. True when this call made (or found) it, so a failing write may take it back.
    */
-  async #makeDir (dir: string): Promise<boolean> {
+  async #makeDir(dir: string): Promise<boolean> {
     if (this.#knownDirs.has(dir)) return false
     await mkdirDurable(dir)
     // Bounded: a week of hours for a few dozen channel/qualities; past that, start over.
@@ -239,7 +263,7 @@ export class SegmentStore {
   }
 
   /** Create the temp file; a folder removed since it was remembered (retention, a failed write) is made again, once. */
-  async #createTemp (dir: string, tempPath: string): Promise<TempFile> {
+  async #createTemp(dir: string, tempPath: string): Promise<TempFile> {
     try {
       return await this.#files.createTemp(tempPath)
     } catch (err) {
@@ -251,7 +275,7 @@ export class SegmentStore {
   }
 
   /** ENOSPC/EDQUOT become DiskFullError (and pause writing); any other error is returned as is. */
-  async #diskFull (err: unknown, target: SegmentRef): Promise<unknown> {
+  async #diskFull(err: unknown, target: SegmentRef): Promise<unknown> {
     if (!isDiskFullError(err)) return err
     await this.space?.reportWriteError(err)
     return new DiskFullError(`disk full writing ${segmentRelPath(target)}: ${(err as Error).message}`, { cause: err })
@@ -262,7 +286,7 @@ export class SegmentStore {
    * or holds the admin signature (`proof`) so the signature survives an index rebuild.
    * Idempotent. The segment's bytes are left alone (deleting them is a separate admin action).
    */
-  async writeTombstone (ref: SegmentRef, options: { proof?: string } = {}): Promise<{ created: boolean }> {
+  async writeTombstone(ref: SegmentRef, options: { proof?: string } = {}): Promise<{ created: boolean }> {
     const dir = this.hourDir(ref)
     await mkdirDurable(dir)
     const path = join(dir, tombstoneFileName(ref.file))
@@ -285,19 +309,24 @@ export class SegmentStore {
     }
     // An unsigned tombstone (made before the network had an admin key) gets the signature now, so
     // it can reach the nodes that refused it; a signed one is never replaced.
-    const signed = !created && options.proof != null && await readTombstoneProof(path, (await stat(path)).size) == null
+    const signed = !created && options.proof != null && (await readTombstoneProof(path, (await stat(path)).size)) == null
     if (signed) await replaceFile(path, options.proof!)
     else await fsyncDir(dir)
     const st = await stat(path)
     // An existing file keeps what it holds: read back, so the index matches the disk.
     const proof = created ? options.proof : await readTombstoneProof(path, st.size)
-    const changed = await this.index.apply([{ op: 'put-tombstone', channel: ref.channel, quality: ref.quality, start: ref.start, segment: ref.file, mtimeMs: st.mtimeMs, proof }])
+    const changed = await this.index.apply([
+      { op: 'put-tombstone', channel: ref.channel, quality: ref.quality, start: ref.start, segment: ref.file, mtimeMs: st.mtimeMs, proof }
+    ])
     if ((created || signed) && changed.length > 0) this.emit({ kind: 'tombstone', ref })
     return { created }
   }
 
   /** Stream a segment's bytes (optionally a byte range, `end` inclusive as in HTTP ranges). */
-  openRead (ref: { channel: string, quality: string, hour: string, file: string }, range: { start?: number, end?: number } = {}): ReadStream {
+  openRead(
+    ref: { channel: string; quality: string; hour: string; file: string },
+    range: { start?: number; end?: number } = {}
+  ): ReadStream {
     return createReadStream(this.pathOf(ref), { ...range, highWaterMark: 256 * 1024 })
   }
 }
@@ -306,7 +335,7 @@ export class SegmentStore {
 const MAX_TOMBSTONE_PROOF = 1024
 
 /** The signature a tombstone file holds, or undefined (empty, or not one line of base64url dots). */
-export async function readTombstoneProof (path: string, size: number): Promise<string | undefined> {
+export async function readTombstoneProof(path: string, size: number): Promise<string | undefined> {
   if (size === 0 || size > MAX_TOMBSTONE_PROOF) return undefined
   const text = (await readFile(path, 'latin1').catch(() => '')).trim()
   return /^[A-Za-z0-9_.-]{1,1024}$/.test(text) ? text : undefined
@@ -316,8 +345,8 @@ export async function readTombstoneProof (path: string, size: number): Promise<s
  * Write all of `chunk`. write(2) may stop short (a nearly full disk does) and Node does not retry:
  * without this loop a truncated file would be renamed under a name hashed from the whole stream.
  */
-async function writeAll (fh: TempFile, chunk: Uint8Array): Promise<void> {
-  for (let at = 0; at < chunk.byteLength;) {
+async function writeAll(fh: TempFile, chunk: Uint8Array): Promise<void> {
+  for (let at = 0; at < chunk.byteLength; ) {
     const { bytesWritten } = await fh.write(chunk, at)
     if (bytesWritten <= 0) throw new Error(`write made no progress at byte ${at} of ${chunk.byteLength}`)
     at += bytesWritten

@@ -56,27 +56,31 @@ export class TreeWatcher {
   /** The first wiring is done: folders found after it are new while we run. */
   #wired = false
 
-  constructor (init: TreeWatcherInit) {
+  constructor(init: TreeWatcherInit) {
     this.#init = init
     this.#log = init.log ?? silentLogger
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     if (this.#started) return
     this.#started = true
     await mkdir(this.#init.segmentsDir, { recursive: true })
     await this.#rewire()
     // New hours start every hour and old ones stop being live: re-check the watched set.
-    this.#rewireTimer = setInterval(() => { this.#track(this.#rewire()) }, 60_000)
+    this.#rewireTimer = setInterval(() => {
+      this.#track(this.#rewire())
+    }, 60_000)
     this.#rewireTimer.unref()
     const every = this.#init.rescanIntervalMs ?? 0
     if (every > 0) {
-      this.#rescanTimer = setInterval(() => { this.#track(this.rescan()) }, every)
+      this.#rescanTimer = setInterval(() => {
+        this.#track(this.rescan())
+      }, every)
       this.#rescanTimer.unref()
     }
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     if (!this.#started) return
     this.#started = false
     if (this.#rewireTimer != null) clearInterval(this.#rewireTimer)
@@ -89,7 +93,7 @@ export class TreeWatcher {
   }
 
   /** Full reconcile of the tree; skipped if one is already running. */
-  async rescan (): Promise<ReconcileReport | null> {
+  async rescan(): Promise<ReconcileReport | null> {
     if (this.#rescanning) return null
     this.#rescanning = true
     try {
@@ -104,13 +108,13 @@ export class TreeWatcher {
     }
   }
 
-  #track (p: Promise<unknown>): void {
+  #track(p: Promise<unknown>): void {
     this.#running.add(p)
     p.catch((err) => this.#log.error({ err }, 'watcher task failed')).finally(() => this.#running.delete(p))
   }
 
   /** Watch the root, every channel and quality folder, and the live hour folders. */
-  async #rewire (): Promise<void> {
+  async #rewire(): Promise<void> {
     if (!this.#started) return
     const root = this.#init.segmentsDir
     const liveFrom = Date.now() * 1000 - (this.#init.liveHours ?? 2) * MICROS_PER_HOUR
@@ -148,7 +152,7 @@ export class TreeWatcher {
     }
   }
 
-  #watchDir (path: string, level: Level, channel?: string, quality?: string, hour?: string): void {
+  #watchDir(path: string, level: Level, channel?: string, quality?: string, hour?: string): void {
     if (this.#watches.has(path) || !this.#started) return
     let w: FSWatcher
     try {
@@ -170,7 +174,7 @@ export class TreeWatcher {
     this.#watches.set(path, w)
   }
 
-  #schedule (channel: string, quality: string, hour: string): void {
+  #schedule(channel: string, quality: string, hour: string): void {
     if (!this.#started) return
     const key = `${channel}/${quality}/${hour}`
     if (this.#pending.has(key)) return
@@ -188,13 +192,13 @@ export class TreeWatcher {
     this.#pending.set(key, setTimeout(fire, this.#init.debounceMs ?? 50))
   }
 
-  #storeWriting (dir: string): boolean {
+  #storeWriting(dir: string): boolean {
     for (const path of this.#init.inflight ?? []) if (path.startsWith(dir)) return true
     return false
   }
 }
 
-async function subdirs (dir: string, valid: (name: string) => boolean): Promise<string[]> {
+async function subdirs(dir: string, valid: (name: string) => boolean): Promise<string[]> {
   try {
     const entries = await readdir(dir, { withFileTypes: true })
     return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && valid(e.name)).map((e) => e.name)
@@ -202,4 +206,3 @@ async function subdirs (dir: string, valid: (name: string) => boolean): Promise<
     return []
   }
 }
-

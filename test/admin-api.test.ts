@@ -34,7 +34,11 @@ interface Reply {
   message: string
 }
 
-async function call (method: 'GET' | 'POST', path: string, options: { token?: string | null, authorization?: string, body?: unknown, raw?: string, contentType?: string, on?: SegmeshNode } = {}): Promise<Reply> {
+async function call(
+  method: 'GET' | 'POST',
+  path: string,
+  options: { token?: string | null; authorization?: string; body?: unknown; raw?: string; contentType?: string; on?: SegmeshNode } = {}
+): Promise<Reply> {
   const headers: Record<string, string> = {}
   const token = options.token === undefined ? TOKEN : options.token
   if (options.authorization != null) headers.authorization = options.authorization
@@ -51,20 +55,26 @@ async function call (method: 'GET' | 'POST', path: string, options: { token?: st
   const text = await res.body.text()
   const json = String(res.headers['content-type']).startsWith('application/json')
   const parsed: unknown = json ? JSON.parse(text) : text
-  const fields = (parsed != null && typeof parsed === 'object' ? parsed : {}) as { error?: unknown, message?: unknown }
-  return { status: res.statusCode, headers: res.headers, body: parsed, error: String(fields.error ?? ''), message: String(fields.message ?? '') }
+  const fields = (parsed != null && typeof parsed === 'object' ? parsed : {}) as { error?: unknown; message?: unknown }
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    body: parsed,
+    error: String(fields.error ?? ''),
+    message: String(fields.message ?? '')
+  }
 }
 
-async function get (path: string): Promise<Reply> {
+async function get(path: string): Promise<Reply> {
   return await call('GET', path, { token: null })
 }
 
-async function record (channel: string, quality: string, start: number, seed: string, size = 500): Promise<WriteResult> {
+async function record(channel: string, quality: string, start: number, seed: string, size = 500): Promise<WriteResult> {
   return await node.store.recordSegment({ channel, quality, start, duration: 2 * SECOND, type: 'full' }, bytesFor(seed, size))
 }
 
 /** Segments back to back, 2 s each, from `start`. */
-async function recordRun (channel: string, quality: string, start: number, count: number): Promise<WriteResult[]> {
+async function recordRun(channel: string, quality: string, start: number, count: number): Promise<WriteResult[]> {
   const out: WriteResult[] = []
   for (let i = 0; i < count; i++) out.push(await record(channel, quality, start + i * 2 * SECOND, `${channel}/${quality}/${i}`))
   return out
@@ -78,7 +88,7 @@ const listing = async (r: SegmentRef, tombstones = false): Promise<string[]> => 
   return res.body as string[]
 }
 
-async function tombstones (query = ''): Promise<TombstoneEntry[]> {
+async function tombstones(query = ''): Promise<TombstoneEntry[]> {
   const res = await call('GET', `/admin/tombstones${query}`)
   assert.equal(res.status, 200, res.message)
   return res.body as TombstoneEntry[]
@@ -86,12 +96,18 @@ async function tombstones (query = ''): Promise<TombstoneEntry[]> {
 
 before(async () => {
   const dir = await tempDirFor('segmesh-admin-')
-  const config = resolveConfig({ flags: { data: dir, 'http-host': '127.0.0.1', 'http-port': '0', watch: false, replication: false }, env: { SEGMESH_ADMIN_TOKEN: TOKEN } })
+  const config = resolveConfig({
+    flags: { data: dir, 'http-host': '127.0.0.1', 'http-port': '0', watch: false, replication: false },
+    env: { SEGMESH_ADMIN_TOKEN: TOKEN }
+  })
   assert.equal(config.adminToken, TOKEN)
   node = new SegmeshNode({ config, log: pino({ level: 'silent' }) })
   await node.start()
   const dir2 = await tempDirFor('segmesh-admin-off-')
-  disabled = new SegmeshNode({ config: resolveConfig({ flags: { data: dir2, 'http-host': '127.0.0.1', 'http-port': '0', watch: false, replication: false } }), log: pino({ level: 'silent' }) })
+  disabled = new SegmeshNode({
+    config: resolveConfig({ flags: { data: dir2, 'http-host': '127.0.0.1', 'http-port': '0', watch: false, replication: false } }),
+    log: pino({ level: 'silent' })
+  })
   await disabled.start()
 })
 
@@ -150,7 +166,7 @@ describe('auth', () => {
 
 describe('POST /admin/tombstone', () => {
   it('hides one segment from listings and /segments, keeps it in ?tombstones=true, and announces it', async () => {
-    const [a, b] = await recordRun('one', 'source', HOUR10, 2) as [WriteResult, WriteResult]
+    const [a, b] = (await recordRun('one', 'source', HOUR10, 2)) as [WriteResult, WriteResult]
     assert.equal((await get(segmentUrl(a.ref))).status, 200)
     const events: StoreEvent[] = []
     const off = node.store.onChange((e) => events.push(e))
@@ -158,7 +174,10 @@ describe('POST /admin/tombstone', () => {
     off()
     assert.equal(res.status, 201)
     assert.deepEqual(res.body, { tombstoned: [pathOf(a)], alreadyTombstoned: [] })
-    assert.deepEqual(events.map((e) => [e.kind, segmentRelPath(e.ref)]), [['tombstone', pathOf(a)]])
+    assert.deepEqual(
+      events.map((e) => [e.kind, segmentRelPath(e.ref)]),
+      [['tombstone', pathOf(a)]]
+    )
 
     const gone = await get(segmentUrl(a.ref))
     assert.equal(gone.status, 404)
@@ -199,9 +218,16 @@ describe('POST /admin/tombstone', () => {
     const end = HOUR11 + 3 * SECOND
     // 10:59:54 (ends 56, overlaps 55) … 11:00:02 (starts before 03); 10:59:52 ends exactly at 54.
     const expected = run.filter((w) => w.ref.start < end && w.ref.start + w.ref.duration > start).map(pathOf)
-    assert.deepEqual(expected.map((p) => p.split('/').slice(2).join('/').slice(0, 23)), [
-      '2020-01-01T10/59:54.000', '2020-01-01T10/59:56.000', '2020-01-01T10/59:58.000', '2020-01-01T11/00:00.000', '2020-01-01T11/00:02.000'
-    ])
+    assert.deepEqual(
+      expected.map((p) => p.split('/').slice(2).join('/').slice(0, 23)),
+      [
+        '2020-01-01T10/59:54.000',
+        '2020-01-01T10/59:56.000',
+        '2020-01-01T10/59:58.000',
+        '2020-01-01T11/00:00.000',
+        '2020-01-01T11/00:02.000'
+      ]
+    )
     const body = { channel: 'range', quality: 'source', start: iso(start), end: iso(end) }
     const res = await call('POST', '/admin/tombstone', { body })
     assert.equal(res.status, 201, JSON.stringify(res.body))
@@ -219,7 +245,9 @@ describe('POST /admin/tombstone', () => {
   })
 
   it('answers 200 with nothing when the range holds no segment', async () => {
-    const res = await call('POST', '/admin/tombstone', { body: { channel: 'range', quality: 'source', start: '2021-01-01T00:00:00Z', end: '2021-01-01T01:00:00Z' } })
+    const res = await call('POST', '/admin/tombstone', {
+      body: { channel: 'range', quality: 'source', start: '2021-01-01T00:00:00Z', end: '2021-01-01T01:00:00Z' }
+    })
     assert.equal(res.status, 200)
     assert.deepEqual(res.body, { tombstoned: [], alreadyTombstoned: [] })
   })
@@ -228,7 +256,7 @@ describe('POST /admin/tombstone', () => {
     const good = pathOf(ref({ channel: 'bad', quality: 'source', base: HOUR10, at: 0, dur: 2000 }))
     const [, , hour, file] = good.split('/') as [string, string, string, string]
     const range = { channel: 'bad', quality: 'source', start: iso(HOUR10), end: iso(HOUR10 + SECOND) }
-    const cases: Array<[string, { body?: unknown, raw?: string, contentType?: string }, number, RegExp]> = [
+    const cases: Array<[string, { body?: unknown; raw?: string; contentType?: string }, number, RegExp]> = [
       ['not JSON', { raw: '{nope' }, 400, /JSON/],
       ['empty JSON body', { raw: '' }, 400, /empty/i],
       ['text body', { raw: 'hello', contentType: 'text/plain' }, 400, /JSON object/],
@@ -242,10 +270,20 @@ describe('POST /admin/tombstone', () => {
       ['segment not a string', { body: { segment: 42 } }, 400, /segment: must be a string/],
       ['.. as channel', { body: { segment: `../source/${hour}/${file}` } }, 400, /segment: .*bad channel/],
       ['.. as hour', { body: { segment: `bad/source/../${file}` } }, 400, /segment: .*bad hour/],
-      ['traversal in the name', { body: { segment: `bad/source/${hour}/../../../etc/passwd` } }, 400, /segment: .*CHANNEL\/QUALITY\/HOUR\/NAME\.ts/],
+      [
+        'traversal in the name',
+        { body: { segment: `bad/source/${hour}/../../../etc/passwd` } },
+        400,
+        /segment: .*CHANNEL\/QUALITY\/HOUR\/NAME\.ts/
+      ],
       ['too few components', { body: { segment: `${hour}/${file}` } }, 400, /segment: /],
       ['not a segment name', { body: { segment: `bad/source/${hour}/passwd` } }, 400, /segment: .*does not end in \.ts/],
-      ['a temp name', { body: { segment: `bad/source/${hour}/00:00.000000-2.0-temp-0b8f1c7e-2a8b-4f0e-9d3c-4a1b2c3d4e5f.ts` } }, 400, /temp/],
+      [
+        'a temp name',
+        { body: { segment: `bad/source/${hour}/00:00.000000-2.0-temp-0b8f1c7e-2a8b-4f0e-9d3c-4a1b2c3d4e5f.ts` } },
+        400,
+        /temp/
+      ],
       ['channel not a string', { body: { ...range, channel: 7 } }, 400, /channel: must be a string, got number/],
       ['start null', { body: { ...range, start: null } }, 400, /start: must be a string, got null/],
       ['bad channel', { body: { ...range, channel: '../x' } }, 400, /channel: /],
@@ -271,7 +309,10 @@ describe('GET /admin/tombstones', () => {
     assert.equal(list.length, 1)
     const entry = list[0]!
     const [channel, quality, hour, segment] = entry.path.split('/') as [string, string, string, string]
-    assert.deepEqual({ ...entry, createdAt: '' }, { path: entry.path, channel, quality, hour, segment, start: `${hour}:00:00.000000Z`, createdAt: '' })
+    assert.deepEqual(
+      { ...entry, createdAt: '' },
+      { path: entry.path, channel, quality, hour, segment, start: `${hour}:00:00.000000Z`, createdAt: '' }
+    )
     assert.equal(channel, 'one')
     const created = Date.parse(entry.createdAt)
     assert.ok(Math.abs(Date.now() - created) < 60_000, entry.createdAt)
@@ -283,7 +324,10 @@ describe('GET /admin/tombstones', () => {
     assert.deepEqual([...new Set(bySource.map((t) => t.channel))].sort(), ['ghost', 'one', 'range'])
     const all = await tombstones()
     assert.equal(all.length, 7)
-    assert.deepEqual(all.map((t) => t.path), [...all.map((t) => t.path)].sort())
+    assert.deepEqual(
+      all.map((t) => t.path),
+      [...all.map((t) => t.path)].sort()
+    )
     const bad = await call('GET', '/admin/tombstones?channel=..')
     assert.equal(bad.status, 400)
     assert.match(bad.message, /channel/)
@@ -306,7 +350,10 @@ describe('POST /admin/purge', () => {
     assert.deepEqual(res.body, { purged: expected.map(pathOf), bytes: expected.reduce((n, w) => n + w.size, 0) })
 
     for (const w of run) {
-      const onDisk = await lstat(node.store.pathOf(w.ref)).then(() => true, () => false)
+      const onDisk = await lstat(node.store.pathOf(w.ref)).then(
+        () => true,
+        () => false
+      )
       assert.equal(onDisk, !expected.includes(w), pathOf(w))
     }
     for (const w of doomed) await access(node.store.pathOf({ ...w.ref, file: tombstoneFileName(w.ref.file) }))
@@ -325,7 +372,10 @@ describe('POST /admin/purge', () => {
     for (const hour of [HOUR10, HOUR11]) {
       const dir = node.store.hourDir({ channel: 'purge', quality: 'source', hour: formatHour(hour) })
       const disk = (await readdir(dir)).filter((n) => n.endsWith('.ts')).sort()
-      const indexed = node.index.hourSegments('purge', 'source', hour, { hidden: true }).map((s) => s.file).sort()
+      const indexed = node.index
+        .hourSegments('purge', 'source', hour, { hidden: true })
+        .map((s) => s.file)
+        .sort()
       assert.deepEqual(indexed, disk)
     }
     const summary = node.index.hourSummary('purge', 'source', HOUR10)!
@@ -349,7 +399,7 @@ describe('POST /admin/purge', () => {
       [{ body: { quality: '.x' } }, /quality: /],
       [{ body: [] }, /JSON object/],
       [{ raw: '{' }, /JSON/]
-    ] as Array<[{ body?: unknown, raw?: string }, RegExp]>) {
+    ] as Array<[{ body?: unknown; raw?: string }, RegExp]>) {
       const res = await call('POST', '/admin/purge', input)
       assert.equal(res.status, 400, JSON.stringify(input))
       assert.match(res.message, message)

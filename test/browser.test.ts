@@ -26,9 +26,11 @@ const S = MICROS_PER_SECOND
 const HOLE = 5
 const TOMBSTONED = 10
 
-async function launch (): Promise<Browser> {
+async function launch(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: run bin/setup (it installs Debian's chromium) or point SEGMESH_CHROMIUM at a Chromium binary`)
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: run bin/setup (it installs Debian's chromium) or point SEGMESH_CHROMIUM at a Chromium binary`
+    )
   }
   return await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'] })
 }
@@ -37,21 +39,26 @@ async function launch (): Promise<Browser> {
  * For the screenshot only: 20 minutes of a second channel in the previous hour, with a few
  * holes and a stretch the recorder marked suspect, so the picture shows every colour.
  */
-async function recordScreenshotExtras (store: SegmentStore, now: number): Promise<void> {
+async function recordScreenshotExtras(store: SegmentStore, now: number): Promise<void> {
   const files = await segmentFiles(40)
   const from = hourStart(now) - MICROS_PER_HOUR + 25 * 60 * S
   for (let i = 0; i < 600; i++) {
     if (i % 97 === 13 || (i >= 300 && i < 310)) continue
     const type = i >= 420 && i < 470 ? 'suspect' : 'full'
-    await store.recordSegment({ channel: 'loadingreadyrun', quality: 'source', start: from + i * 2 * S, duration: 2 * S, type }, await readFile(files[i % files.length]!))
+    await store.recordSegment(
+      { channel: 'loadingreadyrun', quality: 'source', start: from + i * 2 * S, duration: 2 * S, type },
+      await readFile(files[i % files.length]!)
+    )
   }
 }
 
 /** A page that fails the test on any script error or console error (a CSP refusal, a 404). */
-async function openPage (browser: Browser, errors: string[]): Promise<Page> {
+async function openPage(browser: Browser, errors: string[]): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1100, height: 820 } })
   page.on('pageerror', (err) => errors.push(`page error: ${err.message}`))
-  page.on('console', (msg) => { if (msg.type() === 'error') errors.push(`console: ${msg.text()}`) })
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(`console: ${msg.text()}`)
+  })
   return page
 }
 
@@ -66,10 +73,14 @@ it('status page draws the coverage map; the player plays live and makes a cut li
   const dead = written.find((w) => w.ref.start === start + TOMBSTONED * 2 * S)!
   assert.equal((await admin(node, '/admin/tombstone', { segment: segmentRelPath(dead.ref) })).status, 201)
   if (SCREENSHOTS) await recordScreenshotExtras(node.store, start)
-  await until('the nodes to see each other', async () => {
-    const status = await (await request(`${node.url}/status`)).body.json() as { peers: unknown[] }
-    return status.peers.length > 0
-  }, 60_000)
+  await until(
+    'the nodes to see each other',
+    async () => {
+      const status = (await (await request(`${node.url}/status`)).body.json()) as { peers: unknown[] }
+      return status.peers.length > 0
+    },
+    60_000
+  )
 
   const errors: string[] = []
   await t.test('status page', async () => {
@@ -77,33 +88,48 @@ it('status page draws the coverage map; the player plays live and makes a cut li
     await page.goto(`${node.url}/`)
     await page.locator('svg rect.tombstoned').first().waitFor({ timeout: 30_000 })
     // The hole and the tombstone are drawn where they are, in their hour's row, in their colours.
-    for (const [kind, at] of [['holes', start + HOLE * 2 * S], ['tombstoned', start + TOMBSTONED * 2 * S]] as const) {
+    for (const [kind, at] of [
+      ['holes', start + HOLE * 2 * S],
+      ['tombstoned', start + TOMBSTONED * 2 * S]
+    ] as const) {
       const rect = page.locator(`div.row[data-hour="${formatHour(at)}"] svg rect.${kind}[data-from="${at - hourStart(at)}"]`)
       assert.equal(await rect.count(), 1, `${kind} at ${at}`)
       assert.equal(await rect.getAttribute('data-to'), String(at - hourStart(at) + 2 * S))
     }
     // A 2 s hole or tombstone is drawn wide enough to see, and listed with its exact times under the map.
-    const widths = await page.evaluate(() => ['holes', 'tombstoned'].map((k) => document.querySelector(`rect.${k}`)!.getBoundingClientRect().width))
+    const widths = await page.evaluate(() =>
+      ['holes', 'tombstoned'].map((k) => document.querySelector(`rect.${k}`)!.getBoundingClientRect().width)
+    )
     for (const w of widths) assert.ok(w >= 5, `short events drawn ${widths} px wide`)
-    for (const [kind, at] of [['holes', start + HOLE * 2 * S], ['tombstoned', start + TOMBSTONED * 2 * S]] as const) {
+    for (const [kind, at] of [
+      ['holes', start + HOLE * 2 * S],
+      ['tombstoned', start + TOMBSTONED * 2 * S]
+    ] as const) {
       const from = formatInstant(at).slice(11, 19)
       await page.locator(`ul.events li.${kind}`, { hasText: from }).first().waitFor({ timeout: 5_000 })
     }
-    const fills = await page.evaluate(() => ['full', 'holes', 'tombstoned'].map((k) => getComputedStyle(document.querySelector(`rect.${k}`)!).fill))
+    const fills = await page.evaluate(() =>
+      ['full', 'holes', 'tombstoned'].map((k) => getComputedStyle(document.querySelector(`rect.${k}`)!).fill)
+    )
     assert.equal(new Set(fills).size, 3, `three colours: ${fills}`)
     const peerId = peer.host!.peerId
     await page.locator('#peers tbody code', { hasText: peerId.slice(-12) }).waitFor({ timeout: 30_000 })
-    assert.match(await page.locator('#node').textContent() ?? '', new RegExp(node.host!.peerId))
+    assert.match((await page.locator('#node').textContent()) ?? '', new RegExp(node.host!.peerId))
     if (SCREENSHOTS) await page.screenshot({ path: 'docs/status-page.png', fullPage: true })
     // It refreshes itself: a stream that starts now shows up, with its map, without a reload.
     await recordSegments(node.store, 'later', 'source', start + 78 * S, 1)
-    await page.locator(`div.map[data-key="later/source"] div.row[data-hour="${formatHour(start + 78 * S)}"] rect.full`).waitFor({ timeout: 60_000 })
+    await page
+      .locator(`div.map[data-key="later/source"] div.row[data-hour="${formatHour(start + 78 * S)}"] rect.full`)
+      .waitFor({ timeout: 60_000 })
     await page.close()
   })
 
   await t.test('player', async () => {
     const page = await openPage(browser, errors)
-    assert.ok(await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01E,mp4a.40.2"')), 'this Chromium cannot play H.264 through MSE')
+    assert.ok(
+      await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01E,mp4a.40.2"')),
+      'this Chromium cannot play H.264 through MSE'
+    )
     await page.goto(`${node.url}/player`)
     await page.locator('#mode', { hasText: '(live)' }).waitFor({ timeout: 30_000 })
     // The defaults: the first channel, the last minutes of its data, no end (live).
@@ -112,15 +138,19 @@ it('status page draws the coverage map; the player plays live and makes a cut li
     await page.waitForFunction(() => document.querySelector('video')!.currentTime > 0.2, null, { timeout: 60_000 })
     await page.selectOption('#type', 'rough')
     // Click and read the media time together, to compare the marks' wall-clock times with it.
-    const mark = async (which: string): Promise<number> => await page.evaluate((id) => {
-      document.getElementById(id)!.click()
-      return document.querySelector('video')!.currentTime
-    }, `mark-${which}`)
+    const mark = async (which: string): Promise<number> =>
+      await page.evaluate((id) => {
+        document.getElementById(id)!.click()
+        return document.querySelector('video')!.currentTime
+      }, `mark-${which}`)
     await page.locator('#mark-in:enabled').waitFor({ timeout: 30_000 })
     const tIn = await mark('in')
     await page.waitForFunction((t0) => document.querySelector('video')!.currentTime > t0 + 1.5, tIn, { timeout: 60_000 })
     const tOut = await mark('out')
-    const href = await page.locator('#cut-link').getAttribute('href', { timeout: 5000 }).catch(() => null)
+    const href = await page
+      .locator('#cut-link')
+      .getAttribute('href', { timeout: 5000 })
+      .catch(() => null)
     assert.ok(href != null, `a cut link, not: ${await page.locator('#cut').textContent()}`)
     const cut = new URL(href)
     assert.equal(cut.pathname, '/cut/desertbus/source.ts')
@@ -128,7 +158,7 @@ it('status page draws the coverage map; the player plays live and makes a cut li
     const [a, b] = [cut.searchParams.get('start')!, cut.searchParams.get('end')!].map((v) => timeParam('mark', v))
     assert.ok(a! >= start && b! <= start + 80 * S, `marks inside the data: ${a} ${b}`)
     // The live edge has no discontinuity: wall-clock and media time advance together.
-    assert.ok(Math.abs((b! - a!) - (tOut - tIn) * S) < 50_000, `marks ${b! - a!} µs apart, media time ${tOut - tIn} s`)
+    assert.ok(Math.abs(b! - a! - (tOut - tIn) * S) < 50_000, `marks ${b! - a!} µs apart, media time ${tOut - tIn} s`)
     if (SCREENSHOTS) await page.screenshot({ path: 'docs/player.png', fullPage: true })
     const res = await request(href)
     assert.equal(res.statusCode, 200)
@@ -150,12 +180,23 @@ it('status page draws the coverage map; the player plays live and makes a cut li
     // Its own error list: refused requests are logged to the console on purpose here.
     const page = await browser.newPage({ viewport: { width: 390, height: 800 } })
     page.on('pageerror', (err) => errors.push(`page error: ${err.message}`))
-    for (const [path, ready] of [['/', 'svg rect.full'], ['/player', '#mode:has-text("live")']] as const) {
+    for (const [path, ready] of [
+      ['/', 'svg rect.full'],
+      ['/player', '#mode:has-text("live")']
+    ] as const) {
       await page.goto(`${node.url}${path}`)
       await page.locator(ready).first().waitFor({ timeout: 30_000 })
       // What sticks out (the peers table scrolls inside its own box), for the failure message.
-      const wide = await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth && e.closest('.table-wrap') == null).map((e) => `${e.tagName}.${e.className}#${e.id}:${Math.round(e.getBoundingClientRect().right)}`).slice(0, 8))
-      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `${path} fits a 390 px screen: ${wide}`)
+      const wide = await page.evaluate(() =>
+        [...document.querySelectorAll('body *')]
+          .filter((e) => e.getBoundingClientRect().right > window.innerWidth && e.closest('.table-wrap') == null)
+          .map((e) => `${e.tagName}.${e.className}#${e.id}:${Math.round(e.getBoundingClientRect().right)}`)
+          .slice(0, 8)
+      )
+      assert.ok(
+        await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+        `${path} fits a 390 px screen: ${wide}`
+      )
     }
     await page.goto(`${node.url}/player?channel=desertbus&quality=source&start=2026-01-01T10:00:00Z&end=2026-01-01T09:00:00Z`)
     await page.locator('#banner', { hasText: 'end: must be after start' }).waitFor({ timeout: 30_000 })

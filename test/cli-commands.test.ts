@@ -20,15 +20,22 @@ import { bytesFor, tempDir } from './helpers/tree.ts'
 const execFileAsync = promisify(execFile)
 const SEGMESH = fileURLToPath(new URL('../bin/segmesh', import.meta.url))
 
-interface Run { code: number, stdout: string, stderr: string }
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
 
 /** Run bin/segmesh with only the environment given (no SEGMESH_* leaking in from the test's). */
-async function segmesh (args: string[], env: Record<string, string> = {}): Promise<Run> {
+async function segmesh(args: string[], env: Record<string, string> = {}): Promise<Run> {
   try {
-    const { stdout, stderr } = await execFileAsync(SEGMESH, args, { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...env }, cwd: '/' })
+    const { stdout, stderr } = await execFileAsync(SEGMESH, args, {
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...env },
+      cwd: '/'
+    })
     return { code: 0, stdout, stderr }
   } catch (err) {
-    const e = err as { code: number, stdout: string, stderr: string }
+    const e = err as { code: number; stdout: string; stderr: string }
     return { code: e.code, stdout: e.stdout, stderr: e.stderr }
   }
 }
@@ -47,7 +54,8 @@ describe('segmesh CLI', () => {
       }
     }
     const top = await segmesh(['--help'])
-    for (const command of ['start', 'scan', 'config', 'tombstone', 'peers', 'demo']) assert.match(top.stdout, new RegExp(`^  ${command} `, 'm'))
+    for (const command of ['start', 'scan', 'config', 'tombstone', 'peers', 'demo'])
+      assert.match(top.stdout, new RegExp(`^  ${command} `, 'm'))
   })
 
   it('config print: effective values, their sources, secrets masked; bad keys named', async (t) => {
@@ -57,7 +65,7 @@ describe('segmesh CLI', () => {
     const env = { SEGMESH_CONFIG: file, SEGMESH_HTTP_PORT: '9001' }
     const json = await segmesh(['config', 'print', '--p2p-port', '4100'], env)
     assert.equal(json.code, 0, json.stderr)
-    const printed = JSON.parse(json.stdout) as { config: Record<string, unknown>, sources: Record<string, string> }
+    const printed = JSON.parse(json.stdout) as { config: Record<string, unknown>; sources: Record<string, string> }
     assert.deepEqual(Object.keys(printed.config).sort(), OPTIONS.map((o) => o.key).sort())
     assert.equal(printed.config.dataDir, '/srv/segmesh')
     assert.equal(printed.config.segmentsDir, '/srv/segmesh/segments')
@@ -69,7 +77,8 @@ describe('segmesh CLI', () => {
     assert.equal(printed.sources.httpPort, 'env SEGMESH_HTTP_PORT')
     assert.equal(printed.sources.p2pPort, 'flag --p2p-port')
     assert.equal(printed.sources.logLevel, 'default')
-    for (const o of OPTIONS.filter((x) => x.secret === true)) assert.ok(printed.config[o.key] === null || printed.config[o.key] === '********', `${o.key} masked`)
+    for (const o of OPTIONS.filter((x) => x.secret === true))
+      assert.ok(printed.config[o.key] === null || printed.config[o.key] === '********', `${o.key} masked`)
 
     const yaml = await segmesh(['config', 'print', '--yaml', '--config', file, '--admin-token', 'flag-secret'])
     assert.equal(yaml.code, 0, yaml.stderr)
@@ -83,7 +92,8 @@ describe('segmesh CLI', () => {
     const again = await segmesh(['config', 'print', '--config', printedFile])
     assert.equal(again.code, 0, again.stderr)
     const reread = JSON.parse(again.stdout) as { config: Record<string, unknown> }
-    for (const o of OPTIONS.filter((x) => x.secret !== true)) assert.deepEqual(reread.config[o.key], (parseYaml(yaml.stdout) as Record<string, unknown>)[o.key] ?? null, o.key)
+    for (const o of OPTIONS.filter((x) => x.secret !== true))
+      assert.deepEqual(reread.config[o.key], (parseYaml(yaml.stdout) as Record<string, unknown>)[o.key] ?? null, o.key)
     // The mask is never taken for the secret.
     await writeFile(printedFile, yaml.stdout.replace(/^adminToken: null/m, 'adminToken: "********"'))
     const masked = await segmesh(['config', 'print', '--config', printedFile])
@@ -109,9 +119,16 @@ describe('segmesh CLI', () => {
     const hour = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
     const refs: SegmentRef[] = []
     for (let i = 0; i < 3; i++) {
-      refs.push((await a.store.recordSegment({ channel: 'demo', quality: 'source', start: hour + i * 2_000_000, duration: 2_000_000, type: 'full' }, bytesFor(`cli-${i}`, 500))).ref)
+      refs.push(
+        (
+          await a.store.recordSegment(
+            { channel: 'demo', quality: 'source', start: hour + i * 2_000_000, duration: 2_000_000, type: 'full' },
+            bytesFor(`cli-${i}`, 500)
+          )
+        ).ref
+      )
     }
-    await until('B has A\'s segments', () => refs.every((r) => b.index.getSegment(r) != null))
+    await until("B has A's segments", () => refs.every((r) => b.index.getSegment(r) != null))
     const token = { SEGMESH_ADMIN_TOKEN: ADMIN_TOKEN }
 
     const one = await segmesh(['tombstone', '--node', a.url, '--segment', segmentRelPath(refs[0]!), '--reason', 'test: takedown'], token)
@@ -120,8 +137,22 @@ describe('segmesh CLI', () => {
     assert.ok(a.index.isTombstoned(refs[0]!))
     await until('the tombstone on B', () => b.index.isTombstoned(refs[0]!))
 
-    const range = await segmesh(['tombstone', '--node', b.url, '--token', ADMIN_TOKEN, '--json', '--channel', 'demo', '--quality', 'source',
-      '--start', formatInstant(hour), '--end', formatInstant(hour + 4_000_000)])
+    const range = await segmesh([
+      'tombstone',
+      '--node',
+      b.url,
+      '--token',
+      ADMIN_TOKEN,
+      '--json',
+      '--channel',
+      'demo',
+      '--quality',
+      'source',
+      '--start',
+      formatInstant(hour),
+      '--end',
+      formatInstant(hour + 4_000_000)
+    ])
     assert.equal(range.code, 0, range.stderr)
     assert.deepEqual(JSON.parse(range.stdout), { tombstoned: [segmentRelPath(refs[1]!)], alreadyTombstoned: [segmentRelPath(refs[0]!)] })
     assert.equal(a.index.getSegment(refs[2]!)?.file, refs[2]!.file, 'outside the range: untouched')
@@ -135,7 +166,12 @@ describe('segmesh CLI', () => {
     const unreachable = await segmesh(['tombstone', '--node', 'http://127.0.0.1:1', '--segment', segmentRelPath(refs[2]!)], token)
     assert.equal(unreachable.code, 1)
     assert.match(unreachable.stderr, /cannot reach http:\/\/127\.0\.0\.1:1.*ECONNREFUSED/)
-    for (const args of [['--segment', 'x'], ['--node', a.url, '--channel', 'demo'], ['--node', 'ftp://x', '--segment', 'x'], ['--node', a.url, '--segment', 'x', '--start', 'y']]) {
+    for (const args of [
+      ['--segment', 'x'],
+      ['--node', a.url, '--channel', 'demo'],
+      ['--node', 'ftp://x', '--segment', 'x'],
+      ['--node', a.url, '--segment', 'x', '--start', 'y']
+    ]) {
       const r = await segmesh(['tombstone', ...args], token)
       assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`)
       assert.match(r.stderr, /bad option --/)
@@ -147,10 +183,22 @@ describe('segmesh CLI', () => {
     assert.equal(peers.code, 0, peers.stderr)
     assert.match(peers.stdout, new RegExp(`^node ${a.host!.peerId}: 1 peer known, 1 connected`, 'm'))
     assert.match(peers.stdout, /^PEER ID\s+CONNECTED\s+LAG\s+LAST SEEN\s+URL\s+ADDRESSES$/m)
-    assert.match(peers.stdout, new RegExp(`^${b.host!.peerId}\\s+yes\\s+\\d+ s\\s+\\d+ s ago\\s+${b.url.replace(/[.]/g, '\\.')}\\s+/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${b.host!.peerId}`, 'm'))
-    const peersJson = JSON.parse((await segmesh(['peers', '--node', b.url, '--json'])).stdout) as { peerId: string, peers: Array<{ peerId: string }> }
+    assert.match(
+      peers.stdout,
+      new RegExp(
+        `^${b.host!.peerId}\\s+yes\\s+\\d+ s\\s+\\d+ s ago\\s+${b.url.replace(/[.]/g, '\\.')}\\s+/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${b.host!.peerId}`,
+        'm'
+      )
+    )
+    const peersJson = JSON.parse((await segmesh(['peers', '--node', b.url, '--json'])).stdout) as {
+      peerId: string
+      peers: Array<{ peerId: string }>
+    }
     assert.equal(peersJson.peerId, b.host!.peerId)
-    assert.deepEqual(peersJson.peers.map((p) => p.peerId), [a.host!.peerId])
+    assert.deepEqual(
+      peersJson.peers.map((p) => p.peerId),
+      [a.host!.peerId]
+    )
     const notNode = await segmesh(['peers', '--node', `${a.url}/nowhere`])
     assert.equal(notNode.code, 1)
     assert.match(notNode.stderr, /answered 404/)
@@ -166,27 +214,73 @@ describe('segmesh CLI', () => {
     const hour = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
     const refs: SegmentRef[] = []
     for (let i = 0; i < 2; i++) {
-      refs.push((await a.store.recordSegment({ channel: 'demo', quality: 'source', start: hour + i * 2_000_000, duration: 2_000_000, type: 'full' }, bytesFor(`signed-${i}`, 500))).ref)
+      refs.push(
+        (
+          await a.store.recordSegment(
+            { channel: 'demo', quality: 'source', start: hour + i * 2_000_000, duration: 2_000_000, type: 'full' },
+            bytesFor(`signed-${i}`, 500)
+          )
+        ).ref
+      )
     }
-    await until('B has A\'s segments', () => refs.every((r) => b.index.getSegment(r) != null))
+    await until("B has A's segments", () => refs.every((r) => b.index.getSegment(r) != null))
     const token = { SEGMESH_ADMIN_TOKEN: ADMIN_TOKEN }
 
     const unsigned = await segmesh(['tombstone', '--node', a.url, '--segment', segmentRelPath(refs[0]!)], token)
     assert.equal(unsigned.code, 1)
     assert.match(unsigned.stderr, /answered 400.*signature_required/)
 
-    const one = await segmesh(['tombstone', '--node', a.url, '--segment', segmentRelPath(refs[0]!), '--signing-key', key, '--reason', 'signed takedown'], token)
+    const one = await segmesh(
+      ['tombstone', '--node', a.url, '--segment', segmentRelPath(refs[0]!), '--signing-key', key, '--reason', 'signed takedown'],
+      token
+    )
     assert.equal(one.code, 0, one.stderr)
-    const range = await segmesh(['tombstone', '--node', a.url, '--channel', 'demo', '--quality', 'source', '--signing-key', key,
-      '--start', formatInstant(hour + 2_000_000), '--end', formatInstant(hour + 3_000_000)], token)
+    const range = await segmesh(
+      [
+        'tombstone',
+        '--node',
+        a.url,
+        '--channel',
+        'demo',
+        '--quality',
+        'source',
+        '--signing-key',
+        key,
+        '--start',
+        formatInstant(hour + 2_000_000),
+        '--end',
+        formatInstant(hour + 3_000_000)
+      ],
+      token
+    )
     assert.equal(range.code, 0, range.stderr)
     // Signed proofs travel: B, which checks them, hides both.
     await until('both signed tombstones on B', () => refs.every((r) => b.index.isTombstoned(r) && b.index.getSegment(r) == null))
 
-    const badKey = await segmesh(['tombstone', '--node', a.url, '--segment', segmentRelPath(refs[1]!), '--signing-key', publicKeyPath], token)
+    const badKey = await segmesh(
+      ['tombstone', '--node', a.url, '--segment', segmentRelPath(refs[1]!), '--signing-key', publicKeyPath],
+      token
+    )
     assert.equal(badKey.code, 64)
     assert.match(badKey.stderr, /bad option --signing-key/)
-    const badTime = await segmesh(['tombstone', '--node', a.url, '--channel', 'demo', '--quality', 'source', '--signing-key', key, '--start', 'yesterday', '--end', 'now'], token)
+    const badTime = await segmesh(
+      [
+        'tombstone',
+        '--node',
+        a.url,
+        '--channel',
+        'demo',
+        '--quality',
+        'source',
+        '--signing-key',
+        key,
+        '--start',
+        'yesterday',
+        '--end',
+        'now'
+      ],
+      token
+    )
     assert.equal(badTime.code, 64)
     assert.match(badTime.stderr, /bad option --start/)
   })

@@ -14,24 +14,31 @@ import { tempDir } from './helpers/tree.ts'
 const SEGMESH = fileURLToPath(new URL('../bin/segmesh', import.meta.url))
 
 /** Exit code and stderr of one run (bounded: a node that did start is killed after 30 s). */
-async function fails (args: string[]): Promise<{ code: number | null, stderr: string }> {
+async function fails(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return await new Promise((resolve) => {
-    execFile(SEGMESH, args, { timeout: 30_000 }, (err, _stdout, stderr) => resolve({ code: err == null ? 0 : (err as { code?: number }).code ?? null, stderr }))
+    execFile(SEGMESH, args, { timeout: 30_000 }, (err, _stdout, stderr) =>
+      resolve({ code: err == null ? 0 : ((err as { code?: number }).code ?? null), stderr })
+    )
   })
 }
 
 /** One line, no stack, no libp2p advice. */
-function oneLine (stderr: string): string {
-  const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('{"level":30'))
+function oneLine(stderr: string): string {
+  const lines = stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('{"level":30'))
   assert.equal(lines.length, 1, stderr)
   assert.doesNotMatch(stderr, /\bat .*\(.*:\d+:\d+\)|faultTolerance/)
   return lines[0]!
 }
 
-async function busyPort (t: { after: (fn: () => Promise<void>) => void }): Promise<number> {
+async function busyPort(t: { after: (fn: () => Promise<void>) => void }): Promise<number> {
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.after(async () => { await new Promise((resolve) => server.close(resolve)) })
+  t.after(async () => {
+    await new Promise((resolve) => server.close(resolve))
+  })
   return (server.address() as { port: number }).port
 }
 
@@ -67,17 +74,53 @@ describe('start-up failures', () => {
   it('--data that is a file', async (t) => {
     const file = join(await tempDir(t), 'afile')
     await writeFile(file, 'x')
-    const r = await fails(['start', '--data', file, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', '0'])
+    const r = await fails([
+      'start',
+      '--data',
+      file,
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--p2p-host',
+      '127.0.0.1',
+      '--p2p-port',
+      '0'
+    ])
     assert.equal(r.code, 64)
     assert.match(oneLine(r.stderr), /--data must be a folder/)
   })
 
   it('an HTTP or p2p port in use names the flag', async (t) => {
     const port = await busyPort(t)
-    let r = await fails(['start', '--data', await tempDir(t), '--http-host', '127.0.0.1', '--http-port', String(port), '--p2p-host', '127.0.0.1', '--p2p-port', '0'])
+    let r = await fails([
+      'start',
+      '--data',
+      await tempDir(t),
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      String(port),
+      '--p2p-host',
+      '127.0.0.1',
+      '--p2p-port',
+      '0'
+    ])
     assert.equal(r.code, 73)
     assert.match(oneLine(r.stderr), new RegExp(`port ${port} is already in use .*change --http-port$`))
-    r = await fails(['start', '--data', await tempDir(t), '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', String(port)])
+    r = await fails([
+      'start',
+      '--data',
+      await tempDir(t),
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--p2p-host',
+      '127.0.0.1',
+      '--p2p-port',
+      String(port)
+    ])
     assert.equal(r.code, 73)
     assert.match(oneLine(r.stderr), new RegExp(`port ${port} is already in use .*change --p2p-port$`))
   })

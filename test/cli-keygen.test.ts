@@ -13,11 +13,11 @@ import { tempDir } from './helpers/tree.ts'
 const run = promisify(execFile)
 const SEGMESH = fileURLToPath(new URL('../bin/segmesh', import.meta.url))
 
-async function fails (args: string[]): Promise<{ code: number, stderr: string }> {
+async function fails(args: string[]): Promise<{ code: number; stderr: string }> {
   try {
     await run(SEGMESH, args)
   } catch (err) {
-    const e = err as { code: number, stderr: string }
+    const e = err as { code: number; stderr: string }
     return { code: e.code, stderr: e.stderr }
   }
   throw new Error(`segmesh ${args.join(' ')} succeeded`)

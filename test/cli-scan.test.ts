@@ -17,7 +17,14 @@ describe('segmesh scan', () => {
     const data = await tempDir(t)
     for (const [i, type] of (['full', 'full', 'suspect'] as const).entries()) {
       const bytes = bytesFor(`cli${i}`, 100 + i)
-      const ref = formatSegmentRef({ channel: 'desertbus', quality: 'source', start: T0 + i * 2_000_000, duration: 2_000_000, type, hash: sha256(bytes) })
+      const ref = formatSegmentRef({
+        channel: 'desertbus',
+        quality: 'source',
+        start: T0 + i * 2_000_000,
+        duration: 2_000_000,
+        type,
+        hash: sha256(bytes)
+      })
       const dir = join(data, 'segments', ref.channel, ref.quality, ref.hour)
       await mkdir(dir, { recursive: true })
       await writeFile(join(dir, ref.file), bytes)
@@ -45,7 +52,7 @@ describe('segmesh scan', () => {
     const scanHelp = await run(SEGMESH, ['scan', '--help'])
     assert.match(scanHelp.stdout, /--data VALUE.*\[default: \.\/data\]/)
     assert.match(scanHelp.stdout, /SEGMESH_SEGMENTS_DIR/)
-    await assert.rejects(run(SEGMESH, ['scan', '--dta', '/tmp']), (err: { code: number, stderr: string }) => {
+    await assert.rejects(run(SEGMESH, ['scan', '--dta', '/tmp']), (err: { code: number; stderr: string }) => {
       assert.equal(err.code, 64)
       assert.match(err.stderr, /--dta/)
       return true

@@ -31,10 +31,14 @@ const ROUNDS = 12
 type Mode = 'backfill' | 'recording' | 'tombstone'
 const MODES: readonly Mode[] = ['backfill', 'recording', 'tombstone']
 
-interface DiskTree { segments: Map<string, number>, tombstones: Set<string>, temps: string[] }
+interface DiskTree {
+  segments: Map<string, number>
+  tombstones: Set<string>
+  temps: string[]
+}
 
 /** segments/CHANNEL/QUALITY/HOUR/FILE as the node left it (hidden files, like disk probes, skipped). */
-async function walkDisk (segmentsDir: string): Promise<DiskTree> {
+async function walkDisk(segmentsDir: string): Promise<DiskTree> {
   const tree: DiskTree = { segments: new Map(), tombstones: new Set(), temps: [] }
   const entries = await readdir(segmentsDir, { recursive: true, withFileTypes: true }).catch(() => [])
   for (const e of entries) {
@@ -61,7 +65,12 @@ async function walkDisk (segmentsDir: string): Promise<DiskTree> {
  * a file, every acknowledged tombstone is indexed. `exact` (after a graceful stop): also every
  * segment and tombstone file is indexed.
  */
-async function checkNode (dataDir: string, acked: ReadonlySet<string>, verified: Set<string>, exact: boolean): Promise<{ segments: number, temps: number }> {
+async function checkNode(
+  dataDir: string,
+  acked: ReadonlySet<string>,
+  verified: Set<string>,
+  exact: boolean
+): Promise<{ segments: number; temps: number }> {
   const segmentsDir = join(dataDir, 'segments')
   const disk = await walkDisk(segmentsDir)
   const index = SegmentIndex.open(join(dataDir, 'index'), { mapSize: 256 * 1024 ** 2 })
@@ -70,7 +79,8 @@ async function checkNode (dataDir: string, acked: ReadonlySet<string>, verified:
     for (const channel of index.channels()) {
       for (const quality of index.qualities(channel)) {
         for (const h of index.hourSummaries(channel, quality)) {
-          for (const s of index.hourSegments(channel, quality, h.start, { hidden: true })) indexed.set(`${channel}/${quality}/${s.hour}/${s.file}`, s.size)
+          for (const s of index.hourSegments(channel, quality, h.start, { hidden: true }))
+            indexed.set(`${channel}/${quality}/${s.hour}/${s.file}`, s.size)
         }
       }
     }
@@ -81,14 +91,25 @@ async function checkNode (dataDir: string, acked: ReadonlySet<string>, verified:
       const key = `${rel}:${size}`
       if (verified.has(key)) continue
       const parsed = parseSegmentRef(...(rel.split('/') as [string, string, string, string]))
-      assert.ok(parsed.ok && sha256(await readFile(join(segmentsDir, rel))).equals(parsed.value.hash!), `bytes of ${rel} do not match its name`)
+      assert.ok(
+        parsed.ok && sha256(await readFile(join(segmentsDir, rel))).equals(parsed.value.hash!),
+        `bytes of ${rel} do not match its name`
+      )
       verified.add(key)
     }
     for (const rel of tombstones) assert.ok(disk.tombstones.has(rel), `indexed tombstone without a file: ${rel}`)
     for (const rel of acked) assert.ok(tombstones.has(rel), `acknowledged tombstone lost: ${rel}`)
     if (exact) {
-      assert.deepEqual([...disk.segments.keys()].filter((rel) => !indexed.has(rel)), [], 'segment files not indexed')
-      assert.deepEqual([...disk.tombstones].filter((rel) => !tombstones.has(rel)), [], 'tombstone files not indexed')
+      assert.deepEqual(
+        [...disk.segments.keys()].filter((rel) => !indexed.has(rel)),
+        [],
+        'segment files not indexed'
+      )
+      assert.deepEqual(
+        [...disk.tombstones].filter((rel) => !tombstones.has(rel)),
+        [],
+        'tombstone files not indexed'
+      )
     }
     return { segments: indexed.size, temps: disk.temps.length }
   } finally {
@@ -96,13 +117,15 @@ async function checkNode (dataDir: string, acked: ReadonlySet<string>, verified:
   }
 }
 
-async function listing (url: string, path: string): Promise<string[]> {
+async function listing(url: string, path: string): Promise<string[]> {
   const res = await request(`${url}${path}`)
-  const body = await res.body.json() as unknown
-  return res.statusCode === 200 && Array.isArray(body) ? body as string[] : []
+  const body = (await res.body.json()) as unknown
+  return res.statusCode === 200 && Array.isArray(body) ? (body as string[]) : []
 }
 
-test('a node SIGKILLed during backfill, recording and tombstone writes keeps index == disk and resumes', { timeout: 300_000 }, async (t) => {
+test('a node SIGKILLed during backfill, recording and tombstone writes keeps index == disk and resumes', {
+  timeout: 300_000
+}, async (t) => {
   const seed = process.env['CRASH_SEED'] != null ? Number(process.env['CRASH_SEED']) : Math.floor(Math.random() * 2 ** 31)
   t.diagnostic(`seed ${seed} (replay with CRASH_SEED=${seed})`)
   const rng = new Rng(seed)
@@ -112,9 +135,15 @@ test('a node SIGKILLed during backfill, recording and tombstone writes keeps ind
   const source = await startNode(t)
   const origin = await HlsOrigin.start(t, { count: 40, window: 3 })
   const dir = await mkdtemp(join(tmpdir(), 'segmesh-crash-e2e-'))
-  const [httpPort, p2pPort] = await freePorts(2) as [number, number]
+  const [httpPort, p2pPort] = (await freePorts(2)) as [number, number]
   const victim = new ChildNode({
-    id: 1, dir, httpPort, p2pPort, publicUrl: `http://127.0.0.1:${httpPort}`, digestIntervalSeconds: 1, seed,
+    id: 1,
+    dir,
+    httpPort,
+    p2pPort,
+    publicUrl: `http://127.0.0.1:${httpPort}`,
+    digestIntervalSeconds: 1,
+    seed,
     args: ['--record', `live=${origin.mediaUrl()}`, '--record-poll-ms', '200']
   })
   // Killed before its folder is removed: removing it under a running node fails (ENOTEMPTY) and
@@ -132,7 +161,14 @@ test('a node SIGKILLed during backfill, recording and tombstone writes keeps ind
     for (let i = 0; i < n; i++) {
       const bytes = Buffer.alloc(between(60, 250) * 1024)
       for (let at = 0; at + 4 <= bytes.length; at += 4) bytes.writeUInt32LE(rng.nextU32(), at)
-      const ref = formatSegmentRef({ channel: 'c', quality: 'q', start: first + sourceRefs.length * 2_000_000, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
+      const ref = formatSegmentRef({
+        channel: 'c',
+        quality: 'q',
+        start: first + sourceRefs.length * 2_000_000,
+        duration: 2_000_000,
+        type: 'full',
+        hash: sha256(bytes)
+      })
       await source.store.writeSegment(ref, bytes)
       sourceRefs.push(ref)
     }
@@ -157,7 +193,10 @@ test('a node SIGKILLed during backfill, recording and tombstone writes keeps ind
       await sleep(between(300, 2500))
     } else {
       // Tombstone something the node lists (a backfilled or a recorded segment), and kill at once.
-      const hours = [...(await listing(victim.url, '/files/c/q')).map((h) => `c/q/${h}`), ...(await listing(victim.url, '/files/live/source')).map((h) => `live/source/${h}`)]
+      const hours = [
+        ...(await listing(victim.url, '/files/c/q')).map((h) => `c/q/${h}`),
+        ...(await listing(victim.url, '/files/live/source')).map((h) => `live/source/${h}`)
+      ]
       const hour = hours[rng.int(Math.max(1, hours.length))]
       const names = hour == null ? [] : await listing(victim.url, `/files/${hour}`)
       const name = names[rng.int(Math.max(1, names.length))]
@@ -167,10 +206,13 @@ test('a node SIGKILLed during backfill, recording and tombstone writes keeps ind
           method: 'POST',
           headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
           body: JSON.stringify({ segment })
-        }).then(async (res) => {
-          await res.body.dump()
-          if (res.statusCode === 200 || res.statusCode === 201) acked.add(segment)
-        }, () => {})
+        }).then(
+          async (res) => {
+            await res.body.dump()
+            if (res.statusCode === 200 || res.statusCode === 201) acked.add(segment)
+          },
+          () => {}
+        )
         // Sometimes before the answer (the write may or may not be durable), sometimes after (it must be).
         await sleep(rng.next() < 0.5 ? between(0, 20) : between(50, 400))
       }
@@ -180,18 +222,24 @@ test('a node SIGKILLed during backfill, recording and tombstone writes keeps ind
     const check = await checkNode(victim.dataDir, acked, verified, false)
     tempsAtKill += check.temps
   }
-  t.diagnostic(`rounds by mode ${JSON.stringify(counts)}; ${acked.size} acknowledged tombstones; temp files found after kills: ${tempsAtKill}`)
+  t.diagnostic(
+    `rounds by mode ${JSON.stringify(counts)}; ${acked.size} acknowledged tombstones; temp files found after kills: ${tempsAtKill}`
+  )
 
   // Replication resumes: the backfill completes (every source segment held or tombstoned here),
   // recorded segments are there, and no tombstoned segment is listed again.
   await victim.start(bootstrap)
-  await until('the backfill completes after the last restart', async () => {
-    const held = new Set<string>()
-    for (const hour of await listing(victim.url, '/files/c/q')) {
-      for (const name of await listing(victim.url, `/files/c/q/${hour}?tombstones=true`)) held.add(`c/q/${hour}/${name}`)
-    }
-    return sourceRefs.every((r) => held.has(segmentRelPath(r)) || held.has(segmentRelPath(r).replace(/\.ts$/, TOMBSTONE_EXT)))
-  }, 90_000)
+  await until(
+    'the backfill completes after the last restart',
+    async () => {
+      const held = new Set<string>()
+      for (const hour of await listing(victim.url, '/files/c/q')) {
+        for (const name of await listing(victim.url, `/files/c/q/${hour}?tombstones=true`)) held.add(`c/q/${hour}/${name}`)
+      }
+      return sourceRefs.every((r) => held.has(segmentRelPath(r)) || held.has(segmentRelPath(r).replace(/\.ts$/, TOMBSTONE_EXT)))
+    },
+    90_000
+  )
   const recorded = (await listing(victim.url, '/files/live/source')).length
   assert.ok(recorded > 0, 'nothing recorded')
   for (const rel of acked) {
@@ -199,13 +247,20 @@ test('a node SIGKILLed during backfill, recording and tombstone writes keeps ind
     assert.ok(!(await listing(victim.url, `/files/${channel}/${quality}/${hour}`)).includes(file), `tombstoned ${rel} is listed again`)
   }
   // The tombstones reached the peer too, and hide its copies.
-  await until('the peer applies every acknowledged tombstone', () => [...acked].every((rel) => {
-    const [channel, quality, hour, file] = rel.split('/') as [string, string, string, string]
-    const parsed = parseSegmentRef(channel, quality, hour, file)
-    return parsed.ok && source.index.isTombstoned(parsed.value)
-  }), 60_000)
+  await until(
+    'the peer applies every acknowledged tombstone',
+    () =>
+      [...acked].every((rel) => {
+        const [channel, quality, hour, file] = rel.split('/') as [string, string, string, string]
+        const parsed = parseSegmentRef(channel, quality, hour, file)
+        return parsed.ok && source.index.isTombstoned(parsed.value)
+      }),
+    60_000
+  )
   await victim.stop()
   const final = await checkNode(victim.dataDir, acked, verified, true)
-  t.diagnostic(`final: ${final.segments} segments indexed == on disk, ${verified.size} hashes verified, ${final.temps} leftover temp files (not indexed)`)
+  t.diagnostic(
+    `final: ${final.segments} segments indexed == on disk, ${verified.size} hashes verified, ${final.temps} leftover temp files (not indexed)`
+  )
   assert.ok(counts.backfill > 0 && counts.recording > 0 && counts.tombstone > 0, `every mode ran: ${JSON.stringify(counts)}`)
 })

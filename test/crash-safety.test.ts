@@ -29,28 +29,36 @@ const ROUNDS = 25
 const CHECK_EVERY = 6
 
 /** The seed fixes every random choice of a run (the writer uses the same generator). */
-function prng (seed: number): () => number {
+function prng(seed: number): () => number {
   const rng = new Rng(seed)
   return () => rng.next()
 }
 
-interface Acks { segments: Set<string>, tombstones: Set<string> }
+interface Acks {
+  segments: Set<string>
+  tombstones: Set<string>
+}
 
 /** Start the writer, let it run a while after it says `running`, SIGKILL it; collect its acks. */
-async function crashRound (dir: string, seed: number, runMs: number, acks: Acks): Promise<number> {
+async function crashRound(dir: string, seed: number, runMs: number, acks: Acks): Promise<number> {
   const child = spawn(process.execPath, ['--import', 'tsx', '--import', './node/compat.ts', WRITER, dir, String(seed)], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''
   let pending = ''
   let acked = 0
   let onRunning!: () => void
-  const running = new Promise<void>((resolve) => { onRunning = resolve })
+  const running = new Promise<void>((resolve) => {
+    onRunning = resolve
+  })
   const ack = (set: Set<string>, rel: string): void => {
     set.add(rel)
     acked++
   }
-  child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text })
+  child.stderr.setEncoding('utf8').on('data', (text: string) => {
+    stderr += text
+  })
   child.stdout.setEncoding('utf8').on('data', (text: string) => {
     const lines = (pending + text).split('\n')
     pending = lines.pop()!
@@ -60,15 +68,19 @@ async function crashRound (dir: string, seed: number, runMs: number, acks: Acks)
       else if (line.startsWith('tomb ')) ack(acks.tombstones, line.slice(5))
     }
   })
-  const closed = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal }))
   })
   // The writer must not stop on its own: that would be a crash of its own, not ours.
-  const early = closed.then(({ code, signal }) => { throw new Error(`writer exited early (code ${code}, signal ${signal}):\n${stderr}`) })
+  const early = closed.then(({ code, signal }) => {
+    throw new Error(`writer exited early (code ${code}, signal ${signal}):\n${stderr}`)
+  })
   early.catch(() => {})
   // Aborted once the round is over, so no stray timer keeps the test process alive.
   const timers = new AbortController()
-  const startup = sleep(30_000, undefined, { signal: timers.signal }).then(() => { throw new Error(`writer did not start:\n${stderr}`) })
+  const startup = sleep(30_000, undefined, { signal: timers.signal }).then(() => {
+    throw new Error(`writer did not start:\n${stderr}`)
+  })
   try {
     await Promise.race([running, early, startup])
     await Promise.race([sleep(runMs, undefined, { signal: timers.signal }), early])
@@ -86,10 +98,10 @@ interface DiskTree {
   segments: Map<string, number>
   /** Relpaths of the segments that tombstone files hide. */
   tombstones: Set<string>
-  temps: Array<{ path: string, size: number }>
+  temps: Array<{ path: string; size: number }>
 }
 
-async function subdirs (dir: string): Promise<string[]> {
+async function subdirs(dir: string): Promise<string[]> {
   let entries: Dirent[]
   try {
     entries = await readdir(dir, { withFileTypes: true })
@@ -104,7 +116,7 @@ async function subdirs (dir: string): Promise<string[]> {
 }
 
 /** segments/CHANNEL/QUALITY/HOUR/FILE as the writer left it; any other name fails the test. */
-async function walkDisk (segmentsDir: string): Promise<DiskTree> {
+async function walkDisk(segmentsDir: string): Promise<DiskTree> {
   const tree: DiskTree = { segments: new Map(), tombstones: new Set(), temps: [] }
   for (const channel of await subdirs(segmentsDir)) {
     for (const quality of await subdirs(join(segmentsDir, channel))) {
@@ -128,10 +140,13 @@ async function walkDisk (segmentsDir: string): Promise<DiskTree> {
   return tree
 }
 
-interface IndexTree { segments: Map<string, { size: number, tombstoned: boolean }>, tombstones: Set<string> }
+interface IndexTree {
+  segments: Map<string, { size: number; tombstoned: boolean }>
+  tombstones: Set<string>
+}
 
 /** Everything the index holds, hidden segments included; hour counters are checked on the way. */
-function readIndex (index: SegmentIndex): IndexTree {
+function readIndex(index: SegmentIndex): IndexTree {
   const tree: IndexTree = { segments: new Map(), tombstones: new Set() }
   for (const channel of index.channels()) {
     for (const quality of index.qualities(channel)) {
@@ -140,7 +155,11 @@ function readIndex (index: SegmentIndex): IndexTree {
         const visible = segments.filter((s) => !s.tombstoned)
         const where = `${channel}/${quality}/${summary.hour}`
         assert.equal(summary.segments, visible.length, `visible count of ${where}`)
-        assert.equal(summary.bytes, visible.reduce((sum, s) => sum + s.size, 0), `bytes of ${where}`)
+        assert.equal(
+          summary.bytes,
+          visible.reduce((sum, s) => sum + s.size, 0),
+          `bytes of ${where}`
+        )
         assert.equal(summary.hidden, segments.length - visible.length, `hidden count of ${where}`)
         assert.equal(summary.tombstones, index.hourTombstones(channel, quality, summary.start).length, `tombstone count of ${where}`)
         for (const s of segments) tree.segments.set(`${where}/${s.file}`, { size: s.size, tombstoned: s.tombstoned })
@@ -151,10 +170,15 @@ function readIndex (index: SegmentIndex): IndexTree {
   return tree
 }
 
-interface CheckResult { recovered: number, emptyTemps: number, segments: number, tombstones: number }
+interface CheckResult {
+  recovered: number
+  emptyTemps: number
+  segments: number
+  tombstones: number
+}
 
 /** Open the index (the writer is dead), reconcile, and prove index and disk agree. */
-async function checkDataDir (dir: string, acks: Acks): Promise<CheckResult> {
+async function checkDataDir(dir: string, acks: Acks): Promise<CheckResult> {
   const segmentsDir = join(dir, 'segments')
   const index = SegmentIndex.open(join(dir, 'index'))
   try {
@@ -196,10 +220,19 @@ async function checkDataDir (dir: string, acks: Acks): Promise<CheckResult> {
 
     // (5): stable, even when every file is re-hashed.
     const again = await new Reconciler(store).reconcileAll({ tempGraceMs: 0, verify: true })
-    assert.deepEqual({ added: again.added, removed: again.removed, recovered: again.recovered, corrupt: again.corrupt }, { added: 0, removed: 0, recovered: 0, corrupt: 0 }, 'second reconcile')
+    assert.deepEqual(
+      { added: again.added, removed: again.removed, recovered: again.recovered, corrupt: again.corrupt },
+      { added: 0, removed: 0, recovered: 0, corrupt: 0 },
+      'second reconcile'
+    )
     assert.deepEqual(readIndex(index), indexed, 'index changed by the second reconcile')
 
-    return { recovered: report.recovered, emptyTemps: before.temps.length - nonEmpty.length, segments: after.segments.size, tombstones: after.tombstones.size }
+    return {
+      recovered: report.recovered,
+      emptyTemps: before.temps.length - nonEmpty.length,
+      segments: after.segments.size,
+      tombstones: after.tombstones.size
+    }
   } finally {
     await index.stop()
   }
@@ -223,7 +256,9 @@ test('store and index survive SIGKILL at random instants, and reconcile repairs 
       emptyTemps += last.emptyTemps
     }
   }
-  t.diagnostic(`${acked} acknowledged writes, ${last?.segments} segments, ${last?.tombstones} tombstones, ${recovered} temp files recovered, ${emptyTemps} empty ones removed`)
+  t.diagnostic(
+    `${acked} acknowledged writes, ${last?.segments} segments, ${last?.tombstones} tombstones, ${recovered} temp files recovered, ${emptyTemps} empty ones removed`
+  )
   // The test only proves something if the writer wrote and some kills landed mid-write.
   assert.ok(acks.segments.size > 0, 'the writer never finished a segment')
   assert.ok(recovered > 0, 'no kill landed mid-write: make the writer slower between chunks')

@@ -27,7 +27,7 @@ const COUNT = 12
 const HOLE = 5
 const at = (seconds: number): string => formatInstant(START + Math.round(seconds * 1_000_000))
 /** The index of the first frame presented at or after `seconds` (frames are at n / 30 s). */
-const frameAt = (seconds: number): number => Math.ceil(Math.round(seconds * 1_000_000) * FPS / 1_000_000)
+const frameAt = (seconds: number): number => Math.ceil((Math.round(seconds * 1_000_000) * FPS) / 1_000_000)
 
 let node: SegmeshNode
 let base: string
@@ -37,9 +37,13 @@ let cutTemp: string
 /** The gradient band of every source frame, by frame index. */
 let reference: Buffer[]
 
-interface Response { status: number, headers: http.IncomingHttpHeaders, body: Buffer }
+interface Response {
+  status: number
+  headers: http.IncomingHttpHeaders
+  body: Buffer
+}
 
-async function get (url: string, headers: Record<string, string> = {}): Promise<Response> {
+async function get(url: string, headers: Record<string, string> = {}): Promise<Response> {
   return await new Promise((resolve, reject) => {
     const req = http.get(url, { headers }, (res) => {
       const chunks: Buffer[] = []
@@ -51,14 +55,14 @@ async function get (url: string, headers: Record<string, string> = {}): Promise<
   })
 }
 
-async function ok (path: string, headers: Record<string, string> = {}): Promise<Response> {
+async function ok(path: string, headers: Record<string, string> = {}): Promise<Response> {
   const res = await get(base + path, headers)
   assert.equal(res.status, 200, `${path}: ${res.body.subarray(0, 300)}`)
   return res
 }
 
 let saved = 0
-async function save (body: Buffer, ext: string): Promise<string> {
+async function save(body: Buffer, ext: string): Promise<string> {
   const file = join(scratch, `out-${saved++}.${ext}`)
   await writeFile(file, body)
   return file
@@ -67,25 +71,29 @@ async function save (body: Buffer, ext: string): Promise<string> {
 const BAR = { width: 320, height: 24, y: 134 }
 
 /** The gradient band of every frame of a video or image, as 8-bit gray. */
-async function bands (file: string): Promise<Buffer[]> {
-  const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', file, '-vf', `crop=${BAR.width}:${BAR.height}:0:${BAR.y},format=gray`, '-f', 'rawvideo', 'pipe:1'], { encoding: 'buffer', maxBuffer: 1 << 28 })
+async function bands(file: string): Promise<Buffer[]> {
+  const { stdout } = await run(
+    'ffmpeg',
+    ['-v', 'error', '-i', file, '-vf', `crop=${BAR.width}:${BAR.height}:0:${BAR.y},format=gray`, '-f', 'rawvideo', 'pipe:1'],
+    { encoding: 'buffer', maxBuffer: 1 << 28 }
+  )
   const size = BAR.width * BAR.height
   const out: Buffer[] = []
   for (let i = 0; i + size <= stdout.length; i += size) out.push(stdout.subarray(i, i + size))
   return out
 }
 
-function psnr (a: Buffer, b: Buffer): number {
+function psnr(a: Buffer, b: Buffer): number {
   let sum = 0
   for (let i = 0; i < a.length; i++) {
     const d = a[i]! - b[i]!
     sum += d * d
   }
-  return sum === 0 ? 99 : 10 * Math.log10(255 * 255 * a.length / sum)
+  return sum === 0 ? 99 : 10 * Math.log10((255 * 255 * a.length) / sum)
 }
 
 /** Which source frame near `expected` this is (the gradient repeats every few seconds, so look close). */
-function identify (band: Buffer, expected: number): { index: number, psnr: number } {
+function identify(band: Buffer, expected: number): { index: number; psnr: number } {
   let best = { index: -1, psnr: -1 }
   for (let n = Math.max(0, expected - 10); n <= Math.min(reference.length - 1, expected + 10); n++) {
     const p = psnr(band, reference[n]!)
@@ -94,11 +102,15 @@ function identify (band: Buffer, expected: number): { index: number, psnr: numbe
   return best
 }
 
-function assertFrames (found: Buffer[], expected: number[], what: string): void {
+function assertFrames(found: Buffer[], expected: number[], what: string): void {
   assert.equal(found.length, expected.length, `${what}: ${found.length} frames, expected ${expected.length}`)
   for (const [i, band] of found.entries()) {
     const id = identify(band, expected[i]!)
-    assert.equal(id.index, expected[i], `${what}: frame ${i} is source frame ${id.index} (${id.psnr.toFixed(1)} dB), expected ${expected[i]}`)
+    assert.equal(
+      id.index,
+      expected[i],
+      `${what}: frame ${i} is source frame ${id.index} (${id.psnr.toFixed(1)} dB), expected ${expected[i]}`
+    )
     assert.ok(id.psnr >= 35, `${what}: frame ${i} matches at only ${id.psnr.toFixed(1)} dB`)
   }
 }
@@ -106,13 +118,27 @@ function assertFrames (found: Buffer[], expected: number[], what: string): void 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)
 
 /** Presentation times (s) of a stream's packets, in file order. */
-async function packetTimes (file: string, stream: 'v' | 'a'): Promise<number[]> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', `${stream}:0`, '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file])
-  return stdout.split('\n').map((l) => l.replace(/,$/, '').trim()).filter((l) => l !== '').map(Number)
+async function packetTimes(file: string, stream: 'v' | 'a'): Promise<number[]> {
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-select_streams',
+    `${stream}:0`,
+    '-show_entries',
+    'packet=pts_time',
+    '-of',
+    'csv=p=0',
+    file
+  ])
+  return stdout
+    .split('\n')
+    .map((l) => l.replace(/,$/, '').trim())
+    .filter((l) => l !== '')
+    .map(Number)
 }
 
 /** Seconds of video and of audio in a file, from its packets (latest start − earliest start + one frame). */
-async function durations (file: string): Promise<{ video: number, audio: number }> {
+async function durations(file: string): Promise<{ video: number; audio: number }> {
   const span = (t: number[]): number => Math.max(...t) - Math.min(...t)
   return { video: span(await packetTimes(file, 'v')) + 1 / FPS, audio: span(await packetTimes(file, 'a')) + 1024 / 48_000 }
 }
@@ -121,12 +147,12 @@ async function durations (file: string): Promise<{ video: number, audio: number 
 const withinFrame = (a: number, b: number): boolean => Math.abs(a - b) <= 1 / FPS + 1e-6
 
 /** A folder's entries; none when it does not exist (yet). */
-async function entries (dir: string): Promise<string[]> {
+async function entries(dir: string): Promise<string[]> {
   return await readdir(dir).catch(() => [])
 }
 
 /** ffmpeg children of this process (the node runs in it), from /proc. */
-async function ffmpegChildren (): Promise<number[]> {
+async function ffmpegChildren(): Promise<number[]> {
   const out: number[] = []
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue
@@ -139,18 +165,28 @@ async function ffmpegChildren (): Promise<number[]> {
   return out
 }
 
-async function eventually (what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+async function eventually(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const until = Date.now() + ms
-  while (!await check()) {
+  while (!(await check())) {
     if (Date.now() > until) assert.fail(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
 
-async function startNode (cutConcurrency: number): Promise<{ node: SegmeshNode, temp: string }> {
+async function startNode(cutConcurrency: number): Promise<{ node: SegmeshNode; temp: string }> {
   const dir = await tempDirFor('segmesh-cut-api-')
   const temp = join(dir, 'cut-temp')
-  const config = resolveConfig({ flags: { data: dir, 'http-host': '127.0.0.1', 'http-port': '0', watch: false, replication: false, 'cut-concurrency': String(cutConcurrency), 'cut-temp-dir': temp } })
+  const config = resolveConfig({
+    flags: {
+      data: dir,
+      'http-host': '127.0.0.1',
+      'http-port': '0',
+      watch: false,
+      replication: false,
+      'cut-concurrency': String(cutConcurrency),
+      'cut-temp-dir': temp
+    }
+  })
   const n = new SegmeshNode({ config, log: pino({ level: 'silent' }) })
   await n.start()
   return { node: n, temp }
@@ -170,7 +206,10 @@ before(async () => {
   const small = await segmentFiles(2, '256x144')
   for (const [i, file] of [files[0]!, files[1]!, null, ...small].entries()) {
     if (file == null) continue
-    await node.store.recordSegment({ channel: 'desertbus', quality: 'mixed', start: START + i * 2_000_000, duration: 2_000_000, type: 'full' }, await readFile(file))
+    await node.store.recordSegment(
+      { channel: 'desertbus', quality: 'mixed', start: START + i * 2_000_000, duration: 2_000_000, type: 'full' },
+      await readFile(file)
+    )
   }
 })
 
@@ -191,7 +230,8 @@ describe('fast cut', () => {
     assert.ok(Math.abs(d.audio - d.video) <= 0.05, `audio ${d.audio} vs video ${d.video}`)
     // Timestamps run on without a gap: each frame one frame after the last.
     const v = await packetTimes(file, 'v')
-    for (let i = 1; i < v.length; i++) assert.ok(Math.abs(v[i]! - v[i - 1]! - 1 / FPS) < 0.002, `video jumps ${v[i]! - v[i - 1]!} s at packet ${i}`)
+    for (let i = 1; i < v.length; i++)
+      assert.ok(Math.abs(v[i]! - v[i - 1]! - 1 / FPS) < 0.002, `video jumps ${v[i]! - v[i - 1]!} s at packet ${i}`)
     const a = await packetTimes(file, 'a')
     for (let i = 1; i < a.length; i++) assert.ok(a[i]! > a[i - 1]!, `audio goes back at packet ${i}`)
   })
@@ -211,7 +251,7 @@ describe('fast cut', () => {
     assertFrames(await bands(file), range(frameAt(4.00005), frameAt(5)), 'start just after a boundary')
   })
 
-  it('leaves a hole\'s length out with allow_holes=true, with nothing in its place', async () => {
+  it("leaves a hole's length out with allow_holes=true, with nothing in its place", async () => {
     const path = `/cut/desertbus/source.ts?start=${at(7.3)}&end=${at(15.2)}`
     assert.equal((await get(base + path)).status, 406)
     const file = await save((await ok(`${path}&allow_holes=true`)).body, 'ts')
@@ -225,7 +265,11 @@ describe('fast cut', () => {
   it('joins several ranges with hard cuts', async () => {
     const res = await ok(`/cut/desertbus/source.ts?range=${at(1.5)},${at(3.2)}&range=${at(20.1)},${at(21)}&range=${at(6)},${at(6.5)}`)
     const file = await save(res.body, 'ts')
-    assertFrames(await bands(file), [...range(frameAt(1.5), frameAt(3.2)), ...range(frameAt(20.1), frameAt(21)), ...range(frameAt(6), frameAt(6.5))], 'three ranges')
+    assertFrames(
+      await bands(file),
+      [...range(frameAt(1.5), frameAt(3.2)), ...range(frameAt(20.1), frameAt(21)), ...range(frameAt(6), frameAt(6.5))],
+      'three ranges'
+    )
   })
 
   it('answers 409 across a change of resolution, or falls back to a full cut', async () => {
@@ -237,7 +281,17 @@ describe('fast cut', () => {
     const res = await ok(`${path}&fallback=full`)
     assert.equal(res.headers['x-segmesh-cut-type'], 'full')
     const file = await save(res.body, 'ts')
-    const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'csv=p=0', file])
+    const { stdout } = await run('ffprobe', [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'stream=width,height',
+      '-of',
+      'csv=p=0',
+      file
+    ])
     assert.equal(stdout.trim().split('\n')[0], '320,180')
     const d = await durations(file)
     assert.ok(withinFrame(d.video, 6), `video lasts ${d.video}`)
@@ -245,7 +299,7 @@ describe('fast cut', () => {
 })
 
 describe('rough cut', () => {
-  it('is the selected segments\' bytes, concatenated', async () => {
+  it("is the selected segments' bytes, concatenated", async () => {
     const res = await ok(`/cut/desertbus/source.ts?start=${at(3.51)}&end=${at(9.37)}&type=rough`)
     const expected = Buffer.concat(await Promise.all(written.slice(1, 5).map(async (w) => await readFile(node.store.pathOf(w.ref)))))
     assert.ok(res.body.equals(expected), `rough cut of ${res.body.length} bytes differs from the ${expected.length} bytes of segments 1–4`)
@@ -260,7 +314,15 @@ describe('full cut', () => {
     assert.equal(Number(res.headers['content-length']), res.body.length)
     assert.equal(res.headers['accept-ranges'], 'bytes')
     const file = await save(res.body, 'mp4')
-    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=format_name,duration', '-of', 'default=nw=1:nk=1', file])
+    const { stdout } = await run('ffprobe', [
+      '-v',
+      'error',
+      '-show_entries',
+      'format=format_name,duration',
+      '-of',
+      'default=nw=1:nk=1',
+      file
+    ])
     const [format, duration] = stdout.trim().split('\n')
     assert.match(format!, /mp4/)
     assert.ok(withinFrame(Number(duration), 5.86), `duration ${duration}`)
@@ -283,7 +345,13 @@ describe('full cut', () => {
 })
 
 describe('frames', () => {
-  for (const [seconds, format] of [[3.99, 'png'], [4.01, 'png'], [4, 'jpg'], [0, 'png'], [22.5, 'jpg']] as const) {
+  for (const [seconds, format] of [
+    [3.99, 'png'],
+    [4.01, 'png'],
+    [4, 'jpg'],
+    [0, 'png'],
+    [22.5, 'jpg']
+  ] as const) {
     it(`at ${seconds} s (${format}) is source frame ${frameAt(seconds)}`, async () => {
       const res = await ok(`/frame/desertbus/source.${format}?timestamp=${at(seconds)}`)
       assert.equal(res.headers['content-type'], format === 'png' ? 'image/png' : 'image/jpeg')
@@ -344,9 +412,17 @@ describe('bad requests', () => {
 
 describe('status', () => {
   it('lists recent cut jobs', async () => {
-    const status = JSON.parse((await ok('/status')).body.toString()) as { cuts: Array<{ kind: string, state: string, format: string, progress: number | null }> }
-    assert.ok(status.cuts.some((c) => c.kind === 'full' && c.state === 'done' && c.progress === 1), JSON.stringify(status.cuts))
-    assert.ok(status.cuts.some((c) => c.kind === 'frame' && c.format === 'jpg'), JSON.stringify(status.cuts))
+    const status = JSON.parse((await ok('/status')).body.toString()) as {
+      cuts: Array<{ kind: string; state: string; format: string; progress: number | null }>
+    }
+    assert.ok(
+      status.cuts.some((c) => c.kind === 'full' && c.state === 'done' && c.progress === 1),
+      JSON.stringify(status.cuts)
+    )
+    assert.ok(
+      status.cuts.some((c) => c.kind === 'frame' && c.format === 'jpg'),
+      JSON.stringify(status.cuts)
+    )
   })
 })
 
@@ -364,17 +440,19 @@ describe('limits and aborts', () => {
   })
 
   const runningFull = async (): Promise<boolean> => {
-    const status = JSON.parse((await get(`${busy.url}/status`)).body.toString()) as { cuts: Array<{ kind: string, state: string }> }
+    const status = JSON.parse((await get(`${busy.url}/status`)).body.toString()) as { cuts: Array<{ kind: string; state: string }> }
     return status.cuts.some((c) => c.kind === 'full' && c.state === 'running')
   }
 
   it('answers 503 with Retry-After past the ffmpeg limit; a client that leaves kills ffmpeg and removes temp files', async () => {
     // An MP4 of everything spools for a while: it holds the only slot.
     const client = new AbortController()
-    const long = fetch(`${busy.url}/cut/desertbus/source.mp4?start=${at(0)}&end=${at(24)}&type=full&allow_holes=true`, { signal: client.signal }).catch((err: Error) => err)
+    const long = fetch(`${busy.url}/cut/desertbus/source.mp4?start=${at(0)}&end=${at(24)}&type=full&allow_holes=true`, {
+      signal: client.signal
+    }).catch((err: Error) => err)
     await eventually('the full cut to run', runningFull)
     await eventually('ffmpeg to run', async () => (await ffmpegChildren()).length > 0)
-    await eventually('the job\'s temp folder', async () => (await entries(busyTemp)).length > 0)
+    await eventually("the job's temp folder", async () => (await entries(busyTemp)).length > 0)
 
     const refused = await get(`${busy.url}/cut/desertbus/source.ts?start=${at(1.5)}&end=${at(3)}`)
     assert.equal(refused.status, 503)
@@ -385,10 +463,10 @@ describe('limits and aborts', () => {
     assert.equal((await get(`${busy.url}/cut/desertbus/source.ts?start=${at(1.5)}&end=${at(3)}&type=rough`)).status, 200)
 
     client.abort()
-    assert.ok(await long instanceof Error)
+    assert.ok((await long) instanceof Error)
     await eventually('ffmpeg to exit', async () => (await ffmpegChildren()).length === 0)
     await eventually('the temp folder to go', async () => (await entries(busyTemp)).length === 0)
-    const status = JSON.parse((await get(`${busy.url}/status`)).body.toString()) as { cuts: Array<{ kind: string, state: string }> }
+    const status = JSON.parse((await get(`${busy.url}/status`)).body.toString()) as { cuts: Array<{ kind: string; state: string }> }
     assert.equal(status.cuts.find((c) => c.kind === 'full')?.state, 'aborted')
     // The slot is free again.
     assert.equal((await get(`${busy.url}/cut/desertbus/source.ts?start=${at(1.5)}&end=${at(3)}`)).status, 200)
@@ -404,11 +482,13 @@ describe('limits and aborts', () => {
           resolve()
         })
       })
-      req.on('error', (err) => { if (!req.destroyed) reject(err) })
+      req.on('error', (err) => {
+        if (!req.destroyed) reject(err)
+      })
     })
     await eventually('ffmpeg to exit', async () => (await ffmpegChildren()).length === 0)
     await eventually('the temp folder to go', async () => (await entries(busyTemp)).length === 0)
-    await eventually('the job to end', async () => !await runningFull())
+    await eventually('the job to end', async () => !(await runningFull()))
   })
 })
 
@@ -417,7 +497,10 @@ describe('ffmpegChildren', () => {
   it('sees a running ffmpeg', async () => {
     const child = execFile('ffmpeg', ['-v', 'error', '-re', '-f', 'lavfi', '-i', 'anullsrc', '-t', '30', '-f', 'null', '-'])
     try {
-      await eventually('ffmpeg to show', async () => (await ffmpegChildren()).includes(child.pid!) && (await readlink(`/proc/${child.pid}/exe`)).endsWith('ffmpeg'))
+      await eventually(
+        'ffmpeg to show',
+        async () => (await ffmpegChildren()).includes(child.pid!) && (await readlink(`/proc/${child.pid}/exe`)).endsWith('ffmpeg')
+      )
     } finally {
       child.kill('SIGKILL')
     }

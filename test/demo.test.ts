@@ -15,7 +15,7 @@ import { until } from './helpers/network.ts'
 
 const SEGMESH = fileURLToPath(new URL('../bin/segmesh', import.meta.url))
 
-async function json (url: string): Promise<unknown> {
+async function json(url: string): Promise<unknown> {
   const res = await fetch(url)
   if (!res.ok) throw new Error(`${url} answered ${res.status}`)
   return await res.json()
@@ -30,7 +30,7 @@ const CONTENT_TYPES: Array<[RegExp, RegExp]> = [
 ]
 
 /** Processes whose command line mentions `text` (ours: the demo's own temp folder). */
-function processesMentioning (text: string): number[] {
+function processesMentioning(text: string): number[] {
   const out: number[] = []
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
@@ -41,15 +41,27 @@ function processesMentioning (text: string): number[] {
 }
 
 describe('segmesh demo', () => {
-  it('records on node 1, replicates to nodes 2 and 3, serves every URL it prints, and stops cleanly on SIGINT', { timeout: 240_000 }, async (t) => {
+  it('records on node 1, replicates to nodes 2 and 3, serves every URL it prints, and stops cleanly on SIGINT', {
+    timeout: 240_000
+  }, async (t) => {
     // Its own process group, as in a terminal: Ctrl-C there signals the demo and its ffmpeg alike.
-    const child = spawn(SEGMESH, ['demo'], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    const child = spawn(SEGMESH, ['demo'], {
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true
+    })
     let stdout = ''
     let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      stdout += s
+    })
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s
+    })
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-    t.after(() => { if (child.exitCode == null) process.kill(-child.pid!, 'SIGKILL') })
+    t.after(() => {
+      if (child.exitCode == null) process.kill(-child.pid!, 'SIGKILL')
+    })
 
     await until('the demo printed its URLs', () => stdout.includes('Ctrl-C stops') || child.exitCode != null, 90_000)
     assert.equal(child.exitCode, null, `demo exited early: ${stderr}`)
@@ -60,20 +72,31 @@ describe('segmesh demo', () => {
     assert.match(stdout, /\/player\?channel=demo&quality=source/)
     // Every link; the example command's `--node URL` is a command's argument, not a page.
     const printed = stdout.slice(0, stdout.indexOf('Ctrl-C stops')).match(/(?<!--node )https?:\/\/\S+/g) ?? []
-    assert.ok(printed.some((url) => url.includes('/cut/')), stdout)
+    assert.ok(
+      printed.some((url) => url.includes('/cut/')),
+      stdout
+    )
 
     // The first segment node 1 recorded from the live stream, then the same name on 2 and 3.
     let first = ''
-    await until('node 1 recorded a segment', async () => {
-      const hours = await json(`${nodes[0]}/files/demo/source`).catch(() => []) as string[]
-      if (hours.length === 0) return false
-      const files = await json(`${nodes[0]}/files/demo/source/${hours[0]}`) as string[]
-      if (files.length > 0) first = `${hours[0]}/${files[0]}`
-      return first !== ''
-    }, 60_000)
+    await until(
+      'node 1 recorded a segment',
+      async () => {
+        const hours = (await json(`${nodes[0]}/files/demo/source`).catch(() => [])) as string[]
+        if (hours.length === 0) return false
+        const files = (await json(`${nodes[0]}/files/demo/source/${hours[0]}`)) as string[]
+        if (files.length > 0) first = `${hours[0]}/${files[0]}`
+        return first !== ''
+      },
+      60_000
+    )
     const [hour, file] = first.split('/') as [string, string]
     for (const node of nodes.slice(1)) {
-      await until(`${first} on ${node}`, async () => ((await json(`${node}/files/demo/source/${hour}`).catch(() => [])) as string[]).includes(file), 60_000)
+      await until(
+        `${first} on ${node}`,
+        async () => ((await json(`${node}/files/demo/source/${hour}`).catch(() => [])) as string[]).includes(file),
+        60_000
+      )
     }
     const playlist = await (await fetch(`${nodes[1]}/playlist/demo/source.m3u8`)).text()
     assert.match(playlist, /#EXT-X-PROGRAM-DATE-TIME/)
@@ -84,13 +107,17 @@ describe('segmesh demo', () => {
       assert.ok(expected != null, `no expectation for the printed URL ${url}`)
       // The cut's range is recorded about 30 s in: until then it is 404 no_segments or 406 contains_holes.
       let res = await fetch(url)
-      await until(`${url} answering`, async () => {
-        if (res.status !== 404 && res.status !== 406) return true
-        await res.body?.cancel()
-        await new Promise((resolve) => setTimeout(resolve, 1000))
-        res = await fetch(url)
-        return false
-      }, 120_000)
+      await until(
+        `${url} answering`,
+        async () => {
+          if (res.status !== 404 && res.status !== 406) return true
+          await res.body?.cancel()
+          await new Promise((resolve) => setTimeout(resolve, 1000))
+          res = await fetch(url)
+          return false
+        },
+        120_000
+      )
       const body = Buffer.from(await res.arrayBuffer())
       assert.ok(res.ok, `${url} answered ${res.status}: ${body.toString('utf8', 0, 300)}`)
       assert.match(res.headers.get('content-type') ?? '', expected, url)
@@ -100,7 +127,12 @@ describe('segmesh demo', () => {
     // The example tombstone command, as printed, from another folder; no token among its flags (ps shows them).
     const example = /e\.g\. (SEGMESH_ADMIN_TOKEN=\S+ \S+ tombstone .*)$/m.exec(stdout)?.[1]
     assert.ok(example != null && !example.includes('--token'), stdout)
-    const tombstone = spawnSync('sh', ['-c', example], { cwd: tmpdir(), encoding: 'utf8', env: { PATH: process.env.PATH! }, timeout: 60_000 })
+    const tombstone = spawnSync('sh', ['-c', example], {
+      cwd: tmpdir(),
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH! },
+      timeout: 60_000
+    })
     assert.equal(tombstone.status, 0, `${example}\n${tombstone.stdout}${tombstone.stderr}`)
     assert.match(tombstone.stdout, /\d+ tombstoned/)
 

@@ -28,7 +28,7 @@ const KiB = 1024
 const MiB = 1024 * KiB
 
 /** A real filesystem of `size` bytes at a fresh folder, or null (with the reason) when we cannot mount. */
-async function tmpfs (t: TestContext, size: number): Promise<{ dir: string } | { skip: string }> {
+async function tmpfs(t: TestContext, size: number): Promise<{ dir: string } | { skip: string }> {
   if (process.getuid?.() !== 0) return { skip: 'not root: no tmpfs, the fs seam covers ENOSPC' }
   const dir = await mkdtemp(join(tmpdir(), 'segmesh-tmpfs-'))
   t.after(async () => {
@@ -44,7 +44,7 @@ async function tmpfs (t: TestContext, size: number): Promise<{ dir: string } | {
 }
 
 /** A file that takes all but `leave` bytes of the filesystem at `dir`. */
-async function ballast (dir: string, leave: number): Promise<string> {
+async function ballast(dir: string, leave: number): Promise<string> {
   const s = await statfs(dir)
   const path = join(dir, '.ballast')
   await writeFile(path, Buffer.alloc(Math.max(0, s.bavail * s.bsize - leave)))
@@ -52,13 +52,16 @@ async function ballast (dir: string, leave: number): Promise<string> {
 }
 
 /** Every file under `dir`, relative. */
-async function filesUnder (dir: string): Promise<string[]> {
+async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1)).sort()
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
+    .sort()
 }
 
 /** Index == disk: every indexed segment is on disk at its size with its hash; every segment file is indexed; no temp files. */
-async function assertIndexMatchesDisk (index: SegmentIndex, segmentsDir: string): Promise<number> {
+async function assertIndexMatchesDisk(index: SegmentIndex, segmentsDir: string): Promise<number> {
   const onDisk = (await filesUnder(segmentsDir)).filter((f) => !f.startsWith('.'))
   const indexed = new Set<string>()
   for (const channel of index.channels()) {
@@ -83,17 +86,21 @@ async function assertIndexMatchesDisk (index: SegmentIndex, segmentsDir: string)
 }
 
 /** Fails every write with `code` once `after` bytes went through, while `failing` is set. */
-function failingFiles (code: 'ENOSPC' | 'EDQUOT', after: number): StoreFiles & { failing: boolean } {
+function failingFiles(code: 'ENOSPC' | 'EDQUOT', after: number): StoreFiles & { failing: boolean } {
   const seam = {
     failing: true,
-    async createTemp (path: string): Promise<TempFile> {
+    async createTemp(path: string): Promise<TempFile> {
       const fh = await open(path, 'wx', 0o644)
       let written = 0
       return {
         // Like a filling disk: a short write first, then the error.
         write: async (chunk, offset) => {
           if (seam.failing && written >= after) {
-            throw Object.assign(new Error(`${code}: no space left on device, write`), { code, errno: code === 'ENOSPC' ? -28 : -122, syscall: 'write' })
+            throw Object.assign(new Error(`${code}: no space left on device, write`), {
+              code,
+              errno: code === 'ENOSPC' ? -28 : -122,
+              syscall: 'write'
+            })
           }
           const length = seam.failing ? Math.min(chunk.byteLength - offset, after - written) : chunk.byteLength - offset
           const { bytesWritten } = await fh.write(chunk, offset, length)
@@ -112,7 +119,13 @@ describe('disk full', () => {
   for (const code of ['ENOSPC', 'EDQUOT'] as const) {
     it(`${code} through the fs seam: temp removed, index unchanged, writes paused, tombstones written, resumed on space`, async (t) => {
       const { index, segmentsDir } = await openStore(t)
-      const space = new DiskSpace({ dir: segmentsDir, minFreeBytes: 0, resumeMarginBytes: 0, probeBytes: 4 * KiB, probeIntervalMs: 3_600_000 })
+      const space = new DiskSpace({
+        dir: segmentsDir,
+        minFreeBytes: 0,
+        resumeMarginBytes: 0,
+        probeBytes: 4 * KiB,
+        probeIntervalMs: 3_600_000
+      })
       await space.start()
       t.after(async () => await space.stop())
       const files = failingFiles(code, 64 * KiB)
@@ -121,28 +134,43 @@ describe('disk full', () => {
       const ref = formatSegmentRef({ channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
       const chunks = [bytes.subarray(0, 100 * KiB), bytes.subarray(100 * KiB)]
 
-      await assert.rejects(store.writeSegment(ref, chunks), (err: Error & { code?: string, cause?: { code?: string } }) => {
+      await assert.rejects(store.writeSegment(ref, chunks), (err: Error & { code?: string; cause?: { code?: string } }) => {
         assert.equal(err.code, 'SEGMESH_ERR_DISK_FULL')
         assert.equal(err.cause?.code, code)
         return true
       })
       assert.deepEqual(await filesUnder(segmentsDir), [], 'no temp or partial file')
       assert.equal(index.getSegment(ref, { hidden: true }), null)
-      assert.deepEqual({ full: space.full, reason: space.state().reason, pauses: space.state().pauses }, { full: true, reason: code, pauses: 1 })
+      assert.deepEqual(
+        { full: space.full, reason: space.state().reason, pauses: space.state().pauses },
+        { full: true, reason: code, pauses: 1 }
+      )
 
       // Paused: refused before any byte is written, by both write paths.
       files.failing = false
       await assert.rejects(store.writeSegment(ref, bytes), { code: 'SEGMESH_ERR_DISK_FULL' })
-      await assert.rejects(store.recordSegment({ channel: 'c', quality: 'q', start: T0 + 2_000_000, duration: 2_000_000, type: 'full' }, bytes), { code: 'SEGMESH_ERR_DISK_FULL' })
+      await assert.rejects(
+        store.recordSegment({ channel: 'c', quality: 'q', start: T0 + 2_000_000, duration: 2_000_000, type: 'full' }, bytes),
+        { code: 'SEGMESH_ERR_DISK_FULL' }
+      )
       assert.deepEqual(await filesUnder(segmentsDir), [])
       // A deletion never waits for space.
-      const hidden = formatSegmentRef({ channel: 'c', quality: 'q', start: T0 + 4_000_000, duration: 2_000_000, type: 'full', hash: sha256(Buffer.from('x')) })
+      const hidden = formatSegmentRef({
+        channel: 'c',
+        quality: 'q',
+        start: T0 + 4_000_000,
+        duration: 2_000_000,
+        type: 'full',
+        hash: sha256(Buffer.from('x'))
+      })
       assert.deepEqual(await store.writeTombstone(hidden), { created: true })
       assert.ok(index.isTombstoned(hidden))
 
       // Space is back (the seam writes again, the probe file goes through): writes resume.
       let resumed = 0
-      space.onChange((s) => { if (!s.full) resumed++ })
+      space.onChange((s) => {
+        if (!s.full) resumed++
+      })
       await space.probe()
       assert.equal(space.full, false)
       assert.equal(resumed, 1)
@@ -155,14 +183,21 @@ describe('disk full', () => {
   it('short writes (a filling disk writes less than asked) still store every byte', async (t) => {
     const { index, segmentsDir } = await openStore(t)
     const short: StoreFiles = {
-      async createTemp (path) {
+      async createTemp(path) {
         const fh = await open(path, 'wx', 0o644)
-        return { write: async (chunk, offset) => await fh.write(chunk, offset, Math.min(1000, chunk.byteLength - offset)), sync: async () => await fh.sync(), close: async () => await fh.close() }
+        return {
+          write: async (chunk, offset) => await fh.write(chunk, offset, Math.min(1000, chunk.byteLength - offset)),
+          sync: async () => await fh.sync(),
+          close: async () => await fh.close()
+        }
       }
     }
     const store = new SegmentStore({ segmentsDir, index, files: short })
     const bytes = bytesFor('short', 100 * KiB)
-    const { ref } = await store.recordSegment({ channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full' }, [bytes.subarray(0, 50_000), bytes.subarray(50_000)])
+    const { ref } = await store.recordSegment({ channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full' }, [
+      bytes.subarray(0, 50_000),
+      bytes.subarray(50_000)
+    ])
     assert.ok(ref.hash!.equals(sha256(bytes)))
     assert.deepEqual(await readFile(store.pathOf(ref)), bytes)
   })
@@ -173,7 +208,13 @@ describe('disk full', () => {
     const { index } = await openStore(t)
     const segmentsDir = join(fs.dir, 'segments')
     await mkdir(segmentsDir)
-    const space = new DiskSpace({ dir: segmentsDir, minFreeBytes: 64 * KiB, resumeMarginBytes: 256 * KiB, probeBytes: 64 * KiB, probeIntervalMs: 3_600_000 })
+    const space = new DiskSpace({
+      dir: segmentsDir,
+      minFreeBytes: 64 * KiB,
+      resumeMarginBytes: 256 * KiB,
+      probeBytes: 64 * KiB,
+      probeIntervalMs: 3_600_000
+    })
     await space.start()
     t.after(async () => await space.stop())
     const store = new SegmentStore({ segmentsDir, index, space })
@@ -182,12 +223,16 @@ describe('disk full', () => {
     const ref = formatSegmentRef({ channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
     const chunked = Array.from({ length: 16 }, (_, i) => bytes.subarray(i * 64 * KiB, (i + 1) * 64 * KiB))
 
-    await assert.rejects(store.writeSegment(ref, chunked), (err: Error & { code?: string, cause?: { code?: string } }) => {
+    await assert.rejects(store.writeSegment(ref, chunked), (err: Error & { code?: string; cause?: { code?: string } }) => {
       assert.equal(err.code, 'SEGMESH_ERR_DISK_FULL')
       assert.equal(err.cause?.code, 'ENOSPC', 'the kernel said ENOSPC')
       return true
     })
-    assert.deepEqual((await filesUnder(segmentsDir)).filter((f) => !f.startsWith('.')), [], 'no temp or partial file')
+    assert.deepEqual(
+      (await filesUnder(segmentsDir)).filter((f) => !f.startsWith('.')),
+      [],
+      'no temp or partial file'
+    )
     assert.equal(index.getSegment(ref, { hidden: true }), null)
     assert.equal(space.state().reason, 'ENOSPC')
     // The temp file is gone, so there is some room again, but not the margin: still paused.
@@ -196,9 +241,20 @@ describe('disk full', () => {
     assert.ok(space.state().freeBytes! >= 64 * KiB, `free ${space.state().freeBytes}`)
     // A tombstone whose proof does not fit fails whole (no cut-short proof left as a tombstone);
     // one without a proof still goes through.
-    const other = formatSegmentRef({ channel: 'c', quality: 'q', start: T0 + 2_000_000, duration: 2_000_000, type: 'full', hash: sha256(Buffer.from('y')) })
+    const other = formatSegmentRef({
+      channel: 'c',
+      quality: 'q',
+      start: T0 + 2_000_000,
+      duration: 2_000_000,
+      type: 'full',
+      hash: sha256(Buffer.from('y'))
+    })
     await assert.rejects(store.writeTombstone(other, { proof: 'p'.repeat(2 * MiB) }), { code: 'SEGMESH_ERR_DISK_FULL' })
-    assert.deepEqual((await filesUnder(segmentsDir)).filter((f) => !f.startsWith('.')), [], 'no tombstone file')
+    assert.deepEqual(
+      (await filesUnder(segmentsDir)).filter((f) => !f.startsWith('.')),
+      [],
+      'no tombstone file'
+    )
     assert.equal(index.isTombstoned(other), false)
     assert.deepEqual(await store.writeTombstone(other), { created: true })
     assert.ok(index.isTombstoned(other))
@@ -215,7 +271,9 @@ describe('disk full', () => {
     assert.deepEqual({ full: space.full, reason: space.state().reason }, { full: true, reason: 'low' })
   })
 
-  it('a node backfilling onto a full tmpfs pauses fetching, flags /status and /metrics, and completes once space returns', { timeout: 120_000 }, async (t) => {
+  it('a node backfilling onto a full tmpfs pauses fetching, flags /status and /metrics, and completes once space returns', {
+    timeout: 120_000
+  }, async (t) => {
     const fs = await tmpfs(t, 80 * MiB)
     if ('skip' in fs) return t.skip(fs.skip)
     const source = await startNode(t)
@@ -229,9 +287,14 @@ describe('disk full', () => {
     const sink = await startNode(t, { bootstrap: [source], extra: { 'segments-dir': segmentsDir, 'min-free-bytes': String(256 * KiB) } })
 
     await until('the sink pauses for lack of space', () => sink.space.full, 60_000).catch((err) => {
-      throw new Error(`${err.message}: ${JSON.stringify({ space: sink.space.state(), fetcher: sink.fetcher?.stats(), indexed: sink.index.totals() })}`)
+      throw new Error(
+        `${err.message}: ${JSON.stringify({ space: sink.space.state(), fetcher: sink.fetcher?.stats(), indexed: sink.index.totals() })}`
+      )
     })
-    const status = await (await request(`${sink.url}/status`)).body.json() as { diskFull: boolean, diskSpace: { full: boolean, reason: string } }
+    const status = (await (await request(`${sink.url}/status`)).body.json()) as {
+      diskFull: boolean
+      diskSpace: { full: boolean; reason: string }
+    }
     assert.equal(status.diskFull, true)
     assert.ok(['low', 'ENOSPC'].includes(status.diskSpace.reason), status.diskSpace.reason)
     const metrics = await (await request(`${sink.url}/metrics`)).body.text()
@@ -248,7 +311,7 @@ describe('disk full', () => {
     await until('the sink resumes', () => !sink.space.full, 30_000)
     await until('the backfill completes', () => written.every((w) => sink.index.getSegment(w.ref) != null), 90_000)
     assert.equal(await assertIndexMatchesDisk(sink.index, segmentsDir), written.length)
-    const after = await (await request(`${sink.url}/status`)).body.json() as { diskFull: boolean }
+    const after = (await (await request(`${sink.url}/status`)).body.json()) as { diskFull: boolean }
     assert.equal(after.diskFull, false)
     for (const w of written) assert.equal((await stat(sink.store.pathOf(w.ref))).size, w.size)
   })

@@ -36,14 +36,14 @@ after(async () => {
   await Promise.all([...hosts, ...relays].map(async (h) => await h.stop()))
 })
 
-async function createHost (init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
+async function createHost(init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
   const host = new P2PHost({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
   await host.start()
   hosts.push(host)
   return host
 }
 
-function portOf (host: P2PHost): number {
+function portOf(host: P2PHost): number {
   return Number(/\/tcp\/(\d+)\//.exec(host.multiaddrs()[0] ?? '')![1])
 }
 
@@ -52,7 +52,11 @@ function portOf (host: P2PHost): number {
  * the node closes one (at most `maxOpens` in all). `held()` counts those open for over 200 ms:
  * sockets the node accepted into its handshake, not refused on arrival.
  */
-function holdIdleSockets (port: number, count: number, maxOpens = 2_000): { held: () => number, heldClosed: () => number, longestLifeMs: () => number, stop: () => void } {
+function holdIdleSockets(
+  port: number,
+  count: number,
+  maxOpens = 2_000
+): { held: () => number; heldClosed: () => number; longestLifeMs: () => number; stop: () => void } {
   const open = new Map<Socket, number>()
   let opens = 0
   let longest = 0
@@ -89,14 +93,20 @@ function holdIdleSockets (port: number, count: number, maxOpens = 2_000): { held
 }
 
 /** Publish from `from` until `to` receives one of its messages. */
-async function gossipReaches (from: P2PHost, to: P2PHost, timeoutMs: number): Promise<void> {
+async function gossipReaches(from: P2PHost, to: P2PHost, timeoutMs: number): Promise<void> {
   let received = false
-  const off = to.onMessage((sender) => { if (sender === from.peerId) received = true })
+  const off = to.onMessage((sender) => {
+    if (sender === from.peerId) received = true
+  })
   try {
-    await until(`gossip from ${from.peerId}`, async () => {
-      await from.publish(new TextEncoder().encode('{"hello":1}')).catch(() => {})
-      return received
-    }, timeoutMs)
+    await until(
+      `gossip from ${from.peerId}`,
+      async () => {
+        await from.publish(new TextEncoder().encode('{"hello":1}')).catch(() => {})
+        return received
+      },
+      timeoutMs
+    )
   } finally {
     off()
   }
@@ -107,7 +117,7 @@ async function gossipReaches (from: P2PHost, to: P2PHost, timeoutMs: number): Pr
  * gossipsub signs with its `publishConfig`; swapping it per message makes genuine signed RPCs
  * from any number of authors over this one connection.
  */
-async function relayOfAuthors (target: P2PHost): Promise<{ peerId: string, send: (key: PrivateKey, data: string) => Promise<void> }> {
+async function relayOfAuthors(target: P2PHost): Promise<{ peerId: string; send: (key: PrivateKey, data: string) => Promise<void> }> {
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
@@ -118,12 +128,17 @@ async function relayOfAuthors (target: P2PHost): Promise<{ peerId: string, send:
   relays.push(node)
   const pubsub: GossipSub = node.services.pubsub
   await node.dial(multiaddr(target.multiaddrs()[0]!))
-  await until('the target\'s subscription', () => pubsub.getSubscribers(TOPIC).some((p) => p.toString() === target.peerId))
+  await until("the target's subscription", () => pubsub.getSubscribers(TOPIC).some((p) => p.toString() === target.peerId))
   const signing = pubsub as unknown as { publishConfig: unknown }
   return {
     peerId: node.peerId.toString(),
     send: async (key, data) => {
-      signing.publishConfig = { type: PublishConfigType.Signing, author: peerIdFromPrivateKey(key), key: publicKeyToProtobuf(key.publicKey), privateKey: key }
+      signing.publishConfig = {
+        type: PublishConfigType.Signing,
+        author: peerIdFromPrivateKey(key),
+        key: publicKeyToProtobuf(key.publicKey),
+        privateKey: key
+      }
       await pubsub.publish(TOPIC, new TextEncoder().encode(data))
     }
   }
@@ -134,9 +149,16 @@ describe('gossip signed by fresh keys through one connection (issue 18, finding 
    * Flood from `relay` until `node` bans it (at most `max` messages, 60 s). Resolves to the
    * messages sent and how many of them `node` delivered.
    */
-  async function floodUntilBanned (node: P2PHost, relay: { peerId: string, send: (key: PrivateKey, data: string) => Promise<void> }, keyFor: (i: number) => Promise<PrivateKey>, max: number): Promise<{ sent: number, delivered: number, authors: number, ms: number }> {
+  async function floodUntilBanned(
+    node: P2PHost,
+    relay: { peerId: string; send: (key: PrivateKey, data: string) => Promise<void> },
+    keyFor: (i: number) => Promise<PrivateKey>,
+    max: number
+  ): Promise<{ sent: number; delivered: number; authors: number; ms: number }> {
     let banned = false
-    const offBan = node.onPeerBanned((peer) => { if (peer === relay.peerId) banned = true })
+    const offBan = node.onPeerBanned((peer) => {
+      if (peer === relay.peerId) banned = true
+    })
     let delivered = 0
     const authors = new Set<string>()
     const offMessage = node.onMessage((from) => {
@@ -169,7 +191,9 @@ describe('gossip signed by fresh keys through one connection (issue 18, finding 
     await gossipReaches(honest, node, 10_000)
     const relay = await relayOfAuthors(node)
     const flood = await floodUntilBanned(node, relay, async () => await generateKeyPair('Ed25519'), 5_000)
-    t.diagnostic(`fresh-key flood: ${flood.sent} sent, ${flood.delivered} delivered from ${flood.authors} authors, banned after ${flood.ms} ms`)
+    t.diagnostic(
+      `fresh-key flood: ${flood.sent} sent, ${flood.delivered} delivered from ${flood.authors} authors, banned after ${flood.ms} ms`
+    )
     // Every fresh author past the allowance was dropped: the burst, one a second, and 10 in flight.
     const allowance = P2P_DEFAULTS.newAuthorsPerSourceBurst + P2P_DEFAULTS.newAuthorsPerSourcePerSecond * Math.ceil(flood.ms / 1000) + 10
     assert.ok(flood.authors <= allowance, `${flood.authors} fresh authors delivered, allowance ${allowance}`)
@@ -180,7 +204,7 @@ describe('gossip signed by fresh keys through one connection (issue 18, finding 
     await gossipReaches(honest, node, 10_000)
   })
 
-  it('a few keys in turn, each under its own rate: the connection\'s rate holds and it is banned', async (t) => {
+  it("a few keys in turn, each under its own rate: the connection's rate holds and it is banned", async (t) => {
     const node = await createHost()
     const relay = await relayOfAuthors(node)
     const keys = await Promise.all(Array.from({ length: 50 }, async () => await generateKeyPair('Ed25519')))

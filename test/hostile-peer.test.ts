@@ -36,7 +36,7 @@ const LAST_HOUR = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
 
 const p95 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.95)] ?? 0
 
-async function timedGet (url: string): Promise<number> {
+async function timedGet(url: string): Promise<number> {
   const started = performance.now()
   const res = await request(url)
   await res.body.arrayBuffer()
@@ -54,10 +54,10 @@ interface Probes {
   segment: number[]
   maxQueue: number
   /** The p95 bound of each: PROBE_BOUND_MS, or twice the idle node's p95. */
-  bound: { healthz: number, segment: number }
+  bound: { healthz: number; segment: number }
 }
 
-async function watch (node: SegmeshNode, viewed: SegmentRef): Promise<{ stop: () => Promise<Probes> }> {
+async function watch(node: SegmeshNode, viewed: SegmentRef): Promise<{ stop: () => Promise<Probes> }> {
   const idle = { healthz: [] as number[], segment: [] as number[] }
   for (let i = 0; i < 25; i++) {
     const h = await timedGet(`${node.url}/healthz`)
@@ -90,8 +90,11 @@ async function watch (node: SegmeshNode, viewed: SegmentRef): Promise<{ stop: ()
   }
 }
 
-async function viewerSegment (node: SegmeshNode): Promise<SegmentRef> {
-  const { ref } = await node.store.recordSegment({ channel: 'desertbus', quality: 'source', start: LAST_HOUR, duration: 2_000_000, type: 'full' }, bytesFor('viewer', 400_000))
+async function viewerSegment(node: SegmeshNode): Promise<SegmentRef> {
+  const { ref } = await node.store.recordSegment(
+    { channel: 'desertbus', quality: 'source', start: LAST_HOUR, duration: 2_000_000, type: 'full' },
+    bytesFor('viewer', 400_000)
+  )
   return ref
 }
 
@@ -99,7 +102,17 @@ describe('fake announcements from a libp2p peer', () => {
   it('queue within its per-peer bound, the liar banned and asked nothing more over HTTP, node responsive, failures logged in summary', async (t) => {
     // Every line at info or above the node writes.
     const lines: string[] = []
-    const victim = await startNode(t, { announce: false, log: pino({ level: 'info' }, { write: (line: string) => { lines.push(line) } }) })
+    const victim = await startNode(t, {
+      announce: false,
+      log: pino(
+        { level: 'info' },
+        {
+          write: (line: string) => {
+            lines.push(line)
+          }
+        }
+      )
+    })
     const viewed = await viewerSegment(victim)
     const fake = await startFakePeerHttp({ segments: 'not-found' })
     t.after(fake.close)
@@ -124,7 +137,9 @@ describe('fake announcements from a libp2p peer', () => {
     assert.ok(failureLines.length <= 5, `${failureLines.length} log lines about failed downloads`)
     assert.ok(p95(healthz) < bound.healthz, `/healthz p95 ${p95(healthz)} ms, bound ${bound.healthz}`)
     assert.ok(p95(segment) < bound.segment, `segment p95 ${p95(segment)} ms, bound ${bound.segment}`)
-    t.diagnostic(`queue peak ${maxQueue}, dropped ${stats.queueDropped}, requests ${asked}, /healthz p95 ${p95(healthz).toFixed(1)} ms, segment p95 ${p95(segment).toFixed(1)} ms`)
+    t.diagnostic(
+      `queue peak ${maxQueue}, dropped ${stats.queueDropped}, requests ${asked}, /healthz p95 ${p95(healthz).toFixed(1)} ms, segment p95 ${p95(segment).toFixed(1)} ms`
+    )
   })
 })
 
@@ -155,12 +170,14 @@ describe('a lying hello and a 50,000-name hour listing', () => {
     assert.ok(maxQueue <= FETCHER_DEFAULTS.maxQueuedPerPeer, `queue peaked at ${maxQueue}`)
     assert.ok(p95(healthz) < bound.healthz, `/healthz p95 ${p95(healthz)} ms, bound ${bound.healthz}`)
     assert.ok(p95(segment) < bound.segment, `segment p95 ${p95(segment)} ms, bound ${bound.segment}`)
-    t.diagnostic(`queue peak ${maxQueue}, dropped ${stats.queueDropped}, names dropped ${stats.invalidNames}, /healthz p95 ${p95(healthz).toFixed(1)} ms, segment p95 ${p95(segment).toFixed(1)} ms`)
+    t.diagnostic(
+      `queue peak ${maxQueue}, dropped ${stats.queueDropped}, names dropped ${stats.invalidNames}, /healthz p95 ${p95(healthz).toFixed(1)} ms, segment p95 ${p95(segment).toFixed(1)} ms`
+    )
   })
 })
 
 describe('bodies that never end', () => {
-  it('three peers holding bodies open cannot keep an honest peer\'s segments from being stored promptly', async (t) => {
+  it("three peers holding bodies open cannot keep an honest peer's segments from being stored promptly", async (t) => {
     const { store } = await openStore(t)
     const fetcher = new Fetcher({ store })
     t.after(async () => await fetcher.stop())
@@ -169,7 +186,14 @@ describe('bodies that never end', () => {
     const honestBytes = new Map<string, Uint8Array>()
     const honestRefs = Array.from({ length: 10 }, (_, i) => {
       const body = bytesFor(`honest-${i}`, 200_000)
-      const ref = formatSegmentRef({ channel: 'desertbus', quality: 'source', start: LAST_HOUR + i * 2_000_000, duration: 2_000_000, type: 'full', hash: sha256(body) })
+      const ref = formatSegmentRef({
+        channel: 'desertbus',
+        quality: 'source',
+        start: LAST_HOUR + i * 2_000_000,
+        duration: 2_000_000,
+        type: 'full',
+        hash: sha256(body)
+      })
       honestBytes.set(segmentRelPath(ref), body)
       return ref
     })
@@ -180,11 +204,18 @@ describe('bodies that never end', () => {
     for (const [i, peer] of slow.entries()) {
       for (const ref of fakeSegmentRefs(10, { hourStart: LAST_HOUR + i })) void fetcher.want(ref, [peer.url])
     }
-    await until('every slot held by a body that never ends', () => slow.reduce((n, p) => n + p.openBodies(), 0) >= FETCHER_DEFAULTS.concurrency, WAIT)
+    await until(
+      'every slot held by a body that never ends',
+      () => slow.reduce((n, p) => n + p.openBodies(), 0) >= FETCHER_DEFAULTS.concurrency,
+      WAIT
+    )
     const started = Date.now()
     const outcomes = await Promise.all(honestRefs.map(async (ref) => await fetcher.want(ref, [honest.url])))
     const took = Date.now() - started
-    assert.ok(outcomes.every((o) => o.status === 'stored'), JSON.stringify(outcomes))
+    assert.ok(
+      outcomes.every((o) => o.status === 'stored'),
+      JSON.stringify(outcomes)
+    )
     // A rate window (5 s) to find the slow bodies, then the reserved slots: 20 s is generous.
     assert.ok(took < 20_000, `honest segments stored after ${took} ms`)
     assert.ok(fetcher.stats().fetchErrors.slow >= 3)
@@ -192,7 +223,10 @@ describe('bodies that never end', () => {
     fetcher.banPeer(slow[0]!.url)
     const asked = slow[0]!.segmentRequests()
     const late = fakeSegmentRefs(3, { hourStart: LAST_HOUR + 7 })
-    assert.deepEqual((await Promise.all(late.map(async (ref) => await fetcher.want(ref, [slow[0]!.url])))).map((o) => o.status), ['failed', 'failed', 'failed'])
+    assert.deepEqual(
+      (await Promise.all(late.map(async (ref) => await fetcher.want(ref, [slow[0]!.url])))).map((o) => o.status),
+      ['failed', 'failed', 'failed']
+    )
     assert.equal(slow[0]!.segmentRequests(), asked)
     t.diagnostic(`honest segments stored ${took} ms after the slow peers took every slot`)
   })
@@ -210,11 +244,12 @@ describe('the fetcher queue under a flood', () => {
     const wants: Array<Promise<unknown>> = []
     // 5 peers × 200 names, newer hours later: each peer's first 100 fit, then the total bound evicts.
     for (const [p, peer] of peers.entries()) {
-      for (const ref of fakeSegmentRefs(200, { hourStart: LAST_HOUR - (5 - p) * MICROS_PER_HOUR })) wants.push(fetcher.want(ref, [peer.url], { signal: shutdown.signal }))
+      for (const ref of fakeSegmentRefs(200, { hourStart: LAST_HOUR - (5 - p) * MICROS_PER_HOUR }))
+        wants.push(fetcher.want(ref, [peer.url], { signal: shutdown.signal }))
     }
     const stats = fetcher.stats()
     assert.ok(stats.queued + stats.active <= 300, `${stats.queued + stats.active} queued`)
-    assert.equal(stats.queueDropped, 5 * 100 + 200, 'per peer 100 refused each, then the two oldest peers\' 100 evicted')
+    assert.equal(stats.queueDropped, 5 * 100 + 200, "per peer 100 refused each, then the two oldest peers' 100 evicted")
     assert.ok(getEventListeners(shutdown.signal, 'abort').length <= 1, 'one listener for every want sharing the signal')
     shutdown.abort()
     await Promise.all(wants)
@@ -251,10 +286,16 @@ describe('many authors', () => {
       multiaddrs: () => [],
       connectedPeers: () => connected,
       publish: async () => 0,
-      onMessage: (handler) => { onMessage = handler; return () => {} },
+      onMessage: (handler) => {
+        onMessage = handler
+        return () => {}
+      },
       onPeerConnected: () => () => {},
       handleHello: () => {},
-      requestHello: async (_peer, options) => await new Promise<Uint8Array>((_resolve, reject) => options?.signal?.addEventListener('abort', () => reject(new Error('stopped')), { once: true })),
+      requestHello: async (_peer, options) =>
+        await new Promise<Uint8Array>((_resolve, reject) =>
+          options?.signal?.addEventListener('abort', () => reject(new Error('stopped')), { once: true })
+        ),
       keepConnected: async () => {}
     }
     let listing = 0
@@ -276,20 +317,28 @@ describe('many authors', () => {
     replicator.start()
     t.after(async () => await replicator.stop())
     for (let i = 0; i < 5000; i++) {
-      const message: Message = { type: 'digest', from: { peerId: peerId(i), url: `http://10.0.${i >> 8}.${i & 255}:8080`, addrs: [] }, windowStart: 0, roots: [{ channel: 'desertbus', quality: 'source', root: `lie-${i}`, hours: 1, segments: 1 }] }
+      const message: Message = {
+        type: 'digest',
+        from: { peerId: peerId(i), url: `http://10.0.${i >> 8}.${i & 255}:8080`, addrs: [] },
+        windowStart: 0,
+        roots: [{ channel: 'desertbus', quality: 'source', root: `lie-${i}`, hours: 1, segments: 1 }]
+      }
       onMessage(peerId(i), encodeMessage(message))
     }
     assert.ok(replicator.peers.size <= 1024, `${replicator.peers.size} peers`)
     for (const id of connected) assert.ok(replicator.peers.get(id) != null, 'connected peers are kept')
     assert.equal(maxListing, MAX_REPAIR_SESSIONS)
     const connectedUrls = new Set(connected.map((_, i) => `http://10.0.0.${i}:8080`))
-    assert.ok([...asked].every((url) => connectedUrls.has(url)), 'only connected peers are repaired from')
+    assert.ok(
+      [...asked].every((url) => connectedUrls.has(url)),
+      'only connected peers are repaired from'
+    )
     assert.ok(replicator.stats.repairsSkipped >= 4990)
   })
 })
 
 /** A distinct, well-formed (base58) peer id. */
-function peerId (i: number): string {
+function peerId(i: number): string {
   const alphabet = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
   let s = ''
   for (let n = i; s.length < 8; n = Math.floor(n / 58)) s = alphabet[n % 58]! + s

@@ -36,10 +36,14 @@ let node: SegmeshNode
 let dataDir: string
 let written: WriteResult[]
 
-interface Answer { status: number, headers: http.IncomingHttpHeaders, body: Buffer }
+interface Answer {
+  status: number
+  headers: http.IncomingHttpHeaders
+  body: Buffer
+}
 
 /** GET with the path sent exactly as written (a raw `+` stays a `+`), given up after ANSWER_MS. */
-async function get (path: string, headers: Record<string, string> = {}): Promise<Answer> {
+async function get(path: string, headers: Record<string, string> = {}): Promise<Answer> {
   const { hostname, port } = new URL(node.url)
   return await new Promise((resolve, reject) => {
     const req = http.get({ hostname, port, path, headers, timeout: ANSWER_MS }, (res) => {
@@ -53,7 +57,7 @@ async function get (path: string, headers: Record<string, string> = {}): Promise
   })
 }
 
-function errorOf (res: Answer): { error: string, message: string } {
+function errorOf(res: Answer): { error: string; message: string } {
   assert.match(String(res.headers['content-type']), /application\/json/)
   return JSON.parse(res.body.toString())
 }
@@ -62,7 +66,9 @@ const at = (seconds: number): string => formatInstant(START + seconds * 1_000_00
 
 before(async () => {
   dataDir = await tempDirFor('segmesh-hostile-viewer-')
-  const config = resolveConfig({ flags: { data: dataDir, 'http-host': '127.0.0.1', 'http-port': '0', watch: false, replication: false, 'admin-token': TOKEN } })
+  const config = resolveConfig({
+    flags: { data: dataDir, 'http-host': '127.0.0.1', 'http-port': '0', watch: false, replication: false, 'admin-token': TOKEN }
+  })
   node = new SegmeshNode({ config, log: pino({ level: 'silent' }) })
   await node.start()
   for (const quality of QUALITIES) written = await recordSegments(node.store, 'c', quality, START, 5)

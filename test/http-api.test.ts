@@ -29,7 +29,10 @@ let base: string
 let written: WriteResult[]
 
 /** GET with the path sent exactly as written (URL parsers would resolve `..` before sending). */
-async function get (path: string, headers: Record<string, string> = {}): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }> {
+async function get(
+  path: string,
+  headers: Record<string, string> = {}
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   const { hostname, port } = new URL(base)
   return await new Promise((resolve, reject) => {
     const req = http.get({ hostname, port, path, headers }, (res) => {
@@ -42,20 +45,31 @@ async function get (path: string, headers: Record<string, string> = {}): Promise
   })
 }
 
-async function json (path: string): Promise<unknown> {
+async function json(path: string): Promise<unknown> {
   const res = await get(path)
   assert.equal(res.status, 200, `${path}: ${res.body}`)
   assert.match(String(res.headers['content-type']), /application\/json/)
   return JSON.parse(res.body.toString())
 }
 
-function segmentPath (w: WriteResult): string {
+function segmentPath(w: WriteResult): string {
   return `/segments/${w.ref.channel}/${w.ref.quality}/${w.ref.hour}/${encodeURIComponent(w.ref.file)}`
 }
 
 /** Decoded video frames of an HLS URL, counted by ffprobe (it really decodes every packet). */
-async function countFrames (url: string): Promise<number> {
-  const { stdout, stderr } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', url])
+async function countFrames(url: string): Promise<number> {
+  const { stdout, stderr } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-select_streams',
+    'v:0',
+    '-count_frames',
+    '-show_entries',
+    'stream=nb_read_frames',
+    '-of',
+    'csv=p=0',
+    url
+  ])
   // The HLS demuxer reports the stream once per program: take the first.
   const frames = Number(stdout.trim().split('\n')[0])
   assert.ok(Number.isInteger(frames), `ffprobe printed ${JSON.stringify(stdout)} ${stderr}`)
@@ -80,7 +94,10 @@ describe('listings', () => {
     assert.deepEqual(await json('/files'), ['desertbus'])
     assert.deepEqual(await json('/files/desertbus'), ['source'])
     assert.deepEqual(await json('/files/desertbus/source'), ['2020-01-01T10'])
-    assert.deepEqual(await json('/files/desertbus/source/2020-01-01T10'), written.map((w) => w.ref.file))
+    assert.deepEqual(
+      await json('/files/desertbus/source/2020-01-01T10'),
+      written.map((w) => w.ref.file)
+    )
     assert.deepEqual(await json('/files/nobody'), [])
     assert.deepEqual(await json('/files/desertbus/source/2020-01-01T11'), [])
   })
@@ -95,9 +112,18 @@ describe('media playlists', () => {
     assert.equal(playlist.isMasterPlaylist, false)
     assert.equal(playlist.segments.length, 5)
     assert.equal(playlist.endlist, true, 'a complete range in the past ends the playlist')
-    assert.deepEqual(playlist.segments.map((s) => s.discontinuity === true), [false, false, false, true, false])
-    assert.deepEqual(playlist.segments.map((s) => s.programDateTime?.getTime()), [0, 2, 4, 8, 10].map((s) => START / 1000 + s * 1000))
-    assert.deepEqual(playlist.segments.map((s) => s.duration), [2, 2, 2, 2, 2])
+    assert.deepEqual(
+      playlist.segments.map((s) => s.discontinuity === true),
+      [false, false, false, true, false]
+    )
+    assert.deepEqual(
+      playlist.segments.map((s) => s.programDateTime?.getTime()),
+      [0, 2, 4, 8, 10].map((s) => START / 1000 + s * 1000)
+    )
+    assert.deepEqual(
+      playlist.segments.map((s) => s.duration),
+      [2, 2, 2, 2, 2]
+    )
     assert.ok(playlist.targetDuration >= 2)
   })
 
@@ -184,11 +210,13 @@ describe('segments', () => {
     const res = await get(segmentPath(w))
     assert.equal(res.status, 404)
     assert.match(JSON.parse(res.body.toString()).message, /tombstoned/)
-    const listing = await json('/files/desertbus/source/2020-01-01T10') as string[]
+    const listing = (await json('/files/desertbus/source/2020-01-01T10')) as string[]
     assert.ok(!listing.includes(w.ref.file))
-    const withTombstones = await json('/files/desertbus/source/2020-01-01T10?tombstones=true') as string[]
+    const withTombstones = (await json('/files/desertbus/source/2020-01-01T10?tombstones=true')) as string[]
     assert.ok(withTombstones.includes(w.ref.file.replace(/\.ts$/, '.tombstone')))
-    const playlist = HLS.parse((await get(`/playlist/desertbus/source.m3u8?start=${at(0)}&end=${at(12)}`)).body.toString()) as HLS.types.MediaPlaylist
+    const playlist = HLS.parse(
+      (await get(`/playlist/desertbus/source.m3u8?start=${at(0)}&end=${at(12)}`)).body.toString()
+    ) as HLS.types.MediaPlaylist
     assert.ok(!playlist.segments.some((s) => s.uri.includes(encodeURIComponent(w.ref.file))))
   })
 })
@@ -261,30 +289,41 @@ describe('range repair API', () => {
   it('splits a range as the peer does, sums each part, and lists a small one as HOUR/FILE with tombstones', async () => {
     const hour = START - (START % 3_600_000_000)
     const q = 'channel=desertbus&quality=source'
-    const day = await json(`/replication/ranges?${q}&from=${hour - 23 * 3_600_000_000}&to=${hour + 3_600_000_000}`) as { parts: Array<[string, number]> }
+    const day = (await json(`/replication/ranges?${q}&from=${hour - 23 * 3_600_000_000}&to=${hour + 3_600_000_000}`)) as {
+      parts: Array<[string, number]>
+    }
     assert.equal(day.parts.length, 24, 'a day splits into its hours')
     assert.equal(day.parts.at(-1)![1], written.length, 'the last hour holds every segment written')
     assert.ok(day.parts.slice(0, -1).every(([fp, n]) => fp === '' && n === 0))
-    const inHour = await json(`/replication/ranges?${q}&from=${hour}&to=${hour + 3_600_000_000}`) as { parts: Array<[string, number]> }
+    const inHour = (await json(`/replication/ranges?${q}&from=${hour}&to=${hour + 3_600_000_000}`)) as { parts: Array<[string, number]> }
     assert.equal(inHour.parts.length, 16)
-    assert.equal(inHour.parts.reduce((n, [, c]) => n + c, 0), written.length)
+    assert.equal(
+      inHour.parts.reduce((n, [, c]) => n + c, 0),
+      written.length
+    )
     // One segment was tombstoned above: it is listed as a tombstone, not as a segment.
-    const names = await json(`/replication/names?${q}&from=${hour}&to=${hour + 3_600_000_000}`) as { segments: string[], tombstones: Array<{ segment: string }> }
+    const names = (await json(`/replication/names?${q}&from=${hour}&to=${hour + 3_600_000_000}`)) as {
+      segments: string[]
+      tombstones: Array<{ segment: string }>
+    }
     assert.equal(names.tombstones.length, 1)
     assert.deepEqual([...names.segments, names.tombstones[0]!.segment].sort(), written.map((w) => `${w.ref.hour}/${w.ref.file}`).sort())
     // A range of everything is answered from the hours table, not name by name, and a huge
     // listing is refused after reading one name past the limit.
-    const all = await json(`/replication/ranges?${q}&from=0&to=${3_600_000_000 * 500_000}`) as { parts: Array<[string, number]> }
-    assert.equal(all.parts.reduce((n, [, c]) => n + c, 0), written.length)
+    const all = (await json(`/replication/ranges?${q}&from=0&to=${3_600_000_000 * 500_000}`)) as { parts: Array<[string, number]> }
+    assert.equal(
+      all.parts.reduce((n, [, c]) => n + c, 0),
+      written.length
+    )
   })
 })
 
 describe('status, health and metrics', () => {
   it('report the node and what it holds', async () => {
     assert.deepEqual(await json('/healthz'), { ok: true })
-    const status = await json('/status') as {
+    const status = (await json('/status')) as {
       version: string
-      channels: Array<{ channel: string, qualities: Array<{ oldest: string, newest: string }> }>
+      channels: Array<{ channel: string; qualities: Array<{ oldest: string; newest: string }> }>
       disk: { freeBytes: number }
       peers: unknown[]
     }

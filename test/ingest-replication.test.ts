@@ -13,7 +13,10 @@ describe('recording node', () => {
   it('records a live stream and a second node replicates it byte for byte', async (t) => {
     const origin = await HlsOrigin.start(t, { count: 4, window: 2, initial: 2 })
     // Digests only on connection (hello): what is recorded later must travel by announcement.
-    const recorder = await startNode(t, { digestIntervalSeconds: 3600, extra: { record: [`live=${origin.masterUrl}`], 'record-poll-ms': '100' } })
+    const recorder = await startNode(t, {
+      digestIntervalSeconds: 3600,
+      extra: { record: [`live=${origin.masterUrl}`], 'record-poll-ms': '100' }
+    })
     const peer = await startNode(t, { bootstrap: [recorder], digestIntervalSeconds: 3600 })
     const count = (node: typeof recorder): number => node.index.segmentsStartingIn('live', 'source', 0, Number.MAX_SAFE_INTEGER).length
     await until('the first window recorded and replicated', () => count(recorder) === 2 && count(peer) === 2, 30_000)
@@ -27,7 +30,9 @@ describe('recording node', () => {
       assert.ok((await readFile(peer.store.pathOf(seg))).equals(origin.segments[i]!.bytes), `replicated bytes of ${i}`)
     }
 
-    const status = await (await request(`${recorder.url}/status`)).body.json() as { recording: Array<{ channel: string, quality: string, state: string, recorded: { full: number } }> }
+    const status = (await (await request(`${recorder.url}/status`)).body.json()) as {
+      recording: Array<{ channel: string; quality: string; state: string; recorded: { full: number } }>
+    }
     assert.equal(status.recording.length, 1)
     const [worker] = status.recording
     assert.deepEqual([worker!.channel, worker!.quality, worker!.state, worker!.recorded.full], ['live', 'source', 'up', 4])

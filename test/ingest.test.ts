@@ -16,30 +16,51 @@ import { until } from './helpers/network.ts'
 import { type OpenedStore, openStore } from './helpers/tree.ts'
 
 /** Test timing: quick polls and retries; the suspect threshold far above a local fetch, even on a loaded machine. */
-const FAST: Partial<IngestOptions> = { pollMs: 50, retryDelayMs: 50, notFoundDelayMs: 50, suspectMs: 30_000, giveUpMs: 10_000, stopGraceMs: 2_000, readTimeoutMs: 5_000, attemptTimeoutMs: 10_000, playlistTimeoutMs: 5_000 }
+const FAST: Partial<IngestOptions> = {
+  pollMs: 50,
+  retryDelayMs: 50,
+  notFoundDelayMs: 50,
+  suspectMs: 30_000,
+  giveUpMs: 10_000,
+  stopGraceMs: 2_000,
+  readTimeoutMs: 5_000,
+  attemptTimeoutMs: 10_000,
+  playlistTimeoutMs: 5_000
+}
 
-interface Setup extends OpenedStore { recorder: Recorder }
+interface Setup extends OpenedStore {
+  recorder: Recorder
+}
 
-async function record (t: TestContext, url: string, options: { qualities?: string[], ingest?: Partial<IngestOptions>, paused?: () => boolean } = {}): Promise<Setup> {
+async function record(
+  t: TestContext,
+  url: string,
+  options: { qualities?: string[]; ingest?: Partial<IngestOptions>; paused?: () => boolean } = {}
+): Promise<Setup> {
   // After hooks run in the order they were added: the recorder stops before the index closes.
   let recorder: Recorder | null = null
   t.after(async () => await recorder?.stop())
   const opened = await openStore(t)
-  recorder = new Recorder({ channels: [{ channel: 'live', url, qualities: options.qualities ?? ['source'], important: false }], store: opened.store, options: { ...FAST, ...options.ingest }, paused: options.paused })
+  recorder = new Recorder({
+    channels: [{ channel: 'live', url, qualities: options.qualities ?? ['source'], important: false }],
+    store: opened.store,
+    options: { ...FAST, ...options.ingest },
+    paused: options.paused
+  })
   recorder.start()
   return { ...opened, recorder }
 }
 
-function stored (s: Setup, quality = 'source'): IndexedSegment[] {
+function stored(s: Setup, quality = 'source'): IndexedSegment[] {
   return s.index.segmentsStartingIn('live', quality, 0, Number.MAX_SAFE_INTEGER)
 }
 
-async function bytesOf (s: Setup, seg: IndexedSegment): Promise<Buffer> {
+async function bytesOf(s: Setup, seg: IndexedSegment): Promise<Buffer> {
   return await readFile(s.store.pathOf(seg))
 }
 
 /** Every stored file's name carries the sha256 of its bytes. */
-async function assertHashes (s: Setup, segs: IndexedSegment[]): Promise<void> {
+async function assertHashes(s: Setup, segs: IndexedSegment[]): Promise<void> {
   for (const seg of segs) {
     const parsed = parseSegmentFileName(seg.file)
     assert.ok(parsed.ok)
@@ -54,7 +75,10 @@ describe('recorder against a live HLS origin', () => {
     await until('the first window in both qualities', () => stored(s).length === 3 && stored(s, 'low').length === 3)
     origin.advance(3)
     // The recorder counts a segment once its store call returns, a moment after the index has it.
-    await until('the whole stream', () => stored(s).length === 6 && stored(s, 'low').length === 6 && s.recorder.status()[0]?.recorded.full === 6)
+    await until(
+      'the whole stream',
+      () => stored(s).length === 6 && stored(s, 'low').length === 6 && s.recorder.status()[0]?.recorded.full === 6
+    )
     for (const quality of ['source', 'low']) {
       const segs = stored(s, quality)
       for (const [i, seg] of segs.entries()) {
@@ -90,7 +114,10 @@ describe('recorder against a live HLS origin', () => {
     const origin = await HlsOrigin.start(t, { count: 3, window: 3, slow: { 1: 4_000 } })
     const s = await record(t, origin.mediaUrl(), { ingest: { suspectMs: 1_500 } })
     await until('three segments', () => stored(s).length === 3)
-    assert.deepEqual(stored(s).map((seg) => seg.type), ['full', 'suspect', 'full'])
+    assert.deepEqual(
+      stored(s).map((seg) => seg.type),
+      ['full', 'suspect', 'full']
+    )
     assert.ok((await bytesOf(s, stored(s)[1]!)).equals(origin.segments[1]!.bytes))
     await assertHashes(s, stored(s))
   })
@@ -108,7 +135,10 @@ describe('recorder against a live HLS origin', () => {
     assert.ok(full.equals(origin.segments[1]!.bytes))
     assert.equal(origin.requests.get('/source/seg1.ts'), 2)
     await assertHashes(s, stored(s))
-    assert.match(await s.recorder.registry.metrics(), /segmesh_ingest_download_errors_total\{channel="live",quality="source",kind="cut"\} 1/)
+    assert.match(
+      await s.recorder.registry.metrics(),
+      /segmesh_ingest_download_errors_total\{channel="live",quality="source",kind="cut"\} 1/
+    )
   })
 
   it('skips a segment whose full copy is already indexed, even tombstoned', async (t) => {
@@ -116,12 +146,22 @@ describe('recorder against a live HLS origin', () => {
     let recorder: Recorder | null = null
     t.after(async () => await recorder?.stop())
     const opened = await openStore(t)
-    const have = (i: number) => ({ channel: 'live', quality: 'source', start: origin.segments[i]!.start, duration: 2_000_000, type: 'full' as const })
+    const have = (i: number) => ({
+      channel: 'live',
+      quality: 'source',
+      start: origin.segments[i]!.start,
+      duration: 2_000_000,
+      type: 'full' as const
+    })
     // A peer's copy with other bytes (another encode) counts: a full copy is a full copy.
     await opened.store.recordSegment(have(1), Buffer.from('from a peer'))
     const deleted = await opened.store.recordSegment(have(2), Buffer.from('deleted by an admin'))
     await opened.store.writeTombstone(deleted.ref)
-    const rec = recorder = new Recorder({ channels: [{ channel: 'live', url: origin.mediaUrl(), qualities: ['source'], important: false }], store: opened.store, options: FAST })
+    const rec = (recorder = new Recorder({
+      channels: [{ channel: 'live', url: origin.mediaUrl(), qualities: ['source'], important: false }],
+      store: opened.store,
+      options: FAST
+    }))
     rec.start()
     await until('three entries handled', () => rec.status()[0]!.recorded.full + rec.status()[0]!.recorded.exists === 3)
     assert.equal(rec.status()[0]!.recorded.exists, 2)
@@ -133,7 +173,12 @@ describe('recorder against a live HLS origin', () => {
     const origin = await HlsOrigin.start(t, { count: 3, window: 3 })
     let full = true
     let checks = 0
-    const s = await record(t, origin.mediaUrl(), { paused: () => { checks++; return full } })
+    const s = await record(t, origin.mediaUrl(), {
+      paused: () => {
+        checks++
+        return full
+      }
+    })
     // The worker holds its new entries back, looking again every poll period.
     await until('the worker waiting on the pause', () => checks >= 5)
     assert.equal([...origin.requests.keys()].filter((p) => p.endsWith('.ts')).length, 0)
@@ -159,7 +204,10 @@ describe('recorder against a live HLS origin', () => {
     const origin = await HlsOrigin.start(t, { count: 5, window: 3, missing: [1] })
     // Retries enough to outlast the window: only the playlist dropping the entry ends them.
     const s = await record(t, origin.mediaUrl(), { ingest: { notFoundRetries: 1_000 } })
-    await until('the others recorded while the missing one is retried', () => stored(s).length === 2 && (origin.requests.get('/source/seg1.ts') ?? 0) >= 3)
+    await until(
+      'the others recorded while the missing one is retried',
+      () => stored(s).length === 2 && (origin.requests.get('/source/seg1.ts') ?? 0) >= 3
+    )
     assert.equal(s.recorder.status()[0]!.recorded.gone, 0, 'still listed: not given up')
     origin.advance(2)
     await until('given up once the playlist dropped it', () => s.recorder.status()[0]!.recorded.gone === 1 && stored(s).length === 4)
@@ -167,15 +215,24 @@ describe('recorder against a live HLS origin', () => {
     const polls = origin.requests.get('/source/index.m3u8')!
     await until('a few more polls', () => origin.requests.get('/source/index.m3u8')! >= polls + 3)
     assert.equal(origin.requests.get('/source/seg1.ts'), asked, 'not asked again')
-    assert.deepEqual(stored(s).map((seg) => seg.start), [0, 2, 3, 4].map((i) => origin.segments[i]!.start))
-    assert.match(await s.recorder.registry.metrics(), /segmesh_ingest_download_errors_total\{channel="live",quality="source",kind="gone"\} 1/)
+    assert.deepEqual(
+      stored(s).map((seg) => seg.start),
+      [0, 2, 3, 4].map((i) => origin.segments[i]!.start)
+    )
+    assert.match(
+      await s.recorder.registry.metrics(),
+      /segmesh_ingest_download_errors_total\{channel="live",quality="source",kind="gone"\} 1/
+    )
   })
 
   it('gives up at once on a 403, and on a 404 past its retries, leaving nothing', async (t) => {
     const origin = await HlsOrigin.start(t, { count: 3, window: 3, forbidden: [1], missing: [2] })
     const s = await record(t, origin.mediaUrl())
     await until('both given up', () => s.recorder.status()[0]!.recorded.gone === 2)
-    assert.deepEqual(stored(s).map((seg) => seg.start), [origin.segments[0]!.start])
+    assert.deepEqual(
+      stored(s).map((seg) => seg.start),
+      [origin.segments[0]!.start]
+    )
     assert.equal(origin.requests.get('/source/seg1.ts'), 1, '403: no retry')
     assert.equal(origin.requests.get('/source/seg2.ts'), 4, '404 while listed: the first attempt and 3 retries')
   })
@@ -187,7 +244,10 @@ describe('recorder against a live HLS origin', () => {
       await until('the first window', () => stored(s).length === 2 && s.recorder.status()[0]!.recorded.full === 2)
       origin.advance(3)
       await until('the end of the break', () => stored(s).length === 4)
-      assert.deepEqual(stored(s).map((seg) => seg.start), [0, 1, 4, 5].map((i) => origin.segments[i]!.start))
+      assert.deepEqual(
+        stored(s).map((seg) => seg.start),
+        [0, 1, 4, 5].map((i) => origin.segments[i]!.start)
+      )
       assert.equal(origin.requests.get('/source/seg2.ts'), undefined)
       assert.equal(origin.requests.get('/source/seg3.ts'), undefined)
       assert.match(await s.recorder.registry.metrics(), /segmesh_ingest_ad_segments_total\{channel="live",quality="source"\} 2/)
@@ -243,7 +303,10 @@ describe('recorder against a live HLS origin', () => {
     await until('two segments', () => stored(s).length === 2)
     origin.advance(2)
     await until('four segments', () => stored(s).length === 4)
-    assert.deepEqual(stored(s).map((seg) => seg.type), ['full', 'full', 'suspect', 'suspect'])
+    assert.deepEqual(
+      stored(s).map((seg) => seg.type),
+      ['full', 'full', 'suspect', 'suspect']
+    )
     assert.equal(stored(s)[2]!.start, origin.segments[2]!.start + 500_000, 'the skewed date is kept as given')
   })
 
@@ -255,7 +318,10 @@ describe('recorder against a live HLS origin', () => {
     await until('the worker down', () => s.recorder.status()[0]!.state === 'down')
     const polls = origin.requests.get('/source/index.m3u8')!
     await until('a few more polls', () => origin.requests.get('/source/index.m3u8')! >= polls + 3)
-    assert.deepEqual([0, 1, 2].map((i) => origin.requests.get(`/source/seg${i}.ts`)), [1, 1, 1])
+    assert.deepEqual(
+      [0, 1, 2].map((i) => origin.requests.get(`/source/seg${i}.ts`)),
+      [1, 1, 1]
+    )
     assert.equal(stored(s).length, 3)
     assert.match(await s.recorder.registry.metrics(), /segmesh_ingest_stream_up\{channel="live",quality="source"\} 0/)
   })
@@ -266,11 +332,17 @@ describe('recorder against a live HLS origin', () => {
     await until('the first segment and the slow one started', () => stored(s).length === 1 && origin.requests.get('/source/seg1.ts') === 1)
     await s.recorder.stop()
     const segs = stored(s)
-    assert.deepEqual(segs.map((seg) => seg.type), ['full', 'partial'])
+    assert.deepEqual(
+      segs.map((seg) => seg.type),
+      ['full', 'partial']
+    )
     const partial = await bytesOf(s, segs[1]!)
     assert.ok(origin.segments[1]!.bytes.subarray(0, partial.length).equals(partial))
     const hourDir = join(s.segmentsDir, 'live', 'source', segs[0]!.hour)
-    assert.deepEqual((await readdir(hourDir)).filter((f) => f.includes('-temp-')), [])
+    assert.deepEqual(
+      (await readdir(hourDir)).filter((f) => f.includes('-temp-')),
+      []
+    )
     assert.equal(s.recorder.status()[0]!.state, 'stopped')
   })
 })
@@ -278,10 +350,21 @@ describe('recorder against a live HLS origin', () => {
 describe('recorder config', () => {
   it('refuses channel and quality names that cannot be folders, naming the option', async (t) => {
     const { store } = await openStore(t)
-    const make = (channel: string, qualities: string[]): Recorder => new Recorder({ channels: [{ channel, url: 'http://127.0.0.1:1/m.m3u8', qualities, important: false }], store })
+    const make = (channel: string, qualities: string[]): Recorder =>
+      new Recorder({ channels: [{ channel, url: 'http://127.0.0.1:1/m.m3u8', qualities, important: false }], store })
     assert.throws(() => make('../etc', ['source']), { code: 'SEGMESH_ERR_CONFIG', key: 'record' })
     assert.throws(() => make('live', ['a/b']), { code: 'SEGMESH_ERR_CONFIG', key: 'qualities' })
-    assert.throws(() => new Recorder({ channels: [{ channel: 'x', url: 'http://h/m', qualities: ['source'], important: false }, { channel: 'x', url: 'http://h/n', qualities: ['source'], important: false }], store }), { message: /configured twice/ })
+    assert.throws(
+      () =>
+        new Recorder({
+          channels: [
+            { channel: 'x', url: 'http://h/m', qualities: ['source'], important: false },
+            { channel: 'x', url: 'http://h/n', qualities: ['source'], important: false }
+          ],
+          store
+        }),
+      { message: /configured twice/ }
+    )
     assert.equal(make('live', ['source', 'source']).workers.length, 1, 'a quality named twice is recorded once')
   })
 })

@@ -18,18 +18,34 @@ describe('legacy wubloader peers', () => {
     const files = new Map<string, Buffer>()
     const refs = [0, 1, 2].map((i) => {
       const bytes = bytesFor(`legacy-${i}`, 3000)
-      const ref = formatSegmentRef({ channel: 'desertbus', quality: 'source', start: start + i * 2_000_000, duration: 2_000_000, type: 'full', hash: sha256(bytes) })
+      const ref = formatSegmentRef({
+        channel: 'desertbus',
+        quality: 'source',
+        start: start + i * 2_000_000,
+        duration: 2_000_000,
+        type: 'full',
+        hash: sha256(bytes)
+      })
       files.set(`/segments/${segmentRelPath(ref)}`, bytes)
       return ref
     })
     const hour = refs[0]!.hour
     // The original lists unsorted, as text/html, and lists temp and junk names too.
-    const listing = [refs[2]!.file, refs[0]!.file, tombstoneFileName(refs[1]!.file), refs[1]!.file.replace(/-full-.*$/, '-temp-0b8f1c7e-2a8b-4f0e-9d3c-4a1b2c3d4e5f.ts'), '../../etc/passwd']
+    const listing = [
+      refs[2]!.file,
+      refs[0]!.file,
+      tombstoneFileName(refs[1]!.file),
+      refs[1]!.file.replace(/-full-.*$/, '-temp-0b8f1c7e-2a8b-4f0e-9d3c-4a1b2c3d4e5f.ts'),
+      '../../etc/passwd'
+    ]
     const served: string[] = []
     const server = http.createServer((req, res) => {
       const path = decodeURIComponent((req.url ?? '').split('?')[0]!)
       served.push(path)
-      const json = (v: unknown): void => { res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }); res.end(JSON.stringify(v)) }
+      const json = (v: unknown): void => {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+        res.end(JSON.stringify(v))
+      }
       if (path === '/files') return json(['desertbus'])
       if (path === '/files/desertbus') return json(['source', 'chat'])
       // Two hours long before the window: skipped, and the operator told (once per peer).
@@ -37,7 +53,10 @@ describe('legacy wubloader peers', () => {
       if (path === `/files/desertbus/source/${hour}`) return json(listing)
       if (path.startsWith('/files/')) return json([])
       const body = files.get(path)
-      if (body == null) { res.writeHead(404); return res.end() }
+      if (body == null) {
+        res.writeHead(404)
+        return res.end()
+      }
       res.writeHead(200, { 'content-length': body.length })
       res.end(body)
     })
@@ -45,13 +64,22 @@ describe('legacy wubloader peers', () => {
     t.after(() => server.close())
     const { port } = server.address() as { port: number }
 
-    const logged: Array<{ msg: string, skippedHours?: number }> = []
+    const logged: Array<{ msg: string; skippedHours?: number }> = []
     const node = await startNode(t, {
       extra: { 'legacy-peers': [`http://127.0.0.1:${port}`] },
-      log: pino({ level: 'info' }, { write: (line: string) => { logged.push(JSON.parse(line)) } })
+      log: pino(
+        { level: 'info' },
+        {
+          write: (line: string) => {
+            logged.push(JSON.parse(line))
+          }
+        }
+      )
     })
-    await until('both live segments backfilled and the tombstone applied', () =>
-      node.index.getSegment(refs[0]!) != null && node.index.getSegment(refs[2]!) != null && node.index.isTombstoned(refs[1]!))
+    await until(
+      'both live segments backfilled and the tombstone applied',
+      () => node.index.getSegment(refs[0]!) != null && node.index.getSegment(refs[2]!) != null && node.index.isTombstoned(refs[1]!)
+    )
     assert.equal(node.index.getSegment(refs[1]!, { hidden: true }), null)
     assert.ok(!served.includes(`/segments/${segmentRelPath(refs[1]!)}`), 'the tombstoned segment was never requested')
     assert.ok(!served.some((p) => p.includes('passwd') || p.includes('-temp-')), 'junk and temp names were never requested')

@@ -20,16 +20,20 @@ import { startNode, until } from './helpers/network.ts'
 
 const BASE = hourStart(Date.now() * 1000)
 let serial = 0
-const segment = (): SyntheticSegment => synthesize({ seed: `membership-${process.pid}-${serial}`, size: 4096, quality: 'source', slot: serial++ }, BASE)
+const segment = (): SyntheticSegment =>
+  synthesize({ seed: `membership-${process.pid}-${serial}`, size: 4096, quality: 'source', slot: serial++ }, BASE)
 
-async function holds (url: string, seg: SyntheticSegment): Promise<boolean> {
+async function holds(url: string, seg: SyntheticSegment): Promise<boolean> {
   const res = await request(`${url}/segments/${seg.path}`, { method: 'HEAD' }).catch(() => null)
   await res?.body.dump()
   return res?.statusCode === 200
 }
 
 /** Child nodes in one temp folder, killed and removed when the test ends. */
-async function childNodes (t: TestContext, digestIntervalSeconds: number): Promise<{ make: (id: number, dirName?: string) => Promise<ChildNode> }> {
+async function childNodes(
+  t: TestContext,
+  digestIntervalSeconds: number
+): Promise<{ make: (id: number, dirName?: string) => Promise<ChildNode> }> {
   const root = await mkdtemp(join(tmpdir(), 'segmesh-membership-'))
   const nodes: ChildNode[] = []
   t.after(async () => {
@@ -38,7 +42,7 @@ async function childNodes (t: TestContext, digestIntervalSeconds: number): Promi
   })
   return {
     make: async (id, dirName = `n${id}`) => {
-      const [httpPort, p2pPort] = await freePorts(2) as [number, number]
+      const [httpPort, p2pPort] = (await freePorts(2)) as [number, number]
       const dir = join(root, dirName)
       await mkdir(dir, { recursive: true })
       const node = new ChildNode({ id, dir, httpPort, p2pPort, publicUrl: `http://127.0.0.1:${httpPort}`, digestIntervalSeconds, seed: 1 })
@@ -57,12 +61,20 @@ describe('membership with real processes', () => {
     await nodes[0]!.start(null)
     await Promise.all(nodes.slice(1).map(async (n) => await n.start(nodes[0]!.multiaddr)))
     const joined = Date.now()
-    await until('every node to know the other four', async () => (await Promise.all(nodes.map(async (n) => (await n.counters()).peersKnown))).every((k) => k >= 4), 3000)
+    await until(
+      'every node to know the other four',
+      async () => (await Promise.all(nodes.map(async (n) => (await n.counters()).peersKnown))).every((k) => k >= 4),
+      3000
+    )
     await new Promise((resolve) => setTimeout(resolve, joined + 3000 - Date.now()))
     const sideA = nodes.slice(0, 2)
     const sideB = nodes.slice(2)
     const cut = async (from: ChildNode[], to: ChildNode[]): Promise<void> => {
-      await Promise.all(from.map(async (n) => await n.setFaults({ peerIds: to.map((o) => o.peerId!), urls: to.map((o) => o.publicUrl) }, { loss: 0, delayMs: 0 })))
+      await Promise.all(
+        from.map(
+          async (n) => await n.setFaults({ peerIds: to.map((o) => o.peerId!), urls: to.map((o) => o.publicUrl) }, { loss: 0, delayMs: 0 })
+        )
+      )
     }
     await cut(sideA, sideB)
     await cut(sideB, sideA)
@@ -72,20 +84,28 @@ describe('membership with real processes', () => {
     await nodes[4]!.write(onB[1]!)
     await nodes[0]!.write(onA)
     const started = Date.now()
-    await until('side B (without the bootstrap) to hold what it recorded', async () => {
-      for (const n of sideB) for (const s of onB) if (!await holds(n.url, s)) return false
-      return true
-    }, 10_000)
+    await until(
+      'side B (without the bootstrap) to hold what it recorded',
+      async () => {
+        for (const n of sideB) for (const s of onB) if (!(await holds(n.url, s))) return false
+        return true
+      },
+      10_000
+    )
     const sideBMs = Date.now() - started
     await until('side A to hold its own segment', async () => await holds(nodes[1]!.url, onA), 10_000)
     for (const n of sideA) for (const s of onB) assert.equal(await holds(n.url, s), false, 'nothing crossed the cut')
 
     await Promise.all(nodes.map(async (n) => await n.setFaults({ peerIds: [], urls: [] }, { loss: 0, delayMs: 0 })))
     const healed = Date.now()
-    await until('every node to hold every segment after the heal', async () => {
-      for (const n of nodes) for (const s of [...onB, onA]) if (!await holds(n.url, s)) return false
-      return true
-    }, 30_000)
+    await until(
+      'every node to hold every segment after the heal',
+      async () => {
+        for (const n of nodes) for (const s of [...onB, onA]) if (!(await holds(n.url, s))) return false
+        return true
+      },
+      30_000
+    )
     console.log(`# side B converged ${sideBMs} ms into the partition; everyone ${Date.now() - healed} ms after the heal`)
   })
 
@@ -95,7 +115,11 @@ describe('membership with real processes', () => {
     await first.start(null)
     const others = [await make(1), await make(2)]
     await Promise.all(others.map(async (n) => await n.start(first.multiaddr)))
-    await until('everyone to know the other two', async () => (await Promise.all([first, ...others].map(async (n) => (await n.counters()).peersKnown))).every((k) => k >= 2), 20_000)
+    await until(
+      'everyone to know the other two',
+      async () => (await Promise.all([first, ...others].map(async (n) => (await n.counters()).peersKnown))).every((k) => k >= 2),
+      20_000
+    )
     await first.stop()
     const missed = segment()
     await others[0]!.write(missed)
@@ -111,7 +135,11 @@ describe('membership with real processes', () => {
     // Its peers learn its new address from its connection; a segment recorded now reaches them.
     const fresh = segment()
     await again.write(fresh)
-    await until('a new segment of the restarted node to reach both others', async () => await holds(others[0]!.url, fresh) && await holds(others[1]!.url, fresh), 10_000)
+    await until(
+      'a new segment of the restarted node to reach both others',
+      async () => (await holds(others[0]!.url, fresh)) && (await holds(others[1]!.url, fresh)),
+      10_000
+    )
     console.log(`# restarted node caught up ${caughtUpMs} ms after its start`)
   })
 })
@@ -134,9 +162,18 @@ describe('peer exchange in one process', () => {
     await bootstrap.stop(0)
     for (const origin of [nodes[0]!, nodes[9]!, nodes[18]!]) {
       const seg = segment()
-      await origin.store.recordSegment({ channel: seg.ref.channel, quality: seg.ref.quality, start: seg.ref.start, duration: seg.ref.duration, type: 'full' }, seg.bytes)
-      await until(`a segment recorded on one node to reach all 19 (${seg.path})`, async () => nodes.every((n) => n.index.getSegment(seg.ref) != null), 20_000)
+      await origin.store.recordSegment(
+        { channel: seg.ref.channel, quality: seg.ref.quality, start: seg.ref.start, duration: seg.ref.duration, type: 'full' },
+        seg.bytes
+      )
+      await until(
+        `a segment recorded on one node to reach all 19 (${seg.path})`,
+        async () => nodes.every((n) => n.index.getSegment(seg.ref) != null),
+        20_000
+      )
     }
-    console.log(`# every node knew 8 peers ${knewMs} ms after the last joined; connections before the bootstrap stopped: bootstrap ${bootstrapConnections}, others median ${counts[9]} max ${counts[18]}`)
+    console.log(
+      `# every node knew 8 peers ${knewMs} ms after the last joined; connections before the bootstrap stopped: bootstrap ${bootstrapConnections}, others median ${counts[9]} max ${counts[18]}`
+    )
   })
 })

@@ -11,14 +11,19 @@ import { describe, it } from 'node:test'
 import { request } from 'undici'
 import { startNode } from './helpers/network.ts'
 
-interface Metric { name: string, type: string, help: string, labels: Set<string> }
+interface Metric {
+  name: string
+  type: string
+  help: string
+  labels: Set<string>
+}
 
 /** Metrics of a Prometheus text exposition: HELP, TYPE and the label names seen in samples. */
-function parseExposition (text: string): Map<string, Metric> {
+function parseExposition(text: string): Map<string, Metric> {
   const metrics = new Map<string, Metric>()
   const get = (name: string): Metric => {
     let m = metrics.get(name)
-    if (m == null) metrics.set(name, m = { name, type: '', help: '', labels: new Set() })
+    if (m == null) metrics.set(name, (m = { name, type: '', help: '', labels: new Set() }))
     return m
   }
   for (const line of text.split('\n')) {
@@ -40,29 +45,41 @@ function parseExposition (text: string): Map<string, Metric> {
 }
 
 /** Rows of the tables in docs/METRICS.md: | `name` | type | labels | help |. */
-async function documented (): Promise<Map<string, { type: string, labels: Set<string>, help: string }>> {
+async function documented(): Promise<Map<string, { type: string; labels: Set<string>; help: string }>> {
   const text = await readFile(new URL('../docs/METRICS.md', import.meta.url), 'utf8')
-  const rows = new Map<string, { type: string, labels: Set<string>, help: string }>()
+  const rows = new Map<string, { type: string; labels: Set<string>; help: string }>()
   for (const line of text.split('\n')) {
     const m = /^\| `([a-z_:0-9]+)` \| (\w+) \| ([^|]*) \| (.*) \|$/.exec(line)
     if (m == null) continue
-    const labels = new Set(m[3]!.split(',').map((l) => l.trim().replaceAll('`', '')).filter((l) => l !== '' && l !== '–'))
+    const labels = new Set(
+      m[3]!
+        .split(',')
+        .map((l) => l.trim().replaceAll('`', ''))
+        .filter((l) => l !== '' && l !== '–')
+    )
     rows.set(m[1]!, { type: m[2]!, labels, help: m[4]!.replaceAll('\\|', '|') })
   }
   return rows
 }
 
-const row = (m: Metric): string => `| \`${m.name}\` | ${m.type} | ${[...m.labels].map((l) => `\`${l}\``).join(', ') || '–'} | ${m.help.replaceAll('|', '\\|')} |`
+const row = (m: Metric): string =>
+  `| \`${m.name}\` | ${m.type} | ${[...m.labels].map((l) => `\`${l}\``).join(', ') || '–'} | ${m.help.replaceAll('|', '\\|')} |`
 
 /** Grafana fills this in with the data source chosen on import. */
 const DATASOURCE = ['$', '{DS_PROMETHEUS}'].join('')
 
-interface Panel { type: string, title: string, id: number, datasource?: { uid: string }, targets?: Array<{ expr: string, datasource?: { uid: string } }> }
+interface Panel {
+  type: string
+  title: string
+  id: number
+  datasource?: { uid: string }
+  targets?: Array<{ expr: string; datasource?: { uid: string } }>
+}
 
 /** Metric names in a PromQL expression (a histogram's _bucket/_sum/_count mapped to its name). */
-function metricsIn (expr: string, known: ReadonlyMap<string, Metric>): string[] {
+function metricsIn(expr: string, known: ReadonlyMap<string, Metric>): string[] {
   const words = expr.replace(/\{[^}]*\}|"[^"]*"/g, ' ').match(/\b(?:segmesh|http|process|nodejs)_[a-z0-9_]+/g) ?? []
-  return words.map((w) => known.has(w) ? w : w.replace(/_(bucket|sum|count)$/, ''))
+  return words.map((w) => (known.has(w) ? w : w.replace(/_(bucket|sum|count)$/, '')))
 }
 
 describe('metrics documentation', () => {
@@ -90,11 +107,14 @@ describe('metrics documentation', () => {
 
     await t.test('docs/grafana-dashboard.json is an importable dashboard of metrics that exist', async () => {
       const dashboard = JSON.parse(await readFile(new URL('../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as {
-        __inputs: Array<{ name: string, pluginId: string }>
+        __inputs: Array<{ name: string; pluginId: string }>
         panels: Panel[]
-        templating: { list: Array<{ query: { query: string }, datasource: { uid: string } }> }
+        templating: { list: Array<{ query: { query: string }; datasource: { uid: string } }> }
       }
-      assert.deepEqual(dashboard.__inputs.map((i) => [i.name, i.pluginId]), [['DS_PROMETHEUS', 'prometheus']])
+      assert.deepEqual(
+        dashboard.__inputs.map((i) => [i.name, i.pluginId]),
+        [['DS_PROMETHEUS', 'prometheus']]
+      )
       const ids = dashboard.panels.map((p) => p.id)
       assert.equal(new Set(ids).size, ids.length, 'panel ids are unique')
       const exprs: string[] = dashboard.templating.list.map((v) => {
@@ -110,9 +130,25 @@ describe('metrics documentation', () => {
         }
       }
       const used = new Set(exprs.flatMap((e) => metricsIn(e, live)))
-      assert.deepEqual([...used].filter((name) => !live.has(name)), [], 'the dashboard queries metrics no node exposes')
+      assert.deepEqual(
+        [...used].filter((name) => !live.has(name)),
+        [],
+        'the dashboard queries metrics no node exposes'
+      )
       // Each area the dashboard is for has a chart.
-      for (const name of ['http_request_duration_seconds', 'http_response_bytes_total', 'segmesh_index_segments', 'segmesh_index_hours', 'segmesh_index_tombstones', 'segmesh_coverage_holes', 'segmesh_segments_fetched_total', 'segmesh_replication_lag_seconds', 'segmesh_ingest_segments_total', 'process_resident_memory_bytes', 'process_cpu_seconds_total']) {
+      for (const name of [
+        'http_request_duration_seconds',
+        'http_response_bytes_total',
+        'segmesh_index_segments',
+        'segmesh_index_hours',
+        'segmesh_index_tombstones',
+        'segmesh_coverage_holes',
+        'segmesh_segments_fetched_total',
+        'segmesh_replication_lag_seconds',
+        'segmesh_ingest_segments_total',
+        'process_resident_memory_bytes',
+        'process_cpu_seconds_total'
+      ]) {
         assert.ok(used.has(name), `no panel shows ${name}`)
       }
     })

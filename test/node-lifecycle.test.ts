@@ -12,7 +12,7 @@ import { SegmentIndex } from '../storage/segment-index.ts'
 import { tempDir } from './helpers/tree.ts'
 
 /** Handles of the kinds a part leaves open (servers, sockets, timers), counted by kind. */
-function openHandles (): Map<string, number> {
+function openHandles(): Map<string, number> {
   const counts = new Map<string, number>()
   for (const kind of process.getActiveResourcesInfo()) {
     if (/TCP|Timeout|Immediate|FSEvent|StatWatcher/.test(kind)) counts.set(kind, (counts.get(kind) ?? 0) + 1)
@@ -20,11 +20,14 @@ function openHandles (): Map<string, number> {
   return counts
 }
 
-async function refused (url: string): Promise<boolean> {
+async function refused(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url)
   return await new Promise((resolve) => {
     const socket = connect({ host: hostname, port: Number(port) })
-    socket.once('connect', () => { socket.destroy(); resolve(false) })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(false)
+    })
     socket.once('error', () => resolve(true))
   })
 }
@@ -37,7 +40,16 @@ describe('the node lifecycle', () => {
     const takenPort = (squatter.address() as { port: number }).port
     t.after(() => squatter.close())
     const before = openHandles()
-    const config = resolveConfig({ flags: { data: dataDir, 'http-host': '127.0.0.1', 'http-port': '0', 'p2p-host': '127.0.0.1', 'p2p-port': String(takenPort), watch: true } })
+    const config = resolveConfig({
+      flags: {
+        data: dataDir,
+        'http-host': '127.0.0.1',
+        'http-port': '0',
+        'p2p-host': '127.0.0.1',
+        'p2p-port': String(takenPort),
+        watch: true
+      }
+    })
     const node = new SegmeshNode({ config, log: pino({ level: 'silent' }) })
     await assert.rejects(node.start(), /EADDRINUSE|address already in use/i)
     // The HTTP listener had started (it comes before libp2p): it is closed again.
@@ -57,10 +69,20 @@ describe('the node lifecycle', () => {
   it('a started node stops every part: listener closed, index closed, no handle left', async (t) => {
     const dataDir = await tempDir(t)
     const before = openHandles()
-    const config = resolveConfig({ flags: { data: dataDir, 'http-host': '127.0.0.1', 'http-port': '0', 'p2p-host': '127.0.0.1', 'p2p-port': '0', watch: true, 'retention-days': '30' } })
+    const config = resolveConfig({
+      flags: {
+        data: dataDir,
+        'http-host': '127.0.0.1',
+        'http-port': '0',
+        'p2p-host': '127.0.0.1',
+        'p2p-port': '0',
+        watch: true,
+        'retention-days': '30'
+      }
+    })
     const node = new SegmeshNode({ config, log: pino({ level: 'silent' }) })
     await node.start()
-    assert.ok(!await refused(node.url))
+    assert.ok(!(await refused(node.url)))
     await node.stop(1000)
     assert.ok(await refused(node.url))
     assert.throws(() => node.index.channels(), /not open/)

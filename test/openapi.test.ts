@@ -24,8 +24,8 @@ let cutter: Cutter
 let base: string
 
 /** Method and URL of every route, from fastify's own route tree (`printRoutes`, one node per line). */
-function registeredRoutes (): Array<{ method: string, url: string }> {
-  const out: Array<{ method: string, url: string }> = []
+function registeredRoutes(): Array<{ method: string; url: string }> {
+  const out: Array<{ method: string; url: string }> = []
   const stack: string[] = []
   for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
     const m = /^((?:│ {3}| {4})*)(?:├── |└── )(\S*)(?: \(([^)]*)\))?$/.exec(line)
@@ -38,8 +38,10 @@ function registeredRoutes (): Array<{ method: string, url: string }> {
   return out
 }
 
-const documented = (): Array<{ method: string, url: string }> => Object.entries(OPENAPI.paths as Record<string, Record<string, unknown>>)
-  .flatMap(([url, ops]) => Object.keys(ops).map((method) => ({ method: method.toUpperCase(), url })))
+const documented = (): Array<{ method: string; url: string }> =>
+  Object.entries(OPENAPI.paths as Record<string, Record<string, unknown>>).flatMap(([url, ops]) =>
+    Object.keys(ops).map((method) => ({ method: method.toUpperCase(), url }))
+  )
 
 before(async () => {
   const dir = await tempDirFor('segmesh-openapi-')
@@ -66,7 +68,7 @@ describe('GET /openapi.json', () => {
     const res = await request(`${base}/openapi.json`)
     assert.equal(res.statusCode, 200)
     assert.match(String(res.headers['content-type']), /application\/json/)
-    const doc = await res.body.json() as typeof OPENAPI
+    const doc = (await res.body.json()) as typeof OPENAPI
     assert.equal(doc.openapi, '3.1.0')
     assert.deepEqual(doc, JSON.parse(JSON.stringify(OPENAPI)))
   })
@@ -74,7 +76,7 @@ describe('GET /openapi.json', () => {
   it('documents every registered route, and nothing that is not registered', () => {
     const routes = registeredRoutes()
     assert.ok(routes.length >= 20, `parsed only ${routes.length} routes from printRoutes`)
-    const key = (r: { method: string, url: string }): string => `${r.method} ${r.url}`
+    const key = (r: { method: string; url: string }): string => `${r.method} ${r.url}`
     const docs = new Set(documented().map(key))
     const registered = new Set(routes.map((r) => key({ method: r.method, url: openApiPath(r.url) })))
     // fastify answers HEAD for every GET by itself; only a HEAD route of its own must be documented.
@@ -85,20 +87,47 @@ describe('GET /openapi.json', () => {
   })
 
   it('declares every path parameter of every route, with an error body for every 4xx and 5xx', () => {
-    for (const [url, ops] of Object.entries(OPENAPI.paths as Record<string, Record<string, { parameters: Array<{ name: string, in: string }>, responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>)) {
+    for (const [url, ops] of Object.entries(
+      OPENAPI.paths as Record<
+        string,
+        Record<
+          string,
+          { parameters: Array<{ name: string; in: string }>; responses: Record<string, { content?: Record<string, { schema: unknown }> }> }
+        >
+      >
+    )) {
       const inPath = [...url.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort()
       for (const [method, op] of Object.entries(ops)) {
-        assert.deepEqual(op.parameters.filter((p) => p.in === 'path').map((p) => p.name).sort(), inPath, `${method} ${url}`)
-        assert.ok(Object.keys(op.responses).some((s) => s.startsWith('2')), `${method} ${url} has no success answer`)
+        assert.deepEqual(
+          op.parameters
+            .filter((p) => p.in === 'path')
+            .map((p) => p.name)
+            .sort(),
+          inPath,
+          `${method} ${url}`
+        )
+        assert.ok(
+          Object.keys(op.responses).some((s) => s.startsWith('2')),
+          `${method} ${url} has no success answer`
+        )
         for (const [status, response] of Object.entries(op.responses)) {
-          if (Number(status) >= 400) assert.deepEqual(response.content?.['application/json']?.schema, { $ref: '#/components/schemas/Error' }, `${method} ${url} ${status}`)
+          if (Number(status) >= 400)
+            assert.deepEqual(
+              response.content?.['application/json']?.schema,
+              { $ref: '#/components/schemas/Error' },
+              `${method} ${url} ${status}`
+            )
         }
       }
     }
   })
 
   it('uses error codes that docs/API.md explains, as does every HttpError in http/', async () => {
-    const table = new Set([...(await readFile(new URL('../docs/API.md', import.meta.url), 'utf8')).matchAll(/^\| `([a-z_]+)` \| [0-9, ]+ \|/gm)].map((m) => m[1]))
+    const table = new Set(
+      [...(await readFile(new URL('../docs/API.md', import.meta.url), 'utf8')).matchAll(/^\| `([a-z_]+)` \| [0-9, ]+ \|/gm)].map(
+        (m) => m[1]
+      )
+    )
     const inDocument = new Set([...JSON.stringify(OPENAPI).matchAll(/\(error: ([a-z_, ]+)\)/g)].flatMap((m) => m[1]!.split(', ')))
     const http = new URL('../http/', import.meta.url)
     const inCode = new Set<string>()
@@ -106,6 +135,10 @@ describe('GET /openapi.json', () => {
       for (const m of (await readFile(new URL(file, http), 'utf8')).matchAll(/HttpError\(\d{3}, '([a-z_]+)'/g)) inCode.add(m[1]!)
     }
     assert.ok(inCode.size >= 10, `found only ${inCode.size} codes in http/`)
-    assert.deepEqual([...inDocument, ...inCode].filter((code) => !table.has(code)), [], 'codes missing from the table in docs/API.md')
+    assert.deepEqual(
+      [...inDocument, ...inCode].filter((code) => !table.has(code)),
+      [],
+      'codes missing from the table in docs/API.md'
+    )
   })
 })

@@ -16,17 +16,28 @@ import { formatSegmentRef } from '../storage/segment-name.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { startNode, until } from './helpers/network.ts'
 
-const QUALITIES = ['c0', 'c1', 'c2', 'c3'].flatMap((c) => [[c, 'source'], [c, '480p']] as const)
+const QUALITIES = ['c0', 'c1', 'c2', 'c3'].flatMap(
+  (c) =>
+    [
+      [c, 'source'],
+      [c, '480p']
+    ] as const
+)
 const DAYS = 30
 const NEWEST = hourStart(Date.now() * 1000)
 
 /** The same archive on both nodes: one segment a minute for 30 days, every 2 s in the newest hour. */
-async function fill (node: SegmeshNode): Promise<number> {
+async function fill(node: SegmeshNode): Promise<number> {
   let batch: IndexChange[] = []
   let total = 0
   const put = async (channel: string, quality: string, start: number, duration: number): Promise<void> => {
     const hash = createHash('sha256').update(`${channel}/${quality}/${start}`).digest()
-    batch.push({ op: 'put-segment', ref: formatSegmentRef({ channel, quality, start, duration, type: 'full', hash }), size: 800_000, mtimeMs: 1 })
+    batch.push({
+      op: 'put-segment',
+      ref: formatSegmentRef({ channel, quality, start, duration, type: 'full', hash }),
+      size: 800_000,
+      mtimeMs: 1
+    })
     total++
     if (batch.length >= 20_000) {
       await node.index.apply(batch)
@@ -53,7 +64,14 @@ describe('repair cost', () => {
     const names = await fill(a)
     await fill(b)
     const body = Buffer.from('one segment only b has')
-    const extra = formatSegmentRef({ channel: 'c0', quality: 'source', start: NEWEST + 1_000_000, duration: 1_000_000, type: 'full', hash: createHash('sha256').update(body).digest() })
+    const extra = formatSegmentRef({
+      channel: 'c0',
+      quality: 'source',
+      start: NEWEST + 1_000_000,
+      duration: 1_000_000,
+      type: 'full',
+      hash: createHash('sha256').update(body).digest()
+    })
     await b.store.writeSegment(extra, body)
 
     const ports = new Set([new URL(a.url).port, new URL(b.url).port].map(Number))
@@ -67,7 +85,9 @@ describe('repair cost', () => {
     await Promise.all([a.replicator!.syncNow(), b.replicator!.syncNow()])
     const bytes = http.totals(['http']).http
     const requests = a.replicator!.stats.rangeRequests + b.replicator!.stats.rangeRequests
-    console.log(`# ${names} names per node; repair moved ${bytes} B over HTTP (both ways, ${requests} range requests, one ${body.length} B segment included)`)
+    console.log(
+      `# ${names} names per node; repair moved ${bytes} B over HTTP (both ways, ${requests} range requests, one ${body.length} B segment included)`
+    )
     assert.ok(requests > 0, 'the nodes repaired by ranges')
     assert.ok(bytes <= 8 * 1024, `${bytes} B moved`)
   })

@@ -12,8 +12,11 @@ import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { bytesFor } from './helpers/tree.ts'
 import { startNode, until } from './helpers/network.ts'
 
-async function record (node: SegmeshNode, start: number, seed: string): Promise<SegmentRef> {
-  const { ref } = await node.store.recordSegment({ channel: 'desertbus', quality: 'source', start, duration: 2_000_000, type: 'full' }, bytesFor(seed, 3000))
+async function record(node: SegmeshNode, start: number, seed: string): Promise<SegmentRef> {
+  const { ref } = await node.store.recordSegment(
+    { channel: 'desertbus', quality: 'source', start, duration: 2_000_000, type: 'full' },
+    bytesFor(seed, 3000)
+  )
   return ref
 }
 
@@ -21,7 +24,7 @@ const has = (node: SegmeshNode, ref: SegmentRef): boolean => node.index.getSegme
 const announced = (node: SegmeshNode): number => node.replicator!.stats.announcedItems
 
 /** Every JSON request path the nodes make to peers from now on. */
-function jsonRequests (nodes: SegmeshNode[]): string[] {
+function jsonRequests(nodes: SegmeshNode[]): string[] {
   const paths: string[] = []
   for (const node of nodes) {
     const fetcher = node.fetcher!
@@ -35,7 +38,7 @@ function jsonRequests (nodes: SegmeshNode[]): string[] {
 }
 
 /** [from, to) of the `/replication/names` requests among `paths`. */
-function listed (paths: string[]): Array<[number, number]> {
+function listed(paths: string[]): Array<[number, number]> {
   return paths.flatMap((p) => {
     const m = /^\/replication\/names\?.*&from=(\d+)&to=(\d+)$/.exec(p)
     return m == null ? [] : [[Number(m[1]), Number(m[2])] as [number, number]]
@@ -63,7 +66,10 @@ describe('replication traffic', () => {
     await Promise.all([a.replicator!.syncNow(), b.replicator!.syncNow()])
     const paths = jsonRequests([a, b])
 
-    for (const [start, seed] of [[now - 10_000_000, 'live'], [old + 4_000_000, 'old']] as const) {
+    for (const [start, seed] of [
+      [now - 10_000_000, 'live'],
+      [old + 4_000_000, 'old']
+    ] as const) {
       paths.length = 0
       const offered = a.replicator!.stats.offered
       const seg = await record(a, start, seed)

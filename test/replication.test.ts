@@ -15,14 +15,18 @@ import { admin, startNode, until } from './helpers/network.ts'
 // An hour well inside the 14-day window, in the past so nothing waits for a grace period.
 const HOUR = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate()) * 1000 - 3 * 3600_000_000
 
-async function record (node: SegmeshNode, i: number, seed = `seg-${i}`): Promise<SegmentRef> {
-  const { ref } = await node.store.recordSegment({ channel: 'desertbus', quality: 'source', start: HOUR + i * 2_000_000, duration: 2_000_000, type: 'full' }, bytesFor(seed, 5000 + i))
+async function record(node: SegmeshNode, i: number, seed = `seg-${i}`): Promise<SegmentRef> {
+  const { ref } = await node.store.recordSegment(
+    { channel: 'desertbus', quality: 'source', start: HOUR + i * 2_000_000, duration: 2_000_000, type: 'full' },
+    bytesFor(seed, 5000 + i)
+  )
   return ref
 }
 
 const has = (node: SegmeshNode, ref: SegmentRef): boolean => node.index.getSegment(ref) != null
 const hidden = (node: SegmeshNode, ref: SegmentRef): boolean => node.index.isTombstoned(ref) && node.index.getSegment(ref) == null
-const listing = (node: SegmeshNode): string[] => node.index.listHour('desertbus', 'source', HOUR - (HOUR % 3600_000_000), { tombstones: true }).sort()
+const listing = (node: SegmeshNode): string[] =>
+  node.index.listHour('desertbus', 'source', HOUR - (HOUR % 3600_000_000), { tombstones: true }).sort()
 const fetched = (node: SegmeshNode): number => node.fetcher!.stats().segmentsFetched
 
 describe('replication', () => {
@@ -31,8 +35,8 @@ describe('replication', () => {
     const b = await startNode(t, { bootstrap: [a] })
     const c = await startNode(t, { bootstrap: [a] })
     const seg = await record(c, 0)
-    await until('C\'s segment on B', () => has(b, seg))
-    await until('C\'s segment on A', () => has(a, seg))
+    await until("C's segment on B", () => has(b, seg))
+    await until("C's segment on A", () => has(a, seg))
 
     const res = await admin(b, '/admin/tombstone', { segment: segmentRelPath(seg) })
     assert.equal(res.status, 201)
@@ -59,7 +63,7 @@ describe('replication', () => {
   it('keeps replicating without the bootstrap node, which catches up after a restart with the same id', async (t) => {
     // A fixed port outside the ephemeral range: while A is down, B's and C's redials of it must
     // not take it as their own source port (see freePorts).
-    const [aPort] = await freePorts(1) as [number]
+    const [aPort] = (await freePorts(1)) as [number]
     const a = await startNode(t, { p2pPort: aPort })
     const aId = a.host!.peerId
     const aData = a.config.dataDir
@@ -71,7 +75,7 @@ describe('replication', () => {
     await a.stop(500)
 
     const seg = await record(c, 1)
-    await until('C\'s segment on B without A', () => has(b, seg))
+    await until("C's segment on B without A", () => has(b, seg))
 
     const a2 = await startNode(t, { data: aData, p2pPort: aPort })
     assert.equal(a2.host!.peerId, aId, 'same peer id from the data folder')
@@ -112,8 +116,10 @@ describe('replication', () => {
     const onR = await record(r, 2)
     const y = await record(s, 3)
     await admin(r, '/admin/tombstone', { segment: segmentRelPath(y) })
-    await until('each group converged inside itself', () =>
-      JSON.stringify(listing(p)) === JSON.stringify(listing(q)) && JSON.stringify(listing(r)) === JSON.stringify(listing(s)))
+    await until(
+      'each group converged inside itself',
+      () => JSON.stringify(listing(p)) === JSON.stringify(listing(q)) && JSON.stringify(listing(r)) === JSON.stringify(listing(s))
+    )
     assert.notDeepEqual(listing(p), listing(r))
     assert.ok(has(r, x), 'the tombstone has not crossed yet')
 
@@ -135,7 +141,7 @@ describe('replication', () => {
     for (let i = 0; i < 20; i++) refs.push(await record(i % 2 === 0 ? a : b, i))
     await admin(a, '/admin/tombstone', { segment: segmentRelPath(refs[5]!) })
     const late = await startNode(t, { bootstrap: [b] })
-    await until('the late node has everything', () => refs.every((r, i) => i === 5 ? hidden(late, r) : has(late, r)), 20_000)
+    await until('the late node has everything', () => refs.every((r, i) => (i === 5 ? hidden(late, r) : has(late, r))), 20_000)
     assert.deepEqual(listing(late), listing(a))
   })
 
@@ -149,14 +155,17 @@ describe('replication', () => {
     await until('invalid messages counted', () => b.host!.gossipDropped.malformed >= 2)
     const metrics = await (await fetch(`${b.url}/metrics`)).text()
     assert.match(metrics, /segmesh_gossip_messages_invalid_total [1-9]/)
-    const status = await (await fetch(`${b.url}/status`)).json() as { peerId: string, peers: Array<{ peerId: string, connected: boolean }> }
+    const status = (await (await fetch(`${b.url}/status`)).json()) as {
+      peerId: string
+      peers: Array<{ peerId: string; connected: boolean }>
+    }
     assert.equal(status.peerId, b.host!.peerId)
   })
 
   it('stops at once while segments wait on a peer that cannot be reached', async (t) => {
     // A's public URL names a port nobody listens on: B hears of A's segments by gossip, and every
     // download attempt fails to connect and backs off (up to a minute, five times).
-    const [deadPort] = await freePorts(1) as [number]
+    const [deadPort] = (await freePorts(1)) as [number]
     const a = await startNode(t, { extra: { 'public-url': `http://127.0.0.1:${deadPort}` } })
     const b = await startNode(t, { bootstrap: [a] })
     await record(a, 0)

@@ -18,11 +18,15 @@ import { T0, bytesFor, openStore } from './helpers/tree.ts'
 
 const NOW = hourStart(Date.now() * 1000)
 
-async function write (store: SegmentStore, start: number, seed: string): Promise<SegmentRef> {
+async function write(store: SegmentStore, start: number, seed: string): Promise<SegmentRef> {
   return (await store.recordSegment({ channel: 'c', quality: 'q', start, duration: 2_000_000, type: 'full' }, bytesFor(seed, 1000))).ref
 }
 
-const exists = async (path: string): Promise<boolean> => await stat(path).then(() => true, () => false)
+const exists = async (path: string): Promise<boolean> =>
+  await stat(path).then(
+    () => true,
+    () => false
+  )
 
 describe('retention', () => {
   it('computes the horizon on hour boundaries', () => {
@@ -36,19 +40,34 @@ describe('retention', () => {
     const old = [await write(store, T0, 'a'), await write(store, T0 + 2_000_000, 'b'), await write(store, T0 + MICROS_PER_HOUR, 'c')]
     await store.writeTombstone(old[1]!)
     // A tombstone for a segment this node never had, alone in its hour.
-    const ghost = formatSegmentRef({ channel: 'c', quality: 'q', start: T0 + 5 * MICROS_PER_HOUR, duration: 2_000_000, type: 'full', hash: sha256(Buffer.from('ghost')) })
+    const ghost = formatSegmentRef({
+      channel: 'c',
+      quality: 'q',
+      start: T0 + 5 * MICROS_PER_HOUR,
+      duration: 2_000_000,
+      type: 'full',
+      hash: sha256(Buffer.from('ghost'))
+    })
     await store.writeTombstone(ghost)
     const recent = [await write(store, NOW - MICROS_PER_HOUR, 'r1'), await write(store, NOW, 'r2')]
     await store.writeTombstone(recent[0]!)
 
-    const logged: Array<{ obj: Record<string, unknown>, msg?: string }> = []
-    const log = { ...silentLogger, info: (obj: object, msg?: string) => { logged.push({ obj: obj as Record<string, unknown>, msg }) } }
+    const logged: Array<{ obj: Record<string, unknown>; msg?: string }> = []
+    const log = {
+      ...silentLogger,
+      info: (obj: object, msg?: string) => {
+        logged.push({ obj: obj as Record<string, unknown>, msg })
+      }
+    }
     const retention = new Retention({ store, reconciler: new Reconciler(store), days: 1, log })
     const report = await retention.runOnce()
     assert.deepEqual(report, { hours: 3, segments: 3, tombstones: 2, bytes: 3000, incomplete: 0 })
     assert.equal(logged.length, 1)
     assert.equal(logged[0]!.msg, 'retention removed expired hours')
-    assert.deepEqual(logged[0]!.obj.removed, [old[0]!.hour, old[2]!.hour, ghost.hour].map((h) => `c/q/${h}`))
+    assert.deepEqual(
+      logged[0]!.obj.removed,
+      [old[0]!.hour, old[2]!.hour, ghost.hour].map((h) => `c/q/${h}`)
+    )
 
     for (const ref of [...old, ghost]) {
       assert.equal(await exists(store.pathOf(ref)), false)
@@ -69,12 +88,19 @@ describe('retention', () => {
     assert.deepEqual(retention.totals, report)
   })
 
-  it('keeps an hour\'s tombstones while any of its segments could not be removed', async (t) => {
+  it("keeps an hour's tombstones while any of its segments could not be removed", async (t) => {
     const { store, index } = await openStore(t)
     const gone = await write(store, T0, 'gone')
     await store.writeTombstone(gone)
     // A folder with a segment's name cannot be unlinked: that "segment" stays, so must every tombstone.
-    const stuck = formatSegmentRef({ channel: 'c', quality: 'q', start: T0 + 4_000_000, duration: 2_000_000, type: 'full', hash: sha256(Buffer.from('stuck')) })
+    const stuck = formatSegmentRef({
+      channel: 'c',
+      quality: 'q',
+      start: T0 + 4_000_000,
+      duration: 2_000_000,
+      type: 'full',
+      hash: sha256(Buffer.from('stuck'))
+    })
     await mkdir(store.pathOf(stuck))
     await store.writeTombstone(stuck)
 

@@ -22,8 +22,11 @@ import { bytesFor, corruptInPlace, tempDir } from './helpers/tree.ts'
 // An hour well inside the 14-day window, in the past so nothing waits for a grace period.
 const HOUR = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate()) * 1000 - 3 * 3600_000_000
 
-async function record (node: SegmeshNode, i: number): Promise<SegmentRef> {
-  const { ref } = await node.store.recordSegment({ channel: 'desertbus', quality: 'source', start: HOUR + i * 2_000_000, duration: 2_000_000, type: 'full' }, bytesFor(`sec-${i}`, 4000 + i))
+async function record(node: SegmeshNode, i: number): Promise<SegmentRef> {
+  const { ref } = await node.store.recordSegment(
+    { channel: 'desertbus', quality: 'source', start: HOUR + i * 2_000_000, duration: 2_000_000, type: 'full' },
+    bytesFor(`sec-${i}`, 4000 + i)
+  )
   return ref
 }
 
@@ -33,13 +36,17 @@ const WAIT = 45_000
 const has = (node: SegmeshNode, ref: SegmentRef): boolean => node.index.getSegment(ref) != null
 const hidden = (node: SegmeshNode, ref: SegmentRef): boolean => node.index.isTombstoned(ref) && node.index.getSegment(ref) == null
 
-async function post (url: string, body: unknown, token: string | null = ADMIN_TOKEN): Promise<{ status: number, json: Record<string, unknown> }> {
+async function post(
+  url: string,
+  body: unknown,
+  token: string | null = ADMIN_TOKEN
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await request(`${url}/admin/tombstone`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token != null ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify(body)
   })
-  return { status: res.statusCode, json: await res.body.json() as Record<string, unknown> }
+  return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> }
 }
 
 describe('private network', () => {
@@ -60,7 +67,7 @@ describe('private network', () => {
 })
 
 describe('signed tombstones', () => {
-  it('a compromised peer cannot delete footage; the admin\'s signed tombstones reach everyone, late joiners too', async (t) => {
+  it("a compromised peer cannot delete footage; the admin's signed tombstones reach everyone, late joiners too", async (t) => {
     const dir = await tempDir(t)
     const key = join(dir, 'admin.key')
     const { publicKeyPath } = await writeAdminKeyPair(key)
@@ -75,7 +82,10 @@ describe('signed tombstones', () => {
     // M tombstones one segment unsigned, and one with a signature by a key that is not the admin's.
     assert.equal((await admin(m, '/admin/tombstone', { segment: segmentRelPath(unsigned) })).status, 201)
     const stranger = generateKeyPairSync('ed25519').privateKey
-    const proof = signTombstone({ channel: forged.channel, quality: forged.quality, target: segmentTarget(forged), created: Date.now() * 1000, reason: 'forged' }, stranger)
+    const proof = signTombstone(
+      { channel: forged.channel, quality: forged.quality, target: segmentTarget(forged), created: Date.now() * 1000, reason: 'forged' },
+      stranger
+    )
     assert.equal((await admin(m, '/admin/tombstone', { segment: segmentRelPath(forged), proof })).status, 201)
     assert.ok(hidden(m, unsigned) && hidden(m, forged))
     // Gossip came and went; repair sessions against M's differing digest see the same tombstones.
@@ -138,10 +148,19 @@ describe('signed tombstones', () => {
     const source = await startNode(t, { announce: false })
     const [unsigned, signed] = [await record(source, 0), await record(source, 1)]
     await source.store.writeTombstone(unsigned)
-    await source.store.writeTombstone(signed, { proof: signTombstone({ channel: signed.channel, quality: signed.quality, target: segmentTarget(signed), created: Date.now() * 1000, reason: '' }, adminKey) })
+    await source.store.writeTombstone(signed, {
+      proof: signTombstone(
+        { channel: signed.channel, quality: signed.quality, target: segmentTarget(signed), created: Date.now() * 1000, reason: '' },
+        adminKey
+      )
+    })
     // No bootstrap: the listings of --legacy-peers are the only way in.
     const node = await startNode(t, { extra: { 'legacy-peers': [source.url], 'admin-public-key': publicKeyPath } })
-    await until('the signed tombstone applied, the unsigned one refused', () => node.index.isTombstoned(signed) && node.replicator!.stats.tombstonesRejected >= 1, WAIT)
+    await until(
+      'the signed tombstone applied, the unsigned one refused',
+      () => node.index.isTombstoned(signed) && node.replicator!.stats.tombstonesRejected >= 1,
+      WAIT
+    )
     assert.equal(node.index.tombstoneProof(signed), source.index.tombstoneProof(signed))
     assert.ok(!node.index.isTombstoned(unsigned))
     // The segment the refused tombstone named can still live here (a tombstoned name could not).
@@ -161,13 +180,31 @@ describe('signed tombstones', () => {
     // A proof for another segment, or by another key, is refused before anything is written.
     const { readAdminSigningKey } = await import('../replication/tombstone-signature.ts')
     const adminKey = await readAdminSigningKey(key)
-    const forTwo = signTombstone({ channel: two.channel, quality: two.quality, target: segmentTarget(two), created: Date.now() * 1000, reason: '' }, adminKey)
+    const forTwo = signTombstone(
+      { channel: two.channel, quality: two.quality, target: segmentTarget(two), created: Date.now() * 1000, reason: '' },
+      adminKey
+    )
     const wrong = await admin(node, '/admin/tombstone', { segment: segmentRelPath(one), proof: forTwo })
     assert.equal(wrong.status, 400)
     assert.ok(has(node, one))
     // A range proof signed client-side covers the segments it names.
-    const range = signTombstone({ channel: 'desertbus', quality: 'source', target: { from: HOUR, to: HOUR + 4_000_000 }, created: Date.now() * 1000, reason: 'range' }, adminKey)
-    const ok = await admin(node, '/admin/tombstone', { channel: 'desertbus', quality: 'source', start: formatInstant(HOUR), end: formatInstant(HOUR + 4_000_000), proof: range })
+    const range = signTombstone(
+      {
+        channel: 'desertbus',
+        quality: 'source',
+        target: { from: HOUR, to: HOUR + 4_000_000 },
+        created: Date.now() * 1000,
+        reason: 'range'
+      },
+      adminKey
+    )
+    const ok = await admin(node, '/admin/tombstone', {
+      channel: 'desertbus',
+      quality: 'source',
+      start: formatInstant(HOUR),
+      end: formatInstant(HOUR + 4_000_000),
+      proof: range
+    })
     assert.equal(ok.status, 201, JSON.stringify(ok.json))
     assert.deepEqual(ok.json.tombstoned, [segmentRelPath(one), segmentRelPath(two)])
     assert.equal(node.index.tombstoneProof(one), range)
@@ -179,18 +216,25 @@ describe('peer quotas', () => {
     const node = await startNode(t, { announce: false })
     const app = await buildHttpApp({ index: node.index, store: node.store, selector: node.selector }, { metrics: false })
     t.after(async () => await app.close())
-    const get = async (url: string, remoteAddress: string): Promise<{ status: number, retryAfter: unknown, error?: string }> => {
+    const get = async (url: string, remoteAddress: string): Promise<{ status: number; retryAfter: unknown; error?: string }> => {
       const res = await app.inject({ method: 'GET', url, remoteAddress })
-      return { status: res.statusCode, retryAfter: res.headers['retry-after'], error: res.statusCode === 429 ? res.json<{ error: string }>().error : undefined }
+      return {
+        status: res.statusCode,
+        retryAfter: res.headers['retry-after'],
+        error: res.statusCode === 429 ? res.json<{ error: string }>().error : undefined
+      }
     }
     const statuses: number[] = []
     // The default burst is 100: 150 requests in a row are bound to pass it.
     for (let i = 0; i < 150; i++) statuses.push((await get('/replication/digests?from=0', '192.0.2.7')).status)
-    assert.ok(statuses.slice(0, 90).every((s) => s === 200), 'the burst passes')
+    assert.ok(
+      statuses.slice(0, 90).every((s) => s === 200),
+      'the burst passes'
+    )
     assert.ok(statuses.includes(429))
     assert.deepEqual(await get('/replication/digests?from=0', '192.0.2.7'), { status: 429, retryAfter: '1', error: 'rate_limited' })
     assert.equal((await get('/replication/digests?from=0', '192.0.2.8')).status, 200, 'another client has its own quota')
-    assert.equal((await get('/files', '192.0.2.7')).status, 200, 'viewers\' routes are not limited')
+    assert.equal((await get('/files', '192.0.2.7')).status, 200, "viewers' routes are not limited")
     for (let i = 0; i < 150; i++) assert.equal((await get('/replication/digests?from=0', '127.0.0.1')).status, 200)
   })
 })
@@ -217,7 +261,10 @@ describe('segment size limit', () => {
   it('a download over --max-segment-mb is aborted and the segment not stored', async (t) => {
     const a = await startNode(t)
     const b = await startNode(t, { bootstrap: [a], extra: { 'max-segment-mb': '1' } })
-    const { ref: big } = await a.store.recordSegment({ channel: 'desertbus', quality: 'source', start: HOUR, duration: 2_000_000, type: 'full' }, bytesFor('big', 1536 * 1024))
+    const { ref: big } = await a.store.recordSegment(
+      { channel: 'desertbus', quality: 'source', start: HOUR, duration: 2_000_000, type: 'full' },
+      bytesFor('big', 1536 * 1024)
+    )
     const small = await record(a, 1)
     await until('the small segment on B', () => has(b, small), WAIT)
     await until('the big one refused', () => (b.fetcher!.stats().fetchErrors.too_large ?? 0) >= 1, WAIT)
@@ -235,7 +282,7 @@ describe('serving', () => {
     await writeFile(path, (await readFile(path)).subarray(0, 1000))
     const res = await request(url)
     assert.equal(res.statusCode, 404)
-    assert.match((await res.body.json() as { message: string }).message, /changed on disk/)
+    assert.match(((await res.body.json()) as { message: string }).message, /changed on disk/)
   })
 })
 

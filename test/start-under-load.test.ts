@@ -12,7 +12,7 @@ import { buildHttpApp } from '../http/app.ts'
 import { type Asset, uiAssets, uiRoutes } from '../http/ui-routes.ts'
 import { openStore } from './helpers/tree.ts'
 
-async function app (t: TestContext): Promise<FastifyInstance> {
+async function app(t: TestContext): Promise<FastifyInstance> {
   const { index, store } = await openStore(t)
   const fastify = await buildHttpApp({ index, store, selector: new SegmentSelector(index) }, { metrics: false })
   t.after(async () => await fastify.close())
@@ -20,15 +20,19 @@ async function app (t: TestContext): Promise<FastifyInstance> {
 }
 
 describe('starting on a busy box', () => {
-  it('a plugin still registering long after fastify\'s default 10 s plugin timeout does not fail the start', async (t) => {
+  it("a plugin still registering long after fastify's default 10 s plugin timeout does not fail the start", async (t) => {
     const fastify = await app(t)
     t.mock.timers.enable({ apis: ['setTimeout'] })
     let release!: () => void
     let started!: () => void
-    const running = new Promise<void>((resolve) => { started = resolve })
+    const running = new Promise<void>((resolve) => {
+      started = resolve
+    })
     fastify.register(async () => {
       started()
-      await new Promise<void>((resolve) => { release = resolve })
+      await new Promise<void>((resolve) => {
+        release = resolve
+      })
     })
     const ready = fastify.ready()
     await running

@@ -14,7 +14,7 @@ let status = null
 let current = null
 const marks = { in: null, out: null }
 
-function fillSelect (select, values, chosen) {
+function fillSelect(select, values, chosen) {
   select.replaceChildren(...values.map((v) => Object.assign(document.createElement('option'), { value: v, textContent: v })))
   if (values.includes(chosen)) select.value = chosen
 }
@@ -22,21 +22,29 @@ function fillSelect (select, values, chosen) {
 const qualitiesOf = (channel) => status?.channels.find((c) => c.channel === channel)?.qualities ?? []
 
 /** The last few minutes of the chosen channel/quality's data. */
-function defaultStart () {
+function defaultStart() {
   const newest = parseInstant(qualitiesOf($('channel').value).find((q) => q.quality === $('quality').value)?.newest)
   return newest == null ? '' : formatInstant(newest - DEFAULT_MINUTES * 60_000_000)
 }
 
-async function loadNode (node, chosen = {}) {
+async function loadNode(node, chosen = {}) {
   status = await getJson(`${node}/status`)
   if (status.channels.length === 0) throw new Error(`${node} holds no video yet`)
-  fillSelect($('channel'), status.channels.map((c) => c.channel), chosen.channel)
-  fillSelect($('quality'), qualitiesOf($('channel').value).map((q) => q.quality), chosen.quality)
+  fillSelect(
+    $('channel'),
+    status.channels.map((c) => c.channel),
+    chosen.channel
+  )
+  fillSelect(
+    $('quality'),
+    qualitiesOf($('channel').value).map((q) => q.quality),
+    chosen.quality
+  )
   $('start').value = chosen.start ?? defaultStart()
   $('end').value = chosen.end ?? ''
 }
 
-function play () {
+function play() {
   const node = $('node').value.trim().replace(/\/+$/, '')
   const channel = $('channel').value
   const quality = $('quality').value
@@ -68,7 +76,7 @@ function play () {
 }
 
 /** µs since the epoch of the frame being shown, or null before playback starts. */
-function playingInstant () {
+function playingInstant() {
   const fragments = hls?.levels[Math.max(hls.currentLevel, 0)]?.details?.fragments ?? []
   const t = video.currentTime
   // The last fragment starting at or before t; else the first (playback may begin a few ms
@@ -82,7 +90,7 @@ function playingInstant () {
   return base == null ? null : base + Math.round((t - frag.start) * 1e6)
 }
 
-function renderCut () {
+function renderCut() {
   $('in').textContent = marks.in == null ? '—' : formatInstant(marks.in)
   $('out').textContent = marks.out == null ? '—' : formatInstant(marks.out)
   if (current != null && marks.in != null && marks.out != null && marks.out > marks.in) {
@@ -92,7 +100,8 @@ function renderCut () {
     const href = `${current.node}/cut/${enc(current.channel)}/${enc(current.quality)}.${format}?${params}`
     $('cut').replaceChildren(h('a', { href, id: 'cut-link' }, href))
   } else {
-    $('cut').textContent = marks.in != null && marks.out != null ? 'the out mark must come after the in mark' : 'mark in and out to get a cut link'
+    $('cut').textContent =
+      marks.in != null && marks.out != null ? 'the out mark must come after the in mark' : 'mark in and out to get a cut link'
   }
 }
 
@@ -108,7 +117,7 @@ for (const which of ['in', 'out']) {
   })
 }
 /** An MP4 is always a full cut: the type shows it and cannot say otherwise. */
-function syncType () {
+function syncType() {
   const mp4 = $('format').value === 'mp4'
   if (mp4) $('type').value = 'full'
   $('type').disabled = mp4
@@ -120,12 +129,22 @@ $('pick').addEventListener('submit', (event) => {
   event.preventDefault()
   play()
 })
-$('node').addEventListener('change', () => loadNode($('node').value.trim().replace(/\/+$/, '')).then(() => showProblem(''), (err) => showProblem(`Cannot read that node: ${err.message}`)))
+$('node').addEventListener('change', () =>
+  loadNode($('node').value.trim().replace(/\/+$/, '')).then(
+    () => showProblem(''),
+    (err) => showProblem(`Cannot read that node: ${err.message}`)
+  )
+)
 $('channel').addEventListener('change', () => {
-  fillSelect($('quality'), qualitiesOf($('channel').value).map((q) => q.quality))
+  fillSelect(
+    $('quality'),
+    qualitiesOf($('channel').value).map((q) => q.quality)
+  )
   $('start').value = defaultStart()
 })
-$('quality').addEventListener('change', () => { $('start').value = defaultStart() })
+$('quality').addEventListener('change', () => {
+  $('start').value = defaultStart()
+})
 
 const params = new URLSearchParams(location.search)
 $('node').value = params.get('node') ?? new URL('.', location.href).href.replace(/\/+$/, '')

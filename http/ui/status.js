@@ -22,7 +22,7 @@ let lastOk = 0
 const fact = (name, ...value) => [h('dt', {}, name), h('dd', {}, ...value)]
 const clock = (us) => formatInstant(us).slice(11, 19)
 
-function renderNode (s) {
+function renderNode(s) {
   $('title-id').textContent = s.peerId == null ? '' : `…${s.peerId.slice(-8)}`
   const t = s.index
   $('node').replaceChildren(
@@ -31,7 +31,10 @@ function renderNode (s) {
     ...fact('HTTP', link(s.publicUrl ?? location.origin)),
     ...fact('data folder', h('code', {}, s.dataDir ?? s.segmentsDir)),
     ...fact('disk', s.disk == null ? 'unknown' : `${formatBytes(s.disk.freeBytes)} free of ${formatBytes(s.disk.totalBytes)}`),
-    ...fact('index', `${plural(t.segments, 'segment')} (${formatBytes(t.bytes)}) in ${plural(t.hours, 'hour')}, ${plural(t.tombstones, 'tombstone')}`),
+    ...fact(
+      'index',
+      `${plural(t.segments, 'segment')} (${formatBytes(t.bytes)}) in ${plural(t.hours, 'hour')}, ${plural(t.tombstones, 'tombstone')}`
+    ),
     ...fact('peer id', h('code', {}, s.peerId ?? 'replication off')),
     ...fact('multiaddrs', ...(s.multiaddrs.length === 0 ? ['none'] : s.multiaddrs.map((a) => h('div', {}, h('code', {}, a))))),
     ...fact('bootstrap', ...((s.bootstrap ?? []).length === 0 ? ['none'] : s.bootstrap.map(renderBootstrap)))
@@ -39,27 +42,39 @@ function renderNode (s) {
 }
 
 /** A --bootstrap peer: connected, dialling, or failed with the reason the node logged. */
-function renderBootstrap (b) {
+function renderBootstrap(b) {
   const cls = b.state === 'connected' ? 'good' : b.state === 'failed' ? 'bad' : 'dim'
-  return h('div', {}, h('code', { title: b.addrs.join(' ') }, `…${b.peerId.slice(-12)}`), ' ',
-    h('span', { class: cls }, b.state), b.lastError != null ? ` · ${b.lastError}` : '')
+  return h(
+    'div',
+    {},
+    h('code', { title: b.addrs.join(' ') }, `…${b.peerId.slice(-12)}`),
+    ' ',
+    h('span', { class: cls }, b.state),
+    b.lastError != null ? ` · ${b.lastError}` : ''
+  )
 }
 
-function renderPeers (peers) {
+function renderPeers(peers) {
   const now = Date.now()
   $('peer-count').textContent = `(${peers.filter((p) => p.connected).length} connected of ${peers.length} known)`
-  const rows = peers.map((p) => h('tr', {},
-    h('td', {}, h('code', { title: p.peerId }, `…${p.peerId.slice(-12)}`)),
-    h('td', {}, link(p.url)),
-    h('td', { class: p.connected ? 'good' : 'bad' }, p.connected ? 'connected' : 'not connected'),
-    h('td', { class: 'num' }, `${formatSeconds(Math.max(0, (now - Date.parse(p.lastSeen)) / 1000))} ago`),
-    h('td', { class: p.lagSeconds > 60 ? 'num bad' : 'num' }, p.lagSeconds === 0 ? 'in sync' : formatSeconds(p.lagSeconds)),
-    h('td', { class: 'num' }, p.repairs)
-  ))
-  $('peers').tBodies[0].replaceChildren(...(rows.length > 0 ? rows : [h('tr', {}, h('td', { colspan: 6, class: 'dim' }, 'no peers known'))]))
+  const rows = peers.map((p) =>
+    h(
+      'tr',
+      {},
+      h('td', {}, h('code', { title: p.peerId }, `…${p.peerId.slice(-12)}`)),
+      h('td', {}, link(p.url)),
+      h('td', { class: p.connected ? 'good' : 'bad' }, p.connected ? 'connected' : 'not connected'),
+      h('td', { class: 'num' }, `${formatSeconds(Math.max(0, (now - Date.parse(p.lastSeen)) / 1000))} ago`),
+      h('td', { class: p.lagSeconds > 60 ? 'num bad' : 'num' }, p.lagSeconds === 0 ? 'in sync' : formatSeconds(p.lagSeconds)),
+      h('td', { class: 'num' }, p.repairs)
+    )
+  )
+  $('peers').tBodies[0].replaceChildren(
+    ...(rows.length > 0 ? rows : [h('tr', {}, h('td', { colspan: 6, class: 'dim' }, 'no peers known'))])
+  )
 }
 
-function syncSections (channels) {
+function syncSections(channels) {
   const seen = new Set()
   for (const { channel, qualities } of channels) {
     for (const q of qualities) {
@@ -76,38 +91,82 @@ function syncSections (channels) {
       sec.facts.textContent = `${plural(q.hours, 'hour')}, ${plural(q.segments, 'segment')}, ${formatBytes(q.bytes)}, ${plural(q.tombstones, 'tombstone')} · newest data ends ${q.newest ?? '—'}`
     }
   }
-  for (const [key, sec] of sections) if (!seen.has(key)) { sec.el.remove(); sections.delete(key) }
+  for (const [key, sec] of sections)
+    if (!seen.has(key)) {
+      sec.el.remove()
+      sections.delete(key)
+    }
 }
 
-function renderMap (el, data) {
-  const axis = h('div', { class: 'axis' }, ...[0, 10, 20, 30, 40, 50, 60].map((m) => {
-    const label = h('span', {}, `:${String(m).padStart(2, '0')}`)
-    label.style.left = `${(m / 60) * 100}%`
-    return label
-  }))
+function renderMap(el, data) {
+  const axis = h(
+    'div',
+    { class: 'axis' },
+    ...[0, 10, 20, 30, 40, 50, 60].map((m) => {
+      const label = h('span', {}, `:${String(m).padStart(2, '0')}`)
+      label.style.left = `${(m / 60) * 100}%`
+      return label
+    })
+  )
   const rows = [...data.hours].reverse().map((hour) => {
-    const svg = h('svg', { viewBox: '0 0 3600 1', preserveAspectRatio: 'none', role: 'img', 'aria-label': `${hour.hour}: ${hour.holes.length} holes, ${hour.tombstoned.length} tombstoned stretches` })
+    const svg = h('svg', {
+      viewBox: '0 0 3600 1',
+      preserveAspectRatio: 'none',
+      role: 'img',
+      'aria-label': `${hour.hour}: ${hour.holes.length} holes, ${hour.tombstoned.length} tombstoned stretches`
+    })
     for (const kind of DRAW_ORDER) {
       for (const [from, to] of hour[kind]) {
         const seconds = (to - from) / 1e6
         const width = kind === 'holes' || kind === 'tombstoned' ? Math.max(seconds, MIN_MARK_SECONDS) : seconds
-        svg.append(h('rect', { class: kind, x: from / 1e6, y: 0, width, height: 1, 'data-from': from, 'data-to': to },
-          h('title', {}, `${clock(hour.start + from)}–${clock(hour.start + to)} UTC · ${KIND_NAMES[kind]} · ${formatSeconds(seconds)}`)))
+        svg.append(
+          h(
+            'rect',
+            { class: kind, x: from / 1e6, y: 0, width, height: 1, 'data-from': from, 'data-to': to },
+            h('title', {}, `${clock(hour.start + from)}–${clock(hour.start + to)} UTC · ${KIND_NAMES[kind]} · ${formatSeconds(seconds)}`)
+          )
+        )
       }
     }
     for (let m = 10; m < 60; m += 10) svg.append(h('line', { class: 'tick', x1: m * 60, x2: m * 60, y1: 0, y2: 1 }))
-    return h('div', { class: 'row', 'data-hour': hour.hour }, h('span', { class: 'label' }, `${hour.hour.slice(5, 10)} ${hour.hour.slice(11)}:00`), svg)
+    return h(
+      'div',
+      { class: 'row', 'data-hour': hour.hour },
+      h('span', { class: 'label' }, `${hour.hour.slice(5, 10)} ${hour.hour.slice(11)}:00`),
+      svg
+    )
   })
   // Holes and tombstones under a minute, which the map can only hint at, with their exact times.
-  const short = [...data.hours].reverse().flatMap((hour) => ['tombstoned', 'holes'].flatMap((kind) =>
-    hour[kind].filter(([from, to]) => to - from < 60e6).map(([from, to]) => h('li', { class: kind },
-      `${hour.hour.slice(0, 10)} ${clock(hour.start + from)}–${clock(hour.start + to)} UTC · ${KIND_NAMES[kind]} · ${formatSeconds((to - from) / 1e6)}`))))
-  const list = short.length === 0 ? [] : [h('ul', { class: 'events' }, ...short.slice(0, MAX_LISTED_EVENTS),
-    ...(short.length > MAX_LISTED_EVENTS ? [h('li', { class: 'dim' }, `and ${short.length - MAX_LISTED_EVENTS} more`)] : []))]
+  const short = [...data.hours]
+    .reverse()
+    .flatMap((hour) =>
+      ['tombstoned', 'holes'].flatMap((kind) =>
+        hour[kind]
+          .filter(([from, to]) => to - from < 60e6)
+          .map(([from, to]) =>
+            h(
+              'li',
+              { class: kind },
+              `${hour.hour.slice(0, 10)} ${clock(hour.start + from)}–${clock(hour.start + to)} UTC · ${KIND_NAMES[kind]} · ${formatSeconds((to - from) / 1e6)}`
+            )
+          )
+      )
+    )
+  const list =
+    short.length === 0
+      ? []
+      : [
+          h(
+            'ul',
+            { class: 'events' },
+            ...short.slice(0, MAX_LISTED_EVENTS),
+            ...(short.length > MAX_LISTED_EVENTS ? [h('li', { class: 'dim' }, `and ${short.length - MAX_LISTED_EVENTS} more`)] : [])
+          )
+        ]
   el.replaceChildren(axis, ...rows, ...list)
 }
 
-async function refreshStatus () {
+async function refreshStatus() {
   try {
     const s = await getJson('status')
     renderNode(s)
@@ -120,18 +179,21 @@ async function refreshStatus () {
   }
 }
 
-async function refreshMaps () {
+async function refreshMaps() {
   $('map-hours').textContent = `(last ${hours} hours of data)`
   for (const sec of sections.values()) {
     try {
-      renderMap(sec.map, await getJson(`coverage/${encodeURIComponent(sec.channel)}/${encodeURIComponent(sec.quality)}?hours=${encodeURIComponent(hours)}`))
+      renderMap(
+        sec.map,
+        await getJson(`coverage/${encodeURIComponent(sec.channel)}/${encodeURIComponent(sec.quality)}?hours=${encodeURIComponent(hours)}`)
+      )
     } catch (err) {
       sec.map.replaceChildren(h('p', { class: 'bad' }, `coverage unavailable: ${err.message}`))
     }
   }
 }
 
-async function every (ms, work, wait = 0) {
+async function every(ms, work, wait = 0) {
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, wait))
     await work()

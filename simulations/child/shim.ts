@@ -25,12 +25,12 @@ export interface Control {
   gossip: GossipFaults
 }
 
-function writeAtomic (path: string, text: string): void {
+function writeAtomic(path: string, text: string): void {
   writeFileSync(`${path}.tmp`, text)
   renameSync(`${path}.tmp`, path)
 }
 
-function readJson<T> (path: string): T | null {
+function readJson<T>(path: string): T | null {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as T
   } catch {
@@ -38,9 +38,11 @@ function readJson<T> (path: string): T | null {
   }
 }
 
-function activate (dir: string): void {
+function activate(dir: string): void {
   const node = Number(process.env.SEGSIM_NODE ?? 0)
-  const probe = new NodeProbe(node, Number(process.env.SEGSIM_SEED ?? 0), (e) => appendFileSync(join(dir, 'events.jsonl'), `${JSON.stringify(e)}\n`))
+  const probe = new NodeProbe(node, Number(process.env.SEGSIM_SEED ?? 0), (e) =>
+    appendFileSync(join(dir, 'events.jsonl'), `${JSON.stringify(e)}\n`)
+  )
   setDefaultProbe(probe)
   installInstrumentation()
   nodeCreateChannel.subscribe((message) => {
@@ -48,7 +50,7 @@ function activate (dir: string): void {
     probe.segmesh = node
     Object.assign(hooks, probe.hooks())
   })
-  const cluster = readJson<{ p2pPorts: number[], httpPorts: number[] }>(join(dir, '..', 'cluster.json'))
+  const cluster = readJson<{ p2pPorts: number[]; httpPorts: number[] }>(join(dir, '..', 'cluster.json'))
   for (const [i, p] of (cluster?.p2pPorts ?? []).entries()) watchPorts(p, cluster!.httpPorts[i]!)
 
   let applied = -1
@@ -71,7 +73,9 @@ function activate (dir: string): void {
   }
   // The blocked sets are filled before apply's first await, so before the node builds its host.
   void apply()
-  setInterval(() => { void apply() }, 50).unref()
+  setInterval(() => {
+    void apply()
+  }, 50).unref()
   setInterval(() => {
     const { rss, heapUsed } = process.memoryUsage()
     writeAtomic(join(dir, 'stats.json'), JSON.stringify({ t: Date.now(), counters: countersOf(probe), memory: { rss, heapUsed } }))

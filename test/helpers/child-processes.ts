@@ -2,7 +2,7 @@
 import { readFile, readdir } from 'node:fs/promises'
 
 /** Pids of this process's live (not zombie) children whose command is one of `commands`. */
-export async function childPids (commands: readonly string[] = ['ffmpeg', 'ffprobe']): Promise<number[]> {
+export async function childPids(commands: readonly string[] = ['ffmpeg', 'ffprobe']): Promise<number[]> {
   const pids: number[] = []
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue

@@ -21,7 +21,7 @@ const CHANNELS = ['alpha', 'beta']
 const QUALITIES = ['source', '480p']
 
 /** Seedable, so a run replays: varies sizes and timings. */
-function prng (seed: number): () => number {
+function prng(seed: number): () => number {
   const rng = new Rng(seed)
   return () => rng.next()
 }
@@ -32,15 +32,15 @@ const rand = prng(Number(seedText))
 const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1))
 const pick = <T>(items: readonly T[]): T => items[int(0, items.length - 1)]!
 
-function randomBytes (size: number): Buffer {
+function randomBytes(size: number): Buffer {
   const out = Buffer.alloc(size)
   for (let i = 0; i + 4 <= size; i += 4) out.writeUInt32LE(Math.floor(rand() * 4294967296), i)
   return out
 }
 
 /** Chunks with short pauses between them, so a kill often lands mid-write and leaves a temp file. */
-async function * chunked (bytes: Buffer): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < bytes.length;) {
+async function* chunked(bytes: Buffer): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; ) {
     const size = int(8, 64) * 1024
     yield bytes.subarray(at, at + size)
     at += size
@@ -72,7 +72,7 @@ for (;;) {
   // Three hours, so reconcile walks several hour folders per channel/quality.
   const start = T0 + int(0, 3 * 3600 - 1) * 1_000_000 + int(0, 999_999)
   const duration = int(1_000_000, 6_000_000)
-  const type = rand() < 0.8 ? 'full' as const : 'suspect' as const
+  const type = rand() < 0.8 ? ('full' as const) : ('suspect' as const)
   const roll = rand()
   try {
     if (roll < 0.45) {

@@ -8,18 +8,48 @@ import fc from 'fast-check'
 export const FUZZ_SEED = process.env.SEGMESH_FUZZ_SEED != null ? Number(process.env.SEGMESH_FUZZ_SEED) : 20261123
 
 /** Parameters for fc.assert: the run's seed and a bounded number of runs. */
-export function fuzzRuns (numRuns: number): { seed: number, numRuns: number } {
+export function fuzzRuns(numRuns: number): { seed: number; numRuns: number } {
   return { seed: FUZZ_SEED, numRuns }
 }
 
 /** Pieces that break parsers and paths: traversal, separators, NUL, encodings, unicode. */
 const NASTY = [
-  '..', '.', '/', '\\', '\u0000', '%2e%2e', '%2F', '%00', '%', '~', ':', '-', '.ts', '.tombstone', '.m3u8',
-  'T', 'Z', '+00:00', '-', '9999', '00', '60', '24', '\u202e', 'é', '\uFFFD', ' ', '\n', '?', '#', '&', '='
+  '..',
+  '.',
+  '/',
+  '\\',
+  '\u0000',
+  '%2e%2e',
+  '%2F',
+  '%00',
+  '%',
+  '~',
+  ':',
+  '-',
+  '.ts',
+  '.tombstone',
+  '.m3u8',
+  'T',
+  'Z',
+  '+00:00',
+  '-',
+  '9999',
+  '00',
+  '60',
+  '24',
+  '\u202e',
+  'é',
+  '\uFFFD',
+  ' ',
+  '\n',
+  '?',
+  '#',
+  '&',
+  '='
 ]
 
 /** Strings mixing arbitrary text with fragments of valid names and known-bad pieces. */
-export function hostileString (valid: readonly string[] = []): fc.Arbitrary<string> {
+export function hostileString(valid: readonly string[] = []): fc.Arbitrary<string> {
   const piece = fc.oneof(
     fc.string({ maxLength: 12, unit: 'binary' }),
     fc.constantFrom(...NASTY),

@@ -27,7 +27,7 @@ export interface HlsOriginInit {
   /** EXT-X-MAP with the PAT/PMT packets of segment 0 as the init section. */
   init?: boolean
   /** Entries [from, to) are an ad break, marked with CUE-OUT/CUE-IN or an ad-class DATERANGE. */
-  ads?: { from: number, to: number, style: 'cue' | 'daterange' }
+  ads?: { from: number; to: number; style: 'cue' | 'daterange' }
   /** Entry → ms the second half of its body is held back. */
   slow?: Record<number, number>
   /** Entry → how many of its requests are cut after half the body. */
@@ -39,7 +39,7 @@ export interface HlsOriginInit {
   /** Entries answered 403. */
   forbidden?: number[]
   /** From this entry on, dates jump by `us`. */
-  skew?: { at: number, us: number }
+  skew?: { at: number; us: number }
   /** Every entry is a byte range (EXT-X-BYTERANGE) of one resource, `all.ts`: the segments back to back. */
   byterange?: boolean
 }
@@ -66,16 +66,18 @@ export class HlsOrigin {
   readonly #server: Server
   #base = ''
 
-  private constructor (o: OriginOptions, segments: OriginSegment[], init: Buffer | null) {
+  private constructor(o: OriginOptions, segments: OriginSegment[], init: Buffer | null) {
     this.#o = o
     this.segments = segments
     this.init = init
     this.#head = o.initial
-    this.#server = createServer((req, res) => { this.#handle(req, res) })
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res)
+    })
   }
 
   /** Closed when the test (or `owner`: anything with an `after` hook) ends. */
-  static async start (owner: { after: (fn: () => Promise<void>) => void }, init: HlsOriginInit = {}): Promise<HlsOrigin> {
+  static async start(owner: { after: (fn: () => Promise<void>) => void }, init: HlsOriginInit = {}): Promise<HlsOrigin> {
     const count = init.count ?? 8
     const window = init.window ?? 3
     const extinf = init.extinf ?? '2.000'
@@ -83,8 +85,26 @@ export class HlsOrigin {
     if (!parsed.ok) throw new Error(parsed.reason)
     const start = init.start ?? (Math.floor(Date.now() / 1000) - 60) * 1_000_000 + 123_456
     const files = await segmentFiles(count)
-    const segments = await Promise.all(files.map(async (f, i) => ({ bytes: await readFile(f), start: start + i * parsed.value, duration: parsed.value })))
-    const o: OriginOptions = { count, window, initial: init.initial ?? window, start, extinf, dates: init.dates ?? 'all', init: init.init ?? false, slow: init.slow ?? {}, cut: { ...init.cut }, missing: init.missing ?? [], notFound: { ...init.notFound }, forbidden: init.forbidden ?? [], ads: init.ads, skew: init.skew, byterange: init.byterange ?? false }
+    const segments = await Promise.all(
+      files.map(async (f, i) => ({ bytes: await readFile(f), start: start + i * parsed.value, duration: parsed.value }))
+    )
+    const o: OriginOptions = {
+      count,
+      window,
+      initial: init.initial ?? window,
+      start,
+      extinf,
+      dates: init.dates ?? 'all',
+      init: init.init ?? false,
+      slow: init.slow ?? {},
+      cut: { ...init.cut },
+      missing: init.missing ?? [],
+      notFound: { ...init.notFound },
+      forbidden: init.forbidden ?? [],
+      ads: init.ads,
+      skew: init.skew,
+      byterange: init.byterange ?? false
+    }
     const origin = new HlsOrigin(o, segments, o.init ? segments[0]!.bytes.subarray(0, INIT_BYTES) : null)
     await new Promise<void>((resolve) => origin.#server.listen(0, '127.0.0.1', resolve))
     origin.#base = `http://127.0.0.1:${(origin.#server.address() as AddressInfo).port}`
@@ -92,34 +112,40 @@ export class HlsOrigin {
     return origin
   }
 
-  get masterUrl (): string { return `${this.#base}/master.m3u8` }
-  mediaUrl (variant: 'source' | 'low' = 'source'): string { return `${this.#base}/${variant}/index.m3u8` }
+  get masterUrl(): string {
+    return `${this.#base}/master.m3u8`
+  }
+  mediaUrl(variant: 'source' | 'low' = 'source'): string {
+    return `${this.#base}/${variant}/index.m3u8`
+  }
 
   /** Entries published so far. */
-  get published (): number { return this.#head }
+  get published(): number {
+    return this.#head
+  }
 
   /** Publish `n` more entries (the window slides). */
-  advance (n = 1): void {
+  advance(n = 1): void {
     this.#head = Math.min(this.segments.length, this.#head + n)
   }
 
   /** Publish everything and end the stream (EXT-X-ENDLIST). */
-  end (): void {
+  end(): void {
     this.#head = this.segments.length
     this.#ended = true
   }
 
   /** What a recorder should store for entry `i`: the init section, then the segment. */
-  expectedBytes (i: number): Buffer {
+  expectedBytes(i: number): Buffer {
     return this.init == null ? this.segments[i]!.bytes : Buffer.concat([this.init, this.segments[i]!.bytes])
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     this.#server.closeAllConnections()
     await new Promise<void>((resolve) => this.#server.close(() => resolve()))
   }
 
-  #master (): string {
+  #master(): string {
     return [
       '#EXTM3U',
       '#EXT-X-MEDIA:TYPE=VIDEO,GROUP-ID="chunked",NAME="180p (source)",AUTOSELECT=YES,DEFAULT=YES',
@@ -132,23 +158,31 @@ export class HlsOrigin {
     ].join('\n')
   }
 
-  #dateOf (i: number): number {
+  #dateOf(i: number): number {
     const skew = this.#o.skew
     return this.segments[i]!.start + (skew != null && i >= skew.at ? skew.us : 0)
   }
 
-  #media (): string {
+  #media(): string {
     const first = Math.max(0, this.#head - this.#o.window)
-    const lines = ['#EXTM3U', '#EXT-X-VERSION:6', `#EXT-X-TARGETDURATION:${Math.ceil(this.segments[0]!.duration / 1e6)}`, `#EXT-X-MEDIA-SEQUENCE:${first}`]
+    const lines = [
+      '#EXTM3U',
+      '#EXT-X-VERSION:6',
+      `#EXT-X-TARGETDURATION:${Math.ceil(this.segments[0]!.duration / 1e6)}`,
+      `#EXT-X-MEDIA-SEQUENCE:${first}`
+    ]
     if (this.init != null) lines.push('#EXT-X-MAP:URI="init.ts"')
     const ads = this.#o.ads
     for (let i = first; i < this.#head; i++) {
-      if (ads?.style === 'cue' && i === ads.from) lines.push(`#EXT-X-CUE-OUT:DURATION=${(ads.to - ads.from) * this.segments[0]!.duration / 1e6}`)
+      if (ads?.style === 'cue' && i === ads.from)
+        lines.push(`#EXT-X-CUE-OUT:DURATION=${((ads.to - ads.from) * this.segments[0]!.duration) / 1e6}`)
       else if (ads?.style === 'cue' && i > ads.from && i < ads.to) lines.push('#EXT-X-CUE-OUT-CONT')
       if (ads?.style === 'cue' && i === ads.to) lines.push('#EXT-X-CUE-IN')
       if (ads?.style === 'daterange' && i === ads.from) {
         const seconds = (this.segments[ads.to]!.start - this.segments[ads.from]!.start) / 1e6
-        lines.push(`#EXT-X-DATERANGE:ID="ad-${i}",CLASS="twitch-stitched-ad",START-DATE="${formatInstant(this.#dateOf(i))}",DURATION=${seconds}`)
+        lines.push(
+          `#EXT-X-DATERANGE:ID="ad-${i}",CLASS="twitch-stitched-ad",START-DATE="${formatInstant(this.#dateOf(i))}",DURATION=${seconds}`
+        )
       }
       const dated = this.#o.dates === 'all' || (this.#o.dates === 'first' && i === first) || (ads?.style === 'daterange' && i === ads.from)
       if (dated) lines.push(`#EXT-X-PROGRAM-DATE-TIME:${formatInstant(this.#dateOf(i))}`)
@@ -164,7 +198,7 @@ export class HlsOrigin {
     return lines.join('\n') + '\n'
   }
 
-  #handle (req: IncomingMessage, res: ServerResponse): void {
+  #handle(req: IncomingMessage, res: ServerResponse): void {
     const path = new URL(req.url ?? '/', 'http://x').pathname
     this.requests.set(path, (this.requests.get(path) ?? 0) + 1)
     const m = /^\/(source|low)\/(index\.m3u8|init\.ts|all\.ts|seg(\d+)\.ts)$/.exec(path)
@@ -181,13 +215,13 @@ export class HlsOrigin {
   }
 
   /** True (and one fewer left) while entry `i` still has 404s to answer. */
-  #lagging (i: number): boolean {
+  #lagging(i: number): boolean {
     if ((this.#o.notFound[i] ?? 0) === 0) return false
     this.#o.notFound[i]!--
     return true
   }
 
-  #segment (res: ServerResponse, i: number): void {
+  #segment(res: ServerResponse, i: number): void {
     const bytes = this.segments[i]!.bytes
     const half = Math.floor(bytes.length / 2)
     res.writeHead(200, { 'content-type': 'video/mp2t', 'content-length': bytes.length })
@@ -208,7 +242,7 @@ export class HlsOrigin {
   }
 
   /** `bytes=a-b` only, as recorders send it. */
-  #range (req: IncomingMessage, res: ServerResponse, all: Buffer): void {
+  #range(req: IncomingMessage, res: ServerResponse, all: Buffer): void {
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')
     const [from, to] = [Number(m?.[1]), Number(m?.[2])]
     if (m == null) {
@@ -221,7 +255,7 @@ export class HlsOrigin {
     }
   }
 
-  #send (res: ServerResponse, type: string, body: Buffer, status = 200): void {
+  #send(res: ServerResponse, type: string, body: Buffer, status = 200): void {
     res.writeHead(status, { 'content-type': type, 'content-length': body.length })
     res.end(body)
   }

@@ -20,17 +20,22 @@ import { MICROS_PER_HOUR } from '../../storage/time.ts'
  * `count` distinct segment names of `duration` µs spread over the hour starting at `hourStart`
  * (µs), each with a random hash: valid names, held by nobody.
  */
-export function fakeSegmentRefs (count: number, options: { hourStart: number, channel?: string, quality?: string, duration?: number }): SegmentRef[] {
+export function fakeSegmentRefs(
+  count: number,
+  options: { hourStart: number; channel?: string; quality?: string; duration?: number }
+): SegmentRef[] {
   const step = Math.floor(MICROS_PER_HOUR / count)
   if (step < 1) throw new RangeError(`${count} names do not fit in an hour`)
-  return Array.from({ length: count }, (_, i) => formatSegmentRef({
-    channel: options.channel ?? 'desertbus',
-    quality: options.quality ?? 'source',
-    start: options.hourStart + i * step,
-    duration: options.duration ?? 500_000,
-    type: 'full',
-    hash: randomBytes(32)
-  }))
+  return Array.from({ length: count }, (_, i) =>
+    formatSegmentRef({
+      channel: options.channel ?? 'desertbus',
+      quality: options.quality ?? 'source',
+      start: options.hourStart + i * step,
+      duration: options.duration ?? 500_000,
+      type: 'full',
+      hash: randomBytes(32)
+    })
+  )
 }
 
 /** What the fake peer answers to `GET /segments/...`. */
@@ -63,7 +68,7 @@ export interface FakePeerHttp {
 }
 
 /** A lying peer's HTTP side on 127.0.0.1 (port 0). */
-export async function startFakePeerHttp (init: FakePeerHttpInit = {}): Promise<FakePeerHttp> {
+export async function startFakePeerHttp(init: FakePeerHttpInit = {}): Promise<FakePeerHttp> {
   let segmentRequests = 0
   const open = new Set<ServerResponse>()
   const json = (res: ServerResponse, status: number, body: unknown): void => {
@@ -72,7 +77,13 @@ export async function startFakePeerHttp (init: FakePeerHttpInit = {}): Promise<F
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
     if (path === '/replication/digests') {
-      json(res, 200, { qualities: [...(init.digests ?? new Map())].map(([key, hours]) => ({ channel: key.split('/')[0], quality: key.split('/')[1], hours })) })
+      json(res, 200, {
+        qualities: [...(init.digests ?? new Map())].map(([key, hours]) => ({
+          channel: key.split('/')[0],
+          quality: key.split('/')[1],
+          hours
+        }))
+      })
     } else if (path.startsWith('/replication/tombstones/')) {
       json(res, 200, { proofs: {} })
     } else if (path.startsWith('/files/')) {
@@ -112,7 +123,7 @@ export async function startFakePeerHttp (init: FakePeerHttpInit = {}): Promise<F
 }
 
 /** An hour digest (`/replication/digests` entry) that matches nobody's: a peer claiming `segments` names in `hour`. */
-export function lyingHourDigest (hour: string, segments: number): HourDigest {
+export function lyingHourDigest(hour: string, segments: number): HourDigest {
   return { hour, digest: randomBytes(16).toString('base64url'), segments, tombstones: 0 }
 }
 
@@ -125,7 +136,7 @@ export interface RawPeer {
    * Publish announcements of `refs` (256 names a message) at most `messagesPerSecond`, until all
    * are sent or `signal` aborts; the number of messages published.
    */
-  announce: (refs: readonly SegmentRef[], options?: { messagesPerSecond?: number, signal?: AbortSignal }) => Promise<number>
+  announce: (refs: readonly SegmentRef[], options?: { messagesPerSecond?: number; signal?: AbortSignal }) => Promise<number>
   /**
    * Resolves once its gossip reaches someone (an empty announcement has a recipient): a message
    * published before the victim's mesh takes the peer in goes nowhere. Rejects after `timeoutMs`.
@@ -144,7 +155,7 @@ export interface RawPeerInit {
 }
 
 /** A libp2p peer on 127.0.0.1 that speaks the protocol with lies of the caller's choosing. */
-export async function startRawPeer (init: RawPeerInit): Promise<RawPeer> {
+export async function startRawPeer(init: RawPeerInit): Promise<RawPeer> {
   const host = new P2PHost({
     privateKey: await generateKeyPair('Ed25519'),
     listenHost: '127.0.0.1',
@@ -161,7 +172,10 @@ export async function startRawPeer (init: RawPeerInit): Promise<RawPeer> {
     url: init.url,
     announce: async (refs, options = {}) => {
       const gapMs = 1000 / (options.messagesPerSecond ?? 15)
-      const messages = announceMessages(from(), refs.map((ref) => ({ kind: 'segment' as const, ref })))
+      const messages = announceMessages(
+        from(),
+        refs.map((ref) => ({ kind: 'segment' as const, ref }))
+      )
       let sent = 0
       const started = Date.now()
       for (const message of messages) {
@@ -176,12 +190,14 @@ export async function startRawPeer (init: RawPeerInit): Promise<RawPeer> {
     joined: async (timeoutMs = 20_000) => {
       const probe = encodeMessage({ type: 'announce', from: from(), items: [] })
       const until = Date.now() + timeoutMs
-      while (await host.publish(probe).catch(() => 0) === 0) {
+      while ((await host.publish(probe).catch(() => 0)) === 0) {
         if (Date.now() > until) throw new Error(`raw peer ${host.peerId}: no gossip recipient after ${timeoutMs} ms`)
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
     },
-    stop: async () => { await host.stop() }
+    stop: async () => {
+      await host.stop()
+    }
   }
 }
 

@@ -18,7 +18,7 @@ export const SEGMENT_SECONDS = 2
  * Paths of `count` consecutive 2 s segments of one continuous encode. Each frame shows its
  * number (testsrc draws a frame counter), so a test can tell frames apart.
  */
-export async function segmentFiles (count: number, size = '320x180'): Promise<string[]> {
+export async function segmentFiles(count: number, size = '320x180'): Promise<string[]> {
   const dir = join(tmpdir(), 'segmesh-fixtures', `testsrc-${size}-${count}`)
   const done = join(dir, 'done')
   try {
@@ -28,16 +28,51 @@ export async function segmentFiles (count: number, size = '320x180'): Promise<st
   const work = `${dir}.${process.pid}.${Date.now()}`
   await mkdir(work, { recursive: true })
   await run('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error',
-    '-f', 'lavfi', '-i', `testsrc=size=${size}:rate=${FPS}`,
-    '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000',
-    '-t', String(count * SEGMENT_SECONDS),
-    '-map', '0:v', '-map', '1:a',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-bf', '0',
-    '-g', String(FPS * SEGMENT_SECONDS), '-keyint_min', String(FPS * SEGMENT_SECONDS), '-sc_threshold', '0',
-    '-force_key_frames', `expr:gte(t,n_forced*${SEGMENT_SECONDS})`,
-    '-c:a', 'aac', '-b:a', '64k', '-ac', '2',
-    '-f', 'segment', '-segment_time', String(SEGMENT_SECONDS), '-segment_format', 'mpegts',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc=size=${size}:rate=${FPS}`,
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=1000:sample_rate=48000',
+    '-t',
+    String(count * SEGMENT_SECONDS),
+    '-map',
+    '0:v',
+    '-map',
+    '1:a',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-pix_fmt',
+    'yuv420p',
+    '-bf',
+    '0',
+    '-g',
+    String(FPS * SEGMENT_SECONDS),
+    '-keyint_min',
+    String(FPS * SEGMENT_SECONDS),
+    '-sc_threshold',
+    '0',
+    '-force_key_frames',
+    `expr:gte(t,n_forced*${SEGMENT_SECONDS})`,
+    '-c:a',
+    'aac',
+    '-b:a',
+    '64k',
+    '-ac',
+    '2',
+    '-f',
+    'segment',
+    '-segment_time',
+    String(SEGMENT_SECONDS),
+    '-segment_format',
+    'mpegts',
     join(work, 'seg%04d.ts')
   ])
   await mkdir(dir, { recursive: true })
@@ -51,13 +86,25 @@ export async function segmentFiles (count: number, size = '320x180'): Promise<st
  * Store real segments as a recorder would, back to back from `start` (µs), skipping the indexes
  * in `skip` to leave holes.
  */
-export async function recordSegments (store: SegmentStore, channel: string, quality: string, start: number, count: number, skip: readonly number[] = []): Promise<WriteResult[]> {
+export async function recordSegments(
+  store: SegmentStore,
+  channel: string,
+  quality: string,
+  start: number,
+  count: number,
+  skip: readonly number[] = []
+): Promise<WriteResult[]> {
   const files = await segmentFiles(count)
   const out: WriteResult[] = []
   for (const [i, file] of files.entries()) {
     if (skip.includes(i)) continue
     const bytes = await readFile(file)
-    out.push(await store.recordSegment({ channel, quality, start: start + i * SEGMENT_SECONDS * 1_000_000, duration: SEGMENT_SECONDS * 1_000_000, type: 'full' }, bytes))
+    out.push(
+      await store.recordSegment(
+        { channel, quality, start: start + i * SEGMENT_SECONDS * 1_000_000, duration: SEGMENT_SECONDS * 1_000_000, type: 'full' },
+        bytes
+      )
+    )
   }
   return out
 }

@@ -24,8 +24,8 @@ export interface NodeOptions {
 }
 
 /** Start a node on 127.0.0.1 with ephemeral ports; it is stopped when the test ends. */
-export async function startNode (t: TestContext, options: NodeOptions = {}): Promise<SegmeshNode> {
-  const data = options.data ?? await mkdtemp(join(tmpdir(), 'segmesh-net-'))
+export async function startNode(t: TestContext, options: NodeOptions = {}): Promise<SegmeshNode> {
+  const data = options.data ?? (await mkdtemp(join(tmpdir(), 'segmesh-net-')))
   const config = resolveConfig({
     flags: {
       data,
@@ -42,7 +42,9 @@ export async function startNode (t: TestContext, options: NodeOptions = {}): Pro
     }
   })
   const node = new SegmeshNode({ config, log: options.log ?? pino({ level: process.env.SEGMESH_TEST_LOG ?? 'silent' }) })
-  const removeData = async (): Promise<void> => { if (options.data == null) await rm(data, { recursive: true, force: true }) }
+  const removeData = async (): Promise<void> => {
+    if (options.data == null) await rm(data, { recursive: true, force: true })
+  }
   try {
     await node.start()
   } catch (err) {
@@ -59,7 +61,7 @@ export async function startNode (t: TestContext, options: NodeOptions = {}): Pro
 }
 
 /** Poll until `check` holds, failing with `what` after `timeoutMs`. */
-export async function until (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
@@ -68,11 +70,15 @@ export async function until (what: string, check: () => boolean | Promise<boolea
 }
 
 /** POST JSON to a node's admin API. */
-export async function admin (node: SegmeshNode, path: string, body: unknown): Promise<{ status: number, json: { purged?: string[], tombstoned?: string[] } }> {
+export async function admin(
+  node: SegmeshNode,
+  path: string,
+  body: unknown
+): Promise<{ status: number; json: { purged?: string[]; tombstoned?: string[] } }> {
   const res = await request(`${node.url}${path}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify(body)
   })
-  return { status: res.statusCode, json: await res.body.json() as { purged?: string[], tombstoned?: string[] } }
+  return { status: res.statusCode, json: (await res.body.json()) as { purged?: string[]; tombstoned?: string[] } }
 }

@@ -12,23 +12,28 @@ import { SegmentStore } from '../../storage/segment-store.ts'
 /** 2020-01-01T00:00:00Z in µs: the origin of the reference's worked examples. */
 export const T0 = Date.UTC(2020, 0, 1) * 1000
 
-export async function tempDir (t: TestContext, prefix = 'segmesh-'): Promise<string> {
+export async function tempDir(t: TestContext, prefix = 'segmesh-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
   t.after(async () => await rm(dir, { recursive: true, force: true }))
   return dir
 }
 
 /** A temp folder for suite-level hooks (no test context): removed when the process exits. */
-export async function tempDirFor (prefix = 'segmesh-'): Promise<string> {
+export async function tempDirFor(prefix = 'segmesh-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
-export interface OpenedStore { dir: string, segmentsDir: string, index: SegmentIndex, store: SegmentStore }
+export interface OpenedStore {
+  dir: string
+  segmentsDir: string
+  index: SegmentIndex
+  store: SegmentStore
+}
 
-export async function openStore (t: TestContext, dir?: string): Promise<OpenedStore> {
-  const root = dir ?? await tempDir(t)
+export async function openStore(t: TestContext, dir?: string): Promise<OpenedStore> {
+  const root = dir ?? (await tempDir(t))
   const index = SegmentIndex.open(join(root, 'index'), { mapSize: 256 * 1024 ** 2 })
   t.after(async () => await index.stop())
   const segmentsDir = join(root, 'segments')
@@ -36,7 +41,7 @@ export async function openStore (t: TestContext, dir?: string): Promise<OpenedSt
 }
 
 /** The bytes of a synthetic segment: distinct per seed, `size` long. */
-export function bytesFor (seed: string, size = 100): Buffer {
+export function bytesFor(seed: string, size = 100): Buffer {
   const out = Buffer.alloc(size)
   const block = sha256(Buffer.from(seed))
   for (let i = 0; i < size; i++) out[i] = block[i % 32]! ^ (i >> 5)
@@ -57,7 +62,7 @@ export interface SegSpec {
   base?: number
 }
 
-export function ref (spec: SegSpec): SegmentRef {
+export function ref(spec: SegSpec): SegmentRef {
   return formatSegmentRef({
     channel: spec.channel ?? 'c',
     quality: spec.quality ?? 'q',
@@ -69,7 +74,7 @@ export function ref (spec: SegSpec): SegmentRef {
 }
 
 /** Flip a byte of a stored file in place, keeping its size and mtime, so it is served (and reconciled) as if fine. */
-export async function corruptInPlace (path: string): Promise<void> {
+export async function corruptInPlace(path: string): Promise<void> {
   const st = await stat(path)
   const bytes = await readFile(path)
   bytes[100] = bytes[100]! ^ 0xff
