@@ -4,8 +4,7 @@
  * time while a second node backfills from it. Each client behaves like an HLS player: it fetches a
  * 30 s media playlist (half at the live edge, half somewhere in the hour), then three of its
  * segments, and again, at once (saturation) or, with `--paced`, at the speed of playback (each round
- * takes at least the 6 s its three segments last, as a viewer's player does). Reported: requests,
- * errors (must be 0), req/s, MB/s, p50/p99 latency, the
+ * takes at least the 6 s its three segments last, as a viewer's player does). Reported: requests, errors (must be 0), req/s, MB/s, p50/p99 latency, the
  * serving node's RSS before/peak/after, and backfill throughput during the load against a backfill
  * alone on the same node and data just before (the baseline, same run).
  *
@@ -41,35 +40,14 @@ interface Node {
 /** `segmesh start` exactly as an operator runs it, on 127.0.0.1 with ephemeral ports. */
 async function startNode(label: string, data: string, extra: string[]): Promise<Node> {
   let multiaddr: string | null = null
-  const { child, match } = await startChild(
-    label,
-    join(ROOT, 'bin/segmesh'),
-    [
-      'start',
-      '--data',
-      data,
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      '0',
-      '--p2p-host',
-      '127.0.0.1',
-      '--p2p-port',
-      '0',
-      '--log-level',
-      'warn',
-      '--no-watch',
-      '--digest-interval-seconds',
-      '2',
-      ...extra
-    ],
-    /^segmesh public url (\S+)/,
-    120_000,
-    (line) => {
-      multiaddr ??= /^segmesh multiaddr (\S+)/.exec(line)?.[1] ?? null
-      return line.startsWith('segmesh ')
-    }
-  )
+  // biome-ignore format: command-line flags read best as flag/value pairs on a line
+  const { child, match } = await startChild(label, join(ROOT, 'bin/segmesh'), [
+    'start', '--data', data, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', '0',
+    '--log-level', 'warn', '--no-watch', '--digest-interval-seconds', '2', ...extra
+  ], /^segmesh public url (\S+)/, 120_000, (line) => {
+    multiaddr ??= /^segmesh multiaddr (\S+)/.exec(line)?.[1] ?? null
+    return line.startsWith('segmesh ')
+  })
   return { child, url: match[1]!, multiaddr }
 }
 

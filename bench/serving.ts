@@ -80,48 +80,13 @@ async function mediaBodies(work: string, count: number): Promise<AsyncIterable<B
   const raw = join(work, 'raw')
   await mkdir(raw)
   console.log(`encoding ${count} segments with ffmpeg (about ${Math.ceil(count / 100)} min on 2 cores)…`)
-  const r = await runBounded(
-    'ffmpeg',
-    [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      'testsrc=size=1280x720:rate=30',
-      '-vf',
-      'noise=alls=20:allf=t+u',
-      '-t',
-      String(count * 2),
-      '-c:v',
-      'libx264',
-      '-preset',
-      'ultrafast',
-      '-b:v',
-      '3M',
-      '-maxrate',
-      '3M',
-      '-bufsize',
-      '6M',
-      '-g',
-      '60',
-      '-keyint_min',
-      '60',
-      '-sc_threshold',
-      '0',
-      '-pix_fmt',
-      'yuv420p',
-      '-f',
-      'segment',
-      '-segment_time',
-      '2',
-      '-segment_format',
-      'mpegts',
-      join(raw, 'seg%04d.ts')
-    ],
-    30 * 60_000
-  )
+  // biome-ignore format: command-line flags read best as flag/value pairs on a line
+  const r = await runBounded('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=1280x720:rate=30',
+    '-vf', 'noise=alls=20:allf=t+u', '-t', String(count * 2), '-c:v', 'libx264', '-preset', 'ultrafast',
+    '-b:v', '3M', '-maxrate', '3M', '-bufsize', '6M', '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
+    '-pix_fmt', 'yuv420p', '-f', 'segment', '-segment_time', '2', '-segment_format', 'mpegts', join(raw, 'seg%04d.ts')
+  ], 30 * 60_000)
   if (r.code !== 0) throw new Error(`ffmpeg failed (${r.timedOut ? 'timed out' : r.code}): ${r.stderr}`)
   const files = (await readdir(raw))
     .filter((n) => n.endsWith('.ts'))
@@ -233,19 +198,11 @@ async function startServer(name: string, dir: string): Promise<Server> {
   const nmr = name.endsWith(NO_MEMORY_REDUCER)
   const base = nmr ? name.slice(0, -NO_MEMORY_REDUCER.length) : name
   const v8Flags = nmr ? ['--no-memory-reducer'] : []
+  // biome-ignore format: command-line flags read best as flag/value pairs on a line
   const startArgs = [
-    'start',
-    '--data',
-    dir,
-    '--http-host',
-    '127.0.0.1',
-    '--http-port',
-    '0',
-    '--log-level',
-    'warn',
+    'start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--log-level', 'warn',
     // Boolean flags take no value (`--watch false` is refused). Serving only: no p2p listener.
-    '--no-watch',
-    '--no-replication'
+    '--no-watch', '--no-replication'
   ]
   const segmesh = async (command: string, args: string[], metrics = true): Promise<Server> => {
     const { child, match } = await startChild(name, command, args, /^segmesh listening on (\S+)/, 60_000)

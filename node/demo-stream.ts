@@ -52,59 +52,19 @@ export async function startSyntheticStream(dir: string, onExit: (err: unknown) =
   await mkdir(dir, { recursive: true })
   const source = await videoSource()
   const stopping = new AbortController()
-  const ffmpeg = run(
-    'ffmpeg',
-    [
-      '-re',
-      '-f',
-      'lavfi',
-      '-i',
-      source.filter,
-      '-re',
-      '-f',
-      'lavfi',
-      '-i',
-      'sine=frequency=440:sample_rate=48000',
-      '-map',
-      '0:v',
-      '-map',
-      '1:a',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'ultrafast',
-      '-tune',
-      'zerolatency',
-      '-pix_fmt',
-      'yuv420p',
-      '-bf',
-      '0',
-      '-g',
-      String(FPS * SEGMENT_SECONDS),
-      '-keyint_min',
-      String(FPS * SEGMENT_SECONDS),
-      '-sc_threshold',
-      '0',
-      '-c:a',
-      'aac',
-      '-b:a',
-      '64k',
-      '-ac',
-      '2',
-      '-f',
-      'hls',
-      '-hls_time',
-      String(SEGMENT_SECONDS),
-      '-hls_list_size',
-      '15',
-      '-hls_flags',
-      'delete_segments+program_date_time+independent_segments+temp_file',
-      '-hls_segment_filename',
-      join(dir, 'seg%06d.ts'),
-      join(dir, PLAYLIST)
-    ],
-    { signal: stopping.signal, killGraceMs: 5000 }
-  )
+  // biome-ignore format: command-line flags read best as flag/value pairs on a line
+  const ffmpeg = run('ffmpeg', [
+    '-re', '-f', 'lavfi', '-i', source.filter,
+    '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-map', '0:v', '-map', '1:a',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-bf', '0',
+    '-g', String(FPS * SEGMENT_SECONDS), '-keyint_min', String(FPS * SEGMENT_SECONDS), '-sc_threshold', '0',
+    '-c:a', 'aac', '-b:a', '64k', '-ac', '2',
+    '-f', 'hls', '-hls_time', String(SEGMENT_SECONDS), '-hls_list_size', '15',
+    '-hls_flags', 'delete_segments+program_date_time+independent_segments+temp_file',
+    '-hls_segment_filename', join(dir, 'seg%06d.ts'),
+    join(dir, PLAYLIST)
+  ], { signal: stopping.signal, killGraceMs: 5000 })
   ffmpeg.exited.then(
     () => onExit(new Error('ffmpeg ended')),
     (err) => {

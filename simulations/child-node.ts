@@ -72,32 +72,14 @@ export class ChildNode implements SimNode {
     if (this.#child != null) return
     const init = this.#init
     await writeFile(join(init.dir, 'control.json'), JSON.stringify(this.#control))
+    // biome-ignore format: command-line flags read best as flag/value pairs on a line
     const args = [
-      'start',
-      '--data',
-      this.dataDir,
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      String(init.httpPort),
-      '--p2p-host',
-      '127.0.0.1',
-      '--p2p-port',
-      String(init.p2pPort),
-      '--public-url',
-      init.publicUrl,
-      '--digest-interval-seconds',
-      String(init.digestIntervalSeconds),
-      '--index-map-size-mb',
-      '256',
-      '--peer-ban-seconds',
-      String(PEER_BAN_SECONDS),
+      'start', '--data', this.dataDir, '--http-host', '127.0.0.1', '--http-port', String(init.httpPort),
+      '--p2p-host', '127.0.0.1', '--p2p-port', String(init.p2pPort), '--public-url', init.publicUrl,
+      '--digest-interval-seconds', String(init.digestIntervalSeconds), '--index-map-size-mb', '256',
+      '--peer-ban-seconds', String(PEER_BAN_SECONDS),
       ...Object.entries(ONE_HOST_FLAGS).flatMap(([flag, value]) => [`--${flag}`, value]),
-      '--rescan-interval-seconds',
-      '30',
-      '--log-level',
-      process.env.SEGSIM_LOG ?? 'warn',
-      ...(init.args ?? []),
+      '--rescan-interval-seconds', '30', '--log-level', process.env.SEGSIM_LOG ?? 'warn', ...(init.args ?? []),
       ...(bootstrap == null ? [] : ['--bootstrap', bootstrap])
     ]
     // The node refuses unknown SEGMESH_* variables: pass only ours.
