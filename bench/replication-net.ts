@@ -23,6 +23,8 @@ export interface BenchNodeOptions {
   digestIntervalSeconds?: number
   fetchConcurrency?: number
   fetchPerPeer?: number
+  /** Further flags, as on the command line without the dashes. */
+  flags?: Record<string, string>
 }
 
 /** One temp folder per process for every cluster, removed when the process ends (also on Ctrl-C). */
@@ -59,7 +61,8 @@ export class Cluster {
       'log-level': 'silent',
       announce: options.announce ?? true,
       'admin-token': ADMIN_TOKEN,
-      ...ONE_HOST_FLAGS
+      ...ONE_HOST_FLAGS,
+      ...options.flags
     }
     if (options.digestIntervalSeconds != null) flags['digest-interval-seconds'] = String(options.digestIntervalSeconds)
     if (options.fetchConcurrency != null) flags['fetch-concurrency'] = String(options.fetchConcurrency)

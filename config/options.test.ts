@@ -32,7 +32,8 @@ const SHARED: Array<[keyof Config, number, number, string]> = [
   ['minFreeBytes', DISK_SPACE_DEFAULTS.minFreeBytes, 1, 'DISK_SPACE_DEFAULTS.minFreeBytes'],
   ['recordPollMs', INGEST_DEFAULTS.pollMs, 1, 'INGEST_DEFAULTS.pollMs'],
   ['p2pSameIpPeers', P2P_DEFAULTS.sameIpPeers, 1, 'P2P_DEFAULTS.sameIpPeers'],
-  ['p2pInboundPerIpPerSecond', P2P_DEFAULTS.inboundConnectionsPerIpPerSecond, 1, 'P2P_DEFAULTS.inboundConnectionsPerIpPerSecond']
+  ['p2pInboundPerIpPerSecond', P2P_DEFAULTS.inboundConnectionsPerIpPerSecond, 1, 'P2P_DEFAULTS.inboundConnectionsPerIpPerSecond'],
+  ['p2pPingSeconds', P2P_DEFAULTS.pingIntervalMs, 1000, 'P2P_DEFAULTS.pingIntervalMs']
 ]
 
 describe('option defaults', () => {
@@ -50,8 +51,10 @@ describe('option defaults', () => {
   it("the table refers to the component's defaults object instead of repeating the number", () => {
     const source = readFileSync(new URL('./options.ts', import.meta.url), 'utf8')
     for (const [key, , , reference] of SHARED) {
-      const line = source.split('\n').find((l) => l.includes(`key: '${key}'`))
-      assert.ok(line?.includes(`default: ${reference}`), `${key} does not take its default from ${reference}: ${line ?? 'no such option'}`)
+      // The option's entry: from its key to the end of its object.
+      const at = source.indexOf(`key: '${key}'`)
+      const entry = at < 0 ? 'no such option' : source.slice(at, source.indexOf('}', at))
+      assert.ok(entry.includes(`default: ${reference}`), `${key} does not take its default from ${reference}: ${entry}`)
     }
   })
 })

@@ -126,6 +126,14 @@ const TABLE = [
       'peers on one IP that gossip scores as usual; past it they all lose score, a Sybil defence (0 = no limit: many nodes on one host)'
   },
   {
+    key: 'p2pPingSeconds',
+    kind: 'int',
+    default: P2P_DEFAULTS.pingIntervalMs / 1000,
+    min: 1,
+    describe:
+      "how often each end pings each libp2p connection; one that fails to answer is closed (libp2p: 10; most of an idle node's traffic)"
+  },
+  {
     key: 'p2pInboundPerIpPerSecond',
     kind: 'int',
     default: P2P_DEFAULTS.inboundConnectionsPerIpPerSecond,

@@ -225,6 +225,7 @@ export class SegmeshNode {
         datastore: addressBook,
         banCooldownMs: config.peerBanSeconds * 1000,
         sameIpPeers: config.p2pSameIpPeers,
+        pingIntervalMs: config.p2pPingSeconds * 1000,
         inboundConnectionsPerIpPerSecond: config.p2pInboundPerIpPerSecond,
         gossipGate: this.#hooks.gossipGate,
         blockedPeers: this.#hooks.blockedPeers?.(),

@@ -27,6 +27,8 @@ export interface P2PHostInit {
   helloTimeoutMs?: number
   /** How often wanted peers that are not connected are dialled again. @default 10000 */
   redialIntervalMs?: number
+  /** @default P2P_DEFAULTS.pingIntervalMs */
+  pingIntervalMs?: number
   /** Swarm key file contents (replication/pnet.ts): only peers with the same key can connect. */
   networkKey?: Uint8Array
   /** Why a gossip payload is malformed, or null: malformed ones are rejected (not relayed) and scored. */
@@ -133,6 +135,7 @@ export function validate(init: P2PHostInit): void {
   }
   if (init.helloTimeoutMs != null && !(init.helloTimeoutMs > 0)) throw new InvalidParametersError('helloTimeoutMs: must be > 0')
   if (init.redialIntervalMs != null && !(init.redialIntervalMs > 0)) throw new InvalidParametersError('redialIntervalMs: must be > 0')
+  if (init.pingIntervalMs != null && !(init.pingIntervalMs > 0)) throw new InvalidParametersError('pingIntervalMs: must be > 0')
   for (const key of [
     'maxMessageBytes',
     'gossipRatePerSecond',

@@ -157,6 +157,7 @@ export class P2PHost {
       ...(init.networkKey != null ? { connectionProtector: preSharedKey({ psk: init.networkKey }) } : {}),
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      connectionMonitor: { pingInterval: init.pingIntervalMs ?? P2P_DEFAULTS.pingIntervalMs },
       connectionGater: {
         denyDialPeer: isBlocked,
         denyInboundEncryptedConnection: (peer) => isBlocked(peer) || this.#inboundFull(),
