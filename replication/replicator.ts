@@ -183,6 +183,8 @@ const MAX_BANNED = 4096
 const RECHECK_MS = 2000
 /** How long a difference is left to the peer's walk (the smaller peer id walks for both) before this side walks too. */
 const DEFER_MS = 2000
+/** Further sources offered for each name a walk finds missing (holders of the same root). */
+const MAX_EXTRA_HOLDERS = 4
 
 /** Peers of the first protocol version already logged (once each); past it, the oldest is forgotten. */
 const MAX_LEGACY_LOGGED = 1024
@@ -315,7 +317,7 @@ export class Replicator {
     const { store, host } = this.#init
     this.#unsubscribe.push(store.onChange((event) => this.#onLocalChange(event)))
     this.#unsubscribe.push(host.onMessage((from, data) => this.#onGossip(from, data)))
-    this.#unsubscribe.push(host.onPeerConnected((peerId) => this.#track(this.#hello(peerId))))
+    this.#unsubscribe.push(host.onPeerConnected((peerId) => this.#track(this.#hello(peerId, { mutual: true }))))
     host.handleHello((version, asker) => {
       const { windowStart, roots } = this.#ourDigests()
       // The first answer on a connection carries the full peer-exchange sample, later ones a few.
@@ -345,7 +347,7 @@ export class Replicator {
       this.#track(this.#legacyPass())
     }
     // Peers already connected before we subscribed.
-    for (const peerId of host.connectedPeers()) this.#track(this.#hello(peerId))
+    for (const peerId of host.connectedPeers()) this.#track(this.#hello(peerId, { mutual: true }))
   }
 
   async stop(): Promise<void> {
@@ -488,10 +490,14 @@ export class Replicator {
       return
     }
     this.stats.offersIn++
-    this.#track(this.#onAnnounce(peer, decoded.message.items))
+    this.#track(this.#onAnnounce(peer, decoded.message.items, true))
   }
 
-  async #hello(peerId: string, retry = true): Promise<void> {
+  /**
+   * Ask a peer for its roots and peers, and repair what differs. `mutual`: the peer is asking us
+   * at the same moment (a new connection), so only one end need walk; otherwise this end walks.
+   */
+  async #hello(peerId: string, options: { mutual?: boolean; retry?: boolean } = {}): Promise<void> {
     if (this.#shutdown.signal.aborted) return
     let bytes: Uint8Array
     try {
@@ -500,9 +506,9 @@ export class Replicator {
       this.#log.debug({ err, peerId }, 'hello failed')
       // A peer that connects while it starts answers before its replicator does (no answer yet).
       // Asked once more a second later, it is in our table for the next peers we answer.
-      if (retry && this.peers.get(peerId) == null) {
+      if (options.retry !== false && this.peers.get(peerId) == null) {
         await sleep(REPLICATOR_DEFAULTS.firstRoundMs, undefined, { signal: this.#shutdown.signal }).catch(() => {})
-        if (this.#init.host.connectedPeers().includes(peerId)) await this.#hello(peerId, false)
+        if (this.#init.host.connectedPeers().includes(peerId)) await this.#hello(peerId, { ...options, retry: false })
       }
       return
     }
@@ -518,7 +524,7 @@ export class Replicator {
     peer.protocol = hello.version
     this.stats.peersLearned += this.membership.learn(hello.peers)
     this.#track(this.membership.maintain())
-    this.#compareRoots(peer, hello.roots)
+    this.#compareRoots(peer, hello.roots, options.mutual === true)
     await this.#idle(peerId)
   }
 
@@ -554,7 +560,7 @@ export class Replicator {
     while (this.#sessions.has(peerId) && !this.#shutdown.signal.aborted) await sleep(20)
   }
 
-  #compareRoots(peer: PeerState, roots: readonly RootDigest[]): void {
+  #compareRoots(peer: PeerState, roots: readonly RootDigest[], mutual = false): void {
     this.stats.digestsCompared++
     const ours = this.#ourDigests().rootByKey
     const theirs = new Set(roots.map((r) => `${r.channel}/${r.quality}`))
@@ -567,11 +573,17 @@ export class Replicator {
       peer.deferredAt = 0
       return
     }
-    // Both ends of an exchange see the same difference. Between version 2 peers one walk heals
-    // both ways (it offers what it finds the other lacks), so the smaller peer id walks; the other
-    // leaves it DEFER_MS, then looks again and walks itself if the difference is still there.
+    // On a new connection both ends see the same difference. Between version 2 peers one walk
+    // heals both ways (it offers what it finds the other lacks), so the smaller peer id walks; the
+    // other leaves it DEFER_MS, then looks again and walks itself if the difference is still there.
+    // A one-sided exchange (a round, a recheck) walks at once: the other end saw nothing.
     const now = Date.now()
-    if (peer.protocol === 2 && this.#init.host.peerId > peer.peerId && (peer.deferredAt === 0 || now - peer.deferredAt < DEFER_MS)) {
+    if (
+      mutual &&
+      peer.protocol === 2 &&
+      this.#init.host.peerId > peer.peerId &&
+      (peer.deferredAt === 0 || now - peer.deferredAt < DEFER_MS)
+    ) {
       if (peer.deferredAt === 0) {
         peer.deferredAt = now
         this.stats.repairsDeferred++
@@ -583,13 +595,24 @@ export class Replicator {
     this.#repair(peer)
   }
 
-  async #onAnnounce(peer: PeerState, items: readonly AnnouncedItem[]): Promise<void> {
+  /**
+   * `offer`: the items come from the peer's walk against us, so peers that held the same names as
+   * it when it said hello are sources too (a gossip announcement names a new segment nobody else
+   * has yet: its sender alone is asked).
+   */
+  async #onAnnounce(peer: PeerState, items: readonly AnnouncedItem[], offer = false): Promise<void> {
     const { index } = this.#init.store
     // Tombstones first: a segment and its tombstone in one batch must never be fetched.
     for (const item of items) {
       if (item.kind === 'tombstone' && !index.isTombstoned(item.ref)) await this.#applyTombstone(item.ref, item.proof, peer.peerId)
     }
-    await Promise.all(items.filter((i) => i.kind === 'segment').map(async (i) => await this.#want(i.ref, [peer.url], peer.peerId)))
+    const holders = new Map<string, string[]>()
+    const sources = (ref: SegmentRef): string[] => {
+      const key = `${ref.channel}/${ref.quality}`
+      if (!holders.has(key)) holders.set(key, offer ? this.#holders(peer, key) : [])
+      return [peer.url, ...holders.get(key)!]
+    }
+    await Promise.all(items.filter((i) => i.kind === 'segment').map(async (i) => await this.#want(i.ref, sources(i.ref), peer.peerId)))
   }
 
   /**
@@ -773,12 +796,13 @@ export class Replicator {
       (key) => (peer.roots.get(key) ?? '') !== (ours.rootByKey.get(key) ?? '')
     )
     const windowEnd = hourStart(Date.now() * 1000) + MICROS_PER_HOUR
+    const holders = new Map(keys.map((key) => [key, this.#holders(peer, key)]))
     const result = await repairByRanges(
       {
         local: localRanges(this.#init.store.index),
         remote: peerRanges(async (path) => await this.#init.fetcher.getJson(peer.url, path, { signal })),
         applyTombstone: async (ref, proof) => await this.#applyTombstone(ref, proof, peer.peerId),
-        want: async (ref) => await this.#want(ref, [peer.url], peer.peerId),
+        want: async (ref) => await this.#want(ref, [peer.url, ...(holders.get(`${ref.channel}/${ref.quality}`) ?? [])], peer.peerId),
         queueAhead: QUEUE_AHEAD,
         ...(this.#init.host.sendOffer != null ? { offer: async (items: AnnouncedItem[]) => await this.#offer(peer, items) } : {}),
         signal
@@ -791,6 +815,23 @@ export class Replicator {
     this.stats.rangesRepaired += result.ranges
     this.stats.rangeRequests += result.partRequests + result.nameRequests
     peer.lagSeconds = result.newest === 0 ? 0 : Math.max(0, Math.round((Date.now() * 1000 - result.newest) / MICROS_PER_SECOND))
+  }
+
+  /**
+   * Connected peers besides `walked` whose last roots for `key` equal its own: they held the same
+   * names then, so each can serve what the walk finds missing. The fetcher sends each download to
+   * the least busy candidate, so a heal does not make the walked peer everyone's only source.
+   */
+  #holders(walked: PeerState, key: string): string[] {
+    const root = walked.roots.get(key)
+    if (root == null || root === '') return []
+    const out: string[] = []
+    for (const id of this.#init.host.connectedPeers()) {
+      const p = id === walked.peerId ? undefined : this.peers.get(id)
+      if (p?.roots.get(key) === root) out.push(p.url)
+      if (out.length >= MAX_EXTRA_HOLDERS) break
+    }
+    return out
   }
 
   /** Tell a peer, alone, what it lacks (batched as announcements); a failure only costs its own walk later. */
