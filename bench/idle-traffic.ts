@@ -5,7 +5,7 @@
  * both. The baseline is libp2p's own connection-monitor ping interval (10 s) against ours.
  *
  *   node --import tsx --import ./node/compat.ts bench/idle-traffic.ts [--quick]
- *   IDLE_NODES=50 … (default 20; 8 with --quick)
+ *   IDLE_NODES=50 … (default 20; 8 with --quick); IDLE_ROUNDS=1 … (default 2)
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { P2P_DEFAULTS } from '../replication/host-defaults.ts'
@@ -16,7 +16,7 @@ const NODES = Number(process.env.IDLE_NODES ?? (QUICK ? 8 : 20))
 /** After the last node joined: peer exchange, kept-peer choice and the first push-pull rounds. */
 const SETTLE_S = QUICK ? 20 : 40
 const WINDOW_S = QUICK ? 30 : 60
-const ROUNDS = QUICK ? 1 : 2
+const ROUNDS = Number(process.env.IDLE_ROUNDS ?? (QUICK ? 1 : 2))
 
 const VARIANTS: ReadonlyArray<{ label: string; pingSeconds: number }> = [
   { label: "libp2p's ping interval (10 s)", pingSeconds: 10 },
