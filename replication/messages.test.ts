@@ -4,6 +4,7 @@ import { ref } from '../test/helpers/tree.ts'
 import {
   MAX_ANNOUNCE_ITEMS,
   MAX_HELLO_PEERS,
+  MAX_HELLO_RECENT,
   MAX_MESSAGE_BYTES,
   type PeerInfo,
   announceMessages,
@@ -42,6 +43,27 @@ describe('replication messages', () => {
     const decoded = decodeMessage(encodeMessage({ type: 'digest', from, windowStart: 5, roots }))
     assert.ok(decoded.ok && decoded.message.type === 'digest')
     assert.deepEqual(decoded.message.roots, roots)
+  })
+
+  it("a connection's first hello carries the newest segment names; a hello without them reads as none", () => {
+    const recent = Array.from({ length: MAX_HELLO_RECENT + 3 }, (_, i) => ref({ at: i * 2000, dur: 2000 }))
+    const decoded = decodeHello(encodeHello({ from, windowStart: 5, roots: [], peers: [], recent }, 2))
+    assert.ok(decoded.ok)
+    assert.deepEqual(decoded.hello.recent, recent.slice(0, MAX_HELLO_RECENT), 'at most MAX_HELLO_RECENT are sent')
+    const without = decodeHello(encodeHello({ from, windowStart: 5, roots: [], peers: [] }, 2))
+    assert.ok(without.ok)
+    assert.deepEqual(without.hello.recent, [])
+    const wire = { v: 2, type: 'hello', from, windowStart: 0, roots: [], peers: [] }
+    const tooMany = Array.from({ length: MAX_HELLO_RECENT + 1 }, () => 'c/q/2020-01-01T00/00:00.000000-2.0-full-x.ts')
+    for (const [recentWire, reason] of [
+      [tooMany, /recent: not a list/],
+      [['c/q/2020-01-01T00/not-a-segment.ts'], /recent: not a segment name/],
+      [['c/q/2020-01-01T00/00:00.000000-2.0-full-AAAA.tombstone'], /recent: not a segment name/],
+      ['c/q', /recent: not a list/]
+    ] as const) {
+      const bad = decodeHello(new TextEncoder().encode(JSON.stringify({ ...wire, recent: recentWire })))
+      assert.ok(!bad.ok && reason.test(bad.reason), `${JSON.stringify(recentWire).slice(0, 60)}: ${bad.ok ? 'accepted' : bad.reason}`)
+    }
   })
 
   it('round-trip hellos with peer exchange; read a version 1 digest as a hello without peers', () => {

@@ -21,6 +21,8 @@ const PROTOCOL_VERSION = 1
 const HELLO_VERSION = 2
 /** Peers in one hello answer at most (peer exchange); more are refused as malformed. */
 export const MAX_HELLO_PEERS = 16
+/** Newest segment names in one hello answer at most (~100 B each); more are refused as malformed. */
+export const MAX_HELLO_RECENT = 64
 export const TOPIC = 'segmesh/v1'
 /** Largest message we send or accept on the topic. */
 export const MAX_MESSAGE_BYTES = 64 * 1024
@@ -68,6 +70,11 @@ export interface Hello {
   windowStart: number
   roots: RootDigest[]
   peers: KnownPeer[]
+  /**
+   * The sender's newest segments, in the first answer on a connection only: a peer that was cut
+   * off (a partition, a restart) wants what is newest first, and here it needs no walk to find it.
+   */
+  recent: SegmentRef[]
   /** 1: the peer speaks the old protocol (a digest, no peers). */
   version: 1 | 2
 }
@@ -168,7 +175,7 @@ function peerInfo(v: unknown): PeerInfo | string {
   return { peerId: v.peerId, url: url.origin + url.pathname.replace(/\/+$/, ''), addrs: v.addrs as string[] }
 }
 
-export function encodeHello(hello: Omit<Hello, 'version'>, version: 1 | 2): Uint8Array {
+export function encodeHello(hello: Omit<Hello, 'version' | 'recent'> & { recent?: SegmentRef[] }, version: 1 | 2): Uint8Array {
   if (version === 1) return encodeMessage({ type: 'digest', from: hello.from, windowStart: hello.windowStart, roots: hello.roots })
   const wire = {
     v: HELLO_VERSION,
@@ -176,7 +183,10 @@ export function encodeHello(hello: Omit<Hello, 'version'>, version: 1 | 2): Uint
     from: hello.from,
     windowStart: hello.windowStart,
     roots: hello.roots,
-    peers: hello.peers.slice(0, MAX_HELLO_PEERS)
+    peers: hello.peers.slice(0, MAX_HELLO_PEERS),
+    ...(hello.recent != null && hello.recent.length > 0
+      ? { recent: hello.recent.slice(0, MAX_HELLO_RECENT).map((ref) => itemPath({ kind: 'segment', ref })) }
+      : {})
   }
   const bytes = encoder.encode(JSON.stringify(wire))
   if (bytes.length > MAX_MESSAGE_BYTES) throw new RangeError(`hello of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES} byte limit`)
@@ -192,7 +202,7 @@ export function decodeHello(bytes: Uint8Array): DecodedHello {
     if (!decoded.ok) return decoded
     if (decoded.message.type !== 'digest') return fail('a version 1 hello must be a digest')
     const { from, windowStart, roots } = decoded.message
-    return { ok: true, hello: { from, windowStart, roots, peers: [], version: 1 } }
+    return { ok: true, hello: { from, windowStart, roots, peers: [], recent: [], version: 1 } }
   }
   if (parsed.v !== HELLO_VERSION) return fail(`unsupported version ${JSON.stringify(parsed.v)}`)
   if (parsed.type !== 'hello') return fail(`unknown type ${JSON.stringify(parsed.type)}`)
@@ -208,7 +218,18 @@ export function decodeHello(bytes: Uint8Array): DecodedHello {
     if (!isCount((p as Record<string, unknown>).lastSeen)) return fail('peers: lastSeen is not a ms instant')
     peers.push({ ...info, lastSeen: (p as { lastSeen: number }).lastSeen })
   }
-  return { ok: true, hello: { from, ...digest, peers, version: 2 } }
+  // Absent from answers after a connection's first, and from nodes that predate it.
+  const recent: SegmentRef[] = []
+  if (parsed.recent !== undefined) {
+    if (!Array.isArray(parsed.recent) || parsed.recent.length > MAX_HELLO_RECENT)
+      return fail(`recent: not a list of at most ${MAX_HELLO_RECENT}`)
+    for (const path of parsed.recent) {
+      const item = typeof path === 'string' ? parseItemPath(path) : null
+      if (item?.kind !== 'segment') return fail('recent: not a segment name')
+      recent.push(item.ref)
+    }
+  }
+  return { ok: true, hello: { from, ...digest, peers, recent, version: 2 } }
 }
 
 function parseJson(bytes: Uint8Array): Record<string, unknown> | string {

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { type TestContext, describe, it } from 'node:test'
 import { silentLogger } from '../lib/logger.ts'
 import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
-import { hourStart } from '../storage/time.ts'
+import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { type OpenedStore, bytesFor, openStore } from '../test/helpers/tree.ts'
 import type { FetchOutcome } from './fetcher.ts'
 import { rangeNames, rangeParts, splitRange } from './ranges.ts'
@@ -58,6 +58,8 @@ class FakeNode {
   readonly servedBy = new Map<string, number>()
   /** Bytes of the range and name answers this node was given (as JSON). */
   answerBytes = 0
+  /** What the replicator asked of its fetcher, in order: a range or names request, or a download. */
+  readonly calls: Array<'json' | 'want'> = []
   replicator!: Replicator
 
   readonly net: FakeNet
@@ -109,6 +111,7 @@ class FakeNode {
         throw new Error('version 1 listings are not used between these nodes')
       },
       getJson: async (peerUrl, path) => {
+        this.calls.push('json')
         const { index } = net.byUrl(peerUrl).opened
         const url = new URL(path, 'http://x')
         const q = (k: string): string => url.searchParams.get(k)!
@@ -125,6 +128,7 @@ class FakeNode {
       },
       want: async (ref, peers): Promise<FetchOutcome> => {
         this.wants.push({ ref, peers: [...peers] })
+        this.calls.push('want')
         if (this.opened.index.getSegment(ref) != null) return { status: 'present' }
         // The least used candidate that holds it, as the real fetcher spreads its downloads.
         const holders = peers.filter((p) => net.byUrl(p).opened.index.getSegment(ref) != null)
@@ -139,7 +143,8 @@ class FakeNode {
   }
 }
 
-const NOW_HOUR = hourStart(Date.now() * 1000)
+/** The hour before this one: in the window, and every segment of it in the past (a future one waits for its start). */
+const HOUR = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
 
 /** A network of fresh nodes (names sort as their peer ids do), each replicator started and stopped with the test. */
 async function network(t: TestContext, names: string[]): Promise<{ net: FakeNet; nodes: FakeNode[] }> {
@@ -166,12 +171,12 @@ async function network(t: TestContext, names: string[]): Promise<{ net: FakeNet;
 /** `count` segments of the current hour on each node given (the same bytes: the same names). */
 async function record(nodes: FakeNode[], count: number, seed: string): Promise<void> {
   for (let i = 0; i < count; i++) {
-    const segment = { channel: 'c', quality: 'q', start: NOW_HOUR + i * 2_000_000, duration: 2_000_000, type: 'full' as const }
+    const segment = { channel: 'c', quality: 'q', start: HOUR + i * 2_000_000, duration: 2_000_000, type: 'full' as const }
     for (const node of nodes) await node.opened.store.recordSegment(segment, [bytesFor(`${seed}-${i}`)])
   }
 }
 
-const names = (node: FakeNode): number => node.opened.index.listHour('c', 'q', NOW_HOUR).length
+const names = (node: FakeNode): number => node.opened.index.listHour('c', 'q', HOUR).length
 
 describe('replicator against in-memory fakes', () => {
   it("a one-sided exchange walks at once, even from the end with the larger id (only a new connection's mutual hellos defer)", async (t) => {
@@ -201,18 +206,30 @@ describe('replicator against in-memory fakes', () => {
     assert.ok(d!.servedBy.size >= 2, `all downloads from ${[...d!.servedBy.keys()]}`)
   })
 
+  it("a new connection's first hello brings the peer's newest segments: they are asked for before any walk", async (t) => {
+    const { net, nodes } = await network(t, ['PeerA', 'PeerB'])
+    const [empty, holder] = nodes
+    await record([holder!], 10, 'newest')
+    net.connect(empty!, holder!)
+    await empty!.replicator.syncNow()
+    assert.equal(names(empty!), 10)
+    assert.equal(empty!.calls[0], 'want', `asked in this order: ${empty!.calls.join(' ')}`)
+  })
+
   it('the range walk moves only what differs: one missing name costs one short listing, not the hour', async (t) => {
     const { net, nodes } = await network(t, ['PeerA', 'PeerB'])
     const [a, b] = nodes
     await record([a!, b!], 200, 'shared')
     net.connect(a!, b!)
     await Promise.all([a!.replicator.syncNow(), b!.replicator.syncNow()])
-    const segment = { channel: 'c', quality: 'q', start: NOW_HOUR + 3_000_000_000, duration: 2_000_000, type: 'full' as const }
+    const segment = { channel: 'c', quality: 'q', start: HOUR + 3_000_000_000, duration: 2_000_000, type: 'full' as const }
     await a!.opened.store.recordSegment(segment, [bytesFor('the-one')])
     // The smaller id walks and offers b what it lacks; b fetches it from a.
     const [walks, bytes] = [a!.replicator.stats.repairs, a!.answerBytes]
     await a!.replicator.syncNow()
-    for (let i = 0; i < 200 && names(b!) < 201; i++) await sleep(10)
+    // b's download runs in its own task: wait for it (bounded).
+    const deadline = Date.now() + 10_000
+    while (names(b!) < 201 && Date.now() < deadline) await sleep(10)
     assert.equal(names(b!), 201)
     // Only the one name was wanted (a warm-up round racing the call may want it again).
     assert.deepEqual([...new Set(b!.wants.map((w) => w.ref.start))], [segment.start])

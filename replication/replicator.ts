@@ -29,7 +29,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FetchOutcome } from './fetcher.ts'
 import type { Logger } from '../lib/logger.ts'
 import { silentLogger } from '../lib/logger.ts'
-import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
+import { type SegmentRef, parseSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmentStore, StoreEvent } from '../storage/segment-store.ts'
 import { MICROS_PER_HOUR, MICROS_PER_SECOND, hourStart, parseHour } from '../storage/time.ts'
 import { hourDigests, rootOf, rootsOf } from './digests.ts'
@@ -41,6 +41,7 @@ import {
   type RootDigest,
   announceMessages,
   MAX_HELLO_PEERS,
+  MAX_HELLO_RECENT,
   decodeHello,
   decodeMessage,
   encodeHello,
@@ -324,7 +325,7 @@ export class Replicator {
       const first = !this.#answered.has(asker)
       this.#answered.add(asker)
       const peers = this.membership.sample(asker, first ? MAX_HELLO_PEERS : MEMBERSHIP_DEFAULTS.refreshPeers)
-      return encodeHello({ from: this.#self, windowStart, roots, peers }, version)
+      return encodeHello({ from: this.#self, windowStart, roots, peers, ...(first ? { recent: this.#recent() } : {}) }, version)
     })
     const offDisconnect = host.onPeerDisconnected?.((peerId) => this.#answered.delete(peerId))
     if (offDisconnect != null) this.#unsubscribe.push(offDisconnect)
@@ -524,8 +525,41 @@ export class Replicator {
     peer.protocol = hello.version
     this.stats.peersLearned += this.membership.learn(hello.peers)
     this.#track(this.membership.maintain())
+    // Its newest segments come at once; the walk below finds the rest (wants of one name merge).
+    if (hello.recent.length > 0)
+      this.#track(
+        this.#onAnnounce(
+          peer,
+          hello.recent.map((ref) => ({ kind: 'segment' as const, ref }))
+        )
+      )
     this.#compareRoots(peer, hello.roots, options.mutual === true)
     await this.#idle(peerId)
+  }
+
+  /**
+   * Our newest segments for a connection's first hello answer: up to MAX_HELLO_RECENT, shared
+   * over the channel/qualities we hold, from each one's last TAIL_HOURS hours.
+   */
+  #recent(): SegmentRef[] {
+    const { index } = this.#init.store
+    const keys = [...this.#ourDigests().rootByKey.keys()]
+    const perKey = Math.max(1, Math.floor(MAX_HELLO_RECENT / Math.max(1, keys.length)))
+    const out: SegmentRef[] = []
+    for (const key of keys.slice(0, MAX_HELLO_RECENT)) {
+      const [channel, quality] = key.split('/') as [string, string]
+      const last = index.hourSpan(channel, quality)?.last
+      if (last == null) continue
+      let left = perKey
+      for (let hour = last; hour > last - TAIL_HOURS * MICROS_PER_HOUR && left > 0; hour -= MICROS_PER_HOUR) {
+        for (const s of index.hourSegments(channel, quality, hour).slice(-left).reverse()) {
+          const parsed = parseSegmentRef(s.channel, s.quality, s.hour, s.file)
+          if (parsed.ok) out.push(parsed.value)
+          left--
+        }
+      }
+    }
+    return out
   }
 
   /** A peer still on the first protocol version: it is served as before; said once per peer. */
