@@ -216,6 +216,20 @@ describe('replicator against in-memory fakes', () => {
     assert.equal(empty!.calls[0], 'want', `asked in this order: ${empty!.calls.join(' ')}`)
   })
 
+  it('a node that a walk or an offer brought many names asks its other peers for an exchange at once (a heal goes hop by hop)', async (t) => {
+    // A line: a holds the names; b is linked to a and c; c only to b.
+    const { net, nodes } = await network(t, ['PeerA', 'PeerB', 'PeerC'])
+    const [a, b, c] = nodes
+    await record([a!], 12, 'hops')
+    net.connect(b!, c!)
+    net.connect(a!, b!)
+    const deadline = Date.now() + 10_000
+    while (names(c!) < 12 && Date.now() < deadline) await sleep(10)
+    assert.equal(names(b!), 12)
+    assert.equal(names(c!), 12)
+    assert.ok(b!.replicator.stats.spreads >= 1, 'b did not tell c')
+  })
+
   it('the range walk moves only what differs: one missing name costs one short listing, not the hour', async (t) => {
     const { net, nodes } = await network(t, ['PeerA', 'PeerB'])
     const [a, b] = nodes

@@ -146,6 +146,8 @@ export interface ReplicationStats {
   offersIn: number
   /** Differences left to the peer's walk (the smaller peer id walks for both). */
   repairsDeferred: number
+  /** Walks or offers that stored enough to make this node ask its other peers for an exchange. */
+  spreads: number
 }
 
 /** Our digests are reused at most this long (ms): index removals emit no store event to drop them. */
@@ -184,6 +186,10 @@ const MAX_BANNED = 4096
 const RECHECK_MS = 2000
 /** How long a difference is left to the peer's walk (the smaller peer id walks for both) before this side walks too. */
 const DEFER_MS = 2000
+/** Names a walk or an offer must have stored before this node tells its other peers (below it: the live edge, which announcements carry). */
+const SPREAD_MIN_STORED = 8
+/** How soon those peers are asked for an exchange. */
+const SPREAD_MS = 250
 /** Further sources offered for each name a walk finds missing (holders of the same root). */
 const MAX_EXTRA_HOLDERS = 4
 
@@ -260,7 +266,8 @@ export class Replicator {
     rangeRequests: 0,
     offered: 0,
     offersIn: 0,
-    repairsDeferred: 0
+    repairsDeferred: 0,
+    spreads: 0
   }
 
   readonly membership: Membership
@@ -646,7 +653,21 @@ export class Replicator {
       if (!holders.has(key)) holders.set(key, offer ? this.#holders(peer, key) : [])
       return [peer.url, ...holders.get(key)!]
     }
-    await Promise.all(items.filter((i) => i.kind === 'segment').map(async (i) => await this.#want(i.ref, sources(i.ref), peer.peerId)))
+    const stored = await Promise.all(
+      items.filter((i) => i.kind === 'segment').map(async (i) => await this.#want(i.ref, sources(i.ref), peer.peerId))
+    )
+    if (offer) this.#spread(peer.peerId, stored.filter(Boolean).length)
+  }
+
+  /**
+   * After a walk or an offer brought many names (a heal, not the live edge), exchange with every
+   * other connected peer soon: those that lack them too walk this node at once, so a heal crosses
+   * a network hop by hop in round trips, not in push-pull intervals.
+   */
+  #spread(from: string, stored: number): void {
+    if (stored < SPREAD_MIN_STORED) return
+    this.stats.spreads++
+    for (const p of this.#init.host.connectedPeers()) if (p !== from) this.#recheck(p, SPREAD_MS)
   }
 
   /**
@@ -668,22 +689,25 @@ export class Replicator {
     if (created) this.stats.tombstonesApplied++
   }
 
-  /** Fetch a segment unless we have it or it is tombstoned, waiting out the grace period first. */
-  /** `offeredBy`: the peer id that announced or listed the name at `peers[0]`, if known. */
-  async #want(ref: SegmentRef, peers: string[], offeredBy?: string | null): Promise<void> {
+  /**
+   * Fetch a segment unless we have it or it is tombstoned, waiting out the grace period first.
+   * `offeredBy`: the peer id that announced or listed the name at `peers[0]`, if known. True when
+   * this call's download stored it.
+   */
+  async #want(ref: SegmentRef, peers: string[], offeredBy?: string | null): Promise<boolean> {
     const { index } = this.#init.store
-    if (index.getSegment(ref, { hidden: true }) != null || index.isTombstoned(ref)) return
+    if (index.getSegment(ref, { hidden: true }) != null || index.isTombstoned(ref)) return false
     // Outside the window (which the node narrows to retention): what retention removed stays removed.
-    if (ref.start < this.#windowStart) return
+    if (ref.start < this.#windowStart) return false
     const grace = (this.#init.graceMs ?? 0) * 1000
     const age = Date.now() * 1000 - ref.start
     if (age < grace) {
       if (this.#graceWaits.size >= MAX_GRACE_WAITS) {
         this.stats.wantsDropped++
-        return
+        return false
       }
       await this.#graceWait(Math.ceil((grace - age) / 1000))
-      if (this.#shutdown.signal.aborted) return
+      if (this.#shutdown.signal.aborted) return false
     }
     const key = segmentRelPath(ref)
     this.#fetching.set(key, (this.#fetching.get(key) ?? 0) + 1)
@@ -701,6 +725,7 @@ export class Replicator {
     // nothing is judged once a tombstone has had time to explain it.
     if (outcome.status === 'failed' && offeredBy != null && outcome.notFound?.includes(peers[0]!) === true)
       this.unserved.note(offeredBy, ref)
+    return outcome.status === 'stored'
   }
 
   /** A timer, not a listener on the shutdown signal: stop() wakes every waiter at once. */
@@ -831,12 +856,15 @@ export class Replicator {
     )
     const windowEnd = hourStart(Date.now() * 1000) + MICROS_PER_HOUR
     const holders = new Map(keys.map((key) => [key, this.#holders(peer, key)]))
+    let stored = 0
     const result = await repairByRanges(
       {
         local: localRanges(this.#init.store.index),
         remote: peerRanges(async (path) => await this.#init.fetcher.getJson(peer.url, path, { signal })),
         applyTombstone: async (ref, proof) => await this.#applyTombstone(ref, proof, peer.peerId),
-        want: async (ref) => await this.#want(ref, [peer.url, ...(holders.get(`${ref.channel}/${ref.quality}`) ?? [])], peer.peerId),
+        want: async (ref) => {
+          if (await this.#want(ref, [peer.url, ...(holders.get(`${ref.channel}/${ref.quality}`) ?? [])], peer.peerId)) stored++
+        },
         queueAhead: QUEUE_AHEAD,
         ...(this.#init.host.sendOffer != null ? { offer: async (items: AnnouncedItem[]) => await this.#offer(peer, items) } : {}),
         signal
@@ -845,6 +873,7 @@ export class Replicator {
       ours.windowStart,
       windowEnd
     )
+    this.#spread(peer.peerId, stored)
     this.stats.offered += result.offered
     this.stats.rangesRepaired += result.ranges
     this.stats.rangeRequests += result.partRequests + result.nameRequests
@@ -926,7 +955,7 @@ export class Replicator {
     // Each is its own file and fsync: written side by side, all before any segment is queued.
     await Promise.all(fresh.map(async (item) => await this.#applyTombstone(item.ref, proofs.get(item.ref.file), peerId)))
     let newest = 0
-    const wanted: Array<Promise<void>> = []
+    const wanted: Array<Promise<boolean>> = []
     const lacked: SegmentRef[] = []
     for (const item of items) {
       if (item.kind !== 'segment') continue
