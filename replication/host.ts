@@ -339,7 +339,9 @@ export class P2PHost {
    * addresses are saved. Resolves once connected or given up; never throws.
    */
   async keepConnected(peerId: string, addrs: string[]): Promise<void> {
-    if (this.#stopped || peerId === this.peerId || this.#blocked.has(peerId)) return
+    // A bootstrap peer is dialled to join and redialled only while fewer than maxKeptPeers are
+    // kept; kept by the joiners that happened to pick it, it held several times the median's connections.
+    if (this.#stopped || peerId === this.peerId || this.#blocked.has(peerId) || this.#bootstrap.has(peerId)) return
     if (this.#kept.has(peerId)) {
       if (!this.#isConnected(peerId)) await this.#redial(peerId)
       return
@@ -358,7 +360,7 @@ export class P2PHost {
     this.#kept.add(peerId) // before any await, so concurrent calls count it
     try {
       if (this.#isConnected(peerId)) {
-        // Already connected (it dialled us, or it is a bootstrap peer): keep it from now on.
+        // Already connected (it dialled us): keep it from now on.
         await this.#node.peerStore.merge(id, { tags: { [KEEP_ALIVE]: { value: 1 } } })
         this.#shedBootstraps()
       } else {
@@ -371,6 +373,11 @@ export class P2PHost {
       if (!this.#bootstrap.has(peerId)) await this.#untag(id)
       this.#log.debug({ peer: peerId, err }, 'keepConnected: dial failed')
     }
+  }
+
+  /** One of this node's bootstrap peers (given with --bootstrap). */
+  isBootstrap(peerId: string): boolean {
+    return this.#bootstrap.has(peerId)
   }
 
   /** Peers kept (connected, or down and being redialled). */

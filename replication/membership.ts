@@ -20,6 +20,8 @@ export interface MembershipHost {
   connectedPeers: () => string[]
   keepConnected: (peerId: string, addrs: string[]) => Promise<void>
   keptPeers?: () => string[]
+  /** This node's bootstrap peers: dialled to join, never kept (each joiner keeping one made it everyone's hub). */
+  isBootstrap?: (peerId: string) => boolean
 }
 
 export const MEMBERSHIP_DEFAULTS = Object.freeze({
@@ -94,7 +96,7 @@ export class Membership {
     const skip = new Set([...kept, this.#host.peerId])
     const candidates = this.#peers
       .all()
-      .filter((p) => !skip.has(p.peerId) && p.addrs.length > 0)
+      .filter((p) => !skip.has(p.peerId) && p.addrs.length > 0 && this.#host.isBootstrap?.(p.peerId) !== true)
       .map((p) => p.peerId)
     const picks = randomSample(candidates, this.#keep - up)
     await Promise.all(picks.map(async (peerId) => await this.#host.keepConnected(peerId, this.#peers.get(peerId)?.addrs ?? [])))

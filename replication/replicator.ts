@@ -71,6 +71,8 @@ export interface GossipHost {
   keepConnected: (peerId: string, addrs: string[]) => Promise<void>
   /** Peers kept (membership.ts stops offering more once the host keeps enough). */
   keptPeers?: () => string[]
+  /** This node's bootstrap peers (never picked as kept peers: membership.ts). */
+  isBootstrap?: (peerId: string) => boolean
   /** Score a peer down (replication/peer-score.ts); past a threshold the host blocks it. */
   penalize?: (peerId: string, offence: Offence) => void
   /** Send one message to a connected peer alone / messages peers sent to this node alone (offers). */
