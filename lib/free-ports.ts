@@ -20,15 +20,14 @@ export async function freePorts(n: number): Promise<number[]> {
   const span = ephemeralLow == null ? 0 : ephemeralLow - FIRST_FIXED_PORT
   const servers: net.Server[] = []
   try {
-    if (span > 0) cursor ??= Math.floor(span / PORT_BLOCKS) * (process.pid % PORT_BLOCKS) + randomInt(64)
+    const start = Math.floor((span * (process.pid % PORT_BLOCKS)) / PORT_BLOCKS) + OFFSET_IN_BLOCK
     for (let tried = 0; servers.length < n; tried++) {
       if (tried >= span) {
         // No usable range below the ephemeral one (or all of it tried): let the kernel choose.
         servers.push(await listenOn(0))
         continue
       }
-      const port = FIRST_FIXED_PORT + (cursor! % span)
-      cursor! += 1
+      const port = FIRST_FIXED_PORT + ((start + taken++) % span)
       const server = await listenOn(port).catch(() => null)
       if (server != null) servers.push(server)
     }
@@ -40,8 +39,10 @@ export async function freePorts(n: number): Promise<number[]> {
 
 /** How many blocks the range is cut into, one per process (by pid) to start its walk in. */
 const PORT_BLOCKS = 64
-/** Where this process's walk through the range goes on from. */
-let cursor: number | undefined
+/** A little spread within the block, for processes whose pids fall in the same one. */
+const OFFSET_IN_BLOCK = randomInt(64)
+/** Ports this process has walked past: its walk goes on from there. */
+let taken = 0
 
 /** The lowest port freePorts hands out: above the ones well-known services use. */
 export const FIRST_FIXED_PORT = 10_000

@@ -255,6 +255,8 @@ export class Replicator {
   /** Banned peer id → the URL the fetcher skips for it. */
   readonly #bannedUrls = new Map<string, string>()
   #ours: OurDigests | null = null
+  /** Our newest segments for first hello answers, and the digests they were read with. */
+  #recentOf: { ours: OurDigests; refs: SegmentRef[] } | null = null
   readonly #legacyLogged = new Set<string>()
   readonly #rechecks = new Map<string, NodeJS.Timeout>()
   /** Connected peers already answered a hello (with the full peer-exchange sample). */
@@ -520,11 +522,14 @@ export class Replicator {
 
   /**
    * Our newest segments for a connection's first hello answer: up to MAX_HELLO_RECENT, shared
-   * over the channel/qualities we hold, from each one's last TAIL_HOURS hours.
+   * over the channel/qualities we hold, from each one's last TAIL_HOURS hours. Kept as long as our
+   * digests are (one index change, at most 1 s): a heal opens many connections at once.
    */
   #recent(): SegmentRef[] {
+    const ours = this.#ourDigests()
+    if (this.#recentOf?.ours === ours) return this.#recentOf.refs
     const { index } = this.#init.store
-    const keys = [...this.#ourDigests().rootByKey.keys()]
+    const keys = [...ours.rootByKey.keys()]
     const perKey = Math.max(1, Math.floor(MAX_HELLO_RECENT / Math.max(1, keys.length)))
     const out: SegmentRef[] = []
     for (const key of keys.slice(0, MAX_HELLO_RECENT)) {
@@ -540,6 +545,7 @@ export class Replicator {
         }
       }
     }
+    this.#recentOf = { ours, refs: out }
     return out
   }
 
@@ -621,12 +627,7 @@ export class Replicator {
     for (const item of items) {
       if (item.kind === 'tombstone' && !index.isTombstoned(item.ref)) await this.#applyTombstone(item.ref, item.proof, peer.peerId)
     }
-    const holders = new Map<string, string[]>()
-    const sources = (ref: SegmentRef): string[] => {
-      const key = `${ref.channel}/${ref.quality}`
-      if (!holders.has(key)) holders.set(key, offer ? this.#holders(peer, key) : [])
-      return [peer.url, ...holders.get(key)!]
-    }
+    const sources = offer ? this.#sources(peer) : (): string[] => [peer.url]
     const stored = await Promise.all(
       items.filter((i) => i.kind === 'segment').map(async (i) => await this.#want(i.ref, sources(i.ref), peer.peerId))
     )
@@ -771,7 +772,7 @@ export class Replicator {
       (key) => (peer.roots.get(key) ?? '') !== (ours.rootByKey.get(key) ?? '')
     )
     const windowEnd = hourStart(Date.now() * 1000) + MICROS_PER_HOUR
-    const holders = new Map(keys.map((key) => [key, this.#holders(peer, key)]))
+    const sources = this.#sources(peer)
     let stored = 0
     const result = await repairByRanges(
       {
@@ -779,7 +780,7 @@ export class Replicator {
         remote: peerRanges(async (path) => await this.#init.fetcher.getJson(peer.url, path, { signal })),
         applyTombstone: async (ref, proof) => await this.#applyTombstone(ref, proof, peer.peerId),
         want: async (ref) => {
-          if (await this.#want(ref, [peer.url, ...(holders.get(`${ref.channel}/${ref.quality}`) ?? [])], peer.peerId)) stored++
+          if (await this.#want(ref, sources(ref), peer.peerId)) stored++
         },
         queueAhead: QUEUE_AHEAD,
         ...(this.#init.host.sendOffer != null ? { offer: async (items: AnnouncedItem[]) => await this.#offer(peer, items) } : {}),
@@ -797,20 +798,27 @@ export class Replicator {
   }
 
   /**
-   * Connected peers besides `walked` whose last roots for `key` equal its own: they held the same
-   * names then, so each can serve what the walk finds missing. The fetcher sends each download to
-   * the least busy candidate, so a heal does not make the walked peer everyone's only source.
+   * Where to fetch names a walk of `walked` (or its offer) found missing: it first, then connected
+   * peers whose last root for the name's channel/quality equals its own (they held the same names
+   * then), found once per channel/quality. The fetcher sends each download to the least busy
+   * candidate, so a heal does not make the walked peer everyone's only source.
    */
-  #holders(walked: PeerState, key: string): string[] {
-    const root = walked.roots.get(key)
-    if (root == null || root === '') return []
-    const out: string[] = []
-    for (const id of this.#init.host.connectedPeers()) {
-      const p = id === walked.peerId ? undefined : this.peers.get(id)
-      if (p?.roots.get(key) === root) out.push(p.url)
-      if (out.length >= MAX_EXTRA_HOLDERS) break
+  #sources(walked: PeerState): (ref: SegmentRef) => string[] {
+    const byKey = new Map<string, string[]>()
+    return (ref) => {
+      const key = `${ref.channel}/${ref.quality}`
+      let urls = byKey.get(key)
+      if (urls == null) {
+        urls = [walked.url]
+        const root = walked.roots.get(key)
+        for (const id of root == null || root === '' ? [] : this.#init.host.connectedPeers()) {
+          const p = id === walked.peerId ? undefined : this.peers.get(id)
+          if (p != null && p.roots.get(key) === root && urls.length <= MAX_EXTRA_HOLDERS) urls.push(p.url)
+        }
+        byKey.set(key, urls)
+      }
+      return urls
     }
-    return out
   }
 
   /** Tell a peer, alone, what it lacks (batched as announcements); a failure only costs its own walk later. */
