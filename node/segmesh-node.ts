@@ -285,6 +285,7 @@ export class SegmeshNode {
         const replicator = this.replicator
         if (host == null || replicator == null) return {}
         const connected = new Set(host.connectedPeers())
+        const kept = new Set(host.keptPeers())
         return {
           peerId: host.peerId,
           multiaddrs: host.multiaddrs(),
@@ -295,6 +296,7 @@ export class SegmeshNode {
             url: p.url,
             addrs: p.addrs,
             connected: connected.has(p.peerId),
+            kept: kept.has(p.peerId),
             lastSeen: new Date(p.lastSeen).toISOString(),
             lagSeconds: p.lagSeconds,
             repairs: p.repairs

@@ -77,7 +77,15 @@ export class P2PHost {
   readonly #damper = new RedialDamper()
   /** Gossip dropped before the replicator saw it, by why. */
   readonly gossipDropped = { oversized: 0, malformed: 0, rateLimited: 0, sourceLimited: 0 }
+  /**
+   * Resolved by handleHello. libp2p redials the peers saved as kept the moment it starts, before
+   * the replicator has said what to answer: their hellos wait for it (within the hello timeout).
+   */
   #helloProvider: HelloProvider | null = null
+  #helloProviderSet: () => void = () => {}
+  readonly #helloProviderReady = new Promise<void>((resolve) => {
+    this.#helloProviderSet = resolve
+  })
   #redialTimer: NodeJS.Timeout | null = null
   #pruneTimer: NodeJS.Timeout | null = null
   /** Bootstrap peers let go once enough kept peers are connected (logged once each time). */
@@ -276,6 +284,7 @@ export class P2PHost {
   /** Set what this node answers to hello requests (replaces any earlier provider). */
   handleHello(provider: HelloProvider): void {
     this.#helloProvider = provider
+    this.#helloProviderSet()
   }
 
   /** Ask a peer for its hello answer; bounded by the hello timeout, the caller's signal and stop(). */
@@ -360,8 +369,10 @@ export class P2PHost {
     this.#kept.add(peerId) // before any await, so concurrent calls count it
     try {
       if (this.#isConnected(peerId)) {
-        // Already connected (it dialled us): keep it from now on.
-        await this.#node.peerStore.merge(id, { tags: { [KEEP_ALIVE]: { value: 1 } } })
+        // Already connected (it dialled us): keep it from now on. Its addresses (from peer
+        // exchange) are saved with the tag: identify may not have saved them yet when the node
+        // stops, and a node restarted without --bootstrap has only its saved peers.
+        await this.#node.peerStore.merge(id, { multiaddrs: parseAddrs(peerId, addrs), tags: { [KEEP_ALIVE]: { value: 1 } } })
         this.#shedBootstraps()
       } else {
         await this.#dial(id, parseAddrs(peerId, addrs))
@@ -699,8 +710,8 @@ export class P2PHost {
       () => new HelloTimeoutError(`hello answer to ${peer} not sent within ${timeoutMs} ms`)
     )
     try {
-      const provider = this.#helloProvider
-      if (provider == null) throw new P2PError('no hello provider yet')
+      if (this.#helloProvider == null) await raceSignal(this.#helloProviderReady, signal)
+      const provider = this.#helloProvider!
       const bytes = await raceSignal(
         Promise.resolve().then(() => provider(version, peer)),
         signal
