@@ -5,6 +5,7 @@
  * defaults object, referred to here, never a second copy of the number.
  */
 import { CUT_JOB_DEFAULTS } from '../cutter/jobs.ts'
+import { UPLOAD_SLOT_DEFAULTS } from '../http/upload-slots.ts'
 import { INGEST_DEFAULTS } from '../ingest/constants.ts'
 import { FETCHER_DEFAULTS } from '../replication/fetch-options.ts'
 import { P2P_DEFAULTS } from '../replication/host-defaults.ts'
@@ -195,6 +196,14 @@ const TABLE = [
     describe: 'downloads from peers at once, in total'
   },
   { key: 'fetchPerPeer', kind: 'int', default: FETCHER_DEFAULTS.perPeerConcurrency, min: 1, describe: 'downloads at once from one peer' },
+  {
+    key: 'peerUploadSlots',
+    kind: 'int',
+    default: UPLOAD_SLOT_DEFAULTS.slots,
+    min: 1,
+    describe:
+      'segment downloads by peers served at once; past it a peer is told who else fetched the segment from here (viewers are not counted)'
+  },
   {
     key: 'peerBanSeconds',
     kind: 'int',

@@ -8,6 +8,7 @@ import type { SegmentIndex } from '../storage/segment-index.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import type { LoopbackCheck } from './loopback.ts'
 import type { MediaPlaylistWriterInit } from './playlist-cache.ts'
+import type { UploadSlots } from './upload-slots.ts'
 
 /** Replication numbers for /metrics; counters are totals since start. */
 export interface ReplicationCounters {
@@ -38,6 +39,8 @@ export interface ReplicationCounters {
   peerBans: number
   /** Downloads the fetch queue's bounds turned away or evicted. */
   fetchDropped: number
+  /** Segment requests a peer answered busy (its upload slots full): it named other holders. */
+  fetchBusy: number
   /** Repair sessions not started: the limit on sessions at once was reached, or the peer is not connected. */
   repairsSkipped: number
   /** Peers learned through peer exchange (hello answers). */
@@ -72,6 +75,8 @@ export interface HttpComponents {
   ingest?: IngestView
   /** What retention removed since start, when the node runs it. */
   retention?: { readonly totals: RetentionReport }
+  /** Peer downloads served at once (http/upload-slots.ts); none: peers are served like viewers. */
+  uploads?: UploadSlots
 }
 
 export interface HttpInit {

@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { DiskSpace } from '../storage/disk-space.ts'
 import type { HttpComponents, ReplicationView } from './components.ts'
+import type { UploadSlots } from './upload-slots.ts'
 import { hourCoverage } from '../storage/coverage.ts'
 import type { HourSummary, SegmentIndex } from '../storage/segment-index.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
@@ -252,6 +253,7 @@ function registerReplicationMetrics(registry: Registry, view: ReplicationView): 
     "Downloads turned away or evicted by the fetch queue's bounds (per peer and in all)",
     (c) => c.fetchDropped
   )
+  counter('segmesh_fetch_busy_total', 'Segment requests a peer answered busy (its upload slots were full)', (c) => c.fetchBusy)
   counter(
     'segmesh_repairs_skipped_total',
     'Repair sessions not started: as many as allowed were running, or the peer is not connected',
@@ -259,6 +261,32 @@ function registerReplicationMetrics(registry: Registry, view: ReplicationView): 
   )
   counter('segmesh_peers_learned_total', 'Peers learned through peer exchange (hello answers)', (c) => c.peersLearned)
   counter('segmesh_legacy_hellos_total', 'Hello answers from peers of the first protocol version', (c) => c.legacyHellos)
+}
+
+/** Peer downloads served and turned away busy (http/upload-slots.ts). */
+export function registerUploadMetrics(registry: Registry, uploads: UploadSlots): void {
+  new Gauge({
+    name: 'segmesh_peer_uploads_active',
+    help: 'Segment downloads by peers being served now (bounded by --peer-upload-slots)',
+    registers: [registry],
+    collect() {
+      this.set(uploads.active)
+    }
+  })
+  for (const [name, help, pick] of [
+    ['segmesh_peer_uploads_total', 'Segment downloads by peers admitted to an upload slot', () => uploads.stats.uploads],
+    ['segmesh_peer_uploads_busy_total', 'Segment downloads by peers answered busy, naming other holders', () => uploads.stats.busy]
+  ] as const) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(pick())
+      }
+    })
+  }
 }
 
 /** Disk-full state (storage/disk-space.ts): whether segment writes are paused, and why. */

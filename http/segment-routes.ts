@@ -5,6 +5,7 @@
  */
 import { type FileHandle, open } from 'node:fs/promises'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { segmentRelPath } from '../storage/segment-name.ts'
 import type { HttpComponents } from './components.ts'
 import { HttpError, notFound } from './errors.ts'
 import { channelParam, hourParam, qualityParam, segmentFileParam } from './params.ts'
@@ -63,7 +64,7 @@ export function rangeHeaders(reply: FastifyReply, range: ByteRange | null, size:
     .header('content-length', range.end - range.start + 1)
 }
 
-export function segmentRoutes({ index, store }: HttpComponents) {
+export function segmentRoutes({ index, store, uploads }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => {
       const { params } = request
@@ -77,6 +78,11 @@ export function segmentRoutes({ index, store }: HttpComponents) {
       if (segment == null)
         throw notFound(`no segment ${channel}/${quality}/${params.hour}/${params.file}${index.isTombstoned(ref) ? ' (tombstoned)' : ''}`)
 
+      // A peer's download takes an upload slot (http/upload-slots.ts); HEAD and 304s cost nothing.
+      if (uploads != null && request.method === 'GET' && request.headers['if-none-match'] == null) {
+        const busy = uploads.admit(request, reply, segmentRelPath(ref))
+        if (busy != null) return reply.code(503).header('retry-after', '1').send(busy)
+      }
       let fh: FileHandle
       try {
         fh = await open(store.pathOf(ref), 'r')

@@ -13,6 +13,7 @@ import type { Config } from '../config/options.ts'
 import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
 import { HttpListener } from '../http/listener.ts'
+import { UploadSlots } from '../http/upload-slots.ts'
 import { type NodeCreateMessage, nodeCreateChannel } from '../lib/diagnostics.ts'
 import { StartOrder } from '../lib/lifecycle.ts'
 import { Recorder } from '../ingest/recorder.ts'
@@ -157,7 +158,8 @@ export class SegmeshNode {
       cutter: this.cutter,
       replication: this.#replicationView(),
       ingest: this.recorder ?? undefined,
-      retention: this.retention ?? undefined
+      retention: this.retention ?? undefined,
+      uploads: config.replication ? new UploadSlots({ slots: config.peerUploadSlots }) : undefined
     }
     const httpLog = log.child({ component: 'http' })
     const httpInit = {
@@ -248,6 +250,7 @@ export class SegmeshNode {
         // Peers are scored by id; the fetcher knows them by the URL they gossiped.
         onHashMismatch: (url) => this.#penalizeUrl(url, 'bad_hash'),
         onSlowTransfer: (url) => this.#penalizeUrl(url, 'slow_transfer'),
+        ownUrl: this.publicUrl,
         interceptors: this.#hooks.fetchInterceptors
       })
     )
@@ -334,6 +337,7 @@ export class SegmeshNode {
           peerPenalties: scores.penalties,
           peerBans: scores.bans,
           fetchDropped: f.queueDropped,
+          fetchBusy: f.busy,
           repairsSkipped: r.repairsSkipped
         }
       }

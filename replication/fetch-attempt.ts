@@ -4,7 +4,7 @@
  * (the peer is slow, down or overloaded), or stop (shutdown, cancel, tombstone).
  */
 import { type Dispatcher, request } from 'undici'
-import { abandonBody, checkLength, discardBody, limitBody } from '../lib/http-client.ts'
+import { abandonBody, checkLength, discardBody, limitBody, readWhole } from '../lib/http-client.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
@@ -30,6 +30,11 @@ export type AttemptResult =
   | { kind: 'bad-hash'; error: string }
   /** Try again later; `peerFault` puts the peer into backoff; `slow`: its body went under the minimum rate. */
   | { kind: 'retry'; error: string; peerFault: boolean; slow?: boolean }
+  /**
+   * The peer's upload slots are full (http/upload-slots.ts): ask it again after `retryMs`, and
+   * meanwhile the peers it named, which fetched the segment from it. Not the peer's fault.
+   */
+  | { kind: 'busy'; error: string; holders: string[]; retryMs: number }
   /** Stopped or cancelled: `error` is 'stopped' or 'cancelled'. */
   | { kind: 'aborted'; error: string }
 
@@ -42,6 +47,8 @@ export interface AttemptContext {
   log: Logger
   /** Update a counter in the totals and in `url`'s own. */
   count: (url: string, update: (counters: FetchCounters) => void) => void
+  /** Request headers: the peer header with this node's URL, when it has one. */
+  headers: Record<string, string>
 }
 
 /**
@@ -72,8 +79,9 @@ export async function downloadSegment(
       dispatcher: ctx.dispatcher,
       signal,
       highWaterMark: BODY_READ_AHEAD,
-      headers: { accept: 'video/mp2t, */*' }
+      headers: ctx.headers
     })
+    if (response.statusCode === 503) return await busyAnswer(ctx, peerUrl, response, what)
     if (response.statusCode !== 200) {
       await discardBody(response)
       return httpFailure(ctx, peerUrl, response.statusCode, what)
@@ -104,6 +112,35 @@ export async function downloadSegment(
     abandonBody(response)
   }
 }
+
+/** Largest busy answer read; a few holder URLs fit many times over. */
+const MAX_BUSY_BYTES = 4096
+
+/** A 503: `busy` with holders from a segmesh peer's upload slots, or any other overload. */
+async function busyAnswer(ctx: AttemptContext, url: string, response: Dispatcher.ResponseData, what: string): Promise<AttemptResult> {
+  let body: unknown = null
+  try {
+    body = JSON.parse((await readWhole(response, MAX_BUSY_BYTES, what)).toString('utf8'))
+  } catch {
+    // Not ours (a proxy's page, or too long): an ordinary 5xx.
+  }
+  const answer = body as { error?: unknown; holders?: unknown; retryMs?: unknown } | null
+  if (answer?.error !== 'busy') return httpFailure(ctx, url, 503, what)
+  ctx.count(url, (c) => c.busy++)
+  const holders = Array.isArray(answer.holders)
+    ? answer.holders.filter((h): h is string => typeof h === 'string').slice(0, MAX_HOLDERS)
+    : []
+  const retryMs = Number.isSafeInteger(answer.retryMs)
+    ? Math.min(Math.max(answer.retryMs as number, MIN_BUSY_RETRY_MS), MAX_BUSY_RETRY_MS)
+    : MAX_BUSY_RETRY_MS
+  return { kind: 'busy', error: `${what}: busy (upload slots full)`, holders, retryMs }
+}
+
+/** Holders taken from one busy answer. */
+const MAX_HOLDERS = 8
+/** Bounds on the wait a busy answer asks for, ms. */
+const MIN_BUSY_RETRY_MS = 50
+const MAX_BUSY_RETRY_MS = 5000
 
 function countError(ctx: AttemptContext, url: string, kind: FetchErrorKind): void {
   ctx.count(url, (c) => c.fetchErrors[kind]++)

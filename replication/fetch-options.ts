@@ -42,6 +42,11 @@ export interface FetcherInit {
   onHashMismatch?: (peerUrl: string, ref: SegmentRef) => void
   /** Called when a transfer from a peer was aborted for going under `minBytesPerSecond`. For peer scoring; must not throw. */
   onSlowTransfer?: (peerUrl: string, ref: SegmentRef) => void
+  /**
+   * The URL this node serves from, sent with every segment request (http/upload-slots.ts): a busy
+   * peer counts the download against its upload slots, and names this node to others once it has it.
+   */
+  ownUrl?: string
   /** Composed into the dispatcher every request to a peer goes through, first outermost (node/hooks.ts). */
   interceptors?: Dispatcher.DispatcherComposeInterceptor[]
   /**
@@ -132,7 +137,7 @@ export const SPARE_CONNECTIONS = 2
 export type FetcherOptions = Readonly<typeof FETCHER_DEFAULTS>
 
 const HOOKS = ['onHashMismatch', 'onSlowTransfer'] as const
-const KNOWN = new Set(['store', 'log', 'interceptors', ...HOOKS, ...Object.keys(FETCHER_DEFAULTS)])
+const KNOWN = new Set(['store', 'log', 'interceptors', 'ownUrl', ...HOOKS, ...Object.keys(FETCHER_DEFAULTS)])
 
 export function resolveFetcherOptions(init: FetcherInit): FetcherOptions {
   if (init?.store == null) throw new InvalidParametersError('store is required')

@@ -11,6 +11,8 @@ export interface FetchCounters {
   hashMismatches: number
   /** 404/410 answers: the peer lacks the name (also counted in fetchErrors.http_4xx). */
   notFound: number
+  /** 503 busy answers: the peer's upload slots were full (not an error; its holders were asked). */
+  busy: number
   /** Every failed segment request, by kind (hash mismatches are counted on their own). */
   fetchErrors: Record<FetchErrorKind, number>
   listingErrors: number
@@ -58,6 +60,7 @@ export function emptyCounters(): FetchCounters {
     bytesFetched: 0,
     hashMismatches: 0,
     notFound: 0,
+    busy: 0,
     fetchErrors: Object.fromEntries(FETCH_ERROR_KINDS.map((kind) => [kind, 0])) as Record<FetchErrorKind, number>,
     listingErrors: 0,
     invalidNames: 0

@@ -27,6 +27,8 @@ type Behaviour =
   | { kind: 'trickle'; body: Uint8Array; chunk: number; everyMs: number }
   | { kind: 'close-mid'; body: Uint8Array; after: number }
   | { kind: 'json'; value: unknown }
+  /** 503 as a segmesh node with its upload slots full answers. */
+  | { kind: 'busy'; holders: string[]; retryMs: number }
 
 /** Requests in flight, now and at most, over one server or several. */
 class Gauge {
@@ -44,6 +46,8 @@ class Gauge {
 
 class PeerServer {
   readonly requests: string[] = []
+  /** The x-segmesh-peer header of each request (undefined when absent). */
+  readonly peerHeaders: Array<string | undefined> = []
   readonly events = new EventEmitter()
   readonly gauge = new Gauge()
   readonly #routes = new Map<string, Behaviour>()
@@ -86,6 +90,7 @@ class PeerServer {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
     this.requests.push(path)
+    this.peerHeaders.push(req.headers['x-segmesh-peer'] as string | undefined)
     this.gauge.enter()
     this.#shared?.enter()
     res.on('close', () => {
@@ -101,6 +106,11 @@ class PeerServer {
         return
       case 'json':
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(b.value))
+        return
+      case 'busy':
+        res
+          .writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' })
+          .end(JSON.stringify({ error: 'busy', message: 'slots full', holders: b.holders, retryMs: b.retryMs }))
         return
       case 'hang':
         return
@@ -264,6 +274,32 @@ describe('Fetcher downloads', () => {
     assert.equal((outcome as { attempts: number }).attempts, 3)
     assert.equal(a.seen(ref), 3)
     assert.equal(h.fetcher.stats().itemsFailed, 1)
+  })
+
+  it('asks the holders a busy peer names (its upload slots are full), says who it is, and does not back the busy peer off', async (t) => {
+    const h = await setup(t, { ownUrl: 'http://me.example:9' })
+    const { ref, body } = segment(30)
+    const holder = (await h.peer()).serve(ref, { kind: 'bytes', body })
+    const busy = (await h.peer()).serve(ref, { kind: 'busy', holders: [holder.url, 'not a url', 'ftp://x'], retryMs: 100 })
+    const outcome = await h.fetcher.want(ref, [busy.url])
+    assert.deepEqual(outcome, { status: 'stored', peer: holder.url, bytes: body.byteLength })
+    assert.equal(busy.seen(ref), 1)
+    assert.deepEqual([...busy.peerHeaders, ...holder.peerHeaders], ['http://me.example:9', 'http://me.example:9'])
+    const stats = h.fetcher.stats()
+    assert.equal(stats.busy, 1)
+    assert.equal(stats.fetchErrors.http_5xx, 0, 'busy is not an error')
+    assert.equal(stats.peers[busy.url]!.backoffUntil, 0, 'the busy peer is fine, only full')
+    assert.equal(stats.itemsFailed, 0)
+  })
+
+  it('gives up on a peer that stays busy and names nobody new after maxAttempts answers', async (t) => {
+    const h = await setup(t, { maxAttempts: 3 })
+    const { ref } = segment(31)
+    const busy = (await h.peer()).serve(ref, { kind: 'busy', holders: [], retryMs: 60 })
+    const outcome = await h.fetcher.want(ref, [busy.url])
+    assert.equal(outcome.status, 'failed')
+    assert.equal(busy.seen(ref), 3)
+    assert.deepEqual(busy.peerHeaders, [undefined, undefined, undefined], 'no ownUrl, no peer header')
   })
 
   it('fails at once when no candidate can be used', async (t) => {

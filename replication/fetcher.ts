@@ -47,7 +47,7 @@ import {
 } from './fetch-errors.ts'
 import { EvictionOrder } from './fetch-eviction.ts'
 import { FailureLog } from './fetch-failure-log.ts'
-import { normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
+import { PEER_HEADER, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
 import {
   BAD_HASH_MEMORY,
   type FetcherInit,
@@ -139,6 +139,7 @@ export class Fetcher {
   /** The agent behind the init's interceptors; what every request goes through. */
   #dispatch: Dispatcher | null = null
   readonly #interceptors: Dispatcher.DispatcherComposeInterceptor[]
+  readonly #headers: Record<string, string>
   #active = 0
   #timer: NodeJS.Timeout | null = null
   #wakeAt = Number.POSITIVE_INFINITY
@@ -151,6 +152,7 @@ export class Fetcher {
     this.#onHashMismatch = init.onHashMismatch
     this.#onSlowTransfer = init.onSlowTransfer
     this.#interceptors = init.interceptors ?? []
+    this.#headers = { accept: 'video/mp2t, */*', ...(init.ownUrl == null ? {} : { [PEER_HEADER]: init.ownUrl }) }
     this.#failures = new FailureLog(this.#log, this.#opts.failureLogIntervalMs)
   }
 
@@ -278,27 +280,7 @@ export class Fetcher {
     if (skip != null) return skip
     const key = segmentRelPath(ref)
     let item = this.#items.get(key)
-    const liars = this.#liarsOf(key)
-    const accepted: string[] = []
-    let refusal = 'no candidate peer'
-    for (const peer of peers) {
-      const url = normalizePeerUrl(peer)
-      if (url == null) {
-        this.#log.debug({ peer }, 'ignored a candidate that is not an http(s) URL')
-      } else if (liars?.has(url) === true) {
-        this.#skips.skippedBadHash++
-      } else if (this.#banned.has(url)) {
-        this.#skips.skippedBanned++
-        refusal = `${url} is banned`
-      } else if (item?.candidates.includes(url) === true || accepted.includes(url)) {
-        // Already offered.
-      } else if ((this.#wantedFrom.get(url) ?? 0) >= this.#opts.maxQueuedPerPeer) {
-        this.#skips.queueDropped++
-        refusal = `queue full for ${url}`
-      } else {
-        accepted.push(url)
-      }
-    }
+    const { accepted, refusal } = this.#acceptable(key, item, peers)
     if (item == null) {
       if (accepted.length === 0) return failed(0, refusal)
       if (!this.#makeRoom(ref.start)) {
@@ -324,11 +306,7 @@ export class Fetcher {
       this.#order.push(ref.start, key)
       this.#order.compact(this.#items.size, () => [...this.#items.values()].map((i) => ({ start: i.ref.start, key: i.key })))
     }
-    for (const url of accepted) {
-      item.candidates.push(url)
-      this.#wantedFrom.set(url, (this.#wantedFrom.get(url) ?? 0) + 1)
-      this.#peer(url)
-    }
+    this.#addCandidates(item, accepted)
     const queued = item
     const outcome = new Promise<FetchOutcome>((resolve) => this.#addWaiter(queued, resolve, signal))
     // Only this item can have become startable; the rest of the queue is as it was.
@@ -337,6 +315,43 @@ export class Fetcher {
       this.#arm(this.#tryStart(item, now), now)
     }
     return await outcome
+  }
+
+  /**
+   * Of `peers`, the normalized URLs `key`'s item may ask that it does not have yet (not banned, no
+   * bad bytes for that name lately, under their share of the queue), and why the last was refused.
+   */
+  #acceptable(key: string, item: Item | undefined, peers: readonly string[]): { accepted: string[]; refusal: string } {
+    const liars = this.#liarsOf(key)
+    const accepted: string[] = []
+    let refusal = 'no candidate peer'
+    for (const peer of peers) {
+      const url = normalizePeerUrl(peer)
+      if (url == null) {
+        this.#log.debug({ peer }, 'ignored a candidate that is not an http(s) URL')
+      } else if (liars?.has(url) === true) {
+        this.#skips.skippedBadHash++
+      } else if (this.#banned.has(url)) {
+        this.#skips.skippedBanned++
+        refusal = `${url} is banned`
+      } else if (item?.candidates.includes(url) === true || accepted.includes(url)) {
+        // Already offered.
+      } else if ((this.#wantedFrom.get(url) ?? 0) >= this.#opts.maxQueuedPerPeer) {
+        this.#skips.queueDropped++
+        refusal = `queue full for ${url}`
+      } else {
+        accepted.push(url)
+      }
+    }
+    return { accepted, refusal }
+  }
+
+  #addCandidates(item: Item, urls: readonly string[]): void {
+    for (const url of urls) {
+      item.candidates.push(url)
+      this.#wantedFrom.set(url, (this.#wantedFrom.get(url) ?? 0) + 1)
+      this.#peer(url)
+    }
   }
 
   stats(): FetchStats {
@@ -419,7 +434,8 @@ export class Fetcher {
       options: this.#opts,
       shutdown: this.#shutdown.signal,
       log: this.#log,
-      count: (url, update) => this.#bump(url, update)
+      count: (url, update) => this.#bump(url, update),
+      headers: this.#headers
     }
   }
 
@@ -735,6 +751,17 @@ export class Fetcher {
         this.#exclude(item, url)
         item.lastError = result.error
         break
+      case 'busy': {
+        // The peer is up and has it, only not now: no backoff. Its holders become candidates; an
+        // answer that names nobody new counts as a retry, so a peer busy for good ends the item.
+        peer.failures = 0
+        const { accepted } = this.#acceptable(item.key, item, result.holders)
+        this.#addCandidates(item, accepted)
+        if (accepted.length === 0) item.retries++
+        item.lastError = result.error
+        item.retryAt.set(url, now + result.retryMs)
+        break
+      }
       case 'retry':
         this.#failures.note(url, result.slow === true ? 'slow' : result.peerFault ? 'transient' : 'local_write')
         item.retries++
