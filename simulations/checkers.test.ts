@@ -8,7 +8,9 @@ import { tempDir } from '../test/helpers/tree.ts'
 import { noResurrection, nothingLost, tombstonesHold } from './checkers.ts'
 import type { ServedState } from './final-state.ts'
 import { History, sameDigests } from './history.ts'
+import { requestsAnswered } from './measure.ts'
 import type { ProbeEvent } from './probe.ts'
+import { fetchStats } from './report.ts'
 import { synthesize } from './segments.ts'
 import type { DigestMap } from './sim-node.ts'
 
@@ -17,6 +19,25 @@ const seg = (slot: number) => synthesize({ quality: 'source', slot, seed: `s${sl
 const ev = (t: number, node: number, type: ProbeEvent['type'], path: string): ProbeEvent => ({ t, node, type, path })
 
 describe('checkers', () => {
+  it('a request answered busy (upload slots full) is neither load served nor a duplicate download', () => {
+    const x = seg(1).path
+    const at = (node: number, type: ProbeEvent['type'], peer: string): ProbeEvent => ({ ...ev(1, node, type, x), peer })
+    const events = [
+      at(1, 'fetch-request', 'http://127.0.0.1:1000'),
+      at(1, 'fetch-busy', 'http://127.0.0.1:1000'),
+      at(1, 'fetch-request', 'http://127.0.0.1:2000'),
+      at(2, 'fetch-request', 'http://127.0.0.1:1000')
+    ]
+    const cluster = {
+      nodes: [
+        { id: 0, publicUrl: 'http://127.0.0.1:1000' },
+        { id: 1, publicUrl: 'http://127.0.0.1:2000' }
+      ]
+    }
+    assert.deepEqual(requestsAnswered(cluster as Parameters<typeof requestsAnswered>[0], events), [1, 1])
+    assert.equal(fetchStats(events).duplicateRequests, 0)
+  })
+
   it('no-resurrection flags a request, store or index of a segment after its tombstone reached that node only', () => {
     const x = seg(1).path
     const fine = noResurrection([

@@ -67,6 +67,9 @@ interface UndiciRequest {
 }
 const owners = new WeakMap<object, { probe: NodeProbe; kind: HttpKind }>()
 
+const segmentPathOf = (request: UndiciRequest): string => decodeURIComponent(request.path!.slice('/segments/'.length).split('?')[0]!)
+const originOf = (request: UndiciRequest): string | undefined => (request.origin == null ? undefined : String(request.origin))
+
 function kindOf(path: string): HttpKind {
   if (path.startsWith('/segments/')) return 'segment'
   if (path.startsWith('/replication/digests')) return 'digests'
@@ -83,13 +86,15 @@ function subscribeUndici(): void {
     const kind = kindOf(request.path)
     owners.set(request, { probe, kind })
     probe.counters.http[kind].requests++
-    if (kind === 'segment')
-      probe.record(
-        'fetch-request',
-        decodeURIComponent(request.path.slice('/segments/'.length).split('?')[0]!),
-        undefined,
-        request.origin == null ? undefined : String(request.origin)
-      )
+    if (kind === 'segment') probe.record('fetch-request', segmentPathOf(request), undefined, originOf(request))
+  })
+  // A busy answer (upload slots full) sent no bytes: counted apart, so the load a node carried is
+  // what it served.
+  diagnostics.subscribe('undici:request:headers', (message) => {
+    const { request, response } = message as { request: UndiciRequest; response: { statusCode: number } }
+    const owner = owners.get(request)
+    if (owner?.kind === 'segment' && response.statusCode === 503)
+      owner.probe.record('fetch-busy', segmentPathOf(request), undefined, originOf(request))
   })
   diagnostics.subscribe('undici:request:bodyChunkReceived', (message) => {
     const { request, chunk } = message as { request: object; chunk: Uint8Array }

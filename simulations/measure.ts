@@ -24,13 +24,16 @@ export function cpuBetween(a: readonly number[], b: readonly number[]): number {
   return b.reduce((sum, x, i) => sum + (x >= (a[i] ?? 0) ? x - (a[i] ?? 0) : x), 0)
 }
 
-/** Segment requests each node answered: a recorder every node fetches from carries the fan-out. */
+/**
+ * Segment requests each node served (busy answers, which send no bytes, not counted): a recorder
+ * every node fetches from carries the fan-out.
+ */
 export function requestsAnswered(cluster: Cluster, events: readonly ProbeEvent[]): number[] {
   const nodeOf = new Map(cluster.nodes.map((n) => [new URL(n.publicUrl).origin, n.id]))
   const answered = cluster.nodes.map(() => 0)
   for (const e of events) {
-    const id = e.type === 'fetch-request' && e.peer != null ? nodeOf.get(new URL(e.peer).origin) : undefined
-    if (id != null) answered[id]!++
+    const id = (e.type === 'fetch-request' || e.type === 'fetch-busy') && e.peer != null ? nodeOf.get(new URL(e.peer).origin) : undefined
+    if (id != null) answered[id]! += e.type === 'fetch-request' ? 1 : -1
   }
   return answered
 }

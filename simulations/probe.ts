@@ -15,7 +15,8 @@ import type { Dispatcher } from 'undici'
 import { Rng } from './prng.ts'
 import { SocketBytes } from './socket-bytes.ts'
 
-export type ProbeEventType = 'segment' | 'tombstone' | 'fetch-request' | 'fetch-stored' | 'fetch-duplicate' | 'fetch-refused'
+/** `fetch-busy`: a segment request answered 503 (the peer's upload slots were full). */
+export type ProbeEventType = 'segment' | 'tombstone' | 'fetch-request' | 'fetch-busy' | 'fetch-stored' | 'fetch-duplicate' | 'fetch-refused'
 
 export interface ProbeEvent {
   /** ms since the epoch. */
@@ -25,7 +26,7 @@ export interface ProbeEvent {
   /** CHANNEL/QUALITY/HOUR/FILE of the segment. */
   path: string
   bytes?: number
-  /** For fetch-request: the origin asked (`http://host:port`). */
+  /** For fetch-request and fetch-busy: the origin asked (`http://host:port`). */
   peer?: string
 }
 

@@ -170,13 +170,15 @@ export function rateWindow(label: string, total: NodeCounters, nodes: number, se
   }
 }
 
-/** Duplicate segment requests and stores, and downloads refused by a tombstone, from the events. */
+/** Duplicate segment requests (busy answers aside) and stores, and downloads refused by a tombstone, from the events. */
 export function fetchStats(events: readonly ProbeEvent[]): { duplicateRequests: number; duplicateStores: number; refused: number } {
   const requests = new Map<string, number>()
   let duplicateStores = 0
   let refused = 0
   for (const e of events) {
-    if (e.type === 'fetch-request') requests.set(`${e.node} ${e.path}`, (requests.get(`${e.node} ${e.path}`) ?? 0) + 1)
+    // A request answered busy moved nothing: only the one that was served counts.
+    if (e.type === 'fetch-request' || e.type === 'fetch-busy')
+      requests.set(`${e.node} ${e.path}`, (requests.get(`${e.node} ${e.path}`) ?? 0) + (e.type === 'fetch-request' ? 1 : -1))
     if (e.type === 'fetch-duplicate') duplicateStores++
     if (e.type === 'fetch-refused') refused++
   }
