@@ -197,6 +197,12 @@ const TABLE = [
   },
   { key: 'fetchPerPeer', kind: 'int', default: FETCHER_DEFAULTS.perPeerConcurrency, min: 1, describe: 'downloads at once from one peer' },
   {
+    key: 'readThrough',
+    kind: 'bool',
+    default: true,
+    describe: 'serve segments this node lacks by fetching them from peers as they are asked for (and storing them)'
+  },
+  {
     key: 'peerUploadSlots',
     kind: 'int',
     default: UPLOAD_SLOT_DEFAULTS.slots,

@@ -12,7 +12,7 @@ import { cutRoutes } from './cut-routes.ts'
 import { HttpError, statusOf } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
 import { openApiRoutes } from './openapi.ts'
-import { registerDiskMetrics, registerMetrics, registerUploadMetrics } from './metrics.ts'
+import { registerDiskMetrics, registerMetrics, registerReadThroughMetrics, registerUploadMetrics } from './metrics.ts'
 import { singleValuedQuery } from './params.ts'
 import { peerQuota } from './peer-quota.ts'
 import { playlistRoutes } from './playlist-routes.ts'
@@ -78,6 +78,7 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
     const { registry } = registerMetrics(app, components.index, components.selector, components.replication, components.retention)
     if (components.store.space != null) registerDiskMetrics(registry, components.store.space)
     if (components.uploads != null) registerUploadMetrics(registry, components.uploads)
+    if (components.readThrough != null) registerReadThroughMetrics(registry, components.readThrough)
     // The recorder keeps a registry of its own; both are served here.
     const ingest = components.ingest?.registry
     app.get('/metrics', async (_request, reply) => {

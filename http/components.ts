@@ -8,6 +8,7 @@ import type { SegmentIndex } from '../storage/segment-index.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import type { LoopbackCheck } from './loopback.ts'
 import type { MediaPlaylistWriterInit } from './playlist-cache.ts'
+import type { ReadThrough } from './read-through.ts'
 import type { UploadSlots } from './upload-slots.ts'
 
 /** Replication numbers for /metrics; counters are totals since start. */
@@ -54,6 +55,8 @@ export interface ReplicationView {
   /** Fields merged into /status: peerId, multiaddrs, bootstrap (each --bootstrap peer's state and last error), peers. */
   status: () => Record<string, unknown>
   counters: () => ReplicationCounters | null
+  /** A peer (the URL its requests carry) asked for our ranges or names: it is walking us. */
+  walkedBy?: (peerUrl: string) => void
 }
 
 /** The recorder (ingest/), when the node records streams: /status lists its workers, /metrics serves its registry. */
@@ -77,6 +80,8 @@ export interface HttpComponents {
   retention?: { readonly totals: RetentionReport }
   /** Peer downloads served at once (http/upload-slots.ts); none: peers are served like viewers. */
   uploads?: UploadSlots
+  /** Segments this node lacks, fetched from peers as they are asked for (http/read-through.ts). */
+  readThrough?: ReadThrough
 }
 
 export interface HttpInit {

@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { DiskSpace } from '../storage/disk-space.ts'
 import type { HttpComponents, ReplicationView } from './components.ts'
+import type { ReadThrough } from './read-through.ts'
 import type { UploadSlots } from './upload-slots.ts'
 import { hourCoverage } from '../storage/coverage.ts'
 import type { HourSummary, SegmentIndex } from '../storage/segment-index.ts'
@@ -263,30 +264,60 @@ function registerReplicationMetrics(registry: Registry, view: ReplicationView): 
   counter('segmesh_legacy_hellos_total', 'Hello answers from peers of the first protocol version', (c) => c.legacyHellos)
 }
 
-/** Peer downloads served and turned away busy (http/upload-slots.ts). */
-export function registerUploadMetrics(registry: Registry, uploads: UploadSlots): void {
+/** A gauge and counters read from a part's own figures when scraped. */
+function registerFigures(
+  registry: Registry,
+  gauge: readonly [name: string, help: string, read: () => number],
+  counters: ReadonlyArray<readonly [name: string, help: string, read: () => number]>
+): void {
+  const [name, help, read] = gauge
   new Gauge({
-    name: 'segmesh_peer_uploads_active',
-    help: 'Segment downloads by peers being served now (bounded by --peer-upload-slots)',
+    name,
+    help,
     registers: [registry],
     collect() {
-      this.set(uploads.active)
+      this.set(read())
     }
   })
-  for (const [name, help, pick] of [
-    ['segmesh_peer_uploads_total', 'Segment downloads by peers admitted to an upload slot', () => uploads.stats.uploads],
-    ['segmesh_peer_uploads_busy_total', 'Segment downloads by peers answered busy, naming other holders', () => uploads.stats.busy]
-  ] as const) {
+  for (const [name, help, read] of counters) {
     new Counter({
       name,
       help,
       registers: [registry],
       collect() {
         this.reset()
-        this.inc(pick())
+        this.inc(read())
       }
     })
   }
+}
+
+/** Peer downloads served and turned away busy (http/upload-slots.ts). */
+export function registerUploadMetrics(registry: Registry, uploads: UploadSlots): void {
+  registerFigures(
+    registry,
+    ['segmesh_peer_uploads_active', 'Segment downloads by peers being served now (bounded by --peer-upload-slots)', () => uploads.active],
+    [
+      ['segmesh_peer_uploads_total', 'Segment downloads by peers admitted to an upload slot', () => uploads.stats.uploads],
+      ['segmesh_peer_uploads_busy_total', 'Segment downloads by peers answered busy, naming other holders', () => uploads.stats.busy]
+    ]
+  )
+}
+
+/** Segments read through from peers (http/read-through.ts). */
+export function registerReadThroughMetrics(registry: Registry, readThrough: ReadThrough): void {
+  const { stats } = readThrough
+  registerFigures(
+    registry,
+    ['segmesh_read_through_active', 'Segments being fetched from peers for a client now', () => readThrough.active],
+    [
+      ['segmesh_read_through_fetches_total', 'Segments asked for that this node lacked, fetched from peers', () => stats.fetches],
+      ['segmesh_read_through_stored_total', 'Segments read through and stored', () => stats.stored],
+      ['segmesh_read_through_mismatches_total', 'Read-through bodies cut because the bytes did not match the name', () => stats.mismatches],
+      ['segmesh_read_through_misses_total', 'Segments no peer asked had', () => stats.misses],
+      ['segmesh_read_through_busy_total', 'Requests answered 503 because the read-through limit was reached', () => stats.busy]
+    ]
+  )
 }
 
 /** Disk-full state (storage/disk-space.ts): whether segment writes are paused, and why. */

@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify'
 import { hourDigests } from '../replication/digests.ts'
 import { MAX_RANGE_NAMES, rangeNames, rangeParts, splitRange, validRange } from '../replication/ranges.ts'
 import type { HttpComponents } from './components.ts'
+import { PEER_HEADER } from '../replication/fetch-http.ts'
 import { badParameter } from './errors.ts'
 import { channelParam, qualityParam } from './params.ts'
 
@@ -21,7 +22,7 @@ function micros(name: string, raw: string | undefined): number {
   return Number(raw)
 }
 
-export function replicationRoutes({ index }: HttpComponents) {
+export function replicationRoutes({ index, replication }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
     app.get<{ Querystring: { from?: string } }>('/replication/digests', async (request) => {
       const raw = request.query.from ?? '0'
@@ -31,6 +32,13 @@ export function replicationRoutes({ index }: HttpComponents) {
         return { channel, quality, hours }
       })
       return { qualities }
+    })
+
+    // A peer walking us says so (the header its fetcher sends): our own walk the other way waits.
+    // The hook is this plugin's: it runs on these routes only, however the path was spelled.
+    app.addHook('onRequest', async (request) => {
+      const peer = request.headers[PEER_HEADER]
+      if (typeof peer === 'string') replication?.walkedBy?.(peer)
     })
 
     app.get<{ Querystring: { channel?: string; quality?: string; from?: string; to?: string } }>('/replication/ranges', async (request) => {

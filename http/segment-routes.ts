@@ -64,7 +64,7 @@ export function rangeHeaders(reply: FastifyReply, range: ByteRange | null, size:
     .header('content-length', range.end - range.start + 1)
 }
 
-export function segmentRoutes({ index, store, uploads }: HttpComponents) {
+export function segmentRoutes({ index, store, uploads, readThrough }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => {
       const { params } = request
@@ -74,9 +74,21 @@ export function segmentRoutes({ index, store, uploads }: HttpComponents) {
       const name = segmentFileParam(params.file)
       if (name.type === 'temp') throw notFound(`${params.file} is still being written`)
       const ref = { ...name, channel, quality, hour: params.hour, start: hourStart + name.offset }
-      const segment = index.getSegment(ref)
-      if (segment == null)
-        throw notFound(`no segment ${channel}/${quality}/${params.hour}/${params.file}${index.isTombstoned(ref) ? ' (tombstoned)' : ''}`)
+      let segment = index.getSegment(ref)
+      const what = `${channel}/${quality}/${params.hour}/${params.file}`
+      if (segment == null && index.isTombstoned(ref)) throw notFound(`no segment ${what} (tombstoned)`)
+      // Not held here: a peer may hold it (http/read-through.ts).
+      if (segment == null && readThrough != null) {
+        const result = await readThrough.serve(request, reply, ref)
+        if (result.kind === 'sent') return reply
+        if (result.kind === 'busy')
+          throw new HttpError(503, 'busy', `${readThrough.active} segments are being read through from peers; retry`, {
+            'retry-after': '1'
+          })
+        if (result.kind === 'missing') throw notFound(`no segment ${what} here, and ${result.why}`)
+        segment = index.getSegment(ref)
+      }
+      if (segment == null) throw notFound(`no segment ${what}`)
 
       // A peer's download takes an upload slot (http/upload-slots.ts); HEAD and 304s cost nothing.
       if (uploads != null && request.method === 'GET' && request.headers['if-none-match'] == null) {

@@ -13,9 +13,11 @@ import type { Config } from '../config/options.ts'
 import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
 import { HttpListener } from '../http/listener.ts'
+import { ReadThrough } from '../http/read-through.ts'
 import { UploadSlots } from '../http/upload-slots.ts'
 import { type NodeCreateMessage, nodeCreateChannel } from '../lib/diagnostics.ts'
 import { StartOrder } from '../lib/lifecycle.ts'
+import { randomSample } from '../lib/random-sample.ts'
 import { Recorder } from '../ingest/recorder.ts'
 import { SegmentSelector } from '../storage/best-segments.ts'
 import { DiskSpace } from '../storage/disk-space.ts'
@@ -159,7 +161,8 @@ export class SegmeshNode {
       replication: this.#replicationView(),
       ingest: this.recorder ?? undefined,
       retention: this.retention ?? undefined,
-      uploads: config.replication ? new UploadSlots({ slots: config.peerUploadSlots }) : undefined
+      uploads: config.replication ? new UploadSlots({ slots: config.peerUploadSlots }) : undefined,
+      readThrough: config.replication && config.readThrough ? await parts.start('read-through', this.#readThrough()) : undefined
     }
     const httpLog = log.child({ component: 'http' })
     const httpInit = {
@@ -274,6 +277,26 @@ export class SegmeshNode {
     )
   }
 
+  /**
+   * Segments asked for that this node lacks come from its connected peers, in random order (each
+   * miss asks a few; the holders' upload slots point to others). Stopped after the HTTP listener.
+   */
+  #readThrough(): ReadThrough {
+    return new ReadThrough({
+      store: this.store,
+      ownUrl: () => this.publicUrl,
+      log: this.log.child({ component: 'read-through' }),
+      candidates: () => {
+        const replicator = this.replicator
+        if (replicator == null || this.host == null) return []
+        const urls = this.host.connectedPeers().flatMap((id) => replicator.peers.get(id)?.url ?? [])
+        return randomSample(urls, urls.length)
+      },
+      onFetch: (ref) => this.replicator?.noteFetch(ref) ?? (() => {}),
+      interceptors: this.#hooks.fetchInterceptors
+    })
+  }
+
   /** Score down the peer that serves `url` (the one that gossiped it last). */
   #penalizeUrl(url: string, offence: Offence): void {
     const peer = this.replicator?.peers.byUrl(url)
@@ -283,6 +306,7 @@ export class SegmeshNode {
   /** Read-only replication facts for /status and /metrics (empty until replication starts). */
   #replicationView(): ReplicationView {
     return {
+      walkedBy: (url) => this.replicator?.walkedBy(url),
       status: () => {
         const host = this.host
         const replicator = this.replicator

@@ -140,6 +140,7 @@ export class Fetcher {
   #dispatch: Dispatcher | null = null
   readonly #interceptors: Dispatcher.DispatcherComposeInterceptor[]
   readonly #headers: Record<string, string>
+  readonly #jsonHeaders: Record<string, string>
   #active = 0
   #timer: NodeJS.Timeout | null = null
   #wakeAt = Number.POSITIVE_INFINITY
@@ -152,7 +153,9 @@ export class Fetcher {
     this.#onHashMismatch = init.onHashMismatch
     this.#onSlowTransfer = init.onSlowTransfer
     this.#interceptors = init.interceptors ?? []
-    this.#headers = { accept: 'video/mp2t, */*', ...(init.ownUrl == null ? {} : { [PEER_HEADER]: init.ownUrl }) }
+    const peer: Record<string, string> = init.ownUrl == null ? {} : { [PEER_HEADER]: init.ownUrl }
+    this.#headers = { accept: 'video/mp2t, */*', ...peer }
+    this.#jsonHeaders = { accept: 'application/json', ...peer }
     this.#failures = new FailureLog(this.#log, this.#opts.failureLogIntervalMs)
   }
 
@@ -396,7 +399,7 @@ export class Fetcher {
     )
     let response: Dispatcher.ResponseData | null = null
     try {
-      response = await request(url, { dispatcher: this.#dispatcher(), signal, headers: { accept: 'application/json' } })
+      response = await request(url, { dispatcher: this.#dispatcher(), signal, headers: this.#jsonHeaders })
       if (response.statusCode !== 200) {
         await discardBody(response)
         throw new PeerHttpError(response.statusCode, `GET ${url}: HTTP ${response.statusCode}`)

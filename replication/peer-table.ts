@@ -27,6 +27,10 @@ export interface PeerState {
   protocol: 1 | 2
   /** When a difference was first left to the peer's walk (replicator.ts); 0: none pending. */
   deferredAt: number
+  /** When (ms) it last asked this node for ranges or names: it is walking us; 0 if never. */
+  walkingUsAt: number
+  /** When (ms) our last repair session with it ended; 0 if never. */
+  walkedAt: number
 }
 
 export const PEER_TABLE_DEFAULTS = Object.freeze({
@@ -96,7 +100,9 @@ export class PeerTable {
       failures: 0,
       backoffUntil: 0,
       protocol: 1,
-      deferredAt: 0
+      deferredAt: 0,
+      walkingUsAt: 0,
+      walkedAt: 0
     }
     this.#peers.set(info.peerId, peer)
     return peer

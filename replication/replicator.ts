@@ -180,6 +180,8 @@ const MAX_BANNED = 4096
 const RECHECK_MS = 2000
 /** How long a difference is left to the peer's walk (the smaller peer id walks for both) before this side walks too. */
 const DEFER_MS = 2000
+/** After our walk of a peer, how long its offers have to land before we walk it again, ms. */
+const SETTLE_MS = 5000
 /** Names a walk or an offer must have stored before this node tells its other peers (below it: the live edge, which announcements carry). */
 const SPREAD_MIN_STORED = 8
 /** How soon those peers are asked for an exchange. */
@@ -576,6 +578,23 @@ export class Replicator {
     this.#rechecks.set(peerId, timer)
   }
 
+  /**
+   * A download of `ref` from a peer starts (here, or a read-through by the HTTP layer); call the
+   * function returned when it ends. What a download stores is not announced: only its recorder does.
+   */
+  noteFetch(ref: SegmentRef): () => void {
+    const key = segmentRelPath(ref)
+    this.#fetching.set(key, (this.#fetching.get(key) ?? 0) + 1)
+    let ended = false
+    return () => {
+      if (ended) return
+      ended = true
+      const left = (this.#fetching.get(key) ?? 1) - 1
+      if (left > 0) this.#fetching.set(key, left)
+      else this.#fetching.delete(key)
+    }
+  }
+
   /** Wait until a repair session with the peer (if one started) has ended. */
   async #idle(peerId: string): Promise<void> {
     while (this.#sessions.has(peerId) && !this.#shutdown.signal.aborted) await sleep(20)
@@ -612,8 +631,23 @@ export class Replicator {
       }
       return
     }
+    // A walk between the two ran a moment ago: the peer walking us (it asked for our ranges within
+    // DEFER_MS) offers what it finds we lack, and after our own walk the peer is still fetching
+    // what we offered it. Walking again now would move the same fingerprints once more.
+    const settledAt = Math.max(peer.walkingUsAt + DEFER_MS, peer.walkedAt + SETTLE_MS)
+    if (now < settledAt) {
+      this.stats.repairsDeferred++
+      this.#recheck(peer.peerId, settledAt - now)
+      return
+    }
     peer.deferredAt = 0
     this.#repair(peer)
+  }
+
+  /** A peer (by the URL its requests carry) asked for our ranges or names: it is walking us. */
+  walkedBy(url: string): void {
+    const peer = this.peers.byUrl(url)
+    if (peer != null) peer.walkingUsAt = Date.now()
   }
 
   /**
@@ -684,17 +718,14 @@ export class Replicator {
       await this.#graceWait(Math.ceil((grace - age) / 1000))
       if (this.#shutdown.signal.aborted) return false
     }
-    const key = segmentRelPath(ref)
-    this.#fetching.set(key, (this.#fetching.get(key) ?? 0) + 1)
+    const done = this.noteFetch(ref)
     let outcome: FetchOutcome
     try {
       // Cancelled by stop(): otherwise stop() would wait out the backoff of unreachable peers. The
       // fetcher puts one listener on the shared signal, however many wants wait.
       outcome = await this.#init.fetcher.want(ref, peers, { signal: this.#shutdown.signal })
     } finally {
-      const left = (this.#fetching.get(key) ?? 1) - 1
-      if (left > 0) this.#fetching.set(key, left)
-      else this.#fetching.delete(key)
+      done()
     }
     // Failures are logged by the fetcher, summed up per peer. A peer that offered the name and had
     // nothing is judged once a tombstone has had time to explain it.
@@ -750,6 +781,7 @@ export class Replicator {
           peer.backoffUntil = Date.now() + backoffMs(peer.failures, REPAIR_BACKOFF)
           if (!this.#shutdown.signal.aborted) this.#log.info({ err, peer: peer.peerId, url: peer.url }, 'repair session failed')
         } finally {
+          peer.walkedAt = Date.now()
           this.#sessions.delete(peer.peerId)
         }
       })()

@@ -24,7 +24,10 @@ const segment = (): SyntheticSegment =>
   synthesize({ seed: `membership-${process.pid}-${serial}`, size: 4096, quality: 'source', slot: serial++ }, BASE)
 
 async function holds(url: string, seg: SyntheticSegment): Promise<boolean> {
-  const res = await request(`${url}/segments/${seg.path}`, { method: 'HEAD' }).catch(() => null)
+  // only-if-cached: what the node itself holds, not what it could read through from a peer.
+  const res = await request(`${url}/segments/${seg.path}`, { method: 'HEAD', headers: { 'cache-control': 'only-if-cached' } }).catch(
+    () => null
+  )
   await res?.body.dump()
   return res?.statusCode === 200
 }

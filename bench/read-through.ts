@@ -1,0 +1,159 @@
+/**
+ * Read-through segments (http/read-through.ts) against fetching from the holder directly: a holder
+ * app with N segments on disk, and a reader app that holds none and reads through from the holder.
+ * Both are the node's real fastify app on 127.0.0.1, in this process. Every read-through request
+ * asks for a segment the reader does not hold yet (a true miss: fetched, streamed, stored).
+ *
+ *   node --import tsx --import ./node/compat.ts bench/read-through.ts [--quick] [--rounds R]
+ *
+ * Prints, per round (direct and read-through alternated):
+ * - time to first byte, p50 and p95 over 100 sequential requests (distinct segments);
+ * - throughput of 32 concurrent clients, each reading distinct segments for a fixed time.
+ */
+import { performance } from 'node:perf_hooks'
+import { Agent, request } from 'undici'
+import { buildHttpApp } from '../http/app.ts'
+import { ReadThrough } from '../http/read-through.ts'
+import { SegmentSelector } from '../storage/best-segments.ts'
+import { sha256 } from '../storage/segment-hash.ts'
+import { SegmentIndex } from '../storage/segment-index.ts'
+import { type SegmentRef, formatSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
+import { SegmentStore } from '../storage/segment-store.ts'
+import { QUICK, cleanupOnExit, machineInfo, makeTempDir, ms, stats, table } from './common.ts'
+import { join } from 'node:path'
+
+const SEGMENT_BYTES = 1024 * 1024
+const SEQUENTIAL = QUICK ? 20 : 100
+const CLIENTS = 32
+const CONCURRENT_MS = QUICK ? 2000 : 8000
+const ROUNDS = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || (QUICK ? 1 : 3)
+// Enough distinct segments that no read-through request finds one already read.
+const SEGMENTS = SEQUENTIAL * ROUNDS + (QUICK ? 400 : 2000) * ROUNDS
+
+function bytesOf(i: number): Buffer {
+  const out = Buffer.allocUnsafe(SEGMENT_BYTES)
+  for (let o = 0; o < SEGMENT_BYTES; o += 4) out.writeUInt32LE((i * 2654435761 + o) >>> 0, o)
+  return out
+}
+
+async function openApp(dir: string, readThrough?: (store: SegmentStore) => ReadThrough) {
+  const index = SegmentIndex.open(join(dir, 'index'), { mapSize: 8 * 1024 ** 3 })
+  const store = new SegmentStore({ segmentsDir: join(dir, 'segments'), index })
+  const rt = readThrough?.(store)
+  await rt?.start()
+  const app = await buildHttpApp(
+    { index, store, selector: new SegmentSelector(index), ...(rt == null ? {} : { readThrough: rt }) },
+    { metrics: false }
+  )
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  return {
+    url,
+    store,
+    close: async () => {
+      await app.close()
+      await rt?.stop()
+      await index.stop()
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(machineInfo())
+  const root = makeTempDir('segmesh-bench-read-through-')
+  cleanupOnExit(root)
+  const holder = await openApp(join(root, 'holder'))
+  const refs: SegmentRef[] = []
+  const t0 = Date.UTC(2026, 0, 1) * 1000
+  for (let i = 0; i < SEGMENTS; i++) {
+    const body = bytesOf(i)
+    const ref = formatSegmentRef({
+      channel: 'c',
+      quality: 'q',
+      start: t0 + i * 2_000_000,
+      duration: 2_000_000,
+      type: 'full',
+      hash: sha256(body)
+    })
+    await holder.store.writeSegment(ref, body)
+    refs.push(ref)
+  }
+  const reader = await openApp(join(root, 'reader'), (store) => new ReadThrough({ store, candidates: () => [holder.url], maxActive: 64 }))
+  console.log(`segments ${SEGMENTS} × ${SEGMENT_BYTES / 1024} KiB on the holder; the reader holds none\n`)
+
+  const agent = new Agent({ connections: CLIENTS })
+  let next = 0
+  const take = (): SegmentRef => {
+    if (next >= refs.length) throw new Error('out of unread segments: raise SEGMENTS')
+    return refs[next++]!
+  }
+
+  /** ms to the first body byte, then the body read to its end. */
+  const ttfb = async (base: string, ref: SegmentRef): Promise<number> => {
+    const started = performance.now()
+    const res = await request(`${base}/segments/${segmentRelPath(ref)}`, { dispatcher: agent })
+    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} for ${segmentRelPath(ref)}`)
+    let first = 0
+    for await (const _ of res.body) if (first === 0) first = performance.now() - started
+    return first
+  }
+
+  const throughput = async (base: string): Promise<number> => {
+    let bytes = 0
+    const deadline = performance.now() + CONCURRENT_MS
+    const started = performance.now()
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (performance.now() < deadline) {
+          const res = await request(`${base}/segments/${segmentRelPath(take())}`, { dispatcher: agent })
+          if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`)
+          for await (const chunk of res.body) bytes += (chunk as Buffer).byteLength
+        }
+      })
+    )
+    return bytes / ((performance.now() - started) / 1000)
+  }
+
+  const rows: string[][] = []
+  for (let round = 1; round <= ROUNDS; round++) {
+    const figures: Record<string, { p50: number; p95: number; mibps: number }> = {}
+    for (const [name, base] of [
+      ['direct', holder.url],
+      ['read-through', reader.url]
+    ] as const) {
+      const samples: number[] = []
+      for (let i = 0; i < SEQUENTIAL; i++) samples.push(await ttfb(base, take()))
+      const s = stats(samples)
+      figures[name] = { p50: s.median, p95: s.p95, mibps: (await throughput(base)) / 1024 ** 2 }
+    }
+    const d = figures.direct!
+    const r = figures['read-through']!
+    rows.push([
+      String(round),
+      `${ms(d.p50)} / ${ms(d.p95)}`,
+      `${ms(r.p50)} / ${ms(r.p95)}`,
+      `+${ms(r.p50 - d.p50)}`,
+      `${d.mibps.toFixed(0)} MiB/s`,
+      `${r.mibps.toFixed(0)} MiB/s`,
+      `${(r.mibps / d.mibps).toFixed(2)}×`
+    ])
+  }
+  console.log(
+    table(
+      [
+        'round',
+        'TTFB direct p50 / p95',
+        'TTFB read-through p50 / p95',
+        'p50 difference',
+        `${CLIENTS} clients direct`,
+        'read-through',
+        'ratio'
+      ],
+      rows
+    )
+  )
+  await agent.close()
+  await reader.close()
+  await holder.close()
+}
+
+await main()

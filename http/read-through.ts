@@ -1,0 +1,278 @@
+/**
+ * Read-through segments: `GET /segments/...` for a name this node does not hold is fetched from a
+ * peer that may hold it, streamed to the client as the bytes arrive, and stored through the store's
+ * normal write path (temp → fsync → verify → rename → index) at the same time.
+ *
+ * - The bytes are hashed as they pass. The client's body ends only once they matched the name; a
+ *   mismatch aborts the response (the client sees a cut connection, never wrong bytes), nothing is
+ *   stored, and that peer is not asked for that name again for a while.
+ * - One upstream fetch per name: a request that comes while one runs waits for it and is served
+ *   from disk (HEAD, Range and revalidations take that path too).
+ * - Never for a tombstoned name, never for a request from another node (PEER_HEADER): a miss
+ *   must not cascade from node to node, and never with `Cache-Control: only-if-cached` (what a
+ *   monitor or a test sends to ask what this node itself holds).
+ * - Bounded: `maxActive` fetches at once (past it, 503 busy); at most `maxAsked` peers per name;
+ *   names no peer had are remembered (`missMemory` names for `missMs`) so a client asking for
+ *   made-up names costs at most one round of requests per name; peers that sent wrong bytes are
+ *   remembered per name the same way.
+ */
+import { createHash } from 'node:crypto'
+import { once } from 'node:events'
+import { PassThrough } from 'node:stream'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { type Agent, type Dispatcher, request } from 'undici'
+import { createAgent, discardBody } from '../lib/http-client.ts'
+import { type Logger, silentLogger } from '../lib/logger.ts'
+import { PEER_HEADER, segmentPath } from '../replication/fetch-http.ts'
+import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
+import type { SegmentStore } from '../storage/segment-store.ts'
+
+/** On a response streamed from a peer: `peer`. */
+export const READ_THROUGH_HEADER = 'x-segmesh-read-through'
+
+export const READ_THROUGH_DEFAULTS = Object.freeze({
+  maxActive: 16,
+  maxAsked: 4,
+  missMemory: 4096,
+  missMs: 10_000,
+  connectTimeoutMs: 3000,
+  readTimeoutMs: 10_000
+})
+
+export interface ReadThroughInit {
+  store: SegmentStore
+  /** URLs of peers that may hold `ref`, best first (the node: connected peers, shuffled). */
+  candidates: (ref: SegmentRef) => string[]
+  /**
+   * This node's URL, sent as PEER_HEADER so the holder counts the download against its upload
+   * slots (read when the first fetch starts: the node knows it once its HTTP listener is up).
+   */
+  ownUrl?: () => string
+  /** Called when a fetch starts; the function it returns when it ends (the replicator does not announce what was fetched). */
+  onFetch?: (ref: SegmentRef) => () => void
+  log?: Logger
+  /** Composed into the dispatcher of every request to a peer, first outermost (node/hooks.ts: the simulations' partitions). */
+  interceptors?: Dispatcher.DispatcherComposeInterceptor[]
+  maxActive?: number
+  maxAsked?: number
+  missMemory?: number
+  missMs?: number
+}
+
+/** What the route does next: serve from disk (the name is now stored), or answer with this. */
+export type ReadThroughResult = { kind: 'local' } | { kind: 'sent' } | { kind: 'missing'; why: string } | { kind: 'busy' }
+
+interface Fetch {
+  /** Settles true once the name is stored here. */
+  readonly stored: Promise<boolean>
+}
+
+export class ReadThrough {
+  readonly #init: ReadThroughInit
+  readonly #opts: Required<Pick<ReadThroughInit, 'maxActive' | 'maxAsked' | 'missMemory' | 'missMs'>>
+  readonly #log: Logger
+  readonly #inFlight = new Map<string, Fetch>()
+  /** Name → until when (ms) it counts as held by no peer asked. Oldest first. */
+  readonly #missed = new Map<string, number>()
+  /** `name peerUrl` → until when (ms) that peer is not asked for that name (it sent wrong bytes). */
+  readonly #liars = new Map<string, number>()
+  #agent: Agent | null = null
+  #dispatch: Dispatcher | null = null
+  #headers: Record<string, string> | null = null
+  readonly stats = { fetches: 0, stored: 0, mismatches: 0, misses: 0, busy: 0 }
+
+  constructor(init: ReadThroughInit) {
+    this.#init = init
+    this.#log = init.log ?? silentLogger
+    this.#opts = {
+      maxActive: init.maxActive ?? READ_THROUGH_DEFAULTS.maxActive,
+      maxAsked: init.maxAsked ?? READ_THROUGH_DEFAULTS.maxAsked,
+      missMemory: init.missMemory ?? READ_THROUGH_DEFAULTS.missMemory,
+      missMs: init.missMs ?? READ_THROUGH_DEFAULTS.missMs
+    }
+  }
+
+  get active(): number {
+    return this.#inFlight.size
+  }
+
+  async start(): Promise<void> {
+    if (this.#agent != null) return
+    this.#agent = createAgent({
+      connections: this.#opts.maxActive,
+      connectTimeoutMs: READ_THROUGH_DEFAULTS.connectTimeoutMs,
+      readTimeoutMs: READ_THROUGH_DEFAULTS.readTimeoutMs
+    })
+    this.#dispatch = this.#agent.compose(...(this.#init.interceptors ?? []))
+  }
+
+  /** After the HTTP listener: waits for the fetches its last requests started. */
+  async stop(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight.values()].map(async (f) => await f.stored))
+    const agent = this.#agent
+    this.#agent = null
+    this.#dispatch = null
+    await agent?.close()
+  }
+
+  /**
+   * Handle a request for `ref`, which this node does not hold and is not tombstoned. A plain GET
+   * that starts the fetch is streamed (`sent`); every other request waits for the fetch and is
+   * served from disk (`local`).
+   */
+  async serve(request: FastifyRequest, reply: FastifyReply, ref: SegmentRef): Promise<ReadThroughResult> {
+    const key = segmentRelPath(ref)
+    if (request.headers[PEER_HEADER] != null) return { kind: 'missing', why: 'not held here (peers are not read through)' }
+    if (/\bonly-if-cached\b/.test(request.headers['cache-control'] ?? '')) return { kind: 'missing', why: 'not held here (only-if-cached)' }
+    const running = this.#inFlight.get(key)
+    if (running != null) return (await running.stored) ? { kind: 'local' } : { kind: 'missing', why: 'no peer sent it' }
+    if (this.#isMissed(key)) return { kind: 'missing', why: 'no peer asked had it' }
+    if (this.#inFlight.size >= this.#opts.maxActive || this.#dispatch == null) {
+      this.stats.busy++
+      return { kind: 'busy' }
+    }
+    const live = request.method === 'GET' && request.headers.range == null && request.headers['if-none-match'] == null
+    let answered: (sent: boolean) => void = () => {}
+    const sent = new Promise<boolean>((resolve) => {
+      answered = resolve
+    })
+    const stored = this.#fetch(ref, key, live ? { reply, answered, started: false } : null)
+    this.#inFlight.set(key, { stored })
+    void stored.finally(() => this.#inFlight.delete(key))
+    if (live && (await Promise.race([sent, stored.then(() => false)]))) return { kind: 'sent' }
+    return (await stored) ? { kind: 'local' } : { kind: 'missing', why: 'no peer asked had it' }
+  }
+
+  /** Ask the candidates in turn until one's bytes are stored. */
+  async #fetch(ref: SegmentRef, key: string, live: Live | null): Promise<boolean> {
+    this.stats.fetches++
+    const done = this.#init.onFetch?.(ref) ?? (() => {})
+    try {
+      const asked = this.#init.candidates(ref).filter((url) => !this.#isLiar(key, url))
+      for (const url of asked.slice(0, this.#opts.maxAsked)) {
+        if (await this.#tryPeer(ref, key, url, live)) {
+          this.stats.stored++
+          return true
+        }
+        // A client whose response started got a cut body and is gone; the rest only stores.
+        if (live?.started === true) live = null
+      }
+      this.stats.misses++
+      this.#remember(this.#missed, key)
+      return false
+    } finally {
+      live?.answered(false)
+      done()
+    }
+  }
+
+  /** One peer: true once its bytes are stored. */
+  async #tryPeer(ref: SegmentRef, key: string, url: string, live: Live | null): Promise<boolean> {
+    let response: Dispatcher.ResponseData
+    try {
+      if (this.#dispatch == null) return false
+      const own = this.#init.ownUrl
+      this.#headers ??= { accept: 'video/mp2t', ...(own == null ? {} : { [PEER_HEADER]: own() }) }
+      response = await request(url + segmentPath(ref), { dispatcher: this.#dispatch, headers: this.#headers })
+    } catch (err) {
+      this.#log.debug({ peer: url, segment: key, err }, 'read-through request failed')
+      return false
+    }
+    if (response.statusCode !== 200) {
+      await discardBody(response)
+      return false
+    }
+    const length = response.headers['content-length']
+    const hash = createHash('sha256')
+    // The client's response starts with the first chunk the store takes: a store that refuses
+    // the write (disk full, a tombstone) leaves the route free to answer properly.
+    let client: PassThrough | null = null
+    const start = (): void => {
+      if (live == null) return
+      const body = new PassThrough()
+      const { reply } = live
+      reply.header('content-type', 'video/mp2t')
+      reply.header('etag', `"${ref.hash!.toString('base64url')}"`)
+      reply.header('cache-control', 'public, max-age=31536000, immutable')
+      reply.header(READ_THROUGH_HEADER, 'peer')
+      if (typeof length === 'string') reply.header('content-length', length)
+      reply.send(body)
+      live.started = true
+      live.answered(true)
+      client = body
+      // A client that leaves does not stop the store's copy.
+      body.once('close', () => {
+        client = null
+      })
+    }
+    // Each chunk goes to the client once the next has come: the last one only after the hash
+    // matched, so a client can never hold the whole of wrong bytes (its body is cut short).
+    let held: Uint8Array | null = null
+    const forward = async (chunk: Uint8Array | null): Promise<void> => {
+      const to = client as PassThrough | null
+      if (held != null && to != null && !to.write(held)) await Promise.race([once(to, 'drain'), once(to, 'close')])
+      held = chunk
+    }
+    const source = async function* (): AsyncGenerator<Uint8Array> {
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+        if (live?.started !== true) start()
+        hash.update(chunk)
+        yield chunk
+        await forward(chunk)
+      }
+      const to = client as PassThrough | null
+      if (!hash.digest().equals(ref.hash!)) {
+        to?.destroy(new Error(`bytes of ${key} from ${url} do not match the name`))
+        return
+      }
+      await forward(null)
+      to?.end()
+    }
+    try {
+      await this.#init.store.writeSegment(ref, source())
+      return true
+    } catch (err) {
+      ;(client as PassThrough | null)?.destroy(err as Error)
+      if ((err as { code?: string }).code === 'SEGMESH_ERR_HASH_MISMATCH') {
+        this.stats.mismatches++
+        this.#remember(this.#liars, `${key} ${url}`)
+        this.#log.warn({ peer: url, segment: key }, 'read-through: peer sent bytes that do not match the name')
+      } else {
+        this.#log.debug({ peer: url, segment: key, err }, 'read-through failed')
+      }
+      return false
+    } finally {
+      response.body.destroy()
+    }
+  }
+
+  #remember(memory: Map<string, number>, key: string): void {
+    memory.delete(key)
+    memory.set(key, Date.now() + this.#opts.missMs)
+    if (memory.size > this.#opts.missMemory) memory.delete(memory.keys().next().value!)
+  }
+
+  #isMissed(key: string): boolean {
+    return fresh(this.#missed, key)
+  }
+
+  #isLiar(key: string, url: string): boolean {
+    return fresh(this.#liars, `${key} ${url}`)
+  }
+}
+
+interface Live {
+  reply: FastifyReply
+  /** The response has started (true), or the fetch ended without starting it (false). */
+  answered: (sent: boolean) => void
+  started: boolean
+}
+
+/** Whether `key` is remembered and not expired (an expired one is dropped). */
+function fresh(memory: Map<string, number>, key: string): boolean {
+  const until = memory.get(key)
+  if (until == null) return false
+  if (until > Date.now()) return true
+  memory.delete(key)
+  return false
+}
