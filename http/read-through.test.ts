@@ -10,27 +10,15 @@ import type { AddressInfo } from 'node:net'
 import { type TestContext, describe, it } from 'node:test'
 import { type Dispatcher, request } from 'undici'
 import { SegmentSelector } from '../storage/best-segments.ts'
-import { sha256 } from '../storage/segment-hash.ts'
-import { type SegmentRef, formatSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
+import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { until } from '../test/helpers/network.ts'
-import { T0, bytesFor, openStore } from '../test/helpers/tree.ts'
+import { T0, namedBytes, openStore } from '../test/helpers/tree.ts'
 import { buildHttpApp } from './app.ts'
 import { READ_THROUGH_HEADER, ReadThrough, type ReadThroughInit } from './read-through.ts'
 
 const SIZE = 2 * 1024 * 1024
 
-function segment(i: number): { ref: SegmentRef; body: Buffer } {
-  const body = bytesFor(`read-through-${i}`, SIZE)
-  const ref = formatSegmentRef({
-    channel: 'c',
-    quality: 'q',
-    start: T0 + i * 2_000_000,
-    duration: 2_000_000,
-    type: 'full',
-    hash: sha256(body)
-  })
-  return { ref, body }
-}
+const segment = (i: number): { ref: SegmentRef; body: Buffer } => namedBytes(`read-through-${i}`, SIZE, { start: T0 + i * 2_000_000 })
 
 /** A peer serving fixed bytes per segment path (after `delayMs`), counting requests and their peer header. */
 class Peer {

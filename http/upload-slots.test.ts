@@ -8,25 +8,16 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { type Dispatcher, request } from 'undici'
 import { SegmentSelector } from '../storage/best-segments.ts'
-import { sha256 } from '../storage/segment-hash.ts'
-import { type SegmentRef, formatSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
+import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { until } from '../test/helpers/network.ts'
-import { T0, bytesFor, openStore } from '../test/helpers/tree.ts'
+import { T0, namedBytes, openStore } from '../test/helpers/tree.ts'
 import { buildHttpApp } from './app.ts'
 import { type BusyAnswer, UploadSlots } from './upload-slots.ts'
 
 const PEER = 'x-segmesh-peer'
 
 async function storedSegment(store: Awaited<ReturnType<typeof openStore>>['store'], i: number, size: number): Promise<SegmentRef> {
-  const body = bytesFor(`upload-${i}`, size)
-  const ref = formatSegmentRef({
-    channel: 'c',
-    quality: 'q',
-    start: T0 + i * 2_000_000,
-    duration: 2_000_000,
-    type: 'full',
-    hash: sha256(body)
-  })
+  const { ref, body } = namedBytes(`upload-${i}`, size, { start: T0 + i * 2_000_000 })
   await store.writeSegment(
     ref,
     (async function* () {

@@ -73,6 +73,24 @@ export function ref(spec: SegSpec): SegmentRef {
   })
 }
 
+/** Bytes of `size` from `seed`, and the 2 s full segment at `start` whose name (hash) they match. */
+export function namedBytes(
+  seed: string,
+  size: number,
+  at: { start: number; channel?: string; quality?: string }
+): { ref: SegmentRef; body: Buffer } {
+  const body = bytesFor(seed, size)
+  const ref = formatSegmentRef({
+    channel: at.channel ?? 'c',
+    quality: at.quality ?? 'q',
+    start: at.start,
+    duration: 2_000_000,
+    type: 'full',
+    hash: sha256(body)
+  })
+  return { ref, body }
+}
+
 /** Flip a byte of a stored file in place, keeping its size and mtime, so it is served (and reconciled) as if fine. */
 export async function corruptInPlace(path: string): Promise<void> {
   const st = await stat(path)
