@@ -166,7 +166,8 @@ describe('read-through segments', () => {
 
   it('a flood of made-up names asks each peer once per name, holds at most maxActive fetches, and remembers the misses', async (t) => {
     const empty = await new Peer().listen(t)
-    const { get, readThrough } = await setup(t, () => [empty.url], { maxActive: 4, missMemory: 1000 })
+    // Misses remembered longer than a loaded box could take for the whole test.
+    const { get, readThrough } = await setup(t, () => [empty.url], { maxActive: 4, missMemory: 1000, missMs: 120_000 })
     const names = Array.from({ length: 300 }, (_, i) => segment(100 + i).ref)
     let peak = 0
     const statuses = await Promise.all(
