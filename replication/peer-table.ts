@@ -29,8 +29,8 @@ export interface PeerState {
   deferredAt: number
   /** When (ms) it last asked this node for ranges or names: it is walking us; 0 if never. */
   walkingUsAt: number
-  /** When (ms) our last repair session with it ended; 0 if never. */
-  walkedAt: number
+  /** When (ms) our last walk of it ended having offered it names; 0 if never. */
+  offeredAt: number
 }
 
 export const PEER_TABLE_DEFAULTS = Object.freeze({
@@ -102,7 +102,7 @@ export class PeerTable {
       protocol: 1,
       deferredAt: 0,
       walkingUsAt: 0,
-      walkedAt: 0
+      offeredAt: 0
     }
     this.#peers.set(info.peerId, peer)
     return peer

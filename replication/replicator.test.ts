@@ -60,6 +60,8 @@ class FakeNode {
   answerBytes = 0
   /** What the replicator asked of its fetcher, in order: a range or names request, or a download. */
   readonly calls: Array<'json' | 'want'> = []
+  /** While set, downloads wait for it (a slow fetcher). */
+  wantGate: Promise<void> | null = null
   replicator!: Replicator
 
   readonly net: FakeNet
@@ -129,6 +131,7 @@ class FakeNode {
       want: async (ref, peers): Promise<FetchOutcome> => {
         this.wants.push({ ref, peers: [...peers] })
         this.calls.push('want')
+        await this.wantGate
         if (this.opened.index.getSegment(ref) != null) return { status: 'present' }
         // The least used candidate that holds it, as the real fetcher spreads its downloads.
         const holders = peers.filter((p) => net.byUrl(p).opened.index.getSegment(ref) != null)
@@ -228,6 +231,32 @@ describe('replicator against in-memory fakes', () => {
     assert.equal(names(b!), 12)
     assert.equal(names(c!), 12)
     assert.ok(b!.replicator.stats.spreads >= 1, 'b did not tell c')
+  })
+
+  it('a walk that offered names is not walked again while the peer fetches them (its roots still differ)', async (t) => {
+    const { net, nodes } = await network(t, ['PeerA', 'PeerB'])
+    const [a, b] = nodes
+    await record([a!, b!], 20, 'settle')
+    net.connect(a!, b!)
+    await Promise.all([a!.replicator.syncNow(), b!.replicator.syncNow()])
+    let open = (): void => {}
+    b!.wantGate = new Promise((resolve) => {
+      open = resolve
+    })
+    const segment = { channel: 'c', quality: 'q', start: HOUR + 3_000_000_000, duration: 2_000_000, type: 'full' as const }
+    await a!.opened.store.recordSegment(segment, [bytesFor('offered')])
+    const walks = a!.replicator.stats.repairs
+    await a!.replicator.syncNow()
+    assert.equal(a!.replicator.stats.repairs, walks + 1, 'a walked b and offered it the name')
+    // b is still fetching it: a's next rounds find the roots different, and wait instead of walking again.
+    await a!.replicator.syncNow()
+    await a!.replicator.syncNow()
+    assert.equal(a!.replicator.stats.repairs, walks + 1)
+    assert.ok(a!.replicator.stats.repairsDeferred >= 2)
+    open()
+    const deadline = Date.now() + 10_000
+    while (names(b!) < 21 && Date.now() < deadline) await sleep(10)
+    assert.equal(names(b!), 21)
   })
 
   it('the range walk moves only what differs: one missing name costs one short listing, not the hour', async (t) => {

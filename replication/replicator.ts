@@ -180,7 +180,7 @@ const MAX_BANNED = 4096
 const RECHECK_MS = 2000
 /** How long a difference is left to the peer's walk (the smaller peer id walks for both) before this side walks too. */
 const DEFER_MS = 2000
-/** After our walk of a peer, how long its offers have to land before we walk it again, ms. */
+/** After our walk offered a peer names, how long they have to land before we walk it again, ms. */
 const SETTLE_MS = 5000
 /** Names a walk or an offer must have stored before this node tells its other peers (below it: the live edge, which announcements carry). */
 const SPREAD_MIN_STORED = 8
@@ -632,9 +632,9 @@ export class Replicator {
       return
     }
     // A walk between the two ran a moment ago: the peer walking us (it asked for our ranges within
-    // DEFER_MS) offers what it finds we lack, and after our own walk the peer is still fetching
-    // what we offered it. Walking again now would move the same fingerprints once more.
-    const settledAt = Math.max(peer.walkingUsAt + DEFER_MS, peer.walkedAt + SETTLE_MS)
+    // DEFER_MS) offers what it finds we lack, and after our own walk that offered it names the
+    // peer is still fetching them. Walking again now would move the same fingerprints once more.
+    const settledAt = Math.max(peer.walkingUsAt + DEFER_MS, peer.offeredAt + SETTLE_MS)
     if (now < settledAt) {
       this.stats.repairsDeferred++
       this.#recheck(peer.peerId, settledAt - now)
@@ -781,7 +781,6 @@ export class Replicator {
           peer.backoffUntil = Date.now() + backoffMs(peer.failures, REPAIR_BACKOFF)
           if (!this.#shutdown.signal.aborted) this.#log.info({ err, peer: peer.peerId, url: peer.url }, 'repair session failed')
         } finally {
-          peer.walkedAt = Date.now()
           this.#sessions.delete(peer.peerId)
         }
       })()
@@ -824,6 +823,7 @@ export class Replicator {
     )
     this.#spread(peer.peerId, stored)
     this.stats.offered += result.offered
+    if (result.offered > 0) peer.offeredAt = Date.now()
     this.stats.rangesRepaired += result.ranges
     this.stats.rangeRequests += result.partRequests + result.nameRequests
     peer.lagSeconds = result.newest === 0 ? 0 : Math.max(0, Math.round((Date.now() * 1000 - result.newest) / MICROS_PER_SECOND))
