@@ -24,6 +24,7 @@ const segment = (i: number): { ref: SegmentRef; body: Buffer } => namedBytes(`re
 class Peer {
   readonly requests: string[] = []
   readonly peerHeaders: Array<string | undefined> = []
+  readonly methods: string[] = []
   readonly #bodies = new Map<string, Buffer>()
   readonly #server: Server
   delayMs = 0
@@ -53,6 +54,7 @@ class Peer {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
     this.requests.push(path)
     this.peerHeaders.push(req.headers['x-segmesh-peer'] as string | undefined)
+    this.methods.push(req.method ?? '')
     const body = this.#bodies.get(path)
     if (body == null) {
       res.writeHead(404).end()
@@ -129,6 +131,24 @@ describe('read-through segments', () => {
     assert.deepEqual([liar.requests.length, honest.requests.length], [1, 1])
   })
 
+  it('answers a HEAD on its own from a peer that holds the name, asking it with HEAD and storing nothing', async (t) => {
+    const { ref, body } = segment(5)
+    const empty = await new Peer().listen(t)
+    const holder = (await new Peer().listen(t)).serve(ref, body)
+    const { get, index } = await setup(t, () => [empty.url, holder.url])
+    const head = await get(ref, {}, 'HEAD')
+    assert.equal(head.statusCode, 200)
+    assert.equal(head.headers['content-length'], String(SIZE))
+    assert.equal(head.headers[READ_THROUGH_HEADER], 'peer')
+    assert.equal(head.headers.etag, `"${ref.hash!.toString('base64url')}"`)
+    await head.body.dump()
+    assert.deepEqual([empty.methods, holder.methods], [['HEAD'], ['HEAD']])
+    assert.equal(index.getSegment(ref), null, 'a HEAD fetches nothing')
+    const missing = await get(segment(6).ref, {}, 'HEAD')
+    assert.equal(missing.statusCode, 404)
+    await missing.body.dump()
+  })
+
   it('never reads through a tombstoned name, for another node, or with only-if-cached', async (t) => {
     const { ref, body } = segment(3)
     const holder = (await new Peer().listen(t)).serve(ref, body)
@@ -147,13 +167,17 @@ describe('read-through segments', () => {
     assert.equal(holder.requests.length, 0)
   })
 
-  it('shares one upstream fetch between clients asking at once; HEAD and Range wait for it and are served from disk', async (t) => {
+  it('shares one upstream fetch between clients asking at once; a HEAD or Range meanwhile waits for it and is served from disk', async (t) => {
     const { ref, body } = segment(4)
     const holder = (await new Peer().listen(t)).serve(ref, body)
     holder.delayMs = 200
-    const { get } = await setup(t, () => [holder.url])
+    const { get, readThrough } = await setup(t, () => [holder.url])
 
-    const [a, b, head, range] = await Promise.all([get(ref), get(ref), get(ref, {}, 'HEAD'), get(ref, { range: 'bytes=10-19' })])
+    // The first GET starts the fetch; the others come while it runs (or, on a slow box, after it
+    // stored the segment: served from disk all the same).
+    const first = get(ref)
+    await until('the fetch to start', () => holder.requests.length === 1 || readThrough.stats.stored === 1, 5000)
+    const [a, b, head, range] = await Promise.all([first, get(ref), get(ref, {}, 'HEAD'), get(ref, { range: 'bytes=10-19' })])
     assert.ok((await bytesOf(a)).equals(body))
     assert.ok((await bytesOf(b)).equals(body))
     assert.equal(head.statusCode, 200)

@@ -7,7 +7,8 @@
  *   mismatch aborts the response (the client sees a cut connection, never wrong bytes), nothing is
  *   stored, and that peer is not asked for that name again for a while.
  * - One upstream fetch per name: a request that comes while one runs waits for it and is served
- *   from disk (HEAD, Range and revalidations take that path too).
+ *   from disk (Range and revalidations take that path too). A HEAD on its own asks the peers with
+ *   HEAD and fetches nothing.
  * - Never for a tombstoned name, never for a request from another node (PEER_HEADER): a miss
  *   must not cascade from node to node, and never with `Cache-Control: only-if-cached` (what a
  *   monitor or a test sends to ask what this node itself holds).
@@ -79,6 +80,8 @@ export class ReadThrough {
   #agent: Agent | null = null
   #dispatch: Dispatcher | null = null
   #headers: Record<string, string> | null = null
+  /** HEAD requests asking peers now (counted with the fetches against maxActive). */
+  #heads = 0
   readonly stats = { fetches: 0, stored: 0, mismatches: 0, misses: 0, busy: 0 }
 
   constructor(init: ReadThroughInit) {
@@ -127,10 +130,11 @@ export class ReadThrough {
     const running = this.#inFlight.get(key)
     if (running != null) return (await running.stored) ? { kind: 'local' } : { kind: 'missing', why: 'no peer sent it' }
     if (this.#isMissed(key)) return { kind: 'missing', why: 'no peer asked had it' }
-    if (this.#inFlight.size >= this.#opts.maxActive || this.#dispatch == null) {
+    if (this.#inFlight.size + this.#heads >= this.#opts.maxActive || this.#dispatch == null) {
       this.stats.busy++
       return { kind: 'busy' }
     }
+    if (request.method === 'HEAD') return await this.#head(ref, key, reply)
     const live = request.method === 'GET' && request.headers.range == null && request.headers['if-none-match'] == null
     let answered: (sent: boolean) => void = () => {}
     const sent = new Promise<boolean>((resolve) => {
@@ -141,6 +145,46 @@ export class ReadThrough {
     void stored.finally(() => this.#inFlight.delete(key))
     if (live && (await Promise.race([sent, stored.then(() => false)]))) return { kind: 'sent' }
     return (await stored) ? { kind: 'local' } : { kind: 'missing', why: 'no peer asked had it' }
+  }
+
+  /** A HEAD asks the peers with HEAD in turn: the first that holds the name answers it; nothing is fetched. */
+  async #head(ref: SegmentRef, key: string, reply: FastifyReply): Promise<ReadThroughResult> {
+    this.#heads++
+    try {
+      for (const url of this.#init.candidates(ref).slice(0, this.#opts.maxAsked)) {
+        let response: Dispatcher.ResponseData
+        try {
+          response = await request(url + segmentPath(ref), { method: 'HEAD', dispatcher: this.#dispatch!, headers: this.#peerHeaders() })
+        } catch {
+          continue
+        }
+        await discardBody(response)
+        if (response.statusCode !== 200) continue
+        this.#describe(reply, ref, response.headers['content-length'])
+        reply.send()
+        return { kind: 'sent' }
+      }
+      this.stats.misses++
+      this.#remember(this.#missed, key)
+      return { kind: 'missing', why: 'no peer asked had it' }
+    } finally {
+      this.#heads--
+    }
+  }
+
+  /** The headers of a body this node streams (or, for HEAD, would stream) from a peer. */
+  #describe(reply: FastifyReply, ref: SegmentRef, length: string | string[] | undefined): void {
+    reply.header('content-type', 'video/mp2t')
+    reply.header('etag', `"${ref.hash!.toString('base64url')}"`)
+    reply.header('cache-control', 'public, max-age=31536000, immutable')
+    reply.header(READ_THROUGH_HEADER, 'peer')
+    if (typeof length === 'string') reply.header('content-length', length)
+  }
+
+  #peerHeaders(): Record<string, string> {
+    const own = this.#init.ownUrl
+    this.#headers ??= { accept: 'video/mp2t', ...(own == null ? {} : { [PEER_HEADER]: own() }) }
+    return this.#headers
   }
 
   /** Ask the candidates in turn until one's bytes are stored. */
@@ -171,9 +215,7 @@ export class ReadThrough {
     let response: Dispatcher.ResponseData
     try {
       if (this.#dispatch == null) return false
-      const own = this.#init.ownUrl
-      this.#headers ??= { accept: 'video/mp2t', ...(own == null ? {} : { [PEER_HEADER]: own() }) }
-      response = await request(url + segmentPath(ref), { dispatcher: this.#dispatch, headers: this.#headers })
+      response = await request(url + segmentPath(ref), { dispatcher: this.#dispatch, headers: this.#peerHeaders() })
     } catch (err) {
       this.#log.debug({ peer: url, segment: key, err }, 'read-through request failed')
       return false
@@ -191,11 +233,7 @@ export class ReadThrough {
       if (live == null) return
       const body = new PassThrough()
       const { reply } = live
-      reply.header('content-type', 'video/mp2t')
-      reply.header('etag', `"${ref.hash!.toString('base64url')}"`)
-      reply.header('cache-control', 'public, max-age=31536000, immutable')
-      reply.header(READ_THROUGH_HEADER, 'peer')
-      if (typeof length === 'string') reply.header('content-length', length)
+      this.#describe(reply, ref, length)
       reply.send(body)
       live.started = true
       live.answered(true)
