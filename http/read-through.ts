@@ -27,6 +27,7 @@ import { type Logger, silentLogger } from '../lib/logger.ts'
 import { PEER_HEADER, segmentPath } from '../replication/fetch-http.ts'
 import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
+import { segmentHeaders } from './segment-routes.ts'
 
 /** On a response streamed from a peer: `peer`. */
 export const READ_THROUGH_HEADER = 'x-segmesh-read-through'
@@ -63,16 +64,12 @@ export interface ReadThroughInit {
 /** What the route does next: serve from disk (the name is now stored), or answer with this. */
 export type ReadThroughResult = { kind: 'local' } | { kind: 'sent' } | { kind: 'missing'; why: string } | { kind: 'busy' }
 
-interface Fetch {
-  /** Settles true once the name is stored here. */
-  readonly stored: Promise<boolean>
-}
-
 export class ReadThrough {
   readonly #init: ReadThroughInit
   readonly #opts: Required<Pick<ReadThroughInit, 'maxActive' | 'maxAsked' | 'missMemory' | 'missMs'>>
   readonly #log: Logger
-  readonly #inFlight = new Map<string, Fetch>()
+  /** Name → the fetch running for it, settling true once the name is stored here. */
+  readonly #inFlight = new Map<string, Promise<boolean>>()
   /** Name → until when (ms) it counts as held by no peer asked. Oldest first. */
   readonly #missed = new Map<string, number>()
   /** `name peerUrl` → until when (ms) that peer is not asked for that name (it sent wrong bytes). */
@@ -111,7 +108,7 @@ export class ReadThrough {
 
   /** After the HTTP listener: waits for the fetches its last requests started. */
   async stop(): Promise<void> {
-    await Promise.allSettled([...this.#inFlight.values()].map(async (f) => await f.stored))
+    await Promise.allSettled(this.#inFlight.values())
     const agent = this.#agent
     this.#agent = null
     this.#dispatch = null
@@ -128,7 +125,7 @@ export class ReadThrough {
     if (request.headers[PEER_HEADER] != null) return { kind: 'missing', why: 'not held here (peers are not read through)' }
     if (/\bonly-if-cached\b/.test(request.headers['cache-control'] ?? '')) return { kind: 'missing', why: 'not held here (only-if-cached)' }
     const running = this.#inFlight.get(key)
-    if (running != null) return (await running.stored) ? { kind: 'local' } : { kind: 'missing', why: 'no peer sent it' }
+    if (running != null) return (await running) ? { kind: 'local' } : { kind: 'missing', why: 'no peer sent it' }
     if (this.#isMissed(key)) return { kind: 'missing', why: 'no peer asked had it' }
     if (this.#inFlight.size + this.#heads >= this.#opts.maxActive || this.#dispatch == null) {
       this.stats.busy++
@@ -141,7 +138,7 @@ export class ReadThrough {
       answered = resolve
     })
     const stored = this.#fetch(ref, key, live ? { reply, answered, started: false } : null)
-    this.#inFlight.set(key, { stored })
+    this.#inFlight.set(key, stored)
     void stored.finally(() => this.#inFlight.delete(key))
     if (live && (await Promise.race([sent, stored.then(() => false)]))) return { kind: 'sent' }
     return (await stored) ? { kind: 'local' } : { kind: 'missing', why: 'no peer asked had it' }
@@ -174,9 +171,7 @@ export class ReadThrough {
 
   /** The headers of a body this node streams (or, for HEAD, would stream) from a peer. */
   #describe(reply: FastifyReply, ref: SegmentRef, length: string | string[] | undefined): void {
-    reply.header('content-type', 'video/mp2t')
-    reply.header('etag', `"${ref.hash!.toString('base64url')}"`)
-    reply.header('cache-control', 'public, max-age=31536000, immutable')
+    segmentHeaders(reply, ref.hash!)
     reply.header(READ_THROUGH_HEADER, 'peer')
     if (typeof length === 'string') reply.header('content-length', length)
   }

@@ -64,6 +64,18 @@ export function rangeHeaders(reply: FastifyReply, range: ByteRange | null, size:
     .header('content-length', range.end - range.start + 1)
 }
 
+/**
+ * The headers of a segment's bytes, wherever they come from (this node's disk, or a peer through
+ * http/read-through.ts): the name's hash is the strong ETag, and the bytes never change. Returns the ETag.
+ */
+export function segmentHeaders(reply: FastifyReply, hash: Buffer): string {
+  const etag = `"${hash.toString('base64url')}"`
+  reply.header('content-type', 'video/mp2t')
+  reply.header('etag', etag)
+  reply.header('cache-control', 'public, max-age=31536000, immutable')
+  return etag
+}
+
 export function segmentRoutes({ index, store, uploads, readThrough }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => {
@@ -115,10 +127,7 @@ export function segmentRoutes({ index, store, uploads, readThrough }: HttpCompon
         await fh.close()
         throw notFound(`segment ${params.file} changed on disk since it was indexed (${size} bytes, indexed ${segment.size})`)
       }
-      const etag = `"${name.hash!.toString('base64url')}"`
-      reply.header('content-type', 'video/mp2t')
-      reply.header('etag', etag)
-      reply.header('cache-control', 'public, max-age=31536000, immutable')
+      const etag = segmentHeaders(reply, name.hash!)
       reply.header('accept-ranges', 'bytes')
       reply.header('last-modified', new Date(segment.mtimeMs).toUTCString())
 

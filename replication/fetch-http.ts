@@ -5,13 +5,13 @@ import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { InvalidListingError, InvalidParametersError } from './fetch-errors.ts'
 
 /**
- * Sent with every segment request a node makes to a peer, carrying the URL it serves from: the
- * peer counts the download against its upload slots (http/upload-slots.ts).
+ * Sent with every request a node's fetcher (and read-through) makes to a peer, carrying the URL it
+ * serves from: the peer counts a segment download against its upload slots (http/upload-slots.ts),
+ * knows a range request as a walk of it (the replicator's walkedBy), and never reads it through.
  */
 export const PEER_HEADER = 'x-segmesh-peer'
 
 /** A peer's base URL without trailing slashes, or null if it is not http(s). */
-
 export function normalizePeerUrl(peerUrl: string): string | null {
   let url: URL
   try {

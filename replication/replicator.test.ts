@@ -259,6 +259,28 @@ describe('replicator against in-memory fakes', () => {
     assert.equal(names(b!), 21)
   })
 
+  it('a peer URL sent by someone else as "walking us" holds a walk off for a few seconds, not for good', async (t) => {
+    const { net, nodes } = await network(t, ['PeerA', 'PeerB'])
+    const [a, b] = nodes
+    net.connect(a!, b!)
+    await Promise.all([a!.replicator.syncNow(), b!.replicator.syncNow()])
+    // Someone keeps telling each node that the other is walking it (the header names any URL).
+    const spoof = setInterval(() => {
+      a!.replicator.walkedBy(b!.url)
+      b!.replicator.walkedBy(a!.url)
+    }, 100)
+    t.after(() => clearInterval(spoof))
+    a!.replicator.walkedBy(b!.url)
+    b!.replicator.walkedBy(a!.url)
+    // Later hellos on a connection carry no newest names: only a walk brings these to b.
+    await record([a!], 10, 'spoofed')
+    await b!.replicator.syncNow()
+    assert.equal(names(b!), 0, 'held off while "walked"')
+    const deadline = Date.now() + 20_000
+    while (names(b!) < 10 && Date.now() < deadline) await sleep(50)
+    assert.equal(names(b!), 10)
+  })
+
   it('the range walk moves only what differs: one missing name costs one short listing, not the hour', async (t) => {
     const { net, nodes } = await network(t, ['PeerA', 'PeerB'])
     const [a, b] = nodes

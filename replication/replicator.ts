@@ -634,10 +634,13 @@ export class Replicator {
     // A walk between the two ran a moment ago: the peer walking us (it asked for our ranges within
     // DEFER_MS) offers what it finds we lack, and after our own walk that offered it names the
     // peer is still fetching them. Walking again now would move the same fingerprints once more.
+    // Waited out for SETTLE_MS at most from the first such wait: anyone can send a peer's URL in the
+    // header, and must not keep us from walking that peer.
     const settledAt = Math.max(peer.walkingUsAt + DEFER_MS, peer.offeredAt + SETTLE_MS)
-    if (now < settledAt) {
+    if (now < settledAt && (peer.deferredAt === 0 || now - peer.deferredAt < SETTLE_MS)) {
+      if (peer.deferredAt === 0) peer.deferredAt = now
       this.stats.repairsDeferred++
-      this.#recheck(peer.peerId, settledAt - now)
+      this.#recheck(peer.peerId, Math.min(settledAt - now, SETTLE_MS))
       return
     }
     peer.deferredAt = 0
