@@ -180,8 +180,10 @@ const MAX_BANNED = 4096
 const RECHECK_MS = 2000
 /** How long a difference is left to the peer's walk (the smaller peer id walks for both) before this side walks too. */
 const DEFER_MS = 2000
-/** After our walk offered a peer names, how long they have to land before we walk it again, ms. */
+/** After a walk between two nodes, how long its results have to land before either walks the other again, ms. */
 const SETTLE_MS = 5000
+/** The longest a difference waits on such walks, whatever the peers' requests claim, ms. */
+const MAX_SETTLE_WAIT_MS = 2 * SETTLE_MS
 /** Names a walk or an offer must have stored before this node tells its other peers (below it: the live edge, which announcements carry). */
 const SPREAD_MIN_STORED = 8
 /** How soon those peers are asked for an exchange. */
@@ -631,16 +633,16 @@ export class Replicator {
       }
       return
     }
-    // A walk between the two ran a moment ago: the peer walking us (it asked for our ranges within
-    // DEFER_MS) offers what it finds we lack, and after our own walk that offered it names the
-    // peer is still fetching them. Walking again now would move the same fingerprints once more.
-    // Waited out for SETTLE_MS at most from the first such wait: anyone can send a peer's URL in the
-    // header, and must not keep us from walking that peer.
-    const settledAt = Math.max(peer.walkingUsAt + DEFER_MS, peer.offeredAt + SETTLE_MS)
-    if (now < settledAt && (peer.deferredAt === 0 || now - peer.deferredAt < SETTLE_MS)) {
+    // A walk between the two ran a moment ago: the peer that walked us (it asked for our ranges)
+    // fetches what it found and offers what it finds we lack, and after our own walk that offered
+    // it names the peer is still fetching them. Walking again before that lands would move the same
+    // fingerprints once more. Waited out for MAX_SETTLE_WAIT_MS at most from the first wait: anyone
+    // can send a peer's URL in the header, and must not keep us from walking that peer.
+    const settledAt = Math.max(peer.walkingUsAt, peer.offeredAt) + SETTLE_MS
+    if (now < settledAt && (peer.deferredAt === 0 || now - peer.deferredAt < MAX_SETTLE_WAIT_MS)) {
       if (peer.deferredAt === 0) peer.deferredAt = now
       this.stats.repairsDeferred++
-      this.#recheck(peer.peerId, Math.min(settledAt - now, SETTLE_MS))
+      this.#recheck(peer.peerId, settledAt - now)
       return
     }
     peer.deferredAt = 0
