@@ -12,7 +12,13 @@ import { cutRoutes } from './cut-routes.ts'
 import { HttpError, statusOf } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
 import { openApiRoutes } from './openapi.ts'
-import { registerDiskMetrics, registerMetrics, registerReadThroughMetrics, registerUploadMetrics } from './metrics.ts'
+import {
+  registerDiskMetrics,
+  registerMetrics,
+  registerNetworkListingMetrics,
+  registerReadThroughMetrics,
+  registerUploadMetrics
+} from './metrics.ts'
 import { singleValuedQuery } from './params.ts'
 import { peerQuota } from './peer-quota.ts'
 import { playlistRoutes } from './playlist-routes.ts'
@@ -79,6 +85,7 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
     if (components.store.space != null) registerDiskMetrics(registry, components.store.space)
     if (components.uploads != null) registerUploadMetrics(registry, components.uploads)
     if (components.readThrough != null) registerReadThroughMetrics(registry, components.readThrough)
+    if (components.network != null) registerNetworkListingMetrics(registry, components.network)
     // The recorder keeps a registry of its own; both are served here.
     const ingest = components.ingest?.registry
     app.get('/metrics', async (_request, reply) => {

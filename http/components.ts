@@ -8,6 +8,7 @@ import type { SegmentIndex } from '../storage/segment-index.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import type { LoopbackCheck } from './loopback.ts'
 import type { MediaPlaylistWriterInit } from './playlist-cache.ts'
+import type { NetworkListings } from './network-listings.ts'
 import type { ReadThrough } from './read-through.ts'
 import type { UploadSlots } from './upload-slots.ts'
 
@@ -82,6 +83,8 @@ export interface HttpComponents {
   uploads?: UploadSlots
   /** Segments this node lacks, fetched from peers as they are asked for (http/read-through.ts). */
   readThrough?: ReadThrough
+  /** Listings and playlists of what the connected peers hold too (http/network-listings.ts). */
+  network?: NetworkListings
 }
 
 export interface HttpInit {

@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { DiskSpace } from '../storage/disk-space.ts'
 import type { HttpComponents, ReplicationView } from './components.ts'
+import type { NetworkListings } from './network-listings.ts'
 import type { ReadThrough } from './read-through.ts'
 import type { UploadSlots } from './upload-slots.ts'
 import { hourCoverage } from '../storage/coverage.ts'
@@ -316,6 +317,29 @@ export function registerReadThroughMetrics(registry: Registry, readThrough: Read
       ['segmesh_read_through_mismatches_total', 'Read-through bodies cut because the bytes did not match the name', () => stats.mismatches],
       ['segmesh_read_through_misses_total', 'Segments no peer asked had', () => stats.misses],
       ['segmesh_read_through_busy_total', 'Requests answered 503 because the read-through limit was reached', () => stats.busy]
+    ]
+  )
+}
+
+export function registerNetworkListingMetrics(registry: Registry, network: NetworkListings): void {
+  const { stats } = network
+  registerFigures(
+    registry,
+    [
+      'segmesh_network_listing_cache_bytes',
+      "Peers' hour digests and listings kept for read-through listings, as counted against their bound",
+      () => network.cacheUsage.bytes
+    ],
+    [
+      ['segmesh_network_listing_requests_total', "Requests to peers for their hour digests or an hour's listing", () => stats.requests],
+      ['segmesh_network_listing_failures_total', 'Those that failed or were invalid', () => stats.failures],
+      ['segmesh_network_listing_hits_total', "Peers' digests or listings answered from the cache", () => stats.hits],
+      ['segmesh_network_listing_merged_total', "Playlist selections that took segments from peers' listings", () => stats.merged],
+      [
+        'segmesh_network_listing_busy_total',
+        'Listings and playlists answered 503 because the limit of requests to peers was reached',
+        () => stats.busy
+      ]
     ]
   )
 }

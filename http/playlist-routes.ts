@@ -1,16 +1,19 @@
 /**
  * `GET /playlist/:channel.m3u8` (master) and `GET /playlist/:channel/:quality.m3u8?start&end`
- * (media), from best-segment selection over the index.
+ * (media), from best-segment selection over the index; with read-through on, over what the
+ * connected peers hold too (http/network-listings.ts), said in NETWORK_HEADER.
  */
 import { Readable } from 'node:stream'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { MICROS_PER_HOUR, formatInstant } from '../storage/time.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
 import { HttpError, badParameter, noContent, notFound, unknownQuality } from './errors.ts'
 import { channelParam, qualityParam, timeParam } from './params.ts'
 import { masterPlaylist, planMediaPlaylist } from './playlist.ts'
 import { MediaPlaylistWriter } from './playlist-cache.ts'
+import { NETWORK_HEADER, type NetworkListings } from './network-listings.ts'
+import { localOnly } from './read-through.ts'
 
 /** Longest range served when start or end is left out (a live viewer). */
 const MAX_OPEN_RANGE = 12 * MICROS_PER_HOUR
@@ -30,12 +33,18 @@ function rangeParams(query: Range): { start: number | undefined; end: number | u
   return { start, end }
 }
 
-export function playlistRoutes({ index, selector }: HttpComponents, init: Pick<HttpInit, 'playlistCache'> = {}) {
+export function playlistRoutes({ index, selector, network }: HttpComponents, init: Pick<HttpInit, 'playlistCache'> = {}) {
   const writer = new MediaPlaylistWriter(selector, init.playlistCache)
+  /** The network's view when read-through applies to `request`, else null (this node's disk alone). */
+  const networkFor = (request: FastifyRequest) => (network != null && localOnly(request) == null ? network : null)
   /** [first hour's start, last hour's end) of a channel/quality, or null when it has no hours. */
-  const span = (channel: string, quality: string): { from: number; to: number } | null => {
-    const hours = index.hourSpan(channel, quality)
-    return hours == null ? null : { from: hours.first, to: hours.last + MICROS_PER_HOUR }
+  const span = async (net: NetworkListings | null, channel: string, quality: string): Promise<{ from: number; to: number } | null> => {
+    if (net == null) {
+      const hours = index.hourSpan(channel, quality)
+      return hours == null ? null : { from: hours.first, to: hours.last + MICROS_PER_HOUR }
+    }
+    const starts = (await net.hourStarts(channel, quality, 0, Number.MAX_SAFE_INTEGER - MICROS_PER_HOUR)).value
+    return starts.length === 0 ? null : { from: starts[0]!, to: starts.at(-1)! + MICROS_PER_HOUR }
   }
 
   return async (app: FastifyInstance): Promise<void> => {
@@ -43,17 +52,20 @@ export function playlistRoutes({ index, selector }: HttpComponents, init: Pick<H
     app.get<{ Params: { channel: string }; Querystring: Range }>('/playlist/:channel.m3u8', async (request, reply) => {
       const channel = channelParam(request.params.channel)
       const { start, end } = rangeParams(request.query)
-      const qualities = index.qualities(channel)
-      if (qualities.length === 0) throw notFound(`unknown channel '${channel}'`)
-      const offered = qualities.filter((q) => {
-        const s = span(channel, q)
-        return s != null && (start == null || s.to > start) && (end == null || s.from < end)
-      })
+      const net = networkFor(request)
+      const qualities = net == null ? { value: index.qualities(channel), merged: false } : net.qualities(channel)
+      if (qualities.value.length === 0) throw notFound(`unknown channel '${channel}'`)
+      const offered: string[] = []
+      for (const q of qualities.value) {
+        const s = await span(net, channel, q)
+        if (s != null && (start == null || s.to > start) && (end == null || s.from < end)) offered.push(q)
+      }
       if (offered.length === 0) throw noContent(`no quality of '${channel}' has segments in that range`)
       const params = new URLSearchParams()
       if (request.query.start != null) params.set('start', request.query.start)
       if (request.query.end != null) params.set('end', request.query.end)
       const query = params.size > 0 ? `?${params}` : ''
+      if (net != null) reply.header(NETWORK_HEADER, qualities.merged ? 'merged' : 'local')
       return reply.type(M3U8).send(masterPlaylist(channel, offered, query))
     })
 
@@ -63,7 +75,8 @@ export function playlistRoutes({ index, selector }: HttpComponents, init: Pick<H
         const channel = channelParam(request.params.channel)
         const quality = qualityParam(request.params.quality)
         let { start, end } = rangeParams(request.query)
-        const s = span(channel, quality)
+        const net = networkFor(request)
+        const s = await span(net, channel, quality)
         if (s == null) throw unknownQuality(index, channel, quality)
         if (start == null || end == null) {
           start ??= s.from
@@ -79,13 +92,17 @@ export function playlistRoutes({ index, selector }: HttpComponents, init: Pick<H
           }
           if (end <= start) throw noContent(`no segments after ${formatInstant(start)}`)
         }
-        const selection = await selector.select(channel, quality, start, end, { allowHoles: true })
-        const plan = planMediaPlaylist(selection, end, Date.now() * 1000)
+        const selection =
+          net == null
+            ? { value: await selector.select(channel, quality, start, end, { allowHoles: true }), merged: false }
+            : await net.select(channel, quality, start, end)
+        const plan = planMediaPlaylist(selection.value, end, Date.now() * 1000)
         if (plan.segments === 0) throw noContent(`no segments of ${channel}/${quality} in [${formatInstant(start)}, ${formatInstant(end)})`)
         const chunks = writer.chunks(plan)
         const first = chunks.next()
         const second = chunks.next()
         reply.type(M3U8).header('cache-control', plan.endlist ? 'public, max-age=60' : 'no-cache')
+        if (net != null) reply.header(NETWORK_HEADER, selection.merged ? 'merged' : 'local')
         if (second.done === true) return reply.send(first.value)
         // Long playlists stream, giving other requests a turn between chunks.
         return reply.send(

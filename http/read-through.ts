@@ -64,6 +64,17 @@ export interface ReadThroughInit {
 /** What the route does next: serve from disk (the name is now stored), or answer with this. */
 export type ReadThroughResult = { kind: 'local' } | { kind: 'sent' } | { kind: 'missing'; why: string } | { kind: 'busy' }
 
+/**
+ * Why `request` is answered from this node's disk alone, or null when peers may be asked: another
+ * node's request (a miss must not cascade from node to node), or `Cache-Control: only-if-cached`
+ * (what a monitor or a test sends to ask what this node itself holds).
+ */
+export function localOnly(request: FastifyRequest): string | null {
+  if (request.headers[PEER_HEADER] != null) return 'peers are not read through'
+  if (/\bonly-if-cached\b/.test(request.headers['cache-control'] ?? '')) return 'only-if-cached'
+  return null
+}
+
 export class ReadThrough {
   readonly #init: ReadThroughInit
   readonly #opts: Required<Pick<ReadThroughInit, 'maxActive' | 'maxAsked' | 'missMemory' | 'missMs'>>
@@ -122,8 +133,8 @@ export class ReadThrough {
    */
   async serve(request: FastifyRequest, reply: FastifyReply, ref: SegmentRef): Promise<ReadThroughResult> {
     const key = segmentRelPath(ref)
-    if (request.headers[PEER_HEADER] != null) return { kind: 'missing', why: 'not held here (peers are not read through)' }
-    if (/\bonly-if-cached\b/.test(request.headers['cache-control'] ?? '')) return { kind: 'missing', why: 'not held here (only-if-cached)' }
+    const local = localOnly(request)
+    if (local != null) return { kind: 'missing', why: `not held here (${local})` }
     const running = this.#inFlight.get(key)
     if (running != null) return (await running) ? { kind: 'local' } : { kind: 'missing', why: 'no peer sent it' }
     if (this.#isMissed(key)) return { kind: 'missing', why: 'no peer asked had it' }

@@ -1,7 +1,8 @@
 /**
  * What peers repairing from this node read, from the index only:
- * - `GET /replication/digests?from=µs`: per-hour digests of every channel/quality from `from` on
- *   (peers of the first protocol version repair with it);
+ * - `GET /replication/digests?from=µs[&channel=&quality=]`: per-hour digests of every
+ *   channel/quality (or of one) from `from` on (peers of the first protocol version repair with
+ *   it; read-through listings ask for one channel/quality);
  * - `GET /replication/ranges?channel=&quality=&from=&to=`: the range split as both ends split it
  *   (replication/ranges.ts), with the fingerprint and name count of each part, for a repair that
  *   narrows down where two nodes differ;
@@ -24,10 +25,14 @@ function micros(name: string, raw: string | undefined): number {
 
 export function replicationRoutes({ index, replication }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
-    app.get<{ Querystring: { from?: string } }>('/replication/digests', async (request) => {
+    app.get<{ Querystring: { from?: string; channel?: string; quality?: string } }>('/replication/digests', async (request) => {
       const raw = request.query.from ?? '0'
       if (!/^\d{1,16}$/.test(raw)) throw badParameter('from', 'must be a time in µs since the epoch')
-      const qualities = [...hourDigests(index, Number(raw))].map(([key, hours]) => {
+      const { channel, quality } = request.query
+      if ((channel == null) !== (quality == null))
+        throw badParameter(channel == null ? 'channel' : 'quality', 'channel and quality go together')
+      const only = channel == null || quality == null ? undefined : { channel: channelParam(channel), quality: qualityParam(quality) }
+      const qualities = [...hourDigests(index, Number(raw), only)].map(([key, hours]) => {
         const [channel, quality] = key.split('/') as [string, string]
         return { channel, quality, hours }
       })

@@ -13,6 +13,7 @@ import type { Config } from '../config/options.ts'
 import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
 import { HttpListener } from '../http/listener.ts'
+import { NetworkListings } from '../http/network-listings.ts'
 import { ReadThrough } from '../http/read-through.ts'
 import { UploadSlots } from '../http/upload-slots.ts'
 import { type NodeCreateMessage, nodeCreateChannel } from '../lib/diagnostics.ts'
@@ -162,7 +163,8 @@ export class SegmeshNode {
       ingest: this.recorder ?? undefined,
       retention: this.retention ?? undefined,
       uploads: config.replication ? new UploadSlots({ slots: config.peerUploadSlots }) : undefined,
-      readThrough: config.replication && config.readThrough ? await parts.start('read-through', this.#readThrough()) : undefined
+      readThrough: config.replication && config.readThrough ? await parts.start('read-through', this.#readThrough()) : undefined,
+      network: config.replication && config.readThrough ? await parts.start('network-listings', this.#networkListings()) : undefined
     }
     const httpLog = log.child({ component: 'http' })
     const httpInit = {
@@ -293,6 +295,30 @@ export class SegmeshNode {
         return randomSample(urls, urls.length)
       },
       onFetch: (ref) => this.replicator?.noteFetch(ref) ?? (() => {}),
+      interceptors: this.#hooks.fetchInterceptors
+    })
+  }
+
+  /**
+   * Listings and playlists over what the connected peers hold too: the peers' roots from their last
+   * exchange with the replicator say which ones hold something we do not.
+   */
+  #networkListings(): NetworkListings {
+    return new NetworkListings({
+      index: this.index,
+      selector: this.selector,
+      ownUrl: () => this.publicUrl,
+      log: this.log.child({ component: 'network-listings' }),
+      peers: () => {
+        const replicator = this.replicator
+        if (replicator == null || this.host == null) return []
+        return this.host.connectedPeers().flatMap((id) => {
+          const peer = replicator.peers.get(id)
+          return peer?.url == null || peer.url === '' ? [] : [{ url: peer.url, roots: peer.roots }]
+        })
+      },
+      ourRoots: () => this.replicator?.ourRoots().rootByKey ?? new Map(),
+      windowStart: () => this.replicator?.ourRoots().windowStart ?? 0,
       interceptors: this.#hooks.fetchInterceptors
     })
   }

@@ -7,11 +7,15 @@ import { createHash } from 'node:crypto'
 import type { SegmentIndex } from '../storage/segment-index.ts'
 import type { HourDigest, RootDigest } from './messages.ts'
 
-/** Hours of every channel/quality from `windowStart` (µs) on, oldest first. */
-export function hourDigests(index: SegmentIndex, windowStart: number): Map<string, HourDigest[]> {
+/** Hours of every channel/quality (or of `only`) from `windowStart` (µs) on, oldest first. */
+export function hourDigests(
+  index: SegmentIndex,
+  windowStart: number,
+  only?: { channel: string; quality: string }
+): Map<string, HourDigest[]> {
   const out = new Map<string, HourDigest[]>()
-  for (const channel of index.channels()) {
-    for (const quality of index.qualities(channel)) {
+  for (const channel of only == null ? index.channels() : [only.channel]) {
+    for (const quality of only == null ? index.qualities(channel) : [only.quality]) {
       const hours = index
         .hourSummaries(channel, quality, windowStart)
         .filter((h) => h.digest !== '')

@@ -403,6 +403,11 @@ export class Replicator {
 
   // --- outgoing ---------------------------------------------------------------------------
 
+  /** Where our replication window starts and our root per `channel/quality` (what hellos carry). */
+  ourRoots(): { windowStart: number; rootByKey: ReadonlyMap<string, string> } {
+    return this.#ourDigests()
+  }
+
   /** Computed anew after a store event, when the window moved, or after DIGEST_CACHE_MS. */
   #ourDigests(): OurDigests {
     const windowStart = this.#windowStart

@@ -1,0 +1,378 @@
+/**
+ * Listings and selections of what the network holds, for a node that lacks hours or holds them in
+ * part (it joined late, or keeps only some of the archive): its own index plus the names of the
+ * peers that hold something else.
+ *
+ * Which peers differ costs nothing to find: the replicator keeps each connected peer's root per
+ * channel/quality from their last exchange, and a peer whose root equals ours holds exactly our
+ * names in the replication window. Only the others are asked, at most `maxPeers` of them:
+ * - their hour digests of that channel/quality (`/replication/digests`), kept while the peer's
+ *   root is unchanged, else for `freshMs` (a live hour grows every few seconds);
+ * - the listing of each hour whose digest differs from ours, kept by the peer's digest of that hour,
+ *   so a repeated request costs no round trip until that hour changes there.
+ * Names a peer lists are checked against the grammar and the hour, capped at what a real hour
+ * holds, and dropped when tombstoned here. At most `maxActive` requests to peers run at once (past
+ * it: 503, retry), and what is kept is bounded by bytes (`cacheBytes`, empty entries counted). Requests to peers carry PEER_HEADER: a peer answers
+ * those from its own disk, so a lookup never cascades through the network.
+ *
+ * A name a peer lists has no size here: among full copies of equal duration at one start, a
+ * local copy wins (size 0 for the remote ones), where the holder would compare sizes.
+ */
+import { type Agent, type Dispatcher, request } from 'undici'
+import { createAgent, discardBody } from '../lib/http-client.ts'
+import { randomSample } from '../lib/random-sample.ts'
+import { type Logger, silentLogger } from '../lib/logger.ts'
+import { MAX_LISTING_NAMES } from '../replication/fetch-options.ts'
+import { PEER_HEADER, peerBase, readJson } from '../replication/fetch-http.ts'
+import { type HourDigest, parseHourDigests } from '../replication/messages.ts'
+import { Assembler, type SegmentSelector, type Selection, bestByStart } from '../storage/best-segments.ts'
+import type { IndexedSegment, SegmentIndex } from '../storage/segment-index.ts'
+import { parseSegmentRef } from '../storage/segment-name.ts'
+import { MICROS_PER_HOUR, formatHour, hourStart, parseHour } from '../storage/time.ts'
+import { HttpError } from './errors.ts'
+
+/** On listings and playlists: `local` (from this node's disk alone) or `merged` (peers' names added). */
+export const NETWORK_HEADER = 'x-segmesh-listing'
+
+export const NETWORK_LISTINGS_DEFAULTS = Object.freeze({
+  /** Peers asked per channel/quality (those whose root differs from ours, in random order). */
+  maxPeers: 4,
+  /** Requests to peers at once; past it a listing or playlist answers 503 (retry). */
+  maxActive: 16,
+  /** A peer's hour digests are asked again after this long once its root has changed. */
+  freshMs: 1000,
+  /** Bytes of peers' digests and listings kept, counted as below. */
+  cacheBytes: 16 * 1024 * 1024,
+  /** What one kept entry costs besides its contents: key, map slot, record (rounded up). */
+  ENTRY_BYTES: 256,
+  /** One name of a listing or one hour of digests: its string and array slot (names are ~90 ASCII chars). */
+  ITEM_BYTES: 128,
+  /** Largest digest answer read: ~10,000 hours. */
+  maxDigestBytes: 1024 * 1024,
+  /** Largest listing read: MAX_LISTING_NAMES names of ~100 bytes. */
+  maxListingBytes: 2 * 1024 * 1024,
+  connectTimeoutMs: 3000,
+  readTimeoutMs: 5000
+})
+
+/** A connected peer as the replicator knows it. */
+export interface NetworkPeer {
+  url: string
+  /** Its root per `channel/quality` from the last exchange. */
+  roots: ReadonlyMap<string, string>
+}
+
+export interface NetworkListingsInit {
+  index: SegmentIndex
+  selector: SegmentSelector
+  /** Connected peers with a known URL. */
+  peers: () => NetworkPeer[]
+  /** Our root per `channel/quality`, over the replication window. */
+  ourRoots: () => ReadonlyMap<string, string>
+  /** Where the replication window starts (µs): roots say nothing of older hours. */
+  windowStart: () => number
+  /** This node's URL, sent as PEER_HEADER. */
+  ownUrl?: () => string
+  log?: Logger
+  /** Composed into the dispatcher of every request to a peer, first outermost. */
+  interceptors?: Dispatcher.DispatcherComposeInterceptor[]
+  maxPeers?: number
+  maxActive?: number
+  freshMs?: number
+  cacheBytes?: number
+}
+
+/** A name's listing or a selection, and whether peers added to it. */
+export interface Merged<T> {
+  value: T
+  merged: boolean
+}
+
+interface PeerHours {
+  /** The peer's root for this channel/quality when fetched ('' when it had none). */
+  root: string
+  /** Hours from this µs on are in `hours`. */
+  from: number
+  at: number
+  hours: Map<number, HourDigest>
+}
+
+interface PeerListing {
+  digest: string
+  names: string[]
+}
+
+export class NetworkListings {
+  readonly #init: NetworkListingsInit
+  readonly #log: Logger
+  readonly #opts: { maxPeers: number; maxActive: number; freshMs: number; cacheBytes: number }
+  #active = 0
+  /** Peers' digests and listings, by `kind url channel quality [hour]`; map order makes it an LRU. */
+  readonly #cache = new Map<string, { cost: number; value: PeerHours | PeerListing }>()
+  #bytes = 0
+  /** One request per key at a time. */
+  readonly #inFlight = new Map<string, Promise<PeerHours | PeerListing | null>>()
+  #agent: Agent | null = null
+  #dispatch: Dispatcher | null = null
+  readonly stats = { requests: 0, failures: 0, hits: 0, merged: 0, busy: 0 }
+
+  constructor(init: NetworkListingsInit) {
+    this.#init = init
+    this.#log = init.log ?? silentLogger
+    this.#opts = {
+      maxPeers: init.maxPeers ?? NETWORK_LISTINGS_DEFAULTS.maxPeers,
+      maxActive: init.maxActive ?? NETWORK_LISTINGS_DEFAULTS.maxActive,
+      freshMs: init.freshMs ?? NETWORK_LISTINGS_DEFAULTS.freshMs,
+      cacheBytes: init.cacheBytes ?? NETWORK_LISTINGS_DEFAULTS.cacheBytes
+    }
+  }
+
+  /** What the cache holds now against its bound (tests, diagnosis). */
+  get cacheUsage(): { entries: number; bytes: number; maxBytes: number } {
+    return { entries: this.#cache.size, bytes: this.#bytes, maxBytes: this.#opts.cacheBytes }
+  }
+
+  async start(): Promise<void> {
+    if (this.#agent != null) return
+    this.#agent = createAgent({
+      connections: this.#opts.maxPeers,
+      connectTimeoutMs: NETWORK_LISTINGS_DEFAULTS.connectTimeoutMs,
+      readTimeoutMs: NETWORK_LISTINGS_DEFAULTS.readTimeoutMs
+    })
+    this.#dispatch = this.#agent.compose(...(this.#init.interceptors ?? []))
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.#inFlight.values())
+    const agent = this.#agent
+    this.#agent = null
+    this.#dispatch = null
+    await agent?.close()
+  }
+
+  /** Channels held here or by a connected peer. No round trip. */
+  channels(): Merged<string[]> {
+    const local = this.#init.index.channels()
+    const all = new Set(local)
+    for (const p of this.#init.peers()) for (const key of p.roots.keys()) all.add(key.split('/')[0]!)
+    return { value: [...all].sort(), merged: all.size > local.length }
+  }
+
+  /** Qualities of `channel` held here or by a connected peer. No round trip. */
+  qualities(channel: string): Merged<string[]> {
+    const local = this.#init.index.qualities(channel)
+    const all = new Set(local)
+    for (const p of this.#init.peers()) {
+      for (const key of p.roots.keys()) {
+        const [c, q] = key.split('/') as [string, string]
+        if (c === channel) all.add(q)
+      }
+    }
+    return { value: [...all].sort(), merged: all.size > local.length }
+  }
+
+  /** Starts (µs) of the hours in [from, to] held here or by a differing peer, ascending. */
+  async hourStarts(channel: string, quality: string, from: number, to: number): Promise<Merged<number[]>> {
+    const local = this.#init.index.hourStarts(channel, quality, from, to)
+    const all = new Set(local)
+    for (const peer of await this.#peerHours(channel, quality, from)) {
+      for (const h of peer.hours.keys()) if (h >= from && h <= to) all.add(h)
+    }
+    return { value: [...all].sort((a, b) => a - b), merged: all.size > local.length }
+  }
+
+  /** The names of one hour (µs) here and at differing peers, sorted; tombstoned ones only from here. */
+  async listHour(channel: string, quality: string, hourUs: number, options: { tombstones?: boolean } = {}): Promise<Merged<string[]>> {
+    const local = this.#init.index.listHour(channel, quality, hourUs, options)
+    const extra = await this.#remoteNames(channel, quality, hourUs)
+    if (extra.length === 0) return { value: local, merged: false }
+    return { value: [...local, ...extra.map((s) => s.file)].sort(), merged: true }
+  }
+
+  /**
+   * Best-segment selection of [start, end) over the union of our names and the differing peers':
+   * the selector's own result when no peer adds anything.
+   */
+  async select(channel: string, quality: string, start: number, end: number): Promise<Merged<Selection>> {
+    const hours = await this.hourStarts(channel, quality, hourStart(start) - MICROS_PER_HOUR, hourStart(end))
+    const assembler = new Assembler(start, end, { allowHoles: true })
+    let merged = false
+    for (const h of hours.value) {
+      const local = this.#init.selector.hourCandidates(channel, quality, h)
+      const extra = await this.#remoteNames(channel, quality, h)
+      let candidates = local
+      if (extra.length > 0) {
+        merged = true
+        candidates = bestByStart([...local, ...extra].sort((a, b) => a.start - b.start))
+      }
+      let done = false
+      for (const s of candidates) if ((done = assembler.push(s))) break
+      if (done) break
+    }
+    if (merged) this.stats.merged++
+    return { value: assembler.finish(), merged }
+  }
+
+  /** Segments of an hour that differing peers list and this node neither holds nor has tombstoned. */
+  async #remoteNames(channel: string, quality: string, hourUs: number): Promise<IndexedSegment[]> {
+    const { index } = this.#init
+    const peers = await this.#peerHours(channel, quality, hourUs)
+    const ours = index.hourSummaries(channel, quality, hourUs, hourUs + 1)[0]?.digest ?? ''
+    const hour = formatHour(hourUs)
+    const lists = await Promise.all(
+      peers.map(async (p) => {
+        const digest = p.hours.get(hourUs)?.digest
+        if (digest == null || digest === ours) return []
+        return (await this.#listing(p.url, channel, quality, hour, digest))?.names ?? []
+      })
+    )
+    const seen = new Set<string>()
+    const out: IndexedSegment[] = []
+    for (const names of lists) {
+      for (const file of names) {
+        if (seen.has(file)) continue
+        seen.add(file)
+        const parsed = parseSegmentRef(channel, quality, hour, file)
+        if (!parsed.ok) continue
+        const { type, ...ref } = parsed.value
+        if (type === 'temp' || index.getSegment(parsed.value, { hidden: true }) != null || index.isTombstoned(parsed.value)) continue
+        out.push({ ...ref, type, size: 0, mtimeMs: 0, tombstoned: false })
+      }
+    }
+    return out
+  }
+
+  /**
+   * The hour digests of `channel/quality` of the connected peers that may hold what we do not: a
+   * root that differs from ours, or any root when `from` is older than the replication window.
+   */
+  async #peerHours(channel: string, quality: string, from: number): Promise<Array<PeerHours & { url: string }>> {
+    const key = `${channel}/${quality}`
+    const ours = this.#init.ourRoots().get(key) ?? ''
+    const inWindow = from >= this.#init.windowStart()
+    const differing = this.#init.peers().filter((p) => {
+      const root = p.roots.get(key)
+      return root != null && (!inWindow || root !== ours)
+    })
+    const asked = randomSample(differing, this.#opts.maxPeers)
+    const answers = await Promise.all(
+      asked.map(async (p) => {
+        // From the window's start at least (one cached answer serves every range in it), never before 0.
+        const since = Math.max(0, Math.min(from, this.#init.windowStart()))
+        const hours = await this.#hours(p.url, channel, quality, p.roots.get(key)!, since)
+        return hours == null ? null : { ...hours, url: p.url }
+      })
+    )
+    return answers.filter((a) => a != null)
+  }
+
+  async #hours(url: string, channel: string, quality: string, root: string, from: number): Promise<PeerHours | null> {
+    const key = `d ${url} ${channel} ${quality}`
+    const cached = this.#cache.get(key)?.value as PeerHours | undefined
+    if (cached != null && cached.from <= from && (cached.root === root || Date.now() - cached.at < this.#opts.freshMs)) {
+      this.stats.hits++
+      this.#touch(key)
+      return cached
+    }
+    return (await this.#once(key, async () => {
+      const query = new URLSearchParams({ from: String(from), channel, quality })
+      const body = await this.#get(url, `/replication/digests?${query}`, NETWORK_LISTINGS_DEFAULTS.maxDigestBytes)
+      if (body === undefined) return null
+      const parsed = parseHourDigests(body)
+      if (typeof parsed === 'string') {
+        this.stats.failures++
+        this.#log.debug({ peer: url, why: parsed }, 'a peer sent invalid digests')
+        return null
+      }
+      const hours = new Map<number, HourDigest>()
+      for (const h of parsed.get(`${channel}/${quality}`) ?? []) hours.set(parseHour(h.hour)!, h)
+      const value: PeerHours = { root, from, at: Date.now(), hours }
+      this.#remember(key, value, hours.size)
+      return value
+    })) as PeerHours | null
+  }
+
+  async #listing(url: string, channel: string, quality: string, hour: string, digest: string): Promise<PeerListing | null> {
+    const key = `l ${url} ${channel} ${quality} ${hour}`
+    const cached = this.#cache.get(key)?.value as PeerListing | undefined
+    if (cached != null && cached.digest === digest) {
+      this.stats.hits++
+      this.#touch(key)
+      return cached
+    }
+    return (await this.#once(key, async () => {
+      const path = `/files/${encodeURIComponent(channel)}/${encodeURIComponent(quality)}/${hour}`
+      const body = await this.#get(url, path, NETWORK_LISTINGS_DEFAULTS.maxListingBytes)
+      if (body === undefined) return null
+      if (!Array.isArray(body) || body.length > MAX_LISTING_NAMES || !body.every((n) => typeof n === 'string')) {
+        this.stats.failures++
+        this.#log.debug({ peer: url, hour }, 'a peer sent an invalid listing')
+        return null
+      }
+      const value: PeerListing = { digest, names: body as string[] }
+      this.#remember(key, value, value.names.length)
+      return value
+    })) as PeerListing | null
+  }
+
+  /** GET a peer's JSON; undefined (counted) when it fails in any way. */
+  async #get(url: string, path: string, max: number): Promise<unknown> {
+    const dispatcher = this.#dispatch
+    if (dispatcher == null) return undefined
+    if (this.#active >= this.#opts.maxActive) {
+      this.stats.busy++
+      throw new HttpError(503, 'busy', `${this.#active} listings are being asked of peers; retry`, { 'retry-after': '1' })
+    }
+    this.stats.requests++
+    this.#active++
+    try {
+      const own = this.#init.ownUrl?.()
+      const res = await request(`${peerBase(url)}${path}`, {
+        dispatcher,
+        headers: { accept: 'application/json', ...(own == null ? {} : { [PEER_HEADER]: own }) }
+      })
+      if (res.statusCode !== 200) {
+        await discardBody(res)
+        throw new Error(`HTTP ${res.statusCode}`)
+      }
+      return await readJson(res, max, `${url}${path}`)
+    } catch (err) {
+      this.stats.failures++
+      this.#log.debug({ err, peer: url, path }, 'a peer did not answer a listing')
+      return undefined
+    } finally {
+      this.#active--
+    }
+  }
+
+  async #once(key: string, run: () => Promise<PeerHours | PeerListing | null>): Promise<PeerHours | PeerListing | null> {
+    const running = this.#inFlight.get(key)
+    if (running != null) return await running
+    const job = run().finally(() => this.#inFlight.delete(key))
+    this.#inFlight.set(key, job)
+    return await job
+  }
+
+  #touch(key: string): void {
+    const entry = this.#cache.get(key)!
+    this.#cache.delete(key)
+    this.#cache.set(key, entry)
+  }
+
+  #remember(key: string, value: PeerHours | PeerListing, items: number): void {
+    const old = this.#cache.get(key)
+    if (old != null) {
+      this.#cache.delete(key)
+      this.#bytes -= old.cost
+    }
+    const cost = NETWORK_LISTINGS_DEFAULTS.ENTRY_BYTES + key.length + items * NETWORK_LISTINGS_DEFAULTS.ITEM_BYTES
+    this.#cache.set(key, { cost, value })
+    this.#bytes += cost
+    // The entry just added stays even when it alone is over budget: the request being answered uses it.
+    while (this.#bytes > this.#opts.cacheBytes && this.#cache.size > 1) {
+      const [oldest, entry] = this.#cache.entries().next().value!
+      this.#cache.delete(oldest)
+      this.#bytes -= entry.cost
+    }
+  }
+}
