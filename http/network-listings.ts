@@ -181,6 +181,24 @@ export class NetworkListings {
     return { value: [...all].sort((a, b) => a - b), merged: all.size > local.length }
   }
 
+  /**
+   * [first hour's start, last hour's end) of a channel/quality here and at the peers that hold it
+   * (their whole history: older than our window, roots do not tell; their answers are kept while
+   * their roots are unchanged); null when nobody holds any.
+   */
+  async span(channel: string, quality: string): Promise<{ from: number; to: number } | null> {
+    const local = this.#init.index.hourSpan(channel, quality)
+    let first = local?.first ?? Number.POSITIVE_INFINITY
+    let last = local?.last ?? Number.NEGATIVE_INFINITY
+    for (const peer of await this.#peerHours(channel, quality, 0)) {
+      for (const h of peer.hours.keys()) {
+        first = Math.min(first, h)
+        last = Math.max(last, h)
+      }
+    }
+    return first > last ? null : { from: first, to: last + MICROS_PER_HOUR }
+  }
+
   /** The names of one hour (µs) here and at differing peers, sorted; tombstoned ones only from here. */
   async listHour(channel: string, quality: string, hourUs: number, options: { tombstones?: boolean } = {}): Promise<Merged<string[]>> {
     const local = this.#init.index.listHour(channel, quality, hourUs, options)
@@ -217,6 +235,7 @@ export class NetworkListings {
   async #remoteNames(channel: string, quality: string, hourUs: number): Promise<IndexedSegment[]> {
     const { index } = this.#init
     const peers = await this.#peerHours(channel, quality, hourUs)
+    if (peers.length === 0) return []
     const ours = index.hourSummaries(channel, quality, hourUs, hourUs + 1)[0]?.digest ?? ''
     const hour = formatHour(hourUs)
     const lists = await Promise.all(

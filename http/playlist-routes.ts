@@ -43,8 +43,7 @@ export function playlistRoutes({ index, selector, network }: HttpComponents, ini
       const hours = index.hourSpan(channel, quality)
       return hours == null ? null : { from: hours.first, to: hours.last + MICROS_PER_HOUR }
     }
-    const starts = (await net.hourStarts(channel, quality, 0, Number.MAX_SAFE_INTEGER - MICROS_PER_HOUR)).value
-    return starts.length === 0 ? null : { from: starts[0]!, to: starts.at(-1)! + MICROS_PER_HOUR }
+    return await net.span(channel, quality)
   }
 
   return async (app: FastifyInstance): Promise<void> => {
