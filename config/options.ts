@@ -4,6 +4,7 @@
  * `Config` type is derived from it. A default a component also has is that component's exported
  * defaults object, referred to here, never a second copy of the number.
  */
+import { NETWORK_LISTINGS_DEFAULTS } from '../http/network-listings.ts'
 import { CUT_JOB_DEFAULTS } from '../cutter/jobs.ts'
 import { UPLOAD_SLOT_DEFAULTS } from '../http/upload-slots.ts'
 import { INGEST_DEFAULTS } from '../ingest/constants.ts'
@@ -200,7 +201,16 @@ const TABLE = [
     key: 'readThrough',
     kind: 'bool',
     default: true,
-    describe: 'serve segments this node lacks by fetching them from peers as they are asked for (and storing them)'
+    describe:
+      'serve what this node lacks from its peers: segments fetched as they are asked for (and stored), listings, playlists, cuts and frames over what the peers hold too'
+  },
+  {
+    key: 'minCopies',
+    kind: 'int',
+    default: NETWORK_LISTINGS_DEFAULTS.minCopies,
+    min: 1,
+    describe:
+      'nodes that should hold each hour: hours held by fewer (this node and its connected peers) are counted in /status, /copies and metrics'
   },
   {
     key: 'peerUploadSlots',

@@ -13,6 +13,7 @@ import { type FullOutput, fullCut } from './full-cut.ts'
 import { type CutJob, CutJobs, type JobInfo } from './jobs.ts'
 import type { Run, TimeRange } from './plan.ts'
 import { roughCut } from './rough-cut.ts'
+import type { IndexedSegment } from '../storage/segment-index.ts'
 import { sweepJobDirs } from './temp.ts'
 import { findMismatch, timeRuns } from './timing.ts'
 
@@ -38,6 +39,11 @@ export interface CutRequest {
   format: 'ts' | 'mp4'
   /** A fast cut across a codec or resolution change becomes a full cut instead of failing. */
   fallbackToFull?: boolean
+  /**
+   * For a rough cut, resolves once a segment's bytes are on this node's disk (read-through fetches
+   * what the node lacks as the cut streams); the other types are given segments that are all here.
+   */
+  ready?: (segment: IndexedSegment) => Promise<void>
 }
 
 export type CutResult = (FullOutput | { kind: 'stream'; stream: Readable }) & {
@@ -83,7 +89,8 @@ export class Cutter {
    * stream mismatch 409, ffmpeg failing at once); later failures end the returned stream early.
    */
   async cut(request: CutRequest, options: { signal?: AbortSignal } = {}): Promise<CutResult> {
-    if (request.type === 'rough') return { kind: 'stream', stream: roughCut(this.store, request.runs), type: 'rough', jobId: null }
+    if (request.type === 'rough')
+      return { kind: 'stream', stream: roughCut(this.store, request.runs, request.ready), type: 'rough', jobId: null }
     const job = this.jobs.acquire(this.#info(request, request.type, request.format))
     try {
       const signal = this.#signal(job, options.signal)

@@ -6,6 +6,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify'
 import { adminRoutes } from './admin-routes.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
+import { copiesRoutes } from './copies-routes.ts'
 import { coverageRoutes } from './coverage-routes.ts'
 import { ByteBudget } from './bulk-rate.ts'
 import { cutRoutes } from './cut-routes.ts'
@@ -104,6 +105,7 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
   }
   await app.register(statusRoutes(components, init))
   await app.register(coverageRoutes(components))
+  await app.register(copiesRoutes(components))
   await app.register(uiRoutes(ui))
   // The routes only peers use, under one quota that runs on the matched route (never on the raw URL).
   await app.register(async (peers) => {

@@ -83,7 +83,10 @@ export interface HttpComponents {
   uploads?: UploadSlots
   /** Segments this node lacks, fetched from peers as they are asked for (http/read-through.ts). */
   readThrough?: ReadThrough
-  /** Listings and playlists of what the connected peers hold too (http/network-listings.ts). */
+  /**
+   * What the connected peers hold (http/network-listings.ts): listings, playlists and cuts cover it
+   * when `readThrough` is there too; /copies and the copies metric count from it.
+   */
   network?: NetworkListings
 }
 

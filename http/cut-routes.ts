@@ -3,6 +3,9 @@
  * &allow_holes=true|false[&fallback=full]` and `GET /frame/:channel/:quality.png|.jpg?timestamp=`.
  * Validation and selection happen here, before any ffmpeg starts; the cutter gets runs of
  * segments. The request's signal (the client going away) reaches every ffmpeg it starts.
+ * With read-through on, the selection covers what the connected peers hold too
+ * (http/network-listings.ts), and the segments this node lacks are fetched before the cutter
+ * reads them (http/cut-gather.ts).
  */
 import { createReadStream } from 'node:fs'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -15,6 +18,9 @@ import type { HttpComponents } from './components.ts'
 import { HttpError, badParameter, noContent, unknownQuality } from './errors.ts'
 import { boolParam, channelParam, qualityParam, timeParam } from './params.ts'
 import { parseRange, rangeHeaders, rangeNotSatisfiable } from './segment-routes.ts'
+import { CutGather } from './cut-gather.ts'
+import type { NetworkListings } from './network-listings.ts'
+import { READ_THROUGH_HEADER, localOnly } from './read-through.ts'
 
 /** Ranges in one cut: each is a separate selection and a hard cut. */
 const MAX_RANGES = 64
@@ -122,11 +128,24 @@ async function sendFile(
 type Pace = (source: AsyncIterable<Buffer>, signal: AbortSignal) => AsyncIterable<Buffer>
 
 /** `cutter` is the node's one cutter, shared with /status; `budget` paces every cut's bytes (none: as fast as the client reads). */
-export function cutRoutes({ index, selector, cutter }: HttpComponents & { cutter: Cutter }, budget?: ByteBudget) {
+export function cutRoutes({ index, selector, cutter, network, readThrough }: HttpComponents & { cutter: Cutter }, budget?: ByteBudget) {
   const pace: Pace = budget == null ? (source) => source : (source, signal) => budget.pace(source, signal)
-  const known = (channel: string, quality: string): void => {
-    if (index.hourSpan(channel, quality) != null) return
+  /** The network's view when read-through applies to `request`, else null (this node's disk alone). */
+  const networkFor = (request: FastifyRequest) => (network != null && readThrough != null && localOnly(request) == null ? network : null)
+  const known = (channel: string, quality: string, net: NetworkListings | null): void => {
+    if (index.hourSpan(channel, quality) != null || net?.qualities(channel).value.includes(quality) === true) return
     throw unknownQuality(index, channel, quality)
+  }
+  const select = async (net: NetworkListings | null, channel: string, quality: string, range: TimeRange) =>
+    net == null
+      ? await selector.select(channel, quality, range.start, range.end, { allowHoles: true })
+      : (await net.select(channel, quality, range.start, range.end)).value
+  /** What of `runs` this node lacks, to fetch from peers as the cut needs it; null when it holds them all. */
+  const gather = (runs: readonly Run[], request: FastifyRequest, reply: FastifyReply): CutGather | null => {
+    const missing = runs.flatMap((r) => r.segments).filter((s) => index.getSegment(s) == null)
+    if (missing.length === 0 || readThrough == null) return null
+    reply.header(READ_THROUGH_HEADER, 'peer')
+    return new CutGather(readThrough, missing, request.signal)
   }
 
   return async (app: FastifyInstance): Promise<void> => {
@@ -149,12 +168,13 @@ export function cutRoutes({ index, selector, cutter }: HttpComponents & { cutter
         if (type !== 'rough' && many(query.transition).some((t) => t !== ''))
           throw badParameter('transition', 'only hard cuts between ranges are supported')
         const ranges = timeRanges(query)
-        known(channel, quality)
+        const net = networkFor(request)
+        known(channel, quality, net)
 
         const runs: Run[] = []
         let holes = false
         for (const range of ranges) {
-          const selection = await selector.select(channel, quality, range.start, range.end, { allowHoles: true })
+          const selection = await select(net, channel, quality, range)
           holes ||= hasHoles(selection)
           runs.push(...runsOf(selection, range))
         }
@@ -163,10 +183,22 @@ export function cutRoutes({ index, selector, cutter }: HttpComponents & { cutter
         if (holes && !allowHoles)
           throw new HttpError(406, 'contains_holes', `${where} has holes or runs past the data; pass allow_holes=true to cut what there is`)
 
+        // A rough cut fetches each segment it lacks as it streams; the others, all before ffmpeg starts.
+        const gathering = gather(runs, request, reply)
+        if (gathering != null && type !== 'rough') await gathering.all()
         let result: CutResult
         try {
           result = await cutter.cut(
-            { channel, quality, ranges, runs, type, format, fallbackToFull: fallback === 'full' },
+            {
+              channel,
+              quality,
+              ranges,
+              runs,
+              type,
+              format,
+              fallbackToFull: fallback === 'full',
+              ...(gathering == null ? {} : { ready: gathering.ready })
+            },
             { signal: request.signal }
           )
         } catch (err) {
@@ -187,12 +219,14 @@ export function cutRoutes({ index, selector, cutter }: HttpComponents & { cutter
         const quality = qualityParam(request.params.quality)
         const at = timeParam('timestamp', request.query.timestamp)
         if (at == null) throw badParameter('timestamp', 'required')
-        known(channel, quality)
+        const net = networkFor(request)
+        known(channel, quality, net)
         // The neighbours on both sides: the frame for an instant just before a segment's end is in the next one.
         const around = { start: at - MICROS_PER_SECOND, end: at + MICROS_PER_SECOND }
-        const selection = await selector.select(channel, quality, around.start, around.end, { allowHoles: true })
+        const selection = await select(net, channel, quality, around)
         const run = runsOf(selection, around).find((r) => r.segments.some((s) => s.start <= at && at < s.start + s.duration))
         if (run == null) throw noContent(`no segment of ${channel}/${quality} holds ${formatInstant(at)}`)
+        await gather([run], request, reply)?.all()
         let image: Buffer
         try {
           image = await cutter.frame({ channel, quality, at, around: run, format }, { signal: request.signal })

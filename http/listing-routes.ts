@@ -23,9 +23,9 @@ interface Query {
   tombstones?: string
 }
 
-export function listingRoutes({ index, network }: HttpComponents) {
+export function listingRoutes({ index, network, readThrough }: HttpComponents) {
   /** The network's view when read-through applies to `request`, else null. */
-  const networkFor = (request: FastifyRequest) => (network != null && localOnly(request) == null ? network : null)
+  const networkFor = (request: FastifyRequest) => (network != null && readThrough != null && localOnly(request) == null ? network : null)
   const send = <T>(reply: FastifyReply, result: Merged<T>): T => {
     reply.header(NETWORK_HEADER, result.merged ? 'merged' : 'local')
     return result.value

@@ -323,6 +323,19 @@ export function registerReadThroughMetrics(registry: Registry, readThrough: Read
 
 export function registerNetworkListingMetrics(registry: Registry, network: NetworkListings): void {
   const { stats } = network
+  new Gauge({
+    name: 'segmesh_hours_below_min_copies',
+    help: 'Hours of the replication window this node holds that fewer than --min-copies nodes hold (this one and its connected peers), as of the last check (every minute)',
+    labelNames: ['channel', 'quality'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [key, hours] of network.belowMinCopies) {
+        const [channel, quality] = key.split('/') as [string, string]
+        this.set({ channel, quality }, hours)
+      }
+    }
+  })
   registerFigures(
     registry,
     [

@@ -10,14 +10,19 @@ import { describe, it } from 'node:test'
 import { SegmentSelector } from '../storage/best-segments.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart } from '../storage/time.ts'
 import { fakeSegmentRefs, lyingHourDigest, startFakePeerHttp } from '../test/helpers/hostile-peers.ts'
-import { openStore } from '../test/helpers/tree.ts'
+import { namedBytes, openStore } from '../test/helpers/tree.ts'
 import { HttpError } from './errors.ts'
 import { NetworkListings } from './network-listings.ts'
 
 const BASE = hourStart(Date.now() * 1000) - 100 * MICROS_PER_HOUR
 
-async function listings(t: import('node:test').TestContext, url: string, init: { cacheBytes?: number; maxActive?: number } = {}) {
-  const { index } = await openStore(t)
+async function listings(
+  t: import('node:test').TestContext,
+  url: string,
+  init: { cacheBytes?: number; maxActive?: number } = {},
+  opened?: Awaited<ReturnType<typeof openStore>>
+) {
+  const { index } = opened ?? (await openStore(t))
   const network = new NetworkListings({
     index,
     selector: new SegmentSelector(index),
@@ -32,6 +37,7 @@ async function listings(t: import('node:test').TestContext, url: string, init: {
     ],
     ourRoots: () => new Map(),
     windowStart: () => BASE - MICROS_PER_HOUR,
+    copiesEveryMs: 0,
     ...init
   })
   await network.start()
@@ -113,5 +119,34 @@ describe('network listings against hostile peers', () => {
     release()
     assert.equal((await first).merged, false)
     assert.equal((await network.listHour('c', 'q', hour)).merged, false)
+  })
+
+  it('counts the hours of the window held by fewer than --min-copies nodes (the metric)', async (t) => {
+    const opened = await openStore(t)
+    for (const hourUs of [BASE, BASE + MICROS_PER_HOUR]) {
+      for (let i = 0; i < 2; i++) {
+        const { ref, body } = namedBytes(`copies-${hourUs}-${i}`, 300, { channel: 'c', quality: 'q', start: hourUs + i * 2_000_000 })
+        await opened.store.writeSegment(ref, body)
+      }
+    }
+    const [first] = opened.index.hourSummaries('c', 'q', BASE, BASE + 1)
+    // The peer holds the first hour as we do, and something else of the second.
+    const peer = await startFakePeerHttp({
+      digests: new Map([
+        [
+          'c/q',
+          [{ ...first!, hour: formatHour(BASE) }, lyingHourDigest(formatHour(BASE + MICROS_PER_HOUR), 2)].map((h) => ({
+            hour: h.hour,
+            digest: h.digest,
+            segments: h.segments,
+            tombstones: h.tombstones
+          }))
+        ]
+      ])
+    })
+    t.after(async () => await peer.close())
+    const network = await listings(t, peer.url, {}, opened)
+    await network.checkCopies()
+    assert.deepEqual([...network.belowMinCopies], [['c/q', 1]])
   })
 })

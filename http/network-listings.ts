@@ -7,7 +7,8 @@
  * channel/quality from their last exchange, and a peer whose root equals ours holds exactly our
  * names in the replication window. Only the others are asked, at most `maxPeers` of them:
  * - their hour digests of that channel/quality (`/replication/digests`), kept while the peer's
- *   root is unchanged, else for `freshMs` (a live hour grows every few seconds);
+ *   root is unchanged, else for `freshMs` (a live hour grows every few seconds); for hours older
+ *   than the window, which roots do not cover, any peer is asked (its answer kept `archiveFreshMs`);
  * - the listing of each hour whose digest differs from ours, kept by the peer's digest of that hour,
  *   so a repeated request costs no round trip until that hour changes there.
  * Names a peer lists are checked against the grammar and the hour, capped at what a real hour
@@ -37,10 +38,16 @@ export const NETWORK_HEADER = 'x-segmesh-listing'
 export const NETWORK_LISTINGS_DEFAULTS = Object.freeze({
   /** Peers asked per channel/quality (those whose root differs from ours, in random order). */
   maxPeers: 4,
+  /** Connected peers whose hour digests `copies()` compares (all of them at ordinary sizes; past it, a random sample). */
+  maxCopyPeers: 32,
+  minCopies: 2,
+  copiesEveryMs: 60_000,
   /** Requests to peers at once; past it a listing or playlist answers 503 (retry). */
   maxActive: 16,
   /** A peer's hour digests are asked again after this long once its root has changed. */
   freshMs: 1000,
+  /** ... and after this long when it has no root for that channel/quality (it holds only hours older than the window, if any). */
+  archiveFreshMs: 10_000,
   /** Bytes of peers' digests and listings kept, counted as below. */
   cacheBytes: 16 * 1024 * 1024,
   /** What one kept entry costs besides its contents: key, map slot, record (rounded up). */
@@ -76,10 +83,20 @@ export interface NetworkListingsInit {
   log?: Logger
   /** Composed into the dispatcher of every request to a peer, first outermost. */
   interceptors?: Dispatcher.DispatcherComposeInterceptor[]
+  /** Hours held by fewer nodes than this are counted in `belowMinCopies`. @default 2 */
+  minCopies?: number
+  /** How often `belowMinCopies` is recomputed over the window, ms; 0: never. @default 60000 */
+  copiesEveryMs?: number
   maxPeers?: number
   maxActive?: number
   freshMs?: number
   cacheBytes?: number
+}
+
+/** `copies()`: the peers counted, and each hour of the range. */
+export interface CopiesView {
+  peers: { holding: number; asked: number; failed: number }
+  hours: Array<{ hour: string; segments: number; copies: number; holders: number; agreeing: number }>
 }
 
 /** A name's listing or a selection, and whether peers added to it. */
@@ -114,11 +131,19 @@ export class NetworkListings {
   readonly #inFlight = new Map<string, Promise<PeerHours | PeerListing | null>>()
   #agent: Agent | null = null
   #dispatch: Dispatcher | null = null
+  #copiesTimer: NodeJS.Timeout | null = null
+  /**
+   * Per `channel/quality` this node holds: its hours in the replication window held by fewer than
+   * `minCopies` nodes, as of the last check (metrics, /status).
+   */
+  readonly belowMinCopies = new Map<string, number>()
+  readonly minCopies: number
   readonly stats = { requests: 0, failures: 0, hits: 0, merged: 0, busy: 0 }
 
   constructor(init: NetworkListingsInit) {
     this.#init = init
     this.#log = init.log ?? silentLogger
+    this.minCopies = init.minCopies ?? NETWORK_LISTINGS_DEFAULTS.minCopies
     this.#opts = {
       maxPeers: init.maxPeers ?? NETWORK_LISTINGS_DEFAULTS.maxPeers,
       maxActive: init.maxActive ?? NETWORK_LISTINGS_DEFAULTS.maxActive,
@@ -140,9 +165,16 @@ export class NetworkListings {
       readTimeoutMs: NETWORK_LISTINGS_DEFAULTS.readTimeoutMs
     })
     this.#dispatch = this.#agent.compose(...(this.#init.interceptors ?? []))
+    const every = this.#init.copiesEveryMs ?? NETWORK_LISTINGS_DEFAULTS.copiesEveryMs
+    if (every > 0) {
+      this.#copiesTimer = setInterval(() => void this.checkCopies(), every)
+      this.#copiesTimer.unref()
+    }
   }
 
   async stop(): Promise<void> {
+    if (this.#copiesTimer != null) clearInterval(this.#copiesTimer)
+    this.#copiesTimer = null
     await Promise.allSettled(this.#inFlight.values())
     const agent = this.#agent
     this.#agent = null
@@ -208,6 +240,72 @@ export class NetworkListings {
   }
 
   /**
+   * How many nodes hold each hour of [from, to) of a channel/quality, from this node and its
+   * connected peers (up to `maxCopyPeers` of them): `copies` counts the nodes holding exactly this
+   * node's set of that hour (this one included), `holders` those holding any of it, `agreeing`
+   * the most nodes holding one identical set (what counts for an hour this node lacks). A peer
+   * whose root equals ours holds our set of every hour in the window without being asked; the
+   * others' hour digests come as for listings (kept while their roots are unchanged).
+   */
+  async copies(channel: string, quality: string, from: number, to: number): Promise<CopiesView> {
+    const key = `${channel}/${quality}`
+    const window = this.#init.windowStart()
+    const ours = new Map(this.#init.index.hourSummaries(channel, quality, from, to).map((h) => [h.start, h]))
+    const ourRoot = this.#init.ourRoots().get(key) ?? ''
+    // Older than the window, roots say nothing: every peer is asked.
+    const candidates = this.#init.peers().filter((p) => from < window || p.roots.has(key))
+    const asked = randomSample(candidates, NETWORK_LISTINGS_DEFAULTS.maxCopyPeers)
+    const same = asked.filter((p) => from >= window && p.roots.get(key) === ourRoot)
+    const answered = await this.#digestsOf(
+      asked.filter((p) => !same.includes(p)),
+      channel,
+      quality,
+      from
+    )
+    const digests: Array<'same' | Map<number, HourDigest>> = [...same.map(() => 'same' as const), ...answered.map((a) => a.hours)]
+    const failed = asked.length - same.length - answered.length
+    const starts = new Set(ours.keys())
+    for (const d of digests) if (d !== 'same') for (const h of d.keys()) if (h >= from && h < to) starts.add(h)
+    const hours = [...starts]
+      .sort((a, b) => a - b)
+      .map((h) => {
+        const mine = ours.get(h)
+        const byDigest = new Map<string, number>()
+        if (mine != null && mine.digest !== '') byDigest.set(mine.digest, 1)
+        for (const d of digests) {
+          const digest = d === 'same' ? mine?.digest : d.get(h)?.digest
+          if (digest != null && digest !== '') byDigest.set(digest, (byDigest.get(digest) ?? 0) + 1)
+        }
+        const copies = mine == null || mine.digest === '' ? 0 : byDigest.get(mine.digest)!
+        let holders = 0
+        for (const n of byDigest.values()) holders += n
+        return { hour: formatHour(h), segments: mine?.segments ?? 0, copies, holders, agreeing: Math.max(0, ...byDigest.values()) }
+      })
+    const holding = digests.filter((d) => d === 'same' || [...d.keys()].some((h) => h >= from && h < to)).length
+    return { peers: { holding, asked: asked.length, failed }, hours }
+  }
+
+  /** Recompute `belowMinCopies` for every channel/quality this node holds, over the window. */
+  async checkCopies(): Promise<void> {
+    const { index } = this.#init
+    const now = Date.now() * 1000
+    const seen = new Set<string>()
+    for (const channel of index.channels()) {
+      for (const quality of index.qualities(channel)) {
+        const key = `${channel}/${quality}`
+        seen.add(key)
+        try {
+          const view = await this.copies(channel, quality, hourStart(this.#init.windowStart()), now + MICROS_PER_HOUR)
+          this.belowMinCopies.set(key, view.hours.filter((h) => h.segments > 0 && h.copies < this.minCopies).length)
+        } catch (err) {
+          this.#log.debug({ err, channel, quality }, 'could not count copies')
+        }
+      }
+    }
+    for (const key of this.belowMinCopies.keys()) if (!seen.has(key)) this.belowMinCopies.delete(key)
+  }
+
+  /**
    * Best-segment selection of [start, end) over the union of our names and the differing peers':
    * the selector's own result when no peer adds anything.
    */
@@ -263,32 +361,49 @@ export class NetworkListings {
 
   /**
    * The hour digests of `channel/quality` of the connected peers that may hold what we do not: a
-   * root that differs from ours, or any root when `from` is older than the replication window.
+   * root that differs from ours; when `from` is older than the replication window, any peer (roots
+   * say nothing of older hours: a peer keeping an archive may have no root for it at all).
    */
   async #peerHours(channel: string, quality: string, from: number): Promise<Array<PeerHours & { url: string }>> {
     const key = `${channel}/${quality}`
     const ours = this.#init.ourRoots().get(key) ?? ''
     const inWindow = from >= this.#init.windowStart()
-    const differing = this.#init.peers().filter((p) => {
+    const candidates = this.#init.peers().filter((p) => {
       const root = p.roots.get(key)
-      return root != null && (!inWindow || root !== ours)
+      return !inWindow || (root != null && root !== ours)
     })
-    const asked = randomSample(differing, this.#opts.maxPeers)
-    const answers = await Promise.all(
-      asked.map(async (p) => {
-        // From the window's start at least (one cached answer serves every range in it), never before 0.
-        const since = Math.max(0, Math.min(from, this.#init.windowStart()))
-        const hours = await this.#hours(p.url, channel, quality, p.roots.get(key)!, since)
-        return hours == null ? null : { ...hours, url: p.url }
-      })
-    )
-    return answers.filter((a) => a != null)
+    return await this.#digestsOf(randomSample(candidates, this.#opts.maxPeers), channel, quality, from)
+  }
+
+  /** The peers' hour digests of `channel/quality` from `from` on (those that answered). */
+  async #digestsOf(
+    peers: readonly NetworkPeer[],
+    channel: string,
+    quality: string,
+    from: number
+  ): Promise<Array<PeerHours & { url: string }>> {
+    // From the window's start at least (one cached answer serves every range in it), never before 0.
+    const since = Math.max(0, Math.min(from, this.#init.windowStart()))
+    const out: Array<PeerHours & { url: string }> = []
+    // `maxPeers` at a time: copies() may ask dozens, and the requests to peers are capped in all.
+    for (let i = 0; i < peers.length; i += this.#opts.maxPeers) {
+      const answers = await Promise.all(
+        peers.slice(i, i + this.#opts.maxPeers).map(async (p) => {
+          const hours = await this.#hours(p.url, channel, quality, p.roots.get(`${channel}/${quality}`) ?? '', since)
+          return hours == null ? null : { ...hours, url: p.url }
+        })
+      )
+      for (const a of answers) if (a != null) out.push(a)
+    }
+    return out
   }
 
   async #hours(url: string, channel: string, quality: string, root: string, from: number): Promise<PeerHours | null> {
     const key = `d ${url} ${channel} ${quality}`
     const cached = this.#cache.get(key)?.value as PeerHours | undefined
-    if (cached != null && cached.from <= from && (cached.root === root || Date.now() - cached.at < this.#opts.freshMs)) {
+    // A peer with no root for it (only older hours, if any) is asked again after ARCHIVE_FRESH_MS.
+    const fresh = root === '' ? NETWORK_LISTINGS_DEFAULTS.archiveFreshMs : this.#opts.freshMs
+    if (cached != null && cached.from <= from && ((cached.root === root && root !== '') || Date.now() - cached.at < fresh)) {
       this.stats.hits++
       this.#touch(key)
       return cached

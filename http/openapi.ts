@@ -90,7 +90,8 @@ const PATHS: Record<string, Record<string, Json>> = {
   '/files/{channel}/{quality}': {
     get: operation(['listings'], 'Hour folders of a channel/quality, oldest first', [channel, quality], {
       200: json('Hour names', names),
-      400: BAD
+      400: BAD,
+      503: error('Too many listing requests to peers at once (read-through); Retry-After says when to retry', 'busy')
     })
   },
   '/files/{channel}/{quality}/{hour}': {
@@ -100,7 +101,8 @@ const PATHS: Record<string, Record<string, Json>> = {
       [channel, quality, hour, query('tombstones', 'Also list the .tombstone names', { type: 'boolean', default: false })],
       {
         200: json('Segment (and tombstone) file names', names),
-        400: BAD
+        400: BAD,
+        503: error('Too many listing requests to peers at once (read-through); Retry-After says when to retry', 'busy')
       }
     )
   },
@@ -156,7 +158,8 @@ const PATHS: Record<string, Record<string, Json>> = {
       {
         200: body('HLS media playlist (streamed when long)', 'application/vnd.apple.mpegurl'),
         400: error('Bad parameter, end before start, or an open range over 12 h', 'bad_parameter', 'range_too_long'),
-        404: error('Unknown channel/quality, or no segments in the range', 'not_found', 'no_segments')
+        404: error('Unknown channel/quality, or no segments in the range', 'not_found', 'no_segments'),
+        503: error('Too many listing requests to peers at once (read-through); Retry-After says when to retry', 'busy')
       }
     )
   },
@@ -194,7 +197,8 @@ const PATHS: Record<string, Record<string, Json>> = {
             406: error('The range has holes and allow_holes is not set', 'contains_holes'),
             409: error('Codec or resolution changes inside the range (use fallback=full)', 'stream_mismatch'),
             500: error('ffmpeg failed; the node log has its stderr', 'cut_failed'),
-            503: error('Too many ffmpeg jobs; Retry-After says when to retry', 'busy')
+            502: error('A segment of the range that a peer listed could not be read through from any peer', 'read_through_failed'),
+            503: error('Too many ffmpeg jobs or read-through fetches; Retry-After says when to retry', 'busy')
           }
         )
       }
@@ -213,12 +217,39 @@ const PATHS: Record<string, Record<string, Json>> = {
             400: BAD,
             404: error('Unknown channel/quality, no segment at the instant, or no frame decoded', 'not_found', 'no_segments', 'no_frame'),
             500: error('ffmpeg failed; the node log has its stderr', 'cut_failed'),
-            503: error('Too many ffmpeg jobs; Retry-After says when to retry', 'busy')
+            502: error('A segment at the instant that a peer listed could not be read through from any peer', 'read_through_failed'),
+            503: error('Too many ffmpeg jobs or read-through fetches; Retry-After says when to retry', 'busy')
           }
         )
       }
     ])
   ),
+  '/copies/{channel}/{quality}': {
+    get: operation(
+      ['status'],
+      'How many nodes hold each hour of a range (this node and its connected peers, compared by hour digest)',
+      [
+        channel,
+        quality,
+        { ...start, description: 'Start of the range; left out: 24 h before end' },
+        { ...end, description: 'End of the range; left out: now' }
+      ],
+      {
+        200: json('Per hour: segments here, copies (nodes holding exactly this set), holders, agreeing; minCopies and belowMinCopies', {
+          type: 'object',
+          properties: {
+            minCopies: { type: 'integer' },
+            belowMinCopies: { type: 'integer' },
+            peers: { type: 'object' },
+            hours: { type: 'array' }
+          }
+        }),
+        400: error('Bad parameter, end before start, or a range over 31 days', 'bad_parameter', 'range_too_long'),
+        404: UNKNOWN,
+        503: error('Too many requests to peers at once; Retry-After says when to retry', 'busy')
+      }
+    )
+  },
   '/coverage/{channel}/{quality}': {
     get: operation(
       ['status'],
@@ -237,8 +268,12 @@ const PATHS: Record<string, Record<string, Json>> = {
   '/replication/digests': {
     get: operation(
       ['replication'],
-      'Per-hour digests of every channel/quality from `from` on (peers compare them)',
-      [query('from', 'µs since the epoch', { type: 'string', pattern: '^\\d{1,16}$', default: '0' })],
+      'Per-hour digests of every channel/quality (or of the one given) from `from` on (peers compare them)',
+      [
+        query('from', 'µs since the epoch', { type: 'string', pattern: '^\\d{1,16}$', default: '0' }),
+        query('channel', 'Only this channel (with quality)', { type: 'string' }),
+        query('quality', 'Only this quality (with channel)', { type: 'string' })
+      ],
       {
         200: json('Digests', { type: 'object', properties: { qualities: { type: 'array' } } }),
         400: BAD,

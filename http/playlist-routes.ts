@@ -33,10 +33,10 @@ function rangeParams(query: Range): { start: number | undefined; end: number | u
   return { start, end }
 }
 
-export function playlistRoutes({ index, selector, network }: HttpComponents, init: Pick<HttpInit, 'playlistCache'> = {}) {
+export function playlistRoutes({ index, selector, network, readThrough }: HttpComponents, init: Pick<HttpInit, 'playlistCache'> = {}) {
   const writer = new MediaPlaylistWriter(selector, init.playlistCache)
   /** The network's view when read-through applies to `request`, else null (this node's disk alone). */
-  const networkFor = (request: FastifyRequest) => (network != null && localOnly(request) == null ? network : null)
+  const networkFor = (request: FastifyRequest) => (network != null && readThrough != null && localOnly(request) == null ? network : null)
   /** [first hour's start, last hour's end) of a channel/quality, or null when it has no hours. */
   const span = async (net: NetworkListings | null, channel: string, quality: string): Promise<{ from: number; to: number } | null> => {
     if (net == null) {

@@ -148,11 +148,33 @@ export class ReadThrough {
     const sent = new Promise<boolean>((resolve) => {
       answered = resolve
     })
-    const stored = this.#fetch(ref, key, live ? { reply, answered, started: false } : null)
-    this.#inFlight.set(key, stored)
-    void stored.finally(() => this.#inFlight.delete(key))
+    const stored = this.#start(ref, key, live ? { reply, answered, started: false } : null)
     if (live && (await Promise.race([sent, stored.then(() => false)]))) return { kind: 'sent' }
     return (await stored) ? { kind: 'local' } : { kind: 'missing', why: 'no peer asked had it' }
+  }
+
+  /**
+   * Have `ref` stored here for this node's own use (a cut or a frame of a range it lacks), under
+   * the same rules as a client's request: one fetch per name, misses remembered, `maxActive`.
+   */
+  async ensure(ref: SegmentRef): Promise<'stored' | 'missing' | 'busy'> {
+    if (this.#init.store.index.getSegment(ref) != null) return 'stored'
+    const key = segmentRelPath(ref)
+    const running = this.#inFlight.get(key)
+    if (running != null) return (await running) ? 'stored' : 'missing'
+    if (this.#isMissed(key)) return 'missing'
+    if (this.#inFlight.size + this.#heads >= this.#opts.maxActive || this.#dispatch == null) {
+      this.stats.busy++
+      return 'busy'
+    }
+    return (await this.#start(ref, key, null)) ? 'stored' : 'missing'
+  }
+
+  #start(ref: SegmentRef, key: string, live: Live | null): Promise<boolean> {
+    const stored = this.#fetch(ref, key, live)
+    this.#inFlight.set(key, stored)
+    void stored.finally(() => this.#inFlight.delete(key))
+    return stored
   }
 
   /** A HEAD asks the peers with HEAD in turn: the first that holds the name answers it; nothing is fetched. */

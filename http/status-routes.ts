@@ -24,7 +24,7 @@ async function probe({ index, selector }: Pick<HttpComponents, 'index' | 'select
   await selector.select(channel, quality, span.last, span.last + 1, { allowHoles: true })
 }
 
-export function statusRoutes({ index, store, selector, replication, cutter, ingest }: HttpComponents, init: HttpInit) {
+export function statusRoutes({ index, store, selector, replication, cutter, ingest, network }: HttpComponents, init: HttpInit) {
   const startedAt = Date.now()
   const loopback = init.isLoopback ?? isLoopback
   return async (app: FastifyInstance): Promise<void> => {
@@ -56,7 +56,9 @@ export function statusRoutes({ index, store, selector, replication, cutter, inge
             bytes: hours.reduce((n, h) => n + h.bytes, 0),
             tombstones: hours.reduce((n, h) => n + h.tombstones, 0),
             oldest: oldest == null ? null : formatInstant(oldest.start),
-            newest: newest == null ? null : formatInstant(newest.start + newest.duration)
+            newest: newest == null ? null : formatInstant(newest.start + newest.duration),
+            // Hours of the window fewer than --min-copies nodes hold, as of the last check (GET /copies has each hour).
+            belowMinCopies: network?.belowMinCopies.get(`${channel}/${quality}`) ?? null
           }
         })
       }))
@@ -70,6 +72,7 @@ export function statusRoutes({ index, store, selector, replication, cutter, inge
         diskFull: store.space?.full ?? false,
         diskSpace: store.space?.state() ?? null,
         index: index.totals(),
+        minCopies: network?.minCopies ?? null,
         channels,
         peerId: null,
         multiaddrs: [],

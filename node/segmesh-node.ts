@@ -164,7 +164,7 @@ export class SegmeshNode {
       retention: this.retention ?? undefined,
       uploads: config.replication ? new UploadSlots({ slots: config.peerUploadSlots }) : undefined,
       readThrough: config.replication && config.readThrough ? await parts.start('read-through', this.#readThrough()) : undefined,
-      network: config.replication && config.readThrough ? await parts.start('network-listings', this.#networkListings()) : undefined
+      network: config.replication ? await parts.start('network-listings', this.#networkListings()) : undefined
     }
     const httpLog = log.child({ component: 'http' })
     const httpInit = {
@@ -319,6 +319,7 @@ export class SegmeshNode {
       },
       ourRoots: () => this.replicator?.ourRoots().rootByKey ?? new Map(),
       windowStart: () => this.replicator?.ourRoots().windowStart ?? 0,
+      minCopies: this.config.minCopies,
       interceptors: this.#hooks.fetchInterceptors
     })
   }

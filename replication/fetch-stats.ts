@@ -26,6 +26,8 @@ export interface PeerFetchStats extends FetchCounters {
   failures: number
   /** Names in a row it answered 404/410 for (reset by a stored segment). */
   notFoundRun: number
+  /** Until then (ms since the epoch) the peer is paused for such a run: what it offers is not queued; 0 when not. */
+  notFoundUntil: number
   /** No download from this peer before this time, ms since the epoch; 0 when none. */
   backoffUntil: number
   /** Until then (ms since the epoch) the peer counts as slow and may not take a reserved slot; 0 when not. */

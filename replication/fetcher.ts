@@ -211,6 +211,16 @@ export class Fetcher {
     }
   }
 
+  /**
+   * Whether `peerUrl` is banned or in its pause after answering 404 for a run of names: names it
+   * offers now would only queue behind that pause (a liar's flood costs the queue nothing).
+   */
+  refusing(peerUrl: string): boolean {
+    const url = normalizePeerUrl(peerUrl)
+    if (url == null) return false
+    return this.#banned.has(url) || (this.#peers.get(url)?.notFoundUntil ?? 0) > Date.now()
+  }
+
   unbanPeer(peerUrl: string): void {
     const url = normalizePeerUrl(peerUrl)
     if (url != null) this.#banned.delete(url)
@@ -445,7 +455,7 @@ export class Fetcher {
   #peer(url: string): PeerFetchStats {
     let peer = this.#peers.get(url)
     if (peer == null) {
-      peer = { ...emptyCounters(), active: 0, failures: 0, notFoundRun: 0, backoffUntil: 0, slowUntil: 0 }
+      peer = { ...emptyCounters(), active: 0, failures: 0, notFoundRun: 0, notFoundUntil: 0, backoffUntil: 0, slowUntil: 0 }
       this.#peers.set(url, peer)
     }
     return peer
@@ -747,6 +757,7 @@ export class Fetcher {
           if (++peer.notFoundRun >= this.#opts.notFoundRun && peer.backoffUntil <= now) {
             peer.notFoundRun = 0
             peer.backoffUntil = now + this.#opts.notFoundPauseMs
+            peer.notFoundUntil = peer.backoffUntil
             this.#log.debug({ peer: url, pauseMs: this.#opts.notFoundPauseMs }, 'peer answered 404 for every name of a run; pausing it')
           }
         }

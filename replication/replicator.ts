@@ -91,6 +91,8 @@ export interface SegmentFetcher {
   /** Ask a peer's URL for nothing (withdrawn from queued downloads) until unbanPeer. */
   banPeer?: (peerUrl: string) => void
   unbanPeer?: (peerUrl: string) => void
+  /** True while what the peer announces would only queue (banned, or paused after a run of 404s). */
+  refusing?: (peerUrl: string) => boolean
 }
 
 export interface ReplicatorInit {
@@ -132,7 +134,7 @@ export interface ReplicationStats {
   announcedItems: number
   /** Repairs not started: MAX_REPAIR_SESSIONS were running, or the peer is not connected. */
   repairsSkipped: number
-  /** Segments not fetched because MAX_GRACE_WAITS wants already waited out the grace. */
+  /** Segments not fetched: MAX_GRACE_WAITS wants already waited out the grace, or the announcer was refused (paused after a run of 404s, or banned). */
   wantsDropped: number
   /** Peers learned through peer exchange. */
   peersLearned: number
@@ -671,10 +673,15 @@ export class Replicator {
     for (const item of items) {
       if (item.kind === 'tombstone' && !index.isTombstoned(item.ref)) await this.#applyTombstone(item.ref, item.proof, peer.peerId)
     }
+    const segments = items.filter((i) => i.kind === 'segment')
+    // A peer paused for answering 404 to a run of the names it offered (or banned): what it
+    // announces meanwhile is dropped here, before each name costs a lookup and a queue entry.
+    if (!offer && this.#init.fetcher.refusing?.(peer.url) === true) {
+      this.stats.wantsDropped += segments.length
+      return
+    }
     const sources = offer ? this.#sources(peer) : (): string[] => [peer.url]
-    const stored = await Promise.all(
-      items.filter((i) => i.kind === 'segment').map(async (i) => await this.#want(i.ref, sources(i.ref), peer.peerId))
-    )
+    const stored = await Promise.all(segments.map(async (i) => await this.#want(i.ref, sources(i.ref), peer.peerId)))
     if (offer) this.#spread(peer.peerId, stored.filter(Boolean).length)
   }
 

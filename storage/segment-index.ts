@@ -324,7 +324,7 @@ export class SegmentIndex implements Startable {
   }
 
   /** One segment by exact name, or null. Tombstoned segments are null unless `hidden`. */
-  getSegment(ref: SegmentRef, options: { hidden?: boolean } = {}): IndexedSegment | null {
+  getSegment(ref: Pick<SegmentRef, 'channel' | 'quality' | 'start' | 'file'>, options: { hidden?: boolean } = {}): IndexedSegment | null {
     const key: SegmentKey = [ref.channel, ref.quality, ref.start, ref.file]
     const value = this.#db.segments.get(key)
     if (value == null || (value[4] === 1 && options.hidden !== true)) return null
