@@ -11,7 +11,10 @@
  *   are relative, so "except the host" is nothing), and its x-segmesh-listing header;
  * - the time to get that playlist from each, cold (first request) and warm (median of 20);
  * - ffprobe decoding every video frame through each node's playlist: frames counted, time, and the
- *   reader's time ÷ the holder's (the reader fetches every segment from the holder on the way).
+ *   reader's time ÷ the holder's (the reader fetches every segment from the holder on the way);
+ * - a 60 s fast cut of a range the reader does not hold yet, through the reader and on the holder,
+ *   in rounds over fresh ranges: times, ratio (goal ≤ 2×) and whether the bytes are the same.
+ * The cuts come first: ffprobe through the reader brings the whole hour over.
  */
 import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
@@ -26,6 +29,7 @@ import { Cluster, until } from './replication-net.ts'
 
 const run = promisify(execFile)
 const SEGMENTS = QUICK ? 150 : 1800
+const CUT_ROUNDS = QUICK ? 1 : 5
 
 async function get(url: string): Promise<{ text: string; header: unknown; ms: number }> {
   const t = performance.now()
@@ -33,6 +37,15 @@ async function get(url: string): Promise<{ text: string; header: unknown; ms: nu
   const text = await res.body.text()
   if (res.statusCode !== 200) throw new Error(`${url}: HTTP ${res.statusCode} ${text}`)
   return { text, header: res.headers[NETWORK_HEADER], ms: performance.now() - t }
+}
+
+/** The whole body of a GET and how long it took. */
+async function timedBody(url: string): Promise<{ body: Buffer; ms: number }> {
+  const t = performance.now()
+  const res = await request(url)
+  const body = Buffer.from(await res.body.arrayBuffer())
+  if (res.statusCode !== 200) throw new Error(`${url}: HTTP ${res.statusCode} ${body.subarray(0, 300)}`)
+  return { body, ms: performance.now() - t }
 }
 
 /** ffprobe decodes every video frame the playlist reaches: frames counted and seconds taken. */
@@ -62,6 +75,27 @@ async function main(): Promise<void> {
     const reader = await cluster.start({ bootstrap: [holder], flags: { 'window-hours': '1' } })
     if (!(await until(() => reader.replicator?.peers.get(holder.host!.peerId)?.roots.size === 1, 20_000)))
       throw new Error('the reader never learned the holder')
+
+    // A 60 s fast cut of a range the reader does not hold (fresh ranges each round, so every
+    // read-through cut fetches its 31 segments), against the same cut on the holder.
+    const cuts: string[][] = []
+    const ratios: number[] = []
+    for (let round = 0; round < CUT_ROUNDS; round++) {
+      const from = hourUs + (120 + round * 90) * 1_000_000 + 500_000
+      const cutPath = `/cut/live/source.ts?start=${formatInstant(from)}&end=${formatInstant(from + 60_000_000)}&type=fast`
+      const onHolder = await timedBody(`${holder.url}${cutPath}`)
+      const through = await timedBody(`${reader.url}${cutPath}`)
+      ratios.push(through.ms / onHolder.ms)
+      cuts.push([
+        String(round + 1),
+        ms(onHolder.ms),
+        ms(through.ms),
+        `${(through.ms / onHolder.ms).toFixed(2)}×`,
+        onHolder.body.equals(through.body) ? 'same bytes' : `${onHolder.body.length} vs ${through.body.length} B`
+      ])
+    }
+    console.log(table(['60 s fast cut', 'on the holder', 'through the reader', 'reader ÷ holder', 'output'], cuts))
+    console.log(`median reader ÷ holder: ${median(ratios).toFixed(2)}× (goal ≤ 2×)`)
 
     const path = `/playlist/live/source.m3u8?start=${formatInstant(hourUs)}&end=${formatInstant(hourUs + SEGMENTS * 2_000_000)}`
     const cold = await get(`${reader.url}${path}`)

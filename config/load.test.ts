@@ -50,6 +50,16 @@ describe('config', () => {
     assert.throws(() => resolveConfig({ flags: { 'temp-grace-seconds': '-1' } }), { message: /at least 0/ })
     assert.throws(() => resolveConfig({ env: { SEGMESH_WATCH: 'yes' } }), { key: 'SEGMESH_WATCH', message: /true or false/ })
     assert.throws(() => resolveConfig({ flags: { 'log-level': 'loud' } }), { key: '--log-level' })
+    assert.throws(() => resolveConfig({ flags: { keep: ['desertbus', 'a/b/c'] } }), {
+      key: '--keep',
+      message: /'a\/b\/c' must be CHANNEL or CHANNEL\/QUALITY/
+    })
+    assert.throws(() => resolveConfig({ flags: { keep: '../x' } }), { key: '--keep', message: /name grammar/ })
+    assert.deepEqual(resolveConfig({ flags: { data: dir, keep: ['desertbus', 'other/source,third'] } }).keep, [
+      'desertbus',
+      'other/source',
+      'third'
+    ])
     await writeFile(file, '{ not json')
     assert.throws(() => resolveConfig({ file }), { key: '--config', message: /not valid JSON/ })
   })

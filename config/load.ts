@@ -11,6 +11,7 @@ import { type Config, LOG_LEVELS, MASKED_SECRET, OPTIONS, type OptionSpec, envNa
 
 type ConfigOption = (typeof OPTIONS)[number]
 import { type RecordChannelInput, parseRecordOption, withQualities } from './record-channels.ts'
+import { MAX_KEEP_PATTERNS, keepPatternError } from '../replication/keep.ts'
 
 export interface ConfigSources {
   /** Parsed CLI flags keyed by flag name (`data`, `segments-dir`). */
@@ -135,9 +136,21 @@ function readConfigFile(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>
 }
 
+/** `--keep`: a list of CHANNEL or CHANNEL/QUALITY patterns (replication/keep.ts). */
+function keepOption(raw: unknown, where: string): string[] {
+  const items = listValue(raw, where)
+  if (items.length > MAX_KEEP_PATTERNS) throw new ConfigError(where, `at most ${MAX_KEEP_PATTERNS} patterns`)
+  for (const item of items) {
+    const why = keepPatternError(item)
+    if (why != null) throw new ConfigError(where, `'${item}' ${why}`)
+  }
+  return items
+}
+
 /** One raw value (file JSON, env text or flag) → the option's type, or a ConfigError naming `where`. */
 function coerce(spec: OptionSpec, raw: unknown, where: string): unknown {
   if (spec.key === 'record') return parseRecordOption(raw, where)
+  if (spec.key === 'keep') return keepOption(raw, where)
   switch (spec.kind) {
     case 'string':
       if (typeof raw !== 'string' || raw === '') throw new ConfigError(where, 'must be a non-empty string')
@@ -154,17 +167,20 @@ function coerce(spec: OptionSpec, raw: unknown, where: string): unknown {
       if (spec.max != null && n > spec.max) throw new ConfigError(where, `must be at most ${spec.max}`)
       return n
     }
-    case 'list': {
-      // Flags come as a list (repeated); each may also be comma-separated (`--qualities source,480p`).
-      const items = Array.isArray(raw)
-        ? raw.flatMap((i) => (typeof i === 'string' ? i.split(',') : [i]))
-        : typeof raw === 'string'
-          ? raw.split(',')
-          : null
-      if (items == null || !items.every((i) => typeof i === 'string' && i.trim() !== '')) {
-        throw new ConfigError(where, 'must be a list of non-empty strings')
-      }
-      return items.map((i: string) => i.trim())
-    }
+    case 'list':
+      return listValue(raw, where)
   }
+}
+
+/** Flags come as a list (repeated); each may also be comma-separated (`--qualities source,480p`). */
+function listValue(raw: unknown, where: string): string[] {
+  const items = Array.isArray(raw)
+    ? raw.flatMap((i) => (typeof i === 'string' ? i.split(',') : [i]))
+    : typeof raw === 'string'
+      ? raw.split(',')
+      : null
+  if (items == null || !items.every((i) => typeof i === 'string' && i.trim() !== '')) {
+    throw new ConfigError(where, 'must be a list of non-empty strings')
+  }
+  return items.map((i: string) => i.trim())
 }

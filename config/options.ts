@@ -205,6 +205,13 @@ const TABLE = [
       'serve what this node lacks from its peers: segments fetched as they are asked for (and stored), listings, playlists, cuts and frames over what the peers hold too'
   },
   {
+    key: 'keep',
+    kind: 'list',
+    default: [],
+    describe:
+      'keep only these on disk: CHANNEL or CHANNEL/QUALITY, repeat the flag or comma-separate (default: everything); the rest is not backfilled, and is served read-through without being stored'
+  },
+  {
     key: 'minCopies',
     kind: 'int',
     default: NETWORK_LISTINGS_DEFAULTS.minCopies,

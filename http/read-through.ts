@@ -27,6 +27,7 @@ import { type Logger, silentLogger } from '../lib/logger.ts'
 import { PEER_HEADER, segmentPath } from '../replication/fetch-http.ts'
 import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
+import { HashMismatchError } from '../storage/errors.ts'
 import { segmentHeaders } from './segment-routes.ts'
 
 /** On a response streamed from a peer: `peer`. */
@@ -50,6 +51,11 @@ export interface ReadThroughInit {
    * slots (read when the first fetch starts: the node knows it once its HTTP listener is up).
    */
   ownUrl?: () => string
+  /**
+   * Whether this node keeps `ref`'s channel/quality (--keep): what it does not keep is streamed to
+   * the client and checked, but not stored. @default everything
+   */
+  keeps?: (ref: SegmentRef) => boolean
   /** Called when a fetch starts; the function it returns when it ends (the replicator does not announce what was fetched). */
   onFetch?: (ref: SegmentRef) => () => void
   log?: Logger
@@ -90,7 +96,9 @@ export class ReadThrough {
   #headers: Record<string, string> | null = null
   /** HEAD requests asking peers now (counted with the fetches against maxActive). */
   #heads = 0
-  readonly stats = { fetches: 0, stored: 0, mismatches: 0, misses: 0, busy: 0 }
+  /** Pass-through fetches (channels this node does not keep) now, counted against maxActive too. */
+  #passing = 0
+  readonly stats = { fetches: 0, stored: 0, passed: 0, mismatches: 0, misses: 0, busy: 0 }
 
   constructor(init: ReadThroughInit) {
     this.#init = init
@@ -135,14 +143,16 @@ export class ReadThrough {
     const key = segmentRelPath(ref)
     const local = localOnly(request)
     if (local != null) return { kind: 'missing', why: `not held here (${local})` }
-    const running = this.#inFlight.get(key)
+    const storing = this.#init.keeps?.(ref) !== false
+    const running = storing ? this.#inFlight.get(key) : undefined
     if (running != null) return (await running) ? { kind: 'local' } : { kind: 'missing', why: 'no peer sent it' }
     if (this.#isMissed(key)) return { kind: 'missing', why: 'no peer asked had it' }
-    if (this.#inFlight.size + this.#heads >= this.#opts.maxActive || this.#dispatch == null) {
+    if (this.#inFlight.size + this.#heads + this.#passing >= this.#opts.maxActive || this.#dispatch == null) {
       this.stats.busy++
       return { kind: 'busy' }
     }
     if (request.method === 'HEAD') return await this.#head(ref, key, reply)
+    if (!storing) return await this.#passThrough(ref, key, reply)
     const live = request.method === 'GET' && request.headers.range == null && request.headers['if-none-match'] == null
     let answered: (sent: boolean) => void = () => {}
     const sent = new Promise<boolean>((resolve) => {
@@ -168,6 +178,28 @@ export class ReadThrough {
       return 'busy'
     }
     return (await this.#start(ref, key, null)) ? 'stored' : 'missing'
+  }
+
+  /**
+   * A name of a channel this node does not keep: this request gets its own fetch, streamed and
+   * checked as any, stored nowhere (a `Range` is answered with the whole body, as HTTP allows).
+   */
+  async #passThrough(ref: SegmentRef, key: string, reply: FastifyReply): Promise<ReadThroughResult> {
+    this.#passing++
+    try {
+      let answered: (sent: boolean) => void = () => {}
+      const sent = new Promise<boolean>((resolve) => {
+        answered = resolve
+      })
+      const passed = this.#fetch(ref, key, { reply, answered, started: false }, false)
+      if (await Promise.race([sent, passed.then(() => false)])) {
+        await passed
+        return { kind: 'sent' }
+      }
+      return { kind: 'missing', why: 'no peer asked had it' }
+    } finally {
+      this.#passing--
+    }
   }
 
   #start(ref: SegmentRef, key: string, live: Live | null): Promise<boolean> {
@@ -215,15 +247,16 @@ export class ReadThrough {
     return this.#headers
   }
 
-  /** Ask the candidates in turn until one's bytes are stored. */
-  async #fetch(ref: SegmentRef, key: string, live: Live | null): Promise<boolean> {
+  /** Ask the candidates in turn until one's bytes are stored (or, not `storing`, passed on whole and checked). */
+  async #fetch(ref: SegmentRef, key: string, live: Live | null, storing = true): Promise<boolean> {
     this.stats.fetches++
     const done = this.#init.onFetch?.(ref) ?? (() => {})
     try {
       const asked = this.#init.candidates(ref).filter((url) => !this.#isLiar(key, url))
       for (const url of asked.slice(0, this.#opts.maxAsked)) {
-        if (await this.#tryPeer(ref, key, url, live)) {
-          this.stats.stored++
+        if (await this.#tryPeer(ref, key, url, live, storing)) {
+          if (storing) this.stats.stored++
+          else this.stats.passed++
           return true
         }
         // A client whose response started got a cut body and is gone; the rest only stores.
@@ -238,8 +271,8 @@ export class ReadThrough {
     }
   }
 
-  /** One peer: true once its bytes are stored. */
-  async #tryPeer(ref: SegmentRef, key: string, url: string, live: Live | null): Promise<boolean> {
+  /** One peer: true once its bytes are stored (or passed on and checked). */
+  async #tryPeer(ref: SegmentRef, key: string, url: string, live: Live | null, storing: boolean): Promise<boolean> {
     let response: Dispatcher.ResponseData
     try {
       if (this.#dispatch == null) return false
@@ -289,13 +322,19 @@ export class ReadThrough {
       const to = client as PassThrough | null
       if (!hash.digest().equals(ref.hash!)) {
         to?.destroy(new Error(`bytes of ${key} from ${url} do not match the name`))
+        // The store's write checks the hash itself; a pass-through has only this check.
+        if (!storing) throw new HashMismatchError(`bytes of ${key} from ${url} do not match the name`)
         return
       }
       await forward(null)
       to?.end()
     }
     try {
-      await this.#init.store.writeSegment(ref, source())
+      if (storing) await this.#init.store.writeSegment(ref, source())
+      else
+        for await (const _chunk of source()) {
+          // Each chunk went to the client inside source(); nothing is kept.
+        }
       return true
     } catch (err) {
       ;(client as PassThrough | null)?.destroy(err as Error)

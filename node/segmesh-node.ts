@@ -14,6 +14,7 @@ import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
 import { HttpListener } from '../http/listener.ts'
 import { NetworkListings } from '../http/network-listings.ts'
+import { KeepFilter } from '../replication/keep.ts'
 import { ReadThrough } from '../http/read-through.ts'
 import { UploadSlots } from '../http/upload-slots.ts'
 import { type NodeCreateMessage, nodeCreateChannel } from '../lib/diagnostics.ts'
@@ -70,10 +71,14 @@ export class SegmeshNode {
   /** Read when the parts are built; a `segmesh:node:create` subscriber may add to it before. */
   readonly #hooks: NodeHooks
 
+  /** What this node keeps on its disk (--keep); the rest is served read-through only. */
+  readonly keep: KeepFilter
+
   constructor(init: SegmeshNodeInit) {
     this.config = init.config
     this.log = init.log
     this.#drainMs = init.config.shutdownGraceSeconds * 1000
+    this.keep = new KeepFilter(init.config.keep)
     this.#hooks = { ...init.hooks }
     if (nodeCreateChannel.hasSubscribers)
       nodeCreateChannel.publish({ node: this, hooks: this.#hooks } satisfies NodeCreateMessage<SegmeshNode, NodeHooks>)
@@ -274,6 +279,7 @@ export class SegmeshNode {
         graceMs: config.backfillGraceSeconds * 1000,
         announce: config.announce,
         legacyPeers: config.legacyPeers,
+        keep: this.keep,
         adminPublicKey: this.#adminPublicKey
       })
     )
@@ -295,6 +301,7 @@ export class SegmeshNode {
         return randomSample(urls, urls.length)
       },
       onFetch: (ref) => this.replicator?.noteFetch(ref) ?? (() => {}),
+      keeps: (ref) => this.keep.keeps(ref.channel, ref.quality),
       interceptors: this.#hooks.fetchInterceptors
     })
   }

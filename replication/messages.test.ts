@@ -66,6 +66,20 @@ describe('replication messages', () => {
     }
   })
 
+  it('a hello says what its sender keeps; none said is everything, and a bad pattern refuses the hello', () => {
+    const decoded = decodeHello(encodeHello({ from, windowStart: 5, roots: [], peers: [], keep: ['desertbus', 'other/source'] }, 2))
+    assert.ok(decoded.ok)
+    assert.deepEqual(decoded.hello.keep, ['desertbus', 'other/source'])
+    const everything = decodeHello(encodeHello({ from, windowStart: 5, roots: [], peers: [] }, 2))
+    assert.ok(everything.ok)
+    assert.deepEqual(everything.hello.keep, [])
+    const wire = { v: 2, type: 'hello', from, windowStart: 0, roots: [], peers: [] }
+    for (const keep of [['a/b/c'], ['../x'], 'desertbus', Array.from({ length: 65 }, (_, i) => `c${i}`)]) {
+      const bad = decodeHello(new TextEncoder().encode(JSON.stringify({ ...wire, keep })))
+      assert.ok(!bad.ok && /^keep:/.test(bad.reason), JSON.stringify(keep).slice(0, 40))
+    }
+  })
+
   it('round-trip hellos with peer exchange; read a version 1 digest as a hello without peers', () => {
     const roots = [{ channel: 'c', quality: 'q', root: 'abc', hours: 3, segments: 100 }]
     const peers = Array.from({ length: MAX_HELLO_PEERS + 4 }, (_, i) => ({

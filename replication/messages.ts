@@ -12,6 +12,7 @@
  *   bootstrap learns the network in one round trip. A version 1 peer answers with a `digest`.
  * Per-hour digests travel over HTTP (`GET /replication/digests`), only when a root differs.
  */
+import { MAX_KEEP_PATTERNS, keepPatternError } from './keep.ts'
 import { type SegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName } from '../storage/segment-name.ts'
 import { parseHour } from '../storage/time.ts'
 import { MAX_PROOF_LENGTH, isProofString } from './tombstone-signature.ts'
@@ -75,6 +76,8 @@ export interface Hello {
    * off (a partition, a restart) wants what is newest first, and here it needs no walk to find it.
    */
   recent: SegmentRef[]
+  /** What the sender keeps (replication/keep.ts): `CHANNEL` or `CHANNEL/QUALITY`; none: everything. */
+  keep: string[]
   /** 1: the peer speaks the old protocol (a digest, no peers). */
   version: 1 | 2
 }
@@ -175,7 +178,10 @@ function peerInfo(v: unknown): PeerInfo | string {
   return { peerId: v.peerId, url: url.origin + url.pathname.replace(/\/+$/, ''), addrs: v.addrs as string[] }
 }
 
-export function encodeHello(hello: Omit<Hello, 'version' | 'recent'> & { recent?: SegmentRef[] }, version: 1 | 2): Uint8Array {
+export function encodeHello(
+  hello: Omit<Hello, 'version' | 'recent' | 'keep'> & { recent?: SegmentRef[]; keep?: readonly string[] },
+  version: 1 | 2
+): Uint8Array {
   if (version === 1) return encodeMessage({ type: 'digest', from: hello.from, windowStart: hello.windowStart, roots: hello.roots })
   const wire = {
     v: HELLO_VERSION,
@@ -186,7 +192,8 @@ export function encodeHello(hello: Omit<Hello, 'version' | 'recent'> & { recent?
     peers: hello.peers.slice(0, MAX_HELLO_PEERS),
     ...(hello.recent != null && hello.recent.length > 0
       ? { recent: hello.recent.slice(0, MAX_HELLO_RECENT).map((ref) => itemPath({ kind: 'segment', ref })) }
-      : {})
+      : {}),
+    ...(hello.keep != null && hello.keep.length > 0 ? { keep: hello.keep.slice(0, MAX_KEEP_PATTERNS) } : {})
   }
   const bytes = encoder.encode(JSON.stringify(wire))
   if (bytes.length > MAX_MESSAGE_BYTES) throw new RangeError(`hello of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES} byte limit`)
@@ -202,7 +209,7 @@ export function decodeHello(bytes: Uint8Array): DecodedHello {
     if (!decoded.ok) return decoded
     if (decoded.message.type !== 'digest') return fail('a version 1 hello must be a digest')
     const { from, windowStart, roots } = decoded.message
-    return { ok: true, hello: { from, windowStart, roots, peers: [], recent: [], version: 1 } }
+    return { ok: true, hello: { from, windowStart, roots, peers: [], recent: [], keep: [], version: 1 } }
   }
   if (parsed.v !== HELLO_VERSION) return fail(`unsupported version ${JSON.stringify(parsed.v)}`)
   if (parsed.type !== 'hello') return fail(`unknown type ${JSON.stringify(parsed.type)}`)
@@ -229,7 +236,16 @@ export function decodeHello(bytes: Uint8Array): DecodedHello {
       recent.push(item.ref)
     }
   }
-  return { ok: true, hello: { from, ...digest, peers, recent, version: 2 } }
+  // Absent from nodes that keep everything, and from nodes that predate it.
+  const keep: string[] = []
+  if (parsed.keep !== undefined) {
+    if (!Array.isArray(parsed.keep) || parsed.keep.length > MAX_KEEP_PATTERNS) return fail(`keep: not a list of at most ${MAX_KEEP_PATTERNS}`)
+    for (const pattern of parsed.keep) {
+      if (typeof pattern !== 'string' || keepPatternError(pattern) != null) return fail('keep: not CHANNEL or CHANNEL/QUALITY')
+      keep.push(pattern)
+    }
+  }
+  return { ok: true, hello: { from, ...digest, peers, recent, keep, version: 2 } }
 }
 
 function parseJson(bytes: Uint8Array): Record<string, unknown> | string {

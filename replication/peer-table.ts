@@ -6,6 +6,7 @@
  * an entry (up to a 64 KiB digest's worth), so an entry of a peer we merely heard of is its id, URL
  * and at most 16 addresses: ≤ about 5 KiB.
  */
+import { KeepFilter } from './keep.ts'
 import type { PeerInfo, RootDigest } from './messages.ts'
 
 export interface PeerState {
@@ -25,6 +26,8 @@ export interface PeerState {
   backoffUntil: number
   /** Its hello's protocol version: 2 repairs by ranges, 1 by whole-window digests and hour listings. */
   protocol: 1 | 2
+  /** What it keeps, from its hello (everything until it says otherwise). */
+  keep: KeepFilter
   /** When a difference was first left to the peer's walk (replicator.ts); 0: none pending. */
   deferredAt: number
   /** When (ms) it last asked this node for ranges or names: it is walking us; 0 if never. */
@@ -100,6 +103,7 @@ export class PeerTable {
       failures: 0,
       backoffUntil: 0,
       protocol: 1,
+      keep: KeepFilter.ALL,
       deferredAt: 0,
       walkingUsAt: 0,
       offeredAt: 0

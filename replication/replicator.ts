@@ -56,6 +56,7 @@ import { shutdownController } from '../lib/signals.ts'
 import { type BackoffPolicy, backoffMs } from '../lib/backoff.ts'
 import { verifyTombstone } from './tombstone-signature.ts'
 import { UnservedNames } from './unserved-names.ts'
+import { KeepFilter } from './keep.ts'
 
 /** The libp2p side, as the replicator uses it (replication/host.ts implements it). */
 export interface GossipHost {
@@ -112,6 +113,8 @@ export interface ReplicatorInit {
   announce?: boolean
   /** wubloader restreamers to backfill from over HTTP only. */
   legacyPeers?: string[]
+  /** What this node keeps (replication/keep.ts): only that is backfilled, walked and fetched. @default everything */
+  keep?: KeepFilter
   /**
    * The admin public key: tombstones from peers (gossip, repair, legacy listings) are applied only
    * with a signature by it that covers the segment. Without it, unsigned tombstones are applied.
@@ -243,6 +246,7 @@ export class Replicator {
   readonly unserved: UnservedNames<SegmentRef>
 
   readonly #init: ReplicatorInit
+  readonly #keep: KeepFilter
   readonly #log: Logger
   readonly #shutdown = shutdownController()
   readonly #unsubscribe: Array<() => void> = []
@@ -269,6 +273,7 @@ export class Replicator {
   readonly #answered = new Set<string>()
 
   constructor(init: ReplicatorInit) {
+    this.#keep = init.keep ?? KeepFilter.ALL
     this.#init = init
     this.#log = init.log ?? silentLogger
     this.peers = new PeerTable({ connectedPeers: () => init.host.connectedPeers() })
@@ -313,7 +318,10 @@ export class Replicator {
       const first = !this.#answered.has(asker)
       this.#answered.add(asker)
       const peers = this.membership.sample(asker, first ? MAX_HELLO_PEERS : MEMBERSHIP_DEFAULTS.refreshPeers)
-      return encodeHello({ from: this.#self, windowStart, roots, peers, ...(first ? { recent: this.#recent() } : {}) }, version)
+      return encodeHello(
+        { from: this.#self, windowStart, roots, peers, keep: this.#keep.patterns, ...(first ? { recent: this.#recent() } : {}) },
+        version
+      )
     })
     const offDisconnect = host.onPeerDisconnected?.((peerId) => this.#answered.delete(peerId))
     if (offDisconnect != null) this.#unsubscribe.push(offDisconnect)
@@ -517,6 +525,7 @@ export class Replicator {
     if (hello.version === 1) this.#legacyHello(peerId)
     const peer = this.peers.seen(hello.from, hello.roots)
     peer.protocol = hello.version
+    peer.keep = hello.keep.length === 0 ? KeepFilter.ALL : new KeepFilter(hello.keep)
     this.stats.peersLearned += this.membership.learn(hello.peers)
     this.#track(this.membership.maintain())
     // Its newest segments come at once; the walk below finds the rest (wants of one name merge).
@@ -613,10 +622,12 @@ export class Replicator {
     this.stats.digestsCompared++
     const ours = this.#ourDigests().rootByKey
     const theirs = new Set(roots.map((r) => `${r.channel}/${r.quality}`))
+    const both = (key: string): boolean => this.#keep.keepsKey(key) && peer.keep.keepsKey(key)
     // A version 2 peer is also walked for what only we hold: the walk offers it (range-repair.ts).
+    // Only what both ends keep counts: the rest one of them would drop.
     const differs =
-      roots.some((r) => r.root !== '' && ours.get(`${r.channel}/${r.quality}`) !== r.root) ||
-      (peer.protocol === 2 && [...ours].some(([key, root]) => root !== '' && !theirs.has(key)))
+      roots.some((r) => r.root !== '' && both(`${r.channel}/${r.quality}`) && ours.get(`${r.channel}/${r.quality}`) !== r.root) ||
+      (peer.protocol === 2 && [...ours].some(([key, root]) => root !== '' && !theirs.has(key) && both(key)))
     if (!differs) {
       peer.lagSeconds = 0
       peer.deferredAt = 0
@@ -722,6 +733,7 @@ export class Replicator {
    */
   async #want(ref: SegmentRef, peers: string[], offeredBy?: string | null): Promise<boolean> {
     const { index } = this.#init.store
+    if (!this.#keep.keeps(ref.channel, ref.quality)) return false
     if (index.getSegment(ref, { hidden: true }) != null || index.isTombstoned(ref)) return false
     // Outside the window (which the node narrows to retention): what retention removed stays removed.
     if (ref.start < this.#windowStart) return false
@@ -817,7 +829,7 @@ export class Replicator {
     const ours = this.#ourDigests()
     // Every channel/quality whose roots differ, including those only one side has anything of.
     const keys = [...new Set([...peer.roots.keys(), ...ours.rootByKey.keys()])].filter(
-      (key) => (peer.roots.get(key) ?? '') !== (ours.rootByKey.get(key) ?? '')
+      (key) => (peer.roots.get(key) ?? '') !== (ours.rootByKey.get(key) ?? '') && this.#keep.keepsKey(key) && peer.keep.keepsKey(key)
     )
     const windowEnd = hourStart(Date.now() * 1000) + MICROS_PER_HOUR
     const sources = this.#sources(peer)
