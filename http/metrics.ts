@@ -314,7 +314,11 @@ export function registerReadThroughMetrics(registry: Registry, readThrough: Read
     [
       ['segmesh_read_through_fetches_total', 'Segments asked for that this node lacked, fetched from peers', () => stats.fetches],
       ['segmesh_read_through_stored_total', 'Segments read through and stored', () => stats.stored],
-      ['segmesh_read_through_passed_total', 'Segments of channels this node does not keep (--keep) streamed to a client and checked, not stored', () => stats.passed],
+      [
+        'segmesh_read_through_passed_total',
+        'Segments of channels this node does not keep (--keep) streamed to a client and checked, not stored',
+        () => stats.passed
+      ],
       ['segmesh_read_through_mismatches_total', 'Read-through bodies cut because the bytes did not match the name', () => stats.mismatches],
       ['segmesh_read_through_misses_total', 'Segments no peer asked had', () => stats.misses],
       ['segmesh_read_through_busy_total', 'Requests answered 503 because the read-through limit was reached', () => stats.busy]

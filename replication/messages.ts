@@ -239,7 +239,8 @@ export function decodeHello(bytes: Uint8Array): DecodedHello {
   // Absent from nodes that keep everything, and from nodes that predate it.
   const keep: string[] = []
   if (parsed.keep !== undefined) {
-    if (!Array.isArray(parsed.keep) || parsed.keep.length > MAX_KEEP_PATTERNS) return fail(`keep: not a list of at most ${MAX_KEEP_PATTERNS}`)
+    if (!Array.isArray(parsed.keep) || parsed.keep.length > MAX_KEEP_PATTERNS)
+      return fail(`keep: not a list of at most ${MAX_KEEP_PATTERNS}`)
     for (const pattern of parsed.keep) {
       if (typeof pattern !== 'string' || keepPatternError(pattern) != null) return fail('keep: not CHANNEL or CHANNEL/QUALITY')
       keep.push(pattern)
