@@ -9,7 +9,7 @@ import { noCrashes } from './checkers.ts'
 import { ChildNode } from './child-node.ts'
 import { freePorts } from '../lib/free-ports.ts'
 import { synthesize } from './segments.ts'
-import { getJson } from './sim-node.ts'
+import { OWN_ONLY, getJson } from './sim-node.ts'
 
 /**
  * Makes child nodes in one temp folder. One after-hook kills them, then removes the folder: a
@@ -75,7 +75,7 @@ it("the simulation hook runs in the node's main thread only: the hash worker doe
   await a.write(seg)
   const { channel, quality, hour, file } = seg.ref
   for (;;) {
-    const { body } = await getJson(`${b.url}/files/${channel}/${quality}/${hour}`)
+    const { body } = await getJson(`${b.url}/files/${channel}/${quality}/${hour}`, OWN_ONLY)
     if (Array.isArray(body) && body.includes(file)) break
     await sleep(50)
   }

@@ -29,6 +29,7 @@ import {
   type SimNodeInit,
   cpuOf,
   fetchDigests,
+  OWN_ONLY,
   getJson,
   rssOf
 } from './sim-node.ts'
@@ -187,7 +188,10 @@ export class ChildNode implements SimNode {
     const deadline = Date.now() + 30_000
     // Once on its disk, the segment is the node's: a node killed now indexes it when it restarts.
     while (Date.now() < deadline && this.#child != null) {
-      const { status, body } = await getJson(`${this.url}/files/${channel}/${quality}/${hour}`).catch(() => ({ status: 0, body: null }))
+      const { status, body } = await getJson(`${this.url}/files/${channel}/${quality}/${hour}`, OWN_ONLY).catch(() => ({
+        status: 0,
+        body: null
+      }))
       if (status === 200 && Array.isArray(body) && body.includes(file)) return
       await sleep(50)
     }

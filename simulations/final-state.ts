@@ -11,7 +11,7 @@ import { SegmentIndex } from '../storage/segment-index.ts'
 import { parseSegmentFileName, segmentFileNameOfTombstone } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { CHANNEL } from './plan.ts'
-import { type SimNode, getJson } from './sim-node.ts'
+import { OWN_ONLY, type SimNode, getJson } from './sim-node.ts'
 
 export interface ServedState {
   node: number
@@ -36,15 +36,15 @@ export interface DiskState {
   reconcile: { added: number; removed: number; corrupt: number; badNames: number; tempFiles: number }
 }
 
-/** Listings (with tombstones) of every hour the node has, and the answer to each tombstoned path. */
+/** Listings (with tombstones) of every hour the node has, and the answer to each tombstoned path: its own (OWN_ONLY), not read through. */
 export async function servedState(node: SimNode, tombstoned: Iterable<string>): Promise<ServedState> {
   const visible = new Set<string>()
   const tombstones = new Set<string>()
-  const qualities = (await getJson(`${node.url}/files/${CHANNEL}`)).body
+  const qualities = (await getJson(`${node.url}/files/${CHANNEL}`, OWN_ONLY)).body
   for (const quality of Array.isArray(qualities) ? (qualities as string[]) : []) {
-    const hours = (await getJson(`${node.url}/files/${CHANNEL}/${quality}`)).body as string[]
+    const hours = (await getJson(`${node.url}/files/${CHANNEL}/${quality}`, OWN_ONLY)).body as string[]
     for (const hour of hours) {
-      const names = (await getJson(`${node.url}/files/${CHANNEL}/${quality}/${hour}?tombstones=true`)).body as string[]
+      const names = (await getJson(`${node.url}/files/${CHANNEL}/${quality}/${hour}?tombstones=true`, OWN_ONLY)).body as string[]
       for (const name of names) {
         if (name.endsWith('.tombstone')) tombstones.add(`${CHANNEL}/${quality}/${hour}/${segmentFileNameOfTombstone(name)}`)
         else visible.add(`${CHANNEL}/${quality}/${hour}/${name}`)
@@ -54,7 +54,7 @@ export async function servedState(node: SimNode, tombstoned: Iterable<string>): 
   const served = new Map<string, number>()
   for (const path of tombstoned) {
     const url = `${node.url}/segments/${path.split('/').map(encodeURIComponent).join('/')}`
-    served.set(path, (await getJson(url)).status)
+    served.set(path, (await getJson(url, OWN_ONLY)).status)
   }
   return { node: node.id, visible, tombstones, served }
 }

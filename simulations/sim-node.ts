@@ -102,8 +102,11 @@ export class CounterCarry {
   }
 }
 
-export async function getJson(url: string): Promise<{ status: number; body: unknown }> {
-  const res = await request(url, { headersTimeout: 60_000, bodyTimeout: 60_000 })
+/** What a node holds itself, not what it would read through from its peers. */
+export const OWN_ONLY = Object.freeze({ 'cache-control': 'only-if-cached' })
+
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
+  const res = await request(url, { headers, headersTimeout: 60_000, bodyTimeout: 60_000 })
   const text = await res.body.text()
   let body: unknown = text
   try {
