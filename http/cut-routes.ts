@@ -19,8 +19,8 @@ import { HttpError, badParameter, noContent, unknownQuality } from './errors.ts'
 import { boolParam, channelParam, qualityParam, timeParam } from './params.ts'
 import { parseRange, rangeHeaders, rangeNotSatisfiable } from './segment-routes.ts'
 import { CutGather } from './cut-gather.ts'
-import type { NetworkListings } from './network-listings.ts'
-import { READ_THROUGH_HEADER, localOnly } from './read-through.ts'
+import { type NetworkListings, networkFor } from './network-listings.ts'
+import { READ_THROUGH_HEADER } from './read-through.ts'
 
 /** Ranges in one cut: each is a separate selection and a hard cut. */
 const MAX_RANGES = 64
@@ -128,10 +128,9 @@ async function sendFile(
 type Pace = (source: AsyncIterable<Buffer>, signal: AbortSignal) => AsyncIterable<Buffer>
 
 /** `cutter` is the node's one cutter, shared with /status; `budget` paces every cut's bytes (none: as fast as the client reads). */
-export function cutRoutes({ index, selector, cutter, network, readThrough }: HttpComponents & { cutter: Cutter }, budget?: ByteBudget) {
+export function cutRoutes(components: HttpComponents & { cutter: Cutter }, budget?: ByteBudget) {
+  const { index, selector, cutter, readThrough } = components
   const pace: Pace = budget == null ? (source) => source : (source, signal) => budget.pace(source, signal)
-  /** The network's view when read-through applies to `request`, else null (this node's disk alone). */
-  const networkFor = (request: FastifyRequest) => (network != null && readThrough != null && localOnly(request) == null ? network : null)
   const known = (channel: string, quality: string, net: NetworkListings | null): void => {
     if (index.hourSpan(channel, quality) != null || net?.qualities(channel).value.includes(quality) === true) return
     throw unknownQuality(index, channel, quality)
@@ -168,7 +167,7 @@ export function cutRoutes({ index, selector, cutter, network, readThrough }: Htt
         if (type !== 'rough' && many(query.transition).some((t) => t !== ''))
           throw badParameter('transition', 'only hard cuts between ranges are supported')
         const ranges = timeRanges(query)
-        const net = networkFor(request)
+        const net = networkFor(components, request)
         known(channel, quality, net)
 
         const runs: Run[] = []
@@ -219,7 +218,7 @@ export function cutRoutes({ index, selector, cutter, network, readThrough }: Htt
         const quality = qualityParam(request.params.quality)
         const at = timeParam('timestamp', request.query.timestamp)
         if (at == null) throw badParameter('timestamp', 'required')
-        const net = networkFor(request)
+        const net = networkFor(components, request)
         known(channel, quality, net)
         // The neighbours on both sides: the frame for an instant just before a segment's end is in the next one.
         const around = { start: at - MICROS_PER_SECOND, end: at + MICROS_PER_SECOND }

@@ -7,12 +7,11 @@
  * and say which in NETWORK_HEADER; a peer's request, or one sent `only-if-cached`, gets this
  * node's own.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import { MICROS_PER_HOUR, formatHour } from '../storage/time.ts'
 import type { HttpComponents } from './components.ts'
-import { type Merged, NETWORK_HEADER } from './network-listings.ts'
+import { type Merged, NETWORK_HEADER, networkFor } from './network-listings.ts'
 import { boolParam, channelParam, hourParam, qualityParam } from './params.ts'
-import { localOnly } from './read-through.ts'
 
 interface Params {
   channel: string
@@ -23,9 +22,8 @@ interface Query {
   tombstones?: string
 }
 
-export function listingRoutes({ index, network, readThrough }: HttpComponents) {
-  /** The network's view when read-through applies to `request`, else null. */
-  const networkFor = (request: FastifyRequest) => (network != null && readThrough != null && localOnly(request) == null ? network : null)
+export function listingRoutes(components: HttpComponents) {
+  const { index } = components
   const send = <T>(reply: FastifyReply, result: Merged<T>): T => {
     reply.header(NETWORK_HEADER, result.merged ? 'merged' : 'local')
     return result.value
@@ -33,20 +31,20 @@ export function listingRoutes({ index, network, readThrough }: HttpComponents) {
 
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/files', async (request, reply) => {
-      const net = networkFor(request)
+      const net = networkFor(components, request)
       return net == null ? index.channels() : send(reply, net.channels())
     })
 
     app.get<{ Params: Pick<Params, 'channel'> }>('/files/:channel', async (request, reply) => {
       const channel = channelParam(request.params.channel)
-      const net = networkFor(request)
+      const net = networkFor(components, request)
       return net == null ? index.qualities(channel) : send(reply, net.qualities(channel))
     })
 
     app.get<{ Params: Omit<Params, 'hour'> }>('/files/:channel/:quality', async (request, reply) => {
       const channel = channelParam(request.params.channel)
       const quality = qualityParam(request.params.quality)
-      const net = networkFor(request)
+      const net = networkFor(components, request)
       if (net == null) return index.hours(channel, quality)
       const starts = await net.hourStarts(channel, quality, 0, Number.MAX_SAFE_INTEGER - MICROS_PER_HOUR)
       return send(reply, { value: starts.value.map(formatHour), merged: starts.merged })
@@ -57,7 +55,7 @@ export function listingRoutes({ index, network, readThrough }: HttpComponents) {
       const quality = qualityParam(request.params.quality)
       const hour = hourParam(request.params.hour)
       const tombstones = boolParam('tombstones', request.query.tombstones, false)
-      const net = networkFor(request)
+      const net = networkFor(components, request)
       if (net == null) return index.listHour(channel, quality, hour, { tombstones })
       return send(reply, await net.listHour(channel, quality, hour, { tombstones }))
     })

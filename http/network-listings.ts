@@ -19,6 +19,7 @@
  * A name a peer lists has no size here: among full copies of equal duration at one start, a
  * local copy wins (size 0 for the remote ones), where the holder would compare sizes.
  */
+import type { FastifyRequest } from 'fastify'
 import { type Agent, type Dispatcher, request } from 'undici'
 import { createAgent, discardBody } from '../lib/http-client.ts'
 import { randomSample } from '../lib/random-sample.ts'
@@ -31,6 +32,7 @@ import type { IndexedSegment, SegmentIndex } from '../storage/segment-index.ts'
 import { parseSegmentRef } from '../storage/segment-name.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart, parseHour } from '../storage/time.ts'
 import { HttpError } from './errors.ts'
+import { type ReadThrough, localOnly } from './read-through.ts'
 
 /** On listings and playlists: `local` (from this node's disk alone) or `merged` (peers' names added). */
 export const NETWORK_HEADER = 'x-segmesh-listing'
@@ -97,6 +99,17 @@ export interface NetworkListingsInit {
 export interface CopiesView {
   peers: { holding: number; asked: number; failed: number }
   hours: Array<{ hour: string; segments: number; copies: number; holders: number; agreeing: number }>
+}
+
+/**
+ * The network's view for `request`, or null when it is answered from this node's disk alone:
+ * read-through is off, or the request is another node's or `only-if-cached` (localOnly).
+ */
+export function networkFor(
+  { network, readThrough }: { network?: NetworkListings | undefined; readThrough?: ReadThrough | undefined },
+  request: FastifyRequest
+): NetworkListings | null {
+  return network != null && readThrough != null && localOnly(request) == null ? network : null
 }
 
 /** A name's listing or a selection, and whether peers added to it. */

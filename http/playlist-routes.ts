@@ -5,15 +5,14 @@
  */
 import { Readable } from 'node:stream'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { MICROS_PER_HOUR, formatInstant } from '../storage/time.ts'
 import type { HttpComponents, HttpInit } from './components.ts'
 import { HttpError, badParameter, noContent, notFound, unknownQuality } from './errors.ts'
 import { channelParam, qualityParam, timeParam } from './params.ts'
 import { masterPlaylist, planMediaPlaylist } from './playlist.ts'
 import { MediaPlaylistWriter } from './playlist-cache.ts'
-import { NETWORK_HEADER, type NetworkListings } from './network-listings.ts'
-import { localOnly } from './read-through.ts'
+import { NETWORK_HEADER, type NetworkListings, networkFor } from './network-listings.ts'
 
 /** Longest range served when start or end is left out (a live viewer). */
 const MAX_OPEN_RANGE = 12 * MICROS_PER_HOUR
@@ -33,10 +32,9 @@ function rangeParams(query: Range): { start: number | undefined; end: number | u
   return { start, end }
 }
 
-export function playlistRoutes({ index, selector, network, readThrough }: HttpComponents, init: Pick<HttpInit, 'playlistCache'> = {}) {
+export function playlistRoutes(components: HttpComponents, init: Pick<HttpInit, 'playlistCache'> = {}) {
+  const { index, selector } = components
   const writer = new MediaPlaylistWriter(selector, init.playlistCache)
-  /** The network's view when read-through applies to `request`, else null (this node's disk alone). */
-  const networkFor = (request: FastifyRequest) => (network != null && readThrough != null && localOnly(request) == null ? network : null)
   /** [first hour's start, last hour's end) of a channel/quality, or null when it has no hours. */
   const span = async (net: NetworkListings | null, channel: string, quality: string): Promise<{ from: number; to: number } | null> => {
     if (net == null) {
@@ -51,7 +49,7 @@ export function playlistRoutes({ index, selector, network, readThrough }: HttpCo
     app.get<{ Params: { channel: string }; Querystring: Range }>('/playlist/:channel.m3u8', async (request, reply) => {
       const channel = channelParam(request.params.channel)
       const { start, end } = rangeParams(request.query)
-      const net = networkFor(request)
+      const net = networkFor(components, request)
       const qualities = net == null ? { value: index.qualities(channel), merged: false } : net.qualities(channel)
       if (qualities.value.length === 0) throw notFound(`unknown channel '${channel}'`)
       const offered: string[] = []
@@ -74,7 +72,7 @@ export function playlistRoutes({ index, selector, network, readThrough }: HttpCo
         const channel = channelParam(request.params.channel)
         const quality = qualityParam(request.params.quality)
         let { start, end } = rangeParams(request.query)
-        const net = networkFor(request)
+        const net = networkFor(components, request)
         const s = await span(net, channel, quality)
         if (s == null) throw unknownQuality(index, channel, quality)
         if (start == null || end == null) {

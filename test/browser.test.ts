@@ -96,6 +96,9 @@ it('status page draws the coverage map; the player plays live and makes a cut li
       assert.equal(await rect.count(), 1, `${kind} at ${at}`)
       assert.equal(await rect.getAttribute('data-to'), String(at - hourStart(at) + 2 * S))
     }
+    // Each hour says how many nodes hold it as this one does (GET /copies): this one, and the peer once it has copied it.
+    const copies = page.locator(`div.row[data-hour="${formatHour(start)}"] span.copies`)
+    await until('the copies of the hour shown', async () => /^×[12]$/.test((await copies.textContent()) ?? ''), 30_000)
     // A 2 s hole or tombstone is drawn wide enough to see, and listed with its exact times under the map.
     const widths = await page.evaluate(() =>
       ['holes', 'tombstoned'].map((k) => document.querySelector(`rect.${k}`)!.getBoundingClientRect().width)

@@ -98,7 +98,9 @@ function syncSections(channels) {
     }
 }
 
-function renderMap(el, data) {
+/** `copies` (GET /copies, or null): per hour, how many nodes hold exactly this node's set of it. */
+function renderMap(el, data, copies) {
+  const copiesOf = new Map((copies?.hours ?? []).map((c) => [c.hour, c]))
   const axis = h(
     'div',
     { class: 'axis' },
@@ -129,11 +131,24 @@ function renderMap(el, data) {
       }
     }
     for (let m = 10; m < 60; m += 10) svg.append(h('line', { class: 'tick', x1: m * 60, x2: m * 60, y1: 0, y2: 1 }))
+    const held = copiesOf.get(hour.hour)
+    const count =
+      held == null || copies == null
+        ? h('span', { class: 'copies dim', title: 'copies unknown' }, '')
+        : h(
+            'span',
+            {
+              class: held.segments > 0 && held.copies < copies.minCopies ? 'copies bad' : 'copies',
+              title: `${held.copies} node(s) hold this hour as this node does; ${held.holders} hold some of it (of this node and ${copies.peers.asked} peer(s) asked; --min-copies ${copies.minCopies})`
+            },
+            `×${held.copies}`
+          )
     return h(
       'div',
       { class: 'row', 'data-hour': hour.hour },
       h('span', { class: 'label' }, `${hour.hour.slice(5, 10)} ${hour.hour.slice(11)}:00`),
-      svg
+      svg,
+      count
     )
   })
   // Holes and tombstones under a minute, which the map can only hint at, with their exact times.
@@ -182,11 +197,14 @@ async function refreshStatus() {
 async function refreshMaps() {
   $('map-hours').textContent = `(last ${hours} hours of data)`
   for (const sec of sections.values()) {
+    const key = `${encodeURIComponent(sec.channel)}/${encodeURIComponent(sec.quality)}`
     try {
-      renderMap(
-        sec.map,
-        await getJson(`coverage/${encodeURIComponent(sec.channel)}/${encodeURIComponent(sec.quality)}?hours=${encodeURIComponent(hours)}`)
-      )
+      const coverage = await getJson(`coverage/${key}?hours=${encodeURIComponent(hours)}`)
+      // Copies per hour of the same hours; the map is drawn without them if they cannot be had.
+      const first = coverage.hours[0]
+      const copies =
+        first == null ? null : await getJson(`copies/${key}?start=${encodeURIComponent(`${first.hour}:00:00Z`)}`).catch(() => null)
+      renderMap(sec.map, coverage, copies)
     } catch (err) {
       sec.map.replaceChildren(h('p', { class: 'bad' }, `coverage unavailable: ${err.message}`))
     }
