@@ -12,6 +12,7 @@ import { type Config, LOG_LEVELS, MASKED_SECRET, OPTIONS, type OptionSpec, envNa
 type ConfigOption = (typeof OPTIONS)[number]
 import { type RecordChannelInput, parseRecordOption, withQualities } from './record-channels.ts'
 import { MAX_KEEP_PATTERNS, keepPatternError } from '../replication/keep.ts'
+import { parseDiskBudget } from '../storage/disk-budget.ts'
 
 export interface ConfigSources {
   /** Parsed CLI flags keyed by flag name (`data`, `segments-dir`). */
@@ -151,6 +152,11 @@ function keepOption(raw: unknown, where: string): string[] {
 function coerce(spec: OptionSpec, raw: unknown, where: string): unknown {
   if (spec.key === 'record') return parseRecordOption(raw, where)
   if (spec.key === 'keep') return keepOption(raw, where)
+  if (spec.key === 'maxDiskBytes') {
+    const limit = typeof raw === 'string' || typeof raw === 'number' ? parseDiskBudget(String(raw)) : 'must be a size or a percentage'
+    if (typeof limit === 'string') throw new ConfigError(where, `${JSON.stringify(raw)}: ${limit}`)
+    return limit
+  }
   switch (spec.kind) {
     case 'string':
       if (typeof raw !== 'string' || raw === '') throw new ConfigError(where, 'must be a non-empty string')

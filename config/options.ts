@@ -12,6 +12,7 @@ import { FETCHER_DEFAULTS } from '../replication/fetch-options.ts'
 import { P2P_DEFAULTS } from '../replication/host-defaults.ts'
 import { PEER_SCORE_DEFAULTS } from '../replication/peer-score.ts'
 import { REPLICATOR_DEFAULTS } from '../replication/replicator.ts'
+import type { DiskBudgetLimit } from '../storage/disk-budget.ts'
 import { DISK_SPACE_DEFAULTS } from '../storage/disk-space.ts'
 import { SEGMENT_INDEX_DEFAULTS } from '../storage/segment-index.ts'
 
@@ -212,6 +213,13 @@ const TABLE = [
       'keep only these on disk: CHANNEL or CHANNEL/QUALITY, repeat the flag or comma-separate (default: everything); the rest is not backfilled, and is served read-through without being stored'
   },
   {
+    key: 'maxDiskBytes',
+    kind: 'string',
+    default: null,
+    describe:
+      'keep the segment tree under this many bytes (500G, 2T, binary units) or this share of its disk (40%) by evicting whole hours, oldest first, only those at least --min-copies other nodes hold; tombstones stay, and evicted hours are not fetched back (default: no budget)'
+  },
+  {
     key: 'minCopies',
     kind: 'int',
     default: NETWORK_LISTINGS_DEFAULTS.minCopies,
@@ -338,9 +346,11 @@ type ValueOf<S extends Spec> = S extends { derived: true }
           : string
 type FromTable = { -readonly [S in Spec as S['key']]: ValueOf<S> }
 
-/** The resolved config: one field per option of the table, typed from it (two refined by hand). */
-export type Config = Omit<FromTable, 'logLevel' | 'record'> & {
+/** The resolved config: one field per option of the table, typed from it (three refined by hand). */
+export type Config = Omit<FromTable, 'logLevel' | 'record' | 'maxDiskBytes'> & {
   logLevel: (typeof LOG_LEVELS)[number]
+  /** The disk budget (storage/disk-budget.ts), null for none. */
+  maxDiskBytes: DiskBudgetLimit | null
   /** Live HLS streams this node records itself (ingest/). */
   record: RecordChannel[]
 }

@@ -14,6 +14,7 @@ import { HttpError, statusOf } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
 import { openApiRoutes } from './openapi.ts'
 import {
+  registerBudgetMetrics,
   registerDiskMetrics,
   registerMetrics,
   registerNetworkListingMetrics,
@@ -84,6 +85,7 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
   if (init.metrics !== false) {
     const { registry } = registerMetrics(app, components.index, components.selector, components.replication, components.retention)
     if (components.store.space != null) registerDiskMetrics(registry, components.store.space)
+    if (components.budget != null) registerBudgetMetrics(registry, components.budget)
     if (components.uploads != null) registerUploadMetrics(registry, components.uploads)
     if (components.readThrough != null) registerReadThroughMetrics(registry, components.readThrough)
     if (components.network != null) registerNetworkListingMetrics(registry, components.network)

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { SegmentSelector } from '../storage/best-segments.ts'
+import type { DiskBudgetState } from '../storage/disk-budget.ts'
 import type { DiskSpace } from '../storage/disk-space.ts'
 import type { HttpComponents, ReplicationView } from './components.ts'
 import type { NetworkListings } from './network-listings.ts'
@@ -358,6 +359,37 @@ export function registerNetworkListingMetrics(registry: Registry, network: Netwo
         'Listings and playlists answered 503 because the limit of requests to peers was reached',
         () => stats.busy
       ]
+    ]
+  )
+}
+
+/** The disk budget (storage/disk-budget.ts): limit, use, whether it is full, what was evicted. */
+export function registerBudgetMetrics(registry: Registry, budget: { state: () => DiskBudgetState }): void {
+  const gauges: Array<[string, string, (s: DiskBudgetState) => number]> = [
+    ['segmesh_disk_budget_bytes', 'The disk budget of the segment tree (--max-disk-bytes), bytes', (s) => s.maxBytes],
+    ['segmesh_disk_budget_used_bytes', 'Bytes of the segments the index holds, counted against the disk budget', (s) => s.usedBytes],
+    [
+      'segmesh_disk_budget_full',
+      '1 when the budget is reached and no hour may be evicted (too few other nodes hold them): fetching paused',
+      (s) => (s.full ? 1 : 0)
+    ]
+  ]
+  for (const [name, help, read] of gauges) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(budget.state()))
+      }
+    })
+  }
+  registerFigures(
+    registry,
+    ['segmesh_evicted_hours', 'Hours remembered as evicted (not fetched back by replication)', () => budget.state().evictedHours],
+    [
+      ['segmesh_evictions_total', 'Hours evicted to stay under the disk budget', () => budget.state().evictions.hours],
+      ['segmesh_evicted_bytes_total', 'Segment bytes evicted to stay under the disk budget', () => budget.state().evictions.bytes]
     ]
   )
 }

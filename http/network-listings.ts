@@ -19,6 +19,7 @@
  * A name a peer lists has no size here: among full copies of equal duration at one start, a
  * local copy wins (size 0 for the remote ones), where the holder would compare sizes.
  */
+import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import { type Agent, type Dispatcher, request } from 'undici'
 import { createAgent, discardBody } from '../lib/http-client.ts'
@@ -28,7 +29,7 @@ import { MAX_LISTING_NAMES } from '../replication/fetch-options.ts'
 import { PEER_HEADER, peerBase, readJson } from '../replication/fetch-http.ts'
 import { type HourDigest, parseHourDigests } from '../replication/messages.ts'
 import { Assembler, type SegmentSelector, type Selection, bestByStart } from '../storage/best-segments.ts'
-import type { IndexedSegment, SegmentIndex } from '../storage/segment-index.ts'
+import type { HourSummary, IndexedSegment, SegmentIndex } from '../storage/segment-index.ts'
 import { parseSegmentRef } from '../storage/segment-name.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart, parseHour } from '../storage/time.ts'
 import { HttpError } from './errors.ts'
@@ -63,6 +64,11 @@ export const NETWORK_LISTINGS_DEFAULTS = Object.freeze({
   connectTimeoutMs: 3000,
   readTimeoutMs: 5000
 })
+
+/** Where a node ranks among the holders of an hour (`evictable`): the same on every node. */
+export function holderRank(url: string, channel: string, quality: string, hourUs: number): string {
+  return createHash('sha256').update(`${url}\n${channel}/${quality}/${hourUs}`).digest('hex')
+}
 
 /** A connected peer as the replicator knows it. */
 export interface NetworkPeer {
@@ -261,6 +267,85 @@ export class NetworkListings {
    * others' hour digests come as for listings (kept while their roots are unchanged).
    */
   async copies(channel: string, quality: string, from: number, to: number): Promise<CopiesView> {
+    const { ours, views, asked, failed } = await this.#hourViews(channel, quality, from, to)
+    const starts = new Set(ours.keys())
+    for (const v of views) if (v.hours !== 'same') for (const h of v.hours.keys()) if (h >= from && h < to) starts.add(h)
+    const hours = [...starts]
+      .sort((a, b) => a - b)
+      .map((h) => {
+        const mine = ours.get(h)
+        const byDigest = new Map<string, number>()
+        if (mine != null && mine.digest !== '') byDigest.set(mine.digest, 1)
+        for (const v of views) {
+          const digest = v.hours === 'same' ? mine?.digest : v.hours.get(h)?.digest
+          if (digest != null && digest !== '') byDigest.set(digest, (byDigest.get(digest) ?? 0) + 1)
+        }
+        const copies = mine == null || mine.digest === '' ? 0 : byDigest.get(mine.digest)!
+        let holders = 0
+        for (const n of byDigest.values()) holders += n
+        return { hour: formatHour(h), segments: mine?.segments ?? 0, copies, holders, agreeing: Math.max(0, ...byDigest.values()) }
+      })
+    const holding = views.filter((v) => v.hours === 'same' || [...v.hours.keys()].some((h) => h >= from && h < to)).length
+    return { peers: { holding, asked, failed }, hours }
+  }
+
+  /**
+   * Of `hours` (starts) of a channel/quality, those this node may evict (--max-disk-bytes) without
+   * its names there falling under `minCopies` copies. Every node ranks the holders of an hour the
+   * same way (sha256 of URL and hour: rendezvous hashing); a node may drop its copy only when at
+   * least `minCopies` nodes ranked above it hold every name it holds there (the same digest, or a
+   * listing that includes them). The `minCopies` best-ranked holders of any set of names then never
+   * drop it (too few rank above them), so two nodes deciding at once never both drop the last copies.
+   */
+  async evictable(channel: string, quality: string, hours: readonly number[]): Promise<Set<number>> {
+    const out = new Set<number>()
+    if (hours.length === 0) return out
+    const self = this.#init.ownUrl?.()
+    if (self == null) return out
+    const from = Math.min(...hours)
+    const { ours, views } = await this.#hourViews(channel, quality, from, Math.max(...hours) + 1)
+    for (const h of hours) {
+      const mine = ours.get(h)
+      if (mine == null || mine.digest === '') continue
+      const myRank = holderRank(self, channel, quality, h)
+      const above = views.filter((v) => holderRank(v.url, channel, quality, h) > myRank)
+      let holding = 0
+      const differing: Array<{ url: string; digest: string }> = []
+      for (const v of above) {
+        const digest = v.hours === 'same' ? mine.digest : v.hours.get(h)?.digest
+        if (digest === mine.digest) holding++
+        else if (digest != null && digest !== '') differing.push({ url: v.url, digest })
+      }
+      if (holding < this.minCopies && differing.length > 0) {
+        const names = this.#init.index.hourSegments(channel, quality, h).map((s) => s.file)
+        for (const d of differing) {
+          if (holding >= this.minCopies) break
+          const listing = await this.#listing(d.url, channel, quality, formatHour(h), d.digest)
+          const theirs = new Set(listing?.names ?? [])
+          if (listing != null && names.every((n) => theirs.has(n))) holding++
+        }
+      }
+      if (holding >= this.minCopies) out.add(h)
+    }
+    return out
+  }
+
+  /**
+   * Our hour summaries of [from, to) and, per connected peer asked (up to `maxCopyPeers`), its hour
+   * digests: 'same' for a peer whose root equals ours (it holds our set of every hour in the
+   * window without being asked); the others' come as for listings (kept while their roots are unchanged).
+   */
+  async #hourViews(
+    channel: string,
+    quality: string,
+    from: number,
+    to: number
+  ): Promise<{
+    ours: Map<number, HourSummary>
+    views: Array<{ url: string; hours: 'same' | Map<number, HourDigest> }>
+    asked: number
+    failed: number
+  }> {
     const key = `${channel}/${quality}`
     const window = this.#init.windowStart()
     const ours = new Map(this.#init.index.hourSummaries(channel, quality, from, to).map((h) => [h.start, h]))
@@ -275,27 +360,12 @@ export class NetworkListings {
       quality,
       from
     )
-    const digests: Array<'same' | Map<number, HourDigest>> = [...same.map(() => 'same' as const), ...answered.map((a) => a.hours)]
-    const failed = asked.length - same.length - answered.length
-    const starts = new Set(ours.keys())
-    for (const d of digests) if (d !== 'same') for (const h of d.keys()) if (h >= from && h < to) starts.add(h)
-    const hours = [...starts]
-      .sort((a, b) => a - b)
-      .map((h) => {
-        const mine = ours.get(h)
-        const byDigest = new Map<string, number>()
-        if (mine != null && mine.digest !== '') byDigest.set(mine.digest, 1)
-        for (const d of digests) {
-          const digest = d === 'same' ? mine?.digest : d.get(h)?.digest
-          if (digest != null && digest !== '') byDigest.set(digest, (byDigest.get(digest) ?? 0) + 1)
-        }
-        const copies = mine == null || mine.digest === '' ? 0 : byDigest.get(mine.digest)!
-        let holders = 0
-        for (const n of byDigest.values()) holders += n
-        return { hour: formatHour(h), segments: mine?.segments ?? 0, copies, holders, agreeing: Math.max(0, ...byDigest.values()) }
-      })
-    const holding = digests.filter((d) => d === 'same' || [...d.keys()].some((h) => h >= from && h < to)).length
-    return { peers: { holding, asked: asked.length, failed }, hours }
+    return {
+      ours,
+      views: [...same.map((p) => ({ url: p.url, hours: 'same' as const })), ...answered.map((a) => ({ url: a.url, hours: a.hours }))],
+      asked: asked.length,
+      failed: asked.length - same.length - answered.length
+    }
   }
 
   /** Recompute `belowMinCopies` for every channel/quality this node holds, over the window. */

@@ -330,7 +330,7 @@ export class ReadThrough {
       to?.end()
     }
     try {
-      if (storing) await this.#init.store.writeSegment(ref, source())
+      if (storing) await this.#init.store.writeSegment(ref, source(), { read: true })
       else
         for await (const _chunk of source()) {
           // Each chunk went to the client inside source(); nothing is kept.

@@ -24,7 +24,7 @@ async function probe({ index, selector }: Pick<HttpComponents, 'index' | 'select
   await selector.select(channel, quality, span.last, span.last + 1, { allowHoles: true })
 }
 
-export function statusRoutes({ index, store, selector, replication, cutter, ingest, network }: HttpComponents, init: HttpInit) {
+export function statusRoutes({ index, store, selector, replication, cutter, ingest, network, budget }: HttpComponents, init: HttpInit) {
   const startedAt = Date.now()
   const loopback = init.isLoopback ?? isLoopback
   return async (app: FastifyInstance): Promise<void> => {
@@ -71,6 +71,8 @@ export function statusRoutes({ index, store, selector, replication, cutter, inge
         // Segment writes (fetching, recording) paused for lack of space, and why (storage/disk-space.ts).
         diskFull: store.space?.full ?? false,
         diskSpace: store.space?.state() ?? null,
+        // The disk budget (--max-disk-bytes) and what it evicted (storage/disk-budget.ts); null without one.
+        diskBudget: budget?.state() ?? null,
         index: index.totals(),
         minCopies: network?.minCopies ?? null,
         channels,

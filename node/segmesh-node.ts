@@ -1,10 +1,11 @@
 /**
  * The composition root: builds the parts and starts them in one order (lib/lifecycle.ts), index →
- * disk space → cutter → (reconcile) → retention → watcher → HTTP → admin HTTP → libp2p host →
+ * disk space → cutter → (reconcile) → retention → disk budget → watcher → HTTP → admin HTTP → libp2p host →
  * fetcher → replicator → recorder. Stopping stops every listener accepting first, then each part
  * in reverse, the HTTP drain bounded by the grace time. A start that fails halfway stops what it
  * had started.
  */
+import { statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { KeyObject } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
@@ -22,6 +23,7 @@ import { StartOrder } from '../lib/lifecycle.ts'
 import { randomSample } from '../lib/random-sample.ts'
 import { Recorder } from '../ingest/recorder.ts'
 import { SegmentSelector } from '../storage/best-segments.ts'
+import { DiskBudget } from '../storage/disk-budget.ts'
 import { DiskSpace } from '../storage/disk-space.ts'
 import { Reconciler } from '../storage/reconcile.ts'
 import { Retention } from '../storage/retention.ts'
@@ -61,6 +63,10 @@ export class SegmeshNode {
   /** Records the configured live streams (`--record`); null when there are none. */
   recorder: Recorder | null = null
   retention: Retention | null = null
+  /** Keeps the segment tree under --max-disk-bytes; null without a budget. */
+  budget: DiskBudget | null = null
+  /** Listings over what peers hold, and the copies count eviction asks; null without replication. */
+  network: NetworkListings | null = null
   /** Every part that runs, started in order and stopped in reverse (lib/lifecycle.ts). */
   readonly #parts = new StartOrder()
   #http: HttpListener | null = null
@@ -135,6 +141,24 @@ export class SegmeshNode {
         new Retention({ store: this.store, reconciler, days: config.retentionDays, log: log.child({ component: 'retention' }) })
       )
     }
+    if (config.maxDiskBytes != null) {
+      this.budget = await parts.start(
+        'disk-budget',
+        new DiskBudget({
+          store: this.store,
+          reconciler,
+          limit: config.maxDiskBytes,
+          stateFile: join(config.dataDir, 'evicted-hours.json'),
+          // Without replication no other node is known to hold anything: nothing is evicted.
+          evictable: async (channel, quality, hours) => (await this.network?.evictable(channel, quality, hours)) ?? new Set(),
+          diskBytes: async () => {
+            const fs = await statfs(config.segmentsDir)
+            return fs.blocks * fs.bsize
+          },
+          log: log.child({ component: 'disk-budget' })
+        })
+      )
+    }
     if (config.watch) {
       await parts.start(
         'watcher',
@@ -167,9 +191,10 @@ export class SegmeshNode {
       replication: this.#replicationView(),
       ingest: this.recorder ?? undefined,
       retention: this.retention ?? undefined,
+      budget: this.budget ?? undefined,
       uploads: config.replication ? new UploadSlots({ slots: config.peerUploadSlots }) : undefined,
       readThrough: config.replication && config.readThrough ? await parts.start('read-through', this.#readThrough()) : undefined,
-      network: config.replication ? await parts.start('network-listings', this.#networkListings()) : undefined
+      network: config.replication ? (this.network = await parts.start('network-listings', this.#networkListings())) : undefined
     }
     const httpLog = log.child({ component: 'http' })
     const httpInit = {
@@ -260,6 +285,7 @@ export class SegmeshNode {
         // Peers are scored by id; the fetcher knows them by the URL they gossiped.
         onHashMismatch: (url) => this.#penalizeUrl(url, 'bad_hash'),
         onSlowTransfer: (url) => this.#penalizeUrl(url, 'slow_transfer'),
+        unwanted: (ref) => this.budget?.isEvicted(ref) === true,
         ownUrl: this.publicUrl,
         interceptors: this.#hooks.fetchInterceptors
       })
@@ -280,6 +306,7 @@ export class SegmeshNode {
         announce: config.announce,
         legacyPeers: config.legacyPeers,
         keep: this.keep,
+        evicted: (ref) => this.budget?.isEvicted(ref) === true,
         adminPublicKey: this.#adminPublicKey
       })
     )
@@ -301,7 +328,8 @@ export class SegmeshNode {
         return randomSample(urls, urls.length)
       },
       onFetch: (ref) => this.replicator?.noteFetch(ref) ?? (() => {}),
-      keeps: (ref) => this.keep.keeps(ref.channel, ref.quality),
+      // Not kept, or no room under the disk budget: streamed to the client and checked, not stored.
+      keeps: (ref) => this.keep.keeps(ref.channel, ref.quality) && this.store.budget?.full !== true,
       interceptors: this.#hooks.fetchInterceptors
     })
   }

@@ -40,6 +40,11 @@ export interface FetcherInit {
    * skips that peer for that name, for `badHashForgetMs`). For peer scoring; must not throw.
    */
   onHashMismatch?: (peerUrl: string, ref: SegmentRef) => void
+  /**
+   * A name queued before its hour was evicted (storage/disk-budget.ts) is dropped when its turn
+   * comes, not downloaded into the hour just emptied.
+   */
+  unwanted?: (ref: SegmentRef) => boolean
   /** Called when a transfer from a peer was aborted for going under `minBytesPerSecond`. For peer scoring; must not throw. */
   onSlowTransfer?: (peerUrl: string, ref: SegmentRef) => void
   /**
@@ -136,7 +141,7 @@ export const SPARE_CONNECTIONS = 2
 
 export type FetcherOptions = Readonly<typeof FETCHER_DEFAULTS>
 
-const HOOKS = ['onHashMismatch', 'onSlowTransfer'] as const
+const HOOKS = ['onHashMismatch', 'onSlowTransfer', 'unwanted'] as const
 const KNOWN = new Set(['store', 'log', 'interceptors', 'ownUrl', ...HOOKS, ...Object.keys(FETCHER_DEFAULTS)])
 
 export function resolveFetcherOptions(init: FetcherInit): FetcherOptions {

@@ -124,6 +124,7 @@ export class Fetcher {
   readonly #badHashes = new Map<string, Map<string, number>>()
   readonly #onHashMismatch: FetcherInit['onHashMismatch']
   readonly #onSlowTransfer: FetcherInit['onSlowTransfer']
+  readonly #unwanted: FetcherInit['unwanted']
   /** Per peer URL: queued items that may still ask it (candidates not excluded). */
   readonly #wantedFrom = new Map<string, number>()
   /** Queued items by start, for eviction when the queue is full. */
@@ -152,6 +153,7 @@ export class Fetcher {
     this.#log = init.log ?? silentLogger
     this.#onHashMismatch = init.onHashMismatch
     this.#onSlowTransfer = init.onSlowTransfer
+    this.#unwanted = init.unwanted
     this.#interceptors = init.interceptors ?? []
     const peer: Record<string, string> = init.ownUrl == null ? {} : { [PEER_HEADER]: init.ownUrl }
     this.#headers = { accept: 'video/mp2t, */*', ...peer }
@@ -478,6 +480,7 @@ export class Fetcher {
       this.#skips.skippedPresent++
       return { status: 'present' }
     }
+    if (this.#unwanted?.(ref) === true) return failed(0, 'no longer wanted (its hour was evicted)')
     return null
   }
 
@@ -563,8 +566,8 @@ export class Fetcher {
     if (item.running != null || item.done) return Number.POSITIVE_INFINITY
     // Disk full: nothing starts and nothing waits (the queue would only grow); repair asks again
     // once writes resume.
-    if (this.#store.space?.full === true) {
-      this.#finish(item, failed(item.attempts, 'disk full'))
+    if (this.#store.writesPaused) {
+      this.#finish(item, failed(item.attempts, this.#store.space?.full === true ? 'disk full' : 'disk budget full'))
       return Number.POSITIVE_INFINITY
     }
     const pick = this.#pick(item, now)

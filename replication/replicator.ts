@@ -115,6 +115,8 @@ export interface ReplicatorInit {
   legacyPeers?: string[]
   /** What this node keeps (replication/keep.ts): only that is backfilled, walked and fetched. @default everything */
   keep?: KeepFilter
+  /** Hours this node evicted to stay under its disk budget: not fetched back (storage/disk-budget.ts). */
+  evicted?: (ref: SegmentRef) => boolean
   /**
    * The admin public key: tombstones from peers (gossip, repair, legacy listings) are applied only
    * with a signature by it that covers the segment. Without it, unsigned tombstones are applied.
@@ -733,7 +735,7 @@ export class Replicator {
    */
   async #want(ref: SegmentRef, peers: string[], offeredBy?: string | null): Promise<boolean> {
     const { index } = this.#init.store
-    if (!this.#keep.keeps(ref.channel, ref.quality)) return false
+    if (!this.#keep.keeps(ref.channel, ref.quality) || this.#init.evicted?.(ref) === true) return false
     if (index.getSegment(ref, { hidden: true }) != null || index.isTombstoned(ref)) return false
     // Outside the window (which the node narrows to retention): what retention removed stays removed.
     if (ref.start < this.#windowStart) return false
@@ -784,8 +786,8 @@ export class Replicator {
       running.again = true
       return
     }
-    // Disk full: no listings, no downloads; the next digest round after space returns repairs.
-    if (Date.now() < peer.backoffUntil || this.#init.store.space?.full === true) return
+    // Disk (or budget) full: no listings, no downloads; the next digest round after room returns repairs.
+    if (Date.now() < peer.backoffUntil || this.#init.store.writesPaused) return
     // Only with a peer we are connected to (a digest relayed from elsewhere names any URL it
     // likes: we dial its author, and the hello on that connection repairs), and a few at a time.
     if (this.#sessions.size >= MAX_REPAIR_SESSIONS || !this.#init.host.connectedPeers().includes(peer.peerId)) {

@@ -21,3 +21,8 @@ export class ContainsHolesError extends StorageError {
 export class DiskFullError extends StorageError {
   override readonly code: string = 'SEGMESH_ERR_DISK_FULL'
 }
+
+/** A download into an hour the disk budget evicted: not fetched back unless a client reads it. */
+export class EvictedError extends StorageError {
+  override readonly code: string = 'SEGMESH_ERR_EVICTED'
+}

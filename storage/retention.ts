@@ -8,20 +8,18 @@
  * hour older than the horizon (the node narrows the replication window to it), so nothing removed
  * here comes back from a peer.
  */
-import { readdir, rmdir, unlink } from 'node:fs/promises'
+import { rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../lib/logger.ts'
 import { silentLogger } from '../lib/logger.ts'
-import { runLimited } from '../lib/concurrency.ts'
 import type { Reconciler } from './reconcile.ts'
-import { TOMBSTONE_EXT, parseSegmentRef } from './segment-name.ts'
+import { TOMBSTONE_EXT } from './segment-name.ts'
+import { removeHourSegments } from './hour-removal.ts'
 import { fsyncDir } from './durable-file.ts'
 import type { SegmentStore } from './segment-store.ts'
-import { MICROS_PER_HOUR, hourStart, parseHour } from './time.ts'
+import { MICROS_PER_HOUR, hourStart } from './time.ts'
 
 const RETENTION_INTERVAL_MS = 10 * 60_000
-/** Unlinks in flight: one at a time took 3.6× as long as `rm -r` (bench/retention.ts). */
-const UNLINK_CONCURRENCY = 16
 
 export interface RetentionInit {
   store: SegmentStore
@@ -118,43 +116,15 @@ export class Retention {
   async #expireHour(channel: string, quality: string, hour: string, report: RetentionReport): Promise<void> {
     const { store, reconciler } = this.#init
     const dir = store.hourDir({ channel, quality, hour })
-    const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return [] as string[]
-      throw err
-    })
-    // Sizes from the index: no stat per file (a file the index lacks counts 0 bytes).
-    const sizes = new Map(store.index.hourSegments(channel, quality, parseHour(hour)!, { hidden: true }).map((s) => [s.file, s.size]))
-    let left = 0
-    let removed = 0
-    const jobs: Array<() => Promise<void>> = []
-    for (const name of names) {
-      if (name.endsWith(TOMBSTONE_EXT) || !parseSegmentRef(channel, quality, hour, name).ok) continue
-      const path = join(dir, name)
-      if (store.inflight.has(path)) {
-        left++
-        continue
-      }
-      jobs.push(async () => {
-        try {
-          await unlink(path)
-          removed++
-          report.segments++
-          report.bytes += sizes.get(name) ?? 0
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-          // EISDIR (a folder with a segment's name), EPERM, EIO: the name stays, so do the tombstones.
-          left++
-          this.#log.error({ err, path }, 'retention could not remove a segment file; its hour keeps its tombstones')
-        }
-      })
-    }
-    await runLimited(jobs, UNLINK_CONCURRENCY)
-    if (removed > 0) await fsyncDir(dir)
-    await reconciler.reconcileHour(channel, quality, hour, { tempGraceMs: null })
-    if (left > 0) {
+    const removal = await removeHourSegments(store, reconciler, { channel, quality, hour }, this.#log)
+    report.segments += removal.segments
+    report.bytes += removal.bytes
+    if (removal.left > 0) {
+      // A segment file stays (being written, or it could not be removed): so do the tombstones.
       report.incomplete++
       return
     }
+    const { names } = removal
     let tombstones = 0
     for (const name of names) {
       if (!name.endsWith(TOMBSTONE_EXT)) continue
@@ -173,6 +143,6 @@ export class Retention {
     // Only succeeds when empty: names that are not ours (and the hidden .corrupt files) stay.
     await rmdir(dir).catch(() => {})
     report.hours++
-    this.#log.debug({ channel, quality, hour, segments: removed, tombstones }, 'retention removed an hour')
+    this.#log.debug({ channel, quality, hour, segments: removal.segments, tombstones }, 'retention removed an hour')
   }
 }

@@ -62,6 +62,20 @@ const MAX_KNOWN_DIRS = 10_000
 
 const nodeFiles: StoreFiles = { createTemp: async (path) => await open(path, 'wx', 0o644) }
 
+/** Where a write comes from, for the budget: `force`, a recorder's (never refused); `read`, a client asked for it (it may go into an hour the budget evicted). */
+export interface WriteOrigin {
+  force?: boolean
+  read?: boolean
+}
+
+/** Room for segment writes under a byte budget (disk-budget.ts). */
+export interface WriteBudget {
+  /** No room, and none can be made now: segment writes other than a recorder's are refused. */
+  readonly full: boolean
+  /** Room for one write; the function returned ends it with the bytes the write added. `force`: a recorder's, never refused. */
+  reserve: (ref: SegmentRef, options?: WriteOrigin) => Promise<(added: number) => void>
+}
+
 export interface SegmentStoreInit {
   segmentsDir: string
   index: SegmentIndex
@@ -75,6 +89,8 @@ export class SegmentStore {
   readonly segmentsDir: string
   readonly index: SegmentIndex
   readonly space: DiskSpace | null
+  /** The byte budget (--max-disk-bytes), once one is in use. */
+  budget: WriteBudget | null = null
   readonly #files: StoreFiles
   /** Temp files this process is writing right now; reconcile must leave them alone. */
   readonly inflight = new Set<string>()
@@ -87,6 +103,15 @@ export class SegmentStore {
     this.index = init.index
     this.space = init.space ?? null
     this.#files = init.files ?? nodeFiles
+  }
+
+  useBudget(budget: WriteBudget): void {
+    this.budget = budget
+  }
+
+  /** New segment writes are refused at once (disk full, or the budget full); a recorder's pass the budget. */
+  get writesPaused(): boolean {
+    return this.space?.full === true || this.budget?.full === true
   }
 
   /** Called after a segment or tombstone is durable and indexed (replication announces it). */
@@ -119,12 +144,12 @@ export class SegmentStore {
    * temp file is removed and HashMismatchError thrown. A tombstoned name is refused, also when the
    * tombstone comes while the bytes are on their way (nothing of them stays, even after a purge).
    */
-  async writeSegment(ref: SegmentRef, body: SegmentBody, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+  async writeSegment(ref: SegmentRef, body: SegmentBody, options: { signal?: AbortSignal; read?: boolean } = {}): Promise<WriteResult> {
     if (ref.hash == null) throw new TypeError(`cannot store a temp segment: ${ref.file}`)
     const expected = ref.hash
     try {
       this.#refuseTombstoned(ref)
-      const result = await this.#write(ref, body, options.signal, (digest) => {
+      const result = await this.#write(ref, body, options.signal, { read: options.read === true }, (digest) => {
         if (!digest.equals(expected)) {
           throw new HashMismatchError(`bytes of ${segmentRelPath(ref)} hash to ${digest.toString('base64url')}`)
         }
@@ -153,7 +178,7 @@ export class SegmentStore {
   /** Store bytes whose hash is not known in advance (a recorder): the name is made from it. */
   async recordSegment(segment: Omit<NewSegment, 'hash'>, body: SegmentBody, options: { signal?: AbortSignal } = {}): Promise<WriteResult> {
     const provisional = formatSegmentRef({ ...segment, hash: Buffer.alloc(32) })
-    return await this.#write(provisional, body, options.signal, (digest) => {
+    return await this.#write(provisional, body, options.signal, { force: true }, (digest) => {
       const ref = formatSegmentRef({ ...segment, hash: digest })
       this.#refuseTombstoned(ref)
       return ref
@@ -168,11 +193,29 @@ export class SegmentStore {
     target: SegmentRef,
     body: SegmentBody,
     signal: AbortSignal | undefined,
+    origin: WriteOrigin,
     name: (digest: Buffer) => SegmentRef
   ): Promise<WriteResult> {
     signal?.throwIfAborted()
     if (this.space?.full === true)
       throw new DiskFullError(`not writing ${segmentRelPath(target)}: disk full (${this.space.state().reason}), writes paused`)
+    const reserved = (await this.budget?.reserve(target, origin)) ?? null
+    let added = 0
+    try {
+      const result = await this.#writeFile(target, body, signal, name)
+      if (result.created) added = result.size
+      return result
+    } finally {
+      reserved?.(added)
+    }
+  }
+
+  async #writeFile(
+    target: SegmentRef,
+    body: SegmentBody,
+    signal: AbortSignal | undefined,
+    name: (digest: Buffer) => SegmentRef
+  ): Promise<WriteResult> {
     const dir = this.hourDir(target)
     const made = await this.#makeDir(dir).catch(async (err) => {
       throw await this.#diskFull(err, target)

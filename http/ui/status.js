@@ -31,6 +31,7 @@ function renderNode(s) {
     ...fact('HTTP', link(s.publicUrl ?? location.origin)),
     ...fact('data folder', h('code', {}, s.dataDir ?? s.segmentsDir)),
     ...fact('disk', s.disk == null ? 'unknown' : `${formatBytes(s.disk.freeBytes)} free of ${formatBytes(s.disk.totalBytes)}`),
+    ...(s.diskBudget == null ? [] : fact('disk budget', ...renderBudget(s.diskBudget))),
     ...fact(
       'index',
       `${plural(t.segments, 'segment')} (${formatBytes(t.bytes)}) in ${plural(t.hours, 'hour')}, ${plural(t.tombstones, 'tombstone')}`
@@ -39,6 +40,18 @@ function renderNode(s) {
     ...fact('multiaddrs', ...(s.multiaddrs.length === 0 ? ['none'] : s.multiaddrs.map((a) => h('div', {}, h('code', {}, a))))),
     ...fact('bootstrap', ...((s.bootstrap ?? []).length === 0 ? ['none'] : s.bootstrap.map(renderBootstrap)))
   )
+}
+
+/** --max-disk-bytes: use against the budget, whether it is full or over, and what was evicted. */
+function renderBudget(b) {
+  const e = b.evictions
+  return [
+    `${formatBytes(b.usedBytes)} of ${formatBytes(b.maxBytes)}`,
+    b.full ? h('span', { class: 'bad' }, ' · full: no hour may be evicted, fetching paused') : '',
+    !b.full && b.over ? h('span', { class: 'bad' }, ' · over (recording)') : '',
+    ` · evicted ${plural(e.hours, 'hour')} (${formatBytes(e.bytes)})`,
+    e.last == null ? '' : `, last at ${e.last.slice(11, 19)}`
+  ]
 }
 
 /** A --bootstrap peer: connected, dialling, or failed with the reason the node logged. */

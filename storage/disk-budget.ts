@@ -1,0 +1,336 @@
+/**
+ * `--max-disk-bytes`: keeps the segment tree under a byte budget by evicting whole hours, oldest
+ * first.
+ *
+ * Every segment write reserves room before its first byte (the largest segment seen so far, at
+ * least `minReserveBytes`), so writes in flight together never take the tree over the budget by
+ * more than the one segment that turns out bigger than any before. A write that finds no room makes
+ * some: it evicts the oldest hour the node may drop (`evictable`: held by enough other nodes, see
+ * http/network-listings.ts) and waits for it. When nothing may be dropped the budget is `full`:
+ * fetching and storing read-through pause (they are refused at once, a read-through is passed on
+ * unstored), and a pass every `intervalMs` tries again as peers take copies.
+ * A recorder's own segments are never refused: live video that exists nowhere else is worth more
+ * than the budget, so the node goes over it and says so (`over`).
+ *
+ * Eviction removes segment files only; tombstones stay (they must outlive what they hide). Evicted
+ * hours are remembered (in `stateFile`, across restarts) so replication does not fetch them back;
+ * a segment of one read again through this node is stored as any read-through is.
+ */
+import { readFile } from 'node:fs/promises'
+import { type Logger, silentLogger } from '../lib/logger.ts'
+import { replaceFile } from './durable-file.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { DiskFullError, EvictedError } from './errors.ts'
+import { removeHourSegments } from './hour-removal.ts'
+import type { Reconciler } from './reconcile.ts'
+import { type SegmentRef, segmentRelPath } from './segment-name.ts'
+import type { SegmentStore, WriteBudget, WriteOrigin } from './segment-store.ts'
+import { formatHour, hourStart } from './time.ts'
+
+export const DISK_BUDGET_DEFAULTS = Object.freeze({
+  /** Room reserved for a write before any segment was seen (an eighth of a smaller budget). */
+  minReserveBytes: 2 * 1024 ** 2,
+  /** Between passes that re-count the tree (other programs write into it too) and retry when full. */
+  intervalMs: 30_000,
+  /** Evicted hours remembered; past it the oldest are forgotten (~100 bytes each in memory and in the file). */
+  maxEvictedHours: 100_000,
+  /** Oldest hours asked about at once when looking for one to evict. */
+  candidatesPerRound: 24
+})
+
+/** How long an eviction waits for writes into its hour that were under way when it began (a download's time limit). */
+const INFLIGHT_WAIT_MS = 60_000
+
+/** `--max-disk-bytes`: bytes, or a percentage of the segments folder's filesystem. */
+export type DiskBudgetLimit = { bytes: number } | { percent: number }
+
+const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }
+
+/** `500000000`, `500M`, `2GiB`, `1T` (binary units) or `40%`; a string saying why not otherwise. */
+export function parseDiskBudget(text: string): DiskBudgetLimit | string {
+  const percent = /^(\d{1,3})%$/.exec(text.trim())
+  if (percent != null) {
+    const n = Number(percent[1])
+    return n >= 1 && n <= 100 ? { percent: n } : 'a percentage must be 1% to 100%'
+  }
+  const size = /^(\d{1,16})\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim())
+  if (size == null) return 'must be bytes (500000000), a size with a binary unit (500M, 2G, 1T) or a percentage of the disk (40%)'
+  const bytes = Number(size[1]) * UNITS[size[2]!.toLowerCase()]!
+  if (!Number.isSafeInteger(bytes) || bytes < 1) return 'must be a positive size'
+  return { bytes }
+}
+
+export interface DiskBudgetInit {
+  store: SegmentStore
+  /** The node's reconciler: its per-hour lock keeps a rescan and an eviction from interleaving. */
+  reconciler: Reconciler
+  limit: DiskBudgetLimit
+  /** Where evicted hours are kept across restarts. */
+  stateFile: string
+  /** Of `hours` (starts) of a channel/quality, those this node may drop (enough others hold them). */
+  evictable: (channel: string, quality: string, hours: readonly number[]) => Promise<ReadonlySet<number>>
+  /** Total bytes of the segments folder's filesystem, for a percentage limit. */
+  diskBytes?: () => Promise<number>
+  log?: Logger
+  intervalMs?: number
+}
+
+export interface DiskBudgetState {
+  maxBytes: number
+  /** Bytes of the segments the index holds. */
+  usedBytes: number
+  /** Reserved by writes in flight. */
+  reservedBytes: number
+  /** Nothing may be evicted and there is no room: fetching and storing read-through are paused. */
+  full: boolean
+  /** Over the budget (a recorder's segments are never refused). */
+  over: boolean
+  evictions: { hours: number; segments: number; bytes: number; last: string | null }
+  /** Hours remembered as evicted: not fetched back by replication. */
+  evictedHours: number
+}
+
+export class DiskBudget implements WriteBudget {
+  readonly #init: DiskBudgetInit
+  readonly #log: Logger
+  #max = 0
+  #used = 0
+  #reserved = 0
+  /** Reserved per write until one is seen: an eighth of the budget, at most minReserveBytes. */
+  #reserve: number = DISK_BUDGET_DEFAULTS.minReserveBytes
+  /** The largest segment written since start: what each write reserves from then on. */
+  #largest = 0
+  #full = false
+  /** `channel/quality/hourStart` → when it was evicted (ms); map order is eviction order. */
+  readonly #evicted = new Map<string, number>()
+  readonly #totals = { hours: 0, segments: 0, bytes: 0, last: null as string | null }
+  /** The eviction running now; writes that need room wait for it rather than start another. */
+  #evicting: Promise<void> | null = null
+  /** Writes waiting for one in flight to end (its reservation holds the room they need). */
+  readonly #waiting: Array<() => void> = []
+  #timer: NodeJS.Timeout | null = null
+  #stopped = false
+
+  constructor(init: DiskBudgetInit) {
+    this.#init = init
+    this.#log = init.log ?? silentLogger
+  }
+
+  async start(): Promise<void> {
+    const { limit } = this.#init
+    if ('bytes' in limit) this.#max = limit.bytes
+    else {
+      if (this.#init.diskBytes == null) throw new TypeError('a percentage budget needs diskBytes')
+      this.#max = Math.floor(((await this.#init.diskBytes()) * limit.percent) / 100)
+    }
+    this.#reserve = Math.min(DISK_BUDGET_DEFAULTS.minReserveBytes, Math.ceil(this.#max / 8))
+    await this.#load()
+    this.#recount()
+    this.#init.store.useBudget(this)
+    this.#stopped = false
+    const tick = (): void => {
+      this.#timer = setTimeout(() => {
+        void this.check().finally(() => {
+          if (!this.#stopped) tick()
+        })
+      }, this.#init.intervalMs ?? DISK_BUDGET_DEFAULTS.intervalMs)
+      this.#timer.unref()
+    }
+    tick()
+    void this.check()
+  }
+
+  /** Count the tree again and, without room for the next write, evict (or find that nothing may go). What runs every `intervalMs`. */
+  async check(): Promise<void> {
+    this.#recount()
+    if (this.#used + this.#need() > this.#max) await this.#makeRoom(this.#need())
+  }
+
+  /** What a write reserves: the largest segment seen, or before any, the starting estimate. */
+  #need(): number {
+    return this.#largest > 0 ? this.#largest : this.#reserve
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    if (this.#timer != null) clearTimeout(this.#timer)
+    this.#timer = null
+    await this.#evicting
+  }
+
+  get full(): boolean {
+    return this.#full
+  }
+
+  get maxBytes(): number {
+    return this.#max
+  }
+
+  state(): DiskBudgetState {
+    return {
+      maxBytes: this.#max,
+      usedBytes: this.#used,
+      reservedBytes: this.#reserved,
+      full: this.#full,
+      over: this.#used > this.#max,
+      evictions: { ...this.#totals },
+      evictedHours: this.#evicted.size
+    }
+  }
+
+  /** Whether the hour of `ref` was evicted here (replication does not fetch it back). */
+  isEvicted(ref: Pick<SegmentRef, 'channel' | 'quality' | 'start'>): boolean {
+    return this.#evicted.has(`${ref.channel}/${ref.quality}/${hourStart(ref.start)}`)
+  }
+
+  /**
+   * Room for one segment write, before its first byte; the function returned ends the reservation
+   * with the bytes the write added (0 when it failed or the file was already there). `force` (a
+   * recorder) reserves even over the budget.
+   */
+  async reserve(ref: SegmentRef, options: WriteOrigin = {}): Promise<(added: number) => void> {
+    const need = this.#need()
+    const refuse = (): DiskFullError =>
+      new DiskFullError(`not writing ${segmentRelPath(ref)}: the disk budget is full and no hour may be evicted`)
+    const unwanted = (): boolean => options.force !== true && options.read !== true && this.isEvicted(ref)
+    if (unwanted()) throw new EvictedError(`not writing ${segmentRelPath(ref)}: its hour was evicted`)
+    while (!this.#room(need) && options.force !== true) {
+      if (this.#used + need <= this.#max) {
+        // Writes in flight hold the room: wait for one to end (as many wait as write at once).
+        await new Promise<void>((resolve) => this.#waiting.push(resolve))
+        continue
+      }
+      // Full: refused at once (a pass every intervalMs looks for room again), not a search per write.
+      if (this.#full) throw refuse()
+      await this.#makeRoom(need)
+      if (this.#full) throw refuse()
+    }
+    // The room may have come from this very hour.
+    if (unwanted()) throw new EvictedError(`not writing ${segmentRelPath(ref)}: its hour was evicted`)
+    if (!this.#room(need)) void this.#makeRoom(need)
+    this.#reserved += need
+    let ended = false
+    return (added) => {
+      if (ended) return
+      ended = true
+      this.#reserved -= need
+      this.#used += added
+      if (added > this.#largest) this.#largest = added
+      for (const wake of this.#waiting.splice(0)) wake()
+    }
+  }
+
+  #room(need: number): boolean {
+    return this.#used + this.#reserved + need <= this.#max
+  }
+
+  /** The index's count of segment bytes (files other programs write are indexed by the watcher). */
+  #recount(): void {
+    this.#used = this.#init.store.index.totals().bytes
+    if (this.#full && this.#used + this.#need() <= this.#max) this.#full = false
+  }
+
+  /** Evict hours (one eviction at a time) until `need` fits, or none may go. */
+  async #makeRoom(need: number): Promise<void> {
+    while (this.#evicting != null) await this.#evicting
+    if (this.#used + need <= this.#max) return
+    this.#evicting = this.#evictUntil(need)
+      .catch((err: unknown) => this.#log.error({ err }, 'eviction failed'))
+      .finally(() => {
+        this.#evicting = null
+      })
+    await this.#evicting
+  }
+
+  /** Evict until the stored bytes leave room for `need` (what writes in flight reserved they give back). */
+  async #evictUntil(need: number): Promise<void> {
+    while (this.#used + need > this.#max && !this.#stopped) {
+      const hour = await this.#oldestEvictable()
+      if (hour == null) {
+        if (!this.#full)
+          this.#log.warn(
+            { maxBytes: this.#max, usedBytes: this.#used },
+            'disk budget full: no hour may be evicted (too few other nodes hold them); fetching paused'
+          )
+        this.#full = true
+        return
+      }
+      await this.#evict(hour)
+    }
+    this.#full = false
+  }
+
+  /** The oldest hour holding segment files that `evictable` allows, looked at in rounds of the oldest few. */
+  async #oldestEvictable(): Promise<{ channel: string; quality: string; start: number } | null> {
+    const { index } = this.#init.store
+    const hours: Array<{ channel: string; quality: string; start: number }> = []
+    for (const channel of index.channels())
+      for (const quality of index.qualities(channel))
+        for (const h of index.hourSummaries(channel, quality))
+          if (h.segments + h.hidden > 0) hours.push({ channel, quality, start: h.start })
+    hours.sort((a, b) => a.start - b.start)
+    const round = DISK_BUDGET_DEFAULTS.candidatesPerRound
+    for (let i = 0; i < hours.length; i += round) {
+      const batch = hours.slice(i, i + round)
+      const allowed = new Map<string, ReadonlySet<number>>()
+      for (const { channel, quality } of batch) {
+        const key = `${channel}/${quality}`
+        if (allowed.has(key)) continue
+        const starts = batch.filter((h) => h.channel === channel && h.quality === quality).map((h) => h.start)
+        allowed.set(key, await this.#init.evictable(channel, quality, starts))
+      }
+      const found = batch.find((h) => allowed.get(`${h.channel}/${h.quality}`)?.has(h.start) === true)
+      if (found != null) return found
+    }
+    return null
+  }
+
+  async #evict(hour: { channel: string; quality: string; start: number }): Promise<void> {
+    const { store, reconciler } = this.#init
+    const ref = { channel: hour.channel, quality: hour.quality, hour: formatHour(hour.start) }
+    // Marked first: a fetch queued for this hour must not bring it back once it is gone.
+    this.#mark(`${hour.channel}/${hour.quality}/${hour.start}`)
+    await this.#save()
+    // Downloads into the hour that began before the mark land first, then go with the rest.
+    const dir = store.hourDir(ref)
+    for (const until = Date.now() + INFLIGHT_WAIT_MS; Date.now() < until && [...store.inflight].some((p) => p.startsWith(dir)); )
+      await sleep(50)
+    const removal = await removeHourSegments(store, reconciler, ref, this.#log)
+    this.#totals.hours++
+    this.#totals.segments += removal.segments
+    this.#totals.bytes += removal.bytes
+    this.#totals.last = new Date().toISOString()
+    this.#recount()
+    this.#log.info(
+      { ...ref, segments: removal.segments, bytes: removal.bytes, usedBytes: this.#used, maxBytes: this.#max },
+      'evicted an hour'
+    )
+  }
+
+  #mark(key: string, at = Date.now()): void {
+    this.#evicted.delete(key)
+    this.#evicted.set(key, at)
+    if (this.#evicted.size > DISK_BUDGET_DEFAULTS.maxEvictedHours) this.#evicted.delete(this.#evicted.keys().next().value!)
+  }
+
+  async #save(): Promise<void> {
+    await replaceFile(this.#init.stateFile, JSON.stringify({ evicted: [...this.#evicted] }))
+  }
+
+  async #load(): Promise<void> {
+    let text: string
+    try {
+      text = await readFile(this.#init.stateFile, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw err
+    }
+    try {
+      const { evicted } = JSON.parse(text) as { evicted: Array<[string, number]> }
+      for (const [key, at] of evicted) if (typeof key === 'string' && Number.isSafeInteger(at)) this.#mark(key, at)
+    } catch (err) {
+      // Losing the marks costs a backfill of what was evicted (and another eviction), not data.
+      this.#log.warn({ err, file: this.#init.stateFile }, 'evicted hours file unreadable; starting without it')
+    }
+  }
+}
