@@ -86,7 +86,7 @@ export class ReadThrough {
   readonly #opts: Required<Pick<ReadThroughInit, 'maxActive' | 'maxAsked' | 'missMemory' | 'missMs'>>
   readonly #log: Logger
   /** Name → the fetch running for it, settling true once the name is stored here. */
-  readonly #inFlight = new Map<string, Promise<boolean>>()
+  readonly #inFlight = new Map<string, Promise<FetchEnd>>()
   /** Name → until when (ms) it counts as held by no peer asked. Oldest first. */
   readonly #missed = new Map<string, number>()
   /** `name peerUrl` → until when (ms) that peer is not asked for that name (it sent wrong bytes). */
@@ -145,7 +145,9 @@ export class ReadThrough {
     if (local != null) return { kind: 'missing', why: `not held here (${local})` }
     const storing = this.#init.keeps?.(ref) !== false
     const running = storing ? this.#inFlight.get(key) : undefined
-    if (running != null) return (await running) ? { kind: 'local' } : { kind: 'missing', why: 'no peer sent it' }
+    // A fetch that ended without storing because there was no room here (not a miss) leaves this
+    // request to fetch for itself.
+    if (running != null && (await running) === 'stored') return { kind: 'local' }
     if (this.#isMissed(key)) return { kind: 'missing', why: 'no peer asked had it' }
     if (this.#inFlight.size + this.#heads + this.#passing >= this.#opts.maxActive || this.#dispatch == null) {
       this.stats.busy++
@@ -160,7 +162,7 @@ export class ReadThrough {
     })
     const stored = this.#start(ref, key, live ? { reply, answered, started: false } : null)
     if (live && (await Promise.race([sent, stored.then(() => false)]))) return { kind: 'sent' }
-    return (await stored) ? { kind: 'local' } : { kind: 'missing', why: 'no peer asked had it' }
+    return ended(await stored)
   }
 
   /**
@@ -171,13 +173,14 @@ export class ReadThrough {
     if (this.#init.store.index.getSegment(ref) != null) return 'stored'
     const key = segmentRelPath(ref)
     const running = this.#inFlight.get(key)
-    if (running != null) return (await running) ? 'stored' : 'missing'
+    if (running != null) return (await running) === 'stored' ? 'stored' : 'missing'
     if (this.#isMissed(key)) return 'missing'
     if (this.#inFlight.size + this.#heads >= this.#opts.maxActive || this.#dispatch == null) {
       this.stats.busy++
       return 'busy'
     }
-    return (await this.#start(ref, key, null)) ? 'stored' : 'missing'
+    const end = await this.#start(ref, key, null)
+    return end === 'refused' ? 'missing' : end
   }
 
   /**
@@ -196,13 +199,13 @@ export class ReadThrough {
         await passed
         return { kind: 'sent' }
       }
-      return { kind: 'missing', why: 'no peer asked had it' }
+      return ended(await passed)
     } finally {
       this.#passing--
     }
   }
 
-  #start(ref: SegmentRef, key: string, live: Live | null): Promise<boolean> {
+  #start(ref: SegmentRef, key: string, live: Live | null): Promise<FetchEnd> {
     const stored = this.#fetch(ref, key, live)
     this.#inFlight.set(key, stored)
     void stored.finally(() => this.#inFlight.delete(key))
@@ -248,23 +251,39 @@ export class ReadThrough {
   }
 
   /** Ask the candidates in turn until one's bytes are stored (or, not `storing`, passed on whole and checked). */
-  async #fetch(ref: SegmentRef, key: string, live: Live | null, storing = true): Promise<boolean> {
+  async #fetch(ref: SegmentRef, key: string, live: Live | null, storing = true): Promise<FetchEnd> {
     this.stats.fetches++
     const done = this.#init.onFetch?.(ref) ?? (() => {})
+    let store = storing
+    let failed = false
     try {
       const asked = this.#init.candidates(ref).filter((url) => !this.#isLiar(key, url))
-      for (const url of asked.slice(0, this.#opts.maxAsked)) {
-        if (await this.#tryPeer(ref, key, url, live, storing)) {
-          if (storing) this.stats.stored++
+      for (let i = 0; i < Math.min(asked.length, this.#opts.maxAsked); i++) {
+        const got = await this.#tryPeer(ref, key, asked[i]!, live, store)
+        if (got === true) {
+          if (store) this.stats.stored++
           else this.stats.passed++
-          return true
+          return 'stored'
         }
+        if (got === 'refused') {
+          // No room here (the disk or its budget): a client not yet answered gets the bytes passed
+          // on from the same peer; anything else ends, and no peer is blamed for it.
+          if (live == null || live.started) return 'refused'
+          store = false
+          i--
+          continue
+        }
+        if (got === false) failed = true
         // A client whose response started got a cut body and is gone; the rest only stores.
         if (live?.started === true) live = null
       }
       this.stats.misses++
-      this.#remember(this.#missed, key)
-      return false
+      // A miss is remembered only when every peer asked said it has no such name; one that was
+      // busy (its upload slots full) or failed may have it a moment later.
+      if (failed) return 'busy'
+      // With no peer to ask (none connected yet) there is nothing to remember.
+      if (asked.length > 0) this.#remember(this.#missed, key)
+      return 'missing'
     } finally {
       live?.answered(false)
       done()
@@ -272,7 +291,7 @@ export class ReadThrough {
   }
 
   /** One peer: true once its bytes are stored (or passed on and checked). */
-  async #tryPeer(ref: SegmentRef, key: string, url: string, live: Live | null, storing: boolean): Promise<boolean> {
+  async #tryPeer(ref: SegmentRef, key: string, url: string, live: Live | null, storing: boolean): Promise<boolean | 'refused' | 'absent'> {
     let response: Dispatcher.ResponseData
     try {
       if (this.#dispatch == null) return false
@@ -283,7 +302,7 @@ export class ReadThrough {
     }
     if (response.statusCode !== 200) {
       await discardBody(response)
-      return false
+      return response.statusCode === 404 || response.statusCode === 410 ? 'absent' : false
     }
     const length = response.headers['content-length']
     const hash = createHash('sha256')
@@ -338,6 +357,7 @@ export class ReadThrough {
       return true
     } catch (err) {
       ;(client as PassThrough | null)?.destroy(err as Error)
+      if ((err as { code?: string }).code === 'SEGMESH_ERR_DISK_FULL') return 'refused'
       if ((err as { code?: string }).code === 'SEGMESH_ERR_HASH_MISMATCH') {
         this.stats.mismatches++
         this.#remember(this.#liars, `${key} ${url}`)
@@ -364,6 +384,18 @@ export class ReadThrough {
   #isLiar(key: string, url: string): boolean {
     return fresh(this.#liars, `${key} ${url}`)
   }
+}
+
+/**
+ * How a fetch ended: stored (or passed on whole), no peer asked has the name (`missing`), peers
+ * busy or failing (`busy`: ask again), or no room to store it here (`refused`).
+ */
+type FetchEnd = 'stored' | 'missing' | 'busy' | 'refused'
+
+function ended(end: FetchEnd): ReadThroughResult {
+  if (end === 'stored') return { kind: 'local' }
+  if (end === 'busy') return { kind: 'busy' }
+  return { kind: 'missing', why: end === 'refused' ? 'no room to store it here' : 'no peer asked had it' }
 }
 
 interface Live {
