@@ -24,6 +24,7 @@ import {
 import { singleValuedQuery } from './params.ts'
 import { peerQuota } from './peer-quota.ts'
 import { playlistRoutes } from './playlist-routes.ts'
+import { keepRoutes } from './keep-routes.ts'
 import { replicationRoutes } from './replication-routes.ts'
 import { segmentRoutes } from './segment-routes.ts'
 import { statusRoutes } from './status-routes.ts'
@@ -113,6 +114,7 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
   await app.register(async (peers) => {
     peers.addHook('onRequest', peerQuota({ ...init.peerQuota, exempt: init.isLoopback }))
     await peers.register(replicationRoutes(components))
+    await peers.register(keepRoutes(components))
     await peers.register(tombstoneRoutes(components))
   })
   if (init.routes !== 'public') await app.register(adminRoutes(components, init))

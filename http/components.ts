@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { Cutter } from '../cutter/cutter.ts'
 import type { SegmentSelector } from '../storage/best-segments.ts'
-import type { DiskBudgetState } from '../storage/disk-budget.ts'
+import type { DiskBudget } from '../storage/disk-budget.ts'
 import type { RetentionReport } from '../storage/retention.ts'
 import type { SegmentIndex } from '../storage/segment-index.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
@@ -81,7 +81,7 @@ export interface HttpComponents {
   /** What retention removed since start, when the node runs it. */
   retention?: { readonly totals: RetentionReport }
   /** The disk budget (--max-disk-bytes), when the node has one: /status and /metrics show it. */
-  budget?: { state: () => DiskBudgetState }
+  budget?: Pick<DiskBudget, 'state' | 'promise'>
   /** Peer downloads served at once (http/upload-slots.ts); none: peers are served like viewers. */
   uploads?: UploadSlots
   /** Segments this node lacks, fetched from peers as they are asked for (http/read-through.ts). */

@@ -19,7 +19,6 @@
  * A name a peer lists has no size here: among full copies of equal duration at one start, a
  * local copy wins (size 0 for the remote ones), where the holder would compare sizes.
  */
-import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import { type Agent, type Dispatcher, request } from 'undici'
 import { createAgent, discardBody } from '../lib/http-client.ts'
@@ -65,9 +64,14 @@ export const NETWORK_LISTINGS_DEFAULTS = Object.freeze({
   readTimeoutMs: 5000
 })
 
-/** Where a node ranks among the holders of an hour (`evictable`): the same on every node. */
-export function holderRank(url: string, channel: string, quality: string, hourUs: number): string {
-  return createHash('sha256').update(`${url}\n${channel}/${quality}/${hourUs}`).digest('hex')
+/** Holders asked for a keep promise beyond `minCopies` (some may refuse or be evicting too). */
+const KEEP_ASKED_SPARE = 3
+
+/** A peer's answer to `POST /replication/keep`: its digest of the hour when it promised, else null. */
+function parseKeepAnswer(body: unknown): { digest: string } | null {
+  const b = body as { promised?: unknown; digest?: unknown } | null
+  if (b == null || b.promised !== true || typeof b.digest !== 'string' || b.digest.length > 128) return null
+  return { digest: b.digest }
 }
 
 /** A connected peer as the replicator knows it. */
@@ -290,44 +294,34 @@ export class NetworkListings {
   }
 
   /**
-   * Of `hours` (starts) of a channel/quality, those this node may evict (--max-disk-bytes) without
-   * its names there falling under `minCopies` copies. Every node ranks the holders of an hour the
-   * same way (sha256 of URL and hour: rendezvous hashing); a node may drop its copy only when at
-   * least `minCopies` nodes ranked above it hold every name it holds there (the same digest, or a
-   * listing that includes them). The `minCopies` best-ranked holders of any set of names then never
-   * drop it (too few rank above them), so two nodes deciding at once never both drop the last copies.
+   * Whether at least `minCopies` other nodes hold every name this node holds in an hour and have
+   * promised to keep it for a while (`POST /replication/keep`, storage/disk-budget.ts): what the
+   * disk budget asks before it evicts the hour. The caller marks the hour as being evicted first, so
+   * two nodes asking each other at the same moment both refuse, and neither counts the other.
    */
-  async evictable(channel: string, quality: string, hours: readonly number[]): Promise<Set<number>> {
-    const out = new Set<number>()
-    if (hours.length === 0) return out
-    const self = this.#init.ownUrl?.()
-    if (self == null) return out
-    const from = Math.min(...hours)
-    const { ours, views } = await this.#hourViews(channel, quality, from, Math.max(...hours) + 1)
-    for (const h of hours) {
-      const mine = ours.get(h)
-      if (mine == null || mine.digest === '') continue
-      const myRank = holderRank(self, channel, quality, h)
-      const above = views.filter((v) => holderRank(v.url, channel, quality, h) > myRank)
-      let holding = 0
-      const differing: Array<{ url: string; digest: string }> = []
-      for (const v of above) {
-        const digest = v.hours === 'same' ? mine.digest : v.hours.get(h)?.digest
-        if (digest === mine.digest) holding++
-        else if (digest != null && digest !== '') differing.push({ url: v.url, digest })
+  async othersKeep(channel: string, quality: string, hourUs: number): Promise<boolean> {
+    const { ours, views } = await this.#hourViews(channel, quality, hourUs, hourUs + 1)
+    const mine = ours.get(hourUs)
+    if (mine == null || mine.digest === '') return false
+    const holders = views.filter((v) => v.hours === 'same' || (v.hours.get(hourUs)?.digest ?? '') !== '')
+    let names: Set<string> | null = null
+    let kept = 0
+    for (const v of randomSample(holders, this.minCopies + KEEP_ASKED_SPARE)) {
+      if (kept >= this.minCopies) break
+      const query = new URLSearchParams({ channel, quality, hour: String(hourUs) })
+      const answer = parseKeepAnswer(await this.#get(v.url, `/replication/keep?${query}`, 4096, 'POST'))
+      if (answer == null) continue
+      if (answer.digest === mine.digest) {
+        kept++
+        continue
       }
-      if (holding < this.minCopies && differing.length > 0) {
-        const names = this.#init.index.hourSegments(channel, quality, h).map((s) => s.file)
-        for (const d of differing) {
-          if (holding >= this.minCopies) break
-          const listing = await this.#listing(d.url, channel, quality, formatHour(h), d.digest)
-          const theirs = new Set(listing?.names ?? [])
-          if (listing != null && names.every((n) => theirs.has(n))) holding++
-        }
-      }
-      if (holding >= this.minCopies) out.add(h)
+      // A different set: it counts if it includes every name of ours.
+      const listing = await this.#listing(v.url, channel, quality, formatHour(hourUs), answer.digest)
+      names ??= new Set(this.#init.index.hourSegments(channel, quality, hourUs).map((s) => s.file))
+      const theirs = new Set(listing?.names ?? [])
+      if (listing != null && [...names].every((n) => theirs.has(n))) kept++
     }
-    return out
+    return kept >= this.minCopies
   }
 
   /**
@@ -533,7 +527,7 @@ export class NetworkListings {
   }
 
   /** GET a peer's JSON; undefined (counted) when it fails in any way. */
-  async #get(url: string, path: string, max: number): Promise<unknown> {
+  async #get(url: string, path: string, max: number, method: 'GET' | 'POST' = 'GET'): Promise<unknown> {
     const dispatcher = this.#dispatch
     if (dispatcher == null) return undefined
     if (this.#active >= this.#opts.maxActive) {
@@ -545,6 +539,7 @@ export class NetworkListings {
     try {
       const own = this.#init.ownUrl?.()
       const res = await request(`${peerBase(url)}${path}`, {
+        method,
         dispatcher,
         headers: { accept: 'application/json', ...(own == null ? {} : { [PEER_HEADER]: own }) }
       })

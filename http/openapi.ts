@@ -314,6 +314,25 @@ const PATHS: Record<string, Record<string, Json>> = {
       }
     )
   },
+  '/replication/keep': {
+    post: operation(
+      ['replication'],
+      "Another node, about to evict its copy of an hour under its disk budget, asks this one to keep its own for 2 minutes; the answer carries this node's digest of the hour",
+      [
+        query('channel', 'Channel', { type: 'string' }),
+        query('quality', 'Quality', { type: 'string' }),
+        query('hour', 'Start of the hour, µs since the epoch', { type: 'string', pattern: '^\\d{1,16}$' })
+      ],
+      {
+        200: json('Promised (with the digest), or not and why', {
+          type: 'object',
+          properties: { promised: { type: 'boolean' }, digest: { type: 'string' }, why: { type: 'string' } }
+        }),
+        400: BAD,
+        429: OVER_QUOTA
+      }
+    )
+  },
   '/replication/tombstones/{channel}/{quality}/{hour}': {
     get: operation(
       ['replication'],

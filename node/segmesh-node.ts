@@ -150,7 +150,7 @@ export class SegmeshNode {
           limit: config.maxDiskBytes,
           stateFile: join(config.dataDir, 'evicted-hours.json'),
           // Without replication no other node is known to hold anything: nothing is evicted.
-          evictable: async (channel, quality, hours) => (await this.network?.evictable(channel, quality, hours)) ?? new Set(),
+          othersKeep: async (channel, quality, hour) => (await this.network?.othersKeep(channel, quality, hour)) ?? false,
           diskBytes: async () => {
             const fs = await statfs(config.segmentsDir)
             return fs.blocks * fs.bsize

@@ -5,8 +5,11 @@
  * Every segment write reserves room before its first byte (the largest segment seen so far, at
  * least `minReserveBytes`), so writes in flight together never take the tree over the budget by
  * more than the one segment that turns out bigger than any before. A write that finds no room makes
- * some: it evicts the oldest hour the node may drop (`evictable`: held by enough other nodes, see
- * http/network-listings.ts) and waits for it. When nothing may be dropped the budget is `full`:
+ * some: it evicts the oldest hour that at least --min-copies other nodes hold all of and promised to
+ * keep for `promiseMs` (`othersKeep`, http/network-listings.ts), and waits for it. While it asks,
+ * the hour is marked as being evicted here and this node promises nobody to keep it: two nodes
+ * evicting the same hour at once refuse each other, so neither counts the other's copy, and a
+ * copy counted for an eviction cannot go in the same minutes. When nothing may be dropped the budget is `full`:
  * fetching and storing read-through pause (they are refused at once, a read-through is passed on
  * unstored), and a pass every `intervalMs` tries again as peers take copies.
  * A recorder's own segments are never refused: live video that exists nowhere else is worth more
@@ -34,8 +37,12 @@ export const DISK_BUDGET_DEFAULTS = Object.freeze({
   intervalMs: 30_000,
   /** Evicted hours remembered; past it the oldest are forgotten (~100 bytes each in memory and in the file). */
   maxEvictedHours: 100_000,
-  /** Oldest hours asked about at once when looking for one to evict. */
-  candidatesPerRound: 24
+  /** Hours asked about (oldest first) when looking for one to evict, before giving up until the next pass. */
+  candidatesPerPass: 24,
+  /** How long a promise to keep an hour holds, and how long an hour is marked as being evicted: past an eviction's longest wait. */
+  promiseMs: 120_000,
+  /** Promises held at once (~150 bytes each); past it, none is given. */
+  maxPromises: 10_000
 })
 
 /** How long an eviction waits for writes into its hour that were under way when it began (a download's time limit). */
@@ -60,6 +67,24 @@ export function parseDiskBudget(text: string): DiskBudgetLimit | string {
   return { bytes }
 }
 
+/** Whether `key` has an entry in `map` that has not expired (an expired one is removed). */
+function live(map: Map<string, number>, key: string): boolean {
+  const until = map.get(key)
+  if (until == null) return false
+  if (until > Date.now()) return true
+  map.delete(key)
+  return false
+}
+
+/** Drop the expired entries of `map`, kept in expiry order (every entry lives as long; a renewal moves to the end). */
+function prune(map: Map<string, number>): void {
+  const now = Date.now()
+  for (const [key, until] of map) {
+    if (until > now) return
+    map.delete(key)
+  }
+}
+
 export interface DiskBudgetInit {
   store: SegmentStore
   /** The node's reconciler: its per-hour lock keeps a rescan and an eviction from interleaving. */
@@ -67,8 +92,11 @@ export interface DiskBudgetInit {
   limit: DiskBudgetLimit
   /** Where evicted hours are kept across restarts. */
   stateFile: string
-  /** Of `hours` (starts) of a channel/quality, those this node may drop (enough others hold them). */
-  evictable: (channel: string, quality: string, hours: readonly number[]) => Promise<ReadonlySet<number>>
+  /**
+   * Whether enough other nodes hold every name of this node's hour and promised to keep it (see
+   * `promise`): asked, oldest hour first, while the hour is marked as being evicted here.
+   */
+  othersKeep: (channel: string, quality: string, hourUs: number) => Promise<boolean>
   /** Total bytes of the segments folder's filesystem, for a percentage limit. */
   diskBytes?: () => Promise<number>
   log?: Logger
@@ -106,6 +134,10 @@ export class DiskBudget implements WriteBudget {
   readonly #totals = { hours: 0, segments: 0, bytes: 0, last: null as string | null }
   /** The eviction running now; writes that need room wait for it rather than start another. */
   #evicting: Promise<void> | null = null
+  /** Hours this node is evicting (or asking whether it may), `channel/quality/hourStart` → until when (ms). */
+  readonly #claims = new Map<string, number>()
+  /** Hours this node promised another to keep, → until when (ms): not evicted before then. */
+  readonly #promised = new Map<string, number>()
   /** Writes waiting for one in flight to end (its reservation holds the room they need). */
   readonly #waiting: Array<() => void> = []
   #timer: NodeJS.Timeout | null = null
@@ -260,7 +292,10 @@ export class DiskBudget implements WriteBudget {
     this.#full = false
   }
 
-  /** The oldest hour holding segment files that `evictable` allows, looked at in rounds of the oldest few. */
+  /**
+   * The oldest hour holding segment files that other nodes keep (`othersKeep`), looked at oldest
+   * first, `candidatesPerPass` at most; each is marked as being evicted while it is asked about.
+   */
   async #oldestEvictable(): Promise<{ channel: string; quality: string; start: number } | null> {
     const { index } = this.#init.store
     const hours: Array<{ channel: string; quality: string; start: number }> = []
@@ -269,20 +304,36 @@ export class DiskBudget implements WriteBudget {
         for (const h of index.hourSummaries(channel, quality))
           if (h.segments + h.hidden > 0) hours.push({ channel, quality, start: h.start })
     hours.sort((a, b) => a.start - b.start)
-    const round = DISK_BUDGET_DEFAULTS.candidatesPerRound
-    for (let i = 0; i < hours.length; i += round) {
-      const batch = hours.slice(i, i + round)
-      const allowed = new Map<string, ReadonlySet<number>>()
-      for (const { channel, quality } of batch) {
-        const key = `${channel}/${quality}`
-        if (allowed.has(key)) continue
-        const starts = batch.filter((h) => h.channel === channel && h.quality === quality).map((h) => h.start)
-        allowed.set(key, await this.#init.evictable(channel, quality, starts))
-      }
-      const found = batch.find((h) => allowed.get(`${h.channel}/${h.quality}`)?.has(h.start) === true)
-      if (found != null) return found
+    let asked = 0
+    for (const hour of hours) {
+      const key = `${hour.channel}/${hour.quality}/${hour.start}`
+      if (live(this.#promised, key)) continue
+      if (asked++ >= DISK_BUDGET_DEFAULTS.candidatesPerPass) break
+      this.#claims.set(key, Date.now() + DISK_BUDGET_DEFAULTS.promiseMs)
+      if (await this.#init.othersKeep(hour.channel, hour.quality, hour.start)) return hour
+      this.#claims.delete(key)
     }
     return null
+  }
+
+  /**
+   * Another node asks this one to keep an hour while it evicts its own copy: promised (with this
+   * node's digest of the hour, for the asker to compare sets) unless this node does not hold it,
+   * is evicting it itself, or holds `maxPromises` promises. A promise keeps the hour here for
+   * `promiseMs`.
+   */
+  promise(channel: string, quality: string, hourUs: number): { promised: true; digest: string } | { promised: false; why: string } {
+    const key = `${channel}/${quality}/${hourUs}`
+    const summary = this.#init.store.index.hourSummaries(channel, quality, hourUs, hourUs + 1)[0]
+    if (summary == null || summary.segments === 0 || this.isEvicted({ channel, quality, start: hourUs }))
+      return { promised: false, why: 'not held here' }
+    if (live(this.#claims, key)) return { promised: false, why: 'being evicted here' }
+    prune(this.#promised)
+    if (!this.#promised.has(key) && this.#promised.size >= DISK_BUDGET_DEFAULTS.maxPromises)
+      return { promised: false, why: 'too many promises' }
+    this.#promised.delete(key)
+    this.#promised.set(key, Date.now() + DISK_BUDGET_DEFAULTS.promiseMs)
+    return { promised: true, digest: summary.digest }
   }
 
   async #evict(hour: { channel: string; quality: string; start: number }): Promise<void> {
@@ -301,6 +352,7 @@ export class DiskBudget implements WriteBudget {
     this.#totals.bytes += removal.bytes
     this.#totals.last = new Date().toISOString()
     this.#recount()
+    this.#claims.delete(`${hour.channel}/${hour.quality}/${hour.start}`)
     this.#log.info(
       { ...ref, segments: removal.segments, bytes: removal.bytes, usedBytes: this.#used, maxBytes: this.#max },
       'evicted an hour'

@@ -56,9 +56,9 @@ describe('disk budget', () => {
       reconciler,
       limit: { bytes: 3 * PER_HOUR * SIZE }, // three hours
       stateFile: join(dir, 'evicted-hours.json'),
-      evictable: async (_c: string, _q: string, hours: readonly number[]) => {
-        asked.push(...hours)
-        return new Set(hours.filter((h) => h !== protectedHour))
+      othersKeep: async (_c: string, _q: string, hour: number) => {
+        asked.push(hour)
+        return hour !== protectedHour
       }
     }
     const budget = new DiskBudget(init)
@@ -97,7 +97,7 @@ describe('disk budget', () => {
     // Every hour left is protected or newer than what fits: a fetched write that needs room is
     // refused once nothing may go; a recorder's is not.
     const protect = new Set([protectedHour, T0 + 4 * MICROS_PER_HOUR, T0 + 5 * MICROS_PER_HOUR])
-    init.evictable = async (_c, _q, hours) => new Set(hours.filter((h) => !protect.has(h)))
+    init.othersKeep = async (_c, _q, hour) => !protect.has(hour)
     const extra = segment(6, 0)
     await assert.rejects(store.writeSegment(extra.ref, extra.body), { code: 'SEGMESH_ERR_DISK_FULL' })
     assert.equal(budget.full, true)
@@ -112,11 +112,42 @@ describe('disk budget', () => {
 
     // The evicted hours are remembered across a restart.
     await budget.stop()
-    const again = new DiskBudget({ ...init, evictable: async () => new Set() })
+    const again = new DiskBudget({ ...init, othersKeep: async () => false })
     await again.start()
     t.after(async () => await again.stop())
     assert.equal(again.state().evictedHours, 3)
     assert.equal(again.isEvicted({ channel: 'c', quality: 'q', start: T0 + 2 * MICROS_PER_HOUR + 5 }), true)
+  })
+
+  it('promises to keep what it holds, not what it is evicting, and does not evict what it promised', async (t) => {
+    const { dir, store, index } = await openStore(t)
+    let claimed: { answer: unknown } | null = null
+    const budget: DiskBudget = new DiskBudget({
+      store,
+      reconciler: new Reconciler(store),
+      limit: { bytes: 2 * PER_HOUR * SIZE },
+      stateFile: join(dir, 'evicted-hours.json'),
+      // While this node asks about an hour, another asks it to keep that very hour.
+      othersKeep: async (c, q, hour) => {
+        claimed = { answer: budget.promise(c, q, hour) }
+        return true
+      }
+    })
+    await budget.start()
+    t.after(async () => await budget.stop())
+    for (let hour = 0; hour < 2; hour++)
+      for (let i = 0; i < PER_HOUR; i++) await store.writeSegment(segment(hour, i).ref, segment(hour, i).body)
+    assert.deepEqual(budget.promise('c', 'q', T0 + 5 * MICROS_PER_HOUR), { promised: false, why: 'not held here' })
+    const held = budget.promise('c', 'q', T0)
+    assert.equal(held.promised, true)
+    assert.equal((held as { digest: string }).digest, index.hourSummaries('c', 'q', T0, T0 + 1)[0]!.digest)
+    // Hour 0 is promised: the next write evicts hour 1, the oldest it did not promise, and refused
+    // to promise hour 1 while it was asking about it.
+    await store.writeSegment(segment(2, 0).ref, segment(2, 0).body)
+    assert.deepEqual(claimed, { answer: { promised: false, why: 'being evicted here' } })
+    assert.equal(budget.isEvicted({ channel: 'c', quality: 'q', start: T0 }), false)
+    assert.equal(budget.isEvicted({ channel: 'c', quality: 'q', start: T0 + MICROS_PER_HOUR }), true)
+    assert.deepEqual(budget.promise('c', 'q', T0 + MICROS_PER_HOUR), { promised: false, why: 'not held here' })
   })
 
   it('writes in flight together stay within one segment of the budget', async (t) => {
@@ -126,7 +157,7 @@ describe('disk budget', () => {
       reconciler: new Reconciler(store),
       limit: { bytes: 2 * PER_HOUR * SIZE },
       stateFile: join(dir, 'evicted-hours.json'),
-      evictable: async (_c, _q, hours) => new Set(hours)
+      othersKeep: async () => true
     })
     await budget.start()
     t.after(async () => await budget.stop())

@@ -1,6 +1,6 @@
 /**
  * docs/METRICS.md and docs/grafana-dashboard.json against a live `/metrics`: a node with every
- * metric group on (replication, recording, retention, disk space) is scraped. Every metric it
+ * metric group on (replication, recording, retention, disk space, disk budget) is scraped. Every metric it
  * exposes must be in the table with the same type and help text, its labels listed, and every row
  * must be a metric the node exposes (on a mismatch the message carries the rows to paste). Every
  * metric the dashboard queries must exist.
@@ -85,7 +85,9 @@ function metricsIn(expr: string, known: ReadonlyMap<string, Metric>): string[] {
 describe('metrics documentation', () => {
   it('matches a live node', { timeout: 60_000 }, async (t) => {
     // A recorder whose source never answers still registers its metrics (and counts the failures).
-    const node = await startNode(t, { extra: { record: ['metricsdoc=http://127.0.0.1:9/live.m3u8'], 'retention-days': '30' } })
+    const node = await startNode(t, {
+      extra: { record: ['metricsdoc=http://127.0.0.1:9/live.m3u8'], 'retention-days': '30', 'max-disk-bytes': '1T' }
+    })
     // Some traffic, so the labelled request metrics have samples to read labels from.
     for (const path of ['/files', '/status', '/nope']) await (await request(`${node.url}${path}`)).body.dump()
     const res = await request(`${node.url}/metrics`)
