@@ -29,6 +29,7 @@ async function listings(
     peers: () => [
       {
         url,
+        connected: true,
         roots: new Map([
           ['c/q', 'theirs'],
           ['c/r', 'theirs']

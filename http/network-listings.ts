@@ -74,11 +74,18 @@ function parseKeepAnswer(body: unknown): { digest: string } | null {
   return { digest: b.digest }
 }
 
-/** A connected peer as the replicator knows it. */
+/** Peers known only by URL (heard to hold a channel): no roots, not connected. */
+function heardOf(urls: readonly string[]): NetworkPeer[] {
+  return urls.map((url) => ({ url, roots: new Map(), connected: false }))
+}
+
+/** A peer as the replicator knows it. */
 export interface NetworkPeer {
   url: string
-  /** Its root per `channel/quality` from the last exchange. */
+  /** Its root per `channel/quality` from the last exchange (a peer not connected now: from when it was). */
   roots: ReadonlyMap<string, string>
+  /** Connected now (`copies()` counts only those); the others are still asked over HTTP for what they hold. */
+  connected: boolean
 }
 
 export interface NetworkListingsInit {
@@ -88,6 +95,10 @@ export interface NetworkListingsInit {
   peers: () => NetworkPeer[]
   /** Our root per `channel/quality`, over the replication window. */
   ourRoots: () => ReadonlyMap<string, string>
+  /** URLs of peers heard to hold something of `channel/quality`, connected or not (replication/peer-table.ts). */
+  holders?: (key: string) => readonly string[]
+  /** Every `channel/quality` some peer was heard to hold. */
+  heldKeys?: () => Iterable<string>
   /** Where the replication window starts (µs): roots say nothing of older hours. */
   windowStart: () => number
   /** This node's URL, sent as PEER_HEADER. */
@@ -205,23 +216,27 @@ export class NetworkListings {
     await agent?.close()
   }
 
-  /** Channels held here or by a connected peer. No round trip. */
+  /** Channels held here or by a known peer (at its last exchange). No round trip. */
   channels(): Merged<string[]> {
     const local = this.#init.index.channels()
     const all = new Set(local)
-    for (const p of this.#init.peers()) for (const key of p.roots.keys()) all.add(key.split('/')[0]!)
+    for (const key of this.#knownKeys()) all.add(key.split('/')[0]!)
     return { value: [...all].sort(), merged: all.size > local.length }
   }
 
-  /** Qualities of `channel` held here or by a connected peer. No round trip. */
+  /** `channel/quality` keys peers hold: by their roots, and as heard before (holders). */
+  *#knownKeys(): Generator<string> {
+    for (const p of this.#init.peers()) yield* p.roots.keys()
+    yield* this.#init.heldKeys?.() ?? []
+  }
+
+  /** Qualities of `channel` held here or by a known peer. No round trip. */
   qualities(channel: string): Merged<string[]> {
     const local = this.#init.index.qualities(channel)
     const all = new Set(local)
-    for (const p of this.#init.peers()) {
-      for (const key of p.roots.keys()) {
-        const [c, q] = key.split('/') as [string, string]
-        if (c === channel) all.add(q)
-      }
+    for (const key of this.#knownKeys()) {
+      const [c, q] = key.split('/') as [string, string]
+      if (c === channel) all.add(q)
     }
     return { value: [...all].sort(), merged: all.size > local.length }
   }
@@ -271,7 +286,7 @@ export class NetworkListings {
    * others' hour digests come as for listings (kept while their roots are unchanged).
    */
   async copies(channel: string, quality: string, from: number, to: number): Promise<CopiesView> {
-    const { ours, views, asked, failed } = await this.#hourViews(channel, quality, from, to)
+    const { ours, views, asked, failed } = await this.#hourViews(channel, quality, from, to, true)
     const starts = new Set(ours.keys())
     for (const v of views) if (v.hours !== 'same') for (const h of v.hours.keys()) if (h >= from && h < to) starts.add(h)
     const hours = [...starts]
@@ -300,7 +315,7 @@ export class NetworkListings {
    * two nodes asking each other at the same moment both refuse, and neither counts the other.
    */
   async othersKeep(channel: string, quality: string, hourUs: number): Promise<boolean> {
-    const { ours, views } = await this.#hourViews(channel, quality, hourUs, hourUs + 1)
+    const { ours, views } = await this.#hourViews(channel, quality, hourUs, hourUs + 1, false)
     const mine = ours.get(hourUs)
     if (mine == null || mine.digest === '') return false
     const holders = views.filter((v) => v.hours === 'same' || (v.hours.get(hourUs)?.digest ?? '') !== '')
@@ -333,7 +348,8 @@ export class NetworkListings {
     channel: string,
     quality: string,
     from: number,
-    to: number
+    to: number,
+    onlyConnected: boolean
   ): Promise<{
     ours: Map<number, HourSummary>
     views: Array<{ url: string; hours: 'same' | Map<number, HourDigest> }>
@@ -344,8 +360,11 @@ export class NetworkListings {
     const window = this.#init.windowStart()
     const ours = new Map(this.#init.index.hourSummaries(channel, quality, from, to).map((h) => [h.start, h]))
     const ourRoot = this.#init.ourRoots().get(key) ?? ''
-    // Older than the window, roots say nothing: every peer is asked.
-    const candidates = this.#init.peers().filter((p) => from < window || p.roots.has(key))
+    // Older than the window, roots say nothing: every connected peer is asked; so is a connected
+    // peer whose roots were empty when it was last asked (it may have taken copies since).
+    const candidates = this.#init
+      .peers()
+      .filter((p) => (p.connected || !onlyConnected) && (p.roots.has(key) || (p.connected && (from < window || p.roots.size === 0))))
     const asked = randomSample(candidates, NETWORK_LISTINGS_DEFAULTS.maxCopyPeers)
     const same = asked.filter((p) => from >= window && p.roots.get(key) === ourRoot)
     const answered = await this.#digestsOf(
@@ -437,19 +456,33 @@ export class NetworkListings {
   }
 
   /**
-   * The hour digests of `channel/quality` of the connected peers that may hold what we do not: a
-   * root that differs from ours; when `from` is older than the replication window, any peer (roots
-   * say nothing of older hours: a peer keeping an archive may have no root for it at all).
+   * The hour digests of `channel/quality` of the peers that may hold what we do not: a root that
+   * differs from ours (or, when no peer's roots mention it, the peers heard to hold it before); when
+   * `from` is older than the replication window, holders first, then any connected peer.
    */
   async #peerHours(channel: string, quality: string, from: number): Promise<Array<PeerHours & { url: string }>> {
     const key = `${channel}/${quality}`
     const ours = this.#init.ourRoots().get(key) ?? ''
     const inWindow = from >= this.#init.windowStart()
-    const candidates = this.#init.peers().filter((p) => {
-      const root = p.roots.get(key)
-      return !inWindow || (root != null && root !== ours)
-    })
-    return await this.#digestsOf(randomSample(candidates, this.#opts.maxPeers), channel, quality, from)
+    const peers = this.#init.peers()
+    if (inWindow) {
+      const differing = peers.filter((p) => {
+        const root = p.roots.get(key)
+        return root != null && root !== ours
+      })
+      // Nobody we know the roots of holds it: those heard to hold it before are asked.
+      const asked = differing.length > 0 || peers.some((p) => p.roots.has(key)) ? differing : heardOf(this.#init.holders?.(key) ?? [])
+      return await this.#digestsOf(randomSample(asked, this.#opts.maxPeers), channel, quality, from)
+    }
+    // Older hours: roots do not tell who holds them. Peers that hold the channel/quality first
+    // (by their roots, else as heard before), then the other connected peers (an archive node may
+    // have no root for it at all).
+    const holding = peers.filter((p) => p.roots.has(key))
+    const urls = new Set(holding.map((p) => p.url))
+    const heard = heardOf((this.#init.holders?.(key) ?? []).filter((url) => !urls.has(url)))
+    const others = peers.filter((p) => p.connected && !p.roots.has(key))
+    const picked = [...randomSample(holding, holding.length), ...randomSample(heard, heard.length), ...randomSample(others, others.length)]
+    return await this.#digestsOf(picked.slice(0, this.#opts.maxPeers), channel, quality, from)
   }
 
   /** The peers' hour digests of `channel/quality` from `from` on (those that answered). */

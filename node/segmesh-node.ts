@@ -321,11 +321,22 @@ export class SegmeshNode {
       store: this.store,
       ownUrl: () => this.publicUrl,
       log: this.log.child({ component: 'read-through' }),
-      candidates: () => {
+      // Peers that hold the channel/quality (by their last roots; connected ones first), then the
+      // other connected peers: with partial replicas most peers hold none of a given channel.
+      candidates: (ref) => {
         const replicator = this.replicator
         if (replicator == null || this.host == null) return []
-        const urls = this.host.connectedPeers().flatMap((id) => replicator.peers.get(id)?.url ?? [])
-        return randomSample(urls, urls.length)
+        const key = `${ref.channel}/${ref.quality}`
+        const connected = new Set(this.host.connectedPeers())
+        const tiers: string[][] = [[], [], []]
+        for (const p of replicator.peers.all()) {
+          if (p.url == null || p.url === '') continue
+          const tier = p.roots.has(key) ? (connected.has(p.peerId) ? 0 : 1) : connected.has(p.peerId) ? 2 : -1
+          if (tier >= 0) tiers[tier]!.push(p.url)
+        }
+        // Peers heard to hold it before, when none we know the roots of does.
+        if (tiers[0]!.length + tiers[1]!.length === 0) tiers[1]!.push(...replicator.peers.holders(key))
+        return tiers.flatMap((urls) => randomSample(urls, urls.length))
       },
       onFetch: (ref) => this.replicator?.noteFetch(ref) ?? (() => {}),
       // Not kept, or no room under the disk budget: streamed to the client and checked, not stored.
@@ -347,11 +358,13 @@ export class SegmeshNode {
       peers: () => {
         const replicator = this.replicator
         if (replicator == null || this.host == null) return []
-        return this.host.connectedPeers().flatMap((id) => {
-          const peer = replicator.peers.get(id)
-          return peer?.url == null || peer.url === '' ? [] : [{ url: peer.url, roots: peer.roots }]
-        })
+        const connected = new Set(this.host.connectedPeers())
+        return replicator.peers
+          .all()
+          .flatMap((p) => (p.url == null || p.url === '' ? [] : [{ url: p.url, roots: p.roots, connected: connected.has(p.peerId) }]))
       },
+      holders: (key) => this.replicator?.peers.holders(key) ?? [],
+      heldKeys: () => this.replicator?.peers.heldKeys() ?? [],
       ourRoots: () => this.replicator?.ourRoots().rootByKey ?? new Map(),
       windowStart: () => this.replicator?.ourRoots().windowStart ?? 0,
       minCopies: this.config.minCopies,

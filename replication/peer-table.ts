@@ -5,6 +5,9 @@
  * while it is connected: only a connected peer is repaired from, and roots are the large part of
  * an entry (up to a 64 KiB digest's worth), so an entry of a peer we merely heard of is its id, URL
  * and at most 16 addresses: ≤ about 5 KiB.
+ * What outlives a connection is who held what: per channel/quality, the URLs of the last
+ * `holdersPerKey` peers whose roots had anything of it (read-through asks them when no connected
+ * peer holds a channel), for `maxHolderKeys` keys: ≤ about 2.5 MiB.
  */
 import { KeepFilter } from './keep.ts'
 import type { PeerInfo, RootDigest } from './messages.ts'
@@ -38,7 +41,10 @@ export interface PeerState {
 
 export const PEER_TABLE_DEFAULTS = Object.freeze({
   /** Peers remembered: ≤ about 5 MiB of entries not connected, beyond the connected ones' roots. */
-  maxPeers: 1024
+  maxPeers: 1024,
+  holdersPerKey: 8,
+  /** Past it the key heard of longest ago is forgotten. */
+  maxHolderKeys: 4096
 })
 
 export interface PeerTableInit {
@@ -53,6 +59,8 @@ export class PeerTable {
   readonly #maxPeers: number
   /** Peers forgotten to make room. */
   evicted = 0
+  /** `channel/quality` → URLs of peers that held something of it, the last heard first. */
+  readonly #holders = new Map<string, string[]>()
 
   constructor(init: PeerTableInit = {}) {
     this.#connectedPeers = init.connectedPeers ?? (() => [])
@@ -64,7 +72,8 @@ export class PeerTable {
   }
 
   /** Record what a peer said about itself; returns its state. */
-  seen(info: PeerInfo, roots?: readonly RootDigest[]): PeerState {
+  /** `connected`: the caller knows it is (a hello answered over the connection, which libp2p may not list yet). */
+  seen(info: PeerInfo, roots?: readonly RootDigest[], connected = false): PeerState {
     let peer = this.#peers.get(info.peerId)
     if (peer == null) {
       if (this.#peers.size >= this.#maxPeers) this.#evict()
@@ -73,11 +82,31 @@ export class PeerTable {
     peer.url = info.url
     if (info.addrs.length > 0) peer.addrs = info.addrs
     peer.lastSeen = Date.now()
-    if (roots != null)
-      peer.roots = this.#connectedPeers().includes(info.peerId)
-        ? new Map(roots.map((r) => [`${r.channel}/${r.quality}`, r.root]))
-        : new Map()
+    if (roots != null) {
+      peer.roots =
+        connected || this.#connectedPeers().includes(info.peerId)
+          ? new Map(roots.map((r) => [`${r.channel}/${r.quality}`, r.root]))
+          : new Map()
+      if (info.url !== '') for (const r of roots) if (r.root !== '') this.#holds(`${r.channel}/${r.quality}`, info.url)
+    }
     return peer
+  }
+
+  /** URLs of the last peers whose roots had anything of `key` (`channel/quality`), connected or not. */
+  holders(key: string): readonly string[] {
+    return this.#holders.get(key) ?? []
+  }
+
+  /** Every `channel/quality` some peer was heard to hold. */
+  heldKeys(): IterableIterator<string> {
+    return this.#holders.keys()
+  }
+
+  #holds(key: string, url: string): void {
+    const urls = this.#holders.get(key)?.filter((u) => u !== url) ?? []
+    this.#holders.delete(key)
+    if (this.#holders.size >= PEER_TABLE_DEFAULTS.maxHolderKeys) this.#holders.delete(this.#holders.keys().next().value!)
+    this.#holders.set(key, [url, ...urls].slice(0, PEER_TABLE_DEFAULTS.holdersPerKey))
   }
 
   /**

@@ -525,7 +525,7 @@ export class Replicator {
     }
     const { hello } = decoded
     if (hello.version === 1) this.#legacyHello(peerId)
-    const peer = this.peers.seen(hello.from, hello.roots)
+    const peer = this.peers.seen(hello.from, hello.roots, true)
     peer.protocol = hello.version
     peer.keep = hello.keep.length === 0 ? KeepFilter.ALL : new KeepFilter(hello.keep)
     this.stats.peersLearned += this.membership.learn(hello.peers)
