@@ -7,6 +7,7 @@
 import { NETWORK_LISTINGS_DEFAULTS } from '../http/network-listings.ts'
 import { CUT_JOB_DEFAULTS } from '../cutter/jobs.ts'
 import { UPLOAD_SLOT_DEFAULTS } from '../http/upload-slots.ts'
+import { VIEWER_STREAM_DEFAULTS } from '../http/viewer-streams.ts'
 import { INGEST_DEFAULTS } from '../ingest/constants.ts'
 import { FETCHER_DEFAULTS } from '../replication/fetch-options.ts'
 import { P2P_DEFAULTS } from '../replication/host-defaults.ts'
@@ -234,6 +235,15 @@ const TABLE = [
     min: 1,
     describe:
       'segment downloads by peers served at once; past it a peer is told who else fetched the segment from here (viewers are not counted)'
+  },
+  {
+    key: 'peerUploadShare',
+    kind: 'int',
+    default: VIEWER_STREAM_DEFAULTS.share,
+    min: 0,
+    max: 90,
+    describe:
+      'percent of segment streams kept for peers while they download from this node, so viewers cannot starve a backfill (viewers over it wait their turn); 0 turns it off'
   },
   {
     key: 'peerBanSeconds',

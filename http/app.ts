@@ -19,7 +19,8 @@ import {
   registerMetrics,
   registerNetworkListingMetrics,
   registerReadThroughMetrics,
-  registerUploadMetrics
+  registerUploadMetrics,
+  registerViewerStreamMetrics
 } from './metrics.ts'
 import { singleValuedQuery } from './params.ts'
 import { peerQuota } from './peer-quota.ts'
@@ -88,6 +89,7 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
     if (components.store.space != null) registerDiskMetrics(registry, components.store.space)
     if (components.budget != null) registerBudgetMetrics(registry, components.budget)
     if (components.uploads != null) registerUploadMetrics(registry, components.uploads)
+    if (components.viewers != null) registerViewerStreamMetrics(registry, components.viewers)
     if (components.readThrough != null) registerReadThroughMetrics(registry, components.readThrough)
     if (components.network != null) registerNetworkListingMetrics(registry, components.network)
     // The recorder keeps a registry of its own; both are served here.

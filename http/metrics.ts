@@ -12,6 +12,7 @@ import type { HttpComponents, ReplicationView } from './components.ts'
 import type { NetworkListings } from './network-listings.ts'
 import type { ReadThrough } from './read-through.ts'
 import type { UploadSlots } from './upload-slots.ts'
+import type { ViewerStreams } from './viewer-streams.ts'
 import { hourCoverage } from '../storage/coverage.ts'
 import type { HourSummary, SegmentIndex } from '../storage/segment-index.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
@@ -302,6 +303,34 @@ export function registerUploadMetrics(registry: Registry, uploads: UploadSlots):
     [
       ['segmesh_peer_uploads_total', 'Segment downloads by peers admitted to an upload slot', () => uploads.stats.uploads],
       ['segmesh_peer_uploads_busy_total', 'Segment downloads by peers answered busy, naming other holders', () => uploads.stats.busy]
+    ]
+  )
+}
+
+/** Segment streams to viewers, a share kept for peers (http/viewer-streams.ts). */
+export function registerViewerStreamMetrics(registry: Registry, viewers: ViewerStreams): void {
+  new Gauge({
+    name: 'segmesh_viewer_streams_waiting',
+    help: 'Viewer segment requests waiting for a stream (the share kept for downloading peers is full)',
+    registers: [registry],
+    collect() {
+      this.set(viewers.waiting)
+    }
+  })
+  registerFigures(
+    registry,
+    [
+      'segmesh_viewer_streams_active',
+      'Segment bodies being sent to viewers now (limited while peers download: --peer-upload-share)',
+      () => viewers.active
+    ],
+    [
+      ['segmesh_viewer_streams_waited_total', 'Viewer segment requests that waited for a stream', () => viewers.stats.waited],
+      [
+        'segmesh_viewer_streams_busy_total',
+        'Viewer segment requests answered 503 after waiting too long or with too many waiting',
+        () => viewers.stats.busy
+      ]
     ]
   )
 }

@@ -4,9 +4,11 @@
  * Segment files are immutable (content-addressed), hence the strong ETag and year-long caching.
  */
 import { type FileHandle, open } from 'node:fs/promises'
+import { PEER_HEADER } from '../replication/fetch-http.ts'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { segmentRelPath } from '../storage/segment-name.ts'
 import type { HttpComponents } from './components.ts'
+import { peerUrlOf } from './upload-slots.ts'
 import { HttpError, notFound } from './errors.ts'
 import { channelParam, hourParam, qualityParam, segmentFileParam } from './params.ts'
 
@@ -76,7 +78,7 @@ export function segmentHeaders(reply: FastifyReply, hash: Buffer): string {
   return etag
 }
 
-export function segmentRoutes({ index, store, uploads, readThrough }: HttpComponents) {
+export function segmentRoutes({ index, store, uploads, viewers, readThrough }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => {
       const { params } = request
@@ -102,10 +104,14 @@ export function segmentRoutes({ index, store, uploads, readThrough }: HttpCompon
       }
       if (segment == null) throw notFound(`no segment ${what}`)
 
-      // A peer's download takes an upload slot (http/upload-slots.ts); HEAD and 304s cost nothing.
-      if (uploads != null && request.method === 'GET' && request.headers['if-none-match'] == null) {
-        const busy = uploads.admit(request, reply, segmentRelPath(ref))
-        if (busy != null) return reply.code(503).header('retry-after', '1').send(busy)
+      // A peer's download takes an upload slot (http/upload-slots.ts), a viewer's a viewer stream
+      // (http/viewer-streams.ts: a share is kept for peers); HEAD and 304s cost nothing.
+      if (request.method === 'GET' && request.headers['if-none-match'] == null) {
+        // A header that is not a peer's URL is a viewer's: it cannot skip the line with one.
+        if (uploads != null && peerUrlOf(request.headers[PEER_HEADER]) != null) {
+          const busy = uploads.admit(request, reply, segmentRelPath(ref))
+          if (busy != null) return reply.code(503).header('retry-after', '1').send(busy)
+        } else if (viewers != null && !(await viewers.admit(request, reply))) return reply
       }
       let fh: FileHandle
       try {

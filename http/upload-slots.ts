@@ -104,6 +104,6 @@ export class UploadSlots {
 }
 
 /** The header's URL if it is a plain http(s) URL of a sane length, without query or credentials. */
-function peerUrlOf(header: string | string[] | undefined): string | null {
+export function peerUrlOf(header: string | string[] | undefined): string | null {
   return typeof header === 'string' && header.length <= MAX_URL_LENGTH ? normalizePeerUrl(header) : null
 }

@@ -18,6 +18,7 @@ import { NetworkListings } from '../http/network-listings.ts'
 import { KeepFilter } from '../replication/keep.ts'
 import { ReadThrough } from '../http/read-through.ts'
 import { UploadSlots } from '../http/upload-slots.ts'
+import { ViewerStreams } from '../http/viewer-streams.ts'
 import { type NodeCreateMessage, nodeCreateChannel } from '../lib/diagnostics.ts'
 import { StartOrder } from '../lib/lifecycle.ts'
 import { randomSample } from '../lib/random-sample.ts'
@@ -183,6 +184,7 @@ export class SegmeshNode {
     }
     const adminKeys = await readAdminKeys({ signing: config.adminSigningKey, public: config.adminPublicKey })
     this.#adminPublicKey = adminKeys.adminPublicKey
+    const uploads = config.replication ? new UploadSlots({ slots: config.peerUploadSlots }) : undefined
     const components = {
       index: this.index,
       store: this.store,
@@ -192,7 +194,8 @@ export class SegmeshNode {
       ingest: this.recorder ?? undefined,
       retention: this.retention ?? undefined,
       budget: this.budget ?? undefined,
-      uploads: config.replication ? new UploadSlots({ slots: config.peerUploadSlots }) : undefined,
+      uploads,
+      viewers: uploads == null ? undefined : new ViewerStreams({ peerUploads: () => uploads.active, share: config.peerUploadShare }),
       readThrough: config.replication && config.readThrough ? await parts.start('read-through', this.#readThrough()) : undefined,
       network: config.replication ? (this.network = await parts.start('network-listings', this.#networkListings())) : undefined
     }
