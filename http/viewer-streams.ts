@@ -16,7 +16,7 @@ import { HttpError } from './errors.ts'
 
 export const VIEWER_STREAM_DEFAULTS = Object.freeze({
   /** Percent of the segment streams kept for peers while they download; 0 turns the gate off. */
-  share: 25,
+  share: 10,
   minViewers: 8,
   maxViewers: 256,
   maxWaiting: 1024,
