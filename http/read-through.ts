@@ -22,6 +22,7 @@ import { once } from 'node:events'
 import { PassThrough } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { type Agent, type Dispatcher, request } from 'undici'
+import { unexpired } from '../lib/expiry-map.ts'
 import { createAgent, discardBody } from '../lib/http-client.ts'
 import { type Logger, silentLogger } from '../lib/logger.ts'
 import { PEER_HEADER, segmentPath } from '../replication/fetch-http.ts'
@@ -378,11 +379,11 @@ export class ReadThrough {
   }
 
   #isMissed(key: string): boolean {
-    return fresh(this.#missed, key)
+    return unexpired(this.#missed, key)
   }
 
   #isLiar(key: string, url: string): boolean {
-    return fresh(this.#liars, `${key} ${url}`)
+    return unexpired(this.#liars, `${key} ${url}`)
   }
 }
 
@@ -403,13 +404,4 @@ interface Live {
   /** The response has started (true), or the fetch ended without starting it (false). */
   answered: (sent: boolean) => void
   started: boolean
-}
-
-/** Whether `key` is remembered and not expired (an expired one is dropped). */
-function fresh(memory: Map<string, number>, key: string): boolean {
-  const until = memory.get(key)
-  if (until == null) return false
-  if (until > Date.now()) return true
-  memory.delete(key)
-  return false
 }

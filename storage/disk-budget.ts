@@ -20,6 +20,7 @@
  * a segment of one read again through this node is stored as any read-through is.
  */
 import { readFile } from 'node:fs/promises'
+import { pruneExpired, unexpired } from '../lib/expiry-map.ts'
 import { type Logger, silentLogger } from '../lib/logger.ts'
 import { replaceFile } from './durable-file.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -65,24 +66,6 @@ export function parseDiskBudget(text: string): DiskBudgetLimit | string {
   const bytes = Number(size[1]) * UNITS[size[2]!.toLowerCase()]!
   if (!Number.isSafeInteger(bytes) || bytes < 1) return 'must be a positive size'
   return { bytes }
-}
-
-/** Whether `key` has an entry in `map` that has not expired (an expired one is removed). */
-function live(map: Map<string, number>, key: string): boolean {
-  const until = map.get(key)
-  if (until == null) return false
-  if (until > Date.now()) return true
-  map.delete(key)
-  return false
-}
-
-/** Drop the expired entries of `map`, kept in expiry order (every entry lives as long; a renewal moves to the end). */
-function prune(map: Map<string, number>): void {
-  const now = Date.now()
-  for (const [key, until] of map) {
-    if (until > now) return
-    map.delete(key)
-  }
 }
 
 export interface DiskBudgetInit {
@@ -307,7 +290,7 @@ export class DiskBudget implements WriteBudget {
     let asked = 0
     for (const hour of hours) {
       const key = `${hour.channel}/${hour.quality}/${hour.start}`
-      if (live(this.#promised, key)) continue
+      if (unexpired(this.#promised, key)) continue
       if (asked++ >= DISK_BUDGET_DEFAULTS.candidatesPerPass) break
       this.#claims.set(key, Date.now() + DISK_BUDGET_DEFAULTS.promiseMs)
       if (await this.#init.othersKeep(hour.channel, hour.quality, hour.start)) return hour
@@ -327,8 +310,8 @@ export class DiskBudget implements WriteBudget {
     const summary = this.#init.store.index.hourSummaries(channel, quality, hourUs, hourUs + 1)[0]
     if (summary == null || summary.segments === 0 || this.isEvicted({ channel, quality, start: hourUs }))
       return { promised: false, why: 'not held here' }
-    if (live(this.#claims, key)) return { promised: false, why: 'being evicted here' }
-    prune(this.#promised)
+    if (unexpired(this.#claims, key)) return { promised: false, why: 'being evicted here' }
+    pruneExpired(this.#promised)
     if (!this.#promised.has(key) && this.#promised.size >= DISK_BUDGET_DEFAULTS.maxPromises)
       return { promised: false, why: 'too many promises' }
     this.#promised.delete(key)
