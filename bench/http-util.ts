@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { createInterface } from 'node:readline'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The repository root, so the benchmarks run from any working directory. */
@@ -242,4 +243,24 @@ export async function runBounded(
   })
   clearTimeout(timer)
   return { stdout, stderr, code, timedOut }
+}
+
+export interface SegmeshChild {
+  child: Child
+  url: string
+  multiaddr: string | null
+}
+
+/** `segmesh start` exactly as an operator runs it, on 127.0.0.1 with ephemeral ports. */
+export async function startSegmeshNode(label: string, data: string, extra: string[]): Promise<SegmeshChild> {
+  let multiaddr: string | null = null
+  // biome-ignore format: command-line flags read best as flag/value pairs on a line
+  const { child, match } = await startChild(label, join(ROOT, 'bin/segmesh'), [
+    'start', '--data', data, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', '0',
+    '--log-level', 'warn', '--no-watch', '--digest-interval-seconds', '2', ...extra
+  ], /^segmesh public url (\S+)/, 120_000, (line) => {
+    multiaddr ??= /^segmesh multiaddr (\S+)/.exec(line)?.[1] ?? null
+    return line.startsWith('segmesh ')
+  })
+  return { child, url: match[1]!, multiaddr }
 }

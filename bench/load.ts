@@ -21,7 +21,7 @@ import { formatSegmentRef } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { formatInstant } from '../storage/time.ts'
 import { QUICK, RESULT_PREFIX, makeTempDir, mib, prng, removeDir } from './common.ts'
-import { type Child, ROOT, flag, fmt, numberOption, printMachine, startChild, stopAll, summarize, table } from './http-util.ts'
+import { type Child, ROOT, flag, fmt, numberOption, printMachine, startSegmeshNode, stopAll, summarize, table } from './http-util.ts'
 
 const SEGMENTS = QUICK ? 150 : 1800
 const CLIENTS = numberOption('clients', QUICK ? 50 : 200)
@@ -30,26 +30,6 @@ const BASELINE_SECONDS = QUICK ? 4 : 15
 /** Players pace themselves like real ones: a round (three 2 s segments) takes at least 6 s. */
 const PACED = flag('paced')
 const SEGMENT_US = 2_000_000
-
-interface Node {
-  child: Child
-  url: string
-  multiaddr: string | null
-}
-
-/** `segmesh start` exactly as an operator runs it, on 127.0.0.1 with ephemeral ports. */
-async function startNode(label: string, data: string, extra: string[]): Promise<Node> {
-  let multiaddr: string | null = null
-  // biome-ignore format: command-line flags read best as flag/value pairs on a line
-  const { child, match } = await startChild(label, join(ROOT, 'bin/segmesh'), [
-    'start', '--data', data, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', '0',
-    '--log-level', 'warn', '--no-watch', '--digest-interval-seconds', '2', ...extra
-  ], /^segmesh public url (\S+)/, 120_000, (line) => {
-    multiaddr ??= /^segmesh multiaddr (\S+)/.exec(line)?.[1] ?? null
-    return line.startsWith('segmesh ')
-  })
-  return { child, url: match[1]!, multiaddr }
-}
 
 /** An hour of segments ending now, written through the store (so the node's start finds them indexed). */
 async function makeDataset(data: string): Promise<{ start: number; end: number; bytes: number }> {
@@ -170,11 +150,11 @@ async function main(): Promise<void> {
     const made = performance.now()
     const data = await makeDataset(dataA)
     console.log(`dataset: ${SEGMENTS} segments, ${mib(data.bytes)} in ${fmt((performance.now() - made) / 1000)} s`)
-    const a = await startNode('serving', dataA, [])
+    const a = await startSegmeshNode('serving', dataA, [])
     if (a.multiaddr == null) throw new Error('serving node printed no multiaddr')
 
     // Baseline: a backfill alone.
-    const b1 = await startNode('backfill-alone', join(work, 'b1'), ['--bootstrap', a.multiaddr])
+    const b1 = await startSegmeshNode('backfill-alone', join(work, 'b1'), ['--bootstrap', a.multiaddr])
     const alone = await backfillRate(b1.url, BASELINE_SECONDS, data.bytes)
     await b1.child.stop()
 
@@ -189,7 +169,7 @@ async function main(): Promise<void> {
         await sleep(250)
       }
     })()
-    const b2 = await startNode('backfill-loaded', join(work, 'b2'), ['--bootstrap', a.multiaddr])
+    const b2 = await startSegmeshNode('backfill-loaded', join(work, 'b2'), ['--bootstrap', a.multiaddr])
     let loading = true
     const loaded = backfillRate(b2.url, SECONDS, data.bytes, () => loading)
     const load = await playerLoad(a.url, data.start, data.end)

@@ -1,10 +1,12 @@
 /**
  * Read-through segments (http/read-through.ts) against fetching from the holder directly: a holder
- * app with N segments on disk, and a reader app that holds none and reads through from the holder.
- * Both are the node's real fastify app on 127.0.0.1, in this process. Every read-through request
- * asks for a segment the reader does not hold yet (a true miss: fetched, streamed, stored).
+ * with N segments on disk, and a reader that holds none and reads through from the holder. Both are
+ * the node's real fastify app on 127.0.0.1 in this process, or with `--processes` two `segmesh
+ * start` processes (the reader joined to the holder over libp2p, as deployed; only the clients run
+ * here). Every read-through request asks for a segment the reader does not hold yet (a true miss:
+ * fetched, streamed, stored).
  *
- *   node --import tsx --import ./node/compat.ts bench/read-through.ts [--quick] [--rounds R]
+ *   node --import tsx --import ./node/compat.ts bench/read-through.ts [--quick] [--rounds R] [--processes]
  *
  * Prints, per round (direct and read-through alternated):
  * - time to first byte, p50 and p95 over 100 sequential requests (distinct segments);
@@ -20,6 +22,7 @@ import { SegmentIndex } from '../storage/segment-index.ts'
 import { type SegmentRef, formatSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { QUICK, cleanupOnExit, machineInfo, makeTempDir, ms, stats, table } from './common.ts'
+import { startSegmeshNode } from './http-util.ts'
 import { join } from 'node:path'
 
 const SEGMENT_BYTES = 1024 * 1024
@@ -27,6 +30,7 @@ const SEQUENTIAL = QUICK ? 20 : 100
 const CLIENTS = 32
 /** Segments each concurrent client reads in a row. */
 const PER_CLIENT = QUICK ? 4 : 10
+const PROCESSES = process.argv.includes('--processes')
 const ROUNDS = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || (QUICK ? 1 : 3)
 // Distinct segments for every request of both sides: no read-through request finds one already read.
 const SEGMENTS = 2 * ROUNDS * (SEQUENTIAL + CLIENTS * PER_CLIENT)
@@ -78,8 +82,10 @@ async function main(): Promise<void> {
     await holder.store.writeSegment(ref, body)
     refs.push(ref)
   }
-  const reader = await openApp(join(root, 'reader'), (store) => new ReadThrough({ store, candidates: () => [holder.url], maxActive: 256 }))
-  console.log(`segments ${SEGMENTS} × ${SEGMENT_BYTES / 1024} KiB on the holder; the reader holds none\n`)
+  const { holderUrl, readerUrl, close } = PROCESSES ? await asProcesses(root, holder) : await inProcess(root, holder)
+  console.log(
+    `segments ${SEGMENTS} × ${SEGMENT_BYTES / 1024} KiB on the holder; the reader holds none; ${PROCESSES ? 'two segmesh processes' : 'both apps in this process'}\n`
+  )
 
   const agent = new Agent({ connections: CLIENTS })
   let next = 0
@@ -117,8 +123,8 @@ async function main(): Promise<void> {
   for (let round = 1; round <= ROUNDS; round++) {
     const figures: Record<string, { p50: number; p95: number; mibps: number }> = {}
     for (const [name, base] of [
-      ['direct', holder.url],
-      ['read-through', reader.url]
+      ['direct', holderUrl],
+      ['read-through', readerUrl]
     ] as const) {
       const samples: number[] = []
       for (let i = 0; i < SEQUENTIAL; i++) samples.push(await ttfb(base, take()))
@@ -152,8 +158,43 @@ async function main(): Promise<void> {
     )
   )
   await agent.close()
-  await reader.close()
+  await close()
+}
+
+/** The reader as an app in this process, asking the holder's app. */
+async function inProcess(root: string, holder: Awaited<ReturnType<typeof openApp>>) {
+  const reader = await openApp(join(root, 'reader'), (store) => new ReadThrough({ store, candidates: () => [holder.url], maxActive: 256 }))
+  return {
+    holderUrl: holder.url,
+    readerUrl: reader.url,
+    close: async () => {
+      await reader.close()
+      await holder.close()
+    }
+  }
+}
+
+/**
+ * Holder and reader as `segmesh start` processes; the reader bootstraps from the holder. The
+ * segments are years old, outside the reader's replication window: it never backfills them.
+ */
+async function asProcesses(root: string, holder: Awaited<ReturnType<typeof openApp>>) {
   await holder.close()
+  const a = await startSegmeshNode('holder', join(root, 'holder'), [])
+  const b = await startSegmeshNode('reader', join(root, 'reader'), ['--bootstrap', a.multiaddr!, '--window-hours', '1'])
+  const connected = async (): Promise<boolean> => {
+    const status = (await (await request(`${b.url}/status`)).body.json()) as { peers: Array<{ connected: boolean }> }
+    return status.peers.some((p) => p.connected)
+  }
+  for (let i = 0; i < 200 && !(await connected()); i++) await new Promise((resolve) => setTimeout(resolve, 100))
+  return {
+    holderUrl: a.url,
+    readerUrl: b.url,
+    close: async () => {
+      await b.child.stop()
+      await a.child.stop()
+    }
+  }
 }
 
 await main()

@@ -13,7 +13,8 @@
  *   so a repeated request costs no round trip until that hour changes there.
  * Names a peer lists are checked against the grammar and the hour, capped at what a real hour
  * holds, and dropped when tombstoned here. At most `maxActive` requests to peers run at once (past
- * it: 503, retry), and what is kept is bounded by bytes (`cacheBytes`, empty entries counted). Requests to peers carry PEER_HEADER: a peer answers
+ * it: 503, retry), and what is kept is bounded by bytes (`cacheBytes`, empty entries counted), plus
+ * the parsed names of the last `remoteHoursKept` merged hours. Requests to peers carry PEER_HEADER: a peer answers
  * those from its own disk, so a lookup never cascades through the network.
  *
  * A name a peer lists has no size here: among full copies of equal duration at one start, a
@@ -50,6 +51,8 @@ export const NETWORK_LISTINGS_DEFAULTS = Object.freeze({
   freshMs: 1000,
   /** ... and after this long when it has no root for that channel/quality (it holds only hours older than the window, if any). */
   archiveFreshMs: 10_000,
+  /** Hours whose merged peers' names are kept parsed (an hour of 1,800 names is ~0.4 MiB): a warm merged playlist parses nothing. */
+  remoteHoursKept: 16,
   /** Bytes of peers' digests and listings kept, counted as below. */
   cacheBytes: 16 * 1024 * 1024,
   /** What one kept entry costs besides its contents: key, map slot, record (rounded up). */
@@ -161,6 +164,8 @@ export class NetworkListings {
   /** Peers' digests and listings, by `kind url channel quality [hour]`; map order makes it an LRU. */
   readonly #cache = new Map<string, { cost: number; value: PeerHours | PeerListing }>()
   #bytes = 0
+  /** `channel/quality/hour` → the peers' names of that hour parsed, for the peers' digests and our hour version they came from. */
+  readonly #remoteHours = new Map<string, { version: string; names: IndexedSegment[] }>()
   /** One request per key at a time. */
   readonly #inFlight = new Map<string, Promise<PeerHours | PeerListing | null>>()
   #agent: Agent | null = null
@@ -432,13 +437,30 @@ export class NetworkListings {
     if (peers.length === 0) return []
     const ours = index.hourSummaries(channel, quality, hourUs, hourUs + 1)[0]?.digest ?? ''
     const hour = formatHour(hourUs)
-    const lists = await Promise.all(
-      peers.map(async (p) => {
-        const digest = p.hours.get(hourUs)?.digest
-        if (digest == null || digest === ours) return []
-        return (await this.#listing(p.url, channel, quality, hour, digest))?.names ?? []
-      })
-    )
+    const differing = peers.flatMap((p) => {
+      const digest = p.hours.get(hourUs)?.digest
+      return digest == null || digest === ours ? [] : [{ url: p.url, digest }]
+    })
+    // The same peers' same sets against our same hour: the names parsed and checked last time.
+    const version = `${index.hourVersion(channel, quality, hourUs)} ${differing.map((d) => `${d.url} ${d.digest}`).join(' ')}`
+    const key = `${channel}/${quality}/${hourUs}`
+    const kept = this.#remoteHours.get(key)
+    if (kept?.version === version) return kept.names
+    const lists = await Promise.all(differing.map(async (d) => (await this.#listing(d.url, channel, quality, hour, d.digest))?.names ?? []))
+    const names = this.#parseRemote(channel, quality, hour, lists)
+    // Only what every listing answered: a failed one is asked again next time.
+    if (lists.every((l, i) => l.length > 0 || differing[i] == null)) {
+      this.#remoteHours.delete(key)
+      this.#remoteHours.set(key, { version, names })
+      if (this.#remoteHours.size > NETWORK_LISTINGS_DEFAULTS.remoteHoursKept)
+        this.#remoteHours.delete(this.#remoteHours.keys().next().value!)
+    }
+    return names
+  }
+
+  /** Peers' names of one hour as segments: parsed, checked against the hour, neither held nor tombstoned here. */
+  #parseRemote(channel: string, quality: string, hour: string, lists: readonly string[][]): IndexedSegment[] {
+    const { index } = this.#init
     const seen = new Set<string>()
     const out: IndexedSegment[] = []
     for (const names of lists) {
