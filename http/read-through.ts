@@ -35,7 +35,8 @@ import { segmentHeaders } from './segment-routes.ts'
 export const READ_THROUGH_HEADER = 'x-segmesh-read-through'
 
 export const READ_THROUGH_DEFAULTS = Object.freeze({
-  maxActive: 16,
+  /** An upstream fetch holds a connection, a temp file and ~100 KiB of buffers: 64 of them ~6 MiB. */
+  maxActive: 64,
   maxAsked: 4,
   missMemory: 4096,
   missMs: 10_000,
