@@ -20,6 +20,7 @@
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { PassThrough } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { type Agent, type Dispatcher, request } from 'undici'
 import { unexpired } from '../lib/expiry-map.ts'
@@ -40,6 +41,9 @@ export const READ_THROUGH_DEFAULTS = Object.freeze({
   maxAsked: 4,
   missMemory: 4096,
   missMs: 10_000,
+  /** How long a fetch keeps asking peers that answered busy (upload slots full), and how often. */
+  busyWaitMs: 5000,
+  busyRetryMs: 250,
   connectTimeoutMs: 3000,
   readTimeoutMs: 10_000
 })
@@ -260,24 +264,34 @@ export class ReadThrough {
     let failed = false
     try {
       const asked = this.#init.candidates(ref).filter((url) => !this.#isLiar(key, url))
-      for (let i = 0; i < Math.min(asked.length, this.#opts.maxAsked); i++) {
-        const got = await this.#tryPeer(ref, key, asked[i]!, live, store)
-        if (got === true) {
-          if (store) this.stats.stored++
-          else this.stats.passed++
-          return 'stored'
+      const busyUntil = Date.now() + READ_THROUGH_DEFAULTS.busyWaitMs
+      let round = asked.slice(0, this.#opts.maxAsked)
+      for (;;) {
+        const busy: string[] = []
+        for (let i = 0; i < round.length; i++) {
+          const got = await this.#tryPeer(ref, key, round[i]!, live, store)
+          if (got === true) {
+            if (store) this.stats.stored++
+            else this.stats.passed++
+            return 'stored'
+          }
+          if (got === 'refused') {
+            // No room here (the disk or its budget): a client not yet answered gets the bytes passed
+            // on from the same peer; anything else ends, and no peer is blamed for it.
+            if (live == null || live.started) return 'refused'
+            store = false
+            i--
+            continue
+          }
+          if (got === 'busy') busy.push(round[i]!)
+          if (got === false || got === 'busy') failed = true
+          // A client whose response started got a cut body and is gone; the rest only stores.
+          if (live?.started === true) live = null
         }
-        if (got === 'refused') {
-          // No room here (the disk or its budget): a client not yet answered gets the bytes passed
-          // on from the same peer; anything else ends, and no peer is blamed for it.
-          if (live == null || live.started) return 'refused'
-          store = false
-          i--
-          continue
-        }
-        if (got === false) failed = true
-        // A client whose response started got a cut body and is gone; the rest only stores.
-        if (live?.started === true) live = null
+        // Peers whose upload slots were full are asked again after a moment, for a few seconds.
+        if (busy.length === 0 || Date.now() >= busyUntil) break
+        await sleep(READ_THROUGH_DEFAULTS.busyRetryMs * (0.5 + Math.random()))
+        round = busy
       }
       this.stats.misses++
       // A miss is remembered only when every peer asked said it has no such name; one that was
@@ -293,7 +307,13 @@ export class ReadThrough {
   }
 
   /** One peer: true once its bytes are stored (or passed on and checked). */
-  async #tryPeer(ref: SegmentRef, key: string, url: string, live: Live | null, storing: boolean): Promise<boolean | 'refused' | 'absent'> {
+  async #tryPeer(
+    ref: SegmentRef,
+    key: string,
+    url: string,
+    live: Live | null,
+    storing: boolean
+  ): Promise<boolean | 'refused' | 'absent' | 'busy'> {
     let response: Dispatcher.ResponseData
     try {
       if (this.#dispatch == null) return false
@@ -304,6 +324,7 @@ export class ReadThrough {
     }
     if (response.statusCode !== 200) {
       await discardBody(response)
+      if (response.statusCode === 503) return 'busy'
       return response.statusCode === 404 || response.statusCode === 410 ? 'absent' : false
     }
     const length = response.headers['content-length']
