@@ -14,9 +14,12 @@
  *                         and the bench-only variants of bench/serving-variants.ts: app (its unchanged
  *                         route), segmesh-raw, segmesh-1m, segmesh-raw-1m. A `+nmr` suffix runs a
  *                         bench script (node*, variants) with node --no-memory-reducer.
+ *                         `nginx` is Debian's nginx serving the same folder with sendfile (what wubloader's
+ *                         operators run): `--servers segmesh,nginx --baseline nginx`.
+ *     --baseline NAME     the server each round's ratio is against (default node)
  *     --quick             8 s runs, 1 round (smoke test)
  *
- * Needs wrk (`apt-get install -y wrk`). Everything lives in a temp folder that is removed at the end.
+ * Needs wrk (`apt-get install -y wrk`), and for `nginx` nginx (`apt-get install -y nginx-light`). Everything lives in a temp folder that is removed at the end.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { get } from 'node:http'
@@ -24,6 +27,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { freePorts } from '../lib/free-ports.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
@@ -55,6 +59,7 @@ const SECONDS = numberOption('seconds', QUICK ? 8 : 15)
 const WARMUP = numberOption('warmup', QUICK ? 2 : 5)
 const ROUNDS = numberOption('rounds', QUICK ? 1 : 4)
 const SERVERS = (option('servers') ?? 'segmesh,node,segmesh-mr').split(',')
+const BASELINE = option('baseline') ?? 'node'
 const CONNECTIONS = 32
 const CHANNEL = 'desertbus'
 const QUALITY = 'source'
@@ -194,6 +199,44 @@ const VARIANTS: Record<string, string> = { app: '', 'segmesh-raw': '/v/raw', 'se
 /** One process per V8 setting serves every variant; it is started with the first one asked for. */
 const variants = new Map<boolean, Promise<{ child: Child; match: RegExpExecArray }>>()
 
+/** The ratio each baseline's goal asks of segmesh (issue 3: a minimal node server; issue 17: nginx). */
+const GOALS: Record<string, number> = { node: 0.8, nginx: 0.5 }
+
+/** nginx as a static server of the segment tree: sendfile, keep-alive, no access log, 2 workers. */
+async function startNginx(name: string, dir: string): Promise<Server> {
+  const [port] = await freePorts(1)
+  const conf = join(dir, 'nginx.conf')
+  await writeFile(
+    conf,
+    `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes auto;
+pid ${join(dir, 'nginx.pid')};
+error_log stderr notice;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  types { video/mp2t ts; }
+  client_body_temp_path ${join(dir, 'nginx-body')};
+  server {
+    listen 127.0.0.1:${port};
+    location /segments/ { alias ${join(dir, 'segments')}/; }
+  }
+}
+`
+  )
+  // Its log goes to stderr; the shell hands it to stdout, where startChild waits for the workers.
+  const { child } = await startChild(
+    name,
+    'sh',
+    ['-c', `exec nginx -c '${conf}' -p '${dir}' -g 'daemon off;' 2>&1`],
+    /start worker process/,
+    30_000
+  )
+  return { name, child, url: `http://127.0.0.1:${port}`, prefix: '', gc: async () => null }
+}
+
 async function startServer(name: string, dir: string): Promise<Server> {
   const nmr = name.endsWith(NO_MEMORY_REDUCER)
   const base = nmr ? name.slice(0, -NO_MEMORY_REDUCER.length) : name
@@ -236,6 +279,8 @@ async function startServer(name: string, dir: string): Promise<Server> {
       ])
     case 'node':
       return await script('bench/serving-static.ts', [join(dir, 'segments')])
+    case 'nginx':
+      return await startNginx(name, dir)
     case 'node-256k':
       return await script('bench/serving-static.ts', [join(dir, 'segments'), String(256 * 1024)])
   }
@@ -444,7 +489,7 @@ async function main(): Promise<ServingResult> {
       ratios: [],
       ratio: Number.NaN
     }
-    const node = (round: number): Run | undefined => runs.find((r) => r.server === 'node' && r.round === round)
+    const node = (round: number): Run | undefined => runs.find((r) => r.server === BASELINE && r.round === round)
     const vsNode = (r: Run): number => r.reqPerSec / (node(r.round)?.reqPerSec ?? Number.NaN)
     for (const name of new Set(SERVERS)) {
       const mine = runs.filter((r) => r.server === name)
@@ -477,7 +522,7 @@ async function main(): Promise<ServingResult> {
           'full GC/s',
           'scavenge/s',
           'errors',
-          '× node (same round)'
+          `× ${BASELINE} (same round)`
         ],
         runs.map((r) => [
           `${r.server} r${r.round}`,
@@ -513,7 +558,7 @@ async function main(): Promise<ServingResult> {
           'p99 ms',
           'CPU ms/req',
           'full GC/s',
-          '× node (median of per-round ratios)'
+          `× ${BASELINE} (median of per-round ratios)`
         ],
         Object.entries(result.servers).map(([name, s]) => [
           name,
@@ -529,7 +574,7 @@ async function main(): Promise<ServingResult> {
     )
     if (result.ratios.length > 0) {
       console.log(
-        `\nsegmesh / node req/s: ${result.ratios.map((r) => fmt(r, 2)).join(', ')} per round → median ${fmt(result.ratio, 2)} (goal ≥ 0.80: ${result.ratio >= 0.8 ? 'met' : 'MISSED'})`
+        `\nsegmesh / ${BASELINE} req/s: ${result.ratios.map((r) => fmt(r, 2)).join(', ')} per round → median ${fmt(result.ratio, 2)} (goal ≥ ${GOALS[BASELINE] ?? '?'}: ${result.ratio >= (GOALS[BASELINE] ?? Number.POSITIVE_INFINITY) ? 'met' : 'MISSED'})`
       )
     }
     console.log(`HTTP-BENCH-RESULT ${JSON.stringify(result)}`)
