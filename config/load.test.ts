@@ -60,6 +60,14 @@ describe('config', () => {
       'other/source',
       'third'
     ])
+    assert.throws(() => resolveConfig({ flags: { 'max-disk-bytes': '1.5T' } }), { key: '--max-disk-bytes', message: /binary unit/ })
+    assert.throws(() => resolveConfig({ env: { SEGMESH_MAX_DISK_BYTES: '150%' } }), {
+      key: 'SEGMESH_MAX_DISK_BYTES',
+      message: /1% to 100%/
+    })
+    assert.deepEqual(resolveConfig({ flags: { data: dir, 'max-disk-bytes': '2G' } }).maxDiskBytes, { bytes: 2 * 1024 ** 3 })
+    assert.deepEqual(resolveConfig({ flags: { data: dir, 'max-disk-bytes': '40%' } }).maxDiskBytes, { percent: 40 })
+    assert.equal(resolveConfig({ flags: { data: dir } }).maxDiskBytes, null)
     await writeFile(file, '{ not json')
     assert.throws(() => resolveConfig({ file }), { key: '--config', message: /not valid JSON/ })
   })

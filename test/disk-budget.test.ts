@@ -150,6 +150,22 @@ describe('disk budget', () => {
     assert.deepEqual(budget.promise('c', 'q', T0 + MICROS_PER_HOUR), { promised: false, why: 'not held here' })
   })
 
+  it('a percentage budget is that share of the disk', async (t) => {
+    const { dir, store } = await openStore(t)
+    const budget = new DiskBudget({
+      store,
+      reconciler: new Reconciler(store),
+      limit: { percent: 40 },
+      stateFile: join(dir, 'evicted-hours.json'),
+      othersKeep: async () => false,
+      diskBytes: async () => 1_000_000_000
+    })
+    await budget.start()
+    t.after(async () => await budget.stop())
+    assert.equal(budget.maxBytes, 400_000_000)
+    assert.equal(budget.state().usedBytes, 0)
+  })
+
   it('writes in flight together stay within one segment of the budget', async (t) => {
     const { dir, store, index } = await openStore(t)
     const budget = new DiskBudget({
