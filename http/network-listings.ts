@@ -221,6 +221,11 @@ export class NetworkListings {
     await agent?.close()
   }
 
+  /** Whether `url` is a peer this node knows (the only askers a keep promise is given to). */
+  isPeer(url: string): boolean {
+    return this.#init.peers().some((p) => p.url === url)
+  }
+
   /** Channels held here or by a known peer (at its last exchange). No round trip. */
   channels(): Merged<string[]> {
     const local = this.#init.index.channels()
@@ -320,10 +325,27 @@ export class NetworkListings {
    * two nodes asking each other at the same moment both refuse, and neither counts the other.
    */
   async othersKeep(channel: string, quality: string, hourUs: number): Promise<boolean> {
+    try {
+      return await this.#othersKeep(channel, quality, hourUs)
+    } catch (err) {
+      // Peers busy (the limit of requests to them) or failing: not known to keep it.
+      this.#log.debug({ err, channel, quality, hour: formatHour(hourUs) }, 'could not ask peers to keep an hour')
+      return false
+    }
+  }
+
+  async #othersKeep(channel: string, quality: string, hourUs: number): Promise<boolean> {
     const { ours, views } = await this.#hourViews(channel, quality, hourUs, hourUs + 1, false)
     const mine = ours.get(hourUs)
     if (mine == null || mine.digest === '') return false
-    const holders = views.filter((v) => v.hours === 'same' || (v.hours.get(hourUs)?.digest ?? '') !== '')
+    // One vote per URL: the peer table may hold one node under two ids (a new key, the same URL).
+    const self = this.#init.ownUrl?.()
+    const seen = new Set<string>(self == null ? [] : [self])
+    const holders = views.filter((v) => {
+      if (seen.has(v.url) || !(v.hours === 'same' || (v.hours.get(hourUs)?.digest ?? '') !== '')) return false
+      seen.add(v.url)
+      return true
+    })
     let names: Set<string> | null = null
     let kept = 0
     for (const v of randomSample(holders, this.minCopies + KEEP_ASKED_SPARE)) {

@@ -329,6 +329,7 @@ const PATHS: Record<string, Record<string, Json>> = {
           properties: { promised: { type: 'boolean' }, digest: { type: 'string' }, why: { type: 'string' } }
         }),
         400: BAD,
+        403: error('The asker is not a peer this node knows', 'not_a_peer'),
         429: OVER_QUOTA
       }
     )

@@ -151,16 +151,21 @@ export class ReadThrough {
     if (local != null) return { kind: 'missing', why: `not held here (${local})` }
     const storing = this.#init.keeps?.(ref) !== false
     const running = storing ? this.#inFlight.get(key) : undefined
-    // A fetch that ended without storing because there was no room here (not a miss) leaves this
-    // request to fetch for itself.
-    if (running != null && (await running) === 'stored') return { kind: 'local' }
+    let passOn = !storing
+    if (running != null) {
+      const end = await running
+      // Only a fetch that found no room to store (its bytes went to its own client) leaves this
+      // request to fetch for itself, passed on unstored; a busy or missing end is this one's too.
+      if (end !== 'refused' && end !== 'passed') return ended(end)
+      passOn = true
+    }
     if (this.#isMissed(key)) return { kind: 'missing', why: 'no peer asked had it' }
     if (this.#inFlight.size + this.#heads + this.#passing >= this.#opts.maxActive || this.#dispatch == null) {
       this.stats.busy++
       return { kind: 'busy' }
     }
     if (request.method === 'HEAD') return await this.#head(ref, key, reply)
-    if (!storing) return await this.#passThrough(ref, key, reply)
+    if (passOn) return await this.#passThrough(ref, key, reply)
     const live = request.method === 'GET' && request.headers.range == null && request.headers['if-none-match'] == null
     let answered: (sent: boolean) => void = () => {}
     const sent = new Promise<boolean>((resolve) => {
@@ -179,14 +184,17 @@ export class ReadThrough {
     if (this.#init.store.index.getSegment(ref) != null) return 'stored'
     const key = segmentRelPath(ref)
     const running = this.#inFlight.get(key)
-    if (running != null) return (await running) === 'stored' ? 'stored' : 'missing'
+    if (running != null) {
+      const end = await running
+      return end === 'stored' || end === 'busy' ? end : 'missing'
+    }
     if (this.#isMissed(key)) return 'missing'
     if (this.#inFlight.size + this.#heads >= this.#opts.maxActive || this.#dispatch == null) {
       this.stats.busy++
       return 'busy'
     }
     const end = await this.#start(ref, key, null)
-    return end === 'refused' ? 'missing' : end
+    return end === 'stored' || end === 'busy' ? end : 'missing'
   }
 
   /**
@@ -214,7 +222,9 @@ export class ReadThrough {
   #start(ref: SegmentRef, key: string, live: Live | null): Promise<FetchEnd> {
     const stored = this.#fetch(ref, key, live)
     this.#inFlight.set(key, stored)
-    void stored.finally(() => this.#inFlight.delete(key))
+    void stored.finally(() => {
+      if (this.#inFlight.get(key) === stored) this.#inFlight.delete(key)
+    })
     return stored
   }
 
@@ -222,21 +232,29 @@ export class ReadThrough {
   async #head(ref: SegmentRef, key: string, reply: FastifyReply): Promise<ReadThroughResult> {
     this.#heads++
     try {
-      for (const url of this.#init.candidates(ref).slice(0, this.#opts.maxAsked)) {
+      const asked = this.#init.candidates(ref).slice(0, this.#opts.maxAsked)
+      let failed = false
+      for (const url of asked) {
         let response: Dispatcher.ResponseData
         try {
           response = await request(url + segmentPath(ref), { method: 'HEAD', dispatcher: this.#dispatch!, headers: this.#peerHeaders() })
         } catch {
+          failed = true
           continue
         }
         await discardBody(response)
-        if (response.statusCode !== 200) continue
+        if (response.statusCode !== 200) {
+          if (response.statusCode !== 404 && response.statusCode !== 410) failed = true
+          continue
+        }
         this.#describe(reply, ref, response.headers['content-length'])
         reply.send()
         return { kind: 'sent' }
       }
       this.stats.misses++
-      this.#remember(this.#missed, key)
+      // The same rule as a GET's: remembered only when every peer asked said 404.
+      if (failed) return { kind: 'busy' }
+      if (asked.length > 0) this.#remember(this.#missed, key)
       return { kind: 'missing', why: 'no peer asked had it' }
     } finally {
       this.#heads--
@@ -273,7 +291,8 @@ export class ReadThrough {
           if (got === true) {
             if (store) this.stats.stored++
             else this.stats.passed++
-            return 'stored'
+            // Passed on after a refused store: nothing is on disk for those who waited on this fetch.
+            return store || !storing ? 'stored' : 'passed'
           }
           if (got === 'refused') {
             // No room here (the disk or its budget): a client not yet answered gets the bytes passed
@@ -413,12 +432,12 @@ export class ReadThrough {
  * How a fetch ended: stored (or passed on whole), no peer asked has the name (`missing`), peers
  * busy or failing (`busy`: ask again), or no room to store it here (`refused`).
  */
-type FetchEnd = 'stored' | 'missing' | 'busy' | 'refused'
+type FetchEnd = 'stored' | 'passed' | 'missing' | 'busy' | 'refused'
 
 function ended(end: FetchEnd): ReadThroughResult {
   if (end === 'stored') return { kind: 'local' }
   if (end === 'busy') return { kind: 'busy' }
-  return { kind: 'missing', why: end === 'refused' ? 'no room to store it here' : 'no peer asked had it' }
+  return { kind: 'missing', why: end === 'refused' || end === 'passed' ? 'no room to store it here' : 'no peer asked had it' }
 }
 
 interface Live {

@@ -111,6 +111,7 @@ export function segmentRoutes({ index, store, uploads, viewers, readThrough }: H
         if (uploads != null && peerUrlOf(request.headers[PEER_HEADER]) != null) {
           const busy = uploads.admit(request, reply, segmentRelPath(ref))
           if (busy != null) return reply.code(503).header('retry-after', '1').send(busy)
+          if (viewers != null) reply.raw.once('close', () => viewers.wake())
         } else if (viewers != null && !(await viewers.admit(request, reply))) return reply
       }
       let fh: FileHandle

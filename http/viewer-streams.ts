@@ -5,7 +5,7 @@
  * to viewers go through a gate that keeps a share of the streams for peers: while `p` peer downloads
  * run (http/upload-slots.ts counts them), viewers stream at most
  * max(`minViewers`, ⌈p · (100 − share) / share⌉) segments at once, so the peers' streams are about
- * `share` % of all; with no peer downloading, up to `maxViewers`. A viewer over the limit waits its
+ * `share` % of all (less when the floor is above that); with no peer downloading, up to `maxViewers`. A viewer over the limit waits its
  * turn, first come first served (its socket is already open; a client that leaves is dropped from
  * the line), up to `maxWaiting` of them and `waitMs` each, then 503 `busy` with Retry-After.
  *
@@ -17,7 +17,8 @@ import { HttpError } from './errors.ts'
 export const VIEWER_STREAM_DEFAULTS = Object.freeze({
   /** Percent of the segment streams kept for peers while they download; 0 turns the gate off. */
   share: 10,
-  minViewers: 8,
+  /** A floor high enough that a few clients that never read cannot hold every viewer stream. */
+  minViewers: 32,
   maxViewers: 256,
   maxWaiting: 1024,
   waitMs: 10_000
@@ -111,7 +112,12 @@ export class ViewerStreams {
     this.#next()
   }
 
-  /** Let waiting viewers in, oldest first, while there is room (also when peers stop downloading). */
+  /** A peer download ended: the viewers' limit may have risen. */
+  wake(): void {
+    this.#next()
+  }
+
+  /** Let waiting viewers in, oldest first, while there is room. */
   #next(): void {
     for (const turn of this.#waiting) {
       if (this.#active >= this.limit()) return

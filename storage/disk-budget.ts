@@ -40,14 +40,14 @@ export const DISK_BUDGET_DEFAULTS = Object.freeze({
   maxEvictedHours: 100_000,
   /** Hours asked about (oldest first) when looking for one to evict, before giving up until the next pass. */
   candidatesPerPass: 24,
-  /** How long a promise to keep an hour holds, and how long an hour is marked as being evicted: past an eviction's longest wait. */
+  /** How long a promise to keep an hour holds: past an eviction's longest wait for writes under way. */
   promiseMs: 120_000,
   /** Promises held at once (~150 bytes each); past it, none is given. */
   maxPromises: 10_000
 })
 
-/** How long an eviction waits for writes into its hour that were under way when it began (a download's time limit). */
-const INFLIGHT_WAIT_MS = 60_000
+/** How long an eviction waits for writes into its hour that were under way when it began. */
+const INFLIGHT_WAIT_MS = 10_000
 
 /** `--max-disk-bytes`: bytes, or a percentage of the segments folder's filesystem. */
 export type DiskBudgetLimit = { bytes: number } | { percent: number }
@@ -117,8 +117,8 @@ export class DiskBudget implements WriteBudget {
   readonly #totals = { hours: 0, segments: 0, bytes: 0, last: null as string | null }
   /** The eviction running now; writes that need room wait for it rather than start another. */
   #evicting: Promise<void> | null = null
-  /** Hours this node is evicting (or asking whether it may), `channel/quality/hourStart` → until when (ms). */
-  readonly #claims = new Map<string, number>()
+  /** Hours this node is evicting (or asking whether it may), `channel/quality/hourStart`. */
+  readonly #claims = new Set<string>()
   /** Hours this node promised another to keep, → until when (ms): not evicted before then. */
   readonly #promised = new Map<string, number>()
   /** Writes waiting for one in flight to end (its reservation holds the room they need). */
@@ -217,8 +217,10 @@ export class DiskBudget implements WriteBudget {
       }
       // Full: refused at once (a pass every intervalMs looks for room again), not a search per write.
       if (this.#full) throw refuse()
+      const before = this.#totals.hours
       await this.#makeRoom(need)
-      if (this.#full) throw refuse()
+      // No hour went (full, stopped, or the eviction failed): refused, never asked again at once.
+      if (this.#full || (this.#totals.hours === before && !this.#room(need))) throw refuse()
     }
     // The room may have come from this very hour.
     if (unwanted()) throw new EvictedError(`not writing ${segmentRelPath(ref)}: its hour was evicted`)
@@ -250,7 +252,11 @@ export class DiskBudget implements WriteBudget {
     while (this.#evicting != null) await this.#evicting
     if (this.#used + need <= this.#max) return
     this.#evicting = this.#evictUntil(need)
-      .catch((err: unknown) => this.#log.error({ err }, 'eviction failed'))
+      .catch((err: unknown) => {
+        // Counted as full until the next pass: writes are refused rather than retried at once.
+        this.#full = true
+        this.#log.error({ err }, 'eviction failed')
+      })
       .finally(() => {
         this.#evicting = null
       })
@@ -292,9 +298,17 @@ export class DiskBudget implements WriteBudget {
       const key = `${hour.channel}/${hour.quality}/${hour.start}`
       if (unexpired(this.#promised, key)) continue
       if (asked++ >= DISK_BUDGET_DEFAULTS.candidatesPerPass) break
-      this.#claims.set(key, Date.now() + DISK_BUDGET_DEFAULTS.promiseMs)
-      if (await this.#init.othersKeep(hour.channel, hour.quality, hour.start)) return hour
-      this.#claims.delete(key)
+      // Claimed until the eviction ends (#evict): promised to nobody while it is decided and done.
+      this.#claims.add(key)
+      let kept = false
+      try {
+        kept = await this.#init.othersKeep(hour.channel, hour.quality, hour.start)
+      } catch (err) {
+        this.#log.debug({ err, ...hour }, 'could not ask whether others keep an hour')
+      } finally {
+        if (!kept) this.#claims.delete(key)
+      }
+      if (kept) return hour
     }
     return null
   }
@@ -310,7 +324,7 @@ export class DiskBudget implements WriteBudget {
     const summary = this.#init.store.index.hourSummaries(channel, quality, hourUs, hourUs + 1)[0]
     if (summary == null || summary.segments === 0 || this.isEvicted({ channel, quality, start: hourUs }))
       return { promised: false, why: 'not held here' }
-    if (unexpired(this.#claims, key)) return { promised: false, why: 'being evicted here' }
+    if (this.#claims.has(key)) return { promised: false, why: 'being evicted here' }
     pruneExpired(this.#promised)
     if (!this.#promised.has(key) && this.#promised.size >= DISK_BUDGET_DEFAULTS.maxPromises)
       return { promised: false, why: 'too many promises' }
@@ -322,20 +336,25 @@ export class DiskBudget implements WriteBudget {
   async #evict(hour: { channel: string; quality: string; start: number }): Promise<void> {
     const { store, reconciler } = this.#init
     const ref = { channel: hour.channel, quality: hour.quality, hour: formatHour(hour.start) }
-    // Marked first: a fetch queued for this hour must not bring it back once it is gone.
-    this.#mark(`${hour.channel}/${hour.quality}/${hour.start}`)
-    await this.#save()
-    // Downloads into the hour that began before the mark land first, then go with the rest.
-    const dir = store.hourDir(ref)
-    for (const until = Date.now() + INFLIGHT_WAIT_MS; Date.now() < until && [...store.inflight].some((p) => p.startsWith(dir)); )
-      await sleep(50)
-    const removal = await removeHourSegments(store, reconciler, ref, this.#log)
+    const key = `${hour.channel}/${hour.quality}/${hour.start}`
+    let removal: Awaited<ReturnType<typeof removeHourSegments>>
+    try {
+      // Marked first: a fetch queued for this hour must not bring it back once it is gone.
+      this.#mark(key)
+      await this.#save()
+      // Downloads into the hour that began before the mark land first, then go with the rest.
+      const dir = store.hourDir(ref)
+      for (const until = Date.now() + INFLIGHT_WAIT_MS; Date.now() < until && [...store.inflight].some((p) => p.startsWith(dir)); )
+        await sleep(50)
+      removal = await removeHourSegments(store, reconciler, ref, this.#log)
+    } finally {
+      this.#claims.delete(key)
+    }
     this.#totals.hours++
     this.#totals.segments += removal.segments
     this.#totals.bytes += removal.bytes
     this.#totals.last = new Date().toISOString()
     this.#recount()
-    this.#claims.delete(`${hour.channel}/${hour.quality}/${hour.start}`)
     this.#log.info(
       { ...ref, segments: removal.segments, bytes: removal.bytes, usedBytes: this.#used, maxBytes: this.#max },
       'evicted an hour'

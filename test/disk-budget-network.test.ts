@@ -145,5 +145,15 @@ describe('disk budget between nodes', () => {
     assert.equal(e.index.getSegment(missing), null, 'not stored: the budget is full')
     const status = (await (await request(`${e.url}/status`)).body.json()) as { diskBudget: { full: boolean } }
     assert.equal(status.diskBudget.full, true)
+
+    // Keep promises are for known peers only: a viewer, or a URL this node never met, gets 403.
+    const keep = `${a.url}/replication/keep?channel=c&quality=q&hour=${refs[0]!.start - (refs[0]!.start % MICROS_PER_HOUR)}`
+    for (const headers of [{}, { 'x-segmesh-peer': 'http://127.0.0.1:9/' }]) {
+      const res = await request(keep, { method: 'POST', headers })
+      assert.equal(res.statusCode, 403)
+      assert.equal(((await res.body.json()) as { error: string }).error, 'not_a_peer')
+    }
+    const asPeer = await request(keep, { method: 'POST', headers: { 'x-segmesh-peer': e.publicUrl } })
+    assert.equal(((await asPeer.body.json()) as { promised: boolean }).promised, true)
   })
 })
