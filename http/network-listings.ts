@@ -111,6 +111,10 @@ export interface NetworkListingsInit {
   interceptors?: Dispatcher.DispatcherComposeInterceptor[]
   /** Hours held by fewer nodes than this are counted in `belowMinCopies`. @default 2 */
   minCopies?: number
+  /** Hours this node evicted under its disk budget. */
+  evicted?: (channel: string, quality: string, hourUs: number) => boolean
+  /** Called by each copies check for an hour this node evicted that fewer than `minCopies` known peers hold alike. */
+  onUnderHeld?: (channel: string, quality: string, hourUs: number) => void
   /** How often `belowMinCopies` is recomputed over the window, ms; 0: never. @default 60000 */
   copiesEveryMs?: number
   maxPeers?: number
@@ -366,6 +370,21 @@ export class NetworkListings {
     return kept >= this.minCopies
   }
 
+  /** The most known peers (connected or not, one per URL) holding one identical non-empty set of an hour. */
+  async #agreeing(channel: string, quality: string, hourUs: number): Promise<number> {
+    const { views } = await this.#hourViews(channel, quality, hourUs, hourUs + 1, false)
+    const byDigest = new Map<string, Set<string>>()
+    for (const v of views) {
+      const digest =
+        v.hours === 'same' ? this.#init.index.hourSummaries(channel, quality, hourUs, hourUs + 1)[0]?.digest : v.hours.get(hourUs)?.digest
+      if (digest == null || digest === '') continue
+      const urls = byDigest.get(digest) ?? new Set<string>()
+      urls.add(v.url)
+      byDigest.set(digest, urls)
+    }
+    return Math.max(0, ...[...byDigest.values()].map((u) => u.size))
+  }
+
   /**
    * Our hour summaries of [from, to) and, per connected peer asked (up to `maxCopyPeers`), its hour
    * digests: 'same' for a peer whose root equals ours (it holds our set of every hour in the
@@ -393,7 +412,9 @@ export class NetworkListings {
       .peers()
       .filter((p) => (p.connected || !onlyConnected) && (p.roots.has(key) || (p.connected && (from < window || p.roots.size === 0))))
     const asked = randomSample(candidates, NETWORK_LISTINGS_DEFAULTS.maxCopyPeers)
-    const same = asked.filter((p) => from >= window && p.roots.get(key) === ourRoot)
+    // A connected peer whose root equals ours holds our set of every hour of the window (a root
+    // from before a disconnection says nothing now).
+    const same = asked.filter((p) => p.connected && from >= window && p.roots.get(key) === ourRoot)
     const answered = await this.#digestsOf(
       asked.filter((p) => !same.includes(p)),
       channel,
@@ -420,6 +441,13 @@ export class NetworkListings {
         try {
           const view = await this.copies(channel, quality, hourStart(this.#init.windowStart()), now + MICROS_PER_HOUR)
           this.belowMinCopies.set(key, view.hours.filter((h) => h.segments > 0 && h.copies < this.minCopies).length)
+          // An hour this node evicted that fewer than minCopies nodes hold alike comes back: asked
+          // of every known peer first (the connected ones counted above may be a few of many).
+          for (const h of view.hours) {
+            const hourUs = parseHour(h.hour)!
+            if (h.segments > 0 || h.agreeing >= this.minCopies || this.#init.evicted?.(channel, quality, hourUs) !== true) continue
+            if ((await this.#agreeing(channel, quality, hourUs)) < this.minCopies) this.#init.onUnderHeld?.(channel, quality, hourUs)
+          }
         } catch (err) {
           this.#log.debug({ err, channel, quality }, 'could not count copies')
         }
@@ -543,7 +571,9 @@ export class NetworkListings {
     for (let i = 0; i < peers.length; i += this.#opts.maxPeers) {
       const answers = await Promise.all(
         peers.slice(i, i + this.#opts.maxPeers).map(async (p) => {
-          const hours = await this.#hours(p.url, channel, quality, p.roots.get(`${channel}/${quality}`) ?? '', since)
+          // A peer not connected now: its roots may be stale, so its answer is kept only archiveFreshMs.
+          const root = p.connected ? (p.roots.get(`${channel}/${quality}`) ?? '') : ''
+          const hours = await this.#hours(p.url, channel, quality, root, since)
           return hours == null ? null : { ...hours, url: p.url }
         })
       )

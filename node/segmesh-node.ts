@@ -371,6 +371,10 @@ export class SegmeshNode {
       ourRoots: () => this.replicator?.ourRoots().rootByKey ?? new Map(),
       windowStart: () => this.replicator?.ourRoots().windowStart ?? 0,
       minCopies: this.config.minCopies,
+      evicted: (channel, quality, hour) => this.budget?.isEvicted({ channel, quality, start: hour }) === true,
+      onUnderHeld: (channel, quality, hour) => {
+        this.budget?.unevict(channel, quality, hour).catch((err: unknown) => this.log.error({ err }, 'could not un-evict an hour'))
+      },
       interceptors: this.#hooks.fetchInterceptors
     })
   }

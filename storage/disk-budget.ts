@@ -193,6 +193,17 @@ export class DiskBudget implements WriteBudget {
     }
   }
 
+  /**
+   * Forget that an hour was evicted, so replication fetches it again: fewer than --min-copies other
+   * nodes hold it now (a copies check found it so). Room for it is made as for any write.
+   */
+  async unevict(channel: string, quality: string, hourUs: number): Promise<void> {
+    const key = `${channel}/${quality}/${hourUs}`
+    if (!this.#evicted.delete(key)) return
+    await this.#save()
+    this.#log.warn({ channel, quality, hour: formatHour(hourUs) }, 'an evicted hour is held by too few nodes now: fetching it again')
+  }
+
   /** Whether the hour of `ref` was evicted here (replication does not fetch it back). */
   isEvicted(ref: Pick<SegmentRef, 'channel' | 'quality' | 'start'>): boolean {
     return this.#evicted.has(`${ref.channel}/${ref.quality}/${hourStart(ref.start)}`)

@@ -18,7 +18,7 @@ import type { DiskSpace } from './disk-space.ts'
 import { fsyncDir, mkdirDurable, replaceFile } from './durable-file.ts'
 import { hashFile } from './file-hash.ts'
 import { isDiskFullError } from './disk-space.ts'
-import { DiskFullError, HashMismatchError, StorageError, TombstonedError } from './errors.ts'
+import { DiskFullError, EvictedError, HashMismatchError, StorageError, TombstonedError } from './errors.ts'
 import type { SegmentIndex } from './segment-index.ts'
 import {
   type NewSegment,
@@ -74,6 +74,8 @@ export interface WriteBudget {
   readonly full: boolean
   /** Room for one write; the function returned ends it with the bytes the write added. `force`: a recorder's, never refused. */
   reserve: (ref: SegmentRef, options?: WriteOrigin) => Promise<(added: number) => void>
+  /** The hour of `ref` was evicted: only a client's read or a recorder may write into it. */
+  isEvicted: (ref: Pick<SegmentRef, 'channel' | 'quality' | 'start'>) => boolean
 }
 
 export interface SegmentStoreInit {
@@ -202,7 +204,7 @@ export class SegmentStore {
     const reserved = (await this.budget?.reserve(target, origin)) ?? null
     let added = 0
     try {
-      const result = await this.#writeFile(target, body, signal, name)
+      const result = await this.#writeFile(target, body, signal, origin, name)
       if (result.created) added = result.size
       return result
     } finally {
@@ -214,6 +216,7 @@ export class SegmentStore {
     target: SegmentRef,
     body: SegmentBody,
     signal: AbortSignal | undefined,
+    origin: WriteOrigin,
     name: (digest: Buffer) => SegmentRef
   ): Promise<WriteResult> {
     const dir = this.hourDir(target)
@@ -240,6 +243,9 @@ export class SegmentStore {
       const written = await hashFile(tempPath)
       if (written.size !== size) throw new StorageError(`${tempPath} holds ${written.size} bytes where ${size} were written`)
       const ref = name(written.digest)
+      // The hour may have been evicted while the bytes came (after the budget's own check).
+      if (origin.force !== true && origin.read !== true && this.budget?.isEvicted(ref) === true)
+        throw new EvictedError(`not keeping ${segmentRelPath(ref)}: its hour was evicted meanwhile`)
       // Names are content-addressed: a name already indexed holds these exact bytes.
       const created = this.index.getSegment(ref, { hidden: true }) == null
       await rename(tempPath, this.pathOf(ref))

@@ -122,6 +122,30 @@ describe('disk budget between nodes', () => {
     assert.match(metrics, new RegExp(`^segmesh_evictions_total ${d.budget!.state().evictions.hours}$`, 'm'))
   })
 
+  it('an evicted hour that too few nodes hold any more is fetched again', async (t) => {
+    const a = await startNode(t)
+    const { hours, refs } = await archive(a, 'a')
+    const b = await startNode(t, { bootstrap: [a] })
+    await until('b backfilled', () => refs.slice(1).every((r) => b.index.getSegment(r) != null))
+    // Room for all but two segments: one hour goes (the oldest a and b keep), then two more segments fit.
+    const max = (HOURS * PER_HOUR - 3) * SIZE
+    const d = await startNode(t, { bootstrap: [a, b], extra: { 'max-disk-bytes': String(max) } })
+    const evicted = (): number | undefined => hours.find((h) => d.budget!.isEvicted({ channel: 'c', quality: 'q', start: h }))
+    await until('d evicted an hour', async () => {
+      await d.budget!.check()
+      return evicted() != null
+    })
+    const hour = evicted()!
+    assert.equal(d.index.hourSegments('c', 'q', hour).length, 0)
+    // b leaves: only a holds that hour now, under --min-copies 2.
+    await b.stop(500)
+    await until('the hour is no longer marked evicted', async () => {
+      await d.network!.checkCopies()
+      return !d.budget!.isEvicted({ channel: 'c', quality: 'q', start: hour })
+    })
+    await until('some of it is fetched again', () => d.index.hourSegments('c', 'q', hour).length > 0, 20_000)
+  })
+
   it('never evicts an hour only one other node holds; full, it serves read-through without storing', async (t) => {
     const a = await startNode(t)
     const { refs } = await archive(a, 'a')
