@@ -16,8 +16,9 @@
  * than the budget, so the node goes over it and says so (`over`).
  *
  * Eviction removes segment files only; tombstones stay (they must outlive what they hide). Evicted
- * hours are remembered (in `stateFile`, across restarts) so replication does not fetch them back;
- * a segment of one read again through this node is stored as any read-through is.
+ * hours are remembered (in `stateFile`, across restarts) so replication does not fetch them back,
+ * until `unevict` (too few nodes hold one any more); a segment of one read again through this node
+ * is stored as any read-through is.
  */
 import { readFile } from 'node:fs/promises'
 import { pruneExpired, unexpired } from '../lib/expiry-map.ts'
