@@ -1,7 +1,7 @@
 /**
  * The composition root: builds the parts and starts them in one order (lib/lifecycle.ts), index →
- * disk space → cutter → (reconcile) → retention → disk budget → watcher → HTTP → admin HTTP → libp2p host →
- * fetcher → replicator → recorder. Stopping stops every listener accepting first, then each part
+ * disk space → cutter → (reconcile) → retention → disk budget → watcher → read-through → network
+ * listings → HTTP → admin HTTP → libp2p host → fetcher → replicator → recorder. Stopping stops every listener accepting first, then each part
  * in reverse, the HTTP drain bounded by the grace time. A start that fails halfway stops what it
  * had started.
  */
