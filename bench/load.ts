@@ -21,7 +21,7 @@ import { formatSegmentRef } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { formatInstant } from '../storage/time.ts'
 import { QUICK, RESULT_PREFIX, makeTempDir, mib, prng, removeDir } from './common.ts'
-import { type Child, ROOT, flag, fmt, numberOption, printMachine, startSegmeshNode, stopAll, summarize, table } from './http-util.ts'
+import { flag, fmt, numberOption, printMachine, startSegmeshNode, stopAll, summarize, table } from './http-util.ts'
 
 const SEGMENTS = QUICK ? 150 : 1800
 const CLIENTS = numberOption('clients', QUICK ? 50 : 200)

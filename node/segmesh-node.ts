@@ -310,6 +310,7 @@ export class SegmeshNode {
         legacyPeers: config.legacyPeers,
         keep: this.keep,
         evicted: (ref) => this.budget?.isEvicted(ref) === true,
+        evictedHours: () => this.budget?.evictedKeys() ?? [],
         adminPublicKey: this.#adminPublicKey
       })
     )

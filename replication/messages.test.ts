@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { ref } from '../test/helpers/tree.ts'
 import {
   MAX_ANNOUNCE_ITEMS,
+  MAX_HELLO_EVICTED,
   MAX_HELLO_PEERS,
   MAX_HELLO_RECENT,
   MAX_MESSAGE_BYTES,
@@ -77,6 +78,38 @@ describe('replication messages', () => {
     for (const keep of [['a/b/c'], ['../x'], 'desertbus', Array.from({ length: 65 }, (_, i) => `c${i}`)]) {
       const bad = decodeHello(new TextEncoder().encode(JSON.stringify({ ...wire, keep })))
       assert.ok(!bad.ok && /^keep:/.test(bad.reason), JSON.stringify(keep).slice(0, 40))
+    }
+  })
+
+  it('a hello names the hours its sender evicted, in its window, newest first and bounded; bad lists refuse the hello', () => {
+    const H = 3_600_000_000
+    const windowStart = 472_222 * H
+    const evicted = ['c/q', 'c/q', 'other/source'].map((k, i) => `${k}/${windowStart + (i + 1) * H}`)
+    const decoded = decodeHello(
+      encodeHello({ from, windowStart, roots: [], peers: [], evicted: [...evicted, `c/q/${windowStart - H}`] }, 2)
+    )
+    assert.ok(decoded.ok)
+    assert.deepEqual(decoded.hello.evicted.sort(), [...evicted].sort(), 'the hour before the window is left out')
+    const none = decodeHello(encodeHello({ from, windowStart, roots: [], peers: [] }, 2))
+    assert.ok(none.ok)
+    assert.deepEqual(none.hello.evicted, [])
+    const many = Array.from({ length: MAX_HELLO_EVICTED + 10 }, (_, i) => `c/q/${windowStart + i * H}`)
+    const bounded = decodeHello(encodeHello({ from, windowStart, roots: [], peers: [], evicted: many }, 2))
+    assert.ok(bounded.ok)
+    assert.equal(bounded.hello.evicted.length, MAX_HELLO_EVICTED)
+    assert.ok(bounded.hello.evicted.includes(many.at(-1)!) && !bounded.hello.evicted.includes(many[0]!), 'the newest are kept')
+    const wire = { v: 2, type: 'hello', from, windowStart, roots: [], peers: [] }
+    for (const bad of [
+      ['c/q'],
+      { 'c/q/x': [1] },
+      { '../q': [1] },
+      { 'c/q': 1 },
+      { 'c/q': [1.5] },
+      { 'c/q': [-1] },
+      { 'c/q': Array.from({ length: MAX_HELLO_EVICTED + 1 }, (_, i) => i) }
+    ]) {
+      const refused = decodeHello(enc({ ...wire, evicted: bad }))
+      assert.ok(!refused.ok && /^evicted:/.test(refused.reason), JSON.stringify(bad).slice(0, 40))
     }
   })
 

@@ -14,7 +14,7 @@
  */
 import { MAX_KEEP_PATTERNS, keepPatternError } from './keep.ts'
 import { type SegmentRef, isValidPathName, parseSegmentRef, parseTombstoneFileName } from '../storage/segment-name.ts'
-import { parseHour } from '../storage/time.ts'
+import { MICROS_PER_HOUR, hourStart, parseHour } from '../storage/time.ts'
 import { MAX_PROOF_LENGTH, isProofString } from './tombstone-signature.ts'
 
 const PROTOCOL_VERSION = 1
@@ -24,6 +24,8 @@ const HELLO_VERSION = 2
 export const MAX_HELLO_PEERS = 16
 /** Newest segment names in one hello answer at most (~100 B each); more are refused as malformed. */
 export const MAX_HELLO_RECENT = 64
+/** Evicted hours a hello names (as hour offsets from its window's start, ~4 bytes each). */
+export const MAX_HELLO_EVICTED = 4096
 export const TOPIC = 'segmesh/v1'
 /** Largest message we send or accept on the topic. */
 export const MAX_MESSAGE_BYTES = 64 * 1024
@@ -78,6 +80,11 @@ export interface Hello {
   recent: SegmentRef[]
   /** What the sender keeps (replication/keep.ts): `CHANNEL` or `CHANNEL/QUALITY`; none: everything. */
   keep: string[]
+  /**
+   * Hours of its window the sender evicted under its disk budget, as `channel/quality/hourStartµs`:
+   * walks of it skip them (it does not want them back, and has only their tombstones).
+   */
+  evicted: string[]
   /** 1: the peer speaks the old protocol (a digest, no peers). */
   version: 1 | 2
 }
@@ -179,7 +186,11 @@ function peerInfo(v: unknown): PeerInfo | string {
 }
 
 export function encodeHello(
-  hello: Omit<Hello, 'version' | 'recent' | 'keep'> & { recent?: SegmentRef[]; keep?: readonly string[] },
+  hello: Omit<Hello, 'version' | 'recent' | 'keep' | 'evicted'> & {
+    recent?: SegmentRef[]
+    keep?: readonly string[]
+    evicted?: readonly string[]
+  },
   version: 1 | 2
 ): Uint8Array {
   if (version === 1) return encodeMessage({ type: 'digest', from: hello.from, windowStart: hello.windowStart, roots: hello.roots })
@@ -193,7 +204,8 @@ export function encodeHello(
     ...(hello.recent != null && hello.recent.length > 0
       ? { recent: hello.recent.slice(0, MAX_HELLO_RECENT).map((ref) => itemPath({ kind: 'segment', ref })) }
       : {}),
-    ...(hello.keep != null && hello.keep.length > 0 ? { keep: hello.keep.slice(0, MAX_KEEP_PATTERNS) } : {})
+    ...(hello.keep != null && hello.keep.length > 0 ? { keep: hello.keep.slice(0, MAX_KEEP_PATTERNS) } : {}),
+    ...(hello.evicted != null && hello.evicted.length > 0 ? { evicted: evictedWire(hello.evicted, hello.windowStart) } : {})
   }
   const bytes = encoder.encode(JSON.stringify(wire))
   if (bytes.length > MAX_MESSAGE_BYTES) throw new RangeError(`hello of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES} byte limit`)
@@ -209,7 +221,7 @@ export function decodeHello(bytes: Uint8Array): DecodedHello {
     if (!decoded.ok) return decoded
     if (decoded.message.type !== 'digest') return fail('a version 1 hello must be a digest')
     const { from, windowStart, roots } = decoded.message
-    return { ok: true, hello: { from, windowStart, roots, peers: [], recent: [], keep: [], version: 1 } }
+    return { ok: true, hello: { from, windowStart, roots, peers: [], recent: [], keep: [], evicted: [], version: 1 } }
   }
   if (parsed.v !== HELLO_VERSION) return fail(`unsupported version ${JSON.stringify(parsed.v)}`)
   if (parsed.type !== 'hello') return fail(`unknown type ${JSON.stringify(parsed.type)}`)
@@ -246,7 +258,45 @@ export function decodeHello(bytes: Uint8Array): DecodedHello {
       keep.push(pattern)
     }
   }
-  return { ok: true, hello: { from, ...digest, peers, recent, keep, version: 2 } }
+  // Absent from nodes without a disk budget, and from nodes that predate it.
+  const evicted = parsed.evicted === undefined ? [] : evictedFromWire(parsed.evicted, digest.windowStart)
+  if (typeof evicted === 'string') return fail(`evicted: ${evicted}`)
+  return { ok: true, hello: { from, ...digest, peers, recent, keep, evicted, version: 2 } }
+}
+
+/**
+ * `channel/quality/hourStartµs` keys → `{ "channel/quality": [hour offsets from the window's start] }`,
+ * in the window, at most MAX_HELLO_EVICTED hours (the newest).
+ */
+function evictedWire(keys: readonly string[], windowStart: number): Record<string, number[]> {
+  const from = hourStart(windowStart)
+  const out: Record<string, number[]> = {}
+  const inWindow = keys
+    .map((k) => {
+      const i = k.lastIndexOf('/')
+      return { key: k.slice(0, i), hour: Number(k.slice(i + 1)) }
+    })
+    .filter((e) => e.hour >= from)
+    .sort((a, b) => b.hour - a.hour)
+    .slice(0, MAX_HELLO_EVICTED)
+  for (const e of inWindow) (out[e.key] ??= []).push((e.hour - from) / MICROS_PER_HOUR)
+  return out
+}
+
+function evictedFromWire(wire: unknown, windowStart: number): string[] | string {
+  if (!isObject(wire)) return 'not an object'
+  const from = hourStart(windowStart)
+  const out: string[] = []
+  for (const [key, hours] of Object.entries(wire)) {
+    if (keepPatternError(key) != null || !key.includes('/')) return 'a key is not CHANNEL/QUALITY'
+    if (!Array.isArray(hours)) return 'not lists of hours'
+    for (const h of hours) {
+      if (!Number.isSafeInteger(h) || h < 0 || h > 1_000_000) return 'an hour is not an offset in hours'
+      if (out.length >= MAX_HELLO_EVICTED) return `more than ${MAX_HELLO_EVICTED} hours`
+      out.push(`${key}/${from + h * MICROS_PER_HOUR}`)
+    }
+  }
+  return out
 }
 
 function parseJson(bytes: Uint8Array): Record<string, unknown> | string {

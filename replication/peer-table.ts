@@ -31,12 +31,19 @@ export interface PeerState {
   protocol: 1 | 2
   /** What it keeps, from its hello (everything until it says otherwise). */
   keep: KeepFilter
+  /** Hours it evicted under its disk budget (`channel/quality/hourStart`), from its hello: not walked. */
+  evicted: ReadonlySet<string>
   /** When a difference was first left to the peer's walk (replicator.ts); 0: none pending. */
   deferredAt: number
   /** When (ms) it last asked this node for ranges or names: it is walking us; 0 if never. */
   walkingUsAt: number
   /** When (ms) our last walk of it ended having offered it names; 0 if never. */
   offeredAt: number
+  /**
+   * The roots (ours and its) for which the last walk of it found nothing to fetch or offer; the
+   * same pair is not walked again (evicted hours keep roots apart for good). '': none.
+   */
+  quietRoots: string
 }
 
 export const PEER_TABLE_DEFAULTS = Object.freeze({
@@ -133,9 +140,11 @@ export class PeerTable {
       backoffUntil: 0,
       protocol: 1,
       keep: KeepFilter.ALL,
+      evicted: new Set(),
       deferredAt: 0,
       walkingUsAt: 0,
-      offeredAt: 0
+      offeredAt: 0,
+      quietRoots: ''
     }
     this.#peers.set(info.peerId, peer)
     return peer

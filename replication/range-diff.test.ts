@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { nameDigest, xorInto } from '../storage/name-digest.ts'
 import { MICROS_PER_HOUR } from '../storage/time.ts'
-import { type RangeDiffStats, type RangeReader, lacking, rangeDiff } from './range-diff.ts'
+import { type RangeDiffStats, type RangeReader, lacking, rangeDiff, theyLack } from './range-diff.ts'
 import { FINGERPRINT_BYTES, type RangeNames } from './ranges.ts'
 
 const T0 = 1_700_006_400_000_000 - (1_700_006_400_000_000 % MICROS_PER_HOUR)
@@ -119,5 +119,33 @@ describe('rangeDiff', () => {
     // Spread differences cost about one walk down each: linear in d, far under the 43,200 names.
     assert.ok(costs[3]! <= 64 * 5, `costs ${costs.join(', ')}`)
     assert.ok(costs[0]! < costs[1]! && costs[1]! < costs[2]! && costs[2]! < costs[3]!, `costs ${costs.join(', ')}`)
+  })
+
+  it('skipped hours (evicted on one side) are neither listed nor offered; other differences still are', async () => {
+    // The remote evicted hours 100..139 (it holds nothing there); it lacks one segment in hour 600
+    // and holds one this side lacks in hour 700.
+    const evicted = (h: number): boolean => h >= T0 + 100 * MICROS_PER_HOUR && h < T0 + 140 * MICROS_PER_HOUR
+    const local = archive()
+    const remote = new MemorySide()
+    for (const item of local.items) {
+      if (evicted(item.start - (item.start % MICROS_PER_HOUR)) || item.name === 'seg-36000') continue
+      remote.add(item.start, item.name)
+    }
+    remote.add(T0 + 700 * MICROS_PER_HOUR + 3, 'remote-new')
+    const stats = { partRequests: 0, nameRequests: 0 }
+    const pulled: string[] = []
+    const offered: string[] = []
+    const options = { twoWay: true, skipHour: evicted }
+    for await (const range of rangeDiff(local, remote, 'c', 'q', T0, T0 + HOURS * MICROS_PER_HOUR, options, stats)) {
+      pulled.push(...lacking(range).segments)
+      offered.push(...theyLack(range).segments)
+    }
+    assert.deepEqual(pulled, ['remote-new'])
+    assert.deepEqual(offered, ['seg-36000'])
+    // Without the skip, the walk offers the 2,400 evicted names back.
+    const all: string[] = []
+    for await (const range of rangeDiff(local, remote, 'c', 'q', T0, T0 + HOURS * MICROS_PER_HOUR, { twoWay: true }))
+      all.push(...theyLack(range).segments)
+    assert.equal(all.length, 40 * 60 + 1)
   })
 })

@@ -10,6 +10,7 @@
  * nothing of are listed here alone, so one walk can heal both sides. Ranges are walked newest
  * first, as viewers want them.
  */
+import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { MAX_RANGE_NAMES, type RangeNames, type RangePart, splitRange } from './ranges.ts'
 
 /** One node's side: the local index, or a peer over HTTP. */
@@ -37,6 +38,8 @@ export interface RangeDiffOptions {
   listMax?: number
   /** Also list (locally, with no request) small parts only this side holds anything of. */
   twoWay?: boolean
+  /** A part whose hours all answer true is taken as equal (hours either side evicted); parts that touch one are split to it. */
+  skipHour?: (hourStart: number) => boolean
   signal?: AbortSignal
 }
 
@@ -77,12 +80,17 @@ export async function* rangeDiff(
     const onlyOurs: Array<[number, number]> = []
     for (let i = 0; i < theirs.length; i++) {
       if (theirs[i]!.fp === ours[i]!.fp) continue
-      // An empty remote part holds nothing for us; with twoWay, a small one of ours is offered.
+      const [x, y] = [bounds[i]!, bounds[i + 1]!]
+      const skipped = skippedHours(x, y)
+      if (skipped === 'all') continue
+      // An empty remote part holds nothing for us; with twoWay, a small one of ours is offered,
+      // unless it spans a skipped hour: then it is split until the skipped hours fall out.
       if (theirs[i]!.count === 0) {
-        if (options.twoWay === true && ours[i]!.count <= listMax) onlyOurs.push([bounds[i]!, bounds[i + 1]!])
+        if (skipped === 'some') differing.push([x, y, false])
+        else if (options.twoWay === true && ours[i]!.count <= listMax) onlyOurs.push([x, y])
         continue
       }
-      differing.push([bounds[i]!, bounds[i + 1]!, listed(theirs[i]!, ours[i]!)])
+      differing.push([x, y, skipped === 'none' && listed(theirs[i]!, ours[i]!)])
     }
     for (const [x, y] of onlyOurs.reverse())
       yield { from: x, to: y, local: await local.names(channel, quality, x, y), remote: { segments: [], tombstones: [] } }
@@ -97,6 +105,18 @@ export async function* rangeDiff(
     // await below still throws it).
     for (const listing of listings) listing.catch(() => {})
     for (const listing of listings) yield await listing
+  }
+
+  /** Whether the hours [x, y) touches are all, some or none skipped. */
+  function skippedHours(x: number, y: number): 'all' | 'some' | 'none' {
+    if (options.skipHour == null) return 'none'
+    let any = false
+    let every = true
+    for (let h = hourStart(x); h < y; h += MICROS_PER_HOUR) {
+      if (options.skipHour(h)) any = true
+      else every = false
+    }
+    return every ? 'all' : any ? 'some' : 'none'
   }
 
   async function list(x: number, y: number): Promise<DifferingRange> {

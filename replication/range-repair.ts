@@ -93,6 +93,8 @@ export interface RangeRepairContext {
   queueAhead: number
   /** Tell the peer what it lacks, so it need not walk itself; absent: pull only. */
   offer?: (items: AnnouncedItem[]) => Promise<void>
+  /** Hours not walked (either side evicted them under a disk budget), by `channel/quality`. */
+  skipHour?: (key: string, hourStart: number) => boolean
   signal: AbortSignal
 }
 
@@ -140,7 +142,11 @@ export async function repairByRanges(
       quality,
       from,
       to,
-      { signal: ctx.signal, twoWay: ctx.offer != null },
+      {
+        signal: ctx.signal,
+        twoWay: ctx.offer != null,
+        ...(ctx.skipHour != null ? { skipHour: (h: number) => ctx.skipHour!(key, h) } : {})
+      },
       result
     )) {
       result.ranges++

@@ -116,7 +116,9 @@ export interface ReplicatorInit {
   /** What this node keeps (replication/keep.ts): only that is backfilled, walked and fetched. @default everything */
   keep?: KeepFilter
   /** Hours this node evicted to stay under its disk budget: not fetched back (storage/disk-budget.ts). */
-  evicted?: (ref: SegmentRef) => boolean
+  evicted?: (ref: Pick<SegmentRef, 'channel' | 'quality' | 'start'>) => boolean
+  /** The same hours as `channel/quality/hourStart`, for the hello: peers' walks skip them. */
+  evictedHours?: () => readonly string[]
   /**
    * The admin public key: tombstones from peers (gossip, repair, legacy listings) are applied only
    * with a signature by it that covers the segment. Without it, unsigned tombstones are applied.
@@ -321,7 +323,15 @@ export class Replicator {
       this.#answered.add(asker)
       const peers = this.membership.sample(asker, first ? MAX_HELLO_PEERS : MEMBERSHIP_DEFAULTS.refreshPeers)
       return encodeHello(
-        { from: this.#self, windowStart, roots, peers, keep: this.#keep.patterns, ...(first ? { recent: this.#recent() } : {}) },
+        {
+          from: this.#self,
+          windowStart,
+          roots,
+          peers,
+          keep: this.#keep.patterns,
+          evicted: this.#init.evictedHours?.() ?? [],
+          ...(first ? { recent: this.#recent() } : {})
+        },
         version
       )
     })
@@ -528,6 +538,7 @@ export class Replicator {
     const peer = this.peers.seen(hello.from, hello.roots, true)
     peer.protocol = hello.version
     peer.keep = hello.keep.length === 0 ? KeepFilter.ALL : new KeepFilter(hello.keep)
+    peer.evicted = new Set(hello.evicted)
     this.stats.peersLearned += this.membership.learn(hello.peers)
     this.#track(this.membership.maintain())
     // Its newest segments come at once; the walk below finds the rest (wants of one name merge).
@@ -615,6 +626,19 @@ export class Replicator {
     }
   }
 
+  /**
+   * Both sides' roots where they differ, and both sides' evicted hours: a walk over the same pair
+   * finds what the last one found (an hour fetched back, or evicted, changes it).
+   */
+  #rootPair(peer: PeerState, ours: ReadonlyMap<string, string>): string {
+    const keys = [...new Set([...peer.roots.keys(), ...ours.keys()])].filter((k) => (peer.roots.get(k) ?? '') !== (ours.get(k) ?? ''))
+    const evicted = this.#init.evictedHours?.().length ?? 0
+    return `${keys
+      .sort()
+      .map((k) => `${k}:${ours.get(k) ?? ''}:${peer.roots.get(k) ?? ''}`)
+      .join(' ')}|${evicted}|${peer.evicted.size}`
+  }
+
   /** Wait until a repair session with the peer (if one started) has ended. */
   async #idle(peerId: string): Promise<void> {
     while (this.#sessions.has(peerId) && !this.#shutdown.signal.aborted) await sleep(20)
@@ -630,7 +654,7 @@ export class Replicator {
     const differs =
       roots.some((r) => r.root !== '' && both(`${r.channel}/${r.quality}`) && ours.get(`${r.channel}/${r.quality}`) !== r.root) ||
       (peer.protocol === 2 && [...ours].some(([key, root]) => root !== '' && !theirs.has(key) && both(key)))
-    if (!differs) {
+    if (!differs || this.#rootPair(peer, ours) === peer.quietRoots) {
       peer.lagSeconds = 0
       peer.deferredAt = 0
       return
@@ -834,6 +858,7 @@ export class Replicator {
       (key) => (peer.roots.get(key) ?? '') !== (ours.rootByKey.get(key) ?? '') && this.#keep.keepsKey(key) && peer.keep.keepsKey(key)
     )
     const windowEnd = hourStart(Date.now() * 1000) + MICROS_PER_HOUR
+    const pair = this.#rootPair(peer, ours.rootByKey)
     const sources = this.#sources(peer)
     let stored = 0
     const result = await repairByRanges(
@@ -845,6 +870,14 @@ export class Replicator {
           if (await this.#want(ref, sources(ref), peer.peerId)) stored++
         },
         queueAhead: QUEUE_AHEAD,
+        // Hours either side evicted: the evicting side wants none of them back, and holds only tombstones there.
+        skipHour: (key, hour) => {
+          const slash = key.indexOf('/')
+          return (
+            peer.evicted.has(`${key}/${hour}`) ||
+            this.#init.evicted?.({ channel: key.slice(0, slash), quality: key.slice(slash + 1), start: hour }) === true
+          )
+        },
         ...(this.#init.host.sendOffer != null ? { offer: async (items: AnnouncedItem[]) => await this.#offer(peer, items) } : {}),
         signal
       },
@@ -853,6 +886,7 @@ export class Replicator {
       windowEnd
     )
     this.#spread(peer.peerId, stored)
+    peer.quietRoots = result.lacked === 0 && result.tombstones === 0 && result.offered === 0 ? pair : ''
     this.stats.offered += result.offered
     if (result.offered > 0) peer.offeredAt = Date.now()
     this.stats.rangesRepaired += result.ranges

@@ -205,6 +205,11 @@ export class DiskBudget implements WriteBudget {
     this.#log.warn({ channel, quality, hour: formatHour(hourUs) }, 'an evicted hour is held by too few nodes now: fetching it again')
   }
 
+  /** The hours evicted here, as `channel/quality/hourStart` (the hello tells peers, so their walks skip them). */
+  evictedKeys(): string[] {
+    return [...this.#evicted.keys()]
+  }
+
   /** Whether the hour of `ref` was evicted here (replication does not fetch it back). */
   isEvicted(ref: Pick<SegmentRef, 'channel' | 'quality' | 'start'>): boolean {
     return this.#evicted.has(`${ref.channel}/${ref.quality}/${hourStart(ref.start)}`)

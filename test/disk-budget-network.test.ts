@@ -50,12 +50,6 @@ function watchBytes(node: SegmeshNode): () => number {
   }
 }
 
-const heldHours = (node: SegmeshNode): number[] =>
-  node.index
-    .hourSummaries('c', 'q')
-    .filter((h) => h.segments > 0)
-    .map((h) => h.start)
-
 describe('disk budget between nodes', () => {
   it('nodes with budgets evict only hours two others promise to keep: no hour falls under two copies, none comes back', async (t) => {
     const a = await startNode(t)
