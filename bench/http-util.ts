@@ -96,15 +96,31 @@ export const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.to
 
 const TICKS_PER_SECOND = 100
 
-/** User + system CPU seconds of a process (all its threads), or NaN once it is gone. */
+/** User + system CPU seconds of a process (all its threads) and of its child processes, or NaN once it is gone. */
 export function processCpuSeconds(pid: number): number {
+  const own = statFields(pid)
+  if (own == null) return Number.NaN
+  // Its child processes too (a node's HTTP workers), while they run.
+  let total = (Number(own[11]) + Number(own[12])) / TICKS_PER_SECOND
+  for (const child of childPids(pid)) total += processCpuSeconds(child) || 0
+  return total
+}
+
+/** The fields of /proc/PID/stat after the parenthesised command name (which may hold spaces); null if gone. */
+function statFields(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Fields after the parenthesised command name, which may itself contain spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   } catch {
-    return Number.NaN
+    return null
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
   }
 }
 

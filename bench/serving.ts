@@ -9,7 +9,8 @@
  *     --seconds S         measured seconds per run (default 15), after --warmup S (default 5)
  *     --rounds R          interleaved rounds (default 4)
  *     --servers a,b,...   default segmesh,node,segmesh-mr. segmesh is `bin/segmesh start` itself (the
- *                         node flags it ships with); segmesh-mr the same without --no-memory-reducer
+ *                         node flags it ships with); segmesh-w1 … segmesh-w4 the same with --http-workers 1 … 4;
+ *                         segmesh-mr the same without --no-memory-reducer
  *                         (as first shipped); node the baseline; also node-256k, segmesh-nometrics
  *                         and the bench-only variants of bench/serving-variants.ts: app (its unchanged
  *                         route), segmesh-raw, segmesh-1m, segmesh-raw-1m. A `+nmr` suffix runs a
@@ -267,6 +268,11 @@ async function startServer(name: string, dir: string): Promise<Server> {
     // Exactly as shipped: the launcher itself, with whatever node flags it sets.
     case 'segmesh':
       return await segmesh(join(ROOT, 'bin/segmesh'), startArgs)
+    case 'segmesh-w1':
+    case 'segmesh-w2':
+    case 'segmesh-w3':
+    case 'segmesh-w4':
+      return await segmesh(join(ROOT, 'bin/segmesh'), [...startArgs, '--http-workers', base.slice('segmesh-w'.length)])
     case 'segmesh-nometrics':
       return await segmesh(join(ROOT, 'bin/segmesh'), [...startArgs, '--no-metrics'], false)
     // As first shipped: what bin/segmesh execs, without --no-memory-reducer.

@@ -6,6 +6,7 @@
  */
 import { NETWORK_LISTINGS_DEFAULTS } from '../http/network-listings.ts'
 import { CUT_JOB_DEFAULTS } from '../cutter/jobs.ts'
+import { SEGMENT_WORKER_DEFAULTS } from '../http/segment-worker.ts'
 import { UPLOAD_SLOT_DEFAULTS } from '../http/upload-slots.ts'
 import { VIEWER_STREAM_DEFAULTS } from '../http/viewer-streams.ts'
 import { INGEST_DEFAULTS } from '../ingest/constants.ts'
@@ -89,6 +90,15 @@ const TABLE = [
   },
   { key: 'httpHost', kind: 'string', default: '0.0.0.0', describe: 'address the HTTP API listens on' },
   { key: 'httpPort', kind: 'int', default: 8080, min: 0, max: 65535, describe: 'HTTP API port (0 = any free port)' },
+  {
+    key: 'httpWorkers',
+    kind: 'int',
+    default: SEGMENT_WORKER_DEFAULTS.workers,
+    min: 0,
+    max: SEGMENT_WORKER_DEFAULTS.maxWorkers,
+    describe:
+      'worker processes that serve the HTTP port: held segments straight from disk, the rest relayed to the node (use the number of cores on a node that serves many viewers); 0 = the node serves HTTP itself'
+  },
   { key: 'metrics', kind: 'bool', default: true, describe: 'serve Prometheus metrics at /metrics' },
   { key: 'shutdownGraceSeconds', kind: 'int', default: 20, min: 0, describe: 'on SIGTERM/SIGINT, time in-flight responses get to finish' },
   {

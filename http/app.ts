@@ -20,7 +20,8 @@ import {
   registerNetworkListingMetrics,
   registerReadThroughMetrics,
   registerUploadMetrics,
-  registerViewerStreamMetrics
+  registerViewerStreamMetrics,
+  registerWorkerMetrics
 } from './metrics.ts'
 import { singleValuedQuery } from './params.ts'
 import { peerQuota } from './peer-quota.ts'
@@ -45,7 +46,9 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
     // Every plugin is an async function (no `done` to forget, the bug this check is for) and none
     // does I/O while registering; a plugin slow only because the box is busy must not fail the
     // node's start. A real hang would show as a start that never logs its listening URL.
-    pluginTimeout: 0
+    pluginTimeout: 0,
+    // Behind the workers, the one hop trusted is the worker that relayed the request.
+    ...(init.behindWorkers === true ? { trustProxy: (_address: string, hop: number) => hop === 0 } : {})
   })
 
   app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
@@ -92,6 +95,7 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
     if (components.viewers != null) registerViewerStreamMetrics(registry, components.viewers)
     if (components.readThrough != null) registerReadThroughMetrics(registry, components.readThrough)
     if (components.network != null) registerNetworkListingMetrics(registry, components.network)
+    if (components.workers != null) registerWorkerMetrics(registry, components.workers)
     // The recorder keeps a registry of its own; both are served here.
     const ingest = components.ingest?.registry
     app.get('/metrics', async (_request, reply) => {

@@ -94,6 +94,23 @@ export interface HttpComponents {
    * when `readThrough` is there too; /copies and the copies metric count from it.
    */
   network?: NetworkListings
+  /** The worker processes serving the HTTP port (--http-workers); absent: this app serves it. */
+  workers?: HttpWorkersView
+}
+
+/** The node's HTTP worker processes (node/http-workers.ts), for metrics and /status. */
+export interface HttpWorkersView {
+  readonly running: number
+  readonly connections: number
+  readonly totals: Readonly<{
+    served: number
+    bytes: number
+    relayed: number
+    relayFailed: number
+    refused: number
+    dropped: number
+    restarts: number
+  }>
 }
 
 export interface HttpInit {
@@ -125,4 +142,9 @@ export interface HttpInit {
    * listener when admin has its own), or only `/admin/*` (that separate admin listener).
    */
   routes?: 'all' | 'public' | 'admin'
+  /**
+   * The app is reached only through the node's HTTP workers (http/segment-worker.ts), on a private
+   * socket: each request's client is the last `x-forwarded-for` address, which the worker set.
+   */
+  behindWorkers?: boolean
 }

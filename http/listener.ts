@@ -10,9 +10,8 @@ import type { Logger } from '../lib/logger.ts'
 
 export interface HttpListenerInit {
   build: () => Promise<FastifyInstance>
-  host: string
-  /** 0 for any free port. */
-  port: number
+  /** Where to listen: an address and port (0 for any free one), or a unix socket's path. */
+  listen: { host: string; port: number } | { path: string }
   /** Read when stopping: how long responses in flight may take before their connections are closed. */
   drainMs: () => number
   log: Logger
@@ -28,26 +27,28 @@ export class HttpListener implements Startable {
     this.#init = init
   }
 
-  /** The URL to reach the listener (a wildcard address reached as loopback). */
+  /** The URL to reach the listener (a wildcard address reached as loopback); a socket's path as `unix:PATH`. */
   get url(): string {
     if (this.#url == null) throw new Error('the HTTP listener is not started')
     return this.#url
   }
 
   async start(): Promise<void> {
-    const { host, port } = this.#init
+    const { listen } = this.#init
     const app = await this.#init.build()
     try {
-      await app.listen({ host, port })
+      await app.listen(listen)
     } catch (err) {
       await app.close()
       throw err
     }
     this.#app = app
+    if ('path' in listen) {
+      this.#url = `unix:${listen.path}`
+      return
+    }
     const address = app.server.address()
-    const bound = typeof address === 'object' && address != null ? address.port : port
-    const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
-    this.#url = `http://${reach.includes(':') ? `[${reach}]` : reach}:${bound}`
+    this.#url = httpUrl(listen.host, typeof address === 'object' && address != null ? address.port : listen.port)
   }
 
   /** Stop accepting; the drain time counts from here. */
@@ -66,4 +67,10 @@ export class HttpListener implements Startable {
     this.beforeStop()
     await this.#closing
   }
+}
+
+/** How to reach a listener on `host:port`: a wildcard address is reached as loopback. */
+export function httpUrl(host: string, port: number): string {
+  const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  return `http://${reach.includes(':') ? `[${reach}]` : reach}:${port}`
 }

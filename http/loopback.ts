@@ -11,8 +11,11 @@ export const isLoopback: LoopbackCheck = (ip) => ip === '::1' || ip.startsWith('
 
 /**
  * A loopback client that relays for someone else (a proxy on this host sets a forwarding header)
- * is that someone else, not this machine.
+ * is that someone else, not this machine. `behindWorkers`: the node's own HTTP worker added one
+ * address (the client's, which request.ip is); only a hop before it is a relay.
  */
-export function isLocalViewer(request: FastifyRequest, loopback: LoopbackCheck): boolean {
-  return loopback(request.ip) && request.headers.forwarded == null && request.headers['x-forwarded-for'] == null
+export function isLocalViewer(request: FastifyRequest, loopback: LoopbackCheck, behindWorkers = false): boolean {
+  const forwardedFor = request.headers['x-forwarded-for']
+  const relayed = forwardedFor != null && (!behindWorkers || String(forwardedFor).includes(','))
+  return loopback(request.ip) && request.headers.forwarded == null && !relayed
 }

@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { DiskBudgetState } from '../storage/disk-budget.ts'
 import type { DiskSpace } from '../storage/disk-space.ts'
-import type { HttpComponents, ReplicationView } from './components.ts'
+import type { HttpComponents, HttpWorkersView, ReplicationView } from './components.ts'
 import type { NetworkListings } from './network-listings.ts'
 import type { ReadThrough } from './read-through.ts'
 import type { UploadSlots } from './upload-slots.ts'
@@ -450,4 +450,33 @@ export function registerDiskMetrics(registry: Registry, space: DiskSpace): void 
       this.inc(space.state().pauses)
     }
   })
+}
+
+/** The HTTP worker processes (--http-workers; node/http-workers.ts), as they last reported. */
+export function registerWorkerMetrics(registry: Registry, workers: HttpWorkersView): void {
+  new Gauge({
+    name: 'segmesh_http_worker_connections',
+    help: 'Connections the HTTP workers hold',
+    registers: [registry],
+    collect() {
+      this.set(workers.connections)
+    }
+  })
+  registerFigures(
+    registry,
+    ['segmesh_http_workers', 'HTTP worker processes running (--http-workers)', () => workers.running],
+    [
+      ['segmesh_http_worker_segments_total', 'Segment answers the HTTP workers sent from disk themselves', () => workers.totals.served],
+      ['segmesh_http_worker_bytes_total', 'Segment body bytes the HTTP workers sent from disk', () => workers.totals.bytes],
+      ['segmesh_http_worker_relayed_total', 'Requests the HTTP workers relayed to the node', () => workers.totals.relayed],
+      ['segmesh_http_worker_relay_failed_total', 'Relayed requests the node did not answer (502)', () => workers.totals.relayFailed],
+      [
+        'segmesh_http_worker_refused_total',
+        'Connections an HTTP worker closed at once, over its connection cap',
+        () => workers.totals.refused
+      ],
+      ['segmesh_http_worker_dropped_total', 'Connections closed because no HTTP worker was running', () => workers.totals.dropped],
+      ['segmesh_http_worker_restarts_total', 'HTTP workers started again after one exited', () => workers.totals.restarts]
+    ]
+  )
 }

@@ -10,42 +10,15 @@ import { segmentRelPath } from '../storage/segment-name.ts'
 import type { HttpComponents } from './components.ts'
 import { peerUrlOf } from './upload-slots.ts'
 import { HttpError, notFound } from './errors.ts'
+import { BufferPool, readPooled } from '../lib/buffer-pool.ts'
 import { channelParam, hourParam, qualityParam, segmentFileParam } from './params.ts'
+import { type ByteRange, SEGMENT_READ_DEFAULTS, rangeHeaderValues, segmentAnswer, segmentHeaderValues } from './segment-answer.ts'
 
 interface Params {
   channel: string
   quality: string
   hour: string
   file: string
-}
-
-/** Larger reads than the 64 KiB default: measured ~30 % more throughput on this machine. */
-const READ_CHUNK = 256 * 1024
-
-export interface ByteRange {
-  start: number
-  end: number
-}
-
-/**
- * One `bytes=` range against a body of `size` bytes: null to serve everything (no header, or a
- * multi-range we choose not to serve), a range, or 'unsatisfiable'.
- */
-export function parseRange(header: string | undefined, size: number): ByteRange | null | 'unsatisfiable' {
-  if (header == null) return null
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
-  if (m == null) return null
-  const [, a, b] = m as unknown as [string, string, string]
-  if (a === '' && b === '') return null
-  if (a === '') {
-    const n = Number(b)
-    if (n === 0) return 'unsatisfiable'
-    return { start: Math.max(0, size - n), end: size - 1 }
-  }
-  const start = Number(a)
-  const end = b === '' ? size - 1 : Math.min(Number(b), size - 1)
-  if (start >= size || end < start) return 'unsatisfiable'
-  return { start, end }
 }
 
 /** The 416 for a Range header outside the `size` bytes of `what`. */
@@ -56,29 +29,22 @@ export const rangeNotSatisfiable = (header: string | undefined, size: number, wh
 
 /** Status and length headers for the whole body (200) or one range of it (206). */
 export function rangeHeaders(reply: FastifyReply, range: ByteRange | null, size: number): void {
-  if (range == null) {
-    reply.header('content-length', size)
-    return
-  }
-  reply
-    .code(206)
-    .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
-    .header('content-length', range.end - range.start + 1)
+  const { status, headers } = rangeHeaderValues(range, size)
+  reply.code(status).headers(headers)
 }
 
 /**
  * The headers of a segment's bytes, wherever they come from (this node's disk, or a peer through
- * http/read-through.ts): the name's hash is the strong ETag, and the bytes never change. Returns the ETag.
+ * http/read-through.ts). Returns the ETag.
  */
 export function segmentHeaders(reply: FastifyReply, hash: Buffer): string {
-  const etag = `"${hash.toString('base64url')}"`
-  reply.header('content-type', 'video/mp2t')
-  reply.header('etag', etag)
-  reply.header('cache-control', 'public, max-age=31536000, immutable')
-  return etag
+  const headers = segmentHeaderValues(hash)
+  reply.headers(headers)
+  return headers.etag
 }
 
 export function segmentRoutes({ index, store, uploads, viewers, readThrough }: HttpComponents) {
+  const pool = new BufferPool({ bufferBytes: SEGMENT_READ_DEFAULTS.bufferBytes, maxBytes: SEGMENT_READ_DEFAULTS.poolBytes })
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => {
       const { params } = request
@@ -134,30 +100,41 @@ export function segmentRoutes({ index, store, uploads, viewers, readThrough }: H
         await fh.close()
         throw notFound(`segment ${params.file} changed on disk since it was indexed (${size} bytes, indexed ${segment.size})`)
       }
-      const etag = segmentHeaders(reply, name.hash!)
-      reply.header('accept-ranges', 'bytes')
-      reply.header('last-modified', new Date(segment.mtimeMs).toUTCString())
-
-      const inm = request.headers['if-none-match']
-      if (inm != null && (inm === etag || inm === '*' || inm.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}`))) {
-        await fh.close()
-        return reply.code(304).send()
-      }
-      // A Range whose If-Range validator does not match gets the whole body (RFC 9110 §13.1.5).
-      const ifRange = request.headers['if-range']
-      const range = ifRange != null && ifRange !== etag ? null : parseRange(request.headers.range, size)
-      if (range === 'unsatisfiable') {
+      const answer = segmentAnswer(
+        { hash: name.hash!, size, mtimeMs: segment.mtimeMs },
+        {
+          method: request.method,
+          ifNoneMatch: request.headers['if-none-match'],
+          ifRange: request.headers['if-range'],
+          range: request.headers.range
+        }
+      )
+      if (answer.status === 416) {
         await fh.close()
         throw rangeNotSatisfiable(request.headers.range, size, params.file)
       }
-      if (request.method === 'HEAD') {
+      reply.code(answer.status).headers(answer.headers)
+      if (answer.status === 304 || !answer.body) {
         await fh.close()
-        rangeHeaders(reply, range, size)
         return reply.send()
       }
-      const stream = fh.createReadStream(range == null ? { highWaterMark: READ_CHUNK } : { ...range, highWaterMark: READ_CHUNK })
-      rangeHeaders(reply, range, size)
-      return reply.send(stream)
+      const { range } = answer
+      // Read whole into a pooled buffer and sent with one write; streamed when the pool is spent.
+      let body: Buffer | null
+      try {
+        body = await readPooled(fh, pool, range?.start ?? 0, Number(answer.headers['content-length']))
+      } catch (err) {
+        await fh.close()
+        throw err
+      }
+      if (body != null) {
+        await fh.close()
+        // Back to the pool once the socket no longer holds it: the answer sent, or the client gone.
+        reply.raw.once('close', () => pool.give(body))
+        return reply.send(body)
+      }
+      const chunk = SEGMENT_READ_DEFAULTS.chunk
+      return reply.send(fh.createReadStream(range == null ? { highWaterMark: chunk } : { ...range, highWaterMark: chunk }))
     }
     app.route({ method: ['GET', 'HEAD'], url: '/segments/:channel/:quality/:hour/:file', handler, exposeHeadRoute: false })
   }

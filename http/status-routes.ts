@@ -24,7 +24,10 @@ async function probe({ index, selector }: Pick<HttpComponents, 'index' | 'select
   await selector.select(channel, quality, span.last, span.last + 1, { allowHoles: true })
 }
 
-export function statusRoutes({ index, store, selector, replication, cutter, ingest, network, budget }: HttpComponents, init: HttpInit) {
+export function statusRoutes(
+  { index, store, selector, replication, cutter, ingest, network, budget, workers }: HttpComponents,
+  init: HttpInit
+) {
   const startedAt = Date.now()
   const loopback = init.isLoopback ?? isLoopback
   return async (app: FastifyInstance): Promise<void> => {
@@ -41,7 +44,7 @@ export function statusRoutes({ index, store, selector, replication, cutter, inge
     app.get('/status', async (request) => {
       // Absolute paths tell a stranger about the host: only this machine sees them
       // (a proxy on this host relays strangers, and says so in a forwarding header).
-      const local = isLocalViewer(request, loopback)
+      const local = isLocalViewer(request, loopback, init.behindWorkers)
       const disk = await statfs(store.segmentsDir).catch(() => null)
       const channels = index.channels().map((channel) => ({
         channel,
@@ -73,6 +76,8 @@ export function statusRoutes({ index, store, selector, replication, cutter, inge
         diskSpace: store.space?.state() ?? null,
         // The disk budget (--max-disk-bytes) and what it evicted (storage/disk-budget.ts); null without one.
         diskBudget: budget?.state() ?? null,
+        // The worker processes serving the HTTP port (--http-workers); null when this process does.
+        httpWorkers: workers == null ? null : { running: workers.running, connections: workers.connections, ...workers.totals },
         index: index.totals(),
         minCopies: network?.minCopies ?? null,
         channels,

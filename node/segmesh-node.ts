@@ -5,15 +5,17 @@
  * in reverse, the HTTP drain bounded by the grace time. A start that fails halfway stops what it
  * had started.
  */
-import { statfs } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdtemp, rm, statfs } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import type { KeyObject } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type pino from 'pino'
 import type { Config } from '../config/options.ts'
 import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
-import { HttpListener } from '../http/listener.ts'
+import { HttpListener, type HttpListenerInit } from '../http/listener.ts'
+import { HttpWorkers } from './http-workers.ts'
 import { NetworkListings } from '../http/network-listings.ts'
 import { KeepFilter } from '../replication/keep.ts'
 import { ReadThrough } from '../http/read-through.ts'
@@ -71,6 +73,8 @@ export class SegmeshNode {
   /** Every part that runs, started in order and stopped in reverse (lib/lifecycle.ts). */
   readonly #parts = new StartOrder()
   #http: HttpListener | null = null
+  /** The processes serving the HTTP address (--http-workers); null: #http serves it. */
+  httpWorkers: HttpWorkers | null = null
   /** The admin-only listener, when --admin-host is set. */
   #adminHttp: HttpListener | null = null
   #adminPublicKey: KeyObject | undefined
@@ -94,7 +98,7 @@ export class SegmeshNode {
   /** The HTTP base URL once started. */
   get url(): string {
     if (this.#http == null) throw new Error('node not started')
-    return this.#http.url
+    return this.httpWorkers?.url ?? this.#http.url
   }
 
   /** Start every part in order; if one fails, the ones already started are stopped before the error is thrown. */
@@ -185,7 +189,29 @@ export class SegmeshNode {
     const adminKeys = await readAdminKeys({ signing: config.adminSigningKey, public: config.adminPublicKey })
     this.#adminPublicKey = adminKeys.adminPublicKey
     const uploads = config.replication ? new UploadSlots({ slots: config.peerUploadSlots }) : undefined
+    // With workers, the app listens on a socket in a folder only this user can enter; they serve the address.
+    const upstream = config.httpWorkers > 0 ? join(await mkdtemp(join(tmpdir(), 'segmesh-http-')), 'node.sock') : null
+    if (upstream != null) {
+      await parts.start('http-socket-dir', {
+        start: async () => {},
+        stop: async () => await rm(dirname(upstream), { recursive: true, force: true })
+      })
+      this.httpWorkers = new HttpWorkers({
+        host: config.httpHost,
+        port: config.httpPort,
+        count: config.httpWorkers,
+        worker: {
+          indexPath: join(config.dataDir, 'index'),
+          mapSize: config.indexMapSizeMb * 1024 * 1024,
+          segmentsDir: config.segmentsDir,
+          upstream
+        },
+        drainMs: () => this.#drainMs,
+        log: log.child({ component: 'http' })
+      })
+    }
     const components = {
+      workers: this.httpWorkers ?? undefined,
       index: this.index,
       store: this.store,
       selector: this.selector,
@@ -208,22 +234,22 @@ export class SegmeshNode {
       cutBytesPerSecond: config.cutMaxMibPerSecond * 1024 ** 2,
       ...adminKeys
     }
-    const listener = (host: string, port: number, build: () => Promise<FastifyInstance>): HttpListener =>
-      new HttpListener({ build, host, port, drainMs: () => this.#drainMs, log: httpLog })
+    const listener = (listen: HttpListenerInit['listen'], build: () => Promise<FastifyInstance>): HttpListener =>
+      new HttpListener({ build, listen, drainMs: () => this.#drainMs, log: httpLog })
+    const routes = config.adminHost != null ? 'public' : 'all'
     this.#http = await parts.start(
       'http',
       listener(
-        config.httpHost,
-        config.httpPort,
-        async () => await buildHttpApp(components, { ...httpInit, routes: config.adminHost != null ? 'public' : 'all' })
+        upstream == null ? { host: config.httpHost, port: config.httpPort } : { path: upstream },
+        async () => await buildHttpApp(components, { ...httpInit, routes, behindWorkers: upstream != null })
       )
     )
+    if (this.httpWorkers != null) await parts.start('http-workers', this.httpWorkers)
     if (config.adminHost != null) {
       this.#adminHttp = await parts.start(
         'admin-http',
         listener(
-          config.adminHost,
-          config.adminPort,
+          { host: config.adminHost, port: config.adminPort },
           async () => await buildHttpApp(components, { ...httpInit, metrics: false, routes: 'admin' })
         )
       )

@@ -88,6 +88,11 @@ export type IndexChange =
 export interface SegmentIndexInit {
   /** Upper bound of the map, bytes. Sparse: it costs nothing until used. */
   mapSize?: number
+  /**
+   * Open for reading only, beside the process that writes it (LMDB allows many reader processes):
+   * the node's HTTP workers. Each read sees the latest committed state.
+   */
+  readOnly?: boolean
 }
 
 /** Upper bound of the LMDB map: sparse, it costs nothing until used. */
@@ -116,6 +121,7 @@ const NOT_OPEN: Databases = new Proxy({} as Databases, {
 export class SegmentIndex implements Startable {
   readonly #path: string
   readonly #mapSize: number
+  readonly #readOnly: boolean
   /** The open databases; while closed, a stand-in whose every use throws (no check on the hot path). */
   #db: Databases = NOT_OPEN
 
@@ -123,6 +129,7 @@ export class SegmentIndex implements Startable {
   constructor(path: string, init: SegmentIndexInit = {}) {
     this.#path = path
     this.#mapSize = init.mapSize ?? SEGMENT_INDEX_DEFAULTS.mapSize
+    this.#readOnly = init.readOnly === true
   }
 
   /** An index opened at once, for the commands and tools that run no node around it. */
@@ -155,8 +162,8 @@ export class SegmentIndex implements Startable {
 
   #open(): void {
     if (this.#db !== NOT_OPEN) return
-    mkdirSync(this.#path, { recursive: true })
-    const root = open({ path: this.#path, maxDbs: 8, mapSize: this.#mapSize })
+    if (!this.#readOnly) mkdirSync(this.#path, { recursive: true })
+    const root = open({ path: this.#path, maxDbs: 8, mapSize: this.#mapSize, readOnly: this.#readOnly })
     this.#db = {
       root,
       segments: root.openDB({ name: 'segments' }),

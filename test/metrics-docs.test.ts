@@ -86,7 +86,7 @@ describe('metrics documentation', () => {
   it('matches a live node', { timeout: 60_000 }, async (t) => {
     // A recorder whose source never answers still registers its metrics (and counts the failures).
     const node = await startNode(t, {
-      extra: { record: ['metricsdoc=http://127.0.0.1:9/live.m3u8'], 'retention-days': '30', 'max-disk-bytes': '1T' }
+      extra: { record: ['metricsdoc=http://127.0.0.1:9/live.m3u8'], 'retention-days': '30', 'max-disk-bytes': '1T', 'http-workers': '1' }
     })
     // Some traffic, so the labelled request metrics have samples to read labels from.
     for (const path of ['/files', '/status', '/nope']) await (await request(`${node.url}${path}`)).body.dump()
