@@ -20,7 +20,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { buildHttpApp } from '../http/app.ts'
 import type { HttpComponents } from '../http/components.ts'
 import { notFound } from '../http/errors.ts'
-import { channelParam, hourParam, qualityParam, segmentFileParam } from '../http/params.ts'
+import { segmentPathParams } from '../http/params.ts'
 import { SegmentSelector } from '../storage/best-segments.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
@@ -39,12 +39,7 @@ function variantRoutes({ index, store }: HttpComponents, mode: 'send' | 'raw', c
       async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
         // The same checks and lookups as http/segment-routes.ts.
         const { params } = request
-        const channel = channelParam(params.channel)
-        const quality = qualityParam(params.quality)
-        const hourStart = hourParam(params.hour)
-        const name = segmentFileParam(params.file)
-        if (name.type === 'temp') throw notFound(`${params.file} is still being written`)
-        const ref = { ...name, channel, quality, hour: params.hour, start: hourStart + name.offset }
+        const ref = segmentPathParams(params)
         const segment = index.getSegment(ref)
         if (segment == null) throw notFound(`no segment ${params.file}`)
         let fh: FileHandle
@@ -63,7 +58,7 @@ function variantRoutes({ index, store }: HttpComponents, mode: 'send' | 'raw', c
         }
         const headers = {
           'content-type': 'video/mp2t',
-          etag: `"${name.hash!.toString('base64url')}"`,
+          etag: `"${ref.hash!.toString('base64url')}"`,
           'cache-control': 'public, max-age=31536000, immutable',
           'accept-ranges': 'bytes',
           'last-modified': new Date(segment.mtimeMs).toUTCString(),

@@ -20,8 +20,10 @@
  *     --baseline NAME     the server each round's ratio is against (default node)
  *     --quick             8 s runs, 1 round (smoke test)
  *
- * Needs wrk (`apt-get install -y wrk`), and for `nginx` nginx (`apt-get install -y nginx-light`). Everything lives in a temp folder that is removed at the end.
+ * Needs wrk, and for `nginx` nginx: when either is missing it runs `bin/setup --bench`, which installs
+ * Debian's `wrk` and `nginx-light`. Everything lives in a temp folder that is removed at the end.
  */
+import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { get } from 'node:http'
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
@@ -449,8 +451,20 @@ export interface ServingResult {
   ratio: number
 }
 
+/** wrk, and nginx when it is one of the servers: installed by `bin/setup --bench` when missing. */
+async function ensureTools(): Promise<void> {
+  const missing = ['wrk', ...(SERVERS.includes('nginx') ? ['nginx'] : [])].filter(
+    (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0
+  )
+  if (missing.length === 0) return
+  console.log(`${missing.join(' and ')} missing: running bin/setup --bench`)
+  const r = spawnSync(join(ROOT, 'bin/setup'), ['--bench'], { stdio: 'inherit', timeout: 15 * 60_000 })
+  if (r.status !== 0) throw new Error(`bin/setup --bench failed (${r.status ?? r.signal}): install ${missing.join(', ')} by hand`)
+}
+
 async function main(): Promise<ServingResult> {
   printMachine()
+  await ensureTools()
   const dir = await mkdtemp(join(tmpdir(), 'segmesh-bench-serving-'))
   try {
     const began = performance.now()

@@ -2,10 +2,10 @@
  * Validation of path and query parameters, once, at the edge. Path parameters must match the
  * segment grammar, so nothing a client sends can name a file outside the segments folder.
  */
-import { type SegmentFileName, isValidPathName, parseSegmentFileName } from '../storage/segment-name.ts'
+import { type SegmentFileName, type SegmentRef, isValidPathName, parseSegmentFileName } from '../storage/segment-name.ts'
 import { parseHour, utcMillis } from '../storage/time.ts'
 import type { FastifyRequest } from 'fastify'
-import { badParameter } from './errors.ts'
+import { badParameter, notFound } from './errors.ts'
 
 export function channelParam(value: string): string {
   if (!isValidPathName(value))
@@ -36,6 +36,16 @@ export function segmentFileParam(value: string): SegmentFileName {
   const parsed = parseSegmentFileName(value)
   if (!parsed.ok) throw badParameter('file', `'${printable(value)}' is not a segment file name: ${parsed.reason}`)
   return parsed.value
+}
+
+/** The segment a `/segments/:channel/:quality/:hour/:file` path names (a `temp` name is never served: 404). */
+export function segmentPathParams(params: { channel: string; quality: string; hour: string; file: string }): SegmentRef {
+  const channel = channelParam(params.channel)
+  const quality = qualityParam(params.quality)
+  const hourStart = hourParam(params.hour)
+  const name = segmentFileParam(params.file)
+  if (name.type === 'temp') throw notFound(`${params.file} is still being written`)
+  return { ...name, channel, quality, hour: params.hour, start: hourStart + name.offset }
 }
 
 export function boolParam(name: string, value: string | undefined, fallback: boolean): boolean {

@@ -11,7 +11,7 @@ import type { HttpComponents } from './components.ts'
 import { peerUrlOf } from './upload-slots.ts'
 import { HttpError, notFound } from './errors.ts'
 import { BufferPool, readPooled } from '../lib/buffer-pool.ts'
-import { channelParam, hourParam, qualityParam, segmentFileParam } from './params.ts'
+import { segmentPathParams } from './params.ts'
 import { type ByteRange, SEGMENT_READ_DEFAULTS, rangeHeaderValues, segmentAnswer, segmentHeaderValues } from './segment-answer.ts'
 
 interface Params {
@@ -48,14 +48,9 @@ export function segmentRoutes({ index, store, uploads, viewers, readThrough }: H
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => {
       const { params } = request
-      const channel = channelParam(params.channel)
-      const quality = qualityParam(params.quality)
-      const hourStart = hourParam(params.hour)
-      const name = segmentFileParam(params.file)
-      if (name.type === 'temp') throw notFound(`${params.file} is still being written`)
-      const ref = { ...name, channel, quality, hour: params.hour, start: hourStart + name.offset }
+      const ref = segmentPathParams(params)
       let segment = index.getSegment(ref)
-      const what = `${channel}/${quality}/${params.hour}/${params.file}`
+      const what = `${ref.channel}/${ref.quality}/${params.hour}/${params.file}`
       if (segment == null && index.isTombstoned(ref)) throw notFound(`no segment ${what} (tombstoned)`)
       // Not held here: a peer may hold it (http/read-through.ts).
       if (segment == null && readThrough != null) {
@@ -101,7 +96,7 @@ export function segmentRoutes({ index, store, uploads, viewers, readThrough }: H
         throw notFound(`segment ${params.file} changed on disk since it was indexed (${size} bytes, indexed ${segment.size})`)
       }
       const answer = segmentAnswer(
-        { hash: name.hash!, size, mtimeMs: segment.mtimeMs },
+        { hash: ref.hash!, size, mtimeMs: segment.mtimeMs },
         {
           method: request.method,
           ifNoneMatch: request.headers['if-none-match'],

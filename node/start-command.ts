@@ -42,14 +42,10 @@ export async function startCommand(argv: string[]): Promise<number> {
     await node.start()
   } catch (err) {
     await node.stop(0).catch(() => {})
-    const known = explainStartFailure(err, config)
-    if (known == null) {
-      log.fatal({ err }, 'could not start')
-      return 1
-    }
+    const failure = explainStartFailure(err, config)
     log.debug({ err }, 'could not start')
-    console.error(`segmesh start: ${known.line}`)
-    return known.exitCode
+    console.error(`segmesh start: ${failure.line}`)
+    return failure.exitCode
   }
   console.log(`segmesh listening on ${node.url}`)
   if (node.host != null) {

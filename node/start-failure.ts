@@ -1,13 +1,14 @@
 /**
  * Why a node could not start, in one line that names the flag to change, with a sysexits code:
- * 64 for a bad value, 73 for a port or folder it could not take. A stack trace (and libp2p's advice
- * about its own `transportManager` settings) reads as a crash; it goes to the debug log only.
+ * 64 for a bad value, 73 for a port or folder it could not take, 74 for another I/O error, 70 for
+ * anything else (a defect). A stack trace (and libp2p's advice about its own `transportManager`
+ * settings) reads as a crash; it goes to the debug log only.
  */
 import type { Config } from '../config/options.ts'
 
 export interface StartFailure {
   line: string
-  exitCode: 64 | 73
+  exitCode: 64 | 70 | 73 | 74
 }
 
 interface SystemError {
@@ -36,9 +37,9 @@ function systemError(err: unknown, depth = 0): SystemError | null {
   return { code, ...(port != null ? { port: Number(port) } : {}) }
 }
 
-export function explainStartFailure(err: unknown, config: Config): StartFailure | null {
+export function explainStartFailure(err: unknown, config: Config): StartFailure {
   const e = systemError(err)
-  if (e == null) return null
+  if (e == null) return { line: `could not start: ${(err as Error)?.message ?? String(err)} (--log-level debug shows where)`, exitCode: 70 }
   const portFlag = (): string => {
     if (e.port === config.httpPort) return '--http-port'
     if (e.port === config.p2pPort) return '--p2p-port'
@@ -68,7 +69,10 @@ export function explainStartFailure(err: unknown, config: Config): StartFailure 
       return { line: `--data ${config.dataDir}: a file is in the way of ${e.path ?? 'a folder'}; --data must be a folder`, exitCode: 64 }
     case 'ENOSPC':
       return { line: `no space left for ${e.path ?? config.dataDir}: free some, or choose another --data`, exitCode: 73 }
+    case 'EMFILE':
+    case 'ENFILE':
+      return { line: `too many open files (${e.code}): raise the limit (ulimit -n; systemd LimitNOFILE=)`, exitCode: 74 }
     default:
-      return null
+      return { line: `${e.message ?? e.code}: an I/O error under --data ${config.dataDir}; check that disk`, exitCode: 74 }
   }
 }

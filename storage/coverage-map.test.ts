@@ -27,6 +27,8 @@ describe('coverage map', () => {
     // Before the first data is before recording began, not a hole.
     assert.deepEqual(before!.holes, [])
     assert.deepEqual(before!.full, [[MICROS_PER_HOUR - S, MICROS_PER_HOUR]])
+    assert.equal(before!.before, MICROS_PER_HOUR - S, 'recording began 1 s before the end of its first hour')
+    assert.equal(hour!.before, 0)
     assert.equal(hour!.hour, '2020-01-01T01')
     assert.equal(hour!.span, MICROS_PER_HOUR)
     assert.deepEqual(hour!.full, [

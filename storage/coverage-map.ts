@@ -16,6 +16,8 @@ export interface HourMap {
   start: number
   /** The spans reach this far into the hour (µs): its end, or a little before now for the live hour. */
   span: number
+  /** Recording of this channel/quality began this far into the hour (µs): 0 but in its first hour. */
+  before: number
   full: Span[]
   partial: Span[]
   tombstoned: Span[]
@@ -124,6 +126,7 @@ function hourMap(
     hour: formatHour(hourStartUs),
     start: hourStartUs,
     span: to - hourStartUs,
+    before: from - hourStartUs,
     full: [],
     partial: [],
     tombstoned: [],

@@ -115,6 +115,19 @@ it('status page draws the coverage map; the player plays live and makes a cut li
       ['full', 'holes', 'tombstoned'].map((k) => getComputedStyle(document.querySelector(`rect.${k}`)!).fill)
     )
     assert.equal(new Set(fills).size, 3, `three colours: ${fills}`)
+    // Before the first recording is its own shade, neither a hole nor the future (the row's background).
+    const first = page.locator(`div.row[data-hour="${formatHour(start)}"] svg`)
+    const before = first.locator('rect.before')
+    if (start > hourStart(start)) {
+      assert.equal(await before.count(), 1)
+      assert.equal(Number(await before.getAttribute('width')), (start - hourStart(start)) / S)
+      const [beforeFill, future] = await first.evaluate((svg) => [
+        getComputedStyle(svg.querySelector('rect.before')!).fill,
+        getComputedStyle(svg).backgroundColor
+      ])
+      assert.notEqual(beforeFill, future)
+      assert.ok(!fills.includes(beforeFill!), `before recording drawn as ${beforeFill}, the colour of a kind`)
+    }
     const peerId = peer.host!.peerId
     await page.locator('#peers tbody code', { hasText: peerId.slice(-12) }).waitFor({ timeout: 30_000 })
     assert.match((await page.locator('#node').textContent()) ?? '', new RegExp(node.host!.peerId))

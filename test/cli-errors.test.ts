@@ -1,6 +1,7 @@
 /**
  * What an operator sees when a command line or a start-up goes wrong: one plain line naming the
- * flag to change, a sysexits code (64 bad usage, 73 a port or folder it cannot take), no stack.
+ * flag to change, a sysexits code (64 bad usage, 73 a port or folder it cannot take; 74 and 70 in
+ * node/start-failure.test.ts), no stack.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'

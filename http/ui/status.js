@@ -130,6 +130,15 @@ function renderMap(el, data, copies) {
       role: 'img',
       'aria-label': `${hour.hour}: ${hour.holes.length} holes, ${hour.tombstoned.length} tombstoned stretches`
     })
+    // Before the first recording of this channel/quality: not a hole, not the future either.
+    if (hour.before > 0)
+      svg.append(
+        h(
+          'rect',
+          { class: 'before', x: 0, y: 0, width: hour.before / 1e6, height: 1 },
+          h('title', {}, `before recording began (${clock(hour.start + hour.before)} UTC)`)
+        )
+      )
     for (const kind of DRAW_ORDER) {
       for (const [from, to] of hour[kind]) {
         const seconds = (to - from) / 1e6
