@@ -19,6 +19,7 @@
  *     --rounds N     run the list N times (default 1); the summary gives each attack's median ratio
  *     --attacks      any of: control (no attack), century, announce, listing, sybil, idle-sockets, slow-bodies (default: all)
  *     --viewer-rate N  viewer requests a second (default 50; 0: one after another, flat out)
+ *     --http-workers N  the victim runs with --http-workers N (its RSS then counts the workers too)
  *     --before DIR   also run each attack against the node of another checkout (e.g. a git worktree
  *                    of the commit before the fixes, with node_modules), just before this one's
  *
@@ -52,6 +53,7 @@ import { segmentFiles } from '../test/helpers/media.ts'
 import { cleanupOnExit, makeTempDir } from './common.ts'
 import {
   ROOT,
+  childPids,
   type Summary,
   TSX_ARGS,
   flag,
@@ -78,6 +80,8 @@ const NOW = Date.now() * 1000
 /** The node's own video: three hours ago, inside the replication window. */
 const DATA_START = hourStart(NOW) - 3 * MICROS_PER_HOUR
 const VIEWER_RATE = numberOption('viewer-rate', 50)
+/** This checkout's victim serves HTTP from this many worker processes (not the --before one's). */
+const HTTP_WORKERS = numberOption('http-workers', 0)
 const GOALS = { rssMiB: 400, healthP95Ms: 250, viewerRatio: 2 }
 
 const ATTACKS: Record<string, { what: string; run: (victim: Target, signal: AbortSignal) => Promise<Attack> }> = {
@@ -150,10 +154,12 @@ async function get(url: string, signal?: AbortSignal): Promise<{ status: number;
   }
 }
 
+/** Resident memory of the node and its child processes (its HTTP workers, with --http-workers). */
 function rssMiB(pid: number): number {
   try {
     const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m == null ? Number.NaN : Number(m[1]) / 1024
+    if (m == null) return Number.NaN
+    return Number(m[1]) / 1024 + childPids(pid).reduce((sum, child) => sum + (rssMiB(child) || 0), 0)
   } catch {
     return Number.NaN
   }
@@ -188,7 +194,10 @@ async function startVictim(root: string, dir: string, paths: string[]): Promise<
   const { child, match } = await startChild(
     'victim',
     join(root, 'bin/segmesh'),
-    ['start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', String(p2pPort)],
+    [
+      ...['start', '--data', dir, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', String(p2pPort)],
+      ...(root === ROOT && HTTP_WORKERS > 0 ? ['--http-workers', String(HTTP_WORKERS)] : [])
+    ],
     /^segmesh public url/,
     60_000,
     (line) => {

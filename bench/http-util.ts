@@ -116,7 +116,8 @@ function statFields(pid: number): string[] | null {
   }
 }
 
-function childPids(pid: number): number[] {
+/** The process ids of a process's children (a node's HTTP workers). */
+export function childPids(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
   } catch {

@@ -6,11 +6,12 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { type StoreChangeMessage, storeChangeChannel } from '../lib/diagnostics.ts'
 import type { SegmeshNode } from '../node/segmesh-node.ts'
 import { decodeMessage } from '../replication/messages.ts'
 import { type SegmentRef, formatSegmentRef } from '../storage/segment-name.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
-import { SegmentStore, type StoreEvent } from '../storage/segment-store.ts'
+import { SegmentStore } from '../storage/segment-store.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { QUICK, prng, stats } from './common.ts'
 import { CHANNEL, QUALITY, SEGMENT_US } from './replication-backfill.ts'
@@ -40,14 +41,17 @@ async function record(node: SegmeshNode, start: number, size: number, beforeWrit
   return ref
 }
 
-/** Wrap the node's store events: `observe` sees each one first. */
-function tapEvents(node: SegmeshNode, observe: (event: StoreEvent) => void): void {
-  const store = node.store
-  const emit = store.emit.bind(store)
-  store.emit = (event) => {
-    observe(event)
-    emit(event)
+/** `observe` learns each segment file a node in `nodes` indexes, with the node's position; returns the unsubscribe. */
+function watchIndexed(nodes: readonly SegmeshNode[], observe: (k: number, file: string) => void): () => void {
+  // One channel for every store in the process: its segments folder tells which node wrote.
+  const position = new Map(nodes.map((n, k) => [n.store.segmentsDir, k]))
+  const listener = (message: unknown): void => {
+    const { segmentsDir, kind, path } = message as StoreChangeMessage
+    const k = position.get(segmentsDir)
+    if (k != null && kind === 'segment') observe(k, path.slice(path.lastIndexOf('/') + 1))
   }
+  storeChangeChannel.subscribe(listener)
+  return () => storeChangeChannel.unsubscribe(listener)
 }
 
 /** Star: four leaves bootstrap to one hub; returns the hub first. */
@@ -84,6 +88,7 @@ export interface LatencyRun {
 async function latencyRun(wire: WireCounter, reps: number, idleWindowMs: number): Promise<LatencyRun> {
   const size = 800_000
   const cluster = new Cluster('latency-')
+  let unwatch = (): void => {}
   try {
     const nodes = await startStar(cluster)
     for (const n of nodes) wire.watch(n)
@@ -91,10 +96,8 @@ async function latencyRun(wire: WireCounter, reps: number, idleWindowMs: number)
     let slot = 0
     const indexed = new Map<string, number[]>()
     const announced = new Map<string, number[]>()
+    unwatch = watchIndexed(nodes, (k, file) => indexed.get(file)?.splice(k, 1, performance.now()))
     nodes.forEach((n, k) => {
-      tapEvents(n, (e) => {
-        if (e.kind === 'segment') indexed.get(e.ref.file)?.splice(k, 1, performance.now())
-      })
       n.host!.onMessage((_from, data) => {
         const d = decodeMessage(data)
         if (!d.ok || d.message.type !== 'announce') return
@@ -182,6 +185,7 @@ async function latencyRun(wire: WireCounter, reps: number, idleWindowMs: number)
       idleWireBytesPerNodeMinute: (idleRate * 60_000) / nodes.length
     }
   } finally {
+    unwatch()
     await cluster.stopAll()
   }
 }

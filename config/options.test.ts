@@ -7,6 +7,10 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { CUT_JOB_DEFAULTS } from '../cutter/jobs.ts'
+import { NETWORK_LISTINGS_DEFAULTS } from '../http/network-listings.ts'
+import { SEGMENT_WORKER_DEFAULTS } from '../http/segment-worker.ts'
+import { UPLOAD_SLOT_DEFAULTS } from '../http/upload-slots.ts'
+import { VIEWER_STREAM_DEFAULTS } from '../http/viewer-streams.ts'
 import { INGEST_DEFAULTS } from '../ingest/constants.ts'
 import { FETCHER_DEFAULTS } from '../replication/fetch-options.ts'
 import { P2P_DEFAULTS } from '../replication/host-defaults.ts'
@@ -33,7 +37,11 @@ const SHARED: Array<[keyof Config, number, number, string]> = [
   ['recordPollMs', INGEST_DEFAULTS.pollMs, 1, 'INGEST_DEFAULTS.pollMs'],
   ['p2pSameIpPeers', P2P_DEFAULTS.sameIpPeers, 1, 'P2P_DEFAULTS.sameIpPeers'],
   ['p2pInboundPerIpPerSecond', P2P_DEFAULTS.inboundConnectionsPerIpPerSecond, 1, 'P2P_DEFAULTS.inboundConnectionsPerIpPerSecond'],
-  ['p2pPingSeconds', P2P_DEFAULTS.pingIntervalMs, 1000, 'P2P_DEFAULTS.pingIntervalMs']
+  ['p2pPingSeconds', P2P_DEFAULTS.pingIntervalMs, 1000, 'P2P_DEFAULTS.pingIntervalMs'],
+  ['httpWorkers', SEGMENT_WORKER_DEFAULTS.workers, 1, 'SEGMENT_WORKER_DEFAULTS.workers'],
+  ['minCopies', NETWORK_LISTINGS_DEFAULTS.minCopies, 1, 'NETWORK_LISTINGS_DEFAULTS.minCopies'],
+  ['peerUploadSlots', UPLOAD_SLOT_DEFAULTS.slots, 1, 'UPLOAD_SLOT_DEFAULTS.slots'],
+  ['peerUploadShare', VIEWER_STREAM_DEFAULTS.share, 1, 'VIEWER_STREAM_DEFAULTS.share']
 ]
 
 describe('option defaults', () => {

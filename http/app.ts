@@ -56,12 +56,12 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
       reply.headers(err.headers)
       return reply.code(err.statusCode).send({ error: err.code, message: err.message })
     }
+    const status = statusOf(err)
     // Storage refuses writes while the disk is full: the admin must see why, not "internal error".
     if (err.code === 'SEGMESH_ERR_DISK_FULL') {
       request.log.warn({ err }, 'write refused: disk full')
-      return reply.code(507).send({ error: 'disk_full', message: err.message })
+      return reply.code(status).send({ error: 'disk_full', message: err.message })
     }
-    const status = statusOf(err)
     if (status >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ err }, 'bad request')
     return reply

@@ -15,7 +15,7 @@ import { type Run, type TimeRange, hasHoles, runsOf } from '../cutter/plan.ts'
 import { MICROS_PER_SECOND, formatInstant } from '../storage/time.ts'
 import type { ByteBudget } from './bulk-rate.ts'
 import type { HttpComponents } from './components.ts'
-import { HttpError, badParameter, noContent, unknownQuality } from './errors.ts'
+import { HttpError, badParameter, noContent, statusOf, unknownQuality } from './errors.ts'
 import { boolParam, channelParam, qualityParam, timeParam } from './params.ts'
 import { parseRange } from './segment-answer.ts'
 import { rangeHeaders, rangeNotSatisfiable } from './segment-routes.ts'
@@ -80,13 +80,14 @@ function cutType(query: CutQuery): CutType {
   return type as CutType
 }
 
-/** Cutter errors → HTTP answers; anything unexpected is logged with ffmpeg's stderr. */
+/** Cutter errors → HTTP answers (statuses from http/errors.ts); anything unexpected is logged with ffmpeg's stderr. */
 function toHttpError(err: unknown, request: FastifyRequest): unknown {
   // Nobody is listening: nothing to log as a failure.
   if (request.signal.aborted) return new HttpError(499, 'client_closed', 'the client closed the connection')
-  if (err instanceof CutterBusyError) return new HttpError(503, 'busy', err.message, { 'retry-after': String(err.retryAfterSeconds) })
-  if (err instanceof StreamMismatchError) return new HttpError(409, 'stream_mismatch', err.message)
-  if (err instanceof NoFrameError) return new HttpError(404, 'no_frame', err.message)
+  if (err instanceof CutterBusyError)
+    return new HttpError(statusOf(err), 'busy', err.message, { 'retry-after': String(err.retryAfterSeconds) })
+  if (err instanceof StreamMismatchError) return new HttpError(statusOf(err), 'stream_mismatch', err.message)
+  if (err instanceof NoFrameError) return new HttpError(statusOf(err), 'no_frame', err.message)
   if (err instanceof CutError) {
     request.log.error({ err, stderr: err instanceof FfmpegError ? err.stderr : undefined }, 'cut failed')
     return new HttpError(

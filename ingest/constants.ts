@@ -1,5 +1,5 @@
 /** Recorder defaults, in one place. Tests scale the times down; production keeps these. */
-export const INGEST_DEFAULTS = {
+export const INGEST_DEFAULTS = Object.freeze({
   /** Mean media playlist poll period (jittered ±10 %). */
   pollMs: 2_000,
   /** A download that took this long is `suspect`: origins cut stuck requests at ~60 s with a clean end. */
@@ -33,6 +33,6 @@ export const INGEST_DEFAULTS = {
   /** Largest playlist / init section accepted, bytes. */
   maxPlaylistBytes: 4 * 1024 * 1024,
   maxInitBytes: 4 * 1024 * 1024
-} as const
+})
 
 export type IngestOptions = { -readonly [K in keyof typeof INGEST_DEFAULTS]: number }

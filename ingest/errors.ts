@@ -15,13 +15,16 @@ export class VariantNotFoundError extends IngestError {
   override readonly code: string = 'SEGMESH_ERR_INGEST_NO_VARIANT'
 }
 
-/** An origin answered with a status we cannot use (403/404 on a segment are "gone", not this). */
+/**
+ * An origin answered with a status we cannot use (403/404 on a segment are "gone", not this).
+ * Not `statusCode`: http/errors.ts would take that for the status of our own answer.
+ */
 export class HttpStatusError extends IngestError {
   override readonly code: string = 'SEGMESH_ERR_INGEST_HTTP_STATUS'
-  readonly statusCode: number
+  readonly upstreamStatus: number
 
-  constructor(url: string, statusCode: number) {
-    super(`${url} answered ${statusCode}`)
-    this.statusCode = statusCode
+  constructor(url: string, upstreamStatus: number) {
+    super(`${url} answered ${upstreamStatus}`)
+    this.upstreamStatus = upstreamStatus
   }
 }

@@ -12,6 +12,8 @@ describe('errorKind', () => {
     assert.equal(errorKind(coded('UND_ERR_BODY_TIMEOUT')), 'timeout')
     assert.equal(errorKind(new DOMException('attempt took too long', 'TimeoutError')), 'timeout')
     assert.equal(errorKind(coded('ECONNREFUSED')), 'network')
+    // A connect timeout is a failure to reach the origin, not an origin gone silent.
+    assert.equal(errorKind(coded('UND_ERR_CONNECT_TIMEOUT')), 'network')
     // A happy-eyeballs connect fails with an AggregateError: its first part's code counts.
     assert.equal(errorKind(new AggregateError([coded('ECONNREFUSED'), coded('EHOSTUNREACH')])), 'network')
     assert.equal(errorKind(coded('ECONNRESET')), 'network')

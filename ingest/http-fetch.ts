@@ -1,6 +1,6 @@
 /** Small HTTP pieces of the recorder: whole-body fetches of playlists and init sections, error kinds. */
 import { type Agent, type Dispatcher, request } from 'undici'
-import { abandonBody, createAgent, errorCode, readWhole } from '../lib/http-client.ts'
+import { type ErrorLabels, abandonBody, createAgent, labelError, readWhole } from '../lib/http-client.ts'
 import { HttpStatusError } from './errors.ts'
 
 /**
@@ -44,23 +44,17 @@ export const DOWNLOAD_ERROR_KINDS: readonly DownloadErrorKind[] = [
   'tombstoned'
 ]
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'TimeoutError'])
+/** The recorder's labels tell no failure to connect from a connection broken afterwards. */
+const DOWNLOAD_LABELS: ErrorLabels<DownloadErrorKind> = {
+  own: new Map([
+    ['SEGMESH_ERR_INGEST_HTTP_STATUS', 'http'],
+    ['SEGMESH_ERR_TOMBSTONED', 'tombstoned'],
+    ['SEGMESH_ERR_DISK_FULL', 'disk_full']
+  ]),
+  transport: { connect: 'network', network: 'network', timeout: 'timeout', aborted: 'store', too_large: 'store' },
+  otherwise: 'store'
+}
 
 export function errorKind(err: unknown): DownloadErrorKind {
-  const code = errorCode(err)
-  if (code === 'SEGMESH_ERR_INGEST_HTTP_STATUS') return 'http'
-  if (code === 'SEGMESH_ERR_TOMBSTONED') return 'tombstoned'
-  if (code === 'SEGMESH_ERR_DISK_FULL') return 'disk_full'
-  if (code != null && TIMEOUT_CODES.has(code)) return 'timeout'
-  if (
-    code != null &&
-    (code.startsWith('UND_ERR') ||
-      code.startsWith('EC') ||
-      code === 'EPIPE' ||
-      code === 'ENOTFOUND' ||
-      code === 'EAI_AGAIN' ||
-      code === 'EHOSTUNREACH')
-  )
-    return 'network'
-  return 'store'
+  return labelError(err, DOWNLOAD_LABELS)
 }

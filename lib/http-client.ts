@@ -104,3 +104,53 @@ export function errorCode(err: unknown): string | undefined {
   if (e.name === 'AbortError' || e.name === 'TimeoutError') return e.name
   return undefined
 }
+
+/**
+ * What a transport failure was, for callers to map onto their own metric labels. A connect timeout
+ * is a failure to connect (the server is unreachable); `timeout` is a server that accepted the
+ * connection and then went silent; `network` is a connection that broke afterwards.
+ */
+export type TransportFailure = 'connect' | 'timeout' | 'network' | 'aborted' | 'too_large'
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'EADDRNOTAVAIL',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT'
+])
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'TimeoutError'])
+const ABORT_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR', 'AbortError'])
+
+/** The kind of transport failure `err` is, or undefined when it is none (a disk, the caller's own errors). */
+export function transportFailure(err: unknown): TransportFailure | undefined {
+  const code = errorCode(err)
+  if (code == null) return undefined
+  if (CONNECT_CODES.has(code)) return 'connect'
+  if (TIMEOUT_CODES.has(code)) return 'timeout'
+  if (ABORT_CODES.has(code)) return 'aborted'
+  if (code === 'SEGMESH_ERR_RESPONSE_TOO_LARGE') return 'too_large'
+  if (code.startsWith('UND_ERR') || code.startsWith('EC') || code === 'EPIPE') return 'network'
+  return undefined
+}
+
+/** How a caller names failures for its metric labels. */
+export interface ErrorLabels<K extends string> {
+  /** The caller's own failures by code, matched before any transport failure. */
+  own: ReadonlyMap<string, K>
+  transport: Readonly<Record<TransportFailure, K>>
+  /** Neither of the above. */
+  otherwise: K
+}
+
+/** The caller's label of `err`. */
+export function labelError<K extends string>(err: unknown, labels: ErrorLabels<K>): K {
+  const own = labels.own.get(errorCode(err) ?? '')
+  if (own != null) return own
+  const failure = transportFailure(err)
+  return failure == null ? labels.otherwise : labels.transport[failure]
+}

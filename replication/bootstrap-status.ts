@@ -4,6 +4,7 @@
  * of a peer is a warning with the reason; while it keeps failing the warning repeats after a
  * doubling pause (1 min up to 1 h), not at every redial. The table holds the configured list only.
  */
+import { type BackoffPolicy, backoffMs } from '../lib/backoff.ts'
 import type { Logger } from '../lib/logger.ts'
 import { explainDialError } from './dial-error.ts'
 
@@ -19,11 +20,11 @@ export interface BootstrapPeerStatus {
   since: number
 }
 
-export const BOOTSTRAP_WARNING_DEFAULTS = {
+export const BOOTSTRAP_WARNING_DEFAULTS = Object.freeze({
   /** Pause before a failing peer's second warning; doubled after each. */
   firstRepeatMs: 60_000,
   maxRepeatMs: 60 * 60_000
-} as const
+})
 
 export interface BootstrapStatusInit {
   log: Logger
@@ -37,21 +38,23 @@ export interface BootstrapStatusInit {
 interface Entry extends BootstrapPeerStatus {
   failures: number
   nextWarningAt: number
-  repeatMs: number
+  /** Warnings logged since the peer was last connected: the pause before the next one doubles with them. */
+  warnings: number
 }
 
 export class BootstrapStatus {
   readonly #init: BootstrapStatusInit
   readonly #now: () => number
-  readonly #firstRepeatMs: number
-  readonly #maxRepeatMs: number
+  readonly #repeat: BackoffPolicy
   readonly #peers = new Map<string, Entry>()
 
   constructor(peers: ReadonlyMap<string, readonly { toString: () => string }[]>, init: BootstrapStatusInit) {
     this.#init = init
     this.#now = init.now ?? Date.now
-    this.#firstRepeatMs = init.firstRepeatMs ?? BOOTSTRAP_WARNING_DEFAULTS.firstRepeatMs
-    this.#maxRepeatMs = init.maxRepeatMs ?? BOOTSTRAP_WARNING_DEFAULTS.maxRepeatMs
+    this.#repeat = {
+      baseMs: init.firstRepeatMs ?? BOOTSTRAP_WARNING_DEFAULTS.firstRepeatMs,
+      maxMs: init.maxRepeatMs ?? BOOTSTRAP_WARNING_DEFAULTS.maxRepeatMs
+    }
     const since = this.#now()
     for (const [peerId, addrs] of peers) {
       this.#peers.set(peerId, {
@@ -61,7 +64,7 @@ export class BootstrapStatus {
         since,
         failures: 0,
         nextWarningAt: 0,
-        repeatMs: this.#firstRepeatMs
+        warnings: 0
       })
     }
   }
@@ -70,7 +73,7 @@ export class BootstrapStatus {
     const p = this.#peers.get(peerId)
     if (p == null || p.state === 'connected') return
     if (p.failures > 0) this.#init.log.info({ peer: peerId, failures: p.failures }, 'bootstrap peer reached')
-    Object.assign(p, { state: 'connected', since: this.#now(), failures: 0, nextWarningAt: 0, repeatMs: this.#firstRepeatMs })
+    Object.assign(p, { state: 'connected', since: this.#now(), failures: 0, nextWarningAt: 0, warnings: 0 })
     delete p.lastError
   }
 
@@ -94,8 +97,7 @@ export class BootstrapStatus {
       { peer: peerId, addrs: p.addrs, reason: p.lastError, failures: p.failures },
       `cannot reach bootstrap peer ${peerId}: ${p.lastError}; retrying`
     )
-    p.nextWarningAt = now + p.repeatMs
-    p.repeatMs = Math.min(p.repeatMs * 2, this.#maxRepeatMs)
+    p.nextWarningAt = now + backoffMs(++p.warnings, this.#repeat)
   }
 
   list(): BootstrapPeerStatus[] {

@@ -120,7 +120,7 @@ export const FETCHER_DEFAULTS = Object.freeze({
   notFoundPauseMs: 5000
 })
 
-/** Upper bound of any backoff, ms (the reference's 5 s × 2^4 ≈ 80 s, rounded down). */
+/** Upper bound of any backoff, ms: however long a peer has failed, it is tried again within a minute. */
 export const MAX_BACKOFF_MS = 60_000
 
 /** Names with (peer, name) pairs of bad bytes remembered at once; past it, the oldest is forgotten. */

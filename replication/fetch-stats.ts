@@ -1,5 +1,5 @@
 /** Counters of the backfill client, in total and per peer, and how a failure is labelled. */
-import { errorCode } from '../lib/http-client.ts'
+import { type ErrorLabels, errorCode, labelError } from '../lib/http-client.ts'
 
 /** `slow`: a body under the minimum rate, aborted. */
 export type FetchErrorKind = 'timeout' | 'slow' | 'connect' | 'http_4xx' | 'http_5xx' | 'too_large' | 'aborted' | 'other'
@@ -73,35 +73,20 @@ export function copyCounters<T extends FetchCounters>(c: T): T {
   return { ...c, fetchErrors: { ...c.fetchErrors } }
 }
 
-/** Failing to reach the peer at all, as opposed to a failure after it answered. */
-const CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EHOSTDOWN',
-  'EADDRNOTAVAIL',
-  'ETIMEDOUT',
-  'UND_ERR_CONNECT_TIMEOUT'
-])
-const SLOW_CODES = new Set(['SEGMESH_ERR_TRANSFER_SLOW'])
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'SEGMESH_ERR_TRANSFER_TIMEOUT', 'TimeoutError'])
-const ABORT_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR', 'AbortError', 'SEGMESH_ERR_FETCHER_STOPPED', 'SEGMESH_ERR_FETCH_CANCELLED'])
+/** A connection broken after the peer answered is `other`; statuses are labelled by the caller, which sees the answer. */
+const FETCH_LABELS: ErrorLabels<FetchErrorKind> = {
+  own: new Map([
+    ['SEGMESH_ERR_TRANSFER_TIMEOUT', 'timeout'],
+    ['SEGMESH_ERR_TRANSFER_SLOW', 'slow'],
+    ['SEGMESH_ERR_FETCHER_STOPPED', 'aborted'],
+    ['SEGMESH_ERR_FETCH_CANCELLED', 'aborted']
+  ]),
+  transport: { connect: 'connect', timeout: 'timeout', network: 'other', aborted: 'aborted', too_large: 'too_large' },
+  otherwise: 'other'
+}
 
-/**
- * The label of a transport-level failure. A connect timeout counts as `connect` (the peer is
- * unreachable); `timeout` is a peer that accepted the connection and then went slow or silent.
- */
 export function errorKind(err: unknown): FetchErrorKind {
-  const code = errorCode(err)
-  if (code == null) return 'other'
-  if (CONNECT_CODES.has(code)) return 'connect'
-  if (TIMEOUT_CODES.has(code)) return 'timeout'
-  if (SLOW_CODES.has(code)) return 'slow'
-  if (ABORT_CODES.has(code)) return 'aborted'
-  if (code === 'SEGMESH_ERR_RESPONSE_TOO_LARGE') return 'too_large'
-  return 'other'
+  return labelError(err, FETCH_LABELS)
 }
 
 /** A short text for logs and `lastError`: the code first, as callers match on it. */

@@ -18,7 +18,8 @@ import { type SegmentRef, segmentRelPath, tombstoneFileName } from '../storage/s
 import { SegmentStore } from '../storage/segment-store.ts'
 import { refuseOrigins } from '../simulations/probe.ts'
 import { bytesFor, ref as refOf } from '../test/helpers/tree.ts'
-import { Fetcher, type FetcherInit } from './fetcher.ts'
+import type { FetcherInit } from './fetch-options.ts'
+import { Fetcher } from './fetcher.ts'
 
 type Behaviour =
   | { kind: 'bytes'; body: Uint8Array; delayMs?: number; chunked?: boolean }

@@ -61,9 +61,6 @@ import {
 import { type FetchCounters, type FetchStats, type PeerFetchStats, copyCounters, describeError, emptyCounters } from './fetch-stats.ts'
 import { combineSignals, shutdownController } from '../lib/signals.ts'
 
-export type { FetcherInit } from './fetch-options.ts'
-export type { FetchErrorKind, FetchStats, PeerFetchStats } from './fetch-stats.ts'
-
 export type FetchOutcome =
   | { status: 'stored'; peer: string; bytes: number }
   | { status: 'present' }

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { P2PHost, type P2PHostInit } from './host.ts'
+import { P2PHost } from './host.ts'
+import type { P2PHostInit } from './host-config.ts'
 import { newNetworkKey } from './pnet.ts'
 
 const TOPIC = 'segmesh-test/v1'

@@ -35,8 +35,6 @@ import { randomSample } from '../lib/random-sample.ts'
 import { RateLimiter } from '../lib/rate-limit.ts'
 import { combineSignals, raceSignal, shutdownController } from '../lib/signals.ts'
 
-export type { P2PHostInit } from './host-config.ts'
-
 /** The answer to a hello from `asker`, in the version it chose. */
 type HelloProvider = (version: HelloVersion, asker: string) => Uint8Array | Promise<Uint8Array>
 type Node = Libp2p<{ pubsub: GossipSub }>

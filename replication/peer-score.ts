@@ -34,13 +34,13 @@ export const PENALTIES: Readonly<Record<Offence, number>> = {
   bad_tombstone_signature: 50
 }
 
-export const PEER_SCORE_DEFAULTS = {
+export const PEER_SCORE_DEFAULTS = Object.freeze({
   threshold: 100,
   halfLifeMs: 60_000,
   cooldownMs: 10 * 60_000,
   /** Peers remembered; the one with the lowest score goes first. */
   maxPeers: 4096
-} as const
+})
 
 export interface PeerScoreInit {
   onBan: (peerId: string, offence: Offence) => void

@@ -348,7 +348,7 @@ export class Replicator {
     const interval = this.#init.digestIntervalMs ?? REPLICATOR_DEFAULTS.digestIntervalMs
     let round = 0
     this.#every(
-      () => Math.min(REPLICATOR_DEFAULTS.firstRoundMs * 2 ** round++, interval * pushPullScale(this.peers.size + 1)),
+      () => backoffMs(++round, { baseMs: REPLICATOR_DEFAULTS.firstRoundMs, maxMs: interval * pushPullScale(this.peers.size + 1) }),
       async () => await this.#tick()
     )
     const legacy = this.#init.legacyPeers ?? []

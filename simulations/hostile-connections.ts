@@ -2,7 +2,8 @@
  * Attackers at the libp2p edge, over real TCP (the HTTP-side liars are in test/helpers/hostile-peers.ts):
  * - startAuthorRelay: one libp2p connection that relays gossip signed by any key it is given, as a
  *   relay of many nodes would (a Sybil flood: a fresh key per message);
- * - holdIdleSockets: TCP sockets to the p2p port that never send a byte, reopened when closed.
+ * - holdIdleSockets: TCP sockets to the p2p port that never send a byte, reopened when closed;
+ * - signAs: the key swap startAuthorRelay's `send` is built on, for tests that run their own relay.
  */
 import { type Socket, connect } from 'node:net'
 import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -17,6 +18,20 @@ import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 
+/**
+ * Makes `pubsub` sign what it publishes next with `key`. gossipsub keeps its signer in the private
+ * `publishConfig`; swapping it on the attacker's own node makes genuine signed RPCs from any author.
+ */
+export function signAs(pubsub: GossipSub, key: PrivateKey): void {
+  const internals = pubsub as unknown as { publishConfig: unknown }
+  internals.publishConfig = {
+    type: PublishConfigType.Signing,
+    author: peerIdFromPrivateKey(key),
+    key: publicKeyToProtobuf(key.publicKey),
+    privateKey: key
+  }
+}
+
 export interface AuthorRelay {
   /** The relay's own peer id: the connection the victim sees. */
   readonly peerId: string
@@ -29,8 +44,8 @@ export interface AuthorRelay {
 
 /**
  * A libp2p node dialled to `target` (a multiaddr with `/p2p/<id>`) that publishes on `topic` under
- * whichever key `send` is given: gossipsub signs with its `publishConfig`, so swapping it per message
- * makes genuine signed RPCs from any number of authors over this one connection.
+ * whichever key `send` is given (`signAs` per message): genuine signed RPCs from any number of
+ * authors over this one connection.
  */
 export async function startAuthorRelay(init: { target: string; topic: string; timeoutMs?: number }): Promise<AuthorRelay> {
   const node = await createLibp2p({
@@ -52,16 +67,10 @@ export async function startAuthorRelay(init: { target: string; topic: string; ti
       if (Date.now() > until) throw new Error(`no subscription from ${targetId} after ${init.timeoutMs ?? 15_000} ms`)
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
-    const signing = pubsub as unknown as { publishConfig: unknown }
     return {
       peerId: node.peerId.toString(),
       send: async (key, data) => {
-        signing.publishConfig = {
-          type: PublishConfigType.Signing,
-          author: peerIdFromPrivateKey(key),
-          key: publicKeyToProtobuf(key.publicKey),
-          privateKey: key
-        }
+        signAs(pubsub, key)
         await pubsub.publish(init.topic, data)
       },
       freshAuthor: async () => {

@@ -19,7 +19,7 @@ async function indexOf(t: TestContext, specs: Spec[]): Promise<{ index: SegmentI
   return { index, selector: new SegmentSelector(index) }
 }
 
-/** Render a selection in the reference's notation: `s+d` in seconds, `type` when not full, ∅ for HOLE. */
+/** Render a selection compactly: `s+d` in seconds from `base`, `type` when not full, ∅ for HOLE. */
 function show(selection: Selection, base = T0): string {
   return selection
     .map((s) => {
@@ -42,7 +42,7 @@ const A: Spec[] = [
   { at: 40000, dur: 10000 }
 ]
 
-describe('best-segment selection: worked examples of reference §2.6', () => {
+describe('best-segment selection: worked examples over one small hour', () => {
   it('A: [10, 60) → 5+10, 15+10, ∅, 30+10, 40+10, ∅', async (t) => {
     const { selector } = await indexOf(t, A)
     assert.equal(show(await select(selector, 10000, 60000)), '5+10, 15+10, ∅, 30+10, 40+10, ∅')

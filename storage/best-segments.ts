@@ -95,8 +95,9 @@ export function bestByStart(segments: readonly IndexedSegment[]): IndexedSegment
 }
 
 /**
- * Builds a selection from best-per-start candidates fed in start order (§2.4), with the upstream
- * quirk fixed: a segment starting at or after `end` is never appended.
+ * Builds a selection from candidates fed in start order, one per start instant (`bestByStart`).
+ * Unlike wubloader, which appends a segment starting exactly at `end`, a segment starting at or
+ * after `end` is never appended.
  */
 export class Assembler {
   readonly #start: number

@@ -41,12 +41,12 @@ export interface DiskState {
   pauses: number
 }
 
-export const DISK_SPACE_DEFAULTS = {
+export const DISK_SPACE_DEFAULTS = Object.freeze({
   minFreeBytes: 1024 ** 3,
   probeIntervalMs: 5000,
   resumeMarginBytes: 64 * 1024 ** 2,
   probeBytes: 1024 ** 2
-}
+})
 
 const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT'])
 
@@ -57,7 +57,7 @@ export function isDiskFullError(err: unknown): boolean {
 
 export class DiskSpace {
   readonly #dir: string
-  readonly #opts: typeof DISK_SPACE_DEFAULTS
+  readonly #opts: Record<keyof typeof DISK_SPACE_DEFAULTS, number>
   readonly #log: Logger
   readonly #listeners = new Set<(state: DiskState) => void>()
   #reason: DiskPause | null = null

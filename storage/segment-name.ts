@@ -78,7 +78,8 @@ function parseTime(text: string): Parsed<number> {
 
 /**
  * Decimal seconds → µs, rounding to the nearest µs (ties to even) on the digits themselves.
- * Exponent forms, `inf`, `nan`, signs and spaces are rejected (reference §1.7, §1.10 rows 29–35).
+ * Only plain digits with an optional fraction are read: exponent forms, `inf`, `nan`, signs,
+ * underscores and spaces are rejected (see the bad names in segment-name.test.ts).
  */
 export function parseDuration(text: string): Parsed<number> {
   const m = DURATION_TEXT.exec(text)
@@ -148,7 +149,7 @@ export function parseSegmentRef(channel: string, quality: string, hour: string, 
   return { ok: true, value: { ...parsed.value, channel, quality, hour, start: hourUs + parsed.value.offset } }
 }
 
-/** What `parseSegmentPath` returns: fields the path did not contain are null (reference §1.5 step 1). */
+/** What `parseSegmentPath` returns: a path shorter than CHANNEL/QUALITY/HOUR/FILE leaves the fields it lacks null. */
 export interface ParsedSegmentPath extends SegmentFileName {
   channel: string | null
   quality: string | null
@@ -231,7 +232,11 @@ export function formatSegmentRef(segment: NewSegment): SegmentRef {
   }
 }
 
-/** The in-progress name for bytes that will become a segment starting at `start` (reference §1.9). */
+/**
+ * The in-progress name for bytes that will become a segment starting at `start`: type `temp`, and a
+ * UUID where the hash goes, as the name must exist before the bytes are checked (see "Write" in
+ * docs/ARCHITECTURE.md).
+ */
 export function formatTempFileName(start: number, duration: number, uuid: string): string {
   return `${formatTime(start - hourStart(start))}-${formatDuration(duration)}-temp-${uuid}${SEGMENT_EXT}`
 }

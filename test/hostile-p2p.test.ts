@@ -9,20 +9,20 @@
 import assert from 'node:assert/strict'
 import { type Socket, connect } from 'node:net'
 import { after, describe, it } from 'node:test'
-import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
-import { PublishConfigType } from '@libp2p/gossipsub/types'
 import { identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
 import { noise } from '@libp2p/noise'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { type Libp2p, createLibp2p } from 'libp2p'
-import { P2PHost, type P2PHostInit } from '../replication/host.ts'
+import { P2PHost } from '../replication/host.ts'
+import type { P2PHostInit } from '../replication/host-config.ts'
 import { P2P_DEFAULTS } from '../replication/host-defaults.ts'
 import { newNetworkKey } from '../replication/pnet.ts'
+import { signAs } from '../simulations/hostile-connections.ts'
 import { until } from './helpers/network.ts'
 
 const TOPIC = 'segmesh-test/v1'
@@ -112,11 +112,7 @@ async function gossipReaches(from: P2PHost, to: P2PHost, timeoutMs: number): Pro
   }
 }
 
-/**
- * A libp2p node connected to `target` whose gossip is signed by whichever key `send` is given.
- * gossipsub signs with its `publishConfig`; swapping it per message makes genuine signed RPCs
- * from any number of authors over this one connection.
- */
+/** A libp2p node connected to `target` whose gossip is signed by whichever key `send` is given (`signAs`). */
 async function relayOfAuthors(target: P2PHost): Promise<{ peerId: string; send: (key: PrivateKey, data: string) => Promise<void> }> {
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
@@ -129,16 +125,10 @@ async function relayOfAuthors(target: P2PHost): Promise<{ peerId: string; send: 
   const pubsub: GossipSub = node.services.pubsub
   await node.dial(multiaddr(target.multiaddrs()[0]!))
   await until("the target's subscription", () => pubsub.getSubscribers(TOPIC).some((p) => p.toString() === target.peerId))
-  const signing = pubsub as unknown as { publishConfig: unknown }
   return {
     peerId: node.peerId.toString(),
     send: async (key, data) => {
-      signing.publishConfig = {
-        type: PublishConfigType.Signing,
-        author: peerIdFromPrivateKey(key),
-        key: publicKeyToProtobuf(key.publicKey),
-        privateKey: key
-      }
+      signAs(pubsub, key)
       await pubsub.publish(TOPIC, new TextEncoder().encode(data))
     }
   }

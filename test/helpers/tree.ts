@@ -9,7 +9,7 @@ import { SegmentIndex } from '../../storage/segment-index.ts'
 import { type SegmentRef, type SegmentType, formatSegmentRef } from '../../storage/segment-name.ts'
 import { SegmentStore } from '../../storage/segment-store.ts'
 
-/** 2020-01-01T00:00:00Z in µs: the origin of the reference's worked examples. */
+/** 2020-01-01T00:00:00Z in µs: the start of the hour the tests' worked examples count from (`SegSpec.at`). */
 export const T0 = Date.UTC(2020, 0, 1) * 1000
 
 export async function tempDir(t: TestContext, prefix = 'segmesh-'): Promise<string> {
