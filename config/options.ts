@@ -97,7 +97,8 @@ const TABLE = [
     min: 0,
     max: SEGMENT_WORKER_DEFAULTS.maxWorkers,
     describe:
-      'worker processes that serve the HTTP port: held segments straight from disk, the rest relayed to the node (use the number of cores on a node that serves many viewers); 0 = the node serves HTTP itself'
+      'worker processes that serve the HTTP port: held segments straight from disk, the rest relayed to the node ' +
+      '(use the number of cores on a node that serves many viewers); 0 = the node serves HTTP itself'
   },
   { key: 'metrics', kind: 'bool', default: true, describe: 'serve Prometheus metrics at /metrics' },
   { key: 'shutdownGraceSeconds', kind: 'int', default: 20, min: 0, describe: 'on SIGTERM/SIGINT, time in-flight responses get to finish' },
@@ -185,7 +186,8 @@ const TABLE = [
     default: 0,
     min: 0,
     describe:
-      'remove segments (then their tombstones) of hours older than this many days, and never backfill them again; also narrows --window-hours (0 = keep everything)'
+      'remove segments (then their tombstones) of hours older than this many days, and never backfill them again; ' +
+      'also narrows --window-hours (0 = keep everything)'
   },
   {
     key: 'backfillGraceSeconds',
@@ -214,21 +216,25 @@ const TABLE = [
     kind: 'bool',
     default: true,
     describe:
-      'serve what this node lacks from its peers: segments fetched as they are asked for (and stored), listings, playlists, cuts and frames over what the peers hold too'
+      'serve what this node lacks from its peers: segments fetched as they are asked for (and stored), ' +
+      'listings, playlists, cuts and frames over what the peers hold too'
   },
   {
     key: 'keep',
     kind: 'list',
     default: [],
     describe:
-      'keep only these on disk: CHANNEL or CHANNEL/QUALITY, repeat the flag or comma-separate (default: everything); the rest is not backfilled, and is served read-through without being stored'
+      'keep only these on disk: CHANNEL or CHANNEL/QUALITY, repeat the flag or comma-separate (default: everything); ' +
+      'the rest is not backfilled, and is served read-through without being stored'
   },
   {
     key: 'maxDiskBytes',
     kind: 'string',
     default: null,
     describe:
-      'keep the segment tree under this many bytes (500G, 2T, binary units) or this share of its disk (40%) by evicting whole hours, oldest first, only those at least --min-copies other nodes hold; tombstones stay, and evicted hours are not fetched back (default: no budget)'
+      'keep the segment tree under this many bytes (500G, 2T, binary units) or this share of its disk (40%) ' +
+      'by evicting whole hours, oldest first, only those at least --min-copies other nodes hold; ' +
+      'tombstones stay, and evicted hours are not fetched back (default: no budget)'
   },
   {
     key: 'minCopies',
@@ -236,7 +242,8 @@ const TABLE = [
     default: NETWORK_LISTINGS_DEFAULTS.minCopies,
     min: 1,
     describe:
-      'nodes that should hold each hour: hours held by fewer (this node and its connected peers) are counted in /status, /copies and metrics'
+      'nodes that should hold each hour: hours held by fewer (this node and its connected peers) ' +
+      'are counted in /status, /copies and metrics'
   },
   {
     key: 'peerUploadSlots',
@@ -253,7 +260,8 @@ const TABLE = [
     min: 0,
     max: 90,
     describe:
-      'percent of segment streams kept for peers while they download from this node, so viewers cannot starve a backfill (viewers over it wait their turn); 0 turns it off'
+      'percent of segment streams kept for peers while they download from this node, ' +
+      'so viewers cannot starve a backfill (viewers over it wait their turn); 0 turns it off'
   },
   {
     key: 'peerBanSeconds',
@@ -261,7 +269,8 @@ const TABLE = [
     default: PEER_SCORE_DEFAULTS.cooldownMs / 1000,
     min: 1,
     describe:
-      "how long a misbehaving peer (bad bytes, forged tombstones, malformed or flooding gossip) is disconnected and blocked; also how long a peer that sent bytes not matching a segment's name is not asked for that segment again"
+      'how long a misbehaving peer (bad bytes, forged tombstones, malformed or flooding gossip) is disconnected and blocked; ' +
+      "also how long a peer that sent bytes not matching a segment's name is not asked for that segment again"
   },
   {
     key: 'announce',
@@ -318,14 +327,16 @@ const TABLE = [
     default: DISK_SPACE_DEFAULTS.minFreeBytes,
     min: 0,
     describe:
-      'pause fetching and recording while the segments folder has less free space than this, bytes (1 GiB); they also pause on ENOSPC and resume when space returns'
+      'pause fetching and recording while the segments folder has less free space than this, bytes (1 GiB); ' +
+      'they also pause on ENOSPC and resume when space returns'
   },
   {
     key: 'record',
     kind: 'list',
     default: [],
     describe:
-      'record a live HLS stream: NAME=URL of a master or media playlist; repeat the flag. A config file may give { NAME: { url, qualities, important } }'
+      'record a live HLS stream: NAME=URL of a master or media playlist; repeat the flag. ' +
+      'A config file may give { NAME: { url, qualities, important } }'
   },
   {
     key: 'qualities',

@@ -59,7 +59,8 @@ function filterGraph(timings: readonly RunTiming[], target: Target): { graph: st
         t.source.video != null
           ? // The first kept frame (up to one frame after the cut) starts the run: no leading gap in MP4.
             `[${k}:${t.source.video.index}]trim=start=${start}:end=${end},setpts=PTS-STARTPTS,` +
-              `scale=${v.width}:${v.height}:force_original_aspect_ratio=decrease,pad=${v.width}:${v.height}:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p[v${k}]`
+              `scale=${v.width}:${v.height}:force_original_aspect_ratio=decrease,` +
+              `pad=${v.width}:${v.height}:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p[v${k}]`
           : `color=c=black:s=${v.width}x${v.height}:r=${v.frameRate ?? '30'}:d=${length},format=yuv420p[v${k}]`
       )
       labels.push(`[v${k}]`)
@@ -67,7 +68,8 @@ function filterGraph(timings: readonly RunTiming[], target: Target): { graph: st
     if (a != null) {
       parts.push(
         t.source.audio != null
-          ? `[${k}:${t.source.audio.index}]atrim=start=${start}:end=${end},asetpts=PTS-${start}/TB,aresample=${a.sampleRate},aformat=sample_fmts=fltp:channel_layouts=${layout}[a${k}]`
+          ? `[${k}:${t.source.audio.index}]atrim=start=${start}:end=${end},asetpts=PTS-${start}/TB,` +
+              `aresample=${a.sampleRate},aformat=sample_fmts=fltp:channel_layouts=${layout}[a${k}]`
           : `anullsrc=r=${a.sampleRate}:cl=${layout},atrim=duration=${length}[a${k}]`
       )
       labels.push(`[a${k}]`)

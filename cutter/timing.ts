@@ -86,7 +86,8 @@ export function findMismatch(timings: readonly RunTiming[]): StreamMismatchError
     const diff = describeMismatch(base.source, t.source)
     if (diff != null) {
       return new StreamMismatchError(
-        `the stream changes at ${formatInstant(t.run.start)} (${diff}); a fast cut joins pieces by copying packets and cannot cross that: use type=full, or fallback=full`
+        `the stream changes at ${formatInstant(t.run.start)} (${diff}); ` +
+          'a fast cut joins pieces by copying packets and cannot cross that: use type=full, or fallback=full'
       )
     }
   }

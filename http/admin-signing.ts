@@ -44,7 +44,8 @@ export function requestProof(keys: AdminKeys, request: TombstoneRequest, nowUs: 
     throw new HttpError(
       400,
       'signature_required',
-      'this network accepts only signed tombstones: send a "proof" made with the admin key (docs/SECURITY.md), or start this node with --admin-signing-key'
+      'this network accepts only signed tombstones: send a "proof" made with the admin key (docs/SECURITY.md), ' +
+        'or start this node with --admin-signing-key'
     )
   }
   return undefined

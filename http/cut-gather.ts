@@ -37,7 +37,8 @@ export class CutGather {
       throw new HttpError(
         400,
         'range_too_long',
-        `this node lacks ${missing.length} segments of that range, more than the ${CUT_GATHER_DEFAULTS.maxSegments} a cut may fetch from peers: cut a shorter range, or ask a node that holds it`
+        `this node lacks ${missing.length} segments of that range, ` +
+          `more than the ${CUT_GATHER_DEFAULTS.maxSegments} a cut may fetch from peers: cut a shorter range, or ask a node that holds it`
       )
     }
     this.#readThrough = readThrough

@@ -360,7 +360,9 @@ export function registerNetworkListingMetrics(registry: Registry, network: Netwo
   const { stats } = network
   new Gauge({
     name: 'segmesh_hours_below_min_copies',
-    help: 'Hours of the replication window this node holds that fewer than --min-copies nodes hold (this one and its connected peers), as of the last check (every minute)',
+    help:
+      'Hours of the replication window this node holds that fewer than --min-copies nodes hold ' +
+      '(this one and its connected peers), as of the last check (every minute)',
     labelNames: ['channel', 'quality'],
     registers: [registry],
     collect() {

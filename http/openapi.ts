@@ -12,7 +12,8 @@ const NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$'
 const TIME = {
   type: 'string',
   description:
-    'ISO 8601 UTC, e.g. 2019-11-13T02:45:51.608Z (Z, +00:00 or no suffix; a raw + that the URL turned into a space is read as + for the zero offset only; up to 9 fractional digits, kept to the µs)',
+    'ISO 8601 UTC, e.g. 2019-11-13T02:45:51.608Z (Z, +00:00 or no suffix; a raw + that the URL turned into a space ' +
+    'is read as + for the zero offset only; up to 9 fractional digits, kept to the µs)',
   examples: ['2019-11-13T02:45:51.608Z']
 }
 
@@ -55,7 +56,8 @@ const REASON = { type: 'string', description: 'Why (logged; at most 500 characte
 const PROOF = {
   type: 'string',
   description:
-    'An admin signature of this tombstone (v1.PAYLOAD.SIGNATURE, as `segmesh tombstone --admin-key` makes); needed where the network only accepts signed tombstones, unless the node signs itself'
+    'An admin signature of this tombstone (v1.PAYLOAD.SIGNATURE, as `segmesh tombstone --admin-key` makes); ' +
+    'needed where the network only accepts signed tombstones, unless the node signs itself'
 }
 const BAD = error('A parameter is malformed or given more than once; the message names it', 'bad_parameter')
 /** channel, quality and from of the range repair routes. */
@@ -148,7 +150,8 @@ const PATHS: Record<string, Record<string, Json>> = {
   '/playlist/{channel}/{quality}.m3u8': {
     get: operation(
       ['playlists'],
-      'Media playlist from best-segment selection: PROGRAM-DATE-TIME on every segment, DISCONTINUITY at holes, ENDLIST only for a complete range in the past',
+      'Media playlist from best-segment selection: PROGRAM-DATE-TIME on every segment, DISCONTINUITY at holes, ' +
+        'ENDLIST only for a complete range in the past',
       [
         channel,
         quality,
@@ -284,7 +287,8 @@ const PATHS: Record<string, Record<string, Json>> = {
   '/replication/ranges': {
     get: operation(
       ['replication'],
-      'A range of a channel/quality split as both ends split it (whole hours into at most 32 runs of hours, an hour or less into 16), with the fingerprint and name count of each part; peers narrow a repair down to what differs',
+      'A range of a channel/quality split as both ends split it (whole hours into at most 32 runs of hours, an hour or less into 16), ' +
+        'with the fingerprint and name count of each part; peers narrow a repair down to what differs',
       [
         ...RANGE_QUERY,
         query('to', "µs since the epoch: whole hours after from, or within from's hour", { type: 'string', pattern: '^\\d{1,16}$' })
@@ -317,7 +321,8 @@ const PATHS: Record<string, Record<string, Json>> = {
   '/replication/keep': {
     post: operation(
       ['replication'],
-      "Another node, about to evict its copy of an hour under its disk budget, asks this one to keep its own for 2 minutes; the answer carries this node's digest of the hour",
+      'Another node, about to evict its copy of an hour under its disk budget, asks this one to keep its own for 2 minutes; ' +
+        "the answer carries this node's digest of the hour",
       [
         query('channel', 'Channel', { type: 'string' }),
         query('quality', 'Quality', { type: 'string' }),
@@ -474,7 +479,8 @@ const PATHS: Record<string, Record<string, Json>> = {
   '/status': {
     get: operation(
       ['status'],
-      'The node: version, uptime, disk, index totals, channels with oldest/newest instant, peers, cut jobs, recording. dataDir and segmentsDir are null but for loopback clients (not relayed by a proxy)',
+      'The node: version, uptime, disk, index totals, channels with oldest/newest instant, peers, cut jobs, recording. ' +
+        'dataDir and segmentsDir are null but for loopback clients (not relayed by a proxy)',
       [],
       { 200: json('Node status', { type: 'object' }) }
     )
@@ -503,7 +509,8 @@ export const OPENAPI: Json = {
     title: 'segmesh node',
     version: VERSION,
     description:
-      'Every node serves the same API from its own index. Errors are JSON {error, message}: error is a stable code, message names what was wrong. Every answer carries Access-Control-Allow-Origin: *. See docs/HTTP.md.'
+      'Every node serves the same API from its own index. Errors are JSON {error, message}: error is a stable code, ' +
+      'message names what was wrong. Every answer carries Access-Control-Allow-Origin: *. See docs/HTTP.md.'
   },
   paths: PATHS,
   components: {

@@ -84,7 +84,8 @@ export function playlistRoutes(components: HttpComponents, init: Pick<HttpInit, 
             throw new HttpError(
               400,
               'range_too_long',
-              `an open range may span at most 12 hours; this one runs ${formatInstant(start)} to ${formatInstant(end)}: give both start and end`
+              `an open range may span at most 12 hours; this one runs ${formatInstant(start)} to ${formatInstant(end)}: ` +
+                'give both start and end'
             )
           }
           if (end <= start) throw noContent(`no segments after ${formatInstant(start)}`)

@@ -5,6 +5,9 @@
  * No fastify here: a worker loads only this and the storage grammar.
  */
 
+import type { ServerResponse } from 'node:http'
+import type { BufferPool } from '../lib/buffer-pool.ts'
+
 export const SEGMENT_READ_DEFAULTS = Object.freeze({
   /** Streamed reads of segment files: larger than the 64 KiB default, measured ~30 % more throughput. */
   chunk: 256 * 1024,
@@ -85,4 +88,23 @@ export function segmentAnswer(file: { hash: Buffer; size: number; mtimeMs: numbe
   if (range === 'unsatisfiable') return { status: 416 }
   const length = rangeHeaderValues(range, file.size)
   return { status: length.status, headers: { ...headers, ...length.headers }, range, body: request.method !== 'HEAD' }
+}
+
+/**
+ * `body` (lent by `pool`) goes back once the response no longer holds it: sent, or the client
+ * gone, whichever comes first, and at once if the client left while it was being read.
+ */
+export function lendUntilSent(pool: BufferPool, body: Buffer, res: ServerResponse): void {
+  let given = false
+  const give = (): void => {
+    if (given) return
+    given = true
+    pool.give(body)
+  }
+  if (res.destroyed || res.socket == null || res.socket.destroyed) {
+    give()
+    return
+  }
+  res.once('close', give)
+  res.socket.once('close', give)
 }

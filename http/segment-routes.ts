@@ -12,7 +12,14 @@ import { peerUrlOf } from './upload-slots.ts'
 import { HttpError, notFound } from './errors.ts'
 import { BufferPool, readPooled } from '../lib/buffer-pool.ts'
 import { segmentPathParams } from './params.ts'
-import { type ByteRange, SEGMENT_READ_DEFAULTS, rangeHeaderValues, segmentAnswer, segmentHeaderValues } from './segment-answer.ts'
+import {
+  type ByteRange,
+  SEGMENT_READ_DEFAULTS,
+  lendUntilSent,
+  rangeHeaderValues,
+  segmentAnswer,
+  segmentHeaderValues
+} from './segment-answer.ts'
 
 interface Params {
   channel: string
@@ -124,8 +131,7 @@ export function segmentRoutes({ index, store, uploads, viewers, readThrough }: H
       }
       if (body != null) {
         await fh.close()
-        // Back to the pool once the socket no longer holds it: the answer sent, or the client gone.
-        reply.raw.once('close', () => pool.give(body))
+        lendUntilSent(pool, body, reply.raw)
         return reply.send(body)
       }
       const chunk = SEGMENT_READ_DEFAULTS.chunk

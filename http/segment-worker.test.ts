@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { createServer as createHttpServer } from 'node:http'
+import { readdirSync } from 'node:fs'
 import { type Socket, connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -126,5 +127,103 @@ describe('segment worker', () => {
     assert.equal(res.headers.get('x-from'), 'node')
     assert.equal(await res.text(), 'made')
     assert.deepEqual(seen, [{ url: '/admin/tombstone?x=1', forwardedFor: '198.51.100.7, 127.0.0.1', body: '{"segment":"c/q/h/n.ts"}' }])
+  })
+
+  it('one connection pipelining hundreds of requests opens one file at a time, and is closed past 16 waiting', async (t) => {
+    const { index, segmentsDir, store } = await openStore(t)
+    const { ref } = await store.recordSegment(
+      { channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full' },
+      bytesFor('p', 3 * 1024 * 1024)
+    )
+    // A node that takes relayed requests and never answers them: they stay in flight.
+    const upstream = join(await tempDir(t), 'node.sock')
+    const silent = createHttpServer(() => {})
+    await new Promise<void>((resolve) => silent.listen(upstream, resolve))
+    t.after(() => {
+      silent.closeAllConnections()
+      silent.close()
+    })
+    const { worker, port } = await workerOnPort(t, { index, segmentsDir, upstream })
+    const path = `/segments/c/q/${ref.hour}/${encodeURIComponent(ref.file)}`
+    const fds = (): number => readdirSync('/proc/self/fd').length
+    const pipelined = async (requests: string): Promise<{ socket: Socket; closed: Promise<void> }> => {
+      const socket = connect(port, '127.0.0.1')
+      socket.on('error', () => {})
+      await new Promise((resolve) => socket.once('connect', resolve))
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+      socket.write(requests)
+      socket.pause()
+      return { socket, closed }
+    }
+    // Segments it holds: one is being sent, the others wait their turn without opening their file.
+    const before = fds()
+    const reader = await pipelined(`GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`.repeat(12))
+    await until(() => worker.stats.served === 1)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.ok(fds() - before <= 3, `${fds() - before} descriptors more: both ends of the socket (the client is this process) and one file`)
+    reader.socket.destroy()
+    await reader.closed
+    // Requests the node has not answered: the 17th waiting closes the connection.
+    const flood = await pipelined('GET /status HTTP/1.1\r\nhost: x\r\n\r\n'.repeat(200))
+    await flood.closed
+    assert.equal(worker.stats.refused, 1)
+    await until(() => worker.connections === 0 && worker.buffersOut === 0)
+  })
+
+  it('gives a pooled buffer back when the client leaves while it is read, and closes idle connections', async (t) => {
+    const { index, segmentsDir, store } = await openStore(t)
+    const { ref } = await store.recordSegment(
+      { channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full' },
+      bytesFor('l', 1024 * 1024)
+    )
+    const { worker, port } = await workerOnPort(t, { index, segmentsDir, upstream: '/nonexistent', idleMs: 300 })
+    const path = `/segments/c/q/${ref.hour}/${encodeURIComponent(ref.file)}`
+    for (let i = 0; i < 10; i++) {
+      const socket = connect(port, '127.0.0.1')
+      socket.on('error', () => {})
+      await new Promise((resolve) => socket.once('connect', resolve))
+      socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`)
+      socket.resetAndDestroy()
+    }
+    await until(() => worker.connections === 0)
+    await until(() => worker.buffersOut === 0)
+    // A connection that never sends a request (or stops after one) is closed once idle.
+    const idle = connect(port, '127.0.0.1')
+    idle.on('error', () => {})
+    const started = Date.now()
+    await new Promise<void>((resolve) => idle.once('close', () => resolve()))
+    assert.ok(Date.now() - started < 5000)
+    await until(() => worker.connections === 0)
+  })
+
+  it('relays a chunked body as one request: nothing in it reaches the node as a request of its own', async (t) => {
+    const { index, segmentsDir } = await openStore(t)
+    const upstream = join(await tempDir(t), 'node.sock')
+    const seen: Array<{ method: string; url: string; forwardedFor: string | undefined; body: string }> = []
+    const node = createHttpServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        seen.push({
+          method: req.method!,
+          url: req.url!,
+          forwardedFor: req.headers['x-forwarded-for'] as string | undefined,
+          body: Buffer.concat(chunks).toString()
+        })
+        res.end('ok')
+      })
+    })
+    await new Promise<void>((resolve) => node.listen(upstream, resolve))
+    t.after(() => node.close())
+    const { port } = await workerOnPort(t, { index, segmentsDir, upstream })
+    const inner = 'GET /smuggled HTTP/1.1\r\nhost: x\r\nx-forwarded-for: 127.0.0.1\r\ncontent-length: 0\r\n\r\n'
+    const body = `${inner.length.toString(16)}\r\n${inner}\r\n0\r\n\r\n`
+    const socket = connect(port, '127.0.0.1')
+    await new Promise((resolve) => socket.once('connect', resolve))
+    socket.write(`GET /first HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: x-forwarded-for\r\n\r\n${body}`)
+    await until(() => seen.length > 0)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    socket.destroy()
+    assert.deepEqual(seen, [{ method: 'GET', url: '/first', forwardedFor: '127.0.0.1', body: inner }])
   })
 })

@@ -19,7 +19,7 @@ import { BufferPool, readPooled } from '../lib/buffer-pool.ts'
 import { PEER_HEADER } from '../replication/fetch-http.ts'
 import type { SegmentIndex } from '../storage/segment-index.ts'
 import { parseSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
-import { SEGMENT_READ_DEFAULTS, segmentAnswer } from './segment-answer.ts'
+import { SEGMENT_READ_DEFAULTS, lendUntilSent, segmentAnswer } from './segment-answer.ts'
 
 export const SEGMENT_WORKER_DEFAULTS = Object.freeze({
   /** Worker processes (`--http-workers`); 0: the node's one process serves HTTP itself. */
@@ -30,8 +30,10 @@ export const SEGMENT_WORKER_DEFAULTS = Object.freeze({
   maxConnections: 4096,
   /** Relayed requests in flight to the node at once per worker; the rest wait in the agent's queue (bounded by the connections). */
   relaySockets: 256,
-  /** Idle keep-alive connections are closed after this, as the node's own listener does. */
-  keepAliveMs: 72_000
+  /** A connection with no request in progress for this long is closed (the node's own listener keeps 72 s too). */
+  keepAliveMs: 72_000,
+  /** Requests one connection may have waiting (pipelined) at once; past it the connection is closed. */
+  maxPipelined: 16
 })
 
 export interface SegmentWorkerInit {
@@ -43,6 +45,8 @@ export interface SegmentWorkerInit {
   maxConnections?: number
   /** @default SEGMENT_READ_DEFAULTS.poolBytes */
   poolBytes?: number
+  /** @default SEGMENT_WORKER_DEFAULTS.keepAliveMs */
+  idleMs?: number
 }
 
 export interface SegmentWorkerStats {
@@ -60,13 +64,25 @@ export interface SegmentWorkerStats {
 /** Per-hop headers (RFC 9110 §7.6.1): never passed on by a relay. */
 const HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'])
 
+/** One connection: its requests in flight (pipelined ones wait their turn) and its idle timer. */
+interface Connection {
+  busy: number
+  /** Settles when the last request taken on it has been answered. */
+  turn: Promise<void>
+  idle: NodeJS.Timeout | null
+}
+
 export class SegmentWorker {
   readonly stats: SegmentWorkerStats = { served: 0, bytes: 0, relayed: 0, relayFailed: 0, refused: 0 }
   readonly #init: SegmentWorkerInit
-  readonly #server = createServer({ keepAliveTimeout: SEGMENT_WORKER_DEFAULTS.keepAliveMs }, (req, res) => this.#handle(req, res))
+  readonly #server = createServer((req, res) => this.#take(req, res))
   readonly #agent = new Agent({ keepAlive: true, maxSockets: SEGMENT_WORKER_DEFAULTS.relaySockets })
   readonly #pool: BufferPool
-  #connections = 0
+  /**
+   * Tracked here, not by node:http: a server fed connections by `emit('connection')` never
+   * listens, so Node neither times out their headers nor can close them on a drain.
+   */
+  readonly #connections = new Map<Socket, Connection>()
   #draining = false
   #drained: (() => void) | null = null
 
@@ -79,7 +95,7 @@ export class SegmentWorker {
   }
 
   get connections(): number {
-    return this.#connections
+    return this.#connections.size
   }
 
   /** Pooled buffers lent to answers being sent. */
@@ -89,41 +105,89 @@ export class SegmentWorker {
 
   /** A connection the node accepted and handed over. */
   accept(socket: Socket): void {
-    if (this.#draining || this.#connections >= (this.#init.maxConnections ?? SEGMENT_WORKER_DEFAULTS.maxConnections)) {
+    const max = this.#init.maxConnections ?? SEGMENT_WORKER_DEFAULTS.maxConnections
+    // No address: the client is gone already, and a relay could not say who asked.
+    if (this.#draining || this.#connections.size >= max || socket.remoteAddress == null) {
       this.stats.refused++
       socket.destroy()
       return
     }
-    this.#connections++
+    const connection: Connection = { busy: 0, turn: Promise.resolve(), idle: null }
+    this.#connections.set(socket, connection)
+    this.#idle(socket, connection)
     socket.once('close', () => {
-      this.#connections--
-      if (this.#connections === 0) this.#drained?.()
+      if (connection.idle != null) clearTimeout(connection.idle)
+      this.#connections.delete(socket)
+      if (this.#connections.size === 0) this.#drained?.()
     })
     this.#server.emit('connection', socket)
     // Accepted paused (the node did not read from it): reading starts here.
     socket.resume()
   }
 
+  /** A connection with no request in progress for keepAliveMs (or still sending its first headers) is closed. */
+  #idle(socket: Socket, connection: Connection): void {
+    if (connection.idle != null) clearTimeout(connection.idle)
+    connection.idle = setTimeout(() => {
+      if (connection.busy === 0) socket.destroy()
+    }, this.#init.idleMs ?? SEGMENT_WORKER_DEFAULTS.keepAliveMs)
+    connection.idle.unref()
+  }
+
   /**
-   * Stop taking connections; answers in flight finish (their connections then close) for `ms`,
-   * after which the connections left are closed. Resolves when none is left.
+   * Stop taking connections; idle ones close now, busy ones after their answer, and whatever is
+   * left after `ms`. Resolves when none is left.
    */
   async drain(ms: number): Promise<void> {
     this.#draining = true
     const done = new Promise<void>((resolve) => {
       this.#drained = resolve
     })
-    this.#server.closeIdleConnections()
-    if (this.#connections === 0) return
-    const timer = setTimeout(() => this.#server.closeAllConnections(), ms)
-    await done
-    clearTimeout(timer)
+    for (const [socket, connection] of this.#connections) if (connection.busy === 0) socket.destroy()
+    if (this.#connections.size > 0) {
+      const timer = setTimeout(() => {
+        for (const socket of this.#connections.keys()) socket.destroy()
+      }, ms)
+      await done
+      clearTimeout(timer)
+    }
     this.#agent.destroy()
   }
 
+  /**
+   * Requests of one connection are answered one at a time, in order (HTTP/1.1 answers them in
+   * order anyway): a client that pipelines thousands of requests opens one file, not thousands.
+   */
+  #take(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket
+    const connection = this.#connections.get(socket)
+    if (connection == null || connection.busy >= SEGMENT_WORKER_DEFAULTS.maxPipelined) {
+      // Requests parsed from the same read still arrive once it is closed: counted once.
+      if (!socket.destroyed) this.stats.refused++
+      socket.destroy()
+      return
+    }
+    connection.busy++
+    if (connection.idle != null) clearTimeout(connection.idle)
+    const answered = new Promise<void>((resolve) => res.once('close', resolve))
+    const turn = connection.turn
+    connection.turn = turn.then(async () => await answered)
+    res.once('close', () => {
+      connection.busy--
+      if (connection.busy > 0) return
+      if (this.#draining) socket.destroy()
+      else this.#idle(socket, connection)
+    })
+    void turn.then(() => {
+      // The connection died while this one waited its turn: nothing to answer.
+      if (socket.destroyed) return
+      // While draining, each answer closes its connection behind it.
+      if (this.#draining) res.shouldKeepAlive = false
+      this.#handle(req, res)
+    })
+  }
+
   #handle(req: IncomingMessage, res: ServerResponse): void {
-    // While draining, each answer closes its connection behind it.
-    if (this.#draining) res.shouldKeepAlive = false
     const ref = this.#heldSegment(req)
     if (ref == null) {
       this.#relay(req, res)
@@ -183,8 +247,7 @@ export class SegmentWorker {
       // Read whole into a pooled buffer and written with one call; streamed when the pool is spent.
       const body = await readPooled(fh, this.#pool, range?.start ?? 0, length)
       if (body != null) {
-        // Back to the pool once the socket no longer holds it: the answer sent, or the client gone.
-        res.once('close', () => this.#pool.give(body))
+        lendUntilSent(this.#pool, body, res)
         res.writeHead(answer.status, headers)
         res.end(body, () => {
           this.stats.bytes += length
@@ -206,11 +269,21 @@ export class SegmentWorker {
 
   #relay(req: IncomingMessage, res: ServerResponse): void {
     this.stats.relayed++
+    // Hop-by-hop headers stay here, and so do the ones the Connection header names.
+    const perHop = new Set(HOP_HEADERS)
+    for (const name of String(req.headers.connection ?? '').split(',')) perHop.add(name.trim().toLowerCase())
     const headers: OutgoingHttpHeaders = {}
-    for (const [name, value] of Object.entries(req.headers)) if (!HOP_HEADERS.has(name) && value != null) headers[name] = value
-    const client = req.socket.remoteAddress ?? ''
+    for (const [name, value] of Object.entries(req.headers)) if (!perHop.has(name) && value != null) headers[name] = value
+    // A body without a length (chunked from the client) goes on chunked: sent bare, the node
+    // would read it as the next request on a shared connection (request smuggling).
+    if (req.headers['transfer-encoding'] != null) headers['transfer-encoding'] = 'chunked'
+    // The node trusts what this hop says about the client: its address (accept() refused
+    // connections without one), and no host or scheme a client claims.
     const forwarded = req.headers['x-forwarded-for']
+    const client = req.socket.remoteAddress!
     headers['x-forwarded-for'] = forwarded == null ? client : `${String(forwarded)}, ${client}`
+    delete headers['x-forwarded-host']
+    delete headers['x-forwarded-proto']
     const upstream = request({ socketPath: this.#init.upstream, method: req.method, path: req.url, headers, agent: this.#agent })
     upstream.on('response', (answer) => {
       const raw: string[] = []

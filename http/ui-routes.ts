@@ -26,7 +26,8 @@ const TYPES: Record<string, string> = {
  * takes a node URL), and hls.js runs its transmuxer in a worker made from a blob.
  */
 const PAGE_POLICY =
-  "default-src 'self'; connect-src *; media-src 'self' blob: *; worker-src 'self' blob:; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+  "default-src 'self'; connect-src *; media-src 'self' blob: *; worker-src 'self' blob:; img-src 'self' data:; " +
+  "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 export interface Asset {
   body: Buffer

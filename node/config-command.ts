@@ -12,7 +12,9 @@ const FLAGS: CommandFlag[] = [
 export const configHelp = (): string =>
   formatHelp(
     'segmesh config print [--yaml] [--config FILE] [options]',
-    'Print the effective config: embedded defaults, then the --config file, then SEGMESH_* environment\nvariables, then flags, validated as `start` would. Secrets (the admin token, key material) are masked.\nJSON: {"config": {...}, "sources": {key: "default" | "file F" | "env NAME" | "flag --name"}}.',
+    'Print the effective config: embedded defaults, then the --config file, then SEGMESH_* environment\n' +
+      'variables, then flags, validated as `start` would. Secrets (the admin token, key material) are masked.\n' +
+      'JSON: {"config": {...}, "sources": {key: "default" | "file F" | "env NAME" | "flag --name"}}.',
     FLAGS
   )
 

@@ -42,7 +42,9 @@ function shellWord(text: string): string {
 export const demoHelp = (): string =>
   formatHelp(
     'segmesh demo [--dir D] [--http-port N] [--log-level L]',
-    'Start three local nodes and a synthetic live stream (ffmpeg test pattern with a UTC clock and a tone,\nlive HLS with PROGRAM-DATE-TIME) that node 1 records; nodes 2 and 3 replicate it. Prints the URLs of\nthe status pages, the web player and a cut, then segment counts per node. Ctrl-C stops everything.',
+    'Start three local nodes and a synthetic live stream (ffmpeg test pattern with a UTC clock and a tone,\n' +
+      'live HLS with PROGRAM-DATE-TIME) that node 1 records; nodes 2 and 3 replicate it. Prints the URLs of\n' +
+      'the status pages, the web player and a cut, then segment counts per node. Ctrl-C stops everything.',
     FLAGS,
     []
   )
@@ -123,18 +125,22 @@ export async function demoCommand(argv: string[]): Promise<number> {
     const cutStart = started + 10_000_000
     const cutEnd = cutStart + 10_000_000
     const lines = [
-      `segmesh demo: ${NODES} nodes on 127.0.0.1; node 1 records a synthetic live stream (test pattern with ${stream.clock ? 'a UTC clock' : 'a frame counter'}, 440 Hz tone), nodes 2 and 3 replicate it.`,
+      `segmesh demo: ${NODES} nodes on 127.0.0.1; node 1 records a synthetic live stream ` +
+        `(test pattern with ${stream.clock ? 'a UTC clock' : 'a frame counter'}, 440 Hz tone), nodes 2 and 3 replicate it.`,
       `  stream origin     ${stream.url}`
     ]
     for (const [i, n] of nodes.entries()) {
       lines.push(
-        `  node ${i + 1}            ${n.url}/  (status page)   ${n.url}/player?channel=${CHANNEL}&quality=${QUALITY}  (player)   peer ${n.host!.peerId}`
+        `  node ${i + 1}            ${n.url}/  (status page)   ` +
+          `${n.url}/player?channel=${CHANNEL}&quality=${QUALITY}  (player)   peer ${n.host!.peerId}`
       )
     }
     lines.push(
       `  playlist (any node)  ${nodes[1]!.url}/playlist/${CHANNEL}/${QUALITY}.m3u8`,
-      `  a cut, once recorded (about 30 s)  ${nodes[2]!.url}/cut/${CHANNEL}/${QUALITY}.mp4?start=${formatInstant(cutStart)}&end=${formatInstant(cutEnd)}&type=full`,
-      `  admin token       ${token}   e.g. SEGMESH_ADMIN_TOKEN=${token} ${shellWord(LAUNCHER)} tombstone --node ${nodes[1]!.url} --channel ${CHANNEL} --quality ${QUALITY} --start ${formatInstant(cutStart)} --end ${formatInstant(cutStart + 4_000_000)}`,
+      `  a cut, once recorded (about 30 s)  ${nodes[2]!.url}/cut/${CHANNEL}/${QUALITY}.mp4` +
+        `?start=${formatInstant(cutStart)}&end=${formatInstant(cutEnd)}&type=full`,
+      `  admin token       ${token}   e.g. SEGMESH_ADMIN_TOKEN=${token} ${shellWord(LAUNCHER)} tombstone --node ${nodes[1]!.url} ` +
+        `--channel ${CHANNEL} --quality ${QUALITY} --start ${formatInstant(cutStart)} --end ${formatInstant(cutStart + 4_000_000)}`,
       `  data              ${dir}${keep ? '' : ' (removed on exit)'}`,
       'Ctrl-C stops the nodes and ffmpeg.'
     )

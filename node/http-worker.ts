@@ -40,8 +40,9 @@ async function stop(ms: number): Promise<void> {
 
 process.on('message', (msg: NodeMessage, handle?: Socket) => {
   if (msg.type === 'conn') {
-    if (handle == null) return
+    // Said even when no socket came with it: the node then forgets the hand-over.
     send({ type: 'took', id: msg.id })
+    if (handle == null) return
     if (worker == null) handle.destroy()
     else worker.accept(handle)
   } else if (msg.type === 'drain') void stop(msg.ms)

@@ -20,7 +20,9 @@ const FLAGS: CommandFlag[] = [
 export const keygenHelp = (): string =>
   formatHelp(
     'segmesh keygen --out FILE [--admin]',
-    'Make a network key for --network-key (every node of a network holds the same one), or with --admin\nthe admin key pair: FILE for --admin-signing-key (keep it off the nodes if you sign client-side),\nFILE.pub for --admin-public-key on every node.',
+    'Make a network key for --network-key (every node of a network holds the same one), or with --admin\n' +
+      'the admin key pair: FILE for --admin-signing-key (keep it off the nodes if you sign client-side),\n' +
+      'FILE.pub for --admin-public-key on every node.',
     FLAGS,
     []
   )

@@ -41,9 +41,8 @@ export async function peersCommand(argv: string[]): Promise<number> {
     console.log('this node does not replicate (started with --no-replication)')
     return 0
   }
-  console.log(
-    `node ${status.peerId}: ${peers.length} peer${peers.length === 1 ? '' : 's'} known, ${peers.filter((p) => p.connected).length} connected`
-  )
+  const connected = peers.filter((p) => p.connected).length
+  console.log(`node ${status.peerId}: ${peers.length} peer${peers.length === 1 ? '' : 's'} known, ${connected} connected`)
   if (peers.length === 0) return 0
   const now = Date.now()
   const rows = [['PEER ID', 'CONNECTED', 'LAG', 'LAST SEEN', 'URL', 'ADDRESSES']]

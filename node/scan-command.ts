@@ -17,7 +17,8 @@ const FLAGS: CommandFlag[] = [
 export const scanHelp = (): string =>
   formatHelp(
     'segmesh scan --data DIR [--verify] [--json]',
-    'Reconcile the index with the segment tree (files added or removed while no node ran, leftover temp\nfiles) and print counts: channels, hours, segments by type, tombstones, bad names, bytes.',
+    'Reconcile the index with the segment tree (files added or removed while no node ran, leftover temp\n' +
+      'files) and print counts: channels, hours, segments by type, tombstones, bad names, bytes.',
     FLAGS
   )
 

@@ -1,9 +1,9 @@
 /**
  * The composition root: builds the parts and starts them in one order (lib/lifecycle.ts), index →
  * disk space → cutter → (reconcile) → retention → disk budget → watcher → read-through → network
- * listings → HTTP → admin HTTP → libp2p host → fetcher → replicator → recorder. Stopping stops every listener accepting first, then each part
- * in reverse, the HTTP drain bounded by the grace time. A start that fails halfway stops what it
- * had started.
+ * listings → HTTP → admin HTTP → libp2p host → fetcher → replicator → recorder. Stopping stops
+ * every listener accepting first, then each part in reverse, the HTTP drain bounded by the grace
+ * time. A start that fails halfway stops what it had started.
  */
 import { mkdtemp, rm, statfs } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -54,12 +54,13 @@ export interface SegmeshNodeInit {
 export class SegmeshNode {
   readonly config: Readonly<Config>
   readonly log: pino.Logger
-  index!: SegmentIndex
-  store!: SegmentStore
+  /** Built (without side effects) by the constructor; opened and started by `start()`. */
+  readonly index: SegmentIndex
+  readonly store: SegmentStore
   /** Pauses segment writes while the segments folder is (nearly) full. */
-  space!: DiskSpace
-  selector!: SegmentSelector
-  cutter!: Cutter
+  readonly space: DiskSpace
+  readonly selector: SegmentSelector
+  readonly cutter: Cutter
   host: P2PHost | null = null
   fetcher: Fetcher | null = null
   replicator: Replicator | null = null
@@ -91,6 +92,17 @@ export class SegmeshNode {
     this.#drainMs = init.config.shutdownGraceSeconds * 1000
     this.keep = new KeepFilter(init.config.keep)
     this.#hooks = { ...init.hooks }
+    const { config, log } = this
+    this.index = new SegmentIndex(join(config.dataDir, 'index'), { mapSize: config.indexMapSizeMb * 1024 * 1024 })
+    this.space = new DiskSpace({ dir: config.segmentsDir, minFreeBytes: config.minFreeBytes, log: log.child({ component: 'disk-space' }) })
+    this.store = new SegmentStore({ segmentsDir: config.segmentsDir, index: this.index, space: this.space })
+    this.selector = new SegmentSelector(this.index)
+    this.cutter = new Cutter({
+      store: this.store,
+      tempDir: config.cutTempDir ?? undefined,
+      concurrency: config.cutConcurrency,
+      log: log.child({ component: 'cutter' })
+    })
     if (nodeCreateChannel.hasSubscribers)
       nodeCreateChannel.publish({ node: this, hooks: this.#hooks } satisfies NodeCreateMessage<SegmeshNode, NodeHooks>)
   }
@@ -114,25 +126,9 @@ export class SegmeshNode {
   async #start(): Promise<void> {
     const { config, log } = this
     const parts = this.#parts
-    this.index = await parts.start(
-      'index',
-      new SegmentIndex(join(config.dataDir, 'index'), { mapSize: config.indexMapSizeMb * 1024 * 1024 })
-    )
-    this.space = await parts.start(
-      'disk-space',
-      new DiskSpace({ dir: config.segmentsDir, minFreeBytes: config.minFreeBytes, log: log.child({ component: 'disk-space' }) })
-    )
-    this.store = new SegmentStore({ segmentsDir: config.segmentsDir, index: this.index, space: this.space })
-    this.selector = new SegmentSelector(this.index)
-    this.cutter = await parts.start(
-      'cutter',
-      new Cutter({
-        store: this.store,
-        tempDir: config.cutTempDir ?? undefined,
-        concurrency: config.cutConcurrency,
-        log: log.child({ component: 'cutter' })
-      })
-    )
+    await parts.start('index', this.index)
+    await parts.start('disk-space', this.space)
+    await parts.start('cutter', this.cutter)
     const reconciler = new Reconciler(this.store, log.child({ component: 'reconcile' }))
     const started = performance.now()
     const report = await reconciler.reconcileAll({

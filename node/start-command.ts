@@ -7,8 +7,11 @@ import { explainStartFailure } from './start-failure.ts'
 
 export const startHelp = (): string =>
   formatHelp(
-    'segmesh start [--data DIR] [--http-host H] [--http-port N] [--p2p-host H] [--p2p-port N] [--public-url URL] [--bootstrap MULTIADDR ...] [options]',
-    'Run a node: reconcile the index with the disk, watch the segment folder, serve the HTTP API, join the\nnetwork (through --bootstrap, or as the first node without it) and replicate. Prints its HTTP URL, peer id\nand multiaddrs. SIGTERM or SIGINT drains in-flight responses, then exits 0.',
+    'segmesh start [--data DIR] [--http-host H] [--http-port N] [--p2p-host H] [--p2p-port N] [--public-url URL] ' +
+      '[--bootstrap MULTIADDR ...] [options]',
+    'Run a node: reconcile the index with the disk, watch the segment folder, serve the HTTP API, join the\n' +
+      'network (through --bootstrap, or as the first node without it) and replicate. Prints its HTTP URL, peer id\n' +
+      'and multiaddrs. SIGTERM or SIGINT drains in-flight responses, then exits 0.',
     []
   )
 

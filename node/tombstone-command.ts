@@ -30,8 +30,11 @@ const RANGE = ['channel', 'quality', 'start', 'end'] as const
 
 export const tombstoneHelp = (): string =>
   formatHelp(
-    'segmesh tombstone --node URL [--token T] (--segment C/Q/HOUR/FILE | --channel C --quality Q --start ISO --end ISO) [--reason TEXT] [--signing-key FILE]',
-    'Tombstone a segment, or every segment of a channel/quality overlapping [start, end), on one node; the\ntombstones reach every node by gossip and the segments are hidden everywhere, for good. Idempotent.\nExit 0 on success, 1 when the node refuses or cannot be reached, 64 for bad arguments.',
+    'segmesh tombstone --node URL [--token T] (--segment C/Q/HOUR/FILE | --channel C --quality Q --start ISO --end ISO) ' +
+      '[--reason TEXT] [--signing-key FILE]',
+    'Tombstone a segment, or every segment of a channel/quality overlapping [start, end), on one node; the\n' +
+      'tombstones reach every node by gossip and the segments are hidden everywhere, for good. Idempotent.\n' +
+      'Exit 0 on success, 1 when the node refuses or cannot be reached, 64 for bad arguments.',
     FLAGS,
     []
   )
@@ -68,9 +71,8 @@ export async function tombstoneCommand(argv: string[]): Promise<number> {
   }
   for (const path of result.tombstoned) console.log(`tombstoned  ${path}`)
   for (const path of result.alreadyTombstoned) console.log(`already     ${path}`)
-  console.log(
-    `${result.tombstoned.length} tombstoned, ${result.alreadyTombstoned.length} already tombstoned${result.tombstoned.length + result.alreadyTombstoned.length === 0 ? ' (nothing in that range on this node)' : ''}`
-  )
+  const nothing = result.tombstoned.length + result.alreadyTombstoned.length === 0 ? ' (nothing in that range on this node)' : ''
+  console.log(`${result.tombstoned.length} tombstoned, ${result.alreadyTombstoned.length} already tombstoned${nothing}`)
   return 0
 }
 

@@ -37,7 +37,10 @@ function explainOne(f: DialFailure, withNetworkKey: boolean): string {
     case 'ENETUNREACH':
       return `address unreachable (${f.code}): ${message}`
     case 'ECONNRESET':
-      return `connection reset during the handshake: a network key mismatch (this node has ${withNetworkKey ? 'a --network-key, the peer none' : 'no --network-key, the peer one'}?)`
+      return (
+        'connection reset during the handshake: a network key mismatch ' +
+        `(this node has ${withNetworkKey ? 'a --network-key, the peer none' : 'no --network-key, the peer one'}?)`
+      )
   }
   const wrongId = /identity key (\S+) does not match expected remote identity key (\S+)/.exec(message)
   if (wrongId != null) return `wrong peer id: the node at that address is ${wrongId[1]}, not ${wrongId[2]}`
@@ -46,7 +49,10 @@ function explainOne(f: DialFailure, withNetworkKey: boolean): string {
     if (timedOut && withNetworkKey)
       return 'no answer to the encrypted handshake: the peer has another --network-key (or is not a segmesh node)'
     if (timedOut) return 'timeout: the peer accepted the connection but never answered the handshake'
-    return `handshake failed: a network key mismatch (this node has ${withNetworkKey ? 'a --network-key' : 'no --network-key'}; the peer ${withNetworkKey ? 'another or none' : 'has one'}?): ${message}`
+    return (
+      `handshake failed: a network key mismatch (this node has ${withNetworkKey ? 'a --network-key' : 'no --network-key'}; ` +
+      `the peer ${withNetworkKey ? 'another or none' : 'has one'}?): ${message}`
+    )
   }
   if (timedOut || f.name === 'AbortError') return `timeout: no answer (address unreachable or filtered): ${message}`
   return message

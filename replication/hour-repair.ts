@@ -255,7 +255,8 @@ export class HourRepair {
           this.#legacyWindowLogged.add(url)
           this.#ctx.log.info(
             { url, skippedHours: skipped, windowHours: this.#ctx.windowHours() },
-            `legacy backfill from ${url} skipped ${skipped} hours older than the window (--window-hours ${this.#ctx.windowHours()}); raise it to copy them`
+            `legacy backfill from ${url} skipped ${skipped} hours older than the window ` +
+              `(--window-hours ${this.#ctx.windowHours()}); raise it to copy them`
           )
         }
       } catch (err) {

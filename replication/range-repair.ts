@@ -76,7 +76,7 @@ function parseNames(body: unknown): RangeNames | string {
 }
 
 /** A `HOUR/FILE` of a channel/quality as a segment reference, or null if it is not one. */
-export function refOf(channel: string, quality: string, hourFile: string): SegmentRef | null {
+function refOf(channel: string, quality: string, hourFile: string): SegmentRef | null {
   const [hour, file] = hourFile.split('/') as [string, string]
   const parsed = parseSegmentRef(channel, quality, hour, file)
   return parsed.ok && parsed.value.type !== 'temp' ? parsed.value : null

@@ -141,7 +141,10 @@ export interface ReplicationStats {
   announcedItems: number
   /** Repairs not started: MAX_REPAIR_SESSIONS were running, or the peer is not connected. */
   repairsSkipped: number
-  /** Segments not fetched: MAX_GRACE_WAITS wants already waited out the grace, or the announcer was refused (paused after a run of 404s, or banned). */
+  /**
+   * Segments not fetched: MAX_GRACE_WAITS wants already waited out the grace, or the announcer was
+   * refused (paused after a run of 404s, or banned).
+   */
   wantsDropped: number
   /** Peers learned through peer exchange. */
   peersLearned: number
@@ -193,7 +196,10 @@ const DEFER_MS = 2000
 const SETTLE_MS = 5000
 /** The longest a difference waits on such walks, whatever the peers' requests claim, ms. */
 const MAX_SETTLE_WAIT_MS = 2 * SETTLE_MS
-/** Names a walk or an offer must have stored before this node tells its other peers (below it: the live edge, which announcements carry). */
+/**
+ * Names a walk or an offer must have stored before this node tells its other peers (below it: the
+ * live edge, which announcements carry).
+ */
 const SPREAD_MIN_STORED = 8
 /** How soon those peers are asked for an exchange. */
 const SPREAD_MS = 250

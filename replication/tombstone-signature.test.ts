@@ -15,7 +15,6 @@ import {
   claimReason,
   isProofString,
   readAdminKeys,
-  readAdminPublicKey,
   readAdminSigningKey,
   segmentTarget,
   signTombstone,
@@ -148,10 +147,10 @@ describe('tombstone signatures', () => {
     assert.equal((await stat(publicKeyPath)).mode & 0o777, 0o644)
     assert.match(publicKeyPem, /BEGIN PUBLIC KEY/)
     const priv = await readAdminSigningKey(path)
-    const pub = await readAdminPublicKey(publicKeyPath)
+    const pub = (await readAdminKeys({ signing: null, public: publicKeyPath })).adminPublicKey!
     assert.ok(verifyTombstone(signTombstone(claim(), priv), seg, pub).ok)
     await assert.rejects(writeAdminKeyPair(path), { code: 'SEGMESH_ERR_KEY_FILE', message: /refusing to overwrite/ })
-    await assert.rejects(readAdminPublicKey(path), { code: 'SEGMESH_ERR_KEY_FILE' }) // private key given as public
+    await assert.rejects(readAdminKeys({ signing: null, public: path }), { code: 'SEGMESH_ERR_KEY_FILE' }) // private key given as public
     assert.ok((await readAdminKeys({ signing: path, public: publicKeyPath })).adminPublicKey != null)
     const other = await writeAdminKeyPair(join(dir, 'other.key'))
     await assert.rejects(readAdminKeys({ signing: path, public: other.publicKeyPath }), {

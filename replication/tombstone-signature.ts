@@ -202,7 +202,7 @@ export async function readAdminKeys(paths: {
 }
 
 /** The admin public key (PEM SPKI; a private key file is refused so it is not spread by mistake). */
-export async function readAdminPublicKey(path: string): Promise<KeyObject> {
+async function readAdminPublicKey(path: string): Promise<KeyObject> {
   const pem = await readKeyFile(path, 'admin public key', { secret: false })
   if (pem.includes('PRIVATE KEY')) throw new KeyFileError(`admin public key ${path} holds a private key; give the .pub file`)
   let key: KeyObject

@@ -2,11 +2,13 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { T0, openStore, ref } from '../test/helpers/tree.ts'
 import { SegmentSelector } from './best-segments.ts'
-import { CoverageMaps, LIVE_GRACE } from './coverage-map.ts'
+import { CoverageMaps } from './coverage-map.ts'
 import { MICROS_PER_HOUR } from './time.ts'
 
 const H = 3600_000
 const S = 1_000_000
+/** How long before now the live hour's map stops (coverage-map's LIVE_GRACE). */
+const LIVE_GRACE = 30 * S
 
 describe('coverage map', () => {
   it('splits an hour into full, partial, tombstoned and hole spans, full winning overlaps', async (t) => {

@@ -31,7 +31,7 @@ export const MAX_MAP_HOURS = 168
  * segment still being recorded or fetched is not shown as a hole. The same 30 s the live playlist
  * waits before trusting a hole.
  */
-export const LIVE_GRACE = 30_000_000
+const LIVE_GRACE = 30_000_000
 
 /** Painting order: where kinds overlap, the first one wins; where none does, it is a hole. */
 const KINDS = ['full', 'partial', 'tombstoned'] as const
@@ -74,7 +74,8 @@ export class CoverageMaps {
 
   #hour(channel: string, quality: string, start: number, now: number, firstHour: boolean): HourMap {
     const key = `${channel}\0${quality}\0${start}\0${firstHour}`
-    const versions = `${this.#index.hourVersion(channel, quality, start - MICROS_PER_HOUR)}/${this.#index.hourVersion(channel, quality, start)}`
+    const previous = this.#index.hourVersion(channel, quality, start - MICROS_PER_HOUR)
+    const versions = `${previous}/${this.#index.hourVersion(channel, quality, start)}`
     const cached = this.#cache.get(key)
     if (cached != null) {
       this.#cache.delete(key)

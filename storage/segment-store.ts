@@ -62,7 +62,10 @@ const MAX_KNOWN_DIRS = 10_000
 
 const nodeFiles: StoreFiles = { createTemp: async (path) => await open(path, 'wx', 0o644) }
 
-/** Where a write comes from, for the budget: `force`, a recorder's (never refused); `read`, a client asked for it (it may go into an hour the budget evicted). */
+/**
+ * Where a write comes from, for the budget: `force`, a recorder's (never refused); `read`, a client
+ * asked for it (it may go into an hour the budget evicted).
+ */
 export interface WriteOrigin {
   force?: boolean
   read?: boolean
