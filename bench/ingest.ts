@@ -21,6 +21,7 @@ import { Agent, request } from 'undici'
 import { adFlags, emptyAdState } from '../ingest/ad-markers.ts'
 import { entryTimes, parseMediaPlaylist } from '../ingest/media-playlist.ts'
 import { Recorder } from '../ingest/recorder.ts'
+import { runLimited } from '../lib/concurrency.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { formatInstant } from '../storage/time.ts'
@@ -50,24 +51,21 @@ const bytes = origin.segments.slice(0, SEGMENTS).reduce((n, s) => n + s.bytes.le
 async function naive(fsync: boolean): Promise<void> {
   const dir = await mkdtemp(join(root, 'naive-'))
   const agent = new Agent({ connections: CONCURRENCY })
-  let next = 0
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < SEGMENTS) {
-        const i = next++
-        const res = await request(origin.mediaUrl().replace('index.m3u8', `seg${i}.ts`), { dispatcher: agent })
-        const body = Buffer.from(await res.body.arrayBuffer())
-        const path = join(dir, `${i}.ts`)
-        if (!fsync) {
-          await writeFile(path, body)
-          continue
-        }
-        const fh = await open(path, 'w')
-        await fh.write(body)
-        await fh.sync()
-        await fh.close()
+  await runLimited(
+    Array.from({ length: SEGMENTS }, (_, i) => async () => {
+      const res = await request(origin.mediaUrl().replace('index.m3u8', `seg${i}.ts`), { dispatcher: agent })
+      const body = Buffer.from(await res.body.arrayBuffer())
+      const path = join(dir, `${i}.ts`)
+      if (!fsync) {
+        await writeFile(path, body)
+        return
       }
-    })
+      const fh = await open(path, 'w')
+      await fh.write(body)
+      await fh.sync()
+      await fh.close()
+    }),
+    CONCURRENCY
   )
   await agent.close()
 }

@@ -10,6 +10,7 @@ import { mkdir, open, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Agent, request } from 'undici'
+import { runLimited } from '../lib/concurrency.ts'
 import { segmentPath } from '../replication/fetch-http.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import { fsyncDir } from '../storage/durable-file.ts'
@@ -63,40 +64,37 @@ function argNumber(name: string, fallback: number): number {
 async function download(base: string, paths: readonly string[], dir: string, concurrency: number, durable: boolean): Promise<void> {
   await mkdir(dir, { recursive: true })
   const agent = new Agent({ connections: concurrency })
-  let next = 0
   try {
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < paths.length) {
-          const i = next++
-          const res = await request(base + paths[i], { dispatcher: agent })
-          if (res.statusCode !== 200) {
-            await res.body.dump()
-            throw new Error(`GET ${paths[i]}: HTTP ${res.statusCode}`)
-          }
-          const file = join(dir, `${i}.ts`)
-          if (!durable) {
-            await pipeline(res.body, createWriteStream(file))
-            continue
-          }
-          // What the store does for durability, without the index and replication: hash, fsync, rename, fsync the folder.
-          const temp = `${file}.temp`
-          const fh = await open(temp, 'wx')
-          const hash = createHash('sha256')
-          try {
-            for await (const chunk of res.body) {
-              hash.update(chunk)
-              await fh.write(chunk)
-            }
-            await fh.sync()
-          } finally {
-            await fh.close()
-          }
-          hash.digest()
-          await rename(temp, file)
-          await fsyncDir(dir)
+    await runLimited(
+      paths.map((path, i) => async () => {
+        const res = await request(base + path, { dispatcher: agent })
+        if (res.statusCode !== 200) {
+          await res.body.dump()
+          throw new Error(`GET ${path}: HTTP ${res.statusCode}`)
         }
-      })
+        const file = join(dir, `${i}.ts`)
+        if (!durable) {
+          await pipeline(res.body, createWriteStream(file))
+          return
+        }
+        // What the store does for durability, without the index and replication: hash, fsync, rename, fsync the folder.
+        const temp = `${file}.temp`
+        const fh = await open(temp, 'wx')
+        const hash = createHash('sha256')
+        try {
+          for await (const chunk of res.body) {
+            hash.update(chunk)
+            await fh.write(chunk)
+          }
+          await fh.sync()
+        } finally {
+          await fh.close()
+        }
+        hash.digest()
+        await rename(temp, file)
+        await fsyncDir(dir)
+      }),
+      concurrency
     )
   } finally {
     await agent.close()
@@ -128,21 +126,18 @@ export async function backfillPart(): Promise<BackfillResult> {
     const refs: SegmentRef[] = new Array(count)
     const setupCpu = process.cpuUsage()
     const setupStart = performance.now()
-    let next = 0
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < count) {
-          const i = next++
-          const body = Buffer.allocUnsafe(sizes[i]!)
-          pool.copy(body, 0, offsets[i]!, offsets[i]! + sizes[i]!)
-          body.writeUInt32BE(i, 0)
-          const { ref } = await a.store.recordSegment(
-            { channel: CHANNEL, quality: QUALITY, start: base + i * SEGMENT_US, duration: SEGMENT_US, type: 'full' },
-            body
-          )
-          refs[i] = ref
-        }
-      })
+    await runLimited(
+      sizes.map((size, i) => async () => {
+        const body = Buffer.allocUnsafe(size)
+        pool.copy(body, 0, offsets[i]!, offsets[i]! + size)
+        body.writeUInt32BE(i, 0)
+        const { ref } = await a.store.recordSegment(
+          { channel: CHANNEL, quality: QUALITY, start: base + i * SEGMENT_US, duration: SEGMENT_US, type: 'full' },
+          body
+        )
+        refs[i] = ref
+      }),
+      8
     )
     const setupMs = performance.now() - setupStart
     const setupCpuSeconds = cpuSeconds(setupCpu)

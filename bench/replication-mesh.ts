@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { runLimited } from '../lib/concurrency.ts'
 import { type StoreChangeMessage, storeChangeChannel } from '../lib/diagnostics.ts'
 import type { SegmeshNode } from '../node/segmesh-node.ts'
 import { decodeMessage } from '../replication/messages.ts'
@@ -299,16 +300,13 @@ export async function partitionRun(
     // Apart: divergent segments on both sides (round-robin over each side's nodes), 8 writes at a time.
     const written: Array<{ ref: SegmentRef; side: 0 | 1 }> = []
     const jobs = Array.from({ length: segments }, (_, i) => ({ side: (i % 2) as 0 | 1, start: slotStart(slot++), i }))
-    let next = 0
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < jobs.length) {
-          const job = jobs[next++]!
-          const side = sides[job.side]
-          const node = side[Math.floor(job.i / 2) % side.length]!
-          written.push({ ref: await record(node, job.start, segmentBytes), side: job.side })
-        }
-      })
+    await runLimited(
+      jobs.map((job) => async () => {
+        const side = sides[job.side]
+        const node = side[Math.floor(job.i / 2) % side.length]!
+        written.push({ ref: await record(node, job.start, segmentBytes), side: job.side })
+      }),
+      8
     )
     // Tombstones: half of names both sides had, half of names only the other side has.
     const tombstoned: SegmentRef[] = []
@@ -439,14 +437,11 @@ async function storeFloor(count: number, segmentBytes: number): Promise<number> 
     await Promise.all(
       stores.map(async (store, k) => {
         const mine = items.filter((_, i) => i % stores.length === k)
-        let next = 0
-        await Promise.all(
-          Array.from({ length: 8 }, async () => {
-            while (next < mine.length) {
-              const item = mine[next++]!
-              await store.writeSegment(item.ref, item.bytes)
-            }
-          })
+        await runLimited(
+          mine.map((item) => async () => {
+            await store.writeSegment(item.ref, item.bytes)
+          }),
+          8
         )
       })
     )

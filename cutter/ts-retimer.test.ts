@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import { segmentFiles } from '../test/helpers/media.ts'
+import { probeEntries, segmentFiles } from '../test/helpers/media.ts'
 import { tempDir } from '../test/helpers/tree.ts'
 import { TsRetimer } from './ts-retimer.ts'
 import {
@@ -222,18 +222,7 @@ describe('TsRetimer', () => {
     r.begin(100 * 90_000 - times.video)
     const out = join(dir, 'moved.ts')
     await writeFile(out, feed(r, Buffer.from(bytes), 65_536))
-    const { stdout } = await run('ffprobe', [
-      '-v',
-      'error',
-      '-select_streams',
-      'v:0',
-      '-show_entries',
-      'stream=start_time',
-      '-of',
-      'csv=p=0',
-      out
-    ])
-    assert.equal(stdout.trim().split('\n')[0], '100.000000')
+    assert.equal((await probeEntries(out, 'v:0', 'stream=start_time'))[0], '100.000000')
     const { stderr } = await run('ffmpeg', ['-v', 'warning', '-i', out, '-f', 'null', '-'])
     assert.equal(stderr.trim(), '')
   })

@@ -4,7 +4,7 @@
  * incarnation of a node; the harness sums incarnations with addCounters().
  */
 import { type FetchErrorKind, emptyCounters } from '../replication/fetch-stats.ts'
-import type { NodeProbe, ProbeCounters, WireCounters } from './probe.ts'
+import { type NodeProbe, type ProbeCounters, type WireCounters, emptyProbeCounters } from './probe.ts'
 
 /** The probe's counters (gossip received, HTTP by kind, wire bytes) plus the replicator's and fetcher's. */
 export interface NodeCounters extends ProbeCounters {
@@ -35,12 +35,7 @@ export function emptyNodeCounters(): NodeCounters {
     gossipOut: 0,
     gossipBytesOut: 0,
     announcedItems: 0,
-    gossipIn: 0,
-    gossipInBytes: 0,
-    gossipDropped: 0,
-    gossipDelayed: 0,
-    gossipInDigests: 0,
-    gossipInDigestBytes: 0,
+    ...emptyProbeCounters(),
     messagesInvalid: 0,
     digestsCompared: 0,
     repairs: 0,
@@ -53,12 +48,6 @@ export function emptyNodeCounters(): NodeCounters {
     itemsFailed: 0,
     listingErrors: 0,
     fetchErrors: emptyCounters().fetchErrors,
-    http: {
-      digests: { requests: 0, bytes: 0 },
-      listing: { requests: 0, bytes: 0 },
-      segment: { requests: 0, bytes: 0 },
-      other: { requests: 0, bytes: 0 }
-    },
     wire: { p2p: 0, httpServed: 0, httpRequested: 0 },
     connections: 0,
     peersKnown: 0

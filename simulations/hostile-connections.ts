@@ -2,8 +2,7 @@
  * Attackers at the libp2p edge, over real TCP (the HTTP-side liars are in test/helpers/hostile-peers.ts):
  * - startAuthorRelay: one libp2p connection that relays gossip signed by any key it is given, as a
  *   relay of many nodes would (a Sybil flood: a fresh key per message);
- * - holdIdleSockets: TCP sockets to the p2p port that never send a byte, reopened when closed;
- * - signAs: the key swap startAuthorRelay's `send` is built on, for tests that run their own relay.
+ * - holdIdleSockets: TCP sockets to the p2p port that never send a byte, reopened when closed.
  */
 import { type Socket, connect } from 'node:net'
 import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -22,7 +21,7 @@ import { createLibp2p } from 'libp2p'
  * Makes `pubsub` sign what it publishes next with `key`. gossipsub keeps its signer in the private
  * `publishConfig`; swapping it on the attacker's own node makes genuine signed RPCs from any author.
  */
-export function signAs(pubsub: GossipSub, key: PrivateKey): void {
+function signAs(pubsub: GossipSub, key: PrivateKey): void {
   const internals = pubsub as unknown as { publishConfig: unknown }
   internals.publishConfig = {
     type: PublishConfigType.Signing,

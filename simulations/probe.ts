@@ -56,7 +56,7 @@ const WIRE_KINDS: readonly WireKind[] = ['p2p', 'httpServed', 'httpRequested']
 
 export type HttpKind = 'digests' | 'listing' | 'segment' | 'other'
 
-function emptyProbeCounters(): ProbeCounters {
+export function emptyProbeCounters(): ProbeCounters {
   return {
     gossipIn: 0,
     gossipInBytes: 0,

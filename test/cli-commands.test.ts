@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { parse as parseYaml } from 'yaml'
 import { OPTIONS, envName, flagName } from '../config/options.ts'
+import type { SegmeshNode } from '../node/segmesh-node.ts'
 import { writeAdminKeyPair } from '../replication/tombstone-signature.ts'
 import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { MICROS_PER_HOUR, formatInstant, hourStart } from '../storage/time.ts'
@@ -38,6 +39,29 @@ async function segmesh(args: string[], env: Record<string, string> = {}): Promis
     const e = err as { code: number; stdout: string; stderr: string }
     return { code: e.code, stdout: e.stdout, stderr: e.stderr }
   }
+}
+
+/**
+ * Record `count` 2 s demo/source segments back to back on `a` from the start of the last hour (the
+ * bytes seeded by `label`), then wait until `b` has them all.
+ */
+async function replicatedSegments(
+  a: SegmeshNode,
+  b: SegmeshNode,
+  count: number,
+  label: string
+): Promise<{ hour: number; refs: SegmentRef[] }> {
+  const hour = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
+  const refs: SegmentRef[] = []
+  for (let i = 0; i < count; i++) {
+    const written = await a.store.recordSegment(
+      { channel: 'demo', quality: 'source', start: hour + i * 2_000_000, duration: 2_000_000, type: 'full' },
+      bytesFor(`${label}-${i}`, 500)
+    )
+    refs.push(written.ref)
+  }
+  await until("B has A's segments", () => refs.every((r) => b.index.getSegment(r) != null))
+  return { hour, refs }
 }
 
 describe('segmesh CLI', () => {
@@ -116,19 +140,7 @@ describe('segmesh CLI', () => {
   it('tombstone and peers talk to a running node, with clear errors', async (t) => {
     const a = await startNode(t)
     const b = await startNode(t, { bootstrap: [a] })
-    const hour = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
-    const refs: SegmentRef[] = []
-    for (let i = 0; i < 3; i++) {
-      refs.push(
-        (
-          await a.store.recordSegment(
-            { channel: 'demo', quality: 'source', start: hour + i * 2_000_000, duration: 2_000_000, type: 'full' },
-            bytesFor(`cli-${i}`, 500)
-          )
-        ).ref
-      )
-    }
-    await until("B has A's segments", () => refs.every((r) => b.index.getSegment(r) != null))
+    const { hour, refs } = await replicatedSegments(a, b, 3, 'cli')
     const token = { SEGMESH_ADMIN_TOKEN: ADMIN_TOKEN }
 
     const one = await segmesh(['tombstone', '--node', a.url, '--segment', segmentRelPath(refs[0]!), '--reason', 'test: takedown'], token)
@@ -211,19 +223,7 @@ describe('segmesh CLI', () => {
     const verifying = { 'admin-public-key': publicKeyPath }
     const a = await startNode(t, { extra: verifying })
     const b = await startNode(t, { bootstrap: [a], extra: verifying })
-    const hour = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
-    const refs: SegmentRef[] = []
-    for (let i = 0; i < 2; i++) {
-      refs.push(
-        (
-          await a.store.recordSegment(
-            { channel: 'demo', quality: 'source', start: hour + i * 2_000_000, duration: 2_000_000, type: 'full' },
-            bytesFor(`signed-${i}`, 500)
-          )
-        ).ref
-      )
-    }
-    await until("B has A's segments", () => refs.every((r) => b.index.getSegment(r) != null))
+    const { hour, refs } = await replicatedSegments(a, b, 2, 'signed')
     const token = { SEGMESH_ADMIN_TOKEN: ADMIN_TOKEN }
 
     const unsigned = await segmesh(['tombstone', '--node', a.url, '--segment', segmentRelPath(refs[0]!)], token)
@@ -235,24 +235,12 @@ describe('segmesh CLI', () => {
       token
     )
     assert.equal(one.code, 0, one.stderr)
-    const range = await segmesh(
-      [
-        'tombstone',
-        '--node',
-        a.url,
-        '--channel',
-        'demo',
-        '--quality',
-        'source',
-        '--signing-key',
-        key,
-        '--start',
-        formatInstant(hour + 2_000_000),
-        '--end',
-        formatInstant(hour + 3_000_000)
-      ],
-      token
-    )
+    const signedRange = async (start: string, end: string): Promise<Run> =>
+      await segmesh(
+        ['tombstone', '--node', a.url, '--channel', 'demo', '--quality', 'source', '--signing-key', key, '--start', start, '--end', end],
+        token
+      )
+    const range = await signedRange(formatInstant(hour + 2_000_000), formatInstant(hour + 3_000_000))
     assert.equal(range.code, 0, range.stderr)
     // Signed proofs travel: B, which checks them, hides both.
     await until('both signed tombstones on B', () => refs.every((r) => b.index.isTombstoned(r) && b.index.getSegment(r) == null))
@@ -263,24 +251,7 @@ describe('segmesh CLI', () => {
     )
     assert.equal(badKey.code, 64)
     assert.match(badKey.stderr, /bad option --signing-key/)
-    const badTime = await segmesh(
-      [
-        'tombstone',
-        '--node',
-        a.url,
-        '--channel',
-        'demo',
-        '--quality',
-        'source',
-        '--signing-key',
-        key,
-        '--start',
-        'yesterday',
-        '--end',
-        'now'
-      ],
-      token
-    )
+    const badTime = await signedRange('yesterday', 'now')
     assert.equal(badTime.code, 64)
     assert.match(badTime.stderr, /bad option --start/)
   })

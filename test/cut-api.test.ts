@@ -16,7 +16,8 @@ import { resolveConfig } from '../config/load.ts'
 import { SegmeshNode } from '../node/segmesh-node.ts'
 import type { WriteResult } from '../storage/segment-store.ts'
 import { formatInstant } from '../storage/time.ts'
-import { FPS, recordSegments, segmentFiles } from './helpers/media.ts'
+import { FPS, probeEntries, recordSegments, segmentFiles } from './helpers/media.ts'
+import { type RawResponse, rawGet } from './helpers/raw-http.ts'
 import { tempDirFor } from './helpers/tree.ts'
 
 const run = promisify(execFile)
@@ -37,26 +38,8 @@ let cutTemp: string
 /** The gradient band of every source frame, by frame index. */
 let reference: Buffer[]
 
-interface Response {
-  status: number
-  headers: http.IncomingHttpHeaders
-  body: Buffer
-}
-
-async function get(url: string, headers: Record<string, string> = {}): Promise<Response> {
-  return await new Promise((resolve, reject) => {
-    const req = http.get(url, { headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-  })
-}
-
-async function ok(path: string, headers: Record<string, string> = {}): Promise<Response> {
-  const res = await get(base + path, headers)
+async function ok(path: string, headers: Record<string, string> = {}): Promise<RawResponse> {
+  const res = await rawGet(base, path, { headers })
   assert.equal(res.status, 200, `${path}: ${res.body.subarray(0, 300)}`)
   return res
 }
@@ -119,19 +102,7 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 
 /** Presentation times (s) of a stream's packets, in file order. */
 async function packetTimes(file: string, stream: 'v' | 'a'): Promise<number[]> {
-  const { stdout } = await run('ffprobe', [
-    '-v',
-    'error',
-    '-select_streams',
-    `${stream}:0`,
-    '-show_entries',
-    'packet=pts_time',
-    '-of',
-    'csv=p=0',
-    file
-  ])
-  return stdout
-    .split('\n')
+  return (await probeEntries(file, `${stream}:0`, 'packet=pts_time'))
     .map((l) => l.replace(/,$/, '').trim())
     .filter((l) => l !== '')
     .map(Number)
@@ -253,7 +224,7 @@ describe('fast cut', () => {
 
   it("leaves a hole's length out with allow_holes=true, with nothing in its place", async () => {
     const path = `/cut/desertbus/source.ts?start=${at(7.3)}&end=${at(15.2)}`
-    assert.equal((await get(base + path)).status, 406)
+    assert.equal((await rawGet(base, path)).status, 406)
     const file = await save((await ok(`${path}&allow_holes=true`)).body, 'ts')
     // The hole is 10–12 s: frames up to 10 s, then straight on from 12 s.
     assertFrames(await bands(file), [...range(frameAt(7.3), frameAt(10)), ...range(frameAt(12), frameAt(15.2))], 'cut across a hole')
@@ -274,25 +245,14 @@ describe('fast cut', () => {
 
   it('answers 409 across a change of resolution, or falls back to a full cut', async () => {
     const path = `/cut/desertbus/mixed.ts?start=${at(1)}&end=${at(9)}&allow_holes=true`
-    const refused = await get(base + path)
+    const refused = await rawGet(base, path)
     assert.equal(refused.status, 409)
     assert.equal(JSON.parse(refused.body.toString()).error, 'stream_mismatch')
     assert.match(JSON.parse(refused.body.toString()).message, /320x180 → 256x144/)
     const res = await ok(`${path}&fallback=full`)
     assert.equal(res.headers['x-segmesh-cut-type'], 'full')
     const file = await save(res.body, 'ts')
-    const { stdout } = await run('ffprobe', [
-      '-v',
-      'error',
-      '-select_streams',
-      'v:0',
-      '-show_entries',
-      'stream=width,height',
-      '-of',
-      'csv=p=0',
-      file
-    ])
-    assert.equal(stdout.trim().split('\n')[0], '320,180')
+    assert.equal((await probeEntries(file, 'v:0', 'stream=width,height'))[0], '320,180')
     const d = await durations(file)
     assert.ok(withinFrame(d.video, 6), `video lasts ${d.video}`)
   })
@@ -330,7 +290,7 @@ describe('full cut', () => {
     assert.equal(identify(first[0]!, frameAt(3.51)).index, frameAt(3.51))
     // faststart: the index (moov) comes before the data (mdat).
     assert.ok(res.body.indexOf('moov') < res.body.indexOf('mdat'))
-    const part = await get(base + path, { range: 'bytes=100-1099' })
+    const part = await rawGet(base, path, { headers: { range: 'bytes=100-1099' } })
     assert.equal(part.status, 206)
     assert.equal(part.headers['content-range'], `bytes 100-1099/${res.body.length}`)
     assert.ok(part.body.equals(res.body.subarray(100, 1100)))
@@ -363,10 +323,10 @@ describe('frames', () => {
   }
 
   it('answers 404 in a hole and 400 without a timestamp', async () => {
-    assert.equal((await get(`${base}/frame/desertbus/source.png?timestamp=${at(11)}`)).status, 404)
-    assert.equal((await get(`${base}/frame/desertbus/source.png`)).status, 400)
-    assert.equal((await get(`${base}/frame/desertbus/source.png?timestamp=yesterday`)).status, 400)
-    assert.equal((await get(`${base}/frame/nobody/source.png?timestamp=${at(1)}`)).status, 404)
+    assert.equal((await rawGet(base, `/frame/desertbus/source.png?timestamp=${at(11)}`)).status, 404)
+    assert.equal((await rawGet(base, '/frame/desertbus/source.png')).status, 400)
+    assert.equal((await rawGet(base, '/frame/desertbus/source.png?timestamp=yesterday')).status, 400)
+    assert.equal((await rawGet(base, `/frame/nobody/source.png?timestamp=${at(1)}`)).status, 404)
   })
 })
 
@@ -392,7 +352,7 @@ describe('bad requests', () => {
   ]
   for (const [query, status, message] of cases) {
     it(`${query} → ${status}`, async () => {
-      const res = await get(`${base}/cut/desertbus/source.ts${query}`)
+      const res = await rawGet(base, `/cut/desertbus/source.ts${query}`)
       assert.equal(res.status, status, res.body.toString())
       assert.match(String(res.headers['content-type']), /application\/json/)
       assert.ok(res.body.toString().includes(message), res.body.toString())
@@ -400,13 +360,13 @@ describe('bad requests', () => {
   }
 
   it('.mp4 only for full cuts; unknown channel and quality are 404', async () => {
-    const mp4 = await get(`${base}/cut/desertbus/source.mp4?start=${at(1)}&end=${at(3)}`)
+    const mp4 = await rawGet(base, `/cut/desertbus/source.mp4?start=${at(1)}&end=${at(3)}`)
     assert.equal(mp4.status, 400)
     assert.match(JSON.parse(mp4.body.toString()).message, /type=full/)
-    assert.equal((await get(`${base}/cut/desertbus/source.mp4?start=${at(1)}&end=${at(3)}&type=rough`)).status, 400)
-    assert.equal((await get(`${base}/cut/nobody/source.ts?start=${at(1)}&end=${at(3)}`)).status, 404)
-    assert.equal((await get(`${base}/cut/desertbus/nope.ts?start=${at(1)}&end=${at(3)}`)).status, 404)
-    assert.equal((await get(`${base}/cut/desertbus/source.webm?start=${at(1)}&end=${at(3)}`)).status, 404)
+    assert.equal((await rawGet(base, `/cut/desertbus/source.mp4?start=${at(1)}&end=${at(3)}&type=rough`)).status, 400)
+    assert.equal((await rawGet(base, `/cut/nobody/source.ts?start=${at(1)}&end=${at(3)}`)).status, 404)
+    assert.equal((await rawGet(base, `/cut/desertbus/nope.ts?start=${at(1)}&end=${at(3)}`)).status, 404)
+    assert.equal((await rawGet(base, `/cut/desertbus/source.webm?start=${at(1)}&end=${at(3)}`)).status, 404)
   })
 })
 
@@ -440,7 +400,7 @@ describe('limits and aborts', () => {
   })
 
   const runningFull = async (): Promise<boolean> => {
-    const status = JSON.parse((await get(`${busy.url}/status`)).body.toString()) as { cuts: Array<{ kind: string; state: string }> }
+    const status = JSON.parse((await rawGet(busy.url, '/status')).body.toString()) as { cuts: Array<{ kind: string; state: string }> }
     return status.cuts.some((c) => c.kind === 'full' && c.state === 'running')
   }
 
@@ -454,22 +414,22 @@ describe('limits and aborts', () => {
     await eventually('ffmpeg to run', async () => (await ffmpegChildren()).length > 0)
     await eventually("the job's temp folder", async () => (await entries(busyTemp)).length > 0)
 
-    const refused = await get(`${busy.url}/cut/desertbus/source.ts?start=${at(1.5)}&end=${at(3)}`)
+    const refused = await rawGet(busy.url, `/cut/desertbus/source.ts?start=${at(1.5)}&end=${at(3)}`)
     assert.equal(refused.status, 503)
     assert.ok(Number(refused.headers['retry-after']) >= 1, `Retry-After: ${refused.headers['retry-after']}`)
     assert.equal(JSON.parse(refused.body.toString()).error, 'busy')
-    assert.equal((await get(`${busy.url}/frame/desertbus/source.png?timestamp=${at(1)}`)).status, 503)
+    assert.equal((await rawGet(busy.url, `/frame/desertbus/source.png?timestamp=${at(1)}`)).status, 503)
     // Rough cuts run no ffmpeg and are not limited.
-    assert.equal((await get(`${busy.url}/cut/desertbus/source.ts?start=${at(1.5)}&end=${at(3)}&type=rough`)).status, 200)
+    assert.equal((await rawGet(busy.url, `/cut/desertbus/source.ts?start=${at(1.5)}&end=${at(3)}&type=rough`)).status, 200)
 
     client.abort()
     assert.ok((await long) instanceof Error)
     await eventually('ffmpeg to exit', async () => (await ffmpegChildren()).length === 0)
     await eventually('the temp folder to go', async () => (await entries(busyTemp)).length === 0)
-    const status = JSON.parse((await get(`${busy.url}/status`)).body.toString()) as { cuts: Array<{ kind: string; state: string }> }
+    const status = JSON.parse((await rawGet(busy.url, '/status')).body.toString()) as { cuts: Array<{ kind: string; state: string }> }
     assert.equal(status.cuts.find((c) => c.kind === 'full')?.state, 'aborted')
     // The slot is free again.
-    assert.equal((await get(`${busy.url}/cut/desertbus/source.ts?start=${at(1.5)}&end=${at(3)}`)).status, 200)
+    assert.equal((await rawGet(busy.url, `/cut/desertbus/source.ts?start=${at(1.5)}&end=${at(3)}`)).status, 200)
   })
 
   it('a client that leaves a streaming cut kills ffmpeg too', async () => {

@@ -10,19 +10,12 @@ import assert from 'node:assert/strict'
 import { type Socket, connect } from 'node:net'
 import { after, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
-import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
-import { multiaddr } from '@multiformats/multiaddr'
-import { type Libp2p, createLibp2p } from 'libp2p'
 import { P2PHost } from '../replication/host.ts'
 import type { P2PHostInit } from '../replication/host-config.ts'
 import { P2P_DEFAULTS } from '../replication/host-defaults.ts'
 import { newNetworkKey } from '../replication/pnet.ts'
-import { signAs } from '../simulations/hostile-connections.ts'
+import { type AuthorRelay, startAuthorRelay } from '../simulations/hostile-connections.ts'
 import { until } from './helpers/network.ts'
 
 const TOPIC = 'segmesh-test/v1'
@@ -30,7 +23,7 @@ const ATTACKER_IP = '127.0.0.2'
 
 const hosts: P2PHost[] = []
 const attacks: Array<{ stop: () => void }> = []
-const relays: Libp2p[] = []
+const relays: AuthorRelay[] = []
 after(async () => {
   for (const a of attacks) a.stop()
   await Promise.all([...hosts, ...relays].map(async (h) => await h.stop()))
@@ -112,26 +105,11 @@ async function gossipReaches(from: P2PHost, to: P2PHost, timeoutMs: number): Pro
   }
 }
 
-/** A libp2p node connected to `target` whose gossip is signed by whichever key `send` is given (`signAs`). */
-async function relayOfAuthors(target: P2PHost): Promise<{ peerId: string; send: (key: PrivateKey, data: string) => Promise<void> }> {
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) }
-  })
-  relays.push(node)
-  const pubsub: GossipSub = node.services.pubsub
-  await node.dial(multiaddr(target.multiaddrs()[0]!))
-  await until("the target's subscription", () => pubsub.getSubscribers(TOPIC).some((p) => p.toString() === target.peerId))
-  return {
-    peerId: node.peerId.toString(),
-    send: async (key, data) => {
-      signAs(pubsub, key)
-      await pubsub.publish(TOPIC, new TextEncoder().encode(data))
-    }
-  }
+/** startAuthorRelay to `target`, stopped when the tests end. */
+async function relayOfAuthors(target: P2PHost): Promise<AuthorRelay> {
+  const relay = await startAuthorRelay({ target: target.multiaddrs()[0]!, topic: TOPIC })
+  relays.push(relay)
+  return relay
 }
 
 describe('gossip signed by fresh keys through one connection (issue 18, finding 3)', () => {
@@ -141,7 +119,7 @@ describe('gossip signed by fresh keys through one connection (issue 18, finding 
    */
   async function floodUntilBanned(
     node: P2PHost,
-    relay: { peerId: string; send: (key: PrivateKey, data: string) => Promise<void> },
+    relay: AuthorRelay,
     keyFor: (i: number) => Promise<PrivateKey>,
     max: number
   ): Promise<{ sent: number; delivered: number; authors: number; ms: number }> {
@@ -159,7 +137,7 @@ describe('gossip signed by fresh keys through one connection (issue 18, finding 
     let sent = 0
     try {
       while (!banned && sent < max && Date.now() - started < 60_000) {
-        await relay.send(await keyFor(sent), `{"n":${sent}}`).catch(() => {})
+        await relay.send(await keyFor(sent), new TextEncoder().encode(`{"n":${sent}}`)).catch(() => {})
         sent++
         // Let the node's side run now and then, as a network would.
         if (sent % 50 === 0) await new Promise((resolve) => setImmediate(resolve))

@@ -4,7 +4,6 @@
  * turned into a space, and what `/status` tells a stranger.
  */
 import assert from 'node:assert/strict'
-import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import pino from 'pino'
 import { forceGc } from '../bench/common.ts'
@@ -13,6 +12,7 @@ import { SegmeshNode } from '../node/segmesh-node.ts'
 import type { WriteResult } from '../storage/segment-store.ts'
 import { formatInstant } from '../storage/time.ts'
 import { recordSegments } from './helpers/media.ts'
+import { type RawResponse, rawGet } from './helpers/raw-http.ts'
 import { tempDirFor } from './helpers/tree.ts'
 
 const TOKEN = 'hostile-viewer-token'
@@ -36,28 +36,12 @@ let node: SegmeshNode
 let dataDir: string
 let written: WriteResult[]
 
-interface Answer {
-  status: number
-  headers: http.IncomingHttpHeaders
-  body: Buffer
-}
-
 /** GET with the path sent exactly as written (a raw `+` stays a `+`), given up after ANSWER_MS. */
-async function get(path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  const { hostname, port } = new URL(node.url)
-  return await new Promise((resolve, reject) => {
-    const req = http.get({ hostname, port, path, headers, timeout: ANSWER_MS }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error(`${path}: no answer within ${ANSWER_MS} ms`)))
-    req.on('error', reject)
-  })
+async function get(path: string, headers: Record<string, string> = {}): Promise<RawResponse> {
+  return await rawGet(node.url, path, { headers, timeoutMs: ANSWER_MS })
 }
 
-function errorOf(res: Answer): { error: string; message: string } {
+function errorOf(res: RawResponse): { error: string; message: string } {
   assert.match(String(res.headers['content-type']), /application\/json/)
   return JSON.parse(res.body.toString())
 }

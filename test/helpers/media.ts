@@ -74,3 +74,9 @@ export async function recordSegments(
   }
   return out
 }
+
+/** ffprobe's `entries` (`stream=width,height`, `packet=pts_time`) of `stream` (`v:0`, `a:0`) in `file`: a CSV line each. */
+export async function probeEntries(file: string, stream: string, entries: string): Promise<string[]> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', stream, '-show_entries', entries, '-of', 'csv=p=0', file])
+  return stdout.trim().split('\n')
+}
