@@ -31,7 +31,8 @@ import {
   fetchDigests,
   OWN_ONLY,
   getJson,
-  rssOf
+  rssOf,
+  simNodePlace
 } from './sim-node.ts'
 
 const SEGMESH = fileURLToPath(new URL('../bin/segmesh', import.meta.url))
@@ -55,10 +56,7 @@ export class ChildNode implements SimNode {
 
   constructor(init: SimNodeInit) {
     this.#init = init
-    this.id = init.id
-    this.dataDir = join(init.dir, 'data')
-    this.url = `http://127.0.0.1:${init.httpPort}`
-    this.publicUrl = init.publicUrl
+    ;({ id: this.id, dataDir: this.dataDir, url: this.url, publicUrl: this.publicUrl } = simNodePlace(init))
   }
 
   get up(): boolean {

@@ -4,7 +4,6 @@
  * attributed to it. Fast: 50 nodes start in seconds. A kill here is a stop without drain (no
  * process to SIGKILL).
  */
-import { join } from 'node:path'
 import pino from 'pino'
 import { resolveConfig } from '../config/load.ts'
 import { SegmeshNode } from '../node/segmesh-node.ts'
@@ -13,7 +12,16 @@ import { claimNode } from './instrument.ts'
 import { type NodeCounters, countersOf } from './counters.ts'
 import { NodeProbe, type GossipFaults, type ProbeEvent, runAs } from './probe.ts'
 import type { SyntheticSegment } from './segments.ts'
-import { ADMIN_TOKEN, CounterCarry, type DigestMap, ONE_HOST_FLAGS, PEER_BAN_SECONDS, type SimNode, type SimNodeInit } from './sim-node.ts'
+import {
+  ADMIN_TOKEN,
+  CounterCarry,
+  type DigestMap,
+  ONE_HOST_FLAGS,
+  PEER_BAN_SECONDS,
+  type SimNode,
+  type SimNodeInit,
+  simNodePlace
+} from './sim-node.ts'
 
 export class InProcessNode implements SimNode {
   readonly crashes = []
@@ -32,10 +40,7 @@ export class InProcessNode implements SimNode {
 
   constructor(init: SimNodeInit) {
     this.#init = init
-    this.id = init.id
-    this.dataDir = join(init.dir, 'data')
-    this.url = `http://127.0.0.1:${init.httpPort}`
-    this.publicUrl = init.publicUrl
+    ;({ id: this.id, dataDir: this.dataDir, url: this.url, publicUrl: this.publicUrl } = simNodePlace(init))
     this.#probe = new NodeProbe(init.id, init.seed, (e) => this.#events.push(e))
   }
 

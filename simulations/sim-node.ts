@@ -3,6 +3,7 @@
  * `bin/segmesh start` in a child process (child-node.ts), plus the HTTP calls both share.
  */
 import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { request } from 'undici'
 import { type NodeCounters, addCounters, emptyNodeCounters } from './counters.ts'
 import type { GossipFaults, ProbeEvent } from './probe.ts'
@@ -39,6 +40,11 @@ export interface SimNodeInit {
   seed: number
   /** More `segmesh start` flags (child nodes only), e.g. `--record NAME=URL`. */
   args?: string[]
+}
+
+/** Where a node lives and is reached: the same for a child and an in-process node. */
+export function simNodePlace(init: SimNodeInit): Pick<SimNode, 'id' | 'dataDir' | 'url' | 'publicUrl'> {
+  return { id: init.id, dataDir: join(init.dir, 'data'), url: `http://127.0.0.1:${init.httpPort}`, publicUrl: init.publicUrl }
 }
 
 /** `channel/quality` → hour → digest, as GET /replication/digests gives them. */
