@@ -69,7 +69,8 @@ export class StreamWorker {
   /** Keys of the entries the latest media playlist lists (as many as it has: its size is bounded). */
   #listed = new Set<string>()
   readonly #recorded = { full: 0, suspect: 0, partial: 0, exists: 0, gone: 0, 'given-up': 0, stopped: 0, tombstoned: 0 }
-  #pool: Dispatcher
+  /** Made by start(), not the constructor: a worker never started holds nothing. */
+  #pool: Dispatcher | null = null
   #mediaUrl: string | null = null
   #lastSequence: number | null = null
   #ads: AdState = emptyAdState()
@@ -81,11 +82,16 @@ export class StreamWorker {
     this.#init = init
     this.channel = init.channel
     this.quality = init.quality
-    this.#pool = createPool(init.options)
   }
 
   start(): void {
+    this.#pool ??= createPool(this.#init.options)
     this.#loop ??= this.#run()
+  }
+
+  get #dispatcher(): Dispatcher {
+    if (this.#pool == null) throw new Error('the stream worker is not started')
+    return this.#pool
   }
 
   /** Stop polling; in-flight downloads get `graceMs` to finish, then are cut (kept as `partial`). */
@@ -99,7 +105,7 @@ export class StreamWorker {
       clearTimeout(timer)
     }
     this.#setState('stopped')
-    await this.#pool.destroy().catch(() => {})
+    await this.#pool?.destroy().catch(() => {})
   }
 
   status(): WorkerStatus {
@@ -166,7 +172,7 @@ export class StreamWorker {
   async #fetchText(url: string): Promise<string> {
     const { options } = this.#init
     const signal = AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(options.playlistTimeoutMs)])
-    return (await fetchWhole(url, this.#pool, { signal, maxBytes: options.maxPlaylistBytes })).toString('utf8')
+    return (await fetchWhole(url, this.#dispatcher, { signal, maxBytes: options.maxPlaylistBytes })).toString('utf8')
   }
 
   /** One poll. Returns true when the playlist says the stream ended. */
@@ -271,7 +277,7 @@ export class StreamWorker {
     const { store, options, metrics, log } = this.#init
     return {
       store,
-      pool: this.#pool,
+      pool: this.#dispatcher,
       options,
       initBytes: async (section, dispatcher, signal) => await this.#initBytes(section, dispatcher, signal),
       stopping: this.#stopping.signal,
