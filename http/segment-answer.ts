@@ -95,16 +95,18 @@ export function segmentAnswer(file: { hash: Buffer; size: number; mtimeMs: numbe
  * gone, whichever comes first, and at once if the client left while it was being read.
  */
 export function lendUntilSent(pool: BufferPool, body: Buffer, res: ServerResponse): void {
-  let given = false
-  const give = (): void => {
-    if (given) return
-    given = true
+  const socket = res.socket
+  if (res.destroyed || socket == null || socket.destroyed) {
     pool.give(body)
-  }
-  if (res.destroyed || res.socket == null || res.socket.destroyed) {
-    give()
     return
   }
+  // The socket's own 'close' too: an answer queued behind a pipelined one never closes if the
+  // socket dies first. Both listeners go with the first to fire (a keep-alive socket serves many).
+  const give = (): void => {
+    res.off('close', give)
+    socket.off('close', give)
+    pool.give(body)
+  }
   res.once('close', give)
-  res.socket.once('close', give)
+  socket.once('close', give)
 }

@@ -10,6 +10,7 @@ import { readdirSync } from 'node:fs'
 import { type Socket, connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { Client } from 'undici'
 import { T0, bytesFor, openStore, tempDir } from '../test/helpers/tree.ts'
 import { SegmentWorker, type SegmentWorkerInit } from './segment-worker.ts'
 
@@ -226,5 +227,30 @@ describe('segment worker', () => {
     await new Promise((resolve) => setTimeout(resolve, 200))
     socket.destroy()
     assert.deepEqual(seen, [{ method: 'GET', url: '/first', forwardedFor: '127.0.0.1', body: inner }])
+  })
+
+  it('serves many segments on one keep-alive connection without piling listeners on its socket', async (t) => {
+    const { index, segmentsDir, store } = await openStore(t)
+    const { ref } = await store.recordSegment(
+      { channel: 'c', quality: 'q', start: T0, duration: 2_000_000, type: 'full' },
+      bytesFor('k', 100_000)
+    )
+    const { worker, port } = await workerOnPort(t, { index, segmentsDir, upstream: '/nonexistent' })
+    const warnings: string[] = []
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name)
+    }
+    process.on('warning', onWarning)
+    t.after(() => process.off('warning', onWarning))
+    const client = new Client(`http://127.0.0.1:${port}`)
+    t.after(async () => await client.close())
+    for (let i = 0; i < 40; i++) {
+      const res = await client.request({ path: `/segments/c/q/${ref.hour}/${encodeURIComponent(ref.file)}`, method: 'GET' })
+      assert.equal((await res.body.arrayBuffer()).byteLength, 100_000)
+    }
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(worker.connections, 1)
+    assert.equal(worker.buffersOut, 0)
+    assert.deepEqual(warnings, [])
   })
 })
