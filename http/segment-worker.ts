@@ -24,7 +24,7 @@ import { SEGMENT_READ_DEFAULTS, lendUntilSent, segmentAnswer } from './segment-a
 export const SEGMENT_WORKER_DEFAULTS = Object.freeze({
   /** Worker processes (`--http-workers`); 0: the node's one process serves HTTP itself. */
   workers: 0,
-  /** At most this many (each is a Node process of ~50 MiB). */
+  /** At most this many (each is a Node process of ~100 MiB resident). */
   maxWorkers: 64,
   /** Connections one worker holds at most (~10 KiB each idle); past it a new one is closed at once. */
   maxConnections: 4096,
