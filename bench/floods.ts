@@ -62,6 +62,7 @@ import {
   numberOption,
   option,
   printMachine,
+  readToEnd,
   startChild,
   stopAll,
   summarize,
@@ -147,7 +148,7 @@ async function get(url: string, signal?: AbortSignal): Promise<{ status: number;
   const t = performance.now()
   try {
     const res = await request(url, { dispatcher: http, signal })
-    await res.body.dump({ limit: Number.POSITIVE_INFINITY })
+    await readToEnd(res.body)
     return { status: res.statusCode, ms: performance.now() - t }
   } catch {
     return { status: 0, ms: performance.now() - t }

@@ -18,7 +18,7 @@ import { SegmentStore } from '../storage/segment-store.ts'
 import { formatInstant } from '../storage/time.ts'
 import { segmentFiles } from '../test/helpers/media.ts'
 import { cleanupOnExit, makeTempDir } from './common.ts'
-import { ROOT, fmt, numberOption, printMachine, startChild, stopAll, table } from './http-util.ts'
+import { ROOT, fmt, numberOption, printMachine, readToEnd, startChild, stopAll, table } from './http-util.ts'
 
 const ROUNDS = numberOption('rounds', 4)
 const CHANNEL = 'desertbus'
@@ -36,7 +36,7 @@ function rssMiB(pid: number): number {
 async function get(url: string, timeoutMs = 120_000): Promise<{ status: number; ms: number }> {
   const t = performance.now()
   const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
-  await res.body.dump({ limit: Number.POSITIVE_INFINITY })
+  await readToEnd(res.body)
   return { status: res.statusCode, ms: performance.now() - t }
 }
 

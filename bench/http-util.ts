@@ -90,6 +90,16 @@ export function table(head: readonly string[], rows: ReadonlyArray<readonly stri
   ].join('\n')
 }
 
+/**
+ * Reads a response body to its end; its length. (undici's `dump()` stops after 128 KiB whatever
+ * `limit` says unless it is finite: a bench that dumps a long body measures an aborted request.)
+ */
+export async function readToEnd(body: AsyncIterable<Buffer | Uint8Array>): Promise<number> {
+  let bytes = 0
+  for await (const chunk of body) bytes += chunk.byteLength
+  return bytes
+}
+
 export const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
 
 // --- CPU accounting ------------------------------------------------------------------------------

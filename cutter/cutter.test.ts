@@ -67,7 +67,8 @@ describe('Cutter', () => {
     const busy = cutter.jobs.acquire({ kind: 'full', channel: 'c', quality: 'q', ranges: [range], format: 'mp4' })
     const result = await cutter.cut({ channel: 'c', quality: 'q', ranges: [range], runs, type: 'rough', format: 'ts' })
     let bytes = 0
-    if (result.kind === 'stream') for await (const chunk of result.stream) bytes += (chunk as Buffer).length
+    assert.equal(result.kind, 'chunks')
+    if (result.kind === 'chunks') for await (const chunk of result.chunks) bytes += chunk.length
     // Every selected segment, whole and untouched.
     assert.equal(
       bytes,

@@ -5,6 +5,7 @@
  */
 import { tmpdir } from 'node:os'
 import type { Readable } from 'node:stream'
+import type { BufferPool } from '../lib/buffer-pool.ts'
 import { type Logger, silentLogger } from '../lib/logger.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
 import { fastCut } from './fast-cut.ts'
@@ -46,7 +47,11 @@ export interface CutRequest {
   ready?: (segment: IndexedSegment) => Promise<void>
 }
 
-export type CutResult = (FullOutput | { kind: 'stream'; stream: Readable }) & {
+/**
+ * A fast cut streams ffmpeg's output; a rough cut's `chunks` are lent (rough-cut.ts: each valid
+ * until the next is asked for); a full cut is a file.
+ */
+export type CutResult = (FullOutput | { kind: 'stream'; stream: Readable } | { kind: 'chunks'; chunks: AsyncIterable<Buffer> }) & {
   /** The type that actually ran (a fast cut may have fallen back to full). */
   type: CutType
   jobId: number | null
@@ -88,9 +93,11 @@ export class Cutter {
    * Start a cut. Throws before any output exists for what can still be an HTTP error (busy 503,
    * stream mismatch 409, ffmpeg failing at once); later failures end the returned stream early.
    */
-  async cut(request: CutRequest, options: { signal?: AbortSignal } = {}): Promise<CutResult> {
-    if (request.type === 'rough')
-      return { kind: 'stream', stream: roughCut(this.store, request.runs, request.ready), type: 'rough', jobId: null }
+  async cut(request: CutRequest, options: { signal?: AbortSignal; buffers?: BufferPool } = {}): Promise<CutResult> {
+    if (request.type === 'rough') {
+      const chunks = roughCut(this.store, request.runs, { ready: request.ready, buffers: options.buffers })
+      return { kind: 'chunks', chunks, type: 'rough', jobId: null }
+    }
     const job = this.jobs.acquire(this.#info(request, request.type, request.format))
     try {
       const signal = this.#signal(job, options.signal)

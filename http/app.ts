@@ -9,6 +9,9 @@ import type { HttpComponents, HttpInit } from './components.ts'
 import { copiesRoutes } from './copies-routes.ts'
 import { coverageRoutes } from './coverage-routes.ts'
 import { ByteBudget } from './bulk-rate.ts'
+import { BufferPool } from '../lib/buffer-pool.ts'
+import { CORS_HEADER } from './cors.ts'
+import { SEGMENT_READ_DEFAULTS } from './segment-answer.ts'
 import { cutRoutes } from './cut-routes.ts'
 import { HttpError, statusOf } from './errors.ts'
 import { listingRoutes } from './listing-routes.ts'
@@ -72,9 +75,9 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
     return reply.code(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` })
   })
 
-  // CORS as the original: players and editors on other origins read everything.
+  // Bodies written past fastify (http/chunk-writer.ts) set it themselves.
   app.addHook('onSend', async (_request, reply, payload) => {
-    reply.header('access-control-allow-origin', '*')
+    reply.header(CORS_HEADER.name, CORS_HEADER.value)
     return payload
   })
 
@@ -104,13 +107,15 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
   }
 
   await app.register(listingRoutes(components))
-  await app.register(segmentRoutes(components))
+  // Whole segments and cut bodies are read into these (lib/buffer-pool.ts): one bound per app.
+  const buffers = new BufferPool({ bufferBytes: SEGMENT_READ_DEFAULTS.bufferBytes, maxBytes: SEGMENT_READ_DEFAULTS.poolBytes })
+  await app.register(segmentRoutes(components, buffers))
   await app.register(playlistRoutes(components, init))
   // /cut and /frame run on the node's cutter, whose lifecycle the node owns; an app built without
   // one (a test, a bench) serves everything else.
   if (components.cutter != null) {
     const budget = (init.cutBytesPerSecond ?? 0) > 0 ? new ByteBudget(init.cutBytesPerSecond!) : undefined
-    await app.register(cutRoutes({ ...components, cutter: components.cutter }, budget))
+    await app.register(cutRoutes({ ...components, cutter: components.cutter }, { budget, buffers }))
   }
   await app.register(statusRoutes(components, init))
   await app.register(coverageRoutes(components))

@@ -32,14 +32,19 @@ export class ByteBudget {
     return Math.max(0, this.#clock - now - this.#burstMs)
   }
 
+  /** Counts `bytes`; resolves once they may be sent (rejects if `signal` aborts first). */
+  async wait(bytes: number, signal: AbortSignal): Promise<void> {
+    const ms = this.take(bytes)
+    if (ms > 0) await sleep(ms, undefined, { signal })
+  }
+
   /** `source`'s chunks, each released when the budget allows; stops waiting when `signal` aborts. */
   pace(source: AsyncIterable<Buffer>, signal: AbortSignal): Readable {
     const budget = this
     return Readable.from(
       (async function* () {
         for await (const chunk of source) {
-          const wait = budget.take(chunk.length)
-          if (wait > 0) await sleep(wait, undefined, { signal })
+          await budget.wait(chunk.length, signal)
           yield chunk
         }
       })(),

@@ -7,13 +7,14 @@
  * (http/network-listings.ts), and the segments this node lacks are fetched before the cutter
  * reads them (http/cut-gather.ts).
  */
-import { createReadStream } from 'node:fs'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { CutResult, CutType, Cutter } from '../cutter/cutter.ts'
 import { CutError, CutterBusyError, FfmpegError, NoFrameError, StreamMismatchError } from '../cutter/errors.ts'
 import { type Run, type TimeRange, hasHoles, runsOf } from '../cutter/plan.ts'
 import { MICROS_PER_SECOND, formatInstant } from '../storage/time.ts'
+import { type BufferPool, fileChunks } from '../lib/buffer-pool.ts'
 import type { ByteBudget } from './bulk-rate.ts'
+import { sendChunks } from './chunk-writer.ts'
 import type { HttpComponents } from './components.ts'
 import { HttpError, badParameter, noContent, statusOf, unknownQuality } from './errors.ts'
 import { boolParam, channelParam, qualityParam, timeParam } from './params.ts'
@@ -104,35 +105,31 @@ async function sendFile(
   request: FastifyRequest,
   reply: FastifyReply,
   type: string,
-  pace: Pace
-): Promise<FastifyReply> {
-  let released = false
-  const release = (): void => {
-    if (released) return
-    released = true
-    void result.release()
-  }
+  bodies: CutBodies
+): Promise<void> {
   try {
     const range = parseRange(request.headers.range, result.size)
     if (range === 'unsatisfiable') throw rangeNotSatisfiable(request.headers.range, result.size, 'the cut')
     reply.header('content-type', type).header('accept-ranges', 'bytes')
     rangeHeaders(reply, range, result.size)
-    const stream = pace(createReadStream(result.path, range ?? {}), request.signal)
+    const chunks = fileChunks(result.path, { pool: bodies.buffers, ...(range ?? {}) })
+    await sendChunks(reply, chunks, { budget: bodies.budget, signal: request.signal })
+  } finally {
     // The temp file goes once the response is over, sent or not.
-    reply.raw.once('close', release)
-    return await reply.send(stream)
-  } catch (err) {
-    release()
-    throw err
+    void result.release()
   }
 }
 
-type Pace = (source: AsyncIterable<Buffer>, signal: AbortSignal) => AsyncIterable<Buffer>
+/** How cut bodies are sent: `budget` paces every cut's bytes (none: as fast as the client reads); `buffers` lends read buffers. */
+export interface CutBodies {
+  budget?: ByteBudget | undefined
+  buffers: BufferPool
+}
 
-/** `cutter` is the node's one cutter, shared with /status; `budget` paces every cut's bytes (none: as fast as the client reads). */
-export function cutRoutes(components: HttpComponents & { cutter: Cutter }, budget?: ByteBudget) {
+/** `cutter` is the node's one cutter, shared with /status. */
+export function cutRoutes(components: HttpComponents & { cutter: Cutter }, bodies: CutBodies) {
   const { index, selector, cutter, readThrough } = components
-  const pace: Pace = budget == null ? (source) => source : (source, signal) => budget.pace(source, signal)
+  const { budget, buffers } = bodies
   const known = (channel: string, quality: string, net: NetworkListings | null): void => {
     if (index.hourSpan(channel, quality) != null || net?.qualities(channel).value.includes(quality) === true) return
     throw unknownQuality(index, channel, quality)
@@ -200,15 +197,17 @@ export function cutRoutes(components: HttpComponents & { cutter: Cutter }, budge
               fallbackToFull: fallback === 'full',
               ...(gathering == null ? {} : { ready: gathering.ready })
             },
-            { signal: request.signal }
+            { signal: request.signal, buffers }
           )
         } catch (err) {
           throw toHttpError(err, request)
         }
         reply.header('x-segmesh-cut-type', result.type)
         if (result.jobId != null) reply.header('x-segmesh-cut-job', String(result.jobId))
-        if (result.kind === 'file') return await sendFile(result, request, reply, 'video/mp4', pace)
-        return reply.type('video/mp2t').send(pace(result.stream, request.signal))
+        if (result.kind === 'file') return await sendFile(result, request, reply, 'video/mp4', bodies)
+        reply.type('video/mp2t')
+        if (result.kind === 'chunks') return await sendChunks(reply, result.chunks, { budget, signal: request.signal })
+        return reply.send(budget == null ? result.stream : budget.pace(result.stream, request.signal))
       }
     app.route({ method: 'GET', url: '/cut/:channel/:quality.ts', handler: cut('ts'), config: CUT_CONFIG, exposeHeadRoute: false })
     app.route({ method: 'GET', url: '/cut/:channel/:quality.mp4', handler: cut('mp4'), config: CUT_CONFIG, exposeHeadRoute: false })

@@ -10,7 +10,7 @@ import { segmentRelPath } from '../storage/segment-name.ts'
 import type { HttpComponents } from './components.ts'
 import { peerUrlOf } from './upload-slots.ts'
 import { HttpError, notFound } from './errors.ts'
-import { BufferPool, readPooled } from '../lib/buffer-pool.ts'
+import { type BufferPool, readPooled } from '../lib/buffer-pool.ts'
 import { segmentPathParams } from './params.ts'
 import {
   type ByteRange,
@@ -50,8 +50,8 @@ export function segmentHeaders(reply: FastifyReply, hash: Buffer): string {
   return headers.etag
 }
 
-export function segmentRoutes({ index, store, uploads, viewers, readThrough }: HttpComponents) {
-  const pool = new BufferPool({ bufferBytes: SEGMENT_READ_DEFAULTS.bufferBytes, maxBytes: SEGMENT_READ_DEFAULTS.poolBytes })
+/** `pool`: the app's read buffers (shared with cuts). */
+export function segmentRoutes({ index, store, uploads, viewers, readThrough }: HttpComponents, pool: BufferPool) {
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => {
       const { params } = request

@@ -263,6 +263,10 @@ describe('rough cut', () => {
     const res = await ok(`/cut/desertbus/source.ts?start=${at(3.51)}&end=${at(9.37)}&type=rough`)
     const expected = Buffer.concat(await Promise.all(written.slice(1, 5).map(async (w) => await readFile(node.store.pathOf(w.ref)))))
     assert.ok(res.body.equals(expected), `rough cut of ${res.body.length} bytes differs from the ${expected.length} bytes of segments 1–4`)
+    // Written past fastify's onSend hooks (http/chunk-writer.ts), with the headers every answer has.
+    assert.equal(res.headers['access-control-allow-origin'], '*')
+    assert.equal(res.headers['x-segmesh-cut-type'], 'rough')
+    assert.equal(res.headers['content-type'], 'video/mp2t')
   })
 })
 
