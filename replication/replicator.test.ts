@@ -10,8 +10,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type TestContext, describe, it } from 'node:test'
 import { silentLogger } from '../lib/logger.ts'
-import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
-import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
+import { type SegmentRef, parseSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
+import { MICROS_PER_HOUR, formatHour, hourStart } from '../storage/time.ts'
 import { type OpenedStore, bytesFor, openStore } from '../test/helpers/tree.ts'
 import type { FetchOutcome } from './fetcher.ts'
 import { rangeNames, rangeParts, splitRange } from './ranges.ts'
@@ -56,6 +56,8 @@ class FakeNode {
   readonly wants: WantRecord[] = []
   /** Per peer URL, the downloads it served. */
   readonly servedBy = new Map<string, number>()
+  /** Gossip messages this node published. */
+  published = 0
   /** Bytes of the range and name answers this node was given (as JSON). */
   answerBytes = 0
   /** What the replicator asked of its fetcher, in order: a range or names request, or a download. */
@@ -88,6 +90,7 @@ class FakeNode {
       multiaddrs: () => [],
       connectedPeers: () => others().map((n) => n.peerId),
       publish: async (data) => {
+        this.published++
         for (const n of others()) for (const h of n.messageHandlers) h(this.peerId, data)
         return others().length
       },
@@ -150,19 +153,23 @@ class FakeNode {
 const HOUR = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
 
 /** A network of fresh nodes (names sort as their peer ids do), each replicator started and stopped with the test. */
-async function network(t: TestContext, names: string[]): Promise<{ net: FakeNet; nodes: FakeNode[] }> {
+async function network(
+  t: TestContext,
+  names: string[],
+  options: { announce?: boolean } = {}
+): Promise<{ net: FakeNet; nodes: FakeNode[] }> {
   const net = new FakeNet()
   const nodes: FakeNode[] = []
   for (const name of names) {
     const node = new FakeNode(net, name, await openStore(t))
-    // Announcements off: only exchanges and walks move names here.
+    // Announcements off unless asked for: only exchanges and walks move names here.
     node.replicator = new Replicator({
       store: node.opened.store,
       host: node.host,
       fetcher: node.fetcher,
       url: node.url,
       log: silentLogger,
-      announce: false
+      announce: options.announce ?? false
     })
     await node.replicator.start()
     t.after(async () => await node.replicator.stop())
@@ -207,6 +214,33 @@ describe('replicator against in-memory fakes', () => {
       `every want named one peer: ${JSON.stringify(d!.wants.map((w) => w.peers))}`
     )
     assert.ok(d!.servedBy.size >= 2, `all downloads from ${[...d!.servedBy.keys()]}`)
+  })
+
+  it('a tombstone is announced by the node that made it, not again by each node that applies it (N nodes would make N² deliveries)', async (t) => {
+    const { net, nodes } = await network(t, ['PeerA', 'PeerB', 'PeerC'], { announce: true })
+    const [a, b, c] = nodes
+    await record([a!, b!, c!], 3, 'tombstone')
+    // A line: a – b – c. The fake host does not relay, so c can learn it only by a walk.
+    net.connect(a!, b!)
+    net.connect(b!, c!)
+    await Promise.all(nodes.map(async (n) => await n.replicator.syncNow()))
+    await sleep(200) // the recordings' own announcements (batched 50 ms) are out
+    const before = nodes.map((n) => n.published)
+    const file = a!.opened.index.listHour('c', 'q', HOUR)[0]!
+    const parsed = parseSegmentRef('c', 'q', formatHour(HOUR), file)
+    assert.ok(parsed.ok)
+    const victim = parsed.value
+    await a!.opened.store.writeTombstone(victim)
+    const deadline = Date.now() + 5_000
+    while (!b!.opened.index.isTombstoned(victim) && Date.now() < deadline) await sleep(10)
+    assert.ok(b!.opened.index.isTombstoned(victim), 'b did not apply the announced tombstone')
+    await sleep(200) // past the 50 ms announcement batch
+    assert.equal(a!.published - before[0]!, 1, 'the maker announces it')
+    assert.equal(b!.published - before[1]!, 0, 'b announced a tombstone it received')
+    // c still gets it: its walk of b lists tombstones.
+    await c!.replicator.syncNow()
+    assert.ok(c!.opened.index.isTombstoned(victim))
+    assert.equal(c!.published - before[2]!, 0, 'c announced a tombstone a walk brought')
   })
 
   it("a new connection's first hello brings the peer's newest segments: they are asked for before any walk", async (t) => {

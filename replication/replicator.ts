@@ -2,8 +2,9 @@
  * Replication: gossip is the hint, anti-entropy the guarantee.
  *
  * - Local changes (store events) are announced in small batches on the topic. A segment this node
- *   fetched is not announced again: its recorder announced it, and digests reach whoever missed
- *   that (an echo from each of N nodes made N announcements and N fetch waves per segment).
+ *   fetched, or a tombstone a peer sent it, is not announced again: its maker announced it, and
+ *   walks reach whoever missed that (an echo from each of N nodes made N announcements, each
+ *   delivered to all N, and N fetch waves per segment).
  * - A received announcement is applied at once: tombstones written, missing segments fetched from
  *   the announcer.
  * - Digests (a root per channel/quality over the window) are exchanged pairwise, never published
@@ -270,6 +271,8 @@ export class Replicator {
   #announceTimer: NodeJS.Timeout | null = null
   /** Segments (relative paths) the fetcher is getting for us, with how many wants wait on each. */
   readonly #fetching = new Map<string, number>()
+  /** Tombstones (relative paths) being written because a peer sent them. */
+  readonly #receiving = new Set<string>()
   /** Wants waiting out the grace: each one's wake-up, called early by stop(). */
   readonly #graceWaits = new Set<() => void>()
   /** Banned peer id → the URL the fetcher skips for it. */
@@ -458,8 +461,8 @@ export class Replicator {
   #onLocalChange(event: StoreEvent): void {
     this.#ours = null
     if (this.#init.announce === false) return
-    // Tombstones are rare and must spread: those are passed on even when they came from a peer.
-    if (event.kind === 'segment' && this.#fetching.has(segmentRelPath(event.ref))) return
+    const key = segmentRelPath(event.ref)
+    if (event.kind === 'segment' ? this.#fetching.has(key) : this.#receiving.has(key)) return
     const proof = event.kind === 'tombstone' ? this.#init.store.index.tombstoneProof(event.ref) : null
     this.#pendingAnnounce.push({ kind: event.kind, ref: event.ref, ...(proof != null ? { proof } : {}) })
     this.#announceTimer ??= setTimeout(() => {
@@ -754,8 +757,14 @@ export class Replicator {
         return
       }
     }
-    const { created } = await this.#init.store.writeTombstone(ref, { proof })
-    if (created) this.stats.tombstonesApplied++
+    const path = segmentRelPath(ref)
+    this.#receiving.add(path)
+    try {
+      const { created } = await this.#init.store.writeTombstone(ref, { proof })
+      if (created) this.stats.tombstonesApplied++
+    } finally {
+      this.#receiving.delete(path)
+    }
   }
 
   /**
