@@ -39,6 +39,15 @@ describe('replication messages', () => {
     assert.match(itemPath(items[1]!), /\.tombstone$/)
   })
 
+  it("decodes a message's bytes once for its validator and its receiver, then forgets them", () => {
+    const bytes = encodeMessage({ type: 'announce', from, items: [{ kind: 'segment', ref: ref({ at: 0, dur: 2000 }) }] })
+    const validated = decodeMessage(bytes)
+    assert.equal(decodeMessage(bytes), validated, 'the receiver gets what the validator decoded')
+    const third = decodeMessage(bytes)
+    assert.notEqual(third, validated, 'taken on use: not held for as long as the bytes live')
+    assert.deepEqual(third, validated)
+  })
+
   it('round-trip digests', () => {
     const roots = [{ channel: 'c', quality: 'q', root: 'abc', hours: 3, segments: 100 }]
     const decoded = decodeMessage(encodeMessage({ type: 'digest', from, windowStart: 5, roots }))
