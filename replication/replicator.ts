@@ -212,10 +212,11 @@ const MAX_LEGACY_LOGGED = 1024
 
 /**
  * memberlist's push-pull scaling: the interval as is up to 32 nodes, then one more multiple per
- * doubling (×2 at 64, ×6 at 1,000, ×10 at 10,000), so the exchanges a node receives per second
- * stay flat while the time to reach everyone grows only with log N.
+ * doubling (×2 at 64, ×6 at 1,000), so the exchanges a node receives per second stay flat while
+ * the time to reach everyone grows only with log N. `nodes` is the peer table's size + 1, and the
+ * table holds at most 1,024 peers, so the factor stops at 7.
  */
-function pushPullScale(nodes: number): number {
+export function pushPullScale(nodes: number): number {
   return nodes <= 32 ? 1 : Math.ceil(Math.log2(nodes) - 5) + 1
 }
 

@@ -48,15 +48,6 @@ export const PROTOCOL = Object.freeze({
   historyGossip: 3
 })
 
-/**
- * memberlist's push-pull scaling as replicator.ts has it: ×1 up to 32 known peers, one more per
- * doubling past it. `known` is the peer table's size + 1, and the table holds at most 1,024 peers,
- * so the factor stops at 7 however large the network.
- */
-export function pushPullScale(nodes: number): number {
-  return nodes <= 32 ? 1 : Math.ceil(Math.log2(nodes) - 5) + 1
-}
-
 /** lib/backoff.ts's ceiling without spread: the first push-pull rounds come after 1, 2, 4 … s. */
 export function roundDelayUs(round: number, maxUs: number): number {
   const doublings = Math.min(Math.max(round - 1, 0), 30)

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { MAX_REPAIR_SESSIONS, REPLICATOR_DEFAULTS } from '../../replication/replicator.ts'
-import { PROTOCOL, pushPullScale } from './constants.ts'
+import { MAX_REPAIR_SESSIONS, REPLICATOR_DEFAULTS, pushPullScale } from '../../replication/replicator.ts'
+import { PROTOCOL } from './constants.ts'
 import { runHeal } from './heal.ts'
 import { runIdle } from './idle.ts'
 import { BENCH } from './profiles.ts'

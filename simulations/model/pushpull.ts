@@ -5,7 +5,8 @@
  * jittered ±20 %. Only the asker learns (the request has no body): the answer's peers, its roots.
  */
 import type { Rng } from '../prng.ts'
-import { PROTOCOL, pushPullScale, roundDelayUs } from './constants.ts'
+import { pushPullScale } from '../../replication/replicator.ts'
+import { PROTOCOL, roundDelayUs } from './constants.ts'
 import type { Membership } from './membership.ts'
 import { helloBytes } from './sizes.ts'
 import type { Network } from './topology.ts'
