@@ -3,18 +3,10 @@
  * last one, then 60 s are counted. Per node: libp2p bytes written, messages, CPU, hello
  * exchanges asked, connections and known peers at the end.
  */
-import type { Costs } from './costs.ts'
 import { type Micros, US_PER_S } from './events.ts'
-import { setUpNetwork } from './network-setup.ts'
-import type { LatencyModel } from './topology.ts'
+import { type SetupOptions, setUpNetwork } from './network-setup.ts'
 
-export interface IdleOptions {
-  nodes: number
-  seed: number
-  costs: Costs
-  latency: LatencyModel
-  roots: number
-  joinGapUs?: Micros
+export interface IdleOptions extends SetupOptions {
   settleUs?: Micros
   windowUs?: Micros
 }

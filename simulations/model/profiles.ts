@@ -5,7 +5,7 @@
  * 8 channel/qualities recorded live, for the projection.
  */
 import { type Costs, MEASURED, OWN_MACHINE } from './costs.ts'
-import type { CpuPlan } from './cpu.ts'
+import type { HealOptions } from './heal.ts'
 import { type Micros, US_PER_MS, US_PER_S } from './events.ts'
 import type { ArchiveShape } from './range-walk.ts'
 import { LOOPBACK, type LatencyModel, WAN } from './topology.ts'
@@ -19,18 +19,9 @@ export interface Profile {
   joinGapUs: Micros
   idleSettleUs: Micros
   idleWindowUs: Micros
-  heal: {
-    keys: number
+  /** The heal scenario's settings (its options but the run's own), and the archive its walks are costed over. */
+  heal: Omit<HealOptions, 'nodes' | 'seed' | 'costs' | 'latency' | 'walks' | 'faultUs' | 'joinGapUs'> & {
     archive: ArchiveShape
-    cpu: CpuPlan
-    downloadCpuUs: number
-    rangeCpuUs: number
-    connectCpuUs: number
-    segmentBytes: number
-    linkBytesPerSecond: number | null
-    writesPerSecond: number
-    tombstoneRatio: number
-    recorders: number | null
     joinGapUs: Micros
   }
 }
