@@ -1,10 +1,8 @@
 /**
  * Replication: gossip is the hint, anti-entropy the guarantee.
  *
- * - Local changes (store events) are announced in small batches on the topic. A segment this node
- *   fetched, or a tombstone a peer sent it, is not announced again: its maker announced it, and
- *   walks reach whoever missed that (an echo from each of N nodes made N announcements, each
- *   delivered to all N, and N fetch waves per segment).
+ * - Local changes (store events) are announced in small batches on the topic (announcer.ts): not
+ *   what this node fetched, nor a tombstone a peer sent it.
  * - A received announcement is applied at once: tombstones written, missing segments fetched from
  *   the announcer.
  * - Digests (a root per channel/quality over the window) are exchanged pairwise, never published
@@ -27,6 +25,7 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Announcer } from './announcer.ts'
 import type { FetchOutcome } from './fetcher.ts'
 import type { Logger } from '../lib/logger.ts'
 import { silentLogger } from '../lib/logger.ts'
@@ -268,12 +267,7 @@ export class Replicator {
   readonly #tasks = new Set<Promise<unknown>>()
   /** Running repair per peer; `again` asks for one more pass when it ends. */
   readonly #sessions = new Map<string, { again: boolean }>()
-  #pendingAnnounce: AnnouncedItem[] = []
-  #announceTimer: NodeJS.Timeout | null = null
-  /** Segments (relative paths) the fetcher is getting for us, with how many wants wait on each. */
-  readonly #fetching = new Map<string, number>()
-  /** Tombstones (relative paths) being written because a peer sent them. */
-  readonly #receiving = new Set<string>()
+  readonly #announcer: Announcer
   /** Wants waiting out the grace: each one's wake-up, called early by stop(). */
   readonly #graceWaits = new Set<() => void>()
   /** Banned peer id → the URL the fetcher skips for it. */
@@ -292,6 +286,14 @@ export class Replicator {
     this.#log = init.log ?? silentLogger
     this.peers = new PeerTable({ connectedPeers: () => init.host.connectedPeers() })
     this.membership = new Membership({ host: init.host, peers: this.peers })
+    this.#announcer = new Announcer({
+      send: (items) => {
+        this.stats.announcedItems += items.length
+        for (const m of announceMessages(this.#self, items)) this.#track(this.#publish(m))
+      },
+      tombstoneProof: (ref) => init.store.index.tombstoneProof(ref),
+      delayMs: REPLICATOR_DEFAULTS.announceDelayMs
+    })
     this.unserved = new UnservedNames<SegmentRef>({
       excused: (ref) => init.store.index.isTombstoned(ref) || init.store.index.getSegment(ref, { hidden: true }) != null,
       penalize: (peerId) => init.host.penalize?.(peerId, 'unserved_name')
@@ -376,7 +378,7 @@ export class Replicator {
     for (const t of this.#timers) clearTimeout(t)
     for (const t of this.#rechecks.values()) clearTimeout(t)
     this.#rechecks.clear()
-    if (this.#announceTimer != null) clearTimeout(this.#announceTimer)
+    this.#announcer.stop()
     for (const wake of [...this.#graceWaits]) wake()
     this.unserved.stop()
     await Promise.allSettled([...this.#tasks])
@@ -461,18 +463,7 @@ export class Replicator {
 
   #onLocalChange(event: StoreEvent): void {
     this.#ours = null
-    if (this.#init.announce === false) return
-    const key = segmentRelPath(event.ref)
-    if (event.kind === 'segment' ? this.#fetching.has(key) : this.#receiving.has(key)) return
-    const proof = event.kind === 'tombstone' ? this.#init.store.index.tombstoneProof(event.ref) : null
-    this.#pendingAnnounce.push({ kind: event.kind, ref: event.ref, ...(proof != null ? { proof } : {}) })
-    this.#announceTimer ??= setTimeout(() => {
-      this.#announceTimer = null
-      const items = this.#pendingAnnounce
-      this.#pendingAnnounce = []
-      this.stats.announcedItems += items.length
-      for (const m of announceMessages(this.#self, items)) this.#track(this.#publish(m))
-    }, REPLICATOR_DEFAULTS.announceDelayMs)
+    if (this.#init.announce !== false) this.#announcer.changed(event)
   }
 
   /** Push-pull with one random connected peer; nothing is published to the whole network. */
@@ -624,16 +615,7 @@ export class Replicator {
    * function returned when it ends. What a download stores is not announced: only its recorder does.
    */
   noteFetch(ref: SegmentRef): () => void {
-    const key = segmentRelPath(ref)
-    this.#fetching.set(key, (this.#fetching.get(key) ?? 0) + 1)
-    let ended = false
-    return () => {
-      if (ended) return
-      ended = true
-      const left = (this.#fetching.get(key) ?? 1) - 1
-      if (left > 0) this.#fetching.set(key, left)
-      else this.#fetching.delete(key)
-    }
+    return this.#announcer.noteFetch(ref)
   }
 
   /**
@@ -758,14 +740,8 @@ export class Replicator {
         return
       }
     }
-    const path = segmentRelPath(ref)
-    this.#receiving.add(path)
-    try {
-      const { created } = await this.#init.store.writeTombstone(ref, { proof })
-      if (created) this.stats.tombstonesApplied++
-    } finally {
-      this.#receiving.delete(path)
-    }
+    const { created } = await this.#announcer.receiving(ref, async () => await this.#init.store.writeTombstone(ref, { proof }))
+    if (created) this.stats.tombstonesApplied++
   }
 
   /**
