@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { describe, it } from 'node:test'
-import { ResponseTooLargeError, transportFailure } from './http-client.ts'
+import { IDLE_SOCKET_MS, ResponseTooLargeError, createAgent, transportFailure } from './http-client.ts'
 
 const coded = (code: string): Error => Object.assign(new Error(code), { code })
 
@@ -20,5 +22,29 @@ describe('transportFailure', () => {
     assert.equal(transportFailure(new ResponseTooLargeError('big')), 'too_large')
     assert.equal(transportFailure(coded('SEGMESH_ERR_DISK_FULL')), undefined)
     assert.equal(transportFailure(new Error('no code')), undefined)
+  })
+})
+
+describe('createAgent', () => {
+  it("closes an idle socket within IDLE_SOCKET_MS, though the server's Keep-Alive hint says 72 s", async (t) => {
+    const server = createServer((_req, res) => res.setHeader('keep-alive', 'timeout=72').end('ok'))
+    server.keepAliveTimeout = 72_000
+    let open = 0
+    server.on('connection', (socket) => {
+      open++
+      socket.on('close', () => open--)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const agent = createAgent({ connections: 2, connectTimeoutMs: 1000, readTimeoutMs: 1000 })
+    t.after(async () => {
+      await agent.close()
+      server.close()
+    })
+    const res = await agent.request({ origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, path: '/', method: 'GET' })
+    assert.equal(await res.body.text(), 'ok')
+    assert.equal(open, 1, 'kept alive after the answer')
+    const started = Date.now()
+    while (open > 0 && Date.now() - started < IDLE_SOCKET_MS + 3000) await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.equal(open, 0, `the idle socket was still open after ${Date.now() - started} ms`)
   })
 })
