@@ -118,6 +118,16 @@ export class NodeProbe {
     return this.#wire.totals(WIRE_KINDS)
   }
 
+  /** Sockets this incarnation holds open now, by kind, leaving out those `skip` names. */
+  sockets(skip?: (socket: net.Socket, kind: WireKind) => boolean): Record<WireKind, number> {
+    return this.#wire.openByKind(WIRE_KINDS, skip)
+  }
+
+  /** The most sockets the node held at once, over all its incarnations (the harness's own included). */
+  get socketsMax(): number {
+    return this.#wire.maxOpen
+  }
+
   record(type: ProbeEventType, path: string, bytes?: number, peer?: string): void {
     this.#onEvent({ t: Date.now(), node: this.node, type, path, ...(bytes != null ? { bytes } : {}), ...(peer != null ? { peer } : {}) })
   }

@@ -6,7 +6,8 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Check } from './checkers.ts'
 import { type NodeCounters, addCounters, emptyNodeCounters } from './counters.ts'
-import type { ProbeEvent } from './probe.ts'
+import type { ProbeEvent, WireKind } from './probe.ts'
+import type { NewSegmentSpread } from './spread.ts'
 
 export interface Spread {
   min: number
@@ -55,6 +56,39 @@ export interface NodeRow {
   connections: number
   peersKnown: number
   rssBytes: number | null
+  /** TCP sockets it held when sampled (see RunReport.sockets); null when down or not readable. */
+  sockets?: number | null
+  /** In one process: those sockets by kind, and the most it held at once in the run. */
+  socketsByKind?: Record<WireKind, number> | null
+  socketsMax?: number | null
+}
+
+/**
+ * TCP sockets the nodes hold, sampled once at the end of the run before the final reads (after the
+ * steady window when there is one). In one process, per node from the probes: libp2p connections'
+ * sockets (dialled and accepted), the HTTP server's accepted sockets (the harness's own requests
+ * left out) and the fetcher's undici client sockets. As child processes, per node from /proc: every
+ * connected TCP socket of its process (the harness's keep-alive requests to it included).
+ */
+export interface SocketReport {
+  sampledAt: string
+  perNode: Spread | null
+  /** The most each node held at once during the run (in one process exact, as children every 2 s). */
+  perNodeMax: Spread | null
+  /** Sum over nodes when sampled, and its maximum over the samples taken every 2 s and at the end. */
+  total: number
+  totalMax: number
+  /** In one process, summed over nodes by kind. */
+  byKind: Record<WireKind, number> | null
+  /** Connected TCP sockets in the whole process (one process) or all the children, from /proc. */
+  processTcp: number | null
+  /**
+   * In one process, when sampled: client sockets to nodes' ports opened outside any node. To HTTP
+   * ports: the harness's requests (not counted for any node, nor their server ends). To libp2p
+   * ports: nodes' dials whose node was not found (libp2p's dial queue loses the async context now
+   * and then); not in any node's count, so per-node counts are short by this many in all.
+   */
+  outsideNodes: { p2p: number; http: number } | null
 }
 
 export interface RunReport {
@@ -129,6 +163,14 @@ export interface RunReport {
   sizes: { digestMessage: number; announceMessage: number; digestsBody: number; listingBody: number }
   memory: { perNodeRssBytes: Spread | null; perNodeHeapUsedBytes: Spread | null; processRssBytes: number; processHeapUsedBytes: number }
   connections: Spread
+  /** Optional: absent from reports made before they were measured. */
+  sockets?: SocketReport
+  newSegmentSpread?: NewSegmentSpread
+  /**
+   * In one process: perf_hooks' event-loop delay over the fault phase, sampled every 20 ms. The
+   * readings include that interval (an idle loop reads about 20 ms): lateness is a reading less 20 ms.
+   */
+  eventLoopDelayMs?: { p50Ms: number; p99Ms: number; maxMs: number }
   perNode: NodeRow[]
   checks: Array<Check & { count: number }>
 }
@@ -190,6 +232,33 @@ export function fetchStats(events: readonly ProbeEvent[]): { duplicateRequests: 
 const kib = (n: number): string => (n >= 10 * 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`)
 const ms = (n: number | null | undefined): string => (n == null ? '—' : n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : `${n} ms`)
 
+/** One line: the spread of new segments (spread.ts). */
+export function spreadLine(s: NewSegmentSpread): string {
+  const reached = (v: number | null): string => (v == null ? 'not all reached' : `${v} ms`)
+  const out = `p50 ${s.measured === 0 ? '—' : reached(s.p50Ms)}, p99 ${s.measured === 0 ? '—' : reached(s.p99Ms)}, max ${s.measured === 0 ? '—' : reached(s.maxMs)} over ${s.measured} writes made while the network was whole${s.unreached > 0 ? ` (${s.unreached} of them not on every node by the end)` : ''}`
+  const left = [
+    s.underFault > 0 ? `${s.underFault} made under a fault` : '',
+    s.interrupted > 0 ? `${s.interrupted} cut by a fault within ${s.windowMs / 1000} s` : '',
+    s.tombstonedFirst > 0 ? `${s.tombstonedFirst} tombstoned first` : ''
+  ].filter((x) => x !== '')
+  return left.length === 0 ? out : `${out}; left out: ${left.join(', ')}`
+}
+
+/** One line: the sockets per node (SocketReport). */
+export function socketsLine(s: SocketReport): string {
+  const k = s.byKind
+  const parts = [
+    `${s.perNode == null ? '—' : `${s.perNode.min} / ${s.perNode.median} / ${s.perNode.max}`} at the ${s.sampledAt}, ${s.total} in all${k == null ? '' : ` (libp2p ${k.p2p}, HTTP served ${k.httpServed}, HTTP client ${k.httpRequested})`}`
+  ]
+  if (s.perNodeMax != null)
+    parts.push(`most at once per node ${s.perNodeMax.min} / ${s.perNodeMax.median} / ${s.perNodeMax.max}, all nodes ${s.totalMax}`)
+  if (s.processTcp != null)
+    parts.push(
+      `connected TCP sockets in the process${k == null ? 'es' : ''} ${s.processTcp}${s.outsideNodes == null ? '' : ` (of them, client sockets opened outside any node: ${s.outsideNodes.p2p} libp2p dials whose node was not found, ${s.outsideNodes.http} the harness's HTTP requests)`}`
+    )
+  return parts.join('; ')
+}
+
 function markdown(r: RunReport, dir: string): string {
   const lines = [
     `# ${r.scenario}: ${r.ok ? 'PASS' : 'FAIL'}`,
@@ -207,6 +276,15 @@ function markdown(r: RunReport, dir: string): string {
     `| duplicate fetches | ${r.traffic.duplicateRequests} extra segment requests, ${r.traffic.duplicateStores} duplicate stores, ${r.traffic.hashMismatches} hash mismatches, ${r.traffic.refusedAfterTombstone} refused by a tombstone, ${r.traffic.itemsFailed} given up; ${r.traffic.fetchErrors.http_4xx ?? 0} answered 4xx |`,
     `| gossip | ${r.traffic.gossipOut} published (${kib(r.traffic.gossipBytesOut)}), ${r.traffic.gossipIn} received, ${r.traffic.gossipDropped} dropped by the nemesis; ${r.traffic.repairs} repairs |`,
     `| connections per node | ${r.connections.min} / ${r.connections.median} / ${r.connections.max} |`,
+    ...(r.sockets == null ? [] : [`| TCP sockets per node, min / median / max | ${socketsLine(r.sockets)} |`]),
+    ...(r.newSegmentSpread == null
+      ? []
+      : [`| a new segment stored on every node, after its write was acknowledged | ${spreadLine(r.newSegmentSpread)} |`]),
+    ...(r.eventLoopDelayMs == null
+      ? []
+      : [
+          `| event loop delay in the fault phase (one loop for all nodes; idle reads 20 ms) | p50 ${r.eventLoopDelayMs.p50Ms} ms, p99 ${r.eventLoopDelayMs.p99Ms} ms, max ${r.eventLoopDelayMs.maxMs} ms |`
+        ]),
     `| memory | ${r.memory.perNodeRssBytes == null ? `process RSS ${kib(r.memory.processRssBytes)} for ${r.nodes} nodes` : `RSS per node ${kib(r.memory.perNodeRssBytes.min)} / ${kib(r.memory.perNodeRssBytes.median)} / ${kib(r.memory.perNodeRssBytes.max)}, JS heap used median ${kib(r.memory.perNodeHeapUsedBytes?.median ?? 0)}`} |`,
     ''
   ]
@@ -226,12 +304,12 @@ function markdown(r: RunReport, dir: string): string {
     lines.push(`| ${c.name} | ${c.ok ? 'ok' : `**${c.count} violation(s)**: ${c.violations.slice(0, 3).join('; ')}`} |`)
   lines.push(
     '',
-    '| node | behind at heal (within reach) | lag | fetched | gossip out/in | repairs | conns | RSS |',
-    '|---|---|---|---|---|---|---|---|'
+    '| node | behind at heal (within reach) | lag | fetched | gossip out/in | repairs | conns | sockets (max) | RSS |',
+    '|---|---|---|---|---|---|---|---|---|'
   )
   for (const n of r.perNode)
     lines.push(
-      `| ${n.node} | ${n.missingAtHeal ?? 'down'}${n.missingWithinReachAtHeal == null ? '' : ` (${n.missingWithinReachAtHeal})`} | ${ms(n.lagMs)} | ${n.segmentsFetched} (${kib(n.bytesFetched)}) | ${n.gossipOut}/${n.gossipIn} | ${n.repairs} | ${n.connections} | ${n.rssBytes == null ? '—' : kib(n.rssBytes)} |`
+      `| ${n.node} | ${n.missingAtHeal ?? 'down'}${n.missingWithinReachAtHeal == null ? '' : ` (${n.missingWithinReachAtHeal})`} | ${ms(n.lagMs)} | ${n.segmentsFetched} (${kib(n.bytesFetched)}) | ${n.gossipOut}/${n.gossipIn} | ${n.repairs} | ${n.connections} | ${n.sockets ?? '—'}${n.socketsMax == null ? '' : ` (${n.socketsMax})`} | ${n.rssBytes == null ? '—' : kib(n.rssBytes)} |`
     )
   lines.push('', `Files: ${dir}`)
   return `${lines.join('\n')}\n`

@@ -6,6 +6,7 @@
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
@@ -29,13 +30,14 @@ import { subtractCounters } from './counters.ts'
 import { Executor } from './executor.ts'
 import { type DiskState, type ServedState, diskState, servedState } from './final-state.ts'
 import { History } from './history.ts'
-import { installInstrumentation, unattributed } from './instrument.ts'
-import { cpuBetween, cpuSeconds, requestsAnswered, totals } from './measure.ts'
+import { installInstrumentation, outsideSockets, unattributed } from './instrument.ts'
+import { SocketSampler, cpuBetween, cpuSeconds, requestsAnswered, socketReadings, tcpSocketsOf, totals } from './measure.ts'
 import { type Plan, PlanBuilder, type Topology, fingerprint } from './plan.ts'
 import { Rng } from './prng.ts'
 import { expectedWithinReach } from './reach.ts'
-import { type RateWindow, type RunReport, rateWindow, writeReport } from './report.ts'
+import { type RateWindow, type RunReport, type SocketReport, rateWindow, socketsLine, spread, spreadLine, writeReport } from './report.ts'
 import { type Scenario, findScenario } from './scenarios.ts'
+import { newSegmentSpread } from './spread.ts'
 
 export interface SimOptions {
   scenario: string
@@ -122,6 +124,43 @@ async function behindAtHeal(
   return { missing, withinReach }
 }
 
+/** The sockets every node holds now, with the sampler's maxima (report.ts, SocketReport). */
+async function socketsNow(
+  cluster: Cluster,
+  sampler: SocketSampler,
+  mode: Mode,
+  sampledAt: string
+): Promise<{ report: SocketReport; each: Awaited<ReturnType<typeof socketReadings>> }> {
+  const each = await socketReadings(cluster)
+  sampler.note(each)
+  const totals = each.map((r) => r.total).filter((t): t is number => t != null)
+  const inProcess = mode === 'in-process'
+  const pids = cluster.nodes.map((n) => n.pid).filter((p): p is number => p != null)
+  const tcp = inProcess ? [await tcpSocketsOf(process.pid)] : await Promise.all(pids.map(async (p) => await tcpSocketsOf(p)))
+  const kinds = each.map((r) => r.byKind).filter((k) => k != null)
+  const maxima = each.map((r, i) => r.max ?? sampler.perNodeMax[i] ?? 0)
+  return {
+    each,
+    report: {
+      sampledAt,
+      perNode: spread(totals),
+      perNodeMax: spread(maxima),
+      total: totals.reduce((a, b) => a + b, 0),
+      totalMax: sampler.processMax,
+      byKind:
+        kinds.length === 0
+          ? null
+          : {
+              p2p: kinds.reduce((n, k) => n + k.p2p, 0),
+              httpServed: kinds.reduce((n, k) => n + k.httpServed, 0),
+              httpRequested: kinds.reduce((n, k) => n + k.httpRequested, 0)
+            },
+      processTcp: tcp.some((t) => t == null) ? null : tcp.reduce<number>((a, b) => a + (b ?? 0), 0),
+      outsideNodes: inProcess ? outsideSockets() : null
+    }
+  }
+}
+
 export async function runSimulation(
   options: SimOptions,
   log: (line: string) => void = console.error
@@ -143,6 +182,8 @@ export async function runSimulation(
   const history = new History()
   const cluster = await Cluster.create({ plan, mode, root, digestIntervalSeconds: options.digestIntervalSeconds, log })
   let executor: Executor | null = null
+  let sampler: SocketSampler | null = null
+  let loop: ReturnType<typeof monitorEventLoopDelay> | null = null
   try {
     const began = Date.now()
     await cluster.startAll()
@@ -157,12 +198,29 @@ export async function runSimulation(
     executor = new Executor(cluster, history, plan, hourStart(Date.now() * 1000) - MICROS_PER_HOUR)
     const before = await totals(cluster)
     const cpuBefore = await cpuSeconds(cluster)
+    sampler = new SocketSampler(cluster, 2000)
+    // In one process every node shares this event loop: how late it ran says how busy they kept it.
+    loop = mode === 'in-process' ? monitorEventLoopDelay({ resolution: 20 }) : null
+    loop?.enable()
     history.t0 = Date.now()
     await executor.run(plan.steps, log)
     const rest = plan.durationMs - history.now()
     if (rest > 0) await sleep(rest)
     const behind = await behindAtHeal(cluster, history, options)
 
+    loop?.disable()
+    const eventLoop =
+      loop == null
+        ? null
+        : {
+            p50Ms: Math.round(loop.percentile(50) / 1e6),
+            p99Ms: Math.round(loop.percentile(99) / 1e6),
+            maxMs: Math.round(loop.max / 1e6)
+          }
+    if (eventLoop != null)
+      log(
+        `event loop delay in the fault phase (all nodes share it; idle reads 20 ms): p50 ${eventLoop.p50Ms} ms, p99 ${eventLoop.p99Ms} ms, max ${eventLoop.maxMs} ms`
+      )
     await cluster.healAll()
     history.healAt = history.now()
     const healWall = Date.now()
@@ -210,6 +268,9 @@ export async function runSimulation(
     }
     const final = await totals(cluster)
     const memory = await Promise.all(cluster.nodes.map(async (n) => await n.memory()))
+    const sockets = await socketsNow(cluster, sampler, mode, options.steadySeconds > 0 ? 'end of the steady window' : 'end of convergence')
+    sampler.stop()
+    log(`TCP sockets: ${socketsLine(sockets.report)}`)
 
     const tombstoned = history.tombstoned()
     // One node at a time with retries: an overloaded machine answers slowly, not wrongly.
@@ -234,7 +295,7 @@ export async function runSimulation(
     // In one process the history is only complete if every event found its node.
     if (mode === 'in-process') checks.push(attribution(unattributed))
 
-    const report = assembleReport({
+    const assembled = assembleReport({
       scenario,
       plan,
       options: { ...options, mode },
@@ -257,6 +318,20 @@ export async function runSimulation(
       events,
       checks
     })
+    const newSegments = newSegmentSpread(history, events, options.nodes)
+    log(`a new segment on every node: ${spreadLine(newSegments)}`)
+    const report: RunReport = {
+      ...assembled,
+      sockets: sockets.report,
+      newSegmentSpread: newSegments,
+      ...(eventLoop == null ? {} : { eventLoopDelayMs: eventLoop }),
+      perNode: assembled.perNode.map((row, i) => ({
+        ...row,
+        sockets: sockets.each[i]?.total ?? null,
+        socketsByKind: sockets.each[i]?.byKind ?? null,
+        socketsMax: sockets.each[i]?.max ?? sampler?.perNodeMax[i] ?? null
+      }))
+    }
     await writeFile(
       join(dir, 'history.json'),
       `${JSON.stringify({ t0: history.t0, healAt: history.healAt, ops: history.ops, writes: [...history.writes.values()], tombstones: history.tombstones })}\n`
@@ -265,6 +340,8 @@ export async function runSimulation(
     await writeReport(report, dir)
     return { report, dir }
   } finally {
+    sampler?.stop()
+    loop?.disable()
     await executor?.endAttacks(log)
     await cluster.close()
     if (!options.keep) await rm(root, { recursive: true, force: true })

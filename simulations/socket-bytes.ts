@@ -7,17 +7,35 @@
 import diagnostics from 'node:diagnostics_channel'
 import type net from 'node:net'
 
-/** Per kind: what sockets wrote, closed ones kept, open ones read when asked. */
+/**
+ * Per kind: what sockets wrote, closed ones kept, open ones read when asked; and how many are open
+ * (a socket is open from when it is tracked until its 'close').
+ */
 export class SocketBytes<K extends string> {
   readonly #open = new Map<net.Socket, K>()
   #closed = new Map<K, number>()
+  #maxOpen = 0
 
   track(socket: net.Socket, kind: K): void {
+    if (this.#open.has(socket)) return
     this.#open.set(socket, kind)
+    this.#maxOpen = Math.max(this.#maxOpen, this.#open.size)
     socket.once('close', () => {
       // Forgotten by reset(): not counted again.
       if (this.#open.delete(socket)) this.#closed.set(kind, (this.#closed.get(kind) ?? 0) + socket.bytesWritten)
     })
+  }
+
+  /** Sockets open now by kind (kinds never seen are 0), leaving out those `skip` names. */
+  openByKind(kinds: readonly K[], skip: (socket: net.Socket, kind: K) => boolean = () => false): Record<K, number> {
+    const out = Object.fromEntries(kinds.map((k) => [k, 0])) as Record<K, number>
+    for (const [socket, kind] of this.#open) if (!skip(socket, kind)) out[kind] = (out[kind] ?? 0) + 1
+    return out
+  }
+
+  /** The most sockets open at once since this tally was made (kept across reset()). */
+  get maxOpen(): number {
+    return this.#maxOpen
   }
 
   /** Bytes written by every kind seen. */
@@ -33,10 +51,31 @@ export class SocketBytes<K extends string> {
     return Object.fromEntries(kinds.map((k) => [k, seen.get(k) ?? 0])) as Record<K, number>
   }
 
-  /** Start again from 0; sockets open now are no longer counted. */
+  /** Start again from 0; sockets open now are no longer counted (the maximum stays). */
   reset(): void {
     this.#open.clear()
     this.#closed = new Map()
+  }
+}
+
+/** Sockets open at once, and the most there were: a count over many trackers (a process's nodes). */
+export class OpenTally {
+  readonly #open = new Set<net.Socket>()
+  #max = 0
+
+  add(socket: net.Socket): void {
+    if (this.#open.has(socket)) return
+    this.#open.add(socket)
+    this.#max = Math.max(this.#max, this.#open.size)
+    socket.once('close', () => this.#open.delete(socket))
+  }
+
+  get open(): number {
+    return this.#open.size
+  }
+
+  get max(): number {
+    return this.#max
   }
 }
 
