@@ -1,0 +1,294 @@
+/**
+ * Five nodes as five machines on a LAN: each `segmesh start` runs in a Linux network namespace of
+ * its own, on one bridge, every node joined through node 0 (the product's defaults otherwise: 30 s
+ * push-pull). Three seconds after they joined, {0, 1} are cut from {2, 3, 4} by moving the side's
+ * links to a second bridge: packets between the sides go nowhere, with no error and no reset (a
+ * cable pulled, a firewall's DROP), while each side keeps working; the side without the bootstrap
+ * must find itself. Every node records a segment in turn (what a recorder sharing its folder does:
+ * a hidden temp file, synced, renamed in) for the partition's length; then the links go back.
+ *
+ * Prints per round: how long after each write its own side held it (during the partition), and how
+ * long after the heal every node held every segment. Reads the nodes' folders directly (the bench
+ * needs no route into the namespaces once they are cut).
+ *
+ * Needs root and iproute2 (`ip netns`, bridges, veth); everything it makes is removed at the end.
+ *
+ *   node --import tsx --import ./node/compat.ts bench/netns-partition.ts [--rounds N] [--partition-seconds S]
+ */
+import { execFileSync } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdir, open, readdir, rename } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { formatSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
+import { sha256 } from '../storage/segment-hash.ts'
+import { MICROS_PER_HOUR, formatHour, hourStart } from '../storage/time.ts'
+import { segmentBytes } from '../simulations/segments.ts'
+import { cleanupOnExit, makeTempDir } from './common.ts'
+import { type Child, ROOT, fmt, median, numberOption, printMachine, startChild, stopAll, table } from './http-util.ts'
+
+const NODES = 5
+const SIDE_B = new Set([2, 3, 4])
+const ROUNDS = numberOption('rounds', 3)
+const PARTITION_S = numberOption('partition-seconds', 20)
+const WRITE_EVERY_MS = 500
+const CHANNEL = 'netns'
+const QUALITY = 'source'
+const SUBNET = '10.77.0'
+const PREFIX = `sgm${process.pid % 10000}`
+const [BR_A, BR_B] = [`${PREFIX}a`, `${PREFIX}b`]
+const ns = (i: number): string => `${PREFIX}n${i}`
+const hostVeth = (i: number): string => `${PREFIX}v${i}`
+const ip = (i: number): string => `${SUBNET}.${i + 1}`
+
+function run(...args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+}
+
+/** Two bridges in the root namespace; node i's namespace linked to the first by a veth pair. */
+function buildNetwork(): void {
+  for (const br of [BR_A, BR_B]) {
+    run('link', 'add', br, 'type', 'bridge')
+    run('link', 'set', br, 'up')
+  }
+  // The bench reaches the nodes' HTTP over the first bridge until the cut.
+  run('addr', 'add', `${SUBNET}.254/24`, 'dev', BR_A)
+  for (let i = 0; i < NODES; i++) {
+    run('netns', 'add', ns(i))
+    run('link', 'add', hostVeth(i), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns(i))
+    run('link', 'set', hostVeth(i), 'master', BR_A, 'up')
+    run('-n', ns(i), 'addr', 'add', `${ip(i)}/24`, 'dev', 'eth0')
+    run('-n', ns(i), 'link', 'set', 'eth0', 'up')
+    run('-n', ns(i), 'link', 'set', 'lo', 'up')
+  }
+}
+
+function tearDownNetwork(): void {
+  for (let i = 0; i < NODES; i++) {
+    try {
+      run('netns', 'del', ns(i))
+    } catch {}
+  }
+  for (const br of [BR_A, BR_B]) {
+    try {
+      run('link', 'del', br)
+    } catch {}
+  }
+}
+
+/** Side B's links onto the other bridge (cut), or back (heal). */
+function setCut(cut: boolean): void {
+  for (const i of SIDE_B) run('link', 'set', hostVeth(i), 'master', cut ? BR_B : BR_A)
+}
+
+interface Node {
+  i: number
+  dir: string
+  child: Child
+  url: string
+}
+
+async function startNode(i: number, dir: string, bootstrap: string | null): Promise<{ node: Node; multiaddr: string }> {
+  let multiaddr = ''
+  const { child } = await startChild(
+    `node ${i}`,
+    'ip',
+    [
+      ...['netns', 'exec', ns(i), join(ROOT, 'bin/segmesh'), 'start', '--data', dir, '--log-level', 'warn'],
+      ...['--http-host', ip(i), '--http-port', '8080', '--p2p-host', ip(i), '--p2p-port', '4001', '--public-url', `http://${ip(i)}:8080`],
+      ...(bootstrap == null ? [] : ['--bootstrap', bootstrap])
+    ],
+    /^segmesh public url/,
+    60_000,
+    (line) => {
+      multiaddr ||= /^segmesh multiaddr (\S+)/.exec(line)?.[1] ?? ''
+      return line.startsWith('segmesh ')
+    }
+  )
+  return { node: { i, dir, child, url: `http://${ip(i)}:8080` }, multiaddr }
+}
+
+/** Connected peers a node reports in /status (over the first bridge, before the cut). */
+async function connectedPeers(node: Node): Promise<number> {
+  try {
+    const res = await fetch(`${node.url}/status`, { signal: AbortSignal.timeout(2000) })
+    const status = (await res.json()) as { peers?: Array<{ connected?: boolean }> }
+    return (status.peers ?? []).filter((p) => p.connected === true).length
+  } catch {
+    return 0
+  }
+}
+
+/** What a recorder sharing the node's folder does: a hidden temp file, synced, renamed into the hour. */
+async function record(node: Node, seq: number, hourUs: number): Promise<string> {
+  const bytes = segmentBytes(`netns-${randomUUID()}`, 32 * 1024)
+  const ref = formatSegmentRef({
+    channel: CHANNEL,
+    quality: QUALITY,
+    start: hourUs + seq * 2_000_000,
+    duration: 2_000_000,
+    type: 'full',
+    hash: sha256(bytes)
+  })
+  const path = join(node.dir, 'segments', segmentRelPath(ref))
+  await mkdir(dirname(path), { recursive: true })
+  const temp = join(dirname(path), `.bench-${randomUUID()}`)
+  const fh = await open(temp, 'w')
+  try {
+    await fh.writeFile(bytes)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await rename(temp, path)
+  return ref.file
+}
+
+/** The segment files a node holds in the hour. */
+async function held(node: Node, hour: string): Promise<Set<string>> {
+  const names = await readdir(join(node.dir, 'segments', CHANNEL, QUALITY, hour)).catch(() => [] as string[])
+  return new Set(names.filter((n) => n.endsWith('.ts') && !n.startsWith('.')))
+}
+
+interface RoundResult {
+  joinedS: number
+  writes: number
+  /** Per write: ms from the write until every node of its side held it (null: not within the partition). */
+  sideLagMs: { a: Array<number | null>; b: Array<number | null> }
+  healMs: number | null
+}
+
+async function round(r: number): Promise<RoundResult> {
+  const root = makeTempDir('segmesh-netns-')
+  cleanupOnExit(root)
+  buildNetwork()
+  const nodes: Node[] = []
+  try {
+    const started = performance.now()
+    const first = await startNode(0, join(root, 'n0'), null)
+    nodes.push(first.node)
+    const rest = await Promise.all([1, 2, 3, 4].map(async (i) => (await startNode(i, join(root, `n${i}`), first.multiaddr)).node))
+    nodes.push(...rest)
+    // Joined: every node connected to at least one other.
+    while ((await Promise.all(nodes.map(connectedPeers))).some((n) => n === 0)) await sleep(100)
+    const joinedS = (performance.now() - started) / 1000
+    await sleep(3000)
+    setCut(true)
+    const cutAt = performance.now()
+    const hourUs = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
+    const hour = formatHour(hourUs)
+    const written: Array<{ file: string; at: number; side: 'a' | 'b' }> = []
+    const firstSeen = new Map<string, number[]>()
+    let seq = 0
+    const poll = async (): Promise<void> => {
+      const sets = await Promise.all(nodes.map(async (n) => await held(n, hour)))
+      const now = performance.now()
+      for (const [i, set] of sets.entries()) {
+        for (const file of set) {
+          const seen = firstSeen.get(file) ?? Array<number>(NODES).fill(Number.NaN)
+          if (Number.isNaN(seen[i]!)) seen[i] = now
+          firstSeen.set(file, seen)
+        }
+      }
+    }
+    while (performance.now() - cutAt < PARTITION_S * 1000) {
+      const node = nodes[seq % NODES]!
+      const file = await record(node, seq, hourUs)
+      written.push({ file, at: performance.now(), side: SIDE_B.has(node.i) ? 'b' : 'a' })
+      seq++
+      const next = performance.now() + WRITE_EVERY_MS
+      while (performance.now() < next) {
+        await poll()
+        await sleep(50)
+      }
+    }
+    const sideLag = (side: 'a' | 'b'): Array<number | null> =>
+      written
+        .filter((w) => w.side === side)
+        .map((w) => {
+          const seen = firstSeen.get(w.file) ?? []
+          const members = nodes.filter((n) => SIDE_B.has(n.i) === (side === 'b')).map((n) => seen[n.i] ?? Number.NaN)
+          return members.some(Number.isNaN) ? null : Math.max(...members) - w.at
+        })
+    // What each node lacked at the heal: the other side's writes.
+    const lacked = nodes.map((n) =>
+      written.filter((w) => Number.isNaN((firstSeen.get(w.file) ?? [])[n.i] ?? Number.NaN)).map((w) => w.file)
+    )
+    setCut(false)
+    const healAt = performance.now()
+    let healMs: number | null = null
+    while (performance.now() - healAt < 120_000) {
+      await poll()
+      const all = written.every((w) => (firstSeen.get(w.file) ?? []).length === NODES && !(firstSeen.get(w.file) ?? []).some(Number.isNaN))
+      if (all) {
+        healMs = Math.max(...written.map((w) => Math.max(...firstSeen.get(w.file)!))) - healAt
+        break
+      }
+      await sleep(50)
+    }
+    // Per node, when the first and the last of what it lacked arrived: a late first is reconnection, a long tail the downloads.
+    const arrivals = nodes.map((n) => {
+      const times = lacked[n.i]!.map((f) => (firstSeen.get(f) ?? [])[n.i]! - healAt).filter(Number.isFinite)
+      return times.length === 0 ? `${n.i}: -` : `${n.i}: ${fmt(Math.min(...times) / 1000, 2)}–${fmt(Math.max(...times) / 1000, 2)} s`
+    })
+    console.log(
+      `round ${r}: joined in ${fmt(joinedS)} s, ${written.length} writes, heal ${healMs == null ? 'not within 120 s' : `${fmt(healMs / 1000, 2)} s`}; first–last arrival of what each node lacked: ${arrivals.join(', ')}`
+    )
+    return {
+      joinedS,
+      writes: written.length,
+      sideLagMs: { a: sideLag('a'), b: sideLag('b') },
+      healMs: healMs == null ? null : Math.max(0, healMs)
+    }
+  } finally {
+    await Promise.all(nodes.map(async (n) => await n.child.stop(10_000)))
+    tearDownNetwork()
+  }
+}
+
+const spread = (values: Array<number | null>): string => {
+  const got = values.filter((v): v is number => v != null).sort((a, b) => a - b)
+  const missed = values.length - got.length
+  if (got.length === 0) return `none of ${values.length}`
+  return `${fmt(median(got) / 1000, 2)} / ${fmt(got.at(-1)! / 1000, 2)} s${missed > 0 ? `, ${missed} of ${values.length} never` : ''}`
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('needs root (network namespaces)')
+  printMachine()
+  console.log(
+    `${NODES} nodes, one namespace each; cut {0, 1} | {2, 3, 4} for ${PARTITION_S} s, 3 s after joining; a write every ${WRITE_EVERY_MS} ms`
+  )
+  const rows: string[][] = []
+  try {
+    for (let r = 1; r <= ROUNDS; r++) {
+      const res = await round(r)
+      rows.push([
+        String(r),
+        fmt(res.joinedS),
+        String(res.writes),
+        spread(res.sideLagMs.a),
+        spread(res.sideLagMs.b),
+        res.healMs == null ? 'no' : `${fmt(res.healMs / 1000, 2)} s`
+      ])
+    }
+  } finally {
+    await stopAll()
+    tearDownNetwork()
+  }
+  console.log(
+    `\n${table(
+      [
+        'round',
+        'joined, s',
+        'writes',
+        'side with the bootstrap: each write on all its nodes, median / max',
+        'side without it: the same',
+        'after the heal: every segment on every node'
+      ],
+      rows
+    )}`
+  )
+}
+
+await main()
