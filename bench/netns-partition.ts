@@ -65,9 +65,15 @@ function buildNetwork(): void {
 
 function tearDownNetwork(): void {
   for (let i = 0; i < NODES; i++) {
-    try {
-      run('netns', 'del', ns(i))
-    } catch {}
+    // The pair goes with either end; deleted here so the next round can make it again at once.
+    for (const args of [
+      ['link', 'del', hostVeth(i)],
+      ['netns', 'del', ns(i)]
+    ]) {
+      try {
+        run(...args)
+      } catch {}
+    }
   }
   for (const br of [BR_A, BR_B]) {
     try {

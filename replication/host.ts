@@ -25,6 +25,7 @@ import { silentLogger } from '../lib/logger.ts'
 import { type P2PHostInit, announceAs, colocationScore, connectionLimits, parseAddrs, peerIdOfAddr, validate } from './host-config.ts'
 import { P2P_DEFAULTS } from './host-defaults.ts'
 import { type BootstrapPeerStatus, BootstrapStatus } from './bootstrap-status.ts'
+import { ALIVE_PROTOCOL, Liveness, echoProbes } from './liveness.ts'
 import { HELLO_PROTOCOLS, OFFER_PROTOCOL, type HelloVersion, readBlob, sendBlob } from './hello-protocol.ts'
 import { libp2pLogger } from './libp2p-logger.ts'
 import { HelloTimeoutError, HostStoppedError, P2PError } from './p2p-errors.ts'
@@ -86,6 +87,9 @@ export class P2PHost {
   })
   #redialTimer: NodeJS.Timeout | null = null
   #pruneTimer: NodeJS.Timeout | null = null
+  #livenessTimer: NodeJS.Timeout | null = null
+  /** Probes the kept peers' connections (liveness.ts). */
+  readonly #liveness: Liveness
   /** Bootstrap peers let go once enough kept peers are connected (logged once each time). */
   #shed = false
   #stopped = false
@@ -102,6 +106,14 @@ export class P2PHost {
     this.#maxInbound = init.maxInboundConnections ?? P2P_DEFAULTS.maxInboundConnections
     this.#helloTimeoutMs = init.helloTimeoutMs ?? P2P_DEFAULTS.helloTimeoutMs
     this.#redialIntervalMs = init.redialIntervalMs ?? P2P_DEFAULTS.redialIntervalMs
+    this.#liveness = new Liveness({
+      open: async (peer) => await this.#openProbe(peer),
+      dead: (peer) => {
+        for (const c of this.#node.getConnections(peerIdFromString(peer))) c.abort(new P2PError('stopped answering probes'))
+      },
+      log: this.#log,
+      ...(init.probeIntervalMs != null ? { intervalMs: init.probeIntervalMs, timeoutMs: init.probeIntervalMs } : {})
+    })
     this.#validateMessage = init.validateMessage ?? null
     this.#maxMessageBytes = init.maxMessageBytes ?? P2P_DEFAULTS.maxMessageBytes
     this.#gossipRate = new RateLimiter({
@@ -223,6 +235,7 @@ export class P2PHost {
     node.services.pubsub.topicValidators.set(this.#topic, (source, msg) => this.#validate(source.toString(), msg))
     node.services.pubsub.addEventListener('message', (evt) => this.#onGossip(evt.detail))
     await node.handle(OFFER_PROTOCOL, async (stream, connection) => await this.#receiveOffer(stream, connection))
+    await node.handle(ALIVE_PROTOCOL, (stream) => echoProbes(stream), { maxInboundStreams: 2, maxOutboundStreams: 2 })
     for (const version of [2, 1] as const) {
       await node.handle(HELLO_PROTOCOLS[version], async (stream, connection) => await this.#answerHello(stream, connection, version))
     }
@@ -237,6 +250,7 @@ export class P2PHost {
     this.#track(this.#prune().then(async () => await this.#dialSaved()))
     this.#scheduleRedial()
     this.#schedulePrune()
+    this.#scheduleProbes()
     this.#log.info({ peerId: this.peerId, addrs: this.multiaddrs(), bootstrap: [...this.#bootstrap.keys()] }, 'p2p host started')
   }
 
@@ -445,6 +459,8 @@ export class P2PHost {
     this.#shutdown.abort(new HostStoppedError('p2p host is stopping'))
     if (this.#redialTimer != null) clearTimeout(this.#redialTimer)
     if (this.#pruneTimer != null) clearTimeout(this.#pruneTimer)
+    if (this.#livenessTimer != null) clearTimeout(this.#livenessTimer)
+    this.#liveness.stop()
     this.#scores.clear()
     this.#messageHandlers.clear()
     this.#offerHandlers.clear()
@@ -462,6 +478,28 @@ export class P2PHost {
   get #node(): Node {
     if (this.#libp2p == null) throw new HostStoppedError('p2p host is not started')
     return this.#libp2p
+  }
+
+  /** Probe rounds at half the probe interval; each round waits for the last. */
+  #scheduleProbes(): void {
+    if (this.#stopped) return
+    this.#livenessTimer = setTimeout(() => {
+      const kept = [...this.#kept].filter((p) => this.#isConnected(p))
+      this.#track(this.#liveness.tick(kept).finally(() => this.#scheduleProbes()))
+    }, this.#liveness.intervalMs / 2)
+    this.#livenessTimer.unref()
+  }
+
+  /** A probe stream on the peer's connection; null when the peer does not speak the protocol (a node of an earlier version). */
+  async #openProbe(peer: string): Promise<Stream | null> {
+    try {
+      return await this.#node.dialProtocol(peerIdFromString(peer), ALIVE_PROTOCOL, {
+        signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(this.#liveness.intervalMs)])
+      })
+    } catch (err) {
+      if ((err as Error).name === 'UnsupportedProtocolError') return null
+      throw err
+    }
   }
 
   #isConnected(peerId: string): boolean {

@@ -1,0 +1,80 @@
+/**
+ * The probing logic against in-memory streams (the real connection path is measured by
+ * bench/netns-partition.ts, which needs root): an answered peer is never closed, a silent one is
+ * after its timeout, a peer that does not speak the protocol is left alone, and the echo end
+ * closes a stream that probes faster than allowed.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Stream } from '@libp2p/interface'
+import { silentLogger } from '../lib/logger.ts'
+import { Liveness, echoProbes } from './liveness.ts'
+
+/** Two ends of a stream: what one sends arrives at the other as a 'message' event (unless it is mute). */
+function pair(): { near: Stream & { aborted: boolean }; far: Stream & { aborted: boolean; mute: boolean } } {
+  const make = () => Object.assign(new EventTarget(), { aborted: false, mute: false, other: null as EventTarget | null })
+  const a = make()
+  const b = make()
+  a.other = b
+  b.other = a
+  for (const end of [a, b]) {
+    Object.assign(end, {
+      send: (data: Uint8Array) => {
+        if (!end.aborted && !end.mute) queueMicrotask(() => end.other!.dispatchEvent(Object.assign(new Event('message'), { data })))
+        return true
+      },
+      abort: () => {
+        end.aborted = true
+        end.dispatchEvent(new Event('close'))
+      }
+    })
+  }
+  return { near: a as never, far: b as never }
+}
+
+describe('Liveness', () => {
+  it('keeps a peer that answers, closes one that went silent, and leaves alone one without the protocol', async () => {
+    const streams = new Map([
+      ['answers', pair()],
+      ['silent', pair()]
+    ])
+    for (const { far } of streams.values()) echoProbes(far, 1000)
+    const dead: string[] = []
+    const live = new Liveness({
+      open: async (peer) => streams.get(peer)?.near ?? null,
+      dead: (peer) => dead.push(peer),
+      log: silentLogger,
+      intervalMs: 40,
+      timeoutMs: 60
+    })
+    const peers = ['answers', 'silent', 'old-version']
+    await live.tick(peers)
+    for (let i = 0; i < 5; i++) {
+      await sleep(25)
+      await live.tick(peers)
+    }
+    assert.deepEqual(dead, [], 'all answered so far')
+    streams.get('silent')!.far.mute = true
+    for (let i = 0; i < 8; i++) {
+      await sleep(25)
+      await live.tick(peers)
+    }
+    assert.deepEqual(dead, ['silent'])
+    assert.equal(live.closed, 1)
+    assert.ok(streams.get('silent')!.near.aborted)
+    assert.ok(!streams.get('answers')!.near.aborted)
+    // A peer no longer kept: its stream goes.
+    await live.tick(['silent'])
+    assert.ok(streams.get('answers')!.near.aborted)
+    live.stop()
+  })
+
+  it('the echo end closes a stream that probes faster than allowed', async () => {
+    const { near, far } = pair()
+    echoProbes(far, 4)
+    for (let i = 0; i < 6; i++) near.send(new Uint8Array([1]))
+    await sleep(5)
+    assert.ok(far.aborted)
+  })
+})
