@@ -37,24 +37,31 @@ describe('Liveness', () => {
   it('keeps a peer that answers, closes one that went silent, and leaves alone one without the protocol', async () => {
     const streams = new Map([
       ['answers', pair()],
-      ['silent', pair()]
+      ['silent', pair()],
+      ['flaky', pair()]
     ])
     for (const { far } of streams.values()) echoProbes(far, 1000)
     const dead: string[] = []
+    let flaky = 0
     const live = new Liveness({
-      open: async (peer) => streams.get(peer)?.near ?? null,
+      // 'flaky' fails to open twice, then has a stream: it is asked again each round.
+      open: async (peer) => {
+        if (peer === 'flaky' && ++flaky <= 2) throw new Error('stream reset')
+        return streams.get(peer)?.near ?? null
+      },
       dead: (peer) => dead.push(peer),
       log: silentLogger,
       intervalMs: 40,
       timeoutMs: 60
     })
-    const peers = ['answers', 'silent', 'old-version']
+    const peers = ['answers', 'silent', 'old-version', 'flaky']
     await live.tick(peers)
     for (let i = 0; i < 5; i++) {
       await sleep(25)
       await live.tick(peers)
     }
     assert.deepEqual(dead, [], 'all answered so far')
+    assert.equal(flaky, 3, 'opened again after each failure, then kept')
     streams.get('silent')!.far.mute = true
     for (let i = 0; i < 8; i++) {
       await sleep(25)
@@ -64,6 +71,7 @@ describe('Liveness', () => {
     assert.equal(live.closed, 1)
     assert.ok(streams.get('silent')!.near.aborted)
     assert.ok(!streams.get('answers')!.near.aborted)
+    assert.ok(!streams.get('flaky')!.near.aborted)
     // A peer no longer kept: its stream goes.
     await live.tick(['silent'])
     assert.ok(streams.get('answers')!.near.aborted)

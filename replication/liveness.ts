@@ -124,8 +124,10 @@ export class Liveness {
     try {
       stream = await this.#init.open(peer)
     } catch (err) {
+      // Tried again on the next round (a peer without the protocol answers null instead, once).
       this.#init.log.debug({ peer, err }, 'could not open a probe stream')
-      stream = null
+      if (this.#peers.get(peer) === p) this.#peers.delete(peer)
+      return null
     }
     if (stream == null) return null
     stream.addEventListener('message', (_evt: StreamMessageEvent) => {
