@@ -485,7 +485,12 @@ export class P2PHost {
     if (this.#stopped) return
     this.#livenessTimer = setTimeout(() => {
       const kept = [...this.#kept].filter((p) => this.#isConnected(p))
-      this.#track(this.#liveness.tick(kept).finally(() => this.#scheduleProbes()))
+      this.#track(
+        this.#liveness
+          .tick(kept)
+          .catch((err: unknown) => this.#log.debug({ err }, 'probe round failed'))
+          .finally(() => this.#scheduleProbes())
+      )
     }, this.#liveness.intervalMs / 2)
     this.#livenessTimer.unref()
   }

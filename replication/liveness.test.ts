@@ -12,7 +12,10 @@ import { silentLogger } from '../lib/logger.ts'
 import { Liveness, echoProbes } from './liveness.ts'
 
 /** Two ends of a stream: what one sends arrives at the other as a 'message' event (unless it is mute). */
-function pair(): { near: Stream & { aborted: boolean }; far: Stream & { aborted: boolean; mute: boolean } } {
+function pair(): {
+  near: Stream & { aborted: boolean; closeUnderneath: () => void }
+  far: Stream & { aborted: boolean; mute: boolean; closeUnderneath: () => void }
+} {
   const make = () => Object.assign(new EventTarget(), { aborted: false, mute: false, other: null as EventTarget | null })
   const a = make()
   const b = make()
@@ -27,6 +30,14 @@ function pair(): { near: Stream & { aborted: boolean }; far: Stream & { aborted:
       abort: () => {
         end.aborted = true
         end.dispatchEvent(new Event('close'))
+      },
+      closeUnderneath: () => {
+        // libp2p's streams throw on a write once closed.
+        Object.assign(end, {
+          send: () => {
+            throw new Error('Cannot write to a stream that is closed')
+          }
+        })
       }
     })
   }
@@ -75,6 +86,28 @@ describe('Liveness', () => {
     // A peer no longer kept: its stream goes.
     await live.tick(['silent'])
     assert.ok(streams.get('answers')!.near.aborted)
+    live.stop()
+  })
+
+  it('a stream closed under it (throwing on write) is dropped and opened again, never thrown out of a round', async () => {
+    let opened = 0
+    const ends = [pair(), pair()]
+    for (const e of ends) echoProbes(e.far, 1000)
+    const live = new Liveness({
+      open: async () => ends[opened++]!.near,
+      dead: () => assert.fail('not dead'),
+      log: silentLogger,
+      intervalMs: 20,
+      timeoutMs: 200
+    })
+    await live.tick(['p'])
+    ends[0]!.near.closeUnderneath()
+    ends[0]!.far.closeUnderneath() // the echo end too: its send throws, the listener must not
+    for (let i = 0; i < 4; i++) {
+      await sleep(25)
+      await live.tick(['p'])
+    }
+    assert.equal(opened, 2)
     live.stop()
   })
 

@@ -43,8 +43,18 @@ export function echoProbes(stream: Stream, maxPerSecond: number = LIVENESS_DEFAU
       stream.abort(new Error('probes faster than allowed'))
       return
     }
-    stream.send(PROBE)
+    send(stream)
   })
+}
+
+/** One probe byte; false when the stream no longer takes writes. */
+function send(stream: Stream): boolean {
+  try {
+    stream.send(PROBE)
+    return true
+  } catch {
+    return false
+  }
 }
 
 export interface LivenessInit {
@@ -112,7 +122,9 @@ export class Liveness {
         }
         if (p.sentAt == null && now - p.answeredAt >= this.#intervalMs) {
           p.sentAt = now
-          p.stream.send(PROBE)
+          // A stream closing under us (its connection going, the other end resetting it) throws:
+          // it is opened again on the next round if the peer is still connected.
+          if (!send(p.stream)) this.#peers.delete(peer)
         }
       })
     )
