@@ -29,8 +29,6 @@ export interface P2PHostInit {
   redialIntervalMs?: number
   /** @default P2P_DEFAULTS.pingIntervalMs */
   pingIntervalMs?: number
-  /** How often kept connections are probed, and how long a probe may go unanswered (replication/liveness.ts). @default 5000 */
-  probeIntervalMs?: number
   /** Swarm key file contents (replication/pnet.ts): only peers with the same key can connect. */
   networkKey?: Uint8Array
   /** Why a gossip payload is malformed, or null: malformed ones are rejected (not relayed) and scored. */
@@ -138,7 +136,6 @@ export function validate(init: P2PHostInit): void {
   if (init.helloTimeoutMs != null && !(init.helloTimeoutMs > 0)) throw new InvalidParametersError('helloTimeoutMs: must be > 0')
   if (init.redialIntervalMs != null && !(init.redialIntervalMs > 0)) throw new InvalidParametersError('redialIntervalMs: must be > 0')
   if (init.pingIntervalMs != null && !(init.pingIntervalMs > 0)) throw new InvalidParametersError('pingIntervalMs: must be > 0')
-  if (init.probeIntervalMs != null && !(init.probeIntervalMs > 0)) throw new InvalidParametersError('probeIntervalMs: must be > 0')
   for (const key of [
     'maxMessageBytes',
     'gossipRatePerSecond',

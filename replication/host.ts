@@ -25,7 +25,7 @@ import { silentLogger } from '../lib/logger.ts'
 import { type P2PHostInit, announceAs, colocationScore, connectionLimits, parseAddrs, peerIdOfAddr, validate } from './host-config.ts'
 import { P2P_DEFAULTS } from './host-defaults.ts'
 import { type BootstrapPeerStatus, BootstrapStatus } from './bootstrap-status.ts'
-import { ALIVE_PROTOCOL, Liveness, echoProbes } from './liveness.ts'
+import { ALIVE_PROTOCOL, LIVENESS_DEFAULTS, Liveness, echoProbes } from './liveness.ts'
 import { HELLO_PROTOCOLS, OFFER_PROTOCOL, type HelloVersion, readBlob, sendBlob } from './hello-protocol.ts'
 import { libp2pLogger } from './libp2p-logger.ts'
 import { HelloTimeoutError, HostStoppedError, P2PError } from './p2p-errors.ts'
@@ -111,8 +111,7 @@ export class P2PHost {
       dead: (peer) => {
         for (const c of this.#node.getConnections(peerIdFromString(peer))) c.abort(new P2PError('stopped answering probes'))
       },
-      log: this.#log,
-      ...(init.probeIntervalMs != null ? { intervalMs: init.probeIntervalMs, timeoutMs: init.probeIntervalMs } : {})
+      log: this.#log
     })
     this.#validateMessage = init.validateMessage ?? null
     this.#maxMessageBytes = init.maxMessageBytes ?? P2P_DEFAULTS.maxMessageBytes
@@ -267,6 +266,7 @@ export class P2PHost {
   async publish(data: Uint8Array): Promise<number> {
     if (this.#stopped) throw new HostStoppedError('p2p host is stopped')
     const { recipients } = await this.#node.services.pubsub.publish(this.#topic, data)
+    for (const r of recipients) this.#liveness.wrote(r.toString())
     return recipients.length
   }
 
@@ -303,6 +303,7 @@ export class P2PHost {
   async requestHello(peerId: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
     if (this.#stopped) throw new HostStoppedError('p2p host is stopped')
     const id = peerIdFromString(peerId)
+    this.#liveness.wrote(peerId)
     const timeoutMs = this.#helloTimeoutMs
     const { signal, clear } = combineSignals(
       [this.#shutdown.signal, options.signal],
@@ -331,6 +332,7 @@ export class P2PHost {
    */
   async sendOffer(peerId: string, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.#stopped) throw new HostStoppedError('p2p host is stopped')
+    this.#liveness.wrote(peerId)
     const timeoutMs = this.#helloTimeoutMs
     const { signal, clear } = combineSignals(
       [this.#shutdown.signal, options.signal],
@@ -491,7 +493,7 @@ export class P2PHost {
           .catch((err: unknown) => this.#log.debug({ err }, 'probe round failed'))
           .finally(() => this.#scheduleProbes())
       )
-    }, this.#liveness.intervalMs / 2)
+    }, LIVENESS_DEFAULTS.tickMs)
     this.#livenessTimer.unref()
   }
 
@@ -499,7 +501,7 @@ export class P2PHost {
   async #openProbe(peer: string): Promise<Stream | null> {
     try {
       return await this.#node.dialProtocol(peerIdFromString(peer), ALIVE_PROTOCOL, {
-        signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(this.#liveness.intervalMs)])
+        signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(LIVENESS_DEFAULTS.timeoutMs)])
       })
     } catch (err) {
       if ((err as Error).name === 'UnsupportedProtocolError') return null

@@ -66,18 +66,18 @@ describe('Liveness', () => {
       timeoutMs: 60
     })
     const peers = ['answers', 'silent', 'old-version', 'flaky']
-    await live.tick(peers)
-    for (let i = 0; i < 5; i++) {
+    // Probed only after something was written to the connection: as a busy node writes to all.
+    const round = async (): Promise<void> => {
+      for (const p of peers) live.wrote(p)
       await sleep(25)
       await live.tick(peers)
     }
+    await live.tick(peers)
+    for (let i = 0; i < 5; i++) await round()
     assert.deepEqual(dead, [], 'all answered so far')
     assert.equal(flaky, 3, 'opened again after each failure, then kept')
     streams.get('silent')!.far.mute = true
-    for (let i = 0; i < 8; i++) {
-      await sleep(25)
-      await live.tick(peers)
-    }
+    for (let i = 0; i < 8; i++) await round()
     assert.deepEqual(dead, ['silent'])
     assert.equal(live.closed, 1)
     assert.ok(streams.get('silent')!.near.aborted)
@@ -104,10 +104,35 @@ describe('Liveness', () => {
     ends[0]!.near.closeUnderneath()
     ends[0]!.far.closeUnderneath() // the echo end too: its send throws, the listener must not
     for (let i = 0; i < 4; i++) {
+      live.wrote('p')
       await sleep(25)
       await live.tick(['p'])
     }
     assert.equal(opened, 2)
+    live.stop()
+  })
+
+  it('sends no probe over a connection nothing was written to (an idle network probes nothing)', async () => {
+    const { near, far } = pair()
+    let probes = 0
+    far.addEventListener('message', () => probes++)
+    echoProbes(far, 1000)
+    const live = new Liveness({
+      open: async () => near,
+      dead: () => assert.fail('not dead'),
+      log: silentLogger,
+      intervalMs: 10,
+      timeoutMs: 30
+    })
+    for (let i = 0; i < 6; i++) {
+      await live.tick(['p'])
+      await sleep(15)
+    }
+    assert.equal(probes, 0)
+    live.wrote('p')
+    await live.tick(['p'])
+    await sleep(5)
+    assert.equal(probes, 1)
     live.stop()
   })
 
