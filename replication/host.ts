@@ -90,6 +90,8 @@ export class P2PHost {
   #livenessTimer: NodeJS.Timeout | null = null
   /** Probes the kept peers' connections (liveness.ts). */
   readonly #liveness: Liveness
+  /** Probe echoes per peer that probes us. */
+  readonly #probeEchoes: RateLimiter
   /** Bootstrap peers let go once enough kept peers are connected (logged once each time). */
   #shed = false
   #stopped = false
@@ -123,6 +125,11 @@ export class P2PHost {
     this.#sourceRate = new RateLimiter({
       ratePerSecond: init.sourceRatePerSecond ?? P2P_DEFAULTS.sourceRatePerSecond,
       burst: init.sourceBurst ?? P2P_DEFAULTS.sourceBurst,
+      maxKeys: P2P_DEFAULTS.sourcesTracked
+    })
+    this.#probeEchoes = new RateLimiter({
+      ratePerSecond: LIVENESS_DEFAULTS.maxEchoesPerSecond,
+      burst: LIVENESS_DEFAULTS.maxEchoesPerSecond,
       maxKeys: P2P_DEFAULTS.sourcesTracked
     })
     this.#newAuthors = new RateLimiter({
@@ -234,7 +241,14 @@ export class P2PHost {
     node.services.pubsub.topicValidators.set(this.#topic, (source, msg) => this.#validate(source.toString(), msg))
     node.services.pubsub.addEventListener('message', (evt) => this.#onGossip(evt.detail))
     await node.handle(OFFER_PROTOCOL, async (stream, connection) => await this.#receiveOffer(stream, connection))
-    await node.handle(ALIVE_PROTOCOL, (stream) => echoProbes(stream), { maxInboundStreams: 2, maxOutboundStreams: 2 })
+    await node.handle(
+      ALIVE_PROTOCOL,
+      (stream, connection) => {
+        const peer = connection.remotePeer.toString()
+        echoProbes(stream, () => this.#probeEchoes.take(peer))
+      },
+      { maxInboundStreams: 2, maxOutboundStreams: 2 }
+    )
     for (const version of [2, 1] as const) {
       await node.handle(HELLO_PROTOCOLS[version], async (stream, connection) => await this.#answerHello(stream, connection, version))
     }
@@ -482,17 +496,12 @@ export class P2PHost {
     return this.#libp2p
   }
 
-  /** Probe rounds at half the probe interval; each round waits for the last. */
+  /** A probe round every LIVENESS_DEFAULTS.tickMs. */
   #scheduleProbes(): void {
     if (this.#stopped) return
     this.#livenessTimer = setTimeout(() => {
-      const kept = [...this.#kept].filter((p) => this.#isConnected(p))
-      this.#track(
-        this.#liveness
-          .tick(kept)
-          .catch((err: unknown) => this.#log.debug({ err }, 'probe round failed'))
-          .finally(() => this.#scheduleProbes())
-      )
+      this.#liveness.tick([...this.#kept].filter((p) => this.#isConnected(p)))
+      this.#scheduleProbes()
     }, LIVENESS_DEFAULTS.tickMs)
     this.#livenessTimer.unref()
   }

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Stream } from '@libp2p/interface'
 import { silentLogger } from '../lib/logger.ts'
+import { RateLimiter } from '../lib/rate-limit.ts'
 import { Liveness, echoProbes } from './liveness.ts'
 
 /** Two ends of a stream: what one sends arrives at the other as a 'message' event (unless it is mute). */
@@ -51,7 +52,7 @@ describe('Liveness', () => {
       ['silent', pair()],
       ['flaky', pair()]
     ])
-    for (const { far } of streams.values()) echoProbes(far, 1000)
+    for (const { far } of streams.values()) echoProbes(far, () => true)
     const dead: string[] = []
     let flaky = 0
     const live = new Liveness({
@@ -70,9 +71,9 @@ describe('Liveness', () => {
     const round = async (): Promise<void> => {
       for (const p of peers) live.wrote(p)
       await sleep(25)
-      await live.tick(peers)
+      live.tick(peers)
     }
-    await live.tick(peers)
+    live.tick(peers)
     for (let i = 0; i < 5; i++) await round()
     assert.deepEqual(dead, [], 'all answered so far')
     assert.equal(flaky, 3, 'opened again after each failure, then kept')
@@ -84,7 +85,7 @@ describe('Liveness', () => {
     assert.ok(!streams.get('answers')!.near.aborted)
     assert.ok(!streams.get('flaky')!.near.aborted)
     // A peer no longer kept: its stream goes.
-    await live.tick(['silent'])
+    live.tick(['silent'])
     assert.ok(streams.get('answers')!.near.aborted)
     live.stop()
   })
@@ -92,7 +93,7 @@ describe('Liveness', () => {
   it('a stream closed under it (throwing on write) is dropped and opened again, never thrown out of a round', async () => {
     let opened = 0
     const ends = [pair(), pair()]
-    for (const e of ends) echoProbes(e.far, 1000)
+    for (const e of ends) echoProbes(e.far, () => true)
     const live = new Liveness({
       open: async () => ends[opened++]!.near,
       dead: () => assert.fail('not dead'),
@@ -100,13 +101,13 @@ describe('Liveness', () => {
       intervalMs: 20,
       timeoutMs: 200
     })
-    await live.tick(['p'])
+    live.tick(['p'])
     ends[0]!.near.closeUnderneath()
     ends[0]!.far.closeUnderneath() // the echo end too: its send throws, the listener must not
     for (let i = 0; i < 4; i++) {
       live.wrote('p')
       await sleep(25)
-      await live.tick(['p'])
+      live.tick(['p'])
     }
     assert.equal(opened, 2)
     live.stop()
@@ -116,7 +117,7 @@ describe('Liveness', () => {
     const { near, far } = pair()
     let probes = 0
     far.addEventListener('message', () => probes++)
-    echoProbes(far, 1000)
+    echoProbes(far, () => true)
     const live = new Liveness({
       open: async () => near,
       dead: () => assert.fail('not dead'),
@@ -125,12 +126,12 @@ describe('Liveness', () => {
       timeoutMs: 30
     })
     for (let i = 0; i < 6; i++) {
-      await live.tick(['p'])
+      live.tick(['p'])
       await sleep(15)
     }
     assert.equal(probes, 0)
     live.wrote('p')
-    await live.tick(['p'])
+    live.tick(['p'])
     await sleep(5)
     assert.equal(probes, 1)
     live.stop()
@@ -138,7 +139,8 @@ describe('Liveness', () => {
 
   it('the echo end closes a stream that probes faster than allowed', async () => {
     const { near, far } = pair()
-    echoProbes(far, 4)
+    const limiter = new RateLimiter({ ratePerSecond: 4, burst: 4 })
+    echoProbes(far, () => limiter.take('peer'))
     for (let i = 0; i < 6; i++) near.send(new Uint8Array([1]))
     await sleep(5)
     assert.ok(far.aborted)

@@ -29,27 +29,21 @@ export const LIVENESS_DEFAULTS = Object.freeze({
   tickMs: 1_000,
   /** An unanswered probe this old closes the connection. Well above the event-loop lag of a busy node. */
   timeoutMs: 5_000,
-  /** Echoes a stream gets per second at most; a peer that sends faster has its stream closed. */
+  /** Echoes a peer gets per second at most (and at once); a peer that probes faster has its stream closed. */
   maxEchoesPerSecond: 4
 })
 
 const PROBE = new Uint8Array([1])
 
-/** The listening end: one byte back for each message, at a bounded rate. */
-export function echoProbes(stream: Stream, maxPerSecond: number = LIVENESS_DEFAULTS.maxEchoesPerSecond): void {
-  let windowStart = Date.now()
-  let inWindow = 0
+/**
+ * The listening end: one byte back for each message while `allow()` says so (the host's token
+ * bucket for the peer, LIVENESS_DEFAULTS.maxEchoesPerSecond); a peer probing faster has its stream
+ * closed.
+ */
+export function echoProbes(stream: Stream, allow: () => boolean): void {
   stream.addEventListener('message', () => {
-    const now = Date.now()
-    if (now - windowStart >= 1000) {
-      windowStart = now
-      inWindow = 0
-    }
-    if (++inWindow > maxPerSecond) {
-      stream.abort(new Error('probes faster than allowed'))
-      return
-    }
-    send(stream)
+    if (allow()) send(stream)
+    else stream.abort(new Error('probes faster than allowed'))
   })
 }
 
@@ -103,8 +97,11 @@ export class Liveness {
     if (p != null) p.written = true
   }
 
-  /** One round: open streams to new peers, judge outstanding probes, send due ones, forget the rest. */
-  async tick(peers: readonly string[]): Promise<void> {
+  /**
+   * One round: judge outstanding probes, send due ones, forget peers no longer probed, and start
+   * opening streams to new ones (not awaited: a slow open must not hold up the others' judgement).
+   */
+  tick(peers: readonly string[]): void {
     const now = Date.now()
     const wanted = new Set(peers)
     for (const [peer, p] of this.#peers) {
@@ -112,37 +109,35 @@ export class Liveness {
       p.stream?.abort(new Error('no longer probed'))
       this.#peers.delete(peer)
     }
-    await Promise.all(
-      [...wanted].map(async (peer) => {
-        let p = this.#peers.get(peer)
-        if (p == null) {
-          p = { stream: null, written: false, sentAt: null, answeredAt: now }
-          this.#peers.set(peer, p)
-          p.stream = await this.#open(peer, p)
-          return
-        }
-        if (p.stream == null) return
-        if (p.sentAt != null && now - p.sentAt >= this.#timeoutMs) {
-          this.closed++
-          this.#init.log.info({ peer, unansweredMs: now - p.sentAt }, 'kept peer stopped answering: closing its connection')
-          this.#peers.delete(peer)
-          p.stream.abort(new Error('probe unanswered'))
-          this.#init.dead(peer)
-          return
-        }
-        if (p.sentAt == null && p.written && now - p.answeredAt >= this.#intervalMs) {
-          p.sentAt = now
-          p.written = false
-          // A stream closing under us (its connection going, the other end resetting it) throws:
-          // it is opened again on the next round if the peer is still connected.
-          if (!send(p.stream)) this.#peers.delete(peer)
-        }
-      })
-    )
+    for (const peer of wanted) {
+      const p = this.#peers.get(peer)
+      if (p == null) {
+        const fresh: Probed = { stream: null, written: false, sentAt: null, answeredAt: now }
+        this.#peers.set(peer, fresh)
+        void this.#open(peer, fresh)
+        continue
+      }
+      if (p.stream == null) continue
+      if (p.sentAt != null && now - p.sentAt >= this.#timeoutMs) {
+        this.closed++
+        this.#init.log.info({ peer, unansweredMs: now - p.sentAt }, 'kept peer stopped answering: closing its connection')
+        this.#peers.delete(peer)
+        p.stream.abort(new Error('probe unanswered'))
+        this.#init.dead(peer)
+        continue
+      }
+      if (p.sentAt == null && p.written && now - p.answeredAt >= this.#intervalMs) {
+        p.sentAt = now
+        p.written = false
+        // A stream closing under us (its connection going, the other end resetting it) throws:
+        // it is opened again on the next round if the peer is still connected.
+        if (!send(p.stream)) this.#peers.delete(peer)
+      }
+    }
   }
 
-  /** A stream for `peer`, or null (it does not speak the protocol: not probed, as before). */
-  async #open(peer: string, p: Probed): Promise<Stream | null> {
+  /** Opens `p`'s stream (none when the peer does not speak the protocol: not probed, as before). Never throws. */
+  async #open(peer: string, p: Probed): Promise<void> {
     let stream: Stream | null
     try {
       stream = await this.#init.open(peer)
@@ -150,18 +145,23 @@ export class Liveness {
       // Tried again on the next round (a peer without the protocol answers null instead, once).
       this.#init.log.debug({ peer, err }, 'could not open a probe stream')
       if (this.#peers.get(peer) === p) this.#peers.delete(peer)
-      return null
+      return
     }
-    if (stream == null) return null
+    if (stream == null) return
+    // Forgotten (or stopped) while it opened.
+    if (this.#peers.get(peer) !== p) {
+      stream.abort(new Error('no longer probed'))
+      return
+    }
+    p.stream = stream
     stream.addEventListener('message', (_evt: StreamMessageEvent) => {
       p.sentAt = null
       p.answeredAt = Date.now()
     })
-    // A stream that ends is opened again on a later tick (the connection may still be fine).
+    // A stream that ends is opened again on a later round (the connection may still be fine).
     stream.addEventListener('close', () => {
       if (this.#peers.get(peer) === p) this.#peers.delete(peer)
     })
-    return stream
   }
 
   stop(): void {
