@@ -15,7 +15,6 @@
  *
  *   node --import tsx --import ./node/compat.ts bench/netns-partition.ts [--rounds N] [--partition-seconds S]
  */
-import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdir, open, readdir, rename } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -25,7 +24,8 @@ import { sha256 } from '../storage/segment-hash.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart } from '../storage/time.ts'
 import { segmentBytes } from '../simulations/segments.ts'
 import { cleanupOnExit, makeTempDir } from './common.ts'
-import { type Child, ROOT, fmt, median, numberOption, printMachine, startChild, stopAll, table } from './http-util.ts'
+import { type Child, fmt, median, numberOption, printMachine, stopAll, table } from './http-util.ts'
+import { NamespaceLan } from './netns.ts'
 
 const NODES = 5
 const SIDE_B = new Set([2, 3, 4])
@@ -34,58 +34,7 @@ const PARTITION_S = numberOption('partition-seconds', 20)
 const WRITE_EVERY_MS = 500
 const CHANNEL = 'netns'
 const QUALITY = 'source'
-const SUBNET = '10.77.0'
-const PREFIX = `sgm${process.pid % 10000}`
-const [BR_A, BR_B] = [`${PREFIX}a`, `${PREFIX}b`]
-const ns = (i: number): string => `${PREFIX}n${i}`
-const hostVeth = (i: number): string => `${PREFIX}v${i}`
-const ip = (i: number): string => `${SUBNET}.${i + 1}`
-
-function run(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
-}
-
-/** Two bridges in the root namespace; node i's namespace linked to the first by a veth pair. */
-function buildNetwork(): void {
-  for (const br of [BR_A, BR_B]) {
-    run('link', 'add', br, 'type', 'bridge')
-    run('link', 'set', br, 'up')
-  }
-  // The bench reaches the nodes' HTTP over the first bridge until the cut.
-  run('addr', 'add', `${SUBNET}.254/24`, 'dev', BR_A)
-  for (let i = 0; i < NODES; i++) {
-    run('netns', 'add', ns(i))
-    run('link', 'add', hostVeth(i), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns(i))
-    run('link', 'set', hostVeth(i), 'master', BR_A, 'up')
-    run('-n', ns(i), 'addr', 'add', `${ip(i)}/24`, 'dev', 'eth0')
-    run('-n', ns(i), 'link', 'set', 'eth0', 'up')
-    run('-n', ns(i), 'link', 'set', 'lo', 'up')
-  }
-}
-
-function tearDownNetwork(): void {
-  for (let i = 0; i < NODES; i++) {
-    // The pair goes with either end; deleted here so the next round can make it again at once.
-    for (const args of [
-      ['link', 'del', hostVeth(i)],
-      ['netns', 'del', ns(i)]
-    ]) {
-      try {
-        run(...args)
-      } catch {}
-    }
-  }
-  for (const br of [BR_A, BR_B]) {
-    try {
-      run('link', 'del', br)
-    } catch {}
-  }
-}
-
-/** Side B's links onto the other bridge (cut), or back (heal). */
-function setCut(cut: boolean): void {
-  for (const i of SIDE_B) run('link', 'set', hostVeth(i), 'master', cut ? BR_B : BR_A)
-}
+const lan = new NamespaceLan(NODES)
 
 interface Node {
   i: number
@@ -94,24 +43,9 @@ interface Node {
   url: string
 }
 
-async function startNode(i: number, dir: string, bootstrap: string | null): Promise<{ node: Node; multiaddr: string }> {
-  let multiaddr = ''
-  const { child } = await startChild(
-    `node ${i}`,
-    'ip',
-    [
-      ...['netns', 'exec', ns(i), join(ROOT, 'bin/segmesh'), 'start', '--data', dir, '--log-level', 'warn'],
-      ...['--http-host', ip(i), '--http-port', '8080', '--p2p-host', ip(i), '--p2p-port', '4001', '--public-url', `http://${ip(i)}:8080`],
-      ...(bootstrap == null ? [] : ['--bootstrap', bootstrap])
-    ],
-    /^segmesh public url/,
-    60_000,
-    (line) => {
-      multiaddr ||= /^segmesh multiaddr (\S+)/.exec(line)?.[1] ?? ''
-      return line.startsWith('segmesh ')
-    }
-  )
-  return { node: { i, dir, child, url: `http://${ip(i)}:8080` }, multiaddr }
+/** Side B's links onto the other bridge (cut), or back (heal). */
+function setCut(cut: boolean): void {
+  for (const i of SIDE_B) lan.setCut(i, cut)
 }
 
 /** Connected peers a node reports in /status (over the first bridge, before the cut). */
@@ -167,14 +101,17 @@ interface RoundResult {
 async function round(r: number): Promise<RoundResult> {
   const root = makeTempDir('segmesh-netns-')
   cleanupOnExit(root)
-  buildNetwork()
+  lan.build()
   const nodes: Node[] = []
   try {
     const started = performance.now()
-    const first = await startNode(0, join(root, 'n0'), null)
-    nodes.push(first.node)
-    const rest = await Promise.all([1, 2, 3, 4].map(async (i) => (await startNode(i, join(root, `n${i}`), first.multiaddr)).node))
-    nodes.push(...rest)
+    const startNode = async (i: number, extra: string[]): Promise<Node & { multiaddr: string }> => {
+      const dir = join(root, `n${i}`)
+      return { i, dir, ...(await lan.startNode(i, dir, extra)) }
+    }
+    const first = await startNode(0, [])
+    nodes.push(first)
+    nodes.push(...(await Promise.all([1, 2, 3, 4].map(async (i) => await startNode(i, ['--bootstrap', first.multiaddr])))))
     // Joined: every node connected to at least one other.
     while ((await Promise.all(nodes.map(connectedPeers))).some((n) => n === 0)) await sleep(100)
     const joinedS = (performance.now() - started) / 1000
@@ -248,7 +185,7 @@ async function round(r: number): Promise<RoundResult> {
     }
   } finally {
     await Promise.all(nodes.map(async (n) => await n.child.stop(10_000)))
-    tearDownNetwork()
+    lan.tearDown()
   }
 }
 
@@ -280,7 +217,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await stopAll()
-    tearDownNetwork()
+    lan.tearDown()
   }
   console.log(
     `\n${table(

@@ -3,14 +3,19 @@
  * with N segments on disk, and a reader that holds none and reads through from the holder. Both are
  * the node's real fastify app on 127.0.0.1 in this process, or with `--processes` two `segmesh
  * start` processes (the reader joined to the holder over libp2p, as deployed; only the clients run
- * here). Every read-through request asks for a segment the reader does not hold yet (a true miss:
- * fetched, streamed, stored).
+ * here). With `--links MBIT` the two processes are machines on a LAN (bench/netns.ts: a network
+ * namespace each, every link shaped to MBIT both ways; needs root), the clients outside them: what a
+ * deployment looks like, where a node's NIC, not the loopback, bounds what it serves. Every
+ * read-through request asks for a segment the reader does not hold yet (a true miss: fetched,
+ * streamed, stored).
  *
- *   node --import tsx --import ./node/compat.ts bench/read-through.ts [--quick] [--rounds R] [--processes]
+ *   node --import tsx --import ./node/compat.ts bench/read-through.ts [--quick] [--rounds R] [--processes | --links MBIT]
  *
  * Prints, per round (direct and read-through alternated):
  * - time to first byte, p50 and p95 over 100 sequential requests (distinct segments);
- * - throughput of 32 concurrent clients, each reading its own distinct segments, one after another.
+ * - throughput of 32 concurrent clients, each reading its own distinct segments, one after another;
+ * - as processes, the CPU time (user + system, all threads) the holder and the reader spent per MiB
+ *   the clients received, during the throughput runs.
  */
 import { performance } from 'node:perf_hooks'
 import { Agent, request } from 'undici'
@@ -22,7 +27,8 @@ import { SegmentIndex } from '../storage/segment-index.ts'
 import { type SegmentRef, formatSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { SegmentStore } from '../storage/segment-store.ts'
 import { QUICK, cleanupOnExit, machineInfo, makeTempDir, ms, stats, table } from './common.ts'
-import { startSegmeshNode } from './http-util.ts'
+import { numberOption, processCpuSeconds, startSegmeshNode } from './http-util.ts'
+import { NamespaceLan } from './netns.ts'
 import { join } from 'node:path'
 
 const SEGMENT_BYTES = 1024 * 1024
@@ -30,7 +36,8 @@ const SEQUENTIAL = QUICK ? 20 : 100
 const CLIENTS = 32
 /** Segments each concurrent client reads in a row. */
 const PER_CLIENT = QUICK ? 4 : 10
-const PROCESSES = process.argv.includes('--processes')
+const LINKS_MBIT = numberOption('links', 0)
+const PROCESSES = process.argv.includes('--processes') || LINKS_MBIT > 0
 const ROUNDS = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || (QUICK ? 1 : 3)
 // Distinct segments for every request of both sides: no read-through request finds one already read.
 const SEGMENTS = 2 * ROUNDS * (SEQUENTIAL + CLIENTS * PER_CLIENT)
@@ -82,9 +89,10 @@ async function main(): Promise<void> {
     await holder.store.writeSegment(ref, body)
     refs.push(ref)
   }
-  const { holderUrl, readerUrl, close } = PROCESSES ? await asProcesses(root, holder) : await inProcess(root, holder)
+  const { holderUrl, readerUrl, pids, close } = PROCESSES ? await asProcesses(root, holder) : await inProcess(root, holder)
+  const shape = LINKS_MBIT > 0 ? `two segmesh processes in network namespaces, every link ${LINKS_MBIT} Mbit/s` : 'two segmesh processes'
   console.log(
-    `segments ${SEGMENTS} × ${SEGMENT_BYTES / 1024} KiB on the holder; the reader holds none; ${PROCESSES ? 'two segmesh processes' : 'both apps in this process'}\n`
+    `segments ${SEGMENTS} × ${SEGMENT_BYTES / 1024} KiB on the holder; the reader holds none; ${PROCESSES ? shape : 'both apps in this process'}\n`
   )
 
   const agent = new Agent({ connections: CLIENTS })
@@ -104,8 +112,10 @@ async function main(): Promise<void> {
     return first
   }
 
-  const throughput = async (base: string): Promise<number> => {
+  /** MiB/s the clients received, and the CPU ms the holder and the reader (as processes) spent per MiB. */
+  const throughput = async (base: string): Promise<{ mibps: number; cpu: number[] }> => {
     let bytes = 0
+    const cpu0 = pids.map(processCpuSeconds)
     const started = performance.now()
     await Promise.all(
       Array.from({ length: CLIENTS }, async () => {
@@ -116,12 +126,14 @@ async function main(): Promise<void> {
         }
       })
     )
-    return bytes / ((performance.now() - started) / 1000)
+    const seconds = (performance.now() - started) / 1000
+    const mib = bytes / 1024 ** 2
+    return { mibps: mib / seconds, cpu: pids.map((pid, i) => ((processCpuSeconds(pid) - cpu0[i]!) * 1000) / mib) }
   }
 
   const rows: string[][] = []
   for (let round = 1; round <= ROUNDS; round++) {
-    const figures: Record<string, { p50: number; p95: number; mibps: number }> = {}
+    const figures: Record<string, { p50: number; p95: number; mibps: number; cpu: number[] }> = {}
     for (const [name, base] of [
       ['direct', holderUrl],
       ['read-through', readerUrl]
@@ -129,7 +141,7 @@ async function main(): Promise<void> {
       const samples: number[] = []
       for (let i = 0; i < SEQUENTIAL; i++) samples.push(await ttfb(base, take()))
       const s = stats(samples)
-      figures[name] = { p50: s.median, p95: s.p95, mibps: (await throughput(base)) / 1024 ** 2 }
+      figures[name] = { p50: s.median, p95: s.p95, ...(await throughput(base)) }
     }
     const d = figures.direct!
     const r = figures['read-through']!
@@ -140,7 +152,8 @@ async function main(): Promise<void> {
       `+${ms(r.p50 - d.p50)}`,
       `${d.mibps.toFixed(0)} MiB/s`,
       `${r.mibps.toFixed(0)} MiB/s`,
-      `${(r.mibps / d.mibps).toFixed(2)}×`
+      `${(r.mibps / d.mibps).toFixed(2)}×`,
+      ...(PROCESSES ? [`${d.cpu[0]!.toFixed(2)} ms`, `${r.cpu[0]!.toFixed(2)} / ${r.cpu[1]!.toFixed(2)} ms`] : [])
     ])
   }
   console.log(
@@ -152,7 +165,8 @@ async function main(): Promise<void> {
         'p50 difference',
         `${CLIENTS} clients direct`,
         'read-through',
-        'ratio'
+        'ratio',
+        ...(PROCESSES ? ['CPU per MiB direct: holder', 'read-through: holder / reader'] : [])
       ],
       rows
     )
@@ -167,6 +181,7 @@ async function inProcess(root: string, holder: Awaited<ReturnType<typeof openApp
   return {
     holderUrl: holder.url,
     readerUrl: reader.url,
+    pids: [] as number[],
     close: async () => {
       await reader.close()
       await holder.close()
@@ -175,13 +190,26 @@ async function inProcess(root: string, holder: Awaited<ReturnType<typeof openApp
 }
 
 /**
- * Holder and reader as `segmesh start` processes; the reader bootstraps from the holder. The
- * segments are years old, outside the reader's replication window: it never backfills them.
+ * Holder and reader as `segmesh start` processes (on a LAN of namespaces with `--links`); the reader
+ * bootstraps from the holder. The segments are years old, outside the reader's replication window:
+ * it never backfills them.
  */
 async function asProcesses(root: string, holder: Awaited<ReturnType<typeof openApp>>) {
   await holder.close()
-  const a = await startSegmeshNode('holder', join(root, 'holder'), [])
-  const b = await startSegmeshNode('reader', join(root, 'reader'), ['--bootstrap', a.multiaddr!, '--window-hours', '1'])
+  const lan = LINKS_MBIT > 0 ? new NamespaceLan(2, { rateMbit: LINKS_MBIT }) : null
+  if (lan != null) {
+    if (process.getuid?.() !== 0) throw new Error('--links needs root (network namespaces)')
+    lan.build()
+    process.once('exit', () => lan.tearDown())
+  }
+  const start = async (i: number, label: string, extra: string[]) => {
+    const dir = join(root, label)
+    if (lan != null) return await lan.startNode(i, dir, ['--digest-interval-seconds', '2', ...extra])
+    const node = await startSegmeshNode(label, dir, extra)
+    return { ...node, multiaddr: node.multiaddr ?? '' }
+  }
+  const a = await start(0, 'holder', [])
+  const b = await start(1, 'reader', ['--bootstrap', a.multiaddr, '--window-hours', '1'])
   const connected = async (): Promise<boolean> => {
     const status = (await (await request(`${b.url}/status`)).body.json()) as { peers: Array<{ connected: boolean }> }
     return status.peers.some((p) => p.connected)
@@ -190,9 +218,11 @@ async function asProcesses(root: string, holder: Awaited<ReturnType<typeof openA
   return {
     holderUrl: a.url,
     readerUrl: b.url,
+    pids: [a.child.pid, b.child.pid],
     close: async () => {
       await b.child.stop()
       await a.child.stop()
+      lan?.tearDown()
     }
   }
 }
