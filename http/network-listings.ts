@@ -8,7 +8,9 @@
  * names in the replication window. Only the others are asked, at most `maxPeers` of them:
  * - their hour digests of that channel/quality (`/replication/digests`), kept while the peer's
  *   root is unchanged, else for `freshMs` (a live hour grows every few seconds); for hours older
- *   than the window, which roots do not cover, any peer is asked (its answer kept `archiveFreshMs`);
+ *   than the window, which roots do not cover, any peer is asked (its answer kept `archiveFreshMs`).
+ *   Hours before the previous one are asked apart and revalidated by their ETag: a peer that
+ *   records changes its root every few seconds, and only its last two hours cost bytes;
  * - the listing of each hour whose digest differs from ours, kept by the peer's digest of that hour,
  *   so a repeated request costs no round trip until that hour changes there.
  * Names a peer lists are checked against the grammar and the hour, capped at what a real hour
@@ -155,10 +157,20 @@ interface PeerHours {
   hours: Map<number, HourDigest>
 }
 
+/** A peer's digests of hours that no longer grow, with the tag to revalidate them by. */
+interface ClosedHours {
+  from: number
+  to: number
+  etag: string
+  hours: Map<number, HourDigest>
+}
+
 interface PeerListing {
   digest: string
   names: string[]
 }
+
+type CachedValue = PeerHours | ClosedHours | PeerListing
 
 export class NetworkListings {
   readonly #init: NetworkListingsInit
@@ -166,12 +178,12 @@ export class NetworkListings {
   readonly #opts: { maxPeers: number; maxActive: number; freshMs: number; cacheBytes: number }
   #active = 0
   /** Peers' digests and listings, by `kind url channel quality [hour]`; map order makes it an LRU. */
-  readonly #cache = new Map<string, { cost: number; value: PeerHours | PeerListing }>()
+  readonly #cache = new Map<string, { cost: number; value: CachedValue }>()
   #bytes = 0
   /** `channel/quality/hour` → the peers' names of that hour parsed, for the peers' digests and our hour version they came from. */
   readonly #remoteHours = new Map<string, { version: string; names: IndexedSegment[] }>()
   /** One request per key at a time. */
-  readonly #inFlight = new Map<string, Promise<PeerHours | PeerListing | null>>()
+  readonly #inFlight = new Map<string, Promise<CachedValue | null>>()
   #agent: Agent | null = null
   #dispatch: Dispatcher | null = null
   #copiesTimer: NodeJS.Timeout | null = null
@@ -181,7 +193,7 @@ export class NetworkListings {
    */
   readonly belowMinCopies = new Map<string, number>()
   readonly minCopies: number
-  readonly stats = { requests: 0, failures: 0, hits: 0, merged: 0, busy: 0 }
+  readonly stats = { requests: 0, failures: 0, hits: 0, unchanged: 0, merged: 0, busy: 0 }
 
   constructor(init: NetworkListingsInit) {
     this.#init = init
@@ -593,21 +605,68 @@ export class NetworkListings {
       return cached
     }
     return (await this.#once(key, async () => {
-      const query = new URLSearchParams({ from: String(from), channel, quality })
-      const body = await this.#get(url, `/replication/digests?${query}`, NETWORK_LISTINGS_DEFAULTS.maxDigestBytes)
-      if (body === undefined) return null
-      const parsed = parseHourDigests(body)
-      if (typeof parsed === 'string') {
-        this.stats.failures++
-        this.#log.debug({ peer: url, why: parsed }, 'a peer sent invalid digests')
-        return null
-      }
-      const hours = new Map<number, HourDigest>()
-      for (const h of parsed.get(`${channel}/${quality}`) ?? []) hours.set(parseHour(h.hour)!, h)
+      // The hours before the previous one no longer grow: their digests come with a tag, and while
+      // nothing changed in them there a request costs a 304. Only the live edge is read each time
+      // (recording makes roots differ every few seconds; the whole window was ~80 KB per peer).
+      const open = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
+      const hours = from < open ? await this.#closedHours(url, channel, quality, hourStart(from), open) : new Map<number, HourDigest>()
+      if (hours == null) return null
+      const recent = await this.#digests(
+        url,
+        channel,
+        quality,
+        new URLSearchParams({ from: String(Math.max(from, open)), channel, quality })
+      )
+      if (recent == null || recent === 'unchanged') return null
+      for (const [h, digest] of recent.hours) if (h >= open) hours.set(h, digest)
       const value: PeerHours = { root, from, at: Date.now(), hours }
       this.#remember(key, value, hours.size)
       return value
     })) as PeerHours | null
+  }
+
+  /** A peer's digests of the hours [from, to): the copy kept, revalidated by its tag. */
+  async #closedHours(url: string, channel: string, quality: string, from: number, to: number): Promise<Map<number, HourDigest> | null> {
+    const key = `c ${url} ${channel} ${quality}`
+    const kept = this.#cache.get(key)?.value as ClosedHours | undefined
+    const current = kept != null && kept.from === from && kept.to === to ? kept : undefined
+    const query = new URLSearchParams({ from: String(from), to: String(to), channel, quality })
+    const answer = await this.#digests(url, channel, quality, query, current?.etag)
+    if (answer == null) return null
+    if (answer === 'unchanged') {
+      this.stats.unchanged++
+      this.#touch(key)
+      return new Map(current!.hours)
+    }
+    // A peer that ignores `to` (an older version) sent its live hours too.
+    for (const h of answer.hours.keys()) if (h >= to) answer.hours.delete(h)
+    if (answer.etag != null) {
+      const value: ClosedHours = { from, to, etag: answer.etag, hours: answer.hours }
+      this.#remember(key, value, answer.hours.size)
+    }
+    return new Map(answer.hours)
+  }
+
+  /** GET /replication/digests of one channel/quality, parsed; 'unchanged' on a 304 to `tag`. */
+  async #digests(
+    url: string,
+    channel: string,
+    quality: string,
+    query: URLSearchParams,
+    tag?: string
+  ): Promise<{ hours: Map<number, HourDigest>; etag: string | undefined } | 'unchanged' | null> {
+    const answer = await this.#request(url, `/replication/digests?${query}`, NETWORK_LISTINGS_DEFAULTS.maxDigestBytes, { tag })
+    if (answer == null) return null
+    if (answer === 'unchanged') return tag == null ? null : 'unchanged'
+    const parsed = parseHourDigests(answer.body)
+    if (typeof parsed === 'string') {
+      this.stats.failures++
+      this.#log.debug({ peer: url, why: parsed }, 'a peer sent invalid digests')
+      return null
+    }
+    const hours = new Map<number, HourDigest>()
+    for (const h of parsed.get(`${channel}/${quality}`) ?? []) hours.set(parseHour(h.hour)!, h)
+    return { hours, etag: answer.etag }
   }
 
   async #listing(url: string, channel: string, quality: string, hour: string, digest: string): Promise<PeerListing | null> {
@@ -635,6 +694,17 @@ export class NetworkListings {
 
   /** GET a peer's JSON; undefined (counted) when it fails in any way. */
   async #get(url: string, path: string, max: number, method: 'GET' | 'POST' = 'GET'): Promise<unknown> {
+    const answer = await this.#request(url, path, max, { method })
+    return answer == null || answer === 'unchanged' ? undefined : answer.body
+  }
+
+  /** A request to a peer: its JSON and ETag, 'unchanged' on a 304 to `tag`, undefined (counted) when it fails in any way. */
+  async #request(
+    url: string,
+    path: string,
+    max: number,
+    options: { method?: 'GET' | 'POST'; tag?: string | undefined }
+  ): Promise<{ body: unknown; etag: string | undefined } | 'unchanged' | undefined> {
     const dispatcher = this.#dispatch
     if (dispatcher == null) return undefined
     if (this.#active >= this.#opts.maxActive) {
@@ -646,15 +716,24 @@ export class NetworkListings {
     try {
       const own = this.#init.ownUrl?.()
       const res = await request(`${peerBase(url)}${path}`, {
-        method,
+        method: options.method ?? 'GET',
         dispatcher,
-        headers: { accept: 'application/json', ...(own == null ? {} : { [PEER_HEADER]: own }) }
+        headers: {
+          accept: 'application/json',
+          ...(own == null ? {} : { [PEER_HEADER]: own }),
+          ...(options.tag == null ? {} : { 'if-none-match': options.tag })
+        }
       })
+      if (res.statusCode === 304 && options.tag != null) {
+        await discardBody(res)
+        return 'unchanged'
+      }
       if (res.statusCode !== 200) {
         await discardBody(res)
         throw new Error(`HTTP ${res.statusCode}`)
       }
-      return await readJson(res, max, `${url}${path}`)
+      const etag = res.headers.etag
+      return { body: await readJson(res, max, `${url}${path}`), etag: typeof etag === 'string' ? etag : undefined }
     } catch (err) {
       this.stats.failures++
       this.#log.debug({ err, peer: url, path }, 'a peer did not answer a listing')
@@ -664,7 +743,7 @@ export class NetworkListings {
     }
   }
 
-  async #once(key: string, run: () => Promise<PeerHours | PeerListing | null>): Promise<PeerHours | PeerListing | null> {
+  async #once(key: string, run: () => Promise<CachedValue | null>): Promise<CachedValue | null> {
     const running = this.#inFlight.get(key)
     if (running != null) return await running
     const job = run().finally(() => this.#inFlight.delete(key))
@@ -678,7 +757,7 @@ export class NetworkListings {
     this.#cache.set(key, entry)
   }
 
-  #remember(key: string, value: PeerHours | PeerListing, items: number): void {
+  #remember(key: string, value: CachedValue, items: number): void {
     const old = this.#cache.get(key)
     if (old != null) {
       this.#cache.delete(key)

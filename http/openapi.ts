@@ -271,14 +271,18 @@ const PATHS: Record<string, Record<string, Json>> = {
   '/replication/digests': {
     get: operation(
       ['replication'],
-      'Per-hour digests of every channel/quality (or of the one given) from `from` on (peers compare them)',
+      'Per-hour digests of every channel/quality (or of the one given) of the hours from `from` on, before `to` if given ' +
+        '(peers compare them); a strong ETag, 304 to an If-None-Match that is current',
       [
         query('from', 'µs since the epoch', { type: 'string', pattern: '^\\d{1,16}$', default: '0' }),
+        query('to', 'µs since the epoch: only hours that start before it', { type: 'string', pattern: '^\\d{1,16}$' }),
         query('channel', 'Only this channel (with quality)', { type: 'string' }),
-        query('quality', 'Only this quality (with channel)', { type: 'string' })
+        query('quality', 'Only this quality (with channel)', { type: 'string' }),
+        { name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' } }
       ],
       {
         200: json('Digests', { type: 'object', properties: { qualities: { type: 'array' } } }),
+        304: { description: 'Not modified (If-None-Match)' },
         400: BAD,
         429: OVER_QUOTA
       }

@@ -1,8 +1,9 @@
 /**
  * What peers repairing from this node read, from the index only:
- * - `GET /replication/digests?from=µs[&channel=&quality=]`: per-hour digests of every
- *   channel/quality (or of one) from `from` on (peers of the first protocol version repair with
- *   it; read-through listings ask for one channel/quality);
+ * - `GET /replication/digests?from=µs[&to=µs][&channel=&quality=]`: per-hour digests of every
+ *   channel/quality (or of one) of the hours from `from` on (before `to`), with a strong ETag
+ *   (peers of the first protocol version repair with it; read-through listings and the copies
+ *   count ask for one channel/quality, the hours that no longer grow with `If-None-Match`);
  * - `GET /replication/ranges?channel=&quality=&from=&to=`: the range split as both ends split it
  *   (replication/ranges.ts), with the fingerprint and name count of each part, for a repair that
  *   narrows down where two nodes differ;
@@ -14,6 +15,7 @@ import { MAX_RANGE_NAMES, rangeNames, rangeParts, splitRange, validRange } from 
 import type { HttpComponents } from './components.ts'
 import { PEER_HEADER } from '../replication/fetch-http.ts'
 import { badParameter } from './errors.ts'
+import { etagMatches, etagOf } from './etag.ts'
 import { channelParam, qualityParam } from './params.ts'
 
 const MICROS = /^\d{1,16}$/
@@ -25,19 +27,27 @@ function micros(name: string, raw: string | undefined): number {
 
 export function replicationRoutes({ index, replication }: HttpComponents) {
   return async (app: FastifyInstance): Promise<void> => {
-    app.get<{ Querystring: { from?: string; channel?: string; quality?: string } }>('/replication/digests', async (request) => {
-      const raw = request.query.from ?? '0'
-      if (!/^\d{1,16}$/.test(raw)) throw badParameter('from', 'must be a time in µs since the epoch')
-      const { channel, quality } = request.query
-      if ((channel == null) !== (quality == null))
-        throw badParameter(channel == null ? 'channel' : 'quality', 'channel and quality go together')
-      const only = channel == null || quality == null ? undefined : { channel: channelParam(channel), quality: qualityParam(quality) }
-      const qualities = [...hourDigests(index, Number(raw), only)].map(([key, hours]) => {
-        const [channel, quality] = key.split('/') as [string, string]
-        return { channel, quality, hours }
-      })
-      return { qualities }
-    })
+    app.get<{ Querystring: { from?: string; to?: string; channel?: string; quality?: string } }>(
+      '/replication/digests',
+      async (request, reply) => {
+        const from = micros('from', request.query.from ?? '0')
+        const to = request.query.to == null ? undefined : micros('to', request.query.to)
+        const { channel, quality } = request.query
+        if ((channel == null) !== (quality == null))
+          throw badParameter(channel == null ? 'channel' : 'quality', 'channel and quality go together')
+        const only = channel == null || quality == null ? undefined : { channel: channelParam(channel), quality: qualityParam(quality) }
+        const qualities = [...hourDigests(index, from, only, to)].map(([key, hours]) => {
+          const [channel, quality] = key.split('/') as [string, string]
+          return { channel, quality, hours }
+        })
+        // Serialized here for its tag: an asker whose copy is current gets 304 and no body.
+        const body = JSON.stringify({ qualities })
+        const etag = etagOf(body)
+        reply.header('etag', etag)
+        if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
+        return reply.type('application/json; charset=utf-8').send(body)
+      }
+    )
 
     // A peer walking us says so (the header its fetcher sends): our own walk the other way waits.
     // The hook is this plugin's: it runs on these routes only, however the path was spelled.

@@ -7,6 +7,7 @@
 
 import type { ServerResponse } from 'node:http'
 import type { BufferPool } from '../lib/buffer-pool.ts'
+import { etagMatches } from './etag.ts'
 
 export const SEGMENT_READ_DEFAULTS = Object.freeze({
   /** Streamed reads of segment files: larger than the 64 KiB default, measured ~30 % more throughput. */
@@ -80,9 +81,7 @@ export function segmentAnswer(file: { hash: Buffer; size: number; mtimeMs: numbe
     'last-modified': new Date(file.mtimeMs).toUTCString()
   }
   const etag = headers.etag
-  const inm = request.ifNoneMatch
-  if (inm != null && (inm === etag || inm === '*' || inm.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}`)))
-    return { status: 304, headers }
+  if (etagMatches(request.ifNoneMatch, etag)) return { status: 304, headers }
   // A Range whose If-Range validator does not match gets the whole body (RFC 9110 §13.1.5).
   const range = request.ifRange != null && request.ifRange !== etag ? null : parseRange(request.range, file.size)
   if (range === 'unsatisfiable') return { status: 416 }

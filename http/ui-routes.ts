@@ -4,12 +4,12 @@
  * hls.js from its npm package, read once per process (uiAssets) before the routes are registered.
  * Read-only.
  */
-import { createHash } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { notFound } from './errors.ts'
+import { etagMatches, etagOf } from './etag.ts'
 
 const UI_DIR = new URL('./ui/', import.meta.url)
 /** The light build: no subtitles, alternate audio or DRM, none of which a restream has. */
@@ -43,8 +43,7 @@ function loadAssets(): Map<string, Asset> {
   const assets = new Map<string, Asset>()
   for (const [name, path] of files) {
     const body = readFileSync(path)
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`
-    assets.set(name, { body, type: TYPES[extname(path)]!, etag })
+    assets.set(name, { body, type: TYPES[extname(path)]!, etag: etagOf(body) })
   }
   return assets
 }
@@ -71,7 +70,7 @@ export function uiRoutes(assets: Map<string, Asset>) {
       if (asset == null) throw notFound(`no UI file '${name}'`)
       reply.header('etag', asset.etag).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff')
       if (asset.type.startsWith('text/html')) reply.header('content-security-policy', PAGE_POLICY).header('referrer-policy', 'no-referrer')
-      if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send()
+      if (etagMatches(request.headers['if-none-match'], asset.etag)) return reply.code(304).send()
       return reply.type(asset.type).send(asset.body)
     }
     app.get('/', async (request, reply) => send('index.html', request, reply))

@@ -11,13 +11,14 @@ import type { HourDigest, RootDigest } from './messages.ts'
 export function hourDigests(
   index: SegmentIndex,
   windowStart: number,
-  only?: { channel: string; quality: string }
+  only?: { channel: string; quality: string },
+  to?: number
 ): Map<string, HourDigest[]> {
   const out = new Map<string, HourDigest[]>()
   for (const channel of only == null ? index.channels() : [only.channel]) {
     for (const quality of only == null ? index.qualities(channel) : [only.quality]) {
       const hours = index
-        .hourSummaries(channel, quality, windowStart)
+        .hourSummaries(channel, quality, windowStart, to)
         .filter((h) => h.digest !== '')
         .map((h) => ({ hour: h.hour, digest: h.digest, segments: h.segments, tombstones: h.tombstones }))
       if (hours.length > 0) out.set(`${channel}/${quality}`, hours)

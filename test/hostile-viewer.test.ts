@@ -117,6 +117,7 @@ describe('a hostile viewer', () => {
       [`/frame/c/source.png?timestamp=${at(1)}&timestamp=${at(2)}`, 'timestamp'],
       ['/coverage/c/source?hours=1&hours=2', 'hours'],
       ['/replication/digests?from=0&from=1', 'from'],
+      ['/replication/digests?from=0&to=1&to=2', 'to'],
       ['/admin/tombstones?channel=c&channel=d', 'channel', { authorization: `Bearer ${TOKEN}` }],
       ['/admin/tombstones?channel=c&quality=source&quality=480p', 'quality', { authorization: `Bearer ${TOKEN}` }],
       ['/status?x=1&x=2', 'x']
