@@ -1,8 +1,9 @@
 /**
  * The probing logic against in-memory streams (the real connection path is measured by
  * bench/netns-partition.ts, which needs root): an answered peer is never closed, a silent one is
- * after its timeout, a peer that does not speak the protocol is left alone, and the echo end
- * closes a stream that probes faster than allowed.
+ * after its timeout (so is one that leaves the opening of its stream unanswered as long), a peer
+ * that does not speak the protocol is left alone, and the echo end closes a stream that probes
+ * faster than allowed. test/stopped-peer.test.ts does it with real processes.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -110,6 +111,32 @@ describe('Liveness', () => {
       live.tick(['p'])
     }
     assert.equal(opened, 2)
+    live.stop()
+  })
+
+  it('a peer that leaves the opening of its stream unanswered for a timeout is closed; a quick failure is retried', async () => {
+    const dead: string[] = []
+    let opens = 0
+    const live = new Liveness({
+      // 'hung' answers nothing: the open fails when its timeout (the host's, as long as a probe's) ends.
+      open: async (peer) => {
+        opens++
+        if (peer === 'hung') await sleep(40)
+        throw new Error('The operation was aborted due to timeout')
+      },
+      dead: (peer) => dead.push(peer),
+      log: silentLogger,
+      intervalMs: 10,
+      timeoutMs: 30
+    })
+    live.tick(['hung', 'refusing'])
+    await sleep(60)
+    assert.deepEqual(dead, ['hung'])
+    assert.equal(live.closed, 1)
+    live.tick(['refusing'])
+    await sleep(5)
+    assert.equal(opens, 3, 'the quick failure was opened again')
+    assert.deepEqual(dead, ['hung'])
     live.stop()
   })
 

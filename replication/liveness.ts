@@ -119,11 +119,9 @@ export class Liveness {
       }
       if (p.stream == null) continue
       if (p.sentAt != null && now - p.sentAt >= this.#timeoutMs) {
-        this.closed++
-        this.#init.log.info({ peer, unansweredMs: now - p.sentAt }, 'kept peer stopped answering: closing its connection')
         this.#peers.delete(peer)
         p.stream.abort(new Error('probe unanswered'))
-        this.#init.dead(peer)
+        this.#judgeDead(peer, now - p.sentAt)
         continue
       }
       if (p.sentAt == null && p.written && now - p.answeredAt >= this.#intervalMs) {
@@ -139,12 +137,18 @@ export class Liveness {
   /** Opens `p`'s stream (none when the peer does not speak the protocol: not probed, as before). Never throws. */
   async #open(peer: string, p: Probed): Promise<void> {
     let stream: Stream | null
+    const started = Date.now()
     try {
       stream = await this.#init.open(peer)
     } catch (err) {
-      // Tried again on the next round (a peer without the protocol answers null instead, once).
       this.#init.log.debug({ peer, err }, 'could not open a probe stream')
-      if (this.#peers.get(peer) === p) this.#peers.delete(peer)
+      if (this.#peers.get(peer) !== p) return
+      this.#peers.delete(peer)
+      // An open the peer left unanswered for a probe's timeout is an unanswered probe: the
+      // negotiation is waiting on the connection now (a peer that hung before its stream was
+      // open was never judged, and kept its connection until libp2p's minute-long ping).
+      if (Date.now() - started >= this.#timeoutMs) this.#judgeDead(peer, Date.now() - started)
+      // Else tried again on the next round (a peer without the protocol answers null instead, once).
       return
     }
     if (stream == null) return
@@ -162,6 +166,12 @@ export class Liveness {
     stream.addEventListener('close', () => {
       if (this.#peers.get(peer) === p) this.#peers.delete(peer)
     })
+  }
+
+  #judgeDead(peer: string, unansweredMs: number): void {
+    this.closed++
+    this.#init.log.info({ peer, unansweredMs }, 'kept peer stopped answering: closing its connection')
+    this.#init.dead(peer)
   }
 
   stop(): void {
