@@ -204,6 +204,30 @@ describe('P2PHost alone', () => {
 })
 
 describe('P2PHost hooks', () => {
+  it('lets its bootstrap peer go once it keeps enough peers, also when the bootstrap connects after them', async (t) => {
+    const hosts: P2PHost[] = []
+    t.after(async () => await Promise.all(hosts.map(async (h) => await h.stop())))
+    const a = await createHost()
+    const k = await createHost()
+    hosts.push(a, k)
+    const j = await createHost({ bootstrap: a.multiaddrs(), maxKeptPeers: 1, redialIntervalMs: 60_000 })
+    hosts.push(j)
+    let bootstrapConnects = 0
+    j.onPeerConnected((peer) => {
+      if (peer === a.peerId) bootstrapConnects++
+    })
+    await waitFor('J to join through A', () => j.connectedPeers().includes(a.peerId))
+    await j.keepConnected(k.peerId, k.multiaddrs())
+    await waitFor('J to let A go once it keeps K', () => !j.connectedPeers().includes(a.peerId))
+    // A block lifted (a healed partition) redials the bootstrap peer while K is still kept.
+    const before = bootstrapConnects
+    await j.block([a.peerId])
+    j.unblock([a.peerId])
+    await waitFor('the redial to reach A', () => bootstrapConnects > before)
+    await waitFor('J to let A go again', () => !j.connectedPeers().includes(a.peerId), 5_000)
+    assert.ok(j.connectedPeers().includes(k.peerId))
+  })
+
   it('hands accepted gossip to gossipGate before any handler; refuses blockedPeers from the start, until unblock()', async (t) => {
     const hosts: P2PHost[] = []
     t.after(async () => await Promise.all(hosts.map(async (h) => await h.stop())))
