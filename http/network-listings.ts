@@ -155,14 +155,15 @@ interface PeerHours {
   from: number
   at: number
   hours: Map<number, HourDigest>
+  /** Its hours that no longer grow came in an answer with this tag (none: the peer sent no tag). */
+  closed?: ClosedPart | undefined
 }
 
-/** A peer's digests of hours that no longer grow, with the tag to revalidate them by. */
-interface ClosedHours {
+/** The hours of a kept answer that no longer grow, [from, to), and the peer's tag for them. */
+interface ClosedPart {
   from: number
   to: number
-  etag: string
-  hours: Map<number, HourDigest>
+  tag: string
 }
 
 interface PeerListing {
@@ -170,7 +171,7 @@ interface PeerListing {
   names: string[]
 }
 
-type CachedValue = PeerHours | ClosedHours | PeerListing
+type CachedValue = PeerHours | PeerListing
 
 export class NetworkListings {
   readonly #init: NetworkListingsInit
@@ -445,13 +446,14 @@ export class NetworkListings {
   async checkCopies(): Promise<void> {
     const { index } = this.#init
     const now = Date.now() * 1000
+    const from = hourStart(this.#init.windowStart())
     const seen = new Set<string>()
     for (const channel of index.channels()) {
       for (const quality of index.qualities(channel)) {
         const key = `${channel}/${quality}`
         seen.add(key)
         try {
-          const view = await this.copies(channel, quality, hourStart(this.#init.windowStart()), now + MICROS_PER_HOUR)
+          const view = await this.copies(channel, quality, from, now + MICROS_PER_HOUR)
           this.belowMinCopies.set(key, view.hours.filter((h) => h.segments > 0 && h.copies < this.minCopies).length)
           // An hour this node evicted that fewer than minCopies nodes hold alike comes back: asked
           // of every known peer first (the connected ones counted above may be a few of many).
@@ -605,46 +607,50 @@ export class NetworkListings {
       return cached
     }
     return (await this.#once(key, async () => {
-      // The hours before the previous one no longer grow: their digests come with a tag, and while
-      // nothing changed in them there a request costs a 304. Only the live edge is read each time
-      // (recording makes roots differ every few seconds; the whole window was ~80 KB per peer).
-      const open = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
-      const hours = from < open ? await this.#closedHours(url, channel, quality, hourStart(from), open) : new Map<number, HourDigest>()
-      if (hours == null) return null
-      const recent = await this.#digests(
-        url,
-        channel,
-        quality,
-        new URLSearchParams({ from: String(Math.max(from, open)), channel, quality })
-      )
-      if (recent == null || recent === 'unchanged') return null
-      for (const [h, digest] of recent.hours) if (h >= open) hours.set(h, digest)
-      const value: PeerHours = { root, from, at: Date.now(), hours }
-      this.#remember(key, value, hours.size)
+      const fetched = await this.#fetchHours(url, key, channel, quality, from)
+      if (fetched == null) return null
+      const value: PeerHours = { root, from, at: Date.now(), ...fetched }
+      this.#remember(key, value, fetched.hours.size)
       return value
     })) as PeerHours | null
   }
 
-  /** A peer's digests of the hours [from, to): the copy kept, revalidated by its tag. */
-  async #closedHours(url: string, channel: string, quality: string, from: number, to: number): Promise<Map<number, HourDigest> | null> {
-    const key = `c ${url} ${channel} ${quality}`
-    const kept = this.#cache.get(key)?.value as ClosedHours | undefined
-    const current = kept != null && kept.from === from && kept.to === to ? kept : undefined
-    const query = new URLSearchParams({ from: String(from), to: String(to), channel, quality })
-    const answer = await this.#digests(url, channel, quality, query, current?.etag)
-    if (answer == null) return null
-    if (answer === 'unchanged') {
-      this.stats.unchanged++
-      this.#touch(key)
-      return new Map(current!.hours)
+  /**
+   * A peer's hour digests of one channel/quality from `from` on. The hours before the previous one
+   * no longer grow: they are asked apart, with the tag of the copy kept (`key`'s entry), and while
+   * nothing changed in them there a request costs a 304. Only the live edge is read each time
+   * (recording makes roots differ every few seconds; the whole window was ~80 KB per peer).
+   */
+  async #fetchHours(
+    url: string,
+    key: string,
+    channel: string,
+    quality: string,
+    from: number
+  ): Promise<{ hours: Map<number, HourDigest>; closed: ClosedPart | undefined } | null> {
+    const open = hourStart(Date.now() * 1000) - MICROS_PER_HOUR
+    let hours = new Map<number, HourDigest>()
+    let closed: ClosedPart | undefined
+    if (from < open) {
+      const range = { from: hourStart(from), to: open }
+      const kept = this.#cache.get(key)?.value as PeerHours | undefined
+      const prior = kept?.closed?.from === range.from && kept.closed.to === range.to ? kept : undefined
+      const answer = await this.#digests(url, channel, quality, { from: String(range.from), to: String(range.to) }, prior?.closed?.tag)
+      if (answer == null) return null
+      if (answer === 'unchanged') {
+        this.stats.unchanged++
+        hours = new Map([...prior!.hours].filter(([h]) => h < range.to))
+        closed = prior!.closed
+      } else {
+        // A peer that ignores `to` (an older version) sent its live hours too.
+        for (const [h, digest] of answer.hours) if (h < range.to) hours.set(h, digest)
+        closed = answer.etag == null ? undefined : { ...range, tag: answer.etag }
+      }
     }
-    // A peer that ignores `to` (an older version) sent its live hours too.
-    for (const h of answer.hours.keys()) if (h >= to) answer.hours.delete(h)
-    if (answer.etag != null) {
-      const value: ClosedHours = { from, to, etag: answer.etag, hours: answer.hours }
-      this.#remember(key, value, answer.hours.size)
-    }
-    return new Map(answer.hours)
+    const recent = await this.#digests(url, channel, quality, { from: String(Math.max(from, open)) })
+    if (recent == null || recent === 'unchanged') return null
+    for (const [h, digest] of recent.hours) if (h >= open) hours.set(h, digest)
+    return { hours, closed }
   }
 
   /** GET /replication/digests of one channel/quality, parsed; 'unchanged' on a 304 to `tag`. */
@@ -652,9 +658,10 @@ export class NetworkListings {
     url: string,
     channel: string,
     quality: string,
-    query: URLSearchParams,
+    range: Record<string, string>,
     tag?: string
   ): Promise<{ hours: Map<number, HourDigest>; etag: string | undefined } | 'unchanged' | null> {
+    const query = new URLSearchParams({ ...range, channel, quality })
     const answer = await this.#request(url, `/replication/digests?${query}`, NETWORK_LISTINGS_DEFAULTS.maxDigestBytes, { tag })
     if (answer == null) return null
     if (answer === 'unchanged') return tag == null ? null : 'unchanged'
