@@ -1,44 +1,11 @@
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type TestContext, it } from 'node:test'
+import { it } from 'node:test'
+import { childNodes } from '../test/helpers/child-nodes.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
 import { noCrashes } from './checkers.ts'
-import { ChildNode } from './child-node.ts'
-import { freePorts } from '../lib/free-ports.ts'
 import { synthesize } from './segments.ts'
 import { OWN_ONLY, getJson } from './sim-node.ts'
-
-/**
- * Makes child nodes in one temp folder. One after-hook kills them, then removes the folder: a
- * folder removed under running nodes fails (ENOTEMPTY), and the nodes left running would hold the
- * test process open until its timeout.
- */
-async function childNodes(t: TestContext): Promise<(id: number) => Promise<ChildNode>> {
-  const dir = await mkdtemp(join(tmpdir(), 'segmesh-child-node-'))
-  const nodes: ChildNode[] = []
-  t.after(async () => {
-    await Promise.all(nodes.map(async (n) => await n.kill()))
-    await rm(dir, { recursive: true, force: true })
-  })
-  return async (id) => {
-    const [httpPort, p2pPort] = (await freePorts(2)) as [number, number]
-    await mkdir(join(dir, `n${id}`))
-    const node = new ChildNode({
-      id,
-      dir: join(dir, `n${id}`),
-      httpPort,
-      p2pPort,
-      publicUrl: `http://127.0.0.1:${httpPort}`,
-      digestIntervalSeconds: 1,
-      seed: 1
-    })
-    nodes.push(node)
-    return node
-  }
-}
 
 it('a child node that exits on its own is a crash with its log; a scheduled kill or stop is not', async (t) => {
   const node = await (await childNodes(t))(0)

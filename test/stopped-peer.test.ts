@@ -7,14 +7,10 @@
  * wakes up.
  */
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { it } from 'node:test'
-import { freePorts } from '../lib/free-ports.ts'
 import { LIVENESS_DEFAULTS } from '../replication/liveness.ts'
-import { ChildNode } from '../simulations/child-node.ts'
+import { childNodes } from './helpers/child-nodes.ts'
 import { synthesize } from '../simulations/segments.ts'
 import { OWN_ONLY, getJson } from '../simulations/sim-node.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
@@ -26,28 +22,7 @@ interface StatusPeer {
 }
 
 it('a stopped process is cut off within seconds of a write to it, and rejoins when it resumes', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'segmesh-stopped-peer-'))
-  const nodes: ChildNode[] = []
-  t.after(async () => {
-    for (const n of nodes) if (n.pid != null) process.kill(n.pid, 'SIGCONT')
-    await Promise.all(nodes.map(async (n) => await n.kill()))
-    await rm(dir, { recursive: true, force: true })
-  })
-  const node = async (id: number): Promise<ChildNode> => {
-    const [httpPort, p2pPort] = (await freePorts(2)) as [number, number]
-    await mkdir(join(dir, `n${id}`))
-    const n = new ChildNode({
-      id,
-      dir: join(dir, `n${id}`),
-      httpPort,
-      p2pPort,
-      publicUrl: `http://127.0.0.1:${httpPort}`,
-      digestIntervalSeconds: 30,
-      seed: 1
-    })
-    nodes.push(n)
-    return n
-  }
+  const node = await childNodes(t, { digestIntervalSeconds: 30 })
   const a = await node(0)
   const b = await node(1)
   await a.start(null)
