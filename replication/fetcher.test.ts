@@ -367,35 +367,6 @@ describe('Fetcher downloads', () => {
     assert.ok(a.requests.length >= 2 && b.requests.length >= 2, `a ${a.requests.length}, b ${b.requests.length}`)
   })
 
-  it('with spread, first requests go to any holder, not the first listed, though one at a time would find it idle', async (t) => {
-    const h = await setup(t, { concurrency: 1 })
-    const holders = [await h.peer(), await h.peer(), await h.peer()]
-    const segments = Array.from({ length: 48 }, (_, i) => segment(120 + i))
-    for (const s of segments) for (const p of holders) p.serve(s.ref, { kind: 'bytes', body: s.body })
-    // One after another: every holder is idle at each pick, so only the start decides.
-    for (const s of segments)
-      assert.equal(
-        (
-          await h.fetcher.want(
-            s.ref,
-            holders.map((p) => p.url),
-            { spread: true }
-          )
-        ).status,
-        'stored'
-      )
-    const counts = holders.map((p) => p.requests.length)
-    assert.equal(
-      counts.reduce((a, b) => a + b),
-      48
-    )
-    // Without spread all 48 would go to the first; at random each gets 16 on average (P(any < 4) < 10⁻⁴).
-    assert.ok(
-      counts.every((n) => n >= 4),
-      `requests per holder: ${counts.join(', ')}`
-    )
-  })
-
   it('shares one download between wants of the same name, adding their peers', async (t) => {
     const h = await setup(t)
     const { ref, body } = segment(7)

@@ -74,16 +74,6 @@ interface Waiter {
   readonly signal: AbortSignal | undefined
 }
 
-export interface WantOptions {
-  signal?: AbortSignal
-  /**
-   * Any holder first: the first request goes to a random one of the least busy candidates, not to
-   * the first. The replicator lists the peer it walked first, and starting there made whoever was
-   * walked most (the best-connected nodes) everyone's server.
-   */
-  spread?: boolean
-}
-
 interface Item {
   readonly key: string
   readonly ref: SegmentRef
@@ -96,8 +86,6 @@ interface Item {
   readonly waiters: Set<Waiter>
   /** Index into `candidates` where the round-robin resumes. */
   next: number
-  /** The first request goes to a random candidate among the least busy (WantOptions.spread). */
-  readonly spread: boolean
   /** Requests made. */
   attempts: number
   /** Transient failures (timeouts, connect, 5xx, busy): these, not 404s, give the item up. */
@@ -287,16 +275,16 @@ export class Fetcher {
    * failing local index gives `failed`. Aborting `signal` settles this call as failed ('cancelled');
    * the download stops once no caller waits for it.
    */
-  async want(ref: SegmentRef, peers: string[], options: WantOptions = {}): Promise<FetchOutcome> {
+  async want(ref: SegmentRef, peers: string[], options: { signal?: AbortSignal } = {}): Promise<FetchOutcome> {
     try {
-      return await this.#want(ref, peers, options.signal, options.spread === true)
+      return await this.#want(ref, peers, options.signal)
     } catch (err) {
       this.#log.error({ err, segment: ref.file }, 'could not queue a segment')
       return failed(0, describeError(err))
     }
   }
 
-  async #want(ref: SegmentRef, peers: string[], signal: AbortSignal | undefined, spread: boolean): Promise<FetchOutcome> {
+  async #want(ref: SegmentRef, peers: string[], signal: AbortSignal | undefined): Promise<FetchOutcome> {
     if (this.#state === 'stopped') return failed(0, 'stopped')
     if (ref.hash == null) return failed(0, `${ref.file} is a temp name`)
     if (signal?.aborted === true) return failed(0, 'cancelled')
@@ -320,7 +308,6 @@ export class Fetcher {
         waiters: new Set(),
         notFound: [],
         next: 0,
-        spread,
         attempts: 0,
         retries: 0,
         lastError: 'no candidate peer',
@@ -674,9 +661,8 @@ export class Fetcher {
     let best = -1
     let bestActive: number = this.#opts.perPeerConcurrency
     const reserved = this.#reserved()
-    const start = item.attempts === 0 && item.spread ? Math.floor(Math.random() * n) : item.next
     for (let i = 0; i < n; i++) {
-      const index = (start + i) % n
+      const index = (item.next + i) % n
       const url = item.candidates[index]!
       if (item.excluded.has(url)) continue
       usable = true

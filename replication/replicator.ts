@@ -26,7 +26,7 @@
 import type { KeyObject } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Announcer } from './announcer.ts'
-import type { FetchOutcome, WantOptions } from './fetcher.ts'
+import type { FetchOutcome } from './fetcher.ts'
 import type { Logger } from '../lib/logger.ts'
 import { silentLogger } from '../lib/logger.ts'
 import { type SegmentRef, parseSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
@@ -88,7 +88,7 @@ export interface GossipHost {
 export interface SegmentFetcher {
   listHour: (peerUrl: string, channel: string, quality: string, hour: string, options?: { signal?: AbortSignal }) => Promise<string[]>
   getJson: (peerUrl: string, path: string, options?: { signal?: AbortSignal }) => Promise<unknown>
-  want: (ref: SegmentRef, peers: string[], options?: WantOptions) => Promise<FetchOutcome>
+  want: (ref: SegmentRef, peers: string[], options?: { signal?: AbortSignal }) => Promise<FetchOutcome>
   /** Ask a peer's URL for nothing (withdrawn from queued downloads) until unbanPeer. */
   banPeer?: (peerUrl: string) => void
   unbanPeer?: (peerUrl: string) => void
@@ -770,7 +770,7 @@ export class Replicator {
     try {
       // Cancelled by stop(): otherwise stop() would wait out the backoff of unreachable peers. The
       // fetcher puts one listener on the shared signal, however many wants wait.
-      outcome = await this.#init.fetcher.want(ref, peers, { signal: this.#shutdown.signal, spread: true })
+      outcome = await this.#init.fetcher.want(ref, peers, { signal: this.#shutdown.signal })
     } finally {
       done()
     }
