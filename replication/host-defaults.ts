@@ -12,9 +12,12 @@ export const P2P_DEFAULTS = Object.freeze({
   /**
    * Inbound connections accepted at once; past it new ones are refused (the dialler keeps other
    * peers). With everyone keeping a few random peers a node has about 2 × maxKeptPeers in all;
-   * this bounds what a popular or well-known address attracts.
+   * this bounds what a popular or well-known address attracts. At 128 the bootstrap's own kept
+   * peers filled it in the model at 1,000 and 10,000 nodes (135 connections, 13 kbit/s idle against
+   * a median of 12 and 1.1); at 32 the largest node holds 40 and the busiest sends 4 kbit/s, with
+   * the same mean, join and heal (docs/SIMULATIONS.md).
    */
-  maxInboundConnections: 128,
+  maxInboundConnections: 32,
   /**
    * How long a saved address stays dialable after it was last confirmed (libp2p's default is one
    * hour: a node down overnight would forget every peer it had).

@@ -39,7 +39,7 @@ describe('message-level model', () => {
     const ratio = large.bytesPerNodeMinute.mean / small.bytesPerNodeMinute.mean
     assert.ok(ratio > 0.85 && ratio < 1.15, `20 → 2,000 nodes changed idle bytes per node ×${ratio.toFixed(2)}`)
     assert.ok(large.connections.min >= PROTOCOL.keptPeers, `a node with ${large.connections.min} connections`)
-    // Inbound capped at 128, plus at most 8 kept peers of its own.
+    // Inbound capped (maxInbound), plus at most 8 kept peers of its own.
     assert.ok(large.connections.max <= PROTOCOL.maxInbound + 2 * PROTOCOL.keptPeers, `a node with ${large.connections.max}`)
     assert.ok(large.connections.mean < 2 * PROTOCOL.keptPeers + 2)
   })
