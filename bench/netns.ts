@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { type Child, ROOT, startChild } from './http-util.ts'
 
 export interface LanOptions {
-  /** First three octets of the LAN's /24. @default '10.77.0' */
+  /** First three octets of the LAN's /24. @default '10.77.N', N from the pid (two benches at once get two LANs) */
   subnet?: string
   /** Each node link's rate in Mbit/s, both ways; none: unshaped. */
   rateMbit?: number
@@ -35,7 +35,7 @@ export class NamespaceLan {
 
   constructor(size: number, options: LanOptions = {}) {
     this.size = size
-    this.#subnet = options.subnet ?? '10.77.0'
+    this.#subnet = options.subnet ?? `10.77.${process.pid % 250}`
     this.#rateMbit = options.rateMbit
     this.#bridges = [`${this.#prefix}a`, `${this.#prefix}b`]
   }

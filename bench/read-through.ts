@@ -199,8 +199,9 @@ async function asProcesses(root: string, holder: Awaited<ReturnType<typeof openA
   const lan = LINKS_MBIT > 0 ? new NamespaceLan(2, { rateMbit: LINKS_MBIT }) : null
   if (lan != null) {
     if (process.getuid?.() !== 0) throw new Error('--links needs root (network namespaces)')
-    lan.build()
+    // Before build(): a build that fails halfway leaves what it made.
     process.once('exit', () => lan.tearDown())
+    lan.build()
   }
   const start = async (i: number, label: string, extra: string[]) => {
     const dir = join(root, label)

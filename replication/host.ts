@@ -633,7 +633,9 @@ export class P2PHost {
       if (!first && outbound.length === 0) continue
       this.#track(
         (async () => {
-          if (first) await this.#untag(id)
+          // Every time: a redial (unblock, the redial timer) tags the peer again, and a tagged
+          // peer whose connection we close is redialled by libp2p at once (it flapped).
+          await this.#untag(id)
           for (const conn of outbound)
             await conn.close().catch((err: unknown) => this.#log.debug({ peer, err }, 'closing a bootstrap connection failed'))
         })()

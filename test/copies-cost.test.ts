@@ -20,7 +20,6 @@ import { openStore } from './helpers/tree.ts'
 
 const QUALITIES = ['c0', 'c1', 'c2', 'c3'].flatMap((c) => [`${c}/source`, `${c}/480p`])
 const HOURS = 30 * 24
-const NOW = hourStart(Date.now() * 1000)
 
 function segment(key: string, start: number): SegmentRef {
   const [channel, quality] = key.split('/') as [string, string]
@@ -28,25 +27,30 @@ function segment(key: string, start: number): SegmentRef {
   return formatSegmentRef({ channel, quality, start, duration: 2_000_000, type: 'full', hash })
 }
 
-/** A segment in each of the last 30 days' hours, of every channel/quality. */
-async function fill(index: SegmentIndex): Promise<void> {
+/** A segment in each of the 30 days' hours before `now`'s, of every channel/quality. */
+async function fill(index: SegmentIndex, now: number): Promise<void> {
   const batch: IndexChange[] = []
   for (const key of QUALITIES)
     for (let h = HOURS - 1; h >= 1; h--)
-      batch.push({ op: 'put-segment', ref: segment(key, NOW - h * MICROS_PER_HOUR), size: 1000, mtimeMs: 1 })
+      batch.push({ op: 'put-segment', ref: segment(key, now - h * MICROS_PER_HOUR), size: 1000, mtimeMs: 1 })
   await index.apply(batch)
 }
 
 describe('copies while a peer records', () => {
   it('a check costs the live edge only, and still sees an old hour change', async (t) => {
+    // The hours that no longer grow end where the previous hour starts: a test that crossed an
+    // hour's end would see them move. It starts in a new hour if fewer than 30 s are left.
+    const left = MICROS_PER_HOUR - ((Date.now() * 1000) % MICROS_PER_HOUR)
+    if (left < 30_000_000) await new Promise((resolve) => setTimeout(resolve, Math.ceil(left / 1000) + 100))
+    const NOW = hourStart(Date.now() * 1000)
     const peer = await startNode(t, {
       announce: false,
       digestIntervalSeconds: 3600,
       extra: { ...ONE_HOST_FLAGS, 'window-hours': String(HOURS) }
     })
     const { index } = await openStore(t)
-    await fill(peer.index)
-    await fill(index)
+    await fill(peer.index, NOW)
+    await fill(index, NOW)
     let generation = 0
     const roots = (): Map<string, string> => new Map(QUALITIES.map((k) => [k, `peer-${generation}`]))
     const network = new NetworkListings({
