@@ -4,15 +4,38 @@ import { readFile, readdir } from 'node:fs/promises'
 /** Pids of this process's live (not zombie) children whose command is one of `commands`. */
 export async function childPids(commands: readonly string[] = ['ffmpeg', 'ffprobe']): Promise<number[]> {
   const pids: number[] = []
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
+  for (const pid of await candidates()) {
     // `pid (comm) state ppid …`; comm may hold spaces or parentheses, so split after the last ')'.
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => null)
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)
     if (stat == null) continue
     const close = stat.lastIndexOf(')')
     const comm = stat.slice(stat.indexOf('(') + 1, close)
     const [state, ppid] = stat.slice(close + 2).split(' ')
-    if (Number(ppid) === process.pid && state !== 'Z' && commands.includes(comm)) pids.push(Number(entry))
+    if (Number(ppid) === process.pid && state !== 'Z' && commands.includes(comm)) pids.push(pid)
   }
   return pids
+}
+
+/**
+ * This process's children as each of its threads' `children` file lists them: a few reads, where
+ * scanning all of /proc took tens of milliseconds on a busy machine, long enough for a poll to
+ * miss a short-lived ffmpeg. Every process when the kernel has no such file.
+ */
+async function candidates(): Promise<number[]> {
+  try {
+    const out: number[] = []
+    for (const tid of await readdir('/proc/self/task')) {
+      const listed = await readFile(`/proc/self/task/${tid}/children`, 'utf8').catch(() => '')
+      for (const pid of listed.split(' ')) if (/^\d+$/.test(pid)) out.push(Number(pid))
+    }
+    if (
+      out.length > 0 ||
+      (await readFile(`/proc/self/task/${process.pid}/children`, 'utf8').then(
+        () => true,
+        () => false
+      ))
+    )
+      return out
+  } catch {}
+  return (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number)
 }
