@@ -280,12 +280,17 @@ export interface SegmeshChild {
 
 /** `segmesh start` exactly as an operator runs it, on 127.0.0.1 with ephemeral ports. */
 export async function startSegmeshNode(label: string, data: string, extra: string[]): Promise<SegmeshChild> {
-  let multiaddr: string | null = null
   // biome-ignore format: command-line flags read best as flag/value pairs on a line
-  const { child, match } = await startChild(label, join(ROOT, 'bin/segmesh'), [
-    'start', '--data', data, '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', '0',
+  return await segmeshChild(label, [join(ROOT, 'bin/segmesh'), 'start', '--data', data,
+    '--http-host', '127.0.0.1', '--http-port', '0', '--p2p-host', '127.0.0.1', '--p2p-port', '0',
     '--log-level', 'warn', '--no-watch', '--digest-interval-seconds', '2', ...extra
-  ], /^segmesh public url (\S+)/, 120_000, (line) => {
+  ])
+}
+
+/** Run `command` (a `segmesh start`, maybe behind a wrapper) until its banner names its public URL. */
+export async function segmeshChild(label: string, [command, ...args]: [string, ...string[]], timeoutMs = 120_000): Promise<SegmeshChild> {
+  let multiaddr: string | null = null
+  const { child, match } = await startChild(label, command, args, /^segmesh public url (\S+)/, timeoutMs, (line) => {
     multiaddr ??= /^segmesh multiaddr (\S+)/.exec(line)?.[1] ?? null
     return line.startsWith('segmesh ')
   })

@@ -11,7 +11,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
-import { type Child, ROOT, startChild } from './http-util.ts'
+import { type Child, ROOT, segmeshChild } from './http-util.ts'
 
 export interface LanOptions {
   /** First three octets of the LAN's /24. @default '10.77.N', N from the pid (two benches at once get two LANs) */
@@ -91,24 +91,13 @@ export class NamespaceLan {
 
   /** `segmesh start` in node i's namespace, HTTP on :8080 and libp2p on :4001 of its address. */
   async startNode(i: number, dir: string, extra: readonly string[]): Promise<LanNode> {
-    let multiaddr = ''
     const ip = this.ip(i)
-    const { child } = await startChild(
-      `node ${i}`,
-      'ip',
-      [
-        ...['netns', 'exec', this.ns(i), join(ROOT, 'bin/segmesh'), 'start', '--data', dir, '--log-level', 'warn'],
-        ...['--http-host', ip, '--http-port', '8080', '--p2p-host', ip, '--p2p-port', '4001', '--public-url', `http://${ip}:8080`],
-        ...extra
-      ],
-      /^segmesh public url/,
-      60_000,
-      (line) => {
-        multiaddr ||= /^segmesh multiaddr (\S+)/.exec(line)?.[1] ?? ''
-        return line.startsWith('segmesh ')
-      }
-    )
-    return { child, url: `http://${ip}:8080`, multiaddr }
+    // biome-ignore format: command-line flags read best as flag/value pairs on a line
+    const node = await segmeshChild(`node ${i}`, ['ip', 'netns', 'exec', this.ns(i), join(ROOT, 'bin/segmesh'), 'start',
+      '--data', dir, '--log-level', 'warn', '--http-host', ip, '--http-port', '8080', '--p2p-host', ip, '--p2p-port', '4001',
+      '--public-url', `http://${ip}:8080`, ...extra
+    ], 60_000)
+    return { child: node.child, url: node.url, multiaddr: node.multiaddr ?? '' }
   }
 }
 

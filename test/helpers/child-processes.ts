@@ -22,20 +22,13 @@ export async function childPids(commands: readonly string[] = ['ffmpeg', 'ffprob
  * miss a short-lived ffmpeg. Every process when the kernel has no such file.
  */
 async function candidates(): Promise<number[]> {
-  try {
-    const out: number[] = []
-    for (const tid of await readdir('/proc/self/task')) {
-      const listed = await readFile(`/proc/self/task/${tid}/children`, 'utf8').catch(() => '')
-      for (const pid of listed.split(' ')) if (/^\d+$/.test(pid)) out.push(Number(pid))
-    }
-    if (
-      out.length > 0 ||
-      (await readFile(`/proc/self/task/${process.pid}/children`, 'utf8').then(
-        () => true,
-        () => false
-      ))
-    )
-      return out
-  } catch {}
-  return (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number)
+  const tids = await readdir('/proc/self/task')
+  const lists = await Promise.all(tids.map(async (tid) => await readFile(`/proc/self/task/${tid}/children`, 'utf8').catch(() => null)))
+  if (lists.every((l) => l == null)) return (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number)
+  return lists.flatMap((l) =>
+    (l ?? '')
+      .split(' ')
+      .filter((pid) => /^\d+$/.test(pid))
+      .map(Number)
+  )
 }
