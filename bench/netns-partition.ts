@@ -16,9 +16,10 @@
  *   node --import tsx --import ./node/compat.ts bench/netns-partition.ts [--rounds N] [--partition-seconds S]
  */
 import { randomUUID } from 'node:crypto'
-import { mkdir, open, readdir, rename } from 'node:fs/promises'
+import { mkdir, readdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { replaceFile } from '../storage/durable-file.ts'
 import { formatSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { sha256 } from '../storage/segment-hash.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart } from '../storage/time.ts'
@@ -72,15 +73,7 @@ async function record(node: Node, seq: number, hourUs: number): Promise<string> 
   })
   const path = join(node.dir, 'segments', segmentRelPath(ref))
   await mkdir(dirname(path), { recursive: true })
-  const temp = join(dirname(path), `.bench-${randomUUID()}`)
-  const fh = await open(temp, 'w')
-  try {
-    await fh.writeFile(bytes)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await rename(temp, path)
+  await replaceFile(path, bytes)
   return ref.file
 }
 

@@ -34,38 +34,50 @@ class ClientGone extends Error {
   }
 }
 
+/**
+ * `work`, or ClientGone once the response closes, whichever comes first. The close listener is
+ * added for this wait and removed after it: racing one promise that lives as long as the body would
+ * leave a reaction on it per chunk until the end (thousands on a long cut).
+ */
+async function unlessGone<T>(res: ServerResponse, work: Promise<T>): Promise<T> {
+  if (res.closed) {
+    work.catch(() => {})
+    throw new ClientGone()
+  }
+  let onClose: () => void = () => {}
+  const gone = new Promise<never>((_, reject) => {
+    onClose = () => reject(new ClientGone())
+  })
+  res.once('close', onClose)
+  try {
+    return await Promise.race([work, gone])
+  } finally {
+    res.off('close', onClose)
+  }
+}
+
 export async function sendChunks(reply: FastifyReply, chunks: AsyncIterable<Buffer>, { budget, signal }: SendChunksOptions): Promise<void> {
   const it = chunks[Symbol.asyncIterator]()
   const res = reply.raw
-  // One listener for the whole body (not one per chunk): every wait below also ends when the client goes.
-  let gone: (err: Error) => void = () => {}
-  const closed = new Promise<never>((_, reject) => {
-    gone = reject
-  })
-  closed.catch(() => {})
-  const onClose = (): void => gone(new ClientGone())
-  res.once('close', onClose)
-  let headersOut = false
   const writeHead = (): void => {
     reply.header(CORS_HEADER.name, CORS_HEADER.value)
     // Node takes numbers as header values; fastify's type allows them, Node's does not.
     res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
-    headersOut = true
   }
   try {
-    for (let next = await Promise.race([it.next(), closed]); next.done !== true; next = await Promise.race([it.next(), closed])) {
-      if (!headersOut) writeHead()
-      if (budget != null) await Promise.race([budget.wait(next.value.byteLength, signal), closed])
-      await Promise.race([written(res, next.value), closed])
+    for (let next = await unlessGone(res, it.next()); next.done !== true; next = await unlessGone(res, it.next())) {
+      if (!res.headersSent) writeHead()
+      // Rejects when the request's signal aborts (the client went away) while it waits.
+      if (budget != null) await budget.wait(next.value.byteLength, signal)
+      await unlessGone(res, written(res, next.value))
     }
-    if (!headersOut) writeHead()
+    if (!res.headersSent) writeHead()
     res.end()
   } catch (err) {
-    if (!headersOut && !res.destroyed) throw err
+    if (!res.headersSent && !res.destroyed) throw err
     if (!(err instanceof ClientGone) && !signal.aborted) reply.log.warn({ err }, 'body ended early')
     res.destroy()
   } finally {
-    res.off('close', onClose)
     // Gives the lent buffer back and closes the file; a read still running finishes first.
     void it.return?.()?.catch(() => {})
   }

@@ -36,7 +36,7 @@ import { TreeWatcher } from '../storage/watcher.ts'
 import type { ReplicationCounters, ReplicationView } from '../http/components.ts'
 import { Fetcher } from '../replication/fetcher.ts'
 import { P2PHost } from '../replication/host.ts'
-import { TOPIC, decodeMessage } from '../replication/messages.ts'
+import { TOPIC, decodeGossip } from '../replication/messages.ts'
 import { LmdbDatastore } from '../replication/lmdb-datastore.ts'
 import { loadOrCreateNodeKey } from '../replication/node-key.ts'
 import type { Offence } from '../replication/peer-score.ts'
@@ -292,7 +292,7 @@ export class SegmeshNode {
         gossipGate: this.#hooks.gossipGate,
         blockedPeers: this.#hooks.blockedPeers?.(),
         validateMessage: (data) => {
-          const decoded = decodeMessage(data)
+          const decoded = decodeGossip(data)
           return decoded.ok ? null : decoded.reason
         }
       })

@@ -323,23 +323,28 @@ function digestFields(wire: Record<string, unknown>): { windowStart: number; roo
   return { windowStart: wire.windowStart, roots }
 }
 
+export function decodeMessage(bytes: Uint8Array): Decoded {
+  const wire = parseJson(bytes)
+  return typeof wire === 'string' ? fail(wire) : decodeWire(wire)
+}
+
 /**
  * A gossip message is decoded by the host's validator and again by the replicator it is then
- * delivered to, which gets the very bytes object gossipsub validated: the second call is answered
- * from here, once (an announcement of 256 names costs ~1 ms to decode). Taken on use, and weak,
- * so a decoded message is not kept for as long as gossipsub keeps its bytes for relaying.
+ * delivered to, which gets the very bytes object gossipsub validated: both call this, and the
+ * second is answered from the first, once (an announcement of 256 names costs ~1 ms to decode).
+ * Taken on use, and weak, so a decoded message is not kept for as long as gossipsub keeps its
+ * bytes for relaying. Everything else decodes with `decodeMessage`, which remembers nothing.
  */
-const decodedBytes = new WeakMap<Uint8Array, Decoded>()
+const decodedGossip = new WeakMap<Uint8Array, Decoded>()
 
-export function decodeMessage(bytes: Uint8Array): Decoded {
-  const known = decodedBytes.get(bytes)
+export function decodeGossip(bytes: Uint8Array): Decoded {
+  const known = decodedGossip.get(bytes)
   if (known != null) {
-    decodedBytes.delete(bytes)
+    decodedGossip.delete(bytes)
     return known
   }
-  const wire = parseJson(bytes)
-  const decoded = typeof wire === 'string' ? fail(wire) : decodeWire(wire)
-  decodedBytes.set(bytes, decoded)
+  const decoded = decodeMessage(bytes)
+  decodedGossip.set(bytes, decoded)
   return decoded
 }
 

@@ -42,6 +42,7 @@ import {
   MAX_HELLO_PEERS,
   MAX_HELLO_RECENT,
   decodeHello,
+  decodeGossip,
   decodeMessage,
   encodeHello,
   encodeMessage
@@ -476,7 +477,7 @@ export class Replicator {
   // --- incoming ---------------------------------------------------------------------------
 
   #onGossip(from: string, data: Uint8Array): void {
-    const decoded = decodeMessage(data)
+    const decoded = decodeGossip(data)
     // The body names its sender; libp2p's message signature proves who that is. A node that
     // speaks for another would get tombstones and penalties pinned on the wrong peer.
     if (!decoded.ok || decoded.message.from.peerId !== from) {

@@ -15,7 +15,7 @@ import diagnostics from 'node:diagnostics_channel'
 import { type StoreChangeMessage, type StoreWriteMessage, storeChangeChannel, storeWriteChannel } from '../lib/diagnostics.ts'
 import { type HttpKind, type NodeProbe, type WireKind, currentProbe, defaultProbe } from './probe.ts'
 import type net from 'node:net'
-import { OpenTally, watchSockets } from './socket-bytes.ts'
+import { watchSockets } from './socket-bytes.ts'
 
 let installed = false
 /** Listen ports of every node, for classifying sockets; the owner is known for in-process nodes. */
@@ -27,8 +27,6 @@ const stores = new Map<string, NodeProbe>()
 const probes = new Map<number, NodeProbe>()
 /** Things that happened outside any node (should stay 0). */
 export const unattributed = { storeEvents: 0 }
-/** Every socket a node of this process holds (libp2p, HTTP served, HTTP requested). */
-export const nodeSockets = new OpenTally()
 /** Client sockets to a node's port opened outside any node, by their local port (open ones only). */
 const outsiders = new Map<number, net.Socket>()
 
@@ -147,10 +145,7 @@ function subscribeSockets(): void {
       const port = socket.localPort ?? -1
       const kind: WireKind | null = p2pPorts.has(port) ? 'p2p' : httpPorts.has(port) ? 'httpServed' : null
       const probe = p2pPorts.get(port) ?? httpPorts.get(port) ?? defaultProbe()
-      if (kind != null && probe != null) {
-        probe.trackSocket(socket, kind)
-        nodeSockets.add(socket)
-      }
+      if (kind != null && probe != null) probe.trackSocket(socket, kind)
     },
     opening: () => {
       const probe = currentProbe()
@@ -167,10 +162,7 @@ function subscribeSockets(): void {
       return (socket) => {
         const port = socket.remotePort ?? -1
         const kind: WireKind | null = p2pPorts.has(port) ? 'p2p' : httpPorts.has(port) ? 'httpRequested' : null
-        if (kind != null) {
-          probe.trackSocket(socket, kind)
-          nodeSockets.add(socket)
-        }
+        if (kind != null) probe.trackSocket(socket, kind)
       }
     }
   })

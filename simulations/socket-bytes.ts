@@ -58,27 +58,6 @@ export class SocketBytes<K extends string> {
   }
 }
 
-/** Sockets open at once, and the most there were: a count over many trackers (a process's nodes). */
-export class OpenTally {
-  readonly #open = new Set<net.Socket>()
-  #max = 0
-
-  add(socket: net.Socket): void {
-    if (this.#open.has(socket)) return
-    this.#open.add(socket)
-    this.#max = Math.max(this.#max, this.#open.size)
-    socket.once('close', () => this.#open.delete(socket))
-  }
-
-  get open(): number {
-    return this.#open.size
-  }
-
-  get max(): number {
-    return this.#max
-  }
-}
-
 export interface SocketWatch {
   /** A server accepted `socket` (it is connected; nothing is written yet). */
   accepted: (socket: net.Socket) => void
