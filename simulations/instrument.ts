@@ -44,11 +44,11 @@ export function reachedFromOutside(socket: net.Socket, kind: WireKind): boolean 
 /**
  * The TCP sockets an in-process node holds now (libp2p both ways, HTTP served, the fetcher's HTTP
  * client sockets), not counting the server ends of the harness's own requests; and the most it
- * held at once (those included). Null for a node not in this process.
+ * held at once (those included), with what they were at that moment. Null for a node not in this process.
  */
-export function socketsOf(node: number): { open: Record<WireKind, number>; max: number } | null {
+export function socketsOf(node: number): { open: Record<WireKind, number>; max: number; maxByKind: Record<WireKind, number> } | null {
   const probe = probes.get(node)
-  return probe == null ? null : { open: probe.sockets(reachedFromOutside), max: probe.socketsMax }
+  return probe == null ? null : { open: probe.sockets(reachedFromOutside), max: probe.socketsMax, maxByKind: probe.socketsMaxByKind }
 }
 
 /** Client sockets to nodes' ports opened outside any node, open now: to libp2p ports, to HTTP ports. */

@@ -72,8 +72,9 @@ export interface SocketReading {
   node: number
   total: number | null
   byKind: Record<WireKind, number> | null
-  /** In one process: the most the node held at once so far (its probe's count). */
+  /** In one process: the most the node held at once so far (its probe's count), and those by kind. */
   max: number | null
+  maxByKind: Record<WireKind, number> | null
 }
 
 export async function socketReadings(cluster: Cluster): Promise<SocketReading[]> {
@@ -82,9 +83,9 @@ export async function socketReadings(cluster: Cluster): Promise<SocketReading[]>
       const own = socketsOf(n.id)
       if (own != null) {
         const total = own.open.p2p + own.open.httpServed + own.open.httpRequested
-        return { node: n.id, total: n.up ? total : null, byKind: own.open, max: own.max }
+        return { node: n.id, total: n.up ? total : null, byKind: own.open, max: own.max, maxByKind: own.maxByKind }
       }
-      return { node: n.id, total: n.pid == null ? null : await tcpSocketsOf(n.pid), byKind: null, max: null }
+      return { node: n.id, total: n.pid == null ? null : await tcpSocketsOf(n.pid), byKind: null, max: null, maxByKind: null }
     })
   )
 }

@@ -128,6 +128,11 @@ export class NodeProbe {
     return this.#wire.maxOpen
   }
 
+  /** Those sockets by kind, at the moment there were most. */
+  get socketsMaxByKind(): Record<WireKind, number> {
+    return this.#wire.maxOpenByKind(WIRE_KINDS)
+  }
+
   record(type: ProbeEventType, path: string, bytes?: number, peer?: string): void {
     this.#onEvent({ t: Date.now(), node: this.node, type, path, ...(bytes != null ? { bytes } : {}), ...(peer != null ? { peer } : {}) })
   }

@@ -61,6 +61,7 @@ export interface NodeRow {
   /** In one process: those sockets by kind, and the most it held at once in the run. */
   socketsByKind?: Record<WireKind, number> | null
   socketsMax?: number | null
+  socketsMaxByKind?: Record<WireKind, number> | null
 }
 
 /**
@@ -78,6 +79,8 @@ export interface SocketReport {
   /** Sum over nodes when sampled, and its maximum over the samples taken every 2 s and at the end. */
   total: number
   totalMax: number
+  /** In one process: what the sockets of the node that held the most were, at that moment. */
+  busiestByKind?: Record<WireKind, number> | null
   /** In one process, summed over nodes by kind. */
   byKind: Record<WireKind, number> | null
   /** Connected TCP sockets in the whole process (one process) or all the children, from /proc. */
@@ -244,14 +247,20 @@ export function spreadLine(s: NewSegmentSpread): string {
   return left.length === 0 ? out : `${out}; left out: ${left.join(', ')}`
 }
 
+function kindsText(k: Record<WireKind, number>): string {
+  return `libp2p ${k.p2p}, HTTP served ${k.httpServed}, HTTP client ${k.httpRequested}`
+}
+
 /** One line: the sockets per node (SocketReport). */
 export function socketsLine(s: SocketReport): string {
   const k = s.byKind
   const parts = [
-    `${s.perNode == null ? '—' : `${s.perNode.min} / ${s.perNode.median} / ${s.perNode.max}`} at the ${s.sampledAt}, ${s.total} in all${k == null ? '' : ` (libp2p ${k.p2p}, HTTP served ${k.httpServed}, HTTP client ${k.httpRequested})`}`
+    `${s.perNode == null ? '—' : `${s.perNode.min} / ${s.perNode.median} / ${s.perNode.max}`} at the ${s.sampledAt}, ${s.total} in all${k == null ? '' : ` (${kindsText(k)})`}`
   ]
   if (s.perNodeMax != null)
-    parts.push(`most at once per node ${s.perNodeMax.min} / ${s.perNodeMax.median} / ${s.perNodeMax.max}, all nodes ${s.totalMax}`)
+    parts.push(
+      `most at once per node ${s.perNodeMax.min} / ${s.perNodeMax.median} / ${s.perNodeMax.max}${s.busiestByKind == null ? '' : ` (that one: ${kindsText(s.busiestByKind)})`}, all nodes ${s.totalMax}`
+    )
   if (s.processTcp != null)
     parts.push(
       `connected TCP sockets in the process${k == null ? 'es' : ''} ${s.processTcp}${s.outsideNodes == null ? '' : ` (of them, client sockets opened outside any node: ${s.outsideNodes.p2p} libp2p dials whose node was not found, ${s.outsideNodes.http} the harness's HTTP requests)`}`

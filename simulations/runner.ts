@@ -31,7 +31,16 @@ import { Executor } from './executor.ts'
 import { type DiskState, type ServedState, diskState, servedState } from './final-state.ts'
 import { History } from './history.ts'
 import { installInstrumentation, outsideSockets, unattributed } from './instrument.ts'
-import { SocketSampler, cpuBetween, cpuSeconds, requestsAnswered, socketReadings, tcpSocketsOf, totals } from './measure.ts'
+import {
+  type SocketReading,
+  SocketSampler,
+  cpuBetween,
+  cpuSeconds,
+  requestsAnswered,
+  socketReadings,
+  tcpSocketsOf,
+  totals
+} from './measure.ts'
 import { type Plan, PlanBuilder, type Topology, fingerprint } from './plan.ts'
 import { Rng } from './prng.ts'
 import { expectedWithinReach } from './reach.ts'
@@ -139,6 +148,7 @@ async function socketsNow(
   const tcp = inProcess ? [await tcpSocketsOf(process.pid)] : await Promise.all(pids.map(async (p) => await tcpSocketsOf(p)))
   const kinds = each.map((r) => r.byKind).filter((k) => k != null)
   const maxima = each.map((r, i) => r.max ?? sampler.perNodeMax[i] ?? 0)
+  const busiest = each.reduce<SocketReading | null>((b, r) => (r.max != null && r.max > (b?.max ?? -1) ? r : b), null)
   return {
     each,
     report: {
@@ -147,6 +157,7 @@ async function socketsNow(
       perNodeMax: spread(maxima),
       total: totals.reduce((a, b) => a + b, 0),
       totalMax: sampler.processMax,
+      busiestByKind: busiest?.maxByKind ?? null,
       byKind:
         kinds.length === 0
           ? null
@@ -329,7 +340,8 @@ export async function runSimulation(
         ...row,
         sockets: sockets.each[i]?.total ?? null,
         socketsByKind: sockets.each[i]?.byKind ?? null,
-        socketsMax: sockets.each[i]?.max ?? sampler?.perNodeMax[i] ?? null
+        socketsMax: sockets.each[i]?.max ?? sampler?.perNodeMax[i] ?? null,
+        socketsMaxByKind: sockets.each[i]?.maxByKind ?? null
       }))
     }
     await writeFile(

@@ -48,6 +48,7 @@ describe('socket counts', () => {
     await once(clients[1]!, 'close')
     assert.deepEqual(bytes.openByKind(['a', 'b']), { a: 1, b: 1 })
     assert.equal(bytes.maxOpen, 3)
+    assert.deepEqual(bytes.maxOpenByKind(['a', 'b']), { a: 2, b: 1 })
     bytes.reset()
     assert.deepEqual([bytes.openByKind(['a', 'b']), bytes.maxOpen], [{ a: 0, b: 0 }, 3])
     await close()

@@ -15,11 +15,16 @@ export class SocketBytes<K extends string> {
   readonly #open = new Map<net.Socket, K>()
   #closed = new Map<K, number>()
   #maxOpen = 0
+  #atMax = new Map<K, number>()
 
   track(socket: net.Socket, kind: K): void {
     if (this.#open.has(socket)) return
     this.#open.set(socket, kind)
-    this.#maxOpen = Math.max(this.#maxOpen, this.#open.size)
+    if (this.#open.size > this.#maxOpen) {
+      this.#maxOpen = this.#open.size
+      this.#atMax = new Map()
+      for (const k of this.#open.values()) this.#atMax.set(k, (this.#atMax.get(k) ?? 0) + 1)
+    }
     socket.once('close', () => {
       // Forgotten by reset(): not counted again.
       if (this.#open.delete(socket)) this.#closed.set(kind, (this.#closed.get(kind) ?? 0) + socket.bytesWritten)
@@ -36,6 +41,11 @@ export class SocketBytes<K extends string> {
   /** The most sockets open at once since this tally was made (kept across reset()). */
   get maxOpen(): number {
     return this.#maxOpen
+  }
+
+  /** What the sockets open at the maximum were, by kind (kinds never seen are 0). */
+  maxOpenByKind(kinds: readonly K[]): Record<K, number> {
+    return Object.fromEntries(kinds.map((k) => [k, this.#atMax.get(k) ?? 0])) as Record<K, number>
   }
 
   /** Bytes written by every kind seen. */
