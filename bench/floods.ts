@@ -33,7 +33,8 @@ import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Agent, request } from 'undici'
-import { TOPIC, encodeMessage } from '../replication/messages.ts'
+import { encodeMessage } from '../replication/messages.ts'
+import { LEGACY_TOPIC } from '../replication/topics.ts'
 import { sha256 } from '../storage/segment-hash.ts'
 import { SegmentIndex } from '../storage/segment-index.ts'
 import { type SegmentRef, formatSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
@@ -385,7 +386,7 @@ async function sybil(victim: Target, signal: AbortSignal): Promise<Attack> {
     digests: new Map([[`${CHANNEL}/source`, [lyingHourDigest(hour, 1800)]]]),
     listings: new Map([[`${CHANNEL}/source/${hour}`, fakeSegmentRefs(1800, { hourStart: hourUs, duration: 2_000_000 }).map((r) => r.file)]])
   })
-  const relay = await startAuthorRelay({ target: victim.multiaddr, topic: TOPIC })
+  const relay = await startAuthorRelay({ target: victim.multiaddr, topic: LEGACY_TOPIC })
   const windowStart = hourStart(NOW) - 335 * MICROS_PER_HOUR
   let sent = 0
   // At most 1,000 messages a second (the issue saw 600/s), each from a new author with a root nobody has.

@@ -12,6 +12,7 @@ import type { MediaPlaylistWriterInit } from './playlist-cache.ts'
 import type { NetworkListings } from './network-listings.ts'
 import type { ReadThrough } from './read-through.ts'
 import type { UploadSlots } from './upload-slots.ts'
+import type { RunningDownloads } from '../replication/running-downloads.ts'
 import type { ViewerStreams } from './viewer-streams.ts'
 
 /** Replication numbers for /metrics; counters are totals since start. */
@@ -85,6 +86,11 @@ export interface HttpComponents {
   budget?: Pick<DiskBudget, 'state' | 'promise'>
   /** Peer downloads served at once (http/upload-slots.ts); none: peers are served like viewers. */
   uploads?: UploadSlots
+  /**
+   * Segments this node is downloading from peers (replication/running-downloads.ts): a peer asking
+   * for one waits for the download to end rather than getting a 404.
+   */
+  downloads?: Pick<RunningDownloads, 'ended'>
   /** Segment bodies to viewers at once, a share kept for peers (http/viewer-streams.ts); none: no gate. */
   viewers?: ViewerStreams
   /** Segments this node lacks, fetched from peers as they are asked for (http/read-through.ts). */

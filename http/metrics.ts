@@ -257,7 +257,11 @@ function registerReplicationMetrics(registry: Registry, view: ReplicationView): 
     "Downloads turned away or evicted by the fetch queue's bounds (per peer and in all)",
     (c) => c.fetchDropped
   )
-  counter('segmesh_fetch_busy_total', 'Segment requests a peer answered busy (its upload slots were full)', (c) => c.fetchBusy)
+  counter(
+    'segmesh_fetch_busy_total',
+    'Segment requests a peer answered busy (its upload slots were full, or it named peers that have the segment)',
+    (c) => c.fetchBusy
+  )
   counter(
     'segmesh_repairs_skipped_total',
     'Repair sessions not started: as many as allowed were running, or the peer is not connected',
@@ -302,7 +306,12 @@ export function registerUploadMetrics(registry: Registry, uploads: UploadSlots):
     ['segmesh_peer_uploads_active', 'Segment downloads by peers being served now (bounded by --peer-upload-slots)', () => uploads.active],
     [
       ['segmesh_peer_uploads_total', 'Segment downloads by peers admitted to an upload slot', () => uploads.stats.uploads],
-      ['segmesh_peer_uploads_busy_total', 'Segment downloads by peers answered busy, naming other holders', () => uploads.stats.busy]
+      ['segmesh_peer_uploads_busy_total', 'Segment downloads by peers answered busy, naming other holders', () => uploads.stats.busy],
+      [
+        'segmesh_peer_uploads_referred_total',
+        'Of those, answered while a slot was free: enough peers had the segment from here already',
+        () => uploads.stats.referred
+      ]
     ]
   )
 }

@@ -6,7 +6,7 @@
 import { type FileHandle, open } from 'node:fs/promises'
 import { PEER_HEADER } from '../replication/fetch-http.ts'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { segmentRelPath } from '../storage/segment-name.ts'
+import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import type { HttpComponents } from './components.ts'
 import { peerUrlOf } from './upload-slots.ts'
 import { HttpError, notFound } from './errors.ts'
@@ -51,7 +51,29 @@ export function segmentHeaders(reply: FastifyReply, hash: Buffer): string {
 }
 
 /** `pool`: the app's read buffers (shared with cuts). */
-export function segmentRoutes({ index, store, uploads, viewers, readThrough }: HttpComponents, pool: BufferPool) {
+/**
+ * A peer asking for a segment this node is downloading waits at most this long for the download to
+ * end, and at most this many peers wait at once (past it they get the 404 at once). One waiter is
+ * its open request and a timer.
+ */
+export const DOWNLOAD_WAIT = Object.freeze({ ms: 2_000, waiters: 64 })
+
+export function segmentRoutes({ index, store, uploads, downloads, viewers, readThrough }: HttpComponents, pool: BufferPool) {
+  let waiting = 0
+  /** True when a download of `ref` running here ended while `reply`'s client stayed. */
+  const downloadEnded = async (ref: SegmentRef, reply: FastifyReply): Promise<boolean> => {
+    if (downloads == null || waiting >= DOWNLOAD_WAIT.waiters) return false
+    const gone = new AbortController()
+    const leave = (): void => gone.abort()
+    reply.raw.once('close', leave)
+    waiting++
+    try {
+      return await downloads.ended(ref, DOWNLOAD_WAIT.ms, gone.signal)
+    } finally {
+      waiting--
+      reply.raw.off('close', leave)
+    }
+  }
   return async (app: FastifyInstance): Promise<void> => {
     const handler = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<unknown> => {
       const { params } = request
@@ -59,6 +81,11 @@ export function segmentRoutes({ index, store, uploads, viewers, readThrough }: H
       let segment = index.getSegment(ref)
       const what = `${ref.channel}/${ref.quality}/${params.hour}/${params.file}`
       if (segment == null && index.isTombstoned(ref)) throw notFound(`no segment ${what} (tombstoned)`)
+      // A peer that names this node as a holder may ask before the copy is indexed (it is named the
+      // moment its body is sent: http/upload-slots.ts): it waits for the download, not a 404.
+      if (segment == null && peerUrlOf(request.headers[PEER_HEADER]) != null && (await downloadEnded(ref, reply))) {
+        segment = index.getSegment(ref)
+      }
       // Not held here: a peer may hold it (http/read-through.ts).
       if (segment == null && readThrough != null) {
         const result = await readThrough.serve(request, reply, ref)

@@ -12,6 +12,8 @@ import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import { until } from '../test/helpers/network.ts'
 import { T0, namedBytes, openStore } from '../test/helpers/tree.ts'
 import { buildHttpApp } from './app.ts'
+import { RunningDownloads } from '../replication/running-downloads.ts'
+import { DOWNLOAD_WAIT } from './segment-routes.ts'
 import { type BusyAnswer, UploadSlots } from './upload-slots.ts'
 
 const PEER = 'x-segmesh-peer'
@@ -29,10 +31,11 @@ async function storedSegment(store: Awaited<ReturnType<typeof openStore>>['store
 
 async function setup(
   t: Parameters<typeof openStore>[0],
-  uploads: UploadSlots
+  uploads: UploadSlots,
+  downloads?: RunningDownloads
 ): Promise<{ base: string; store: Awaited<ReturnType<typeof openStore>>['store'] }> {
   const { index, store } = await openStore(t)
-  const app = await buildHttpApp({ index, store, selector: new SegmentSelector(index), uploads }, { metrics: false })
+  const app = await buildHttpApp({ index, store, selector: new SegmentSelector(index), uploads, downloads }, { metrics: false })
   t.after(async () => {
     // Bodies a failed assertion left unread would hold app.close() forever.
     app.server.closeAllConnections()
@@ -95,13 +98,76 @@ describe('upload slots', () => {
     next.body.destroy()
     held[1]!.body.destroy()
     await until('every upload to close', () => uploads.active === 0, 5000)
-    assert.deepEqual(uploads.stats, { uploads: 4, busy: 1, peak: 2 })
+    assert.deepEqual(uploads.stats, { uploads: 4, busy: 1, referred: 0, peak: 2 })
     // p1 is the asker now: a peer is not named to itself.
     const again = [await get(base, big, 'http://p7.example'), await get(base, big, 'http://p8.example')]
     const self = await get(base, big, 'http://p1.example:8080')
     assert.equal(self.statusCode, 503)
     assert.deepEqual(((await self.body.json()) as BusyAnswer).holders, [])
     for (const r of again) r.body.destroy()
+  })
+
+  it('with slots free, refers askers to the peers that fetched a segment in full, in random order, once each', async (t) => {
+    const uploads = new UploadSlots({ slots: 8, holdersListed: 4, referAfter: 2, referredListed: 3 })
+    const { base, store } = await setup(t, uploads)
+    const ref = await storedSegment(store, 0, 64 * 1024)
+    const fetchFrom = async (peer: string): Promise<number> => {
+      const res = await get(base, ref, peer)
+      await drain(res)
+      return res.statusCode
+    }
+    assert.equal(await fetchFrom('http://h1.example'), 200)
+    await until('the first upload to close', () => uploads.active === 0, 5000)
+    // One copy out: not enough to name.
+    assert.equal(await fetchFrom('http://h2.example'), 200)
+    await until('the second upload to close', () => uploads.active === 0, 5000)
+
+    const referred = await get(base, ref, 'http://a1.example')
+    assert.equal(referred.statusCode, 503)
+    const answer = (await referred.body.json()) as BusyAnswer
+    assert.deepEqual([...answer.holders].sort(), ['http://h1.example', 'http://h2.example'])
+    assert.deepEqual([uploads.active, uploads.stats.referred], [0, 1], 'a referral takes no slot')
+    // Back again (the holders could not give it): served, and named from then on.
+    assert.equal(await fetchFrom('http://a1.example'), 200)
+    await until('the upload to close', () => uploads.active === 0, 5000)
+
+    // Askers spread over the holders: the first named is not always the same.
+    const firsts = new Set<string>()
+    for (let i = 0; i < 40; i++) {
+      const res = await get(base, ref, `http://spread-${i}.example`)
+      assert.equal(res.statusCode, 503)
+      firsts.add(((await res.body.json()) as BusyAnswer).holders[0]!)
+    }
+    assert.ok(firsts.size >= 2, `always ${[...firsts]}`)
+
+    // An asker that came by referralDepth referrals is served, not sent on.
+    const deep = await request(`${base}/segments/${segmentRelPath(ref)}`, {
+      headers: { [PEER]: 'http://deep.example', 'x-segmesh-referrals': '2' }
+    })
+    assert.equal(deep.statusCode, 200)
+    await drain(deep)
+    await until('the upload to close', () => uploads.active === 0, 5000)
+    const once = await request(`${base}/segments/${segmentRelPath(ref)}`, {
+      headers: { [PEER]: 'http://once.example', 'x-segmesh-referrals': '1' }
+    })
+    assert.equal(once.statusCode, 503, 'one referral: sent on')
+    await once.body.dump()
+
+    // Referred askers are remembered up to referredListed: the oldest is referred again.
+    assert.equal(await fetchFrom('http://spread-0.example'), 503)
+    assert.equal(await fetchFrom('http://spread-39.example'), 200)
+
+    // referAfter 0: a free slot always serves.
+    const plain = new UploadSlots({ slots: 8, referAfter: 0 })
+    const other = await setup(t, plain)
+    const ref2 = await storedSegment(other.store, 1, 1024)
+    for (let i = 0; i < 5; i++) {
+      const res = await get(other.base, ref2, `http://p${i}.example`)
+      assert.equal(res.statusCode, 200)
+      await drain(res)
+      await until('the upload to close', () => plain.active === 0, 5000)
+    }
+    assert.equal(plain.stats.busy, 0)
   })
 
   it('a flood of peers never holds more than the slots, and the holders remembered stay bounded', async (t) => {
@@ -130,5 +196,50 @@ describe('upload slots', () => {
     if (busy.statusCode === 503) assert.ok(((await busy.body.json()) as BusyAnswer).holders.length <= 2)
     else await drain(busy)
     for (const r of held) await drain(r)
+  })
+
+  it('a peer asking for a segment this node is downloading waits for its copy; viewers and late waiters get the 404 at once', async (t) => {
+    const downloads = new RunningDownloads()
+    const { base, store } = await setup(t, new UploadSlots(), downloads)
+    const { ref, body } = namedBytes('arriving', 4096, { start: T0 })
+    const end = downloads.begin(ref)
+    const waiting = get(base, ref, 'http://asker.example')
+    // The viewer (no peer header) is not made to wait.
+    const viewer = await get(base, ref)
+    assert.equal(viewer.statusCode, 404)
+    await viewer.body.dump()
+    // The copy lands and is indexed, then the download ends.
+    await store.writeSegment(
+      ref,
+      (async function* () {
+        yield body
+      })()
+    )
+    end()
+    const answered = await waiting
+    assert.equal(answered.statusCode, 200)
+    assert.deepEqual(Buffer.from(await answered.body.arrayBuffer()), body)
+
+    // A flood of peers asking for a name whose download never ends: the waiters' bound holds, the
+    // rest are answered at once, and the waiters get their 404 when the wait runs out.
+    const { ref: stuck } = namedBytes('stuck', 1024, { start: T0 + 2_000_000 })
+    const endStuck = downloads.begin(stuck)
+    t.after(endStuck)
+    const started = Date.now()
+    const waiters = Array.from({ length: DOWNLOAD_WAIT.waiters }, async (_, i) => await get(base, stuck, `http://w${i}.example`))
+    await until(
+      'the waiters to be waiting',
+      async () => {
+        const probe = await get(base, stuck, 'http://late.example')
+        await probe.body.dump()
+        return probe.statusCode === 404 && Date.now() - started < DOWNLOAD_WAIT.ms / 2
+      },
+      DOWNLOAD_WAIT.ms
+    )
+    for (const r of await Promise.all(waiters)) {
+      assert.equal(r.statusCode, 404)
+      await r.body.dump()
+    }
+    assert.ok(Date.now() - started >= DOWNLOAD_WAIT.ms - 50, 'the waiters waited out their time')
   })
 })

@@ -36,13 +36,15 @@ import { TreeWatcher } from '../storage/watcher.ts'
 import type { ReplicationCounters, ReplicationView } from '../http/components.ts'
 import { Fetcher } from '../replication/fetcher.ts'
 import { P2PHost } from '../replication/host.ts'
-import { TOPIC, decodeGossip } from '../replication/messages.ts'
+import { decodeGossip } from '../replication/messages.ts'
+import { KNOWN_TOPICS, LEGACY_TOPIC } from '../replication/topics.ts'
 import { LmdbDatastore } from '../replication/lmdb-datastore.ts'
 import { loadOrCreateNodeKey } from '../replication/node-key.ts'
 import type { Offence } from '../replication/peer-score.ts'
 import { readNetworkKey } from '../replication/pnet.ts'
 import { readAdminKeys } from '../replication/tombstone-signature.ts'
 import { Replicator } from '../replication/replicator.ts'
+import { RunningDownloads } from '../replication/running-downloads.ts'
 import type { NodeHooks } from './hooks.ts'
 
 export interface SegmeshNodeInit {
@@ -64,6 +66,8 @@ export class SegmeshNode {
   host: P2PHost | null = null
   fetcher: Fetcher | null = null
   replicator: Replicator | null = null
+  /** Segments being downloaded from peers: the replicator's, seen by the segment route. */
+  #downloads: RunningDownloads | null = null
   /** Records the configured live streams (`--record`); null when there are none. */
   recorder: Recorder | null = null
   retention: Retention | null = null
@@ -185,6 +189,7 @@ export class SegmeshNode {
     const adminKeys = await readAdminKeys({ signing: config.adminSigningKey, public: config.adminPublicKey })
     this.#adminPublicKey = adminKeys.adminPublicKey
     const uploads = config.replication ? new UploadSlots({ slots: config.peerUploadSlots }) : undefined
+    if (config.replication) this.#downloads = new RunningDownloads()
     // With workers, the app listens on a socket in a folder only this user can enter; they serve the address.
     const upstream = config.httpWorkers > 0 ? join(await mkdtemp(join(tmpdir(), 'segmesh-http-')), 'node.sock') : null
     if (upstream != null) {
@@ -217,6 +222,7 @@ export class SegmeshNode {
       retention: this.retention ?? undefined,
       budget: this.budget ?? undefined,
       uploads,
+      downloads: this.#downloads ?? undefined,
       viewers: uploads == null ? undefined : new ViewerStreams({ peerUploads: () => uploads.active, share: config.peerUploadShare }),
       readThrough: config.replication && config.readThrough ? await parts.start('read-through', this.#readThrough()) : undefined,
       network: config.replication ? (this.network = await parts.start('network-listings', this.#networkListings())) : undefined
@@ -280,7 +286,8 @@ export class SegmeshNode {
         listenHost: config.p2pHost,
         listenPort: config.p2pPort,
         bootstrap: config.bootstrap,
-        topic: TOPIC,
+        topics: [LEGACY_TOPIC],
+        knownTopics: KNOWN_TOPICS,
         log: log.child({ component: 'p2p' }),
         announceHost: config.p2pAnnounceHost ?? undefined,
         networkKey: config.networkKey == null ? undefined : await readNetworkKey(config.networkKey),
@@ -323,6 +330,7 @@ export class SegmeshNode {
         host,
         fetcher,
         url: this.publicUrl,
+        downloads: this.#downloads ?? undefined,
         log: log.child({ component: 'replication' }),
         // Never compare or backfill an hour retention removes: it would only come back.
         windowHours: config.retentionDays > 0 ? Math.min(config.windowHours, config.retentionDays * 24) : config.windowHours,

@@ -18,12 +18,12 @@ export interface AnnouncerInit {
   tombstoneProof: (ref: SegmentRef) => string | null
   /** Changes are gathered this long into one batch. */
   delayMs: number
+  /** Whether a download of the segment at this relative path runs (replication/running-downloads.ts). */
+  downloading: (key: string) => boolean
 }
 
 export class Announcer {
   readonly #init: AnnouncerInit
-  /** Segments (relative paths) being downloaded, with how many downloads of each run. */
-  readonly #fetching = new Map<string, number>()
   /** Tombstones (relative paths) being written because a peer sent them. */
   readonly #receiving = new Set<string>()
   #pending: AnnouncedItem[] = []
@@ -31,23 +31,6 @@ export class Announcer {
 
   constructor(init: AnnouncerInit) {
     this.#init = init
-  }
-
-  /**
-   * A download of `ref` from a peer starts (a want, or a read-through by the HTTP layer); call the
-   * function returned when it ends. What it stores is not announced.
-   */
-  noteFetch(ref: SegmentRef): () => void {
-    const key = segmentRelPath(ref)
-    this.#fetching.set(key, (this.#fetching.get(key) ?? 0) + 1)
-    let ended = false
-    return () => {
-      if (ended) return
-      ended = true
-      const left = (this.#fetching.get(key) ?? 1) - 1
-      if (left > 0) this.#fetching.set(key, left)
-      else this.#fetching.delete(key)
-    }
   }
 
   /** Writes a tombstone a peer sent (`write`) without announcing it. */
@@ -64,7 +47,7 @@ export class Announcer {
   /** A change of the store: announced within the delay, with the others of its batch, unless a peer is its source. */
   changed(event: StoreEvent): void {
     const key = segmentRelPath(event.ref)
-    if (event.kind === 'segment' ? this.#fetching.has(key) : this.#receiving.has(key)) return
+    if (event.kind === 'segment' ? this.#init.downloading(key) : this.#receiving.has(key)) return
     const proof = event.kind === 'tombstone' ? this.#init.tombstoneProof(event.ref) : null
     this.#pending.push({ kind: event.kind, ref: event.ref, ...(proof != null ? { proof } : {}) })
     this.#timer ??= setTimeout(() => {

@@ -136,6 +136,13 @@ export const MAX_LISTING_NAMES = 16_384
 /** Banned peer URLs remembered at once (the peer score bans at most this many ids at a time too). */
 export const MAX_BANNED_PEERS = 4096
 
+/**
+ * Peers one queued segment may ask: those it was wanted from plus those busy answers named. Holders
+ * refer askers on (http/upload-slots.ts), so without a bound a chain of peers naming made-up
+ * holders would grow an item for ever; a real swarm's tree is a few levels of 2–4.
+ */
+export const MAX_ITEM_CANDIDATES = 32
+
 /** Connections kept per peer beyond the download slots, so listings never queue behind a slow download. */
 export const SPARE_CONNECTIONS = 2
 

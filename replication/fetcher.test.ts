@@ -18,7 +18,7 @@ import { type SegmentRef, segmentRelPath, tombstoneFileName } from '../storage/s
 import { SegmentStore } from '../storage/segment-store.ts'
 import { refuseOrigins } from '../simulations/probe.ts'
 import { bytesFor, ref as refOf } from '../test/helpers/tree.ts'
-import type { FetcherInit } from './fetch-options.ts'
+import { type FetcherInit, MAX_ITEM_CANDIDATES } from './fetch-options.ts'
 import { Fetcher } from './fetcher.ts'
 
 type Behaviour =
@@ -49,6 +49,8 @@ class PeerServer {
   readonly requests: string[] = []
   /** The x-segmesh-peer header of each request (undefined when absent). */
   readonly peerHeaders: Array<string | undefined> = []
+  /** The x-segmesh-referrals header of each request. */
+  readonly referralHeaders: Array<string | undefined> = []
   readonly events = new EventEmitter()
   readonly gauge = new Gauge()
   readonly #routes = new Map<string, Behaviour>()
@@ -92,6 +94,7 @@ class PeerServer {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
     this.requests.push(path)
     this.peerHeaders.push(req.headers['x-segmesh-peer'] as string | undefined)
+    this.referralHeaders.push(req.headers['x-segmesh-referrals'] as string | undefined)
     this.gauge.enter()
     this.#shared?.enter()
     res.on('close', () => {
@@ -293,14 +296,47 @@ describe('Fetcher downloads', () => {
     assert.equal(stats.itemsFailed, 0)
   })
 
-  it('gives up on a peer that stays busy and names nobody new after maxAttempts answers', async (t) => {
+  it('gives up on a peer that stays busy and names nobody new after its first answer and maxAttempts more', async (t) => {
     const h = await setup(t, { maxAttempts: 3 })
     const { ref } = segment(31)
     const busy = (await h.peer()).serve(ref, { kind: 'busy', holders: [], retryMs: 60 })
     const outcome = await h.fetcher.want(ref, [busy.url])
     assert.equal(outcome.status, 'failed')
-    assert.equal(busy.seen(ref), 3)
-    assert.deepEqual(busy.peerHeaders, [undefined, undefined, undefined], 'no ownUrl, no peer header')
+    assert.equal(busy.seen(ref), 4)
+    assert.deepEqual(busy.peerHeaders, [undefined, undefined, undefined, undefined], 'no ownUrl, no peer header')
+  })
+
+  it("a referral back to a peer already asked is free: each peer's first busy answer costs no attempt", async (t) => {
+    const h = await setup(t, { maxAttempts: 1 })
+    const { ref, body } = segment(32)
+    const [p1, p2] = [await h.peer(), await h.peer()]
+    // p1 refers the asker to p2, p2 back to p1 (who has served it since: the second ask gets it).
+    p1.serve(ref, { kind: 'busy', holders: [p2.url], retryMs: 50 })
+    p2.serve(ref, { kind: 'busy', holders: [p1.url], retryMs: 50 })
+    let asked = 0
+    p1.events.on('request', () => {
+      if (++asked === 2) p1.serve(ref, { kind: 'bytes', body })
+    })
+    const outcome = await h.fetcher.want(ref, [p1.url])
+    assert.equal(outcome.status, 'stored')
+    assert.deepEqual([p1.seen(ref), p2.seen(ref)], [2, 1])
+  })
+
+  it('takes at most MAX_ITEM_CANDIDATES peers for one segment, however far busy answers refer it', async (t) => {
+    const h = await setup(t)
+    const { ref } = segment(33)
+    // A chain of peers, each busy and naming the next few: more than the bound in all.
+    const chain = await Promise.all(Array.from({ length: MAX_ITEM_CANDIDATES + 8 }, async () => await h.peer()))
+    for (const [i, p] of chain.entries()) p.serve(ref, { kind: 'busy', holders: chain.slice(i + 1, i + 5).map((q) => q.url), retryMs: 20 })
+    const outcome = await h.fetcher.want(ref, [chain[0]!.url])
+    assert.equal(outcome.status, 'failed')
+    const asked = chain.filter((p) => p.seen(ref) > 0).length
+    assert.equal(asked, MAX_ITEM_CANDIDATES)
+    // Each says how many referrals led to it (the first asked, none).
+    assert.deepEqual(
+      [chain[0]!, chain[1]!, chain[5]!].map((p) => p.referralHeaders[0]),
+      [undefined, '1', '2']
+    )
   })
 
   it('fails at once when no candidate can be used', async (t) => {

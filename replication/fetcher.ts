@@ -47,13 +47,14 @@ import {
 } from './fetch-errors.ts'
 import { EvictionOrder } from './fetch-eviction.ts'
 import { FailureLog } from './fetch-failure-log.ts'
-import { PEER_HEADER, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
+import { PEER_HEADER, REFERRALS_HEADER, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
 import {
   BAD_HASH_MEMORY,
   type FetcherInit,
   type FetcherOptions,
   MAX_BANNED_PEERS,
   MAX_BACKOFF_MS,
+  MAX_ITEM_CANDIDATES,
   MAX_LISTING_NAMES,
   SPARE_CONNECTIONS,
   resolveFetcherOptions
@@ -88,8 +89,12 @@ interface Item {
   next: number
   /** Requests made. */
   attempts: number
-  /** Transient failures (timeouts, connect, 5xx, busy): these, not 404s, give the item up. */
+  /** Transient failures (timeouts, connect, 5xx, busy again): these, not 404s, give the item up. */
   retries: number
+  /** Peers that answered busy once: a second busy answer from one naming nobody new is a retry. */
+  readonly busyFrom: Set<string>
+  /** Candidates busy answers named, with how many referrals led to each (sent as REFERRALS_HEADER). */
+  readonly referrals: Map<string, number>
   lastError: string
   /** Peers that answered 404/410 for it. */
   readonly notFound: string[]
@@ -305,6 +310,8 @@ export class Fetcher {
         candidates: [],
         excluded: new Set(),
         retryAt: new Map(),
+        busyFrom: new Set(),
+        referrals: new Map(),
         waiters: new Set(),
         notFound: [],
         next: 0,
@@ -348,6 +355,9 @@ export class Fetcher {
         refusal = `${url} is banned`
       } else if (item?.candidates.includes(url) === true || accepted.includes(url)) {
         // Already offered.
+      } else if ((item?.candidates.length ?? 0) + accepted.length >= MAX_ITEM_CANDIDATES) {
+        refusal = `${MAX_ITEM_CANDIDATES} peers offered already`
+        break
       } else if ((this.#wantedFrom.get(url) ?? 0) >= this.#opts.maxQueuedPerPeer) {
         this.#skips.queueDropped++
         refusal = `queue full for ${url}`
@@ -439,7 +449,7 @@ export class Fetcher {
     return this.#dispatch
   }
 
-  #attemptContext(): AttemptContext {
+  #attemptContext(headers = this.#headers): AttemptContext {
     return {
       store: this.#store,
       dispatcher: this.#dispatcher(),
@@ -447,7 +457,7 @@ export class Fetcher {
       shutdown: this.#shutdown.signal,
       log: this.#log,
       count: (url, update) => this.#bump(url, update),
-      headers: this.#headers
+      headers
     }
   }
 
@@ -704,7 +714,9 @@ export class Fetcher {
       releasePeerSlot()
       this.#pump()
     }
-    const task: Promise<void> = downloadSegment(this.#attemptContext(), item.ref, url, controller.signal, received)
+    const referrals = item.referrals.get(url)
+    const headers = referrals == null ? this.#headers : { ...this.#headers, [REFERRALS_HEADER]: String(referrals) }
+    const task: Promise<void> = downloadSegment(this.#attemptContext(headers), item.ref, url, controller.signal, received)
       .then((result) => this.#settle(item, url, result))
       .catch((err: unknown) => {
         this.#log.error({ err, segment: item.key }, 'fetch attempt failed unexpectedly')
@@ -766,12 +778,17 @@ export class Fetcher {
         item.lastError = result.error
         break
       case 'busy': {
-        // The peer is up and has it, only not now: no backoff. Its holders become candidates; an
-        // answer that names nobody new counts as a retry, so a peer busy for good ends the item.
+        // The peer is up and has it, only not now: no backoff. Its holders become candidates. A
+        // peer's first busy answer is free: holders refer askers on while their slots are free, and
+        // a tree of them may name peers already asked. A second one naming nobody new counts as a
+        // retry, so a peer busy for good ends the item.
         peer.failures = 0
         const { accepted } = this.#acceptable(item.key, item, result.holders)
         this.#addCandidates(item, accepted)
-        if (accepted.length === 0) item.retries++
+        const depth = (item.referrals.get(url) ?? 0) + 1
+        for (const holder of accepted) item.referrals.set(holder, depth)
+        if (accepted.length === 0 && item.busyFrom.has(url)) item.retries++
+        item.busyFrom.add(url)
         item.lastError = result.error
         item.retryAt.set(url, now + result.retryMs)
         break

@@ -16,8 +16,10 @@ export interface P2PHostInit {
   listenPort: number
   /** Multiaddrs with `/p2p/<id>` of the nodes to join through. */
   bootstrap?: string[]
-  /** The one gossip topic. */
-  topic: string
+  /** Gossip topics subscribed to (replication/topics.ts); the first is publish()'s default. */
+  topics: readonly string[]
+  /** Topics peers may subscribe to and this node may publish on without subscribing; `topics` are always among them. */
+  knownTopics?: readonly string[]
   log?: Logger
   /** @default 4 */
   maxKeptPeers?: number
@@ -128,7 +130,8 @@ export function validate(init: P2PHostInit): void {
   if (isIP(init.listenHost) === 0) throw new InvalidParametersError(`listenHost: ${JSON.stringify(init.listenHost)} is not an IP address`)
   if (!Number.isInteger(init.listenPort) || init.listenPort < 0 || init.listenPort > 65535)
     throw new InvalidParametersError(`listenPort: ${init.listenPort} is not a port (0-65535)`)
-  if (typeof init.topic !== 'string' || init.topic.length === 0) throw new InvalidParametersError('topic: required')
+  if (!Array.isArray(init.topics) || init.topics.length === 0 || !init.topics.every((t) => typeof t === 'string' && t.length > 0))
+    throw new InvalidParametersError('topics: at least one topic required')
   for (const key of ['maxKeptPeers', 'sameIpPeers', 'maxInboundConnections'] as const) {
     if (init[key] != null && (!Number.isInteger(init[key]) || init[key] < 0))
       throw new InvalidParametersError(`${key}: ${init[key]} is not a count`)

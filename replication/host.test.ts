@@ -57,7 +57,13 @@ function portOf(host: P2PHost): number {
 }
 
 async function createHost(init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
-  const host = new P2PHost({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
+  const host = new P2PHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    listenHost: '127.0.0.1',
+    listenPort: 0,
+    topics: [TOPIC],
+    ...init
+  })
   await host.start()
   return host
 }

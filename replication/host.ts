@@ -1,5 +1,5 @@
 /**
- * The libp2p side of replication: one gossip topic, the hello request/response protocol, and a
+ * The libp2p side of replication: gossip topics, the hello request/response protocol, and a
  * few kept direct connections so that losing the bootstrap does not cut a node off.
  *
  * Kept peers (the bootstrap list and up to `maxKeptPeers` learned from gossip) carry libp2p's
@@ -59,7 +59,9 @@ export class P2PHost {
   readonly peerId: string
   readonly #init: P2PHostInit
   #libp2p: Node | null = null
-  readonly #topic: string
+  /** Subscribed to at start (the first is publish()'s default), and the topics accepted (those and `knownTopics`). */
+  readonly #topics: readonly string[]
+  readonly #knownTopics: ReadonlySet<string>
   readonly #log: Logger
   readonly #maxKept: number
   readonly #helloTimeoutMs: number
@@ -79,6 +81,7 @@ export class P2PHost {
   readonly #disconnectHandlers = new Set<(peerId: string) => void>()
   readonly #banHandlers = new Set<(peerId: string) => void>()
   readonly #unbanHandlers = new Set<(peerId: string) => void>()
+  readonly #topicHandlers = new Set<(topic: string) => void>()
   readonly #tasks = new Set<Promise<void>>()
   readonly #validateMessage: ((data: Uint8Array) => string | null) | null
   readonly #maxMessageBytes: number
@@ -117,7 +120,8 @@ export class P2PHost {
     this.#init = init
     this.peerId = peerIdFromPrivateKey(init.privateKey).toString()
     const log = init.log ?? silentLogger
-    this.#topic = init.topic
+    this.#topics = [...init.topics]
+    this.#knownTopics = new Set([...init.topics, ...(init.knownTopics ?? [])])
     this.#log = log
     this.#maxKept = init.maxKeptPeers ?? P2P_DEFAULTS.maxKeptPeers
     this.#maxInbound = init.maxInboundConnections ?? P2P_DEFAULTS.maxInboundConnections
@@ -219,7 +223,7 @@ export class P2PHost {
         pubsub: gossipsub({
           emitSelf: false,
           allowPublishToZeroTopicPeers: true,
-          allowedTopics: [init.topic],
+          allowedTopics: [...this.#knownTopics],
           maxInboundDataLength: P2P_DEFAULTS.maxRpcBytes,
           scoreParams: colocationScore(init.sameIpPeers ?? P2P_DEFAULTS.sameIpPeers)
         })
@@ -253,8 +257,13 @@ export class P2PHost {
     node.addEventListener('connection:open', (evt) => {
       if (this.#blocked.has(evt.detail.remotePeer.toString())) evt.detail.abort(new P2PError('peer is blocked'))
     })
-    node.services.pubsub.topicValidators.set(this.#topic, (source, msg) => this.#validate(source.toString(), msg))
+    for (const topic of this.#knownTopics)
+      node.services.pubsub.topicValidators.set(topic, (source, msg) => this.#validate(source.toString(), msg))
     node.services.pubsub.addEventListener('message', (evt) => this.#onGossip(evt.detail))
+    // gossipsub has dropped subscriptions to topics outside the known ones already.
+    node.services.pubsub.addEventListener('subscription-change', (evt) => {
+      for (const s of evt.detail.subscriptions) if (s.subscribe && this.#knownTopics.has(s.topic)) this.#emit(this.#topicHandlers, s.topic)
+    })
     await node.handle(OFFER_PROTOCOL, async (stream, connection) => await this.#receiveOffer(stream, connection))
     await node.handle(
       ALIVE_PROTOCOL,
@@ -272,7 +281,7 @@ export class P2PHost {
       await node.peerStore.merge(peerIdFromString(id), { multiaddrs: addrs, tags: { [KEEP_ALIVE]: { value: 1 } } })
     }
     await node.start()
-    node.services.pubsub.subscribe(this.#topic)
+    for (const topic of this.#topics) node.services.pubsub.subscribe(topic)
     // Dialled here rather than by @libp2p/bootstrap, whose failures only reach libp2p's debug log.
     for (const peer of this.#bootstrap.keys()) this.#track(this.#redial(peer))
     this.#track(this.#prune().then(async () => await this.#dialSaved()))
@@ -291,15 +300,30 @@ export class P2PHost {
     return this.#node.getPeers().map(peerText)
   }
 
-  /** Publish on the topic; resolves to the number of direct recipients (0 when nobody listens). */
-  async publish(data: Uint8Array): Promise<number> {
+  /**
+   * Publish on `topic` (one of the known topics; the first subscribed by default); resolves to the
+   * number of direct recipients (0 when nobody listens).
+   */
+  async publish(data: Uint8Array, topic: string = this.#topics[0]!): Promise<number> {
     if (this.#stopped) throw new HostStoppedError('p2p host is stopped')
-    const { recipients } = await this.#node.services.pubsub.publish(this.#topic, data)
+    if (!this.#knownTopics.has(topic)) throw new P2PError(`not a known topic: ${topic}`)
+    const { recipients } = await this.#node.services.pubsub.publish(topic, data)
     for (const r of recipients) this.#liveness.wrote(r.toString())
     return recipients.length
   }
 
-  /** Messages on the topic from other nodes, with the id of the node that published them. */
+  /** Subscribe to one more of the known topics (again: nothing). */
+  subscribe(topic: string): void {
+    if (!this.#knownTopics.has(topic)) throw new P2PError(`not a known topic: ${topic}`)
+    if (!this.#stopped) this.#node.services.pubsub.subscribe(topic)
+  }
+
+  /** A peer subscribed to one of the known topics. */
+  onPeerSubscribed(handler: (topic: string) => void): () => void {
+    return subscribe(this.#topicHandlers, handler)
+  }
+
+  /** Messages on the subscribed topics from other nodes, with the id of the node that published them. */
   onMessage(handler: (from: string, data: Uint8Array) => void): () => void {
     return subscribe(this.#messageHandlers, handler)
   }
@@ -499,6 +523,7 @@ export class P2PHost {
     this.#disconnectHandlers.clear()
     this.#banHandlers.clear()
     this.#unbanHandlers.clear()
+    this.#topicHandlers.clear()
     await Promise.allSettled([...this.#tasks])
     await this.#libp2p?.stop()
     this.#log.info({ peerId: this.peerId }, 'p2p host stopped')
@@ -734,7 +759,7 @@ export class P2PHost {
 
   #onGossip(msg: GossipMessage): void {
     // Unsigned messages carry no sender; gossipsub's default StrictSign policy rejects them anyway.
-    if (msg.topic !== this.#topic || msg.type !== 'signed') return
+    if (!this.#knownTopics.has(msg.topic) || msg.type !== 'signed') return
     const from = msg.from.toString()
     if (from === this.peerId) return
     const gate = this.#init.gossipGate

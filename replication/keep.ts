@@ -23,12 +23,15 @@ export class KeepFilter {
   readonly patterns: readonly string[]
   readonly #channels: ReadonlySet<string>
   readonly #keys: ReadonlySet<string>
+  /** Channels named by any pattern. */
+  readonly #named: ReadonlySet<string>
 
   /** `patterns` must be valid (keepPatternError): config and hello decoding check them. */
   constructor(patterns: readonly string[]) {
     this.patterns = [...new Set(patterns)]
     this.#channels = new Set(this.patterns.filter((p) => !p.includes('/')))
     this.#keys = new Set(this.patterns.filter((p) => p.includes('/')))
+    this.#named = new Set(this.patterns.map((p) => p.split('/')[0]!))
   }
 
   get everything(): boolean {
@@ -37,6 +40,26 @@ export class KeepFilter {
 
   keeps(channel: string, quality: string): boolean {
     return this.everything || this.#channels.has(channel) || this.#keys.has(`${channel}/${quality}`)
+  }
+
+  /** The channels its patterns name (all of a channel's qualities, or some). */
+  channels(): string[] {
+    return [...this.#named]
+  }
+
+  /** Whether some quality of `channel` is kept. */
+  keepsChannel(channel: string): boolean {
+    return this.everything || this.#named.has(channel)
+  }
+
+  /** Whether some channel/quality is kept by both. */
+  overlaps(other: KeepFilter): boolean {
+    if (this.everything || other.everything) return true
+    return this.patterns.some((p) => {
+      const [channel, quality] = p.split('/') as [string, string | undefined]
+      if (quality != null) return other.keeps(channel, quality)
+      return other.keepsChannel(channel)
+    })
   }
 
   /** The same for a `channel/quality` key. */

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { pruneAddressBook } from './address-book.ts'
+import { KeepFilter } from './keep.ts'
 import { MEMBERSHIP_DEFAULTS, Membership, type MembershipHost } from './membership.ts'
 import { MAX_HELLO_PEERS, type KnownPeer } from './messages.ts'
 import { PeerTable } from './peer-table.ts'
@@ -86,6 +87,19 @@ describe('Membership', () => {
     }
     // The first heard (peer 1) is not favoured: ten runs picked several different first peers.
     assert.ok(firsts.size >= 3, `first offers were ${[...firsts].join(', ')}`)
+  })
+
+  it('a node keeping some channels keeps peers that store one of them first, then the rest', async () => {
+    const host = new FakeHost()
+    const peers = new PeerTable({ connectedPeers: () => host.connectedPeers() })
+    const membership = new Membership({ host, peers, stores: new KeepFilter(['a']) })
+    for (let n = 1; n <= 30; n++) peers.seen(info(n))
+    // Peers 1–27 said in their hellos that they keep only channel b; 28–30 are a's (28), everything (29), not heard yet (30).
+    for (let n = 1; n <= 27; n++) peers.get(id(n))!.keep = new KeepFilter(['b'])
+    peers.get(id(28))!.keep = new KeepFilter(['a/source'])
+    await membership.maintain()
+    assert.equal(host.kept.size, MEMBERSHIP_DEFAULTS.keep)
+    for (const n of [28, 29, 30]) assert.ok(host.kept.has(id(n)), `peer ${n} kept`)
   })
 
   it('replaces kept peers that are down, keeping them aside', async () => {

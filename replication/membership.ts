@@ -8,9 +8,13 @@
  * - What a hello names is only learned (`learn`) when it is new: a third party cannot rewrite
  *   the URL or addresses of a peer this node already knows, and the peer table's bound holds.
  * - Kept connections (`maintain`) go to peers picked at random among those known, not to the first
- *   heard, so joins spread over the network instead of piling onto whoever spoke first.
+ *   heard, so joins spread over the network instead of piling onto whoever spoke first. A node that
+ *   keeps some channels (--keep) picks among peers that store one of them first (or whose hello it
+ *   has not heard yet): gossip reaches it through peers subscribed to its channels' topics
+ *   (replication/topics.ts), and one whose kept peers all keep other channels would hear nothing.
  */
 import { randomSample } from '../lib/random-sample.ts'
+import { KeepFilter } from './keep.ts'
 import { P2P_DEFAULTS } from './host-defaults.ts'
 import { type KnownPeer, MAX_HELLO_PEERS } from './messages.ts'
 import type { PeerTable } from './peer-table.ts'
@@ -43,13 +47,16 @@ export class Membership {
   readonly #host: MembershipHost
   readonly #peers: PeerTable
   readonly #keep: number
+  readonly #stores: KeepFilter
   /** Peers learned through peer exchange (not yet heard from themselves). */
   learned = 0
 
-  constructor(init: { host: MembershipHost; peers: PeerTable }) {
+  /** `stores`: what this node keeps (everything by default). */
+  constructor(init: { host: MembershipHost; peers: PeerTable; stores?: KeepFilter }) {
     this.#host = init.host
     this.#peers = init.peers
     this.#keep = MEMBERSHIP_DEFAULTS.keep
+    this.#stores = init.stores ?? KeepFilter.ALL
   }
 
   /** Up to `n` known peers for a hello answer to `asker`, never the asker itself. */
@@ -97,8 +104,12 @@ export class Membership {
     const candidates = this.#peers
       .all()
       .filter((p) => !skip.has(p.peerId) && p.addrs.length > 0 && this.#host.isBootstrap?.(p.peerId) !== true)
-      .map((p) => p.peerId)
-    const picks = randomSample(candidates, this.#keep - up)
+    const sharing = candidates.filter((p) => p.keep.overlaps(this.#stores)).map((p) => p.peerId)
+    const picks = randomSample(sharing, this.#keep - up)
+    if (picks.length < this.#keep - up) {
+      const others = candidates.filter((p) => !p.keep.overlaps(this.#stores)).map((p) => p.peerId)
+      picks.push(...randomSample(others, this.#keep - up - picks.length))
+    }
     await Promise.all(picks.map(async (peerId) => await this.#host.keepConnected(peerId, this.#peers.get(peerId)?.addrs ?? [])))
   }
 }

@@ -26,7 +26,6 @@ export const MAX_HELLO_PEERS = 16
 export const MAX_HELLO_RECENT = 64
 /** Evicted hours a hello names (as hour offsets from its window's start, ~4 bytes each). */
 export const MAX_HELLO_EVICTED = 4096
-export const TOPIC = 'segmesh/v1'
 /** Largest message we send or accept on the topic. */
 export const MAX_MESSAGE_BYTES = 64 * 1024
 /** Names per announce message; more are split over several. */

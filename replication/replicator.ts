@@ -26,6 +26,8 @@
 import type { KeyObject } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Announcer } from './announcer.ts'
+import { ChannelTopics, announcementsByTopic } from './topics.ts'
+import { RunningDownloads } from './running-downloads.ts'
 import type { FetchOutcome } from './fetcher.ts'
 import type { Logger } from '../lib/logger.ts'
 import { silentLogger } from '../lib/logger.ts'
@@ -64,7 +66,11 @@ export interface GossipHost {
   readonly peerId: string
   multiaddrs: () => string[]
   connectedPeers: () => string[]
-  publish: (data: Uint8Array) => Promise<number>
+  publish: (data: Uint8Array, topic: string) => Promise<number>
+  /** Subscribe to one more topic (replication/topics.ts ChannelTopics); without it, the host's own topics only. */
+  subscribe?: (topic: string) => void
+  /** A peer subscribed to a topic: a node that keeps everything follows it into announcement topics. */
+  onPeerSubscribed?: (handler: (topic: string) => void) => () => void
   onMessage: (handler: (from: string, data: Uint8Array) => void) => () => void
   onPeerConnected: (handler: (peerId: string) => void) => () => void
   onPeerDisconnected?: (handler: (peerId: string) => void) => () => void
@@ -116,6 +122,8 @@ export interface ReplicatorInit {
   legacyPeers?: string[]
   /** What this node keeps (replication/keep.ts): only that is backfilled, walked and fetched. @default everything */
   keep?: KeepFilter
+  /** Shared with the HTTP layer, whose segment route makes peers wait on them; a new one if absent. */
+  downloads?: RunningDownloads
   /** Hours this node evicted to stay under its disk budget: not fetched back (storage/disk-budget.ts). */
   evicted?: (ref: Pick<SegmentRef, 'channel' | 'quality' | 'start'>) => boolean
   /** The same hours as `channel/quality/hourStart`, for the hello: peers' walks skip them. */
@@ -269,6 +277,10 @@ export class Replicator {
   /** Running repair per peer; `again` asks for one more pass when it ends. */
   readonly #sessions = new Map<string, { again: boolean }>()
   readonly #announcer: Announcer
+  /** Segments being downloaded here: not announced, and a peer asking for one waits for it. */
+  readonly downloads: RunningDownloads
+  /** The announcement topics subscribed to: those of the channels kept, as they are seen. */
+  readonly topics: ChannelTopics
   /** Wants waiting out the grace: each one's wake-up, called early by stop(). */
   readonly #graceWaits = new Set<() => void>()
   /** Banned peer id → the URL the fetcher skips for it. */
@@ -283,17 +295,20 @@ export class Replicator {
 
   constructor(init: ReplicatorInit) {
     this.#keep = init.keep ?? KeepFilter.ALL
+    this.downloads = init.downloads ?? new RunningDownloads()
+    this.topics = new ChannelTopics(this.#keep, (topic) => init.host.subscribe?.(topic))
     this.#init = init
     this.#log = init.log ?? silentLogger
     this.peers = new PeerTable({ connectedPeers: () => init.host.connectedPeers() })
-    this.membership = new Membership({ host: init.host, peers: this.peers })
+    this.membership = new Membership({ host: init.host, peers: this.peers, stores: this.#keep })
     this.#announcer = new Announcer({
       send: (items) => {
         this.stats.announcedItems += items.length
-        for (const m of announceMessages(this.#self, items)) this.#track(this.#publish(m))
+        for (const { topic, message } of announcementsByTopic(this.#self, items)) this.#track(this.#publish(message, topic))
       },
       tombstoneProof: (ref) => init.store.index.tombstoneProof(ref),
-      delayMs: REPLICATOR_DEFAULTS.announceDelayMs
+      delayMs: REPLICATOR_DEFAULTS.announceDelayMs,
+      downloading: (key) => this.downloads.has(key)
     })
     this.unserved = new UnservedNames<SegmentRef>({
       excused: (ref) => init.store.index.isTombstoned(ref) || init.store.index.getSegment(ref, { hidden: true }) != null,
@@ -326,6 +341,9 @@ export class Replicator {
 
   async start(): Promise<void> {
     const { store, host } = this.#init
+    for (const channel of store.index.channels()) this.topics.saw(channel)
+    const offTopic = host.onPeerSubscribed?.((topic) => this.topics.peerSubscribed(topic))
+    if (offTopic != null) this.#unsubscribe.push(offTopic)
     this.#unsubscribe.push(store.onChange((event) => this.#onLocalChange(event)))
     this.#unsubscribe.push(host.onMessage((from, data) => this.#onGossip(from, data)))
     this.#unsubscribe.push(host.onPeerConnected((peerId) => this.#track(this.#hello(peerId, { mutual: true }))))
@@ -455,15 +473,16 @@ export class Replicator {
     return this.#ours
   }
 
-  async #publish(message: Message): Promise<void> {
+  async #publish(message: Message, topic: string): Promise<void> {
     const bytes = encodeMessage(message)
-    await this.#init.host.publish(bytes)
+    await this.#init.host.publish(bytes, topic)
     this.stats.messagesOut++
     this.stats.bytesOut += bytes.length
   }
 
   #onLocalChange(event: StoreEvent): void {
     this.#ours = null
+    this.topics.saw(event.ref.channel)
     if (this.#init.announce !== false) this.#announcer.changed(event)
   }
 
@@ -538,6 +557,7 @@ export class Replicator {
     const { hello } = decoded
     if (hello.version === 1) this.#legacyHello(peerId)
     const peer = this.peers.seen(hello.from, hello.roots, true)
+    for (const r of hello.roots) this.topics.saw(r.channel)
     peer.protocol = hello.version
     peer.keep = hello.keep.length === 0 ? KeepFilter.ALL : new KeepFilter(hello.keep)
     peer.evicted = new Set(hello.evicted)
@@ -616,7 +636,7 @@ export class Replicator {
    * function returned when it ends. What a download stores is not announced: only its recorder does.
    */
   noteFetch(ref: SegmentRef): () => void {
-    return this.#announcer.noteFetch(ref)
+    return this.downloads.begin(ref)
   }
 
   /**

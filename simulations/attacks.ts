@@ -8,7 +8,8 @@
  * Honest nodes must still converge within the usual bound: the checkers do not change.
  */
 import { randomBytes } from 'node:crypto'
-import { TOPIC, encodeMessage } from '../replication/messages.ts'
+import { encodeMessage } from '../replication/messages.ts'
+import { LEGACY_TOPIC } from '../replication/topics.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import { MICROS_PER_HOUR, formatHour, hourStart } from '../storage/time.ts'
 import {
@@ -68,7 +69,7 @@ async function sybilFlood(multiaddr: string, context: AttackContext): Promise<Ru
   })
   let relay: Awaited<ReturnType<typeof startAuthorRelay>>
   try {
-    relay = await startAuthorRelay({ target: multiaddr, topic: TOPIC })
+    relay = await startAuthorRelay({ target: multiaddr, topic: LEGACY_TOPIC })
   } catch (err) {
     await liar.close()
     throw err

@@ -30,7 +30,13 @@ after(async () => {
 })
 
 async function createHost(init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
-  const host = new P2PHost({ privateKey: await generateKeyPair('Ed25519'), listenHost: '127.0.0.1', listenPort: 0, topic: TOPIC, ...init })
+  const host = new P2PHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    listenHost: '127.0.0.1',
+    listenPort: 0,
+    topics: [TOPIC],
+    ...init
+  })
   await host.start()
   hosts.push(host)
   return host

@@ -1,7 +1,8 @@
 /**
  * `--keep` between real nodes (libp2p over TCP and HTTP on 127.0.0.1): a node that keeps one
  * channel backfills only that one, serves the other read-through without storing it, and its
- * peer does not keep walking it for what it will not take.
+ * peer does not keep walking it for what it will not take; and it hears announcements of its
+ * channel only (a gossip topic per channel bucket, replication/topics.ts).
  */
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -11,6 +12,9 @@ import { READ_THROUGH_HEADER } from '../http/read-through.ts'
 import type { SegmentRef } from '../storage/segment-name.ts'
 import { segmentRelPath } from '../storage/segment-name.ts'
 import { MICROS_PER_HOUR, hourStart } from '../storage/time.ts'
+import { decodeMessage } from '../replication/messages.ts'
+import { announceTopic } from '../replication/topics.ts'
+import type { SegmeshNode } from '../node/segmesh-node.ts'
 import { startNode, until } from './helpers/network.ts'
 import { namedBytes } from './helpers/tree.ts'
 
@@ -55,5 +59,65 @@ describe('--keep', () => {
     const walks = holder.replicator!.stats.repairs + partial.replicator!.stats.repairs
     await sleep(3000)
     assert.equal(holder.replicator!.stats.repairs + partial.replicator!.stats.repairs, walks, 'no walks once settled')
+  })
+
+  it('a node keeping one channel hears announcements of that channel, not of the others', async (t) => {
+    assert.notEqual(announceTopic('kept'), announceTopic('other'), 'the two channels share a topic bucket: pick other names')
+    const recorder = await startNode(t)
+    const full = await startNode(t, { bootstrap: [recorder] })
+    const partial = await startNode(t, { bootstrap: [recorder], extra: { keep: 'kept' } })
+    const heardBy = (node: SegmeshNode): string[] => {
+      const heard: string[] = []
+      node.host!.onMessage((_from, data) => {
+        const decoded = decodeMessage(data)
+        if (decoded.ok && decoded.message.type === 'announce') heard.push(...decoded.message.items.map((i) => i.ref.file))
+      })
+      return heard
+    }
+    const heard = { full: heardBy(full), partial: heardBy(partial) }
+    let n = 0
+    const record = async (channel: string): Promise<string> => {
+      const { ref, body } = namedBytes(`${channel}-live-${n}`, 2000, {
+        channel,
+        quality: 'source',
+        start: (Date.now() - 10_000) * 1000 + n++
+      })
+      await recorder.store.writeSegment(ref, body)
+      return ref.file
+    }
+    // Nodes subscribe to a channel's topic once they see it (their own store, a peer's hello).
+    await record('kept')
+    await record('other')
+    await until('the full node on both topics, the partial one on its own', () => {
+      const [mine, other] = [announceTopic('kept'), announceTopic('other')]
+      return (
+        full.replicator!.topics.topics.includes(mine) &&
+        full.replicator!.topics.topics.includes(other) &&
+        partial.replicator!.topics.topics.includes(mine)
+      )
+    })
+    assert.equal(partial.replicator!.topics.topics.includes(announceTopic('other')), false)
+    // Until the meshes form, a publish may reach nobody: record on the kept channel until heard.
+    await until(
+      'the partial node to hear the kept channel',
+      async () => {
+        if (heard.partial.length > 0 && heard.full.length > 0) return true
+        await record('kept')
+        await sleep(200)
+        return false
+      },
+      20_000
+    )
+    const others = [await record('other'), await record('other'), await record('other')]
+    const last = await record('kept')
+    await until(
+      'both nodes to hear the last announcements',
+      () => heard.partial.includes(last) && others.every((f) => heard.full.includes(f))
+    )
+    assert.deepEqual(
+      others.filter((f) => heard.partial.includes(f)),
+      [],
+      'no announcement of a channel it does not keep'
+    )
   })
 })

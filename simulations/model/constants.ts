@@ -7,6 +7,7 @@ import { MEMBERSHIP_DEFAULTS } from '../../replication/membership.ts'
 import { P2P_DEFAULTS } from '../../replication/host-defaults.ts'
 import { MAX_HELLO_PEERS, MAX_HELLO_RECENT } from '../../replication/messages.ts'
 import { PEER_TABLE_DEFAULTS } from '../../replication/peer-table.ts'
+import { UPLOAD_SLOT_DEFAULTS } from '../../http/upload-slots.ts'
 import { US_PER_MS, US_PER_S } from './events.ts'
 
 export const PROTOCOL = Object.freeze({
@@ -34,10 +35,14 @@ export const PROTOCOL = Object.freeze({
   spreadUs: 250 * US_PER_MS,
   recheckUs: 2 * US_PER_S,
   maxRepairSessions: 4,
-  // replication/fetcher.ts defaults (--fetch-concurrency, --fetch-per-peer) and http/upload-slots (--peer-upload-slots).
+  // replication/fetcher.ts defaults (--fetch-concurrency, --fetch-per-peer) and http/upload-slots.ts.
   fetchConcurrency: 8,
   fetchPerPeer: 3,
-  uploadSlots: 8,
+  uploadSlots: UPLOAD_SLOT_DEFAULTS.slots,
+  holdersListed: UPLOAD_SLOT_DEFAULTS.holdersListed,
+  referAfter: UPLOAD_SLOT_DEFAULTS.referAfter,
+  referralDepth: UPLOAD_SLOT_DEFAULTS.referralDepth,
+  busyRetryUs: UPLOAD_SLOT_DEFAULTS.retryMs * US_PER_MS,
   // @libp2p/gossipsub constants (GossipsubD, Dlo, Dhi, Dlazy, GossipFactor, HeartbeatInterval, HistoryGossip).
   meshD: 6,
   meshDlo: 4,

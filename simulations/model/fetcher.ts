@@ -3,9 +3,12 @@
  * serving at most 8 peers at once (upload slots; past them the asker waits 250 ms), wants of one
  * name merged, the least busy candidate asked first, a source across a partition dropped. A
  * busy source names up to 4 peers that fetched the name from it in full (they become candidates,
- * so first copies spread as a swarm: http/upload-slots.ts). A download costs a round trip, the bytes through the source's uplink and the asker's downlink, and
- * CPU at both ends (queued on the CPU plan).
+ * so first copies spread as a swarm: http/upload-slots.ts). With slots free, a source that served
+ * the name in full to 4 peers names them instead, once per asker and only to askers that came by
+ * fewer than 2 referrals (a round trip, and the source is not asked again for 250 ms). A download costs a round trip, the bytes through the source's
+ * uplink and the asker's downlink, and CPU at both ends (queued on the CPU plan).
  */
+import type { Rng } from '../prng.ts'
 import { PROTOCOL } from './constants.ts'
 import type { Cpu, FifoServers } from './cpu.ts'
 import type { Micros } from './events.ts'
@@ -28,6 +31,10 @@ interface Want {
   /** When the first want of it reached the fetcher. */
   since: Micros
   running: boolean
+  /** Sources that answered busy, and when they may be asked again. */
+  retryAt: Map<number, Micros>
+  /** Sources busy answers named, with how many referrals led to each. */
+  referrals: Map<number, number>
 }
 
 export interface FetchStats {
@@ -52,6 +59,9 @@ export class Fetcher {
   readonly #pumpPending: Uint8Array
   /** (item, source) → the last peers that fetched the item from it in full, newest first. */
   readonly #served = new Map<number, number[]>()
+  /** (item, source) → askers it referred to those peers. */
+  readonly #referred = new Map<number, Set<number>>()
+  readonly #rng: Rng
   readonly stats: FetchStats
   /** A node stored an item (its view changed). */
   onStored: (node: number, item: number) => void = () => {}
@@ -67,6 +77,7 @@ export class Fetcher {
     this.#uploads = new Int32Array(n)
     this.#perSource = Array.from({ length: n }, () => new Map())
     this.#pumpPending = new Uint8Array(n)
+    this.#rng = net.rng.fork('fetcher')
     this.stats = { downloads: 0, bytes: 0, durations: [], firstAfterMark: new Float64Array(n).fill(-1), mark: Number.POSITIVE_INFINITY }
   }
 
@@ -83,7 +94,14 @@ export class Fetcher {
       w.waiters.push(done)
       return
     }
-    wants.set(item, { sources: [...sources], waiters: [done], since: this.#net.now, running: false })
+    wants.set(item, {
+      sources: [...sources],
+      waiters: [done],
+      since: this.#net.now,
+      running: false,
+      retryAt: new Map(),
+      referrals: new Map()
+    })
     this.#pump(node)
   }
 
@@ -104,24 +122,37 @@ export class Fetcher {
         continue
       }
       const per = this.#perSource[node]!
+      const now = net.now
+      const free = (s: number): boolean =>
+        (per.get(s) ?? 0) < PROTOCOL.fetchPerPeer && this.#uploads[s]! < PROTOCOL.uploadSlots && (w.retryAt.get(s) ?? 0) <= now
       let best = -1
-      for (const s of w.sources) {
-        if ((per.get(s) ?? 0) >= PROTOCOL.fetchPerPeer || this.#uploads[s]! >= PROTOCOL.uploadSlots) continue
-        if (best < 0 || this.#uploads[s]! < this.#uploads[best]!) best = s
-      }
+      for (const s of w.sources) if (free(s) && (best < 0 || this.#uploads[s]! < this.#uploads[best]!)) best = s
       if (best < 0) {
         // Busy answers name holders: new candidates, asked at once if one is free.
         for (const s of [...w.sources]) {
           if (this.#uploads[s]! < PROTOCOL.uploadSlots) continue
-          for (const h of this.#served.get(item * net.nodes.length + s) ?? []) if (h !== node && !w.sources.includes(h)) w.sources.push(h)
+          this.#addNamed(w, this.#served.get(item * net.nodes.length + s) ?? [], node, s)
         }
-        for (const s of w.sources) {
-          if ((per.get(s) ?? 0) >= PROTOCOL.fetchPerPeer || this.#uploads[s]! >= PROTOCOL.uploadSlots) continue
-          if (best < 0 || this.#uploads[s]! < this.#uploads[best]!) best = s
-        }
+        for (const s of w.sources) if (free(s) && (best < 0 || this.#uploads[s]! < this.#uploads[best]!)) best = s
       }
       if (best < 0) {
         busyWait = true
+        continue
+      }
+      const key = item * net.nodes.length + best
+      const holders = (this.#served.get(key) ?? []).filter((h) => h !== node)
+      const referred = this.#referred.get(key) ?? new Set<number>()
+      if (holders.length >= PROTOCOL.referAfter && (w.referrals.get(best) ?? 0) < PROTOCOL.referralDepth && !referred.has(node)) {
+        // Referred with a slot free: the answer's round trip, then the named peers.
+        referred.add(node)
+        this.#referred.set(key, referred)
+        this.#addNamed(w, holders, node, best)
+        w.retryAt.set(best, now + PROTOCOL.busyRetryUs)
+        w.running = true
+        net.queue.after(2 * net.oneWay(node, best), () => {
+          w.running = false
+          this.#pump(node)
+        })
         continue
       }
       this.#start(node, item, best, w)
@@ -133,6 +164,16 @@ export class Fetcher {
         this.#pump(node)
       })
     }
+  }
+
+  /** Peers `source`'s busy answer named, in random order as it sends them, added as candidates. */
+  #addNamed(w: Want, holders: readonly number[], node: number, source: number): void {
+    const depth = (w.referrals.get(source) ?? 0) + 1
+    for (const h of this.#rng.shuffle(holders))
+      if (h !== node && !w.sources.includes(h)) {
+        w.sources.push(h)
+        w.referrals.set(h, depth)
+      }
   }
 
   #start(node: number, item: number, source: number, w: Want): void {
@@ -176,7 +217,7 @@ export class Fetcher {
       this.stats.bytes += plan.segmentBytes
       this.stats.durations.push(net.now - w.since)
       const key = item * net.nodes.length + source
-      this.#served.set(key, [node, ...(this.#served.get(key) ?? [])].slice(0, 4))
+      this.#served.set(key, [node, ...(this.#served.get(key) ?? [])].slice(0, PROTOCOL.holdersListed))
       const gained = this.#replicas.gain(node, item, net.now)
       if (gained) this.onStored(node, item)
       this.#finish(node, item, gained)

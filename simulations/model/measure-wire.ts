@@ -30,7 +30,7 @@ async function host(pingIntervalMs: number, bootstrap?: string): Promise<P2PHost
     privateKey: await generateKeyPair('Ed25519'),
     listenHost: '127.0.0.1',
     listenPort: 0,
-    topic: 'segmesh/v1',
+    topics: ['segmesh/v1'],
     pingIntervalMs,
     sameIpPeers: 0,
     inboundConnectionsPerIpPerSecond: 1000,

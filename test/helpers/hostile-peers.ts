@@ -12,7 +12,8 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { P2PHost } from '../../replication/host.ts'
-import { type HourDigest, type RootDigest, TOPIC, announceMessages, encodeMessage } from '../../replication/messages.ts'
+import { type HourDigest, type RootDigest, encodeMessage } from '../../replication/messages.ts'
+import { KNOWN_TOPICS, LEGACY_TOPIC, announcementsByTopic } from '../../replication/topics.ts'
 import { type SegmentRef, formatSegmentRef, segmentRelPath } from '../../storage/segment-name.ts'
 import { MICROS_PER_HOUR } from '../../storage/time.ts'
 
@@ -161,7 +162,8 @@ export async function startRawPeer(init: RawPeerInit): Promise<RawPeer> {
     listenHost: '127.0.0.1',
     listenPort: 0,
     bootstrap: init.bootstrap,
-    topic: TOPIC
+    topics: [LEGACY_TOPIC],
+    knownTopics: KNOWN_TOPICS
   })
   const from = () => ({ peerId: host.peerId, url: init.url, addrs: host.multiaddrs() })
   host.handleHello(() => encodeMessage({ type: 'digest', from: from(), windowStart: 0, roots: [...(init.helloRoots ?? [])] }))
@@ -172,15 +174,15 @@ export async function startRawPeer(init: RawPeerInit): Promise<RawPeer> {
     url: init.url,
     announce: async (refs, options = {}) => {
       const gapMs = 1000 / (options.messagesPerSecond ?? 15)
-      const messages = announceMessages(
+      const messages = announcementsByTopic(
         from(),
         refs.map((ref) => ({ kind: 'segment' as const, ref }))
       )
       let sent = 0
       const started = Date.now()
-      for (const message of messages) {
+      for (const { topic, message } of messages) {
         if (options.signal?.aborted === true) break
-        await host.publish(encodeMessage(message)).catch(() => 0)
+        await host.publish(encodeMessage(message), topic).catch(() => 0)
         sent++
         const due = started + sent * gapMs - Date.now()
         if (due > 0) await new Promise((resolve) => setTimeout(resolve, due))
