@@ -4,11 +4,11 @@
  * Segment files are immutable (content-addressed), hence the strong ETag and year-long caching.
  */
 import { type FileHandle, open } from 'node:fs/promises'
-import { PEER_HEADER } from '../replication/fetch-http.ts'
+import { PEER_HEADER, REFERRALS_HEADER } from '../replication/fetch-http.ts'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
+import type { SegmentRef } from '../storage/segment-name.ts'
 import type { HttpComponents } from './components.ts'
-import { peerUrlOf } from './upload-slots.ts'
+import { peerUrlOf, referralsOf } from './upload-slots.ts'
 import { HttpError, notFound } from './errors.ts'
 import { type BufferPool, readPooled } from '../lib/buffer-pool.ts'
 import { segmentPathParams } from './params.ts'
@@ -50,14 +50,14 @@ export function segmentHeaders(reply: FastifyReply, hash: Buffer): string {
   return headers.etag
 }
 
-/** `pool`: the app's read buffers (shared with cuts). */
 /**
- * A peer asking for a segment this node is downloading waits at most this long for the download to
- * end, and at most this many peers wait at once (past it they get the 404 at once). One waiter is
- * its open request and a timer.
+ * A peer sent here by a referral, asking for a segment this node is downloading, waits at most
+ * this long for the download to end, and at most this many wait at once (past it they get the 404
+ * at once). One waiter is its open request and a timer.
  */
 export const DOWNLOAD_WAIT = Object.freeze({ ms: 2_000, waiters: 64 })
 
+/** `pool`: the app's read buffers (shared with cuts). */
 export function segmentRoutes({ index, store, uploads, downloads, viewers, readThrough }: HttpComponents, pool: BufferPool) {
   let waiting = 0
   /** True when a download of `ref` running here ended while `reply`'s client stayed. */
@@ -81,9 +81,9 @@ export function segmentRoutes({ index, store, uploads, downloads, viewers, readT
       let segment = index.getSegment(ref)
       const what = `${ref.channel}/${ref.quality}/${params.hour}/${params.file}`
       if (segment == null && index.isTombstoned(ref)) throw notFound(`no segment ${what} (tombstoned)`)
-      // A peer that names this node as a holder may ask before the copy is indexed (it is named the
+      // A peer sent here by a referral may ask before this node's copy is indexed (it is named the
       // moment its body is sent: http/upload-slots.ts): it waits for the download, not a 404.
-      if (segment == null && peerUrlOf(request.headers[PEER_HEADER]) != null && (await downloadEnded(ref, reply))) {
+      if (segment == null && (referralsOf(request.headers[REFERRALS_HEADER]) ?? 0) >= 1 && (await downloadEnded(ref, reply))) {
         segment = index.getSegment(ref)
       }
       // Not held here: a peer may hold it (http/read-through.ts).
@@ -104,7 +104,7 @@ export function segmentRoutes({ index, store, uploads, downloads, viewers, readT
       if (request.method === 'GET' && request.headers['if-none-match'] == null) {
         // A header that is not a peer's URL is a viewer's: it cannot skip the line with one.
         if (uploads != null && peerUrlOf(request.headers[PEER_HEADER]) != null) {
-          const busy = uploads.admit(request, reply, segmentRelPath(ref))
+          const busy = uploads.admit(request, reply, ref)
           if (busy != null) return reply.code(503).header('retry-after', '1').send(busy)
           if (viewers != null) reply.raw.once('close', () => viewers.wake())
         } else if (viewers != null && !(await viewers.admit(request, reply))) return reply

@@ -14,12 +14,18 @@ import { T0, namedBytes, openStore } from '../test/helpers/tree.ts'
 import { buildHttpApp } from './app.ts'
 import { RunningDownloads } from '../replication/running-downloads.ts'
 import { DOWNLOAD_WAIT } from './segment-routes.ts'
+import { REFERRALS_HEADER, REFERRAL_DEPTH } from '../replication/fetch-http.ts'
 import { type BusyAnswer, UploadSlots } from './upload-slots.ts'
 
 const PEER = 'x-segmesh-peer'
 
-async function storedSegment(store: Awaited<ReturnType<typeof openStore>>['store'], i: number, size: number): Promise<SegmentRef> {
-  const { ref, body } = namedBytes(`upload-${i}`, size, { start: T0 + i * 2_000_000 })
+async function storedSegment(
+  store: Awaited<ReturnType<typeof openStore>>['store'],
+  i: number,
+  size: number,
+  start = T0 + i * 2_000_000
+): Promise<SegmentRef> {
+  const { ref, body } = namedBytes(`upload-${i}`, size, { start })
   await store.writeSegment(
     ref,
     (async function* () {
@@ -44,8 +50,20 @@ async function setup(
   return { base: await app.listen({ host: '127.0.0.1', port: 0 }), store }
 }
 
-const get = async (base: string, ref: SegmentRef, peer?: string, method: Dispatcher.HttpMethod = 'GET'): Promise<Dispatcher.ResponseData> =>
-  await request(`${base}/segments/${segmentRelPath(ref)}`, { method, headers: peer == null ? {} : { [PEER]: peer } })
+/** A GET as a peer's fetcher sends it (its URL and, as one that stores what it gets, `referrals`), or a viewer's without `peer`. */
+const get = async (
+  base: string,
+  ref: SegmentRef,
+  peer?: string,
+  method: Dispatcher.HttpMethod = 'GET',
+  referrals: string | null = '0'
+): Promise<Dispatcher.ResponseData> =>
+  await request(`${base}/segments/${segmentRelPath(ref)}`, {
+    method,
+    headers: peer == null ? {} : { [PEER]: peer, ...(referrals == null ? {} : { [REFERRALS_HEADER]: referrals }) }
+  })
+
+const anyPeer = (): boolean => true
 
 /** Read a whole body (undici's dump() closes the socket past 128 KiB: the upload would not finish). */
 async function drain(res: Dispatcher.ResponseData): Promise<void> {
@@ -56,7 +74,7 @@ async function drain(res: Dispatcher.ResponseData): Promise<void> {
 
 describe('upload slots', () => {
   it('answers peers past the slots busy, naming who fetched the segment in full; viewers, HEAD and a peer that left', async (t) => {
-    const uploads = new UploadSlots({ slots: 2 })
+    const uploads = new UploadSlots({ slots: 2, knownPeer: anyPeer })
     const { base, store } = await setup(t, uploads)
     // Large enough that an unread body cannot fit in the sockets' buffers: its upload stays open.
     const big = await storedSegment(store, 0, 32 * 1024 * 1024)
@@ -107,55 +125,50 @@ describe('upload slots', () => {
     for (const r of again) r.body.destroy()
   })
 
-  it('with slots free, refers askers to the peers that fetched a segment in full, in random order, once each', async (t) => {
-    const uploads = new UploadSlots({ slots: 8, holdersListed: 4, referAfter: 2, referredListed: 3 })
+  it('with slots free, refers askers of a live segment to known peers that fetched it in full, in random order; asked again it serves', async (t) => {
+    const uploads = new UploadSlots({ slots: 8, holdersListed: 4, referAfter: 2, knownPeer: (url) => !url.includes('stranger') })
     const { base, store } = await setup(t, uploads)
-    const ref = await storedSegment(store, 0, 64 * 1024)
-    const fetchFrom = async (peer: string): Promise<number> => {
-      const res = await get(base, ref, peer)
+    // A live segment: it ended a second ago (older ones are repairs, not referred: below).
+    const ref = await storedSegment(store, 0, 64 * 1024, (Date.now() - 3000) * 1000)
+    const fetchFrom = async (peer: string, referrals: string | null = '0', segment = ref): Promise<number> => {
+      const res = await get(base, segment, peer, 'GET', referrals)
       await drain(res)
+      await until('the upload to close', () => uploads.active === 0, 5000)
       return res.statusCode
     }
+    // Fetched in full, but not named: a made-up URL, and a read-through (no referrals header: it may not store).
+    assert.equal(await fetchFrom('http://stranger.example'), 200)
+    assert.equal(await fetchFrom('http://passing.example', null), 200)
     assert.equal(await fetchFrom('http://h1.example'), 200)
-    await until('the first upload to close', () => uploads.active === 0, 5000)
-    // One copy out: not enough to name.
+    // One holder named: not enough to refer.
     assert.equal(await fetchFrom('http://h2.example'), 200)
-    await until('the second upload to close', () => uploads.active === 0, 5000)
 
     const referred = await get(base, ref, 'http://a1.example')
     assert.equal(referred.statusCode, 503)
     const answer = (await referred.body.json()) as BusyAnswer
     assert.deepEqual([...answer.holders].sort(), ['http://h1.example', 'http://h2.example'])
     assert.deepEqual([uploads.active, uploads.stats.referred], [0, 1], 'a referral takes no slot')
-    // Back again (the holders could not give it): served, and named from then on.
-    assert.equal(await fetchFrom('http://a1.example'), 200)
-    await until('the upload to close', () => uploads.active === 0, 5000)
+    // Asked again by the asker it referred (which says so with the full depth): served.
+    assert.equal(await fetchFrom('http://a1.example', String(REFERRAL_DEPTH)), 200)
+    // An asker that came by one referral is sent on once more; one without the header never is.
+    assert.equal(await fetchFrom('http://once.example', '1'), 503)
+    assert.equal(await fetchFrom('http://old-version.example', null), 200)
 
     // Askers spread over the holders: the first named is not always the same.
     const firsts = new Set<string>()
     for (let i = 0; i < 40; i++) {
       const res = await get(base, ref, `http://spread-${i}.example`)
       assert.equal(res.statusCode, 503)
-      firsts.add(((await res.body.json()) as BusyAnswer).holders[0]!)
+      const named = ((await res.body.json()) as BusyAnswer).holders
+      assert.ok(!named.some((u) => u.includes('stranger') || u.includes('passing') || u.includes('old-version')), `${named}`)
+      firsts.add(named[0]!)
     }
     assert.ok(firsts.size >= 2, `always ${[...firsts]}`)
 
-    // An asker that came by referralDepth referrals is served, not sent on.
-    const deep = await request(`${base}/segments/${segmentRelPath(ref)}`, {
-      headers: { [PEER]: 'http://deep.example', 'x-segmesh-referrals': '2' }
-    })
-    assert.equal(deep.statusCode, 200)
-    await drain(deep)
-    await until('the upload to close', () => uploads.active === 0, 5000)
-    const once = await request(`${base}/segments/${segmentRelPath(ref)}`, {
-      headers: { [PEER]: 'http://once.example', 'x-segmesh-referrals': '1' }
-    })
-    assert.equal(once.statusCode, 503, 'one referral: sent on')
-    await once.body.dump()
-
-    // Referred askers are remembered up to referredListed: the oldest is referred again.
-    assert.equal(await fetchFrom('http://spread-0.example'), 503)
-    assert.equal(await fetchFrom('http://spread-39.example'), 200)
+    // A segment that ended long ago is served whoever has it already: repairs are not referred.
+    const old = await storedSegment(store, 7, 1024)
+    for (let i = 0; i < 4; i++) assert.equal(await fetchFrom(`http://old-${i}.example`, '0', old), 200)
+    assert.equal(await fetchFrom('http://old-late.example', '0', old), 200)
 
     // referAfter 0: a free slot always serves.
     const plain = new UploadSlots({ slots: 8, referAfter: 0 })
@@ -171,7 +184,7 @@ describe('upload slots', () => {
   })
 
   it('a flood of peers never holds more than the slots, and the holders remembered stay bounded', async (t) => {
-    const uploads = new UploadSlots({ slots: 3, holdersListed: 2, segmentsRemembered: 8 })
+    const uploads = new UploadSlots({ slots: 3, holdersListed: 2, segmentsRemembered: 8, knownPeer: anyPeer })
     const { base, store } = await setup(t, uploads)
     const refs: SegmentRef[] = []
     for (let i = 0; i < 24; i++) refs.push(await storedSegment(store, i + 1, 64 * 1024))
@@ -198,12 +211,16 @@ describe('upload slots', () => {
     for (const r of held) await drain(r)
   })
 
-  it('a peer asking for a segment this node is downloading waits for its copy; viewers and late waiters get the 404 at once', async (t) => {
+  it('a referred peer asking for a segment this node is downloading waits for its copy; others and late waiters get the 404 at once', async (t) => {
     const downloads = new RunningDownloads()
     const { base, store } = await setup(t, new UploadSlots(), downloads)
     const { ref, body } = namedBytes('arriving', 4096, { start: T0 })
     const end = downloads.begin(ref)
-    const waiting = get(base, ref, 'http://asker.example')
+    const waiting = get(base, ref, 'http://asker.example', 'GET', '1')
+    // Not sent by a referral: the 404 at once (it may only have queued the name).
+    const unreferred = await get(base, ref, 'http://walker.example')
+    assert.equal(unreferred.statusCode, 404)
+    await unreferred.body.dump()
     // The viewer (no peer header) is not made to wait.
     const viewer = await get(base, ref)
     assert.equal(viewer.statusCode, 404)
@@ -226,11 +243,14 @@ describe('upload slots', () => {
     const endStuck = downloads.begin(stuck)
     t.after(endStuck)
     const started = Date.now()
-    const waiters = Array.from({ length: DOWNLOAD_WAIT.waiters }, async (_, i) => await get(base, stuck, `http://w${i}.example`))
+    const waiters = Array.from(
+      { length: DOWNLOAD_WAIT.waiters },
+      async (_, i) => await get(base, stuck, `http://w${i}.example`, 'GET', '1')
+    )
     await until(
       'the waiters to be waiting',
       async () => {
-        const probe = await get(base, stuck, 'http://late.example')
+        const probe = await get(base, stuck, 'http://late.example', 'GET', '1')
         await probe.body.dump()
         return probe.statusCode === 404 && Date.now() - started < DOWNLOAD_WAIT.ms / 2
       },

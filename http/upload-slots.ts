@@ -2,43 +2,47 @@
  * Upload slots: how many segment downloads by peers this node serves at once (BitTorrent's upload
  * slots). A new segment is announced to every node within a second and all of them would fetch it
  * from its recorder; past the slots a peer gets 503 `busy` naming peers that fetched that segment
- * from here in full, and asks them instead. The recorder serves the first copies, the swarm the rest.
+ * from here in full, newest first (the likeliest to be idle), and asks them instead.
  *
  * Free slots are not a reason to serve everyone either (BitTorrent's super-seeding): once
- * `referAfter` peers fetched a segment in full from here, the next asker is referred to them with
- * the same busy answer, in random order so that askers spread over them; holders do the same for
- * askers that came by fewer than `referralDepth` referrals (REFERRALS_HEADER). Small segments finish in
- * milliseconds, so slots seldom fill: without this the recorder served nearly every copy on its
- * side of the network (the busiest node answered 2.7–2.9× the median's requests among 50). An
- * asker is referred once per segment: when it comes back (none of those it was sent to could give
- * it the segment, say across a partition) it is served.
+ * `referAfter` peers fetched a live segment (one that ended within `referYoungerThanMs`) in full
+ * from here, the next asker is referred to them with the same busy answer, in random order so
+ * that askers spread over them. Small segments finish in milliseconds, so slots seldom fill:
+ * without this the recorder served nearly every copy on its side of the network (the busiest node
+ * answered 2.7–2.9× the median's requests among 50). Older segments are fetched by repairs, which
+ * walks spread already. Referrals are stateless, carried by REFERRALS_HEADER, which a fetcher that
+ * stores what it gets sends on every segment request: how many referrals led it to this peer, or
+ * REFERRAL_DEPTH when it asks again a peer that referred it (none of those named could give it the
+ * segment, say across a partition). Askers at REFERRAL_DEPTH are served, so a swarm's tree is two
+ * levels deep. Requests without the header (a read-through, which passes bytes on and may not
+ * store them; a peer of an older version) are served and never named as holders.
  *
  * A peer says it is one with the PEER_HEADER header, whose value is the URL it serves from; viewers
- * never send it and are not counted here. A peer that lies harms little: it takes a slot like any
- * other, or names a URL that others ask once and find lacking (their fetchers drop it for that name);
- * one that claims referrals it did not have is served, as every peer was before referrals.
+ * never send it and are not counted here. Only a URL of a peer this node knows (`knownPeer`: one
+ * whose hello gave it) is named as a holder: a peer making up URLs cannot send others to addresses
+ * that never answer. A peer that claims referrals it did not have is served, as every peer was
+ * before referrals.
  *
- * Bounds: `slots` uploads at once; for the last `segmentsRemembered` segments uploaded,
- * `holdersListed` holders and `referredListed` referred askers each (an entry costs about 2 KiB
- * with its key and URLs: ~512 KiB at the defaults).
+ * Bounds: `slots` uploads at once; holders of the last `segmentsRemembered` segments uploaded,
+ * `holdersListed` URLs each (an entry costs about 1 KiB with its key and URLs: ~256 KiB at the defaults).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { randomSample } from '../lib/random-sample.ts'
-import { PEER_HEADER, REFERRALS_HEADER, normalizePeerUrl } from '../replication/fetch-http.ts'
+import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
+import { PEER_HEADER, REFERRALS_HEADER, REFERRAL_DEPTH, normalizePeerUrl } from '../replication/fetch-http.ts'
 
 export const UPLOAD_SLOT_DEFAULTS = Object.freeze({
   slots: 8,
   holdersListed: 4,
-  /** Full copies of a segment served before askers are referred to those who have it. */
+  /** Full copies of a live segment served before askers are referred to those who have it. */
   referAfter: 4,
   /**
-   * Askers that came by this many referrals are served, not referred again: the recorder names
-   * its first holders, they name theirs, and those serve (4 + 16 + 64 copies before anyone is
-   * sent a third time). Without it every holder referred on and a late asker went down the whole
-   * tree, one request per level: 3 requests per copy among 100 nodes.
+   * Only segments that ended this recently are referred: the live edge, where every node wants the
+   * same new segment at the same moment. Older ones are fetched by repairs, which walks already
+   * spread over many peers; referring those only added round trips (in the model, the tail of a
+   * 1,000-node heal went from 19–24 s to 31 s at p90).
    */
-  referralDepth: 2,
-  referredListed: 16,
+  referYoungerThanMs: 10_000,
   segmentsRemembered: 256,
   /** What a busy answer asks the peer to wait before asking this node again for that segment, ms. */
   retryMs: 250
@@ -53,8 +57,9 @@ export interface UploadSlotsInit {
   holdersListed?: number
   /** 0: never refer while a slot is free. */
   referAfter?: number
-  referralDepth?: number
-  referredListed?: number
+  referYoungerThanMs?: number
+  /** Whether `url` is a peer this node knows (holders are named only then). @default none is */
+  knownPeer?: (url: string) => boolean
   segmentsRemembered?: number
 }
 
@@ -66,21 +71,15 @@ export interface BusyAnswer {
   retryMs: number
 }
 
-/** Per segment: peers that fetched it in full from here, and askers referred to them; newest last. */
-interface Uploaded {
-  holders: string[]
-  referred: string[]
-}
-
 export class UploadSlots {
   readonly #slots: number
   readonly #listed: number
   readonly #referAfter: number
-  readonly #referralDepth: number
-  readonly #referredListed: number
+  readonly #referYoungUs: number
+  readonly #knownPeer: (url: string) => boolean
   readonly #remembered: number
-  /** Segment (relative path) → who has it from here; oldest segment first. */
-  readonly #uploaded = new Map<string, Uploaded>()
+  /** Segment (relative path) → URLs of known peers that fetched it in full from here, newest last; oldest segment first. */
+  readonly #holders = new Map<string, string[]>()
   #active = 0
   /** `busy` counts every busy answer, `referred` those of them given while a slot was free; `peak`: most uploads at once since start. */
   readonly stats = { uploads: 0, busy: 0, referred: 0, peak: 0 }
@@ -89,8 +88,8 @@ export class UploadSlots {
     this.#slots = init.slots ?? UPLOAD_SLOT_DEFAULTS.slots
     this.#listed = init.holdersListed ?? UPLOAD_SLOT_DEFAULTS.holdersListed
     this.#referAfter = Math.min(init.referAfter ?? UPLOAD_SLOT_DEFAULTS.referAfter, this.#listed)
-    this.#referredListed = init.referredListed ?? UPLOAD_SLOT_DEFAULTS.referredListed
-    this.#referralDepth = init.referralDepth ?? UPLOAD_SLOT_DEFAULTS.referralDepth
+    this.#referYoungUs = (init.referYoungerThanMs ?? UPLOAD_SLOT_DEFAULTS.referYoungerThanMs) * 1000
+    this.#knownPeer = init.knownPeer ?? (() => false)
     this.#remembered = init.segmentsRemembered ?? UPLOAD_SLOT_DEFAULTS.segmentsRemembered
     if (!(this.#slots >= 1)) throw new RangeError(`upload slots must be at least 1, got ${this.#slots}`)
   }
@@ -101,36 +100,36 @@ export class UploadSlots {
 
   /** Segments whose holders are remembered (for the bound's test). */
   get remembered(): number {
-    return this.#uploaded.size
+    return this.#holders.size
   }
 
   /**
-   * For a GET of segment `key`: null when the asker is not a peer; else a busy answer to send, or
+   * For a GET of segment `ref`: null when the asker is not a peer; else a busy answer to send, or
    * a slot held until the response closes (its socket too), the asker remembered as a holder when
    * the whole body went out.
    */
-  admit(request: FastifyRequest, reply: FastifyReply, key: string): BusyAnswer | null {
+  admit(request: FastifyRequest, reply: FastifyReply, ref: SegmentRef): BusyAnswer | null {
     const peerUrl = peerUrlOf(request.headers[PEER_HEADER])
     if (peerUrl == null) return null
-    const uploaded = this.#uploaded.get(key)
-    const holders = randomSample(uploaded?.holders.filter((u) => u !== peerUrl) ?? [], this.#listed)
+    const key = segmentRelPath(ref)
+    const known = (this.#holders.get(key) ?? []).filter((u) => u !== peerUrl)
+    const referrals = referralsOf(request.headers[REFERRALS_HEADER])
     if (this.#active >= this.#slots) {
       this.stats.busy++
       const message = `${this.#slots} peer downloads running; ask a holder or retry`
-      return { error: 'busy', message, holders, retryMs: UPLOAD_SLOT_DEFAULTS.retryMs }
+      return { error: 'busy', message, holders: known.reverse(), retryMs: UPLOAD_SLOT_DEFAULTS.retryMs }
     }
     if (
-      uploaded != null &&
+      referrals != null &&
+      referrals < REFERRAL_DEPTH &&
       this.#referAfter > 0 &&
-      holders.length >= this.#referAfter &&
-      referralsOf(request.headers[REFERRALS_HEADER]) < this.#referralDepth &&
-      !uploaded.referred.includes(peerUrl)
+      known.length >= this.#referAfter &&
+      Date.now() * 1000 - (ref.start + ref.duration) < this.#referYoungUs
     ) {
       this.stats.busy++
       this.stats.referred++
-      pushBounded(uploaded.referred, peerUrl, this.#referredListed)
-      const message = `${holders.length} peers have this segment from here; ask them first`
-      return { error: 'busy', message, holders, retryMs: UPLOAD_SLOT_DEFAULTS.retryMs }
+      const message = `${known.length} peers have this segment from here; ask them first`
+      return { error: 'busy', message, holders: randomSample(known, known.length), retryMs: UPLOAD_SLOT_DEFAULTS.retryMs }
     }
     this.#active++
     this.stats.uploads++
@@ -138,30 +137,27 @@ export class UploadSlots {
     const res = reply.raw
     res.once('close', () => {
       this.#active--
-      if (res.writableFinished && res.statusCode === 200) this.#served(key, peerUrl)
+      // Named later only if it stores what it got (it sent the header) and is a peer we know.
+      if (res.writableFinished && res.statusCode === 200 && referrals != null && this.#knownPeer(peerUrl)) this.#served(key, peerUrl)
     })
     return null
   }
 
   #served(key: string, peerUrl: string): void {
-    const uploaded = this.#uploaded.get(key) ?? { holders: [], referred: [] }
-    this.#uploaded.delete(key) // re-inserted last: the newest segments stay
-    pushBounded(uploaded.holders, peerUrl, this.#listed)
-    this.#uploaded.set(key, uploaded)
-    if (this.#uploaded.size > this.#remembered) this.#uploaded.delete(this.#uploaded.keys().next().value!)
+    const urls = this.#holders.get(key) ?? []
+    this.#holders.delete(key) // re-inserted last: the newest segments stay
+    if (!urls.includes(peerUrl)) {
+      urls.push(peerUrl)
+      if (urls.length > this.#listed) urls.shift()
+    }
+    this.#holders.set(key, urls)
+    if (this.#holders.size > this.#remembered) this.#holders.delete(this.#holders.keys().next().value!)
   }
 }
 
-/** REFERRALS_HEADER as a count: 0 when absent or not a small number. */
-function referralsOf(header: string | string[] | undefined): number {
-  return typeof header === 'string' && /^\d{1,3}$/.test(header) ? Number(header) : 0
-}
-
-/** Append `url` unless listed, dropping the oldest past `max`. */
-function pushBounded(urls: string[], url: string, max: number): void {
-  if (urls.includes(url)) return
-  urls.push(url)
-  if (urls.length > max) urls.shift()
+/** REFERRALS_HEADER as a count; null when absent or not a small number (an asker that does not store, or an older version). */
+export function referralsOf(header: string | string[] | undefined): number | null {
+  return typeof header === 'string' && /^\d{1,3}$/.test(header) ? Number(header) : null
 }
 
 /** The header's URL if it is a plain http(s) URL of a sane length, without query or credentials. */

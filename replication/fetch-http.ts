@@ -12,11 +12,13 @@ import { InvalidListingError, InvalidParametersError } from './fetch-errors.ts'
 export const PEER_HEADER = 'x-segmesh-peer'
 
 /**
- * On a segment request to a peer a busy answer named: how many referrals led here (1 for a holder
- * the first node named). A holder refers askers on only below UPLOAD_SLOT_DEFAULTS.referralDepth,
- * so a swarm's tree stays a few levels deep (http/upload-slots.ts).
+ * On every segment request of a fetcher that stores what it gets: how many referrals (busy answers
+ * naming holders) led it to this peer, 0 for a peer it was given, REFERRAL_DEPTH when it asks again
+ * a peer that referred it. A peer refers askers on only below REFERRAL_DEPTH, so a swarm's tree
+ * is two levels deep (http/upload-slots.ts).
  */
 export const REFERRALS_HEADER = 'x-segmesh-referrals'
+export const REFERRAL_DEPTH = 2
 
 /** A peer's base URL without trailing slashes, or null if it is not http(s). */
 export function normalizePeerUrl(peerUrl: string): string | null {

@@ -18,6 +18,7 @@ import { type SegmentRef, segmentRelPath, tombstoneFileName } from '../storage/s
 import { SegmentStore } from '../storage/segment-store.ts'
 import { refuseOrigins } from '../simulations/probe.ts'
 import { bytesFor, ref as refOf } from '../test/helpers/tree.ts'
+import { REFERRAL_DEPTH } from './fetch-http.ts'
 import { type FetcherInit, MAX_ITEM_CANDIDATES } from './fetch-options.ts'
 import { Fetcher } from './fetcher.ts'
 
@@ -320,6 +321,8 @@ describe('Fetcher downloads', () => {
     const outcome = await h.fetcher.want(ref, [p1.url])
     assert.equal(outcome.status, 'stored')
     assert.deepEqual([p1.seen(ref), p2.seen(ref)], [2, 1])
+    // p1 is asked again as one that referred the asker: with the full depth, so it serves.
+    assert.deepEqual([p1.referralHeaders, p2.referralHeaders], [['0', String(REFERRAL_DEPTH)], ['1']])
   })
 
   it('takes at most MAX_ITEM_CANDIDATES peers for one segment, however far busy answers refer it', async (t) => {
@@ -332,10 +335,10 @@ describe('Fetcher downloads', () => {
     assert.equal(outcome.status, 'failed')
     const asked = chain.filter((p) => p.seen(ref) > 0).length
     assert.equal(asked, MAX_ITEM_CANDIDATES)
-    // Each says how many referrals led to it (the first asked, none).
+    // Each is told how many referrals led to it (the first asked, none).
     assert.deepEqual(
       [chain[0]!, chain[1]!, chain[5]!].map((p) => p.referralHeaders[0]),
-      [undefined, '1', '2']
+      ['0', '1', '2']
     )
   })
 

@@ -47,7 +47,7 @@ import {
 } from './fetch-errors.ts'
 import { EvictionOrder } from './fetch-eviction.ts'
 import { FailureLog } from './fetch-failure-log.ts'
-import { PEER_HEADER, REFERRALS_HEADER, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
+import { PEER_HEADER, REFERRALS_HEADER, REFERRAL_DEPTH, normalizePeerUrl, peerBase, readJson } from './fetch-http.ts'
 import {
   BAD_HASH_MEMORY,
   type FetcherInit,
@@ -355,9 +355,6 @@ export class Fetcher {
         refusal = `${url} is banned`
       } else if (item?.candidates.includes(url) === true || accepted.includes(url)) {
         // Already offered.
-      } else if ((item?.candidates.length ?? 0) + accepted.length >= MAX_ITEM_CANDIDATES) {
-        refusal = `${MAX_ITEM_CANDIDATES} peers offered already`
-        break
       } else if ((this.#wantedFrom.get(url) ?? 0) >= this.#opts.maxQueuedPerPeer) {
         this.#skips.queueDropped++
         refusal = `queue full for ${url}`
@@ -714,8 +711,9 @@ export class Fetcher {
       releasePeerSlot()
       this.#pump()
     }
-    const referrals = item.referrals.get(url)
-    const headers = referrals == null ? this.#headers : { ...this.#headers, [REFERRALS_HEADER]: String(referrals) }
+    // How many referrals led here; a peer that referred this item before is asked to serve it.
+    const referrals = item.busyFrom.has(url) ? REFERRAL_DEPTH : (item.referrals.get(url) ?? 0)
+    const headers = { ...this.#headers, [REFERRALS_HEADER]: String(referrals) }
     const task: Promise<void> = downloadSegment(this.#attemptContext(headers), item.ref, url, controller.signal, received)
       .then((result) => this.#settle(item, url, result))
       .catch((err: unknown) => {
@@ -783,7 +781,9 @@ export class Fetcher {
         // a tree of them may name peers already asked. A second one naming nobody new counts as a
         // retry, so a peer busy for good ends the item.
         peer.failures = 0
-        const { accepted } = this.#acceptable(item.key, item, result.holders)
+        // Named holders only up to the bound: a want() from a real source is always taken.
+        const room = Math.max(0, MAX_ITEM_CANDIDATES - item.candidates.length)
+        const accepted = this.#acceptable(item.key, item, result.holders).accepted.slice(0, room)
         this.#addCandidates(item, accepted)
         const depth = (item.referrals.get(url) ?? 0) + 1
         for (const holder of accepted) item.referrals.set(holder, depth)

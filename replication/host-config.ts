@@ -16,7 +16,7 @@ export interface P2PHostInit {
   listenPort: number
   /** Multiaddrs with `/p2p/<id>` of the nodes to join through. */
   bootstrap?: string[]
-  /** Gossip topics subscribed to (replication/topics.ts); the first is publish()'s default. */
+  /** Gossip topics subscribed to at start (replication/topics.ts). */
   topics: readonly string[]
   /** Topics peers may subscribe to and this node may publish on without subscribing; `topics` are always among them. */
   knownTopics?: readonly string[]

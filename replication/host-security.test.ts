@@ -48,7 +48,7 @@ async function publishUntilReceived(from: P2PHost, to: P2PHost, tag: string): Pr
   try {
     for (let i = 0; !received; i++) {
       if (i > 300) throw new Error(`no message from ${from.peerId} reached ${to.peerId}`)
-      await from.publish(encoder.encode(`${tag}:${i}`))
+      await from.publish(encoder.encode(`${tag}:${i}`), TOPIC)
       await waitFor('delivery', () => received, 100).catch(() => {})
     }
   } finally {
@@ -89,7 +89,7 @@ describe('misbehaving peers', () => {
     await waitFor('both connected to a', () => a.connectedPeers().length === 2)
     await publishUntilReceived(honest, a, '{"honest"')
     for (let i = 0; i < 500 && !a.scoreStats().banned.includes(flooder.peerId); i++) {
-      await flooder.publish(encoder.encode(`garbage ${i}`)).catch(() => {})
+      await flooder.publish(encoder.encode(`garbage ${i}`), TOPIC).catch(() => {})
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
     const stats = a.scoreStats()
@@ -115,7 +115,7 @@ describe('misbehaving peers', () => {
     a.onPeerBanned((peer) => banned.push(peer))
     a.onPeerUnbanned((peer) => unbanned.push(peer))
     for (let i = 0; i < 500 && banned.length === 0; i++) {
-      await flooder.publish(encoder.encode(`garbage ${i}`)).catch(() => {})
+      await flooder.publish(encoder.encode(`garbage ${i}`), TOPIC).catch(() => {})
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
     assert.deepEqual(banned, [flooder.peerId])
@@ -132,7 +132,7 @@ describe('misbehaving peers', () => {
       if (peer === a.peerId) connects++
     })
     for (let i = 0; i < 500 && !a.scoreStats().banned.includes(flooder.peerId); i++) {
-      await flooder.publish(encoder.encode(`garbage ${i}`)).catch(() => {})
+      await flooder.publish(encoder.encode(`garbage ${i}`), TOPIC).catch(() => {})
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
     assert.deepEqual(a.scoreStats().banned, [flooder.peerId])
@@ -152,7 +152,7 @@ describe('misbehaving peers', () => {
     })
     await publishUntilReceived(flooder, a, '{"first"')
     for (let i = 0; i < 1000 && !a.scoreStats().banned.includes(flooder.peerId); i++) {
-      await flooder.publish(encoder.encode(`{"n":${i}}`)).catch(() => {})
+      await flooder.publish(encoder.encode(`{"n":${i}}`), TOPIC).catch(() => {})
       if (i % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 5))
     }
     assert.deepEqual(a.scoreStats().banned, [flooder.peerId])
@@ -177,7 +177,7 @@ describe('IP colocation (--p2p-same-ip-peers)', () => {
       if (from === others[0]!.peerId) heard = true
     })
     for (let i = 0; i < 20 && !heard; i++) {
-      await others[0]!.publish(encoder.encode(`colocated:${i}`))
+      await others[0]!.publish(encoder.encode(`colocated:${i}`), TOPIC)
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
     off()

@@ -41,7 +41,7 @@ async function publishUntilReceived(from: P2PHost, to: P2PHost, timeoutMs = 10_0
   try {
     for (let i = 0; !received; i++) {
       if (Date.now() - start > timeoutMs) throw new Error(`no message from ${from.peerId} reached ${to.peerId} within ${timeoutMs} ms`)
-      await from.publish(encoder.encode(`${tag}:${i}`))
+      await from.publish(encoder.encode(`${tag}:${i}`), TOPIC)
       await waitFor('delivery', () => received, 100).catch(() => {})
     }
     return Date.now() - start
@@ -91,13 +91,13 @@ describe('P2PHost alone', () => {
   it('publishes to nobody without throwing, announces another host, and rejects bad options', async () => {
     const host = await createHost({ announceHost: 'node1.example' })
     try {
-      assert.equal(await host.publish(encoder.encode('anyone?')), 0)
+      assert.equal(await host.publish(encoder.encode('anyone?'), TOPIC), 0)
       assert.deepEqual(host.multiaddrs(), [`/dns/node1.example/tcp/${portOf(host)}/p2p/${host.peerId}`])
       assert.deepEqual(host.connectedPeers(), [])
     } finally {
       await host.stop()
     }
-    await assert.rejects(host.publish(encoder.encode('late')), { code: 'SEGMESH_ERR_HOST_STOPPED' })
+    await assert.rejects(host.publish(encoder.encode('late'), TOPIC), { code: 'SEGMESH_ERR_HOST_STOPPED' })
     await assert.rejects(createHost({ listenHost: 'localhost' }), { name: 'InvalidParametersError', message: /listenHost/ })
     await assert.rejects(createHost({ listenPort: 70000 }), { name: 'InvalidParametersError', message: /listenPort/ })
     await assert.rejects(createHost({ bootstrap: ['/ip4/127.0.0.1/tcp/1'] }), { name: 'InvalidParametersError', message: /p2p/ })
@@ -261,7 +261,7 @@ describe('P2PHost hooks', () => {
     await waitFor('B to join A', () => b.connectedPeers().includes(a.peerId))
     let sent = 0
     await waitFor('a message at the gate', () => {
-      if (gated === 0) void a.publish(encoder.encode(`held ${sent++}`))
+      if (gated === 0) void a.publish(encoder.encode(`held ${sent++}`), TOPIC)
       return gated > 0
     })
     assert.equal(handled, 0, 'a message the gate holds reaches no handler')

@@ -59,7 +59,7 @@ export class P2PHost {
   readonly peerId: string
   readonly #init: P2PHostInit
   #libp2p: Node | null = null
-  /** Subscribed to at start (the first is publish()'s default), and the topics accepted (those and `knownTopics`). */
+  /** Subscribed to at start, and the topics accepted (those and `knownTopics`). */
   readonly #topics: readonly string[]
   readonly #knownTopics: ReadonlySet<string>
   readonly #log: Logger
@@ -300,11 +300,8 @@ export class P2PHost {
     return this.#node.getPeers().map(peerText)
   }
 
-  /**
-   * Publish on `topic` (one of the known topics; the first subscribed by default); resolves to the
-   * number of direct recipients (0 when nobody listens).
-   */
-  async publish(data: Uint8Array, topic: string = this.#topics[0]!): Promise<number> {
+  /** Publish on `topic` (one of the known topics); resolves to the number of direct recipients (0 when nobody listens). */
+  async publish(data: Uint8Array, topic: string): Promise<number> {
     if (this.#stopped) throw new HostStoppedError('p2p host is stopped')
     if (!this.#knownTopics.has(topic)) throw new P2PError(`not a known topic: ${topic}`)
     const { recipients } = await this.#node.services.pubsub.publish(topic, data)
@@ -321,6 +318,11 @@ export class P2PHost {
   /** A peer subscribed to one of the known topics. */
   onPeerSubscribed(handler: (topic: string) => void): () => void {
     return subscribe(this.#topicHandlers, handler)
+  }
+
+  /** The known topics some connected peer is subscribed to now (subscriptions heard before onPeerSubscribed). */
+  peerTopics(): string[] {
+    return [...this.#knownTopics].filter((t) => this.#node.services.pubsub.getSubscribers(t).length > 0)
   }
 
   /** Messages on the subscribed topics from other nodes, with the id of the node that published them. */

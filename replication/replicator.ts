@@ -71,6 +71,8 @@ export interface GossipHost {
   subscribe?: (topic: string) => void
   /** A peer subscribed to a topic: a node that keeps everything follows it into announcement topics. */
   onPeerSubscribed?: (handler: (topic: string) => void) => () => void
+  /** The topics connected peers are subscribed to now. */
+  peerTopics?: () => string[]
   onMessage: (handler: (from: string, data: Uint8Array) => void) => () => void
   onPeerConnected: (handler: (peerId: string) => void) => () => void
   onPeerDisconnected?: (handler: (peerId: string) => void) => () => void
@@ -344,6 +346,8 @@ export class Replicator {
     for (const channel of store.index.channels()) this.topics.saw(channel)
     const offTopic = host.onPeerSubscribed?.((topic) => this.topics.peerSubscribed(topic))
     if (offTopic != null) this.#unsubscribe.push(offTopic)
+    // Peers that connected before this start sent their subscriptions already.
+    for (const topic of host.peerTopics?.() ?? []) this.topics.peerSubscribed(topic)
     this.#unsubscribe.push(store.onChange((event) => this.#onLocalChange(event)))
     this.#unsubscribe.push(host.onMessage((from, data) => this.#onGossip(from, data)))
     this.#unsubscribe.push(host.onPeerConnected((peerId) => this.#track(this.#hello(peerId, { mutual: true }))))

@@ -101,7 +101,7 @@ async function gossipReaches(from: P2PHost, to: P2PHost, timeoutMs: number): Pro
     await until(
       `gossip from ${from.peerId}`,
       async () => {
-        await from.publish(new TextEncoder().encode('{"hello":1}')).catch(() => {})
+        await from.publish(new TextEncoder().encode('{"hello":1}'), TOPIC).catch(() => {})
         return received
       },
       timeoutMs

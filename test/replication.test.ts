@@ -1,6 +1,7 @@
 /**
  * Replication between real nodes: libp2p gossip over TCP, backfill over HTTP, all on 127.0.0.1.
  */
+import { LEGACY_TOPIC } from '../replication/topics.ts'
 import assert from 'node:assert/strict'
 import { readFile, stat } from 'node:fs/promises'
 import { describe, it } from 'node:test'
@@ -149,8 +150,11 @@ describe('replication', () => {
     const a = await startNode(t)
     const b = await startNode(t, { bootstrap: [a] })
     await until('connected', () => b.host!.connectedPeers().length > 0)
-    await until('a gossip mesh', async () => (await a.host!.publish(new TextEncoder().encode('{"v":1,"type":"nonsense"}'))) > 0)
-    await a.host!.publish(new Uint8Array([0xff, 0x00, 0x13]))
+    await until(
+      'a gossip mesh',
+      async () => (await a.host!.publish(new TextEncoder().encode('{"v":1,"type":"nonsense"}'), LEGACY_TOPIC)) > 0
+    )
+    await a.host!.publish(new Uint8Array([0xff, 0x00, 0x13]), LEGACY_TOPIC)
     // Rejected by the host's gossip validator (never relayed), before the replicator sees them.
     await until('invalid messages counted', () => b.host!.gossipDropped.malformed >= 2)
     const metrics = await (await fetch(`${b.url}/metrics`)).text()

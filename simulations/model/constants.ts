@@ -8,6 +8,7 @@ import { P2P_DEFAULTS } from '../../replication/host-defaults.ts'
 import { MAX_HELLO_PEERS, MAX_HELLO_RECENT } from '../../replication/messages.ts'
 import { PEER_TABLE_DEFAULTS } from '../../replication/peer-table.ts'
 import { UPLOAD_SLOT_DEFAULTS } from '../../http/upload-slots.ts'
+import { REFERRAL_DEPTH } from '../../replication/fetch-http.ts'
 import { US_PER_MS, US_PER_S } from './events.ts'
 
 export const PROTOCOL = Object.freeze({
@@ -41,7 +42,8 @@ export const PROTOCOL = Object.freeze({
   uploadSlots: UPLOAD_SLOT_DEFAULTS.slots,
   holdersListed: UPLOAD_SLOT_DEFAULTS.holdersListed,
   referAfter: UPLOAD_SLOT_DEFAULTS.referAfter,
-  referralDepth: UPLOAD_SLOT_DEFAULTS.referralDepth,
+  referralDepth: REFERRAL_DEPTH,
+  referYoungUs: UPLOAD_SLOT_DEFAULTS.referYoungerThanMs * US_PER_MS,
   busyRetryUs: UPLOAD_SLOT_DEFAULTS.retryMs * US_PER_MS,
   // @libp2p/gossipsub constants (GossipsubD, Dlo, Dhi, Dlazy, GossipFactor, HeartbeatInterval, HistoryGossip).
   meshD: 6,

@@ -4,8 +4,10 @@
  * name merged, the least busy candidate asked first, a source across a partition dropped. A
  * busy source names up to 4 peers that fetched the name from it in full (they become candidates,
  * so first copies spread as a swarm: http/upload-slots.ts). With slots free, a source that served
- * the name in full to 4 peers names them instead, once per asker and only to askers that came by
- * fewer than 2 referrals (a round trip, and the source is not asked again for 250 ms). A download costs a round trip, the bytes through the source's
+ * the name in full to 4 peers names them instead, once per asker (asked again, it serves) and only to askers that came by
+ * fewer than 2 referrals, for names written in the last 10 s (a round trip, and the source is not
+ * asked again for 250 ms). A full source names its holders newest first (the likeliest idle), a
+ * referral in random order (so askers spread). A download costs a round trip, the bytes through the source's
  * uplink and the asker's downlink, and CPU at both ends (queued on the CPU plan).
  */
 import type { Rng } from '../prng.ts'
@@ -35,6 +37,8 @@ interface Want {
   retryAt: Map<number, Micros>
   /** Sources busy answers named, with how many referrals led to each. */
   referrals: Map<number, number>
+  /** Sources that referred this want on (asked again, they serve it). */
+  referredBy: Set<number>
 }
 
 export interface FetchStats {
@@ -59,8 +63,6 @@ export class Fetcher {
   readonly #pumpPending: Uint8Array
   /** (item, source) → the last peers that fetched the item from it in full, newest first. */
   readonly #served = new Map<number, number[]>()
-  /** (item, source) → askers it referred to those peers. */
-  readonly #referred = new Map<number, Set<number>>()
   readonly #rng: Rng
   readonly stats: FetchStats
   /** A node stored an item (its view changed). */
@@ -100,7 +102,8 @@ export class Fetcher {
       since: this.#net.now,
       running: false,
       retryAt: new Map(),
-      referrals: new Map()
+      referrals: new Map(),
+      referredBy: new Set()
     })
     this.#pump(node)
   }
@@ -141,12 +144,16 @@ export class Fetcher {
       }
       const key = item * net.nodes.length + best
       const holders = (this.#served.get(key) ?? []).filter((h) => h !== node)
-      const referred = this.#referred.get(key) ?? new Set<number>()
-      if (holders.length >= PROTOCOL.referAfter && (w.referrals.get(best) ?? 0) < PROTOCOL.referralDepth && !referred.has(node)) {
-        // Referred with a slot free: the answer's round trip, then the named peers.
-        referred.add(node)
-        this.#referred.set(key, referred)
-        this.#addNamed(w, holders, node, best)
+      const young = now - this.#replicas.items[item]!.at < PROTOCOL.referYoungUs
+      if (
+        young &&
+        holders.length >= PROTOCOL.referAfter &&
+        (w.referrals.get(best) ?? 0) < PROTOCOL.referralDepth &&
+        !w.referredBy.has(best)
+      ) {
+        // Referred with a slot free: the answer's round trip, then the named peers (asked again, it serves).
+        w.referredBy.add(best)
+        this.#addNamed(w, this.#rng.shuffle(holders), node, best)
         w.retryAt.set(best, now + PROTOCOL.busyRetryUs)
         w.running = true
         net.queue.after(2 * net.oneWay(node, best), () => {
@@ -166,10 +173,10 @@ export class Fetcher {
     }
   }
 
-  /** Peers `source`'s busy answer named, in random order as it sends them, added as candidates. */
+  /** Peers `source`'s busy answer named, in the order it sends them, added as candidates. */
   #addNamed(w: Want, holders: readonly number[], node: number, source: number): void {
     const depth = (w.referrals.get(source) ?? 0) + 1
-    for (const h of this.#rng.shuffle(holders))
+    for (const h of holders)
       if (h !== node && !w.sources.includes(h)) {
         w.sources.push(h)
         w.referrals.set(h, depth)

@@ -69,7 +69,7 @@ const out: Record<string, number> = {}
   for (let i = 0; i < 100; i++) {
     const m = new Uint8Array(410).fill(66)
     m[0] = i
-    await b.publish(m)
+    await b.publish(m, 'segmesh/v1')
     await sleep(20)
   }
   await sleep(3000)

@@ -192,7 +192,7 @@ export async function startRawPeer(init: RawPeerInit): Promise<RawPeer> {
     joined: async (timeoutMs = 20_000) => {
       const probe = encodeMessage({ type: 'announce', from: from(), items: [] })
       const until = Date.now() + timeoutMs
-      while ((await host.publish(probe).catch(() => 0)) === 0) {
+      while ((await host.publish(probe, LEGACY_TOPIC).catch(() => 0)) === 0) {
         if (Date.now() > until) throw new Error(`raw peer ${host.peerId}: no gossip recipient after ${timeoutMs} ms`)
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
