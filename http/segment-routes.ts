@@ -104,7 +104,7 @@ export function segmentRoutes({ index, store, uploads, downloads, viewers, readT
       if (request.method === 'GET' && request.headers['if-none-match'] == null) {
         // A header that is not a peer's URL is a viewer's: it cannot skip the line with one.
         if (uploads != null && peerUrlOf(request.headers[PEER_HEADER]) != null) {
-          const busy = uploads.admit(request, reply, ref)
+          const busy = uploads.admit(request, reply, ref, segment.mtimeMs)
           if (busy != null) return reply.code(503).header('retry-after', '1').send(busy)
           if (viewers != null) reply.raw.once('close', () => viewers.wake())
         } else if (viewers != null && !(await viewers.admit(request, reply))) return reply

@@ -5,6 +5,7 @@
  * the holders remembered stay within their bound.
  */
 import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, it } from 'node:test'
 import { type Dispatcher, request } from 'undici'
 import { SegmentSelector } from '../storage/best-segments.ts'
@@ -128,8 +129,8 @@ describe('upload slots', () => {
   it('with slots free, refers askers of a live segment to known peers that fetched it in full, in random order; asked again it serves', async (t) => {
     const uploads = new UploadSlots({ slots: 8, holdersListed: 4, referAfter: 2, knownPeer: (url) => !url.includes('stranger') })
     const { base, store } = await setup(t, uploads)
-    // A live segment: it ended a second ago (older ones are repairs, not referred: below).
-    const ref = await storedSegment(store, 0, 64 * 1024, (Date.now() - 3000) * 1000)
+    // Just stored here: a live segment (those held longer are repairs, not referred: below).
+    const ref = await storedSegment(store, 0, 64 * 1024)
     const fetchFrom = async (peer: string, referrals: string | null = '0', segment = ref): Promise<number> => {
       const res = await get(base, segment, peer, 'GET', referrals)
       await drain(res)
@@ -165,10 +166,20 @@ describe('upload slots', () => {
     }
     assert.ok(firsts.size >= 2, `always ${[...firsts]}`)
 
-    // A segment that ended long ago is served whoever has it already: repairs are not referred.
-    const old = await storedSegment(store, 7, 1024)
-    for (let i = 0; i < 4; i++) assert.equal(await fetchFrom(`http://old-${i}.example`, '0', old), 200)
-    assert.equal(await fetchFrom('http://old-late.example', '0', old), 200)
+    // A segment held here for longer than referYoungerThanMs is served whoever has it already.
+    const aging = new UploadSlots({ slots: 8, referAfter: 2, referYoungerThanMs: 1000, knownPeer: anyPeer })
+    const later = await setup(t, aging)
+    const old = await storedSegment(later.store, 7, 1024)
+    const fetchOld = async (peer: string): Promise<number> => {
+      const res = await get(later.base, old, peer)
+      await drain(res)
+      await until('the upload to close', () => aging.active === 0, 5000)
+      return res.statusCode
+    }
+    assert.deepEqual([await fetchOld('http://old-1.example'), await fetchOld('http://old-2.example')], [200, 200])
+    assert.equal(await fetchOld('http://old-3.example'), 503, 'still live')
+    await sleep(1100)
+    assert.equal(await fetchOld('http://old-4.example'), 200, 'held for over a second: a repair')
 
     // referAfter 0: a free slot always serves.
     const plain = new UploadSlots({ slots: 8, referAfter: 0 })

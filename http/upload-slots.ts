@@ -5,7 +5,7 @@
  * from here in full, newest first (the likeliest to be idle), and asks them instead.
  *
  * Free slots are not a reason to serve everyone either (BitTorrent's super-seeding): once
- * `referAfter` peers fetched a live segment (one that ended within `referYoungerThanMs`) in full
+ * `referAfter` peers fetched a live segment (one this node got within `referYoungerThanMs`) in full
  * from here, the next asker is referred to them with the same busy answer, in random order so
  * that askers spread over them. Small segments finish in milliseconds, so slots seldom fill:
  * without this the recorder served nearly every copy on its side of the network (the busiest node
@@ -37,10 +37,9 @@ export const UPLOAD_SLOT_DEFAULTS = Object.freeze({
   /** Full copies of a live segment served before askers are referred to those who have it. */
   referAfter: 4,
   /**
-   * Only segments that ended this recently are referred: the live edge, where every node wants the
-   * same new segment at the same moment. Older ones are fetched by repairs, which walks already
-   * spread over many peers; referring those only added round trips (in the model, the tail of a
-   * 1,000-node heal went from 19–24 s to 31 s at p90).
+   * Only segments this node got this recently (recorded or fetched: its file's mtime) are referred:
+   * the live swarm, where every node wants the same new segment at the same moment. Others are
+   * fetched by repairs, which walks already spread over many peers.
    */
   referYoungerThanMs: 10_000,
   segmentsRemembered: 256,
@@ -75,7 +74,7 @@ export class UploadSlots {
   readonly #slots: number
   readonly #listed: number
   readonly #referAfter: number
-  readonly #referYoungUs: number
+  readonly #referYoungMs: number
   readonly #knownPeer: (url: string) => boolean
   readonly #remembered: number
   /** Segment (relative path) → URLs of known peers that fetched it in full from here, newest last; oldest segment first. */
@@ -88,7 +87,7 @@ export class UploadSlots {
     this.#slots = init.slots ?? UPLOAD_SLOT_DEFAULTS.slots
     this.#listed = init.holdersListed ?? UPLOAD_SLOT_DEFAULTS.holdersListed
     this.#referAfter = Math.min(init.referAfter ?? UPLOAD_SLOT_DEFAULTS.referAfter, this.#listed)
-    this.#referYoungUs = (init.referYoungerThanMs ?? UPLOAD_SLOT_DEFAULTS.referYoungerThanMs) * 1000
+    this.#referYoungMs = init.referYoungerThanMs ?? UPLOAD_SLOT_DEFAULTS.referYoungerThanMs
     this.#knownPeer = init.knownPeer ?? (() => false)
     this.#remembered = init.segmentsRemembered ?? UPLOAD_SLOT_DEFAULTS.segmentsRemembered
     if (!(this.#slots >= 1)) throw new RangeError(`upload slots must be at least 1, got ${this.#slots}`)
@@ -104,11 +103,11 @@ export class UploadSlots {
   }
 
   /**
-   * For a GET of segment `ref`: null when the asker is not a peer; else a busy answer to send, or
-   * a slot held until the response closes (its socket too), the asker remembered as a holder when
-   * the whole body went out.
+   * For a GET of segment `ref`, held here since `heldSinceMs`: null when the asker is not a peer;
+   * else a busy answer to send, or a slot held until the response closes (its socket too), the
+   * asker remembered as a holder when the whole body went out.
    */
-  admit(request: FastifyRequest, reply: FastifyReply, ref: SegmentRef): BusyAnswer | null {
+  admit(request: FastifyRequest, reply: FastifyReply, ref: SegmentRef, heldSinceMs: number): BusyAnswer | null {
     const peerUrl = peerUrlOf(request.headers[PEER_HEADER])
     if (peerUrl == null) return null
     const key = segmentRelPath(ref)
@@ -124,7 +123,7 @@ export class UploadSlots {
       referrals < REFERRAL_DEPTH &&
       this.#referAfter > 0 &&
       known.length >= this.#referAfter &&
-      Date.now() * 1000 - (ref.start + ref.duration) < this.#referYoungUs
+      Date.now() - heldSinceMs < this.#referYoungMs
     ) {
       this.stats.busy++
       this.stats.referred++
