@@ -41,6 +41,7 @@ const SHARED: Array<[keyof Config, number, number, string]> = [
   ['httpWorkers', SEGMENT_WORKER_DEFAULTS.workers, 1, 'SEGMENT_WORKER_DEFAULTS.workers'],
   ['minCopies', NETWORK_LISTINGS_DEFAULTS.minCopies, 1, 'NETWORK_LISTINGS_DEFAULTS.minCopies'],
   ['peerUploadSlots', UPLOAD_SLOT_DEFAULTS.slots, 1, 'UPLOAD_SLOT_DEFAULTS.slots'],
+  ['peerReferAfter', UPLOAD_SLOT_DEFAULTS.referAfter, 1, 'UPLOAD_SLOT_DEFAULTS.referAfter'],
   ['peerUploadShare', VIEWER_STREAM_DEFAULTS.share, 1, 'VIEWER_STREAM_DEFAULTS.share']
 ]
 

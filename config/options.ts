@@ -254,6 +254,15 @@ const TABLE = [
       'segment downloads by peers served at once; past it a peer is told who else fetched the segment from here (viewers are not counted)'
   },
   {
+    key: 'peerReferAfter',
+    kind: 'int',
+    default: UPLOAD_SLOT_DEFAULTS.referAfter,
+    min: 0,
+    max: UPLOAD_SLOT_DEFAULTS.holdersListed,
+    describe:
+      'peers a live segment (held here under 10 s) is served to in full before the next are sent to them, even with slots free; 0: never (small segments on a fast LAN spread faster from the recorder alone)'
+  },
+  {
     key: 'peerUploadShare',
     kind: 'int',
     default: VIEWER_STREAM_DEFAULTS.share,

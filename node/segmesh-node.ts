@@ -190,7 +190,9 @@ export class SegmeshNode {
     this.#adminPublicKey = adminKeys.adminPublicKey
     // Holders named in busy answers are peers whose hello gave their URL, never a header's word alone.
     const knownPeer = (url: string): boolean => this.replicator?.peers.byUrl(url) != null
-    const uploads = config.replication ? new UploadSlots({ slots: config.peerUploadSlots, knownPeer }) : undefined
+    const uploads = config.replication
+      ? new UploadSlots({ slots: config.peerUploadSlots, referAfter: config.peerReferAfter, knownPeer })
+      : undefined
     if (config.replication) this.#downloads = new RunningDownloads()
     // With workers, the app listens on a socket in a folder only this user can enter; they serve the address.
     const upstream = config.httpWorkers > 0 ? join(await mkdtemp(join(tmpdir(), 'segmesh-http-')), 'node.sock') : null
