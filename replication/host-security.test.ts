@@ -2,10 +2,10 @@
  * The host's defences over real libp2p on 127.0.0.1: the private network key, and a peer that
  * floods malformed or too many messages being disconnected while honest peers carry on.
  */
+import { startTestHost } from '../test/helpers/p2p-host.ts'
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { P2PHost } from './host.ts'
+import type { P2PHost } from './host.ts'
 import type { P2PHostInit } from './host-config.ts'
 import { newNetworkKey } from './pnet.ts'
 
@@ -27,14 +27,7 @@ after(async () => {
 })
 
 async function createHost(init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
-  const host = new P2PHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    listenHost: '127.0.0.1',
-    listenPort: 0,
-    topics: [TOPIC],
-    ...init
-  })
-  await host.start()
+  const host = await startTestHost(TOPIC, init)
   hosts.push(host)
   return host
 }

@@ -2,6 +2,7 @@
  * Real libp2p over TCP on 127.0.0.1, port 0. B and C bootstrap only to A; every wait is a bounded
  * condition poll or event, never a fixed sleep.
  */
+import { startTestHost } from '../test/helpers/p2p-host.ts'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -10,7 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey, Stream } from '@libp2p/interface'
-import { P2PHost } from './host.ts'
+import type { P2PHost } from './host.ts'
 import type { P2PHostInit } from './host-config.ts'
 import { MAX_HELLO_BYTES, readBlob } from './hello-protocol.ts'
 import { silentLogger } from '../lib/logger.ts'
@@ -57,14 +58,7 @@ function portOf(host: P2PHost): number {
 }
 
 async function createHost(init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
-  const host = new P2PHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    listenHost: '127.0.0.1',
-    listenPort: 0,
-    topics: [TOPIC],
-    ...init
-  })
-  await host.start()
+  const host = await startTestHost(TOPIC, init)
   return host
 }
 

@@ -6,12 +6,13 @@
  *   (another loopback address, so another remote IP to the node) and the honest peer's from
  *   127.0.0.1, as two hosts would.
  */
+import { startTestHost } from './helpers/p2p-host.ts'
 import assert from 'node:assert/strict'
 import { type Socket, connect } from 'node:net'
 import { after, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { P2PHost } from '../replication/host.ts'
+import type { P2PHost } from '../replication/host.ts'
 import type { P2PHostInit } from '../replication/host-config.ts'
 import { P2P_DEFAULTS } from '../replication/host-defaults.ts'
 import { newNetworkKey } from '../replication/pnet.ts'
@@ -30,14 +31,7 @@ after(async () => {
 })
 
 async function createHost(init: Partial<P2PHostInit> = {}): Promise<P2PHost> {
-  const host = new P2PHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    listenHost: '127.0.0.1',
-    listenPort: 0,
-    topics: [TOPIC],
-    ...init
-  })
-  await host.start()
+  const host = await startTestHost(TOPIC, init)
   hosts.push(host)
   return host
 }
