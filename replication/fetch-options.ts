@@ -69,6 +69,13 @@ export interface FetcherInit {
    */
   maxQueuedPerPeer?: number
   /**
+   * Peer URLs with state kept (backoff, counters); past it the one longest known that no queued
+   * segment may ask and that is idle and not backing off is forgotten. Busy answers name peers
+   * (up to 32 per segment), so a liar could otherwise grow it with every segment. One is ~300 B:
+   * 4,096 ≈ 1.2 MiB. @default 4096
+   */
+  maxPeersTracked?: number
+  /**
    * A body that brings fewer bytes than this per second over a `rateWindowMs` window is aborted
    * as slow (`fetchErrors.slow`), the peer backs off and is scored down. 32 KiB/s is a sixth of
    * the slowest real stream (a 2 s segment of 400 kB): an honest link is far above it, a peer
@@ -111,6 +118,7 @@ export const FETCHER_DEFAULTS = Object.freeze({
   badHashForgetMs: 600_000,
   maxQueued: 16_384,
   maxQueuedPerPeer: 4096,
+  maxPeersTracked: 4096,
   minBytesPerSecond: 32 * 1024,
   rateWindowMs: 5000,
   reservedSlots: 2,

@@ -342,6 +342,19 @@ describe('Fetcher downloads', () => {
     )
   })
 
+  it('keeps state for at most maxPeersTracked peer URLs, forgetting idle ones', async (t) => {
+    const h = await setup(t, { maxPeersTracked: 4 })
+    const server = await h.peer()
+    // Twelve peers (one server under twelve base paths), each asked for its own segment: 404s.
+    for (let i = 0; i < 12; i++) {
+      const outcome = await h.fetcher.want(segment(40 + i).ref, [`${server.url}/peer-${i}`])
+      assert.equal(outcome.status, 'failed')
+    }
+    const tracked = Object.keys(h.fetcher.stats().peers)
+    assert.ok(tracked.length <= 4, `${tracked.length} tracked`)
+    assert.ok(tracked.includes(`${server.url}/peer-11`), 'the newest is kept')
+  })
+
   it('fails at once when no candidate can be used', async (t) => {
     const h = await setup(t)
     const { ref } = segment(6)

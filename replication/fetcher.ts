@@ -463,8 +463,21 @@ export class Fetcher {
     if (peer == null) {
       peer = { ...emptyCounters(), active: 0, failures: 0, notFoundRun: 0, notFoundUntil: 0, backoffUntil: 0, slowUntil: 0 }
       this.#peers.set(url, peer)
+      if (this.#peers.size > this.#opts.maxPeersTracked) this.#forgetIdlePeer(url)
     }
     return peer
+  }
+
+  /** Forget the peer known longest that nothing needs (no queued segment, no transfer, no pause); none: the table stays over. */
+  #forgetIdlePeer(keep: string): void {
+    const now = Date.now()
+    for (const [url, p] of this.#peers) {
+      const idle = p.active === 0 && p.backoffUntil <= now && p.notFoundUntil <= now && p.slowUntil <= now
+      if (url !== keep && idle && !this.#wantedFrom.has(url)) {
+        this.#peers.delete(url)
+        return
+      }
+    }
   }
 
   /** Update a counter in the totals and in the peer's own. */
