@@ -104,12 +104,11 @@ export class Membership {
     const candidates = this.#peers
       .all()
       .filter((p) => !skip.has(p.peerId) && p.addrs.length > 0 && this.#host.isBootstrap?.(p.peerId) !== true)
-    const sharing = candidates.filter((p) => p.keep.overlaps(this.#stores)).map((p) => p.peerId)
+    const sharing: string[] = []
+    const others: string[] = []
+    for (const p of candidates) (p.keep.overlaps(this.#stores) ? sharing : others).push(p.peerId)
     const picks = randomSample(sharing, this.#keep - up)
-    if (picks.length < this.#keep - up) {
-      const others = candidates.filter((p) => !p.keep.overlaps(this.#stores)).map((p) => p.peerId)
-      picks.push(...randomSample(others, this.#keep - up - picks.length))
-    }
+    picks.push(...randomSample(others, this.#keep - up - picks.length))
     await Promise.all(picks.map(async (peerId) => await this.#host.keepConnected(peerId, this.#peers.get(peerId)?.addrs ?? [])))
   }
 }
