@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { CUT_JOB_DEFAULTS } from '../cutter/jobs.ts'
 import { NETWORK_LISTINGS_DEFAULTS } from '../http/network-listings.ts'
+import { CONNECTION_CAP_DEFAULTS } from '../http/connection-cap.ts'
 import { SEGMENT_WORKER_DEFAULTS } from '../http/segment-worker.ts'
 import { UPLOAD_SLOT_DEFAULTS } from '../http/upload-slots.ts'
 import { VIEWER_STREAM_DEFAULTS } from '../http/viewer-streams.ts'
@@ -39,6 +40,8 @@ const SHARED: Array<[keyof Config, number, number, string]> = [
   ['p2pInboundPerIpPerSecond', P2P_DEFAULTS.inboundConnectionsPerIpPerSecond, 1, 'P2P_DEFAULTS.inboundConnectionsPerIpPerSecond'],
   ['p2pPingSeconds', P2P_DEFAULTS.pingIntervalMs, 1000, 'P2P_DEFAULTS.pingIntervalMs'],
   ['httpWorkers', SEGMENT_WORKER_DEFAULTS.workers, 1, 'SEGMENT_WORKER_DEFAULTS.workers'],
+  ['httpMaxConnections', CONNECTION_CAP_DEFAULTS.maxConnections, 1, 'CONNECTION_CAP_DEFAULTS.maxConnections'],
+  ['httpPeerKeepalive', CONNECTION_CAP_DEFAULTS.peerKeepAlive, 1, 'CONNECTION_CAP_DEFAULTS.peerKeepAlive'],
   ['minCopies', NETWORK_LISTINGS_DEFAULTS.minCopies, 1, 'NETWORK_LISTINGS_DEFAULTS.minCopies'],
   ['peerUploadSlots', UPLOAD_SLOT_DEFAULTS.slots, 1, 'UPLOAD_SLOT_DEFAULTS.slots'],
   ['peerReferAfter', UPLOAD_SLOT_DEFAULTS.referAfter, 1, 'UPLOAD_SLOT_DEFAULTS.referAfter'],

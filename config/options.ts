@@ -5,6 +5,7 @@
  * defaults object, referred to here, never a second copy of the number.
  */
 import { NETWORK_LISTINGS_DEFAULTS } from '../http/network-listings.ts'
+import { CONNECTION_CAP_DEFAULTS } from '../http/connection-cap.ts'
 import { CUT_JOB_DEFAULTS } from '../cutter/jobs.ts'
 import { SEGMENT_WORKER_DEFAULTS } from '../http/segment-worker.ts'
 import { UPLOAD_SLOT_DEFAULTS } from '../http/upload-slots.ts'
@@ -99,6 +100,24 @@ const TABLE = [
     describe:
       'worker processes that serve the HTTP port: held segments straight from disk, the rest relayed to the node ' +
       '(use the number of cores on a node that serves many viewers); 0 = the node serves HTTP itself'
+  },
+  {
+    key: 'httpMaxConnections',
+    kind: 'int',
+    default: CONNECTION_CAP_DEFAULTS.maxConnections,
+    min: 16,
+    describe:
+      'connections the HTTP listener holds at once; at the cap a new one replaces the one idle longest, ' +
+      'or is closed when every connection is answering (with --http-workers, each worker holds its own 4,096)'
+  },
+  {
+    key: 'httpPeerKeepalive',
+    kind: 'int',
+    default: CONNECTION_CAP_DEFAULTS.peerKeepAlive,
+    min: 0,
+    describe:
+      "peers' connections kept open between their requests; past it an answer to a peer closes its connection " +
+      "(peers fetch in bursts from many nodes; idle sockets kept for each were most of a busy node's sockets)"
   },
   { key: 'metrics', kind: 'bool', default: true, describe: 'serve Prometheus metrics at /metrics' },
   { key: 'shutdownGraceSeconds', kind: 'int', default: 20, min: 0, describe: 'on SIGTERM/SIGINT, time in-flight responses get to finish' },

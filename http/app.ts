@@ -18,6 +18,7 @@ import { listingRoutes } from './listing-routes.ts'
 import { openApiRoutes } from './openapi.ts'
 import {
   registerBudgetMetrics,
+  registerConnectionMetrics,
   registerDiskMetrics,
   registerMetrics,
   registerNetworkListingMetrics,
@@ -99,6 +100,7 @@ export async function buildHttpApp(components: HttpComponents, init: HttpInit = 
     if (components.readThrough != null) registerReadThroughMetrics(registry, components.readThrough)
     if (components.network != null) registerNetworkListingMetrics(registry, components.network)
     if (components.workers != null) registerWorkerMetrics(registry, components.workers)
+    if (components.connections != null) registerConnectionMetrics(registry, components.connections)
     // The recorder keeps a registry of its own; both are served here.
     const ingest = components.ingest?.registry
     app.get('/metrics', async (_request, reply) => {

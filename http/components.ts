@@ -1,3 +1,4 @@
+import type { ConnectionCap } from './connection-cap.ts'
 import type { KeyObject } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Registry } from 'prom-client'
@@ -100,6 +101,8 @@ export interface HttpComponents {
    * when `readThrough` is there too; /copies and the copies metric count from it.
    */
   network?: NetworkListings
+  /** The bound on the main listener's connections (http/connection-cap.ts): /metrics shows it. */
+  connections?: ConnectionCap
   /** The worker processes serving the HTTP port (--http-workers); absent: this app serves it. */
   workers?: HttpWorkersView
 }

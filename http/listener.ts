@@ -5,6 +5,7 @@
  * closes the connections that are left.
  */
 import type { FastifyInstance } from 'fastify'
+import { ConnectionCap } from './connection-cap.ts'
 import type { Startable } from '../lib/lifecycle.ts'
 import type { Logger } from '../lib/logger.ts'
 
@@ -15,6 +16,8 @@ export interface HttpListenerInit {
   /** Read when stopping: how long responses in flight may take before their connections are closed. */
   drainMs: () => number
   log: Logger
+  /** The bound on its connections (http/connection-cap.ts); absent: one with the defaults. */
+  cap?: ConnectionCap
 }
 
 export class HttpListener implements Startable {
@@ -36,6 +39,8 @@ export class HttpListener implements Startable {
   async start(): Promise<void> {
     const { listen } = this.#init
     const app = await this.#init.build()
+    const cap = this.#init.cap ?? new ConnectionCap()
+    cap.attach(app.server)
     try {
       await app.listen(listen)
     } catch (err) {

@@ -9,6 +9,7 @@ import type { SegmentSelector } from '../storage/best-segments.ts'
 import type { DiskBudgetState } from '../storage/disk-budget.ts'
 import type { DiskSpace } from '../storage/disk-space.ts'
 import type { HttpComponents, HttpWorkersView, ReplicationView } from './components.ts'
+import type { ConnectionCap } from './connection-cap.ts'
 import type { NetworkListings } from './network-listings.ts'
 import type { ReadThrough } from './read-through.ts'
 import type { UploadSlots } from './upload-slots.ts'
@@ -311,6 +312,39 @@ export function registerUploadMetrics(registry: Registry, uploads: UploadSlots):
         'segmesh_peer_uploads_referred_total',
         'Of those, answered while a slot was free: enough peers had the segment from here already',
         () => uploads.stats.referred
+      ]
+    ]
+  )
+}
+
+/** The bound on the listener's connections (http/connection-cap.ts). */
+export function registerConnectionMetrics(registry: Registry, cap: ConnectionCap): void {
+  new Gauge({
+    name: 'segmesh_http_peer_connections',
+    help: "Of those, connections that carried a peer's request",
+    registers: [registry],
+    collect() {
+      this.set(cap.peerConnections)
+    }
+  })
+  registerFigures(
+    registry,
+    ['segmesh_http_connections', 'Connections the HTTP listener holds (bounded by --http-max-connections)', () => cap.connections],
+    [
+      [
+        'segmesh_http_connections_evicted_total',
+        'Idle connections closed to make room for a new one (at --http-max-connections)',
+        () => cap.stats.evicted
+      ],
+      [
+        'segmesh_http_connections_refused_total',
+        'New connections closed at once: at the cap, every connection was answering',
+        () => cap.stats.refused
+      ],
+      [
+        'segmesh_http_peer_connections_closed_total',
+        'Answers to peers that closed their connection (over --http-peer-keepalive)',
+        () => cap.stats.peerClosed
       ]
     ]
   )

@@ -15,6 +15,7 @@ import type { Config } from '../config/options.ts'
 import { Cutter } from '../cutter/cutter.ts'
 import { buildHttpApp } from '../http/app.ts'
 import { HttpListener, type HttpListenerInit } from '../http/listener.ts'
+import { ConnectionCap } from '../http/connection-cap.ts'
 import { HttpWorkers } from './http-workers.ts'
 import { NetworkListings } from '../http/network-listings.ts'
 import { KeepFilter } from '../replication/keep.ts'
@@ -215,7 +216,13 @@ export class SegmeshNode {
         log: log.child({ component: 'http' })
       })
     }
+    // Relays from the workers carry peers' requests too; closing them would only churn the private socket.
+    const connections = new ConnectionCap({
+      maxConnections: config.httpMaxConnections,
+      peerKeepAlive: upstream == null ? config.httpPeerKeepalive : Number.POSITIVE_INFINITY
+    })
     const components = {
+      connections,
       workers: this.httpWorkers ?? undefined,
       index: this.index,
       store: this.store,
@@ -240,14 +247,15 @@ export class SegmeshNode {
       cutBytesPerSecond: config.cutMaxMibPerSecond * 1024 ** 2,
       ...adminKeys
     }
-    const listener = (listen: HttpListenerInit['listen'], build: () => Promise<FastifyInstance>): HttpListener =>
-      new HttpListener({ build, listen, drainMs: () => this.#drainMs, log: httpLog })
+    const listener = (listen: HttpListenerInit['listen'], build: () => Promise<FastifyInstance>, cap?: ConnectionCap): HttpListener =>
+      new HttpListener({ build, listen, cap, drainMs: () => this.#drainMs, log: httpLog })
     const routes = config.adminHost != null ? 'public' : 'all'
     this.#http = await parts.start(
       'http',
       listener(
         upstream == null ? { host: config.httpHost, port: config.httpPort } : { path: upstream },
-        async () => await buildHttpApp(components, { ...httpInit, routes, behindWorkers: upstream != null })
+        async () => await buildHttpApp(components, { ...httpInit, routes, behindWorkers: upstream != null }),
+        connections
       )
     )
     if (this.httpWorkers != null) await parts.start('http-workers', this.httpWorkers)
