@@ -24,6 +24,14 @@ export interface StoreWriteMessage {
   size?: number
 }
 
+/** Replication learned a name this node keeps and lacks, and will fetch it (after any grace period). */
+export interface NameLearnedMessage {
+  /** The node's segment tree, as in StoreChangeMessage. */
+  segmentsDir: string
+  /** CHANNEL/QUALITY/HOUR/FILE. */
+  path: string
+}
+
 /**
  * A node was constructed and has not started. `hooks` is the object it reads its hooks from when
  * it starts (node/hooks.ts): a subscriber may add to it, which is how a node run by the CLI in a
@@ -36,4 +44,5 @@ export interface NodeCreateMessage<Node = unknown, Hooks = object> {
 
 export const storeChangeChannel = diagnostics.channel('segmesh:store:change')
 export const storeWriteChannel = diagnostics.channel('segmesh:store:write')
+export const nameLearnedChannel = diagnostics.channel('segmesh:replication:name')
 export const nodeCreateChannel = diagnostics.channel('segmesh:node:create')

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, it } from 'node:test'
-import { IDLE_SOCKET_MS, ResponseTooLargeError, createAgent, transportFailure } from './http-client.ts'
+import { IDLE_SOCKET_MS, ResponseTooLargeError, capKeptSockets, createAgent, transportFailure } from './http-client.ts'
 
 const coded = (code: string): Error => Object.assign(new Error(code), { code })
 
@@ -46,5 +46,47 @@ describe('createAgent', () => {
     const started = Date.now()
     while (open > 0 && Date.now() - started < IDLE_SOCKET_MS + 3000) await new Promise((resolve) => setTimeout(resolve, 100))
     assert.equal(open, 0, `the idle socket was still open after ${Date.now() - started} ms`)
+  })
+})
+
+describe('capKeptSockets', () => {
+  it('keeps at most `max` sockets between requests across origins; an origin already held reuses its socket', async (t) => {
+    let open = 0
+    let accepted = 0
+    const servers = Array.from({ length: 6 }, () => {
+      const server = createServer((_req, res) => res.end('ok'))
+      server.keepAliveTimeout = 72_000
+      server.on('connection', (socket) => {
+        open++
+        accepted++
+        socket.on('close', () => open--)
+      })
+      return server
+    })
+    await Promise.all(servers.map(async (s) => await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))))
+    const agent = createAgent({ connections: 2, connectTimeoutMs: 1000, readTimeoutMs: 1000 })
+    const capped = agent.compose(capKeptSockets(agent, 2))
+    t.after(async () => {
+      await agent.close()
+      for (const s of servers) s.close()
+    })
+    const origins = servers.map((s) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`)
+    const get = async (origin: string): Promise<void> => {
+      const res = await capped.request({ origin, path: '/', method: 'GET' })
+      assert.equal(await res.body.text(), 'ok')
+    }
+    for (const origin of origins) await get(origin)
+    const settle = async (n: number): Promise<void> => {
+      const started = Date.now()
+      while (open !== n && Date.now() - started < 3000) await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    await settle(2)
+    assert.equal(open, 2, 'the first two origins keep their sockets, the other four were closed after their answer')
+    // The kept ones are reused: no new connection.
+    await get(origins[0]!)
+    await get(origins[1]!)
+    assert.equal(accepted, 6)
+    await settle(2)
+    assert.equal(open, 2)
   })
 })

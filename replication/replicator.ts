@@ -31,6 +31,7 @@ import { RunningDownloads } from './running-downloads.ts'
 import type { FetchOutcome } from './fetcher.ts'
 import type { Logger } from '../lib/logger.ts'
 import { silentLogger } from '../lib/logger.ts'
+import { type NameLearnedMessage, nameLearnedChannel } from '../lib/diagnostics.ts'
 import { type SegmentRef, parseSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmentStore, StoreEvent } from '../storage/segment-store.ts'
 import { MICROS_PER_HOUR, MICROS_PER_SECOND, hourStart } from '../storage/time.ts'
@@ -780,6 +781,8 @@ export class Replicator {
     if (index.getSegment(ref, { hidden: true }) != null || index.isTombstoned(ref)) return false
     // Outside the window (which the node narrows to retention): what retention removed stays removed.
     if (ref.start < this.#windowStart) return false
+    if (nameLearnedChannel.hasSubscribers)
+      nameLearnedChannel.publish({ segmentsDir: this.#init.store.segmentsDir, path: segmentRelPath(ref) } satisfies NameLearnedMessage)
     const grace = (this.#init.graceMs ?? 0) * 1000
     const age = Date.now() * 1000 - ref.start
     if (age < grace) {

@@ -3,6 +3,7 @@
  * message is handed to the probe of the node it belongs to (probe.ts):
  * - segmesh:store:change / segmesh:store:write: store events and backfill writes (stored,
  *   duplicate, refused), by the store's folder;
+ * - segmesh:replication:name: a name replication learned and will fetch, by the same folder;
  * - undici request create / body chunks: requests to peers and their bytes, by kind;
  * - net client and server sockets: bytes written to libp2p and HTTP sockets, and how many are open
  *   (socket-bytes.ts). An accepted socket belongs to the node listening on its port; a client
@@ -12,7 +13,14 @@
  * The node's faults do not pass through here: they are its hooks (NodeProbe.hooks()).
  */
 import diagnostics from 'node:diagnostics_channel'
-import { type StoreChangeMessage, type StoreWriteMessage, storeChangeChannel, storeWriteChannel } from '../lib/diagnostics.ts'
+import {
+  type NameLearnedMessage,
+  type StoreChangeMessage,
+  type StoreWriteMessage,
+  nameLearnedChannel,
+  storeChangeChannel,
+  storeWriteChannel
+} from '../lib/diagnostics.ts'
 import { type HttpKind, type NodeProbe, type WireKind, currentProbe, defaultProbe } from './probe.ts'
 import type net from 'node:net'
 import { watchSockets } from './socket-bytes.ts'
@@ -94,6 +102,10 @@ function subscribeStore(): void {
   storeWriteChannel.subscribe((message) => {
     const { segmentsDir, path, outcome, size } = message as StoreWriteMessage
     storeOwner(segmentsDir)?.record(`fetch-${outcome}`, path, size)
+  })
+  nameLearnedChannel.subscribe((message) => {
+    const { segmentsDir, path } = message as NameLearnedMessage
+    storeOwner(segmentsDir)?.record('name', path)
   })
 }
 

@@ -16,7 +16,16 @@ import { Rng } from './prng.ts'
 import { SocketBytes } from './socket-bytes.ts'
 
 /** `fetch-busy`: a segment request answered 503 (the peer's upload slots were full). */
-export type ProbeEventType = 'segment' | 'tombstone' | 'fetch-request' | 'fetch-busy' | 'fetch-stored' | 'fetch-duplicate' | 'fetch-refused'
+/** `name`: replication learned a name this node lacks (before fetching it). */
+export type ProbeEventType =
+  | 'segment'
+  | 'tombstone'
+  | 'name'
+  | 'fetch-request'
+  | 'fetch-busy'
+  | 'fetch-stored'
+  | 'fetch-duplicate'
+  | 'fetch-refused'
 
 export interface ProbeEvent {
   /** ms since the epoch. */

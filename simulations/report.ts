@@ -169,6 +169,8 @@ export interface RunReport {
   /** Optional: absent from reports made before they were measured. */
   sockets?: SocketReport
   newSegmentSpread?: NewSegmentSpread
+  /** The same for a new segment's name (replication learned it, before any download). */
+  newNameSpread?: NewSegmentSpread
   /**
    * In one process: perf_hooks' event-loop delay over the fault phase, sampled every 20 ms. The
    * readings include that interval (an idle loop reads about 20 ms): lateness is a reading less 20 ms.
@@ -289,6 +291,7 @@ function markdown(r: RunReport, dir: string): string {
     ...(r.newSegmentSpread == null
       ? []
       : [`| a new segment stored on every node, after its write was acknowledged | ${spreadLine(r.newSegmentSpread)} |`]),
+    ...(r.newNameSpread == null ? [] : [`| its name known on every node | ${spreadLine(r.newNameSpread)} |`]),
     ...(r.eventLoopDelayMs == null
       ? []
       : [

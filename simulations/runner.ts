@@ -46,7 +46,7 @@ import { Rng } from './prng.ts'
 import { expectedWithinReach } from './reach.ts'
 import { type RateWindow, type RunReport, type SocketReport, rateWindow, socketsLine, spread, spreadLine, writeReport } from './report.ts'
 import { type Scenario, findScenario } from './scenarios.ts'
-import { newSegmentSpread } from './spread.ts'
+import { NAME_KNOWN, newSegmentSpread } from './spread.ts'
 
 export interface SimOptions {
   scenario: string
@@ -330,11 +330,14 @@ export async function runSimulation(
       checks
     })
     const newSegments = newSegmentSpread(history, events, options.nodes)
+    const newNames = newSegmentSpread(history, events, options.nodes, NAME_KNOWN)
     log(`a new segment on every node: ${spreadLine(newSegments)}`)
+    log(`its name known on every node: ${spreadLine(newNames)}`)
     const report: RunReport = {
       ...assembled,
       sockets: sockets.report,
       newSegmentSpread: newSegments,
+      newNameSpread: newNames,
       ...(eventLoop == null ? {} : { eventLoopDelayMs: eventLoop }),
       perNode: assembled.perNode.map((row, i) => ({
         ...row,

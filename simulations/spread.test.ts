@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { History, type OpRecord } from './history.ts'
 import type { Op } from './plan.ts'
 import type { ProbeEvent } from './probe.ts'
-import { faultIntervals, newSegmentSpread, percentile } from './spread.ts'
+import { NAME_KNOWN, faultIntervals, newSegmentSpread, percentile } from './spread.ts'
 
 const T0 = 1_800_000_000_000
 const NODES = 3
@@ -115,6 +115,20 @@ describe('spread of a new segment', () => {
       { measured: s.measured, tombstonedFirst: s.tombstonedFirst, max: s.maxMs },
       { measured: 1, tombstonedFirst: 1, max: 289 }
     )
+  })
+
+  it('with NAME_KNOWN, a node has the write from the first time it learned the name or stored it', () => {
+    const h = history([{ id: 0, node: 0, start: 1000, ack: 1010 }])
+    const events = stored({ 0: [1008, 1300, 1900] }, { 0: 0 })
+    const path = 'sim/source/h/w0'
+    // Node 1 learned the name at 1100, node 2 at 1150 (and again later: the first counts).
+    events.push({ t: T0 + 1100, node: 1, type: 'name', path }, { t: T0 + 1150, node: 2, type: 'name', path })
+    events.push({ t: T0 + 1800, node: 2, type: 'name', path })
+    assert.equal(newSegmentSpread(h, events, NODES, NAME_KNOWN).maxMs, 140)
+    assert.equal(newSegmentSpread(h, events, NODES).maxMs, 889)
+    // A node that never learned it but stored it (a name event lost) counts from its store.
+    const noName = events.filter((e) => !(e.type === 'name' && e.node === 2))
+    assert.equal(newSegmentSpread(h, noName, NODES, NAME_KNOWN).maxMs, 889)
   })
 
   it('fault intervals: from a fault step start to the end of the step that lifts it, or to the heal', () => {

@@ -3,8 +3,8 @@
  *
  * For a write, its spread is the time from its acknowledgement on its origin node (`ackAt`) to the
  * moment the last node stored it (the node's first `segment` store event or `fetch-stored` backfill
- * write of that path). Storing implies the node knew the name, so this is an upper bound on "the
- * name is known on every node".
+ * write of that path); or, with NAME_KNOWN, the moment the last node knew its name (replication
+ * learned it, a `name` event, or the node stored it).
  *
  * Only writes made while the network was whole count. A write is measured when:
  * - it was acknowledged, and no fault was in effect when its step started;
@@ -23,7 +23,7 @@
  * Times are integer ms: events carry `Date.now()`, the history ms after its `t0`.
  */
 import type { History, OpRecord } from './history.ts'
-import type { ProbeEvent } from './probe.ts'
+import type { ProbeEvent, ProbeEventType } from './probe.ts'
 
 /** How long the network must stay whole after a write's acknowledgement for it to count, ms. */
 export const SPREAD_WINDOW_MS = 10_000
@@ -107,17 +107,24 @@ export function percentile(sorted: ReadonlyArray<number>, p: number): number | n
   return Number.isFinite(v) ? v : null
 }
 
+/** A node has a write once it stored it. */
+export const STORED: ReadonlySet<ProbeEventType> = new Set(['segment', 'fetch-stored'])
+/** A node knows a write's name once replication learned it (or it stored the write: its origin never learns it). */
+export const NAME_KNOWN: ReadonlySet<ProbeEventType> = new Set(['segment', 'fetch-stored', 'name'])
+
+/** How long writes took to reach every node; `reached` says which events count as having one. */
 export function newSegmentSpread(
   history: Pick<History, 't0' | 'healAt' | 'ops' | 'writes' | 'tombstones'>,
   events: readonly ProbeEvent[],
   nodes: number,
+  reached: ReadonlySet<ProbeEventType> = STORED,
   windowMs: number = SPREAD_WINDOW_MS
 ): NewSegmentSpread {
   const faults = faultIntervals(history.ops, history.healAt)
-  // When each node first stored each path, ms after t0.
+  // When each node first had each path, ms after t0.
   const stored = new Map<string, Map<number, number>>()
   for (const e of events) {
-    if (e.type !== 'segment' && e.type !== 'fetch-stored') continue
+    if (!reached.has(e.type)) continue
     const t = e.t - history.t0
     let byNode = stored.get(e.path)
     if (byNode == null) stored.set(e.path, (byNode = new Map()))
