@@ -17,6 +17,8 @@ import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
+// Before any connection: an error yamux throws where no caller can catch it (yamux-guard.ts).
+import './yamux-guard.ts'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { type Libp2p, createLibp2p } from 'libp2p'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
