@@ -317,6 +317,25 @@ describe('P2PHost: three nodes, B and C bootstrap to A', () => {
     console.log(`# joined A in ${joined} ms, first relayed message after ${relayed} ms`)
   })
 
+  it('unsubscribe() leaves a topic: messages on it stop arriving, until it is subscribed to again', async () => {
+    await publishUntilReceived(c, b)
+    b.unsubscribe(TOPIC)
+    let heard = 0
+    const off = b.onMessage(() => heard++)
+    try {
+      // A mesh takes a heartbeat (1 s) to drop a leaver; published after that, nothing may arrive.
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      heard = 0
+      for (let i = 0; i < 5; i++) await c.publish(encoder.encode(`after leaving ${i}`), TOPIC)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      assert.equal(heard, 0)
+    } finally {
+      off()
+    }
+    b.subscribe(TOPIC)
+    await publishUntilReceived(c, b)
+  })
+
   it('answers hello both ways, up to 1 MiB', async () => {
     // Asked before A's replicator has said what to answer (libp2p redials saved peers the moment it
     // starts): the answer waits for the provider instead of resetting the stream.

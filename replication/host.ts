@@ -317,6 +317,11 @@ export class P2PHost {
     if (!this.#stopped) this.#node.services.pubsub.subscribe(topic)
   }
 
+  /** Leave a topic subscribed to (nothing if it was not). */
+  unsubscribe(topic: string): void {
+    if (!this.#stopped) this.#node.services.pubsub.unsubscribe(topic)
+  }
+
   /** A peer subscribed to one of the known topics. */
   onPeerSubscribed(handler: (topic: string) => void): () => void {
     return subscribe(this.#topicHandlers, handler)

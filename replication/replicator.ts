@@ -70,6 +70,8 @@ export interface GossipHost {
   publish: (data: Uint8Array, topic: string) => Promise<number>
   /** Subscribe to one more topic (replication/topics.ts ChannelTopics); without it, the host's own topics only. */
   subscribe?: (topic: string) => void
+  /** Leave a topic subscribed to (ChannelTopics.dropUnseen). */
+  unsubscribe?: (topic: string) => void
   /** A peer subscribed to a topic: a node that keeps everything follows it into announcement topics. */
   onPeerSubscribed?: (handler: (topic: string) => void) => () => void
   /** The topics connected peers are subscribed to now. */
@@ -299,7 +301,11 @@ export class Replicator {
   constructor(init: ReplicatorInit) {
     this.#keep = init.keep ?? KeepFilter.ALL
     this.downloads = init.downloads ?? new RunningDownloads()
-    this.topics = new ChannelTopics(this.#keep, (topic) => init.host.subscribe?.(topic))
+    this.topics = new ChannelTopics(
+      this.#keep,
+      (topic) => init.host.subscribe?.(topic),
+      (topic) => init.host.unsubscribe?.(topic)
+    )
     this.#init = init
     this.#log = init.log ?? silentLogger
     this.peers = new PeerTable({ connectedPeers: () => init.host.connectedPeers() })
@@ -494,6 +500,8 @@ export class Replicator {
   /** Push-pull with one random connected peer; nothing is published to the whole network. */
   async #tick(): Promise<void> {
     this.#track(this.membership.maintain())
+    const dropped = this.topics.dropUnseen()
+    if (dropped.length > 0) this.#log.info({ topics: dropped }, 'left announcement topics peers subscribed to: none of their channels seen')
     const [pick] = randomSample(this.#init.host.connectedPeers(), 1)
     if (pick != null) await this.#hello(pick)
   }

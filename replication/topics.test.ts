@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { KeepFilter } from './keep.ts'
-import { ANNOUNCE_BUCKETS, ANNOUNCE_TOPICS, ChannelTopics, KNOWN_TOPICS, LEGACY_TOPIC, announceTopic } from './topics.ts'
+import { ANNOUNCE_BUCKETS, ANNOUNCE_TOPICS, ChannelTopics, FOLLOW_GRACE_MS, KNOWN_TOPICS, LEGACY_TOPIC, announceTopic } from './topics.ts'
 
 describe('gossip topics', () => {
   it("puts a channel's announcements on one bucket topic, the same everywhere, spread over the buckets", () => {
@@ -40,6 +40,31 @@ describe('gossip topics', () => {
     assert.deepEqual(follows, [ANNOUNCE_TOPICS[3]])
     partial.peerSubscribed(ANNOUNCE_TOPICS.find((t) => !partial.topics.includes(t))!)
     assert.equal(partialSubscribed.length, before, 'a node with --keep does not follow')
+  })
+
+  it('leaves the buckets it followed a peer into when none of their channels shows within the grace; a seen one stays', () => {
+    const joined: string[] = []
+    const left: string[] = []
+    const topics = new ChannelTopics(
+      KeepFilter.ALL,
+      (t) => joined.push(t),
+      (t) => left.push(t)
+    )
+    // A peer subscribes to every bucket (a hostile one, or one of a network recording all of them).
+    for (const topic of ANNOUNCE_TOPICS) topics.peerSubscribed(topic, 1_000)
+    assert.equal(joined.length, ANNOUNCE_BUCKETS)
+    topics.saw('desertbus')
+    assert.deepEqual(topics.dropUnseen(1_000 + FOLLOW_GRACE_MS - 1), [], 'not before the grace')
+    const dropped = topics.dropUnseen(1_000 + FOLLOW_GRACE_MS)
+    assert.deepEqual(dropped.sort(), ANNOUNCE_TOPICS.filter((t) => t !== announceTopic('desertbus')).sort())
+    assert.deepEqual(left.sort(), dropped)
+    assert.deepEqual(topics.topics, [announceTopic('desertbus')])
+    assert.deepEqual(topics.dropUnseen(10 * FOLLOW_GRACE_MS), [], 'a seen bucket is never left')
+    // Subscribed to again later: followed again, for another grace.
+    const again = ANNOUNCE_TOPICS.find((t) => t !== announceTopic('desertbus'))!
+    topics.peerSubscribed(again, 20 * FOLLOW_GRACE_MS)
+    assert.equal(joined.at(-1), again)
+    assert.deepEqual(topics.dropUnseen(21 * FOLLOW_GRACE_MS), [again])
   })
 
   it('tells whether two keep filters share a channel/quality', () => {
