@@ -18,6 +18,7 @@ const HELP = `usage: npm run sim -- --scenario NAME [options]     (npm run sim -
   --nodes N               nodes (default ${SIM_DEFAULTS.nodes})
   --seed N                the same seed replays the same schedule (default ${SIM_DEFAULTS.seed})
   --mode M                in-process | child (default: child for scenarios that kill nodes)
+  --warmup S              idle seconds between the mesh forming and the first step (default ${SIM_DEFAULTS.warmupSeconds})
   --duration S            fault phase, seconds (default ${SIM_DEFAULTS.durationSeconds})
   --writes-per-second X   over the whole network (default ${SIM_DEFAULTS.writesPerSecond})
   --tombstone-ratio X     share of writes followed by a tombstone (default ${SIM_DEFAULTS.tombstoneRatio})
@@ -48,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
       nodes: { type: 'string' },
       seed: { type: 'string' },
       mode: { type: 'string' },
+      warmup: { type: 'string' },
       duration: { type: 'string' },
       'writes-per-second': { type: 'string' },
       'tombstone-ratio': { type: 'string' },
@@ -87,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
     nodes,
     seed: number('seed', values.seed, SIM_DEFAULTS.seed),
     ...(values.mode != null ? { mode: values.mode as Mode } : {}),
+    warmupSeconds: number('warmup', values.warmup, SIM_DEFAULTS.warmupSeconds),
     durationSeconds: number('duration', values.duration, SIM_DEFAULTS.durationSeconds),
     writesPerSecond: number('writes-per-second', values['writes-per-second'], SIM_DEFAULTS.writesPerSecond),
     tombstoneRatio: number('tombstone-ratio', values['tombstone-ratio'], SIM_DEFAULTS.tombstoneRatio),

@@ -54,6 +54,11 @@ export interface SimOptions {
   seed: number
   /** Default: child processes for scenarios that kill nodes, one process otherwise. */
   mode?: Mode
+  /**
+   * Idle time between the mesh being complete and the schedule's first step, s: without it the
+   * first writes spread while every node still runs its first push-pulls and repairs.
+   */
+  warmupSeconds: number
   /** Length of the fault phase, s. */
   durationSeconds: number
   writesPerSecond: number
@@ -74,6 +79,7 @@ export interface SimOptions {
 export const SIM_DEFAULTS: Omit<SimOptions, 'scenario' | 'outDir'> = {
   nodes: 5,
   seed: 1,
+  warmupSeconds: 0,
   durationSeconds: 20,
   writesPerSecond: 2,
   tombstoneRatio: 0.15,
@@ -204,6 +210,10 @@ export async function runSimulation(
     log(
       `started in ${setupMs} ms; every node knew ${Math.min(MESH_PEERS, options.nodes - 1)} others after ${meshMs} ms${meshComplete ? '' : ' (incomplete: went on anyway)'}`
     )
+    if (options.warmupSeconds > 0) {
+      log(`warming up for ${options.warmupSeconds} s`)
+      await sleep(options.warmupSeconds * 1000)
+    }
 
     // The previous hour: inside every node's window and its watcher's live hours.
     executor = new Executor(cluster, history, plan, hourStart(Date.now() * 1000) - MICROS_PER_HOUR)
