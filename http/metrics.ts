@@ -273,12 +273,8 @@ function registerReplicationMetrics(registry: Registry, view: ReplicationView): 
 }
 
 /** A gauge and counters read from a part's own figures when scraped. */
-function registerFigures(
-  registry: Registry,
-  gauge: readonly [name: string, help: string, read: () => number],
-  counters: ReadonlyArray<readonly [name: string, help: string, read: () => number]>
-): void {
-  const [name, help, read] = gauge
+/** A gauge read at scrape time. */
+function registerGauge(registry: Registry, name: string, help: string, read: () => number): void {
   new Gauge({
     name,
     help,
@@ -287,6 +283,14 @@ function registerFigures(
       this.set(read())
     }
   })
+}
+
+function registerFigures(
+  registry: Registry,
+  gauge: readonly [name: string, help: string, read: () => number],
+  counters: ReadonlyArray<readonly [name: string, help: string, read: () => number]>
+): void {
+  registerGauge(registry, ...gauge)
   for (const [name, help, read] of counters) {
     new Counter({
       name,
@@ -319,14 +323,7 @@ export function registerUploadMetrics(registry: Registry, uploads: UploadSlots):
 
 /** The bound on the listener's connections (http/connection-cap.ts). */
 export function registerConnectionMetrics(registry: Registry, cap: ConnectionCap): void {
-  new Gauge({
-    name: 'segmesh_http_peer_connections',
-    help: "Of those, connections that carried a peer's request",
-    registers: [registry],
-    collect() {
-      this.set(cap.peerConnections)
-    }
-  })
+  registerGauge(registry, 'segmesh_http_peer_connections', "Of those, connections that carried a peer's request", () => cap.peerConnections)
   registerFigures(
     registry,
     ['segmesh_http_connections', 'Connections the HTTP listener holds (bounded by --http-max-connections)', () => cap.connections],
@@ -499,14 +496,7 @@ export function registerDiskMetrics(registry: Registry, space: DiskSpace): void 
 
 /** The HTTP worker processes (--http-workers; node/http-workers.ts), as they last reported. */
 export function registerWorkerMetrics(registry: Registry, workers: HttpWorkersView): void {
-  new Gauge({
-    name: 'segmesh_http_worker_connections',
-    help: 'Connections the HTTP workers hold',
-    registers: [registry],
-    collect() {
-      this.set(workers.connections)
-    }
-  })
+  registerGauge(registry, 'segmesh_http_worker_connections', 'Connections the HTTP workers hold', () => workers.connections)
   registerFigures(
     registry,
     ['segmesh_http_workers', 'HTTP worker processes running (--http-workers)', () => workers.running],
