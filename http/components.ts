@@ -20,6 +20,8 @@ import type { ViewerStreams } from './viewer-streams.ts'
 export interface ReplicationCounters {
   peersKnown: number
   peersConnected: number
+  /** Peers in the gossip mesh of each announcement topic subscribed to (a gauge). */
+  gossipMeshPeers: Record<string, number>
   messagesIn: number
   messagesOut: number
   messagesInvalid: number

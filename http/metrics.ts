@@ -231,6 +231,16 @@ function registerReplicationMetrics(registry: Registry, view: ReplicationView): 
   }
   gauge('segmesh_peers_known', 'Peers known: from hello, peer exchange and gossip', (c) => c.peersKnown)
   gauge('segmesh_peers_connected', 'Peers with an open libp2p connection', (c) => c.peersConnected)
+  new Gauge({
+    name: 'segmesh_gossip_mesh_peers',
+    help: 'Peers in the gossip mesh of each announcement topic subscribed to (0: new names arrive late, by lazy gossip or push-pull)',
+    labelNames: ['topic'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [topic, n] of Object.entries(view.counters()?.gossipMeshPeers ?? {})) this.set({ topic }, n)
+    }
+  })
   counter('segmesh_gossip_messages_in_total', 'Valid gossip messages received', (c) => c.messagesIn)
   counter('segmesh_gossip_messages_out_total', 'Gossip messages published', (c) => c.messagesOut)
   counter('segmesh_gossip_messages_invalid_total', 'Malformed or oversized messages dropped', (c) => c.messagesInvalid)

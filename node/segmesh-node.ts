@@ -465,6 +465,7 @@ export class SegmeshNode {
         return {
           peersKnown: peers.length,
           peersConnected: host.connectedPeers().length,
+          gossipMeshPeers: Object.fromEntries(replicator.topics.topics.map((t) => [t, host.meshPeers(t)])),
           messagesIn: r.messagesIn,
           messagesOut: r.messagesOut,
           messagesInvalid: r.messagesInvalid + host.gossipDropped.malformed + host.gossipDropped.oversized,

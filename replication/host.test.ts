@@ -319,7 +319,9 @@ describe('P2PHost: three nodes, B and C bootstrap to A', () => {
 
   it('unsubscribe() leaves a topic: messages on it stop arriving, until it is subscribed to again', async () => {
     await publishUntilReceived(c, b)
+    await waitFor('B to have a mesh peer on the topic', () => b.meshPeers(TOPIC) > 0)
     b.unsubscribe(TOPIC)
+    assert.equal(b.meshPeers(TOPIC), 0, 'leaving a topic leaves its mesh')
     let heard = 0
     const off = b.onMessage(() => heard++)
     try {

@@ -317,6 +317,14 @@ export class P2PHost {
     if (!this.#stopped) this.#node.services.pubsub.subscribe(topic)
   }
 
+  /** Peers in this node's gossip mesh for `topic`: 0 while subscribed means it hears the topic only by lazy gossip. */
+  meshPeers(topic: string): number {
+    if (this.#stopped) return 0
+    // On the implementation, not the published GossipSub interface.
+    const pubsub = this.#node.services.pubsub as unknown as { getMeshPeers: (topic: string) => string[] }
+    return pubsub.getMeshPeers(topic).length
+  }
+
   /** Leave a topic subscribed to (nothing if it was not). */
   unsubscribe(topic: string): void {
     if (!this.#stopped) this.#node.services.pubsub.unsubscribe(topic)

@@ -28,6 +28,8 @@ export interface NodeCounters extends ProbeCounters {
   /** Gauges at the time of the snapshot (not summed). */
   connections: number
   peersKnown: number
+  /** The fewest peers in the gossip mesh of an announcement topic subscribed to; -1 when subscribed to none. */
+  meshPeersMin: number
 }
 
 export function emptyNodeCounters(): NodeCounters {
@@ -50,7 +52,8 @@ export function emptyNodeCounters(): NodeCounters {
     fetchErrors: emptyCounters().fetchErrors,
     wire: { p2p: 0, httpServed: 0, httpRequested: 0 },
     connections: 0,
-    peersKnown: 0
+    peersKnown: 0,
+    meshPeersMin: -1
   }
 }
 
@@ -96,6 +99,9 @@ export function countersOf(probe: NodeProbe): NodeCounters {
     out.fetchErrors = { ...f.fetchErrors }
   }
   out.connections = node?.host?.connectedPeers().length ?? 0
+  const host = node?.host
+  const topics = node?.replicator?.topics.topics ?? []
+  if (host != null && topics.length > 0) out.meshPeersMin = Math.min(...topics.map((t) => host.meshPeers(t)))
   return out
 }
 
@@ -110,6 +116,7 @@ export function addCounters(a: NodeCounters, b: NodeCounters): NodeCounters {
   const out = sum(a, b) as NodeCounters
   out.connections = b.connections
   out.peersKnown = b.peersKnown
+  out.meshPeersMin = b.meshPeersMin
   return out
 }
 

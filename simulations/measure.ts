@@ -91,13 +91,19 @@ export async function socketReadings(cluster: Cluster): Promise<SocketReading[]>
 }
 
 /**
- * Samples socketReadings() every `everyMs` until stopped (a sample still running makes the next
+ * Samples socketReadings() (and each node's gossip meshes) every `everyMs` until stopped (a sample still running makes the next
  * wait): the most each node and all nodes together held at any sample. In one process the probes'
  * own maxima are exact; the sum over nodes at one moment only comes from here.
  */
 export class SocketSampler {
   readonly perNodeMax: number[]
   processMax = 0
+  /**
+   * Per node, the longest time it was connected and subscribed to an announcement topic with no
+   * peer in that topic's gossip mesh (it then hears new names only by lazy gossip or push-pull), ms.
+   */
+  readonly meshEmptyMaxMs: number[]
+  readonly #meshEmptySince: Array<number | null>
   readonly #cluster: Cluster
   #timer: NodeJS.Timeout | null = null
   #busy = false
@@ -105,6 +111,8 @@ export class SocketSampler {
   constructor(cluster: Cluster, everyMs: number) {
     this.#cluster = cluster
     this.perNodeMax = cluster.nodes.map(() => 0)
+    this.meshEmptyMaxMs = cluster.nodes.map(() => 0)
+    this.#meshEmptySince = cluster.nodes.map(() => null)
     this.#timer = setInterval(() => void this.#tick(), everyMs)
     this.#timer.unref()
   }
@@ -114,10 +122,26 @@ export class SocketSampler {
     this.#busy = true
     try {
       this.note(await socketReadings(this.#cluster))
+      await this.#meshes()
     } catch {
     } finally {
       this.#busy = false
     }
+  }
+
+  async #meshes(): Promise<void> {
+    const now = Date.now()
+    await Promise.all(
+      this.#cluster.nodes.map(async (n, i) => {
+        const c = n.up ? await n.counters() : null
+        if (c == null || c.meshPeersMin !== 0 || c.connections === 0) {
+          this.#meshEmptySince[i] = null
+          return
+        }
+        const since = (this.#meshEmptySince[i] ??= now)
+        this.meshEmptyMaxMs[i] = Math.max(this.meshEmptyMaxMs[i]!, now - since)
+      })
+    )
   }
 
   /** Take a reading made elsewhere into the maxima. */

@@ -62,6 +62,8 @@ export interface NodeRow {
   socketsByKind?: Record<WireKind, number> | null
   socketsMax?: number | null
   socketsMaxByKind?: Record<WireKind, number> | null
+  /** The longest it was connected with an empty gossip mesh on a subscribed announcement topic, sampled every 2 s, ms. */
+  meshEmptyMaxMs?: number | null
 }
 
 /**
@@ -171,6 +173,8 @@ export interface RunReport {
   newSegmentSpread?: NewSegmentSpread
   /** The same for a new segment's name (replication learned it, before any download). */
   newNameSpread?: NewSegmentSpread
+  /** Nodes that were connected with an empty gossip mesh on a subscribed announcement topic for 10 s or more, and the longest such stretch. */
+  meshEmpty?: { nodes: number[]; longestMs: number }
   /**
    * In one process: perf_hooks' event-loop delay over the fault phase, sampled every 20 ms. The
    * readings include that interval (an idle loop reads about 20 ms): lateness is a reading less 20 ms.
@@ -292,6 +296,11 @@ function markdown(r: RunReport, dir: string): string {
       ? []
       : [`| a new segment stored on every node, after its write was acknowledged | ${spreadLine(r.newSegmentSpread)} |`]),
     ...(r.newNameSpread == null ? [] : [`| its name known on every node | ${spreadLine(r.newNameSpread)} |`]),
+    ...(r.meshEmpty == null
+      ? []
+      : [
+          `| connected with an empty gossip mesh for 10 s or more | ${r.meshEmpty.nodes.length === 0 ? 'no node' : `nodes ${r.meshEmpty.nodes.join(', ')}`}; the longest stretch ${ms(r.meshEmpty.longestMs)} |`
+        ]),
     ...(r.eventLoopDelayMs == null
       ? []
       : [

@@ -139,6 +139,11 @@ async function behindAtHeal(
   return { missing, withinReach }
 }
 
+/** Nodes cut off from an announcement topic's mesh for 10 s or more (sampled every 2 s), and the longest stretch. */
+function meshEmpty(maxima: readonly number[]): { nodes: number[]; longestMs: number } {
+  return { nodes: maxima.flatMap((ms, node) => (ms >= 10_000 ? [node] : [])), longestMs: Math.max(0, ...maxima) }
+}
+
 /** The sockets every node holds now, with the sampler's maxima (report.ts, SocketReport). */
 async function socketsNow(
   cluster: Cluster,
@@ -348,13 +353,15 @@ export async function runSimulation(
       sockets: sockets.report,
       newSegmentSpread: newSegments,
       newNameSpread: newNames,
+      ...(sampler == null ? {} : { meshEmpty: meshEmpty(sampler.meshEmptyMaxMs) }),
       ...(eventLoop == null ? {} : { eventLoopDelayMs: eventLoop }),
       perNode: assembled.perNode.map((row, i) => ({
         ...row,
         sockets: sockets.each[i]?.total ?? null,
         socketsByKind: sockets.each[i]?.byKind ?? null,
         socketsMax: sockets.each[i]?.max ?? sampler?.perNodeMax[i] ?? null,
-        socketsMaxByKind: sockets.each[i]?.maxByKind ?? null
+        socketsMaxByKind: sockets.each[i]?.maxByKind ?? null,
+        meshEmptyMaxMs: sampler?.meshEmptyMaxMs[i] ?? null
       }))
     }
     await writeFile(
