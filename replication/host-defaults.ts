@@ -109,5 +109,19 @@ export const P2P_DEFAULTS = Object.freeze({
    * Open connections, both ways; past it inbound ones are refused (libp2p's default, explicit).
    * One costs a socket, noise and yamux state and gossipsub's per-peer queues: tens of KiB idle.
    */
-  maxConnections: 300
+  maxConnections: 300,
+  /**
+   * Gossipsub's upper bound on a topic's mesh (its default is 12). A node past it prunes peers down
+   * to 6, and a pruned peer may not graft back for `meshPruneBackoffMs`. The first joiners hold
+   * 30 or more connections, so at 12 they kept pruning; a node whose few connections were all to
+   * such hubs then had no mesh peer at all and heard new names only by push-pull (at 100 nodes, up
+   * to 31 nodes for up to 68 s; docs/SIMULATIONS.md). Announcements are small and rare, so
+   * a hub forwarding each to 24 peers costs little.
+   */
+  meshDhi: 24,
+  /**
+   * How long a pruned peer waits before grafting again, ms (gossipsub's default: 60 s). A node cut
+   * out of every mesh by prunes is back within this plus a heartbeat.
+   */
+  meshPruneBackoffMs: 15_000
 } as const)

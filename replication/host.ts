@@ -227,6 +227,8 @@ export class P2PHost {
           allowPublishToZeroTopicPeers: true,
           allowedTopics: [...this.#knownTopics],
           maxInboundDataLength: P2P_DEFAULTS.maxRpcBytes,
+          Dhi: P2P_DEFAULTS.meshDhi,
+          pruneBackoff: P2P_DEFAULTS.meshPruneBackoffMs,
           scoreParams: colocationScore(init.sameIpPeers ?? P2P_DEFAULTS.sameIpPeers)
         })
       }
