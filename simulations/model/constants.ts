@@ -45,10 +45,11 @@ export const PROTOCOL = Object.freeze({
   referralDepth: REFERRAL_DEPTH,
   referYoungUs: UPLOAD_SLOT_DEFAULTS.referYoungerThanMs * US_PER_MS,
   busyRetryUs: UPLOAD_SLOT_DEFAULTS.retryMs * US_PER_MS,
-  // @libp2p/gossipsub constants (GossipsubD, Dlo, Dhi, Dlazy, GossipFactor, HeartbeatInterval, HistoryGossip).
+  // @libp2p/gossipsub constants (GossipsubD, Dlo, Dlazy, GossipFactor, HeartbeatInterval, HistoryGossip);
+  // the upper bound is the host's own (replication/host-defaults.ts).
   meshD: 6,
   meshDlo: 4,
-  meshDhi: 12,
+  meshDhi: P2P_DEFAULTS.meshDhi,
   meshDlazy: 6,
   gossipFactor: 0.25,
   heartbeatUs: 1 * US_PER_S,

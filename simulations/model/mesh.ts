@@ -1,6 +1,6 @@
 /**
  * gossipsub on segmesh's one topic, at the message level: each node's mesh is what its heartbeats
- * make of its connections (graft up to D = 6 when under Dlo = 4, prune to D past Dhi = 12; a GRAFT
+ * make of its connections (graft up to D = 6 when under Dlo = 4, prune to D past Dhi = 24; a GRAFT
  * is accepted by the other end), an announcement is flood-published by its author to every
  * connected peer and relayed once by every other node to its mesh peers but the one it came from.
  * Every copy beyond a node's first is a duplicate. For the next 3 heartbeats each node that holds
