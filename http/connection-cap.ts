@@ -5,11 +5,13 @@
  * time (fastify: 72 s): a viewer opening sockets without end reaches the process's open-files limit,
  * and then the node can open neither segments nor its index. Here:
  * - at most `maxConnections` are held. At the cap, a new connection takes the place of the one idle
- *   longest (no request in progress; a socket that never sent its headers counts as idle, so a
- *   slow-headers flood evicts only itself); when every connection is answering, the new one is
+ *   longest (no request in progress; a socket still sending its first headers counts as idle, so a
+ *   slow-headers flood cannot hold the cap: once it has displaced the idle keep-alive connections
+ *   that predate it, it displaces itself); when every connection is answering, the new one is
  *   closed at once;
- * - a peer's connection (its requests carry PEER_HEADER) is kept open after an answer only while at
- *   most `peerKeepAlive` peer connections are open; past that the answer says `Connection: close`.
+ * - the first `peerKeepAlive` peer connections open (their requests carry PEER_HEADER) are kept
+ *   open between requests until they close; any other peer connection's answer says
+ *   `Connection: close`.
  *   Peers fetch a few segments from many nodes in bursts: keeping each burst's socket until the
  *   client's idle timeout made a node hold one socket per peer that had fetched from it in the last
  *   seconds (at 100 nodes, 87 of the 130 sockets of the busiest node; docs/SIMULATIONS.md).
@@ -48,6 +50,8 @@ interface Connection {
   busy: number
   /** A request on it carried PEER_HEADER. */
   peer: boolean
+  /** One of the peer connections kept open between requests (at most peerKeepAlive of them). */
+  kept: boolean
 }
 
 export class ConnectionCap {
@@ -57,11 +61,13 @@ export class ConnectionCap {
   /** In order of last activity (a connection opened, or an answer ended), the least recent first. */
   readonly #connections = new Map<Socket, Connection>()
   #peers = 0
+  #kept = 0
 
   constructor(init: ConnectionCapInit = {}) {
     this.#max = init.maxConnections ?? CONNECTION_CAP_DEFAULTS.maxConnections
     this.#peerKeepAlive = init.peerKeepAlive ?? CONNECTION_CAP_DEFAULTS.peerKeepAlive
-    if (!Number.isInteger(this.#max) || this.#max < 1) throw new RangeError(`maxConnections must be a positive integer, not ${this.#max}`)
+    if (this.#max !== Number.POSITIVE_INFINITY && (!Number.isInteger(this.#max) || this.#max < 1))
+      throw new RangeError(`maxConnections must be a positive integer, not ${this.#max}`)
   }
 
   /** Open connections. */
@@ -82,27 +88,35 @@ export class ConnectionCap {
   }
 
   #open(socket: Socket): void {
-    const connection: Connection = { busy: 0, peer: false }
+    const connection: Connection = { busy: 0, peer: false, kept: false }
     this.#connections.set(socket, connection)
-    socket.once('close', () => {
-      this.#connections.delete(socket)
-      if (connection.peer) this.#peers--
-    })
+    socket.once('close', () => this.#forget(socket, connection))
     if (this.#connections.size <= this.#max) return
+    // Forgotten as they are destroyed, not at their 'close' (a later loop phase): the rest of a
+    // burst of connections accepted in this phase must not count them, nor pick them again.
     const idle = this.#idlest(socket)
     if (idle == null) {
       this.stats.refused++
+      this.#forget(socket, connection)
       socket.destroy()
       return
     }
     this.stats.evicted++
-    idle.destroy()
+    this.#forget(idle[0], idle[1])
+    idle[0].destroy()
+  }
+
+  /** Leave a connection out of the counts (once: its 'close' may come after it was evicted). */
+  #forget(socket: Socket, connection: Connection): void {
+    if (!this.#connections.delete(socket)) return
+    if (connection.peer) this.#peers--
+    if (connection.kept) this.#kept--
   }
 
   /** The connection idle longest, other than `except`; null when every other one is answering. */
-  #idlest(except: Socket): Socket | null {
-    for (const [socket, connection] of this.#connections) {
-      if (connection.busy === 0 && socket !== except) return socket
+  #idlest(except: Socket): [Socket, Connection] | null {
+    for (const entry of this.#connections) {
+      if (entry[1].busy === 0 && entry[0] !== except) return entry
     }
     return null
   }
@@ -110,15 +124,21 @@ export class ConnectionCap {
   #request(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket
     const connection = this.#connections.get(socket)
-    // Not seen opening: a connection handed to the server some other way; nothing to bound here.
+    // Not seen opening (a connection handed to the server some other way), or already evicted.
     if (connection == null) return
     connection.busy++
     if (req.headers[PEER_HEADER] != null) {
       if (!connection.peer) {
         connection.peer = true
         this.#peers++
+        // The first peerKeepAlive peer connections stay kept until they close; the others are
+        // closed after each answer, so the kept ones are not churned by every newcomer.
+        if (this.#kept < this.#peerKeepAlive) {
+          connection.kept = true
+          this.#kept++
+        }
       }
-      if (this.#peers > this.#peerKeepAlive) {
+      if (!connection.kept) {
         this.stats.peerClosed++
         res.setHeader('connection', 'close')
       }

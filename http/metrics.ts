@@ -282,7 +282,6 @@ function registerReplicationMetrics(registry: Registry, view: ReplicationView): 
   counter('segmesh_legacy_hellos_total', 'Hello answers from peers of the first protocol version', (c) => c.legacyHellos)
 }
 
-/** A gauge and counters read from a part's own figures when scraped. */
 /** A gauge read at scrape time. */
 function registerGauge(registry: Registry, name: string, help: string, read: () => number): void {
   new Gauge({
@@ -295,6 +294,7 @@ function registerGauge(registry: Registry, name: string, help: string, read: () 
   })
 }
 
+/** A gauge and counters read from a part's own figures when scraped. */
 function registerFigures(
   registry: Registry,
   gauge: readonly [name: string, help: string, read: () => number],

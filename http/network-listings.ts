@@ -24,7 +24,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import { type Agent, type Dispatcher, request } from 'undici'
-import { capKeptSockets, createAgent, discardBody } from '../lib/http-client.ts'
+import { createAgent, peerDispatcher, discardBody } from '../lib/http-client.ts'
 import { randomSample } from '../lib/random-sample.ts'
 import { type Logger, silentLogger } from '../lib/logger.ts'
 import { MAX_LISTING_NAMES } from '../replication/fetch-options.ts'
@@ -220,7 +220,7 @@ export class NetworkListings {
       connectTimeoutMs: NETWORK_LISTINGS_DEFAULTS.connectTimeoutMs,
       readTimeoutMs: NETWORK_LISTINGS_DEFAULTS.readTimeoutMs
     })
-    this.#dispatch = this.#agent.compose(capKeptSockets(this.#agent), ...(this.#init.interceptors ?? []))
+    this.#dispatch = peerDispatcher(this.#agent, this.#init.interceptors)
     const every = this.#init.copiesEveryMs ?? NETWORK_LISTINGS_DEFAULTS.copiesEveryMs
     if (every > 0) {
       this.#copiesTimer = setInterval(() => void this.checkCopies(), every)

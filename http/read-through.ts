@@ -24,7 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { type Agent, type Dispatcher, request } from 'undici'
 import { unexpired } from '../lib/expiry-map.ts'
-import { capKeptSockets, createAgent, discardBody } from '../lib/http-client.ts'
+import { createAgent, peerDispatcher, discardBody } from '../lib/http-client.ts'
 import { type Logger, silentLogger } from '../lib/logger.ts'
 import { PEER_HEADER, segmentPath } from '../replication/fetch-http.ts'
 import { type SegmentRef, segmentRelPath } from '../storage/segment-name.ts'
@@ -128,7 +128,7 @@ export class ReadThrough {
       connectTimeoutMs: READ_THROUGH_DEFAULTS.connectTimeoutMs,
       readTimeoutMs: READ_THROUGH_DEFAULTS.readTimeoutMs
     })
-    this.#dispatch = this.#agent.compose(capKeptSockets(this.#agent), ...(this.#init.interceptors ?? []))
+    this.#dispatch = peerDispatcher(this.#agent, this.#init.interceptors)
   }
 
   /** After the HTTP listener: waits for the fetches its last requests started. */

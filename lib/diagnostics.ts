@@ -24,7 +24,7 @@ export interface StoreWriteMessage {
   size?: number
 }
 
-/** Replication learned a name this node keeps and lacks, and will fetch it (after any grace period). */
+/** Replication learned a name this node keeps and lacks, and wants it (fetched after any grace period, unless the grace queue is full). */
 export interface NameLearnedMessage {
   /** The node's segment tree, as in StoreChangeMessage. */
   segmentsDir: string

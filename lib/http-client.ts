@@ -39,9 +39,10 @@ export const KEPT_SOCKETS = 16
  * an origin with no open socket, made while `max` are open, asks for its connection to be closed
  * after the answer (`reset`: `Connection: close`). A node fetches a few segments at a time from
  * many peers in turn; a socket kept for each one until its idle time ran out made the pool hold one
- * per peer fetched from in the last seconds (56 on the busiest of 100 nodes). Sockets of requests
- * in flight are bounded by the caller's own concurrency, on top of these. Returns the interceptor
- * to compose onto the agent.
+ * per peer fetched from in the last seconds (56 on the busiest of 100 nodes). Sockets are counted
+ * once connected, so requests to new peers dispatched while others are still connecting can go a
+ * few past `max`; sockets of requests in flight are bounded by the caller's own concurrency, on top
+ * of these. Returns the interceptor to compose onto the agent.
  */
 export function capKeptSockets(agent: Agent, max: number = KEPT_SOCKETS): Dispatcher.DispatcherComposeInterceptor {
   const byOrigin = new Map<string, number>()
@@ -61,6 +62,11 @@ export function capKeptSockets(agent: Agent, max: number = KEPT_SOCKETS): Dispat
     const origin = typeof options.origin === 'string' ? new URL(options.origin).origin : options.origin.origin
     return dispatch(byOrigin.has(origin) ? options : { ...options, reset: true }, handler)
   }
+}
+
+/** How requests to peers go out through `agent`: at most KEPT_SOCKETS kept, then the caller's interceptors. */
+export function peerDispatcher(agent: Agent, interceptors: readonly Dispatcher.DispatcherComposeInterceptor[] = []): Dispatcher {
+  return agent.compose(capKeptSockets(agent), ...interceptors)
 }
 
 /** The declared body length, or null when absent or unparsable (then the body is counted as it comes). */

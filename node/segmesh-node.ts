@@ -216,11 +216,12 @@ export class SegmeshNode {
         log: log.child({ component: 'http' })
       })
     }
-    // Relays from the workers carry peers' requests too; closing them would only churn the private socket.
-    const connections = new ConnectionCap({
-      maxConnections: config.httpMaxConnections,
-      peerKeepAlive: upstream == null ? config.httpPeerKeepalive : Number.POSITIVE_INFINITY
-    })
+    // With workers, the app's socket carries only their relays (each worker bounds its own
+    // connections): bounding or closing those would only refuse or churn the workers' requests.
+    const connections =
+      upstream == null
+        ? new ConnectionCap({ maxConnections: config.httpMaxConnections, peerKeepAlive: config.httpPeerKeepalive })
+        : new ConnectionCap({ maxConnections: Number.POSITIVE_INFINITY, peerKeepAlive: Number.POSITIVE_INFINITY })
     const components = {
       connections,
       workers: this.httpWorkers ?? undefined,

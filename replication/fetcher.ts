@@ -31,7 +31,7 @@
  */
 import { type Agent, type Dispatcher, request } from 'undici'
 import { type BackoffPolicy, backoffMs } from '../lib/backoff.ts'
-import { abandonBody, capKeptSockets, createAgent, discardBody } from '../lib/http-client.ts'
+import { abandonBody, createAgent, peerDispatcher, discardBody } from '../lib/http-client.ts'
 import { type Logger, silentLogger } from '../lib/logger.ts'
 import { type SegmentRef, isValidPathName, parseSegmentFileName, parseTombstoneFileName, segmentRelPath } from '../storage/segment-name.ts'
 import type { SegmentStore } from '../storage/segment-store.ts'
@@ -442,7 +442,7 @@ export class Fetcher {
       connectTimeoutMs: this.#opts.connectTimeoutMs,
       readTimeoutMs: this.#opts.readTimeoutMs
     })
-    this.#dispatch ??= this.#agent.compose(capKeptSockets(this.#agent), ...this.#interceptors)
+    this.#dispatch ??= peerDispatcher(this.#agent, this.#interceptors)
     return this.#dispatch
   }
 

@@ -28,7 +28,7 @@ export interface NodeCounters extends ProbeCounters {
   /** Gauges at the time of the snapshot (not summed). */
   connections: number
   peersKnown: number
-  /** The fewest peers in the gossip mesh of an announcement topic subscribed to; -1 when subscribed to none. */
+  /** The fewest peers in the gossip mesh of an announcement topic this node and a connected peer subscribe to; -1 when there is none. */
   meshPeersMin: number
 }
 
@@ -100,7 +100,9 @@ export function countersOf(probe: NodeProbe): NodeCounters {
   }
   out.connections = node?.host?.connectedPeers().length ?? 0
   const host = node?.host
-  const topics = node?.replicator?.topics.topics ?? []
+  // Only topics some connected peer subscribes to: a mesh cannot form on the others.
+  const shared = new Set(host?.peerTopics() ?? [])
+  const topics = (node?.replicator?.topics.topics ?? []).filter((t) => shared.has(t))
   if (host != null && topics.length > 0) out.meshPeersMin = Math.min(...topics.map((t) => host.meshPeers(t)))
   return out
 }
