@@ -94,7 +94,8 @@ describe('Membership', () => {
     const peers = new PeerTable({ connectedPeers: () => host.connectedPeers() })
     const membership = new Membership({ host, peers, stores: new KeepFilter(['a']) })
     for (let n = 1; n <= 30; n++) peers.seen(info(n))
-    // Peers 1–27 said in their hellos that they keep only channel b; 28 keeps a/source, 29 said it keeps everything, 30 has not said yet.
+    // Peers 1–27 said in their hellos that they keep only channel b; 28 keeps a/source, 29 said
+    // it keeps everything, 30 has not said yet.
 
     for (let n = 1; n <= 27; n++) peers.get(id(n))!.keep = new KeepFilter(['b'])
     peers.get(id(28))!.keep = new KeepFilter(['a/source'])

@@ -2,9 +2,10 @@
  * Segments this node is downloading from peers now (a want, or a read-through), by relative path.
  * Two readers: the announcer, which does not announce what a download stored (its recorder did),
  * and the segment route, which makes a peer that a referral sent here, asking for one of them,
- * wait for the download's end rather than answer 404. A node that fetched a segment in full from its recorder is named to
- * other askers at once (http/upload-slots.ts), often before it has hashed, synced and indexed its
- * copy: a 404 then would send the asker away and, repeated, pause the holder as a liar.
+ * wait for the download's end rather than answer 404. A node that fetched a segment in full from
+ * its recorder is named to other askers at once (http/upload-slots.ts), often before it has
+ * hashed, synced and indexed its copy: a 404 then would send the asker away and, repeated, pause
+ * the holder as a liar.
  *
  * Bound: one entry per running download (the fetcher's queue bounds those), plus the waiters the
  * segment route admits (it bounds them).

@@ -91,9 +91,10 @@ export async function socketReadings(cluster: Cluster): Promise<SocketReading[]>
 }
 
 /**
- * Samples socketReadings() (and each node's gossip meshes) every `everyMs` until stopped (a sample still running makes the next
- * wait): the most each node and all nodes together held at any sample. In one process the probes'
- * own maxima are exact; the sum over nodes at one moment only comes from here.
+ * Samples socketReadings() (and each node's gossip meshes) every `everyMs` until stopped (a sample
+ * still running makes the next wait): the most each node and all nodes together held at any
+ * sample. In one process the probes' own maxima are exact; the sum over nodes at one moment only
+ * comes from here.
  */
 export class SocketSampler {
   readonly perNodeMax: number[]

@@ -4,12 +4,13 @@
  * name merged, the least busy candidate asked first, a source across a partition dropped. A
  * busy source names up to 4 peers that fetched the name from it in full (they become candidates,
  * so first copies spread as a swarm: http/upload-slots.ts). With slots free, a source that served
- * the name in full to 4 peers names them instead, once per asker (asked again, it serves) and only to askers that came by
- * fewer than 2 referrals, for names written in the last 10 s (the product asks that the source got
- * it in the last 10 s; at the live edge the two agree) (a round trip, and the source is not
- * asked again for 250 ms). A full source names its holders newest first (the likeliest idle), a
- * referral in random order (so askers spread). A download costs a round trip, the bytes through the source's
- * uplink and the asker's downlink, and CPU at both ends (queued on the CPU plan).
+ * the name in full to 4 peers names them instead, once per asker (asked again, it serves) and
+ * only to askers that came by fewer than 2 referrals, for names written in the last 10 s (the
+ * product asks that the source got it in the last 10 s; at the live edge the two agree) (a round
+ * trip, and the source is not asked again for 250 ms). A full source names its holders newest
+ * first (the likeliest idle), a referral in random order (so askers spread). A download costs a
+ * round trip, the bytes through the source's uplink and the asker's downlink, and CPU at both
+ * ends (queued on the CPU plan).
  */
 import type { Rng } from '../prng.ts'
 import { PROTOCOL } from './constants.ts'
