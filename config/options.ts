@@ -108,7 +108,7 @@ const TABLE = [
     min: 16,
     describe:
       'connections the HTTP listener holds at once; at the cap a new one replaces the one idle longest, ' +
-      'or is closed when every connection is answering (without --http-workers; each worker holds at most 4,096)'
+      'or is closed when every connection is answering (with --http-workers, each worker holds its share)'
   },
   {
     key: 'httpPeerKeepalive',
@@ -116,7 +116,8 @@ const TABLE = [
     default: CONNECTION_CAP_DEFAULTS.peerKeepAlive,
     min: 0,
     describe:
-      "peers' connections kept open between their requests, without --http-workers; past it an answer to a peer closes its connection " +
+      "peers' connections kept open between their requests (with --http-workers, each worker keeps its share); " +
+      'past it an answer to a peer closes its connection ' +
       "(peers fetch in bursts from many nodes; idle sockets kept for each were most of a busy node's sockets)"
   },
   { key: 'metrics', kind: 'bool', default: true, describe: 'serve Prometheus metrics at /metrics' },

@@ -119,6 +119,8 @@ export interface HttpWorkersView {
     relayed: number
     relayFailed: number
     refused: number
+    evicted: number
+    peerClosed: number
     dropped: number
     restarts: number
   }>

@@ -359,14 +359,12 @@ export function registerConnectionMetrics(registry: Registry, cap: ConnectionCap
 
 /** Segment streams to viewers, a share kept for peers (http/viewer-streams.ts). */
 export function registerViewerStreamMetrics(registry: Registry, viewers: ViewerStreams): void {
-  new Gauge({
-    name: 'segmesh_viewer_streams_waiting',
-    help: 'Viewer segment requests waiting for a stream (the share kept for downloading peers is full)',
-    registers: [registry],
-    collect() {
-      this.set(viewers.waiting)
-    }
-  })
+  registerGauge(
+    registry,
+    'segmesh_viewer_streams_waiting',
+    'Viewer segment requests waiting for a stream (the share kept for downloading peers is full)',
+    () => viewers.waiting
+  )
   registerFigures(
     registry,
     [
@@ -455,16 +453,7 @@ export function registerBudgetMetrics(registry: Registry, budget: { state: () =>
       (s) => (s.full ? 1 : 0)
     ]
   ]
-  for (const [name, help, read] of gauges) {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read(budget.state()))
-      }
-    })
-  }
+  for (const [name, help, read] of gauges) registerGauge(registry, name, help, () => read(budget.state()))
   registerFigures(
     registry,
     ['segmesh_evicted_hours', 'Hours remembered as evicted (not fetched back by replication)', () => budget.state().evictedHours],
@@ -477,22 +466,18 @@ export function registerBudgetMetrics(registry: Registry, budget: { state: () =>
 
 /** Disk-full state (storage/disk-space.ts): whether segment writes are paused, and why. */
 export function registerDiskMetrics(registry: Registry, space: DiskSpace): void {
-  new Gauge({
-    name: 'segmesh_disk_full',
-    help: 'Segment writes (fetching, recording) paused: 1 when free space is under --min-free-bytes or a write failed with ENOSPC/EDQUOT',
-    registers: [registry],
-    collect() {
-      this.set(space.full ? 1 : 0)
-    }
-  })
-  new Gauge({
-    name: 'segmesh_disk_free_bytes',
-    help: 'Free bytes in the segments folder at the last disk-space probe',
-    registers: [registry],
-    collect() {
-      this.set(space.state().freeBytes ?? 0)
-    }
-  })
+  registerGauge(
+    registry,
+    'segmesh_disk_full',
+    'Segment writes (fetching, recording) paused: 1 when free space is under --min-free-bytes or a write failed with ENOSPC/EDQUOT',
+    () => (space.full ? 1 : 0)
+  )
+  registerGauge(
+    registry,
+    'segmesh_disk_free_bytes',
+    'Free bytes in the segments folder at the last disk-space probe',
+    () => space.state().freeBytes ?? 0
+  )
   new Counter({
     name: 'segmesh_disk_full_pauses_total',
     help: 'Times segment writes paused for lack of disk space',
@@ -517,8 +502,18 @@ export function registerWorkerMetrics(registry: Registry, workers: HttpWorkersVi
       ['segmesh_http_worker_relay_failed_total', 'Relayed requests the node did not answer (502)', () => workers.totals.relayFailed],
       [
         'segmesh_http_worker_refused_total',
-        'Connections an HTTP worker closed at once, over its connection cap',
+        'Connections an HTTP worker closed at once: at its cap with every connection answering, or too many pipelined requests',
         () => workers.totals.refused
+      ],
+      [
+        'segmesh_http_worker_evicted_total',
+        'Idle connections an HTTP worker closed to make room for a new one (at its share of --http-max-connections)',
+        () => workers.totals.evicted
+      ],
+      [
+        'segmesh_http_worker_peer_connections_closed_total',
+        'Answers to peers an HTTP worker relayed that closed their connection (over its share of --http-peer-keepalive)',
+        () => workers.totals.peerClosed
       ],
       ['segmesh_http_worker_dropped_total', 'Connections closed because no HTTP worker was running', () => workers.totals.dropped],
       ['segmesh_http_worker_restarts_total', 'HTTP workers started again after one exited', () => workers.totals.restarts]

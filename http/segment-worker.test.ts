@@ -1,7 +1,8 @@
 /**
  * One HTTP worker's server in this process, fed connections as the node hands them over: its bounds
- * hold under floods (connections past the cap are closed at once; clients that never read hold at
- * most the buffer pool, then are streamed to), and what it relays reaches the node with the
+ * hold under floods (past the cap a new connection takes the place of the one idle longest; clients
+ * that never read hold at most the buffer pool, then are streamed to), peers' connections past its
+ * keep-alive share are closed after their answer, and what it relays reaches the node with the
  * client's address, or answers 502 when the node is gone.
  */
 import assert from 'node:assert/strict'
@@ -12,6 +13,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Client } from 'undici'
 import { T0, bytesFor, openStore, tempDir } from '../test/helpers/tree.ts'
+import { PEER_HEADER } from '../replication/fetch-http.ts'
 import { SegmentWorker, type SegmentWorkerInit } from './segment-worker.ts'
 
 async function workerOnPort(t: import('node:test').TestContext, init: SegmentWorkerInit): Promise<{ worker: SegmentWorker; port: number }> {
@@ -55,7 +57,7 @@ const until = async (check: () => boolean, ms = 5000): Promise<void> => {
 }
 
 describe('segment worker', () => {
-  it('closes connections past its cap at once, and takes new ones as others close', async (t) => {
+  it('holds at most its cap of connections under a flood of idle ones, and still answers a new one', async (t) => {
     const { index, segmentsDir } = await openStore(t)
     const { worker, port } = await workerOnPort(t, { index, segmentsDir, upstream: '/nonexistent', maxConnections: 10 })
     // Idle connections, as a hostile client holds them.
@@ -67,15 +69,52 @@ describe('segment worker', () => {
         return socket
       })
     )
-    await until(() => worker.stats.refused === 40)
+    // Each newcomer displaced the one idle longest (http/connection-cap.ts): the flood cannot lock others out.
+    await until(() => worker.stats.evicted === 40)
     assert.equal(worker.connections, 10)
-    for (const socket of held) socket.destroy()
-    await until(() => worker.connections === 0)
+    assert.equal(worker.stats.refused, 0)
     const again = await rawGet(port, '/nope')
     // Relayed to a node that is not there: a clear 502, not a hang.
     const answer = (await again.read()).toString()
     assert.match(answer, /^HTTP\/1\.1 502 /)
     assert.match(answer, /"error":"unavailable"/)
+    for (const socket of held) socket.destroy()
+    await until(() => worker.connections === 0)
+  })
+
+  it("keeps its share of peers' connections open between requests and closes the others after their answer", async (t) => {
+    const { index, segmentsDir } = await openStore(t)
+    // The node answers a peer's segment request (its upload slot is there): relayed.
+    const upstream = join(await tempDir(t), 'node.sock')
+    const node = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('segment'))
+    await new Promise<void>((resolve) => node.listen(upstream, resolve))
+    t.after(() => {
+      node.closeAllConnections()
+      node.close()
+    })
+    const { worker, port } = await workerOnPort(t, { index, segmentsDir, upstream, peerKeepAlive: 1 })
+    const peerGet = async (client: Client): Promise<string | undefined> => {
+      const res = await client.request({ method: 'GET', path: '/segments/c/q/h/x.ts', headers: { [PEER_HEADER]: 'http://127.0.0.1:1' } })
+      assert.equal(await res.body.text(), 'segment')
+      return res.headers.connection as string | undefined
+    }
+    const kept = new Client(`http://127.0.0.1:${port}`)
+    const other = new Client(`http://127.0.0.1:${port}`)
+    t.after(async () => {
+      await kept.close()
+      await other.close()
+    })
+    assert.notEqual(await peerGet(kept), 'close')
+    assert.equal(await peerGet(other), 'close')
+    // The kept one stays kept while the other comes back.
+    assert.notEqual(await peerGet(kept), 'close')
+    assert.equal(await peerGet(other), 'close')
+    assert.equal(worker.stats.peerClosed, 2)
+    await until(() => worker.connections === 1)
+    // A viewer's connection (no peer header) is not closed by it.
+    const viewer = await fetch(`http://127.0.0.1:${port}/status`)
+    assert.notEqual(viewer.headers.get('connection'), 'close')
+    await viewer.text()
   })
 
   it('clients that never read hold at most the buffer pool; the rest are streamed, and all get every byte', async (t) => {

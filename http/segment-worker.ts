@@ -19,6 +19,7 @@ import { BufferPool, readPooled } from '../lib/buffer-pool.ts'
 import { PEER_HEADER } from '../replication/fetch-http.ts'
 import type { SegmentIndex } from '../storage/segment-index.ts'
 import { parseSegmentRef, segmentRelPath } from '../storage/segment-name.ts'
+import { ConnectionCap } from './connection-cap.ts'
 import { SEGMENT_READ_DEFAULTS, lendUntilSent, segmentAnswer } from './segment-answer.ts'
 
 export const SEGMENT_WORKER_DEFAULTS = Object.freeze({
@@ -26,8 +27,14 @@ export const SEGMENT_WORKER_DEFAULTS = Object.freeze({
   workers: 0,
   /** At most this many (each is a Node process of ~100 MiB resident). */
   maxWorkers: 64,
-  /** Connections one worker holds at most (~10 KiB each idle); past it a new one is closed at once. */
+  /**
+   * Connections one worker holds at most (~10 KiB each idle); at the cap a new one replaces the one
+   * idle longest, as on the node's own listener (http/connection-cap.ts). The node gives each
+   * worker its share of --http-max-connections.
+   */
   maxConnections: 4096,
+  /** Peer connections one worker keeps open between requests (the node gives each its share of --http-peer-keepalive). */
+  peerKeepAlive: 8,
   /** Relayed requests in flight to the node at once per worker; the rest wait in the agent's queue (bounded by the connections). */
   relaySockets: 256,
   /** A connection with no request in progress for this long is closed (the node's own listener keeps 72 s too). */
@@ -43,6 +50,8 @@ export interface SegmentWorkerInit {
   upstream: string
   /** @default SEGMENT_WORKER_DEFAULTS.maxConnections */
   maxConnections?: number
+  /** @default SEGMENT_WORKER_DEFAULTS.peerKeepAlive */
+  peerKeepAlive?: number
   /** @default SEGMENT_READ_DEFAULTS.poolBytes */
   poolBytes?: number
   /** @default SEGMENT_WORKER_DEFAULTS.keepAliveMs */
@@ -57,8 +66,12 @@ export interface SegmentWorkerStats {
   relayed: number
   /** Relayed requests the node did not answer (502). */
   relayFailed: number
-  /** Connections closed at once: over maxConnections. */
+  /** Connections closed at once: at maxConnections with every connection answering, too many pipelined requests, or draining. */
   refused: number
+  /** Idle connections closed to make room for a new one (at maxConnections). */
+  evicted: number
+  /** Answers to peers that closed their connection (over peerKeepAlive). */
+  peerClosed: number
 }
 
 /** Per-hop headers (RFC 9110 §7.6.1): never passed on by a relay. */
@@ -73,9 +86,10 @@ interface Connection {
 }
 
 export class SegmentWorker {
-  readonly stats: SegmentWorkerStats = { served: 0, bytes: 0, relayed: 0, relayFailed: 0, refused: 0 }
+  readonly #stats = { served: 0, bytes: 0, relayed: 0, relayFailed: 0, refused: 0 }
   readonly #init: SegmentWorkerInit
   readonly #server = createServer((req, res) => this.#take(req, res))
+  readonly #cap: ConnectionCap
   readonly #agent = new Agent({ keepAlive: true, maxSockets: SEGMENT_WORKER_DEFAULTS.relaySockets })
   readonly #pool: BufferPool
   /**
@@ -88,6 +102,11 @@ export class SegmentWorker {
 
   constructor(init: SegmentWorkerInit) {
     this.#init = init
+    this.#cap = new ConnectionCap({
+      maxConnections: init.maxConnections ?? SEGMENT_WORKER_DEFAULTS.maxConnections,
+      peerKeepAlive: init.peerKeepAlive ?? SEGMENT_WORKER_DEFAULTS.peerKeepAlive
+    })
+    this.#cap.attach(this.#server)
     this.#pool = new BufferPool({
       bufferBytes: SEGMENT_READ_DEFAULTS.bufferBytes,
       maxBytes: init.poolBytes ?? SEGMENT_READ_DEFAULTS.poolBytes
@@ -98,6 +117,11 @@ export class SegmentWorker {
     return this.#connections.size
   }
 
+  get stats(): SegmentWorkerStats {
+    const cap = this.#cap.stats
+    return { ...this.#stats, refused: this.#stats.refused + cap.refused, evicted: cap.evicted, peerClosed: cap.peerClosed }
+  }
+
   /** Pooled buffers lent to answers being sent. */
   get buffersOut(): number {
     return this.#pool.out
@@ -105,10 +129,9 @@ export class SegmentWorker {
 
   /** A connection the node accepted and handed over. */
   accept(socket: Socket): void {
-    const max = this.#init.maxConnections ?? SEGMENT_WORKER_DEFAULTS.maxConnections
     // No address: the client is gone already, and a relay could not say who asked.
-    if (this.#draining || this.#connections.size >= max || socket.remoteAddress == null) {
-      this.stats.refused++
+    if (this.#draining || socket.remoteAddress == null) {
+      this.#stats.refused++
       socket.destroy()
       return
     }
@@ -120,6 +143,7 @@ export class SegmentWorker {
       this.#connections.delete(socket)
       if (this.#connections.size === 0) this.#drained?.()
     })
+    // The cap sees it here: it may close this one, or the one idle longest, at once.
     this.#server.emit('connection', socket)
     // Accepted paused (the node did not read from it): reading starts here.
     socket.resume()
@@ -163,7 +187,7 @@ export class SegmentWorker {
     const connection = this.#connections.get(socket)
     if (connection == null || connection.busy >= SEGMENT_WORKER_DEFAULTS.maxPipelined) {
       // Requests parsed from the same read still arrive once it is closed: counted once.
-      if (!socket.destroyed) this.stats.refused++
+      if (!socket.destroyed) this.#stats.refused++
       socket.destroy()
       return
     }
@@ -237,7 +261,7 @@ export class SegmentWorker {
       })
       if (answer.status === 416) throw new Error('range not satisfiable')
       const headers: OutgoingHttpHeaders = { ...answer.headers, 'access-control-allow-origin': '*' }
-      this.stats.served++
+      this.#stats.served++
       if (answer.status === 304 || !answer.body) {
         res.writeHead(answer.status, headers).end()
         return
@@ -250,7 +274,7 @@ export class SegmentWorker {
         lendUntilSent(this.#pool, body, res)
         res.writeHead(answer.status, headers)
         res.end(body, () => {
-          this.stats.bytes += length
+          this.#stats.bytes += length
         })
         return
       }
@@ -260,7 +284,7 @@ export class SegmentWorker {
       fh = null // the stream closes it
       res.writeHead(answer.status, headers)
       pipeline(stream, res, (err) => {
-        if (err == null) this.stats.bytes += length
+        if (err == null) this.#stats.bytes += length
       })
     } finally {
       await fh?.close()
@@ -268,7 +292,7 @@ export class SegmentWorker {
   }
 
   #relay(req: IncomingMessage, res: ServerResponse): void {
-    this.stats.relayed++
+    this.#stats.relayed++
     // Hop-by-hop headers stay here, and so do the ones the Connection header names.
     const perHop = new Set(HOP_HEADERS)
     for (const name of String(req.headers.connection ?? '').split(',')) perHop.add(name.trim().toLowerCase())
@@ -297,7 +321,7 @@ export class SegmentWorker {
         res.destroy()
         return
       }
-      this.stats.relayFailed++
+      this.#stats.relayFailed++
       const body = JSON.stringify({ error: 'unavailable', message: `the node did not answer: ${err.message}` })
       res.writeHead(502, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body)
     })

@@ -8,7 +8,16 @@ import { SegmentWorker, type SegmentWorkerStats } from '../http/segment-worker.t
 import { SegmentIndex } from '../storage/segment-index.ts'
 
 /** The node → worker messages. */
-export type WorkerInit = { type: 'init'; indexPath: string; mapSize: number; segmentsDir: string; upstream: string }
+export type WorkerInit = {
+  type: 'init'
+  indexPath: string
+  mapSize: number
+  segmentsDir: string
+  upstream: string
+  /** This worker's share of the node's --http-max-connections and --http-peer-keepalive. */
+  maxConnections: number
+  peerKeepAlive: number
+}
 type NodeMessage = WorkerInit | { type: 'conn'; id: number } | { type: 'drain'; ms: number }
 
 /** The worker → node messages. */
@@ -51,7 +60,13 @@ process.on('message', (msg: NodeMessage, handle?: Socket) => {
       index = new SegmentIndex(msg.indexPath, { mapSize: msg.mapSize, readOnly: true })
       // Synchronous under the hood (LMDB's open); awaited for the Startable contract.
       void index.start().then(() => {
-        worker = new SegmentWorker({ index: index!, segmentsDir: msg.segmentsDir, upstream: msg.upstream })
+        worker = new SegmentWorker({
+          index: index!,
+          segmentsDir: msg.segmentsDir,
+          upstream: msg.upstream,
+          maxConnections: msg.maxConnections,
+          peerKeepAlive: msg.peerKeepAlive
+        })
         const w = worker
         setInterval(() => send({ type: 'stats', stats: w.stats, connections: w.connections }), STATS_INTERVAL_MS).unref()
         send({ type: 'ready' })

@@ -54,7 +54,7 @@ interface Slot {
   restartTimer: NodeJS.Timeout | null
 }
 
-const ZERO: SegmentWorkerStats = Object.freeze({ served: 0, bytes: 0, relayed: 0, relayFailed: 0, refused: 0 })
+const ZERO: SegmentWorkerStats = Object.freeze({ served: 0, bytes: 0, relayed: 0, relayFailed: 0, refused: 0, evicted: 0, peerClosed: 0 })
 
 /**
  * The node flags a worker runs with: its loaders (the TypeScript one) and V8 settings, not the

@@ -210,7 +210,10 @@ export class SegmeshNode {
           indexPath: join(config.dataDir, 'index'),
           mapSize: config.indexMapSizeMb * 1024 * 1024,
           segmentsDir: config.segmentsDir,
-          upstream
+          upstream,
+          // The node's bounds, shared: each worker holds its part of the connections.
+          maxConnections: Math.ceil(config.httpMaxConnections / config.httpWorkers),
+          peerKeepAlive: Math.ceil(config.httpPeerKeepalive / config.httpWorkers)
         },
         drainMs: () => this.#drainMs,
         log: log.child({ component: 'http' })
