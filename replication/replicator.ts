@@ -332,7 +332,9 @@ export class Replicator {
       windowStart: () => this.#windowStart,
       windowHours: () => this.#windowHours,
       want: async (ref, peers, offeredBy) => await this.#want(ref, peers, offeredBy),
-      applyTombstone: async (ref, proof, peerId) => await this.#applyTombstone(ref, proof, peerId)
+      applyTombstone: async (ref, proof, peerId) => {
+        await this.#applyTombstone(ref, proof, peerId)
+      }
     })
   }
 
@@ -733,8 +735,10 @@ export class Replicator {
   async #onAnnounce(peer: PeerState, items: readonly AnnouncedItem[], offer = false): Promise<void> {
     const { index } = this.#init.store
     // Tombstones first: a segment and its tombstone in one batch must never be fetched.
+    let tombstones = 0
     for (const item of items) {
-      if (item.kind === 'tombstone' && !index.isTombstoned(item.ref)) await this.#applyTombstone(item.ref, item.proof, peer.peerId)
+      if (item.kind === 'tombstone' && !index.isTombstoned(item.ref) && (await this.#applyTombstone(item.ref, item.proof, peer.peerId)))
+        tombstones++
     }
     const segments = items.filter((i) => i.kind === 'segment')
     // A peer paused for answering 404 to a run of the names it offered (or banned): what it
@@ -745,16 +749,19 @@ export class Replicator {
     }
     const sources = offer ? this.#sources(peer) : (): string[] => [peer.url]
     const stored = await Promise.all(segments.map(async (i) => await this.#want(i.ref, sources(i.ref), peer.peerId)))
-    if (offer) this.#spread(peer.peerId, stored.filter(Boolean).length)
+    if (offer) this.#spread(peer.peerId, stored.filter(Boolean).length, tombstones)
   }
 
   /**
-   * After a walk or an offer brought many names (a heal, not the live edge), exchange with every
-   * other connected peer soon: those that lack them too walk this node at once, so a heal crosses
-   * a network hop by hop in round trips, not in push-pull intervals.
+   * After a walk or an offer brought many names (a heal, not the live edge), or any tombstone,
+   * exchange with every other connected peer soon: those that lack them too walk this node at
+   * once, so a heal crosses a network hop by hop in round trips, not in push-pull intervals. A
+   * tombstone that arrives by a walk missed its announcement (its maker was cut off when it made
+   * it, say): left to push-pull rounds, it took minutes to reach 1,000 nodes while the others kept
+   * serving the segment it deletes.
    */
-  #spread(from: string, stored: number): void {
-    if (stored < SPREAD_MIN_STORED) return
+  #spread(from: string, stored: number, tombstones = 0): void {
+    if (stored < SPREAD_MIN_STORED && tombstones === 0) return
     this.stats.spreads++
     for (const p of this.#init.host.connectedPeers()) if (p !== from) this.#recheck(p, SPREAD_MS)
   }
@@ -763,7 +770,8 @@ export class Replicator {
    * Every tombstone from elsewhere comes through here. With an admin key, one without a valid
    * signature covering the segment is dropped, counted, and its sender (when known) scored down.
    */
-  async #applyTombstone(ref: SegmentRef, proof: string | undefined, peerId: string | null): Promise<void> {
+  /** True when it was new here and is now applied. */
+  async #applyTombstone(ref: SegmentRef, proof: string | undefined, peerId: string | null): Promise<boolean> {
     const key = this.#init.adminPublicKey
     if (key != null) {
       const verdict = verifyTombstone(proof, ref, key)
@@ -771,11 +779,12 @@ export class Replicator {
         this.stats.tombstonesRejected++
         if (peerId != null && verdict.offence != null) this.#init.host.penalize?.(peerId, verdict.offence)
         this.#log.warn({ segment: segmentRelPath(ref), peer: peerId, why: verdict.reason }, 'refused a tombstone')
-        return
+        return false
       }
     }
     const { created } = await this.#announcer.receiving(ref, async () => await this.#init.store.writeTombstone(ref, { proof }))
     if (created) this.stats.tombstonesApplied++
+    return created
   }
 
   /**
@@ -889,11 +898,14 @@ export class Replicator {
     const pair = this.#rootPair(peer, ours.rootByKey)
     const sources = this.#sources(peer)
     let stored = 0
+    let tombstones = 0
     const result = await repairByRanges(
       {
         local: localRanges(this.#init.store.index),
         remote: peerRanges(async (path) => await this.#init.fetcher.getJson(peer.url, path, { signal })),
-        applyTombstone: async (ref, proof) => await this.#applyTombstone(ref, proof, peer.peerId),
+        applyTombstone: async (ref, proof) => {
+          if (await this.#applyTombstone(ref, proof, peer.peerId)) tombstones++
+        },
         want: async (ref) => {
           if (await this.#want(ref, sources(ref), peer.peerId)) stored++
         },
@@ -913,7 +925,7 @@ export class Replicator {
       ours.windowStart,
       windowEnd
     )
-    this.#spread(peer.peerId, stored)
+    this.#spread(peer.peerId, stored, tombstones)
     peer.quietRoots = result.lacked === 0 && result.tombstones === 0 && result.offered === 0 ? pair : ''
     this.stats.offered += result.offered
     if (result.offered > 0) peer.offeredAt = Date.now()

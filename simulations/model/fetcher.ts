@@ -5,9 +5,9 @@
  * busy source names up to 4 peers that fetched the name from it in full (they become candidates,
  * so first copies spread as a swarm: http/upload-slots.ts). With slots free, a source that served
  * the name in full to 4 peers names them instead, once per asker (asked again, it serves) and
- * only to askers that came by fewer than 2 referrals, for names written in the last 10 s (the
- * product asks that the source got it in the last 10 s; at the live edge the two agree) (a round
- * trip, and the source is not asked again for 250 ms). A full source names its holders newest
+ * only to askers that came by fewer than 2 referrals, for names the source got in the last 10 s
+ * (wrote, or fetched: a repair's copies are referred too) (a round trip, and the source is not
+ * asked again for 250 ms). A full source names its holders newest
  * first (the likeliest idle), a referral in random order (so askers spread). A download costs a
  * round trip, the bytes through the source's uplink and the asker's downlink, and CPU at both
  * ends (queued on the CPU plan).
@@ -65,6 +65,8 @@ export class Fetcher {
   readonly #pumpPending: Uint8Array
   /** (item, source) → the last peers that fetched the item from it in full, newest first. */
   readonly #served = new Map<number, number[]>()
+  /** (item, node) → when the node stored its copy by download (its writer holds it from its write). */
+  readonly #gotAt = new Map<number, Micros>()
   readonly #rng: Rng
   readonly stats: FetchStats
   /** A node stored an item (its view changed). */
@@ -146,7 +148,8 @@ export class Fetcher {
       }
       const key = item * net.nodes.length + best
       const holders = (this.#served.get(key) ?? []).filter((h) => h !== node)
-      const young = now - this.#replicas.items[item]!.at < PROTOCOL.referYoungUs
+      const heldSince = this.#gotAt.get(item * net.nodes.length + best) ?? this.#replicas.items[item]!.at
+      const young = now - heldSince < PROTOCOL.referYoungUs
       if (
         young &&
         holders.length >= PROTOCOL.referAfter &&
@@ -228,7 +231,10 @@ export class Fetcher {
       const key = item * net.nodes.length + source
       this.#served.set(key, [node, ...(this.#served.get(key) ?? [])].slice(0, PROTOCOL.holdersListed))
       const gained = this.#replicas.gain(node, item, net.now)
-      if (gained) this.onStored(node, item)
+      if (gained) {
+        this.#gotAt.set(item * net.nodes.length + node, net.now)
+        this.onStored(node, item)
+      }
       this.#finish(node, item, gained)
       this.#pump(node)
     }

@@ -133,15 +133,15 @@ export class Repair {
     }
     const session = { again: false }
     sessions.set(peer, session)
-    const end = (stored: number): void => {
+    const end = (stored: number, tombstones: number): void => {
       sessions.delete(peer)
-      this.#spread(node, peer, stored)
+      this.#spread(node, peer, stored, tombstones)
       if (session.again) this.#walk(node, peer)
     }
     this.#session(node, peer, end)
   }
 
-  #session(node: number, peer: number, end: (stored: number) => void): void {
+  #session(node: number, peer: number, end: (stored: number, tombstones: number) => void): void {
     const net = this.#net
     const r = this.#replicas
     this.stats.walks++
@@ -165,18 +165,23 @@ export class Repair {
     }
     const found = (): void => {
       if (!net.connected(node, peer)) {
-        end(0)
+        end(0, 0)
         return
       }
       // Tombstones first, then the segments, from the peer and connected holders of its root.
       const holders = this.#holders(node, peer)
       let pending = 1
       let stored = 0
+      let tombstones = 0
       const settle = (ok: boolean): void => {
         if (ok) stored++
-        if (--pending === 0) end(stored)
+        if (--pending === 0) end(stored, tombstones)
       }
-      for (const item of lacked) if (r.items[item]!.kind === 'tombstone' && r.gain(node, item, net.now)) this.#fetcher.onStored(node, item)
+      for (const item of lacked)
+        if (r.items[item]!.kind === 'tombstone' && r.gain(node, item, net.now)) {
+          tombstones++
+          this.#fetcher.onStored(node, item)
+        }
       for (const item of lacked) {
         if (r.items[item]!.kind !== 'segment') continue
         pending++
@@ -197,13 +202,17 @@ export class Repair {
       const holders = this.#holders(peer, node)
       let pending = 1
       let stored = 0
+      let tombstones = 0
       const settle = (ok: boolean): void => {
         if (ok) stored++
-        if (--pending === 0) this.#spread(peer, node, stored)
+        if (--pending === 0) this.#spread(peer, node, stored, tombstones)
       }
       for (const item of items) {
         if (r.items[item]!.kind === 'tombstone') {
-          if (r.gain(peer, item, net.now)) this.#fetcher.onStored(peer, item)
+          if (r.gain(peer, item, net.now)) {
+            tombstones++
+            this.#fetcher.onStored(peer, item)
+          }
           continue
         }
         pending++
@@ -224,8 +233,9 @@ export class Repair {
     return out
   }
 
-  #spread(node: number, from: number, stored: number): void {
-    if (stored < PROTOCOL.spreadMinStored) return
+  /** As the replicator: after many names, or any tombstone (it missed its announcement), every other peer is asked soon. */
+  #spread(node: number, from: number, stored: number, tombstones: number): void {
+    if (stored < PROTOCOL.spreadMinStored && tombstones === 0) return
     this.stats.spreads++
     for (const p of this.#net.nodes[node]!.links.keys()) if (p !== from) this.recheck(node, p, PROTOCOL.spreadUs)
   }
