@@ -158,6 +158,9 @@ export class DiskBudget implements WriteBudget {
 
   /** Count the tree again and, without room for the next write, evict (or find that nothing may go). What runs every `intervalMs`. */
   async check(): Promise<void> {
+    // An eviction a write started may have marked its hour and not removed it yet: a check returns
+    // after it (the hour is marked evicted before its segments go).
+    while (this.#evicting != null) await this.#evicting
     this.#recount()
     if (this.#used + this.#need() > this.#max) await this.#makeRoom(this.#need())
   }
