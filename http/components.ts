@@ -30,6 +30,7 @@ export interface ReplicationCounters {
   repairs: number
   repairErrors: number
   tombstonesApplied: number
+  tombstonesPassedOn: number
   segmentsFetched: number
   bytesFetched: number
   hashMismatches: number

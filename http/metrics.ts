@@ -249,6 +249,11 @@ function registerReplicationMetrics(registry: Registry, view: ReplicationView): 
   counter('segmesh_repairs_total', 'Repair sessions started with a peer whose digest differed', (c) => c.repairs)
   counter('segmesh_repair_errors_total', 'Repair sessions that failed', (c) => c.repairErrors)
   counter('segmesh_tombstones_applied_total', 'Tombstones received from peers and written', (c) => c.tombstonesApplied)
+  counter(
+    'segmesh_tombstones_passed_on_total',
+    'Tombstones a walk or an offer brought, offered on to the other connected peers (they missed the announcement)',
+    (c) => c.tombstonesPassedOn
+  )
   counter('segmesh_segments_fetched_total', 'Segments backfilled from peers', (c) => c.segmentsFetched)
   counter('segmesh_bytes_fetched_total', 'Bytes backfilled from peers', (c) => c.bytesFetched)
   counter('segmesh_hash_mismatches_total', 'Downloads discarded because the bytes did not match the name', (c) => c.hashMismatches)

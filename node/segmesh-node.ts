@@ -478,6 +478,7 @@ export class SegmeshNode {
           repairs: r.repairs,
           repairErrors: r.repairErrors,
           tombstonesApplied: r.tombstonesApplied,
+          tombstonesPassedOn: r.tombstonesPassedOn,
           segmentsFetched: f.segmentsFetched,
           bytesFetched: f.bytesFetched,
           hashMismatches: f.hashMismatches,

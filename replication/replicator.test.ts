@@ -267,25 +267,29 @@ describe('replicator against in-memory fakes', () => {
     assert.ok(b!.replicator.stats.spreads >= 1, 'b did not tell c')
   })
 
-  it('a node that a walk brought even one tombstone asks its other peers for an exchange at once (it missed its announcement)', async (t) => {
-    // A line: a – b – c, all holding the same names; announcements are off, so a tombstone moves only by walks.
+  it('a tombstone a walk brings is offered on to the other peers at once (it missed its announcement), and passed on once', async (t) => {
+    // A line: a – b – c, all holding the same names; announcements are off, so a tombstone moves only by walks and offers.
     const { net, nodes } = await network(t, ['PeerA', 'PeerB', 'PeerC'])
     const [a, b, c] = nodes
     await record([a!, b!, c!], 3, 'lone')
     net.connect(a!, b!)
     net.connect(b!, c!)
     await Promise.all(nodes.map(async (n) => await n.replicator.syncNow()))
-    const spreadsBefore = b!.replicator.stats.spreads
+    const offersBefore = c!.replicator.stats.offersIn
     const victim = parseSegmentRef('c', 'q', formatHour(HOUR), a!.opened.index.listHour('c', 'q', HOUR)[0]!)
     assert.ok(victim.ok)
     await a!.opened.store.writeTombstone(victim.value)
     await b!.replicator.syncNow()
     assert.ok(b!.opened.index.isTombstoned(victim.value), 'the walk of a did not bring b the tombstone')
-    // One tombstone, no segment: under the 8 names a heal needs to spread, yet b tells c.
-    assert.equal(b!.replicator.stats.spreads - spreadsBefore, 1, 'b did not ask its other peer for an exchange')
+    assert.equal(b!.replicator.stats.tombstonesPassedOn, 1, 'b did not offer it on')
     const deadline = Date.now() + 10_000
     while (!c!.opened.index.isTombstoned(victim.value) && Date.now() < deadline) await sleep(10)
     assert.ok(c!.opened.index.isTombstoned(victim.value))
+    assert.ok(c!.replicator.stats.offersIn > offersBefore, 'c had it from a walk, not from the offer')
+    // c has no peer but b, and a tombstone is not offered back to whoever sent it; nor offered twice.
+    assert.equal(c!.replicator.stats.tombstonesPassedOn, 0)
+    await b!.replicator.syncNow()
+    assert.equal(b!.replicator.stats.tombstonesPassedOn, 1)
   })
 
   it('a walk that offered names is not walked again while the peer fetches them (its roots still differ)', async (t) => {

@@ -150,6 +150,8 @@ export interface ReplicationStats {
   repairErrors: number
   hoursRepaired: number
   tombstonesApplied: number
+  /** Tombstones a walk or an offer brought, offered on to the other connected peers (#passOn). */
+  tombstonesPassedOn: number
   /** Tombstones from peers refused: unsigned or a bad signature while an admin key is configured. */
   tombstonesRejected: number
   announcedItems: number
@@ -252,6 +254,7 @@ export class Replicator {
     repairErrors: 0,
     hoursRepaired: 0,
     tombstonesApplied: 0,
+    tombstonesPassedOn: 0,
     tombstonesRejected: 0,
     announcedItems: 0,
     repairsSkipped: 0,
@@ -735,11 +738,12 @@ export class Replicator {
   async #onAnnounce(peer: PeerState, items: readonly AnnouncedItem[], offer = false): Promise<void> {
     const { index } = this.#init.store
     // Tombstones first: a segment and its tombstone in one batch must never be fetched.
-    let tombstones = 0
+    const applied: AnnouncedItem[] = []
     for (const item of items) {
       if (item.kind === 'tombstone' && !index.isTombstoned(item.ref) && (await this.#applyTombstone(item.ref, item.proof, peer.peerId)))
-        tombstones++
+        applied.push(item)
     }
+    if (offer) this.#passOn(peer.peerId, applied)
     const segments = items.filter((i) => i.kind === 'segment')
     // A peer paused for answering 404 to a run of the names it offered (or banned): what it
     // announces meanwhile is dropped here, before each name costs a lookup and a queue entry.
@@ -749,19 +753,16 @@ export class Replicator {
     }
     const sources = offer ? this.#sources(peer) : (): string[] => [peer.url]
     const stored = await Promise.all(segments.map(async (i) => await this.#want(i.ref, sources(i.ref), peer.peerId)))
-    if (offer) this.#spread(peer.peerId, stored.filter(Boolean).length, tombstones)
+    if (offer) this.#spread(peer.peerId, stored.filter(Boolean).length)
   }
 
   /**
-   * After a walk or an offer brought many names (a heal, not the live edge), or any tombstone,
-   * exchange with every other connected peer soon: those that lack them too walk this node at
-   * once, so a heal crosses a network hop by hop in round trips, not in push-pull intervals. A
-   * tombstone that arrives by a walk missed its announcement (its maker was cut off when it made
-   * it, say): left to push-pull rounds, it took minutes to reach 1,000 nodes while the others kept
-   * serving the segment it deletes.
+   * After a walk or an offer brought many names (a heal, not the live edge), exchange with every
+   * other connected peer soon: those that lack them too walk this node at once, so a heal crosses
+   * a network hop by hop in round trips, not in push-pull intervals.
    */
-  #spread(from: string, stored: number, tombstones = 0): void {
-    if (stored < SPREAD_MIN_STORED && tombstones === 0) return
+  #spread(from: string, stored: number): void {
+    if (stored < SPREAD_MIN_STORED) return
     this.stats.spreads++
     for (const p of this.#init.host.connectedPeers()) if (p !== from) this.#recheck(p, SPREAD_MS)
   }
@@ -770,6 +771,20 @@ export class Replicator {
    * Every tombstone from elsewhere comes through here. With an admin key, one without a valid
    * signature covering the segment is dropped, counted, and its sender (when known) scored down.
    */
+  /**
+   * Tombstones a walk or an offer brought, new here, are offered to every other connected peer:
+   * they missed their announcement (the maker was cut off when it made them, say), and left to
+   * walks a lone one crossed 1,000 nodes one push-pull round per hop, minutes in which the others
+   * kept serving the segment it deletes. Each node passes a tombstone on once, when it applies
+   * it, so one costs an offer per connection, not a walk; what gossip delivered is not passed on.
+   */
+  #passOn(from: string, tombstones: AnnouncedItem[]): void {
+    if (tombstones.length === 0 || this.#init.host.sendOffer == null) return
+    const others = this.#init.host.connectedPeers().filter((p) => p !== from)
+    if (others.length > 0) this.stats.tombstonesPassedOn += tombstones.length
+    for (const p of others) this.#track(this.#offer(p, tombstones))
+  }
+
   /** True when it was new here and is now applied. */
   async #applyTombstone(ref: SegmentRef, proof: string | undefined, peerId: string | null): Promise<boolean> {
     const key = this.#init.adminPublicKey
@@ -898,13 +913,14 @@ export class Replicator {
     const pair = this.#rootPair(peer, ours.rootByKey)
     const sources = this.#sources(peer)
     let stored = 0
-    let tombstones = 0
+    const tombstones: AnnouncedItem[] = []
     const result = await repairByRanges(
       {
         local: localRanges(this.#init.store.index),
         remote: peerRanges(async (path) => await this.#init.fetcher.getJson(peer.url, path, { signal })),
         applyTombstone: async (ref, proof) => {
-          if (await this.#applyTombstone(ref, proof, peer.peerId)) tombstones++
+          if (await this.#applyTombstone(ref, proof, peer.peerId))
+            tombstones.push({ kind: 'tombstone', ref, ...(proof != null ? { proof } : {}) })
         },
         want: async (ref) => {
           if (await this.#want(ref, sources(ref), peer.peerId)) stored++
@@ -918,14 +934,15 @@ export class Replicator {
             this.#init.evicted?.({ channel: key.slice(0, slash), quality: key.slice(slash + 1), start: hour }) === true
           )
         },
-        ...(this.#init.host.sendOffer != null ? { offer: async (items: AnnouncedItem[]) => await this.#offer(peer, items) } : {}),
+        ...(this.#init.host.sendOffer != null ? { offer: async (items: AnnouncedItem[]) => await this.#offer(peer.peerId, items) } : {}),
         signal
       },
       keys,
       ours.windowStart,
       windowEnd
     )
-    this.#spread(peer.peerId, stored, tombstones)
+    this.#spread(peer.peerId, stored)
+    this.#passOn(peer.peerId, tombstones)
     peer.quietRoots = result.lacked === 0 && result.tombstones === 0 && result.offered === 0 ? pair : ''
     this.stats.offered += result.offered
     if (result.offered > 0) peer.offeredAt = Date.now()
@@ -959,12 +976,12 @@ export class Replicator {
   }
 
   /** Tell a peer, alone, what it lacks (batched as announcements); a failure only costs its own walk later. */
-  async #offer(peer: PeerState, items: AnnouncedItem[]): Promise<void> {
+  async #offer(peerId: string, items: AnnouncedItem[]): Promise<void> {
     for (const m of announceMessages(this.#self, items)) {
       try {
-        await this.#init.host.sendOffer!(peer.peerId, encodeMessage(m), { signal: this.#shutdown.signal })
+        await this.#init.host.sendOffer!(peerId, encodeMessage(m), { signal: this.#shutdown.signal })
       } catch (err) {
-        this.#log.debug({ err, peer: peer.peerId }, 'offer not sent')
+        this.#log.debug({ err, peer: peerId }, 'offer not sent')
         return
       }
     }

@@ -6,7 +6,8 @@
  * again). A walk costs what range-walk.ts measured, then queues what it lacks from the peer and
  * the connected holders of the same root, and offers the peer what it lacks; the session ends when
  * those downloads do. Storing 8 names or more asks every other connected peer for an exchange
- * within 250 ms, so a heal crosses the network hop by hop.
+ * within 250 ms, so a heal crosses the network hop by hop. Tombstones a walk or an offer brings are
+ * offered on to every other connected peer at once.
  */
 import type { Rng } from '../prng.ts'
 import { PROTOCOL } from './constants.ts'
@@ -16,6 +17,7 @@ import type { Fetcher } from './fetcher.ts'
 import type { PushPull } from './pushpull.ts'
 import type { WalkCosts } from './range-walk.ts'
 import type { Replicas } from './replica.ts'
+import { announceBytes } from './sizes.ts'
 import type { Network } from './topology.ts'
 
 interface PairState {
@@ -133,15 +135,15 @@ export class Repair {
     }
     const session = { again: false }
     sessions.set(peer, session)
-    const end = (stored: number, tombstones: number): void => {
+    const end = (stored: number): void => {
       sessions.delete(peer)
-      this.#spread(node, peer, stored, tombstones)
+      this.#spread(node, peer, stored)
       if (session.again) this.#walk(node, peer)
     }
     this.#session(node, peer, end)
   }
 
-  #session(node: number, peer: number, end: (stored: number, tombstones: number) => void): void {
+  #session(node: number, peer: number, end: (stored: number) => void): void {
     const net = this.#net
     const r = this.#replicas
     this.stats.walks++
@@ -165,23 +167,18 @@ export class Repair {
     }
     const found = (): void => {
       if (!net.connected(node, peer)) {
-        end(0, 0)
+        end(0)
         return
       }
       // Tombstones first, then the segments, from the peer and connected holders of its root.
       const holders = this.#holders(node, peer)
       let pending = 1
       let stored = 0
-      let tombstones = 0
       const settle = (ok: boolean): void => {
         if (ok) stored++
-        if (--pending === 0) end(stored, tombstones)
+        if (--pending === 0) end(stored)
       }
-      for (const item of lacked)
-        if (r.items[item]!.kind === 'tombstone' && r.gain(node, item, net.now)) {
-          tombstones++
-          this.#fetcher.onStored(node, item)
-        }
+      this.#passOn(node, peer, this.#gainTombstones(node, lacked))
       for (const item of lacked) {
         if (r.items[item]!.kind !== 'segment') continue
         pending++
@@ -202,19 +199,13 @@ export class Repair {
       const holders = this.#holders(peer, node)
       let pending = 1
       let stored = 0
-      let tombstones = 0
       const settle = (ok: boolean): void => {
         if (ok) stored++
-        if (--pending === 0) this.#spread(peer, node, stored, tombstones)
+        if (--pending === 0) this.#spread(peer, node, stored)
       }
+      this.#passOn(peer, node, this.#gainTombstones(peer, items))
       for (const item of items) {
-        if (r.items[item]!.kind === 'tombstone') {
-          if (r.gain(peer, item, net.now)) {
-            tombstones++
-            this.#fetcher.onStored(peer, item)
-          }
-          continue
-        }
+        if (r.items[item]!.kind === 'tombstone') continue
         pending++
         this.#fetcher.want(peer, item, holders, settle)
       }
@@ -233,9 +224,36 @@ export class Repair {
     return out
   }
 
-  /** As the replicator: after many names, or any tombstone (it missed its announcement), every other peer is asked soon. */
-  #spread(node: number, from: number, stored: number, tombstones: number): void {
-    if (stored < PROTOCOL.spreadMinStored && tombstones === 0) return
+  /** The tombstones among `items` that `node` did not hold, now held. */
+  #gainTombstones(node: number, items: readonly number[]): number[] {
+    const r = this.#replicas
+    const gained: number[] = []
+    for (const item of items)
+      if (r.items[item]!.kind === 'tombstone' && r.gain(node, item, this.#net.now)) {
+        gained.push(item)
+        this.#fetcher.onStored(node, item)
+      }
+    return gained
+  }
+
+  /**
+   * As the replicator: tombstones a walk or an offer brought (they missed their announcement) are
+   * offered to every other connected peer, one message each; a peer that lacked them does the same.
+   */
+  #passOn(node: number, from: number, tombstones: readonly number[]): void {
+    if (tombstones.length === 0) return
+    const net = this.#net
+    for (const p of net.nodes[node]!.links.keys()) {
+      if (p === from) continue
+      net.charge(node, announceBytes(tombstones.length) + net.costs.helloOverheadBytes, net.costs.helloCpuUs)
+      net.queue.after(net.oneWay(node, p), () => {
+        if (net.connected(node, p)) this.#passOn(p, node, this.#gainTombstones(p, tombstones))
+      })
+    }
+  }
+
+  #spread(node: number, from: number, stored: number): void {
+    if (stored < PROTOCOL.spreadMinStored) return
     this.stats.spreads++
     for (const p of this.#net.nodes[node]!.links.keys()) if (p !== from) this.recheck(node, p, PROTOCOL.spreadUs)
   }
