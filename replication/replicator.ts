@@ -150,7 +150,7 @@ export interface ReplicationStats {
   repairErrors: number
   hoursRepaired: number
   tombstonesApplied: number
-  /** Tombstones a walk or an offer brought, offered on to the other connected peers (#passOn). */
+  /** Tombstones a walk or an offer brought, offered on to the other connected peers (#tellOthers). */
   tombstonesPassedOn: number
   /** Tombstones from peers refused: unsigned or a bad signature while an admin key is configured. */
   tombstonesRejected: number
@@ -743,7 +743,6 @@ export class Replicator {
       if (item.kind === 'tombstone' && !index.isTombstoned(item.ref) && (await this.#applyTombstone(item.ref, item.proof, peer.peerId)))
         applied.push(item)
     }
-    if (offer) this.#passOn(peer.peerId, applied)
     const segments = items.filter((i) => i.kind === 'segment')
     // A peer paused for answering 404 to a run of the names it offered (or banned): what it
     // announces meanwhile is dropped here, before each name costs a lookup and a queue entry.
@@ -753,39 +752,37 @@ export class Replicator {
     }
     const sources = offer ? this.#sources(peer) : (): string[] => [peer.url]
     const stored = await Promise.all(segments.map(async (i) => await this.#want(i.ref, sources(i.ref), peer.peerId)))
-    if (offer) this.#spread(peer.peerId, stored.filter(Boolean).length)
+    if (offer) this.#tellOthers(peer.peerId, stored.filter(Boolean).length, applied)
   }
 
   /**
-   * After a walk or an offer brought many names (a heal, not the live edge), exchange with every
-   * other connected peer soon: those that lack them too walk this node at once, so a heal crosses
-   * a network hop by hop in round trips, not in push-pull intervals.
+   * What a walk or an offer from `from` brought goes on to the other connected peers. After many
+   * names (a heal, not the live edge), exchange with every one of them soon: those that lack the
+   * names too walk this node at once, so a heal crosses a network hop by hop in round trips, not
+   * in push-pull intervals (the tombstones go with the names). After fewer, the tombstones it
+   * brought (new here) are offered to each of them, which does the same: they missed their
+   * announcement (their maker was cut off when it made them, say), and left to walks a lone one
+   * crossed 1,000 nodes one push-pull round per hop, minutes in which the others kept serving the
+   * segment it deletes. Offering every walk's tombstones in a heal instead made 20 nodes walk and
+   * work more (docs/SIMULATIONS.md). What gossip delivered is not passed on.
    */
-  #spread(from: string, stored: number): void {
-    if (stored < SPREAD_MIN_STORED) return
-    this.stats.spreads++
-    for (const p of this.#init.host.connectedPeers()) if (p !== from) this.#recheck(p, SPREAD_MS)
+  #tellOthers(from: string, stored: number, tombstones: AnnouncedItem[]): void {
+    const others = this.#init.host.connectedPeers().filter((p) => p !== from)
+    if (stored >= SPREAD_MIN_STORED) {
+      this.stats.spreads++
+      for (const p of others) this.#recheck(p, SPREAD_MS)
+      return
+    }
+    if (tombstones.length === 0 || this.#init.host.sendOffer == null) return
+    if (others.length > 0) this.stats.tombstonesPassedOn += tombstones.length
+    for (const p of others) this.#track(this.#offer(p, tombstones))
   }
 
   /**
    * Every tombstone from elsewhere comes through here. With an admin key, one without a valid
    * signature covering the segment is dropped, counted, and its sender (when known) scored down.
+   * True when it was new here and is now applied.
    */
-  /**
-   * Tombstones a walk or an offer brought, new here, are offered to every other connected peer:
-   * they missed their announcement (the maker was cut off when it made them, say), and left to
-   * walks a lone one crossed 1,000 nodes one push-pull round per hop, minutes in which the others
-   * kept serving the segment it deletes. Each node passes a tombstone on once, when it applies
-   * it, so one costs an offer per connection, not a walk; what gossip delivered is not passed on.
-   */
-  #passOn(from: string, tombstones: AnnouncedItem[]): void {
-    if (tombstones.length === 0 || this.#init.host.sendOffer == null) return
-    const others = this.#init.host.connectedPeers().filter((p) => p !== from)
-    if (others.length > 0) this.stats.tombstonesPassedOn += tombstones.length
-    for (const p of others) this.#track(this.#offer(p, tombstones))
-  }
-
-  /** True when it was new here and is now applied. */
   async #applyTombstone(ref: SegmentRef, proof: string | undefined, peerId: string | null): Promise<boolean> {
     const key = this.#init.adminPublicKey
     if (key != null) {
@@ -941,8 +938,7 @@ export class Replicator {
       ours.windowStart,
       windowEnd
     )
-    this.#spread(peer.peerId, stored)
-    this.#passOn(peer.peerId, tombstones)
+    this.#tellOthers(peer.peerId, stored, tombstones)
     peer.quietRoots = result.lacked === 0 && result.tombstones === 0 && result.offered === 0 ? pair : ''
     this.stats.offered += result.offered
     if (result.offered > 0) peer.offeredAt = Date.now()

@@ -135,15 +135,15 @@ export class Repair {
     }
     const session = { again: false }
     sessions.set(peer, session)
-    const end = (stored: number): void => {
+    const end = (stored: number, tombstones: readonly number[] = []): void => {
       sessions.delete(peer)
-      this.#spread(node, peer, stored)
+      this.#tellOthers(node, peer, stored, tombstones)
       if (session.again) this.#walk(node, peer)
     }
     this.#session(node, peer, end)
   }
 
-  #session(node: number, peer: number, end: (stored: number) => void): void {
+  #session(node: number, peer: number, end: (stored: number, tombstones?: readonly number[]) => void): void {
     const net = this.#net
     const r = this.#replicas
     this.stats.walks++
@@ -174,11 +174,11 @@ export class Repair {
       const holders = this.#holders(node, peer)
       let pending = 1
       let stored = 0
+      const tombstones = this.#gainTombstones(node, lacked)
       const settle = (ok: boolean): void => {
         if (ok) stored++
-        if (--pending === 0) end(stored)
+        if (--pending === 0) end(stored, tombstones)
       }
-      this.#passOn(node, peer, this.#gainTombstones(node, lacked))
       for (const item of lacked) {
         if (r.items[item]!.kind !== 'segment') continue
         pending++
@@ -199,11 +199,11 @@ export class Repair {
       const holders = this.#holders(peer, node)
       let pending = 1
       let stored = 0
+      const tombstones = this.#gainTombstones(peer, items)
       const settle = (ok: boolean): void => {
         if (ok) stored++
-        if (--pending === 0) this.#spread(peer, node, stored)
+        if (--pending === 0) this.#tellOthers(peer, node, stored, tombstones)
       }
-      this.#passOn(peer, node, this.#gainTombstones(peer, items))
       for (const item of items) {
         if (r.items[item]!.kind === 'tombstone') continue
         pending++
@@ -237,24 +237,23 @@ export class Repair {
   }
 
   /**
-   * As the replicator: tombstones a walk or an offer brought (they missed their announcement) are
-   * offered to every other connected peer, one message each; a peer that lacked them does the same.
+   * As the replicator: after many names, every other connected peer is asked for an exchange soon;
+   * after fewer, the tombstones brought (they missed their announcement) are offered to each, one
+   * message each, and a peer that lacked them does the same.
    */
-  #passOn(node: number, from: number, tombstones: readonly number[]): void {
-    if (tombstones.length === 0) return
+  #tellOthers(node: number, from: number, stored: number, tombstones: readonly number[]): void {
     const net = this.#net
-    for (const p of net.nodes[node]!.links.keys()) {
+    if (stored >= PROTOCOL.spreadMinStored) {
+      this.stats.spreads++
+      for (const p of net.nodes[node]!.links.keys()) if (p !== from) this.recheck(node, p, PROTOCOL.spreadUs)
+      return
+    }
+    for (const p of tombstones.length === 0 ? [] : net.nodes[node]!.links.keys()) {
       if (p === from) continue
       net.charge(node, announceBytes(tombstones.length) + net.costs.helloOverheadBytes, net.costs.helloCpuUs)
       net.queue.after(net.oneWay(node, p), () => {
-        if (net.connected(node, p)) this.#passOn(p, node, this.#gainTombstones(p, tombstones))
+        if (net.connected(node, p)) this.#tellOthers(p, node, 0, this.#gainTombstones(p, tombstones))
       })
     }
-  }
-
-  #spread(node: number, from: number, stored: number): void {
-    if (stored < PROTOCOL.spreadMinStored) return
-    this.stats.spreads++
-    for (const p of this.#net.nodes[node]!.links.keys()) if (p !== from) this.recheck(node, p, PROTOCOL.spreadUs)
   }
 }
