@@ -150,7 +150,7 @@ export interface ReplicationStats {
   repairErrors: number
   hoursRepaired: number
   tombstonesApplied: number
-  /** Tombstones a walk or an offer brought, offered on to the other connected peers (#tellOthers). */
+  /** Tombstones a walk or an offer brought, offered on to the other connected peers (#passOn). */
   tombstonesPassedOn: number
   /** Tombstones from peers refused: unsigned or a bad signature while an admin key is configured. */
   tombstonesRejected: number
@@ -219,6 +219,15 @@ const MAX_SETTLE_WAIT_MS = 2 * SETTLE_MS
 const SPREAD_MIN_STORED = 8
 /** How soon those peers are asked for an exchange. */
 const SPREAD_MS = 250
+/**
+ * Tombstones passed on to one peer go out together, at most this often (a heal's walks and offers
+ * each bring a few: one offer each made a node send one per message it took in).
+ */
+const PASS_ON_MS = 250
+/** Tombstones waiting to be passed on to one peer; past it the peer is asked for an exchange instead (a walk carries them). */
+const PASS_ON_MAX_PENDING = 1024
+/** A peer's offers are judged together once it has sent none for this long (one walk sends several). */
+const OFFER_QUIET_MS = 1000
 /** Further sources offered for each name a walk finds missing (holders of the same root). */
 const MAX_EXTRA_HOLDERS = 4
 
@@ -298,6 +307,11 @@ export class Replicator {
   #recentOf: { ours: OurDigests; refs: SegmentRef[] } | null = null
   readonly #legacyLogged = new Set<string>()
   readonly #rechecks = new Map<string, NodeJS.Timeout>()
+  /** Tombstones to pass on, per connected peer, and the one timer that sends them (#passOn). */
+  readonly #passPending = new Map<string, Map<string, AnnouncedItem>>()
+  #passTimer: NodeJS.Timeout | null = null
+  /** What each peer's offers brought, until it has sent none for OFFER_QUIET_MS (#noteOffer). */
+  readonly #offerBatches = new Map<string, { wanted: number; tombstones: AnnouncedItem[]; timer: NodeJS.Timeout | null }>()
   /** Connected peers already answered a hello (with the full peer-exchange sample). */
   readonly #answered = new Set<string>()
 
@@ -413,6 +427,10 @@ export class Replicator {
     for (const t of this.#timers) clearTimeout(t)
     for (const t of this.#rechecks.values()) clearTimeout(t)
     this.#rechecks.clear()
+    if (this.#passTimer != null) clearTimeout(this.#passTimer)
+    this.#passPending.clear()
+    for (const b of this.#offerBatches.values()) if (b.timer != null) clearTimeout(b.timer)
+    this.#offerBatches.clear()
     this.#announcer.stop()
     for (const wake of [...this.#graceWaits]) wake()
     this.unserved.stop()
@@ -750,32 +768,89 @@ export class Replicator {
       this.stats.wantsDropped += segments.length
       return
     }
+    if (offer) {
+      const wanted = segments.filter((i) => index.getSegment(i.ref, { hidden: true }) == null && !index.isTombstoned(i.ref)).length
+      this.#noteOffer(peer.peerId, wanted, applied)
+    }
     const sources = offer ? this.#sources(peer) : (): string[] => [peer.url]
     const stored = await Promise.all(segments.map(async (i) => await this.#want(i.ref, sources(i.ref), peer.peerId)))
-    if (offer) this.#tellOthers(peer.peerId, stored.filter(Boolean).length, applied)
+    if (offer) this.#spread(peer.peerId, stored.filter(Boolean).length)
   }
 
   /**
-   * What a walk or an offer from `from` brought goes on to the other connected peers. After many
-   * names (a heal, not the live edge), exchange with every one of them soon: those that lack the
-   * names too walk this node at once, so a heal crosses a network hop by hop in round trips, not
-   * in push-pull intervals (the tombstones go with the names). After fewer, the tombstones it
-   * brought (new here) are offered to each of them, which does the same: they missed their
-   * announcement (their maker was cut off when it made them, say), and left to walks a lone one
-   * crossed 1,000 nodes one push-pull round per hop, minutes in which the others kept serving the
-   * segment it deletes. Offering every walk's tombstones in a heal instead made 20 nodes walk and
-   * work more (docs/SIMULATIONS.md). What gossip delivered is not passed on.
+   * One walk's offers arrive as several messages: what they brought is judged together, once the
+   * peer has sent none for OFFER_QUIET_MS. Few names new here: the tombstones among them go on
+   * (#passOn); many: the exchanges #spread starts carry them.
    */
-  #tellOthers(from: string, stored: number, tombstones: AnnouncedItem[]): void {
-    const others = this.#init.host.connectedPeers().filter((p) => p !== from)
-    if (stored >= SPREAD_MIN_STORED) {
-      this.stats.spreads++
-      for (const p of others) this.#recheck(p, SPREAD_MS)
-      return
+  #noteOffer(from: string, wanted: number, tombstones: AnnouncedItem[]): void {
+    const batch = this.#offerBatches.get(from) ?? { wanted: 0, tombstones: [], timer: null }
+    this.#offerBatches.set(from, batch)
+    batch.wanted += wanted
+    for (const t of tombstones) if (batch.tombstones.length < PASS_ON_MAX_PENDING) batch.tombstones.push(t)
+    if (batch.timer != null) clearTimeout(batch.timer)
+    batch.timer = setTimeout(() => {
+      this.#offerBatches.delete(from)
+      if (batch.wanted < SPREAD_MIN_STORED) this.#passOn(from, batch.tombstones)
+    }, OFFER_QUIET_MS)
+    batch.timer.unref()
+  }
+
+  /**
+   * After a walk or an offer brought many names (a heal, not the live edge), exchange with every
+   * other connected peer soon: those that lack them too walk this node at once, so a heal crosses
+   * a network hop by hop in round trips, not in push-pull intervals (tombstones go with the names).
+   */
+  #spread(from: string, stored: number): void {
+    if (stored < SPREAD_MIN_STORED) return
+    this.stats.spreads++
+    for (const p of this.#init.host.connectedPeers()) if (p !== from) this.#recheck(p, SPREAD_MS)
+  }
+
+  /**
+   * Tombstones new here that a walk or a peer's walk brought with few names (no exchanges follow
+   * to carry them) are offered to every other connected peer, which does the same: they missed
+   * their announcement (their maker was cut off when it made them, say), and left to walks a lone
+   * one crossed 1,000 nodes one push-pull round per hop, minutes in which the others kept serving
+   * the segment it deletes. Offering every walk's tombstones in a heal instead made 20 nodes walk
+   * and work more (docs/SIMULATIONS.md). What gossip delivered is not passed on, nor tombstones
+   * older than the window (retention removed them here; a peer with a longer window brought them
+   * back), and a peer gets only what it keeps, once it said hello with ranges (an offer from a
+   * peer not in the table is refused as malformed; version 1 has no offers). Each peer's go out
+   * together every PASS_ON_MS, so what a node sends does not grow with the messages it takes in.
+   */
+  #passOn(from: string, tombstones: AnnouncedItem[]): void {
+    const windowStart = this.#windowStart
+    const fresh = tombstones.filter((t) => t.ref.start >= windowStart)
+    if (fresh.length === 0 || this.#init.host.sendOffer == null || this.#shutdown.signal.aborted) return
+    let passed = false
+    for (const p of this.#init.host.connectedPeers()) {
+      const peer = this.peers.get(p)
+      if (p === from || peer == null || peer.protocol !== 2) continue
+      const items = fresh.filter((t) => peer.keep.keeps(t.ref.channel, t.ref.quality))
+      if (items.length === 0) continue
+      passed = true
+      const pending = this.#passPending.get(p) ?? new Map<string, AnnouncedItem>()
+      this.#passPending.set(p, pending)
+      for (const t of items) {
+        if (pending.size >= PASS_ON_MAX_PENDING) {
+          this.#recheck(p, SPREAD_MS)
+          break
+        }
+        pending.set(segmentRelPath(t.ref), t)
+      }
     }
-    if (tombstones.length === 0 || this.#init.host.sendOffer == null) return
-    if (others.length > 0) this.stats.tombstonesPassedOn += tombstones.length
-    for (const p of others) this.#track(this.#offer(p, tombstones))
+    if (passed) this.stats.tombstonesPassedOn += fresh.length
+    if (this.#passTimer == null && this.#passPending.size > 0) {
+      this.#passTimer = setTimeout(() => this.#flushPassOn(), PASS_ON_MS)
+      this.#passTimer.unref()
+    }
+  }
+
+  #flushPassOn(): void {
+    this.#passTimer = null
+    const connected = new Set(this.#init.host.connectedPeers())
+    for (const [p, pending] of this.#passPending) if (connected.has(p)) this.#track(this.#offer(p, [...pending.values()]))
+    this.#passPending.clear()
   }
 
   /**
@@ -911,34 +986,40 @@ export class Replicator {
     const sources = this.#sources(peer)
     let stored = 0
     const tombstones: AnnouncedItem[] = []
-    const result = await repairByRanges(
-      {
-        local: localRanges(this.#init.store.index),
-        remote: peerRanges(async (path) => await this.#init.fetcher.getJson(peer.url, path, { signal })),
-        applyTombstone: async (ref, proof) => {
-          if (await this.#applyTombstone(ref, proof, peer.peerId))
-            tombstones.push({ kind: 'tombstone', ref, ...(proof != null ? { proof } : {}) })
+    let result: Awaited<ReturnType<typeof repairByRanges>>
+    try {
+      result = await repairByRanges(
+        {
+          local: localRanges(this.#init.store.index),
+          remote: peerRanges(async (path) => await this.#init.fetcher.getJson(peer.url, path, { signal })),
+          applyTombstone: async (ref, proof) => {
+            if (await this.#applyTombstone(ref, proof, peer.peerId))
+              tombstones.push({ kind: 'tombstone', ref, ...(proof != null ? { proof } : {}) })
+          },
+          want: async (ref) => {
+            if (await this.#want(ref, sources(ref), peer.peerId)) stored++
+          },
+          queueAhead: QUEUE_AHEAD,
+          // Hours either side evicted: the evicting side wants none of them back, and holds only tombstones there.
+          skipHour: (key, hour) => {
+            const slash = key.indexOf('/')
+            return (
+              peer.evicted.has(`${key}/${hour}`) ||
+              this.#init.evicted?.({ channel: key.slice(0, slash), quality: key.slice(slash + 1), start: hour }) === true
+            )
+          },
+          ...(this.#init.host.sendOffer != null ? { offer: async (items: AnnouncedItem[]) => await this.#offer(peer.peerId, items) } : {}),
+          signal
         },
-        want: async (ref) => {
-          if (await this.#want(ref, sources(ref), peer.peerId)) stored++
-        },
-        queueAhead: QUEUE_AHEAD,
-        // Hours either side evicted: the evicting side wants none of them back, and holds only tombstones there.
-        skipHour: (key, hour) => {
-          const slash = key.indexOf('/')
-          return (
-            peer.evicted.has(`${key}/${hour}`) ||
-            this.#init.evicted?.({ channel: key.slice(0, slash), quality: key.slice(slash + 1), start: hour }) === true
-          )
-        },
-        ...(this.#init.host.sendOffer != null ? { offer: async (items: AnnouncedItem[]) => await this.#offer(peer.peerId, items) } : {}),
-        signal
-      },
-      keys,
-      ours.windowStart,
-      windowEnd
-    )
-    this.#tellOthers(peer.peerId, stored, tombstones)
+        keys,
+        ours.windowStart,
+        windowEnd
+      )
+    } finally {
+      // Also after a walk that failed part way: what it applied is not new here any more.
+      if (stored >= SPREAD_MIN_STORED) this.#spread(peer.peerId, stored)
+      else this.#passOn(peer.peerId, tombstones)
+    }
     peer.quietRoots = result.lacked === 0 && result.tombstones === 0 && result.offered === 0 ? pair : ''
     this.stats.offered += result.offered
     if (result.offered > 0) peer.offeredAt = Date.now()
