@@ -779,8 +779,8 @@ export class Replicator {
 
   /**
    * One walk's offers arrive as several messages: what they brought is judged together, once the
-   * peer has sent none for OFFER_QUIET_MS. Few names new here: the tombstones among them go on
-   * (#passOn); many: the exchanges #spread starts carry them.
+   * peer has sent none for OFFER_QUIET_MS. Tombstones alone, no name new here: they go on
+   * (#passOn); with names, the exchanges those start carry them.
    */
   #noteOffer(from: string, wanted: number, tombstones: AnnouncedItem[]): void {
     const batch = this.#offerBatches.get(from) ?? { wanted: 0, tombstones: [], timer: null }
@@ -790,7 +790,7 @@ export class Replicator {
     if (batch.timer != null) clearTimeout(batch.timer)
     batch.timer = setTimeout(() => {
       this.#offerBatches.delete(from)
-      if (batch.wanted < SPREAD_MIN_STORED) this.#passOn(from, batch.tombstones)
+      if (batch.wanted === 0) this.#passOn(from, batch.tombstones)
     }, OFFER_QUIET_MS)
     batch.timer.unref()
   }
@@ -807,12 +807,13 @@ export class Replicator {
   }
 
   /**
-   * Tombstones new here that a walk or a peer's walk brought with few names (no exchanges follow
-   * to carry them) are offered to every other connected peer, which does the same: they missed
+   * Tombstones new here that a walk or a peer's walk brought alone (no name this node lacked: no
+   * download, no exchange follows to carry them) are offered to every other connected peer, which
+   * does the same: they missed
    * their announcement (their maker was cut off when it made them, say), and left to walks a lone
    * one crossed 1,000 nodes one push-pull round per hop, minutes in which the others kept serving
-   * the segment it deletes. Offering every walk's tombstones in a heal instead made 20 nodes walk
-   * and work more (docs/SIMULATIONS.md). What gossip delivered is not passed on, nor tombstones
+   * the segment it deletes. Offering those of every walk, or of walks with fewer than 8 names,
+   * made 20 nodes walk and work more in a heal (docs/SIMULATIONS.md). What gossip delivered is not passed on, nor tombstones
    * older than the window (retention removed them here; a peer with a longer window brought them
    * back), and a peer gets only what it keeps, once it said hello with ranges (an offer from a
    * peer not in the table is refused as malformed; version 1 has no offers). Each peer's go out
@@ -985,6 +986,7 @@ export class Replicator {
     const pair = this.#rootPair(peer, ours.rootByKey)
     const sources = this.#sources(peer)
     let stored = 0
+    let wanted = 0
     const tombstones: AnnouncedItem[] = []
     let result: Awaited<ReturnType<typeof repairByRanges>>
     try {
@@ -997,6 +999,7 @@ export class Replicator {
               tombstones.push({ kind: 'tombstone', ref, ...(proof != null ? { proof } : {}) })
           },
           want: async (ref) => {
+            wanted++
             if (await this.#want(ref, sources(ref), peer.peerId)) stored++
           },
           queueAhead: QUEUE_AHEAD,
@@ -1017,8 +1020,8 @@ export class Replicator {
       )
     } finally {
       // Also after a walk that failed part way: what it applied is not new here any more.
-      if (stored >= SPREAD_MIN_STORED) this.#spread(peer.peerId, stored)
-      else this.#passOn(peer.peerId, tombstones)
+      this.#spread(peer.peerId, stored)
+      if (wanted === 0) this.#passOn(peer.peerId, tombstones)
     }
     peer.quietRoots = result.lacked === 0 && result.tombstones === 0 && result.offered === 0 ? pair : ''
     this.stats.offered += result.offered

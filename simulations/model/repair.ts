@@ -7,7 +7,7 @@
  * the connected holders of the same root, and offers the peer what it lacks; the session ends when
  * those downloads do. Storing 8 names or more asks every other connected peer for an exchange
  * within 250 ms, so a heal crosses the network hop by hop. Tombstones a walk or an offer brings are
- * offered on to every other connected peer at once.
+ * offered on to every other connected peer at once when they came alone.
  */
 import type { Rng } from '../prng.ts'
 import { PROTOCOL } from './constants.ts'
@@ -174,7 +174,9 @@ export class Repair {
       const holders = this.#holders(node, peer)
       let pending = 1
       let stored = 0
-      const tombstones = this.#gainTombstones(node, lacked)
+      const gained = this.#gainTombstones(node, lacked)
+      // Passed on only when they came alone: names to fetch start exchanges that carry them.
+      const tombstones = lacked.some((i) => r.items[i]!.kind === 'segment') ? [] : gained
       const settle = (ok: boolean): void => {
         if (ok) stored++
         if (--pending === 0) end(stored, tombstones)
@@ -199,7 +201,8 @@ export class Repair {
       const holders = this.#holders(peer, node)
       let pending = 1
       let stored = 0
-      const tombstones = this.#gainTombstones(peer, items)
+      const gained = this.#gainTombstones(peer, items)
+      const tombstones = items.some((i) => r.items[i]!.kind === 'segment') ? [] : gained
       const settle = (ok: boolean): void => {
         if (ok) stored++
         if (--pending === 0) this.#tellOthers(peer, node, stored, tombstones)
@@ -238,15 +241,14 @@ export class Repair {
 
   /**
    * As the replicator: after many names, every other connected peer is asked for an exchange soon;
-   * after fewer, the tombstones brought (they missed their announcement) are offered to each, one
-   * message each, and a peer that lacked them does the same.
+   * tombstones that came alone (they missed their announcement) are offered to each, one message
+   * each, and a peer that lacked them does the same.
    */
   #tellOthers(node: number, from: number, stored: number, tombstones: readonly number[]): void {
     const net = this.#net
     if (stored >= PROTOCOL.spreadMinStored) {
       this.stats.spreads++
       for (const p of net.nodes[node]!.links.keys()) if (p !== from) this.recheck(node, p, PROTOCOL.spreadUs)
-      return
     }
     for (const p of tombstones.length === 0 ? [] : net.nodes[node]!.links.keys()) {
       if (p === from) continue
