@@ -14,6 +14,7 @@ import { type SegmentRef, parseSegmentRef, segmentRelPath } from '../storage/seg
 import { MICROS_PER_HOUR, formatHour, hourStart } from '../storage/time.ts'
 import { type OpenedStore, bytesFor, openStore } from '../test/helpers/tree.ts'
 import type { FetchOutcome } from './fetcher.ts'
+import { announceMessages, encodeMessage } from './messages.ts'
 import { rangeNames, rangeParts, splitRange } from './ranges.ts'
 import { type GossipHost, Replicator, type SegmentFetcher } from './replicator.ts'
 
@@ -303,6 +304,41 @@ describe('replicator against in-memory fakes', () => {
     while ((names(c!) < 14 || !c!.opened.index.isTombstoned(victim.value)) && Date.now() < deadline) await sleep(10)
     assert.ok(c!.opened.index.isTombstoned(victim.value))
     assert.equal(b!.replicator.stats.tombstonesPassedOn, 0, 'b offered on a tombstone that came with 12 names')
+  })
+
+  it("a peer's offers are judged together: tombstones offered alone go on, with a name this node lacks they do not", async (t) => {
+    const { net, nodes } = await network(t, ['PeerA', 'PeerB', 'PeerC'])
+    const [a, b, c] = nodes
+    await record([a!, b!, c!], 3, 'offered')
+    net.connect(a!, b!)
+    net.connect(b!, c!)
+    await Promise.all(nodes.map(async (n) => await n.replicator.syncNow()))
+    const files = a!.opened.index.listHour('c', 'q', HOUR)
+    const ref = (file: string): SegmentRef => {
+      const parsed = parseSegmentRef('c', 'q', formatHour(HOUR), file)
+      assert.ok(parsed.ok)
+      return parsed.value
+    }
+    // Delivered as a's walk would offer them, in two messages.
+    const offer = (...items: Parameters<typeof announceMessages>[1]): void => {
+      for (const m of announceMessages({ peerId: a!.peerId, url: a!.url, addrs: [] }, items))
+        for (const h of b!.offerHandlers) h(a!.peerId, encodeMessage(m))
+    }
+    offer({ kind: 'tombstone', ref: ref(files[0]!) })
+    offer({ kind: 'tombstone', ref: ref(files[1]!) })
+    const deadline = Date.now() + 10_000
+    while (b!.replicator.stats.tombstonesPassedOn < 2 && Date.now() < deadline) await sleep(10)
+    assert.equal(b!.replicator.stats.tombstonesPassedOn, 2, 'tombstones offered alone were not passed on')
+    while (!c!.opened.index.isTombstoned(ref(files[1]!)) && Date.now() < deadline) await sleep(10)
+    assert.ok(c!.opened.index.isTombstoned(ref(files[1]!)))
+    // Now a tombstone, then a segment b lacks in the next message of the same walk: the names start exchanges instead.
+    await record([a!], 1, 'only-a')
+    const lacked = a!.opened.index.listHour('c', 'q', HOUR).find((f) => !files.includes(f))!
+    offer({ kind: 'tombstone', ref: ref(files[2]!) })
+    offer({ kind: 'segment', ref: ref(lacked) })
+    while (!b!.opened.index.isTombstoned(ref(files[2]!)) && Date.now() < deadline) await sleep(10)
+    await sleep(1_500) // past the quiet second
+    assert.equal(b!.replicator.stats.tombstonesPassedOn, 2, 'a tombstone that came with a name b lacked was passed on')
   })
 
   it('a walk that offered names is not walked again while the peer fetches them (its roots still differ)', async (t) => {

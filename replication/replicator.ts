@@ -311,7 +311,7 @@ export class Replicator {
   readonly #passPending = new Map<string, Map<string, AnnouncedItem>>()
   #passTimer: NodeJS.Timeout | null = null
   /** What each peer's offers brought, until it has sent none for OFFER_QUIET_MS (#noteOffer). */
-  readonly #offerBatches = new Map<string, { wanted: number; tombstones: AnnouncedItem[]; timer: NodeJS.Timeout | null }>()
+  readonly #offerBatches = new Map<string, { wanted: number; tombstones: AnnouncedItem[]; timer: NodeJS.Timeout }>()
   /** Connected peers already answered a hello (with the full peer-exchange sample). */
   readonly #answered = new Set<string>()
 
@@ -429,7 +429,7 @@ export class Replicator {
     this.#rechecks.clear()
     if (this.#passTimer != null) clearTimeout(this.#passTimer)
     this.#passPending.clear()
-    for (const b of this.#offerBatches.values()) if (b.timer != null) clearTimeout(b.timer)
+    for (const b of this.#offerBatches.values()) clearTimeout(b.timer)
     this.#offerBatches.clear()
     this.#announcer.stop()
     for (const wake of [...this.#graceWaits]) wake()
@@ -783,16 +783,18 @@ export class Replicator {
    * (#passOn); with names, the exchanges those start carry them.
    */
   #noteOffer(from: string, wanted: number, tombstones: AnnouncedItem[]): void {
-    const batch = this.#offerBatches.get(from) ?? { wanted: 0, tombstones: [], timer: null }
-    this.#offerBatches.set(from, batch)
+    let batch = this.#offerBatches.get(from)
+    if (batch == null) {
+      const timer = setTimeout(() => {
+        this.#offerBatches.delete(from)
+        if (batch!.wanted === 0) this.#passOn(from, batch!.tombstones)
+      }, OFFER_QUIET_MS)
+      timer.unref()
+      batch = { wanted: 0, tombstones: [], timer }
+      this.#offerBatches.set(from, batch)
+    } else batch.timer.refresh()
     batch.wanted += wanted
     for (const t of tombstones) if (batch.tombstones.length < PASS_ON_MAX_PENDING) batch.tombstones.push(t)
-    if (batch.timer != null) clearTimeout(batch.timer)
-    batch.timer = setTimeout(() => {
-      this.#offerBatches.delete(from)
-      if (batch.wanted === 0) this.#passOn(from, batch.tombstones)
-    }, OFFER_QUIET_MS)
-    batch.timer.unref()
   }
 
   /**
@@ -809,15 +811,15 @@ export class Replicator {
   /**
    * Tombstones new here that a walk or a peer's walk brought alone (no name this node lacked: no
    * download, no exchange follows to carry them) are offered to every other connected peer, which
-   * does the same: they missed
-   * their announcement (their maker was cut off when it made them, say), and left to walks a lone
-   * one crossed 1,000 nodes one push-pull round per hop, minutes in which the others kept serving
-   * the segment it deletes. Offering those of every walk, or of walks with fewer than 8 names,
-   * made 20 nodes walk and work more in a heal (docs/SIMULATIONS.md). What gossip delivered is not passed on, nor tombstones
-   * older than the window (retention removed them here; a peer with a longer window brought them
-   * back), and a peer gets only what it keeps, once it said hello with ranges (an offer from a
-   * peer not in the table is refused as malformed; version 1 has no offers). Each peer's go out
-   * together every PASS_ON_MS, so what a node sends does not grow with the messages it takes in.
+   * does the same: they missed their announcement (their maker was cut off when it made them, say),
+   * and left to walks a lone one crossed 1,000 nodes one push-pull round per hop, minutes in which
+   * the others kept serving the segment it deletes. Offering those of every walk, or of walks with
+   * fewer than 8 names, made 20 nodes walk and work more in a heal (docs/SIMULATIONS.md). What
+   * gossip delivered is not passed on, nor tombstones older than the window (retention removed them
+   * here; a peer with a longer window brought them back), and a peer gets only what it keeps, once
+   * it said hello with ranges (an offer from a peer not in the table is refused as malformed;
+   * version 1 has no offers). Each peer's go out together every PASS_ON_MS, so what a node sends
+   * does not grow with the messages it takes in.
    */
   #passOn(from: string, tombstones: AnnouncedItem[]): void {
     const windowStart = this.#windowStart

@@ -7,8 +7,8 @@
  * the name in full to 4 peers names them instead, once per asker (asked again, it serves) and
  * only to askers that came by fewer than 2 referrals, for names the source got in the last 10 s
  * (wrote, or fetched: a repair's copies are referred too) (a round trip, and the source is not
- * asked again for 250 ms). A full source names its holders newest
- * first (the likeliest idle), a referral in random order (so askers spread). A download costs a
+ * asked again for 250 ms). A full source names its holders newest first (the likeliest idle), a
+ * referral in random order (so askers spread). A download costs a
  * round trip, the bytes through the source's uplink and the asker's downlink, and CPU at both
  * ends (queued on the CPU plan).
  */
@@ -148,7 +148,7 @@ export class Fetcher {
       }
       const key = item * net.nodes.length + best
       const holders = (this.#served.get(key) ?? []).filter((h) => h !== node)
-      const heldSince = this.#gotAt.get(item * net.nodes.length + best) ?? this.#replicas.items[item]!.at
+      const heldSince = this.#gotAt.get(key) ?? this.#replicas.items[item]!.at
       const young = now - heldSince < PROTOCOL.referYoungUs
       if (
         young &&

@@ -137,7 +137,8 @@ export class Repair {
     sessions.set(peer, session)
     const end = (stored: number, tombstones: readonly number[] = []): void => {
       sessions.delete(peer)
-      this.#tellOthers(node, peer, stored, tombstones)
+      this.#spread(node, peer, stored)
+      this.#passOn(node, peer, tombstones)
       if (session.again) this.#walk(node, peer)
     }
     this.#session(node, peer, end)
@@ -205,7 +206,10 @@ export class Repair {
       const tombstones = items.some((i) => r.items[i]!.kind === 'segment') ? [] : gained
       const settle = (ok: boolean): void => {
         if (ok) stored++
-        if (--pending === 0) this.#tellOthers(peer, node, stored, tombstones)
+        if (--pending === 0) {
+          this.#spread(peer, node, stored)
+          this.#passOn(peer, node, tombstones)
+        }
       }
       for (const item of items) {
         if (r.items[item]!.kind === 'tombstone') continue
@@ -239,22 +243,25 @@ export class Repair {
     return gained
   }
 
+  /** As the replicator: after many names, every other connected peer is asked for an exchange soon. */
+  #spread(node: number, from: number, stored: number): void {
+    if (stored < PROTOCOL.spreadMinStored) return
+    this.stats.spreads++
+    for (const p of this.#net.nodes[node]!.links.keys()) if (p !== from) this.recheck(node, p, PROTOCOL.spreadUs)
+  }
+
   /**
-   * As the replicator: after many names, every other connected peer is asked for an exchange soon;
-   * tombstones that came alone (they missed their announcement) are offered to each, one message
-   * each, and a peer that lacked them does the same.
+   * As the replicator: tombstones that came alone (they missed their announcement) are offered to
+   * every other connected peer, one message each, and a peer that lacked them does the same.
    */
-  #tellOthers(node: number, from: number, stored: number, tombstones: readonly number[]): void {
+  #passOn(node: number, from: number, tombstones: readonly number[]): void {
     const net = this.#net
-    if (stored >= PROTOCOL.spreadMinStored) {
-      this.stats.spreads++
-      for (const p of net.nodes[node]!.links.keys()) if (p !== from) this.recheck(node, p, PROTOCOL.spreadUs)
-    }
-    for (const p of tombstones.length === 0 ? [] : net.nodes[node]!.links.keys()) {
+    if (tombstones.length === 0) return
+    for (const p of net.nodes[node]!.links.keys()) {
       if (p === from) continue
       net.charge(node, announceBytes(tombstones.length) + net.costs.helloOverheadBytes, net.costs.helloCpuUs)
       net.queue.after(net.oneWay(node, p), () => {
-        if (net.connected(node, p)) this.#tellOthers(p, node, 0, this.#gainTombstones(p, tombstones))
+        if (net.connected(node, p)) this.#passOn(p, node, this.#gainTombstones(p, tombstones))
       })
     }
   }
